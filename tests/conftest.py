@@ -1,0 +1,32 @@
+"""Shared fixtures: real test media when the shared folder is present, and an offline, headless environment."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+TESTDATA = Path(__file__).resolve().parents[1].parent / "shared" / "testdata"
+
+
+def testdata_file(name: str) -> Path:
+    """Path of a file in the shared test media folder; skips the test when it is absent (a fresh clone)."""
+    path = TESTDATA / name
+    if not path.is_file():
+        pytest.skip(f"test media {name} not available (expected beside the project in shared/testdata)")
+    return path
+
+
+@pytest.fixture
+def talking_clip() -> Path:
+    """10 s, 1080x1920 portrait, 25 fps HEVC + AAC clip of one person speaking to camera."""
+    return testdata_file("talking_1080x1920_25fps.mp4")
+
+
+@pytest.fixture
+def dub_speech() -> Path:
+    """19.8 s of 16 kHz mono speech by another speaker, used as the dub audio."""
+    return testdata_file("speech_16k_mono_b.wav")

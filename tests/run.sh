@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs into .venv (system libraries too, when run as root) and runs it.
+# Usage: bash tests/run.sh [pytest arguments]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Qt's offscreen platform needs these shared libraries on a bare Debian/Ubuntu.
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    if ! dpkg -s libegl1 libgl1 libxkbcommon0 libfontconfig1 libglib2.0-0 libdbus-1-3 >/dev/null 2>&1; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            libegl1 libgl1 libxkbcommon0 libfontconfig1 libglib2.0-0 libdbus-1-3 >/dev/null
+    fi
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+py=.venv/bin/python
+# The constraints file pins torch to the CPU build: anything looser pulls several GB of CUDA wheels.
+export PIP_CONSTRAINT="$PWD/.ci/constraints.txt" PIP_DISABLE_PIP_VERSION_CHECK=1
+$py -m pip install -q -e ".[dev,dlib]"
+# These declare requirements they do not need here (opencv-python, torchvision), which would clobber
+# opencv-python-headless or pull a CUDA torch: install them without their metadata's dependencies.
+$py -m pip install -q scikit-image numba hydra-core iopath
+$py -m pip install -q --no-deps face-alignment==1.5.0
+SAM2_BUILD_CUDA=0 $py -m pip install -q --no-deps --no-build-isolation sam2==1.1.0
+
+export HF_HUB_OFFLINE=1 QT_QPA_PLATFORM=offscreen
+exec $py -m pytest -q "$@"
