@@ -61,5 +61,9 @@ class TimelineError(KeydubError):
     """A timeline cannot be read or does not contain what was asked for."""
 
 
+class JobStoreError(KeydubError):
+    """The job store of an output folder is damaged, busy or from a newer Keydub."""
+
+
 class RenderInterruptedError(KeydubError):
     """The user stopped a render; no partial output was left behind."""
