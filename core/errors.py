@@ -43,6 +43,10 @@ class LandmarkBackendError(KeydubError):
     """A landmark backend is not installed or its weights are not available."""
 
 
+class OcclusionBackendError(KeydubError):
+    """SAM2, which segments occluders, is not installed (the `keydub[occlusion]` extra)."""
+
+
 # Model and weights -------------------------------------------------------------------------------------------
 class WeightsNotFoundError(KeydubError):
     """A model component's weights are neither in a local folder nor in the Hugging Face cache."""
