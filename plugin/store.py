@@ -94,10 +94,14 @@ class JobStore:
 
     def __init__(self, path: Path, read_only: bool = False) -> None:
         self.path = Path(path)
+        self.read_only = read_only
         self._connection: sqlite3.Connection | None = None
         if read_only:
             if self.path.is_file():
                 self._connection = self._connect(f"{self.path.resolve().as_uri()}?mode=ro")
+                # A store that another process is creating right now has no table yet: it reads as empty.
+                if not self._connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'jobs'").fetchone():
+                    self.close()
             return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -215,7 +219,7 @@ class JobStore:
             )
 
     def _writable(self) -> sqlite3.Connection:
-        if self._connection is None:
+        if self.read_only or self._connection is None:
             raise JobStoreError(f"the job store {self.path} was opened read-only or is closed")
         return self._connection
 

@@ -6,8 +6,14 @@ test can tell from the samples alone which line (and which sample of it) ended u
 
 The WAVs are written with the standard library, not with `keydub.core.media`, so what the planner reads back is
 checked against what was written independently.
+
+`copy_renderer` stands in for `render_clip` where a test is about planning, the job store or resuming: it writes
+a real file (the source frames of the request, losslessly, with the dub audio and the source timecode) through
+the same media writer, so output timelines and timecodes can be checked for real.
 """
 
+import os
+import time
 import wave
 from dataclasses import dataclass
 from fractions import Fraction
@@ -16,6 +22,10 @@ from pathlib import Path
 import numpy as np
 import opentimelineio as otio
 from media_fixtures import make_test_clip
+
+from keydub.core.media import AudioSpec, VideoWriter, probe, read_frames
+from keydub.core.progress import ProgressCallback, report
+from keydub.core.render import RenderRequest, RenderResult
 
 
 RATE = Fraction(24000, 1001)
@@ -229,3 +239,24 @@ def write_three_clip_timeline(folder: Path, keydub: dict[str, dict] | None = Non
     path = folder / "three.otio"
     otio.adapters.write_to_file(timeline, str(path))
     return DubbingFixture(path=path, sources=sources, lines={"premix_es": premix}, samples=samples)
+
+
+# Seconds the slow stand-in waits per frame (set in the environment of a batch subprocess the test will kill).
+SLOW_RENDER_ENV = "KEYDUB_TEST_FRAME_DELAY"
+
+
+def copy_renderer(request: RenderRequest, progress: ProgressCallback | None = None) -> RenderResult:
+    """Stand-in for `render_clip`: frames `[start_frame, end_frame)` of the source copied into `request.output`
+    with the request's codec, the dub audio under them and the source timecode of `start_frame`."""
+    info = probe(request.video)
+    end = request.end_frame if request.end_frame is not None else info.frame_count
+    total = end - request.start_frame
+    delay = float(os.environ.get(SLOW_RENDER_ENV, "0"))
+    with VideoWriter(request.output, like=info, codec=request.codec, overwrite=request.overwrite,
+                     audio=AudioSpec.from_file(request.audio), first_source_frame=request.start_frame) as writer:
+        for done, frame in enumerate(read_frames(request.video, request.start_frame, end, info=info), start=1):
+            writer.write(frame)
+            report(progress, "copy", done, total)
+            time.sleep(delay)
+    return RenderResult(output=request.output, frame_count=total, passed_through=(),
+                        report={"renderer": "copy", "frames_copied": total})

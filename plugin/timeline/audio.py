@@ -18,7 +18,7 @@ import numpy as np
 import opentimelineio as otio
 
 from keydub.core.errors import AudioError, OutputNotWritableError
-from keydub.core.media.audio import load_audio
+from keydub.core.media import load_audio
 from keydub.plugin.jobs import AudioPiece
 from keydub.plugin.timeline.clips import resolve_media_path, retime_description
 from keydub.plugin.timeline.timecode import to_seconds
