@@ -1,0 +1,108 @@
+"""Frame-exact reading: frame i is frame i after any seek, exact counts, bit depths, range and truncation errors."""
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from media_fixtures import make_test_clip, noise_pattern, read_index
+
+from keydub.core.errors import InvalidParameterError, UnsupportedMediaError
+from keydub.core.media import FrameReader, probe, read_frames
+
+
+RANGES = [(0, 30), (17, 23), (29, 30), (5, 6), (12, 20), (0, 1), (23, 24)]
+
+
+@pytest.mark.parametrize(("codec", "suffix", "gop"), [
+    ("h264", ".mp4", 30),  # one keyframe: every read decodes from frame 0, through B-frame reordering
+    ("h264", ".mp4", 8),  # seeks land on the keyframe before the wanted frame
+    ("h264", ".mkv", 8),
+    ("prores", ".mov", None),
+    ("ffv1", ".mkv", None),
+])
+def test_frame_i_is_frame_i_after_any_seek(tmp_path: Path, codec: str, suffix: str, gop: int | None) -> None:
+    path = make_test_clip(tmp_path / f"clip{suffix}", codec=codec, frame_count=30, gop=gop,
+                          frame_rate=Fraction(30000, 1001))
+    with FrameReader(path) as reader:
+        for start, end in RANGES:
+            frames = list(reader.read(start, end))
+            assert [read_index(frame) for frame in frames] == list(range(start, end))
+            assert all(frame.shape == (48, 64, 3) and frame.dtype == np.uint8 for frame in frames)
+        assert read_index(reader.frame(21)) == 21
+
+
+def test_long_gop_seek_really_starts_at_a_later_keyframe(tmp_path: Path) -> None:
+    path = make_test_clip(tmp_path / "gop.mp4", codec="h264", frame_count=30, gop=8)
+    with av.open(str(path)) as container:
+        keyframes = [packet.pts for packet in container.demux(video=0) if packet.is_keyframe]
+    assert len(keyframes) >= 3  # so reading frame 20 exercises a mid-clip seek
+    assert [read_index(frame) for frame in read_frames(path, 20, 25)] == [20, 21, 22, 23, 24]
+
+
+def test_real_clip_first_and_last_frames(talking_clip: Path) -> None:
+    with av.open(str(talking_clip)) as container:
+        first = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    with FrameReader(talking_clip) as reader:
+        assert np.array_equal(reader.frame(0), first)
+        last = list(reader.read(245))  # to the clip's end: exactly 5 frames
+    assert len(last) == 5 and last[0].shape == (1920, 1080, 3)
+
+
+def test_sixteen_bit_frames_come_back_exactly(tmp_path: Path) -> None:
+    path = make_test_clip(tmp_path / "deep.mkv", codec="ffv1", frames="noise16", frame_count=4)
+    with FrameReader(path) as reader:
+        deep = reader.frame(2, high_bit_depth=True)
+        shallow = reader.frame(2)
+    expected = noise_pattern(2, 64, 48, dtype=np.uint16)
+    assert deep.dtype == np.uint16 and np.array_equal(deep, expected)
+    assert shallow.dtype == np.uint8
+    assert np.array_equal(shallow, ((expected.astype(np.uint32) + 128) // 257).astype(np.uint8))
+
+
+def test_ten_bit_source_reads_on_the_full_16_bit_scale(tmp_path: Path) -> None:
+    path = make_test_clip(tmp_path / "ten.mov", codec="prores", frame_count=2)
+    frame = next(read_frames(path, 1, 2, high_bit_depth=True))
+    assert frame.dtype == np.uint16 and read_index(frame) == 1
+    assert frame.max() > 65000 and frame.min() < 500  # white blocks near 65535, black near 0
+
+
+def test_eight_bit_source_ignores_high_bit_depth(tmp_path: Path) -> None:
+    path = make_test_clip(tmp_path / "eight.mkv", codec="ffv1", frames="noise", frame_count=2)
+    frame = next(read_frames(path, high_bit_depth=True))
+    assert frame.dtype == np.uint8 and np.array_equal(frame, noise_pattern(0, 64, 48))
+
+
+def test_rotation_is_reported_not_applied(tmp_path: Path) -> None:
+    path = make_test_clip(tmp_path / "turned.mov", codec="prores", rotation=90, frame_count=2)
+    assert probe(path).rotation == 90
+    assert next(read_frames(path)).shape == (48, 64, 3)
+
+
+def test_variable_frame_rate_reads_in_presentation_order_when_allowed(tmp_path: Path) -> None:
+    path = make_test_clip(tmp_path / "vfr.mkv", vfr=True, frame_count=12)
+    frames = list(read_frames(path, 3, 9, allow_vfr=True))
+    assert [read_index(frame) for frame in frames] == [3, 4, 5, 6, 7, 8]
+
+
+@pytest.mark.parametrize(("start", "end"), [(-1, 2), (5, 3), (0, 13), (12, 13)])
+def test_range_outside_the_clip_is_refused_at_once(tmp_path: Path, start: int, end: int) -> None:
+    path = make_test_clip(tmp_path / "clip.mkv", frame_count=12)
+    with FrameReader(path) as reader, pytest.raises(InvalidParameterError, match=r"outside clip.mkv.*\[0, 12\)"):
+        reader.read(start, end)
+
+
+def test_empty_range_yields_nothing(tmp_path: Path) -> None:
+    path = make_test_clip(tmp_path / "clip.mkv", frame_count=12)
+    assert list(read_frames(path, 4, 4)) == []
+
+
+@pytest.mark.parametrize(("codec", "suffix"), [("ffv1", ".mkv"), ("h264", ".mov")])
+def test_truncated_file_stops_early_and_is_reported(tmp_path: Path, codec: str, suffix: str) -> None:
+    # Probed while complete, cut before reading (a copy still running, a network drive dropping out).
+    path = make_test_clip(tmp_path / f"clip{suffix}", codec=codec, frame_count=20, frames="noise", faststart=True)
+    info = probe(path)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size * 6 // 10])
+    with pytest.raises(UnsupportedMediaError, match=r"ended at frame \d+ while 20 frames were probed"):
+        list(read_frames(path, info=info))
