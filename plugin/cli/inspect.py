@@ -1,0 +1,94 @@
+"""`keydub inspect VIDEO`: what Keydub sees in a clip (exact rate, frame count, timecode, colour, audio).
+
+The report is built as a dict of sections (`build_report`) and only then printed, as text or with `--json`, so
+further sections slot in beside `media` without touching the printing.
+"""
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from keydub.core.media import MediaInfo, probe
+from keydub.plugin.cli._output import print_json
+
+
+EXAMPLES = """examples:
+  keydub inspect shot_010.mov
+  keydub inspect shot_010.mov --json > shot_010.json
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `inspect` command."""
+    parser = subparsers.add_parser(
+        "inspect",
+        help="show what Keydub reads from a clip: exact frame rate and count, timecode, colour, audio",
+        description="Probe a picture clip and print its exact frame rate, frame count, start timecode, colour "
+        "tags, rotation, audio streams and whether its frame rate is variable.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("video", type=Path, metavar="VIDEO", help="the clip to inspect")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the report of `args.video`; errors propagate as `KeydubError` for `main` to print."""
+    report = build_report(args.video)
+    if args.json:
+        print_json(report)
+    else:
+        print(format_report(report))
+    return 0
+
+
+def build_report(video: Path) -> dict[str, Any]:
+    """The report as plain data: `{"media": MediaInfo.to_dict()}`."""
+    return {"media": probe(video).to_dict()}
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """Human-readable lines for a report from `build_report`."""
+    return "\n".join(_media_lines(MediaInfo.from_dict(report["media"])))
+
+
+def _media_lines(info: MediaInfo) -> list[str]:
+    rate = info.frame_rate
+    rate_text = f"{float(rate):.3f} fps ({rate.numerator}/{rate.denominator})"
+    lines = [
+        f"File:        {info.path}",
+        f"Container:   {info.container_format}",
+        f"Video:       stream {info.video_stream}, {info.video_codec} {info.width}x{info.height} {info.pix_fmt} "
+        f"({info.bit_depth}-bit)" + (f", pixel aspect {info.pixel_aspect}" if info.pixel_aspect != 1 else ""),
+        f"Frame rate:  {rate_text}" + (", VARIABLE (conform before rendering)" if info.is_vfr else ", constant"),
+        f"Frames:      {info.frame_count} ({float(info.duration):.3f} s)",
+        f"Timecode:    {_timecode_text(info)}",
+        "Colour:      " + ", ".join(
+            f"{name} {value or 'untagged'}"
+            for name, value in (
+                ("primaries", info.color_primaries),
+                ("transfer", info.color_transfer),
+                ("matrix", info.color_matrix),
+                ("range", info.color_range),
+            )
+        ),
+        f"Rotation:    {info.rotation} degrees" + (" (frames are stored unrotated)" if info.rotation else ""),
+    ]
+    if not info.audio_streams:
+        lines.append("Audio:       none")
+    for audio in info.audio_streams:
+        duration = f", {float(audio.duration):.3f} s" if audio.duration is not None else ""
+        lines.append(
+            f"Audio:       stream {audio.index}, {audio.codec} {audio.sample_rate} Hz {audio.layout} "
+            f"({audio.channels} ch){duration}"
+        )
+    return lines
+
+
+def _timecode_text(info: MediaInfo) -> str:
+    if info.start_timecode is None:
+        return "none (frames count from 00:00:00:00)"
+    kind = "drop-frame" if info.is_drop_frame else "non-drop-frame"
+    last = info.timecode_at(info.frame_count - 1)
+    return f"{info.start_timecode} to {last} ({kind}; first frame number {info.start_frame})"
