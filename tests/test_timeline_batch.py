@@ -72,7 +72,7 @@ def test_three_clips_render_and_line_up_frame_exactly_on_a_new_track(tmp_path):
     assert [type(item).__name__ for item in rendered] == ["Clip", "Clip", "Gap", "Clip"]
     originals = [item for item in original if isinstance(item, otio.schema.Clip)]
     news = [item for item in rendered if isinstance(item, otio.schema.Clip)]
-    for old, new, planned in zip(originals, news, run.plan.clips):
+    for old, new, planned in zip(originals, news, run.plan.clips, strict=True):
         assert new.range_in_parent() == old.range_in_parent()
         assert new.source_range == old.source_range
         available = new.media_reference.available_range

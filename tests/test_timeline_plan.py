@@ -12,6 +12,7 @@ import pytest
 from otio_fixtures import RATE, SAMPLE_RATE, SOURCE_STARTS, START, write_dubbing_timeline
 
 from keydub.core.errors import InvalidParameterError, TimelineError
+from keydub.plugin.jobs import ClipJob
 from keydub.plugin.timeline.audio import assemble_audio, audio_digest
 from keydub.plugin.timeline.otio_file import read_timeline
 from keydub.plugin.timeline.plan import PlanOptions, plan_timeline
@@ -33,7 +34,8 @@ def plan(dubbing):
 
 
 def test_plan_lists_every_picture_clip_with_its_job_or_skip_reason(plan):
-    summary = [(clip.name, clip.clip_id, clip.record_start, clip.duration, clip.job is not None) for clip in plan.clips]
+    summary = [(clip.name, clip.clip_id, clip.record_start, clip.duration, clip.job is not None)
+               for clip in plan.clips]
     assert summary == [
         ("sh010", "Video 1@01:00:00:00", START, 30, True),
         ("sh020", "Video 1@01:00:01:06", START + 30, 24, True),
@@ -272,8 +274,6 @@ def test_unknown_picture_track_lists_the_video_tracks(dubbing, tmp_path):
 
 
 def test_a_plan_round_trips_its_jobs_through_json(plan):
-    from keydub.plugin.jobs import ClipJob
-
     for job in plan.jobs:
         again = ClipJob.from_dict(json.loads(json.dumps(job.to_dict())))
         assert again == job and again.content_hash() == job.content_hash()

@@ -73,6 +73,17 @@ class OutputFolder:
     def lock_path(self) -> Path:
         return self.root / ".keydub" / "lock"
 
+    def check_writable(self) -> None:
+        """Raise `OutputNotWritableError` unless the folder exists and is writable or can be created; creates
+        nothing (so that a batch refused for another reason leaves no trace)."""
+        existing = self.root
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            what = "is not a folder" if not existing.is_dir() else "cannot be written"
+            raise OutputNotWritableError(f"cannot write into the output folder {self.root} ({existing} {what}); "
+                                         "choose another --out-dir")
+
     def prepare(self) -> None:
         """Create the folders (the output folder's parents included).
 
@@ -158,7 +169,16 @@ class TimelineRun:
                 "output_timeline": str(self.output_timeline) if self.output_timeline else None,
                 "dry_run": self.is_dry_run, "rendered": self.rendered_count,
                 "counts": {state.value: self.count(state) for state in JobState},
-                "clips": [outcome.to_dict() for outcome in self.outcomes]}
+                "clips": [self._clip_dict(outcome) for outcome in self.outcomes]}
+
+    def _clip_dict(self, outcome: ClipOutcome) -> dict[str, Any]:
+        data = outcome.to_dict()
+        planned = next(clip for clip in self.plan.clips if clip.clip_id == outcome.clip_id)
+        if planned.job is not None:
+            data["source_frames"] = [planned.job.start_frame, planned.job.end_frame]
+            data["handles"] = [planned.head, planned.tail]
+            data["audio"] = [piece.to_dict() for piece in planned.job.audio_pieces]
+        return data
 
 
 def render_timeline(timeline_path: Path, out_dir: Path, output_path: Path | None = None,
@@ -201,9 +221,9 @@ def render_timeline(timeline_path: Path, out_dir: Path, output_path: Path | None
         raise OutputExistsError(f"{output_path} already exists; choose another path with -o or pass --overwrite")
     folder = OutputFolder(Path(out_dir).absolute())
     if not dry_run:
-        folder.prepare()
+        folder.check_writable()
 
-    # 2. Plan: which clips, which audio, which jobs.
+    # 2. Plan: which clips, which audio, which jobs (the output folder appears with the first dub audio file).
     plan = plan_timeline(timeline, base_dir=timeline_path.parent, audio_cache=folder.audio_cache, options=options,
                          write_audio=not dry_run)
     track_name, _ = output_track_name(timeline, plan.dub_label)
@@ -212,6 +232,7 @@ def render_timeline(timeline_path: Path, out_dir: Path, output_path: Path | None
                            track_name=track_name, is_dry_run=True)
 
     # 3. Render what is not done yet.
+    folder.prepare()
     outcomes = run_batch(plan, folder, render=render, force=force, progress=progress)
 
     # 4. The new timeline: the input plus a track of the finished renders.

@@ -158,22 +158,22 @@ def plan_timeline(timeline: otio.schema.Timeline, base_dir: Path, audio_cache: P
         `TimelineError`: no picture clips, unknown track names, or media paths no clip could be rendered from.
         `InvalidParameterError`: a bad option or an `only` name that matches no clip.
     """
-    # 1. Check the options and find the tracks and the record clock.
+    # 1. Check the options; find the record clock, the picture clips and the dub tracks.
     options = options or PlanOptions()
     options.check()
     base_dir = Path(base_dir).absolute()
     rate = timeline_rate(timeline)
     origin = record_origin(timeline, rate)
     picture_tracks = select_picture_tracks(timeline, options.picture_tracks)
-    dub_tracks = select_dub_tracks(timeline, options.dub_tracks, options.dub_language)
-    dub_label = " + ".join(ref.label for ref in dub_tracks)
-
-    # 2. List the picture clips (and what v1 cannot look inside) and keep those asked for.
     entries = _picture_items(picture_tracks, rate, origin)
     if not entries:
         tracks = ", ".join(repr(ref.label) for ref in picture_tracks)
         raise TimelineError(f"timeline {timeline.name!r} has no clips on its picture track(s) {tracks}; "
                             "export the timeline with the picture cut, or choose tracks with --video-track")
+    dub_tracks = select_dub_tracks(timeline, options.dub_tracks, options.dub_language)
+    dub_label = " + ".join(ref.label for ref in dub_tracks)
+
+    # 2. Keep the picture clips asked for (nested stacks are listed too, to say why they are left alone).
     _check_unique_ids(entries)
     entries = _select(entries, options.only)
 
@@ -192,14 +192,11 @@ def plan_timeline(timeline: otio.schema.Timeline, base_dir: Path, audio_cache: P
                             "(or leave those clips out with --only).")
 
     # 4. Plan each clip.
-    planned = []
-    for entry, item in entries:
-        if entry.skip_reason is None:
-            context = _ClipContext(timeline=timeline, rate=rate, origin=origin, base_dir=base_dir,
-                                   dub_tracks=dub_tracks, dub_label=dub_label, options=options,
-                                   audio_cache=Path(audio_cache).absolute(), write_audio=write_audio)
-            entry = _plan_clip(entry, item, picture_tracks, context)
-        planned.append(entry)
+    context = _ClipContext(timeline=timeline, rate=rate, origin=origin, base_dir=base_dir, dub_tracks=dub_tracks,
+                           dub_label=dub_label, options=options, audio_cache=Path(audio_cache).absolute(),
+                           write_audio=write_audio)
+    planned = [_plan_clip(entry, item, picture_tracks, context) if entry.skip_reason is None else entry
+               for entry, item in entries]
     return TimelinePlan(timeline_name=timeline.name, rate=rate, dub_label=dub_label, clips=tuple(planned))
 
 
@@ -285,7 +282,7 @@ def _plan_clip(entry: PlannedClip, clip: otio.schema.Clip, picture_tracks: list[
         entry = replace(entry, source_start=source_start, head=head, tail=tail)
         # 4. The dub audio under the clip and its handles.
         pieces, samples = _dub_audio(entry, settings, context)
-    except (_SkipClip, TimelineError, AudioError, UnsupportedMediaError) as error:
+    except (_SkipClip, TimelineError, AudioError, UnsupportedMediaError, InvalidParameterError) as error:
         return replace(entry, skip_reason=str(error))
 
     # 5. The audio file the render reads, named after its content so that equal audio is written once.
