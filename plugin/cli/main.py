@@ -14,6 +14,7 @@ from keydub.core.errors import KeydubError
 # `func(args) -> int` as the parser default.
 COMMAND_MODULES: tuple[str, ...] = (
     "inspect",
+    "timeline",
 )
 
 
