@@ -1,9 +1,11 @@
 """VideoWriter: round trips keep count, rate, timecode, tags and pixels; audio fits the picture; writes are atomic."""
 
+import dataclasses
 import os
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from media_fixtures import make_test_clip, noise_pattern, read_index
@@ -49,6 +51,11 @@ def test_round_trip_keeps_count_rate_timecode_and_frames(
     assert result.is_drop_frame is (";" in timecode)
     assert [read_index(frame) for frame in read_frames(result.path)] == list(range(4, 14))
     assert files_in(tmp_path) == sorted(["source.mov", f"render{suffix}"])
+    if suffix in (".mov", ".mp4"):
+        # The timecode is a real QuickTime timecode track, which editors read, not only a metadata tag.
+        with av.open(str(result.path)) as container:
+            tracks = [stream.metadata.get("timecode") for stream in container.streams.data]
+        assert tracks == [expected_timecode] and b"tmcd" in result.path.read_bytes()
 
 
 def test_ffv1_round_trip_is_bit_exact_at_8_bits(tmp_path: Path) -> None:
@@ -87,6 +94,18 @@ def test_colour_tags_rotation_and_pixel_values_carry_over(tmp_path: Path) -> Non
         assert tags == ("bt709", "bt709", "bt709", "tv") and result.rotation == 90
     ffv1 = copy_clip(source, tmp_path / "copy.mkv", codec="ffv1")
     assert (ffv1.color_primaries, ffv1.color_transfer, ffv1.rotation) == ("bt709", "bt709", 90)
+
+
+def test_pixel_aspect_is_kept_or_refused(tmp_path: Path) -> None:
+    source = make_test_clip(tmp_path / "square.mov", codec="prores", frame_count=2)
+    anamorphic = dataclasses.replace(probe(source), pixel_aspect=Fraction(4, 3))
+    for codec, suffix in (("prores", ".mov"), ("h264", ".mp4")):
+        with VideoWriter(tmp_path / f"wide{suffix}", like=anamorphic, codec=codec) as writer:
+            for frame in read_frames(source):
+                writer.write(frame)
+        assert probe(tmp_path / f"wide{suffix}").pixel_aspect == Fraction(4, 3)
+    with pytest.raises(InvalidParameterError, match="cannot record the clip's 4/3 pixel aspect ratio"):
+        VideoWriter(tmp_path / "wide.mkv", like=anamorphic, codec="ffv1")
 
 
 def test_real_clip_through_prores_keeps_its_pixels(tmp_path: Path, talking_clip: Path) -> None:

@@ -12,7 +12,7 @@ Codecs (`codec=`):
   an even width and height, so odd sizes are refused rather than cropped or padded (a render must keep the
   source's size).
 - `"ffv1"`: lossless `ffv1` level 3, every frame a keyframe, in .mkv; RGB bgr0 (gbrp16le above 8 bits), so
-  pixels come back bit-exact.
+  pixels come back bit-exact. Square pixels only: a non-square pixel aspect cannot be recorded through PyAV.
 
 Audio goes in as PCM s24le (.mov, .mkv) or AAC (.mp4), trimmed or padded with silence to exactly the picture's
 duration, and interleaved with the picture as it is written.
@@ -49,6 +49,9 @@ class _Codec:
     is_rgb: bool = False
     # The only colour range the format stores, whatever the source's (ProRes is limited range by definition).
     fixed_range: str | None = None
+    # Whether a non-square pixel aspect survives: ProRes and H.264 carry it in the bitstream; FFV1 takes it from
+    # each frame, which PyAV cannot set, and Matroska from the stream, which PyAV cannot set either.
+    keeps_pixel_aspect: bool = True
 
 
 _CODECS: dict[str, _Codec] = {
@@ -59,7 +62,8 @@ _CODECS: dict[str, _Codec] = {
     "h264": _Codec("libx264", "yuv420p", "yuv420p10le", {"crf": "16", "preset": "medium"}, (".mp4", ".mov", ".mkv"),
                    True),
     # Level 3 with slice CRCs, every frame a keyframe: lossless, robust and cheap to scrub.
-    "ffv1": _Codec("ffv1", "bgr0", "gbrp16le", {"level": "3", "slicecrc": "1", "g": "1"}, (".mkv",), False, True),
+    "ffv1": _Codec("ffv1", "bgr0", "gbrp16le", {"level": "3", "slicecrc": "1", "g": "1"}, (".mkv",), False, True,
+                   keeps_pixel_aspect=False),
 }
 CODECS: tuple[str, ...] = tuple(_CODECS)
 """The codec names `VideoWriter` takes."""
@@ -387,6 +391,11 @@ def _check_codec(name: str, path: Path, like: MediaInfo) -> _Codec:
         raise InvalidParameterError(
             f"{name} (4:2:0) needs an even width and height, but the clip is {like.width}x{like.height}; use codec "
             "prores or ffv1, which keep odd sizes"
+        )
+    if not codec.keeps_pixel_aspect and like.pixel_aspect != 1:
+        raise InvalidParameterError(
+            f"{name} cannot record the clip's {like.pixel_aspect} pixel aspect ratio, so the result would look "
+            "squeezed; use codec prores"
         )
     return codec
 
