@@ -13,7 +13,14 @@ from pathlib import Path
 import opentimelineio as otio
 import pytest
 from media_fixtures import read_index
-from otio_fixtures import RATE, SLOW_RENDER_ENV, START, copy_renderer, write_three_clip_timeline
+from otio_fixtures import (
+    RATE,
+    SLOW_RENDER_ENV,
+    START,
+    copy_renderer,
+    write_dubbing_timeline,
+    write_three_clip_timeline,
+)
 
 from keydub.core.errors import InvalidParameterError, JobStoreError, NoFaceFoundError, OutputExistsError
 from keydub.core.media import probe, read_frames
@@ -251,3 +258,41 @@ def test_frame_rate_fraction_is_exact_in_the_plan(tmp_path):
     plan = plan_timeline(read_timeline(fixture.path), fixture.path.parent, tmp_path / "audio", OPTIONS,
                          write_audio=False)
     assert plan.rate == Fraction(24000, 1001) and all(job.frame_rate == plan.rate for job in plan.jobs)
+
+
+def test_a_dissolve_between_two_renders_is_mirrored_and_covered_by_their_handles(tmp_path):
+    fixture = write_dubbing_timeline(tmp_path)
+    options = PlanOptions(dub_tracks=("DX es-419",), only=("sh010", "sh020"), handles=2,
+                          render_options={"codec": "ffv1"})
+    run = render_timeline(fixture.path, tmp_path / "renders", tmp_path / "out.otio", options, render=copy_renderer)
+    # 2-frame handles are widened to the 4 frames the dissolve shows past each cut.
+    assert [(clip.head, clip.tail) for clip in run.plan.clips] == [(2, 4), (4, 2)]
+    output = read_timeline(tmp_path / "out.otio")
+    original, rendered = output.tracks[0], output.tracks[1]
+    assert [type(item).__name__ for item in rendered] == ["Clip", "Transition", "Clip", "Gap"]
+    assert (rendered[1].in_offset, rendered[1].out_offset) == (original[1].in_offset, original[1].out_offset)
+    for new, old in ((rendered[0], original[0]), (rendered[2], original[2])):
+        assert new.visible_range() == old.visible_range() and new.range_in_parent() == old.range_in_parent()
+        available = new.available_range()
+        assert available.start_time <= new.visible_range().start_time
+        assert available.end_time_exclusive() >= new.visible_range().end_time_exclusive()
+    assert rendered.duration() == original.duration()
+
+
+def test_clips_on_two_picture_tracks_get_one_output_track_each(tmp_path):
+    fixture = write_three_clip_timeline(tmp_path)
+    timeline = read_timeline(fixture.path)
+    overlay = timeline.tracks[0].deepcopy()
+    overlay.name = "Video 2"
+    del overlay[1:]  # only sh010, over the same record frames
+    timeline.tracks.insert(1, overlay)
+    path = tmp_path / "two.otio"
+    otio.adapters.write_to_file(timeline, str(path))
+    run = render_timeline(path, tmp_path / "renders", tmp_path / "out.otio", OPTIONS, render=copy_renderer)
+    assert [clip.clip_id for clip in run.plan.clips] == [
+        "Video 1@01:00:00:00", "Video 1@01:00:00:20", "Video 1@01:00:01:16", "Video 2@01:00:00:00"]
+    # Same media and settings: the overlay's sh010 is the same render as the one on Video 1.
+    assert run.rendered_count == 3 and run.outcomes[0].output == run.outcomes[3].output
+    output = read_timeline(tmp_path / "out.otio")
+    assert [track.name for track in output.tracks] == [
+        "Video 1", "Video 2", "Keydub DX es-419 v1 (Video 1)", "Keydub DX es-419 v1 (Video 2)", "DX es-419"]

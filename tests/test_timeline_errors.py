@@ -88,10 +88,14 @@ def test_media_in_a_folder_that_does_not_exist_is_refused_up_front(dubbing, tmp_
                                       "timeline again (or leave those clips out with --only).")
 
 
-def test_remote_media_urls_are_refused(dubbing, tmp_path):
-    path = _relinked(dubbing, tmp_path, "https://example.com/A001.mov")
-    with pytest.raises(TimelineError, match=r"is a https: URL; Keydub reads local files only"):
-        _render(path, tmp_path)
+@pytest.mark.parametrize("url, message", [
+    ("https://example.com/A001.mov", r"is a https: URL; Keydub reads local files only"),
+    ("D:\\Media\\A001.mov", r"is a Windows path; relink the media on this machine"),
+])
+@pytest.mark.skipif(os.name == "nt", reason="Windows paths are this machine's own paths there")
+def test_media_urls_this_machine_cannot_open_are_refused(dubbing, tmp_path, url, message):
+    with pytest.raises(TimelineError, match=message):
+        _render(_relinked(dubbing, tmp_path, url), tmp_path)
 
 
 def test_an_output_folder_under_a_file_is_not_writable(dubbing, tmp_path):

@@ -169,16 +169,18 @@ class TimelineRun:
                 "output_timeline": str(self.output_timeline) if self.output_timeline else None,
                 "dry_run": self.is_dry_run, "rendered": self.rendered_count,
                 "counts": {state.value: self.count(state) for state in JobState},
-                "clips": [self._clip_dict(outcome) for outcome in self.outcomes]}
+                "clips": [_clip_dict(outcome, planned) for outcome, planned in zip(self.outcomes, self.plan.clips,
+                                                                                    strict=True)]}
 
-    def _clip_dict(self, outcome: ClipOutcome) -> dict[str, Any]:
-        data = outcome.to_dict()
-        planned = next(clip for clip in self.plan.clips if clip.clip_id == outcome.clip_id)
-        if planned.job is not None:
-            data["source_frames"] = [planned.job.start_frame, planned.job.end_frame]
-            data["handles"] = [planned.head, planned.tail]
-            data["audio"] = [piece.to_dict() for piece in planned.job.audio_pieces]
-        return data
+
+def _clip_dict(outcome: ClipOutcome, planned: PlannedClip) -> dict[str, Any]:
+    """An outcome with its plan: the frames rendered, the handles granted and the dub audio pieces."""
+    data = outcome.to_dict()
+    if planned.job is not None:
+        data["source_frames"] = [planned.job.start_frame, planned.job.end_frame]
+        data["handles"] = [planned.head, planned.tail]
+        data["audio"] = [piece.to_dict() for piece in planned.job.audio_pieces]
+    return data
 
 
 def render_timeline(timeline_path: Path, out_dir: Path, output_path: Path | None = None,

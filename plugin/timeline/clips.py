@@ -19,6 +19,7 @@ first recorded frame). Frame numbers in `face` and `occluders` count from the fi
 """
 
 import math
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -181,6 +182,9 @@ def resolve_media_path(target_url: str, base_dir: Path) -> Path:
         text = target_url  # a bare path (a one-letter "scheme" is a Windows drive)
     if not text:
         raise InvalidParameterError("a clip has an empty media path; relink the clip in your editor and export again")
+    if PureWindowsPath(text).drive and os.name != "nt":
+        raise InvalidParameterError(f"media path {target_url!r} is a Windows path; relink the media on this machine "
+                                    "and export the timeline again")
     parts = PureWindowsPath(text).parts if "\\" in text else PurePosixPath(text).parts
     if ".." in parts:
         raise InvalidParameterError(f"media path {target_url!r} contains '..'; relink the clip to the file's full "
