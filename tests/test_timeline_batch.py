@@ -108,6 +108,9 @@ def test_a_second_run_renders_nothing_and_a_changed_face_renders_one_clip(tmp_pa
     run = render_timeline(fixture.path, tmp_path / "renders", tmp_path / "v1b.otio", OPTIONS, render=again)
     assert again.rendered == [] and run.rendered_count == 0
     assert [outcome.message for outcome in run.outcomes] == ["up to date"] * 3
+    forced = CountingRenderer()
+    render_timeline(fixture.path, tmp_path / "renders", tmp_path / "forced.otio", OPTIONS, render=forced, force=True)
+    assert forced.rendered == ["sh010", "sh020", "sh030"]
 
     changed = write_three_clip_timeline(tmp_path, keydub={"sh020": {"face": {"point": [30.0, 20.0]}}})
     third = CountingRenderer()

@@ -277,3 +277,20 @@ def test_a_plan_round_trips_its_jobs_through_json(plan):
     for job in plan.jobs:
         again = ClipJob.from_dict(json.loads(json.dumps(job.to_dict())))
         assert again == job and again.content_hash() == job.content_hash()
+
+
+@pytest.mark.parametrize("start, expected_file_start, expected_offset", [
+    ("1001/1000", 24 * FRAME - 12 * FRAME, 0 * FRAME),  # the clip's first frame hears 1.001 s of the file
+    (0, 0 * FRAME, 12 * FRAME),  # the head handle lies before the file's first sample: silence there
+])
+def test_a_clip_can_take_its_dub_from_a_file(dubbing, tmp_path, start, expected_file_start, expected_offset):
+    timeline = read_timeline(dubbing.path)
+    # A relative path is taken from the timeline file's folder.
+    timeline.tracks[0][8].metadata["keydub"] = {"audio": {"file": "media/fr_line1.wav", "start": start}}
+    plan = plan_timeline(timeline, dubbing.path.parent, tmp_path, PlanOptions(dub_language="es-419"),
+                         write_audio=False)
+    job = next(clip.job for clip in plan.clips if clip.name == "sh070_fr")
+    (piece,) = job.audio_pieces
+    assert (piece.path, piece.file_start, piece.offset) == (dubbing.lines["fr_line1"], expected_file_start,
+                                                            expected_offset)
+    assert piece.offset + piece.duration == 48 * FRAME and piece.label == "file: fr_line1.wav"
