@@ -56,14 +56,21 @@ class _Codec:
 
 _CODECS: dict[str, _Codec] = {
     # ProRes 422 HQ (profile 3): the 10-bit intermediate editors expect back from a render.
-    "prores": _Codec("prores_ks", "yuv422p10le", "yuv422p10le", {"profile": "3"}, (".mov", ".mkv"), False,
-                     fixed_range="tv"),
+    "prores": _Codec(
+        encoder="prores_ks", pix_fmt="yuv422p10le", high_bit_depth_pix_fmt="yuv422p10le", options={"profile": "3"},
+        suffixes=(".mov", ".mkv"), needs_even_size=False, fixed_range="tv",
+    ),
     # CRF 16 is visually transparent for review copies; the medium preset keeps CPU encoding practical.
-    "h264": _Codec("libx264", "yuv420p", "yuv420p10le", {"crf": "16", "preset": "medium"}, (".mp4", ".mov", ".mkv"),
-                   True),
+    "h264": _Codec(
+        encoder="libx264", pix_fmt="yuv420p", high_bit_depth_pix_fmt="yuv420p10le",
+        options={"crf": "16", "preset": "medium"}, suffixes=(".mp4", ".mov", ".mkv"), needs_even_size=True,
+    ),
     # Level 3 with slice CRCs, every frame a keyframe: lossless, robust and cheap to scrub.
-    "ffv1": _Codec("ffv1", "bgr0", "gbrp16le", {"level": "3", "slicecrc": "1", "g": "1"}, (".mkv",), False, True,
-                   keeps_pixel_aspect=False),
+    "ffv1": _Codec(
+        encoder="ffv1", pix_fmt="bgr0", high_bit_depth_pix_fmt="gbrp16le",
+        options={"level": "3", "slicecrc": "1", "g": "1"}, suffixes=(".mkv",), needs_even_size=False, is_rgb=True,
+        keeps_pixel_aspect=False,
+    ),
 }
 CODECS: tuple[str, ...] = tuple(_CODECS)
 """The codec names `VideoWriter` takes."""
@@ -130,11 +137,12 @@ class VideoWriter:
         path (`str | os.PathLike`): the file to write; its suffix picks the container (`.mov`, `.mp4`, `.mkv`).
         like (`MediaInfo`): the source clip's probe: frame rate, size, pixel aspect, colour tags, rotation and
             start timecode are copied from it.
-        codec (`str`, defaults to `"prores"`): `"prores"`, `"h264"` or `"ffv1"` (see the module table).
+        codec (`str`, defaults to `"prores"`): `"prores"`, `"h264"` or `"ffv1"` (see the module docstring).
         overwrite (`bool`, defaults to `False`): replace an existing file at `path` (atomically).
         audio (`AudioSpec | None`): sound to write under the picture; `None` for a silent clip.
         first_source_frame (`int`, defaults to 0): which frame of `like` the first written frame is; the start
-            timecode is `like`'s timecode of that frame, so a render of frames `[a, b)` lines up in the editor.
+            timecode is `like`'s timecode of that frame (counted from `00:00:00:00` when `like` has none), so a
+            render of frames `[a, b)` lines up with its source in the editor.
 
     Raises:
         `InvalidParameterError`: unknown codec, a codec the container cannot hold, an odd size for H.264, or
