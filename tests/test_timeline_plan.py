@@ -294,3 +294,23 @@ def test_a_clip_can_take_its_dub_from_a_file(dubbing, tmp_path, start, expected_
     assert (piece.path, piece.file_start, piece.offset) == (dubbing.lines["fr_line1"], expected_file_start,
                                                             expected_offset)
     assert piece.offset + piece.duration == 48 * FRAME and piece.label == "file: fr_line1.wav"
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"enabled": "no"}, "metadata keydub.enabled must be true or false, not 'no'"),
+    ({"colour": "red"}, "metadata keydub has unknown key(s) colour; known: audio, enabled, face, id, occluders, "
+                        "params"),
+    ({"face": {"point": [1, "x"]}}, "metadata keydub.face.point must be [x, y] in source pixels, not [1, 'x']"),
+    ({"face": {"frame": -1}}, "metadata keydub.face.frame must be a whole number >= 0, not -1"),
+    ({"audio": {"track": 3}}, "metadata keydub.audio must be {\"track\": NAME}"),
+    ({"audio": {"file": "x.wav", "start": "-1"}}, "metadata keydub.audio.start must be seconds >= 0"),
+    ({"params": {"device": "cpu"}}, "metadata keydub.params may only set audio_guidance, identity,"),
+    ({"occluders": {"frame": 1}}, "metadata keydub.occluders must be a list of prompt objects"),
+])
+def test_clip_settings_are_checked_with_the_key_named(dubbing, tmp_path, settings, message):
+    timeline = read_timeline(dubbing.path)
+    timeline.tracks[0][0].metadata["keydub"] = settings
+    plan = plan_timeline(timeline, dubbing.path.parent, tmp_path, PlanOptions(dub_language="es-419"),
+                         write_audio=False)
+    assert plan.clips[0].job is None
+    assert plan.clips[0].skip_reason.startswith(f"invalid Keydub settings: clip 'sh010': {message}")

@@ -136,26 +136,31 @@ def _face(value: Any, where: str) -> FaceChoice:
 def _audio_override(value: Any, where: str, base_dir: Path) -> AudioOverride | None:
     if value is None:
         return None
-    if isinstance(value, dict) and isinstance(value.get("track"), str) and set(value) == {"track"}:
+    keys = set(value) if isinstance(value, dict) else set()
+    if keys == {"track"} and isinstance(value["track"], str):
         return AudioOverride(tracks=(value["track"],))
-    if (isinstance(value, dict) and set(value) == {"tracks"} and isinstance(value["tracks"], list)
-            and value["tracks"] and all(isinstance(name, str) for name in value["tracks"])):
+    if keys == {"tracks"} and isinstance(value["tracks"], list) and value["tracks"] \
+            and all(isinstance(name, str) for name in value["tracks"]):
         return AudioOverride(tracks=tuple(value["tracks"]))
-    if isinstance(value, dict) and isinstance(value.get("lang"), str) and set(value) == {"lang"}:
+    if keys == {"lang"} and isinstance(value["lang"], str):
         return AudioOverride(language=value["lang"])
-    if isinstance(value, dict) and isinstance(value.get("file"), str) and set(value) <= {"file", "start"}:
-        start = value.get("start", 0)
-        try:
-            file_start = Fraction(start) if isinstance(start, (int, float, str)) and not isinstance(start, bool) \
-                else None
-        except (ValueError, ZeroDivisionError):
-            file_start = None
-        if file_start is None or file_start < 0:
-            raise InvalidParameterError(f"{where}.audio.start must be seconds >= 0 (e.g. 12.5 or \"1001/24\"), "
-                                        f"not {start!r}")
-        return AudioOverride(file=resolve_media_path(value["file"], base_dir), file_start=file_start)
+    if keys in ({"file"}, {"file", "start"}) and isinstance(value["file"], str):
+        return AudioOverride(file=resolve_media_path(value["file"], base_dir),
+                             file_start=_seconds(value.get("start", 0), f"{where}.audio.start"))
     raise InvalidParameterError(f"{where}.audio must be {{\"track\": NAME}}, {{\"tracks\": [NAMES]}}, "
                                 f"{{\"lang\": LANG}} or {{\"file\": PATH, \"start\": SECONDS}}, not {value!r}")
+
+
+def _seconds(value: Any, where: str) -> Fraction:
+    """A non-negative time in seconds, written as a number or a fraction string, exactly."""
+    try:
+        # Through `str`, so that 0.1 written in JSON means one tenth, not the double nearest to it.
+        seconds = Fraction(str(value)) if _is_number(value) or isinstance(value, str) else None
+    except (ValueError, ZeroDivisionError):
+        seconds = None
+    if seconds is None or seconds < 0:
+        raise InvalidParameterError(f"{where} must be seconds >= 0 (e.g. 12.5 or \"1001/24\"), not {value!r}")
+    return seconds
 
 
 def _is_number(value: Any) -> bool:
