@@ -14,6 +14,8 @@ from keydub.core.errors import KeydubError
 # `func(args) -> int` as the parser default.
 COMMAND_MODULES: tuple[str, ...] = (
     "inspect",
+    "convert_weights",
+    "weights",
     "timeline",
 )
 
