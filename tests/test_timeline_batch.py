@@ -1,5 +1,6 @@
 """Batch re-render of a timeline with the stand-in renderer: output timeline, re-runs, changes, kill and resume."""
 
+import dataclasses
 import fcntl
 import json
 import os
@@ -299,3 +300,29 @@ def test_clips_on_two_picture_tracks_get_one_output_track_each(tmp_path):
     output = read_timeline(tmp_path / "out.otio")
     assert [track.name for track in output.tracks] == [
         "Video 1", "Video 2", "Keydub DX es-419 v1 (Video 1)", "Keydub DX es-419 v1 (Video 2)", "DX es-419"]
+
+
+def _crashing_renderer(request, progress=None):
+    raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+
+def _short_renderer(request, progress=None):
+    result = copy_renderer(request, progress)
+    return dataclasses.replace(result, frame_count=result.frame_count - 1)
+
+
+@pytest.mark.parametrize("renderer, message", [
+    (_crashing_renderer, "internal error RuntimeError: CUDA error: an illegal memory access was encountered "
+                         "(please report it with the log above)"),
+    (_short_renderer, "the render of 'sh010' has 43 frames, expected 44; the clip was not placed"),
+])
+def test_an_engine_failure_costs_one_clip_and_leaves_no_file(tmp_path, renderer, message):
+    fixture = write_three_clip_timeline(tmp_path)
+    options = dataclasses.replace(OPTIONS, only=("sh010",))
+    run = render_timeline(fixture.path, tmp_path / "renders", tmp_path / "out.otio", options, render=renderer)
+    (outcome,) = run.outcomes
+    assert (outcome.state, outcome.message) == (JobState.FAILED, message)
+    assert not list((tmp_path / "renders").glob("*.mkv")) and not list((tmp_path / "renders" / ".keydub" /
+                                                                        "staging").iterdir())
+    with JobStore.for_folder(tmp_path / "renders", read_only=True) as store:
+        assert store.get(outcome.job_id).message == message

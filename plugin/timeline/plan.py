@@ -5,7 +5,6 @@ the media's rate, the source range, the handles the media can give, the record p
 all of it, assembled into one buffer and (unless planning a dry run) cached as a WAV named after its content.
 """
 
-import logging
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
@@ -42,8 +41,6 @@ from keydub.plugin.timeline.tracks import (
     timeline_rate,
 )
 
-
-logger = logging.getLogger(__name__)
 
 # The official KeySync audio encoders (HuBERT, WavLM) take 16 kHz mono.
 DEFAULT_SAMPLE_RATE = 16_000
