@@ -1,0 +1,49 @@
+"""Occlusion handling (KeySync §3.5): segment hands, microphones and cups with SAM 2.1 and keep them on top.
+
+The regenerated region becomes `M and not M_obj`, so an occluder in front of the mouth stays the source's pixels.
+
+Public API:
+    OcclusionPrompt, parse_occluder_args, parse_occluder_click, parse_occluder_mask, merge_prompts,
+    load_brush_mask, save_brush_mask: prompts as plain data and their command-line forms.
+    OcclusionMasker, OcclusionSession: the interactive session (`init_session`, `add_click`, `add_box`,
+    `add_brush`, `propagate`, `clear_object`, `remove_object`, `reset`).
+    occluder_masks_for_window, OcclusionMaskCache, CachedOcclusionMasks: cached per-frame masks for rendering.
+    occluder_crop_mask, latent_mask_without_occluders, region_mask_without_occluders, paste_back_with_occluders:
+    the masks in the 512 crop, at latent resolution, and in the paste-back blend.
+"""
+
+from keydub.core.occlusion.cache import CachedOcclusionMasks, OcclusionMaskCache
+from keydub.core.occlusion.masker import OcclusionMasker
+from keydub.core.occlusion.prompts import (
+    OcclusionPrompt,
+    load_brush_mask,
+    merge_prompts,
+    parse_occluder_args,
+    parse_occluder_click,
+    parse_occluder_mask,
+    save_brush_mask,
+)
+from keydub.core.occlusion.region import SquareRegion
+from keydub.core.occlusion.segmenter import SAM2_VARIANTS, Sam2Segmenter, VideoSegmenter
+from keydub.core.occlusion.session import OcclusionSession
+from keydub.core.occlusion.window import occluder_masks_for_window
+
+
+__all__ = [
+    "SAM2_VARIANTS",
+    "CachedOcclusionMasks",
+    "OcclusionMaskCache",
+    "OcclusionMasker",
+    "OcclusionPrompt",
+    "OcclusionSession",
+    "Sam2Segmenter",
+    "SquareRegion",
+    "VideoSegmenter",
+    "load_brush_mask",
+    "merge_prompts",
+    "occluder_masks_for_window",
+    "parse_occluder_args",
+    "parse_occluder_click",
+    "parse_occluder_mask",
+    "save_brush_mask",
+]
