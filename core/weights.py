@@ -175,8 +175,8 @@ def weights_config_path() -> Path:
 def load_weights_config(path: Path | None = None) -> dict[str, str]:
     """Read the `[weights]` table (component -> local path or hub id); `{}` when the file does not exist.
 
-    Relative paths are made absolute against the config file's folder when something exists there, so the
-    file means the same thing from any working directory.
+    Paths are relative to the config file's folder, so the file means the same from any working directory. A
+    value shaped like a hub id (`owner/name`) is a hub id unless such a folder exists beside the config file.
     """
     path = path or weights_config_path()
     if not path.is_file():

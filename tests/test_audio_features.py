@@ -43,6 +43,9 @@ def test_hubert_framing_is_the_official_one(num_frames):
     # The official preprocessing, re-typed: global standardisation with torch's unbiased variance, then one pass.
     raw = torch.from_numpy(audio)
     standardised = ((raw - raw.mean()) / torch.sqrt(raw.var() + 1e-7)).numpy()
+    plan = plan_frame_tokens(num_frames, Fraction(25), receptive_field=400)
+    prepared = HubertFeatures(model).prepare_waveform(audio, plan)
+    np.testing.assert_allclose(prepared.numpy(), standardised, rtol=1e-5, atol=1e-5)
     tokens = _tokens(model, standardised)
     assert tokens.shape[0] == 2 * num_frames - 1
     assert features.shape == (num_frames, 2, TINY_SPEECH_DIM)
