@@ -104,7 +104,9 @@ class SpeechFeatures:
             overlap_tokens (`int`, defaults to `250`): see the class docstring.
         """
         folder = resolve_weights(cls.component, path_or_id)
-        model = cls.model_class.from_pretrained(folder, dtype=torch_dtype, weights_only=True).to(device)
+        # Cast after loading (the encoders are small): the dtype keyword of from_pretrained differs across
+        # transformers versions.
+        model = cls.model_class.from_pretrained(folder, weights_only=True).to(device=device, dtype=torch_dtype)
         return cls(model, chunk_tokens=chunk_tokens, overlap_tokens=overlap_tokens)
 
     @property

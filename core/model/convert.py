@@ -192,9 +192,11 @@ def _torch_load_tensors_only(path: Path) -> Any:
         # mmap keeps a multi-GB checkpoint out of RAM until each tensor is written out.
         return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except pickle.UnpicklingError as error:
-        unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+        # torch >= 2.5 lists the offending classes; older versions only have the error's first line.
+        list_unsafe = getattr(torch.serialization, "get_unsafe_globals_in_checkpoint", None)
+        unsafe = ", ".join(list_unsafe(path)) if list_unsafe else str(error).splitlines()[0]
         raise CheckpointConversionError(
-            f"{path} contains Python objects besides tensors ({', '.join(unsafe) or error}); Keydub only loads "
+            f"{path} contains Python objects besides tensors ({unsafe}); Keydub only loads "
             "tensors. If you trust the file, re-save its state dict alone (torch.save(ckpt['module'], ...)) and "
             "convert that"
         ) from error
