@@ -168,15 +168,18 @@ class SpeechFeatures:
                 f"{float(plan.frame_rate):.3f} fps last {needed / SAMPLE_RATE:.2f} s; pass audio that covers "
                 "the whole clip (pad the dub with silence or shorten the clip)"
             )
-        used = waveform[: plan.num_samples].astype(np.float64)
+        used = waveform[: plan.num_samples]
         if not np.isfinite(used).all():
             raise AudioError("the audio contains NaN or infinite samples; re-export or re-decode it")
+        # In place in one float32 buffer, as the official torch code computes it: no copy that grows with the
+        # clip beyond the waveform the encoder needs anyway.
+        padded = torch.zeros(plan.num_samples, dtype=torch.float32)
+        clip = padded[: used.shape[0]]
+        clip.copy_(torch.from_numpy(np.ascontiguousarray(used)))
         if self.standardise:
-            variance = used.var(ddof=1) if used.size > 1 else 0.0
-            used = (used - used.mean()) / np.sqrt(variance + STANDARDISE_EPS)
-        padded = np.zeros(plan.num_samples, dtype=np.float32)
-        padded[: used.size] = used
-        return torch.from_numpy(padded).to(device=self.device, dtype=self.dtype)
+            variance, mean = torch.var_mean(clip, correction=1 if clip.numel() > 1 else 0)
+            clip.sub_(mean).div_(torch.sqrt(variance + STANDARDISE_EPS))
+        return padded.to(device=self.device, dtype=self.dtype)
 
     def encode_tokens(
         self, samples: torch.Tensor, num_tokens: int, progress: ProgressCallback | None = None
