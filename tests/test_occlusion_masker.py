@@ -56,6 +56,8 @@ class ColourSegmenter:
         self.calls: Counter[str] = Counter()
         # (state number, frame index in that state, object id, prompt kind), in call order.
         self.prompts: list[tuple[int, int, int, str]] = []
+        # (state number, frames in the state, start, count, reverse) of each propagation.
+        self.tracked: list[tuple[int, int, int, int, bool]] = []
 
     def init_state(self, frames):
         self.calls["init_state"] += 1
@@ -78,10 +80,10 @@ class ColourSegmenter:
         state["colours"][object_id] = tuple(colours[counts.argmax()]) if len(pixels) else None
         return self._logits(state, frame_index)
 
-    def propagate(self, state, start, reverse):
+    def propagate(self, state, start, count, reverse):
         self.calls["propagate"] += 1
-        order = range(start, -1, -1) if reverse else range(start, len(state["frames"]))
-        for index in order:
+        self.tracked.append((self.calls["init_state"], len(state["frames"]), start, count, reverse))
+        for index in range(start, start - count, -1) if reverse else range(start, start + count):
             yield index, self._logits(state, index)
 
     @staticmethod
@@ -134,19 +136,26 @@ def test_propagation_covers_the_window_once_with_exact_masks_across_pieces(maske
         assert set(masks) == {1, 2}
         assert all(mask.shape == (HEIGHT, WIDTH) and mask.dtype == bool for mask in masks.values())
         np.testing.assert_array_equal(masks[1], painted(RED, index), err_msg=f"frame {frame}")
-        # Object 2 is first prompted in the piece 113-118, whose frame 113 the previous piece already gave: it is
-        # tracked from 114 on, not before (the documented price of pieces).
-        expected_green = painted(GREEN, index) if frame >= 114 else np.zeros((HEIGHT, WIDTH), dtype=bool)
-        np.testing.assert_array_equal(masks[2], expected_green, err_msg=f"frame {frame}")
+        # Object 2 is first prompted on 115, three pieces away from the earliest frames: its prompt rides along
+        # in every piece's state, so it is tracked over the whole window.
+        np.testing.assert_array_equal(masks[2], painted(GREEN, index), err_msg=f"frame {frame}")
     assert frames == list(range(108, 120)) + list(range(107, 99, -1))
-    # Two interactive previews, then five pieces, each seeded with the masks of the frame it shares with the
-    # previous one, except where the editor prompted that frame (108 for object 1).
+    # Five pieces; each state holds the piece plus each object's nearest prompted frame outside it.
+    assert segmenter.tracked == [
+        (3, 7, 0, 6, False),  # 108-113 + 115
+        (4, 7, 1, 6, False),  # 108 + 113-118
+        (5, 4, 2, 2, False),  # 108, 115 + 118-119
+        (6, 7, 5, 6, True),  # 103-108 + 115
+        (7, 6, 3, 4, True),  # 100-103 + 108, 115
+    ]
+    # After two interactive previews: each piece is seeded with the masks of the frame it shares with the
+    # previous one (except where the editor prompted that frame: 108 for object 1), then gets the prompts.
     assert segmenter.prompts[2:] == [
-        (3, 0, 1, "click"),
-        (4, 0, 1, "mask"), (4, 2, 2, "box"),
-        (5, 0, 1, "mask"), (5, 0, 2, "mask"),
-        (6, 5, 1, "click"),
-        (7, 3, 1, "mask"),
+        (3, 0, 1, "click"), (3, 6, 2, "box"),
+        (4, 1, 1, "mask"), (4, 1, 2, "mask"), (4, 0, 1, "click"), (4, 3, 2, "box"),
+        (5, 2, 1, "mask"), (5, 2, 2, "mask"), (5, 0, 1, "click"), (5, 1, 2, "box"),
+        (6, 5, 2, "mask"), (6, 5, 1, "click"), (6, 6, 2, "box"),
+        (7, 3, 1, "mask"), (7, 3, 2, "mask"), (7, 4, 1, "click"), (7, 5, 2, "box"),
     ]
 
 
@@ -156,7 +165,8 @@ def test_a_prompt_on_the_shared_frame_wins_over_the_seed(masker, segmenter):
     masker.add_click(session, 113, 1, [(43, 25)], [1])  # 113 is shared by the first two forward pieces
     assert len(list(masker.propagate(session))) == 20
     pieces = [prompt for prompt in segmenter.prompts if prompt[0] > 2]
-    assert pieces[:3] == [(3, 0, 1, "click"), (3, 5, 1, "click"), (4, 0, 1, "click")]  # no seed in piece two
+    # The second piece (108 + 113-118) gets the two clicks and no seed.
+    assert pieces[:4] == [(3, 0, 1, "click"), (3, 5, 1, "click"), (4, 0, 1, "click"), (4, 1, 1, "click")]
 
 
 def test_interactive_prompts_answer_at_once_and_reuse_the_frame(masker, segmenter):
@@ -312,8 +322,8 @@ def test_an_interrupted_run_leaves_no_cache_entry(tmp_path, masker, segmenter):
     cache = OcclusionMaskCache(tmp_path / "cache")
     prompts = [OcclusionPrompt(1, 104, ((27.0, 22.0),), (1,))]
 
-    def failing(state, start, reverse):
-        yield from ColourSegmenter.propagate(segmenter, state, start, reverse)
+    def failing(state, start, count, reverse):
+        yield from ColourSegmenter.propagate(segmenter, state, start, count, reverse)
         raise KeyboardInterrupt
 
     segmenter.propagate = failing

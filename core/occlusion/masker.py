@@ -18,9 +18,10 @@ How it differs from SAM2's own session, and why:
   pixels (`region.SquareRegion`).
 * Long windows are tracked in pieces of `piece_frames` frames, so memory does not grow with the clip. Frames are
   decoded, cut and kept as uint8 for one piece at a time (no JPEG folder: that would cost an encode, a decode and
-  a lossy copy per frame). Neighbouring pieces share one frame: the mask found there seeds the next piece as a
-  mask prompt. The price is that a piece does not remember prompts from other pieces, only the seed; an
-  occluder first prompted in a later piece is tracked back to that piece's start, not further.
+  a lossy copy per frame). Neighbouring pieces share one frame, whose tracked masks seed the next piece as mask
+  prompts, and each piece's state also holds every occluder's nearest prompted frame before and after it, so
+  prompts keep conditioning the tracking across pieces. What a piece forgets is the unprompted frames of other
+  pieces (SAM2 only looks back six of those anyway) and prompts beyond the nearest ones.
 * Tracking runs forward from the earliest prompted frame to the window's end, then backward from it to the
   window's start, as SAM2 does, and each window frame is yielded exactly once.
 * A frame's mask depends on that frame's prompt alone (each prompt replaces the object's previous prompt on the
@@ -306,19 +307,20 @@ class OcclusionMasker:
         empty.setflags(write=False)
         done = 0
         for piece in pieces:
-            crops = [region.crop(frame, size) for frame in session.frames.read(piece.start, piece.end)]
-            state = self.segmenter.init_state(crops)
-            for object_id, seed in seeds.pop(piece.seed_frame, {}).items():
+            frames = session.state_frames(piece)
+            local = {frame: index for index, frame in enumerate(frames)}
+            state = self.segmenter.init_state([region.crop(image, size) for image in _read(session, frames)])
+            for object_id, seed in sorted(seeds.pop(piece.seed_frame, {}).items()):
                 # A prompt of the editor's on the shared frame wins over the mask tracked there.
                 if (object_id, piece.seed_frame) not in session.prompts:
-                    seed_prompt = SegmenterPrompt(mask=seed)
-                    self.segmenter.add_prompt(state, piece.seed_frame - piece.start, object_id, seed_prompt)
+                    self.segmenter.add_prompt(state, local[piece.seed_frame], object_id, SegmenterPrompt(mask=seed))
             for prompt in sorted(session.prompts.values(), key=lambda prompt: (prompt.frame, prompt.object_id)):
-                if piece.start <= prompt.frame < piece.end:
+                if prompt.frame in local:
                     local_prompt = prompt.to_segmenter(region, size)
-                    self.segmenter.add_prompt(state, prompt.frame - piece.start, prompt.object_id, local_prompt)
-            for local, logits in self.segmenter.propagate(state, piece.seed_frame - piece.start, piece.reverse):
-                frame = piece.start + local
+                    self.segmenter.add_prompt(state, local[prompt.frame], prompt.object_id, local_prompt)
+            count = piece.end - piece.start
+            for index, logits in self.segmenter.propagate(state, local[piece.seed_frame], count, piece.reverse):
+                frame = frames[index]
                 if piece.is_seeded and frame == piece.seed_frame:
                     continue
                 if frame in seed_frames:
@@ -358,3 +360,12 @@ class OcclusionMasker:
             raise InvalidParameterError(
                 f"occluder {object_id!r} is unknown in this session; known occluders: {list(session.object_ids)}"
             )
+
+
+def _read(session: OcclusionSession, frames: list[int]) -> Iterator[np.ndarray]:
+    """Source frames by index, each run of consecutive frames decoded in one pass."""
+    run_start = 0
+    for index in range(1, len(frames) + 1):
+        if index == len(frames) or frames[index] != frames[index - 1] + 1:
+            yield from session.frames.read(frames[run_start], frames[index - 1] + 1)
+            run_start = index

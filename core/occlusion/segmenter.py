@@ -98,8 +98,10 @@ class VideoSegmenter(Protocol):
     ) -> dict[int, np.ndarray]:
         """Replace `object_id`'s prompt on `frame_index`; return that frame's logits for every object in `state`."""
 
-    def propagate(self, state: Any, start: int, reverse: bool) -> Iterator[tuple[int, dict[int, np.ndarray]]]:
-        """Track every object from `start` to the last (or, `reverse`, the first) frame, one frame at a time."""
+    def propagate(
+        self, state: Any, start: int, count: int, reverse: bool
+    ) -> Iterator[tuple[int, dict[int, np.ndarray]]]:
+        """Track every object over `count` frames from `start`, forward (or backward), yielding each frame."""
 
 
 class _NormalizedFrames:
@@ -187,9 +189,11 @@ class Sam2Segmenter:
         return _logits_by_object(object_ids, logits)
 
     def propagate(
-        self, state: dict[str, Any], start: int, reverse: bool
+        self, state: dict[str, Any], start: int, count: int, reverse: bool
     ) -> Iterator[tuple[int, dict[int, np.ndarray]]]:
-        frames = self.predictor.propagate_in_video(state, start_frame_idx=start, reverse=reverse)
+        frames = self.predictor.propagate_in_video(
+            state, start_frame_idx=start, max_frame_num_to_track=count - 1, reverse=reverse
+        )
         while True:
             # Autocast only around SAM2's own step: a context held across `yield` would leak into the caller.
             with self._autocast():

@@ -196,6 +196,21 @@ class OcclusionSession:
         """The prompts of every object on `frame`, by object id."""
         return [self.prompts[key] for key in sorted(self.prompts) if key[1] == frame]
 
+    def state_frames(self, piece: "Piece") -> list[int]:
+        """Source frames of the segmenter state that tracks `piece`, in time order.
+
+        Besides the piece, the state holds each occluder's nearest prompted frame on either side of it, so that
+        every prompt conditions tracking across pieces (SAM2 attends to all its conditioning frames, wherever
+        they are): an occluder first prompted late is tracked back from the window's first frames too.
+        """
+        anchors = set()
+        for object_id in self.object_ids:
+            frames = self.prompted_frames(object_id)
+            earlier = [frame for frame in frames if frame < piece.start]
+            later = [frame for frame in frames if frame >= piece.end]
+            anchors.update(earlier[-1:] + later[:1])
+        return sorted(anchors | set(range(piece.start, piece.end)))
+
     def tracking_region(self) -> SquareRegion:
         """The square the segmenter sees: the fixed region, or one around the face boxes and every prompt."""
         if self.region is not None:
