@@ -9,6 +9,8 @@ import torch
 from diffusers import AutoencoderKLTemporalDecoder, UNetSpatioTemporalConditionModel
 from transformers import HubertConfig, HubertModel, WavLMConfig, WavLMModel
 
+from keydub.core.audio.features import HubertFeatures, WavLMFeatures
+from keydub.core.model.audio_projector import AudioProjector
 from keydub.core.model.unet import KeySyncUNet
 
 
@@ -66,10 +68,11 @@ def tiny_vae(seed: int = 0) -> AutoencoderKLTemporalDecoder:
     ).eval()
 
 
-def tiny_learned_mask(seed: int = 0) -> torch.Tensor:
-    """A seeded interpolation `z_m` (`[4, 8, 8]`); the official one is learned, so non-zero here."""
+def tiny_learned_mask(seed: int = 0, latent_size: int = TINY_LATENT_SIZE) -> torch.Tensor:
+    """A seeded interpolation `z_m` (`[4, 8, 8]` by default); the official one is learned, so non-zero here.
+    Its size sets the frame size a pipeline accepts (`8 * latent_size`)."""
     generator = torch.Generator().manual_seed(seed)
-    return torch.randn(4, TINY_LATENT_SIZE, TINY_LATENT_SIZE, generator=generator)
+    return torch.randn(4, latent_size, latent_size, generator=generator)
 
 
 # Speech encoders and the official checkpoint layout -----------------------------------------------------------
@@ -208,3 +211,23 @@ def official_layout_state_dict(
         module["_forward_module.conditioner.embedders.0.encoder.conv_in.weight"] = torch.ones(8, 3, 3, 3)
     module["_forward_module.first_stage_model.decoder.conv_in.weight"] = torch.ones(8, 4, 3, 3)
     return module
+
+
+# The whole pipeline ------------------------------------------------------------------------------------------
+def tiny_pipeline_components(frame_size: int = TINY_FRAME_SIZE, seed: int = 0) -> dict:
+    """Every `KeySyncPipeline` component, tiny and seeded, for `frame_size` x `frame_size` crops.
+
+    Returns keyword arguments for `KeySyncPipeline(**components)`.
+    """
+    torch.manual_seed(seed)
+    projectors = [_perturb(AudioProjector(TINY_SPEECH_DIM, TINY_AUDIO_DIM), 0.05).eval() for _ in range(2)]
+    return {
+        "vae": tiny_vae(seed),
+        "keyframe_unet": tiny_unet(8, seed),
+        "interpolation_unet": tiny_unet(9, seed + 1),
+        "keyframe_audio_projector": projectors[0],
+        "interpolation_audio_projector": projectors[1],
+        "keyframe_audio": HubertFeatures(tiny_hubert(seed)),
+        "interpolation_audio": WavLMFeatures(tiny_wavlm(seed)),
+        "learned_mask": tiny_learned_mask(seed, latent_size=frame_size // 8),
+    }

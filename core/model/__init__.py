@@ -1,0 +1,28 @@
+"""The KeySync model: the audio-conditioned U-Net, the sampler maths, the keyframe/window planner, VAE helpers and
+the two-stage pipeline (`keysync-architecture.md`).
+
+The public names are imported on first use: `keydub.core.weights` imports `keydub.core.model.convert`, and an
+eager import of the pipeline here would import the weights resolver back before it is defined.
+"""
+
+import importlib
+from typing import Any
+
+
+_EXPORTS = {
+    "KeySyncPipeline": "keydub.core.model.pipeline",
+    "KeySyncUNet": "keydub.core.model.unet",
+    "DubbingPlan": "keydub.core.model.planner",
+    "plan_dubbing": "keydub.core.model.planner",
+    "ays_sigmas": "keydub.core.model.sampler",
+    "encode_frames": "keydub.core.model.vae",
+    "decode_latents": "keydub.core.model.vae",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

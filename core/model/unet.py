@@ -102,9 +102,12 @@ class KeySyncUNet(UNetSpatioTemporalConditionModel):
                     block.norm1.eps = RESNET_NORM_EPS
                     block.norm2.eps = RESNET_NORM_EPS
 
-    def _frame_c_noise(self, c_noise: torch.Tensor | float, batch_size: int, num_frames: int) -> torch.Tensor:
+    @staticmethod
+    def _frame_c_noise(
+        c_noise: torch.Tensor | float, batch_size: int, num_frames: int, device: torch.device
+    ) -> torch.Tensor:
         """`c_noise` as one value per frame, `[B*T]` float32 (the sinusoid is computed in float32)."""
-        values = torch.as_tensor(c_noise, dtype=torch.float32, device=self.device)
+        values = torch.as_tensor(c_noise, dtype=torch.float32, device=device)
         if values.numel() == 1:
             return values.reshape(1).expand(batch_size * num_frames)
         if values.shape == (batch_size,):
@@ -144,7 +147,8 @@ class KeySyncUNet(UNetSpatioTemporalConditionModel):
         audio = audio.to(sample.dtype)
 
         # 1. Per-frame embedding: noise level + this frame's audio token (SVD's label_emb path).
-        time_features = self.time_proj(self._frame_c_noise(c_noise, batch_size, num_frames)).to(sample.dtype)
+        frame_noise = self._frame_c_noise(c_noise, batch_size, num_frames, sample.device)
+        time_features = self.time_proj(frame_noise).to(sample.dtype)
         emb = self.time_embedding(time_features) + self.add_embedding(audio.flatten(0, 1))
         # 2. Every frame cross-attends to the T audio tokens of its window.
         context = audio.repeat_interleave(num_frames, dim=0)

@@ -1,0 +1,584 @@
+"""KeySyncPipeline: masked face crops + dub audio -> regenerated face crops, streamed chunk by chunk.
+
+The two-stage KeySync algorithm (`keysync-architecture.md` §3-§6): keyframes every 13 frames from the keyframe
+model, then the 12 frames between consecutive keyframes from the interpolation model, both sampled in latent space
+with the clean latents of the input written back outside the mask. The clip is processed one keyframe batch at a time
+(13 keyframes and the windows they close, about 170 frames), so memory does not grow with the clip's length.
+
+What the pipeline keeps for the whole clip: the projected audio tokens of both stages, one vector of the U-Nets'
+context size per frame and stage (2 x 1024 values: 4 KiB per frame in bf16, 8 KiB in fp32). Pixels are only held
+for one encoder/decoder chunk, latents for one keyframe batch.
+"""
+
+import math
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Literal, Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKLTemporalDecoder
+from safetensors.torch import load_file
+
+from keydub.core.audio.features import HubertFeatures, WavLMFeatures
+from keydub.core.errors import InvalidParameterError, WeightsNotFoundError
+from keydub.core.model.audio_projector import AudioProjector
+from keydub.core.model.convert import LEARNED_MASK_FILE, PROJECTOR_FOLDER, UNET_FOLDER
+from keydub.core.model.planner import DubbingPlan, InterpolationWindow, KeyframeBatch, plan_dubbing
+from keydub.core.model.sampler import (
+    DEFAULT_AUDIO_GUIDANCE,
+    DEFAULT_REF_GUIDANCE,
+    GUIDANCE_BRANCHES,
+    GuidedModel,
+    ays_sigmas,
+    check_sigmas,
+    sample,
+)
+from keydub.core.model.unet import KeySyncUNet
+from keydub.core.model.vae import (
+    DEFAULT_DECODE_CHUNK_SIZE,
+    DEFAULT_ENCODE_CHUNK_SIZE,
+    decode_latents,
+    encode_frames,
+    spatial_factor,
+)
+from keydub.core.progress import ProgressCallback, report
+from keydub.core.weights import resolve_weights
+
+
+# Tensor name inside the converted `learned_mask.safetensors` (the interpolation model's `z_m`).
+LEARNED_MASK_KEY = "learned_mask"
+
+
+class FrameSource(Protocol):
+    """Frames or masks the pipeline reads slice by slice (a tensor, or a disk-backed cache)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: slice) -> torch.Tensor: ...
+
+
+class AudioFeatures(Protocol):
+    """`keydub.core.audio.HubertFeatures` / `WavLMFeatures`: waveform -> `[num_frames, 2, 768]` tokens."""
+
+    model: torch.nn.Module
+
+    def __call__(
+        self, waveform_16k: np.ndarray, num_frames: int, frame_rate: Fraction, progress: ProgressCallback | None = None
+    ) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class SpanLatents:
+    """Clean scaled latents and latent-resolution masks of consecutive grid positions.
+
+    Args:
+        start (`int`): the first grid position held.
+        latents (`torch.Tensor`): `[n, 4, h, w]` float32 clean latents (positions past the clip hold the last frame).
+        masks (`torch.Tensor`): `[n, 1, h, w]` bool, `True` where the lower face is regenerated.
+    """
+
+    start: int
+    latents: torch.Tensor
+    masks: torch.Tensor
+
+    def select(self, positions: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Latents and masks of `positions` (all inside the span)."""
+        index = torch.tensor([p - self.start for p in positions], device=self.latents.device)
+        return self.latents[index], self.masks[index]
+
+
+class KeySyncPipeline:
+    r"""Two-stage KeySync lip-sync generation on 512x512 face crops (any size the weights allow).
+
+    Components:
+        vae ([`AutoencoderKLTemporalDecoder`]): SVD's VAE; kept in float32 by default like the official first stage.
+        keyframe_unet ([`KeySyncUNet`]): 8 input channels (noisy latent | identity latent).
+        interpolation_unet ([`KeySyncUNet`]): 9 input channels (noisy latent | keyframe/`z_m` condition | indicator).
+        keyframe_audio_projector, interpolation_audio_projector ([`AudioProjector`]): per-frame token projections.
+        keyframe_audio, interpolation_audio (`AudioFeatures`): HuBERT and WavLM feature extractors.
+        learned_mask (`torch.Tensor`): the interpolation model's learned `z_m`, `[4, h, w]`; fixes the latent size.
+
+    Args:
+        unet_batch_size (`int`, defaults to 3): most 14-frame sequences per U-Net call. A guided step evaluates three
+            sequences per keyframe batch or window; 3 gives the official single batched call for keyframes.
+        encode_chunk_size (`int`, defaults to 16): frames per VAE encoder call.
+        decode_chunk_size (`int`, defaults to 14): frames per VAE decoder call (each frame is decoded alone).
+
+    Results do not depend on the three batch sizes beyond float rounding of differently sized matrix products.
+    """
+
+    def __init__(
+        self,
+        vae: AutoencoderKLTemporalDecoder,
+        keyframe_unet: KeySyncUNet,
+        interpolation_unet: KeySyncUNet,
+        keyframe_audio_projector: AudioProjector,
+        interpolation_audio_projector: AudioProjector,
+        keyframe_audio: AudioFeatures,
+        interpolation_audio: AudioFeatures,
+        learned_mask: torch.Tensor,
+        *,
+        unet_batch_size: int = 3,
+        encode_chunk_size: int = DEFAULT_ENCODE_CHUNK_SIZE,
+        decode_chunk_size: int = DEFAULT_DECODE_CHUNK_SIZE,
+    ) -> None:
+        latent_channels = vae.config.latent_channels
+        expected = {
+            "keyframe_unet in_channels": (keyframe_unet.config.in_channels, 2 * latent_channels),
+            "interpolation_unet in_channels": (interpolation_unet.config.in_channels, 2 * latent_channels + 1),
+            "interpolation_unet num_frames": (interpolation_unet.config.num_frames, keyframe_unet.config.num_frames),
+            "learned_mask channels": (learned_mask.shape[0], latent_channels),
+            "keyframe_audio_projector out_features": (
+                keyframe_audio_projector.config.out_features,
+                keyframe_unet.config.cross_attention_dim,
+            ),
+            "interpolation_audio_projector out_features": (
+                interpolation_audio_projector.config.out_features,
+                interpolation_unet.config.cross_attention_dim,
+            ),
+        }
+        for name, (found, wanted) in expected.items():
+            if found != wanted:
+                raise InvalidParameterError(f"KeySync components do not fit together: {name} is {found}, not {wanted}")
+        if learned_mask.ndim != 3:
+            raise InvalidParameterError(f"learned_mask must be [channels, h, w], got {tuple(learned_mask.shape)}")
+        for name, value in (
+            ("unet_batch_size", unet_batch_size),
+            ("encode_chunk_size", encode_chunk_size),
+            ("decode_chunk_size", decode_chunk_size),
+        ):
+            if not isinstance(value, int) or value < 1:
+                raise InvalidParameterError(f"{name} must be a positive integer, got {value!r}")
+        self.vae = vae.eval()
+        self.keyframe_unet = keyframe_unet.eval()
+        self.interpolation_unet = interpolation_unet.eval()
+        self.keyframe_audio_projector = keyframe_audio_projector.eval()
+        self.interpolation_audio_projector = interpolation_audio_projector.eval()
+        self.keyframe_audio = keyframe_audio
+        self.interpolation_audio = interpolation_audio
+        self.learned_mask = learned_mask.float()
+        self.unet_batch_size = unet_batch_size
+        self.encode_chunk_size = encode_chunk_size
+        self.decode_chunk_size = decode_chunk_size
+        # What actually runs each U-Net: the module itself, or its torch.compile wrapper.
+        self._unet_calls = {id(keyframe_unet): keyframe_unet, id(interpolation_unet): interpolation_unet}
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        weights: str | os.PathLike | None = None,
+        vae: str | os.PathLike | None = None,
+        hubert: str | os.PathLike | None = None,
+        wavlm: str | os.PathLike | None = None,
+        *,
+        torch_dtype: torch.dtype = torch.float32,
+        device: str | torch.device = "cpu",
+        vae_dtype: torch.dtype = torch.float32,
+        compile: bool = False,
+        progress: ProgressCallback | None = None,
+        **options: int,
+    ) -> "KeySyncPipeline":
+        r"""Load every component through `keydub.core.weights` (local folders, the weights config file, or the
+        Hugging Face hub, converting the official checkpoints once on first use).
+
+        Args:
+            weights (`str` or `os.PathLike`, *optional*): a folder holding the converted `keyframe/` and
+                `interpolation/` models (as `keydub convert-weights` writes them), or the official repository id;
+                `None` uses the weights config, then `toninio19/keysync`.
+            vae, hubert, wavlm (`str` or `os.PathLike`, *optional*): local model folders or hub ids overriding the
+                defaults (SVD's VAE, `facebook/hubert-base-ls960`, `microsoft/wavlm-base-plus`).
+            torch_dtype (`torch.dtype`, defaults to `torch.float32`): precision of the U-Nets and audio projectors.
+            device (`str` or `torch.device`, defaults to `"cpu"`): where everything runs.
+            vae_dtype (`torch.dtype`, defaults to `torch.float32`): precision of the VAE (the official first stage
+                always runs in float32).
+            compile (`bool`, defaults to `False`): run the U-Nets through `torch.compile`.
+            progress (`ProgressCallback`, *optional*): receives checkpoint conversion progress.
+            options (`int`): `unet_batch_size`, `encode_chunk_size`, `decode_chunk_size` (see the class).
+
+        Raises:
+            [`WeightsNotFoundError`]: a component is neither local nor downloadable; the message says how to get it.
+        """
+        models = {name: resolve_weights(name, weights, progress=progress) for name in ("keyframe", "interpolation")}
+        learned_mask_file = models["interpolation"] / LEARNED_MASK_FILE
+        if not learned_mask_file.is_file():
+            raise WeightsNotFoundError(
+                f"{models['interpolation']} has no {LEARNED_MASK_FILE}: it is not an interpolation model; convert "
+                "interpolation_dub.pt with `keydub convert-weights` and point to the folder it writes"
+            )
+        loaded = {"torch_dtype": torch_dtype, "use_safetensors": True}
+        pipe = cls(
+            vae=AutoencoderKLTemporalDecoder.from_pretrained(
+                resolve_weights("vae", vae), torch_dtype=vae_dtype, use_safetensors=True
+            ),
+            keyframe_unet=KeySyncUNet.from_pretrained(models["keyframe"] / UNET_FOLDER, **loaded),
+            interpolation_unet=KeySyncUNet.from_pretrained(models["interpolation"] / UNET_FOLDER, **loaded),
+            keyframe_audio_projector=AudioProjector.from_pretrained(models["keyframe"] / PROJECTOR_FOLDER, **loaded),
+            interpolation_audio_projector=AudioProjector.from_pretrained(
+                models["interpolation"] / PROJECTOR_FOLDER, **loaded
+            ),
+            keyframe_audio=HubertFeatures.from_pretrained(hubert, device=device),
+            interpolation_audio=WavLMFeatures.from_pretrained(wavlm, device=device),
+            learned_mask=load_file(learned_mask_file)[LEARNED_MASK_KEY],
+            **options,
+        ).to(device)
+        if compile:
+            pipe.enable_torch_compile()
+        return pipe
+
+    # ----------------------------------------------------------------------------------------------------------
+    # Placement
+    # ----------------------------------------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        """Where the U-Nets run."""
+        return self.keyframe_unet.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The U-Nets' precision."""
+        return self.keyframe_unet.dtype
+
+    @property
+    def window_length(self) -> int:
+        """Frames per model sequence (14)."""
+        return self.keyframe_unet.config.num_frames
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """Pixel height and width the weights work at (the learned `z_m` fixes the latent size)."""
+        factor = spatial_factor(self.vae)
+        return self.learned_mask.shape[1] * factor, self.learned_mask.shape[2] * factor
+
+    def to(
+        self,
+        device: str | torch.device | None = None,
+        torch_dtype: torch.dtype | None = None,
+        *,
+        vae_dtype: torch.dtype | None = None,
+    ) -> "KeySyncPipeline":
+        """Move every component; `torch_dtype` applies to the U-Nets and projectors, `vae_dtype` to the VAE.
+
+        Args:
+            device (`str` or `torch.device`, *optional*): target device.
+            torch_dtype (`torch.dtype`, *optional*): `torch.float32`, `torch.bfloat16` or `torch.float16`.
+            vae_dtype (`torch.dtype`, *optional*): the VAE's precision; keep float32 (the default everywhere) for
+                the official full-precision encode and decode.
+        """
+        for module in (
+            self.keyframe_unet,
+            self.interpolation_unet,
+            self.keyframe_audio_projector,
+            self.interpolation_audio_projector,
+        ):
+            module.to(device=device, dtype=torch_dtype)
+        self.vae.to(device=device, dtype=vae_dtype)
+        for features in (self.keyframe_audio, self.interpolation_audio):
+            features.model.to(device=device)
+        if device is not None:
+            self.learned_mask = self.learned_mask.to(device)
+        return self
+
+    def enable_torch_compile(self, **compile_kwargs) -> None:
+        """Run both U-Nets through `torch.compile(unet, **compile_kwargs)` (e.g. `mode="max-autotune"`).
+
+        The first windows of each shape are slow while the graphs compile; the weights stay shared.
+        """
+        for unet in (self.keyframe_unet, self.interpolation_unet):
+            self._unet_calls[id(unet)] = torch.compile(unet, **compile_kwargs)
+
+    # ----------------------------------------------------------------------------------------------------------
+    # The algorithm
+    # ----------------------------------------------------------------------------------------------------------
+    def __call__(
+        self,
+        frames: FrameSource,
+        masks: FrameSource,
+        audio_waveform: np.ndarray,
+        *,
+        frame_rate: Fraction,
+        identity_index: int = 0,
+        num_steps: int = 10,
+        audio_guidance: float = DEFAULT_AUDIO_GUIDANCE,
+        ref_guidance: float = DEFAULT_REF_GUIDANCE,
+        seed: int | torch.Generator = 0,
+        sigmas: Sequence[float] | None = None,
+        output_type: Literal["pt", "latent"] = "pt",
+        progress: ProgressCallback | None = None,
+    ) -> Iterator[tuple[int, torch.Tensor]]:
+        r"""Regenerate the masked lower face of every frame so the lips follow `audio_waveform`.
+
+        Inputs are checked at once; the work happens as the returned iterator is consumed.
+
+        Args:
+            frames (`FrameSource`): `len()` and slicing giving float `[n, 3, H, W]` crops in [-1, 1], `H, W` =
+                `frame_size`. Read a chunk at a time, so it may be backed by a disk cache.
+            masks (`FrameSource`): the same for `[n, 1, H, W]` pixel masks, 1 (or > 0.5) where to regenerate.
+            audio_waveform (`np.ndarray`): the dub, mono float at 16 kHz, starting at the clip's first frame.
+            frame_rate (`Fraction`): the clip's exact frame rate; audio tokens are taken at each frame's time.
+            identity_index (`int`, defaults to 0): the frame whose full face (mouth included) conditions identity;
+                the official model uses the first frame.
+            num_steps (`int`, defaults to 10): AYS steps (10 means the official 11 Euler steps; at least 10).
+            audio_guidance (`float`, defaults to 5.0): audio guidance scale.
+            ref_guidance (`float`, defaults to 2.0): identity/keyframe guidance scale.
+            seed (`int` or `torch.Generator`, defaults to 0): an int seeds a fresh CPU generator; a generator is
+                drawn from in a fixed order (per keyframe batch, then per window), so results are reproducible.
+            sigmas (`Sequence[float]`, *optional*): a custom decreasing noise schedule ending with 0, replacing the
+                AYS one (fewer steps for previews and tests).
+            output_type (`str`, defaults to `"pt"`): `"pt"` for decoded frames, `"latent"` for scaled latents.
+            progress (`ProgressCallback`, *optional*): receives `"audio features"`, `"keyframes"` (batches) and
+                `"interpolation"` (windows) progress.
+
+        Returns:
+            `Iterator[tuple[int, torch.Tensor]]`: `(first_frame_index, chunk)` in frame order, covering every frame
+            exactly once; `chunk` is float32 on the CPU, `[n, 3, H, W]` in [-1, 1] (`"pt"`) or `[n, 4, h, w]`.
+
+        Examples:
+
+        ```py
+        >>> pipe = KeySyncPipeline.from_pretrained(torch_dtype=torch.bfloat16, device="cuda")
+        >>> for start, crops in pipe(frames, masks, waveform, frame_rate=Fraction(25)):
+        ...     paste_back(start, crops)
+        ```
+        """
+        # 0. Check inputs before any model work.
+        num_frames = self.check_inputs(frames, masks, audio_waveform, frame_rate, output_type)
+        schedule = ays_sigmas(num_steps) if sigmas is None else check_sigmas(sigmas)
+        for name, value in (("audio_guidance", audio_guidance), ("ref_guidance", ref_guidance)):
+            if not math.isfinite(value):
+                raise InvalidParameterError(f"{name} must be a finite number, got {value!r}")
+        # 1. Plan keyframes, keyframe batches and interpolation windows.
+        plan = plan_dubbing(num_frames, identity_index=identity_index, window_length=self.window_length)
+        generator = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(seed)
+        guidance = {"audio_guidance": audio_guidance, "ref_guidance": ref_guidance}
+        return self._generate(
+            plan, frames, masks, audio_waveform, frame_rate, schedule, guidance, generator, output_type, progress
+        )
+
+    @torch.inference_mode()
+    def _generate(
+        self,
+        plan: DubbingPlan,
+        frames: FrameSource,
+        masks: FrameSource,
+        audio_waveform: np.ndarray,
+        frame_rate: Fraction,
+        sigmas: tuple[float, ...],
+        guidance: dict[str, float],
+        generator: torch.Generator,
+        output_type: str,
+        progress: ProgressCallback | None,
+    ) -> Iterator[tuple[int, torch.Tensor]]:
+        # 2. Audio: per-frame HuBERT tokens for keyframes, WavLM tokens for interpolation, projected.
+        keyframe_audio, interpolation_audio = self.encode_audio(audio_waveform, plan.num_frames, frame_rate, progress)
+        # 3. Identity: the identity frame's clean latent (identity condition and dummy slot of every batch).
+        identity = self.encode_span(frames, masks, plan, range(plan.identity_index, plan.identity_index + 1))
+        keyframes: dict[int, torch.Tensor] = {}
+        windows_done = 0
+        for batch in plan.batches:
+            # 4. Clean latents and masks of every grid position this batch's keyframes and windows use.
+            span = self.encode_span(frames, masks, plan, batch.span)
+            # 5. Keyframes: one guided sampling of the batch's 14 slots. Of the previous batch's keyframes only the
+            #    last is kept: it opens this batch's first window.
+            opening = batch.windows[0].start
+            keyframes = {opening: keyframes[opening]} if opening in keyframes else {}
+            keyframes.update(
+                self.generate_keyframes(plan, batch, span, identity, keyframe_audio, sigmas, guidance, generator)
+            )
+            report(progress, "keyframes", batch.index + 1, len(plan.batches))
+            # 6. Interpolation: every window whose two keyframes now exist, in one guided sampling.
+            windows = self.interpolate_between_keyframes(
+                plan, batch.windows, span, keyframes, interpolation_audio, sigmas, guidance, generator
+            )
+            # 7. Decode each window's new frames and hand them over.
+            for window, latents in zip(batch.windows, windows, strict=True):
+                new = latents[window.output_start - window.start : window.output_stop - window.start]
+                chunk = new if output_type == "latent" else self.decode_latents(new)
+                windows_done += 1
+                report(progress, "interpolation", windows_done, len(plan.windows))
+                yield window.output_start, chunk.cpu()
+
+    # ----------------------------------------------------------------------------------------------------------
+    # Stages
+    # ----------------------------------------------------------------------------------------------------------
+    def check_inputs(
+        self,
+        frames: FrameSource,
+        masks: FrameSource,
+        audio_waveform: np.ndarray,
+        frame_rate: Fraction,
+        output_type: str,
+    ) -> int:
+        """Validate what can be validated without running a model; returns the number of frames."""
+        num_frames = len(frames)
+        if num_frames < 1:
+            raise InvalidParameterError("the clip has no frames; pass at least one face crop")
+        if len(masks) != num_frames:
+            raise InvalidParameterError(
+                f"there are {len(masks)} masks for {num_frames} frames; pass exactly one mask per frame"
+            )
+        height, width = self.frame_size
+        first_frame, first_mask = frames[0:1], masks[0:1]
+        if tuple(first_frame.shape) != (1, 3, height, width) or not first_frame.is_floating_point():
+            raise InvalidParameterError(
+                f"frames must be float tensors [n, 3, {height}, {width}] in [-1, 1] (the size these weights work "
+                f"at), got {first_frame.dtype} {tuple(first_frame.shape)} for the first frame; crop and resize first"
+            )
+        if tuple(first_mask.shape) != (1, 1, height, width):
+            raise InvalidParameterError(
+                f"masks must be [n, 1, {height}, {width}] like the frames, got {tuple(first_mask.shape)}"
+            )
+        waveform = np.asarray(audio_waveform)
+        if waveform.ndim != 1 or not np.issubdtype(waveform.dtype, np.floating) or waveform.size == 0:
+            raise InvalidParameterError(
+                f"audio_waveform must be a non-empty mono float array at 16 kHz, got {waveform.dtype} {waveform.shape}"
+            )
+        if isinstance(frame_rate, float) or not isinstance(frame_rate, Fraction | int) or frame_rate <= 0:
+            raise InvalidParameterError(
+                f"frame_rate must be a positive Fraction (e.g. Fraction(24000, 1001)), got {frame_rate!r}"
+            )
+        if output_type not in ("pt", "latent"):
+            raise InvalidParameterError(f'output_type must be "pt" or "latent", got {output_type!r}')
+        return num_frames
+
+    def encode_audio(
+        self, waveform: np.ndarray, num_frames: int, frame_rate: Fraction, progress: ProgressCallback | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-frame conditioning tokens of both stages, `[num_frames, context]` each in the U-Nets' dtype."""
+        projected = []
+        for features, projector in (
+            (self.keyframe_audio, self.keyframe_audio_projector),
+            (self.interpolation_audio, self.interpolation_audio_projector),
+        ):
+            tokens = features(waveform, num_frames, Fraction(frame_rate), progress)
+            tokens = tokens.to(device=projector.device, dtype=projector.dtype)
+            projected.append(projector(tokens[None])[0].to(self.dtype))
+        return projected[0], projected[1]
+
+    def encode_span(self, frames: FrameSource, masks: FrameSource, plan: DubbingPlan, positions: range) -> SpanLatents:
+        """Encode the frames under consecutive grid positions (reading `encode_chunk_size` frames at a time) and
+        bring their masks to latent resolution (nearest, as the official code: latent `(i, j)` = pixel `(8i, 8j)`)."""
+        first, last = plan.source(positions.start), plan.source(positions.stop - 1)
+        latents, latent_masks = [], []
+        for start in range(first, last + 1, self.encode_chunk_size):
+            stop = min(start + self.encode_chunk_size, last + 1)
+            latents.append(encode_frames(self.vae, frames[start:stop], chunk_size=self.encode_chunk_size))
+            pixel_masks = masks[start:stop].to(device=self.vae.device, dtype=torch.float32)
+            latent_masks.append(F.interpolate(pixel_masks, size=latents[-1].shape[-2:], mode="nearest") > 0.5)
+        # Positions past the clip hold the last frame (see `planner`).
+        index = torch.tensor([plan.source(p) - first for p in positions], device=self.vae.device)
+        return SpanLatents(
+            start=positions.start,
+            latents=torch.cat(latents)[index].to(self.device),
+            masks=torch.cat(latent_masks)[index].to(self.device),
+        )
+
+    def generate_keyframes(
+        self,
+        plan: DubbingPlan,
+        batch: KeyframeBatch,
+        span: SpanLatents,
+        identity: SpanLatents,
+        audio: torch.Tensor,
+        sigmas: tuple[float, ...],
+        guidance: dict[str, float],
+        generator: torch.Generator,
+    ) -> dict[int, torch.Tensor]:
+        """Sample one keyframe batch: slot 0 is the identity frame, then the keyframes, then padding.
+
+        The condition channels are the identity frame's *unscaled* latent on every slot (zeros without condition).
+
+        Returns:
+            `dict[int, torch.Tensor]`: keyframe position -> generated scaled latent `[4, h, w]`.
+        """
+        slot_latents, slot_masks = span.select(batch.slots[1:])
+        clean = torch.cat([identity.latents, slot_latents])[None]
+        mask = torch.cat([identity.masks, slot_masks])[None]
+        slot_audio = audio[[plan.source(p) for p in batch.slots]][None]
+        condition = (identity.latents / self.vae.config.scaling_factor).expand_as(clean[0])[None]
+        model = self._guided_model(self.keyframe_unet, condition, torch.zeros_like(condition), slot_audio)
+        latents = sample(model, self._noise(1, clean, generator), clean, mask, sigmas, **guidance)[0]
+        return {position: latents[1 + k] for k, position in enumerate(batch.keyframes)}
+
+    def interpolate_between_keyframes(
+        self,
+        plan: DubbingPlan,
+        windows: Sequence[InterpolationWindow],
+        span: SpanLatents,
+        keyframes: dict[int, torch.Tensor],
+        audio: torch.Tensor,
+        sigmas: tuple[float, ...],
+        guidance: dict[str, float],
+        generator: torch.Generator,
+    ) -> torch.Tensor:
+        """Sample interpolation windows between generated keyframes.
+
+        Condition per frame (§4): `[start / 0.18215, z_m x 12, end / 0.18215]` (4 channels) and the indicator
+        `[1, 0 x 12, 1]` (1 channel); without condition the keyframe latents are zeros and `z_m` and the indicator
+        stay. After sampling, each window's first and last frames are set to the keyframes exactly.
+
+        Returns:
+            `torch.Tensor`: `[len(windows), 14, 4, h, w]` scaled latents.
+        """
+        clean, mask = zip(*(span.select(window.positions) for window in windows), strict=True)
+        clean, mask = torch.stack(clean), torch.stack(mask)
+        window_audio = torch.stack([audio[[plan.source(p) for p in window.positions]] for window in windows])
+        starts = torch.stack([keyframes[window.start] for window in windows])
+        ends = torch.stack([keyframes[window.stop - 1] for window in windows])
+        scale = self.vae.config.scaling_factor
+        middle = self.learned_mask.to(clean.device).expand(len(windows), self.window_length - 2, -1, -1, -1)
+        indicator = torch.zeros(len(windows), self.window_length, 1, *clean.shape[-2:], device=clean.device)
+        indicator[:, [0, -1]] = 1.0
+        condition = torch.cat([torch.cat([starts[:, None] / scale, middle, ends[:, None] / scale], 1), indicator], 2)
+        unconditional = torch.cat(
+            [torch.cat([torch.zeros_like(starts[:, None]), middle, torch.zeros_like(ends[:, None])], 1), indicator], 2
+        )
+        model = self._guided_model(self.interpolation_unet, condition, unconditional, window_audio)
+        latents = sample(model, self._noise(len(windows), clean, generator), clean, mask, sigmas, **guidance)
+        latents[:, 0], latents[:, -1] = starts, ends
+        return latents
+
+    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        """Scaled latents -> frames in [-1, 1], one frame per decoder video (official `decoding_t 1`)."""
+        return decode_latents(self.vae, latents, chunk_size=self.decode_chunk_size).clamp(-1.0, 1.0)
+
+    # ----------------------------------------------------------------------------------------------------------
+    # Helpers
+    # ----------------------------------------------------------------------------------------------------------
+    def _noise(self, num_sequences: int, like: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Standard normal latents drawn on the CPU one sequence at a time, so the stream of random numbers does not
+        depend on the device or on how sequences are batched."""
+        shape = (self.window_length, *like.shape[-3:])
+        noise = [torch.randn(shape, generator=generator, dtype=torch.float32) for _ in range(num_sequences)]
+        return torch.stack(noise).to(like.device)
+
+    def _guided_model(
+        self, unet: KeySyncUNet, condition: torch.Tensor, unconditional: torch.Tensor, audio: torch.Tensor
+    ) -> GuidedModel:
+        """Wrap a U-Net as the sampler's three-branch model (`GUIDANCE_BRANCHES` order, official §6.5):
+        unconditional (no condition channels, no audio), reference (condition, no audio), full (both).
+
+        The `3 * B` sequences are evaluated in calls of at most `unet_batch_size` sequences.
+        """
+        silence = torch.zeros_like(audio)
+        branches = {
+            "unconditional": (unconditional, silence),
+            "reference": (condition, silence),
+            "full": (condition, audio),
+        }
+        rows = [(branches[name], index) for name in GUIDANCE_BRANCHES for index in range(condition.shape[0])]
+        unet_call, dtype = self._unet_calls[id(unet)], unet.dtype
+
+        def model(scaled: torch.Tensor, c_noise: float) -> torch.Tensor:
+            outputs = []
+            for first in range(0, len(rows), self.unet_batch_size):
+                chunk = rows[first : first + self.unet_batch_size]
+                sample_input = torch.stack([torch.cat([scaled[i], cond[i]], dim=1) for (cond, _), i in chunk])
+                chunk_audio = torch.stack([tokens[i] for (_, tokens), i in chunk])
+                outputs.append(unet_call(sample_input.to(dtype), c_noise, chunk_audio.to(dtype)).float())
+            return torch.cat(outputs).reshape(len(GUIDANCE_BRANCHES), *scaled.shape)
+
+        return model
