@@ -268,14 +268,16 @@ class KeySyncPipeline:
             vae_dtype (`torch.dtype`, *optional*): the VAE's precision; keep float32 (the default everywhere) for
                 the official full-precision encode and decode.
         """
+        # Plain `nn.Module.to`: diffusers' `ModelMixin.to` warns about "modules to keep in float32" on every dtype
+        # cast even when a model has none, and these models are not quantised, so the cast is the same.
         for module in (
             self.keyframe_unet,
             self.interpolation_unet,
             self.keyframe_audio_projector,
             self.interpolation_audio_projector,
         ):
-            module.to(device=device, dtype=torch_dtype)
-        self.vae.to(device=device, dtype=vae_dtype)
+            torch.nn.Module.to(module, device=device, dtype=torch_dtype)
+        torch.nn.Module.to(self.vae, device=device, dtype=vae_dtype)
         for features in (self.keyframe_audio, self.interpolation_audio):
             features.model.to(device=device)
         if device is not None:
