@@ -9,12 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from accelerate import init_empty_weights
+from diffusers import AutoencoderKLTemporalDecoder
 from safetensors.torch import save_file
 from tiny_models import tiny_pipeline_components
 
-from keydub.core.errors import InvalidParameterError, WeightsNotFoundError
+from keydub.core.errors import AudioError, InvalidParameterError, WeightsNotFoundError
 from keydub.core.model.pipeline import KeySyncPipeline
-from keydub.core.model.vae import encode_frames
+from keydub.core.model.vae import SVD_VAE_CONFIG, decode_latents, encode_frames, spatial_factor
 
 
 FRAME_SIZE = 64
@@ -147,8 +149,8 @@ def test_outside_the_mask_latents_are_the_input_latents_bit_exact(short_runs):
     assert (generated[inside] - clean[inside]).abs().mean() > 0.1
 
 
-def test_window_boundaries_are_the_generated_keyframes(monkeypatch):
-    pipe = tiny_pipeline()
+def record_keyframes(pipe: KeySyncPipeline, monkeypatch: pytest.MonkeyPatch) -> dict[int, torch.Tensor]:
+    """Collects every keyframe latent the pipeline generates, by position, while it runs."""
     keyframes = {}
     generate = pipe.generate_keyframes
 
@@ -158,12 +160,75 @@ def test_window_boundaries_are_the_generated_keyframes(monkeypatch):
         return result
 
     monkeypatch.setattr(pipe, "generate_keyframes", record)
+    return keyframes
+
+
+def test_window_boundaries_are_the_generated_keyframes(monkeypatch):
+    pipe = tiny_pipeline()
+    keyframes = record_keyframes(pipe, monkeypatch)
     latents = joined(run(pipe, 30, output_type="latent"))
     # 30 frames: keyframes 0, 13, 26 and 39 (past the clip, holding frame 29).
     assert sorted(keyframes) == [0, 13, 26, 39]
     for position in (0, 13, 26):
         assert torch.equal(latents[position], keyframes[position].cpu())
     assert not torch.equal(latents[27], latents[26])
+
+
+def test_model_inputs_follow_the_official_layout(monkeypatch):
+    """Channels, guidance branches and audio of the first U-Net call of each stage (§3.3, §4, §6.5)."""
+    pipe = tiny_pipeline()
+    calls = {}
+    for stage in ("keyframe", "interpolation"):
+        unet = getattr(pipe, f"{stage}_unet")
+        unet.register_forward_pre_hook(lambda module, args, stage=stage: calls.setdefault(stage, args))
+    keyframes = record_keyframes(pipe, monkeypatch)
+    run(pipe, 14, output_type="latent")
+    scale = pipe.vae.config.scaling_factor
+    keyframe_audio, interpolation_audio = pipe.encode_audio(dub_waveform(14), 14, Fraction(25))
+
+    sample, c_noise, audio = calls["keyframe"]
+    assert sample.shape == (3, 14, 8, 8, 8) and c_noise == pytest.approx(0.25 * np.log(700.0))
+    identity = encode_frames(pipe.vae, SyntheticClip(14)[0:1], chunk_size=1)[0] / scale
+    assert torch.equal(sample[0, :, 4:], torch.zeros(14, 4, 8, 8))  # unconditional: no identity
+    for branch in (1, 2):
+        assert all(torch.equal(sample[branch, t, 4:], identity) for t in range(14))
+    # Slots: identity frame 0 (dummy), keyframes 0 and 13, then padding with the last keyframe.
+    assert torch.equal(audio[2], keyframe_audio[[0, 0, *[13] * 12]])
+    assert not audio[:2].any()
+
+    sample, c_noise, audio = calls["interpolation"]
+    assert sample.shape == (3, 14, 9, 8, 8)
+    middle = pipe.learned_mask.expand(12, -1, -1, -1)
+    for branch in range(3):
+        assert torch.equal(sample[branch, 1:13, 4:8], middle)  # z_m, also without condition
+        assert sample[branch, :, 8].flatten(1).amax(1).tolist() == [1.0, *[0.0] * 12, 1.0]
+        assert sample[branch, :, 8].flatten(1).amin(1).tolist() == [1.0, *[0.0] * 12, 1.0]
+    assert not sample[0, [0, 13], 4:8].any()
+    for branch in (1, 2):
+        assert torch.equal(sample[branch, 0, 4:8], keyframes[0] / scale)
+        assert torch.equal(sample[branch, 13, 4:8], keyframes[13] / scale)
+    assert torch.equal(audio[2], interpolation_audio[0:14]) and not audio[:2].any()
+
+
+def test_vae_helpers_encode_the_mode_and_decode_frame_by_frame():
+    vae = tiny_pipeline_components(FRAME_SIZE)["vae"]
+    frames = SyntheticClip(5)[0:5]
+    latents = encode_frames(vae, frames, chunk_size=2)
+    with torch.no_grad():
+        posterior = vae.encode(frames).latent_dist
+    torch.testing.assert_close(latents, posterior.mean * 0.18215, rtol=0, atol=1e-6)
+    decoded = decode_latents(vae, latents, chunk_size=5)
+    with torch.no_grad():
+        alone = torch.cat([vae.decode(z[None] / 0.18215, num_frames=1).sample for z in latents])
+    assert decoded.shape == (5, 3, FRAME_SIZE, FRAME_SIZE)
+    torch.testing.assert_close(decoded, alone, rtol=0, atol=2e-5)
+
+
+def test_svd_vae_config_is_the_real_svd_vae():
+    with init_empty_weights():
+        vae = AutoencoderKLTemporalDecoder(**SVD_VAE_CONFIG)
+    assert sum(p.numel() for p in vae.parameters()) == 97_742_847  # SVD's VAE: 34.2 M encoder + 63.6 M decoder
+    assert spatial_factor(vae) == 8
 
 
 def test_short_clips_keep_every_frame():
@@ -223,6 +288,13 @@ def test_bad_inputs_fail_before_any_work(change, message):
     }
     with pytest.raises(InvalidParameterError, match=message):
         pipe(arguments.pop("frames"), arguments.pop("masks"), arguments.pop("audio_waveform"), **arguments)
+
+
+def test_audio_shorter_than_the_clip_fails_before_any_frame():
+    pipe = tiny_pipeline()
+    chunks = pipe(SyntheticClip(60), SyntheticClip(60, masks=True), dub_waveform(40), frame_rate=Fraction(25))
+    with pytest.raises(AudioError, match="pass audio that covers the whole clip"):
+        next(chunks)
 
 
 def test_components_must_fit_together():

@@ -5,9 +5,10 @@ model, then the 12 frames between consecutive keyframes from the interpolation m
 with the clean latents of the input written back outside the mask. The clip is processed one keyframe batch at a time
 (13 keyframes and the windows they close, about 170 frames), so memory does not grow with the clip's length.
 
-What the pipeline keeps for the whole clip: the projected audio tokens of both stages, one vector of the U-Nets'
-context size per frame and stage (2 x 1024 values: 4 KiB per frame in bf16, 8 KiB in fp32). Pixels are only held
-for one encoder/decoder chunk, latents for one keyframe batch.
+Memory. For the whole clip the pipeline keeps only the projected audio tokens of both stages, one vector of the
+U-Nets' context size per frame and stage (2 x 1024 values: 4 KiB per frame in bf16, 8 KiB in fp32), besides the
+caller's waveform. Latents are kept for one keyframe batch (at most 170 grid positions x 64 KiB at 512x512 in float32,
+about 11 MiB, plus the sampler's per-window tensors), pixels for one encoder or decoder chunk.
 """
 
 import math
@@ -313,7 +314,8 @@ class KeySyncPipeline:
     ) -> Iterator[tuple[int, torch.Tensor]]:
         r"""Regenerate the masked lower face of every frame so the lips follow `audio_waveform`.
 
-        Inputs are checked at once; the work happens as the returned iterator is consumed.
+        Inputs are checked at once (the audio's length when the iterator starts, by the feature extractors); the
+        work happens as the returned iterator is consumed.
 
         Args:
             frames (`FrameSource`): `len()` and slicing giving float `[n, 3, H, W]` crops in [-1, 1], `H, W` =
@@ -326,8 +328,8 @@ class KeySyncPipeline:
             num_steps (`int`, defaults to 10): AYS steps (10 means the official 11 Euler steps; at least 10).
             audio_guidance (`float`, defaults to 5.0): audio guidance scale.
             ref_guidance (`float`, defaults to 2.0): identity/keyframe guidance scale.
-            seed (`int` or `torch.Generator`, defaults to 0): an int seeds a fresh CPU generator; a generator is
-                drawn from in a fixed order (per keyframe batch, then per window), so results are reproducible.
+            seed (`int` or `torch.Generator`, defaults to 0): an int seeds a fresh CPU generator; a CPU generator
+                is drawn from in a fixed order (per keyframe batch, then per window), so results are reproducible.
             sigmas (`Sequence[float]`, *optional*): a custom decreasing noise schedule ending with 0, replacing the
                 AYS one (fewer steps for previews and tests).
             output_type (`str`, defaults to `"pt"`): `"pt"` for decoded frames, `"latent"` for scaled latents.
@@ -355,6 +357,11 @@ class KeySyncPipeline:
         # 1. Plan keyframes, keyframe batches and interpolation windows.
         plan = plan_dubbing(num_frames, identity_index=identity_index, window_length=self.window_length)
         generator = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(seed)
+        if generator.device.type != "cpu":
+            raise InvalidParameterError(
+                f"seed must be an int or a CPU torch.Generator (noise is drawn on the CPU so results do not depend "
+                f"on the device), got a generator on {generator.device}"
+            )
         guidance = {"audio_guidance": audio_guidance, "ref_guidance": ref_guidance}
         return self._generate(
             plan, frames, masks, audio_waveform, frame_rate, schedule, guidance, generator, output_type, progress
