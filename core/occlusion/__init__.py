@@ -8,8 +8,10 @@ Public API:
     OcclusionMasker, OcclusionSession: the interactive session (`init_session`, `add_click`, `add_box`,
     `add_brush`, `propagate`, `clear_object`, `remove_object`, `reset`).
     occluder_masks_for_window, OcclusionMaskCache, CachedOcclusionMasks: cached per-frame masks for rendering.
-    occluder_crop_mask, latent_mask_without_occluders, region_mask_without_occluders, paste_back_with_occluders:
-    the masks in the 512 crop, at latent resolution, and in the paste-back blend.
+
+`keydub.core.occlusion.compose` maps those masks into the render: `occluder_crop_mask` (into the face crop),
+`latent_mask_without_occluders` (the paper's `latent(M_box) and not latent(M_obj)`) and
+`paste_back_with_occluders` (the occluder's pixels stay the source's).
 """
 
 from keydub.core.occlusion.cache import CachedOcclusionMasks, OcclusionMaskCache
