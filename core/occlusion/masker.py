@@ -187,6 +187,7 @@ class OcclusionMasker:
         box = tuple(float(value) for value in box) if box is not None else None
         return self.add_prompt(session, OcclusionPrompt(object_id, frame, points, labels, box))
 
+    @torch.inference_mode()
     def add_box(
         self,
         session: OcclusionSession,
@@ -266,7 +267,7 @@ class OcclusionMasker:
                         "to save its mask"
                     )
                 path = Path(brush_dir) / f"occluder{prompt.object_id}_frame{prompt.frame}.png"
-                prompt = replace(prompt, mask_path=save_brush_mask(prompt.brush, path))
+                prompt = session.prompts[key] = replace(prompt, mask_path=save_brush_mask(prompt.brush, path))
             exported.append(prompt.to_prompt())
         return tuple(exported)
 
