@@ -152,6 +152,12 @@ def test_full_size_defaults_are_the_official_model(in_channels, parameters):
     assert heads == [5, 10, 20]  # 64 channels per head
 
 
+def test_attention_runs_on_pytorch_sdpa():
+    processors = KeySyncUNet(**tiny_unet_config(9)).attn_processors
+    # 4 transformers (down, mid, 2 up) x spatial and temporal self- and cross-attention
+    assert len(processors) == 16 and {type(p).__name__ for p in processors.values()} == {"AttnProcessor2_0"}
+
+
 def test_resnet_norms_use_the_official_epsilon():
     unet = KeySyncUNet(**tiny_unet_config(8))
     norms = [
