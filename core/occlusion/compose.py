@@ -10,8 +10,8 @@ or resampling still reaches an occluder pixel is undone from the source.
 import cv2
 import numpy as np
 
-from keydub.core.crop import CropWindow
-from keydub.core.masks import combine_with_occluders, latent_mask, paste_back
+from keydub.core.crop import CropWindow, paste_back
+from keydub.core.masks import combine_with_occluders, latent_mask
 
 
 def occluder_crop_mask(occluder_mask: np.ndarray, window: CropWindow) -> np.ndarray:
