@@ -181,7 +181,9 @@ class KeySyncPipeline:
         vae_dtype: torch.dtype = torch.float32,
         compile: bool = False,
         progress: ProgressCallback | None = None,
-        **options: int,
+        unet_batch_size: int = 3,
+        encode_chunk_size: int = DEFAULT_ENCODE_CHUNK_SIZE,
+        decode_chunk_size: int = DEFAULT_DECODE_CHUNK_SIZE,
     ) -> "KeySyncPipeline":
         r"""Load every component through `keydub.core.weights` (local folders, the weights config file, or the
         Hugging Face hub, converting the official checkpoints once on first use).
@@ -198,7 +200,7 @@ class KeySyncPipeline:
                 always runs in float32).
             compile (`bool`, defaults to `False`): run the U-Nets through `torch.compile`.
             progress (`ProgressCallback`, *optional*): receives checkpoint conversion progress.
-            options (`int`): `unet_batch_size`, `encode_chunk_size`, `decode_chunk_size` (see the class).
+            unet_batch_size, encode_chunk_size, decode_chunk_size (`int`): memory knobs, see the class.
 
         Raises:
             [`WeightsNotFoundError`]: a component is neither local nor downloadable; the message says how to get it.
@@ -224,7 +226,9 @@ class KeySyncPipeline:
             keyframe_audio=HubertFeatures.from_pretrained(hubert, device=device),
             interpolation_audio=WavLMFeatures.from_pretrained(wavlm, device=device),
             learned_mask=load_file(learned_mask_file)[LEARNED_MASK_KEY],
-            **options,
+            unet_batch_size=unet_batch_size,
+            encode_chunk_size=encode_chunk_size,
+            decode_chunk_size=decode_chunk_size,
         ).to(device)
         if compile:
             pipe.enable_torch_compile()
