@@ -11,8 +11,7 @@ import pytest
 import torch
 from accelerate import init_empty_weights
 from diffusers import AutoencoderKLTemporalDecoder
-from safetensors.torch import save_file
-from tiny_models import tiny_pipeline_components
+from tiny_models import save_tiny_weights, tiny_pipeline_components
 
 from keydub.core.errors import AudioError, InvalidParameterError, WeightsNotFoundError
 from keydub.core.model.pipeline import KeySyncPipeline
@@ -307,23 +306,8 @@ def test_components_must_fit_together():
         KeySyncPipeline(**components)
 
 
-def save_tiny_weights(folder: Path) -> dict[str, Path]:
-    """The tiny components saved as the loaders find them: converted KeySync folders, a VAE, two speech encoders."""
-    components = tiny_pipeline_components(FRAME_SIZE)
-    for kind in ("keyframe", "interpolation"):
-        components[f"{kind}_unet"].save_pretrained(folder / "keysync" / kind / "unet")
-        components[f"{kind}_audio_projector"].save_pretrained(folder / "keysync" / kind / "audio_projector")
-    save_file(
-        {"learned_mask": components["learned_mask"]}, folder / "keysync" / "interpolation" / "learned_mask.safetensors"
-    )
-    components["vae"].save_pretrained(folder / "vae")
-    components["keyframe_audio"].model.save_pretrained(folder / "hubert")
-    components["interpolation_audio"].model.save_pretrained(folder / "wavlm")
-    return {name: folder / name for name in ("keysync", "vae", "hubert", "wavlm")}
-
-
 def test_from_pretrained_loads_every_component(tmp_path):
-    paths = save_tiny_weights(tmp_path)
+    paths = save_tiny_weights(tmp_path, FRAME_SIZE)
     loaded = KeySyncPipeline.from_pretrained(
         paths["keysync"], paths["vae"], paths["hubert"], paths["wavlm"], unet_batch_size=2
     )
@@ -335,7 +319,7 @@ def test_from_pretrained_loads_every_component(tmp_path):
 
 
 def test_from_pretrained_needs_the_interpolation_learned_mask(tmp_path):
-    paths = save_tiny_weights(tmp_path)
+    paths = save_tiny_weights(tmp_path, FRAME_SIZE)
     (paths["keysync"] / "interpolation" / "learned_mask.safetensors").unlink()
     with pytest.raises(WeightsNotFoundError, match="no learned_mask.safetensors"):
         KeySyncPipeline.from_pretrained(paths["keysync"], paths["vae"], paths["hubert"], paths["wavlm"])

@@ -5,8 +5,11 @@ Each builder seeds torch before constructing, so two calls give identical weight
 (an /8 VAE like SVD's), 64x64 frames -> 8x8 latents, the real 14-frame windows.
 """
 
+from pathlib import Path
+
 import torch
 from diffusers import AutoencoderKLTemporalDecoder, UNetSpatioTemporalConditionModel
+from safetensors.torch import save_file
 from transformers import HubertConfig, HubertModel, WavLMConfig, WavLMModel
 
 from keydub.core.audio.features import HubertFeatures, WavLMFeatures
@@ -231,3 +234,18 @@ def tiny_pipeline_components(frame_size: int = TINY_FRAME_SIZE, seed: int = 0) -
         "interpolation_audio": WavLMFeatures(tiny_wavlm(seed)),
         "learned_mask": tiny_learned_mask(seed, latent_size=frame_size // 8),
     }
+
+
+def save_tiny_weights(folder: Path, frame_size: int = TINY_FRAME_SIZE) -> dict[str, Path]:
+    """The tiny components saved as the loaders find them: converted KeySync folders, a VAE, two speech encoders."""
+    components = tiny_pipeline_components(frame_size)
+    for kind in ("keyframe", "interpolation"):
+        components[f"{kind}_unet"].save_pretrained(folder / "keysync" / kind / "unet")
+        components[f"{kind}_audio_projector"].save_pretrained(folder / "keysync" / kind / "audio_projector")
+    save_file(
+        {"learned_mask": components["learned_mask"]}, folder / "keysync" / "interpolation" / "learned_mask.safetensors"
+    )
+    components["vae"].save_pretrained(folder / "vae")
+    components["keyframe_audio"].model.save_pretrained(folder / "hubert")
+    components["interpolation_audio"].model.save_pretrained(folder / "wavlm")
+    return {name: folder / name for name in ("keysync", "vae", "hubert", "wavlm")}
