@@ -1,0 +1,82 @@
+"""MAR and LipLeak on synthetic and real 68-point landmarks."""
+
+import numpy as np
+import pytest
+
+from keydub.core.errors import InvalidParameterError, NoFaceFoundError
+from keydub.core.metrics import count_missing, lipleak, mar_series, open_mouth_frames
+
+
+def mouth_landmarks(gap: float, width: float = 40.0, origin: tuple[float, float] = (100.0, 200.0)) -> np.ndarray:
+    """One frame of 68 landmarks whose inner lips are `gap` pixels apart over an inner width of `width`.
+
+    Only the mouth points matter to MAR; the others are spread on a line so that nothing is NaN.
+    """
+    points = np.stack([np.arange(68, dtype=np.float64), np.zeros(68)], axis=1)
+    x0, y0 = origin
+    points[60] = (x0, y0)
+    points[64] = (x0 + width, y0)
+    for k, (top, bottom) in enumerate(((61, 67), (62, 66), (63, 65)), start=1):
+        x = x0 + width * k / 4
+        points[top] = (x, y0 - gap / 2)
+        points[bottom] = (x, y0 + gap / 2)
+    return points
+
+
+def test_mar_of_hand_built_mouths():
+    frames = np.stack([mouth_landmarks(0.0), mouth_landmarks(10.0), mouth_landmarks(20.0, width=50.0)])
+    # gap / width: 0/40, 10/40, 20/50
+    np.testing.assert_allclose(mar_series(frames), [0.0, 0.25, 0.4])
+
+
+def test_mar_is_scale_and_translation_invariant():
+    frame = mouth_landmarks(12.0)
+    scaled = frame * 3.5 + np.array([17.0, -40.0])
+    np.testing.assert_allclose(mar_series(scaled[None]), mar_series(frame[None]))
+
+
+def test_mar_averages_the_three_vertical_pairs():
+    frame = mouth_landmarks(0.0)
+    frame[62, 1] -= 12.0  # only the centre pair opens, by 12 px over a 40 px width
+    assert mar_series(frame[None])[0] == pytest.approx(12.0 / 3 / 40.0)
+
+
+def test_lipleak_never_open_is_zero_always_open_is_one():
+    closed = np.stack([mouth_landmarks(gap) for gap in np.linspace(0.0, 9.0, 10)])  # MAR 0 .. 0.225
+    opened = np.stack([mouth_landmarks(gap) for gap in np.linspace(10.5, 30.0, 10)])  # MAR 0.2625 .. 0.75
+    assert lipleak(mar_series(closed)) == 0.0
+    assert lipleak(mar_series(opened)) == 1.0
+
+
+def test_lipleak_threshold_is_strict_and_adjustable():
+    mar = mar_series(np.stack([mouth_landmarks(gap) for gap in (0.0, 10.0, 12.0, 20.0)]))  # 0, .25, .3, .5
+    assert lipleak(mar) == pytest.approx(2 / 4)  # 0.25 itself is not open
+    assert lipleak(mar, threshold=0.35) == pytest.approx(1 / 4)
+    assert open_mouth_frames(mar).tolist() == [False, False, True, True]
+
+
+def test_missing_faces_are_excluded_and_counted():
+    frames = np.stack([mouth_landmarks(20.0), mouth_landmarks(0.0), mouth_landmarks(0.0), mouth_landmarks(0.0)])
+    frames[1] = np.nan  # no face
+    frames[2, 60] = frames[2, 64]  # collapsed corners: degenerate detection
+    mar = mar_series(frames)
+    assert np.isnan(mar[1]) and np.isnan(mar[2])
+    assert count_missing(mar) == 2
+    assert lipleak(mar) == pytest.approx(1 / 2)  # one open of the two frames with a face
+
+
+def test_no_face_at_all_is_an_error():
+    with pytest.raises(NoFaceFoundError, match="none of the 3 frames"):
+        lipleak(mar_series(np.full((3, 68, 2), np.nan)))
+
+
+@pytest.mark.parametrize("shape", [(5, 68), (5, 5, 2), (68, 2)])
+def test_bad_landmark_shape_is_refused(shape):
+    with pytest.raises(InvalidParameterError, match=r"expected \(frames, 68, 2\)"):
+        mar_series(np.zeros(shape))
+
+
+@pytest.mark.parametrize("threshold", [0.0, -0.1, float("nan")])
+def test_bad_threshold_is_refused(threshold):
+    with pytest.raises(InvalidParameterError, match="positive number"):
+        lipleak(np.array([0.1]), threshold=threshold)
