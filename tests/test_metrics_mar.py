@@ -80,3 +80,50 @@ def test_bad_landmark_shape_is_refused(shape):
 def test_bad_threshold_is_refused(threshold):
     with pytest.raises(InvalidParameterError, match="positive number"):
         lipleak(np.array([0.1]), threshold=threshold)
+
+
+# Inner-lip points 60-67 found by dlib's 68-point predictor on two frames of the shared talking clip
+# (talking_1080x1920_25fps.mp4), checked by eye: frame 90 has the lips closed, frame 195 the mouth wide open.
+REAL_INNER_LIPS = {
+    90: [[572, 785], [595, 779], [604, 780], [613, 780], [630, 789], [612, 781], [603, 781], [595, 780]],
+    195: [[536, 798], [560, 785], [571, 785], [582, 787], [606, 806], [581, 820], [570, 820], [558, 818]],
+}
+
+
+def real_frame(frame_index: int) -> np.ndarray:
+    points = np.full((68, 2), np.nan)  # MAR reads the inner lip only; the rest may be missing
+    points[60:68] = REAL_INNER_LIPS[frame_index]
+    return points
+
+
+def test_mar_of_real_closed_and_open_mouths_by_hand():
+    mar = mar_series(np.stack([real_frame(90), real_frame(195)]))
+    # Frame 90: pairs 61-67 (595,779)-(595,780) = 1, 62-66 (604,780)-(603,781) = sqrt 2, 63-65 = sqrt 2;
+    # corners 60-64 (572,785)-(630,789) = sqrt(58^2 + 4^2).
+    closed = (1 + 2 * np.sqrt(2)) / 3 / np.sqrt(58**2 + 4**2)
+    # Frame 195: sqrt(2^2 + 33^2), sqrt(1 + 35^2), sqrt(1 + 33^2) over sqrt(70^2 + 8^2).
+    opened = (np.sqrt(2**2 + 33**2) + np.sqrt(1 + 35**2) + np.sqrt(1 + 33**2)) / 3 / np.sqrt(70**2 + 8**2)
+    np.testing.assert_allclose(mar, [closed, opened])
+    assert closed == pytest.approx(0.02195, abs=1e-5) and opened == pytest.approx(0.47827, abs=1e-5)
+    assert open_mouth_frames(mar).tolist() == [False, True]
+    assert lipleak(mar) == 0.5
+
+
+def test_mar_from_the_dlib_backend_on_the_talking_clip(talking_clip):
+    faces = pytest.importorskip("keydub.core.faces")
+    if not hasattr(faces, "get_landmark_backend"):
+        pytest.skip("keydub.core.faces has no landmark backend yet")
+    from keydub.core.errors import LandmarkBackendError
+    from keydub.core.media import read_frames
+
+    try:
+        backend = faces.get_landmark_backend("dlib")
+    except LandmarkBackendError as error:
+        pytest.skip(f"dlib landmarks unavailable: {error}")
+    frames = [next(read_frames(talking_clip, index, index + 1)) for index in sorted(REAL_INNER_LIPS)]
+    tracks = faces.track_faces(frames, backend)
+    landmarks = faces.select_track(tracks).landmarks
+    mar = mar_series(landmarks)
+    assert landmarks.shape == (2, 68, 2)
+    assert mar[0] < 0.1 and mar[1] > 0.4  # the hand-checked values above are 0.022 and 0.478
+    assert lipleak(mar) == 0.5
