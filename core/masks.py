@@ -15,7 +15,7 @@ from keydub.core.crop import blend_region, paste_back
 from keydub.core.errors import InvalidParameterError
 
 
-__all__ = ["blend_region", "combine_with_occluders", "latent_mask", "leakproof_mask", "paste_back"]
+__all__ = ["blend_region", "combine_with_occluders", "latent_mask", "leakproof_mask", "overlay_mask", "paste_back"]
 
 # The official mask's top edge: 0-based landmark 28, the second point of the nose bridge (`nose_index=28`).
 NOSE_INDEX = 28
@@ -113,3 +113,31 @@ def combine_with_occluders(mask: np.ndarray, occluder_mask: np.ndarray) -> np.nd
             "crop first (occluder_crop_mask)"
         )
     return mask & ~occluder_mask
+
+
+def overlay_mask(
+    frame: np.ndarray, mask: np.ndarray, *, color: tuple[float, float, float] = (1.0, 0.0, 0.0), opacity: float = 0.45
+) -> np.ndarray:
+    """A copy of `frame` with `mask` tinted semi-transparently, for previews of what would be regenerated.
+
+    Args:
+        frame (`np.ndarray`): `(height, width, 3)` uint8 or uint16 RGB frame; not modified.
+        mask (`np.ndarray`): `(height, width)` bool.
+        color (`tuple[float, float, float]`, defaults to red): the tint, RGB in [0, 1] of full scale.
+        opacity (`float`, defaults to 0.45): how much of the tint covers the picture, in [0, 1].
+
+    Returns:
+        `np.ndarray`: the tinted frame, same shape and dtype; pixels outside `mask` are `frame`'s.
+    """
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype not in (np.uint8, np.uint16):
+        raise InvalidParameterError(f"overlay_mask takes an RGB uint8/uint16 frame, not {frame.shape} {frame.dtype}")
+    if mask.shape != frame.shape[:2]:
+        raise InvalidParameterError(f"the mask {mask.shape} does not match the frame {frame.shape[:2]}")
+    if not 0 <= opacity <= 1:
+        raise InvalidParameterError(f"overlay opacity {opacity} must be between 0 and 1")
+    peak = np.iinfo(frame.dtype).max
+    tinted = frame.copy()
+    pixels = frame[mask].astype(np.float32)
+    tint = np.asarray(color, dtype=np.float32) * peak
+    tinted[mask] = np.clip(np.rint(pixels + opacity * (tint - pixels)), 0, peak).astype(frame.dtype)
+    return tinted

@@ -9,7 +9,7 @@ from test_crop import synthetic_face
 
 from keydub.core import crop
 from keydub.core.errors import InvalidParameterError
-from keydub.core.masks import combine_with_occluders, latent_mask, leakproof_mask, paste_back
+from keydub.core.masks import combine_with_occluders, latent_mask, leakproof_mask, overlay_mask, paste_back
 
 
 def official_box_mask(landmarks: np.ndarray, size: int, nose_index: int = 28, box_expand: float = 0.0) -> np.ndarray:
@@ -99,3 +99,19 @@ def test_occluders_are_taken_out_of_the_region():
 
 def test_paste_back_is_shared_with_the_crop_module():
     assert paste_back is crop.paste_back
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_overlay_tints_the_mask_and_nothing_else(dtype):
+    peak = np.iinfo(dtype).max
+    frame = np.full((6, 8, 3), peak // 2, dtype=dtype)
+    mask = np.zeros((6, 8), dtype=bool)
+    mask[2:5, 3:7] = True
+    tinted = overlay_mask(frame, mask, opacity=0.5)
+    np.testing.assert_array_equal(tinted[~mask], frame[~mask])
+    half = peak // 2
+    expected = np.rint([half + 0.5 * (peak - half), half / 2, half / 2]).astype(dtype)
+    np.testing.assert_array_equal(tinted[mask], np.broadcast_to(expected, (12, 3)))
+    assert frame.max() == half  # the input is not modified
+    with pytest.raises(InvalidParameterError, match="does not match"):
+        overlay_mask(frame, mask[:3])

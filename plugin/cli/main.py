@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "convert_weights",
     "weights",
     "timeline",
+    "mask",
 )
 
 
