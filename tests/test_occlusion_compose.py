@@ -9,18 +9,17 @@ import pytest
 from media_fixtures import make_test_clip
 from test_occlusion_masker import HEIGHT, RED, WIDTH, ColourSegmenter, painted, scene
 
+from keydub.core import crop
 from keydub.core.media import probe
 from keydub.core.media.reader import read_frames
 from keydub.core.media.writer import VideoWriter
-from keydub.core.occlusion import OcclusionMaskCache, OcclusionMasker, OcclusionPrompt, occluder_masks_for_window
-
-
-crop = pytest.importorskip("keydub.core.crop", reason="the crop module is not in this tree yet")
-pytest.importorskip("keydub.core.masks", reason="the masks module is not in this tree yet")
-
-from keydub.core.occlusion.compose import (  # noqa: E402  (needs the crop and masks modules)
+from keydub.core.occlusion import (
+    OcclusionMaskCache,
+    OcclusionMasker,
+    OcclusionPrompt,
     latent_mask_without_occluders,
     occluder_crop_mask,
+    occluder_masks_for_window,
     paste_back_with_occluders,
 )
 
@@ -58,8 +57,18 @@ def test_latent_mask_is_the_region_minus_the_occluder_sampled_nearest(shot):
         assert result.sum() < region[np.ix_(picks, picks)].sum()  # the occluder did take latent pixels away
 
 
-def test_occluder_pixels_come_back_exactly_after_paste_back_and_ffv1(shot, tmp_path):
-    clip, occluders, window = shot
+@pytest.mark.parametrize(
+    ("window", "feather"),
+    [
+        (crop.CropWindow(center_x=40, center_y=32, size=CROP, output_size=CROP), 16.0),
+        # Scaled and off the pixel grid, with a short feather: the warped blend weights reach across the
+        # occluder's edge by a fraction of a pixel, which the paste-back must undo.
+        (crop.CropWindow(center_x=41.3, center_y=33.6, size=37.7, output_size=CROP), 1.0),
+    ],
+    ids=["pixel-exact", "scaled"],
+)
+def test_occluder_pixels_come_back_exactly_after_paste_back_and_ffv1(shot, tmp_path, window, feather):
+    clip, occluders, _ = shot
     info = probe(clip)
     region = np.zeros((CROP, CROP), dtype=bool)
     region[14:46, 4:44] = True
@@ -70,7 +79,9 @@ def test_occluder_pixels_come_back_exactly_after_paste_back_and_ffv1(shot, tmp_p
     with VideoWriter(output, like=info, codec="ffv1", first_source_frame=1) as writer:
         for frame, source in zip(range(1, 7), sources, strict=True):
             before = source.copy()
-            pasted = paste_back_with_occluders(source, generated, window, region, occluders.union(frame))
+            pasted = paste_back_with_occluders(
+                source, generated, window, region, occluders.union(frame), feather=feather
+            )
             np.testing.assert_array_equal(source, before)  # the source frame is not modified
             writer.write(pasted)
     for frame, (source, written) in enumerate(zip(sources, read_frames(output), strict=True), start=1):

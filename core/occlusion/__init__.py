@@ -8,13 +8,16 @@ Public API:
     OcclusionMasker, OcclusionSession: the interactive session (`init_session`, `add_click`, `add_box`,
     `add_brush`, `propagate`, `clear_object`, `remove_object`, `reset`).
     occluder_masks_for_window, OcclusionMaskCache, CachedOcclusionMasks: cached per-frame masks for rendering.
-
-`keydub.core.occlusion.compose` maps those masks into the render: `occluder_crop_mask` (into the face crop),
-`latent_mask_without_occluders` (the paper's `latent(M_box) and not latent(M_obj)`) and
-`paste_back_with_occluders` (the occluder's pixels stay the source's).
+    occluder_crop_mask, latent_mask_without_occluders, paste_back_with_occluders: those masks in the face crop, at
+    latent resolution (`latent(M_box) and not latent(M_obj)`) and in the paste-back (occluder pixels stay exact).
 """
 
 from keydub.core.occlusion.cache import CachedOcclusionMasks, OcclusionMaskCache
+from keydub.core.occlusion.compose import (
+    latent_mask_without_occluders,
+    occluder_crop_mask,
+    paste_back_with_occluders,
+)
 from keydub.core.occlusion.masker import OcclusionMasker
 from keydub.core.occlusion.prompts import (
     OcclusionPrompt,
@@ -41,11 +44,14 @@ __all__ = [
     "Sam2Segmenter",
     "SquareRegion",
     "VideoSegmenter",
+    "latent_mask_without_occluders",
     "load_brush_mask",
     "merge_prompts",
+    "occluder_crop_mask",
     "occluder_masks_for_window",
     "parse_occluder_args",
     "parse_occluder_click",
     "parse_occluder_mask",
+    "paste_back_with_occluders",
     "save_brush_mask",
 ]

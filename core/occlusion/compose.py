@@ -10,7 +10,7 @@ or resampling still reaches an occluder pixel is undone from the source.
 import cv2
 import numpy as np
 
-from keydub.core.crop import CropWindow, paste_back
+from keydub.core.crop import DEFAULT_FEATHER, CropWindow, paste_back
 from keydub.core.masks import combine_with_occluders, latent_mask
 
 
@@ -22,16 +22,17 @@ def occluder_crop_mask(occluder_mask: np.ndarray, window: CropWindow) -> np.ndar
         window (`CropWindow`): the frame's crop window.
 
     Returns:
-        `np.ndarray`: `(output_size, output_size)` bool; false where the crop reaches outside the frame.
+        `np.ndarray`: `(output_size, output_size)` bool. Where the crop reaches outside the frame, the frame's edge
+        is replicated, as `warp_to_crop` does for the pixels: a hand entering from the frame's edge stays an
+        occluder in the part of the crop that shows the replicated edge.
     """
     size = window.output_size
     warped = cv2.warpAffine(
         np.asarray(occluder_mask, dtype=np.uint8),
-        np.asarray(window.matrix, dtype=np.float64),
+        window.matrix,
         (size, size),
         flags=cv2.INTER_NEAREST,
-        borderMode=cv2.BORDER_CONSTANT,
-        borderValue=0,
+        borderMode=cv2.BORDER_REPLICATE,
     )
     return warped.astype(bool)
 
@@ -58,6 +59,9 @@ def paste_back_with_occluders(
     window: CropWindow,
     region_mask: np.ndarray,
     occluder_mask: np.ndarray,
+    *,
+    feather: float = DEFAULT_FEATHER,
+    color_match: bool = True,
 ) -> np.ndarray:
     """Paste a generated crop into its source frame, leaving every occluder pixel as the source's.
 
@@ -67,12 +71,13 @@ def paste_back_with_occluders(
         window (`CropWindow`): the frame's crop window.
         region_mask (`np.ndarray`): the region mask in the crop, `(S, S)` bool.
         occluder_mask (`np.ndarray`): `M_obj` at source resolution, `(height, width)` bool.
+        feather (`float`, defaults to 16), color_match (`bool`, defaults to `True`): as for `paste_back`.
 
     Returns:
         `np.ndarray`: the new frame; equal to `source_frame` on `occluder_mask` and outside the pasted region.
     """
     blend_mask = combine_with_occluders(region_mask, occluder_crop_mask(occluder_mask, window))
-    frame = paste_back(source_frame, generated_crop, window, blend_mask)
+    frame = paste_back(source_frame, generated_crop, window, blend_mask, feather=feather, color_match=color_match)
     # The blend's feathered edge and the crop-to-source resampling can still reach an occluder pixel next to
     # the region; the occluder sits in front of the new mouth, so those pixels are the source's, exactly.
     frame[occluder_mask] = source_frame[occluder_mask]
