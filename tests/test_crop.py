@@ -77,6 +77,33 @@ def test_a_window_at_source_scale_is_an_exact_pixel_copy():
     np.testing.assert_array_equal(crop, frame[10:26, 17:33])
 
 
+def blob(width: int, height: int, x: float, y: float, sigma: float) -> np.ndarray:
+    """A bright Gaussian spot centred on the pixel-centre point `(x, y)`, as a uint16 RGB image."""
+    rows, cols = np.mgrid[0:height, 0:width]
+    spot = np.exp(-((cols - x) ** 2 + (rows - y) ** 2) / (2 * sigma**2))
+    return np.repeat(np.rint(spot * 65535).astype(np.uint16)[..., None], 3, axis=-1)
+
+
+def centroid(image: np.ndarray) -> np.ndarray:
+    weights = image[..., 0].astype(np.float64)
+    rows, cols = np.mgrid[0 : image.shape[0], 0 : image.shape[1]]
+    return np.array([(weights * cols).sum(), (weights * rows).sum()]) / weights.sum()
+
+
+@pytest.mark.parametrize("size", [41.3, 96.0, 150.7])  # crops upscaled, at scale 1.5, downscaled
+def test_crop_and_paste_back_keep_points_where_the_matrices_say(size):
+    """A spot lands in the crop where `to_crop` puts it and goes back to where it was (to 0.05 px)."""
+    point = np.array([70.3, 61.8])
+    frame = blob(140, 120, *point, sigma=4.0)
+    window = CropWindow(center_x=72.9, center_y=58.4, size=size, output_size=64)
+    crop = warp_to_crop(frame, window)
+    np.testing.assert_allclose(centroid(crop), window.to_crop(point), atol=0.05 * max(1, window.scale))
+    region = np.ones((64, 64), dtype=bool)
+    background = np.zeros_like(frame)
+    pasted = paste_back(background, crop, window, region, feather=0, color_match=False)
+    np.testing.assert_allclose(centroid(pasted), point, atol=0.05)
+
+
 @pytest.mark.parametrize("bad", [dict(size=0), dict(size=float("nan")), dict(center_x=float("inf")),
                                  dict(output_size=0)])
 def test_invalid_windows_are_refused(bad):
