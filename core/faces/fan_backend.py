@@ -140,7 +140,8 @@ class FaceAlignmentLandmarks:
         frame = check_frame(frame_rgb)
         if not faces:
             return []
-        boxes = [np.array([*box, score], dtype=np.float32) for box, score in faces]
+        # float64, as its own detector returns: face-alignment writes these values into float tensors.
+        boxes = [np.array([*box, score], dtype=np.float64) for box, score in faces]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             points = self._model.get_landmarks_from_image(frame, detected_faces=boxes)

@@ -8,13 +8,16 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from keydub.core.media import MediaInfo, probe
-from keydub.plugin.cli._output import print_json
+from keydub.core.faces import BACKENDS, face_coverage, get_landmark_backend, track_faces
+from keydub.core.media import MediaInfo, probe, read_frames
+from keydub.core.progress import Progress, ProgressCallback
+from keydub.plugin.cli._output import ProgressBar, print_json
 
 
 EXAMPLES = """examples:
   keydub inspect shot_010.mov
   keydub inspect shot_010.mov --json > shot_010.json
+  keydub inspect shot_010.mov --faces --backend dlib
 """
 
 
@@ -30,12 +33,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("video", type=Path, metavar="VIDEO", help="the clip to inspect")
     parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    parser.add_argument(
+        "--faces", action="store_true",
+        help="also track the faces on every frame and list them (track ids for `keydub render --face-track`)",
+    )
+    parser.add_argument(
+        "--backend", choices=sorted(BACKENDS), default="face-alignment",
+        help="landmark backend for --faces (default: face-alignment; dlib works offline without downloads)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the report of `args.video`; errors propagate as `KeydubError` for `main` to print."""
-    report = build_report(args.video)
+    with ProgressBar() as bar:
+        report = build_report(args.video, faces_backend=args.backend if args.faces else None, progress=bar)
     if args.json:
         print_json(report)
     else:
@@ -43,14 +55,43 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_report(video: Path) -> dict[str, Any]:
-    """The report as plain data: `{"media": MediaInfo.to_dict()}`."""
-    return {"media": probe(video).to_dict()}
+def build_report(
+    video: Path, faces_backend: str | None = None, progress: ProgressCallback | None = None
+) -> dict[str, Any]:
+    """The report as plain data: `{"media": MediaInfo.to_dict()}`, plus `"faces"` (`face_coverage` of every
+    frame) when `faces_backend` names a landmark backend."""
+    info = probe(video)
+    report = {"media": info.to_dict()}
+    if faces_backend is not None:
+        backend = get_landmark_backend(faces_backend)
+        tracks = track_faces(
+            read_frames(video, info=info), backend,
+            progress=None if progress is None else lambda p: progress(Progress(p.stage, p.done, info.frame_count)),
+        )
+        report["faces"] = {"backend": faces_backend, **face_coverage(tracks, info.frame_count)}
+    return report
 
 
 def format_report(report: dict[str, Any]) -> str:
     """Human-readable lines for a report from `build_report`."""
-    return "\n".join(_media_lines(MediaInfo.from_dict(report["media"])))
+    lines = _media_lines(MediaInfo.from_dict(report["media"]))
+    if "faces" in report:
+        lines += _face_lines(report["faces"])
+    return "\n".join(lines)
+
+
+def _face_lines(faces: dict[str, Any]) -> list[str]:
+    lines = [
+        f"Faces:       {faces['frames_with_face']} of {faces['frame_count']} frames have a face "
+        f"({100 * faces['face_share']:.1f} %, {faces['backend']} landmarks)"
+    ]
+    for track in faces["tracks"]:
+        width, height = track["mean_box_size"]
+        lines.append(
+            f"  track {track['track_id']}: frames {track['first_frame']}-{track['last_frame']}, detected on "
+            f"{track['frames_present']}, mean box {width:.0f}x{height:.0f} px"
+        )
+    return lines
 
 
 def _media_lines(info: MediaInfo) -> list[str]:
