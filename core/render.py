@@ -4,10 +4,47 @@
 `RenderRequest` and `RenderResult` are plain data so the CLI, the batch timeline and the panel share them.
 """
 
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from keydub.core.crop import CropWindow, crop_windows, paste_back, warp_to_crop
+from keydub.core.crop_cache import CropCache, crop_to_pixels
+from keydub.core.errors import (
+    AudioError,
+    InvalidParameterError,
+    OutputExistsError,
+    OutputNotWritableError,
+)
+from keydub.core.faces import LandmarkBackend, get_landmark_backend, track_faces
+from keydub.core.masks import combine_with_occluders, leakproof_mask
+from keydub.core.media import FrameReader, MediaInfo, probe, require_constant_frame_rate
+from keydub.core.media.audio import audio_stream_info, load_audio
+from keydub.core.media.writer import AudioSpec, VideoWriter
+from keydub.core.metrics import mar_series
+from keydub.core.occlusion.compose import occluder_crop_mask, paste_back_with_occluders
+from keydub.core.progress import ProgressCallback, report
+from keydub.core.target_face import TargetFace, choose_identity_frame, choose_target_face
+
+
+if TYPE_CHECKING:
+    from keydub.core.model.pipeline import KeySyncPipeline
+    from keydub.core.occlusion import CachedOcclusionMasks, OcclusionMasker
+
+# The model's audio rate (HuBERT and WavLM take 16 kHz).
+MODEL_SAMPLE_RATE = 16000
+# Below this peak the dub counts as silence (about -80 dBFS): the mouth is expected to stay closed.
+SILENCE_PEAK = 1e-4
 
 
 @dataclass(frozen=True)
@@ -49,14 +86,15 @@ class RenderRequest:
             closed-mouth frame) or a frame index relative to `start_frame`.
         occluders (`tuple[dict, ...]`): occlusion prompts as plain dicts (see `keydub.core.occlusion`).
         weights, vae, hubert, wavlm (`str | None`): hub ids or local folders overriding the default weights.
-        device (`str`, defaults to `"auto"`), dtype (`str`, defaults to `"auto"`): where and in what precision to run.
+        device (`str`, defaults to `"auto"`): `"auto"` (CUDA when present), `"cpu"`, `"cuda"` or `"cuda:N"`.
+        dtype (`str`, defaults to `"auto"`): `"auto"` (bfloat16 on CUDA, float32 on CPU), `"float32"`,
+            `"bfloat16"` or `"float16"`: the precision of the U-Nets (the VAE always runs in float32).
         steps (`int`, defaults to 10), audio_guidance (`float`, 5.0), ref_guidance (`float`, 2.0), seed (`int`, 0):
             sampler settings; the defaults are the official ones.
         codec (`str`, defaults to `"prores"`): `"prores"` (422 HQ 10-bit), `"h264"` or `"ffv1"`.
         keep_source_audio (`bool`): write the source's audio instead of the dub.
         overwrite (`bool`): replace an existing output file.
         landmark_backend (`str`, defaults to `"face-alignment"`): `"face-alignment"` or `"dlib"`.
-        working_size (`int`, defaults to 512): side of the square face crop the model sees.
         report (`Path | None`): where to write the JSON report.
     """
 
@@ -83,7 +121,6 @@ class RenderRequest:
     keep_source_audio: bool = False
     overwrite: bool = False
     landmark_backend: str = "face-alignment"
-    working_size: int = 512
     report: Path | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -121,3 +158,441 @@ class RenderResult:
     frame_count: int
     passed_through: tuple[tuple[int, str], ...]
     report: dict[str, Any]
+
+
+def render_clip(
+    request: RenderRequest,
+    progress: ProgressCallback | None = None,
+    *,
+    pipeline: "KeySyncPipeline | None" = None,
+    landmark_backend: LandmarkBackend | None = None,
+    occlusion_masker: "OcclusionMasker | None" = None,
+) -> RenderResult:
+    """Render `request`: the source frames of its range with the lower face regenerated to follow the dub.
+
+    Args:
+        request (`RenderRequest`): what to render.
+        progress (`ProgressCallback | None`): receives each stage's progress (`"landmarks"`, `"keyframes"`,
+            `"interpolation"`, `"render"`, ...).
+        pipeline (`KeySyncPipeline | None`): a loaded pipeline to reuse; else loaded from the request's weights.
+        landmark_backend (`LandmarkBackend | None`): a loaded landmark backend to reuse.
+        occlusion_masker (`OcclusionMasker | None`): a loaded SAM2 masker to reuse when there are occluders.
+
+    Returns:
+        `RenderResult`. The output holds every source frame of the range in order, at the source's rate, size,
+        colour tags and timecode; frames without the target face, and every pixel outside the blended mouth
+        region, are the source's own pixels.
+
+    Raises:
+        `KeydubError` subclasses for bad input, before any model work where possible. An error or Ctrl-C leaves
+        no output file behind.
+    """
+    timer = StageTimer()
+    # 0. Check the inputs before any model work.
+    with timer("check"):
+        info = probe(request.video)
+        require_constant_frame_rate(info)
+        start, end = frame_range(request, info)
+        check_output(request)
+        dub = load_dub_audio(request, info, end - start)
+    # 1. Find the target face on every frame of the range.
+    with timer("landmarks"):
+        backend = landmark_backend or get_landmark_backend(request.landmark_backend)
+        with FrameReader(request.video, info=info) as reader:
+            tracks = track_faces(reader.read(start, end), backend, progress=progress)
+        face = choose_target_face(
+            tracks, end - start, point=request.face.point, track_id=request.face.track_id,
+            frame=None if request.face.frame is None else request.face.frame - start,
+        )
+    # 2. Load the model; its weights fix the crop size.
+    with timer("load model"):
+        pipe = pipeline or load_pipeline(request)
+        windows = crop_windows(face.landmarks, output_size=pipe.frame_size[0])
+    # 3. Occluders: per-frame source-resolution masks (cached by prompt), kept out of the regenerated region.
+    with timer("occlusion"):
+        occluders = occluder_masks(request, info, (start, end), face, occlusion_masker, progress)
+    # 4. Generate each face segment and paste it back while writing every frame of the range in order.
+    renderer = SegmentRenderer(pipe, request, info, start, face, windows, occluders, dub, timer, progress)
+    mouth = MouthTracker(backend, end - start)
+    with (
+        renderer,
+        FrameReader(request.video, info=info) as reader,
+        VideoWriter(
+            request.output, like=info, codec=request.codec, overwrite=request.overwrite,
+            audio=output_audio(request, info, start), first_source_frame=start,
+        ) as writer,
+    ):
+        frames = reader.read(start, end, high_bit_depth=info.bit_depth > 8)
+        for offset in range(end - start):
+            with timer("decode"):
+                frame = next(frames)
+            generated = renderer.generated(offset)
+            if generated is not None:
+                with timer("paste back"):
+                    crop = crop_to_pixels(generated, frame.dtype)
+                    frame = renderer.paste_back(offset, frame, crop)
+                with timer("mouth QC"):
+                    mouth.measure(offset, crop)
+            with timer("encode"):
+                writer.write(frame)
+            report(progress, "render", offset + 1, end - start)
+    # 5. Report what was done.
+    result = RenderResult(
+        output=request.output,
+        frame_count=end - start,
+        passed_through=face.passed_through(start),
+        report=build_report(request, info, (start, end), dub, face, renderer, mouth, timer),
+    )
+    if request.report is not None:
+        write_json_atomically(request.report, result.report)
+    return result
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Stages
+# ----------------------------------------------------------------------------------------------------------------
+def frame_range(request: RenderRequest, info: MediaInfo) -> tuple[int, int]:
+    """The request's `[start, end)` source frames, checked against the clip."""
+    end = info.frame_count if request.end_frame is None else request.end_frame
+    if not 0 <= request.start_frame < end <= info.frame_count:
+        raise InvalidParameterError(
+            f"frame range [{request.start_frame}, {end}) is not inside the clip's {info.frame_count} frames "
+            f"({info.timecode_at(0)} to {info.timecode_at(info.frame_count - 1)}); fix --in/--out"
+        )
+    return request.start_frame, end
+
+
+def check_output(request: RenderRequest) -> None:
+    """Refuse an output that would replace the source or an existing file, before any work is done."""
+    output = Path(request.output).absolute()
+    if output.resolve() in (Path(request.video).resolve(), Path(request.audio).resolve()):
+        raise InvalidParameterError(f"the output {output} is one of the inputs; Keydub never writes over its sources")
+    if output.exists() and not request.overwrite:
+        raise OutputExistsError(f"{output} already exists; choose another name or pass --overwrite")
+    if not output.parent.is_dir() or not os.access(output.parent, os.W_OK):
+        raise OutputNotWritableError(f"cannot write into {output.parent}; create it or choose another output folder")
+
+
+@dataclass(frozen=True)
+class DubAudio:
+    """The dub under the range at the model's 16 kHz, and how it was fitted to the picture.
+
+    Args:
+        waveform (`np.ndarray`): float32 mono, exactly the range's duration long.
+        padded_seconds (`Fraction`): silence added at the end because the dub ran out.
+        trimmed_seconds (`Fraction`): dub left unused after the range's end.
+        is_silent (`bool`): the dub under the range is silence.
+    """
+
+    waveform: np.ndarray
+    padded_seconds: Fraction
+    trimmed_seconds: Fraction
+    is_silent: bool
+
+
+def load_dub_audio(request: RenderRequest, info: MediaInfo, frame_count: int) -> DubAudio:
+    """Load the dub under the range: shifted by the offset, cut when longer, padded with silence when shorter."""
+    duration = Fraction(frame_count) / info.frame_rate
+    # A dub delayed by `audio_offset` seconds is heard at dub time -offset under the range's first frame.
+    dub_start = -Fraction(request.audio_offset)
+    stream = audio_stream_info(request.audio)
+    if not stream.duration or stream.duration <= 0:
+        raise AudioError(f"the dub audio {request.audio} has no samples; export the dub again")
+    samples = load_audio(request.audio, MODEL_SAMPLE_RATE, start=dub_start, duration=duration)
+    if samples.size == 0:
+        raise AudioError(
+            f"the dub audio {request.audio} ends before the picture starts (offset {float(request.audio_offset):+.3f}"
+            " s); check --audio-offset"
+        )
+    wanted = round(duration * MODEL_SAMPLE_RATE)
+    waveform = np.zeros(wanted, dtype=np.float32)
+    waveform[: min(wanted, samples.size)] = samples[:wanted]
+    padded = Fraction(max(0, wanted - samples.size), MODEL_SAMPLE_RATE)
+    trimmed = max(Fraction(0), Fraction(stream.duration) - dub_start - duration)
+    return DubAudio(waveform, padded, trimmed, bool(np.abs(waveform).max() < SILENCE_PEAK))
+
+
+def load_pipeline(request: RenderRequest) -> "KeySyncPipeline":
+    """The KeySync pipeline from the request's weights, on the requested device and precision."""
+    import torch
+
+    from keydub.core.model.pipeline import KeySyncPipeline
+
+    device = request.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    if request.dtype == "auto":
+        dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    elif request.dtype in dtypes:
+        dtype = dtypes[request.dtype]
+    else:
+        raise InvalidParameterError(f"precision {request.dtype!r} is not one of auto, {', '.join(dtypes)}")
+    return KeySyncPipeline.from_pretrained(
+        request.weights, request.vae, request.hubert, request.wavlm, torch_dtype=dtype, device=device
+    )
+
+
+def occluder_masks(
+    request: RenderRequest,
+    info: MediaInfo,
+    window: tuple[int, int],
+    face: TargetFace,
+    masker: "OcclusionMasker | None",
+    progress: ProgressCallback | None,
+) -> "CachedOcclusionMasks | None":
+    """The occluders' per-frame masks of the range, or `None` when the request has no occluder prompts."""
+    if not request.occluders:
+        return None
+    from keydub.core.occlusion import occluder_masks_for_window
+
+    return occluder_masks_for_window(
+        request.video, window, request.occluders, face_boxes=face.boxes, masker=masker, progress=progress
+    )
+
+
+def output_audio(request: RenderRequest, info: MediaInfo, start: int) -> AudioSpec | None:
+    """The sound of the output: the dub (offset applied) or, when asked, the source's own."""
+    if not request.keep_source_audio:
+        return AudioSpec.from_file(request.audio, start=-Fraction(request.audio_offset))
+    if not info.audio_streams:
+        return None
+    return AudioSpec.from_file(request.video, start=info.frame_time(start))
+
+
+class SegmentRenderer:
+    """Generates the face crops of each segment on demand, in frame order, one segment in flight at a time.
+
+    Before a segment's first frame is asked for, its crops and masks are cut from the source into a disk cache and
+    the pipeline is started on them; the pipeline's chunks are then handed out frame by frame.
+    """
+
+    def __init__(
+        self,
+        pipeline: "KeySyncPipeline",
+        request: RenderRequest,
+        info: MediaInfo,
+        first_source_frame: int,
+        face: TargetFace,
+        windows: list[CropWindow | None],
+        occluders: "CachedOcclusionMasks | None",
+        dub: DubAudio,
+        timer: "StageTimer",
+        progress: ProgressCallback | None,
+    ) -> None:
+        self.pipeline, self.request, self.info = pipeline, request, info
+        self.first_source_frame, self.face, self.windows = first_source_frame, face, windows
+        self.occluders, self.dub, self.timer, self.progress = occluders, dub, timer, progress
+        self.segments = face.segments()
+        self.identity_frames: list[int] = []
+        self._segment = -1
+        self._cache: CropCache | None = None
+        self._chunks: Iterator[tuple[int, Any]] | None = None
+        self._chunk_start, self._chunk = 0, None
+
+    def generated(self, offset: int) -> Any:
+        """The generated `[3, S, S]` crop for range frame `offset`, or `None` when it passes through."""
+        segment = next((i for i, (a, b) in enumerate(self.segments) if a <= offset < b), None)
+        if segment is None:
+            return None
+        if segment != self._segment:
+            self._start_segment(segment)
+        start = self.segments[segment][0]
+        while self._chunk is None or offset - start >= self._chunk_start + len(self._chunk):
+            with self.timer("generate"):
+                self._chunk_start, self._chunk = next(self._chunks)
+        return self._chunk[offset - start - self._chunk_start]
+
+    def paste_back(self, offset: int, frame: np.ndarray, crop: np.ndarray) -> np.ndarray:
+        """Blend a generated crop into range frame `offset`; occluder pixels stay the source's exactly."""
+        window = self.windows[offset]
+        region = self._cache.masks[offset - self.segments[self._segment][0]]
+        if self.occluders is None:
+            return paste_back(frame, crop, window, region)
+        return paste_back_with_occluders(
+            frame, crop, window, region, self.occluders.union(self.first_source_frame + offset)
+        )
+
+    def _start_segment(self, segment: int) -> None:
+        if self._cache is not None:
+            self._cache.close()
+        a, b = self.segments[segment]
+        size = self.pipeline.frame_size[0]
+        high_bit_depth = self.info.bit_depth > 8
+        self._cache = CropCache(b - a, size, np.uint16 if high_bit_depth else np.uint8)
+        with self.timer("crop"), FrameReader(self.request.video, info=self.info) as reader:
+            source = self.first_source_frame
+            for i, frame in enumerate(reader.read(source + a, source + b, high_bit_depth=high_bit_depth)):
+                window = self.windows[a + i]
+                self._cache.crops[i] = warp_to_crop(frame, window)
+                region = leakproof_mask(window.to_crop(self.face.landmarks[a + i]), size)
+                if self.occluders is not None:
+                    occluder = occluder_crop_mask(self.occluders.union(source + a + i), window)
+                    region = combine_with_occluders(region, occluder)
+                self._cache.masks[i] = region
+                report(self.progress, "crop", i + 1, b - a)
+        identity = resolve_identity(self.request.identity, self.face, (a, b))
+        self.identity_frames.append(a + identity)
+        first_sample = round(Fraction(a) / self.info.frame_rate * MODEL_SAMPLE_RATE)
+        self._chunks = iter(
+            self.pipeline(
+                self._cache.frames, self._cache.region_masks, self.dub.waveform[first_sample:],
+                frame_rate=self.info.frame_rate, identity_index=identity, num_steps=self.request.steps,
+                audio_guidance=self.request.audio_guidance, ref_guidance=self.request.ref_guidance,
+                seed=self.request.seed, progress=self.progress,
+            )
+        )
+        self._segment, self._chunk_start, self._chunk = segment, 0, None
+
+    def __enter__(self) -> "SegmentRenderer":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._cache is not None:
+            self._cache.close()
+            self._cache = None
+
+
+def resolve_identity(identity: str | int, face: TargetFace, segment: tuple[int, int]) -> int:
+    """The identity frame of a segment, relative to the segment's start.
+
+    `"first"` is the official choice (the segment's first frame); `"auto"` picks a frontal closed-mouth frame
+    (the leakage study reports that a silent-face reference reduces leakage); an index (relative to the range's
+    start) is used when it falls inside the segment, else the segment's first frame.
+    """
+    a, b = segment
+    if identity == "first":
+        return 0
+    if identity == "auto":
+        return choose_identity_frame(face.landmarks[a:b])
+    if isinstance(identity, int) and not isinstance(identity, bool):
+        return identity - a if a <= identity < b else 0
+    raise InvalidParameterError(f"identity frame {identity!r} is not 'first', 'auto' or a frame index")
+
+
+class MouthTracker:
+    """The output mouth's aspect ratio per frame, measured on the generated crops (NaN where nothing was made).
+
+    It gives every render a lip-sync QC series (and the share of open-mouth frames) without a second pass.
+    """
+
+    def __init__(self, backend: LandmarkBackend, frame_count: int) -> None:
+        self._backend = backend
+        self.landmarks = np.full((frame_count, 68, 2), np.nan, dtype=np.float32)
+
+    def measure(self, offset: int, crop: np.ndarray) -> None:
+        pixels = crop if crop.dtype == np.uint8 else (crop >> 8).astype(np.uint8)
+        faces = self._backend.detect(pixels)
+        if faces:
+            largest = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+            self.landmarks[offset] = largest.landmarks
+
+    def series(self) -> np.ndarray:
+        return mar_series(self.landmarks)
+
+
+class StageTimer:
+    """Wall-clock seconds per stage, summed over however many times a stage runs (stages interleave)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - began
+
+
+def build_report(
+    request: RenderRequest,
+    info: MediaInfo,
+    window: tuple[int, int],
+    dub: DubAudio,
+    face: TargetFace,
+    renderer: SegmentRenderer,
+    mouth: MouthTracker,
+    timer: StageTimer,
+) -> dict[str, Any]:
+    """The render's JSON report: inputs and hashes, parameters, weights, frames, faces, timings, mouth QC."""
+    start, end = window
+    mar = mouth.series()
+    measured = mar[np.isfinite(mar)]
+    notes = []
+    if dub.padded_seconds:
+        notes.append(f"the dub is {float(dub.padded_seconds):.3f} s shorter than the picture: padded with silence")
+    if dub.trimmed_seconds:
+        notes.append(f"the dub runs {float(dub.trimmed_seconds):.3f} s past the picture: cut")
+    if dub.is_silent:
+        notes.append("the dub is silent under the whole range: the mouth should stay closed")
+    return {
+        "keydub_report": 1,
+        "inputs": {
+            "video": {"path": str(Path(request.video).absolute()), "sha256": file_sha256(request.video)},
+            "audio": {"path": str(Path(request.audio).absolute()), "sha256": file_sha256(request.audio)},
+        },
+        "output": str(Path(request.output).absolute()),
+        "parameters": request.to_dict(),
+        "weights": describe_weights(request, renderer.pipeline),
+        "frames": {
+            "range": [start, end],
+            "timecode": {"in": info.timecode_at(start), "out": info.timecode_at(end - 1)},
+            "frame_rate": str(info.frame_rate),
+            "written": end - start,
+            "generated": int(face.present.sum()),
+            "passed_through": [{"frame": frame, "reason": reason} for frame, reason in face.passed_through(start)],
+        },
+        "face": {
+            "coverage": face.coverage(),
+            "segments": [[start + a, start + b] for a, b in face.segments()],
+            "identity_frames": [start + i for i in renderer.identity_frames],
+        },
+        "audio": {
+            "padded_seconds": float(dub.padded_seconds),
+            "trimmed_seconds": float(dub.trimmed_seconds),
+            "is_silent": dub.is_silent,
+        },
+        "notes": notes,
+        "timings_seconds": {stage: round(seconds, 3) for stage, seconds in timer.seconds.items()},
+        "mouth": {
+            "mar": [None if not np.isfinite(v) else round(float(v), 4) for v in mar],
+            "open_share": float((measured > 0.25).mean()) if measured.size else None,
+        },
+    }
+
+
+def describe_weights(request: RenderRequest, pipeline: "KeySyncPipeline") -> dict[str, Any]:
+    """Which weights ran, where and in what precision (the sources as requested: hub ids, folders or defaults)."""
+    return {
+        "keysync": request.weights or "default",
+        "vae": request.vae or "default",
+        "hubert": request.hubert or "default",
+        "wavlm": request.wavlm or "default",
+        "device": str(pipeline.device),
+        "dtype": str(pipeline.dtype).removeprefix("torch."),
+        "crop_size": pipeline.frame_size[0],
+    }
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of a file, read in 8 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(8 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_json_atomically(path: str | os.PathLike[str], value: Any) -> None:
+    """Write `value` as JSON to `path` through a temporary file in the same folder."""
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w") as stream:
+            json.dump(value, stream, indent=2)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise

@@ -1,0 +1,128 @@
+"""`keydub render`: regenerate the lower face of one clip so the lips follow a dub track."""
+
+import argparse
+import re
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+from keydub.core.errors import InvalidParameterError
+from keydub.plugin.cli._output import ProgressBar, print_json
+from keydub.plugin.cli._render_options import add_render_options, render_options_from_args
+
+
+EXAMPLES = """examples:
+  keydub render interview.mov --audio dub_es.wav -o interview_es.mov
+  keydub render shot.mov --audio dub.wav -o shot_dub.mov --in 01:00:10:00 --out 01:00:14:12 --handles 12
+  keydub render two_shot.mov --audio dub.wav -o out.mov --face 1210,540@0 --identity auto --report qc.json
+  keydub render mic.mov --audio dub.wav -o out.mov --occluder 880,1020@35 --occluder=-700,900@35
+"""
+_FACE = re.compile(r"^(\d+(?:\.\d*)?),(\d+(?:\.\d*)?)(?:@(\S+))?$")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "render",
+        help="lip-sync one clip to a dub track",
+        description="Regenerate the actor's lower face so the lips follow the dub. The output keeps the source's "
+        "frame count, rate, size, colour tags and timecode; only the blended mouth region changes.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("video", type=Path, help="the source clip (never modified)")
+    parser.add_argument("--audio", type=Path, required=True, help="the dub audio (any format FFmpeg reads)")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="the file to write")
+    parser.add_argument("--in", dest="in_point", metavar="FRAME|TC",
+                        help="first frame to render: a frame number (0 = first) or a timecode")
+    parser.add_argument("--out", dest="out_point", metavar="FRAME|TC",
+                        help="the frame after the last one rendered (exclusive, as in OTIO): frame number or timecode")
+    parser.add_argument("--handles", type=int, default=0, metavar="N",
+                        help="extra frames rendered before --in and after --out, clamped to the clip (default 0)")
+    parser.add_argument("--face", metavar="X,Y[@FRAME]",
+                        help="click inside the face to dub, in source pixels, on FRAME (number or timecode; default "
+                        "the first rendered frame); default: the largest face of each shot")
+    parser.add_argument("--face-track", type=int, metavar="ID", help="the face track id shown by `keydub inspect`")
+    parser.add_argument("--audio-offset", type=Fraction, default=Fraction(0), metavar="SECONDS",
+                        help="delay of the dub against the picture in seconds, e.g. 0.04 or -1/25 (default 0)")
+    parser.add_argument("--occluder", action="append", default=[], metavar="[ID:][-]X,Y@FRAME",
+                        help="click on something in front of the mouth (hand, microphone) so it stays on top; "
+                        "repeatable; write --occluder=-X,Y@FRAME for a negative click; X0,Y0,X1,Y1 gives a box")
+    parser.add_argument("--occluder-mask", action="append", default=[], metavar="[ID:]FILE@FRAME",
+                        help="a painted occluder mask (PNG at source resolution, white = occluder); repeatable")
+    parser.add_argument("--report", type=Path, metavar="FILE.json", help="write the QC report as JSON")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_render_options(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from keydub.core.media import probe
+    from keydub.core.occlusion import parse_occluder_args
+    from keydub.core.render import RenderRequest, render_clip
+
+    info = probe(args.video)
+    start, end = source_range(args, info)
+    request = RenderRequest(
+        video=args.video.absolute(),
+        audio=args.audio.absolute(),
+        output=args.output.absolute(),
+        start_frame=start,
+        end_frame=end,
+        audio_offset=args.audio_offset,
+        face=face_choice(args, info, start),
+        occluders=tuple(p.to_dict() for p in parse_occluder_args(args.occluder, args.occluder_mask, info)),
+        report=args.report.absolute() if args.report else None,
+        **render_options_from_args(args),
+    )
+    with ProgressBar(disable=args.quiet) as bar:
+        result = render_clip(request, bar)
+    if args.json:
+        print_json(result.report)
+    else:
+        frames = result.report["frames"]
+        print(f"wrote {result.output}: {result.frame_count} frames ({frames['timecode']['in']} - "
+              f"{frames['timecode']['out']}), {frames['generated']} lip-synced, {len(result.passed_through)} "
+              "passed through without a face")
+        for note in result.report["notes"]:
+            print(f"note: {note}", file=sys.stderr)
+    return 0
+
+
+def frame_number(text: str, info) -> int:
+    """A frame number, or a timecode of the clip converted to a frame index from its first frame."""
+    from keydub.core.media import timecode_to_frames
+
+    if text.isdigit():
+        return int(text)
+    frame = timecode_to_frames(text, info.frame_rate) - info.start_frame
+    if frame < 0:
+        raise InvalidParameterError(f"timecode {text} is before the clip starts ({info.timecode_at(0)})")
+    return frame
+
+
+def source_range(args: argparse.Namespace, info) -> tuple[int, int]:
+    """`[start, end)` from --in/--out, widened by --handles and clamped to the clip."""
+    if args.handles < 0:
+        raise InvalidParameterError(f"--handles must be 0 or more, got {args.handles}")
+    start = frame_number(args.in_point, info) if args.in_point else 0
+    end = frame_number(args.out_point, info) if args.out_point else info.frame_count
+    if not 0 <= start < end <= info.frame_count:
+        raise InvalidParameterError(
+            f"--in/--out give frames [{start}, {end}), which is not a non-empty range inside the clip's "
+            f"{info.frame_count} frames ({info.timecode_at(0)} to {info.timecode_at(info.frame_count - 1)})"
+        )
+    return max(0, start - args.handles), min(info.frame_count, end + args.handles)
+
+
+def face_choice(args: argparse.Namespace, info, start: int):
+    from keydub.core.render import FaceChoice
+
+    if args.face is None:
+        return FaceChoice(track_id=args.face_track)
+    match = _FACE.match(args.face)
+    if match is None:
+        raise InvalidParameterError(f"--face {args.face!r} is not X,Y or X,Y@FRAME, e.g. --face 960,540@12")
+    x, y, frame = match.groups()
+    return FaceChoice(point=(float(x), float(y)), frame=frame_number(frame, info) if frame else start,
+                      track_id=args.face_track)
