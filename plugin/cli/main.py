@@ -13,6 +13,7 @@ from keydub.core.errors import KeydubError
 # One module per command in this package; each exposes `register(subparsers)`, which adds its parser and sets
 # `func(args) -> int` as the parser default.
 COMMAND_MODULES: tuple[str, ...] = (
+    "render",
     "inspect",
     "convert_weights",
     "weights",
