@@ -18,6 +18,15 @@ from keydub.core.metrics.syncnet import (
 )
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One CPU thread: on a shared machine, threads waiting on each other cost more than they compute."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def syncnet() -> SyncNet:
     torch.manual_seed(0)
@@ -80,7 +89,25 @@ def test_sync_score_on_a_given_matrix():
         sync_score(np.ones((3, 4)))
 
 
-def test_scorer_windows_follow_the_release(syncnet):
+@pytest.fixture(scope="module")
+def small_syncnet() -> SyncNet:
+    torch.manual_seed(0)
+    return SyncNet(embedding_dim=64, channel_divisor=16).eval()
+
+
+def test_small_syncnet_keeps_the_input_sizes(small_syncnet):
+    state = small_syncnet.state_dict()
+    assert state["netcnnlip.0.weight"].shape == (6, 3, 5, 7, 7)  # 3 colours in, 96 / 16 out
+    assert state["netcnnaud.18.weight"].shape == (32, 16, 5, 4)
+    with torch.no_grad():
+        assert small_syncnet.embed_lips(torch.zeros(2, 3, 5, 224, 224)).shape == (2, 64)
+        assert small_syncnet.embed_audio(torch.zeros(2, 1, 13, 20)).shape == (2, 64)
+    with pytest.raises(InvalidParameterError, match="divisor of 96"):
+        SyncNet(channel_divisor=5)
+
+
+def test_scorer_windows_follow_the_release(small_syncnet):
+    syncnet = small_syncnet
     rng = np.random.default_rng(0)
     crops = rng.integers(0, 256, size=(9, 224, 224, 3), dtype=np.uint8)
     waveform = (0.3 * rng.standard_normal(9 * 640 + 100)).astype(np.float32)
@@ -99,7 +126,8 @@ def test_scorer_windows_follow_the_release(syncnet):
     assert score.offset == expected.offset
 
 
-def test_scorer_refuses_too_short_clips(syncnet):
+def test_scorer_refuses_too_short_clips(small_syncnet):
+    syncnet = small_syncnet
     with pytest.raises(InvalidParameterError, match="at least 6 frames"):
         SyncNetScorer(syncnet).score(np.zeros((5, 224, 224, 3), np.uint8), np.zeros(16000, np.float32))
     with pytest.raises(InvalidParameterError, match="expected \\(frames, 224, 224, 3\\)"):

@@ -95,12 +95,15 @@ CONVERSION_HINT = (
 _LAYERS = {2: (nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d), 3: (nn.Conv3d, nn.BatchNorm3d, nn.MaxPool3d)}
 
 
-def _trunk(table: tuple[tuple, ...], dims: int) -> nn.Sequential:
+def _trunk(table: tuple[tuple, ...], dims: int, divisor: int) -> nn.Sequential:
     conv, norm, pool = _LAYERS[dims]
     layers: list[nn.Module] = []
     for kind, *spec in table:
         if kind == "conv":
             in_channels, out_channels, kernel, stride, padding = spec
+            # The input's own channels (1 MFCC plane, 3 colours) never shrink.
+            in_channels = in_channels if in_channels <= 3 else in_channels // divisor
+            out_channels //= divisor
             layers += [conv(in_channels, out_channels, kernel, stride, padding), norm(out_channels), nn.ReLU()]
         else:
             kernel, stride, padding = spec
@@ -108,8 +111,10 @@ def _trunk(table: tuple[tuple, ...], dims: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def _head(embedding_dim: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(512, 512), nn.BatchNorm1d(512), nn.ReLU(), nn.Linear(512, embedding_dim))
+def _head(embedding_dim: int, divisor: int) -> nn.Sequential:
+    hidden = 512 // divisor
+    layers = [nn.Linear(hidden, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, embedding_dim)]
+    return nn.Sequential(*layers)
 
 
 class SyncNet(nn.Module):
@@ -117,14 +122,18 @@ class SyncNet(nn.Module):
 
     Args:
         embedding_dim (`int`, defaults to 1024): size of both embeddings (1024 in `syncnet_v2.model`).
+        channel_divisor (`int`, defaults to 1): divides the width of every hidden layer; 1 is the released
+            network, larger values give small random networks with the same input sizes and windows for tests.
     """
 
-    def __init__(self, embedding_dim: int = 1024) -> None:
+    def __init__(self, embedding_dim: int = 1024, channel_divisor: int = 1) -> None:
         super().__init__()
-        self.netcnnaud = _trunk(_AUDIO_TRUNK, dims=2)
-        self.netfcaud = _head(embedding_dim)
-        self.netcnnlip = _trunk(_LIP_TRUNK, dims=3)
-        self.netfclip = _head(embedding_dim)
+        if channel_divisor < 1 or 96 % channel_divisor:
+            raise InvalidParameterError(f"channel_divisor is {channel_divisor}; expected a divisor of 96 (1, 2, ...)")
+        self.netcnnaud = _trunk(_AUDIO_TRUNK, dims=2, divisor=channel_divisor)
+        self.netfcaud = _head(embedding_dim, channel_divisor)
+        self.netcnnlip = _trunk(_LIP_TRUNK, dims=3, divisor=channel_divisor)
+        self.netfclip = _head(embedding_dim, channel_divisor)
 
     def embed_audio(self, mfcc_windows: torch.Tensor) -> torch.Tensor:
         """Audio embeddings.

@@ -1,0 +1,509 @@
+"""The lip-leakage protocol of Yaman et al., "Assessing identity leakage in talking face generation", for Keydub.
+
+Every video of a set is dubbed three times (generation setups) and the results are scored with SyncNet:
+
+* SI, silent input: driven by silence, scored against the video's own audio (LSE-C_S, LSE-D_S: lips that still
+  sync with the original sound leaked from the input) and measured with MAR (LipLeak, KeySync's metric);
+* AM, audio-matched: driven by and scored against the video's own audio (LSE-C, LSE-D);
+* XM, audio-mismatched: driven by and scored against another video's audio (LSE-C, LSE-D).
+
+`LSD = 0.5 (|C_AM - C_XM| + |D_AM - D_XM|)`: a model that follows the audio scores alike on both; one that
+copies the input's lips scores better on AM.
+
+Identity references. The paper compares a current reference (CR: the identity image is the masked input frame
+itself) with an alternative one (AR: the method's own choice, the first frame when it has none) and names the
+discrepancies LSD-CR and LSD-AR. KeySync conditions a whole segment on one identity frame, so it has no current
+reference; both strategies compared here are alternative references in the paper's sense, and each gets its own
+LSD: `first` (KeySync's official choice and the paper's default AR, so its LSD is the paper's LSD-AR) and
+`auto` (Keydub's frontal closed-mouth frame, `RenderRequest.identity="auto"`).
+
+Mismatched audio is assigned deterministically: in the order of the sorted video names, video `i` takes the audio
+of video `i + 1` (the last takes the first's), a derangement, so no video ever gets its own sound.
+
+Aggregates: LSE figures are means over videos (as published LSE tables are); LipLeak pools the frames of all
+silent-input generations (the share of time the mouth is open), leaving out frames without a face.
+"""
+
+import json
+import logging
+import os
+import tempfile
+import wave
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import AudioError, InvalidParameterError, OutputExistsError
+from ..media import probe
+from ..progress import ProgressCallback, report
+from .evaluate import LandmarkSource, VideoMeasurement, measure_video
+from .mar import LIPLEAK_THRESHOLD
+
+
+if TYPE_CHECKING:
+    from ..faces import LandmarkBackend
+    from ..model.pipeline import KeySyncPipeline
+    from .syncnet import SyncNetScorer
+
+logger = logging.getLogger(__name__)
+
+SETUPS = ("SI", "AM", "XM")
+"""Generation setups: silent input, audio-matched, audio-mismatched."""
+
+REFERENCES = ("first", "auto")
+"""Identity reference strategies (`RenderRequest.identity`)."""
+
+VIDEO_SUFFIXES = frozenset({".mov", ".mp4", ".mkv", ".avi", ".mxf", ".m4v", ".webm"})
+# A video's own sound may be the video file itself: pass the videos folder as the audio folder too.
+AUDIO_SUFFIXES = VIDEO_SUFFIXES | {".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".opus", ".aif", ".aiff"}
+
+SILENCE_SAMPLE_RATE = 16000
+"""Rate of the silent driving audio (the model's own rate, so no resampling happens)."""
+
+
+@dataclass(frozen=True)
+class ProtocolItem:
+    """One video of the evaluation set and its own (ground-truth) audio.
+
+    Args:
+        name (`str`): the shared file stem, e.g. `"spk01_take3"`.
+        video (`Path`): the talking video.
+        audio (`Path | None`): its own audio; `None` for silent-input generation alone (`keydub eval leak`).
+    """
+
+    name: str
+    video: Path
+    audio: Path | None = None
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One video to generate and how to score it.
+
+    Args:
+        item (`ProtocolItem`): the source video.
+        setup (`str`): `"SI"`, `"AM"` or `"XM"`.
+        reference (`str`): the identity strategy, `"first"` or `"auto"` (or a frame index as text).
+        driving_audio (`Path`): the audio the lips are generated from.
+        scoring_audio (`Path | None`): the audio SyncNet scores the result against (`None`: no sync score).
+        output (`Path`): where the generated video goes.
+    """
+
+    item: ProtocolItem
+    setup: str
+    reference: str
+    driving_audio: Path
+    scoring_audio: Path | None
+    output: Path
+
+
+Renderer = Callable[[Generation, "ProgressCallback | None"], None]
+"""Writes `generation.output`: the source video with its lips regenerated from `generation.driving_audio` using
+the identity strategy `generation.reference`."""
+
+
+def keydub_renderer(
+    options: dict[str, Any] | None = None,
+    *,
+    pipeline: "KeySyncPipeline | None" = None,
+    landmark_backend: "LandmarkBackend | None" = None,
+) -> Renderer:
+    """The protocol's default renderer: Keydub's own `render_clip`, loaded once and reused for every video.
+
+    Args:
+        options (`dict | None`): `RenderRequest` fields shared by every render (weights, device, steps, codec,
+            ...); `identity` is replaced by each generation's reference, `overwrite` is always off.
+        pipeline (`KeySyncPipeline | None`): a loaded pipeline; else the first render loads one from `options`.
+        landmark_backend (`LandmarkBackend | None`): a loaded landmark backend to reuse.
+    """
+    shared = {key: value for key, value in (options or {}).items() if key not in ("identity", "overwrite")}
+    loaded: dict[str, Any] = {"pipeline": pipeline, "landmark_backend": landmark_backend}
+
+    def render(generation: Generation, progress: ProgressCallback | None = None) -> None:
+        from ..faces import get_landmark_backend
+        from ..render import RenderRequest, load_pipeline, render_clip
+
+        identity: str | int = int(generation.reference) if generation.reference.isdigit() else generation.reference
+        request = RenderRequest(
+            video=generation.item.video, audio=generation.driving_audio, output=generation.output,
+            identity=identity, **shared,
+        )
+        if loaded["pipeline"] is None:
+            loaded["pipeline"] = load_pipeline(request)
+        if loaded["landmark_backend"] is None:
+            loaded["landmark_backend"] = get_landmark_backend(request.landmark_backend)
+        render_clip(request, progress, pipeline=loaded["pipeline"], landmark_backend=loaded["landmark_backend"])
+
+    return render
+
+
+def pair_inputs(videos: str | os.PathLike[str], audios: str | os.PathLike[str]) -> list[ProtocolItem]:
+    """Pair each video of a folder with the audio file of the same name (stem) in another folder.
+
+    Args:
+        videos (`str | os.PathLike`): folder of talking videos (`.mov`, `.mp4`, `.mkv`, ...).
+        audios (`str | os.PathLike`): folder of their own audio tracks (`.wav`, `.flac`, ... or videos).
+
+    Returns:
+        `list[ProtocolItem]`, sorted by name.
+
+    Raises:
+        InvalidParameterError: a folder is missing, holds fewer than two videos (the mismatched setup needs two),
+            or two files share a name.
+        AudioError: a video has no audio file of its name.
+    """
+    video_files = _media_by_stem(Path(videos), VIDEO_SUFFIXES, "video")
+    audio_files = _media_by_stem(Path(audios), AUDIO_SUFFIXES, "audio file")
+    if len(video_files) < 2:
+        raise InvalidParameterError(
+            f"{videos} holds {len(video_files)} video(s); the mismatched-audio setup needs at least two"
+        )
+    unpaired = sorted(set(video_files) - set(audio_files))
+    if unpaired:
+        raise AudioError(
+            f"no audio named like the video(s) {', '.join(unpaired[:5])} in {audios}; give each video its own audio "
+            "with the same file name (e.g. clip01.mov and clip01.wav)"
+        )
+    return [ProtocolItem(name, video_files[name], audio_files[name]) for name in sorted(video_files)]
+
+
+def mismatched_partners(count: int) -> list[int]:
+    """For each of `count` videos in sorted order, the index of the video whose audio it is dubbed with (XM).
+
+    A cyclic shift by one: deterministic, and a derangement (no video keeps its own audio) for `count >= 2`.
+    """
+    if count < 2:
+        raise InvalidParameterError(f"mismatched audio needs at least two videos, got {count}")
+    return [(index + 1) % count for index in range(count)]
+
+
+def plan_generations(
+    items: Sequence[ProtocolItem],
+    folder: Path,
+    *,
+    setups: Sequence[str] = SETUPS,
+    references: Sequence[str] = REFERENCES,
+    suffix: str = ".mov",
+) -> list[Generation]:
+    """Every generation of the protocol, in the order they are rendered (video, reference, setup).
+
+    Generated videos go to `folder/videos/<name>.<setup>.<reference><suffix>`; the silent driving audio to
+    `folder/silence/<name>.wav` (written by `run_protocol`).
+    """
+    unknown = sorted(set(setups) - set(SETUPS))
+    if unknown or not setups or not references:
+        raise InvalidParameterError(f"setups {list(setups)} / references {list(references)}: expected setups among "
+                                    f"{', '.join(SETUPS)} and at least one reference")
+    if any(item.audio is None for item in items) and set(setups) != {"SI"}:
+        raise InvalidParameterError("the audio-matched and mismatched setups need each video's own audio")
+    partners = mismatched_partners(len(items)) if "XM" in setups else []
+    plan = []
+    for index, item in enumerate(items):
+        driving = {
+            "SI": silence_path(folder, item),
+            "AM": item.audio,
+            "XM": items[partners[index]].audio if partners else None,
+        }
+        scoring = {"SI": item.audio, "AM": item.audio, "XM": driving["XM"]}
+        for reference in references:
+            for setup in setups:
+                output = folder / "videos" / f"{item.name}.{setup}.{reference}{suffix}"
+                plan.append(Generation(item, setup, str(reference), driving[setup], scoring[setup], output))
+    return plan
+
+
+def silence_path(folder: Path, item: ProtocolItem) -> Path:
+    """Where the silent driving audio of `item` goes."""
+    return folder / "silence" / f"{item.name}.wav"
+
+
+def write_silence(path: Path, duration: Fraction, sample_rate: int = SILENCE_SAMPLE_RATE) -> Path:
+    """Write a mono 16-bit WAV of digital silence lasting at least `duration` seconds, atomically."""
+    samples = int(-(-Fraction(duration) * sample_rate // 1))  # ceil: never a sample short of the picture
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, partial = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".partial.wav", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream, wave.open(stream, "wb") as writer:
+            writer.setnchannels(1)
+            writer.setsampwidth(2)
+            writer.setframerate(sample_rate)
+            writer.writeframes(bytes(2 * samples))
+        os.replace(partial, path)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
+    return path
+
+
+@dataclass(frozen=True)
+class ProtocolRow:
+    """The scores of one generated video.
+
+    Args:
+        name (`str`), setup (`str`), reference (`str`): which generation.
+        driving_audio (`str`): file name of the audio it was generated from.
+        frames (`int`): frames generated.
+        lse_c (`float | None`), lse_d (`float | None`), offset (`int | None`): SyncNet scores against the scoring
+            audio (`None` without one).
+        open_frames (`int`), missing_frames (`int`): frames with an open mouth, frames without a face.
+    """
+
+    name: str
+    setup: str
+    reference: str
+    driving_audio: str
+    frames: int
+    lse_c: float | None
+    lse_d: float | None
+    offset: int | None
+    open_frames: int
+    missing_frames: int
+
+    @property
+    def open_share(self) -> float | None:
+        """Open frames over frames with a face (LipLeak for a silent-input row); `None` with no face at all."""
+        measured = self.frames - self.missing_frames
+        return self.open_frames / measured if measured else None
+
+    @classmethod
+    def from_measurement(cls, generation: Generation, measurement: VideoMeasurement) -> "ProtocolRow":
+        sync = measurement.sync
+        return cls(
+            name=generation.item.name, setup=generation.setup, reference=generation.reference,
+            driving_audio=generation.driving_audio.name, frames=measurement.frame_count,
+            lse_c=sync.lse_c if sync else None, lse_d=sync.lse_d if sync else None,
+            offset=sync.offset if sync else None,
+            open_frames=measurement.open_frames, missing_frames=measurement.missing_frames,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "video": self.name, "setup": self.setup, "reference": self.reference,
+            "driving_audio": self.driving_audio, "frames": self.frames, "lse_c": self.lse_c, "lse_d": self.lse_d,
+            "offset": self.offset, "open_frames": self.open_frames, "missing_frames": self.missing_frames,
+            "open_share": self.open_share,
+        }
+
+
+@dataclass(frozen=True)
+class ReferenceSummary:
+    """The protocol's figures for one identity reference strategy (means over videos; `None` where no video
+    of that setup was scored).
+
+    Args:
+        reference (`str`): the strategy.
+        lipleak (`float | None`): open frames over frames with a face, all silent-input generations pooled.
+        lse_c_s (`float | None`), lse_d_s (`float | None`): LSE-C_S and LSE-D_S (SI scored with the own audio).
+        lse_c_am (`float | None`), lse_d_am (`float | None`): LSE-C and LSE-D of the audio-matched setup.
+        lse_c_xm (`float | None`), lse_d_xm (`float | None`): LSE-C and LSE-D of the audio-mismatched setup.
+        lsd (`float | None`): `0.5 (|C_AM - C_XM| + |D_AM - D_XM|)`.
+    """
+
+    reference: str
+    lipleak: float | None
+    lse_c_s: float | None
+    lse_d_s: float | None
+    lse_c_am: float | None
+    lse_d_am: float | None
+    lse_c_xm: float | None
+    lse_d_xm: float | None
+    lsd: float | None
+
+    @classmethod
+    def from_rows(cls, reference: str, rows: Sequence[ProtocolRow]) -> "ReferenceSummary":
+        mine = [row for row in rows if row.reference == reference]
+
+        def mean(setup: str, metric: str) -> float | None:
+            values = [getattr(row, metric) for row in mine if row.setup == setup and getattr(row, metric) is not None]
+            return float(np.mean(values)) if values else None
+
+        silent = [row for row in mine if row.setup == "SI"]
+        measured = sum(row.frames - row.missing_frames for row in silent)
+        lipleak = sum(row.open_frames for row in silent) / measured if measured else None
+        c_am, d_am, c_xm, d_xm = mean("AM", "lse_c"), mean("AM", "lse_d"), mean("XM", "lse_c"), mean("XM", "lse_d")
+        lsd = lip_sync_discrepancy(c_am, d_am, c_xm, d_xm) if None not in (c_am, d_am, c_xm, d_xm) else None
+        return cls(reference, lipleak, mean("SI", "lse_c"), mean("SI", "lse_d"), c_am, d_am, c_xm, d_xm, lsd)
+
+
+def lip_sync_discrepancy(c_am: float, d_am: float, c_xm: float, d_xm: float) -> float:
+    """LSD (Yaman et al., Eq. 1-2): `0.5 (|C_AM - C_XM| + |D_AM - D_XM|)`; 0 when the model follows any audio
+    equally well, larger when the input's own lips help it."""
+    return 0.5 * (abs(c_am - c_xm) + abs(d_am - d_xm))
+
+
+SUMMARY_COLUMNS = (
+    ("Reference", "reference", "{}"), ("LipLeak", "lipleak", "{:.3f}"), ("LSE-C_S", "lse_c_s", "{:.3f}"),
+    ("LSE-D_S", "lse_d_s", "{:.3f}"), ("LSE-C (AM)", "lse_c_am", "{:.3f}"), ("LSE-D (AM)", "lse_d_am", "{:.3f}"),
+    ("LSE-C (XM)", "lse_c_xm", "{:.3f}"), ("LSE-D (XM)", "lse_d_xm", "{:.3f}"), ("LSD", "lsd", "{:.3f}"),
+)
+ROW_COLUMNS = (
+    ("Video", "name", "{}"), ("Reference", "reference", "{}"), ("Setup", "setup", "{}"),
+    ("Driving audio", "driving_audio", "{}"), ("Frames", "frames", "{}"), ("LSE-C", "lse_c", "{:.3f}"),
+    ("LSE-D", "lse_d", "{:.3f}"), ("Offset", "offset", "{}"), ("Open mouth", "open_share", "{:.3f}"),
+    ("No face", "missing_frames", "{}"),
+)
+
+
+@dataclass(frozen=True)
+class ProtocolReport:
+    """Per-video rows and per-reference summaries of a protocol run.
+
+    Args:
+        rows (`tuple[ProtocolRow, ...]`): one per generated video.
+        summaries (`tuple[ReferenceSummary, ...]`): one per identity reference strategy.
+        threshold (`float`): the MAR threshold of LipLeak.
+        settings (`dict`): render settings and inputs, recorded for reproducibility.
+    """
+
+    rows: tuple[ProtocolRow, ...]
+    summaries: tuple[ReferenceSummary, ...]
+    threshold: float
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "protocol": "Yaman et al., Assessing identity leakage in talking face generation (SI, AM, XM)",
+            "threshold": self.threshold,
+            "settings": self.settings,
+            "summary": [vars(summary) for summary in self.summaries],
+            "videos": [row.to_dict() for row in self.rows],
+        }
+
+    def to_markdown(self) -> str:
+        lines = [
+            "# Lip leakage evaluation",
+            "",
+            f"LipLeak: share of frames with MAR > {self.threshold} in silent-input (SI) generations. LSE-C_S / "
+            "LSE-D_S: SyncNet scores of SI generations against the videos' own audio (lower C and higher D: less "
+            "leakage). LSD = 0.5 (|C_AM - C_XM| + |D_AM - D_XM|): lower is better. `first` is the paper's AR "
+            "reference (its LSD is LSD-AR).",
+            "",
+            _markdown_table(SUMMARY_COLUMNS, self.summaries),
+            "",
+            "## Per video",
+            "",
+            _markdown_table(ROW_COLUMNS, self.rows),
+            "",
+        ]
+        return "\n".join(lines)
+
+
+def _markdown_table(columns: tuple[tuple[str, str, str], ...], records: Sequence[object]) -> str:
+    def cell(record: object, attribute: str, template: str) -> str:
+        value = getattr(record, attribute)
+        return "n/a" if value is None else template.format(value)
+
+    header = "| " + " | ".join(title for title, _, _ in columns) + " |"
+    rule = "|" + "|".join("---" for _ in columns) + "|"
+    body = ["| " + " | ".join(cell(record, a, t) for _, a, t in columns) + " |" for record in records]
+    return "\n".join([header, rule, *body])
+
+
+def run_protocol(
+    items: Sequence[ProtocolItem],
+    folder: str | os.PathLike[str],
+    *,
+    landmarks: LandmarkSource,
+    scorer: "SyncNetScorer | None",
+    renderer: Renderer | None = None,
+    setups: Sequence[str] = SETUPS,
+    references: Sequence[str] = REFERENCES,
+    threshold: float = LIPLEAK_THRESHOLD,
+    suffix: str = ".mov",
+    settings: dict[str, Any] | None = None,
+    progress: ProgressCallback | None = None,
+) -> ProtocolReport:
+    """Generate every setup for every video and reference, then score each result.
+
+    Generated videos are kept under `folder/videos/`; one that already exists (from an interrupted run of the
+    same plan) is scored again rather than rendered again, so a long run resumes where it stopped. Delete the
+    folder to start over with other settings.
+
+    Args:
+        items (`Sequence[ProtocolItem]`): the videos and their own audio (see `pair_inputs`).
+        folder (`str | os.PathLike`): output folder, created if needed.
+        landmarks (`LandmarkSource`): finds the face on generated frames (MAR and SyncNet crops).
+        scorer (`SyncNetScorer | None`): SyncNet; `None` measures LipLeak only (no LSE or LSD).
+        renderer (`Renderer | None`): generates a video; defaults to `keydub_renderer()` (`render_clip`).
+        setups (`Sequence[str]`, defaults to all three), references (`Sequence[str]`, defaults to
+            `("first", "auto")`): what to run.
+        threshold (`float`, defaults to 0.25): LipLeak's MAR threshold.
+        suffix (`str`, defaults to `".mov"`): container of the generated videos (match the renderer's codec).
+        settings (`dict | None`): recorded in the report as given (render options, weights).
+        progress (`ProgressCallback | None`): `"protocol"` progress per generation; the renderer's own stages too.
+
+    Returns:
+        `ProtocolReport`.
+    """
+    folder = Path(folder)
+    render = renderer or keydub_renderer()
+    plan = plan_generations(items, folder, setups=setups, references=references, suffix=suffix)
+    (folder / "videos").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for done, generation in enumerate(plan):
+        report(progress, "protocol", done, len(plan))
+        if generation.setup == "SI" and not generation.driving_audio.exists():
+            info = probe(generation.item.video)
+            write_silence(generation.driving_audio, Fraction(info.frame_count) / info.frame_rate)
+        if generation.output.exists():
+            logger.info("%s exists; scoring it without rendering again", generation.output)
+        else:
+            render(generation, progress)
+        measurement = measure_video(
+            generation.output, landmarks, scorer=scorer if generation.scoring_audio else None,
+            audio=generation.scoring_audio, threshold=threshold,
+        )
+        rows.append(ProtocolRow.from_measurement(generation, measurement))
+    report(progress, "protocol", len(plan), len(plan))
+    summaries = tuple(ReferenceSummary.from_rows(str(reference), rows) for reference in references)
+    return ProtocolReport(tuple(rows), summaries, threshold, dict(settings or {}))
+
+
+def write_protocol_report(
+    protocol_report: ProtocolReport, folder: str | os.PathLike[str], *, overwrite: bool = False
+) -> tuple[Path, Path]:
+    """Write `report.md` and `report.json` into `folder`, each atomically.
+
+    Raises:
+        OutputExistsError: a report is already there and `overwrite` is off.
+    """
+    folder = Path(folder)
+    targets = (folder / "report.md", folder / "report.json")
+    for target in targets:
+        if target.exists() and not overwrite:
+            raise OutputExistsError(f"{target} already exists; choose another folder or pass --overwrite")
+    write_text_atomically(targets[0], protocol_report.to_markdown())
+    write_text_atomically(targets[1], json.dumps(protocol_report.to_dict(), indent=2, default=str) + "\n")
+    return targets
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """Write `text` to a temporary file beside `path` and rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, partial = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(partial, path)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
+
+
+def _media_by_stem(folder: Path, suffixes: frozenset[str], what: str) -> dict[str, Path]:
+    if not folder.is_dir():
+        raise InvalidParameterError(f"{folder} is not a folder; pass the folder that holds the {what}s")
+    found: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() not in suffixes or path.name.startswith("."):
+            continue
+        if path.stem in found:
+            raise InvalidParameterError(
+                f"{found[path.stem].name} and {path.name} in {folder} share a name; keep one {what} per name"
+            )
+        found[path.stem] = path.absolute()
+    return found
