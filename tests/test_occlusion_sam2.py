@@ -7,6 +7,7 @@ pieces, masks at source resolution, and strict checkpoint loading.
 
 import sys
 import tempfile
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -15,7 +16,14 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from keydub.core.errors import CheckpointConversionError, OcclusionBackendError
-from keydub.core.occlusion import OcclusionMasker, Sam2Segmenter
+from keydub.core.occlusion import (
+    OcclusionMaskCache,
+    OcclusionMasker,
+    OcclusionPrompt,
+    Sam2Segmenter,
+    SquareRegion,
+    occluder_masks_for_window,
+)
 from keydub.core.occlusion.segmenter import build_sam2_segmenter
 
 
@@ -26,9 +34,13 @@ IMAGE_SIZE = 64
 
 
 @pytest.fixture(scope="module")
-def masker() -> OcclusionMasker:
+def masker() -> Iterator[OcclusionMasker]:
+    # SAM2's many small kernels gain nothing from a second thread and lose a lot when the cores are busy.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     torch.manual_seed(0)
-    return OcclusionMasker.from_config("tiny", device="cpu", image_size=IMAGE_SIZE)
+    yield OcclusionMasker.from_config("tiny", device="cpu", image_size=IMAGE_SIZE)
+    torch.set_num_threads(threads)
 
 
 def test_session_runs_end_to_end_on_random_weights(masker, tmp_path, monkeypatch):
@@ -98,3 +110,29 @@ def test_missing_sam2_says_which_extra_to_install(monkeypatch):
     monkeypatch.delattr(sys.modules["sam2"], "build_sam", raising=False)
     with pytest.raises(OcclusionBackendError, match=r"pip install 'keydub\[occlusion\]'"):
         OcclusionMasker.from_config("tiny", device="cpu", image_size=IMAGE_SIZE)
+
+
+def test_real_clip_window_is_cached_at_source_resolution(masker, talking_clip, tmp_path, monkeypatch):
+    # A hand-placed face box of the speaker (portrait 1080x1920); the region is cut around it and the masks come
+    # back at the clip's full resolution.
+    boxes = np.tile([[340.0, 560.0, 740.0, 1060.0]], (3, 1))
+    prompts = [OcclusionPrompt(1, 120, ((540.0, 930.0),), (1,))]
+    states = []
+    init_state = masker.segmenter.init_state
+
+    def counting_init_state(frames):
+        states.append(len(frames))
+        return init_state(frames)
+
+    monkeypatch.setattr(masker.segmenter, "init_state", counting_init_state)
+    cache = OcclusionMaskCache(tmp_path)
+    masks = occluder_masks_for_window(talking_clip, (120, 123), prompts, face_boxes=boxes, masker=masker, cache=cache)
+    again = occluder_masks_for_window(talking_clip, (120, 123), prompts, face_boxes=boxes, masker=masker, cache=cache)
+    assert states == [3] and again.path == masks.path  # one piece of three frames, then the cache
+    assert masks.region == SquareRegion(x0=140, y0=410, side=800)  # 1.6 x the 500 px box, on its centre
+    frames = []
+    for frame, union in masks:
+        frames.append(frame)
+        assert union.shape == (1920, 1080) and union.dtype == bool
+        assert not union[:410].any() and not union[1210:].any() and not union[:, :140].any()
+    assert frames == [120, 121, 122]
