@@ -85,6 +85,7 @@ def real_run(dlib_backend: DlibLandmarks) -> RealClipRun:
 
 def test_dlib_finds_the_face_on_at_least_95_percent_of_frames(real_run: RealClipRun) -> None:
     assert len(real_run.detections) == 250
+    assert isinstance(get_landmark_backend("dlib"), LandmarkBackend)
     found = sum(1 for faces in real_run.detections if faces)
     assert found >= 0.95 * 250, f"face found on {found} of 250 frames"
     # One person speaking: one face per frame, followed as one track.

@@ -7,6 +7,7 @@ from keydub.core.errors import InvalidParameterError, NoFaceFoundError
 from keydub.core.faces import (
     FaceDetection,
     LandmarkSmoothing,
+    OneEuroConfig,
     face_coverage,
     select_track,
     smooth_landmarks,
@@ -150,6 +151,18 @@ def test_bad_tracking_options_are_refused():
     for options in ({"max_gap": -1}, {"max_shift": 0}, {"max_scale_change": 1.0}, {"min_frames": 0}):
         with pytest.raises(InvalidParameterError):
             run_tracking([[]], **options)
+    with pytest.raises(InvalidParameterError, match="min_cutoff must be in"):
+        LandmarkSmoothing(shape=OneEuroConfig(min_cutoff=0.0, beta=1.0))
+    with pytest.raises(InvalidParameterError, match="edge_frames"):
+        LandmarkSmoothing(edge_frames=-1)
+
+
+def test_without_smoothing_the_detections_are_kept_exactly():
+    _, noisy = still_face_frames(10, noise=1.0)
+    (track,) = run_tracking([[detection(p)] for p in noisy], smoothing=None)
+    np.testing.assert_array_equal(track.landmarks, noisy)
+    (smoothed,) = run_tracking([[detection(p)] for p in noisy])
+    assert not np.array_equal(smoothed.landmarks, noisy)
 
 
 def test_smoothing_removes_jitter_on_a_still_face():

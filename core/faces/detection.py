@@ -41,24 +41,17 @@ class FaceDetection:
 
 @runtime_checkable
 class LandmarkBackend(Protocol):
-    """A face detector plus a 68-point landmark model.
+    """A face detector plus a 68-point landmark model: all that `track_faces` and the render need.
 
-    `find_faces` and `fit_landmarks` are the two halves of `detect`, so a caller that already knows where the face
-    is (a click, a previous frame) can skip detection.
+    The built-in backends also offer the two halves of `detect` separately, `find_faces(frame) -> [(box, score)]`
+    and `fit_landmarks(frame, faces) -> [FaceDetection]`, so a caller that already knows where a face is (a
+    click, a previous frame) can skip detection.
     """
 
     name: str
 
     def detect(self, frame_rgb: np.ndarray) -> list[FaceDetection]:
         """Every face of an RGB uint8 `(height, width, 3)` frame, with its landmarks in source pixels."""
-        ...
-
-    def find_faces(self, frame_rgb: np.ndarray) -> list[tuple[Box, float]]:
-        """Face boxes `(x0, y0, x1, y1)` in source pixels with their detector scores."""
-        ...
-
-    def fit_landmarks(self, frame_rgb: np.ndarray, faces: list[tuple[Box, float]]) -> list[FaceDetection]:
-        """Landmarks for the given face boxes."""
         ...
 
 

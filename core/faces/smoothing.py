@@ -42,9 +42,12 @@ class OneEuroConfig:
 
 @dataclass(frozen=True)
 class LandmarkSmoothing:
-    """How `track_faces` smooths landmarks. Defaults were tuned on synthetic 68-point faces with 1 % detector
-    noise: point jitter on a still face drops about 4x (face centre about 10x), a moving face has no measurable
-    lag, and a 4 Hz mouth movement keeps about 80 % of its amplitude (at 25 fps).
+    """How `track_faces` smooths landmarks.
+
+    The defaults were tuned on synthetic 68-point faces with 1 % detector noise: the frame-to-frame jitter of
+    a still face's points drops about 5x (of its centre about 10x), a face moving 4 px per frame is followed with
+    a mean error of 0.01 px (a one-way filter trails it by 3 px), and a 4 Hz mouth movement keeps about 85 % of
+    its amplitude (at 25 fps).
 
     Args:
         pose (`OneEuroConfig`): filter of the face's centre and log-scale (in face sizes) and roll (radians).
@@ -55,6 +58,10 @@ class LandmarkSmoothing:
     pose: OneEuroConfig = OneEuroConfig(min_cutoff=0.005, beta=5.0)
     shape: OneEuroConfig = OneEuroConfig(min_cutoff=0.01, beta=10.0)
     edge_frames: int = 15
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.edge_frames, int) or self.edge_frames < 0:
+            raise InvalidParameterError(f"edge_frames must be a whole number >= 0, got {self.edge_frames!r}")
 
 
 def smooth_landmarks(landmarks: np.ndarray, present: np.ndarray, config: LandmarkSmoothing) -> np.ndarray:
