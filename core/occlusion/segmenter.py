@@ -22,6 +22,7 @@ import huggingface_hub
 import numpy as np
 import torch
 from huggingface_hub.errors import LocalEntryNotFoundError
+from safetensors.torch import load_file
 
 from keydub.core.errors import (
     CheckpointConversionError,
@@ -317,8 +318,6 @@ def _variant_for(checkpoint: str | os.PathLike[str] | None, variant: str | None)
 def _load_weights(predictor: torch.nn.Module, path: Path, variant: str) -> None:
     """Load a checkpoint with a strict key check (safetensors, or a `.pt` read with `weights_only=True`)."""
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
         state_dict = load_file(str(path))
     else:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)

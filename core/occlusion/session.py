@@ -139,7 +139,10 @@ class FramePrompt:
 
 @dataclass
 class SegmenterView:
-    """A segmenter state over some frames of the session, kept while the region it was cut with holds."""
+    """The one-frame segmenter state behind interactive prompts on `frame` (it keeps the frame's image features).
+
+    Valid while the tracked region it was cut with stays the same.
+    """
 
     frame: int
     region: SquareRegion
