@@ -228,3 +228,73 @@ def test_real_clip_renders_with_dlib_landmarks(tmp_path, talking_clip, dub_speec
     (top, left), (bottom, right) = changed.min(axis=0), changed.max(axis=0)
     # Only a region around the mouth changes: well inside the frame, far smaller than it.
     assert (bottom - top) * (right - left) < 0.1 * 1080 * 1920
+
+
+def test_keydub_render_command_line(tmp_path, weights, capsys):
+    from keydub.plugin.cli.main import main
+
+    clip = make_test_clip(tmp_path / "source.mkv", width=WIDTH, height=HEIGHT, frame_count=20, frames="noise",
+                          timecode="01:00:00:00")
+    dub = write_wav(tmp_path / "dub.wav", 1.0)
+    output = tmp_path / "out.mkv"
+    argv = [
+        "render", str(clip), "--audio", str(dub), "-o", str(output), "--in", "01:00:00:03", "--out", "12",
+        "--handles", "2", "--codec", "ffv1", "--device", "cpu", "--quiet", "--landmark-backend", "dlib",
+        "--weights", str(weights["keysync"]), "--vae", str(weights["vae"]), "--hubert", str(weights["hubert"]),
+        "--wavlm", str(weights["wavlm"]), "--report", str(tmp_path / "qc.json"),
+    ]
+    # The synthetic clip has no face a real detector can find: the command fails cleanly, with nothing written.
+    assert main(argv) == 1
+    assert "no face" in capsys.readouterr().err
+    assert not output.exists() and not (tmp_path / "qc.json").exists()
+    assert main(["render", str(clip), "--audio", str(dub), "-o", str(output), "--in", "15", "--out", "10"]) == 1
+    assert "[15, 10)" in capsys.readouterr().err
+
+
+class PassThroughPipeline:
+    """A stand-in for the model that returns its input crops, so a long render tests the render path alone
+    (decode, crops on disk, paste-back, encode); the model's own memory is covered in test_pipeline.py."""
+
+    frame_size = (FRAME_SIZE, FRAME_SIZE)
+    device = "cpu"
+    dtype = "float32"
+
+    def __call__(self, frames, masks, audio_waveform, **options):
+        for start in range(0, len(frames), 14):
+            yield start, frames[start : start + 14]
+
+
+PEAK_RSS_SCRIPT = """
+import resource, sys, wave
+from fractions import Fraction
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+import numpy as np
+from face_fixtures import DrawnFaceBackend
+from test_render import FACE, HEIGHT, WIDTH, PassThroughPipeline, request_for, write_wav
+from media_fixtures import make_test_clip
+from keydub.core.render import render_clip
+
+folder, frames = Path(sys.argv[1]), int(sys.argv[2])
+clip = make_test_clip(folder / "source.mkv", width=WIDTH, height=HEIGHT, frame_count=frames)
+dub = write_wav(folder / "dub.wav", frames / 25)
+result = render_clip(request_for(clip, dub, folder / "out.mkv"), pipeline=PassThroughPipeline(),
+                     landmark_backend=DrawnFaceBackend(lambda i: FACE, (HEIGHT, WIDTH)))
+assert result.frame_count == frames
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def test_peak_memory_of_a_three_minute_render_matches_a_ten_second_one(tmp_path):
+    import subprocess
+    import sys
+
+    peaks = {}
+    for frames in (250, 4500):  # 10 s and 3 min at 25 fps
+        folder = tmp_path / str(frames)
+        folder.mkdir()
+        script = PEAK_RSS_SCRIPT.format(tests=str(Path(__file__).parent))
+        done = subprocess.run([sys.executable, "-c", script, str(folder), str(frames)], capture_output=True,
+                              text=True, check=True)
+        peaks[frames] = int(done.stdout.split()[-1])
+    assert peaks[4500] <= 1.10 * peaks[250], peaks
