@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from face_fixtures import DrawnFaceBackend, template_landmarks
 from media_fixtures import make_test_clip
 from tiny_models import save_tiny_weights
@@ -298,3 +299,27 @@ def test_peak_memory_of_a_three_minute_render_matches_a_ten_second_one(tmp_path)
                               text=True, check=True)
         peaks[frames] = int(done.stdout.split()[-1])
     assert peaks[4500] <= 1.10 * peaks[250], peaks
+
+
+def test_an_occluder_in_front_of_the_mouth_keeps_its_source_pixels(tmp_path, pipeline, monkeypatch):
+    pytest.importorskip("sam2", reason="sam2 is an optional dependency (keydub[occlusion])")
+    from keydub.core.occlusion import OcclusionMasker, occluder_masks_for_window
+
+    monkeypatch.setenv("KEYDUB_CACHE_DIR", str(tmp_path / "cache"))
+    clip = make_test_clip(tmp_path / "source.mkv", width=WIDTH, height=HEIGHT, frame_count=14, frames="noise")
+    dub = write_wav(tmp_path / "dub.wav", 1.0)
+    output = tmp_path / "out.mkv"
+    occluder = {"object_id": 1, "frame": 3, "points": [[48, 50]], "labels": [1]}
+    torch.manual_seed(0)
+    masker = OcclusionMasker.from_config("tiny", device="cpu", image_size=64)  # random weights: arbitrary masks
+
+    render_clip(request_for(clip, dub, output, occluders=(occluder,)), pipeline=pipeline,
+                landmark_backend=drawn_face(14), occlusion_masker=masker)
+
+    masks = occluder_masks_for_window(clip, (0, 14), [occluder], masker=masker)  # now read from the cache
+    covered = 0
+    for index, (source_frame, out_frame) in enumerate(zip(read_frames(clip), read_frames(output), strict=True)):
+        occluded = masks.union(index)
+        covered += int(occluded.sum())
+        assert np.array_equal(source_frame[occluded], out_frame[occluded])
+    assert covered > 0
