@@ -75,7 +75,7 @@ def open_mouth_frames(mar: np.ndarray, threshold: float = LIPLEAK_THRESHOLD) -> 
     Returns:
         `np.ndarray` of shape `(n,)`, bool.
     """
-    _check_threshold(threshold)
+    check_threshold(threshold)
     values = np.asarray(mar, dtype=np.float64)
     if values.ndim != 1:
         raise InvalidParameterError(f"MAR series has shape {values.shape}; expected one value per frame (n,)")
@@ -114,6 +114,7 @@ def count_missing(mar: np.ndarray) -> int:
     return int(np.isnan(np.asarray(mar, dtype=np.float64)).sum())
 
 
-def _check_threshold(threshold: float) -> None:
+def check_threshold(threshold: float) -> None:
+    """Refuse a MAR threshold that is not a positive number (`InvalidParameterError`)."""
     if not (np.isfinite(threshold) and threshold > 0):
         raise InvalidParameterError(f"MAR threshold is {threshold}; expected a positive number such as 0.25")

@@ -442,25 +442,73 @@ def run_protocol(
     folder = Path(folder)
     render = renderer or keydub_renderer()
     plan = plan_generations(items, folder, setups=setups, references=references, suffix=suffix)
-    (folder / "videos").mkdir(parents=True, exist_ok=True)
     rows = []
     for done, generation in enumerate(plan):
         report(progress, "protocol", done, len(plan))
-        if generation.setup == "SI" and not generation.driving_audio.exists():
-            info = probe(generation.item.video)
-            write_silence(generation.driving_audio, Fraction(info.frame_count) / info.frame_rate)
-        if generation.output.exists():
-            logger.info("%s exists; scoring it without rendering again", generation.output)
-        else:
-            render(generation, progress)
-        measurement = measure_video(
-            generation.output, landmarks, scorer=scorer if generation.scoring_audio else None,
-            audio=generation.scoring_audio, threshold=threshold,
-        )
+        measurement = generate_and_measure(generation, render, landmarks, scorer, threshold, progress)
         rows.append(ProtocolRow.from_measurement(generation, measurement))
     report(progress, "protocol", len(plan), len(plan))
     summaries = tuple(ReferenceSummary.from_rows(str(reference), rows) for reference in references)
     return ProtocolReport(tuple(rows), summaries, threshold, dict(settings or {}))
+
+
+def generate_and_measure(
+    generation: Generation,
+    renderer: Renderer,
+    landmarks: LandmarkSource,
+    scorer: "SyncNetScorer | None" = None,
+    threshold: float = LIPLEAK_THRESHOLD,
+    progress: ProgressCallback | None = None,
+) -> VideoMeasurement:
+    """Render one generation (unless its output already exists) and measure the result.
+
+    The silent driving audio of an SI generation is written first, as long as the source clip. SyncNet scores
+    the result only when there is a scorer and the generation has audio to score against.
+    """
+    if generation.setup == "SI" and not generation.driving_audio.exists():
+        info = probe(generation.item.video)
+        write_silence(generation.driving_audio, Fraction(info.frame_count) / info.frame_rate)
+    if generation.output.exists():
+        logger.info("%s exists; scoring it without rendering again", generation.output)
+    else:
+        generation.output.parent.mkdir(parents=True, exist_ok=True)
+        renderer(generation, progress)
+    use_scorer = scorer if generation.scoring_audio is not None else None
+    return measure_video(generation.output, landmarks, scorer=use_scorer, audio=generation.scoring_audio,
+                         threshold=threshold)
+
+
+def silent_input_leak(
+    video: str | os.PathLike[str],
+    folder: str | os.PathLike[str],
+    *,
+    landmarks: LandmarkSource,
+    renderer: Renderer | None = None,
+    reference: str = "first",
+    threshold: float = LIPLEAK_THRESHOLD,
+    suffix: str = ".mov",
+    progress: ProgressCallback | None = None,
+) -> tuple[Generation, VideoMeasurement]:
+    """LipLeak of one clip: dub it with silence of its own length and measure MAR on every generated frame.
+
+    Args:
+        video (`str | os.PathLike`): the talking clip.
+        folder (`str | os.PathLike`): where the silent audio and the generated video go (see `plan_generations`).
+        landmarks (`LandmarkSource`): finds the face on generated frames.
+        renderer (`Renderer | None`): defaults to `keydub_renderer()` (`render_clip`).
+        reference (`str`, defaults to `"first"`): the identity strategy.
+        threshold (`float`, defaults to 0.25): MAR above which a mouth counts as open.
+        suffix (`str`, defaults to `".mov"`): container of the generated video.
+        progress (`ProgressCallback | None`): the renderer's progress.
+
+    Returns:
+        `(Generation, VideoMeasurement)`: what was generated and its MAR series (`.open_share` is LipLeak).
+    """
+    video = Path(video).absolute()
+    item = ProtocolItem(video.stem, video)
+    (generation,) = plan_generations([item], Path(folder), setups=("SI",), references=(reference,), suffix=suffix)
+    return generation, generate_and_measure(generation, renderer or keydub_renderer(), landmarks,
+                                            threshold=threshold, progress=progress)
 
 
 def write_protocol_report(

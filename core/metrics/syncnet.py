@@ -187,7 +187,7 @@ def load_syncnet(path: str | os.PathLike[str], device: str | torch.device = "cpu
     state = {key.removeprefix("__S__."): value for key, value in state.items()}
     # Build on the meta device: the checkpoint replaces every tensor, so random initialisation would be wasted.
     with torch.device("meta"):
-        model = SyncNet(embedding_dim=_embedding_dim(state, path))
+        model = SyncNet(*_network_size(state, path))
     expected = model.state_dict()
     # Checkpoints saved before PyTorch 0.4.1 have no BatchNorm step counters; evaluation never reads them.
     for key in expected:
@@ -226,11 +226,14 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def _embedding_dim(state: dict[str, torch.Tensor], path: Path) -> int:
-    last = state.get("netfclip.3.weight")
-    if last is None or last.ndim != 2:
-        raise CheckpointConversionError(f"{path} has no SyncNet lip head (netfclip.3.weight); is it syncnet_v2?")
-    return int(last.shape[0])
+def _network_size(state: dict[str, torch.Tensor], path: Path) -> tuple[int, int]:
+    """`(embedding_dim, channel_divisor)` of the network a state dict was saved from (1024 and 1 for the release)."""
+    head, stem = state.get("netfclip.3.weight"), state.get("netcnnlip.0.weight")
+    if head is None or stem is None or head.ndim != 2 or stem.ndim != 5 or stem.shape[0] == 0 or 96 % stem.shape[0]:
+        raise CheckpointConversionError(
+            f"{path} has no SyncNet lip stream (netcnnlip.0.weight, netfclip.3.weight); is it syncnet_v2.model?"
+        )
+    return int(head.shape[0]), 96 // int(stem.shape[0])
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "weights",
     "timeline",
     "mask",
+    "eval",
 )
 
 
