@@ -70,7 +70,7 @@ def test_leak_renders_silence_and_writes_plot_and_numbers(tmp_path, weight_optio
     assert result["frame_count"] == FRAMES and result["missing_frames"] == 0 and len(result["mar"]) == FRAMES
     # The drawn face's inner lips (60-67) are barely apart: a closed mouth on every frame.
     heights = [np.linalg.norm(FACE[top] - FACE[bottom]) for top, bottom in ((61, 67), (62, 66), (63, 65))]
-    expected = np.mean(heights) / np.linalg.norm(FACE[60] - FACE[64])
+    expected = np.sum(heights) / (2 * np.linalg.norm(FACE[60] - FACE[64]))
     assert result["mar"][0] == pytest.approx(round(float(expected), 4), abs=1e-4)
     assert result["lipleak"] == 0.0 and result["open_frames"] == 0
     with wave.open(str(out / "silence" / "shot.wav")) as silence:

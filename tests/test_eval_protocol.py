@@ -35,7 +35,7 @@ from keydub.core.metrics.syncnet import SyncNet, SyncNetScorer
 SIZE = 96
 SKIN, LIP, GAP = (200, 160, 140), (190, 40, 50), (20, 10, 10)
 LIP_ROWS, LIP_COLS = slice(58, 70), slice(33, 63)  # lips 30 px wide around row 64
-OPEN_GAP = 12  # MAR 12 / 30 = 0.4
+OPEN_GAP = 12  # MAR 3 * 12 / (2 * 30) = 0.6
 FRAMES = 8  # SyncNet needs 6; 8 frames give 3 windows at 25 fps
 CLIPS = {  # name: (rate, frames with an open mouth, frames without a face)
     "anna": (Fraction(25), {2, 3, 6}, {4}),
@@ -149,7 +149,7 @@ def test_landmark_measure_reads_the_drawing():
     mar = measured_landmarks([draw_face(0), draw_face(OPEN_GAP), np.full((SIZE, SIZE, 3), 90, np.uint8)])
     from keydub.core.metrics import mar_series
 
-    np.testing.assert_allclose(mar_series(mar)[:2], [0.0, 0.4])
+    np.testing.assert_allclose(mar_series(mar)[:2], [0.0, 0.6])
     assert np.isnan(mar[2]).all()
 
 

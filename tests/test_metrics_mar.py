@@ -25,8 +25,8 @@ def mouth_landmarks(gap: float, width: float = 40.0, origin: tuple[float, float]
 
 def test_mar_of_hand_built_mouths():
     frames = np.stack([mouth_landmarks(0.0), mouth_landmarks(10.0), mouth_landmarks(20.0, width=50.0)])
-    # gap / width: 0/40, 10/40, 20/50
-    np.testing.assert_allclose(mar_series(frames), [0.0, 0.25, 0.4])
+    # three equal gaps over twice the width: 3 * 0 / 80, 3 * 10 / 80, 3 * 20 / 100
+    np.testing.assert_allclose(mar_series(frames), [0.0, 0.375, 0.6])
 
 
 def test_mar_is_scale_and_translation_invariant():
@@ -38,18 +38,19 @@ def test_mar_is_scale_and_translation_invariant():
 def test_mar_averages_the_three_vertical_pairs():
     frame = mouth_landmarks(0.0)
     frame[62, 1] -= 12.0  # only the centre pair opens, by 12 px over a 40 px width
-    assert mar_series(frame[None])[0] == pytest.approx(12.0 / 3 / 40.0)
+    assert mar_series(frame[None])[0] == pytest.approx(12.0 / (2 * 40.0))
 
 
 def test_lipleak_never_open_is_zero_always_open_is_one():
-    closed = np.stack([mouth_landmarks(gap) for gap in np.linspace(0.0, 9.0, 10)])  # MAR 0 .. 0.225
-    opened = np.stack([mouth_landmarks(gap) for gap in np.linspace(10.5, 30.0, 10)])  # MAR 0.2625 .. 0.75
+    closed = np.stack([mouth_landmarks(gap) for gap in np.linspace(0.0, 6.5, 10)])  # MAR 0 .. 0.24375
+    opened = np.stack([mouth_landmarks(gap) for gap in np.linspace(7.0, 30.0, 10)])  # MAR 0.2625 .. 1.125
     assert lipleak(mar_series(closed)) == 0.0
     assert lipleak(mar_series(opened)) == 1.0
 
 
 def test_lipleak_threshold_is_strict_and_adjustable():
-    mar = mar_series(np.stack([mouth_landmarks(gap) for gap in (0.0, 10.0, 12.0, 20.0)]))  # 0, .25, .3, .5
+    # MAR = 3 gap / (2 * 60): 0, 0.25, 0.3, 0.6
+    mar = mar_series(np.stack([mouth_landmarks(gap, width=60.0) for gap in (0.0, 10.0, 12.0, 24.0)]))
     assert lipleak(mar) == pytest.approx(2 / 4)  # 0.25 itself is not open
     assert lipleak(mar, threshold=0.35) == pytest.approx(1 / 4)
     assert open_mouth_frames(mar).tolist() == [False, False, True, True]
@@ -100,11 +101,11 @@ def test_mar_of_real_closed_and_open_mouths_by_hand():
     mar = mar_series(np.stack([real_frame(90), real_frame(195)]))
     # Frame 90: pairs 61-67 (595,779)-(595,780) = 1, 62-66 (604,780)-(603,781) = sqrt 2, 63-65 = sqrt 2;
     # corners 60-64 (572,785)-(630,789) = sqrt(58^2 + 4^2).
-    closed = (1 + 2 * np.sqrt(2)) / 3 / np.sqrt(58**2 + 4**2)
-    # Frame 195: sqrt(2^2 + 33^2), sqrt(1 + 35^2), sqrt(1 + 33^2) over sqrt(70^2 + 8^2).
-    opened = (np.sqrt(2**2 + 33**2) + np.sqrt(1 + 35**2) + np.sqrt(1 + 33**2)) / 3 / np.sqrt(70**2 + 8**2)
+    closed = (1 + 2 * np.sqrt(2)) / (2 * np.sqrt(58**2 + 4**2))
+    # Frame 195: sqrt(2^2 + 33^2), sqrt(1 + 35^2), sqrt(1 + 33^2) over twice sqrt(70^2 + 8^2).
+    opened = (np.sqrt(2**2 + 33**2) + np.sqrt(1 + 35**2) + np.sqrt(1 + 33**2)) / (2 * np.sqrt(70**2 + 8**2))
     np.testing.assert_allclose(mar, [closed, opened])
-    assert closed == pytest.approx(0.02195, abs=1e-5) and opened == pytest.approx(0.47827, abs=1e-5)
+    assert closed == pytest.approx(0.03293, abs=1e-5) and opened == pytest.approx(0.71740, abs=1e-5)
     assert open_mouth_frames(mar).tolist() == [False, True]
     assert lipleak(mar) == 0.5
 
@@ -125,5 +126,5 @@ def test_mar_from_the_dlib_backend_on_the_talking_clip(talking_clip):
     landmarks = faces.select_track(tracks).landmarks
     mar = mar_series(landmarks)
     assert landmarks.shape == (2, 68, 2)
-    assert mar[0] < 0.1 and mar[1] > 0.4  # the hand-checked values above are 0.022 and 0.478
+    assert mar[0] < 0.1 and mar[1] > 0.5  # the hand-checked values above are 0.033 and 0.717
     assert lipleak(mar) == 0.5

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import InvalidParameterError
-from ..media import FrameReader, load_audio, probe
+from ..media import FrameReader, MediaInfo, load_audio, probe
 from .mar import LIPLEAK_THRESHOLD, count_missing, lipleak, mar_series, open_mouth_frames
 
 
@@ -138,13 +138,13 @@ def measure_video(
     mar = mar_series(points)
     sync = None
     if scorer is not None:
-        sync = _score_sync(video, info.frame_rate, points, scorer, audio)
+        sync = _score_sync(video, info, points, scorer, audio)
     return VideoMeasurement(info.frame_count, info.frame_rate, mar, threshold, sync)
 
 
 def _score_sync(
     video: str | os.PathLike[str],
-    frame_rate: Fraction,
+    info: MediaInfo,
     points: np.ndarray,
     scorer: "SyncNetScorer",
     audio: str | os.PathLike[str] | None,
@@ -152,11 +152,11 @@ def _score_sync(
     from .crops import crop_boxes, syncnet_face_crops, syncnet_frame_indices
     from .syncnet import SYNCNET_SAMPLE_RATE
 
-    indices = syncnet_frame_indices(len(points), frame_rate)
+    indices = syncnet_frame_indices(len(points), info.frame_rate)
     boxes = crop_boxes(points)
-    with FrameReader(video) as reader:
+    with FrameReader(video, info=info) as reader:
         crops = syncnet_face_crops(reader.read(0, int(indices[-1]) + 1), boxes, indices)
-    duration = Fraction(len(points)) / frame_rate
+    duration = Fraction(len(points)) / info.frame_rate
     waveform = load_audio(Path(audio), SYNCNET_SAMPLE_RATE, start=Fraction(0), duration=duration, pad=True)
     return scorer.score(crops, waveform)
 
