@@ -1,17 +1,14 @@
 """The product's main job: one source clip + dub audio -> the same clip with the lower face regenerated.
 
-`render_clip(request, progress)` reads top to bottom as the render path of the architecture document.
-`RenderRequest` and `RenderResult` are plain data so the CLI, the batch timeline and the panel share them.
+`render_clip(request, progress)` reads top to bottom as the render path of the architecture document. Its
+request and result types live in `keydub.core.request` (light to import) and are re-exported here.
 """
 
-import hashlib
-import json
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +24,7 @@ from keydub.core.errors import (
     OutputNotWritableError,
 )
 from keydub.core.faces import LandmarkBackend, get_landmark_backend, track_faces
+from keydub.core.files import sha256_file, write_json_atomically
 from keydub.core.masks import combine_with_occluders, leakproof_mask
 from keydub.core.media import FrameReader, MediaInfo, probe, require_constant_frame_rate
 from keydub.core.media.audio import audio_stream_info, load_audio
@@ -34,6 +32,7 @@ from keydub.core.media.writer import AudioSpec, VideoWriter
 from keydub.core.metrics import mar_series
 from keydub.core.occlusion.compose import occluder_crop_mask, paste_back_with_occluders
 from keydub.core.progress import ProgressCallback, report
+from keydub.core.request import FaceChoice, RenderRequest, RenderResult
 from keydub.core.target_face import TargetFace, choose_identity_frame, choose_target_face
 
 
@@ -41,123 +40,12 @@ if TYPE_CHECKING:
     from keydub.core.model.pipeline import KeySyncPipeline
     from keydub.core.occlusion import CachedOcclusionMasks, OcclusionMasker
 
+__all__ = ["FaceChoice", "RenderRequest", "RenderResult", "render_clip"]
+
 # The model's audio rate (HuBERT and WavLM take 16 kHz).
 MODEL_SAMPLE_RATE = 16000
 # Below this peak the dub counts as silence (about -80 dBFS): the mouth is expected to stay closed.
 SILENCE_PEAK = 1e-4
-
-
-@dataclass(frozen=True)
-class FaceChoice:
-    """Which face to regenerate: the largest track by default, else a click or a track id.
-
-    Args:
-        point (`tuple[float, float] | None`): a source-pixel `(x, y)` inside the wanted face.
-        frame (`int | None`): the source frame index the point refers to (default: the first frame of the range).
-        track_id (`int | None`): a track id as printed by `keydub inspect`.
-    """
-
-    point: tuple[float, float] | None = None
-    frame: int | None = None
-    track_id: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"point": list(self.point) if self.point else None, "frame": self.frame, "track_id": self.track_id}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "FaceChoice":
-        point = data.get("point")
-        return cls(point=tuple(point) if point else None, frame=data.get("frame"), track_id=data.get("track_id"))
-
-
-@dataclass(frozen=True)
-class RenderRequest:
-    """Everything that decides a render's output. Pure data: JSON round-trips through `to_dict`/`from_dict`.
-
-    Args:
-        video (`Path`): the source clip; never modified.
-        audio (`Path`): the dub audio driving the lips (any codec, rate and layout).
-        output (`Path`): the file to write (atomically; never over an existing file unless `overwrite`).
-        start_frame (`int`, defaults to 0): first source frame to render, handles included.
-        end_frame (`int | None`): one past the last source frame to render; `None` for the clip's end.
-        audio_offset (`Fraction`, defaults to 0): seconds the dub is delayed against the picture (negative: earlier).
-        face (`FaceChoice`): which face to regenerate.
-        identity (`str | int`, defaults to `"first"`): the identity frame: `"first"` (official), `"auto"` (a frontal
-            closed-mouth frame) or a frame index relative to `start_frame`.
-        occluders (`tuple[dict, ...]`): occlusion prompts as plain dicts (see `keydub.core.occlusion`).
-        weights, vae, hubert, wavlm (`str | None`): hub ids or local folders overriding the default weights.
-        device (`str`, defaults to `"auto"`): `"auto"` (CUDA when present), `"cpu"`, `"cuda"` or `"cuda:N"`.
-        dtype (`str`, defaults to `"auto"`): `"auto"` (bfloat16 on CUDA, float32 on CPU), `"float32"`,
-            `"bfloat16"` or `"float16"`: the precision of the U-Nets (the VAE always runs in float32).
-        steps (`int`, defaults to 10), audio_guidance (`float`, 5.0), ref_guidance (`float`, 2.0), seed (`int`, 0):
-            sampler settings; the defaults are the official ones.
-        codec (`str`, defaults to `"prores"`): `"prores"` (422 HQ 10-bit), `"h264"` or `"ffv1"`.
-        keep_source_audio (`bool`): write the source's audio instead of the dub.
-        overwrite (`bool`): replace an existing output file.
-        landmark_backend (`str`, defaults to `"face-alignment"`): `"face-alignment"` or `"dlib"`.
-        report (`Path | None`): where to write the JSON report.
-    """
-
-    video: Path
-    audio: Path
-    output: Path
-    start_frame: int = 0
-    end_frame: int | None = None
-    audio_offset: Fraction = Fraction(0)
-    face: FaceChoice = field(default_factory=FaceChoice)
-    identity: str | int = "first"
-    occluders: tuple[dict[str, Any], ...] = ()
-    weights: str | None = None
-    vae: str | None = None
-    hubert: str | None = None
-    wavlm: str | None = None
-    device: str = "auto"
-    dtype: str = "auto"
-    steps: int = 10
-    audio_guidance: float = 5.0
-    ref_guidance: float = 2.0
-    seed: int = 0
-    codec: str = "prores"
-    keep_source_audio: bool = False
-    overwrite: bool = False
-    landmark_backend: str = "face-alignment"
-    report: Path | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        for key in ("video", "audio", "output", "report"):
-            data[key] = str(data[key]) if data[key] is not None else None
-        data["audio_offset"] = str(self.audio_offset)
-        data["face"] = self.face.to_dict()
-        data["occluders"] = [dict(prompt) for prompt in self.occluders]
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "RenderRequest":
-        values = dict(data)
-        for key in ("video", "audio", "output", "report"):
-            values[key] = Path(values[key]) if values.get(key) is not None else None
-        values["audio_offset"] = Fraction(values.get("audio_offset", "0"))
-        values["face"] = FaceChoice.from_dict(values.get("face") or {})
-        values["occluders"] = tuple(values.get("occluders") or ())
-        return cls(**values)
-
-
-@dataclass(frozen=True)
-class RenderResult:
-    """What a render produced.
-
-    Args:
-        output (`Path`): the written file.
-        frame_count (`int`): frames written (always the number of source frames in the range).
-        passed_through (`tuple[tuple[int, str], ...]`): source frame indices left unchanged, with the reason.
-        report (`dict`): the JSON report (also written to `request.report` when set).
-    """
-
-    output: Path
-    frame_count: int
-    passed_through: tuple[tuple[int, str], ...]
-    report: dict[str, Any]
 
 
 def render_clip(
@@ -530,8 +418,8 @@ def build_report(
     return {
         "keydub_report": 1,
         "inputs": {
-            "video": {"path": str(Path(request.video).absolute()), "sha256": file_sha256(request.video)},
-            "audio": {"path": str(Path(request.audio).absolute()), "sha256": file_sha256(request.audio)},
+            "video": {"path": str(Path(request.video).absolute()), "sha256": sha256_file(request.video)},
+            "audio": {"path": str(Path(request.audio).absolute()), "sha256": sha256_file(request.audio)},
         },
         "output": str(Path(request.output).absolute()),
         "parameters": request.to_dict(),
@@ -574,25 +462,3 @@ def describe_weights(request: RenderRequest, pipeline: "KeySyncPipeline") -> dic
         "dtype": str(pipeline.dtype).removeprefix("torch."),
         "crop_size": pipeline.frame_size[0],
     }
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of a file, read in 8 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(8 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def write_json_atomically(path: str | os.PathLike[str], value: Any) -> None:
-    """Write `value` as JSON to `path` through a temporary file in the same folder."""
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(value, stream, indent=2)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise

@@ -58,7 +58,7 @@ from keydub.core.errors import (
     OutputNotWritableError,
     WeightsNotFoundError,
 )
-from keydub.core.model.convert import RECORD_FILE, convert_keysync_checkpoint, sha256_file
+from keydub.core.files import sha256_file, write_json_atomically
 from keydub.core.progress import ProgressCallback
 
 
@@ -430,13 +430,9 @@ def _indexed_sha256(path: Path) -> str | None:
 
 
 def _write_json_atomically(path: Path, value: object) -> None:
-    scratch = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        scratch.write_text(json.dumps(value, indent=2) + "\n")
-        os.replace(scratch, path)
+        write_json_atomically(path, value)
     except OSError as error:
-        scratch.unlink(missing_ok=True)
         raise OutputNotWritableError(
             f"cannot write {path} ({error}); make the Keydub cache folder writable or set KEYDUB_CACHE_DIR"
         ) from error
@@ -452,6 +448,9 @@ def _converted(component: WeightsComponent, checkpoint: Path, progress: Progress
         logger.warning("replacing the cached conversion %s, which does not match %s", target, checkpoint)
         shutil.rmtree(target)
     logger.info("converting %s into %s (once)", checkpoint, target)
+    # The converter loads torch and diffusers: import it only when a conversion runs, so the CLI starts fast.
+    from keydub.core.model.convert import convert_keysync_checkpoint
+
     try:
         return convert_keysync_checkpoint(
             checkpoint, component.name, target.parent, source_sha256=digest, progress=progress
@@ -467,6 +466,8 @@ def _conversion_folder(component: WeightsComponent, digest: str) -> Path:
 
 
 def _conversion_matches(folder: Path, digest: str) -> bool:
+    from keydub.core.model.convert import RECORD_FILE
+
     try:
         record = json.loads((folder / RECORD_FILE).read_text())
     except (OSError, ValueError):

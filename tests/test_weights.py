@@ -147,7 +147,7 @@ def test_the_official_checkpoint_is_converted_once_and_reused(tmp_path, monkeypa
         raise AssertionError("converted or hashed again")
 
     real_sha256 = weights.sha256_file
-    monkeypatch.setattr(weights, "convert_keysync_checkpoint", refuse)
+    monkeypatch.setattr("keydub.core.model.convert.convert_keysync_checkpoint", refuse)
     monkeypatch.setattr(weights, "sha256_file", refuse)
     assert resolve_weights("keyframe") == folder
     # The same content under another name is hashed once, then reuses the conversion (keyed by content).

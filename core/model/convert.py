@@ -27,7 +27,6 @@ not the plain diffusers class: the official ResBlock GroupNorms use eps 1e-5 eve
 blocks use 1e-6 in some of them (§8.4b); the tensors are the same either way.
 """
 
-import hashlib
 import json
 import logging
 import os
@@ -54,6 +53,7 @@ from keydub.core.errors import (
     OutputNotWritableError,
     WeightsNotFoundError,
 )
+from keydub.core.files import sha256_file
 from keydub.core.model.audio_projector import AudioProjector
 from keydub.core.progress import ProgressCallback, report
 
@@ -143,20 +143,6 @@ class ConvertedKeySync:
 
 
 # Reading ---------------------------------------------------------------------------------------------------
-def sha256_file(path: Path, progress: ProgressCallback | None = None) -> str:
-    """SHA-256 of a file, read in 16 MiB blocks (reports MiB done under the stage `"hash"`)."""
-    block = 16 * 2**20
-    total = path.stat().st_size
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        done = 0
-        while chunk := stream.read(block):
-            digest.update(chunk)
-            done += len(chunk)
-            report(progress, "hash", done // 2**20, total // 2**20)
-    return digest.hexdigest()
-
-
 def load_official_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Read an official checkpoint's tensors, unwrapped and without the `_forward_module.` prefix.
 

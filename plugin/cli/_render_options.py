@@ -9,7 +9,7 @@ import argparse
 import dataclasses
 from typing import Any
 
-from keydub.core.render import RenderRequest
+from keydub.core.request import LANDMARK_BACKENDS, RenderRequest
 from keydub.plugin.jobs import CONTAINER_BY_CODEC, RENDER_OPTION_NAMES, check_render_options
 
 
@@ -58,10 +58,8 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--keep-source-audio", action="store_const", const=True,
                        help="put the source clip's sound in the output instead of the dub")
     group.add_argument("--overwrite", action="store_const", const=True, help="replace an existing output file")
-    group.add_argument("--landmark-backend", choices=("face-alignment", "dlib"),
+    group.add_argument("--landmark-backend", choices=LANDMARK_BACKENDS,
                        help=f"face landmark detector (default: {_DEFAULTS['landmark_backend']})")
-    group.add_argument("--working-size", type=int, metavar="PIXELS",
-                       help=f"side of the square face crop the model sees (default: {_DEFAULTS['working_size']})")
 
 
 def render_options_from_args(args: argparse.Namespace) -> dict[str, Any]:

@@ -4,7 +4,6 @@ import argparse
 from pathlib import Path
 
 from keydub.core.errors import InvalidParameterError
-from keydub.core.model.convert import convert_keysync_checkpoint
 from keydub.plugin.cli._output import ProgressBar, print_json
 
 
@@ -41,6 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from keydub.core.model.convert import convert_keysync_checkpoint
+
     sources = {kind: path for kind, path in (("keyframe", args.keyframe), ("interpolation", args.interpolation))
                if path is not None}
     if not sources:

@@ -8,9 +8,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from keydub.core.faces import BACKENDS, face_coverage, get_landmark_backend, track_faces
 from keydub.core.media import MediaInfo, probe, read_frames
 from keydub.core.progress import Progress, ProgressCallback
+from keydub.core.request import LANDMARK_BACKENDS
 from keydub.plugin.cli._output import ProgressBar, print_json
 
 
@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also track the faces on every frame and list them (track ids for `keydub render --face-track`)",
     )
     parser.add_argument(
-        "--backend", choices=sorted(BACKENDS), default="face-alignment",
+        "--backend", choices=LANDMARK_BACKENDS, default="face-alignment",
         help="landmark backend for --faces (default: face-alignment; dlib works offline without downloads)",
     )
     parser.set_defaults(func=run)
@@ -63,6 +63,8 @@ def build_report(
     info = probe(video)
     report = {"media": info.to_dict()}
     if faces_backend is not None:
+        from keydub.core.faces import face_coverage, get_landmark_backend, track_faces
+
         backend = get_landmark_backend(faces_backend)
         tracks = track_faces(
             read_frames(video, info=info), backend,

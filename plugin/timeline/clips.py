@@ -30,14 +30,14 @@ from urllib.parse import unquote, urlparse
 import opentimelineio as otio
 
 from keydub.core.errors import InvalidParameterError
-from keydub.core.render import FaceChoice
+from keydub.core.request import FaceChoice
 from keydub.plugin.jobs import check_render_options
 from keydub.plugin.timeline.tracks import keydub_metadata
 
 
 # Render options a clip may override; the rest (weights, device, codec...) are the same for the whole batch.
 PER_CLIP_PARAMS = frozenset({"steps", "audio_guidance", "ref_guidance", "seed", "identity", "landmark_backend",
-                             "working_size", "keep_source_audio"})
+                             "keep_source_audio"})
 
 # Effects that change a clip's speed. v1 renders frames 1:1 with the source, so these clips are refused.
 _RETIME_WORDS = ("retime", "speed", "timewarp", "time warp")
