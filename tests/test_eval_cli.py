@@ -82,6 +82,12 @@ def test_leak_renders_silence_and_writes_plot_and_numbers(tmp_path, weight_optio
 
     assert main(["eval", "leak", "--video", str(clip), "-o", str(out), *weight_options]) == 1
     assert "shot.mar.png already exists" in capsys.readouterr().err
+    # --overwrite replaces the plot and numbers; the render already in the folder is measured again, not redone.
+    modified = rendered.stat().st_mtime_ns
+    assert main(["eval", "leak", "--video", str(clip), "-o", str(out), "--overwrite", *weight_options]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"LipLeak 0.000: 0 of {FRAMES} frames with a face have an open mouth (MAR > 0.25)")
+    assert rendered.stat().st_mtime_ns == modified
 
 
 @pytest.mark.slow  # six renders
