@@ -25,7 +25,7 @@ from media_fixtures import make_test_clip
 
 from keydub.core.media import AudioSpec, VideoWriter, probe, read_frames
 from keydub.core.progress import ProgressCallback, report
-from keydub.core.render import RenderRequest, RenderResult
+from keydub.core.request import RenderRequest, RenderResult
 
 
 RATE = Fraction(24000, 1001)
@@ -75,13 +75,13 @@ def write_tone_wav(path: Path, tone: Tone, seconds: int = WAV_SECONDS, sample_ra
     return pcm.astype(np.float32) / 32768
 
 
-def write_sources(folder: Path) -> dict[str, Path]:
-    """The picture sources A001-A003 (`.mov`, H.264, 64x48, 96 frames, timecoded); A004 is never written."""
+def write_sources(folder: Path, size: tuple[int, int] = (64, 48)) -> dict[str, Path]:
+    """The picture sources A001-A003 (`.mov`, H.264, `size` pixels, 96 frames, timecoded); A004 is never written."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
     for name, timecode in SOURCE_TIMECODES.items():
-        paths[name] = make_test_clip(folder / f"{name}.mov", frame_rate=RATE, frame_count=SOURCE_FRAMES,
-                                     codec="h264", timecode=timecode, audio_rate=48_000)
+        paths[name] = make_test_clip(folder / f"{name}.mov", width=size[0], height=size[1], frame_rate=RATE,
+                                     frame_count=SOURCE_FRAMES, codec="h264", timecode=timecode, audio_rate=48_000)
     paths["A004"] = folder / "A004.mov"
     return paths
 
@@ -214,27 +214,31 @@ def write_dubbing_timeline(folder: Path) -> DubbingFixture:
     return DubbingFixture(path=path, sources=sources, lines=lines, samples=samples)
 
 
-def write_three_clip_timeline(folder: Path, keydub: dict[str, dict] | None = None) -> DubbingFixture:
+def write_three_clip_timeline(folder: Path, keydub: dict[str, dict] | None = None,
+                              durations: tuple[int, int, int] = (20, 16, 18),
+                              size: tuple[int, int] = (64, 48)) -> DubbingFixture:
     """Three dialogue clips over one long-play dub stem, written to `folder/three.otio`.
 
-    "Video 1": sh010 (A001 +20, 20 frames) at 0-20, sh020 (A002 +30, 16 frames) at 20-36, a 4-frame gap, sh030
-    (A003 +40, 18 frames) at 40-58. "DX es-419": premix_es.wav from 0 under all of it. `keydub` gives clip
-    metadata by clip name.
+    "Video 1" with the default `durations`: sh010 (A001 +20, 20 frames) at 0-20, sh020 (A002 +30, 16 frames) at
+    20-36, a 4-frame gap, sh030 (A003 +40, 18 frames) at 40-58. "DX es-419": premix_es.wav from 0 under all of
+    it. `keydub` gives clip metadata by clip name. The media (in `folder/media`, `size` pixels) is written once,
+    so that rewriting the timeline with other settings keeps the sources' identity.
     """
     keydub = keydub or {}
     media = folder / "media"
-    sources = write_sources(media) if not (media / "A001.mov").is_file() else {
+    sources = write_sources(media, size) if not (media / "A001.mov").is_file() else {
         name: media / f"{name}.mov" for name in ("A001", "A002", "A003", "A004")}
     premix = media / "premix_es.wav"
     samples = {"premix_es": write_tone_wav(premix, TONES["premix_es"])}
     a001, a002, a003 = SOURCE_STARTS["A001"], SOURCE_STARTS["A002"], SOURCE_STARTS["A003"]
+    first, second, third = durations
     picture = video_track("Video 1", [
-        video_clip("sh010", sources["A001"], a001 + 20, 20, a001, keydub=keydub.get("sh010")),
-        video_clip("sh020", sources["A002"], a002 + 30, 16, a002, keydub=keydub.get("sh020")),
+        video_clip("sh010", sources["A001"], a001 + 20, first, a001, keydub=keydub.get("sh010")),
+        video_clip("sh020", sources["A002"], a002 + 30, second, a002, keydub=keydub.get("sh020")),
         gap(4),
-        video_clip("sh030", sources["A003"], a003 + 40, 18, a003, keydub=keydub.get("sh030")),
+        video_clip("sh030", sources["A003"], a003 + 40, third, a003, keydub=keydub.get("sh030")),
     ])
-    dub = audio_track("DX es-419", [audio_clip("premix_es", premix, 0, 58)])
+    dub = audio_track("DX es-419", [audio_clip("premix_es", premix, 0, first + second + 4 + third)])
     timeline = resolve_timeline("three", [picture, dub])
     path = folder / "three.otio"
     otio.adapters.write_to_file(timeline, str(path))

@@ -7,18 +7,18 @@ import json
 import pytest
 from otio_fixtures import copy_renderer, write_dubbing_timeline, write_three_clip_timeline
 
-from keydub.core import render as core_render
 from keydub.core.errors import InvalidParameterError, NoFaceFoundError
-from keydub.core.render import RenderRequest
+from keydub.core.request import RenderRequest
 from keydub.plugin.cli._render_options import add_render_options, render_options_from_args
 from keydub.plugin.cli.main import main
 from keydub.plugin.jobs import RENDER_OPTION_NAMES
+from keydub.plugin.timeline import batch
 
 
 @pytest.fixture
 def stand_in_engine(monkeypatch):
-    """The batch's default renderer (`keydub.core.render.render_clip`) replaced by the copy stand-in."""
-    monkeypatch.setattr(core_render, "render_clip", copy_renderer, raising=False)
+    """The batch's default renderer (the engine) replaced by the copy stand-in."""
+    monkeypatch.setattr(batch, "EngineRenderer", lambda: copy_renderer)
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, capsys):
@@ -62,7 +62,7 @@ def test_a_failed_clip_makes_the_exit_code_1_and_shows_in_the_summary(tmp_path, 
             raise NoFaceFoundError("no face found in the first frame; pick one with metadata keydub.face")
         return copy_renderer(request, progress)
 
-    monkeypatch.setattr(core_render, "render_clip", no_face_in_sh020, raising=False)
+    monkeypatch.setattr(batch, "EngineRenderer", lambda: no_face_in_sh020)
     fixture = write_three_clip_timeline(tmp_path)
     code = main(["timeline", str(fixture.path), "--dub-track", "DX es-419", "--codec", "ffv1",
                  "-o", str(tmp_path / "es.otio"), "--out-dir", str(tmp_path / "renders")])
@@ -79,7 +79,8 @@ def test_user_errors_are_one_line_on_stderr(tmp_path, capsys):
     assert capsys.readouterr().err == ("Error: the timeline has no audio track named 'DX it-IT'; audio tracks: "
                                        "'Audio 1', 'DX es-419', 'DX fr-FR'\n")
     assert main(["timeline", str(fixture.path), "--dub-lang", "es-419", "--steps", "0"]) == 1
-    assert capsys.readouterr().err == "Error: command line: steps must be a whole number >= 1, not 0\n"
+    assert capsys.readouterr().err == ("Error: command line: steps must be a whole number >= 10 (the official value "
+                                       "is 10), not 0\n")
     assert main(["timeline", str(fixture.path), "--dub-lang", "es-419", "--only", "sh999", "--dry-run"]) == 1
     assert capsys.readouterr().err.startswith("Error: no picture clip is named 'sh999'; clips: ")
 
@@ -98,12 +99,12 @@ def test_shared_render_options_default_to_the_render_request_defaults():
 
 
 def test_shared_render_options_carry_given_values_into_a_request():
-    options = render_options_from_args(_parse(["--steps", "4", "--seed", "9", "--codec", "h264", "--identity", "5",
+    options = render_options_from_args(_parse(["--steps", "12", "--seed", "9", "--codec", "h264", "--identity", "5",
                                                "--keep-source-audio", "--device", "cuda:1", "--weights", "/w"]))
     request = RenderRequest(video="v.mov", audio="a.wav", output="o.mov", **options)
     assert (request.steps, request.seed, request.codec, request.identity, request.keep_source_audio,
-            request.device, request.weights) == (4, 9, "h264", 5, True, "cuda:1", "/w")
-    with pytest.raises(InvalidParameterError, match="working_size must be a multiple of 64"):
-        render_options_from_args(_parse(["--working-size", "100"]))
+            request.device, request.weights) == (12, 9, "h264", 5, True, "cuda:1", "/w")
+    with pytest.raises(InvalidParameterError, match="command line: seed must be a whole number >= 0, not -1"):
+        render_options_from_args(_parse(["--seed", "-1"]))
     with pytest.raises(SystemExit):
         _parse(["--identity", "middle"])

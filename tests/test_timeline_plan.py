@@ -180,7 +180,7 @@ def test_bad_clip_settings_skip_only_that_clip(dubbing, tmp_path):
                          write_audio=False)
     reasons = {clip.name: clip.skip_reason for clip in plan.clips}
     assert reasons["sh010"] == ("invalid Keydub settings: clip 'sh010': metadata keydub.params: steps must be a whole "
-                                "number >= 1, not 0")
+                                "number >= 10 (the official value is 10), not 0")
     assert reasons["sh020"] == "turned off in its Keydub settings (metadata keydub.enabled is false)"
     assert reasons["sh070_fr"] is None
 
@@ -188,12 +188,12 @@ def test_bad_clip_settings_skip_only_that_clip(dubbing, tmp_path):
 def test_per_clip_params_override_the_batch_options(dubbing, tmp_path):
     timeline = read_timeline(dubbing.path)
     timeline.tracks[0][0].metadata["keydub"] = {"params": {"seed": 7}, "id": "shot-uuid-1"}
-    plan = plan_timeline(timeline, dubbing.path.parent, tmp_path,
-                         PlanOptions(dub_language="es-419", render_options={"seed": 1, "steps": 4}), write_audio=False)
+    options = PlanOptions(dub_language="es-419", render_options={"seed": 1, "steps": 12})
+    plan = plan_timeline(timeline, dubbing.path.parent, tmp_path, options, write_audio=False)
     jobs = {job.name: job for job in plan.jobs}
-    assert jobs["sh010"].options == {"seed": 7, "steps": 4}
+    assert jobs["sh010"].options == {"seed": 7, "steps": 12}
     assert jobs["sh010"].job_id == "DX es-419/shot-uuid-1"
-    assert jobs["sh020"].options == {"seed": 1, "steps": 4}
+    assert jobs["sh020"].options == {"seed": 1, "steps": 12}
 
 
 def test_nested_stacks_and_generators_are_skipped_with_a_reason(dubbing, tmp_path):

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keydub.core.errors import (
     AudioError,
@@ -33,7 +33,7 @@ from keydub.core.errors import (
     OutputNotWritableError,
 )
 from keydub.core.progress import Progress, ProgressCallback, report
-from keydub.core.render import RenderRequest, RenderResult
+from keydub.core.request import RenderRequest, RenderResult
 from keydub.plugin.jobs import ClipJob
 from keydub.plugin.store import JobState, JobStore
 from keydub.plugin.timeline.otio_file import read_timeline, write_timeline
@@ -41,6 +41,9 @@ from keydub.plugin.timeline.output import RenderedClip, output_track_name, timel
 from keydub.plugin.timeline.plan import PlannedClip, PlanOptions, TimelinePlan, plan_timeline
 from keydub.plugin.timeline.timecode import format_timecode
 
+
+if TYPE_CHECKING:
+    from keydub.core.faces import LandmarkBackend
 
 logger = logging.getLogger(__name__)
 
@@ -183,6 +186,43 @@ def _clip_dict(outcome: ClipOutcome, planned: PlannedClip) -> dict[str, Any]:
     return data
 
 
+class EngineRenderer:
+    """The batch's default renderer: `render_clip` with the model loaded once for the whole batch.
+
+    Loading KeySync (two U-Nets, a VAE, two speech encoders) can take longer than rendering a short clip, so the
+    pipeline is kept while consecutive requests ask for the same weights, device and precision, and each landmark
+    backend is loaded once.
+
+    Args:
+        landmark_backend (`Callable[[RenderRequest], LandmarkBackend] | None`): gives the landmark backend for a
+            request; defaults to the backend the request names, loaded once with `get_landmark_backend`.
+    """
+
+    def __init__(self, landmark_backend: "Callable[[RenderRequest], LandmarkBackend] | None" = None) -> None:
+        self._landmark_backend = landmark_backend
+        self._backends: dict[str, LandmarkBackend] = {}
+        self._pipeline: Any = None
+        self._pipeline_key: tuple[Any, ...] | None = None
+
+    def __call__(self, request: RenderRequest, progress: ProgressCallback | None = None) -> RenderResult:
+        # The engine (torch, diffusers, the landmark detectors) loads on the first render, not when a dry run or
+        # the command line imports this module.
+        from keydub.core import render as core_render
+        from keydub.core.faces import get_landmark_backend
+
+        key = (request.weights, request.vae, request.hubert, request.wavlm, request.device, request.dtype)
+        if key != self._pipeline_key:
+            self._pipeline = None  # let the previous model go before the next one is loaded
+            self._pipeline = core_render.load_pipeline(request)
+            self._pipeline_key = key
+        if self._landmark_backend is not None:
+            backend = self._landmark_backend(request)
+        else:
+            name = request.landmark_backend
+            backend = self._backends.get(name) or self._backends.setdefault(name, get_landmark_backend(name))
+        return core_render.render_clip(request, progress, pipeline=self._pipeline, landmark_backend=backend)
+
+
 def render_timeline(timeline_path: Path, out_dir: Path, output_path: Path | None = None,
                     options: PlanOptions | None = None, *, render: RenderFunction | None = None,
                     force: bool = False, dry_run: bool = False, overwrite: bool = False,
@@ -194,8 +234,8 @@ def render_timeline(timeline_path: Path, out_dir: Path, output_path: Path | None
         out_dir (`Path`): folder for the renders and the job store (created when missing).
         output_path (`Path | None`): the `.otio` to write; defaults to `<timeline>.keydub.otio` beside the input.
         options (`PlanOptions | None`): tracks, handles, clip selection and render options.
-        render (`RenderFunction | None`): renders one request; defaults to `keydub.core.render.render_clip`
-            (imported only when a clip needs rendering, so a dry run never loads the model stack).
+        render (`RenderFunction | None`): renders one request; defaults to an `EngineRenderer` (`render_clip`
+            with the model loaded once for the batch).
         force (`bool`, defaults to `False`): render every planned clip, even those already done.
         dry_run (`bool`, defaults to `False`): plan and report, write nothing.
         overwrite (`bool`, defaults to `False`): replace an existing `output_path`.
@@ -253,7 +293,7 @@ def run_batch(plan: TimelinePlan, folder: OutputFolder, render: RenderFunction |
     Args:
         plan (`TimelinePlan`): the plan (its audio files written).
         folder (`OutputFolder`): the prepared output folder.
-        render (`RenderFunction | None`): renders one request; defaults to `keydub.core.render.render_clip`.
+        render (`RenderFunction | None`): renders one request; defaults to an `EngineRenderer`.
         force (`bool`, defaults to `False`): render every job even when done.
         progress (`ProgressCallback | None`): see `render_timeline`.
 
@@ -265,6 +305,7 @@ def run_batch(plan: TimelinePlan, folder: OutputFolder, render: RenderFunction |
         `JobStoreError`: another batch holds the folder, or the store is damaged.
     """
     total = len(plan.clips)
+    render = render or EngineRenderer()
     outcomes = []
     with _exclusive(folder), JobStore(folder.store_path) as store:
         # Holding the lock, nothing else renders here: "running" rows and staged files are from a killed batch.
@@ -308,7 +349,7 @@ def preview_batch(plan: TimelinePlan, folder: OutputFolder) -> list[ClipOutcome]
 
 
 def _run_job(planned: PlannedClip, plan: TimelinePlan, folder: OutputFolder, store: JobStore,
-             render: RenderFunction | None, force: bool, progress: ProgressCallback | None) -> ClipOutcome:
+             render: RenderFunction, force: bool, progress: ProgressCallback | None) -> ClipOutcome:
     job = planned.job
     assert job is not None
     job_hash = job.content_hash()
@@ -343,15 +384,10 @@ def _run_job(planned: PlannedClip, plan: TimelinePlan, folder: OutputFolder, sto
     return _outcome(planned, plan, JobState.DONE, was_rendered=True, output=final, message="rendered", qc=qc)
 
 
-def _render(job: ClipJob, staged: Path, render: RenderFunction | None,
-            progress: ProgressCallback | None) -> RenderResult:
+def _render(job: ClipJob, staged: Path, render: RenderFunction, progress: ProgressCallback | None) -> RenderResult:
     if not job.audio_file.is_file():
         raise AudioError(f"the dub audio {job.audio_file} of {job.name!r} is missing from the output folder's "
                          "cache; plan the batch again without --dry-run")
-    if render is None:
-        from keydub.core.render import render_clip  # the engine stack (torch, diffusers) loads only to render
-
-        render = render_clip
     result = render(job.render_request(staged), progress)
     if not staged.is_file():
         raise KeydubError(f"the renderer reported success for {job.name!r} but wrote no file at {staged}")
