@@ -38,6 +38,9 @@ CREATE TABLE IF NOT EXISTS jobs (
 # A second process (the panel reading progress while a batch renders) may hold the lock briefly.
 _BUSY_TIMEOUT_S = 30.0
 
+# Where an output folder keeps its store.
+STORE_PATH = Path(".keydub", "jobs.sqlite")
+
 
 class JobState(str, Enum):
     """Where a job is. `done` means its output file was completely written and renamed into place."""
@@ -142,7 +145,7 @@ class JobStore:
     @classmethod
     def for_folder(cls, folder: Path, read_only: bool = False) -> "JobStore":
         """The store of an output folder (`<folder>/.keydub/jobs.sqlite`)."""
-        return cls(Path(folder) / ".keydub" / "jobs.sqlite", read_only=read_only)
+        return cls(Path(folder) / STORE_PATH, read_only=read_only)
 
     def close(self) -> None:
         if self._connection is not None:

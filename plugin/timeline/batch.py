@@ -35,7 +35,7 @@ from keydub.core.errors import (
 from keydub.core.progress import Progress, ProgressCallback, report
 from keydub.core.request import RenderRequest, RenderResult
 from keydub.plugin.jobs import ClipJob
-from keydub.plugin.store import JobState, JobStore
+from keydub.plugin.store import STORE_PATH, JobState, JobStore
 from keydub.plugin.timeline.otio_file import read_timeline, write_timeline
 from keydub.plugin.timeline.output import RenderedClip, output_track_name, timeline_with_results
 from keydub.plugin.timeline.plan import PlannedClip, PlanOptions, TimelinePlan, plan_timeline
@@ -62,7 +62,7 @@ class OutputFolder:
 
     @property
     def store_path(self) -> Path:
-        return self.root / ".keydub" / "jobs.sqlite"
+        return self.root / STORE_PATH
 
     @property
     def audio_cache(self) -> Path:
