@@ -29,7 +29,7 @@ from keydub.core.masks import combine_with_occluders, leakproof_mask
 from keydub.core.media import FrameReader, MediaInfo, probe, require_constant_frame_rate
 from keydub.core.media.audio import audio_stream_info, load_audio
 from keydub.core.media.writer import AudioSpec, VideoWriter
-from keydub.core.metrics import mar_series
+from keydub.core.metrics import LIPLEAK_THRESHOLD, lipleak, mar_series
 from keydub.core.occlusion.compose import occluder_crop_mask, paste_back_with_occluders
 from keydub.core.progress import ProgressCallback, report
 from keydub.core.request import FaceChoice, RenderRequest, RenderResult
@@ -446,7 +446,8 @@ def build_report(
         "timings_seconds": {stage: round(seconds, 3) for stage, seconds in timer.seconds.items()},
         "mouth": {
             "mar": [None if not np.isfinite(v) else round(float(v), 4) for v in mar],
-            "open_share": float((measured > 0.25).mean()) if measured.size else None,
+            "lipleak_threshold": LIPLEAK_THRESHOLD,
+            "open_share": lipleak(mar) if measured.size else None,
         },
     }
 

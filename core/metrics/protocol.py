@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import AudioError, InvalidParameterError, OutputExistsError
+from ..files import write_text_atomically
 from ..media import probe
 from ..progress import ProgressCallback, report
 from .evaluate import LandmarkSource, VideoMeasurement, measure_video
@@ -527,19 +528,6 @@ def write_protocol_report(
     write_text_atomically(targets[0], protocol_report.to_markdown())
     write_text_atomically(targets[1], json.dumps(protocol_report.to_dict(), indent=2, default=str) + "\n")
     return targets
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    """Write `text` to a temporary file beside `path` and rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(partial, path)
-    except BaseException:
-        Path(partial).unlink(missing_ok=True)
-        raise
 
 
 def _media_by_stem(folder: Path, suffixes: frozenset[str], what: str) -> dict[str, Path]:

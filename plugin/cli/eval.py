@@ -91,11 +91,12 @@ def _add_measure_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run_leak(args: argparse.Namespace) -> int:
+    from keydub.core.files import write_text_atomically
     from keydub.core.media import probe
     from keydub.core.metrics.evaluate import face_landmark_source
     from keydub.core.metrics.mar import check_threshold
     from keydub.core.metrics.plot import draw_mar_plot
-    from keydub.core.metrics.protocol import keydub_renderer, silent_input_leak, write_text_atomically
+    from keydub.core.metrics.protocol import keydub_renderer, silent_input_leak
 
     options = render_options_from_args(args)
     folder = args.output_dir
