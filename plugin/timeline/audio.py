@@ -5,12 +5,14 @@ long-play stem all fall out of the same range maths. Times are exact `Fraction` 
 they become sample indices (`sample_index`), where they are rounded once, half up.
 """
 
+import bisect
 import hashlib
 import math
 import os
 import tempfile
 import wave
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from keydub.core.media import load_audio
 from keydub.plugin.jobs import AudioPiece
 from keydub.plugin.timeline.clips import resolve_media_path, retime_description
 from keydub.plugin.timeline.timecode import to_seconds
-from keydub.plugin.timeline.tracks import TrackRef
+from keydub.plugin.timeline.tracks import TrackRef, placed_items
 
 
 # The cached audio is 32-bit integer PCM: every decoder reads it, and its resolution (2^-31) is finer than the
@@ -39,38 +41,72 @@ def sample_index(seconds: Fraction, sample_rate: int) -> int:
     return math.floor(seconds * sample_rate + Fraction(1, 2))
 
 
-def pieces_under(tracks: Sequence[TrackRef], window_start: Fraction, window_end: Fraction,
+@dataclass(frozen=True)
+class PlacedAudio:
+    """An enabled clip of a dub track and where it plays, in seconds of track time (0 = the first frame).
+
+    Args:
+        start (`Fraction`), end (`Fraction`): its extent on the track.
+        clip (`otio.schema.Clip`): the clip.
+        label (`str`): `"<track>: <clip>"`, for plans and messages.
+    """
+
+    start: Fraction
+    end: Fraction
+    clip: otio.schema.Clip
+    label: str
+
+
+class DubTrackIndex:
+    """The clips of one dub track, placed once, so that finding those under a window is a binary search.
+
+    Args:
+        ref (`TrackRef`): the audio track.
+    """
+
+    def __init__(self, ref: TrackRef) -> None:
+        self.placed: list[PlacedAudio] = []
+        for _, item, extent in placed_items(ref.track):
+            if isinstance(item, otio.schema.Clip) and item.enabled:
+                start = to_seconds(extent.start_time)
+                self.placed.append(PlacedAudio(start, start + to_seconds(extent.duration), item,
+                                               f"{ref.label}: {item.name}"))
+        # Clips of a track follow each other, so their ends are sorted too.
+        self._ends = [placed.end for placed in self.placed]
+
+    def overlapping(self, start: Fraction, end: Fraction) -> Iterator[PlacedAudio]:
+        """The clips that play during `[start, end)`, in track order."""
+        for placed in self.placed[bisect.bisect_right(self._ends, start):]:
+            if placed.start >= end:
+                break
+            yield placed
+
+
+def pieces_under(tracks: Sequence[DubTrackIndex], window_start: Fraction, window_end: Fraction,
                  base_dir: Path) -> list[AudioPiece]:
     """The stretches of audio clips on `tracks` that play during `[window_start, window_end)`.
 
     Args:
-        tracks (`Sequence[TrackRef]`): the dub dialogue tracks.
+        tracks (`Sequence[DubTrackIndex]`): the dub dialogue tracks.
         window_start (`Fraction`), window_end (`Fraction`): seconds of track time (0 = the timeline's first frame).
             The window may reach before 0 (handles of the first clip); nothing plays there.
         base_dir (`Path`): the timeline file's folder, for relative media paths.
 
     Returns:
-        `list[AudioPiece]`: with `offset` relative to `window_start`, in track order.
+        `list[AudioPiece]`: with `offset` relative to `window_start`, track by track, in track order.
 
     Raises:
         `AudioError`: an audio clip in the window is offline, retimed or not a file.
     """
     pieces = []
-    for ref in tracks:
-        for index, child in enumerate(ref.track):
-            if not isinstance(child, otio.schema.Clip) or not child.enabled:
-                continue
-            placed = ref.track.range_of_child_at_index(index)
-            start = to_seconds(placed.start_time)
-            end = start + to_seconds(placed.duration)
-            first, last = max(start, window_start), min(end, window_end)
-            if first >= last:
-                continue
-            label = f"{ref.label}: {child.name}"
-            reference = child.media_reference
+    for track in tracks:
+        for placed in track.overlapping(window_start, window_end):
+            first, last = max(placed.start, window_start), min(placed.end, window_end)
+            clip, label = placed.clip, placed.label
+            reference = clip.media_reference
             if not isinstance(reference, otio.schema.ExternalReference):
                 raise AudioError(f"dub audio clip {label!r} has no media file ({type(reference).__name__}); relink it")
-            retime = retime_description(child)
+            retime = retime_description(clip)
             if retime is not None:
                 raise AudioError(f"dub audio clip {label!r} is retimed ({retime}); bake the speed change first")
             path = resolve_media_path(reference.target_url, base_dir)
@@ -79,9 +115,9 @@ def pieces_under(tracks: Sequence[TrackRef], window_start: Fraction, window_end:
             # Media time counts from the reference's available range (timecode-absolute in Resolve exports);
             # without one, from the file's first sample.
             origin = to_seconds(reference.available_range.start_time) if reference.available_range else Fraction(0)
-            source_start = to_seconds(child.trimmed_range().start_time) - origin
-            pieces.append(AudioPiece(path=path, file_start=source_start + (first - start), duration=last - first,
-                                     offset=first - window_start, label=label))
+            source_start = to_seconds(clip.trimmed_range().start_time) - origin
+            pieces.append(AudioPiece(path=path, file_start=source_start + (first - placed.start),
+                                     duration=last - first, offset=first - window_start, label=label))
     return pieces
 
 

@@ -100,14 +100,14 @@ def _fill_track(track: otio.schema.Track, picture: otio.schema.Track, rendered: 
     rate = plan.rate
     pending_gap = 0
     previous_rendered = False
-    children = list(picture)
-    for index, item in enumerate(children):
+    ranges = picture.range_of_all_children()
+    for index, item in enumerate(picture):
         if isinstance(item, otio.schema.Transition):
             is_between_renders = previous_rendered and index + 1 in rendered
             if is_between_renders:
                 track.append(copy.deepcopy(item))
             continue
-        duration = to_frames(picture.range_of_child_at_index(index).duration, rate, f"duration of {item.name!r}")
+        duration = to_frames(ranges[item].duration, rate, f"duration of {item.name!r}")
         if index not in rendered:
             pending_gap += duration
             previous_rendered = False

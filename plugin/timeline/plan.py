@@ -17,6 +17,7 @@ from keydub.core.errors import AudioError, InvalidParameterError, TimelineError,
 from keydub.core.media import MediaInfo, probe, require_constant_frame_rate
 from keydub.plugin.jobs import AudioPiece, ClipJob, SourceFile, check_render_options
 from keydub.plugin.timeline.audio import (
+    DubTrackIndex,
     assemble_audio,
     audio_digest,
     is_silent,
@@ -35,6 +36,7 @@ from keydub.plugin.timeline.timecode import format_rate, format_timecode, to_fra
 from keydub.plugin.timeline.tracks import (
     TrackRef,
     keydub_metadata,
+    placed_items,
     record_origin,
     select_dub_tracks,
     select_picture_tracks,
@@ -208,6 +210,13 @@ class _ClipContext:
     options: PlanOptions
     audio_cache: Path
     write_audio: bool
+    # Probes by media path: an episode cuts back to the same camera files hundreds of times.
+    probes: dict[Path, MediaInfo] = field(default_factory=dict)
+    # Placed clips of each dub track, by the track's index in the stack.
+    dub_indexes: dict[int, DubTrackIndex] = field(default_factory=dict)
+
+    def dub_index(self, ref: TrackRef) -> DubTrackIndex:
+        return self.dub_indexes.get(ref.index) or self.dub_indexes.setdefault(ref.index, DubTrackIndex(ref))
 
 
 def _picture_items(tracks: list[TrackRef], rate: Fraction,
@@ -215,10 +224,9 @@ def _picture_items(tracks: list[TrackRef], rate: Fraction,
     """Every clip and nested stack on the picture tracks, with its record position."""
     entries = []
     for ref in tracks:
-        for index, item in enumerate(ref.track):
+        for index, item, placed in placed_items(ref.track):
             if not isinstance(item, (otio.schema.Clip, otio.schema.Stack)):
-                continue  # gaps and transitions
-            placed = ref.track.range_of_child_at_index(index)
+                continue  # gaps
             record_start = origin + to_frames(placed.start_time, rate, f"record start of {item.name!r}")
             duration = to_frames(placed.duration, rate, f"duration of {item.name!r}")
             stamped = keydub_metadata(item).get("id")
@@ -314,7 +322,7 @@ def _probe_media(clip: otio.schema.Clip, context: _ClipContext) -> MediaInfo:
     path = resolve_media_path(clip.media_reference.target_url, context.base_dir)
     if not path.is_file():
         raise _SkipClip(f"media offline: {path} not found; relink the clip")
-    info = probe(path)
+    info = context.probes.get(path) or context.probes.setdefault(path, probe(path))
     require_constant_frame_rate(info)
     if info.frame_rate != context.rate:
         raise _SkipClip(f"the media runs at {format_rate(info.frame_rate)} fps on a {format_rate(context.rate)} fps "
@@ -384,7 +392,8 @@ def _dub_audio(entry: PlannedClip, settings: ClipSettings,
             tracks = select_dub_tracks(context.timeline, override.tracks, override.language)
         label = " + ".join(ref.label for ref in tracks)
         window_start = Fraction(entry.record_start - context.origin - entry.head) / rate
-        pieces = pieces_under(tracks, window_start, window_start + window_duration, context.base_dir)
+        pieces = pieces_under([context.dub_index(ref) for ref in tracks], window_start,
+                              window_start + window_duration, context.base_dir)
     record_from = Fraction(entry.head) / rate
     record_to = record_from + Fraction(entry.duration) / rate
     if not any(piece.offset < record_to and piece.offset + piece.duration > record_from for piece in pieces):

@@ -4,6 +4,7 @@ Every conversion from an OTIO `RationalTime` goes through this module so that th
 checked: a value that does not land on a frame boundary is an error, never silently rounded.
 """
 
+import functools
 import math
 from fractions import Fraction
 
@@ -26,6 +27,7 @@ _NTSC_DECIMAL_TOLERANCE = 0.005
 _FRAME_TOLERANCE = Fraction(1, 1000)
 
 
+@functools.lru_cache(maxsize=64)  # a timeline uses a handful of rates, converted hundreds of thousands of times
 def exact_rate(rate: float) -> Fraction:
     """The exact frame (or sample) rate an OTIO double stands for.
 

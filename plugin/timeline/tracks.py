@@ -30,6 +30,14 @@ class TrackRef:
     track: otio.schema.Track
 
 
+def placed_items(track: otio.schema.Track) -> list[tuple[int, otio.core.Composable, otio.opentime.TimeRange]]:
+    """`(index, item, range in the track)` for every item but transitions, computed in one pass over the track
+    (asking for each child's range on its own re-walks the track: quadratic on a feature-length cut)."""
+    ranges = track.range_of_all_children()
+    return [(index, item, ranges[item]) for index, item in enumerate(track)
+            if not isinstance(item, otio.schema.Transition)]
+
+
 def plain(value: Any) -> Any:
     """OTIO metadata (`AnyDictionary`/`AnyVector`, nested) as plain dicts and lists."""
     if isinstance(value, Mapping):
