@@ -18,6 +18,7 @@ from media_fixtures import make_test_clip
 
 from keydub.core.errors import InvalidParameterError, LandmarkBackendError
 from keydub.core.faces import (
+    BatchLandmarkBackend,
     DlibLandmarks,
     FaceDetection,
     FaceTrack,
@@ -274,6 +275,14 @@ def test_face_alignment_loads_cached_weights_and_maps_boxes_back(random_face_ali
     assert [score for _, score in faces] == sorted((score for _, score in faces), reverse=True)
     # Boxes are found on the 64x48 copy and reported in the 128x96 frame's pixels.
     assert max(box[2] for box, _ in faces) > 64
+    # One S3FD pass over a batch finds what frame-by-frame detection finds.
+    other = np.random.default_rng(1).integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    batched = backend.find_faces_batch([frame, other])
+    for single, together in zip([faces, backend.find_faces(other)], batched, strict=True):
+        assert len(single) == len(together)
+        np.testing.assert_allclose([box for box, _ in together], [box for box, _ in single], atol=1e-3)
+        np.testing.assert_allclose([s for _, s in together], [s for _, s in single], atol=1e-5)
+    assert isinstance(backend, BatchLandmarkBackend)
     with pytest.raises(InvalidParameterError, match=r"score_threshold is a probability in \[0, 1\], got 1.5"):
         get_landmark_backend("face-alignment", score_threshold=1.5)
 

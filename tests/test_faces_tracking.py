@@ -147,8 +147,58 @@ def test_progress_reports_every_frame():
     assert seen == [Progress("landmarks", done, None) for done in range(1, 6)]
 
 
+class BatchScriptedBackend(ScriptedBackend):
+    """The scripted backend with `detect_batch`, recording the size of each batch it is given."""
+
+    def __init__(self, script: list[list[FaceDetection]]) -> None:
+        super().__init__(script)
+        self.batch_sizes: list[int] = []
+
+    def detect_batch(self, frames_rgb: list[np.ndarray]) -> list[list[FaceDetection]]:
+        self.batch_sizes.append(len(frames_rgb))
+        return [self.detect(frame) for frame in frames_rgb]
+
+
+def test_batching_backends_get_batches_and_give_the_same_tracks():
+    script = [[detection(face_points(100 + 3 * i, 100, 60)), detection(face_points(400, 100 + 2 * i, 60))]
+              if i != 6 else [] for i in range(11)]
+    single = run_tracking(script)
+    backend = BatchScriptedBackend(script)
+    pulled: list[int] = []
+
+    def frames():
+        for index in range(len(script)):
+            pulled.append(index)
+            yield np.zeros((8, 8, 3), np.uint8)
+
+    batched = track_faces(frames(), backend, batch_size=4)
+    assert backend.batch_sizes == [4, 4, 3]
+    assert backend.calls == 11 and pulled == list(range(11))
+    assert [(t.track_id, t.first_frame, t.present.tolist()) for t in batched] == [
+        (t.track_id, t.first_frame, t.present.tolist()) for t in single
+    ]
+    for one, other in zip(batched, single, strict=True):
+        np.testing.assert_array_equal(one.landmarks, other.landmarks)
+
+
+def test_frames_are_read_one_batch_ahead_at_most():
+    script = [[detection(face_points(200, 200, 80))] for _ in range(6)]
+    backend = ScriptedBackend(script)
+    reads: list[tuple[int, int]] = []
+
+    def frames():
+        for index in range(6):
+            reads.append((index, backend.calls))  # frames detected when this one is read
+            yield np.zeros((8, 8, 3), np.uint8)
+
+    track_faces(frames(), backend, batch_size=2)
+    # Frame 2 is read only once frames 0 and 1 are detected: never more than one batch is held.
+    assert reads == [(0, 0), (1, 0), (2, 2), (3, 2), (4, 4), (5, 4)]
+
+
 def test_bad_tracking_options_are_refused():
-    for options in ({"max_gap": -1}, {"max_shift": 0}, {"max_scale_change": 1.0}, {"min_frames": 0}):
+    for options in ({"batch_size": 0}, {"max_gap": -1}, {"max_shift": 0}, {"max_scale_change": 1.0},
+                    {"min_frames": 0}):
         with pytest.raises(InvalidParameterError):
             run_tracking([[]], **options)
     with pytest.raises(InvalidParameterError, match="min_cutoff must be in"):

@@ -2,8 +2,8 @@
 
 - `get_landmark_backend(name, **options) -> LandmarkBackend`: `"face-alignment"` (S3FD + 2D-FAN-4, the KeySync
   detector) or `"dlib"` (HOG + shape predictor, offline). `backend.detect(frame_rgb) -> list[FaceDetection]`.
-- `track_faces(frames, backend) -> list[FaceTrack]`: detections linked across frames, gaps marked, new tracks at
-  cuts, landmarks smoothed without lag.
+- `track_faces(frames, backend, batch_size=8) -> list[FaceTrack]`: detections linked across frames, gaps marked,
+  new tracks at cuts, landmarks smoothed without lag.
 - `select_track(tracks, point=, frame=, track_id=)`: the face to dub; `face_coverage(tracks, frame_count)`: a
   summary for reports.
 
@@ -11,7 +11,7 @@ Landmarks are `(68, 2)` float32 `(x, y)` source pixels in iBUG 300-W order.
 """
 
 from keydub.core.faces.backends import BACKENDS, get_landmark_backend
-from keydub.core.faces.detection import FaceDetection, LandmarkBackend
+from keydub.core.faces.detection import BatchLandmarkBackend, FaceDetection, LandmarkBackend
 from keydub.core.faces.dlib_backend import DlibLandmarks
 from keydub.core.faces.fan_backend import FaceAlignmentLandmarks
 from keydub.core.faces.selection import describe_tracks, face_coverage, select_track
@@ -21,6 +21,7 @@ from keydub.core.faces.tracking import FaceTrack, track_faces
 
 __all__ = [
     "BACKENDS",
+    "BatchLandmarkBackend",
     "DlibLandmarks",
     "FaceAlignmentLandmarks",
     "FaceDetection",

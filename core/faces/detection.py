@@ -1,5 +1,6 @@
 """What a landmark backend returns, the protocol every backend follows, and the frame checks they share."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -52,6 +53,19 @@ class LandmarkBackend(Protocol):
 
     def detect(self, frame_rgb: np.ndarray) -> list[FaceDetection]:
         """Every face of an RGB uint8 `(height, width, 3)` frame, with its landmarks in source pixels."""
+        ...
+
+
+@runtime_checkable
+class BatchLandmarkBackend(LandmarkBackend, Protocol):
+    """A backend that is faster on several frames at once (a network detector on a GPU).
+
+    `track_faces` hands such a backend `batch_size` frames of one clip at a time; the answer must equal `detect`
+    on each frame.
+    """
+
+    def detect_batch(self, frames_rgb: Sequence[np.ndarray]) -> list[list[FaceDetection]]:
+        """`detect` of each frame, in order."""
         ...
 
 

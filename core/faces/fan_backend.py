@@ -9,6 +9,7 @@ into that cache unless offline mode (`HF_HUB_OFFLINE` or `KEYDUB_OFFLINE`) is se
 import inspect
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -126,13 +127,33 @@ class FaceAlignmentLandmarks:
         frame = check_frame(frame_rgb)
         return self.fit_landmarks(frame, self.find_faces(frame))
 
+    def detect_batch(self, frames_rgb: Sequence[np.ndarray]) -> list[list[FaceDetection]]:
+        """`detect` of each frame, with S3FD run on all of them in one call (frames of one size)."""
+        frames = [check_frame(frame) for frame in frames_rgb]
+        return [self.fit_landmarks(frame, faces) for frame, faces in zip(frames, self.find_faces_batch(frames),
+                                                                           strict=True)]
+
     @torch.inference_mode()
     def find_faces(self, frame_rgb: np.ndarray) -> list[tuple[Box, float]]:
         """S3FD face boxes `(x0, y0, x1, y1)` in source pixels with their probabilities, best first."""
         small, scale = shrink_for_detection(check_frame(frame_rgb), self.detect_long_side)
-        boxes = self._model.face_detector.detect_from_image(small.copy())
-        faces = [(tuple(float(v) / scale for v in box[:4]), float(box[4])) for box in boxes]
-        return sorted(faces, key=lambda face: -face[1])
+        return _in_source_pixels(self._model.face_detector.detect_from_image(small.copy()), scale)
+
+    @torch.inference_mode()
+    def find_faces_batch(self, frames_rgb: Sequence[np.ndarray]) -> list[list[tuple[Box, float]]]:
+        """`find_faces` of each frame, as one S3FD forward pass over the batch.
+
+        On a GPU this is several times faster than frame by frame; activations grow with the batch and the
+        detection size (`detect_long_side`), so keep batches small at full resolution. Frames of different sizes
+        cannot share a pass and are detected one by one.
+        """
+        frames = [check_frame(frame) for frame in frames_rgb]
+        if len({frame.shape for frame in frames}) != 1:
+            return [self.find_faces(frame) for frame in frames]
+        shrunk = [shrink_for_detection(frame, self.detect_long_side) for frame in frames]
+        batch = torch.from_numpy(np.stack([small for small, _ in shrunk])).permute(0, 3, 1, 2).to(self.device)
+        box_lists = self._model.face_detector.detect_from_batch(batch)
+        return [_in_source_pixels(boxes, scale) for boxes, (_, scale) in zip(box_lists, shrunk, strict=True)]
 
     @torch.inference_mode()
     def fit_landmarks(self, frame_rgb: np.ndarray, faces: list[tuple[Box, float]]) -> list[FaceDetection]:
@@ -149,6 +170,12 @@ class FaceAlignmentLandmarks:
             FaceDetection(box=box, score=score, landmarks=np.asarray(face, dtype=np.float32)[:, :2])
             for (box, score), face in zip(faces, points, strict=True)
         ]
+
+
+def _in_source_pixels(boxes: Sequence[np.ndarray], scale: float) -> list[tuple[Box, float]]:
+    """S3FD `[x0, y0, x1, y1, score]` rows on the reduced copy as source-pixel boxes with scores, best first."""
+    faces = [(tuple(float(v) / scale for v in box[:4]), float(box[4])) for box in boxes]
+    return sorted(faces, key=lambda face: -face[1])
 
 
 def _compile_off(face_alignment_class: type) -> dict[str, bool]:
