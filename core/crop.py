@@ -158,7 +158,8 @@ def crop_windows(
 
     Args:
         landmarks (`np.ndarray`): `(n, 68, 2)` landmarks in source pixels (pixel-centre convention), NaN for every
-            frame where the face is missing (a frame with any NaN coordinate counts as missing).
+            frame where the face is missing (a frame with any NaN coordinate counts as missing), e.g. a
+            `FaceTrack`'s `landmarks` (entry `i` is then the track's frame `first_frame + i`).
         output_size (`int`, defaults to 512): side of the crops in pixels (the model's frame size).
         scale (`float`, defaults to 4.1): side of the square in units of `u`.
         smoothing (`float`, defaults to 3.0): standard deviation of the temporal smoothing, in frames; 0 disables it.
@@ -337,7 +338,7 @@ def _check_feather(feather: float) -> None:
 
 
 def blend_region(
-    frame_shape: tuple[int, ...], window: CropWindow, region_mask: np.ndarray, *, feather: float = DEFAULT_FEATHER
+    frame_shape: tuple[int, ...], window: CropWindow, region_mask: np.ndarray, feather: float = DEFAULT_FEATHER
 ) -> np.ndarray:
     """The source pixels that `paste_back` may change (all others come back bit-exact).
 

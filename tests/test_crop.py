@@ -199,8 +199,9 @@ def test_a_face_partly_out_of_frame_gives_a_replicated_crop_and_paste_back_write
     region = np.zeros((32, 32), dtype=bool)
     region[10:, 4:28] = True
     generated = np.full_like(crop, 255)
-    changed = blend_region(frame.shape, window, region, feather=4)
+    changed = blend_region(frame.shape, window, region, 4)
     pasted = paste_back(frame, generated, window, region, feather=4, color_match=False)
+    np.testing.assert_array_equal(changed, blend_region(frame.shape, window, region, feather=4))
     assert pasted.shape == frame.shape
     np.testing.assert_array_equal(pasted[~changed], frame[~changed])
     assert changed[46:, 28:52].all() and changed.sum() == changed[45:, 27:53].sum()
