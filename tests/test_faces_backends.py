@@ -225,7 +225,7 @@ def test_face_alignment_without_weights_offline_names_the_file(
     assert f"weights {FAN_FILE} are not in {checkpoints} and offline mode is on" in message
     url = f"https://www.adrianbulat.com/downloads/python-fan/{FAN_FILE}"
     assert f"download {url} to {checkpoints / FAN_FILE}" in message
-    assert "--landmark-backend dlib" in message
+    assert 'choose the "dlib" landmark backend, which needs no download' in message
     monkeypatch.delenv("HF_HUB_OFFLINE")
     monkeypatch.setenv("KEYDUB_OFFLINE", "1")
     with pytest.raises(LandmarkBackendError, match="offline mode is on"):

@@ -53,7 +53,8 @@ def resolve_weights(path: str | Path | None, file_name: str, url: str, what: str
     if cached.is_file():
         return cached
     fetch_hint = (
-        f"download {url} to {cached} (or pass its path), or use the offline backend: --landmark-backend dlib"
+        f"download {url} to {cached} (or pass its path), or choose the \"dlib\" landmark backend, which needs no "
+        "download"
     )
     if is_offline():
         raise LandmarkBackendError(f"the {what} weights {file_name} are not in {cached.parent} and offline mode is "
