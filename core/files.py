@@ -25,18 +25,26 @@ def sha256_file(path: str | os.PathLike[str], progress: ProgressCallback | None 
     return digest.hexdigest()
 
 
-def write_text_atomically(path: str | os.PathLike[str], text: str) -> None:
-    """Write `text` to a temporary file beside `path` and rename it into place: readers see all of it or none."""
+def write_bytes_atomically(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write `data` to a temporary file beside `path` and rename it into place: readers see all of it or none."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            # On disk before the rename, so a power cut leaves the old file or the new one, never an empty one.
+            os.fsync(stream.fileno())
         os.replace(partial, path)
     except BaseException:
         Path(partial).unlink(missing_ok=True)
         raise
+
+
+def write_text_atomically(path: str | os.PathLike[str], text: str) -> None:
+    """`write_bytes_atomically` of `text` encoded as UTF-8."""
+    write_bytes_atomically(path, text.encode("utf-8"))
 
 
 def write_json_atomically(path: str | os.PathLike[str], value: Any) -> None:

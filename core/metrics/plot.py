@@ -3,14 +3,15 @@
 Drawn with Pillow (already a dependency of the imaging stack), so no plotting library is needed.
 """
 
+import io
 import os
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..files import write_bytes_atomically
 from .mar import LIPLEAK_THRESHOLD, open_mouth_frames
 
 
@@ -80,7 +81,10 @@ def draw_mar_plot(
         x, y = x_of(index), y_of(values[index])
         draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=_OPEN)
     draw.text((left + 6, top + 2), title or f"MAR per frame (threshold {threshold})", fill=_AXIS)
-    return _save_png(image, Path(path))
+    encoded = io.BytesIO()
+    image.save(encoded, format="PNG")
+    write_bytes_atomically(path, encoded.getvalue())
+    return Path(path)
 
 
 def _time_ticks(count: int, frame_rate: Fraction | None) -> list[int]:
@@ -105,15 +109,3 @@ def _finite_runs(values: np.ndarray) -> list[range]:
             start = None
     return runs
 
-
-def _save_png(image: Image.Image, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".partial.png", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            image.save(stream, format="PNG")
-        os.replace(partial, path)
-    except BaseException:
-        Path(partial).unlink(missing_ok=True)
-        raise
-    return path

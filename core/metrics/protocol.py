@@ -24,10 +24,9 @@ Aggregates: LSE figures are means over videos (as published LSE tables are); Lip
 silent-input generations (the share of time the mouth is open), leaving out frames without a face.
 """
 
-import json
+import io
 import logging
 import os
-import tempfile
 import wave
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import AudioError, InvalidParameterError, OutputExistsError
-from ..files import write_text_atomically
+from ..files import write_bytes_atomically, write_json_atomically, write_text_atomically
 from ..media import probe
 from ..progress import ProgressCallback, report
 from .evaluate import LandmarkSource, VideoMeasurement, measure_video
@@ -225,18 +224,13 @@ def silence_path(folder: Path, item: ProtocolItem) -> Path:
 def write_silence(path: Path, duration: Fraction, sample_rate: int = SILENCE_SAMPLE_RATE) -> Path:
     """Write a mono 16-bit WAV of digital silence lasting at least `duration` seconds, atomically."""
     samples = int(-(-Fraction(duration) * sample_rate // 1))  # ceil: never a sample short of the picture
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".partial.wav", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream, wave.open(stream, "wb") as writer:
-            writer.setnchannels(1)
-            writer.setsampwidth(2)
-            writer.setframerate(sample_rate)
-            writer.writeframes(bytes(2 * samples))
-        os.replace(partial, path)
-    except BaseException:
-        Path(partial).unlink(missing_ok=True)
-        raise
+    encoded = io.BytesIO()
+    with wave.open(encoded, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(sample_rate)
+        writer.writeframes(bytes(2 * samples))
+    write_bytes_atomically(path, encoded.getvalue())
     return path
 
 
@@ -526,7 +520,7 @@ def write_protocol_report(
         if target.exists() and not overwrite:
             raise OutputExistsError(f"{target} already exists; choose another folder or pass --overwrite")
     write_text_atomically(targets[0], protocol_report.to_markdown())
-    write_text_atomically(targets[1], json.dumps(protocol_report.to_dict(), indent=2, default=str) + "\n")
+    write_json_atomically(targets[1], protocol_report.to_dict())
     return targets
 
 

@@ -8,7 +8,6 @@
 """
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +90,7 @@ def _add_measure_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run_leak(args: argparse.Namespace) -> int:
-    from keydub.core.files import write_text_atomically
+    from keydub.core.files import write_json_atomically
     from keydub.core.media import probe
     from keydub.core.metrics.evaluate import face_landmark_source
     from keydub.core.metrics.mar import check_threshold
@@ -121,7 +120,7 @@ def run_leak(args: argparse.Namespace) -> int:
     title = f"{stem}: LipLeak {measurement.open_share:.3f} (silent dub, identity {reference})"
     draw_mar_plot(measurement.mar, plot_path, frame_rate=measurement.frame_rate, threshold=args.threshold,
                   title=title)
-    write_text_atomically(json_path, json.dumps(result, indent=2) + "\n")
+    write_json_atomically(json_path, result)
     if args.json:
         print_json(result)
     else:
