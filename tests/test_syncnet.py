@@ -1,5 +1,7 @@
 """SyncNet: layer shapes, checkpoint loading, the offset search and LSE formulas, the 25 fps face crops."""
 
+import zipfile
+from collections import OrderedDict
 from fractions import Fraction
 
 import numpy as np
@@ -148,9 +150,11 @@ def test_load_state_dict_safetensors_and_wrapper_prefix(syncnet, tmp_path):
     state = syncnet.state_dict()
     torch.save(state, tmp_path / "syncnet_v2.model")
     save_file({key: value.contiguous() for key, value in state.items()}, tmp_path / "syncnet_v2.safetensors")
-    # Saved through the release's wrapper, by a PyTorch older than BatchNorm step counters.
-    torch.save({f"__S__.{key}": value for key, value in state.items() if "num_batches" not in key},
-               tmp_path / "old.model")
+    # Saved through the release's wrapper, by a PyTorch older than BatchNorm step counters and the zip format
+    # (the release dates from 2017), as an OrderedDict like any `state_dict()`.
+    torch.save(OrderedDict((f"__S__.{key}", value) for key, value in state.items() if "num_batches" not in key),
+               tmp_path / "old.model", _use_new_zipfile_serialization=False)
+    assert not zipfile.is_zipfile(tmp_path / "old.model")
     probe = torch.randn(1, 1, 13, 20)
     with torch.no_grad():
         reference = syncnet.embed_audio(probe)
