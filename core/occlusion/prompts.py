@@ -7,9 +7,7 @@ with `to_dict`.
 """
 
 import math
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -20,6 +18,7 @@ import cv2
 import numpy as np
 
 from keydub.core.errors import InvalidParameterError
+from keydub.core.files import write_bytes_atomically
 from keydub.core.media.timecode import timecode_to_frames
 
 
@@ -306,14 +305,7 @@ def save_brush_mask(mask: np.ndarray, path: Path) -> Path:
     ok, encoded = cv2.imencode(".png", np.where(np.asarray(mask, dtype=bool), 255, 0).astype(np.uint8))
     if not ok:
         raise InvalidParameterError(f"mask of shape {np.shape(mask)} cannot be written as a PNG")
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(encoded.tobytes())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_bytes_atomically(path, encoded.tobytes())
     return path
 
 

@@ -7,9 +7,8 @@ they become sample indices (`sample_index`), where they are rounded once, half u
 
 import bisect
 import hashlib
+import io
 import math
-import os
-import tempfile
 import wave
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import numpy as np
 import opentimelineio as otio
 
 from keydub.core.errors import AudioError, OutputNotWritableError
+from keydub.core.files import write_bytes_atomically
 from keydub.core.media import load_audio
 from keydub.plugin.jobs import AudioPiece
 from keydub.plugin.timeline.clips import resolve_media_path, retime_description
@@ -176,20 +176,15 @@ def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> Path:
         `OutputNotWritableError`: the folder cannot be created or written.
     """
     pcm = np.round(np.clip(samples, -1.0, 1.0).astype(np.float64) * _WAV_FULL_SCALE).astype("<i4")
+    encoded = io.BytesIO()
+    with wave.open(encoded, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(_WAV_SAMPLE_BYTES)
+        writer.setframerate(sample_rate)
+        writer.writeframes(pcm.tobytes())
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".partial", dir=path.parent)
+        write_bytes_atomically(path, encoded.getvalue())
     except OSError as error:
         raise OutputNotWritableError(f"cannot write the dub audio cache in {path.parent} ({error.strerror}); "
                                      "choose an output folder you can write to") from error
-    try:
-        with os.fdopen(handle, "wb") as stream, wave.open(stream, "wb") as writer:
-            writer.setnchannels(1)
-            writer.setsampwidth(_WAV_SAMPLE_BYTES)
-            writer.setframerate(sample_rate)
-            writer.writeframes(pcm.tobytes())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
     return path

@@ -1,12 +1,11 @@
 """Reading and writing `.otio` files: clear errors on the way in, atomic writes on the way out."""
 
-import os
-import tempfile
 from pathlib import Path
 
 import opentimelineio as otio
 
 from keydub.core.errors import OutputExistsError, OutputNotWritableError, TimelineError
+from keydub.core.files import write_text_atomically
 
 
 def read_timeline(path: Path) -> otio.schema.Timeline:
@@ -64,17 +63,8 @@ def write_timeline(timeline: otio.schema.Timeline, path: Path, overwrite: bool =
         raise OutputNotWritableError(f"folder {path.parent} does not exist; create it or choose another output path")
     text = otio.adapters.write_to_string(timeline, adapter_name="otio_json")
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+        write_text_atomically(path, text)
     except OSError as error:
         raise OutputNotWritableError(f"cannot write into {path.parent} ({error.strerror}); choose another output "
                                      "path") from error
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
     return path
