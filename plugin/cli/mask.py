@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from keydub.core.progress import ProgressCallback
+from keydub.core.request import LANDMARK_BACKENDS
 from keydub.plugin.cli._output import ProgressBar, print_json
+from keydub.plugin.cli.render import add_range_and_face_options, face_choice, source_range
 
 
 EXAMPLES = """examples:
@@ -34,17 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("video", type=Path, help="the source clip (never modified)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="the preview file to write")
-    parser.add_argument("--in", dest="in_point", metavar="FRAME|TC",
-                        help="first frame to preview: a frame number (0 = first) or a timecode")
-    parser.add_argument("--out", dest="out_point", metavar="FRAME|TC",
-                        help="the frame after the last one previewed (exclusive): frame number or timecode")
-    parser.add_argument("--handles", type=int, default=0, metavar="N",
-                        help="extra frames before --in and after --out, as for `keydub render` (default 0)")
-    parser.add_argument("--face", metavar="X,Y[@FRAME]",
-                        help="click inside the face to dub, in source pixels, on FRAME (default: the first previewed "
-                        "frame); default: the largest face of each shot")
-    parser.add_argument("--face-track", type=int, metavar="ID", help="the face track id shown by `keydub inspect`")
-    parser.add_argument("--backend", choices=("face-alignment", "dlib"), default="face-alignment",
+    add_range_and_face_options(parser)
+    parser.add_argument("--landmark-backend", "--backend", dest="landmark_backend", choices=LANDMARK_BACKENDS,
+                        default=LANDMARK_BACKENDS[0],
                         help="face landmark detector (default: face-alignment, as `keydub render`)")
     parser.add_argument("--crop-size", type=int, default=512, metavar="PIXELS",
                         help="the model's crop size (default: 512, the official weights')")
@@ -60,7 +54,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Write the preview of `args.video`; errors propagate as `KeydubError` for `main` to print."""
     from keydub.core.media import probe
-    from keydub.plugin.cli.render import face_choice, source_range
 
     info = probe(args.video)
     start, end = source_range(args, info)
@@ -68,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     with ProgressBar(disable=args.quiet) as bar:
         result = write_mask_preview(
             args.video, args.output, (start, end), point=face.point, frame=face.frame, track_id=face.track_id,
-            backend=args.backend, crop_size=args.crop_size, codec=args.codec, show_crop=args.show_crop,
+            backend=args.landmark_backend, crop_size=args.crop_size, codec=args.codec, show_crop=args.show_crop,
             overwrite=args.overwrite, progress=bar,
         )
     if args.json:

@@ -32,16 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("video", type=Path, help="the source clip (never modified)")
     parser.add_argument("--audio", type=Path, required=True, help="the dub audio (any format FFmpeg reads)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="the file to write")
-    parser.add_argument("--in", dest="in_point", metavar="FRAME|TC",
-                        help="first frame to render: a frame number (0 = first) or a timecode")
-    parser.add_argument("--out", dest="out_point", metavar="FRAME|TC",
-                        help="the frame after the last one rendered (exclusive, as in OTIO): frame number or timecode")
-    parser.add_argument("--handles", type=int, default=0, metavar="N",
-                        help="extra frames rendered before --in and after --out, clamped to the clip (default 0)")
-    parser.add_argument("--face", metavar="X,Y[@FRAME]",
-                        help="click inside the face to dub, in source pixels, on FRAME (number or timecode; default "
-                        "the first rendered frame); default: the largest face of each shot")
-    parser.add_argument("--face-track", type=int, metavar="ID", help="the face track id shown by `keydub inspect`")
+    add_range_and_face_options(parser)
     parser.add_argument("--audio-offset", type=Fraction, default=Fraction(0), metavar="SECONDS",
                         help="delay of the dub against the picture in seconds, e.g. 0.04 or -1/25 (default 0)")
     parser.add_argument("--occluder", action="append", default=[], metavar="[ID:][-]X,Y@FRAME",
@@ -54,6 +45,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_render_options(parser)
     parser.set_defaults(func=run)
+
+
+def add_range_and_face_options(parser: argparse.ArgumentParser) -> None:
+    """The options that pick frames and a face, shared with `keydub mask` so a preview matches its render."""
+    parser.add_argument("--in", dest="in_point", metavar="FRAME|TC",
+                        help="first frame: a frame number (0 = the clip's first) or a timecode")
+    parser.add_argument("--out", dest="out_point", metavar="FRAME|TC",
+                        help="the frame after the last one (exclusive, as in OTIO): frame number or timecode")
+    parser.add_argument("--handles", type=int, default=0, metavar="N",
+                        help="extra frames before --in and after --out, clamped to the clip (default 0)")
+    parser.add_argument("--face", metavar="X,Y[@FRAME]",
+                        help="click inside the face to dub, in source pixels, on FRAME (number or timecode; default "
+                        "the first frame of the range); default: the largest face of each shot")
+    parser.add_argument("--face-track", type=int, metavar="ID", help="the face track id shown by `keydub inspect`")
 
 
 def run(args: argparse.Namespace) -> int:
