@@ -20,6 +20,18 @@ def testdata_file(name: str) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """One intra-op thread for torch: the tiny test models gain nothing from a second thread, and on a busy
+    machine threads waiting on each other made them several times slower. Results do not depend on it."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(int(os.environ.get("KEYDUB_TEST_THREADS", "1")))
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def talking_clip() -> Path:
     """10 s, 1080x1920 portrait, 25 fps HEVC + AAC clip of one person speaking to camera."""

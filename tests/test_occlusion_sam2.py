@@ -35,12 +35,8 @@ IMAGE_SIZE = 64
 
 @pytest.fixture(scope="module")
 def masker() -> Iterator[OcclusionMasker]:
-    # SAM2's many small kernels gain nothing from a second thread and lose a lot when the cores are busy.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     torch.manual_seed(0)
     yield OcclusionMasker.from_config("tiny", device="cpu", image_size=IMAGE_SIZE)
-    torch.set_num_threads(threads)
 
 
 def test_session_runs_end_to_end_on_random_weights(masker, tmp_path, monkeypatch):

@@ -23,15 +23,6 @@ FRAME_SIZE = 64
 SHORT_SIGMAS = (700.0, 4.248, 0.173, 0.0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """One intra-op thread: much faster than two when the CPU is shared, and results do not depend on it."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class SyntheticClip:
     """A lazily generated clip: frame `i` is the same whenever it is read, and nothing is held between reads.
 

@@ -3,8 +3,6 @@ way users load them, then placed back on a new track of the timeline."""
 
 import numpy as np
 import opentimelineio as otio
-import pytest
-import torch
 from face_fixtures import DrawnFaceBackend, template_landmarks
 from otio_fixtures import RATE, write_three_clip_timeline
 from tiny_models import TINY_FRAME_SIZE, save_tiny_weights
@@ -23,17 +21,8 @@ WIDTH, HEIGHT = 96, 80
 FACE = template_landmarks(48, 36, 36)
 
 
-@pytest.fixture
-def one_thread():
-    # The tiny model's operations are too small to gain from threads; on a shared CPU, threads waiting for each
-    # other made this test several times slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
-
-def test_a_timeline_renders_with_the_engine_and_lines_up(tmp_path, monkeypatch, one_thread):
+def test_a_timeline_renders_with_the_engine_and_lines_up(tmp_path, monkeypatch):
     weights = save_tiny_weights(tmp_path / "weights", TINY_FRAME_SIZE)
     fixture = write_three_clip_timeline(tmp_path, durations=(4, 3, 5), size=(WIDTH, HEIGHT))
     options = PlanOptions(dub_tracks=("DX es-419",), handles=1, render_options={
