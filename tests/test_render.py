@@ -323,3 +323,23 @@ def test_an_occluder_in_front_of_the_mouth_keeps_its_source_pixels(tmp_path, pip
         covered += int(occluded.sum())
         assert np.array_equal(source_frame[occluded], out_frame[occluded])
     assert covered > 0
+
+
+def test_a_cut_mid_clip_renders_each_shot_with_its_own_identity_frame(tmp_path, pipeline):
+    from media_fixtures import sine
+
+    clip = make_test_clip(tmp_path / "source.mov", width=WIDTH, height=HEIGHT, frame_count=30, frames="noise",
+                          codec="prores", audio_rate=48000, audio=sine(440.0))
+    dub = write_wav(tmp_path / "dub.wav", 1.2)
+    other_shot = template_landmarks(30, 40, 28)  # after the cut: a smaller face on the left
+
+    result = render_clip(
+        request_for(clip, dub, tmp_path / "out.mkv", keep_source_audio=True), pipeline=pipeline,
+        landmark_backend=DrawnFaceBackend(lambda i: FACE if i < 12 else other_shot, (HEIGHT, WIDTH)),
+    )
+
+    assert result.report["face"]["segments"] == [[0, 12], [12, 30]]
+    assert result.report["face"]["identity_frames"] == [0, 12]
+    assert not result.passed_through
+    out = probe(tmp_path / "out.mkv")
+    assert out.audio_streams[0].sample_rate == 48000  # the source's own sound, not the 16 kHz dub
