@@ -25,14 +25,6 @@ WIDTH, HEIGHT, FRAMES = 96, 80, 8
 FACE = template_landmarks(48, 36, 36)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One CPU thread: on a shared machine, threads waiting on each other cost more than they compute."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def weight_options(tmp_path_factory) -> list[str]:
@@ -73,7 +65,7 @@ def test_leak_renders_silence_and_writes_plot_and_numbers(tmp_path, weight_optio
     expected = np.sum(heights) / (2 * np.linalg.norm(FACE[60] - FACE[64]))
     assert result["mar"][0] == pytest.approx(round(float(expected), 4), abs=1e-4)
     assert result["lipleak"] == 0.0 and result["open_frames"] == 0
-    with wave.open(str(out / "silence" / "shot.wav")) as silence:
+    with wave.open(str(out / "silence" / "shot.silent.wav")) as silence:
         assert silence.getnframes() == 16000 * FRAMES // 25
         assert not any(silence.readframes(silence.getnframes()))
     assert json.loads((out / "shot.lipleak.json").read_text()) == result
@@ -110,8 +102,8 @@ def test_protocol_with_tiny_keysync_weights(tmp_path, weight_options, capsys):
     assert "| first |" in printed and "LSD" in printed
     data = json.loads((out / "report.json").read_text())
     assert [(row["video"], row["setup"], row["driving_audio"]) for row in data["videos"]] == [
-        ("a", "SI", "a.wav"), ("a", "AM", "a.wav"), ("a", "XM", "b.wav"),
-        ("b", "SI", "b.wav"), ("b", "AM", "b.wav"), ("b", "XM", "a.wav"),
+        ("a", "SI", "a.silent.wav"), ("a", "AM", "a.wav"), ("a", "XM", "b.wav"),
+        ("b", "SI", "b.silent.wav"), ("b", "AM", "b.wav"), ("b", "XM", "a.wav"),
     ]
     (summary,) = data["summary"]
     assert summary["reference"] == "first" and summary["lipleak"] == 0.0

@@ -118,14 +118,6 @@ class DrawingRenderer:
                 writer.write(frame)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One CPU thread: on a shared machine, threads waiting on each other cost more than they compute."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture
 def dataset(tmp_path) -> tuple[Path, Path]:
@@ -171,6 +163,7 @@ def test_protocol_end_to_end(dataset, tmp_path, scorer):
     assert rows["anna", "SI", "auto"].open_frames == rows["ben", "SI", "auto"].open_frames == 0
     # Audio-matched: the mouth opens under the loud frames of the own audio.
     assert rows["anna", "AM", "auto"].open_frames == 3 and rows["ben", "AM", "auto"].open_frames == 3
+    assert rows["anna", "SI", "auto"].driving_audio == "anna.silent.wav"
     assert rows["anna", "XM", "auto"].driving_audio == "ben.wav"
     assert rows["ben", "XM", "auto"].driving_audio == "anna.wav"
 
@@ -188,6 +181,15 @@ def test_protocol_end_to_end(dataset, tmp_path, scorer):
             0.5 * (abs(summary.lse_c_am - summary.lse_c_xm) + abs(summary.lse_d_am - summary.lse_d_xm))
         )
     assert all(row.lse_d > 0 and row.lse_c >= 0 and -15 <= row.offset <= 15 for row in report.rows)
+    # Per video: each video's own LipLeak and LSD, from its own rows only.
+    per_video = {(summary.video, summary.reference): summary for summary in report.per_video}
+    assert list(per_video) == [("anna", "first"), ("anna", "auto"), ("ben", "first"), ("ben", "auto")]
+    assert per_video["anna", "first"].lipleak == pytest.approx(3 / 7)  # frame 4 has no face
+    assert per_video["ben", "first"].lipleak == pytest.approx(3 / 8)
+    for (name, reference), summary in per_video.items():
+        am, xm, si = (rows[name, setup, reference] for setup in ("AM", "XM", "SI"))
+        assert (summary.lse_c_am, summary.lse_d_xm, summary.lse_c_s) == (am.lse_c, xm.lse_d, si.lse_c)
+        assert summary.lsd == pytest.approx(0.5 * (abs(am.lse_c - xm.lse_c) + abs(am.lse_d - xm.lse_d)))
     # ben at 23.976 fps is scored on 9 instants at 25 fps (4 windows), anna on its own 8 frames (3 windows).
 
     markdown_path, json_path = write_protocol_report(report, tmp_path / "report")
@@ -195,10 +197,14 @@ def test_protocol_end_to_end(dataset, tmp_path, scorer):
     for column in ("LipLeak", "LSE-C_S", "LSE-D_S", "LSE-C (AM)", "LSE-D (AM)", "LSE-C (XM)", "LSE-D (XM)", "LSD",
                    "Video", "Setup", "Driving audio", "Open mouth", "No face", "Offset"):
         assert f"| {column} |" in markdown or f" {column} |" in markdown
-    assert markdown.count("\n| anna |") == 6 and markdown.count("\n| ben |") == 6
+    # Two per-video rows (one per reference) and six generations per video.
+    assert markdown.count("\n| anna |") == 2 + 6 and markdown.count("\n| ben |") == 2 + 6
+    assert "## Per video" in markdown and "## Per generation" in markdown
     data = json.loads(json_path.read_text())
-    assert set(data["summary"][0]) == {"reference", "lipleak", "lse_c_s", "lse_d_s", "lse_c_am", "lse_d_am",
-                                       "lse_c_xm", "lse_d_xm", "lsd"}
+    assert set(data["summary"][0]) == {"reference", "video", "lipleak", "lse_c_s", "lse_d_s", "lse_c_am",
+                                       "lse_d_am", "lse_c_xm", "lse_d_xm", "lsd"}
+    assert data["summary"][0]["video"] is None
+    assert [(entry["video"], entry["reference"]) for entry in data["per_video"]] == list(per_video)
     assert len(data["videos"]) == 12 and data["settings"] == {"renderer": "drawing"}
     assert data["summary"][0]["lipleak"] == pytest.approx(6 / 15)
     with pytest.raises(OutputExistsError, match="report.md already exists"):
@@ -231,7 +237,7 @@ def test_pairing_is_by_name_and_mismatch_is_a_deterministic_derangement(tmp_path
     assert plan == plan_generations(list(reversed(items))[::-1], tmp_path / "out", setups=("XM",),
                                     references=("first",))
     silent = plan_generations(items, tmp_path / "out", setups=("SI",), references=("auto",))
-    assert [g.driving_audio.name for g in silent] == ["a.wav", "b.wav", "c.wav"]
+    assert [g.driving_audio.name for g in silent] == ["a.silent.wav", "b.silent.wav", "c.silent.wav"]
     assert all(g.driving_audio.parent.name == "silence" and g.scoring_audio == g.item.audio for g in silent)
     assert silent[0].output == tmp_path / "out" / "videos" / "a.SI.auto.mov"
 

@@ -192,7 +192,7 @@ def plan_generations(
     """Every generation of the protocol, in the order they are rendered (video, reference, setup).
 
     Generated videos go to `folder/videos/<name>.<setup>.<reference><suffix>`; the silent driving audio to
-    `folder/silence/<name>.wav` (written by `run_protocol`).
+    `folder/silence/<name>.silent.wav` (written when the generation runs).
     """
     unknown = sorted(set(setups) - set(SETUPS))
     if unknown or not setups or not references:
@@ -217,8 +217,8 @@ def plan_generations(
 
 
 def silence_path(folder: Path, item: ProtocolItem) -> Path:
-    """Where the silent driving audio of `item` goes."""
-    return folder / "silence" / f"{item.name}.wav"
+    """Where the silent driving audio of `item` goes (named so that reports do not mistake it for the own audio)."""
+    return folder / "silence" / f"{item.name}.silent.wav"
 
 
 def write_silence(path: Path, duration: Fraction, sample_rate: int = SILENCE_SAMPLE_RATE) -> Path:
@@ -287,10 +287,11 @@ class ProtocolRow:
 @dataclass(frozen=True)
 class ReferenceSummary:
     """The protocol's figures for one identity reference strategy (means over videos; `None` where no video
-    of that setup was scored).
+    of that setup was scored), for the whole set or for one video.
 
     Args:
         reference (`str`): the strategy.
+        video (`str | None`): the video these figures are for; `None` for the whole set.
         lipleak (`float | None`): open frames over frames with a face, all silent-input generations pooled.
         lse_c_s (`float | None`), lse_d_s (`float | None`): LSE-C_S and LSE-D_S (SI scored with the own audio).
         lse_c_am (`float | None`), lse_d_am (`float | None`): LSE-C and LSE-D of the audio-matched setup.
@@ -299,6 +300,7 @@ class ReferenceSummary:
     """
 
     reference: str
+    video: str | None
     lipleak: float | None
     lse_c_s: float | None
     lse_d_s: float | None
@@ -309,8 +311,9 @@ class ReferenceSummary:
     lsd: float | None
 
     @classmethod
-    def from_rows(cls, reference: str, rows: Sequence[ProtocolRow]) -> "ReferenceSummary":
-        mine = [row for row in rows if row.reference == reference]
+    def from_rows(cls, reference: str, rows: Sequence[ProtocolRow], video: str | None = None) -> "ReferenceSummary":
+        """Summarise the rows of `reference` (and of `video` only, when given)."""
+        mine = [row for row in rows if row.reference == reference and video in (None, row.name)]
 
         def mean(setup: str, metric: str) -> float | None:
             values = [getattr(row, metric) for row in mine if row.setup == setup and getattr(row, metric) is not None]
@@ -321,7 +324,10 @@ class ReferenceSummary:
         lipleak = sum(row.open_frames for row in silent) / measured if measured else None
         c_am, d_am, c_xm, d_xm = mean("AM", "lse_c"), mean("AM", "lse_d"), mean("XM", "lse_c"), mean("XM", "lse_d")
         lsd = lip_sync_discrepancy(c_am, d_am, c_xm, d_xm) if None not in (c_am, d_am, c_xm, d_xm) else None
-        return cls(reference, lipleak, mean("SI", "lse_c"), mean("SI", "lse_d"), c_am, d_am, c_xm, d_xm, lsd)
+        return cls(reference, video, lipleak, mean("SI", "lse_c"), mean("SI", "lse_d"), c_am, d_am, c_xm, d_xm, lsd)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
 
 
 def lip_sync_discrepancy(c_am: float, d_am: float, c_xm: float, d_xm: float) -> float:
@@ -335,6 +341,7 @@ SUMMARY_COLUMNS = (
     ("LSE-D_S", "lse_d_s", "{:.3f}"), ("LSE-C (AM)", "lse_c_am", "{:.3f}"), ("LSE-D (AM)", "lse_d_am", "{:.3f}"),
     ("LSE-C (XM)", "lse_c_xm", "{:.3f}"), ("LSE-D (XM)", "lse_d_xm", "{:.3f}"), ("LSD", "lsd", "{:.3f}"),
 )
+VIDEO_COLUMNS = (("Video", "video", "{}"), *SUMMARY_COLUMNS)
 ROW_COLUMNS = (
     ("Video", "name", "{}"), ("Reference", "reference", "{}"), ("Setup", "setup", "{}"),
     ("Driving audio", "driving_audio", "{}"), ("Frames", "frames", "{}"), ("LSE-C", "lse_c", "{:.3f}"),
@@ -345,17 +352,19 @@ ROW_COLUMNS = (
 
 @dataclass(frozen=True)
 class ProtocolReport:
-    """Per-video rows and per-reference summaries of a protocol run.
+    """Per-reference summaries, per-video summaries and per-generation rows of a protocol run.
 
     Args:
         rows (`tuple[ProtocolRow, ...]`): one per generated video.
-        summaries (`tuple[ReferenceSummary, ...]`): one per identity reference strategy.
+        summaries (`tuple[ReferenceSummary, ...]`): one per identity reference strategy, over the whole set.
+        per_video (`tuple[ReferenceSummary, ...]`): one per source video and reference strategy.
         threshold (`float`): the MAR threshold of LipLeak.
         settings (`dict`): render settings and inputs, recorded for reproducibility.
     """
 
     rows: tuple[ProtocolRow, ...]
     summaries: tuple[ReferenceSummary, ...]
+    per_video: tuple[ReferenceSummary, ...]
     threshold: float
     settings: dict[str, Any] = field(default_factory=dict)
 
@@ -364,7 +373,8 @@ class ProtocolReport:
             "protocol": "Yaman et al., Assessing identity leakage in talking face generation (SI, AM, XM)",
             "threshold": self.threshold,
             "settings": self.settings,
-            "summary": [vars(summary) for summary in self.summaries],
+            "summary": [summary.to_dict() for summary in self.summaries],
+            "per_video": [summary.to_dict() for summary in self.per_video],
             "videos": [row.to_dict() for row in self.rows],
         }
 
@@ -380,6 +390,10 @@ class ProtocolReport:
             _markdown_table(SUMMARY_COLUMNS, self.summaries),
             "",
             "## Per video",
+            "",
+            _markdown_table(VIDEO_COLUMNS, self.per_video),
+            "",
+            "## Per generation",
             "",
             _markdown_table(ROW_COLUMNS, self.rows),
             "",
@@ -444,7 +458,9 @@ def run_protocol(
         rows.append(ProtocolRow.from_measurement(generation, measurement))
     report(progress, "protocol", len(plan), len(plan))
     summaries = tuple(ReferenceSummary.from_rows(str(reference), rows) for reference in references)
-    return ProtocolReport(tuple(rows), summaries, threshold, dict(settings or {}))
+    per_video = tuple(ReferenceSummary.from_rows(str(reference), rows, video=item.name)
+                      for item in items for reference in references)
+    return ProtocolReport(tuple(rows), summaries, per_video, threshold, dict(settings or {}))
 
 
 def generate_and_measure(

@@ -365,6 +365,15 @@ class SyncNetScorer:
                 f"SyncNet needs at least {VIDEO_WINDOW + 1} frames (0.24 s) of picture and audio; got {len(crops)} "
                 f"frames and {len(waveform) / SYNCNET_SAMPLE_RATE:.3f} s of audio"
             )
+        shifts = 2 * self.max_offset + 1
+        if windows < shifts:
+            # With fewer windows than shifts, most shifts compare lips with the zero padding only, which flattens
+            # the curve: LSE-C tends to 0 and the offset to the search's edge, whatever the sync.
+            logger.warning(
+                "only %d SyncNet windows (%d frames at 25 fps) for %d audio shifts: LSE-C and the offset are not "
+                "meaningful below %d frames (the SyncNet release scores face tracks of 4 s or more)",
+                windows, length, shifts, shifts + VIDEO_WINDOW,
+            )
         device = next(self.model.parameters()).device
         features = torch.from_numpy(syncnet_mfcc(waveform[: length * samples_per_frame]))
         lips, audio = [], []
