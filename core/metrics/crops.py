@@ -11,6 +11,10 @@ cuts rows `[y - s, y + 2.8 s)` and columns `[x - 1.4 s, x + 1.4 s)` around the b
 with grey 110, then resizes to 224x224. We take the box from the 68 landmarks (their bounding box, which reaches
 from the eyebrows to the chin, slightly lower than a detector's box, which also covers the forehead) and a
 median that repeats the end values instead of padding with zeros, so that boxes do not shrink at clip ends.
+
+Colour, whole face. `syncnet_v2.model` reads the whole 224x224 face crop in colour (its first layer is a 3-channel
+3D convolution over 5 frames), not the grayscale mouth crops of the first SyncNet paper or the lower-half crops of
+Wav2Lip's expert discriminator; feeding it either would score pictures it was never trained on.
 """
 
 import math
