@@ -343,3 +343,23 @@ def test_a_cut_mid_clip_renders_each_shot_with_its_own_identity_frame(tmp_path, 
     assert not result.passed_through
     out = probe(tmp_path / "out.mkv")
     assert out.audio_streams[0].sample_rate == 48000  # the source's own sound, not the 16 kHz dub
+
+
+def test_the_dub_starts_under_the_in_frame_and_handles_hear_what_comes_before(tmp_path, monkeypatch):
+    from keydub.plugin.cli.main import main
+
+    clip = make_test_clip(tmp_path / "source.mkv", width=WIDTH, height=HEIGHT, frame_count=40, frames="noise")
+    dub = write_wav(tmp_path / "dub.wav", 1.0)
+    seen = {}
+
+    def capture(request, progress):
+        seen["request"] = request
+        raise KeyboardInterrupt  # stop before any work
+
+    monkeypatch.setattr("keydub.core.render.render_clip", capture)
+    argv = ["render", str(clip), "--audio", str(dub), "-o", str(tmp_path / "o.mkv"), "--in", "10", "--out", "20",
+            "--handles", "4", "--audio-offset", "1/25"]
+    assert main(argv) == 130
+    request = seen["request"]
+    assert (request.start_frame, request.end_frame) == (6, 24)
+    assert request.audio_offset == Fraction(1, 25) + Fraction(4, 25)

@@ -34,7 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--output", type=Path, required=True, help="the file to write")
     add_range_and_face_options(parser)
     parser.add_argument("--audio-offset", type=Fraction, default=Fraction(0), metavar="SECONDS",
-                        help="delay of the dub against the picture in seconds, e.g. 0.04 or -1/25 (default 0)")
+                        help="delay of the dub against the picture in seconds, e.g. 0.04 or -1/25 (default 0: the "
+                        "dub's first sample is under the --in frame)")
     parser.add_argument("--occluder", action="append", default=[], metavar="[ID:][-]X,Y@FRAME",
                         help="click on something in front of the mouth (hand, microphone) so it stays on top; "
                         "repeatable; write --occluder=-X,Y@FRAME for a negative click; X0,Y0,X1,Y1 gives a box")
@@ -68,13 +69,15 @@ def run(args: argparse.Namespace) -> int:
 
     info = probe(args.video)
     start, end = source_range(args, info)
+    in_point = frame_number(args.in_point, info) if args.in_point else 0
     request = RenderRequest(
         video=args.video.absolute(),
         audio=args.audio.absolute(),
         output=args.output.absolute(),
         start_frame=start,
         end_frame=end,
-        audio_offset=args.audio_offset,
+        # The dub's first sample belongs under the --in frame; handles before it hear silence (or earlier dub).
+        audio_offset=args.audio_offset + Fraction(in_point - start) / info.frame_rate,
         face=face_choice(args, info, start),
         occluders=tuple(p.to_dict() for p in parse_occluder_args(args.occluder, args.occluder_mask, info)),
         report=args.report.absolute() if args.report else None,
