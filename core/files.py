@@ -3,7 +3,7 @@
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +29,19 @@ def write_bytes_atomically(path: str | os.PathLike[str], data: bytes) -> None:
     """Write `data` to a temporary file beside `path` and rename it into place: readers see all of it or none."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    # A unique hidden name beside the target, created like any new file: its mode follows the umask, where
+    # mkstemp's 0600 would leave reports and plots unreadable to everyone else on a shared machine.
+    partial = path.with_name(f".{path.name}.{secrets.token_hex(6)}.partial")
+    stream = open(partial, "xb")  # exclusive: never reuses (or, on failure, deletes) another writer's file
     try:
-        with os.fdopen(handle, "wb") as stream:
+        with stream:
             stream.write(data)
             stream.flush()
             # On disk before the rename, so a power cut leaves the old file or the new one, never an empty one.
             os.fsync(stream.fileno())
         os.replace(partial, path)
     except BaseException:
-        Path(partial).unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
         raise
 
 

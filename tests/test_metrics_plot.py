@@ -1,5 +1,6 @@
 """The MAR plot: curve, open frames, threshold and missing faces drawn where they belong, written atomically."""
 
+import os
 from fractions import Fraction
 
 import numpy as np
@@ -28,6 +29,9 @@ def test_plot_marks_open_frames_threshold_and_missing_faces(tmp_path):
     path = draw_mar_plot(mar, tmp_path / "plots" / "shot.mar.png", frame_rate=Fraction(25))
     pixels = pixels_of(path)
     assert [p.name for p in path.parent.iterdir()] == ["shot.mar.png"]  # no partial file left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # readable like any new file, not a private temp file
 
     # Scale: the top of the plot is 1.1 x the largest MAR (0.66); frames are spread over the plot's width.
     def x_of(frame: float) -> int:
