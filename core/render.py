@@ -28,7 +28,7 @@ from keydub.core.files import sha256_file, write_json_atomically
 from keydub.core.masks import combine_with_occluders, leakproof_mask
 from keydub.core.media import FrameReader, MediaInfo, probe, require_constant_frame_rate
 from keydub.core.media.audio import audio_stream_info, load_audio
-from keydub.core.media.writer import AudioSpec, VideoWriter
+from keydub.core.media.writer import AudioSpec, BackgroundWriter, VideoWriter
 from keydub.core.metrics import LIPLEAK_THRESHOLD, lipleak, mar_series
 from keydub.core.occlusion.compose import occluder_crop_mask, paste_back_with_occluders
 from keydub.core.progress import ProgressCallback, report
@@ -109,6 +109,7 @@ def render_clip(
             request.output, like=info, codec=request.codec, overwrite=request.overwrite,
             audio=output_audio(request, info, start), first_source_frame=start,
         ) as writer,
+        BackgroundWriter(writer) as encoder,
     ):
         frames = reader.read(start, end, high_bit_depth=info.bit_depth > 8)
         for offset in range(end - start):
@@ -121,9 +122,10 @@ def render_clip(
                     frame = renderer.paste_back(offset, frame, crop)
                 with timer("mouth QC"):
                     mouth.measure(offset, crop)
-            with timer("encode"):
-                writer.write(frame)
+            with timer("encode queue"):
+                encoder.write(frame)
             report(progress, "render", offset + 1, end - start)
+    timer.seconds["encode"] = encoder.encode_seconds
     # 5. Report what was done.
     result = RenderResult(
         output=request.output,

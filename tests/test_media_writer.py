@@ -11,7 +11,16 @@ import pytest
 from media_fixtures import make_test_clip, noise_pattern, read_index
 
 from keydub.core.errors import InvalidParameterError, OutputExistsError, OutputNotWritableError
-from keydub.core.media import AudioSpec, FrameReader, MediaInfo, VideoWriter, load_audio, probe, read_frames
+from keydub.core.media import (
+    AudioSpec,
+    BackgroundWriter,
+    FrameReader,
+    MediaInfo,
+    VideoWriter,
+    load_audio,
+    probe,
+    read_frames,
+)
 
 
 NTSC_24 = Fraction(24000, 1001)
@@ -239,3 +248,36 @@ def test_audio_spec_needs_exactly_one_source() -> None:
         AudioSpec()
     with pytest.raises(InvalidParameterError, match="positive sample_rate"):
         AudioSpec(samples=np.zeros(10, dtype=np.float32))
+
+
+# Encoding on a worker thread ---------------------------------------------------------------------------------
+def test_background_writer_writes_every_frame_in_order(tmp_path: Path) -> None:
+    source = probe(make_test_clip(tmp_path / "source.mkv", frame_count=12, frames="noise"))
+    with VideoWriter(tmp_path / "out.mkv", like=source, codec="ffv1") as writer, BackgroundWriter(writer) as encoder:
+        for frame in read_frames(source.path):
+            encoder.write(frame)
+    assert writer.frames_written == 12 and encoder.encode_seconds > 0
+    for original, written in zip(read_frames(source.path), read_frames(tmp_path / "out.mkv"), strict=True):
+        assert np.array_equal(original, written)
+
+
+def test_background_writer_reports_an_encoding_error_and_leaves_no_file(tmp_path: Path,
+                                                                        small_clip: MediaInfo) -> None:
+    with pytest.raises(InvalidParameterError, match="frame 1 is uint8 \\(10, 10, 3\\)"):
+        with VideoWriter(tmp_path / "out.mov", like=small_clip) as writer, BackgroundWriter(writer) as encoder:
+            frames = read_frames(small_clip.path)
+            encoder.write(next(frames))
+            encoder.write(np.zeros((10, 10, 3), dtype=np.uint8))
+            for frame in frames:
+                encoder.write(frame)
+    assert files_in(tmp_path) == ["source.mkv"]
+
+
+def test_background_writer_interrupted_leaves_no_file(tmp_path: Path, small_clip: MediaInfo) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        with VideoWriter(tmp_path / "out.mov", like=small_clip) as writer, BackgroundWriter(writer) as encoder:
+            for index, frame in enumerate(read_frames(small_clip.path)):
+                encoder.write(frame)
+                if index == 2:
+                    raise KeyboardInterrupt
+    assert files_in(tmp_path) == ["source.mkv"]

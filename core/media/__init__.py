@@ -4,7 +4,8 @@
   timecode, audio streams, variable frame rate detection.
 - `read_frames(path, start, end)` / `FrameReader`: RGB frames by index, streaming, exact after any seek.
 - `load_audio(path, sample_rate, start, duration)`: mono float32, sample-exact, codec priming removed.
-- `VideoWriter(path, like=info, codec=..., audio=AudioSpec...)`: a clip matching its source, written atomically.
+- `VideoWriter(path, like=info, codec=..., audio=AudioSpec...)`: a clip matching its source, written atomically;
+  `BackgroundWriter(writer)` encodes its frames on a worker thread.
 - `timecode_to_frames`, `frames_to_timecode`: SMPTE timecode maths, drop-frame included.
 """
 
@@ -12,13 +13,14 @@ from keydub.core.media.audio import audio_stream_info, iter_audio, load_audio
 from keydub.core.media.probe import AudioStreamInfo, MediaInfo, probe, require_constant_frame_rate, snap_frame_rate
 from keydub.core.media.reader import FrameReader, read_frames
 from keydub.core.media.timecode import frames_to_timecode, is_drop_frame_timecode, timecode_to_frames
-from keydub.core.media.writer import CODECS, AudioSpec, VideoWriter
+from keydub.core.media.writer import CODECS, AudioSpec, BackgroundWriter, VideoWriter
 
 
 __all__ = [
     "CODECS",
     "AudioSpec",
     "AudioStreamInfo",
+    "BackgroundWriter",
     "FrameReader",
     "MediaInfo",
     "VideoWriter",

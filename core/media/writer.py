@@ -20,6 +20,9 @@ duration, and interleaved with the picture as it is written.
 
 import math
 import os
+import queue
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -310,6 +313,61 @@ class VideoWriter:
             except (OSError, av.FFmpegError):
                 pass  # the partial file is deleted next; a failed trailer write does not matter
         self._partial.unlink(missing_ok=True)
+
+
+class BackgroundWriter:
+    """Encode a `VideoWriter`'s frames on a worker thread, so encoding overlaps decoding and generation.
+
+    FFmpeg's encoders release the GIL, so on a machine with spare cores the encode of frame `n` runs while frame
+    `n + 1` is decoded and generated. Use it inside the `VideoWriter`'s `with` block, as a `with` block of its own:
+    leaving it normally waits for every queued frame; leaving it with an exception drops the queued frames, so the
+    `VideoWriter` then aborts as usual and no file appears.
+
+    Args:
+        writer (`VideoWriter`): the open writer; only the worker thread calls it until the block ends.
+        depth (`int`, defaults to 4): frames that may wait for the encoder (memory: `depth` frames).
+
+    Attributes:
+        encode_seconds (`float`): time the worker spent encoding.
+    """
+
+    def __init__(self, writer: VideoWriter, depth: int = 4) -> None:
+        self._writer = writer
+        self._frames: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._cancelled = False
+        self.encode_seconds = 0.0
+        self._thread = threading.Thread(target=self._encode_queued, name="keydub-encode", daemon=True)
+        self._thread.start()
+
+    def write(self, frame: np.ndarray) -> None:
+        """Queue one frame (waits while `depth` frames are queued); raises an earlier frame's encoding error."""
+        if self._error is not None:
+            raise self._error
+        self._frames.put(frame)
+
+    def _encode_queued(self) -> None:
+        while (frame := self._frames.get()) is not None:
+            if self._error is not None or self._cancelled:
+                continue
+            began = time.perf_counter()
+            try:
+                self._writer.write(frame)
+            except BaseException as error:  # handed to the caller's thread
+                self._error = error
+            self.encode_seconds += time.perf_counter() - began
+
+    def __enter__(self) -> "BackgroundWriter":
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self._cancelled = exc_type is not None
+        self._frames.put(None)
+        self._thread.join()
+        if exc_type is None and self._error is not None:
+            raise self._error
 
 
 class _AudioTrack:
