@@ -86,7 +86,7 @@ def main() -> None:
           f"{figures['seconds_per_output_second']:.2f} s per output second")
     for stage, share in sorted(figures["stage_share"].items(), key=lambda item: -item[1]):
         print(f"  {stage:<12} {100 * share:5.1f} %")
-    print("  (encode runs on its own thread, overlapping the other stages; 'encode queue' is time spent waiting for it)")
+    print("  (encode runs on its own thread, overlapping the other stages; 'encode queue' is time spent waiting)")
 
 
 if __name__ == "__main__":
