@@ -26,13 +26,13 @@ from pathlib import Path
 import av
 import numpy as np
 
-from keydub.core.crop import blend_region, crop_windows, paste_back, warp_to_crop
+from keydub.core.compositing.crop import blend_region, crop_windows, paste_back, warp_to_crop
 from keydub.core.faces import get_landmark_backend, track_faces
-from keydub.core.masks import leakproof_mask
+from keydub.core.compositing.masks import leakproof_mask
 from keydub.core.media import FrameReader, probe
 from keydub.core.media.writer import VideoWriter
 from keydub.core.render import StageTimer
-from keydub.core.target_face import choose_target_face
+from keydub.core.faces.target import choose_target_face
 
 
 DEFAULT_VIDEO = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "talking_1080x1920_25fps.mp4"

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from keydub.core.errors import InvalidParameterError
-from keydub.core.request import FaceChoice, RenderRequest
+from keydub.core.render.request import FaceChoice, RenderRequest
 
 
 # Bumped whenever the meaning of a hashed field changes, so that renders made under the old meaning are redone.

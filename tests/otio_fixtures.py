@@ -25,7 +25,7 @@ from media_fixtures import make_test_clip
 
 from keydub.core.media import AudioSpec, VideoWriter, probe, read_frames
 from keydub.core.progress import ProgressCallback, report
-from keydub.core.request import RenderRequest, RenderResult
+from keydub.core.render.request import RenderRequest, RenderResult
 
 
 RATE = Fraction(24000, 1001)

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from media_fixtures import make_test_clip
 
-from keydub.core.crop import CropWindow, blend_region, crop_windows, face_scale, paste_back, warp_to_crop
+from keydub.core.compositing.crop import CropWindow, blend_region, crop_windows, face_scale, paste_back, warp_to_crop
 from keydub.core.errors import InvalidParameterError
-from keydub.core.masks import leakproof_mask
+from keydub.core.compositing.masks import leakproof_mask
 from keydub.core.media import probe, read_frames
 from keydub.core.media.writer import VideoWriter
 

@@ -19,7 +19,7 @@ from media_fixtures import make_test_clip
 from keydub.core.errors import AudioError, InvalidParameterError, OutputExistsError
 from keydub.core.media import load_audio, probe, read_frames
 from keydub.core.media.writer import VideoWriter
-from keydub.core.metrics.protocol import (
+from keydub.core.evaluation.protocol import (
     ProtocolItem,
     ReferenceSummary,
     lip_sync_discrepancy,

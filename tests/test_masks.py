@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 from test_crop import synthetic_face
 
-from keydub.core import crop
+from keydub.core.compositing import crop
 from keydub.core.errors import InvalidParameterError
-from keydub.core.masks import combine_with_occluders, latent_mask, leakproof_mask, overlay_mask, paste_back
+from keydub.core.compositing.masks import combine_with_occluders, latent_mask, leakproof_mask, overlay_mask, paste_back
 
 
 def official_box_mask(landmarks: np.ndarray, size: int, nose_index: int = 28, box_expand: float = 0.0) -> np.ndarray:

@@ -12,9 +12,9 @@ from face_fixtures import DrawnFaceBackend, template_landmarks
 from media_fixtures import make_test_clip
 from tiny_models import save_tiny_weights
 
-from keydub.core.crop import blend_region, crop_windows
+from keydub.core.compositing.crop import blend_region, crop_windows
 from keydub.core.errors import AudioError, MediaNotFoundError, NoFaceFoundError, OutputExistsError
-from keydub.core.masks import leakproof_mask
+from keydub.core.compositing.masks import leakproof_mask
 from keydub.core.media import probe, read_frames
 from keydub.core.model.pipeline import KeySyncPipeline
 from keydub.core.render import RenderRequest, render_clip

@@ -8,7 +8,7 @@ import pytest
 from otio_fixtures import copy_renderer, write_dubbing_timeline, write_three_clip_timeline
 
 from keydub.core.errors import InvalidParameterError, NoFaceFoundError
-from keydub.core.request import RenderRequest
+from keydub.core.render.request import RenderRequest
 from keydub.plugin.cli._render_options import add_render_options, render_options_from_args
 from keydub.plugin.cli.main import main
 from keydub.plugin.jobs import RENDER_OPTION_NAMES

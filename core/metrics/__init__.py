@@ -3,7 +3,7 @@
 - `mar_series(landmarks)`, `lipleak(mar)`: mouth aspect ratio per frame and the KeySync LipLeak share.
 - `SyncNet`, `load_syncnet(path)`, `SyncNetScorer(model).score(crops, audio)`: LSE-C / LSE-D with the public
   `syncnet_v2` weights; `mfcc` is its audio front-end, `keydub.core.metrics.crops` its 25 fps face crops.
-- `keydub.core.metrics.protocol`: the leakage protocol (silent input, audio-matched, audio-mismatched).
+- `keydub.core.evaluation.protocol`: the leakage protocol (silent input, audio-matched, audio-mismatched).
 
 SyncNet (torch) is imported on first use, so that importing MAR for a render report stays light.
 """

@@ -13,7 +13,7 @@ Public API:
 """
 
 from keydub.core.occlusion.cache import CachedOcclusionMasks, OcclusionMaskCache
-from keydub.core.occlusion.compose import (
+from keydub.core.compositing.occluders import (
     latent_mask_without_occluders,
     occluder_crop_mask,
     paste_back_with_occluders,

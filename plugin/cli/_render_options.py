@@ -9,7 +9,7 @@ import argparse
 import dataclasses
 from typing import Any
 
-from keydub.core.request import LANDMARK_BACKENDS, RenderRequest
+from keydub.core.render.request import LANDMARK_BACKENDS, RenderRequest
 from keydub.plugin.jobs import CONTAINER_BY_CODEC, RENDER_OPTION_NAMES, check_render_options
 
 

@@ -92,10 +92,10 @@ def _add_measure_options(parser: argparse.ArgumentParser) -> None:
 def run_leak(args: argparse.Namespace) -> int:
     from keydub.core.files import write_json_atomically
     from keydub.core.media import probe
-    from keydub.core.metrics.evaluate import face_landmark_source
+    from keydub.core.evaluation.evaluate import face_landmark_source
     from keydub.core.metrics.mar import check_threshold
     from keydub.core.metrics.plot import draw_mar_plot
-    from keydub.core.metrics.protocol import keydub_renderer, silent_input_leak
+    from keydub.core.evaluation.protocol import keydub_renderer, silent_input_leak
 
     options = render_options_from_args(args)
     folder = args.output_dir
@@ -132,9 +132,9 @@ def run_leak(args: argparse.Namespace) -> int:
 
 
 def run_protocol_command(args: argparse.Namespace) -> int:
-    from keydub.core.metrics.evaluate import face_landmark_source
+    from keydub.core.evaluation.evaluate import face_landmark_source
     from keydub.core.metrics.mar import check_threshold
-    from keydub.core.metrics.protocol import keydub_renderer, pair_inputs, run_protocol, write_protocol_report
+    from keydub.core.evaluation.protocol import keydub_renderer, pair_inputs, run_protocol, write_protocol_report
     from keydub.core.metrics.syncnet import SyncNetScorer, load_syncnet
 
     options = render_options_from_args(args)

@@ -10,7 +10,7 @@ from typing import Any
 
 from keydub.core.media import MediaInfo, probe, read_frames
 from keydub.core.progress import Progress, ProgressCallback
-from keydub.core.request import LANDMARK_BACKENDS
+from keydub.core.render.request import LANDMARK_BACKENDS
 from keydub.plugin.cli._output import ProgressBar, print_json
 
 

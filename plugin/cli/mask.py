@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from keydub.core.progress import ProgressCallback
-from keydub.core.request import LANDMARK_BACKENDS
+from keydub.core.render.request import LANDMARK_BACKENDS
 from keydub.plugin.cli._output import ProgressBar, print_json
 from keydub.plugin.cli.render import add_range_and_face_options, face_choice, source_range
 
@@ -94,7 +94,7 @@ def write_mask_preview(
         video (`Path`): the source clip.
         output (`Path`): the preview file (written atomically, with the source's sound under it).
         frame_range (`tuple[int, int]`): `[start, end)` source frames.
-        point, frame, track_id: the face choice, as `keydub.core.target_face.choose_target_face` takes it (`frame`
+        point, frame, track_id: the face choice, as `keydub.core.faces.target.choose_target_face` takes it (`frame`
             is a source frame index).
         backend (`str`, defaults to `"face-alignment"`): the landmark backend.
         crop_size (`int`, defaults to 512): the model's crop size.
@@ -106,13 +106,13 @@ def write_mask_preview(
     import cv2
     import numpy as np
 
-    from keydub.core.crop import blend_region, crop_windows
+    from keydub.core.compositing.crop import blend_region, crop_windows
     from keydub.core.faces import get_landmark_backend, track_faces
-    from keydub.core.masks import leakproof_mask, overlay_mask
+    from keydub.core.compositing.masks import leakproof_mask, overlay_mask
     from keydub.core.media import FrameReader, probe
     from keydub.core.media.writer import AudioSpec, VideoWriter
     from keydub.core.progress import report
-    from keydub.core.target_face import choose_target_face
+    from keydub.core.faces.target import choose_target_face
 
     info = probe(video)
     start, end = frame_range

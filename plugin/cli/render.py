@@ -124,7 +124,7 @@ def source_range(args: argparse.Namespace, info) -> tuple[int, int]:
 
 
 def face_choice(args: argparse.Namespace, info, start: int):
-    from keydub.core.request import FaceChoice
+    from keydub.core.render.request import FaceChoice
 
     if args.face is None:
         return FaceChoice(track_id=args.face_track)

@@ -33,7 +33,7 @@ from keydub.core.errors import (
     OutputNotWritableError,
 )
 from keydub.core.progress import Progress, ProgressCallback, report
-from keydub.core.request import RenderRequest, RenderResult
+from keydub.core.render.request import RenderRequest, RenderResult
 from keydub.plugin.jobs import ClipJob
 from keydub.plugin.store import STORE_PATH, JobState, JobStore
 from keydub.plugin.timeline.otio_file import read_timeline, write_timeline
@@ -43,6 +43,8 @@ from keydub.plugin.timeline.timecode import format_timecode
 
 
 if TYPE_CHECKING:
+    import opentimelineio as otio
+
     from keydub.core.faces import LandmarkBackend
 
 logger = logging.getLogger(__name__)
@@ -148,9 +150,10 @@ class TimelineRun:
     Args:
         plan (`TimelinePlan`): what was planned.
         outcomes (`tuple[ClipOutcome, ...]`): one per planned clip, in plan order.
-        output_timeline (`Path | None`): the timeline written (`None` for a dry run).
+        output_timeline (`Path | None`): the timeline file written (`None` for a dry run, or when none was asked).
         track_name (`str`): the new track's name (the one it would get, for a dry run).
         is_dry_run (`bool`): nothing was rendered or written.
+        timeline (`otio.schema.Timeline | None`): the new timeline (`None` for a dry run).
     """
 
     plan: TimelinePlan
@@ -158,6 +161,7 @@ class TimelineRun:
     output_timeline: Path | None
     track_name: str
     is_dry_run: bool = False
+    timeline: "otio.schema.Timeline | None" = None
 
     def count(self, state: JobState) -> int:
         return sum(outcome.state is state for outcome in self.outcomes)
@@ -223,14 +227,15 @@ class EngineRenderer:
         return core_render.render_clip(request, progress, pipeline=self._pipeline, landmark_backend=backend)
 
 
-def render_timeline(timeline_path: Path, out_dir: Path, output_path: Path | None = None,
+def render_timeline(timeline: "Path | otio.schema.Timeline", out_dir: Path, output_path: Path | None = None,
                     options: PlanOptions | None = None, *, render: RenderFunction | None = None,
                     force: bool = False, dry_run: bool = False, overwrite: bool = False,
-                    progress: ProgressCallback | None = None) -> TimelineRun:
+                    progress: ProgressCallback | None = None, base_dir: Path | None = None) -> TimelineRun:
     """Render every dialogue clip of a dubbing timeline and write a new timeline with the results.
 
     Args:
-        timeline_path (`Path`): the `.otio` timeline (never modified).
+        timeline (`Path | otio.schema.Timeline`): the `.otio` file, or a timeline object (e.g. a Resolve
+            snapshot); never modified.
         out_dir (`Path`): folder for the renders and the job store (created when missing).
         output_path (`Path | None`): the `.otio` to write; defaults to `<timeline>.keydub.otio` beside the input.
         options (`PlanOptions | None`): tracks, handles, clip selection and render options.
@@ -241,6 +246,8 @@ def render_timeline(timeline_path: Path, out_dir: Path, output_path: Path | None
         overwrite (`bool`, defaults to `False`): replace an existing `output_path`.
         progress (`ProgressCallback | None`): receives `Progress("clips", done, total)` and each clip's render
             progress with the stage prefixed by `[k/n] <clip name>: `.
+        base_dir (`Path | None`): folder that relative media paths are resolved against; defaults to the
+            timeline file's folder (a timeline object without it must have absolute paths).
 
     Returns:
         `TimelineRun`: the plan, one outcome per clip, and the written timeline.
@@ -253,20 +260,24 @@ def render_timeline(timeline_path: Path, out_dir: Path, output_path: Path | None
         `JobStoreError`: another batch is rendering into `out_dir`, or its store is damaged.
     """
     # 1. Read the timeline and check every destination before spending time on renders.
-    timeline_path = Path(timeline_path).absolute()
-    timeline = read_timeline(timeline_path)
-    output_path = Path(output_path).absolute() if output_path else timeline_path.with_suffix(".keydub.otio")
-    if output_path.resolve() == timeline_path.resolve():
-        raise InvalidParameterError(f"the output timeline {output_path} is the input; Keydub never changes the input "
-                                    "timeline: choose another path with -o")
-    if output_path.exists() and not overwrite and not dry_run:
+    if isinstance(timeline, (str, os.PathLike)):
+        timeline_path = Path(timeline).absolute()
+        timeline = read_timeline(timeline_path)
+        base_dir = timeline_path.parent if base_dir is None else base_dir
+        output_path = Path(output_path).absolute() if output_path else timeline_path.with_suffix(".keydub.otio")
+        if output_path.resolve() == timeline_path.resolve():
+            raise InvalidParameterError(f"the output timeline {output_path} is the input; Keydub never changes the "
+                                        "input timeline: choose another path with -o")
+    elif output_path is not None:
+        output_path = Path(output_path).absolute()
+    if output_path is not None and output_path.exists() and not overwrite and not dry_run:
         raise OutputExistsError(f"{output_path} already exists; choose another path with -o or pass --overwrite")
     folder = OutputFolder(Path(out_dir).absolute())
     if not dry_run:
         folder.check_writable()
 
     # 2. Plan: which clips, which audio, which jobs (the output folder appears with the first dub audio file).
-    plan = plan_timeline(timeline, base_dir=timeline_path.parent, audio_cache=folder.audio_cache, options=options,
+    plan = plan_timeline(timeline, base_dir=Path(base_dir or Path.cwd()).absolute(), audio_cache=folder.audio_cache, options=options,
                          write_audio=not dry_run)
     track_name, _ = output_track_name(timeline, plan.dub_label)
     if dry_run:
@@ -282,8 +293,11 @@ def render_timeline(timeline_path: Path, out_dir: Path, output_path: Path | None
     rendered = [RenderedClip(planned=by_id[outcome.clip_id], output=outcome.output, job_hash=outcome.job_hash,
                              qc=outcome.qc)
                 for outcome in outcomes if outcome.state is JobState.DONE]
-    write_timeline(timeline_with_results(timeline, plan, rendered), output_path, overwrite=overwrite)
-    return TimelineRun(plan=plan, outcomes=tuple(outcomes), output_timeline=output_path, track_name=track_name)
+    result_timeline = timeline_with_results(timeline, plan, rendered)
+    if output_path is not None:
+        write_timeline(result_timeline, output_path, overwrite=overwrite)
+    return TimelineRun(plan=plan, outcomes=tuple(outcomes), output_timeline=output_path, track_name=track_name,
+                       timeline=result_timeline)
 
 
 def run_batch(plan: TimelinePlan, folder: OutputFolder, render: RenderFunction | None = None, force: bool = False,

@@ -30,7 +30,7 @@ from urllib.parse import unquote, urlparse
 import opentimelineio as otio
 
 from keydub.core.errors import InvalidParameterError
-from keydub.core.request import FaceChoice
+from keydub.core.render.request import FaceChoice
 from keydub.plugin.jobs import check_render_options
 from keydub.plugin.timeline.tracks import keydub_metadata
 

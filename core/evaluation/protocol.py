@@ -36,18 +36,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import AudioError, InvalidParameterError, OutputExistsError
-from ..files import write_bytes_atomically, write_json_atomically, write_text_atomically
-from ..media import probe
-from ..progress import ProgressCallback, report
-from .evaluate import LandmarkSource, VideoMeasurement, measure_video
-from .mar import LIPLEAK_THRESHOLD
+from keydub.core.errors import AudioError, InvalidParameterError, OutputExistsError
+from keydub.core.files import write_bytes_atomically, write_json_atomically, write_text_atomically
+from keydub.core.media import probe
+from keydub.core.progress import ProgressCallback, report
+from keydub.core.evaluation.evaluate import LandmarkSource, VideoMeasurement, measure_video
+from keydub.core.metrics.mar import LIPLEAK_THRESHOLD
 
 
 if TYPE_CHECKING:
-    from ..faces import LandmarkBackend
-    from ..model.pipeline import KeySyncPipeline
-    from .syncnet import SyncNetScorer
+    from keydub.core.faces import LandmarkBackend
+    from keydub.core.model.pipeline import KeySyncPipeline
+    from keydub.core.metrics.syncnet import SyncNetScorer
 
 logger = logging.getLogger(__name__)
 
@@ -124,8 +124,8 @@ def keydub_renderer(
     loaded: dict[str, Any] = {"pipeline": pipeline, "landmark_backend": landmark_backend}
 
     def render(generation: Generation, progress: ProgressCallback | None = None) -> None:
-        from ..faces import get_landmark_backend
-        from ..render import RenderRequest, load_pipeline, render_clip
+        from keydub.core.faces import get_landmark_backend
+        from keydub.core.render import RenderRequest, load_pipeline, render_clip
 
         identity: str | int = int(generation.reference) if generation.reference.isdigit() else generation.reference
         request = RenderRequest(

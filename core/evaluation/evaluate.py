@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import InvalidParameterError
-from ..media import FrameReader, MediaInfo, load_audio, probe
-from .mar import LIPLEAK_THRESHOLD, count_missing, lipleak, mar_series, open_mouth_frames
+from keydub.core.errors import InvalidParameterError
+from keydub.core.media import FrameReader, MediaInfo, load_audio, probe
+from keydub.core.metrics.mar import LIPLEAK_THRESHOLD, count_missing, lipleak, mar_series, open_mouth_frames
 
 
 if TYPE_CHECKING:
-    from ..faces import LandmarkBackend
-    from .syncnet import SyncNetScorer, SyncScore
+    from keydub.core.faces import LandmarkBackend
+    from keydub.core.metrics.syncnet import SyncNetScorer, SyncScore
 
 LandmarkSource = Callable[[Iterable[np.ndarray]], np.ndarray]
 """Frames (RGB, in order) -> `(frames, 68, 2)` landmarks of the face to measure, NaN where it is absent."""
@@ -36,7 +36,7 @@ def face_landmark_source(backend: "str | LandmarkBackend" = "face-alignment") ->
     loaded: list[Any] = []
 
     def landmarks_of(frames: Iterable[np.ndarray]) -> np.ndarray:
-        from ..faces import get_landmark_backend, select_track, track_faces
+        from keydub.core.faces import get_landmark_backend, select_track, track_faces
 
         if not loaded:
             loaded.append(get_landmark_backend(backend) if isinstance(backend, str) else backend)
@@ -149,8 +149,8 @@ def _score_sync(
     scorer: "SyncNetScorer",
     audio: str | os.PathLike[str] | None,
 ) -> "SyncScore":
-    from .crops import crop_boxes, syncnet_face_crops, syncnet_frame_indices
-    from .syncnet import SYNCNET_SAMPLE_RATE
+    from keydub.core.metrics.crops import crop_boxes, syncnet_face_crops, syncnet_frame_indices
+    from keydub.core.metrics.syncnet import SYNCNET_SAMPLE_RATE
 
     indices = syncnet_frame_indices(len(points), info.frame_rate)
     boxes = crop_boxes(points)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from keydub.core.errors import InvalidParameterError, NoFaceFoundError
-from keydub.core.faces import FaceTrack, select_track
+from keydub.core.faces.selection import select_track
+from keydub.core.faces.tracking import FaceTrack
 from keydub.core.metrics import mar_series
 
 

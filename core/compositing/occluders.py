@@ -10,8 +10,8 @@ or resampling still reaches an occluder pixel is undone from the source.
 import cv2
 import numpy as np
 
-from keydub.core.crop import DEFAULT_FEATHER, CropWindow, paste_back
-from keydub.core.masks import combine_with_occluders, latent_mask
+from keydub.core.compositing.crop import DEFAULT_FEATHER, CropWindow, paste_back
+from keydub.core.compositing.masks import combine_with_occluders, latent_mask
 
 
 def occluder_crop_mask(occluder_mask: np.ndarray, window: CropWindow) -> np.ndarray:

@@ -5,13 +5,13 @@ the face's landmarks, with no dilation, feathering or temporal smoothing: the wh
 hidden from the model, so the original lip motion cannot leak into the result. The latent mask is that box
 nearest-sampled to 64x64 (§1.4); occluders are then taken out of it (`M and not M_obj`, §1.5).
 
-`paste_back` and `blend_region` live in `keydub.core.crop` beside the crop windows they invert, and are exported
+`paste_back` and `blend_region` live in `keydub.core.compositing.crop` beside the crop windows they invert, and are exported
 here too so the mask helpers of the render path come from one place.
 """
 
 import numpy as np
 
-from keydub.core.crop import blend_region, paste_back
+from keydub.core.compositing.crop import blend_region, paste_back
 from keydub.core.errors import InvalidParameterError
 
 

@@ -9,7 +9,7 @@ import pytest
 from media_fixtures import make_test_clip
 from test_occlusion_masker import HEIGHT, RED, WIDTH, ColourSegmenter, painted, scene
 
-from keydub.core import crop
+from keydub.core.compositing import crop
 from keydub.core.media import probe
 from keydub.core.media.reader import read_frames
 from keydub.core.media.writer import VideoWriter

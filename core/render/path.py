@@ -1,7 +1,7 @@
 """The product's main job: one source clip + dub audio -> the same clip with the lower face regenerated.
 
 `render_clip(request, progress)` reads top to bottom as the render path of the architecture document. Its
-request and result types live in `keydub.core.request` (light to import) and are re-exported here.
+request and result types live in `keydub.core.render.request` (light to import).
 """
 
 import os
@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from keydub.core.crop import CropWindow, crop_windows, paste_back, warp_to_crop
-from keydub.core.crop_cache import CropCache, crop_to_pixels
+from keydub.core.compositing.crop import CropWindow, crop_windows, paste_back, warp_to_crop
+from keydub.core.compositing.crop_cache import CropCache, crop_to_pixels
 from keydub.core.errors import (
     AudioError,
     InvalidParameterError,
@@ -25,15 +25,15 @@ from keydub.core.errors import (
 )
 from keydub.core.faces import LandmarkBackend, get_landmark_backend, track_faces
 from keydub.core.files import sha256_file, write_json_atomically
-from keydub.core.masks import combine_with_occluders, leakproof_mask
+from keydub.core.compositing.masks import combine_with_occluders, leakproof_mask
 from keydub.core.media import FrameReader, MediaInfo, probe, require_constant_frame_rate
 from keydub.core.media.audio import audio_stream_info, load_audio
 from keydub.core.media.writer import AudioSpec, BackgroundWriter, VideoWriter
 from keydub.core.metrics import LIPLEAK_THRESHOLD, lipleak, mar_series
-from keydub.core.occlusion.compose import occluder_crop_mask, paste_back_with_occluders
+from keydub.core.compositing.occluders import occluder_crop_mask, paste_back_with_occluders
 from keydub.core.progress import ProgressCallback, report
-from keydub.core.request import FaceChoice, RenderRequest, RenderResult
-from keydub.core.target_face import TargetFace, choose_identity_frame, choose_target_face
+from keydub.core.render.request import FaceChoice, RenderRequest, RenderResult
+from keydub.core.faces.target import TargetFace, choose_identity_frame, choose_target_face
 
 
 if TYPE_CHECKING:
