@@ -1,0 +1,44 @@
+"""The Keydub panel's Qt-free side: clip sessions, their persistence, and the controller the widgets talk to.
+
+The panel (`keydub.ui`) is a thin set of Qt widgets over this package; nothing here imports Qt, so the logic runs
+and is tested without a `QApplication`.
+
+- `session.ClipSession`: one clip as the editor works on it (source, dub, range, chosen face, occlusion prompts,
+  render settings), plain data with `to_dict` / `from_dict`.
+- `session.SessionStore`: the sessions of one output folder, kept in `<out>/.keydub/panel/sessions.json` beside
+  the job store (`<out>/.keydub/jobs.sqlite`); brush masks are PNGs in `<out>/.keydub/panel/masks/`. Every
+  change is written at once (atomically), so closing or killing the app and reopening the same clip or timeline
+  restores everything.
+- `controller.PanelController`: opens a video + dub or an OTIO timeline into sessions, keeps the current clip,
+  turns a session into the `ClipJob` / `RenderRequest` a render takes, and exports the OTIO with the new track.
+  It reports through topic events (`register_event_callback(topic, callback)`), as listed on the class.
+
+Contract between the window and the occluder and queue widgets
+--------------------------------------------------------------
+`keydub.ui.app.MainWindow(controller, queue_controller=None)` exposes:
+
+- `window.controller`: the `PanelController`; `controller.current` is the current `ClipSession` (or `None`).
+- `window.viewer`: the current clip's `keydub.ui.viewer.Viewer`, which offers:
+    - `viewer.frame_index` (source frame shown), signal `viewer.frame_changed(int)`, `viewer.seek(frame)`;
+    - `viewer.frame_rgb()`: the shown frame as an RGB uint8 array (`None` before the first frame);
+    - `viewer.set_overlay(name, image)`: draw a named layer over the frame; `image` is an `(h, w, 4)` uint8 RGBA
+      array or a `QImage` at source resolution, or a callable `frame_index -> RGBA array | None` that is called
+      for every shown frame; `None` removes the layer. Layers draw in the order they were first set; the
+      window's own layers are `"faces"` (tracked boxes) and `"mask"` (the regeneration mask).
+    - `viewer.refresh_overlays()`: call a callable layer again for the shown frame (after its data changed);
+    - `viewer.set_tool(tool)`: route mouse input to `tool` (`None` gives it back to the face picker). A tool is
+      any object with `press(event)`, `move(event)` and `release(event)`; `event` is a
+      `keydub.ui.viewer.ViewerMouseEvent(x, y, frame, button, modifiers)` with `x, y` in source pixels (float).
+      Optional `cursor()` returns the `QCursor` to show while the tool is active;
+    - `viewer.set_markers(name, frames, colour)`: mark source frames on the scrub bar (e.g. `"prompts"`).
+- Docks: when `keydub.ui.occluders` imports, the window docks `OccluderPanel(controller, viewer)`; when
+  `keydub.ui.queue` imports and a queue controller is given (or `keydub.plugin.panel.queue.QueueController` can
+  be made for the output folder), it docks `QueuePanel(queue_controller)`.
+- The clip list's render / cancel / re-render actions call `queue_controller.submit(jobs)`,
+  `queue_controller.cancel(job_ids)` and `queue_controller.submit(jobs, force=True)`; job states and progress are
+  read from the output folder's job store, so the list shows what the worker does whoever started it.
+- Occluder prompts are stored in `ClipSession.occluders` as the plain dicts `RenderRequest.occluders` takes
+  (`OcclusionPrompt.to_dict()`), set with `controller.set_occluders(clip_id, prompts)` (fires `"clip.changed"`);
+  brush masks go to `controller.brush_mask_path(clip_id, object_id, frame)`. So a render from the panel equals
+  the same render from the command line.
+"""
