@@ -30,7 +30,7 @@ from keydub.core.render.request import RenderRequest, RenderResult
 
 RATE = Fraction(24000, 1001)
 START = 86400  # 01:00:00:00 at 24000/1001 (timecode counts 24 labels a second)
-SAMPLE_RATE = 16_000
+MODEL_SAMPLE_RATE = 16_000
 SOURCE_FRAMES = 96
 # Source clips: name -> start timecode frame (10:00:00:00, 11:00:00:00, 12:00:00:00 at 24 labels a second).
 SOURCE_TIMECODES = {"A001": "10:00:00:00", "A002": "11:00:00:00", "A003": "12:00:00:00"}
@@ -63,7 +63,7 @@ def tr(start: int, duration: int, rate: Fraction = RATE) -> otio.opentime.TimeRa
     return otio.opentime.TimeRange(rt(start, rate), rt(duration, rate))
 
 
-def write_tone_wav(path: Path, tone: Tone, seconds: int = WAV_SECONDS, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+def write_tone_wav(path: Path, tone: Tone, seconds: int = WAV_SECONDS, sample_rate: int = MODEL_SAMPLE_RATE) -> np.ndarray:
     """Write a mono 16-bit WAV of `tone`; return its samples as float32 exactly as a decoder reads them back."""
     times = np.arange(seconds * sample_rate) / sample_rate
     pcm = np.round(tone.amplitude * np.sin(2 * np.pi * tone.frequency * times) * 32767).astype("<i2")

@@ -163,20 +163,20 @@ def _rename(old: str, new: str):
         (
             _rename("_forward_module.model.diffusion_model.input_blocks.1.0.in_layers.0.weight",
                     "_forward_module.model.diffusion_model.input_blocks.1.0.in_layerz.0.weight"),
-            ["1 missing: model.diffusion_model.input_blocks.1.0.in_layers.0.weight",
+            ["1 missing (first: model.diffusion_model.input_blocks.1.0.in_layers.0.weight",
              "down_blocks.0.resnets.0.spatial_res_block.norm1.weight",
-             "1 unexpected: model.diffusion_model.input_blocks.1.0.in_layerz.0.weight"],
+             "1 unexpected (first: model.diffusion_model.input_blocks.1.0.in_layerz.0.weight"],
         ),
         (
             lambda module: module.pop("_forward_module.model.diffusion_model.output_blocks.1.0.time_mixer.mix_factor"),
-            ["1 missing: model.diffusion_model.output_blocks.1.0.time_mixer.mix_factor",
+            ["1 missing (first: model.diffusion_model.output_blocks.1.0.time_mixer.mix_factor",
              "up_blocks.0.resnets.1.time_mixer.mix_factor"],
         ),
         (
             lambda module: module.update(
                 {"_forward_module.model.diffusion_model.out.2.weight": torch.zeros(4, 32, 5, 5)}
             ),
-            ["1 misshapen: model.diffusion_model.out.2.weight [4, 32, 5, 5] (expected [4, 32, 3, 3])"],
+            ["1 misshapen (first: model.diffusion_model.out.2.weight [4, 32, 5, 5] (expected [4, 32, 3, 3])"],
         ),
         (
             lambda module: module.pop("_forward_module.conditioner.embedders.2.linear.bias"),

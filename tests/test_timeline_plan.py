@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import opentimelineio as otio
 import pytest
-from otio_fixtures import RATE, SAMPLE_RATE, SOURCE_STARTS, START, write_dubbing_timeline
+from otio_fixtures import RATE, MODEL_SAMPLE_RATE, SOURCE_STARTS, START, write_dubbing_timeline
 
 from keydub.core.errors import InvalidParameterError, TimelineError
 from keydub.plugin.jobs import ClipJob
@@ -81,7 +81,7 @@ def test_audio_pieces_follow_the_timeline_across_j_and_l_cuts(plan, dubbing):
 
 def _sample(frames: int) -> int:
     """Sample index of a frame boundary at 16 kHz, rounded half up (independent of the implementation)."""
-    return math.floor(Fraction(frames) * FRAME * SAMPLE_RATE + Fraction(1, 2))
+    return math.floor(Fraction(frames) * FRAME * MODEL_SAMPLE_RATE + Fraction(1, 2))
 
 
 def _expected_buffer(total_frames: int, placements: list[tuple[np.ndarray, int, int, int]]) -> np.ndarray:
@@ -89,7 +89,7 @@ def _expected_buffer(total_frames: int, placements: list[tuple[np.ndarray, int, 
     buffer = np.zeros(_sample(total_frames), dtype=np.float32)
     for samples, file_frame, offset, frames in placements:
         first, last = _sample(offset), _sample(offset + frames)
-        file_first = round(Fraction(file_frame) * FRAME * SAMPLE_RATE)
+        file_first = round(Fraction(file_frame) * FRAME * MODEL_SAMPLE_RATE)
         buffer[first:last] = samples[file_first:file_first + last - first]
     return buffer
 
@@ -102,12 +102,12 @@ def test_dub_audio_is_assembled_sample_exactly_and_cached_by_content(plan, dubbi
         "sh070_fr": _expected_buffer(48, [(tones["fr_line1"], 24, 10, 26)]),
     }
     for job in plan.jobs:
-        buffer = assemble_audio(job.audio_pieces, Fraction(job.frame_count) * FRAME, SAMPLE_RATE)
+        buffer = assemble_audio(job.audio_pieces, Fraction(job.frame_count) * FRAME, MODEL_SAMPLE_RATE)
         np.testing.assert_array_equal(buffer, expected[job.name])
-        assert job.audio_sha256 == audio_digest(buffer, SAMPLE_RATE)
+        assert job.audio_sha256 == audio_digest(buffer, MODEL_SAMPLE_RATE)
         assert job.audio_file.name == f"{job.audio_sha256}.wav"
         with wave.open(str(job.audio_file)) as stored:
-            assert (stored.getframerate(), stored.getnchannels(), stored.getnframes()) == (SAMPLE_RATE, 1, buffer.size)
+            assert (stored.getframerate(), stored.getnchannels(), stored.getnframes()) == (MODEL_SAMPLE_RATE, 1, buffer.size)
             cached = np.frombuffer(stored.readframes(buffer.size), dtype="<i4") / (2**31 - 1)
         np.testing.assert_allclose(cached, buffer, atol=1e-9)
     # The boundaries really are where the tones change: sh020 holds 220 Hz, then silence, then 330 Hz.

@@ -29,7 +29,7 @@ import torch
 from transformers import HubertModel, PreTrainedModel, WavLMModel
 
 from keydub.core.audio.framing import (
-    SAMPLE_RATE,
+    MODEL_SAMPLE_RATE,
     SAMPLES_PER_MODEL_FRAME,
     TOKEN_HOP,
     ZERO_TOKEN,
@@ -76,7 +76,7 @@ class SpeechFeatures:
         if hop != TOKEN_HOP:
             raise InvalidParameterError(
                 f"{type(model).__name__} advances {hop} samples per token but KeySync needs {TOKEN_HOP} "
-                f"(50 Hz at {SAMPLE_RATE} Hz); use a HuBERT/WavLM base-style encoder"
+                f"(50 Hz at {MODEL_SAMPLE_RATE} Hz); use a HuBERT/WavLM base-style encoder"
             )
         self.model = model.eval()
         self.receptive_field = receptive_field
@@ -164,8 +164,8 @@ class SpeechFeatures:
         needed = clip_samples(plan.num_frames, plan.frame_rate)
         if waveform.shape[0] + SAMPLES_PER_MODEL_FRAME <= needed:
             raise AudioError(
-                f"the audio lasts {waveform.shape[0] / SAMPLE_RATE:.2f} s but {plan.num_frames} frames at "
-                f"{float(plan.frame_rate):.3f} fps last {needed / SAMPLE_RATE:.2f} s; pass audio that covers "
+                f"the audio lasts {waveform.shape[0] / MODEL_SAMPLE_RATE:.2f} s but {plan.num_frames} frames at "
+                f"{float(plan.frame_rate):.3f} fps last {needed / MODEL_SAMPLE_RATE:.2f} s; pass audio that covers "
                 "the whole clip (pad the dub with silence or shorten the clip)"
             )
         used = waveform[: plan.num_samples]

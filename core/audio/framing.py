@@ -22,8 +22,8 @@ import numpy as np
 from keydub.core.errors import InvalidParameterError
 
 
-SAMPLE_RATE = 16_000
-"""Sample rate (Hz) of the waveform every audio encoder sees."""
+MODEL_SAMPLE_RATE = 16_000
+"""Sample rate (Hz) of the waveform every audio encoder sees: HuBERT, WavLM and SyncNet's MFCC front-end."""
 
 MODEL_FRAME_RATE = Fraction(25)
 """Frame rate KeySync was trained at (its audio framing is defined at this rate)."""
@@ -74,7 +74,7 @@ def check_frame_rate(frame_rate: Fraction | int) -> Fraction:
 
 def clip_samples(num_frames: int, frame_rate: Fraction) -> int:
     """Samples at 16 kHz spanned by `num_frames` frames at `frame_rate`, rounded up to a whole sample."""
-    return math.ceil(Fraction(num_frames * SAMPLE_RATE) / frame_rate)
+    return math.ceil(Fraction(num_frames * MODEL_SAMPLE_RATE) / frame_rate)
 
 
 def encoder_geometry(conv_kernel: tuple[int, ...], conv_stride: tuple[int, ...]) -> tuple[int, int]:
@@ -129,7 +129,7 @@ def plan_frame_tokens(
     # floor(i * SR / (rate * hop) + 1/2) in integers: rate = p / q, so the ratio is i * SR * q / (hop * p).
     p, q = frame_rate.numerator, frame_rate.denominator
     frames = np.arange(num_frames, dtype=np.int64)
-    first = (2 * frames * SAMPLE_RATE * q + TOKEN_HOP * p) // (2 * TOKEN_HOP * p) + first_token_offset
+    first = (2 * frames * MODEL_SAMPLE_RATE * q + TOKEN_HOP * p) // (2 * TOKEN_HOP * p) + first_token_offset
     pairs = np.maximum(first[:, None] + np.arange(TOKENS_PER_FRAME, dtype=np.int64)[None, :], 0)
     pairs[pairs >= num_tokens] = ZERO_TOKEN
     return FrameTokens(num_frames, frame_rate, num_samples, num_tokens, pairs)

@@ -5,7 +5,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from keydub.core.audio.framing import SAMPLE_RATE
+from keydub.core.audio.framing import MODEL_SAMPLE_RATE
 from keydub.core.media.audio import load_audio
 
 
@@ -29,4 +29,4 @@ def load_speech(
     Returns:
         `np.ndarray`: float32 `[samples]` at 16 kHz, the mean of the channels.
     """
-    return load_audio(path, SAMPLE_RATE, start, duration, pad=pad)
+    return load_audio(path, MODEL_SAMPLE_RATE, start, duration, pad=pad)

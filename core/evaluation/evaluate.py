@@ -150,14 +150,14 @@ def _score_sync(
     audio: str | os.PathLike[str] | None,
 ) -> "SyncScore":
     from keydub.core.metrics.crops import crop_boxes, syncnet_face_crops, syncnet_frame_indices
-    from keydub.core.metrics.syncnet import SYNCNET_SAMPLE_RATE
+    from keydub.core.metrics.syncnet import MODEL_SAMPLE_RATE
 
     indices = syncnet_frame_indices(len(points), info.frame_rate)
     boxes = crop_boxes(points)
     with FrameReader(video, info=info) as reader:
         crops = syncnet_face_crops(reader.read(0, int(indices[-1]) + 1), boxes, indices)
     duration = Fraction(len(points)) / info.frame_rate
-    waveform = load_audio(Path(audio), SYNCNET_SAMPLE_RATE, start=Fraction(0), duration=duration, pad=True)
+    waveform = load_audio(Path(audio), MODEL_SAMPLE_RATE, start=Fraction(0), duration=duration, pad=True)
     return scorer.score(crops, waveform)
 
 

@@ -36,18 +36,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from keydub.core.audio.framing import MODEL_SAMPLE_RATE
 from keydub.core.errors import AudioError, InvalidParameterError, OutputExistsError
+from keydub.core.evaluation.evaluate import LandmarkSource, VideoMeasurement, measure_video
 from keydub.core.files import write_bytes_atomically, write_json_atomically, write_text_atomically
 from keydub.core.media import probe
-from keydub.core.progress import ProgressCallback, report
-from keydub.core.evaluation.evaluate import LandmarkSource, VideoMeasurement, measure_video
 from keydub.core.metrics.mar import LIPLEAK_THRESHOLD
+from keydub.core.progress import ProgressCallback, report
 
 
 if TYPE_CHECKING:
     from keydub.core.faces import LandmarkBackend
-    from keydub.core.model.pipeline import KeySyncPipeline
     from keydub.core.metrics.syncnet import SyncNetScorer
+    from keydub.core.model.pipeline import KeySyncPipeline
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +62,6 @@ VIDEO_SUFFIXES = frozenset({".mov", ".mp4", ".mkv", ".avi", ".mxf", ".m4v", ".we
 # A video's own sound may be the video file itself: pass the videos folder as the audio folder too.
 AUDIO_SUFFIXES = VIDEO_SUFFIXES | {".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".opus", ".aif", ".aiff"}
 
-SILENCE_SAMPLE_RATE = 16000
-"""Rate of the silent driving audio (the model's own rate, so no resampling happens)."""
 
 
 @dataclass(frozen=True)
@@ -221,7 +220,7 @@ def silence_path(folder: Path, item: ProtocolItem) -> Path:
     return folder / "silence" / f"{item.name}.silent.wav"
 
 
-def write_silence(path: Path, duration: Fraction, sample_rate: int = SILENCE_SAMPLE_RATE) -> Path:
+def write_silence(path: Path, duration: Fraction, sample_rate: int = MODEL_SAMPLE_RATE) -> Path:
     """Write a mono 16-bit WAV of digital silence lasting at least `duration` seconds, atomically."""
     samples = int(-(-Fraction(duration) * sample_rate // 1))  # ceil: never a sample short of the picture
     encoded = io.BytesIO()

@@ -27,7 +27,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..audio.framing import MODEL_SAMPLE_RATE
 from ..errors import CheckpointConversionError, InvalidParameterError, WeightsNotFoundError
+from ..state_dict import describe_mismatch
 from .mfcc import MfccConfig, mfcc
 
 
@@ -36,8 +38,6 @@ logger = logging.getLogger(__name__)
 SYNCNET_FRAME_RATE = 25
 """SyncNet was trained on 25 fps video: one video window is 5 frames, one audio window 20 MFCC frames (0.2 s)."""
 
-SYNCNET_SAMPLE_RATE = 16000
-"""Audio rate of SyncNet's MFCC front-end."""
 
 VIDEO_WINDOW = 5
 """Frames per lip window."""
@@ -193,13 +193,11 @@ def load_syncnet(path: str | os.PathLike[str], device: str | torch.device = "cpu
     for key in expected:
         if key.endswith("num_batches_tracked"):
             state.setdefault(key, torch.tensor(0))
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    misshapen = sorted(key for key in set(expected) & set(state) if tuple(state[key].shape) != expected[key].shape)
-    if missing or unexpected or misshapen:
+    mismatch = describe_mismatch(state, {key: tuple(value.shape) for key, value in expected.items()})
+    if mismatch:
         raise CheckpointConversionError(
-            f"{path} does not hold SyncNet (syncnet_v2) weights: missing {missing[:3]}, unexpected {unexpected[:3]}, "
-            f"wrong shape {misshapen[:3]}; pass the syncnet_v2.model of joonson/syncnet_python or its conversion"
+            f"{path} does not hold SyncNet (syncnet_v2) weights: {mismatch}; pass the syncnet_v2.model of "
+            "joonson/syncnet_python or its conversion"
         )
     model.load_state_dict(state, assign=True)
     return model.eval().to(device)
@@ -357,13 +355,13 @@ class SyncNetScorer:
         crops = np.asarray(crops)
         if crops.ndim != 4 or crops.shape[1:] != (CROP_SIZE, CROP_SIZE, 3):
             raise InvalidParameterError(f"face crops have shape {crops.shape}; expected (frames, 224, 224, 3)")
-        samples_per_frame = SYNCNET_SAMPLE_RATE // SYNCNET_FRAME_RATE
+        samples_per_frame = MODEL_SAMPLE_RATE // SYNCNET_FRAME_RATE
         length = min(len(crops), len(waveform) // samples_per_frame)
         windows = length - VIDEO_WINDOW
         if windows < 1:
             raise InvalidParameterError(
                 f"SyncNet needs at least {VIDEO_WINDOW + 1} frames (0.24 s) of picture and audio; got {len(crops)} "
-                f"frames and {len(waveform) / SYNCNET_SAMPLE_RATE:.3f} s of audio"
+                f"frames and {len(waveform) / MODEL_SAMPLE_RATE:.3f} s of audio"
             )
         shifts = 2 * self.max_offset + 1
         if windows < shifts:

@@ -56,6 +56,7 @@ from keydub.core.errors import (
 from keydub.core.files import sha256_file
 from keydub.core.model.audio_projector import AudioProjector
 from keydub.core.progress import ProgressCallback, report
+from keydub.core.state_dict import describe_mismatch
 
 
 logger = logging.getLogger(__name__)
@@ -429,28 +430,14 @@ def _check_projector(projector: Mapping[str, torch.Tensor]) -> None:
 def _check_unet_tensors(
     official: Mapping[str, torch.Tensor], key_map: Mapping[str, str], shapes: Mapping[str, tuple[int, ...]]
 ) -> None:
-    expected = {theirs: ours for ours, theirs in key_map.items()}
-    missing = [
-        f"{UNET_PREFIX}{theirs} (-> {ours} {list(shapes[ours])})"
-        for theirs, ours in expected.items()
-        if theirs not in official
-    ]
-    extra = [f"{UNET_PREFIX}{theirs}" for theirs in official if theirs not in expected]
-    misshapen = [
-        f"{UNET_PREFIX}{theirs} {list(official[theirs].shape)} (expected {list(shapes[ours])})"
-        for theirs, ours in expected.items()
-        if theirs in official and tuple(official[theirs].shape) != shapes[ours]
-    ]
-    problems = [
-        f"{len(found)} {what}: {_listing(found)}"
-        for what, found in (("missing", missing), ("unexpected", extra), ("misshapen", misshapen))
-        if found
-    ]
-    if problems:
+    expected = {f"{UNET_PREFIX}{theirs}": shapes[ours] for ours, theirs in key_map.items()}
+    targets = {f"{UNET_PREFIX}{theirs}": f" (-> {ours} {list(shapes[ours])})" for ours, theirs in key_map.items()}
+    found = {f"{UNET_PREFIX}{name}": tensor for name, tensor in official.items()}
+    mismatch = describe_mismatch(found, expected, notes=targets)
+    if mismatch:
         raise CheckpointConversionError(
-            "the U-Net tensors do not match the KeySync layout: "
-            + "; ".join(problems)
-            + ". Use the official keyframe_dub.pt / interpolation_dub.pt, downloaded completely"
+            f"the U-Net tensors do not match the KeySync layout: {mismatch}. Use the official keyframe_dub.pt / "
+            "interpolation_dub.pt, downloaded completely"
         )
 
 

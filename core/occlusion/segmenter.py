@@ -30,6 +30,7 @@ from keydub.core.errors import (
     OcclusionBackendError,
     WeightsNotFoundError,
 )
+from keydub.core.state_dict import describe_mismatch
 from keydub.core.weights import cached_sha256, resolve_weights
 
 
@@ -324,15 +325,11 @@ def _load_weights(predictor: torch.nn.Module, path: Path, variant: str) -> None:
         state_dict = checkpoint.get("model", checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(state_dict, dict):
         raise CheckpointConversionError(f"{path} holds no state dict; expected SAM2's {{'model': state_dict}} layout")
-    expected = predictor.state_dict()
-    missing = [key for key in expected if key not in state_dict]
-    unexpected = [key for key in state_dict if key not in expected]
-    misshapen = [key for key in expected if key in state_dict and state_dict[key].shape != expected[key].shape]
-    if missing or unexpected or misshapen:
+    expected = {key: tuple(value.shape) for key, value in predictor.state_dict().items()}
+    mismatch = describe_mismatch(state_dict, expected)
+    if mismatch:
         raise CheckpointConversionError(
-            f"{path} does not match SAM 2.1 {variant!r}: {len(missing)} missing (first: {missing[:3]}), "
-            f"{len(unexpected)} unexpected (first: {unexpected[:3]}), {len(misshapen)} misshapen (first: "
-            f"{misshapen[:3]}); pass the variant the checkpoint was trained as"
+            f"{path} does not match SAM 2.1 {variant!r}: {mismatch}; pass the variant the checkpoint was trained as"
         )
     predictor.load_state_dict(state_dict)
     logger.info("loaded SAM 2.1 %s weights from %s", variant, path)

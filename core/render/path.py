@@ -15,8 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from keydub.core.audio.framing import MODEL_SAMPLE_RATE
 from keydub.core.compositing.crop import CropWindow, crop_windows, paste_back, warp_to_crop
 from keydub.core.compositing.crop_cache import CropCache, crop_to_pixels
+from keydub.core.compositing.masks import combine_with_occluders, leakproof_mask
+from keydub.core.compositing.occluders import occluder_crop_mask, paste_back_with_occluders
 from keydub.core.errors import (
     AudioError,
     InvalidParameterError,
@@ -24,16 +27,14 @@ from keydub.core.errors import (
     OutputNotWritableError,
 )
 from keydub.core.faces import LandmarkBackend, get_landmark_backend, track_faces
+from keydub.core.faces.target import TargetFace, choose_identity_frame, choose_target_face
 from keydub.core.files import sha256_file, write_json_atomically
-from keydub.core.compositing.masks import combine_with_occluders, leakproof_mask
 from keydub.core.media import FrameReader, MediaInfo, probe, require_constant_frame_rate
 from keydub.core.media.audio import audio_stream_info, load_audio
 from keydub.core.media.writer import AudioSpec, BackgroundWriter, VideoWriter
 from keydub.core.metrics import LIPLEAK_THRESHOLD, lipleak, mar_series
-from keydub.core.compositing.occluders import occluder_crop_mask, paste_back_with_occluders
 from keydub.core.progress import ProgressCallback, report
 from keydub.core.render.request import FaceChoice, RenderRequest, RenderResult
-from keydub.core.faces.target import TargetFace, choose_identity_frame, choose_target_face
 
 
 if TYPE_CHECKING:
@@ -42,8 +43,6 @@ if TYPE_CHECKING:
 
 __all__ = ["FaceChoice", "RenderRequest", "RenderResult", "render_clip"]
 
-# The model's audio rate (HuBERT and WavLM take 16 kHz).
-MODEL_SAMPLE_RATE = 16000
 # Below this peak the dub counts as silence (about -80 dBFS): the mouth is expected to stay closed.
 SILENCE_PEAK = 1e-4
 

@@ -7,7 +7,7 @@ from keydub.plugin.cli._output import ProgressBar, print_json
 from keydub.plugin.cli._render_options import add_render_options, render_options_from_args
 from keydub.plugin.store import JobState
 from keydub.plugin.timeline.batch import ClipOutcome, TimelineRun, render_timeline
-from keydub.plugin.timeline.plan import DEFAULT_HANDLES, DEFAULT_SAMPLE_RATE, PlanOptions
+from keydub.plugin.timeline.plan import DEFAULT_HANDLES, MODEL_SAMPLE_RATE, PlanOptions
 from keydub.plugin.timeline.timecode import format_rate
 
 
@@ -49,8 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--force", action="store_true", help="render the clips again even when already done")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the plan (clips, dub audio, skips, what is already done) and write nothing")
-    parser.add_argument("--audio-rate", type=int, default=DEFAULT_SAMPLE_RATE, metavar="HZ",
-                        help=f"sample rate of the assembled dub audio (default: {DEFAULT_SAMPLE_RATE})")
+    parser.add_argument("--audio-rate", type=int, default=MODEL_SAMPLE_RATE, metavar="HZ",
+                        help=f"sample rate of the assembled dub audio (default: {MODEL_SAMPLE_RATE})")
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     add_render_options(parser)
     parser.set_defaults(func=run)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import opentimelineio as otio
 
+from keydub.core.audio.framing import MODEL_SAMPLE_RATE
 from keydub.core.errors import AudioError, InvalidParameterError, TimelineError, UnsupportedMediaError
 from keydub.core.media import MediaInfo, probe, require_constant_frame_rate
 from keydub.plugin.jobs import AudioPiece, ClipJob, SourceFile, check_render_options
@@ -44,8 +45,6 @@ from keydub.plugin.timeline.tracks import (
 )
 
 
-# The official KeySync audio encoders (HuBERT, WavLM) take 16 kHz mono.
-DEFAULT_SAMPLE_RATE = 16_000
 # Editors' usual handle length: half a second at 24 fps, enough to trim or add a short dissolve after the render.
 DEFAULT_HANDLES = 12
 # Listing every path problem of a 2000-clip timeline helps nobody; the first few show the pattern.
@@ -72,7 +71,7 @@ class PlanOptions:
     dub_language: str | None = None
     handles: int = DEFAULT_HANDLES
     only: tuple[str, ...] = ()
-    sample_rate: int = DEFAULT_SAMPLE_RATE
+    sample_rate: int = MODEL_SAMPLE_RATE
     render_options: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> None:
