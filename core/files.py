@@ -1,17 +1,381 @@
-"""Small file helpers every writer shares: content hashes and atomic text/JSON writes."""
+"""Small file helpers every writer shares: output checks, hidden partial files, hashes and atomic writes.
 
+Every path Keydub writes goes through `check_outputs` before any work starts, so each obeys the rules `-o` obeys:
+never an input, never an existing file without `--overwrite`, never a folder, never a name the file system cannot
+hold, never in a folder that cannot be written, and two outputs of one command never the same file. The bytes then
+go to a hidden partial file beside the target (`partial_path`), renamed over it only when complete. A partial
+file is locked while its writer lives, so after a kill the next run can tell its own stale partials from a
+running writer's and remove them (`remove_stale_partials`).
+"""
+
+import contextlib
 import hashlib
 import json
 import os
+import re
 import secrets
+import shutil
+import stat
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from keydub.core.progress import ProgressCallback, report
+from keydub.core.errors import InvalidParameterError, OutputExistsError, OutputNotWritableError
+from keydub.core.progress import ProgressCallback, Stage, Unit, report
 
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks, so no partial file is ever taken for stale
+    fcntl = None  # type: ignore[assignment]
+
+# The longest file name most file systems hold (ext4, APFS, NTFS, XFS), used where the folder cannot be asked.
+DEFAULT_NAME_MAX = 255
+_PARTIAL_MARK = ".partial"
+_DIGEST_CHARS = 8
+_TOKEN_CHARS = 8
+# Suffixes longer than this are not kept on the partial name (they are not a container's extension).
+_MAX_KEPT_SUFFIX = 16
+
+PathMap = Mapping[str, "str | os.PathLike[str] | None"]
+
+
+# What a path is --------------------------------------------------------------------------------------------------
+def path_kind(path: str | os.PathLike[str]) -> str:
+    """What is at `path`, in words: "a file", "a folder", "a FIFO (named pipe)", "a character device", ...
+
+    Returns "nothing" when the path does not exist (a dangling link included).
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return "nothing"
+    kinds = (
+        (stat.S_ISREG, "a file"), (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
+    )
+    return next((name for test, name in kinds if test(mode)), "a special file")
+
+
+def name_limit(folder: str | os.PathLike[str]) -> int:
+    """The longest file name, in bytes, the file system of `folder` (or its nearest existing parent) holds."""
+    folder = _nearest_existing(Path(folder))
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):
+        return DEFAULT_NAME_MAX
+
+
+def _nearest_existing(path: Path) -> Path:
+    path = Path(os.path.abspath(path))
+    # os.path.exists, not Path.exists: a name too long for the file system is "not there", not an OSError.
+    while not os.path.exists(path) and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _is_same_file(first: Path, second: Path) -> bool:
+    if first == second or first.resolve() == second.resolve():
+        return True
+    try:
+        return first.samefile(second)
+    except OSError:
+        return False
+
+
+# Checking outputs before any work --------------------------------------------------------------------------------
+def check_outputs(
+    outputs: PathMap,
+    *,
+    inputs: PathMap | None = None,
+    overwrite: bool = False,
+    folders: tuple[str, ...] = (),
+) -> dict[str, Path]:
+    """Refuse, before any work, every output that could damage a file or could not be written.
+
+    Args:
+        outputs (`Mapping[str, path | None]`): each output by the option that names it (`{"-o": ..., "--report":
+            ...}`); `None` entries are skipped.
+        inputs (`Mapping[str, path | None]`): the command's inputs by option, files or folders; never written.
+        overwrite (`bool`, defaults to `False`): whether existing output files may be replaced.
+        folders (`tuple[str, ...]`): the options of `outputs` that name folders to write into (created when
+            missing) rather than files. An output file's folder must exist.
+
+    Returns:
+        `dict[str, Path]`: the outputs given, absolute.
+
+    Raises:
+        `InvalidParameterError`: an output is an input, is a folder where a file is wanted (or the reverse), has a
+            name longer than the file system holds, or two outputs are the same file.
+        `OutputExistsError`: an output file exists and `overwrite` is false.
+        `OutputNotWritableError`: an output file's folder does not exist, or a folder cannot be created or written.
+    """
+    given = {option: _absolute(path) for option, path in outputs.items() if path is not None}
+    sources = {option: _absolute(path) for option, path in (inputs or {}).items() if path is not None}
+    for option, path in given.items():
+        _check_names(option, path)
+        for source_option, source in sources.items():
+            if _is_same_file(path, source):
+                raise InvalidParameterError(
+                    f"{option} {path} is also the {source_option} input; Keydub never writes over its inputs: "
+                    "choose another path"
+                )
+        if option in folders:
+            _check_output_folder(option, path)
+        else:
+            _check_output_file(option, path, overwrite)
+    _check_distinct(given)
+    return given
+
+
+def check_output_file(path: str | os.PathLike[str], *, inputs: PathMap | None = None, overwrite: bool = False,
+                      option: str = "-o") -> Path:
+    """`check_outputs` of one output file; returns it absolute."""
+    return check_outputs({option: path}, inputs=inputs, overwrite=overwrite)[option]
+
+
+def _absolute(path: str | os.PathLike[str]) -> Path:
+    return Path(os.fspath(path)).expanduser().absolute()
+
+
+def _check_output_file(option: str, path: Path, overwrite: bool) -> None:
+    kind = path_kind(path)
+    if kind == "a folder":
+        raise InvalidParameterError(
+            f"{option} {path} is an existing folder, not a file name; name a file inside it, e.g. "
+            f"{path / 'output.mov'}"
+        )
+    if kind not in ("nothing", "a file"):
+        raise InvalidParameterError(f"{option} {path} is {kind}, not a file Keydub can write; choose a file path")
+    if kind == "a file" and not overwrite:
+        raise OutputExistsError(f"{option} {path} already exists; choose another name or pass --overwrite")
+    _check_writable_folder(option, path.parent)
+
+
+def _check_output_folder(option: str, path: Path) -> None:
+    kind = path_kind(path)
+    if kind not in ("nothing", "a folder"):
+        raise InvalidParameterError(f"{option} {path} is {kind}, not a folder; name a folder for the outputs")
+    _check_writable_folder(option, path, may_create=True)
+
+
+def _check_names(option: str, path: Path) -> None:
+    """Every name that would be created on the way to `path` fits the file system's limit."""
+    existing = _nearest_existing(path)
+    limit = name_limit(existing)
+    for part in path.relative_to(existing).parts:
+        size = len(os.fsencode(part))
+        if size > limit:
+            raise InvalidParameterError(
+                f"{option}: the name {part[:40]}... is {size} bytes long, but the file system of {existing} holds "
+                f"names of at most {limit} bytes; choose a shorter name"
+            )
+
+
+def _check_writable_folder(option: str, folder: Path, *, may_create: bool = False) -> None:
+    existing = _nearest_existing(folder)
+    if existing != folder and not may_create:
+        raise OutputNotWritableError(f"{option}: the folder {folder} does not exist; create it first")
+    if not existing.is_dir():
+        raise OutputNotWritableError(
+            f"{option}: {existing} is {path_kind(existing)}, not a folder, so {folder} cannot be created; choose "
+            "another output path"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = "the folder" if existing == folder else f"{folder} would be created in"
+        raise OutputNotWritableError(
+            f"{option}: {what} {existing} is read-only for this user; choose another output folder or make it "
+            f"writable (chmod u+w {existing})"
+        )
+
+
+def _check_distinct(outputs: Mapping[str, Path]) -> None:
+    options = list(outputs)
+    for index, first in enumerate(options):
+        for second in options[index + 1:]:
+            if _is_same_file(outputs[first], outputs[second]):
+                raise InvalidParameterError(
+                    f"{first} and {second} both name {outputs[first]}; give each output its own file"
+                )
+
+
+# Hidden partial files ----------------------------------------------------------------------------------------------
+def partial_path(path: str | os.PathLike[str]) -> Path:
+    """A new hidden partial name beside `path`, short enough for its folder whatever the length of `path`'s name.
+
+    The name is `.<stem, cut to fit>~<digest of the whole name>.<random token>.partial<suffix>`: the prefix belongs
+    to `path` alone, so `remove_stale_partials(path)` finds this target's partials and no other's, and the suffix is
+    kept so tools that look at extensions still recognise the container.
+    """
+    path = Path(path)
+    return path.with_name(f"{_partial_prefix(path)}{secrets.token_hex(_TOKEN_CHARS // 2)}{_partial_suffix(path)}")
+
+
+def _partial_suffix(path: Path) -> str:
+    return _PARTIAL_MARK + (path.suffix if len(os.fsencode(path.suffix)) <= _MAX_KEPT_SUFFIX else "")
+
+
+def _partial_prefix(path: Path) -> str:
+    digest = hashlib.sha256(os.fsencode(path.name)).hexdigest()[:_DIGEST_CHARS]
+    fixed = len(os.fsencode(f".~{digest}.{'0' * _TOKEN_CHARS}{_partial_suffix(path)}"))
+    room = max(0, name_limit(path.parent) - fixed)
+    # Cut the stem on a character boundary: a name cut inside a UTF-8 sequence would not be valid text.
+    stem = os.fsencode(Path(path.name).stem)[:room].decode("utf-8", errors="ignore")
+    return f".{stem}~{digest}."
+
+
+class PartialFile:
+    """The hidden partial file of one output, locked for as long as its writer holds it.
+
+    Create it, write into `path` (directly through `stream`, or by opening `path` again, as FFmpeg does), then
+    `commit()` renames it over the target; `discard()` (or leaving the `with` block on an error) removes it. The
+    lock tells `remove_stale_partials` that a live process owns the file; the kernel drops it when the process
+    dies, SIGKILL included.
+
+    Args:
+        target (`str | os.PathLike`): the output the partial file will become.
+    """
+
+    def __init__(self, target: str | os.PathLike[str]) -> None:
+        self.target = Path(target)
+        self.path = partial_path(self.target)
+        # Exclusive: never reuses (or, on failure, deletes) another writer's file. A new file's mode follows the
+        # umask, where mkstemp's 0600 would leave outputs unreadable to everyone else on a shared machine.
+        self.stream: IO[bytes] = open(self.path, "xb")
+        if fcntl is not None:
+            fcntl.flock(self.stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def commit(self, *, overwrite: bool = True) -> Path:
+        """Flush to disk and rename over the target; returns the target."""
+        self.stream.flush()
+        # On disk before the rename, so a power cut leaves the old file or the new one, never an empty one.
+        os.fsync(self.stream.fileno())
+        if not overwrite and self.target.exists():
+            raise OutputExistsError(f"{self.target} appeared while it was being written; nothing was replaced")
+        os.replace(self.path, self.target)
+        self.stream.close()
+        return self.target
+
+    def discard(self) -> None:
+        """Remove the partial file; never raises, so the error that caused it is the one reported."""
+        with contextlib.suppress(OSError):
+            self.stream.close()
+        with contextlib.suppress(OSError):
+            self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> "PartialFile":
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        if kind is not None or not self.stream.closed:
+            self.discard()
+
+
+def is_locked(path: str | os.PathLike[str]) -> bool:
+    """Whether a live process holds the lock on `path` (a partial file or a scratch folder's lock file)."""
+    if fcntl is None:
+        return True
+    try:
+        with open(path, "rb") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def stale_partials(target: str | os.PathLike[str]) -> list[Path]:
+    """Partial files of `target` whose writer died (killed, crashed, power cut): no live process locks them.
+
+    The unlocked `.<stem>.partial<suffix>` name of earlier Keydub versions counts as well.
+    """
+    target = Path(target)
+    if not target.parent.is_dir():
+        return []
+    prefix, suffix = _partial_prefix(target), _partial_suffix(target)
+    legacy = f".{target.stem}{_PARTIAL_MARK}{target.suffix}"
+    found = []
+    for entry in target.parent.iterdir():
+        name = entry.name
+        ours = name.startswith(prefix) and name.endswith(suffix) and len(name) == len(prefix) + _TOKEN_CHARS + len(
+            suffix)
+        if (ours or name == legacy) and entry.is_file() and not is_locked(entry):
+            found.append(entry)
+    return sorted(found)
+
+
+def remove_stale_partials(target: str | os.PathLike[str]) -> list[Path]:
+    """Remove the partial files a dead writer left for `target`; returns what was removed."""
+    return _remove(stale_partials(target))
+
+
+def remove_stale_partials_in(folder: str | os.PathLike[str]) -> list[Path]:
+    """Remove every Keydub partial file in `folder` whose writer died, whatever its target; returns them."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return _remove([entry for entry in sorted(folder.iterdir())
+                    if _PARTIAL_NAME.match(entry.name) and entry.is_file() and not is_locked(entry)])
+
+
+# `.<stem>~<digest>.<token>.partial[.suffix]`, as `partial_path` writes it.
+_PARTIAL_NAME = re.compile(rf"^\..*~[0-9a-f]{{{_DIGEST_CHARS}}}\.[0-9a-f]{{{_TOKEN_CHARS}}}\.partial(\.[^.]*)?$")
+
+
+def _remove(paths: list[Path]) -> list[Path]:
+    removed = []
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
+# Scratch folders --------------------------------------------------------------------------------------------------
+_SCRATCH_LOCK = ".lock"
+
+
+class ScratchFolder:
+    """A new private folder under the system's temporary folder, locked for as long as its owner lives.
+
+    `cleanup()` removes it; after a kill, `remove_stale_scratch` finds it by its free lock and removes it.
+
+    Args:
+        prefix (`str`): the start of the folder's name, e.g. `"keydub-crops-"`.
+    """
+
+    def __init__(self, prefix: str) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix=prefix))
+        self._lock = open(self.path / _SCRATCH_LOCK, "xb")
+        if fcntl is not None:
+            fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def cleanup(self) -> None:
+        self._lock.close()
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def remove_stale_scratch(prefix: str) -> list[Path]:
+    """Remove the scratch folders named `prefix*` whose owner died (their lock is free); returns them.
+
+    Folders of other users cannot be opened and are left alone.
+    """
+    removed = []
+    for folder in sorted(Path(tempfile.gettempdir()).glob(f"{prefix}*")):
+        lock = folder / _SCRATCH_LOCK
+        if not folder.is_dir() or not os.access(folder, os.R_OK | os.W_OK | os.X_OK) or is_locked(lock):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        if not folder.exists():
+            removed.append(folder)
+    return removed
+
+
+# Writing -----------------------------------------------------------------------------------------------------------
 def sha256_file(path: str | os.PathLike[str], progress: ProgressCallback | None = None) -> str:
-    """SHA-256 of a file, read in 16 MiB blocks (reports MiB done under the stage `"hash"`)."""
+    """SHA-256 of a file, read in 16 MiB blocks (reports bytes done under the stage `"hash"`)."""
     path = Path(path)
     block = 16 * 2**20
     total = path.stat().st_size
@@ -21,28 +385,23 @@ def sha256_file(path: str | os.PathLike[str], progress: ProgressCallback | None 
         while chunk := stream.read(block):
             digest.update(chunk)
             done += len(chunk)
-            report(progress, "hash", done // 2**20, total // 2**20)
+            report(progress, Stage.HASH, done, total, unit=Unit.BYTES)
     return digest.hexdigest()
 
 
 def write_bytes_atomically(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write `data` to a temporary file beside `path` and rename it into place: readers see all of it or none."""
+    """Write `data` to a hidden partial file beside `path` and rename it into place: readers see all or none."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A unique hidden name beside the target, created like any new file: its mode follows the umask, where
-    # mkstemp's 0600 would leave reports and plots unreadable to everyone else on a shared machine.
-    partial = path.with_name(f".{path.name}.{secrets.token_hex(6)}.partial")
-    stream = open(partial, "xb")  # exclusive: never reuses (or, on failure, deletes) another writer's file
     try:
-        with stream:
-            stream.write(data)
-            stream.flush()
-            # On disk before the rename, so a power cut leaves the old file or the new one, never an empty one.
-            os.fsync(stream.fileno())
-        os.replace(partial, path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = PartialFile(path)
+    except OSError as error:
+        raise OutputNotWritableError(
+            f"cannot write {path} ({error.strerror or error}); choose another folder or make {path.parent} writable"
+        ) from error
+    with partial:
+        partial.stream.write(data)
+        partial.commit()
 
 
 def write_text_atomically(path: str | os.PathLike[str], text: str) -> None:
@@ -53,3 +412,10 @@ def write_text_atomically(path: str | os.PathLike[str], text: str) -> None:
 def write_json_atomically(path: str | os.PathLike[str], value: Any) -> None:
     """`write_text_atomically` of `value` as indented JSON."""
     write_text_atomically(path, json.dumps(value, indent=2, default=str) + "\n")
+
+
+def umask_mode(mode: int = 0o777) -> int:
+    """`mode` with the process's umask applied: what a new folder (0o777) or file (0o666) gets from `open`."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mode & ~mask

@@ -1,8 +1,10 @@
 """Writing a clip that can replace its source on a timeline: same rate, size, timecode, colour tags and rotation.
 
-`VideoWriter` encodes RGB frames one at a time into a hidden file beside the target (`.name.partial.mov`) and
-renames it over the target only when everything was written; any exception, Ctrl-C included, removes the partial
-file, so a target path either holds a complete render or nothing new.
+`VideoWriter` encodes RGB frames one at a time into a hidden, locked partial file beside the target
+(`.name~<digest>.<token>.partial.mov`, see `keydub.core.files.PartialFile`) and renames it over the target only when
+everything was written; any exception, Ctrl-C included, removes the partial file, so a target path either holds a
+complete render or nothing new. A partial file left by a killed render of the same target is removed (and logged)
+by the next writer of that target.
 
 Codecs (`codec=`):
 
@@ -18,6 +20,7 @@ Audio goes in as PCM s24le (.mov, .mkv) or AAC (.mp4), trimmed or padded with si
 duration, and interleaved with the picture as it is written.
 """
 
+import logging
 import math
 import os
 import queue
@@ -35,6 +38,7 @@ from av.container import OutputContainer
 from av.video.stream import VideoStream
 
 from keydub.core.errors import InvalidParameterError, OutputExistsError, OutputNotWritableError
+from keydub.core.files import PartialFile, check_output_file, remove_stale_partials
 from keydub.core.media import colour
 from keydub.core.media._container import media_path
 from keydub.core.media.audio import audio_stream_info, iter_audio
@@ -77,6 +81,7 @@ _CODECS: dict[str, _Codec] = {
 }
 CODECS: tuple[str, ...] = tuple(_CODECS)
 """The codec names `VideoWriter` takes."""
+logger = logging.getLogger(__name__)
 _CONTAINER_FORMATS = {".mov": "mov", ".mp4": "mp4", ".mkv": "matroska"}
 _AUDIO_CODECS = {".mov": "pcm_s24le", ".mp4": "aac", ".mkv": "pcm_s24le"}
 # QuickTime edit lists are in the movie timescale (1/1000 s by default), which would cut up to 1 ms of audio
@@ -175,17 +180,19 @@ class VideoWriter:
         self.path = media_path(path)
         self.like = like
         self._codec = _check_codec(codec, self.path, like)
-        _check_target(self.path, overwrite, [like.path] + ([audio.source] if audio and audio.source else []))
+        check_output_file(self.path, inputs={"source clip": like.path, "audio source": audio and audio.source},
+                          overwrite=overwrite, option="output")
         self._overwrite = overwrite
         self._pix_fmt = _pix_fmt(self._codec, like.bit_depth)
         self._is_high_bit_depth = max(c.bits for c in av.VideoFormat(self._pix_fmt).components) > 8
         self._colour = self._colour_codes()
         self._timecode = like.timecode_at(first_source_frame) if like.start_timecode or first_source_frame else None
         self.frames_written = 0
-        self._partial = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
         self._audio: _AudioTrack | None = None
+        self._partial: PartialFile | None = None
         audio_format = _audio_format(audio) if audio is not None else None
         try:
+            self._partial = _claim_partial(self.path)
             self._container = self._open_container(audio_format[0] if audio_format else None)
             self._stream = self._add_video_stream()
             if audio is not None:
@@ -232,11 +239,11 @@ class VideoWriter:
             if timescale <= _MAX_MOVIE_TIMESCALE:
                 options["movie_timescale"] = str(timescale)
         try:
-            return av.open(str(self._partial), "w", format=_CONTAINER_FORMATS[suffix], options=options)
+            return av.open(str(self._partial.path), "w", format=_CONTAINER_FORMATS[suffix], options=options)
         except (OSError, av.FFmpegError) as error:
             raise OutputNotWritableError(
-                f"cannot create {self._partial.name} in {self.path.parent} ({error}); check the folder's permissions "
-                "and free space"
+                f"cannot create {self._partial.path.name} in {self.path.parent} ({error}); check the folder's "
+                "permissions and free space"
             ) from error
 
     def _add_video_stream(self) -> VideoStream:
@@ -300,7 +307,7 @@ class VideoWriter:
         self._container.close()
         if self.path.exists() and not self._overwrite:
             raise OutputExistsError(f"{self.path} appeared while it was being rendered; nothing was replaced")
-        os.replace(self._partial, self.path)
+        self._partial.commit()
 
     def _abort(self) -> None:
         """Drop everything written so far; never raises, so the original error is the one reported."""
@@ -312,7 +319,8 @@ class VideoWriter:
                 container.close()
             except (OSError, av.FFmpegError):
                 pass  # the partial file is deleted next; a failed trailer write does not matter
-        self._partial.unlink(missing_ok=True)
+        if self._partial is not None:
+            self._partial.discard()
 
 
 class BackgroundWriter:
@@ -466,16 +474,17 @@ def _check_codec(name: str, path: Path, like: MediaInfo) -> _Codec:
     return codec
 
 
-def _check_target(path: Path, overwrite: bool, sources: list[Path]) -> None:
-    for source in sources:
-        if path == source or (path.exists() and source.exists() and path.samefile(source)):
-            raise InvalidParameterError(f"{path} is a source of this render; write the result to another file")
-    if not path.parent.is_dir():
-        raise OutputNotWritableError(f"the folder {path.parent} does not exist; create it first")
-    if not os.access(path.parent, os.W_OK | os.X_OK):
-        raise OutputNotWritableError(f"the folder {path.parent} is not writable; check its permissions")
-    if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path} already exists; choose another name or allow overwriting")
+def _claim_partial(path: Path) -> PartialFile:
+    """The locked hidden partial file of `path`, after removing the ones a killed render of `path` left behind."""
+    for stale in remove_stale_partials(path):
+        logger.warning("removed %s, the partial file of a render of %s that was killed or crashed", stale, path.name)
+    try:
+        return PartialFile(path)
+    except OSError as error:
+        raise OutputNotWritableError(
+            f"cannot create a partial file in {path.parent} ({error.strerror}); check the folder's permissions and "
+            "free space"
+        ) from error
 
 
 def _pix_fmt(codec: _Codec, bit_depth: int) -> str:
