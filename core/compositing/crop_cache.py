@@ -1,15 +1,23 @@
 """Face crops and their masks for one face segment, kept on disk so a segment of any length costs no RAM.
 
 The pipeline reads its inputs a chunk at a time (`len()` and slicing, see `keydub.core.model.pipeline.FrameSource`);
-these caches answer those reads from memory-mapped files in a scratch folder that is removed with the cache.
+these caches answer those reads from memory-mapped files in a scratch folder (`keydub-crops-*` under the system's
+temporary folder) that is removed with the cache. The folder is locked while its render lives; one left by a killed
+render is removed by `remove_stale_crop_caches`, which the next cache calls.
 """
 
-import tempfile
+import logging
 from pathlib import Path
 from types import TracebackType
 
 import numpy as np
 import torch
+
+from keydub.core.files import ScratchFolder, remove_stale_scratch
+
+
+logger = logging.getLogger(__name__)
+SCRATCH_PREFIX = "keydub-crops-"
 
 
 class CropCache:
@@ -22,8 +30,9 @@ class CropCache:
     """
 
     def __init__(self, frame_count: int, size: int, dtype: np.dtype) -> None:
-        self._folder = tempfile.TemporaryDirectory(prefix="keydub-crops-")
-        folder = Path(self._folder.name)
+        remove_stale_crop_caches()
+        self._folder = ScratchFolder(SCRATCH_PREFIX)
+        folder = self._folder.path
         self.dtype = np.dtype(dtype)
         self.crops = np.lib.format.open_memmap(folder / "crops.npy", "w+", self.dtype, (frame_count, size, size, 3))
         self.masks = np.lib.format.open_memmap(folder / "masks.npy", "w+", np.bool_, (frame_count, size, size))
@@ -70,6 +79,14 @@ class _CropMasks:
 
     def __getitem__(self, index: slice) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(self._cache.masks[index])).float()[:, None]
+
+
+def remove_stale_crop_caches() -> list[Path]:
+    """Remove the crop caches killed renders left in the temporary folder (logged); returns them."""
+    removed = remove_stale_scratch(SCRATCH_PREFIX)
+    for folder in removed:
+        logger.warning("removed %s, the crop cache of a render that was killed or crashed", folder)
+    return removed
 
 
 def crop_to_pixels(crop: torch.Tensor, dtype: np.dtype) -> np.ndarray:
