@@ -81,6 +81,14 @@ _CODECS: dict[str, _Codec] = {
 }
 CODECS: tuple[str, ...] = tuple(_CODECS)
 """The codec names `VideoWriter` takes."""
+
+
+def codec_suffixes(name: str) -> tuple[str, ...]:
+    """The file extensions `codec` can be written to, e.g. `(".mov", ".mkv")` for prores."""
+    codec = _CODECS.get(name)
+    if codec is None:
+        raise InvalidParameterError(f"unknown codec {name!r}; choose one of {', '.join(_CODECS)}")
+    return codec.suffixes
 logger = logging.getLogger(__name__)
 _CONTAINER_FORMATS = {".mov": "mov", ".mp4": "mp4", ".mkv": "matroska"}
 _AUDIO_CODECS = {".mov": "pcm_s24le", ".mp4": "aac", ".mkv": "pcm_s24le"}
@@ -179,9 +187,9 @@ class VideoWriter:
     ) -> None:
         self.path = media_path(path)
         self.like = like
-        self._codec = _check_codec(codec, self.path, like)
         check_output_file(self.path, inputs={"source clip": like.path, "audio source": audio and audio.source},
                           overwrite=overwrite, option="output")
+        self._codec = _check_codec(codec, self.path, like)
         self._overwrite = overwrite
         self._pix_fmt = _pix_fmt(self._codec, like.bit_depth)
         self._is_high_bit_depth = max(c.bits for c in av.VideoFormat(self._pix_fmt).components) > 8
@@ -452,9 +460,8 @@ def _audio_format(spec: AudioSpec) -> tuple[int, int, str]:
 
 
 def _check_codec(name: str, path: Path, like: MediaInfo) -> _Codec:
-    codec = _CODECS.get(name)
-    if codec is None:
-        raise InvalidParameterError(f"unknown codec {name!r}; choose one of {', '.join(_CODECS)}")
+    codec_suffixes(name)
+    codec = _CODECS[name]
     suffix = path.suffix.lower()
     if suffix not in codec.suffixes:
         raise InvalidParameterError(

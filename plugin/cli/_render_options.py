@@ -10,6 +10,7 @@ import dataclasses
 from typing import Any
 
 from keydub.core.render.request import LANDMARK_BACKENDS, RenderRequest
+from keydub.plugin.cli import _numbers as numbers
 from keydub.plugin.jobs import CONTAINER_BY_CODEC, RENDER_OPTION_NAMES, check_render_options
 
 
@@ -42,13 +43,13 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--device", help=f"where to run: auto, cpu, cuda or cuda:N (default: {_DEFAULTS['device']})")
     group.add_argument("--dtype", choices=("auto", "float32", "float16", "bfloat16"),
                        help=f"numeric precision of the model (default: {_DEFAULTS['dtype']})")
-    group.add_argument("--steps", type=int, metavar="N",
+    group.add_argument("--steps", type=numbers.steps, metavar="N",
                        help=f"denoising steps per stage (default: {_DEFAULTS['steps']}, the official value)")
-    group.add_argument("--audio-guidance", type=float, metavar="SCALE",
+    group.add_argument("--audio-guidance", type=numbers.guidance, metavar="SCALE",
                        help=f"audio guidance scale (default: {_DEFAULTS['audio_guidance']})")
-    group.add_argument("--ref-guidance", type=float, metavar="SCALE",
+    group.add_argument("--ref-guidance", type=numbers.guidance, metavar="SCALE",
                        help=f"identity (reference) guidance scale (default: {_DEFAULTS['ref_guidance']})")
-    group.add_argument("--seed", type=int, help=f"random seed (default: {_DEFAULTS['seed']})")
+    group.add_argument("--seed", type=numbers.seed, help=f"random seed (default: {_DEFAULTS['seed']})")
     group.add_argument("--identity", type=_identity, metavar="first|auto|FRAME",
                        help="identity frame: first (official), auto (a frontal closed-mouth frame) or a frame number "
                             "counted from the first rendered frame (default: first)")

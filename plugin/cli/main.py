@@ -18,6 +18,7 @@ from types import FrameType
 
 from keydub.core import __version__
 from keydub.core.errors import KeydubError
+from keydub.plugin.cli._preflight import check_command_line
 
 
 # One module per command in this package; each exposes `register(subparsers)`, which adds its parser and sets
@@ -74,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     command = " ".join(filter(None, ("keydub", args.command, *_actions(args))))
     try:
         with _sigterm_as_interrupt():
+            check_command_line(args)
             return args.func(args)
     except Terminated:
         print("Terminated: no partial output was left behind.", file=sys.stderr)

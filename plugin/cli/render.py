@@ -7,6 +7,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from keydub.core.errors import InvalidParameterError
+from keydub.plugin.cli._numbers import frame_count, seconds_offset
 from keydub.plugin.cli._output import ProgressBar, print_json
 from keydub.plugin.cli._render_options import add_render_options, render_options_from_args
 
@@ -33,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--audio", type=Path, required=True, help="the dub audio (any format FFmpeg reads)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="the file to write")
     add_range_and_face_options(parser)
-    parser.add_argument("--audio-offset", type=Fraction, default=Fraction(0), metavar="SECONDS",
+    parser.add_argument("--audio-offset", type=seconds_offset, default=Fraction(0), metavar="SECONDS",
                         help="delay of the dub against the picture in seconds, e.g. 0.04 or -1/25 (default 0: the "
                         "dub's first sample is under the --in frame)")
     parser.add_argument("--occluder", action="append", default=[], metavar="[ID:][-]X,Y@FRAME",
@@ -54,7 +55,7 @@ def add_range_and_face_options(parser: argparse.ArgumentParser) -> None:
                         help="first frame: a frame number (0 = the clip's first) or a timecode")
     parser.add_argument("--out", dest="out_point", metavar="FRAME|TC",
                         help="the frame after the last one (exclusive, as in OTIO): frame number or timecode")
-    parser.add_argument("--handles", type=int, default=0, metavar="N",
+    parser.add_argument("--handles", type=frame_count, default=0, metavar="N",
                         help="extra frames before --in and after --out, clamped to the clip (default 0)")
     parser.add_argument("--face", metavar="X,Y[@FRAME]",
                         help="click inside the face to dub, in source pixels, on FRAME (number or timecode; default "

@@ -3,6 +3,7 @@
 import argparse
 from pathlib import Path
 
+from keydub.plugin.cli._numbers import frame_count, sample_rate
 from keydub.plugin.cli._output import ProgressBar, print_json
 from keydub.plugin.cli._render_options import add_render_options, render_options_from_args
 from keydub.plugin.store import JobState
@@ -41,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="pick the dub track(s) by language (metadata keydub.lang, or a word of the track name)")
     parser.add_argument("--video-track", action="append", default=[], metavar="NAME",
                         help="video track holding the picture; repeat for several (default: every enabled one)")
-    parser.add_argument("--handles", type=int, default=DEFAULT_HANDLES, metavar="FRAMES",
+    parser.add_argument("--handles", type=frame_count, default=DEFAULT_HANDLES, metavar="FRAMES",
                         help=f"extra frames rendered before and after each clip, clamped to the media "
                              f"(default: {DEFAULT_HANDLES})")
     parser.add_argument("--only", nargs="+", default=[], metavar="CLIP",
@@ -49,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--force", action="store_true", help="render the clips again even when already done")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the plan (clips, dub audio, skips, what is already done) and write nothing")
-    parser.add_argument("--audio-rate", type=int, default=MODEL_SAMPLE_RATE, metavar="HZ",
+    parser.add_argument("--audio-rate", type=sample_rate, default=MODEL_SAMPLE_RATE, metavar="HZ",
                         help=f"sample rate of the assembled dub audio (default: {MODEL_SAMPLE_RATE})")
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     add_render_options(parser)
