@@ -143,8 +143,8 @@ def test_one_frame_false_detection_is_dropped_but_short_ranges_keep_their_face()
 
 def test_progress_reports_every_frame():
     seen: list[Progress] = []
-    run_tracking([[] for _ in range(5)], progress=seen.append)
-    assert seen == [Progress("landmarks", done, None) for done in range(1, 6)]
+    run_tracking([[] for _ in range(5)], progress=seen.append, frame_count=5)
+    assert seen == [Progress("landmarks", done, 5) for done in range(1, 6)]
 
 
 class BatchScriptedBackend(ScriptedBackend):

@@ -147,7 +147,10 @@ def test_sample_matches_a_retyped_reference_loop():
     clean, noise, mask = _masked_case(seed=1)
     sigmas = ays_sigmas(10)
     steps = []
-    out = sampler.sample(_toy_model, noise, clean, mask, sigmas, on_step=lambda *progress: steps.append(progress))
+    def record(step, sigma, tensors):
+        steps.append((step, sigma, tuple(sorted(tensors))))
+
+    out = sampler.sample(_toy_model, noise, clean, mask, sigmas, callback_on_step_end=record)
 
     # The official loop as written in k-diffusion style: x_T = eps * sqrt(1 + sigma_0^2), then Euler steps.
     x = noise * math.sqrt(1.0 + sigmas[0] ** 2)
@@ -162,4 +165,25 @@ def test_sample_matches_a_retyped_reference_loop():
         derivative = (x - denoised) / sigma  # official `to_d`, then `x + dt * d`
         x = x + (sigma_next - sigma) * derivative
     torch.testing.assert_close(out, x, rtol=0, atol=1e-6)
-    assert steps == [(i, 11) for i in range(1, 12)]
+    assert steps == [(i, sigmas[i], ("denoised", "latents")) for i in range(11)]
+
+
+def test_a_step_callback_can_replace_the_latents_and_stop_the_loop():
+    clean, noise, mask = _masked_case(seed=2)
+    sigmas = ays_sigmas(10)
+    steps = []
+
+    def stop_after_three(step, sigma, tensors):
+        steps.append(step)
+        if step == 2:
+            raise KeyboardInterrupt
+        return {"latents": tensors["denoised"]}
+
+    with pytest.raises(KeyboardInterrupt):
+        sampler.sample(_toy_model, noise, clean, mask, sigmas, callback_on_step_end=stop_after_three)
+    assert steps == [0, 1, 2]
+    # Replacing the latents by the x0-prediction after every step changes the result.
+    replaced = sampler.sample(_toy_model, noise, clean, mask, sigmas,
+                              callback_on_step_end=lambda step, sigma, t: {"latents": t["denoised"]})
+    plain = sampler.sample(_toy_model, noise, clean, mask, sigmas)
+    assert not torch.allclose(replaced, plain)

@@ -40,7 +40,7 @@ from keydub.core.audio.framing import (
     plan_frame_tokens,
 )
 from keydub.core.errors import AudioError, InvalidParameterError
-from keydub.core.progress import ProgressCallback, report
+from keydub.core.progress import ProgressCallback, Stage, Unit, report
 from keydub.core.weights import resolve_weights
 
 
@@ -211,7 +211,7 @@ class SpeechFeatures:
                 window = samples[TOKEN_HOP * window_first : end]
                 hidden = self.model(window[None]).last_hidden_state[0]
                 tokens[first:last] = hidden[first - window_first : last - window_first]
-                report(progress, "audio features", done + 1, len(starts))
+                report(progress, Stage.AUDIO_FEATURES, done + 1, len(starts), unit=Unit.ITEMS)
         finally:
             if hook is not None:
                 hook.remove()

@@ -2,7 +2,7 @@
 
 import itertools
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sized
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -11,7 +11,7 @@ from scipy.optimize import linear_sum_assignment
 from keydub.core.errors import InvalidParameterError
 from keydub.core.faces.detection import LANDMARK_COUNT, BatchLandmarkBackend, Box, FaceDetection, LandmarkBackend
 from keydub.core.faces.smoothing import LandmarkSmoothing, smooth_landmarks
-from keydub.core.progress import ProgressCallback, report
+from keydub.core.progress import ProgressCallback, Stage, report
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,6 +84,7 @@ def track_faces(
     max_scale_change: float = 1.5,
     min_frames: int = 3,
     smoothing: LandmarkSmoothing | None = LandmarkSmoothing(),
+    frame_count: int | None = None,
     progress: ProgressCallback | None = None,
 ) -> list[FaceTrack]:
     """Detect faces on every frame and follow each one through the frames.
@@ -111,15 +112,22 @@ def track_faces(
             (lowered to the number of frames when fewer frames are given, so a very short range keeps its face).
         smoothing (`LandmarkSmoothing | None`, defaults to `LandmarkSmoothing()`): temporal filter of the landmarks;
             `None` keeps the raw detections.
-        progress (`ProgressCallback | None`): receives `Progress("landmarks", frames_done, None)` after each frame.
+        frame_count (`int | None`): how many frames `frames` holds, the progress total (taken from `len(frames)`
+            when it has one); needed with `progress` when `frames` is an iterator.
+        progress (`ProgressCallback | None`): receives `Progress("landmarks", frames_done, frame_count)` after each
+            frame.
 
     Returns:
         `list[FaceTrack]`: tracks ordered by first frame (then left to right), numbered 0, 1, ... in that order.
     """
     _check_tracking_options(batch_size, max_gap, max_shift, max_scale_change, min_frames)
+    total = frame_count if frame_count is not None else len(frames) if isinstance(frames, Sized) else None
+    if progress is not None and total is None:
+        raise InvalidParameterError("track_faces reports progress against a known total: pass frame_count= with "
+                                    "an iterator of frames")
     open_tracks: list[_OpenTrack] = []
     closed: list[_OpenTrack] = []
-    frame_count = 0
+    frames_seen = 0
     for index, detections in enumerate(_detections(frames, backend, batch_size)):
         # Tracks unseen for more than `max_gap` frames can no longer be continued.
         still_open = [t for t in open_tracks if index - t.last_frame - 1 <= max_gap]
@@ -134,9 +142,9 @@ def track_faces(
                 track = _OpenTrack(first_frame=index)
                 track.add(index, detection)
                 open_tracks.append(track)
-        frame_count = index + 1
-        report(progress, "landmarks", frame_count, None)
-    enough = min(min_frames, frame_count)
+        frames_seen = index + 1
+        report(progress, Stage.LANDMARKS, frames_seen, total)
+    enough = min(min_frames, frames_seen)
     # Numbered by first frame, then left to right, so the same frames always give the same ids.
     kept = sorted(
         (t for t in closed + open_tracks if len(t.frames) >= enough),

@@ -13,10 +13,10 @@ about 11 MiB, plus the sampler's per-window tensors), pixels for one encoder or 
 
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import torch
@@ -25,6 +25,7 @@ from diffusers import AutoencoderKLTemporalDecoder
 from safetensors.torch import load_file
 
 from keydub.core.audio.features import HubertFeatures, WavLMFeatures
+from keydub.core.cancel import CancelToken, cancellable
 from keydub.core.errors import InvalidParameterError, WeightsNotFoundError
 from keydub.core.model.audio_projector import AudioProjector
 from keydub.core.model.convert import LEARNED_MASK_FILE, PROJECTOR_FOLDER, UNET_FOLDER
@@ -34,6 +35,7 @@ from keydub.core.model.sampler import (
     DEFAULT_REF_GUIDANCE,
     GUIDANCE_BRANCHES,
     GuidedModel,
+    StepCallback,
     ays_sigmas,
     check_sigmas,
     sample,
@@ -46,12 +48,15 @@ from keydub.core.model.vae import (
     encode_frames,
     spatial_factor,
 )
-from keydub.core.progress import ProgressCallback, report
+from keydub.core.progress import ProgressCallback, Stage, Unit, report
 from keydub.core.weights import resolve_weights
 
 
 # Tensor name inside the converted `learned_mask.safetensors` (the interpolation model's `z_m`).
 LEARNED_MASK_KEY = "learned_mask"
+
+PipelineStepCallback = Callable[["KeySyncPipeline", int, float, dict[str, Any]], dict[str, Any] | None]
+"""`(pipeline, step, sigma, callback_kwargs) -> dict | None`: `KeySyncPipeline.__call__`'s `callback_on_step_end`."""
 
 
 class FrameSource(Protocol):
@@ -315,6 +320,8 @@ class KeySyncPipeline:
         sigmas: Sequence[float] | None = None,
         output_type: Literal["pt", "latent"] = "pt",
         progress: ProgressCallback | None = None,
+        callback_on_step_end: "PipelineStepCallback | None" = None,
+        cancel: CancelToken | None = None,
     ) -> Iterator[tuple[int, torch.Tensor]]:
         r"""Regenerate the masked lower face of every frame so the lips follow `audio_waveform`.
 
@@ -337,8 +344,16 @@ class KeySyncPipeline:
             sigmas (`Sequence[float]`, *optional*): a custom decreasing noise schedule ending with 0, replacing the
                 AYS one (fewer steps for previews and tests).
             output_type (`str`, defaults to `"pt"`): `"pt"` for decoded frames, `"latent"` for scaled latents.
-            progress (`ProgressCallback`, *optional*): receives `"audio features"`, `"keyframes"` (batches) and
-                `"interpolation"` (windows) progress.
+            progress (`ProgressCallback`, *optional*): receives `"audio features"` windows, then every denoising
+                step of `"keyframes"` and `"interpolation"` (unit `"steps"`; each total is `planned_steps(...)`,
+                known before the first step).
+            callback_on_step_end (`PipelineStepCallback`, *optional*): called after every denoising step as
+                `callback(pipeline, step, sigma, callback_kwargs)`, diffusers-style: `step` counts the stage's steps
+                from 0, `sigma` is the noise level the step started from, `callback_kwargs` holds `"stage"`
+                (`"keyframes"` or `"interpolation"`), `"latents"` and `"denoised"` (the guided x0-prediction, for
+                previews). A returned dict with `"latents"` replaces the latents the next step starts from.
+            cancel (`CancelToken`, *optional*): checked after every denoising step and at every progress point;
+                a cancelled token stops generation within one step with `RenderInterruptedError`.
 
         Returns:
             `Iterator[tuple[int, torch.Tensor]]`: `(first_frame_index, chunk)` in frame order, covering every frame
@@ -367,9 +382,18 @@ class KeySyncPipeline:
                 f"on the device), got a generator on {generator.device}"
             )
         guidance = {"audio_guidance": audio_guidance, "ref_guidance": ref_guidance}
+        progress = cancellable(progress, cancel)
         return self._generate(
-            plan, frames, masks, audio_waveform, frame_rate, schedule, guidance, generator, output_type, progress
+            plan, frames, masks, audio_waveform, frame_rate, schedule, guidance, generator, output_type, progress,
+            callback_on_step_end, cancel,
         )
+
+    def planned_steps(self, num_frames: int, num_steps: int = 10, sigmas: Sequence[float] | None = None) -> int:
+        """Denoising steps each of the keyframe and interpolation stages runs for a clip of `num_frames` frames:
+        the schedule's steps times the stage's sampler calls (one per keyframe batch)."""
+        schedule = ays_sigmas(num_steps) if sigmas is None else check_sigmas(sigmas)
+        plan = plan_dubbing(num_frames, window_length=self.window_length)
+        return (len(schedule) - 1) * len(plan.batches)
 
     @torch.inference_mode()
     def _generate(
@@ -384,13 +408,15 @@ class KeySyncPipeline:
         generator: torch.Generator,
         output_type: str,
         progress: ProgressCallback | None,
+        callback_on_step_end: "PipelineStepCallback | None",
+        cancel: CancelToken | None,
     ) -> Iterator[tuple[int, torch.Tensor]]:
+        step_callbacks = self._step_callbacks(plan, sigmas, progress, callback_on_step_end, cancel)
         # 2. Audio: per-frame HuBERT tokens for keyframes, WavLM tokens for interpolation, projected.
         keyframe_audio, interpolation_audio = self.encode_audio(audio_waveform, plan.num_frames, frame_rate, progress)
         # 3. Identity: the identity frame's clean latent (identity condition and dummy slot of every batch).
         identity = self.encode_span(frames, masks, plan, range(plan.identity_index, plan.identity_index + 1))
         keyframes: dict[int, torch.Tensor] = {}
-        windows_done = 0
         for batch in plan.batches:
             # 4. Clean latents and masks of every grid position this batch's keyframes and windows use.
             span = self.encode_span(frames, masks, plan, batch.span)
@@ -399,19 +425,20 @@ class KeySyncPipeline:
             opening = batch.windows[0].start
             keyframes = {opening: keyframes[opening]} if opening in keyframes else {}
             keyframes.update(
-                self.generate_keyframes(plan, batch, span, identity, keyframe_audio, sigmas, guidance, generator)
+                self.generate_keyframes(
+                    plan, batch, span, identity, keyframe_audio, sigmas, guidance, generator,
+                    step_callback=step_callbacks[Stage.KEYFRAMES],
+                )
             )
-            report(progress, "keyframes", batch.index + 1, len(plan.batches))
             # 6. Interpolation: every window whose two keyframes now exist, in one guided sampling.
             windows = self.interpolate_between_keyframes(
-                plan, batch.windows, span, keyframes, interpolation_audio, sigmas, guidance, generator
+                plan, batch.windows, span, keyframes, interpolation_audio, sigmas, guidance, generator,
+                step_callback=step_callbacks[Stage.INTERPOLATION],
             )
             # 7. Decode each window's new frames and hand them over.
             for window, latents in zip(batch.windows, windows, strict=True):
                 new = latents[window.output_start - window.start : window.output_stop - window.start]
                 chunk = new if output_type == "latent" else self.decode_latents(new)
-                windows_done += 1
-                report(progress, "interpolation", windows_done, len(plan.windows))
                 yield window.output_start, chunk.cpu()
 
     # ----------------------------------------------------------------------------------------------------------
@@ -499,6 +526,7 @@ class KeySyncPipeline:
         sigmas: tuple[float, ...],
         guidance: dict[str, float],
         generator: torch.Generator,
+        step_callback: StepCallback | None = None,
     ) -> dict[int, torch.Tensor]:
         """Sample one keyframe batch: slot 0 is the identity frame, then the keyframes, then padding.
 
@@ -513,7 +541,10 @@ class KeySyncPipeline:
         slot_audio = audio[[plan.source(p) for p in batch.slots]][None]
         condition = (identity.latents / self.vae.config.scaling_factor).expand_as(clean[0])[None]
         model = self._guided_model(self.keyframe_unet, condition, torch.zeros_like(condition), slot_audio)
-        latents = sample(model, self._noise(1, clean, generator), clean, mask, sigmas, **guidance)[0]
+        latents = sample(
+            model, self._noise(1, clean, generator), clean, mask, sigmas, **guidance,
+            callback_on_step_end=step_callback,
+        )[0]
         return {position: latents[1 + k] for k, position in enumerate(batch.keyframes)}
 
     def interpolate_between_keyframes(
@@ -526,6 +557,7 @@ class KeySyncPipeline:
         sigmas: tuple[float, ...],
         guidance: dict[str, float],
         generator: torch.Generator,
+        step_callback: StepCallback | None = None,
     ) -> torch.Tensor:
         """Sample interpolation windows between generated keyframes.
 
@@ -550,7 +582,10 @@ class KeySyncPipeline:
             [torch.cat([torch.zeros_like(starts[:, None]), middle, torch.zeros_like(ends[:, None])], 1), indicator], 2
         )
         model = self._guided_model(self.interpolation_unet, condition, unconditional, window_audio)
-        latents = sample(model, self._noise(len(windows), clean, generator), clean, mask, sigmas, **guidance)
+        latents = sample(
+            model, self._noise(len(windows), clean, generator), clean, mask, sigmas, **guidance,
+            callback_on_step_end=step_callback,
+        )
         latents[:, 0], latents[:, -1] = starts, ends
         return latents
 
@@ -561,6 +596,33 @@ class KeySyncPipeline:
     # ----------------------------------------------------------------------------------------------------------
     # Helpers
     # ----------------------------------------------------------------------------------------------------------
+    def _step_callbacks(
+        self,
+        plan: DubbingPlan,
+        sigmas: tuple[float, ...],
+        progress: ProgressCallback | None,
+        callback_on_step_end: "PipelineStepCallback | None",
+        cancel: CancelToken | None,
+    ) -> dict[str, StepCallback]:
+        """The sampler's per-step callback of each stage: the caller's callback, step progress, cancel check."""
+        total = (len(sigmas) - 1) * len(plan.batches)
+        done = {Stage.KEYFRAMES: 0, Stage.INTERPOLATION: 0}
+
+        def for_stage(stage: str) -> StepCallback:
+            def after_step(step: int, sigma: float, tensors: dict[str, torch.Tensor]) -> dict[str, Any] | None:
+                outputs = None
+                if callback_on_step_end is not None:
+                    outputs = callback_on_step_end(self, done[stage], sigma, {"stage": stage, **tensors})
+                done[stage] += 1
+                report(progress, stage, done[stage], total, unit=Unit.STEPS)
+                if cancel is not None:  # again: a progress callback may have cancelled (a Stop button)
+                    cancel.raise_if_cancelled()
+                return outputs
+
+            return after_step
+
+        return {stage: for_stage(stage) for stage in done}
+
     def _noise(self, num_sequences: int, like: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Standard normal latents drawn on the CPU one sequence at a time, so the stream of random numbers does not
         depend on the device or on how sequences are batched."""

@@ -36,6 +36,9 @@ GUIDANCE_BRANCHES: tuple[str, ...] = ("unconditional", "reference", "full")
 GuidedModel = Callable[[torch.Tensor, float], torch.Tensor]
 """`(scaled_input [B,T,4,h,w], c_noise) -> raw outputs [3,B,T,4,h,w]`, branches in `GUIDANCE_BRANCHES` order."""
 
+StepCallback = Callable[[int, float, dict[str, torch.Tensor]], dict[str, torch.Tensor] | None]
+"""`(step, sigma, {"latents", "denoised"}) -> replaced tensors or None`, called after each Euler step."""
+
 
 @dataclass(frozen=True)
 class Preconditioning:
@@ -223,7 +226,7 @@ def sample(
     *,
     audio_guidance: float = DEFAULT_AUDIO_GUIDANCE,
     ref_guidance: float = DEFAULT_REF_GUIDANCE,
-    on_step: Callable[[int, int], None] | None = None,
+    callback_on_step_end: StepCallback | None = None,
 ) -> torch.Tensor:
     """The official deterministic Euler sampler (`EulerEDMSampler` with no churn) with masked guidance.
 
@@ -234,19 +237,22 @@ def sample(
         mask (`torch.Tensor`): boolean `[B,T,1,h,w]`, `True` inside the region to generate.
         sigmas (`Sequence[float]`): decreasing noise levels ending with 0 (`ays_sigmas`).
         audio_guidance, ref_guidance (`float`): see `guide`.
-        on_step (`Callable[[int, int], None]`, *optional*): called with `(steps_done, total_steps)` after each step.
+        callback_on_step_end (`StepCallback`, *optional*): called after each step as
+            `callback(step, sigma, {"latents": ..., "denoised": ...})`, `step` counting from 0 and `sigma` the level
+            the step started from; a returned `"latents"` replaces the latents the next step starts from (diffusers'
+            `callback_on_step_end`). Raising from it stops the sampling (how a render is cancelled).
 
     Returns:
         `torch.Tensor`: the generated latents, bit-exact `clean` outside the mask.
     """
     sigmas = check_sigmas(sigmas)
     latents = noise * initial_noise_scale(sigmas[0])
-    total = len(sigmas) - 1
     for step, (sigma, sigma_next) in enumerate(zip(sigmas[:-1], sigmas[1:], strict=True)):
         denoised = denoise_guided(
             model, latents, sigma, clean, mask, audio_guidance=audio_guidance, ref_guidance=ref_guidance
         )
         latents = euler_step(latents, denoised, sigma, sigma_next)
-        if on_step is not None:
-            on_step(step + 1, total)
+        if callback_on_step_end is not None:
+            outputs = callback_on_step_end(step, sigma, {"latents": latents, "denoised": denoised}) or {}
+            latents = outputs.get("latents", latents)
     return latents

@@ -86,7 +86,7 @@ def render_clip(
     with timer("landmarks"):
         backend = landmark_backend or get_landmark_backend(request.landmark_backend)
         with FrameReader(request.video, info=info) as reader:
-            tracks = track_faces(reader.read(start, end), backend, progress=progress)
+            tracks = track_faces(reader.read(start, end), backend, frame_count=end - start, progress=progress)
         face = choose_target_face(
             tracks, end - start, point=request.face.point, track_id=request.face.track_id,
             frame=None if request.face.frame is None else request.face.frame - start,

@@ -6,33 +6,41 @@ from typing import Any
 
 from tqdm import tqdm
 
-from keydub.core.progress import Progress
+from keydub.core.progress import Progress, Unit
 
 
 class ProgressBar:
-    """A `ProgressCallback` that draws one tqdm bar per stage on stderr (silenced with `disable=True`)."""
+    """A `ProgressCallback` that draws one tqdm bar per stage on stderr (silenced with `disable=True`).
+
+    Stages interleave in a render (crops, audio features, keyframe and interpolation steps, frames), so each
+    stage keeps its own bar, counted in its own unit (frames, steps, bytes), until it reaches its total.
+    """
+
+    _TQDM_UNITS = {Unit.FRAMES: {"unit": "frame"}, Unit.STEPS: {"unit": "step"}, Unit.ITEMS: {"unit": "it"},
+                   Unit.BYTES: {"unit": "B", "unit_scale": True, "unit_divisor": 1024}}
 
     def __init__(self, disable: bool = False) -> None:
         self._disable = disable
-        self._bar: tqdm | None = None
-        self._stage: str | None = None
+        self._bars: dict[str, tqdm] = {}
 
     def __call__(self, progress: Progress) -> None:
-        if progress.stage != self._stage:
-            self.close()
-            self._stage = progress.stage
-            self._bar = tqdm(total=progress.total, desc=progress.stage, unit="f", file=sys.stderr,
-                             disable=self._disable, leave=False)
-        assert self._bar is not None
-        if progress.total is not None and self._bar.total != progress.total:
-            self._bar.total = progress.total
-        self._bar.n = progress.done
-        self._bar.refresh()
+        bar = self._bars.get(progress.stage)
+        if bar is None or bar.total != progress.total:
+            if bar is not None:
+                bar.close()
+            bar = self._bars[progress.stage] = tqdm(
+                total=progress.total, desc=progress.stage, file=sys.stderr, disable=self._disable, leave=False,
+                **self._TQDM_UNITS.get(progress.unit, {}),
+            )
+        bar.n = progress.done
+        bar.refresh()
+        if progress.done >= progress.total:
+            self._bars.pop(progress.stage).close()
 
     def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
+        for bar in self._bars.values():
+            bar.close()
+        self._bars.clear()
 
     def __enter__(self) -> "ProgressBar":
         return self

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from keydub.core.media import MediaInfo, probe, read_frames
-from keydub.core.progress import Progress, ProgressCallback
+from keydub.core.progress import ProgressCallback
 from keydub.core.render.request import LANDMARK_BACKENDS
 from keydub.plugin.cli._output import ProgressBar, print_json
 
@@ -66,10 +66,7 @@ def build_report(
         from keydub.core.faces import face_coverage, get_landmark_backend, track_faces
 
         backend = get_landmark_backend(faces_backend)
-        tracks = track_faces(
-            read_frames(video, info=info), backend,
-            progress=None if progress is None else lambda p: progress(Progress(p.stage, p.done, info.frame_count)),
-        )
+        tracks = track_faces(read_frames(video, info=info), backend, frame_count=info.frame_count, progress=progress)
         report["faces"] = {"backend": faces_backend, **face_coverage(tracks, info.frame_count)}
     return report
 

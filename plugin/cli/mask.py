@@ -125,7 +125,8 @@ def write_mask_preview(
                     first_source_frame=start) as writer,
         FrameReader(video, info=info) as reader,
     ):
-        tracks = track_faces(reader.read(start, end), get_landmark_backend(backend), progress=progress)
+        tracks = track_faces(reader.read(start, end), get_landmark_backend(backend), frame_count=end - start,
+                             progress=progress)
         target = choose_target_face(
             tracks, end - start, point=point, track_id=track_id, frame=None if frame is None else frame - start
         )
