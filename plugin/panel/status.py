@@ -51,7 +51,7 @@ def clip_status(record: JobRecord | None, job_hash: str) -> ClipStatus:
     """The status of the job whose current hash is `job_hash`, given its store row (`None`: never submitted)."""
     if record is None:
         return ClipStatus(state="not rendered")
-    state = _LABELS.get(getattr(record.state, "value", str(record.state)), str(record.state))
+    state = _LABELS.get(record.state.value, record.state.value)
     if record.job_hash != job_hash and state in ("done", "failed", "cancelled"):
         return ClipStatus(state="stale")
     if state == "done" and not record.is_done_with(job_hash):
@@ -72,10 +72,11 @@ def qc_figures(result: dict[str, Any]) -> tuple[float | None, float | None]:
 
 
 def _progress(record: JobRecord) -> tuple[float | None, float | None]:
-    """Progress and ETA from the row's progress fields, when the store has them."""
-    done, total = getattr(record, "progress_done", None), getattr(record, "progress_total", None)
-    progress = done / total if isinstance(done, (int, float)) and isinstance(total, (int, float)) and total else None
-    return progress, _number(getattr(record, "eta_seconds", None))
+    """Share done of the running stage and the ETA, as the worker last wrote them."""
+    progress = record.progress
+    if progress is None or record.state.value != "running":
+        return None, None
+    return (progress.done / progress.total if progress.total else None), _number(progress.eta_seconds)
 
 
 def _number(value: Any) -> float | None:

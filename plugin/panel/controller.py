@@ -1,0 +1,410 @@
+"""The panel's controller: clips and their sessions, the current clip, jobs, states and export, without Qt.
+
+Widgets read from it and call it; it reports every change through topic events, so the same controller runs in
+tests without a `QApplication` and behind any front end.
+
+Topics (callbacks get one `dict` with at least `"topic"`):
+
+- `"clips.changed"`: the clip list was replaced (a video or timeline was opened).
+- `"clip.changed"` (`clip_id`): a clip's session changed (face, range, occluders, params).
+- `"current.changed"` (`clip_id`): another clip became the current one.
+- `"options.changed"`: the folder's render options or handles changed (every job may have changed).
+"""
+
+import copy
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import opentimelineio as otio
+
+from keydub.core.errors import InvalidParameterError, KeydubError, TimelineError
+from keydub.core.media import probe
+from keydub.core.render.request import FaceChoice
+from keydub.plugin.jobs import ClipJob, check_render_options
+from keydub.plugin.panel.session import ClipSession, OpenedSource, SessionStore
+from keydub.plugin.panel.sources import (
+    SINGLE_CLIP_ID,
+    SINGLE_DUB_TRACK,
+    check_dub,
+    single_clip_position,
+    single_clip_timeline,
+)
+from keydub.plugin.panel.status import ClipStatus, clip_status
+from keydub.plugin.store import JobState, JobStore
+from keydub.plugin.timeline.clips import PER_CLIP_PARAMS
+from keydub.plugin.timeline.otio_file import read_timeline, write_timeline
+from keydub.plugin.timeline.output import RenderedClip, timeline_with_results
+from keydub.plugin.timeline.plan import DEFAULT_HANDLES, PlannedClip, PlanOptions, TimelinePlan, plan_timeline
+from keydub.plugin.timeline.timecode import format_timecode
+from keydub.plugin.timeline.tracks import METADATA_KEY
+
+
+logger = logging.getLogger(__name__)
+
+EventCallback = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class OpenedFolder:
+    """Everything `PanelController.apply` needs, computed off the UI thread by `load_video` / `load_timeline`.
+
+    Args:
+        source (`OpenedSource`): what was opened.
+        out_dir (`Path`): the output folder (renders, job store, sessions).
+        timeline (`otio.schema.Timeline`): the timeline the clips come from (one clip for a single video).
+        base_dir (`Path`): folder that relative media paths are resolved against.
+        sessions (`list[ClipSession]`): one per renderable clip, restored from the folder where stored.
+        render_options (`dict[str, Any]`): the folder's render options (stored ones win over the defaults given).
+        handles (`int`): handle frames before and after each clip.
+        positions (`dict[str, tuple[int, int]]`): each session's picture clip as `(track index, item index)` in
+            `timeline.tracks`.
+        skipped (`list[tuple[str, str]]`): `(clip name, reason)` of clips that cannot be rendered.
+    """
+
+    source: OpenedSource
+    out_dir: Path
+    timeline: otio.schema.Timeline
+    base_dir: Path
+    sessions: list[ClipSession]
+    render_options: dict[str, Any] = field(default_factory=dict)
+    handles: int = DEFAULT_HANDLES
+    positions: dict[str, tuple[int, int]] = field(default_factory=dict)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def default_out_dir(path: Path) -> Path:
+    """`<name>_keydub` beside a video or timeline, as `keydub timeline` does."""
+    path = Path(path).absolute()
+    return path.with_name(f"{path.stem}_keydub")
+
+
+def load_video(video: Path, dub: Path, out_dir: Path | None = None, render_options: dict[str, Any] | None = None,
+               handles: int = DEFAULT_HANDLES) -> OpenedFolder:
+    """Open one clip with its dub; the session stored in the output folder, if any, comes back as it was.
+
+    Raises:
+        `MediaNotFoundError` / `UnsupportedMediaError`: the video cannot be read.
+        `AudioError`: the dub is missing or unreadable.
+        `JobStoreError`: the stored sessions are damaged.
+    """
+    video, dub = Path(video).absolute(), Path(dub).absolute()
+    info = probe(video)
+    check_dub(dub)
+    out_dir = Path(out_dir).absolute() if out_dir else default_out_dir(video)
+    source = OpenedSource(video=video, dub=dub)
+    stored_source, stored_options, stored = SessionStore(out_dir).load()
+    session = stored.get(SINGLE_CLIP_ID) if stored_source == source else None
+    if session is None:
+        session = ClipSession(clip_id=SINGLE_CLIP_ID, name=video.stem, video=video, start_frame=0,
+                              end_frame=info.frame_count, dub=dub.name)
+    session = session.with_changes(record_in=info.timecode_at(session.start_frame),
+                                   record_out=info.timecode_at(session.end_frame - 1))
+    timeline = single_clip_timeline(info, dub, session.start_frame, session.end_frame)
+    options = _options(render_options, stored_options if stored_source == source else {})
+    return OpenedFolder(source=source, out_dir=out_dir, timeline=timeline, base_dir=video.parent, sessions=[session],
+                        render_options=options, handles=_handles(stored_options, handles),
+                        positions={SINGLE_CLIP_ID: single_clip_position(session.start_frame)})
+
+
+def load_timeline(path: Path, dub_tracks: tuple[str, ...], out_dir: Path | None = None,
+                  render_options: dict[str, Any] | None = None, handles: int = DEFAULT_HANDLES) -> OpenedFolder:
+    """Open an OTIO dubbing timeline: one session per clip the planner can render, stored edits restored.
+
+    Raises:
+        `TimelineError`: the timeline cannot be read, or has no clip or no such dub track.
+    """
+    path = Path(path).absolute()
+    timeline = read_timeline(path)
+    out_dir = Path(out_dir).absolute() if out_dir else default_out_dir(path)
+    source = OpenedSource(timeline=path, dub_tracks=tuple(dub_tracks))
+    stored_source, stored_options, stored = SessionStore(out_dir).load()
+    if stored_source != source:
+        stored_options, stored = {}, {}
+    options = _options(render_options, stored_options)
+    plan = plan_timeline(timeline, path.parent, out_dir / ".keydub" / "audio",
+                         PlanOptions(dub_tracks=tuple(dub_tracks), handles=_handles(stored_options, handles),
+                                     render_options=options), write_audio=False)
+    sessions, skipped, positions = [], [], {}
+    for planned in plan.clips:
+        if planned.job is None:
+            skipped.append((planned.name, planned.skip_reason or ""))
+            continue
+        sessions.append(stored.get(planned.clip_id) or _session_from_plan(planned, plan))
+        positions[planned.clip_id] = (planned.track_index, planned.item_index)
+    if not sessions:
+        reasons = "; ".join(f"{name}: {reason}" for name, reason in skipped[:3])
+        raise TimelineError(f"no clip of {path.name} can be rendered with dub {plan.dub_label} ({reasons})")
+    return OpenedFolder(source=source, out_dir=out_dir, timeline=timeline, base_dir=path.parent, sessions=sessions,
+                        render_options=options, handles=_handles(stored_options, handles), positions=positions,
+                        skipped=skipped)
+
+
+def _options(given: dict[str, Any] | None, stored: dict[str, Any]) -> dict[str, Any]:
+    options = {**(given or {}), **{k: v for k, v in stored.items() if k != "handles"}}
+    check_render_options(options, where="panel settings")
+    return options
+
+
+def _handles(stored: dict[str, Any], default: int) -> int:
+    return int(stored.get("handles", default))
+
+
+def _session_from_plan(planned: PlannedClip, plan: TimelinePlan) -> ClipSession:
+    job = planned.job
+    assert job is not None
+    start = job.start_frame + planned.head
+    return ClipSession(clip_id=planned.clip_id, name=planned.name, video=job.source.path, start_frame=start,
+                       end_frame=start + planned.duration, dub=plan.dub_label,
+                       record_in=format_timecode(planned.record_start, plan.rate),
+                       record_out=format_timecode(planned.record_start + planned.duration - 1, plan.rate),
+                       face=job.face, occluders=job.occluders)
+
+
+class PanelController:
+    """The clips of one output folder and what the editor chose for each.
+
+    Args:
+        render_options (`dict[str, Any] | None`): the render options new folders start with (`RenderRequest`
+            field names, e.g. from the app's settings).
+        handles (`int`, defaults to 12): handle frames new folders start with.
+    """
+
+    def __init__(self, render_options: dict[str, Any] | None = None, handles: int = DEFAULT_HANDLES) -> None:
+        self._callbacks: dict[str, list[EventCallback]] = defaultdict(list)
+        self.default_options = dict(render_options or {})
+        check_render_options(self.default_options, where="panel settings")
+        self.default_handles = handles
+        self.opened: OpenedFolder | None = None
+        self._sessions: dict[str, ClipSession] = {}
+        self._jobs: dict[str, ClipJob] = {}
+        self.current_id: str | None = None
+
+    # Events -------------------------------------------------------------------------------------------------
+    def register_event_callback(self, topic: str, callback: EventCallback) -> None:
+        """Call `callback(event)` whenever `topic` is emitted."""
+        self._callbacks[topic].append(callback)
+
+    def _emit(self, topic: str, **data: Any) -> None:
+        for callback in list(self._callbacks[topic]):
+            callback({"topic": topic, **data})
+
+    # Opening ------------------------------------------------------------------------------------------------
+    def open_video(self, video: Path, dub: Path, out_dir: Path | None = None) -> None:
+        """`load_video` and `apply` in one call (for scripts and tests; the window loads on a thread)."""
+        self.apply(load_video(video, dub, out_dir, self.default_options, self.default_handles))
+
+    def open_timeline(self, path: Path, dub_tracks: tuple[str, ...], out_dir: Path | None = None) -> None:
+        """`load_timeline` and `apply` in one call."""
+        self.apply(load_timeline(path, dub_tracks, out_dir, self.default_options, self.default_handles))
+
+    def apply(self, opened: OpenedFolder) -> None:
+        """Make `opened` the folder being worked on (fires `"clips.changed"` then `"current.changed"`)."""
+        self.opened = opened
+        self._sessions = {session.clip_id: session for session in opened.sessions}
+        self._jobs = {}
+        self.current_id = opened.sessions[0].clip_id if opened.sessions else None
+        self._save()
+        self._emit("clips.changed")
+        self._emit("current.changed", clip_id=self.current_id)
+
+    # Reading ------------------------------------------------------------------------------------------------
+    @property
+    def sessions(self) -> list[ClipSession]:
+        """Every clip's session, in timeline order."""
+        return list(self._sessions.values())
+
+    @property
+    def current(self) -> ClipSession | None:
+        return self._sessions.get(self.current_id) if self.current_id else None
+
+    @property
+    def out_dir(self) -> Path | None:
+        return self.opened.out_dir if self.opened else None
+
+    @property
+    def render_options(self) -> dict[str, Any]:
+        return dict(self.opened.render_options) if self.opened else dict(self.default_options)
+
+    @property
+    def handles(self) -> int:
+        return self.opened.handles if self.opened else self.default_handles
+
+    @property
+    def is_single_clip(self) -> bool:
+        return self.opened is not None and self.opened.source.video is not None
+
+    def session(self, clip_id: str) -> ClipSession:
+        try:
+            return self._sessions[clip_id]
+        except KeyError:
+            raise InvalidParameterError(f"no clip {clip_id!r} is open") from None
+
+    # Changing -----------------------------------------------------------------------------------------------
+    def select(self, clip_id: str) -> None:
+        """Make `clip_id` the current clip."""
+        self.session(clip_id)
+        if clip_id != self.current_id:
+            self.current_id = clip_id
+            self._emit("current.changed", clip_id=clip_id)
+
+    def choose_face(self, clip_id: str, point: tuple[float, float] | None, frame: int | None,
+                    track_id: int | None = None) -> None:
+        """Choose the face to dub by a click (`point` in source pixels on file frame `frame`) or a track id;
+        `None` everywhere goes back to the largest face."""
+        face = FaceChoice(point=(float(point[0]), float(point[1])) if point else None, frame=frame, track_id=track_id)
+        self._update(clip_id, face=face)
+
+    def set_range(self, clip_id: str, start: int, end: int) -> None:
+        """Render frames `[start, end)` of the file (a single video only: a timeline clip's range is its cut)."""
+        if not self.is_single_clip:
+            raise InvalidParameterError("a timeline clip renders the range of its cut; trim it in the editor and "
+                                        "export the timeline again")
+        session = self.session(clip_id)
+        info = probe(session.video)
+        if not 0 <= start < end <= info.frame_count:
+            raise InvalidParameterError(f"the range [{start}, {end}) is not inside the clip's {info.frame_count} "
+                                        "frames; set the in point before the out point")
+        assert self.opened is not None and self.opened.source.dub is not None
+        self.opened.timeline = single_clip_timeline(info, self.opened.source.dub, start, end)
+        self.opened.positions = {clip_id: single_clip_position(start)}
+        self._update(clip_id, start_frame=start, end_frame=end, record_in=info.timecode_at(start),
+                     record_out=info.timecode_at(end - 1))
+
+    def set_occluders(self, clip_id: str, occluders: list[dict[str, Any]] | tuple[dict[str, Any], ...]) -> None:
+        """Replace the clip's occlusion prompts (`OcclusionPrompt.to_dict()` dicts, as `RenderRequest` takes)."""
+        from keydub.core.occlusion import OcclusionPrompt
+
+        checked = tuple(OcclusionPrompt.from_dict(dict(prompt)).to_dict() for prompt in occluders)
+        self._update(clip_id, occluders=checked)
+
+    def set_params(self, clip_id: str, params: dict[str, Any]) -> None:
+        """Render options for this clip only (names in `PER_CLIP_PARAMS`)."""
+        unknown = sorted(set(params) - PER_CLIP_PARAMS)
+        if unknown:
+            raise InvalidParameterError(f"{', '.join(unknown)} cannot be set per clip; per-clip options: "
+                                        f"{', '.join(sorted(PER_CLIP_PARAMS))}")
+        self._update(clip_id, params=dict(params))
+
+    def set_render_options(self, options: dict[str, Any], handles: int | None = None) -> None:
+        """The folder's render options (checked as the command line checks them) and handles."""
+        check_render_options(options, where="panel settings")
+        if handles is not None and not (isinstance(handles, int) and handles >= 0):
+            raise InvalidParameterError(f"handles must be a whole number of frames >= 0, not {handles!r}")
+        self.default_options = dict(options)
+        if handles is not None:
+            self.default_handles = handles
+        if self.opened is not None:
+            self.opened.render_options = dict(options)
+            if handles is not None:
+                self.opened.handles = handles
+            self._jobs = {}
+            self._save()
+        self._emit("options.changed")
+
+    def brush_mask_path(self, clip_id: str, object_id: int, frame: int) -> Path:
+        """Where a brush mask PNG of the clip is kept (inside the output folder, beside the sessions)."""
+        self.session(clip_id)
+        return self._store().brush_mask_path(clip_id, object_id, frame)
+
+    def _update(self, clip_id: str, **changes: Any) -> None:
+        self._sessions[clip_id] = self.session(clip_id).with_changes(**changes)
+        self._jobs.pop(clip_id, None)
+        self._save()
+        self._emit("clip.changed", clip_id=clip_id)
+
+    # Jobs ---------------------------------------------------------------------------------------------------
+    def job(self, clip_id: str, write_audio: bool = True) -> ClipJob:
+        """The render job of a clip as it is now (its dub audio written into the folder).
+
+        Raises:
+            `KeydubError`: the clip cannot be rendered (the reason as the planner gives it).
+        """
+        if clip_id not in self._jobs or (write_audio and not self._jobs[clip_id].audio_file.is_file()):
+            plan = self._plan((clip_id,), write_audio)
+            planned = next(item for item in plan.clips if item.clip_id == clip_id)
+            if planned.job is None:
+                raise KeydubError(f"clip {planned.name!r} cannot be rendered: {planned.skip_reason}")
+            self._jobs[clip_id] = planned.job
+        return self._jobs[clip_id]
+
+    def status(self, clip_id: str, store: JobStore | None = None) -> ClipStatus:
+        """Where the clip's render is (not rendered, queued, rendering, done, failed, stale) and its QC."""
+        try:
+            job = self.job(clip_id, write_audio=False)
+        except KeydubError as error:
+            return ClipStatus(state="failed", message=str(error))
+        if store is not None:
+            return clip_status(store.get(job.job_id), job.content_hash())
+        with JobStore.for_folder(self.out_dir, read_only=True) as own:
+            return clip_status(own.get(job.job_id), job.content_hash())
+
+    def export_timeline(self, path: Path, overwrite: bool = False) -> Path:
+        """Write the OTIO timeline with the finished renders on a new track, as `keydub timeline` does.
+
+        Clips whose render is missing or stale are left as gaps on the new track.
+
+        Raises:
+            `TimelineError`: nothing is rendered yet.
+            `OutputExistsError`: `path` exists and `overwrite` is false.
+        """
+        plan = self._plan(tuple(self._sessions), write_audio=False)
+        rendered = []
+        with JobStore.for_folder(self.out_dir, read_only=True) as store:
+            for planned in plan.clips:
+                if planned.job is None:
+                    continue
+                record = store.get(planned.job.job_id)
+                job_hash = planned.job.content_hash()
+                if record is not None and record.is_done_with(job_hash):
+                    rendered.append(RenderedClip(planned=planned, output=record.output, job_hash=job_hash,
+                                                 qc=_scalars(record.result or {})))
+        if not rendered:
+            raise TimelineError("no clip has a finished, up-to-date render yet; render the clips first")
+        return write_timeline(timeline_with_results(self._edited_timeline(), plan, rendered), Path(path),
+                              overwrite=overwrite)
+
+    def _plan(self, clip_ids: tuple[str, ...], write_audio: bool) -> TimelinePlan:
+        assert self.opened is not None
+        dub_tracks = (SINGLE_DUB_TRACK,) if self.is_single_clip else self.opened.source.dub_tracks
+        options = PlanOptions(dub_tracks=dub_tracks, handles=self.opened.handles, only=clip_ids,
+                              render_options=self.opened.render_options)
+        return plan_timeline(self._edited_timeline(), self.opened.base_dir, self.out_dir / ".keydub" / "audio",
+                             options, write_audio=write_audio)
+
+    def _edited_timeline(self) -> otio.schema.Timeline:
+        """The opened timeline with every session's face, occluders and params in its clip's Keydub metadata.
+
+        Params the timeline set on a clip stay unless the session sets them too.
+        """
+        assert self.opened is not None
+        timeline = copy.deepcopy(self.opened.timeline)
+        for clip_id, (track_index, item_index) in self.opened.positions.items():
+            session = self._sessions[clip_id]
+            clip = timeline.tracks[track_index][item_index]
+            keydub = dict(clip.metadata.get(METADATA_KEY, {}))
+            keydub.update(id=clip_id, face=session.face.to_dict(), occluders=list(session.occluders),
+                          params={**dict(keydub.get("params", {})), **session.params})
+            clip.metadata[METADATA_KEY] = keydub
+        return timeline
+
+    # Persistence --------------------------------------------------------------------------------------------
+    def _store(self) -> SessionStore:
+        assert self.opened is not None
+        return SessionStore(self.opened.out_dir)
+
+    def _save(self) -> None:
+        if self.opened is None:
+            return
+        self._store().save(self.opened.source, {**self.opened.render_options, "handles": self.opened.handles},
+                           self.sessions)
+
+
+def _scalars(result: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in result.items() if isinstance(value, (str, int, float, bool))}
+
+
+__all__ = ["JobState", "OpenedFolder", "PanelController", "default_out_dir", "load_timeline", "load_video"]
