@@ -8,6 +8,7 @@ from av.container import InputContainer
 from av.video.stream import VideoStream
 
 from keydub.core.errors import MediaNotFoundError, UnsupportedMediaError
+from keydub.core.files import path_kind
 
 
 def media_path(path: str | os.PathLike[str]) -> Path:
@@ -22,19 +23,65 @@ def open_input(path: Path) -> InputContainer:
         `MediaNotFoundError`: nothing exists at `path`.
         `UnsupportedMediaError`: `path` is a folder, cannot be read, or is not a file FFmpeg can demux.
     """
-    if not path.exists():
+    kind = path_kind(path)
+    if kind == "nothing":
         raise MediaNotFoundError(f"{path} does not exist; check the path (and that the drive is mounted)")
-    if not path.is_file():
+    if kind == "a folder":
         raise UnsupportedMediaError(f"{path} is a folder, not a media file; pass the clip's file inside it")
+    if kind != "a file":
+        # Opening a FIFO would wait for a writer, and a clip is read several times: only a file will do.
+        raise UnsupportedMediaError(f"{path} is {kind}, not a media file; save the media to a file and pass that")
     try:
         return av.open(str(path), metadata_errors="replace")
     except PermissionError as error:
         raise UnsupportedMediaError(f"{path} cannot be read ({error.strerror}); check its permissions") from error
+    except av.EOFError as error:
+        raise UnsupportedMediaError(
+            f"{path} is {describe_contents(path)} that ends before its first frame: the header is there but no "
+            "frames follow (an export that stopped, or a copy that did not finish); export or copy it again"
+        ) from error
     except (av.FFmpegError, UnicodeDecodeError) as error:
         raise UnsupportedMediaError(
-            f"{path} is not a media file Keydub can read ({error}); if it is a video, it may be truncated or "
-            "corrupt: copy it again from the original"
+            f"{path} is not a media file Keydub can read: it is {describe_contents(path)} ({error}); pass a video "
+            "or audio file, or copy it again from the original if it is one"
         ) from error
+
+
+# The first bytes of the containers an editor hands over, and what to call them.
+_SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
+    (0, b"\x1a\x45\xdf\xa3", "a Matroska/WebM file"),
+    (4, b"ftyp", "a QuickTime/MP4 file"),
+    (4, b"moov", "a QuickTime file"),
+    (4, b"mdat", "a QuickTime file"),
+    (0, b"\x06\x0e\x2b\x34", "an MXF file"),
+    (8, b"AVI ", "an AVI file"),
+    (8, b"WAVE", "a WAV file"),
+    (0, b"FORM", "an AIFF file"),
+    (0, b"OggS", "an Ogg file"),
+    (0, b"fLaC", "a FLAC file"),
+    (0, b"ID3", "an MP3 file"),
+    (0, b"PK\x03\x04", "a ZIP archive (a PyTorch checkpoint, an .otioz?)"),
+    (0, b"{", "a text (JSON?) file"),
+)
+
+
+def describe_contents(path: Path) -> str:
+    """What a file that FFmpeg refused looks like, from its size and first bytes: "an empty file (0 bytes)",
+    "a Matroska/WebM file of 531 bytes", "a file of 12 bytes of text"."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as stream:
+            head = stream.read(16)
+    except OSError:
+        return "a file"
+    if size == 0:
+        return "an empty file (0 bytes)"
+    for offset, signature, name in _SIGNATURES:
+        if head[offset:offset + len(signature)] == signature:
+            return f"{name} of {size} bytes"
+    if head.isascii() and all(byte >= 9 for byte in head):
+        return f"a text file of {size} bytes"
+    return f"a file of {size} bytes in no media format Keydub knows"
 
 
 def video_stream(container: InputContainer, path: Path) -> VideoStream:
@@ -46,6 +93,15 @@ def video_stream(container: InputContainer, path: Path) -> VideoStream:
     for stream in container.streams.video:
         if not stream.disposition & av.stream.Disposition.attached_pic:
             return stream
+    if not container.streams:
+        raise UnsupportedMediaError(
+            f"{path} is {describe_contents(path)} holding no track with any frames (an empty export?); export the "
+            "clip again"
+        )
+    found = ", ".join(f"{len(streams)} {kind}" for kind, streams in (
+        ("audio", container.streams.audio), ("cover image", container.streams.video),
+        ("subtitle", container.streams.subtitles), ("data", container.streams.data)) if streams)
     raise UnsupportedMediaError(
-        f"{path} has no video stream; a picture clip is needed here (audio-only files are for the dub audio)"
+        f"{path} has no video stream (it holds {found} stream(s)); a picture clip is needed here (audio-only files "
+        "are for the dub audio)"
     )

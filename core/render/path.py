@@ -4,7 +4,6 @@
 request and result types live in `keydub.core.render.request` (light to import).
 """
 
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,12 +22,10 @@ from keydub.core.compositing.occluders import occluder_crop_mask, paste_back_wit
 from keydub.core.errors import (
     AudioError,
     InvalidParameterError,
-    OutputExistsError,
-    OutputNotWritableError,
 )
 from keydub.core.faces import LandmarkBackend, get_landmark_backend, track_faces
 from keydub.core.faces.target import TargetFace, choose_identity_frame, choose_target_face
-from keydub.core.files import sha256_file, write_json_atomically
+from keydub.core.files import check_outputs, sha256_file, write_json_atomically
 from keydub.core.media import FrameReader, MediaInfo, probe, require_constant_frame_rate
 from keydub.core.media.audio import audio_stream_info, load_audio
 from keydub.core.media.writer import AudioSpec, BackgroundWriter, VideoWriter
@@ -152,14 +149,9 @@ def frame_range(request: RenderRequest, info: MediaInfo) -> tuple[int, int]:
 
 
 def check_output(request: RenderRequest) -> None:
-    """Refuse an output that would replace the source or an existing file, before any work is done."""
-    output = Path(request.output).absolute()
-    if output.resolve() in (Path(request.video).resolve(), Path(request.audio).resolve()):
-        raise InvalidParameterError(f"the output {output} is one of the inputs; Keydub never writes over its sources")
-    if output.exists() and not request.overwrite:
-        raise OutputExistsError(f"{output} already exists; choose another name or pass --overwrite")
-    if not output.parent.is_dir() or not os.access(output.parent, os.W_OK):
-        raise OutputNotWritableError(f"cannot write into {output.parent}; create it or choose another output folder")
+    """Refuse an output or report that would replace an input or an existing file, before any work is done."""
+    check_outputs({"output": request.output, "report": request.report},
+                  inputs={"video": request.video, "audio": request.audio}, overwrite=request.overwrite)
 
 
 @dataclass(frozen=True)
