@@ -22,6 +22,7 @@ from otio_fixtures import (
     write_dubbing_timeline,
     write_three_clip_timeline,
 )
+from queue_fixtures import in_process
 
 from keydub.core.errors import InvalidParameterError, JobStoreError, NoFaceFoundError, OutputExistsError
 from keydub.core.media import probe, read_frames
@@ -63,7 +64,8 @@ def test_three_clips_render_and_line_up_frame_exactly_on_a_new_track(tmp_path):
     fixture = write_three_clip_timeline(tmp_path)
     input_bytes = fixture.path.read_bytes()
     renderer = CountingRenderer()
-    run = render_timeline(fixture.path, tmp_path / "renders", tmp_path / "out.otio", OPTIONS, render=renderer)
+    run = render_timeline(fixture.path, tmp_path / "renders", tmp_path / "out.otio", OPTIONS,
+                          executor=in_process(renderer))
 
     assert sorted(renderer.rendered) == ["sh010", "sh020", "sh030"] and run.rendered_count == 3
     assert [outcome.state for outcome in run.outcomes] == [JobState.DONE] * 3
@@ -103,19 +105,22 @@ def test_three_clips_render_and_line_up_frame_exactly_on_a_new_track(tmp_path):
 
 def test_a_second_run_renders_nothing_and_a_changed_face_renders_one_clip(tmp_path):
     fixture = write_three_clip_timeline(tmp_path)
-    render_timeline(fixture.path, tmp_path / "renders", tmp_path / "v1.otio", OPTIONS, render=copy_renderer)
+    render_timeline(fixture.path, tmp_path / "renders", tmp_path / "v1.otio", OPTIONS, executor=in_process())
 
     again = CountingRenderer()
-    run = render_timeline(fixture.path, tmp_path / "renders", tmp_path / "v1b.otio", OPTIONS, render=again)
+    run = render_timeline(fixture.path, tmp_path / "renders", tmp_path / "v1b.otio", OPTIONS,
+                          executor=in_process(again))
     assert again.rendered == [] and run.rendered_count == 0
     assert [outcome.message for outcome in run.outcomes] == ["up to date"] * 3
     forced = CountingRenderer()
-    render_timeline(fixture.path, tmp_path / "renders", tmp_path / "forced.otio", OPTIONS, render=forced, force=True)
+    render_timeline(fixture.path, tmp_path / "renders", tmp_path / "forced.otio", OPTIONS,
+                    executor=in_process(forced), force=True)
     assert forced.rendered == ["sh010", "sh020", "sh030"]
 
     changed = write_three_clip_timeline(tmp_path, keydub={"sh020": {"face": {"point": [30.0, 20.0]}}})
     third = CountingRenderer()
-    run = render_timeline(changed.path, tmp_path / "renders", tmp_path / "v2.otio", OPTIONS, render=third)
+    run = render_timeline(changed.path, tmp_path / "renders", tmp_path / "v2.otio", OPTIONS,
+                          executor=in_process(third))
     assert third.rendered == ["sh020"] and run.rendered_count == 1
     sh020 = next(clip.job for clip in run.plan.clips if clip.name == "sh020")
     _check_render_file(tmp_path / "renders" / sh020.output_name(), sh020)
@@ -124,7 +129,7 @@ def test_a_second_run_renders_nothing_and_a_changed_face_renders_one_clip(tmp_pa
 def test_a_failed_clip_is_recorded_and_the_batch_goes_on(tmp_path):
     fixture = write_three_clip_timeline(tmp_path)
     run = render_timeline(fixture.path, tmp_path / "renders", tmp_path / "out.otio", OPTIONS,
-                          render=CountingRenderer(fail=("sh020",)))
+                          executor=in_process(CountingRenderer(fail=("sh020",))))
     states = {outcome.name: (outcome.state, outcome.message) for outcome in run.outcomes}
     assert states["sh020"] == (JobState.FAILED, "no face found in sh020; pick the face with metadata keydub.face")
     assert states["sh010"][0] is JobState.DONE and states["sh030"][0] is JobState.DONE
@@ -134,18 +139,18 @@ def test_a_failed_clip_is_recorded_and_the_batch_goes_on(tmp_path):
     assert not list((tmp_path / "renders" / ".keydub" / "staging").iterdir())
 
     retry = CountingRenderer()
-    render_timeline(fixture.path, tmp_path / "renders", tmp_path / "out2.otio", OPTIONS, render=retry)
+    render_timeline(fixture.path, tmp_path / "renders", tmp_path / "out2.otio", OPTIONS, executor=in_process(retry))
     assert retry.rendered == ["sh020"]
 
 
 def test_dry_run_reports_what_would_happen_and_writes_nothing(tmp_path):
     fixture = write_three_clip_timeline(tmp_path)
-    render_timeline(fixture.path, tmp_path / "renders", tmp_path / "out.otio", OPTIONS, render=copy_renderer,
+    render_timeline(fixture.path, tmp_path / "renders", tmp_path / "out.otio", OPTIONS, executor=in_process(),
                     progress=None)
     changed = write_three_clip_timeline(tmp_path, keydub={"sh030": {"params": {"seed": 3}}})
     before = sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*"))
     run = render_timeline(changed.path, tmp_path / "renders", tmp_path / "dry.otio", OPTIONS, dry_run=True,
-                          render=CountingRenderer(fail=("sh010", "sh020", "sh030")))
+                          executor=in_process(CountingRenderer(fail=("sh010", "sh020", "sh030"))))
     assert sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*")
                   if not path.name.startswith("jobs.sqlite-")) == before
     assert [(outcome.name, outcome.state, outcome.message) for outcome in run.outcomes] == [
@@ -158,10 +163,10 @@ def test_dry_run_reports_what_would_happen_and_writes_nothing(tmp_path):
 
 def test_the_output_of_a_run_takes_the_next_version_when_used_as_input(tmp_path):
     fixture = write_three_clip_timeline(tmp_path)
-    render_timeline(fixture.path, tmp_path / "renders", tmp_path / "v1.otio", OPTIONS, render=copy_renderer)
+    render_timeline(fixture.path, tmp_path / "renders", tmp_path / "v1.otio", OPTIONS, executor=in_process())
     renderer = CountingRenderer()
     run = render_timeline(tmp_path / "v1.otio", tmp_path / "renders", tmp_path / "v2.otio", OPTIONS,
-                          render=renderer)
+                          executor=in_process(renderer))
     # The v1 track is Keydub's output, not picture: the same three clips, already done.
     assert renderer.rendered == [] and [clip.name for clip in run.plan.clips] == ["sh010", "sh020", "sh030"]
     output = read_timeline(tmp_path / "v2.otio")
@@ -172,7 +177,7 @@ def test_the_output_of_a_run_takes_the_next_version_when_used_as_input(tmp_path)
 def test_progress_reports_clips_and_frames(tmp_path):
     fixture = write_three_clip_timeline(tmp_path)
     updates = []
-    render_timeline(fixture.path, tmp_path / "renders", tmp_path / "out.otio", OPTIONS, render=copy_renderer,
+    render_timeline(fixture.path, tmp_path / "renders", tmp_path / "out.otio", OPTIONS, executor=in_process(),
                     progress=updates.append)
     clips = [(update.done, update.total) for update in updates if update.stage == "clips"]
     assert clips == [(0, 3), (1, 3), (2, 3), (3, 3)]
@@ -184,10 +189,11 @@ def test_destinations_are_checked_before_any_render(tmp_path):
     fixture = write_three_clip_timeline(tmp_path)
     renderer = CountingRenderer(fail=("sh010", "sh020", "sh030"))
     with pytest.raises(InvalidParameterError, match="is the input; Keydub never changes the input timeline"):
-        render_timeline(fixture.path, tmp_path / "renders", fixture.path, OPTIONS, render=renderer)
+        render_timeline(fixture.path, tmp_path / "renders", fixture.path, OPTIONS, executor=in_process(renderer))
     (tmp_path / "taken.otio").write_text("{}")
     with pytest.raises(OutputExistsError, match="taken.otio already exists; choose another path with -o or pass"):
-        render_timeline(fixture.path, tmp_path / "renders", tmp_path / "taken.otio", OPTIONS, render=renderer)
+        render_timeline(fixture.path, tmp_path / "renders", tmp_path / "taken.otio", OPTIONS,
+                        executor=in_process(renderer))
     assert (tmp_path / "taken.otio").read_text() == "{}"
 
 
@@ -199,18 +205,18 @@ def test_a_second_batch_on_the_same_folder_is_refused(tmp_path):
     with open(folder.lock_path, "a+") as held:
         fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         with pytest.raises(JobStoreError, match="another Keydub batch is rendering into .*renders; wait for it"):
-            run_batch(plan, folder, render=copy_renderer)
+            run_batch(plan, folder, executor=in_process())
 
 
 _BATCH_SCRIPT = """
 import sys
 from pathlib import Path
 sys.path.insert(0, {tests!r})
-from otio_fixtures import copy_renderer
+from queue_fixtures import in_process
 from keydub.plugin.timeline.batch import render_timeline
 from keydub.plugin.timeline.plan import PlanOptions
 render_timeline(Path({timeline!r}), Path({renders!r}), Path({output!r}),
-                PlanOptions(dub_tracks=("DX es-419",), render_options={{"codec": "ffv1"}}), render=copy_renderer)
+                PlanOptions(dub_tracks=("DX es-419",), render_options={{"codec": "ffv1"}}), executor=in_process())
 """
 
 
@@ -233,7 +239,7 @@ def test_a_batch_killed_mid_render_resumes_without_redoing_finished_clips(tmp_pa
         def second_clip_is_being_written() -> bool:
             with JobStore.for_folder(renders, read_only=True) as store:
                 states = [record.state for record in store.records()]
-            staged = list((renders / ".keydub" / "staging").glob(".*.partial.mkv"))
+            staged = list((renders / ".keydub" / "staging").rglob(".*.partial.mkv"))
             return states.count(JobState.DONE) == 1 and JobState.RUNNING in states and bool(staged)
 
         _wait_for(lambda: (renders / ".keydub" / "jobs.sqlite").is_file() and second_clip_is_being_written())
@@ -246,7 +252,7 @@ def test_a_batch_killed_mid_render_resumes_without_redoing_finished_clips(tmp_pa
     assert len(finished) == 1 and finished[0].startswith("sh010_")
 
     resumed = CountingRenderer()
-    run = render_timeline(fixture.path, renders, tmp_path / "resumed.otio", OPTIONS, render=resumed)
+    run = render_timeline(fixture.path, renders, tmp_path / "resumed.otio", OPTIONS, executor=in_process(resumed))
     assert resumed.rendered == ["sh020", "sh030"]
     assert [outcome.state for outcome in run.outcomes] == [JobState.DONE] * 3
     for planned in run.plan.clips:
@@ -268,7 +274,7 @@ def test_a_dissolve_between_two_renders_is_mirrored_and_covered_by_their_handles
     fixture = write_dubbing_timeline(tmp_path)
     options = PlanOptions(dub_tracks=("DX es-419",), only=("sh010", "sh020"), handles=2,
                           render_options={"codec": "ffv1"})
-    run = render_timeline(fixture.path, tmp_path / "renders", tmp_path / "out.otio", options, render=copy_renderer)
+    run = render_timeline(fixture.path, tmp_path / "renders", tmp_path / "out.otio", options, executor=in_process())
     # 2-frame handles are widened to the 4 frames the dissolve shows past each cut.
     assert [(clip.head, clip.tail) for clip in run.plan.clips] == [(2, 4), (4, 2)]
     output = read_timeline(tmp_path / "out.otio")
@@ -292,7 +298,7 @@ def test_clips_on_two_picture_tracks_get_one_output_track_each(tmp_path):
     timeline.tracks.insert(1, overlay)
     path = tmp_path / "two.otio"
     otio.adapters.write_to_file(timeline, str(path))
-    run = render_timeline(path, tmp_path / "renders", tmp_path / "out.otio", OPTIONS, render=copy_renderer)
+    run = render_timeline(path, tmp_path / "renders", tmp_path / "out.otio", OPTIONS, executor=in_process())
     assert [clip.clip_id for clip in run.plan.clips] == [
         "Video 1@01:00:00:00", "Video 1@01:00:00:20", "Video 1@01:00:01:16", "Video 2@01:00:00:00"]
     # Same media and settings: the overlay's sh010 is the same render as the one on Video 1.
@@ -319,7 +325,8 @@ def _short_renderer(request, progress=None):
 def test_an_engine_failure_costs_one_clip_and_leaves_no_file(tmp_path, renderer, message):
     fixture = write_three_clip_timeline(tmp_path)
     options = dataclasses.replace(OPTIONS, only=("sh010",))
-    run = render_timeline(fixture.path, tmp_path / "renders", tmp_path / "out.otio", options, render=renderer)
+    run = render_timeline(fixture.path, tmp_path / "renders", tmp_path / "out.otio", options,
+                          executor=in_process(renderer))
     (outcome,) = run.outcomes
     assert (outcome.state, outcome.message) == (JobState.FAILED, message)
     assert not list((tmp_path / "renders").glob("*.mkv")) and not list((tmp_path / "renders" / ".keydub" /

@@ -6,19 +6,20 @@ import json
 
 import pytest
 from otio_fixtures import copy_renderer, write_dubbing_timeline, write_three_clip_timeline
+from queue_fixtures import in_process
 
 from keydub.core.errors import InvalidParameterError, NoFaceFoundError
 from keydub.core.render.request import RenderRequest
 from keydub.plugin.cli._render_options import add_render_options, render_options_from_args
 from keydub.plugin.cli.main import main
 from keydub.plugin.jobs import RENDER_OPTION_NAMES
-from keydub.plugin.timeline import batch
+from keydub.plugin.timeline.executors import EXECUTORS
 
 
 @pytest.fixture
 def stand_in_engine(monkeypatch):
-    """The batch's default renderer (the engine) replaced by the copy stand-in."""
-    monkeypatch.setattr(batch, "EngineRenderer", lambda: copy_renderer)
+    """The batch's default executor renders with the copy stand-in instead of the engine."""
+    monkeypatch.setitem(EXECUTORS, "in-process", lambda: in_process(copy_renderer))
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, capsys):
@@ -62,7 +63,7 @@ def test_a_failed_clip_makes_the_exit_code_1_and_shows_in_the_summary(tmp_path, 
             raise NoFaceFoundError("no face found in the first frame; pick one with metadata keydub.face")
         return copy_renderer(request, progress)
 
-    monkeypatch.setattr(batch, "EngineRenderer", lambda: no_face_in_sh020)
+    monkeypatch.setitem(EXECUTORS, "in-process", lambda: in_process(no_face_in_sh020))
     fixture = write_three_clip_timeline(tmp_path)
     code = main(["timeline", str(fixture.path), "--dub-track", "DX es-419", "--codec", "ffv1",
                  "-o", str(tmp_path / "es.otio"), "--out-dir", str(tmp_path / "renders")])

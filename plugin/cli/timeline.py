@@ -8,6 +8,7 @@ from keydub.plugin.cli._output import ProgressBar, print_json
 from keydub.plugin.cli._render_options import add_render_options, render_options_from_args
 from keydub.plugin.store import JobState
 from keydub.plugin.timeline.batch import ClipOutcome, TimelineRun, render_timeline
+from keydub.plugin.timeline.executors import EXECUTORS
 from keydub.plugin.timeline.plan import DEFAULT_HANDLES, MODEL_SAMPLE_RATE, PlanOptions
 from keydub.plugin.timeline.timecode import format_rate
 
@@ -17,6 +18,7 @@ EXAMPLES = """examples:
   keydub timeline episode101.otio --dub-lang es-419 --dry-run
   keydub timeline episode101.otio --dub-track "DX es-419" --only sh010 sh020 --force --codec h264
   keydub timeline episode101.otio --dub-track "DX es-419" --video-track "Video 2" --handles 24 --json
+  keydub timeline episode101.otio --dub-track "DX es-419" --worker
 
 Per-clip settings (enabled, face, occluders, audio override, params) are read from each clip's
 metadata["keydub"]; a re-run renders only clips whose settings, media or dub audio changed.
@@ -53,6 +55,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--audio-rate", type=sample_rate, default=MODEL_SAMPLE_RATE, metavar="HZ",
                         help=f"sample rate of the assembled dub audio (default: {MODEL_SAMPLE_RATE})")
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--executor", choices=sorted(EXECUTORS), default="in-process",
+                       help="who renders the queued clips (default: in-process, one engine in this process)")
+    where.add_argument("--worker", dest="executor", action="store_const", const="worker",
+                       help="render in a `keydub worker` process on the output folder (same as --executor worker)")
     add_render_options(parser)
     parser.set_defaults(func=run)
 
@@ -67,8 +74,8 @@ def run(args: argparse.Namespace) -> int:
     timeline = args.timeline.absolute()
     out_dir = args.out_dir if args.out_dir is not None else timeline.with_name(f"{timeline.stem}_keydub")
     with ProgressBar(disable=args.json) as progress:
-        result = render_timeline(timeline, out_dir, args.output, options, force=args.force, dry_run=args.dry_run,
-                                 overwrite=overwrite, progress=progress)
+        result = render_timeline(timeline, out_dir, args.output, options, executor=EXECUTORS[args.executor](),
+                                 force=args.force, dry_run=args.dry_run, overwrite=overwrite, progress=progress)
     if args.json:
         print_json(result.to_dict())
     else:

@@ -1,109 +1,39 @@
-"""Batch re-render of a dubbing timeline: plan, render what is not done yet, write the result timeline.
+"""Batch re-render of a dubbing timeline: plan, queue what is not done yet, render it, write the result timeline.
 
-Every step is recorded in the output folder's job store, and each render is written under `.keydub/staging/`
-then renamed into place, so a batch killed at any moment (power cut, `kill -9`) restarts where it stopped: clips
-already done are not rendered again and no partial file is ever left where a finished one belongs.
-
-Output folder layout:
-
-```
-renders/
-    <clip>_<hash12>.mov        finished renders (the name changes whenever the job changes)
-    .keydub/jobs.sqlite        the job store
-    .keydub/audio/<sha>.wav    the dub audio of each job, by content
-    .keydub/staging/           renders in progress (emptied at start-up)
-    .keydub/lock               held by the running batch
-```
+The driver (`run_batch`) plans the timeline, submits every job that is not done yet to the output folder's job
+store (which is a queue), lets an executor (`keydub.plugin.timeline.executors`) drain it, and reads each job's
+outcome back from the store. Each render is staged under `.keydub/staging/` and renamed into place, so a batch
+killed at any moment (power cut, `kill -9`) restarts where it stopped: clips already done are not rendered
+again, and no partial file is ever left where a finished one belongs. The folder's layout is described in
+`keydub.plugin.output_folder`.
 """
 
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from keydub.core.errors import (
-    AudioError,
-    InvalidParameterError,
-    JobStoreError,
-    KeydubError,
-    OutputExistsError,
-    OutputNotWritableError,
-)
-from keydub.core.progress import Progress, ProgressCallback, report
-from keydub.core.render.request import RenderRequest, RenderResult
-from keydub.plugin.jobs import ClipJob
-from keydub.plugin.store import STORE_PATH, JobState, JobStore
+from keydub.core.cancel import CancelToken
+from keydub.core.errors import InvalidParameterError, JobStoreError, OutputExistsError, RenderInterruptedError
+from keydub.core.progress import Progress, ProgressCallback, Stage, Unit, report
+from keydub.plugin.output_folder import OutputFolder
+from keydub.plugin.store import JobRecord, JobState, JobStore
+from keydub.plugin.timeline.executors import BatchExecutor, InProcessExecutor
 from keydub.plugin.timeline.otio_file import read_timeline, write_timeline
 from keydub.plugin.timeline.output import RenderedClip, output_track_name, timeline_with_results
 from keydub.plugin.timeline.plan import PlannedClip, PlanOptions, TimelinePlan, plan_timeline
 from keydub.plugin.timeline.timecode import format_timecode
+from keydub.plugin.worker.protocol import Done, Event, Failed, ProgressEvent
 
 
 if TYPE_CHECKING:
     import opentimelineio as otio
 
-    from keydub.core.faces import LandmarkBackend
-
 logger = logging.getLogger(__name__)
 
-RenderFunction = Callable[[RenderRequest, ProgressCallback | None], RenderResult]
-
-
-@dataclass(frozen=True)
-class OutputFolder:
-    """Where a batch writes: renders in `root`, bookkeeping in `root/.keydub`.
-
-    Args:
-        root (`Path`): the output folder (absolute).
-    """
-
-    root: Path
-
-    @property
-    def store_path(self) -> Path:
-        return self.root / STORE_PATH
-
-    @property
-    def audio_cache(self) -> Path:
-        return self.root / ".keydub" / "audio"
-
-    @property
-    def staging(self) -> Path:
-        return self.root / ".keydub" / "staging"
-
-    @property
-    def lock_path(self) -> Path:
-        return self.root / ".keydub" / "lock"
-
-    def check_writable(self) -> None:
-        """Raise `OutputNotWritableError` unless the folder exists and is writable or can be created; creates
-        nothing (so that a batch refused for another reason leaves no trace)."""
-        existing = self.root
-        while not existing.exists() and existing != existing.parent:
-            existing = existing.parent
-        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-            what = "is not a folder" if not existing.is_dir() else "cannot be written"
-            raise OutputNotWritableError(f"cannot write into the output folder {self.root} ({existing} {what}); "
-                                         "choose another --out-dir")
-
-    def prepare(self) -> None:
-        """Create the folders (the output folder's parents included).
-
-        Raises:
-            `OutputNotWritableError`: they cannot be created or written.
-        """
-        try:
-            for folder in (self.root, self.audio_cache, self.staging):
-                folder.mkdir(parents=True, exist_ok=True)
-            if not os.access(self.root, os.W_OK):
-                raise PermissionError(13, "permission denied")
-        except OSError as error:
-            reason = error.strerror or str(error)
-            raise OutputNotWritableError(f"cannot write into the output folder {self.root} ({reason}); choose "
-                                         "another --out-dir") from error
 
 
 @dataclass(frozen=True)
@@ -190,47 +120,11 @@ def _clip_dict(outcome: ClipOutcome, planned: PlannedClip) -> dict[str, Any]:
     return data
 
 
-class EngineRenderer:
-    """The batch's default renderer: `render_clip` with the model loaded once for the whole batch.
-
-    Loading KeySync (two U-Nets, a VAE, two speech encoders) can take longer than rendering a short clip, so the
-    pipeline is kept while consecutive requests ask for the same weights, device and precision, and each landmark
-    backend is loaded once.
-
-    Args:
-        landmark_backend (`Callable[[RenderRequest], LandmarkBackend] | None`): gives the landmark backend for a
-            request; defaults to the backend the request names, loaded once with `get_landmark_backend`.
-    """
-
-    def __init__(self, landmark_backend: "Callable[[RenderRequest], LandmarkBackend] | None" = None) -> None:
-        self._landmark_backend = landmark_backend
-        self._backends: dict[str, LandmarkBackend] = {}
-        self._pipeline: Any = None
-        self._pipeline_key: tuple[Any, ...] | None = None
-
-    def __call__(self, request: RenderRequest, progress: ProgressCallback | None = None) -> RenderResult:
-        # The engine (torch, diffusers, the landmark detectors) loads on the first render, not when a dry run or
-        # the command line imports this module.
-        from keydub.core import render as core_render
-        from keydub.core.faces import get_landmark_backend
-
-        key = (request.weights, request.vae, request.hubert, request.wavlm, request.device, request.dtype)
-        if key != self._pipeline_key:
-            self._pipeline = None  # let the previous model go before the next one is loaded
-            self._pipeline = core_render.load_pipeline(request)
-            self._pipeline_key = key
-        if self._landmark_backend is not None:
-            backend = self._landmark_backend(request)
-        else:
-            name = request.landmark_backend
-            backend = self._backends.get(name) or self._backends.setdefault(name, get_landmark_backend(name))
-        return core_render.render_clip(request, progress, pipeline=self._pipeline, landmark_backend=backend)
-
-
 def render_timeline(timeline: "Path | otio.schema.Timeline", out_dir: Path, output_path: Path | None = None,
-                    options: PlanOptions | None = None, *, render: RenderFunction | None = None,
+                    options: PlanOptions | None = None, *, executor: BatchExecutor | None = None,
                     force: bool = False, dry_run: bool = False, overwrite: bool = False,
-                    progress: ProgressCallback | None = None, base_dir: Path | None = None) -> TimelineRun:
+                    progress: ProgressCallback | None = None, base_dir: Path | None = None,
+                    cancel: CancelToken | None = None) -> TimelineRun:
     """Render every dialogue clip of a dubbing timeline and write a new timeline with the results.
 
     Args:
@@ -239,15 +133,17 @@ def render_timeline(timeline: "Path | otio.schema.Timeline", out_dir: Path, outp
         out_dir (`Path`): folder for the renders and the job store (created when missing).
         output_path (`Path | None`): the `.otio` to write; defaults to `<timeline>.keydub.otio` beside the input.
         options (`PlanOptions | None`): tracks, handles, clip selection and render options.
-        render (`RenderFunction | None`): renders one request; defaults to an `EngineRenderer` (`render_clip`
-            with the model loaded once for the batch).
+        executor (`BatchExecutor | None`): who renders the queued jobs; defaults to an `InProcessExecutor` (one
+            engine in this process, models loaded once for the batch).
         force (`bool`, defaults to `False`): render every planned clip, even those already done.
         dry_run (`bool`, defaults to `False`): plan and report, write nothing.
         overwrite (`bool`, defaults to `False`): replace an existing `output_path`.
         progress (`ProgressCallback | None`): receives `Progress("clips", done, total)` and each clip's render
-            progress with the stage prefixed by `[k/n] <clip name>: `.
+            progress with the stage prefixed by `[k/n] <clip name>: ` (and the job's `job_id`).
         base_dir (`Path | None`): folder that relative media paths are resolved against; defaults to the
             timeline file's folder (a timeline object without it must have absolute paths).
+        cancel (`CancelToken | None`): stops the batch: the clip being rendered stops within one denoising step
+            and, like every clip not rendered yet, stays pending for the next run.
 
     Returns:
         `TimelineRun`: the plan, one outcome per clip, and the written timeline.
@@ -258,6 +154,7 @@ def render_timeline(timeline: "Path | otio.schema.Timeline", out_dir: Path, outp
         `OutputNotWritableError`: `out_dir` cannot be written.
         `InvalidParameterError`: `output_path` is the input timeline, or a bad option.
         `JobStoreError`: another batch is rendering into `out_dir`, or its store is damaged.
+        `RenderInterruptedError`: `cancel` was set; nothing is written but the renders that finished.
     """
     # 1. Read the timeline and check every destination before spending time on renders.
     if isinstance(timeline, (str, os.PathLike)):
@@ -277,8 +174,8 @@ def render_timeline(timeline: "Path | otio.schema.Timeline", out_dir: Path, outp
         folder.check_writable()
 
     # 2. Plan: which clips, which audio, which jobs (the output folder appears with the first dub audio file).
-    plan = plan_timeline(timeline, base_dir=Path(base_dir or Path.cwd()).absolute(), audio_cache=folder.audio_cache, options=options,
-                         write_audio=not dry_run)
+    plan = plan_timeline(timeline, base_dir=Path(base_dir or Path.cwd()).absolute(), audio_cache=folder.audio_cache,
+                         options=options, write_audio=not dry_run)
     track_name, _ = output_track_name(timeline, plan.dub_label)
     if dry_run:
         return TimelineRun(plan=plan, outcomes=tuple(preview_batch(plan, folder)), output_timeline=None,
@@ -286,7 +183,7 @@ def render_timeline(timeline: "Path | otio.schema.Timeline", out_dir: Path, outp
 
     # 3. Render what is not done yet.
     folder.prepare()
-    outcomes = run_batch(plan, folder, render=render, force=force, progress=progress)
+    outcomes = run_batch(plan, folder, executor=executor, force=force, progress=progress, cancel=cancel)
 
     # 4. The new timeline: the input plus a track of the finished renders.
     by_id = {clip.clip_id: clip for clip in plan.clips}
@@ -300,16 +197,17 @@ def render_timeline(timeline: "Path | otio.schema.Timeline", out_dir: Path, outp
                        timeline=result_timeline)
 
 
-def run_batch(plan: TimelinePlan, folder: OutputFolder, render: RenderFunction | None = None, force: bool = False,
-              progress: ProgressCallback | None = None) -> list[ClipOutcome]:
-    """Render the plan's jobs that are not done yet, recording each step in the folder's job store.
+def run_batch(plan: TimelinePlan, folder: OutputFolder, executor: BatchExecutor | None = None, force: bool = False,
+              progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> list[ClipOutcome]:
+    """Queue the plan's jobs that are not done yet, have `executor` render them, and read back the outcomes.
 
     Args:
         plan (`TimelinePlan`): the plan (its audio files written).
         folder (`OutputFolder`): the prepared output folder.
-        render (`RenderFunction | None`): renders one request; defaults to an `EngineRenderer`.
+        executor (`BatchExecutor | None`): who renders; defaults to an `InProcessExecutor`.
         force (`bool`, defaults to `False`): render every job even when done.
         progress (`ProgressCallback | None`): see `render_timeline`.
+        cancel (`CancelToken | None`): see `render_timeline`.
 
     Returns:
         `list[ClipOutcome]`: one per planned clip, in plan order. A failed render is an outcome, not an error:
@@ -317,28 +215,56 @@ def run_batch(plan: TimelinePlan, folder: OutputFolder, render: RenderFunction |
 
     Raises:
         `JobStoreError`: another batch holds the folder, or the store is damaged.
+        `RenderInterruptedError`: `cancel` was set before every job was rendered (those jobs stay pending).
     """
+    executor = executor or InProcessExecutor()
     total = len(plan.clips)
-    render = render or EngineRenderer()
-    outcomes = []
     with _exclusive(folder), JobStore(folder.store_path) as store:
-        # Holding the lock, nothing else renders here: "running" rows and staged files are from a killed batch.
-        for job_id in store.reset_interrupted():
-            logger.warning("job %s was interrupted by a previous run; it will be rendered again", job_id)
-        for leftover in folder.staging.iterdir():
-            leftover.unlink()
-        report(progress, "clips", 0, total)
-        for number, planned in enumerate(plan.clips, start=1):
-            if planned.job is None:
+        # 1. What is already done (or skipped), and what goes in the queue.
+        outcomes: dict[int, ClipOutcome] = {}
+        queued: dict[str, int] = {}
+        shared: dict[int, int] = {}  # clip index -> index of the clip whose render it shares
+        first_of_hash: dict[str, int] = {}
+        for index, planned in enumerate(plan.clips):
+            job = planned.job
+            if job is None:
                 store.mark_skipped(f"{plan.dub_label}/{planned.clip_id}", planned.name, planned.skip_reason or "")
-                outcome = _outcome(planned, plan, JobState.SKIPPED, message=planned.skip_reason)
+                outcomes[index] = _outcome(planned, plan, JobState.SKIPPED, message=planned.skip_reason)
+                continue
+            job_hash = job.content_hash()
+            if job_hash in first_of_hash:
+                # The same media and settings on another track: one render serves both clips.
+                shared[index] = first_of_hash[job_hash]
+                continue
+            first_of_hash[job_hash] = index
+            outcome = None if force else _already_done(planned, plan, folder, store)
+            if outcome is not None:
+                outcomes[index] = outcome
             else:
-                prefix = f"[{number}/{total}] {planned.name}: "
-                clip_progress = None if progress is None else _prefixed(progress, prefix)
-                outcome = _run_job(planned, plan, folder, store, render, force, clip_progress)
-            outcomes.append(outcome)
-            report(progress, "clips", number, total)
-    return outcomes
+                store.submit(job.job_id, job.name, job_hash, job.to_dict())
+                queued[job.job_id] = index
+
+        # 2. Render the queue.
+        relay = _BatchProgress(plan, queued, progress, finished=len(outcomes))
+        report(progress, Stage.CLIPS, relay.finished, total, unit=Unit.ITEMS)
+        if queued:
+            executor.drain(folder, list(queued), relay, cancel)
+
+        # 3. Read each job's outcome back.
+        unfinished = []
+        for job_id, index in queued.items():
+            record = store.get(job_id)
+            assert record is not None
+            outcomes[index] = _queued_outcome(plan.clips[index], plan, record)
+            if record.state not in (JobState.DONE, JobState.FAILED):
+                unfinished.append(plan.clips[index].name)
+        for index, source in shared.items():
+            outcomes[index] = _shared_outcome(plan.clips[index], plan, store, outcomes[source])
+            relay.count_finished()
+    if unfinished:
+        raise RenderInterruptedError(f"the batch was stopped before {len(unfinished)} clip(s) were rendered "
+                                     f"({', '.join(unfinished[:5])}); they are pending: run it again to finish")
+    return [outcomes[index] for index in range(total)]
 
 
 def preview_batch(plan: TimelinePlan, folder: OutputFolder) -> list[ClipOutcome]:
@@ -362,66 +288,70 @@ def preview_batch(plan: TimelinePlan, folder: OutputFolder) -> list[ClipOutcome]
     return outcomes
 
 
-def _run_job(planned: PlannedClip, plan: TimelinePlan, folder: OutputFolder, store: JobStore,
-             render: RenderFunction, force: bool, progress: ProgressCallback | None) -> ClipOutcome:
+def _already_done(planned: PlannedClip, plan: TimelinePlan, folder: OutputFolder,
+                  store: JobStore) -> ClipOutcome | None:
+    """The outcome of a job that needs no render (done with this hash, or its finished file is there)."""
     job = planned.job
     assert job is not None
     job_hash = job.content_hash()
-    final = folder.root / job.output_name()
     record = store.get(job.job_id)
-    if not force:
-        if record is not None and record.is_done_with(job_hash):
-            return _outcome(planned, plan, JobState.DONE, output=record.output, message="up to date",
-                            qc=record.result or {})
-        if final.is_file():
-            # Renders are renamed into place only when complete and their name carries the job hash, so a file
-            # there is this job's finished render whose `done` the store did not get to record.
-            store.mark_done(job.job_id, job.name, job_hash, job.to_dict(), final, {"recovered": True})
-            return _outcome(planned, plan, JobState.DONE, output=final, message="recovered finished render",
-                            qc={"recovered": True})
-    store.mark_running(job.job_id, job.name, job_hash, job.to_dict())
-    staged = folder.staging / final.name
-    try:
-        result = _render(job, staged, render, progress)
-    except KeydubError as error:
-        return _failed(planned, plan, store, job, job_hash, staged, str(error))
-    except KeyboardInterrupt:
-        staged.unlink(missing_ok=True)
-        raise
-    except Exception as error:  # an engine bug must cost one clip, not the night's batch
-        logger.exception("rendering %s failed", job.name)
-        return _failed(planned, plan, store, job, job_hash, staged,
-                       f"internal error {type(error).__name__}: {error} (please report it with the log above)")
-    os.replace(staged, final)
-    qc = _qc(result)
-    store.mark_done(job.job_id, job.name, job_hash, job.to_dict(), final, qc)
-    return _outcome(planned, plan, JobState.DONE, was_rendered=True, output=final, message="rendered", qc=qc)
+    if record is not None and record.is_done_with(job_hash):
+        return _outcome(planned, plan, JobState.DONE, output=record.output, message="up to date",
+                        qc=record.result or {})
+    final = folder.root / job.output_name()
+    if final.is_file():
+        # Renders are renamed into place only when complete and their name carries the job hash, so a file
+        # there is this job's finished render whose `done` the store did not get to record.
+        store.mark_done(job.job_id, job.name, job_hash, job.to_dict(), final, {"recovered": True})
+        return _outcome(planned, plan, JobState.DONE, output=final, message="recovered finished render",
+                        qc={"recovered": True})
+    return None
 
 
-def _render(job: ClipJob, staged: Path, render: RenderFunction, progress: ProgressCallback | None) -> RenderResult:
-    if not job.audio_file.is_file():
-        raise AudioError(f"the dub audio {job.audio_file} of {job.name!r} is missing from the output folder's "
-                         "cache; plan the batch again without --dry-run")
-    result = render(job.render_request(staged), progress)
-    if not staged.is_file():
-        raise KeydubError(f"the renderer reported success for {job.name!r} but wrote no file at {staged}")
-    if result.frame_count != job.frame_count:
-        raise KeydubError(f"the render of {job.name!r} has {result.frame_count} frames, expected "
-                          f"{job.frame_count}; the clip was not placed")
-    return result
+def _queued_outcome(planned: PlannedClip, plan: TimelinePlan, record: JobRecord) -> ClipOutcome:
+    if record.state is JobState.DONE:
+        return _outcome(planned, plan, JobState.DONE, was_rendered=True, output=record.output, message="rendered",
+                        qc=record.result or {})
+    if record.state is JobState.FAILED:
+        return _outcome(planned, plan, JobState.FAILED, message=record.message)
+    return _outcome(planned, plan, JobState.PENDING, message=record.message or "not rendered yet")
 
 
-def _failed(planned: PlannedClip, plan: TimelinePlan, store: JobStore, job: ClipJob, job_hash: str, staged: Path,
-            message: str) -> ClipOutcome:
-    staged.unlink(missing_ok=True)
-    store.mark_failed(job.job_id, job.name, job_hash, job.to_dict(), message)
-    return _outcome(planned, plan, JobState.FAILED, message=message)
+def _shared_outcome(planned: PlannedClip, plan: TimelinePlan, store: JobStore, source: ClipOutcome) -> ClipOutcome:
+    """The outcome of a clip whose job has the same hash as an earlier clip's: that clip's render, or its fate."""
+    job = planned.job
+    assert job is not None
+    if source.state is not JobState.DONE or source.output is None:
+        return _outcome(planned, plan, source.state, message=source.message)
+    store.mark_done(job.job_id, job.name, job.content_hash(), job.to_dict(), source.output, source.qc)
+    return _outcome(planned, plan, JobState.DONE, output=source.output, message=f"same render as {source.name}",
+                    qc=source.qc)
 
 
-def _qc(result: RenderResult) -> dict[str, Any]:
-    """The figures of a render worth keeping with the clip: counts and the report's scalar values."""
-    scalars = {key: value for key, value in result.report.items() if isinstance(value, (str, int, float, bool))}
-    return {"frames": result.frame_count, "passed_through": len(result.passed_through), **scalars}
+class _BatchProgress:
+    """The drain loop's events as the batch's progress: each clip's stages under `[k/n] <name>: `, and a count
+    of finished clips."""
+
+    def __init__(self, plan: TimelinePlan, queued: dict[str, int], progress: ProgressCallback | None,
+                 finished: int) -> None:
+        self._total = len(plan.clips)
+        self._prefixes = {job_id: f"[{index + 1}/{self._total}] {plan.clips[index].name}: "
+                          for job_id, index in queued.items()}
+        self._progress = progress
+        self.finished = finished
+
+    def __call__(self, event: Event) -> None:
+        if self._progress is None or getattr(event, "job_id", None) not in self._prefixes:
+            return
+        if isinstance(event, ProgressEvent):
+            self._progress(Progress(self._prefixes[event.job_id] + event.stage, event.done, event.total,
+                                    job_id=event.job_id, unit=event.unit))
+        elif isinstance(event, (Done, Failed)):
+            self.count_finished()
+
+    def count_finished(self) -> None:
+        self.finished += 1
+        report(self._progress, Stage.CLIPS, self.finished, self._total, unit=Unit.ITEMS)
 
 
 def _outcome(planned: PlannedClip, plan: TimelinePlan, state: JobState, *, was_rendered: bool = False,
@@ -432,10 +362,6 @@ def _outcome(planned: PlannedClip, plan: TimelinePlan, state: JobState, *, was_r
                        was_rendered=was_rendered, job_id=job.job_id if job else None,
                        job_hash=job.content_hash() if job else None, frames=job.frame_count if job else 0,
                        output=output, message=message, qc=qc or {})
-
-
-def _prefixed(progress: ProgressCallback, prefix: str) -> ProgressCallback:
-    return lambda update: progress(Progress(prefix + update.stage, update.done, update.total))
 
 
 @contextmanager

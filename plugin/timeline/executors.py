@@ -1,0 +1,137 @@
+"""Executors: who renders the jobs a timeline batch submitted to its output folder's queue.
+
+The batch driver (`run_batch`) plans the timeline, submits every job that is not done yet to the folder's job
+store, calls one executor's `drain`, and then reads each job's outcome back from the store. An executor decides
+only *where* the drain loop (`keydub.plugin.worker.drain.Drainer`) runs:
+
+- `InProcessExecutor`: in this process, with one engine (the default of `keydub timeline`);
+- `WorkerExecutor`: in one `keydub worker` subprocess (`keydub timeline --worker`), its JSON-lines events relayed;
+- a cluster executor runs one drain loop per actor (one per GPU, each with its engine) on the same folder.
+
+Any executor follows `BatchExecutor`. Adding one is a new class plus an entry in `EXECUTORS` (the name that
+`keydub timeline --executor` takes); the driver, the store and the loop stay as they are.
+"""
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from keydub.core.cancel import CancelToken
+from keydub.plugin.output_folder import OutputFolder
+from keydub.plugin.worker.client import WorkerCrashedError, WorkerProcess, worker_command
+from keydub.plugin.worker.drain import DEFAULT_LEASE_SECONDS, Drainer, EventSink, RenderEngine
+from keydub.plugin.worker.protocol import Bye, Claimed, ShutdownCommand
+
+
+logger = logging.getLogger(__name__)
+
+
+class BatchExecutor(Protocol):
+    """Renders the jobs a batch submitted to an output folder's queue.
+
+    The contract, which `run_batch` relies on:
+
+    - Jobs are claimed from the folder's store (`JobStore.claim_next` with a lease) and rendered by the drain loop
+      (`Drainer`), wherever it runs, so each job is rendered once, its state changes are those of the loop, and a
+      renderer that dies leaves its job to be reclaimed. An executor never writes job states itself.
+    - Every event of the loop (`keydub.plugin.worker.protocol`: `claimed`, `progress`, `done`, `failed`,
+      `cancelled`, `lost`, `idle`, ...) is passed to `events`, on the thread that called `drain`, in the order
+      each renderer sent them.
+    - `drain` returns when no job of `job_ids` is pending or running any more, or soon after `cancel` is set:
+      then every render it started has stopped within one denoising step and its job is back to `pending` with
+      no staged file, so a re-run finishes it.
+    - It raises a `KeydubError` when it cannot render at all (a worker that will not start or crashed); the jobs
+      stay in the store, resumable.
+    """
+
+    def drain(self, folder: OutputFolder, job_ids: Sequence[str], events: EventSink,
+              cancel: CancelToken | None = None) -> None:
+        """Render the pending jobs `job_ids` of `folder`'s queue (see the class docstring for the contract).
+
+        Args:
+            folder (`OutputFolder`): the prepared output folder; its store holds the submitted jobs.
+            job_ids (`Sequence[str]`): the jobs the batch submitted, in plan order.
+            events (`EventSink`): receives every event of the drain loop.
+            cancel (`CancelToken | None`): stops the drain (the job being rendered goes back to pending).
+        """
+        ...
+
+
+class InProcessExecutor:
+    """Renders in this process with one engine, models loaded once for the whole batch.
+
+    Args:
+        engine (`RenderEngine | None`): what renders; defaults to a `keydub.core.engine.Engine`, created on the
+            first drain (so a dry run never loads the engine's imports).
+        device (`str | None`): render every job on this device instead of its own `device` option.
+        lease_seconds (`float`, defaults to 60): the lease on a claimed job.
+    """
+
+    def __init__(self, engine: RenderEngine | None = None, *, device: str | None = None,
+                 lease_seconds: float = DEFAULT_LEASE_SECONDS) -> None:
+        self._engine = engine
+        self.device = device
+        self.lease_seconds = lease_seconds
+
+    @property
+    def engine(self) -> RenderEngine:
+        if self._engine is None:
+            from keydub.core.engine import Engine
+
+            self._engine = Engine()
+        return self._engine
+
+    def drain(self, folder: OutputFolder, job_ids: Sequence[str], events: EventSink,
+              cancel: CancelToken | None = None) -> None:
+        Drainer(folder, self.engine, events, lease_seconds=self.lease_seconds, device=self.device,
+                job_ids=job_ids, stop=cancel).run()
+
+
+class WorkerExecutor:
+    """Renders in one `keydub worker --once` subprocess on the folder, relaying its events.
+
+    The worker renders every pending job of the folder's queue (the batch's and any other client's) and exits
+    when the queue is empty. Ctrl-C or `cancel` shuts it down: the job it renders goes back to pending.
+
+    Args:
+        device (`str | None`): the worker's `--device`.
+        lease_seconds (`float | None`): the worker's `--lease`.
+        engine (`str | None`): the worker's `--engine` (`module:factory`).
+        env (`dict[str, str] | None`): the worker's environment; defaults to this process's.
+    """
+
+    def __init__(self, *, device: str | None = None, lease_seconds: float | None = None, engine: str | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        self.device = device
+        self.lease_seconds = lease_seconds
+        self.engine = engine
+        self.env = env
+
+    def drain(self, folder: OutputFolder, job_ids: Sequence[str], events: EventSink,
+              cancel: CancelToken | None = None) -> None:
+        argv = worker_command(folder.root, once=True, device=self.device, lease_seconds=self.lease_seconds,
+                              engine=self.engine)
+        said_bye = False
+        current: str | None = None
+        with WorkerProcess(argv, env=self.env) as worker:
+            asked_to_stop = False
+            while not worker.has_ended:
+                if cancel is not None and cancel.is_cancelled and not asked_to_stop:
+                    asked_to_stop = worker.send(ShutdownCommand())
+                event = worker.next_event(timeout=0.05)
+                if event is None:
+                    continue
+                current = event.job_id if isinstance(event, Claimed) else current
+                said_bye = said_bye or isinstance(event, Bye)
+                events(event)
+        if not said_bye:
+            during = f" while rendering {current!r}" if current else ""
+            raise WorkerCrashedError(f"the worker {worker.pid} stopped unexpectedly (exit code {worker.returncode})"
+                                     f"{during}; its job is kept: run the batch again to finish it")
+
+
+# The executors `keydub timeline --executor NAME` can use; each factory takes no argument.
+EXECUTORS: dict[str, Callable[[], BatchExecutor]] = {
+    "in-process": InProcessExecutor,
+    "worker": WorkerExecutor,
+}
