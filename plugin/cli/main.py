@@ -31,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "timeline",
     "mask",
     "eval",
+    "worker",
 )
 DEBUG_VARIABLE = "KEYDUB_DEBUG"
 # Exit statuses: a user error, a command-line mistake (argparse's), Ctrl-C and SIGTERM (128 + signal number).
