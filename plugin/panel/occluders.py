@@ -148,6 +148,8 @@ class OccluderEditor:
         self._tracked: dict[int, _TrackedFrame] = {}
         self._is_tracking_stale = False
         self._callbacks: dict[str, list[EventCallback]] = {}
+        # The brush content last written to each PNG, so unchanged masks are not encoded again on every save.
+        self._saved_brushes: dict[Path, str] = {}
 
     # Events ------------------------------------------------------------------------------------------------------
     def register_event_callback(self, topic: str, callback: EventCallback) -> None:
@@ -320,7 +322,7 @@ class OccluderEditor:
         tracked = self._tracked.get(frame)
         is_tracked_newer = tracked is not None and tracked.stamp > self._prompt_stamps.get(frame, -1)
         masks = {}
-        for object_id in self._objects:
+        for object_id in tuple(self._objects):
             mask = None if is_tracked_newer else self._prompt_masks.get((object_id, frame))
             if mask is None and tracked is not None:
                 mask = tracked.mask(object_id, self.session.frame_size)
@@ -338,14 +340,16 @@ class OccluderEditor:
         Returns:
             `np.ndarray | None`: uint8 RGBA at source resolution; `None` when nothing is drawn on the frame.
         """
+        # A snapshot: the viewer may draw while the model thread changes the editor.
+        objects = dict(self._objects)
         masks = self.masks_on(frame)
         prompt = self._prompt(selected, frame) if selected is not None else None
-        visible = [object_id for object_id in sorted(masks) if self._objects[object_id].visible]
+        visible = [object_id for object_id in sorted(masks) if object_id in objects and objects[object_id].visible]
         if not visible and prompt is None:
             return None
         image = np.zeros((*self.session.frame_size, 4), dtype=np.uint8)
         for object_id in visible:
-            image[masks[object_id]] = (*self._objects[object_id].colour, MASK_ALPHA)
+            image[masks[object_id]] = (*objects[object_id].colour, MASK_ALPHA)
         if prompt is not None:
             for (x, y), label in zip(prompt.points.tolist(), prompt.labels.tolist(), strict=True):
                 colour = POSITIVE_CLICK if label else NEGATIVE_CLICK
@@ -416,13 +420,17 @@ class OccluderEditor:
         return tuple(prompt.to_dict() for prompt in self.prompts())
 
     def prompts(self) -> tuple[OcclusionPrompt, ...]:
-        """The prompts as `OcclusionPrompt`s sorted by object then frame, brush masks saved as PNGs."""
+        """The prompts as `OcclusionPrompt`s sorted by object then frame, brush masks saved as PNGs (folders made)."""
         exported = []
         for key in sorted(self.session.prompts):
             prompt = self.session.prompts[key]
             if prompt.brush is not None:
                 path = Path(self._brush_path(prompt.object_id, prompt.frame)).expanduser().absolute()
-                save_brush_mask(prompt.brush, path)
+                content = prompt.fingerprint()["brush"]
+                if self._saved_brushes.get(path) != content or not path.is_file():
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    save_brush_mask(prompt.brush, path)
+                    self._saved_brushes[path] = content
                 exported.append(OcclusionPrompt(prompt.object_id, prompt.frame, mask_path=path))
             else:
                 exported.append(prompt.to_prompt())

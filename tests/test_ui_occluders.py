@@ -1,0 +1,254 @@
+"""The occluder dock, offscreen, over the real viewer and SAM 2.1 with random weights (tiny input).
+
+Mouse input goes to the viewer's picture at the screen position of known source pixels; the grabbed picture is
+checked for the occluder colours there. SAM2 runs on the dock's worker thread: the tests wait for its signals,
+and a heartbeat timer checks that the UI thread never stalls while it tracks.
+"""
+
+import time
+from collections.abc import Iterator
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+from media_fixtures import make_test_clip
+from PySide6 import QtCore, QtGui, QtWidgets
+from test_render import write_wav
+
+from keydub.core.media import probe
+from keydub.core.occlusion import OcclusionMasker
+from keydub.plugin.panel.controller import PanelController
+from keydub.plugin.panel.occluders import MASK_ALPHA, PALETTE, stroke_mask
+from keydub.ui.occluders import OccluderPanel, show_mid_paint
+from keydub.ui.viewer import Viewer
+
+
+pytest.importorskip("sam2.build_sam", reason="sam2 is not installed (the keydub[occlusion] extra)")
+
+WIDTH, HEIGHT, FRAMES, GREY = 120, 90, 8, 128
+TOOLS = {"+": 0, "-": 1, "box": 2, "brush": 3, "eraser": 4}
+
+
+def picture(index: int) -> np.ndarray:
+    """Flat grey (so overlay colours are predictable) with a textured band at the top for SAM2 to see."""
+    frame = np.full((HEIGHT, WIDTH, 3), GREY, dtype=np.uint8)
+    frame[:30] = np.random.default_rng(index).integers(0, 256, (30, WIDTH, 3), dtype=np.uint8)
+    return frame
+
+
+@pytest.fixture(scope="module")
+def masker() -> Iterator[OcclusionMasker]:
+    torch.manual_seed(0)
+    yield OcclusionMasker.from_config("tiny", device="cpu", image_size=64)
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, masker):
+    """A main window with the real viewer on a clip and the occluder dock, the editor open."""
+    clip = make_test_clip(tmp_path / "shot.mkv", width=WIDTH, height=HEIGHT, frame_count=FRAMES,
+                          frame_rate=Fraction(25), frames=picture)
+    dub = write_wav(tmp_path / "dub.wav", FRAMES / 25)
+    controller = PanelController(handles=0)
+    controller.open_video(clip, dub, tmp_path / "out")
+    main = QtWidgets.QMainWindow()
+    viewer = Viewer()
+    main.setCentralWidget(viewer)
+    main.resize(640, 560)
+    qtbot.addWidget(main)
+    with qtbot.waitSignal(viewer.frame_changed, timeout=10000):
+        viewer.open(clip, probe(clip), frame=3)
+    panel = OccluderPanel(controller, viewer, masker)
+    main.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, panel)
+    main.show()
+    qtbot.waitUntil(lambda: panel.editor is not None, timeout=30000)
+    yield main, viewer, panel, controller
+    panel.shutdown()
+    viewer.close_clip()
+
+
+def seek(qtbot, viewer, frame):
+    with qtbot.waitSignal(viewer.frame_changed, timeout=10000):
+        viewer.seek(frame)
+
+
+def screen_point(viewer, x, y) -> QtCore.QPoint:
+    return viewer.view.mapFromScene(QtCore.QPointF(x + 0.5, y + 0.5))
+
+
+def shown_colour(viewer, x, y) -> tuple[int, int, int]:
+    image = viewer.view.viewport().grab().toImage()
+    point = screen_point(viewer, x, y)
+    colour = image.pixelColor(point)
+    return colour.red(), colour.green(), colour.blue()
+
+
+def tinted(colour) -> np.ndarray:
+    alpha = MASK_ALPHA / 255
+    return np.array(colour) * alpha + GREY * (1 - alpha)
+
+
+def assert_close(actual, expected, tolerance=3):
+    assert np.abs(np.array(actual, dtype=float) - np.asarray(expected, dtype=float)).max() <= tolerance, (
+        actual, expected)
+
+
+def stroke(qtbot, viewer, points):
+    viewport = viewer.view.viewport()
+    qtbot.mousePress(viewport, QtCore.Qt.MouseButton.LeftButton, pos=screen_point(viewer, *points[0]))
+    for point in points[1:]:
+        qtbot.mouseMove(viewport, screen_point(viewer, *point))
+    qtbot.mouseRelease(viewport, QtCore.Qt.MouseButton.LeftButton, pos=screen_point(viewer, *points[-1]))
+
+
+def test_a_click_then_tracking_puts_the_maskers_masks_on_every_frame(qtbot, window, masker):
+    main, viewer, panel, controller = window
+    panel.set_tool(TOOLS["+"])
+    with qtbot.waitSignal(panel.edit_finished, timeout=30000) as answer:
+        qtbot.mouseClick(viewer.view.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=screen_point(viewer, 60, 15))
+    assert answer.args == [""] and panel.undo_stack.count() == 1
+    prompt = panel.editor.session.prompts[(1, 3)]
+    assert prompt.labels.tolist() == [1] and np.abs(prompt.points - [[60, 15]]).max() <= 1.0
+    # The prompt is stored with the clip as the command line writes it.
+    assert controller.current.occluders == panel.editor.request_occluders()
+
+    with qtbot.waitSignal(panel.tracking_finished, timeout=60000) as tracked:
+        panel.both_button.click()
+    assert tracked.args == ["done"] and panel.progress.value() == FRAMES == panel.progress.maximum()
+    reference = masker.init_session(controller.current.video, (0, FRAMES))
+    x, y = prompt.points[0].tolist()
+    masker.add_click(reference, 3, 1, [(x, y)], [1])
+    for frame, masks in masker.propagate(reference):
+        np.testing.assert_array_equal(panel.editor.masks_on(frame)[1], masks[1])
+
+
+def test_a_brush_stroke_is_drawn_and_undone_and_redone_with_the_keys(qtbot, window):
+    main, viewer, panel, controller = window
+    panel.set_tool(TOOLS["brush"])
+    panel.brush_size.setValue(6)
+    points = [(40, 60), (60, 62), (80, 60)]
+    with qtbot.waitSignal(panel.edit_finished, timeout=30000):
+        stroke(qtbot, viewer, points)
+    mask = panel.editor.masks_on(3)[1]
+    painted = stroke_mask((HEIGHT, WIDTH), points, 6)
+    assert mask[painted].mean() > 0.9 and mask[~painted].mean() < 0.02
+    assert panel.undo_stack.count() == 1 and panel.undo_stack.undoText().startswith("Brush on Occluder 1")
+    assert_close(shown_colour(viewer, 60, 61), tinted(PALETTE[0]))
+    assert_close(shown_colour(viewer, 60, 85), (GREY,) * 3)
+    png = controller.brush_mask_path(controller.current_id, 1, 3)
+    assert controller.current.occluders == ({"object_id": 1, "frame": 3, "points": [], "labels": [], "box": None,
+                                             "mask": str(png)},)
+    assert png.is_file()
+
+    main.activateWindow()
+    with qtbot.waitSignal(panel.edit_finished, timeout=30000):
+        qtbot.keyClick(main, QtCore.Qt.Key.Key_Z, QtCore.Qt.KeyboardModifier.ControlModifier)
+    assert panel.undo_stack.index() == 0 and panel.undo_stack.canRedo()
+    assert panel.editor.masks_on(3) == {} and controller.current.occluders == ()
+    assert_close(shown_colour(viewer, 60, 61), (GREY,) * 3)
+
+    with qtbot.waitSignal(panel.edit_finished, timeout=30000):
+        qtbot.keyClick(main, QtCore.Qt.Key.Key_Z,
+                       QtCore.Qt.KeyboardModifier.ControlModifier | QtCore.Qt.KeyboardModifier.ShiftModifier)
+    assert panel.undo_stack.index() == 1
+    np.testing.assert_array_equal(panel.editor.masks_on(3)[1], mask)
+    assert_close(shown_colour(viewer, 60, 61), tinted(PALETTE[0]))
+
+
+def test_two_occluders_in_the_list_can_be_hidden_and_deleted(qtbot, window):
+    main, viewer, panel, controller = window
+    panel.set_tool(TOOLS["brush"])
+    panel.brush_size.setValue(8)
+    with qtbot.waitSignal(panel.edit_finished, timeout=30000):
+        stroke(qtbot, viewer, [(30, 60), (34, 60)])
+    panel.add_button.click()
+    assert panel.object_list.count() == 2 and panel.selected_object_id == 2
+    with qtbot.waitSignal(panel.edit_finished, timeout=30000):
+        stroke(qtbot, viewer, [(90, 60), (94, 60)])
+    assert_close(shown_colour(viewer, 32, 60), tinted(PALETTE[0]))
+    assert_close(shown_colour(viewer, 92, 60), tinted(PALETTE[1]))
+
+    panel.object_list.item(0).setCheckState(QtCore.Qt.CheckState.Unchecked)  # hide occluder 1
+    assert_close(shown_colour(viewer, 32, 60), (GREY,) * 3)
+    assert_close(shown_colour(viewer, 92, 60), tinted(PALETTE[1]))
+    assert [o["object_id"] for o in controller.current.occluders] == [1, 2]  # hidden still renders
+
+    with qtbot.waitSignal(panel.edit_finished, timeout=30000):
+        panel.delete_button.click()  # occluder 2 is selected
+    assert [panel.object_list.item(row).text() for row in range(panel.object_list.count())] == ["Occluder 1"]
+    assert_close(shown_colour(viewer, 92, 60), (GREY,) * 3)
+    assert [o["object_id"] for o in controller.current.occluders] == [1]
+
+
+def test_a_drag_with_the_box_tool_makes_a_box_prompt(qtbot, window):
+    main, viewer, panel, controller = window
+    panel.set_tool(TOOLS["box"])
+    with qtbot.waitSignal(panel.edit_finished, timeout=30000):
+        stroke(qtbot, viewer, [(20, 5), (50, 20), (70, 25)])
+    prompt = panel.editor.session.prompts[(1, 3)]
+    assert np.abs(prompt.box - [20, 5, 70, 25]).max() <= 1.0 and len(prompt.points) == 0
+
+
+def test_tracking_can_be_cancelled_and_keeps_the_frames_it_tracked(qtbot, window):
+    main, viewer, panel, controller = window
+    panel.set_tool(TOOLS["+"])
+    with qtbot.waitSignal(panel.edit_finished, timeout=30000):
+        qtbot.mouseClick(viewer.view.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=screen_point(viewer, 60, 15))
+    with qtbot.waitSignal(panel.tracking_finished, timeout=60000) as ended:
+        panel.track("forward")
+        panel.cancel_button.click()
+    assert ended.args == ["cancelled"] and not panel.is_tracking
+    assert panel.editor.tracked_frames == (3,) and "stopped after 1 of 5 frames" in panel.status.text()
+
+
+def test_a_correction_on_a_later_frame_tracks_again(qtbot, window):
+    main, viewer, panel, controller = window
+    panel.set_tool(TOOLS["+"])
+    with qtbot.waitSignal(panel.edit_finished, timeout=30000):
+        qtbot.mouseClick(viewer.view.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=screen_point(viewer, 60, 15))
+    with qtbot.waitSignal(panel.tracking_finished, timeout=60000):
+        panel.track("both")
+    seek(qtbot, viewer, 6)
+    with qtbot.waitSignal(panel.tracking_finished, timeout=60000) as retracked:
+        qtbot.mouseClick(viewer.view.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=screen_point(viewer, 20, 10))
+    assert retracked.args == ["done"] and not panel.editor.is_tracking_stale
+    assert sorted(panel.editor.session.prompts) == [(1, 3), (1, 6)]
+
+
+def test_the_ui_thread_stays_live_while_sam2_tracks(qtbot, tmp_path, masker):
+    """A heartbeat every 10 ms never waits more than 50 ms while a longer window is tracked."""
+    clip = make_test_clip(tmp_path / "long.mkv", width=WIDTH, height=HEIGHT, frame_count=40, frames=picture)
+    controller = PanelController(handles=0)
+    controller.open_video(clip, write_wav(tmp_path / "dub.wav", 40 / 25), tmp_path / "out")
+    viewer = Viewer()
+    qtbot.addWidget(viewer)
+    with qtbot.waitSignal(viewer.frame_changed, timeout=10000):
+        viewer.open(clip, probe(clip), frame=0)
+    panel = OccluderPanel(controller, viewer, masker)
+    qtbot.addWidget(panel)
+    qtbot.waitUntil(lambda: panel.editor is not None, timeout=30000)
+    with qtbot.waitSignal(panel.edit_finished, timeout=30000):
+        panel.click(0, 60.0, 15.0, True)
+
+    beats = []
+    heartbeat = QtCore.QTimer(interval=10)
+    heartbeat.timeout.connect(lambda: beats.append(time.perf_counter()))
+    heartbeat.start()
+    with qtbot.waitSignal(panel.tracking_finished, timeout=120000) as tracked:
+        panel.track("both")
+    heartbeat.stop()
+    panel.shutdown()
+    viewer.close_clip()
+    gaps = np.diff(beats)
+    assert tracked.args == ["done"] and len(panel.editor.tracked_frames) == 40
+    assert len(gaps) > 10 and gaps.max() <= 0.050, f"longest wait {gaps.max() * 1000:.0f} ms"
+
+
+def test_mid_paint_shows_the_live_stroke(qtbot, window):
+    main, viewer, panel, controller = window
+    show_mid_paint(panel, [(30, 70), (60, 72), (90, 70)])
+    assert panel.active_tool.is_painting and panel.undo_stack.count() == 0
+    red, green, blue = shown_colour(viewer, 60, 71)
+    assert red > GREY + 40 and green < GREY and blue < GREY  # the draft stroke in occluder 1's red
+    grabbed = main.grab()
+    assert isinstance(grabbed, QtGui.QPixmap) and not grabbed.isNull()

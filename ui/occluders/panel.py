@@ -1,0 +1,464 @@
+"""The occluder dock: click, box, brush and eraser tools on the viewer, the occluder list, tracking, undo and redo.
+
+The dock edits the current clip's occluders through an `OccluderEditor` (`keydub.plugin.panel.occluders`). Every
+call that runs SAM2 (a click's answer, a stroke, an undo, the tracking) goes to one worker thread; the UI thread
+only draws. After each change the prompts are stored with the clip (`controller.set_occluders`), brush masks as
+PNGs at `controller.brush_mask_path`, so the clip's render is the command line's with the same prompts.
+
+For the screenshot script, `show_mid_paint(panel, points)` leaves a brush stroke under way on the viewer.
+"""
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from keydub.core.media import probe
+from keydub.core.occlusion import OcclusionMasker
+from keydub.core.occlusion.session import FramePrompt
+from keydub.plugin.panel.occluders import Direction, OccluderEditor, PromptEdit, TrackingCancelledError
+from keydub.ui.occluders.runner import SerialRunner, Task
+from keydub.ui.occluders.tools import DRAFT_LAYER, BrushTool, ClickTool, PromptCommand
+
+
+OVERLAY_LAYER = "occluders"
+PROMPT_MARKERS = "prompts"
+PROMPT_MARKER_COLOUR = QtGui.QColor(255, 200, 0)
+DEFAULT_BRUSH_RADIUS = 12
+_TOOL_NAMES = ("+ Click", "- Click", "Box", "Brush", "Eraser")
+_TOOL_TIPS = (
+    "Click on the occluder (right click or Alt: background). Drag to draw a box.",
+    "Click on what is not the occluder (right click or Alt: occluder). Drag to draw a box.",
+    "Drag a box around the occluder.",
+    "Paint the occluder's mask on this frame.",
+    "Erase from the occluder's mask on this frame.",
+)
+MaskerFactory = Callable[[], OcclusionMasker]
+
+
+class OccluderPanel(QtWidgets.QDockWidget):
+    """The occluder dock over the window's viewer.
+
+    Args:
+        controller (`PanelController`): the panel's controller (current clip, `set_occluders`, `brush_mask_path`).
+        viewer (`Viewer`): the window's viewer (`set_tool`, `set_overlay`, `frame_changed`, `set_markers`).
+        masker (`OcclusionMasker | Callable[[], OcclusionMasker] | None`): the SAM2 masker, or a function that
+            loads it (called once, on the worker thread); defaults to `OcclusionMasker.from_pretrained`.
+        parent (`QWidget | None`): the window.
+
+    Signals:
+        edit_finished (`str`): a prompt change (an edit, undo or redo) was answered; `""` or a one-line error.
+        tracking_finished (`str`): tracking ended: `"done"`, `"cancelled"` or a one-line error.
+        editor_opened (`str`): the current clip's editor is ready (the clip id), or failed (`""`).
+    """
+
+    edit_finished = QtCore.Signal(str)
+    tracking_finished = QtCore.Signal(str)
+    editor_opened = QtCore.Signal(str)
+    _masks_changed = QtCore.Signal(list)
+    _tracking_progressed = QtCore.Signal(int, int)
+    _objects_changed = QtCore.Signal()
+
+    def __init__(self, controller: Any, viewer: Any, masker: OcclusionMasker | MaskerFactory | None = None,
+                 parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__("Occluders", parent)
+        self.setObjectName("occluders")
+        self.controller = controller
+        self.viewer = viewer
+        self._masker_factory = masker if callable(masker) and not isinstance(masker, OcclusionMasker) else None
+        self._masker = masker if isinstance(masker, OcclusionMasker) else None
+        self.editor: OccluderEditor | None = None
+        self.clip_id: str | None = None
+        self.undo_stack = QtGui.QUndoStack(self)
+        self.runner = SerialRunner(self)
+        self._cancel_tracking = threading.Event()
+        self._is_tracking = False
+        self._direction = Direction.BOTH
+        self._tools = (ClickTool(self, positive=True), ClickTool(self, positive=False), ClickTool(self),
+                       BrushTool(self), BrushTool(self, erase=True))
+        self._build()
+        self._connect()
+        self._set_enabled(False)
+        if getattr(controller, "current", None) is not None:
+            self.open_clip(controller.current.clip_id)
+
+    # Layout -------------------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        body = QtWidgets.QWidget(self)
+        layout = QtWidgets.QVBoxLayout(body)
+
+        tools = QtWidgets.QHBoxLayout()
+        self.tool_buttons = QtWidgets.QButtonGroup(self)
+        self.tool_buttons.setExclusive(False)
+        for index, (name, tip) in enumerate(zip(_TOOL_NAMES, _TOOL_TIPS, strict=True)):
+            button = QtWidgets.QToolButton(text=name, checkable=True, toolTip=tip)
+            self.tool_buttons.addButton(button, index)
+            tools.addWidget(button)
+        tools.addWidget(QtWidgets.QLabel("Size"))
+        self.brush_size = QtWidgets.QSpinBox(minimum=1, maximum=500, value=DEFAULT_BRUSH_RADIUS, suffix=" px")
+        self.brush_size.setToolTip("Brush and eraser radius in source pixels")
+        tools.addWidget(self.brush_size)
+        tools.addStretch(1)
+        layout.addLayout(tools)
+
+        self.object_list = QtWidgets.QListWidget()
+        self.object_list.setToolTip("Tick to show an occluder's mask; every occluder is rendered, shown or not")
+        layout.addWidget(self.object_list, 1)
+        objects = QtWidgets.QHBoxLayout()
+        self.add_button = QtWidgets.QPushButton("Add occluder")
+        self.delete_button = QtWidgets.QPushButton("Delete")
+        self.undo_action = self.undo_stack.createUndoAction(self, "Undo")
+        self.undo_action.setShortcut(QtGui.QKeySequence("Ctrl+Z"))
+        self.redo_action = self.undo_stack.createRedoAction(self, "Redo")
+        self.redo_action.setShortcut(QtGui.QKeySequence("Ctrl+Shift+Z"))
+        for action in (self.undo_action, self.redo_action):
+            action.setShortcutContext(QtCore.Qt.ShortcutContext.WindowShortcut)
+            self.addAction(action)
+        undo_button, redo_button = QtWidgets.QToolButton(), QtWidgets.QToolButton()
+        undo_button.setDefaultAction(self.undo_action)
+        redo_button.setDefaultAction(self.redo_action)
+        for widget in (self.add_button, self.delete_button, undo_button, redo_button):
+            objects.addWidget(widget)
+        layout.addLayout(objects)
+
+        tracking = QtWidgets.QHBoxLayout()
+        self.backward_button = QtWidgets.QPushButton("◀ Track")
+        self.both_button = QtWidgets.QPushButton("◀ Track ▶")
+        self.forward_button = QtWidgets.QPushButton("Track ▶")
+        self.cancel_button = QtWidgets.QPushButton("Cancel")
+        for button, tip in ((self.backward_button, "backward to the start of the range"),
+                            (self.both_button, "over the whole range"),
+                            (self.forward_button, "forward to the end of the range")):
+            button.setToolTip(f"Track the occluders from the first prompted frame {tip}")
+            tracking.addWidget(button)
+        tracking.addWidget(self.cancel_button)
+        layout.addLayout(tracking)
+        self.retrack_box = QtWidgets.QCheckBox("Track again after a correction", checked=True)
+        layout.addWidget(self.retrack_box)
+        self.progress = QtWidgets.QProgressBar(textVisible=True)
+        self.progress.setFormat("%v / %m frames")
+        layout.addWidget(self.progress)
+        self.status = QtWidgets.QLabel("", wordWrap=True)
+        layout.addWidget(self.status)
+        self.setWidget(body)
+
+    def _connect(self) -> None:
+        self.tool_buttons.idClicked.connect(self._on_tool_clicked)
+        self.add_button.clicked.connect(self._on_add_clicked)
+        self.delete_button.clicked.connect(self._on_delete_clicked)
+        self.object_list.itemChanged.connect(self._on_object_item_changed)
+        self.object_list.currentRowChanged.connect(self._on_object_selection_changed)
+        self.backward_button.clicked.connect(lambda: self.track(Direction.BACKWARD))
+        self.both_button.clicked.connect(lambda: self.track(Direction.BOTH))
+        self.forward_button.clicked.connect(lambda: self.track(Direction.FORWARD))
+        self.cancel_button.clicked.connect(self.cancel_tracking)
+        self._masks_changed.connect(self._on_editor_masks_changed)
+        self._tracking_progressed.connect(self._on_editor_tracking_progressed)
+        self._objects_changed.connect(self._on_editor_objects_changed)
+        self.viewer.frame_changed.connect(self._on_viewer_frame_changed)
+        register = getattr(self.controller, "register_event_callback", None)
+        if register is not None:
+            register("current.changed", self._on_controller_current_changed)
+
+    def _set_enabled(self, enabled: bool) -> None:
+        for widget in (*self.tool_buttons.buttons(), self.add_button, self.delete_button, self.backward_button,
+                       self.both_button, self.forward_button):
+            widget.setEnabled(enabled)
+        self.cancel_button.setEnabled(self._is_tracking)
+
+    # Opening a clip ----------------------------------------------------------------------------------------
+    def open_clip(self, clip_id: str) -> None:
+        """Open the editor of `clip_id` over its render window (handles included), with its saved prompts."""
+        session = self.controller.session(clip_id)
+        handles = getattr(self.controller, "handles", 0)
+        self.set_tool(None)
+        self.undo_stack.clear()
+        self.editor, self.clip_id = None, clip_id
+        self._set_enabled(False)
+        self.status.setText("Loading the occluder model…")
+
+        def run() -> OccluderEditor:
+            masker = self._load_masker()
+            frame_count = probe(session.video).frame_count
+            window = (max(session.start_frame - handles, 0), min(session.end_frame + handles, frame_count))
+            editor = OccluderEditor(masker, masker.init_session(session.video, window),
+                                    brush_path=lambda object_id, frame: self.controller.brush_mask_path(
+                                        clip_id, object_id, frame))
+            editor.load(session.occluders)
+            return editor
+
+        self.runner.submit(Task(run, lambda editor: self._on_editor_ready(clip_id, editor),
+                                lambda message: self._on_editor_failed(clip_id, message)))
+
+    def set_editor(self, editor: OccluderEditor, clip_id: str | None = None) -> None:
+        """Edit with `editor` (an editor opened elsewhere, e.g. over frames in memory)."""
+        self._on_editor_ready(clip_id, editor)
+
+    def _load_masker(self) -> OcclusionMasker:
+        if self._masker is None:
+            self._masker = self._masker_factory() if self._masker_factory else OcclusionMasker.from_pretrained()
+        return self._masker
+
+    def _on_editor_ready(self, clip_id: str | None, editor: OccluderEditor) -> None:
+        if clip_id != self.clip_id and clip_id is not None:
+            return  # another clip was opened meanwhile
+        self.editor, self.clip_id = editor, clip_id
+        editor.register_event_callback("masks.changed", lambda data: self._masks_changed.emit(data["frames"]))
+        editor.register_event_callback("objects.changed", lambda data: self._objects_changed.emit())
+        editor.register_event_callback(
+            "tracking.progress", lambda data: self._tracking_progressed.emit(data["done"], data["total"]))
+        if not editor.objects:
+            editor.add_object()
+        self._on_editor_objects_changed()
+        self.viewer.set_overlay(OVERLAY_LAYER, self._overlay)
+        self._update_markers()
+        self.status.setText("")
+        self._set_enabled(True)
+        self.editor_opened.emit(clip_id or "")
+
+    def _on_editor_failed(self, clip_id: str, message: str) -> None:
+        if clip_id == self.clip_id:
+            self.status.setText(f"Occluders unavailable: {message}")
+            self.editor_opened.emit("")
+
+    def _overlay(self, frame: int) -> np.ndarray | None:
+        return self.editor.overlay(frame, self.selected_object_id) if self.editor is not None else None
+
+    # Objects ------------------------------------------------------------------------------------------------
+    @property
+    def selected_object_id(self) -> int | None:
+        item = self.object_list.currentItem()
+        return item.data(QtCore.Qt.ItemDataRole.UserRole) if item is not None else None
+
+    def select_object(self, object_id: int) -> None:
+        for row in range(self.object_list.count()):
+            if self.object_list.item(row).data(QtCore.Qt.ItemDataRole.UserRole) == object_id:
+                self.object_list.setCurrentRow(row)
+
+    def _on_add_clicked(self) -> None:
+        added = self.editor.add_object()
+        self.select_object(added.object_id)
+
+    def _on_delete_clicked(self) -> None:
+        object_id = self.selected_object_id
+        if object_id is None:
+            return
+        self.cancel_tracking()
+        # Deleting drops the occluder's prompts, which earlier undo steps refer to.
+        self.undo_stack.clear()
+        editor = self.editor
+        self._run_edit(lambda: editor.delete_object(object_id))
+
+    def _on_object_item_changed(self, item: QtWidgets.QListWidgetItem) -> None:
+        # Read the item first: the editor's change rebuilds the list.
+        object_id, name = item.data(QtCore.Qt.ItemDataRole.UserRole), item.text()
+        is_checked = item.checkState() == QtCore.Qt.CheckState.Checked
+        occluder = self.editor.object(object_id)
+        if name != occluder.name:
+            self.editor.rename_object(object_id, name)
+        if is_checked != occluder.visible:
+            self.editor.set_visible(object_id, is_checked)
+
+    def _on_object_selection_changed(self, row: int) -> None:
+        self.viewer.refresh_overlays()
+
+    def _on_editor_objects_changed(self) -> None:
+        selected = self.selected_object_id
+        self.object_list.blockSignals(True)
+        self.object_list.clear()
+        for occluder in self.editor.objects:
+            swatch = QtGui.QPixmap(14, 14)
+            swatch.fill(QtGui.QColor(*occluder.colour))
+            item = QtWidgets.QListWidgetItem(QtGui.QIcon(swatch), occluder.name)
+            item.setData(QtCore.Qt.ItemDataRole.UserRole, occluder.object_id)
+            item.setFlags(item.flags() | QtCore.Qt.ItemFlag.ItemIsUserCheckable | QtCore.Qt.ItemFlag.ItemIsEditable)
+            item.setCheckState(QtCore.Qt.CheckState.Checked if occluder.visible else QtCore.Qt.CheckState.Unchecked)
+            self.object_list.addItem(item)
+        self.object_list.blockSignals(False)
+        ids = [occluder.object_id for occluder in self.editor.objects]
+        if ids:
+            self.select_object(selected if selected in ids else ids[-1])
+        self.viewer.refresh_overlays()
+
+    # Tools ---------------------------------------------------------------------------------------------------
+    def set_tool(self, index: int | None) -> None:
+        """Activate tool `index` of `+ Click`, `- Click`, `Box`, `Brush`, `Eraser` on the viewer (`None`: none)."""
+        for button in self.tool_buttons.buttons():
+            button.setChecked(self.tool_buttons.id(button) == index)
+        self.viewer.set_tool(self._tools[index] if index is not None else None)
+
+    @property
+    def active_tool(self) -> ClickTool | BrushTool | None:
+        checked = self.tool_buttons.checkedId()
+        return self._tools[checked] if checked >= 0 else None
+
+    def _on_tool_clicked(self, index: int) -> None:
+        self.set_tool(index if self.tool_buttons.button(index).isChecked() else None)
+
+    # What the tools report (ToolTarget) -----------------------------------------------------------------------
+    def click(self, frame: int, x: float, y: float, positive: bool) -> None:
+        object_id = self._object_for_prompt()
+        editor = self.editor
+        if self.tool_buttons.checkedId() == _TOOL_NAMES.index("Box"):
+            return  # the box tool only draws boxes
+        self._run_edit(lambda: editor.click(frame, object_id, x, y, positive))
+
+    def box(self, frame: int, box: tuple[float, float, float, float]) -> None:
+        object_id = self._object_for_prompt()
+        editor = self.editor
+        height, width = editor.session.frame_size
+        x0, y0, x1, y1 = box
+        clipped = (min(max(x0, 0), width), min(max(y0, 0), height), min(max(x1, 0), width), min(max(y1, 0), height))
+        self._run_edit(lambda: editor.box(frame, object_id, clipped))
+
+    def paint(self, frame: int, points: list[tuple[float, float]], erase: bool) -> None:
+        object_id = self._object_for_prompt()
+        editor = self.editor
+        radius = self.brush_size.value()
+        self._run_edit(lambda: editor.paint(frame, object_id, points, radius, erase))
+
+    def draft(self, image: np.ndarray | None) -> None:
+        self.viewer.set_overlay(DRAFT_LAYER, image)
+
+    def draft_style(self) -> tuple[tuple[int, int, int], tuple[int, int], float]:
+        colour = self.editor.object(self._object_for_prompt()).colour
+        return colour, self.editor.session.frame_size, float(self.brush_size.value())
+
+    def _object_for_prompt(self) -> int:
+        if self.selected_object_id is None:
+            self.select_object(self.editor.add_object().object_id)
+        return self.selected_object_id
+
+    # Edits, undo and redo ------------------------------------------------------------------------------------
+    def _run_edit(self, edit: Callable[[], PromptEdit | None]) -> None:
+        """Run an edit on the model thread; push it on the undo stack, store the prompts, track again."""
+        was_tracking = self._is_tracking
+        self.cancel_tracking()
+        editor = self.editor
+
+        def run() -> tuple[PromptEdit | None, tuple[dict, ...]]:
+            return edit(), editor.request_occluders()
+
+        def done(answer: tuple[PromptEdit | None, tuple[dict, ...]]) -> None:
+            change, occluders = answer
+            if isinstance(change, PromptEdit):
+                self.undo_stack.push(PromptCommand(change, self._apply))
+            self._after_edit(occluders, was_tracking)
+
+        self.runner.submit(Task(run, done, self._on_edit_failed))
+
+    def _apply(self, object_id: int, frame: int, prompt: FramePrompt | None) -> None:
+        """Undo/redo: put a prompt back on the model thread."""
+        was_tracking = self._is_tracking
+        self.cancel_tracking()
+        editor = self.editor
+
+        def run() -> tuple[dict, ...]:
+            editor.apply(object_id, frame, prompt)
+            return editor.request_occluders()
+
+        self.runner.submit(Task(run, lambda occluders: self._after_edit(occluders, was_tracking),
+                                self._on_edit_failed))
+
+    def _after_edit(self, occluders: tuple[dict, ...], was_tracking: bool) -> None:
+        if self.clip_id is not None:
+            self.controller.set_occluders(self.clip_id, occluders)
+        self._update_markers()
+        self.status.setText("")
+        if self.editor.is_tracking_stale and (was_tracking or self.retrack_box.isChecked()):
+            self.track(self._direction)
+        self.edit_finished.emit("")
+
+    def _on_edit_failed(self, message: str) -> None:
+        self.status.setText(message)
+        self.edit_finished.emit(message)
+
+    def _update_markers(self) -> None:
+        set_markers = getattr(self.viewer, "set_markers", None)
+        if set_markers is not None and self.editor is not None:
+            set_markers(PROMPT_MARKERS, list(self.editor.prompted_frames()), PROMPT_MARKER_COLOUR)
+
+    # Tracking ------------------------------------------------------------------------------------------------
+    @property
+    def is_tracking(self) -> bool:
+        return self._is_tracking
+
+    def track(self, direction: Direction | str = Direction.BOTH) -> None:
+        """Track the occluders on the model thread (the UI stays live); `cancel_tracking` stops it."""
+        if self.editor is None or not self.editor.session.prompts:
+            self.status.setText("Click on an occluder first, then track it.")
+            return
+        self._direction = Direction(direction)
+        self._cancel_tracking = cancel = threading.Event()
+        self._is_tracking = True
+        self.cancel_button.setEnabled(True)
+        self.progress.setValue(0)
+        self.status.setText(f"Tracking {self._direction.value}…")
+        editor, direction = self.editor, self._direction
+
+        def run() -> tuple[str, str]:
+            try:
+                return "done", f"Tracked {editor.propagate(direction, should_stop=cancel.is_set)} frames."
+            except TrackingCancelledError as error:
+                return "cancelled", str(error)
+
+        self.runner.submit(Task(run, lambda answer: self._on_tracking_ended(cancel, *answer),
+                                lambda message: self._on_tracking_ended(cancel, message, message)))
+
+    def cancel_tracking(self) -> None:
+        """Stop the tracking after the frame being tracked; the frames tracked so far are kept."""
+        self._cancel_tracking.set()
+
+    def _on_tracking_ended(self, cancel: threading.Event, outcome: str, text: str) -> None:
+        if cancel is not self._cancel_tracking:
+            return  # a newer tracking run has started
+        self._is_tracking = False
+        self.cancel_button.setEnabled(False)
+        self.status.setText(text)
+        self.tracking_finished.emit(outcome)
+
+    def _on_editor_tracking_progressed(self, done: int, total: int) -> None:
+        self.progress.setMaximum(total)
+        self.progress.setValue(done)
+
+    def _on_editor_masks_changed(self, frames: list[int]) -> None:
+        if self.viewer.frame_index in frames:
+            self.viewer.refresh_overlays()
+
+    def _on_viewer_frame_changed(self, frame: int) -> None:
+        self.viewer.set_overlay(DRAFT_LAYER, None)
+
+    def _on_controller_current_changed(self, event: dict[str, Any]) -> None:
+        clip_id = event.get("clip_id")
+        if clip_id is not None and clip_id != self.clip_id:
+            self.open_clip(clip_id)
+
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:
+        self.cancel_tracking()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Stop tracking and end the model thread (the window calls this when it closes)."""
+        self.cancel_tracking()
+        self.runner.stop()
+
+
+def show_mid_paint(panel: OccluderPanel, points: Sequence[tuple[float, float]], erase: bool = False) -> None:
+    """Leave a brush stroke through `points` under way on the viewer (pressed, moved, not released).
+
+    For the screenshot script: call it once the panel's editor is open (`editor_opened`) and the viewer shows a
+    frame; the grabbed window then shows the live stroke over the occluder masks.
+    """
+    from keydub.ui.viewer.frame_view import ViewerMouseEvent
+
+    panel.set_tool(_TOOL_NAMES.index("Eraser" if erase else "Brush"))
+    tool = panel.active_tool
+    left, none = QtCore.Qt.MouseButton.LeftButton, QtCore.Qt.MouseButton.NoButton
+    modifiers = QtCore.Qt.KeyboardModifier.NoModifier
+    frame = panel.viewer.frame_index
+    x, y = points[0]
+    tool.press(ViewerMouseEvent(x, y, frame, left, left, modifiers))
+    for x, y in points[1:]:
+        tool.move(ViewerMouseEvent(x, y, frame, none, left, modifiers))

@@ -1,0 +1,106 @@
+"""One worker thread that runs the occluder editor's model calls in order, off the UI thread.
+
+SAM2 answers a click in tens of milliseconds on a GPU but seconds on a CPU, and tracks a window frame by frame;
+either would freeze the window on the UI thread. Every call that touches the masker or its session goes through
+`SerialRunner.submit`, so they run one at a time in the order given, and their results come back as signals on
+the UI thread.
+"""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from keydub.core.errors import KeydubError
+
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Task:
+    """A call to run on the worker thread, and what to do with its answer on the UI thread.
+
+    Args:
+        run (`Callable[[], Any]`): runs on the worker thread.
+        done (`Callable[[Any], None] | None`): gets the result on the UI thread.
+        failed (`Callable[[str], None] | None`): gets a one-line error on the UI thread.
+    """
+
+    run: Callable[[], Any]
+    done: Callable[[Any], None] | None = None
+    failed: Callable[[str], None] | None = None
+
+
+class _Worker(QObject):
+    finished = Signal(object, object)  # task, result
+    errored = Signal(object, str)  # task, one-line message
+
+    @Slot(object)
+    def run(self, task: Task) -> None:
+        try:
+            result = task.run()
+        except KeydubError as error:
+            self.errored.emit(task, str(error))
+        except Exception as error:  # a bug or a model failure must not kill the thread or the window
+            logger.exception("occluder task failed")
+            self.errored.emit(task, f"{type(error).__name__}: {error}")
+        else:
+            self.finished.emit(task, result)
+
+
+class SerialRunner(QObject):
+    """Runs `Task`s one after another on its own `QThread`.
+
+    Signals:
+        busy_changed (`bool`): a task started when none was running, or the last one ended.
+    """
+
+    busy_changed = Signal(bool)
+    _requested = Signal(object)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._pending = 0
+        self._thread = QThread(self)
+        self._thread.setObjectName("keydub-occluders")
+        self._worker = _Worker()
+        self._worker.moveToThread(self._thread)
+        self._requested.connect(self._worker.run)
+        self._worker.finished.connect(self._on_worker_finished)
+        self._worker.errored.connect(self._on_worker_errored)
+        self._thread.finished.connect(self._worker.deleteLater)
+        self._thread.start()
+
+    @property
+    def is_busy(self) -> bool:
+        return self._pending > 0
+
+    def submit(self, task: Task) -> None:
+        """Queue `task`; its `done` or `failed` is called on this object's thread when it has run."""
+        self._pending += 1
+        if self._pending == 1:
+            self.busy_changed.emit(True)
+        self._requested.emit(task)
+
+    def stop(self, timeout_ms: int = 30000) -> None:
+        """Finish the queued tasks and end the thread."""
+        self._thread.quit()
+        self._thread.wait(timeout_ms)
+
+    def _on_worker_finished(self, task: Task, result: Any) -> None:
+        self._settle()
+        if task.done is not None:
+            task.done(result)
+
+    def _on_worker_errored(self, task: Task, message: str) -> None:
+        self._settle()
+        if task.failed is not None:
+            task.failed(message)
+
+    def _settle(self) -> None:
+        self._pending -= 1
+        if self._pending == 0:
+            self.busy_changed.emit(False)
