@@ -58,6 +58,43 @@ def path_kind(path: str | os.PathLike[str]) -> str:
     return next((name for test, name in kinds if test(mode)), "a special file")
 
 
+# The first bytes of the containers an editor hands over, and what to call them.
+_SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
+    (0, b"\x1a\x45\xdf\xa3", "a Matroska/WebM file"),
+    (4, b"ftyp", "a QuickTime/MP4 file"),
+    (4, b"moov", "a QuickTime file"),
+    (4, b"mdat", "a QuickTime file"),
+    (0, b"\x06\x0e\x2b\x34", "an MXF file"),
+    (8, b"AVI ", "an AVI file"),
+    (8, b"WAVE", "a WAV file"),
+    (0, b"FORM", "an AIFF file"),
+    (0, b"OggS", "an Ogg file"),
+    (0, b"fLaC", "a FLAC file"),
+    (0, b"ID3", "an MP3 file"),
+    (0, b"PK\x03\x04", "a ZIP archive (a PyTorch checkpoint, an .otioz?)"),
+    (0, b"{", "a text (JSON?) file"),
+)
+
+
+def describe_contents(path: Path) -> str:
+    """What a file that FFmpeg refused looks like, from its size and first bytes: "an empty file (0 bytes)",
+    "a Matroska/WebM file of 531 bytes", "a file of 12 bytes of text"."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as stream:
+            head = stream.read(16)
+    except OSError:
+        return "a file"
+    if size == 0:
+        return "an empty file (0 bytes)"
+    for offset, signature, name in _SIGNATURES:
+        if head[offset:offset + len(signature)] == signature:
+            return f"{name} of {size} bytes"
+    if head.isascii() and all(byte >= 9 for byte in head):
+        return f"a text file of {size} bytes"
+    return f"a file of {size} bytes in no media format Keydub knows"
+
+
 def name_limit(folder: str | os.PathLike[str]) -> int:
     """The longest file name, in bytes, the file system of `folder` (or its nearest existing parent) holds."""
     folder = _nearest_existing(Path(folder))
@@ -419,3 +456,16 @@ def umask_mode(mode: int = 0o777) -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mode & ~mask
+
+
+def apply_umask_modes(folder: str | os.PathLike[str]) -> None:
+    """Give `folder`, and every folder and file under it, the mode a new one gets from the umask.
+
+    Some writers (safetensors' 0600, mkdtemp's 0700) make files only their owner can read; a model converted on a
+    shared machine must load for every user the umask lets read it.
+    """
+    folder = Path(folder)
+    folder_mode, file_mode = umask_mode(0o777), umask_mode(0o666)
+    folder.chmod(folder_mode)
+    for path in folder.rglob("*"):
+        path.chmod(folder_mode if path.is_dir() else file_mode)

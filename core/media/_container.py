@@ -8,7 +8,7 @@ from av.container import InputContainer
 from av.video.stream import VideoStream
 
 from keydub.core.errors import MediaNotFoundError, UnsupportedMediaError
-from keydub.core.files import path_kind
+from keydub.core.files import describe_contents, path_kind
 
 
 def media_path(path: str | os.PathLike[str]) -> Path:
@@ -45,43 +45,6 @@ def open_input(path: Path) -> InputContainer:
             f"{path} is not a media file Keydub can read: it is {describe_contents(path)} ({error}); pass a video "
             "or audio file, or copy it again from the original if it is one"
         ) from error
-
-
-# The first bytes of the containers an editor hands over, and what to call them.
-_SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
-    (0, b"\x1a\x45\xdf\xa3", "a Matroska/WebM file"),
-    (4, b"ftyp", "a QuickTime/MP4 file"),
-    (4, b"moov", "a QuickTime file"),
-    (4, b"mdat", "a QuickTime file"),
-    (0, b"\x06\x0e\x2b\x34", "an MXF file"),
-    (8, b"AVI ", "an AVI file"),
-    (8, b"WAVE", "a WAV file"),
-    (0, b"FORM", "an AIFF file"),
-    (0, b"OggS", "an Ogg file"),
-    (0, b"fLaC", "a FLAC file"),
-    (0, b"ID3", "an MP3 file"),
-    (0, b"PK\x03\x04", "a ZIP archive (a PyTorch checkpoint, an .otioz?)"),
-    (0, b"{", "a text (JSON?) file"),
-)
-
-
-def describe_contents(path: Path) -> str:
-    """What a file that FFmpeg refused looks like, from its size and first bytes: "an empty file (0 bytes)",
-    "a Matroska/WebM file of 531 bytes", "a file of 12 bytes of text"."""
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as stream:
-            head = stream.read(16)
-    except OSError:
-        return "a file"
-    if size == 0:
-        return "an empty file (0 bytes)"
-    for offset, signature, name in _SIGNATURES:
-        if head[offset:offset + len(signature)] == signature:
-            return f"{name} of {size} bytes"
-    if head.isascii() and all(byte >= 9 for byte in head):
-        return f"a text file of {size} bytes"
-    return f"a file of {size} bytes in no media format Keydub knows"
 
 
 def video_stream(container: InputContainer, path: Path) -> VideoStream:

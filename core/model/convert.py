@@ -44,6 +44,7 @@ import diffusers
 import torch
 from accelerate import init_empty_weights
 from diffusers import UNetSpatioTemporalConditionModel
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from keydub.core import __version__
@@ -53,7 +54,7 @@ from keydub.core.errors import (
     OutputNotWritableError,
     WeightsNotFoundError,
 )
-from keydub.core.files import sha256_file
+from keydub.core.files import apply_umask_modes, describe_contents, sha256_file
 from keydub.core.model.audio_projector import AudioProjector
 from keydub.core.progress import ProgressCallback, report
 from keydub.core.state_dict import describe_mismatch
@@ -152,21 +153,13 @@ def load_official_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]
     `torch.load(weights_only=True)`: nothing but tensors and plain containers is ever unpickled.
     """
     path = Path(path)
-    if not path.is_file():
-        raise WeightsNotFoundError(
-            f"checkpoint {path} does not exist; download it with `keydub weights download keyframe interpolation`"
-            " or pass the path of keyframe_dub.pt / interpolation_dub.pt"
-        )
-    if path.suffix == ".safetensors":
-        loaded: Any = load_file(path)
-    else:
-        loaded = _torch_load_tensors_only(path)
+    loaded = load_tensor_file(path)
     if isinstance(loaded, Mapping) and "module" in loaded:
         loaded = loaded["module"]
     elif isinstance(loaded, Mapping) and "state_dict" in loaded:
         loaded = loaded["state_dict"]
     if not isinstance(loaded, Mapping) or not any(isinstance(value, torch.Tensor) for value in loaded.values()):
-        found = sorted(loaded)[:10] if isinstance(loaded, Mapping) else type(loaded).__name__
+        found = sorted(map(str, loaded))[:10] if isinstance(loaded, Mapping) else type(loaded).__name__
         raise CheckpointConversionError(
             f"{path} holds no state dict (looked under 'module' and 'state_dict'; found {found}); pass the "
             "official keyframe_dub.pt or interpolation_dub.pt"
@@ -174,25 +167,78 @@ def load_official_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]
     return {_strip_wrapper(name): value for name, value in loaded.items() if isinstance(value, torch.Tensor)}
 
 
-def _torch_load_tensors_only(path: Path) -> Any:
+def load_tensor_file(path: str | os.PathLike) -> Any:
+    """The one guarded door for every checkpoint file: safetensors, or a PyTorch file read tensors-only.
+
+    A PyTorch file is read with `torch.load(weights_only=True)` (memory-mapped when its format allows), so a pickle
+    is never executed; every way the file can be wrong becomes one `CheckpointConversionError` naming the file
+    and what to do, never torch's, safetensors' or pickle's own message as a traceback.
+
+    Raises:
+        `WeightsNotFoundError`: nothing (or no file) at `path`.
+        `CheckpointConversionError`: unreadable, empty, truncated, not a checkpoint, or holding Python objects.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsNotFoundError(
+            f"checkpoint {path} does not exist or is not a file; download it with `keydub weights download "
+            "keyframe interpolation` or pass the path of keyframe_dub.pt / interpolation_dub.pt"
+        )
+    if not os.access(path, os.R_OK):
+        raise CheckpointConversionError(f"{path} cannot be read by this user; check its permissions (chmod a+r)")
+    if path.stat().st_size == 0:
+        raise CheckpointConversionError(f"{path} is empty (0 bytes); download or copy the checkpoint again")
+    if path.suffix == ".safetensors":
+        try:
+            return load_file(path)
+        except (SafetensorError, OSError, ValueError) as error:
+            raise CheckpointConversionError(
+                f"{path} is not a complete safetensors file: it is {describe_contents(path)} ({_first_line(error)}); "
+                "it may be truncated or another kind of file: download or convert it again"
+            ) from error
     try:
-        # mmap keeps a multi-GB checkpoint out of RAM until each tensor is written out.
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        try:
+            # mmap keeps a multi-GB checkpoint out of RAM until each tensor is written out.
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as error:
+            if "mmap" not in str(error):
+                raise
+            # torch's legacy (non-zip) format cannot be memory-mapped; read it whole, just as guarded.
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        # torch >= 2.5 lists the offending classes; older versions only have the error's first line.
-        list_unsafe = getattr(torch.serialization, "get_unsafe_globals_in_checkpoint", None)
-        unsafe = ", ".join(list_unsafe(path)) if list_unsafe else str(error).splitlines()[0]
+        if _WEIGHTS_ONLY_REFUSAL not in str(error):
+            raise CheckpointConversionError(
+                f"{path} is not a PyTorch checkpoint: it is {describe_contents(path)} ({_first_line(error)}); pass "
+                "the official .pt file"
+            ) from error
         raise CheckpointConversionError(
-            f"{path} contains Python objects besides tensors ({unsafe}); Keydub only loads "
+            f"{path} contains Python objects besides tensors ({_unsafe_globals(path, error)}); Keydub only loads "
             "tensors. If you trust the file, re-save its state dict alone (torch.save(ckpt['module'], ...)) and "
             "convert that"
         ) from error
-    except RuntimeError as error:
-        if "mmap" in str(error):  # files in torch's legacy (non-zip) format cannot be memory-mapped
-            return torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, KeyError, ValueError, OSError, AttributeError, ImportError) as error:
         raise CheckpointConversionError(
-            f"cannot read {path} as a PyTorch checkpoint ({error}); it may be truncated: download it again"
+            f"cannot read {path} as a PyTorch checkpoint: it is {describe_contents(path)} ({type(error).__name__}: "
+            f"{_first_line(error)}); it may be truncated or another kind of file: download it again"
         ) from error
+
+
+# The start of torch's message when `weights_only` met something other than tensors and plain containers.
+_WEIGHTS_ONLY_REFUSAL = "Weights only load failed"
+
+
+def _unsafe_globals(path: Path, error: Exception) -> str:
+    """The classes a refused pickle names: torch's own list for zip files, else the line of the error naming one."""
+    try:
+        return ", ".join(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    except Exception:  # legacy (non-zip) files cannot be listed; the error message names the first global
+        lines = [line.strip() for line in str(error).splitlines() if "GLOBAL" in line or "global" in line]
+        return lines[0] if lines else "not only tensors"
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _strip_wrapper(name: str) -> str:
@@ -544,6 +590,8 @@ def convert_keysync_checkpoint(
         raise OutputNotWritableError(f"cannot create a folder in {out_dir}: {error}") from error
     try:
         write_converted(converted, scratch, source)
+        # mkdtemp's 0700 and safetensors' 0600 would keep the model from the other users of a render node.
+        apply_umask_modes(scratch)
         report(progress, "write", 1, 1)
         os.replace(scratch, target)  # fails rather than merge if another conversion got there first
     except OSError as error:
