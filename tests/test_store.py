@@ -1,4 +1,4 @@
-"""The SQLite job store: states survive reopening, WAL mode, interrupted jobs reset, clear errors."""
+"""The SQLite job store: states survive reopening, WAL mode, schema migration, clear errors."""
 
 import sqlite3
 from pathlib import Path
@@ -10,21 +10,27 @@ from keydub.plugin.store import JobState, JobStore
 
 
 JOB = {"job_id": "DX/Video 1@01:00:00:00", "name": "sh010"}
+OWNER = "render-box:4242"
 
 
 def test_states_are_recorded_and_survive_reopening(tmp_path: Path):
     output = tmp_path / "sh010_abc.mkv"
     output.write_bytes(b"render")
     with JobStore.for_folder(tmp_path) as store:
-        store.mark_running("a", "sh010", "h1", JOB)
+        store.submit("a", "sh010", "h1", JOB)
+        store.submit("b", "sh020", "h2", JOB)
+        assert store.get("a").state is JobState.PENDING
+        assert store.claim_next(OWNER, 60.0).job_id == "a"
         assert store.get("a").state is JobState.RUNNING
-        store.mark_done("a", "sh010", "h1", JOB, output, {"frames": 54})
-        store.mark_failed("b", "sh020", "h2", JOB, "no face found; pick one with --face-point")
+        assert store.finish("a", OWNER, output, {"frames": 54})
+        assert store.claim_next(OWNER, 60.0).job_id == "b"
+        assert store.fail("b", OWNER, "no face found;\n  pick one with --face-point")
         store.mark_skipped("c", "sh030", "disabled in the timeline")
     with JobStore.for_folder(tmp_path) as store:
         done, failed, skipped = store.get("a"), store.get("b"), store.get("c")
-        assert (done.state, done.job_hash, done.output, done.result, done.job) == (
-            JobState.DONE, "h1", output, {"frames": 54}, JOB)
+        assert (done.state, done.job_hash, done.output, done.result, done.job, done.owner) == (
+            JobState.DONE, "h1", output, {"frames": 54}, JOB, None)
+        # A failure keeps its message, on one line.
         assert (failed.state, failed.message, failed.output) == (
             JobState.FAILED, "no face found; pick one with --face-point", None)
         assert (skipped.state, skipped.message, skipped.job_hash) == (JobState.SKIPPED, "disabled in the timeline",
@@ -37,6 +43,7 @@ def test_the_store_uses_a_write_ahead_log(tmp_path: Path):
     JobStore.for_folder(tmp_path).close()
     connection = sqlite3.connect(tmp_path / ".keydub" / "jobs.sqlite")
     assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert connection.execute("PRAGMA user_version").fetchone()[0] == 2
     connection.close()
 
 
@@ -52,22 +59,57 @@ def test_done_counts_only_for_the_same_hash_and_an_existing_file(tmp_path: Path)
         assert not record.is_done_with("h1")
 
 
-def test_running_jobs_of_a_dead_batch_go_back_to_pending(tmp_path: Path):
-    with JobStore.for_folder(tmp_path) as store:
-        store.mark_running("a", "sh010", "h1", JOB)
-        store.mark_running("b", "sh020", "h2", JOB)
-        store.mark_skipped("c", "sh030", "disabled")
-    with JobStore.for_folder(tmp_path) as store:
-        assert sorted(store.reset_interrupted()) == ["a", "b"]
-        states = {record.job_id: record.state for record in store.records()}
-        assert states == {"a": JobState.PENDING, "b": JobState.PENDING, "c": JobState.SKIPPED}
-        assert store.reset_interrupted() == []
+_V1_SCHEMA = """
+CREATE TABLE jobs (
+    job_id     TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    job_hash   TEXT,
+    state      TEXT NOT NULL CHECK (state IN ('pending', 'running', 'done', 'failed', 'skipped')),
+    output     TEXT,
+    message    TEXT,
+    job        TEXT,
+    result     TEXT,
+    updated_at REAL NOT NULL
+)
+"""
+
+
+def test_a_version_1_store_is_migrated_and_its_running_job_reclaimed(tmp_path: Path):
+    path = tmp_path / ".keydub" / "jobs.sqlite"
+    path.parent.mkdir()
+    connection = sqlite3.connect(path)
+    connection.execute(_V1_SCHEMA)
+    connection.executemany("INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+        ("a", "sh010", "h1", "done", str(tmp_path / "a.mkv"), None, '{"job_id": "a"}', '{"frames": 5}', 1.0),
+        ("b", "sh020", "h2", "running", None, None, '{"job_id": "b"}', None, 2.0),
+        ("c", "sh030", None, "skipped", None, "disabled", None, None, 3.0),
+    ])
+    connection.execute("PRAGMA user_version = 1")
+    connection.commit()
+    connection.close()
+
+    # A read-only look before the migration (a dry run of a newer Keydub) reads the old columns.
+    with JobStore(path, read_only=True) as store:
+        assert [(record.job_id, record.state) for record in store.records()] == [
+            ("a", JobState.DONE), ("b", JobState.RUNNING), ("c", JobState.SKIPPED)]
+    with JobStore(path) as store:
+        done = store.get("a")
+        assert (done.state, done.result, done.job, done.attempts) == (JobState.DONE, {"frames": 5}, {"job_id": "a"}, 0)
+        # The running row of a batch that died has no owner: the first claim takes it back and hands it out.
+        claimed = store.claim_next(OWNER, 60.0)
+        assert (claimed.job_id, claimed.state, claimed.owner, claimed.attempts) == ("b", JobState.RUNNING, OWNER, 1)
+        store.submit("d", "sh040", "h4", JOB)
+        assert store.cancel("d").state is JobState.CANCELLED  # a state version 1 could not hold
+    connection = sqlite3.connect(path)
+    assert connection.execute("PRAGMA user_version").fetchone()[0] == 2
+    connection.close()
 
 
 def test_a_second_connection_sees_committed_changes(tmp_path: Path):
     with JobStore.for_folder(tmp_path) as writer, JobStore.for_folder(tmp_path, read_only=True) as reader:
-        writer.mark_running("a", "sh010", "h1", JOB)
-        assert reader.get("a").state is JobState.RUNNING
+        writer.submit("a", "sh010", "h1", JOB)
+        writer.claim_next(OWNER, 60.0)
+        assert reader.get("a").state is JobState.RUNNING and reader.get("a").owner == OWNER
         with pytest.raises(JobStoreError, match="opened read-only"):
             reader.mark_skipped("a", "sh010", "no")
 

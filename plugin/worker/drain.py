@@ -138,8 +138,8 @@ class Drainer:
     def run(self, wait_for_jobs: bool = False, poll_seconds: float = 0.5) -> DrainSummary:
         """Claim and render jobs until none is left (or, with `wait_for_jobs`, until `stop`).
 
-        With `job_ids`, "none is left" means none of them is pending or running (one running elsewhere is
-        waited for: its owner may die and leave it to be reclaimed here).
+        "None is left" means no job (of `job_ids`, when given) is pending or running: a job running elsewhere is
+        waited for, since its owner may die and leave it to be reclaimed here.
 
         Returns:
             `DrainSummary`.
@@ -183,9 +183,9 @@ class Drainer:
                 pass
 
     def _is_waiting_for_others(self, store: JobStore) -> bool:
-        if self._job_ids is None:
-            return False
-        return any(record.state is JobState.RUNNING for record in store.records() if record.job_id in self._job_ids)
+        # A job running elsewhere may come back to the queue (its owner dies): wait for it to end.
+        return any(record.state is JobState.RUNNING and record.owner != self.owner for record in store.records()
+                   if self._job_ids is None or record.job_id in self._job_ids)
 
     def _render_claimed(self, store: JobStore, record: JobRecord) -> JobState | None:
         """Render one claimed job; returns the state it ended in (`None` when its lease was lost)."""
