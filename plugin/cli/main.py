@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "mask",
     "eval",
     "worker",
+    "resolve",
 )
 DEBUG_VARIABLE = "KEYDUB_DEBUG"
 # Exit statuses: a user error, a command-line mistake (argparse's), Ctrl-C and SIGTERM (128 + signal number).

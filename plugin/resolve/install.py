@@ -1,0 +1,86 @@
+"""`keydub resolve install-scripts`: the launcher copied into this user's Resolve Scripts folder.
+
+Resolve lists the scripts of `Fusion/Scripts/Utility` under Workspace > Scripts on every page. The copy is the
+launcher `resolve_scripts/Keydub.py` with one line filled in: the command that starts this Keydub (its own
+environment's interpreter) and the scripting paths, since Resolve runs menu scripts with whatever Python it
+found, which knows nothing of Keydub's environment.
+"""
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from keydub.core.errors import KeydubError, OutputNotWritableError
+from keydub.core.files import write_text_atomically
+from keydub.plugin.resolve.connection import script_paths
+
+
+LAUNCHER_NAME = "Keydub.py"
+# The launcher's one line that install-scripts fills in.
+CONFIG_LINE = "INSTALLED = {}  # filled in by `keydub resolve install-scripts`\n"
+_LAUNCHER_SOURCE = Path(__file__).resolve().parents[2] / "resolve_scripts" / LAUNCHER_NAME
+
+
+@dataclass(frozen=True)
+class InstallResult:
+    """Where the launcher went (`target`) and the command it starts Keydub with (`command`)."""
+
+    target: Path
+    command: tuple[str, ...]
+
+
+def user_scripts_folder(platform: str | None = None, home: Path | None = None,
+                        environ: dict[str, str] | None = None) -> Path:
+    """This user's `Fusion/Scripts` folder of DaVinci Resolve, by OS (Blackmagic's README)."""
+    platform = platform or sys.platform
+    home = home or Path.home()
+    environ = dict(os.environ) if environ is None else environ
+    if platform == "darwin":
+        return home / "Library" / "Application Support" / "Blackmagic Design" / "DaVinci Resolve" / "Fusion" \
+            / "Scripts"
+    if platform == "win32":
+        appdata = Path(environ.get("APPDATA") or home / "AppData" / "Roaming")
+        return appdata / "Blackmagic Design" / "DaVinci Resolve" / "Support" / "Fusion" / "Scripts"
+    return home / ".local" / "share" / "DaVinciResolve" / "Fusion" / "Scripts"
+
+
+def keydub_command() -> tuple[str, ...]:
+    """The command that starts this Keydub: this environment's interpreter running the CLI module."""
+    return (sys.executable, "-m", "keydub.plugin.cli.main")
+
+
+def launcher_text(command: tuple[str, ...]) -> str:
+    """The launcher with its configuration line filled in."""
+    if not _LAUNCHER_SOURCE.is_file():
+        raise KeydubError(f"the Resolve launcher {_LAUNCHER_SOURCE} is missing from this installation; reinstall "
+                          "Keydub from its source tree")
+    source = _LAUNCHER_SOURCE.read_text(encoding="utf-8")
+    if source.count(CONFIG_LINE) != 1:
+        raise KeydubError(f"{_LAUNCHER_SOURCE} has no configuration line to fill in; reinstall Keydub")
+    config = {"command": list(command), **script_paths().environment()}
+    return source.replace(CONFIG_LINE, f"INSTALLED = {json.dumps(config, indent=4)}\n")
+
+
+def install_launcher(scripts_folder: Path | None = None, dry_run: bool = False) -> InstallResult:
+    """Copy the launcher into `<Scripts>/Utility/Keydub.py` (atomically; an older copy is replaced).
+
+    Args:
+        scripts_folder (`Path | None`): Resolve's `Fusion/Scripts` folder; defaults to this user's.
+        dry_run (`bool`, defaults to `False`): only say where it would go.
+
+    Raises:
+        `OutputNotWritableError`: the folder cannot be created or written.
+    """
+    command = keydub_command()
+    target = (scripts_folder or user_scripts_folder()) / "Utility" / LAUNCHER_NAME
+    text = launcher_text(command)
+    if not dry_run:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomically(target, text)
+        except OSError as error:
+            raise OutputNotWritableError(f"cannot write the launcher into {target.parent} ({error.strerror}); "
+                                         "choose the folder with --scripts-dir") from error
+    return InstallResult(target=target, command=command)
