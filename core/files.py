@@ -469,3 +469,20 @@ def apply_umask_modes(folder: str | os.PathLike[str]) -> None:
     folder.chmod(folder_mode)
     for path in folder.rglob("*"):
         path.chmod(folder_mode if path.is_dir() else file_mode)
+
+
+def first_unreadable(path: str | os.PathLike[str]) -> Path | None:
+    """The first folder or file at or under `path` this user cannot read (folders: list and enter), or `None`."""
+    path = Path(path)
+    if path.is_dir():
+        if not os.access(path, os.R_OK | os.X_OK):
+            return path
+        for root, folders, names in os.walk(path):
+            for name in sorted(folders):
+                if not os.access(Path(root) / name, os.R_OK | os.X_OK):
+                    return Path(root) / name
+            for name in sorted(names):
+                if not os.access(Path(root) / name, os.R_OK):
+                    return Path(root) / name
+        return None
+    return None if os.access(path, os.R_OK) else path

@@ -58,7 +58,7 @@ from keydub.core.errors import (
     OutputNotWritableError,
     WeightsNotFoundError,
 )
-from keydub.core.files import sha256_file, write_json_atomically
+from keydub.core.files import first_unreadable, sha256_file, write_json_atomically
 from keydub.core.progress import ProgressCallback
 
 
@@ -270,6 +270,7 @@ def _locate(component: WeightsComponent, origin: str, source: str, download: boo
             f"{component.description} ({component.name}): {path} from {where} does not exist; fix the path or "
             f"remove it to use {component.repo_id} from the Hugging Face hub"
         )
+    _check_readable(component, path)
     if component.layout == "keysync":
         return _local_keysync(component, path)
     if component.layout == "file":
@@ -287,6 +288,16 @@ def _locate(component: WeightsComponent, origin: str, source: str, download: boo
         f"weights file beside it; point to the model folder (as in {component.repo_id}"
         f"{'/' + component.subfolder if component.subfolder else ''})"
     )
+
+
+def _check_readable(component: WeightsComponent, path: Path) -> None:
+    """Refuse weights this user cannot read (a folder converted by another user at 0700, say), naming the path."""
+    unreadable = first_unreadable(path)
+    if unreadable is not None:
+        raise WeightsNotFoundError(
+            f"{component.description} ({component.name}): {unreadable} cannot be read by this user; ask its owner "
+            f"to make it readable (chmod -R a+rX {path}) or convert the weights again into a folder of your own"
+        )
 
 
 def _has_weights(folder: Path) -> bool:

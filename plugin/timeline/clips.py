@@ -248,6 +248,32 @@ def unrenderable_reason(clip: otio.schema.Clip, settings: ClipSettings) -> str |
     return None
 
 
+def range_problem(clip: otio.schema.Clip) -> str | None:
+    """What makes `clip`'s source range (or its media's available range) nonsense, or `None` when it is usable.
+
+    A zero or negative duration, a rate that is zero, negative or not a number, or a time that is not finite are
+    edits no editor makes; they come from a damaged or hand-written file and are reported, never taken for a clip
+    without dialogue.
+    """
+    ranges = [("source range", clip.source_range)]
+    reference = clip.media_reference
+    if reference is not None and getattr(reference, "available_range", None) is not None:
+        ranges.append(("media's available range", reference.available_range))
+    for what, time_range in ranges:
+        if time_range is None:
+            continue
+        for part, value in (("start", time_range.start_time), ("duration", time_range.duration)):
+            if not (math.isfinite(value.rate) and value.rate > 0):
+                return f"its {what} has a {part} at a rate of {value.rate:g} fps"
+            if not math.isfinite(value.value):
+                return f"its {what} has a {part} of {value.value:g} frames"
+        frames = time_range.duration.value
+        if frames <= 0:
+            what_length = "zero" if frames == 0 else "a negative"
+            return f"its {what} has {what_length} duration ({frames:g} frames at {time_range.duration.rate:g} fps)"
+    return None
+
+
 def retime_description(item: otio.schema.Clip) -> str | None:
     """A short description of the first speed-changing effect on `item`, or `None`."""
     for effect in item.effects:

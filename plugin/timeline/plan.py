@@ -15,6 +15,7 @@ import opentimelineio as otio
 
 from keydub.core.audio.framing import MODEL_SAMPLE_RATE
 from keydub.core.errors import AudioError, InvalidParameterError, TimelineError, UnsupportedMediaError
+from keydub.core.files import path_kind
 from keydub.core.media import MediaInfo, probe, require_constant_frame_rate
 from keydub.plugin.jobs import AudioPiece, ClipJob, SourceFile, check_render_options
 from keydub.plugin.timeline.audio import (
@@ -29,6 +30,7 @@ from keydub.plugin.timeline.audio import (
 from keydub.plugin.timeline.clips import (
     ClipSettings,
     media_path_problems,
+    range_problem,
     read_clip_settings,
     resolve_media_path,
     unrenderable_reason,
@@ -170,6 +172,11 @@ def plan_timeline(timeline: otio.schema.Timeline, base_dir: Path, audio_cache: P
                             "export the timeline with the picture cut, or choose tracks with --video-track")
     dub_tracks = select_dub_tracks(timeline, options.dub_tracks, options.dub_language)
     dub_label = " + ".join(ref.label for ref in dub_tracks)
+    _refuse_problems([f"{ref.label} clip {clip.name!r}: {problem}" for ref in picture_tracks + dub_tracks
+                      for clip in ref.track.find_clips(shallow_search=True)
+                      if (problem := range_problem(clip)) is not None],
+                     "have ranges no edit can have",
+                     "Fix the clips' in and out points in your editor and export the timeline again.")
 
     # 2. Keep the picture clips asked for (nested stacks are listed too, to say why they are left alone).
     _check_unique_ids(entries)
@@ -180,14 +187,9 @@ def plan_timeline(timeline: otio.schema.Timeline, base_dir: Path, audio_cache: P
              if isinstance(item, otio.schema.Clip)]
     clips += [(f"{ref.label} clip {item.name!r}", item) for ref in dub_tracks
               for item in ref.track.find_clips(shallow_search=True)]
-    problems = media_path_problems(clips, base_dir)
-    if problems:
-        listed = "\n  ".join(problems[:_MAX_LISTED_PROBLEMS])
-        hidden = len(problems) - _MAX_LISTED_PROBLEMS
-        more = f"\n  ... and {hidden} more" if hidden > 0 else ""
-        raise TimelineError(f"{len(problems)} clip(s) point at media paths Keydub cannot use:\n  {listed}{more}\n"
-                            "Mount the media drive or relink the clips in your editor and export the timeline again "
-                            "(or leave those clips out with --only).")
+    _refuse_problems(media_path_problems(clips, base_dir), "point at media paths Keydub cannot use",
+                     "Mount the media drive or relink the clips in your editor and export the timeline again "
+                     "(or leave those clips out with --only).")
 
     # 4. Plan each clip.
     context = _ClipContext(timeline=timeline, rate=rate, origin=origin, base_dir=base_dir, dub_tracks=dub_tracks,
@@ -196,6 +198,16 @@ def plan_timeline(timeline: otio.schema.Timeline, base_dir: Path, audio_cache: P
     planned = [_plan_clip(entry, item, picture_tracks, context) if entry.skip_reason is None else entry
                for entry, item in entries]
     return TimelinePlan(timeline_name=timeline.name, rate=rate, dub_label=dub_label, clips=tuple(planned))
+
+
+def _refuse_problems(problems: list[str], what: str, fix: str) -> None:
+    """One `TimelineError` listing the first problems (one line each, naming the clip), when there are any."""
+    if not problems:
+        return
+    listed = "\n  ".join(problems[:_MAX_LISTED_PROBLEMS])
+    hidden = len(problems) - _MAX_LISTED_PROBLEMS
+    more = f"\n  ... and {hidden} more" if hidden > 0 else ""
+    raise TimelineError(f"{len(problems)} clip(s) {what}:\n  {listed}{more}\n{fix}")
 
 
 @dataclass(frozen=True)
@@ -319,8 +331,11 @@ def _plan_clip(entry: PlannedClip, clip: otio.schema.Clip, picture_tracks: list[
 
 def _probe_media(clip: otio.schema.Clip, context: _ClipContext) -> MediaInfo:
     path = resolve_media_path(clip.media_reference.target_url, context.base_dir)
-    if not path.is_file():
+    kind = path_kind(path)
+    if kind == "nothing":
         raise _SkipClip(f"media offline: {path} not found; relink the clip")
+    if kind != "a file":
+        raise _SkipClip(f"the clip's media {path} is {kind}, not a movie file; relink the clip to its file")
     info = context.probes.get(path) or context.probes.setdefault(path, probe(path))
     require_constant_frame_rate(info)
     if info.frame_rate != context.rate:
