@@ -3,7 +3,9 @@
 The new track holds, at the record positions of the originals, clips that reference the rendered files with the
 same `source_range` as the originals: a render carries the source timecode of its first frame and covers the
 handles, so its available range is the source range widened by the handles. Everything else on the track is a
-gap, and a dissolve between two rendered clips is mirrored. The result stays Resolve-shaped (`Clip.2` with a
+gap, and a dissolve between two rendered clips is mirrored. Each new clip carries the QC marker
+(`keydub.plugin.qc_marker`): the job id and the QC figures in `metadata["keydub"]`, the figures as its note, which
+Resolve imports as a clip marker. The result stays Resolve-shaped (`Clip.2` with a
 `DEFAULT_MEDIA` reference holding a bare path and an available range, `Resolve_OTIO` track metadata) when the
 input was a Resolve export, so File > Import > Timeline accepts it.
 """
@@ -17,6 +19,7 @@ from typing import Any
 
 import opentimelineio as otio
 
+from keydub.plugin.qc_marker import MARKER_NAME, qc_colour, qc_figures, qc_note
 from keydub.plugin.timeline.plan import PlannedClip, TimelinePlan
 from keydub.plugin.timeline.timecode import format_timecode, time_range, to_frames
 from keydub.plugin.timeline.tracks import METADATA_KEY, tracks_of_kind
@@ -81,7 +84,7 @@ def timeline_with_results(timeline: otio.schema.Timeline, plan: TimelinePlan,
         if is_resolve:
             metadata["Resolve_OTIO"] = {"Locked": False}
         track = otio.schema.Track(name=track_name, kind=otio.schema.TrackKind.Video, metadata=metadata)
-        _fill_track(track, picture, by_track[track_index], plan)
+        _fill_track(track, picture, by_track[track_index], plan, is_resolve)
         new_tracks.append(track)
     # Above every video track (later children of the stack are composited on top), below nothing that matters:
     # audio tracks do not stack with pictures.
@@ -95,7 +98,7 @@ def timeline_with_results(timeline: otio.schema.Timeline, plan: TimelinePlan,
 
 
 def _fill_track(track: otio.schema.Track, picture: otio.schema.Track, rendered: dict[int, RenderedClip],
-                plan: TimelinePlan) -> None:
+                plan: TimelinePlan, is_resolve: bool) -> None:
     """Gaps and rendered clips at the picture track's positions; dissolves between two rendered clips kept."""
     rate = plan.rate
     pending_gap = 0
@@ -115,13 +118,14 @@ def _fill_track(track: otio.schema.Track, picture: otio.schema.Track, rendered: 
         if pending_gap:
             track.append(otio.schema.Gap(source_range=time_range(0, pending_gap, rate)))
             pending_gap = 0
-        track.append(_rendered_clip(item, rendered[index], plan))
+        track.append(_rendered_clip(item, rendered[index], plan, is_resolve))
         previous_rendered = True
     if pending_gap:
         track.append(otio.schema.Gap(source_range=time_range(0, pending_gap, rate)))
 
 
-def _rendered_clip(original: otio.schema.Clip, rendered: RenderedClip, plan: TimelinePlan) -> otio.schema.Clip:
+def _rendered_clip(original: otio.schema.Clip, rendered: RenderedClip, plan: TimelinePlan,
+                   is_resolve: bool) -> otio.schema.Clip:
     planned = rendered.planned
     job = planned.job
     assert job is not None, "only planned jobs are rendered"
@@ -146,4 +150,16 @@ def _rendered_clip(original: otio.schema.Clip, rendered: RenderedClip, plan: Tim
         "audio": [piece.label for piece in job.audio_pieces],
         "qc": rendered.qc,
     }
+    clip.markers.append(qc_marker(job.job_id, rendered.qc, source.start_time, is_resolve))
     return clip
+
+
+def qc_marker(job_id: str, qc: dict[str, Any], at: otio.opentime.RationalTime, is_resolve: bool) -> otio.schema.Marker:
+    """The QC marker of a rendered clip: one frame at `at` (the clip's first source frame), its figures in
+    `metadata["keydub"]` and as its note (`comment`, and `Resolve_OTIO.Note`, where Resolve's importer reads it)."""
+    note = qc_note(qc)
+    metadata: dict[str, Any] = {METADATA_KEY: {"job_id": job_id, **qc_figures(qc)}}
+    if is_resolve:
+        metadata["Resolve_OTIO"] = {"Keywords": [], "Note": note}
+    return otio.schema.Marker(name=MARKER_NAME, comment=note, color=qc_colour(qc).upper(), metadata=metadata,
+                              marked_range=otio.opentime.TimeRange(at, otio.opentime.RationalTime(1, at.rate)))

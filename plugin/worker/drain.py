@@ -287,9 +287,12 @@ class Drainer:
 
 
 def render_qc(result: RenderResult) -> dict[str, Any]:
-    """The figures of a render worth keeping with the clip: counts and the report's scalar values."""
+    """The figures of a render worth keeping with the clip: counts, the report's scalar values, and the QC
+    marker's face coverage and open-mouth share (`keydub.plugin.qc_marker`)."""
     scalars = {key: value for key, value in result.report.items() if isinstance(value, (str, int, float, bool))}
-    return {"frames": result.frame_count, "passed_through": len(result.passed_through), **scalars}
+    face, mouth = result.report.get("face") or {}, result.report.get("mouth") or {}
+    return {"frames": result.frame_count, "passed_through": len(result.passed_through), **scalars,
+            "face_coverage": face.get("coverage"), "open_mouth_share": mouth.get("open_share")}
 
 
 def _remove_staged(staged: Path) -> None:
