@@ -151,7 +151,7 @@ def _resampled_from(
             # Samples to drop (or, negative, silence to add) so that the first one is at `start`.
             offset = round((start - anchor) * rate)
             if offset < 0:
-                yield np.zeros((frame.layout.nb_channels, -offset), dtype=np.float32)
+                yield from _silence(frame.layout.nb_channels, -offset, rate)
                 offset = 0
         for converted in (out for item in inputs for out in resampler.resample(item)):
             if converted is None:  # a pass-through resampler hands the flush marker back
@@ -160,6 +160,13 @@ def _resampled_from(
             skipped = min(offset, block.shape[1])
             offset -= skipped
             yield block[:, skipped:]
+
+
+def _silence(channels: int, count: int, rate: int) -> Iterator[np.ndarray]:
+    """`count` samples of silence in blocks of at most one second: a dub offset of days costs no memory, since the
+    consumer stops reading once it has the window it wants."""
+    for start in range(0, count, rate):
+        yield np.zeros((channels, min(rate, count - start)), dtype=np.float32)
 
 
 def _declared_end(container: InputContainer, audio: AudioStream) -> Fraction | None:
