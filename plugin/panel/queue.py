@@ -1,0 +1,372 @@
+"""The panel's render queue, Qt-free: jobs go to the output folder's job store, a `keydub worker` renders them.
+
+`QueueController` submits `ClipJob`s to the store's queue, cancels and retries them there, and reads the
+worker's JSON-lines events (`keydub.plugin.worker.protocol`) into live per-job rows: stage, step progress, ETA
+and the worker's device. The process itself is started by a front end (the panel's `QProcess` adapter, or
+`keydub.plugin.worker.client.WorkerProcess`): it hands each stdout line to `handle_line`, says when the process
+started and ended, and gives the controller a way to write commands (`attach`).
+
+A worker that crashes or is killed leaves its job `running` under a dead owner; `worker_ended` puts it back to
+`pending` at once (the store's `reclaim`), says so in one line, and the next worker resumes it.
+
+Topics (callbacks get one `dict` with `"topic"`):
+
+- `"queue.changed"` (`job_ids`): rows changed (submitted, cancelled, retried, or an event about them);
+- `"worker.changed"`: the worker started, said hello, went idle, ended or crashed (see `worker`).
+"""
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from keydub.core.errors import KeydubError
+from keydub.plugin.jobs import ClipJob
+from keydub.plugin.store import JobRecord, JobState, JobStore
+from keydub.plugin.worker.client import worker_command
+from keydub.plugin.worker.protocol import (
+    Bye,
+    CancelCommand,
+    Cancelled,
+    Claimed,
+    Done,
+    Error,
+    Event,
+    Failed,
+    Hello,
+    Idle,
+    Lost,
+    ProgressEvent,
+    ProtocolError,
+    ShutdownCommand,
+    command_line,
+    parse_event,
+)
+
+
+logger = logging.getLogger(__name__)
+
+EventCallback = Callable[[dict[str, Any]], None]
+CommandSink = Callable[[str], bool]
+
+
+@dataclass(frozen=True)
+class WorkerStatus:
+    """Where the panel's worker process is.
+
+    Args:
+        state (`str`): `"stopped"` (never started or shut down), `"starting"`, `"running"`, `"idle"` (running,
+            nothing queued) or `"crashed"` (ended without saying `bye`).
+        pid (`int | None`): its process id while it runs.
+        device (`str | None`): the device it renders on, from its `hello` (`None`: each job's own option).
+        message (`str`): one line for the status bar (why it crashed, what it said last).
+    """
+
+    state: str = "stopped"
+    pid: int | None = None
+    device: str | None = None
+    message: str = ""
+
+    @property
+    def is_alive(self) -> bool:
+        return self.state in ("starting", "running", "idle")
+
+
+@dataclass(frozen=True)
+class LiveJob:
+    """What the worker last said about the job it renders."""
+
+    stage: str | None = None
+    done: int = 0
+    total: int = 0
+    unit: str = "frames"
+    eta_seconds: float | None = None
+    device: str | None = None
+    attempt: int = 0
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """One job of the queue as the panel shows it: the store's row, refreshed by the worker's live events.
+
+    Args:
+        job_id (`str`), name (`str`): the job and its clip's name.
+        state (`JobState`): where the job is in the store.
+        stage (`str | None`): the render stage running (while `running`).
+        done (`int`), total (`int`), unit (`str`): steps of that stage.
+        eta_seconds (`float | None`): seconds until the job ends, when known.
+        device (`str | None`): where it renders.
+        attempts (`int`): how many times it was claimed.
+        message (`str | None`): the one-line failure, or why it went back to the queue.
+        output (`Path | None`): the finished file.
+    """
+
+    job_id: str
+    name: str
+    state: JobState
+    stage: str | None = None
+    done: int = 0
+    total: int = 0
+    unit: str = "frames"
+    eta_seconds: float | None = None
+    device: str | None = None
+    attempts: int = 0
+    message: str | None = None
+    output: Path | None = None
+
+    @property
+    def fraction(self) -> float | None:
+        """Share of the stage done, `None` without a total."""
+        return self.done / self.total if self.total else None
+
+    @property
+    def is_resumable(self) -> bool:
+        """Queued again after its renderer stopped (a crash, a kill, a shutdown): it resumes on the next worker."""
+        return self.state is JobState.PENDING and self.attempts > 0
+
+    @property
+    def can_cancel(self) -> bool:
+        return self.state in (JobState.PENDING, JobState.RUNNING)
+
+    @property
+    def can_retry(self) -> bool:
+        return self.state in (JobState.FAILED, JobState.CANCELLED)
+
+    def progress_text(self) -> str:
+        """`"keyframes 3/10"`, or the empty string outside a render."""
+        if self.state is not JobState.RUNNING or self.stage is None:
+            return ""
+        return f"{self.stage} {self.done}/{self.total}" if self.total else self.stage
+
+    def eta_text(self) -> str:
+        """`"1:05"` (minutes:seconds) or `"0:42:10"` past an hour; empty when unknown."""
+        if self.state is not JobState.RUNNING or self.eta_seconds is None:
+            return ""
+        minutes, seconds = divmod(round(self.eta_seconds), 60)
+        hours, minutes = divmod(minutes, 60)
+        return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+    def state_text(self) -> str:
+        """The state in words, with the reason for failed and requeued jobs."""
+        if self.is_resumable and self.message:
+            return f"queued (resumes: {self.message})"
+        if self.state is JobState.FAILED and self.message:
+            return f"failed: {self.message}"
+        return self.state.value
+
+
+class QueueController:
+    """The jobs of one output folder's queue and the panel's worker process on it.
+
+    Args:
+        folder (`Path`): the output folder (its store is `folder/.keydub/jobs.sqlite`).
+        device (`str | None`): `--device` for the worker (`None`: each job's own device option).
+        engine (`str | None`): `--engine MODULE:FACTORY` for the worker (tests use a stand-in engine).
+    """
+
+    def __init__(self, folder: Path, device: str | None = None, engine: str | None = None) -> None:
+        self.folder = Path(folder).absolute()
+        self.device = device
+        self.engine = engine
+        self.worker = WorkerStatus()
+        self._live: dict[str, LiveJob] = {}
+        self._rendering: str | None = None
+        self._send: CommandSink | None = None
+        self._has_said_bye = False
+        self._callbacks: dict[str, list[EventCallback]] = defaultdict(list)
+
+    # Events -------------------------------------------------------------------------------------------------
+    def register_event_callback(self, topic: str, callback: EventCallback) -> None:
+        """Call `callback(event)` whenever `topic` is emitted (see the module docstring)."""
+        self._callbacks[topic].append(callback)
+
+    def _emit(self, topic: str, **data: Any) -> None:
+        for callback in list(self._callbacks[topic]):
+            callback({"topic": topic, **data})
+
+    # The queue ----------------------------------------------------------------------------------------------
+    def _store(self, read_only: bool = False) -> JobStore:
+        return JobStore.for_folder(self.folder, read_only=read_only)
+
+    def submit(self, jobs: Iterable[ClipJob], force: bool = False) -> list[str]:
+        """Queue jobs for the worker; a job already rendered (same content, file still there) or already queued
+        or rendering is left alone unless `force` (re-render).
+
+        Returns:
+            `list[str]`: the ids of the jobs queued now.
+        """
+        queued = []
+        with self._store() as store:
+            for job in jobs:
+                job_hash = job.content_hash()
+                record = store.get(job.job_id)
+                is_current = record is not None and record.job_hash == job_hash
+                if not force and is_current and (record.is_done_with(job_hash)
+                                                 or record.state in (JobState.PENDING, JobState.RUNNING)):
+                    continue
+                store.submit(job.job_id, job.name, job_hash, job.to_dict())
+                queued.append(job.job_id)
+        if queued:
+            self._emit("queue.changed", job_ids=queued)
+        return queued
+
+    def cancel(self, job_ids: Iterable[str]) -> None:
+        """Take jobs out of the queue; the one being rendered stops within one denoising step."""
+        job_ids = list(job_ids)
+        with self._store() as store:
+            for job_id in job_ids:
+                store.cancel(job_id)
+        if self._rendering in job_ids:
+            # The store's flag is read at the worker's next heartbeat; the command stops it sooner.
+            self.send(command_line(CancelCommand(self._rendering)))
+        self._emit("queue.changed", job_ids=job_ids)
+
+    def retry(self, job_ids: Iterable[str]) -> None:
+        """Queue failed or cancelled jobs again."""
+        job_ids = list(job_ids)
+        with self._store() as store:
+            for job_id in job_ids:
+                store.retry(job_id)
+        self._emit("queue.changed", job_ids=job_ids)
+
+    def rows(self) -> list[QueueRow]:
+        """Every job of the store (skipped clips left out), oldest submission first, with live progress."""
+        if not (self.folder / ".keydub" / "jobs.sqlite").is_file():
+            return []
+        with self._store(read_only=True) as store:
+            records = [record for record in store.records() if record.state is not JobState.SKIPPED]
+        records.sort(key=lambda record: (record.submitted_at or record.updated_at, record.job_id))
+        return [self._row(record) for record in records]
+
+    def has_pending(self) -> bool:
+        return any(row.state is JobState.PENDING for row in self.rows())
+
+    def _row(self, record: JobRecord) -> QueueRow:
+        row = QueueRow(record.job_id, record.name, record.state, device=record.device, attempts=record.attempts,
+                       message=record.message, output=record.output)
+        if record.progress is not None:
+            row = replace(row, stage=record.progress.stage, done=record.progress.done, total=record.progress.total,
+                          unit=record.progress.unit, eta_seconds=record.progress.eta_seconds)
+        live = self._live.get(record.job_id)
+        if live is not None and record.state is JobState.RUNNING:
+            row = replace(row, device=live.device or row.device, attempts=max(live.attempt, row.attempts))
+            if live.stage is not None:
+                row = replace(row, stage=live.stage, done=live.done, total=live.total, unit=live.unit,
+                              eta_seconds=live.eta_seconds)
+        return row
+
+    # The worker ---------------------------------------------------------------------------------------------
+    def worker_argv(self) -> list[str]:
+        """The command that starts this folder's worker."""
+        return worker_command(self.folder, device=self.device, engine=self.engine)
+
+    def attach(self, send: CommandSink | None) -> None:
+        """Where commands to the worker go: a function writing one line to its stdin (`None`: no worker)."""
+        self._send = send
+
+    def send(self, line: str) -> bool:
+        """Write a command line to the worker; `False` when there is none."""
+        return self._send is not None and self._send(line)
+
+    def shutdown(self) -> bool:
+        """Ask the worker to stop (its job goes back to pending)."""
+        return self.send(command_line(ShutdownCommand()))
+
+    def worker_started(self, pid: int | None) -> None:
+        self._has_said_bye = False
+        self.worker = WorkerStatus("starting", pid=pid, message="starting the worker…")
+        self._emit("worker.changed")
+
+    def handle_line(self, line: str) -> Event | None:
+        """Read one line of the worker's stdout; a line that is not the protocol is logged and skipped."""
+        if not line.strip():
+            return None
+        try:
+            event = parse_event(line)
+        except ProtocolError as error:
+            logger.warning("ignoring a line from the worker: %s", error)
+            return None
+        self.handle_event(event)
+        return event
+
+    def handle_event(self, event: Event) -> None:
+        """Apply one worker event to the live rows and the worker's status."""
+        if isinstance(event, Hello):
+            self._set_worker(state="running", pid=event.pid, device=event.device,
+                             message=f"worker {event.owner} on {event.device or 'each job’s device'}")
+        elif isinstance(event, Claimed):
+            self._rendering = event.job_id
+            self._live[event.job_id] = LiveJob(device=event.device or self.worker.device, attempt=event.attempt)
+            self._set_worker(state="running", message=f"rendering {event.name}")
+        elif isinstance(event, ProgressEvent):
+            live = self._live.get(event.job_id, LiveJob(device=self.worker.device))
+            self._live[event.job_id] = replace(live, stage=event.stage, done=event.done, total=event.total,
+                                               unit=event.unit, eta_seconds=event.eta_seconds)
+        elif isinstance(event, (Done, Failed, Cancelled, Lost)):
+            self._live.pop(event.job_id, None)
+            if self._rendering == event.job_id:
+                self._rendering = None
+            if isinstance(event, Failed):
+                self._set_worker(message=f"failed: {event.error}")
+        elif isinstance(event, Idle):
+            self._set_worker(state="idle", message="the queue is empty")
+        elif isinstance(event, Error):
+            self._set_worker(message=f"worker: {event.message}")
+        elif isinstance(event, Bye):
+            self._has_said_bye = True
+            self._set_worker(message=f"worker stopped ({event.reason}{': ' + event.message if event.message else ''})")
+        job_id = getattr(event, "job_id", None)
+        if job_id is not None:
+            self._emit("queue.changed", job_ids=[job_id])
+
+    def worker_ended(self, exit_code: int | None, crashed: bool = False, detail: str = "") -> None:
+        """The worker process is gone. If it did not say `bye`, it crashed: its job is put back in the queue.
+
+        Args:
+            exit_code (`int | None`): its exit code (`None` when killed by a signal).
+            crashed (`bool`): the process died (killed, segfault) rather than exiting.
+            detail (`str`): the last line it wrote on stderr, for the message.
+        """
+        rendering, self._rendering = self._rendering, None
+        self._live.clear()
+        self._send = None
+        if self._has_said_bye and not crashed and exit_code == 0:
+            self.worker = replace(self.worker, state="stopped", pid=None)
+            self._emit("worker.changed")
+            return
+        how = "was killed" if crashed or exit_code is None else f"exited with code {exit_code}"
+        reason = f" ({detail.strip()})" if detail.strip() else ""
+        message = f"The worker {how}{reason}"
+        requeued = self._reclaim()
+        if rendering is not None or requeued:
+            name = self._name(rendering or requeued[0])
+            message += f" while rendering {name}; the job is kept and resumes when the worker starts again."
+        else:
+            message += "."
+        self.worker = WorkerStatus("crashed", message=message)
+        self._emit("worker.changed")
+        self._emit("queue.changed", job_ids=requeued or ([rendering] if rendering else []))
+
+    def worker_failed_to_start(self, message: str) -> None:
+        self._send = None
+        self.worker = WorkerStatus("crashed", message=f"The worker could not start: {message}")
+        self._emit("worker.changed")
+
+    def _reclaim(self) -> list[str]:
+        try:
+            with self._store() as store:
+                return store.reclaim()
+        except KeydubError as error:  # the store is busy or gone: the next claim reclaims it anyway
+            logger.warning("could not put the crashed worker's job back: %s", error)
+            return []
+
+    def _name(self, job_id: str) -> str:
+        with self._store(read_only=True) as store:
+            record = store.get(job_id)
+        return repr(record.name) if record is not None else repr(job_id)
+
+    def _set_worker(self, **changes: Any) -> None:
+        self.worker = replace(self.worker, **changes)
+        self._emit("worker.changed")

@@ -1,0 +1,284 @@
+"""The render queue dock: every job of the output folder with its stage, step progress, ETA and device.
+
+Renders run in a `keydub worker` process (`keydub.ui.worker_process.WorkerProcess`) that the dock starts when
+jobs are queued; its events update the rows as they arrive, and the store is read again every second so that
+jobs rendered by other workers or batches on the same folder show too. A worker crash shows one line under the
+table and the job goes back to the queue, to resume when the worker starts again.
+
+For the screenshot script, `show_mid_render(panel, jobs)` queues jobs and returns once the worker renders one.
+"""
+
+from typing import Any
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from keydub.core.errors import KeydubError
+from keydub.plugin.jobs import ClipJob
+from keydub.plugin.panel.queue import QueueController, QueueRow
+from keydub.plugin.store import JobState
+from keydub.ui.worker_process import WorkerProcess
+
+
+JOB_ID_ROLE = QtCore.Qt.ItemDataRole.UserRole + 1
+FRACTION_ROLE = QtCore.Qt.ItemDataRole.UserRole + 2
+COLUMNS = ("Clip", "State", "Stage", "Progress", "ETA", "Device", "Tries")
+PROGRESS_COLUMN = COLUMNS.index("Progress")
+_REFRESH_MS = 1000
+_STATE_COLOURS = {JobState.DONE: QtGui.QColor(60, 170, 80), JobState.FAILED: QtGui.QColor(210, 60, 60),
+                  JobState.RUNNING: QtGui.QColor(40, 130, 230), JobState.CANCELLED: QtGui.QColor(140, 140, 140)}
+
+
+class QueueModel(QtCore.QAbstractTableModel):
+    """The queue's rows (`QueueRow`) as a table; `set_rows` updates in place when the jobs are the same."""
+
+    def __init__(self, parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[QueueRow] = []
+
+    @property
+    def rows(self) -> list[QueueRow]:
+        return list(self._rows)
+
+    def set_rows(self, rows: list[QueueRow]) -> None:
+        if [row.job_id for row in rows] == [row.job_id for row in self._rows]:
+            changed = [index for index, (old, new) in enumerate(zip(self._rows, rows, strict=True)) if old != new]
+            self._rows = rows
+            for index in changed:
+                self.dataChanged.emit(self.index(index, 0), self.index(index, len(COLUMNS) - 1))
+            return
+        self.beginResetModel()
+        self._rows = rows
+        self.endResetModel()
+
+    def rowCount(self, parent: QtCore.QModelIndex = QtCore.QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: QtCore.QModelIndex = QtCore.QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: QtCore.Qt.Orientation,
+                   role: int = QtCore.Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == QtCore.Qt.Orientation.Horizontal and role == QtCore.Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index: QtCore.QModelIndex, role: int = QtCore.Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row = self._rows[index.row()]
+        column = COLUMNS[index.column()]
+        if role == JOB_ID_ROLE:
+            return row.job_id
+        if role == FRACTION_ROLE:
+            return row.fraction if row.state is JobState.RUNNING else (1.0 if row.state is JobState.DONE else None)
+        if role == QtCore.Qt.ItemDataRole.DisplayRole:
+            return _cell_text(row, column)
+        if role == QtCore.Qt.ItemDataRole.ToolTipRole and column in ("Clip", "State"):
+            return row.message or str(row.output or row.job_id)
+        if role == QtCore.Qt.ItemDataRole.ForegroundRole and column == "State":
+            return _STATE_COLOURS.get(row.state)
+        return None
+
+
+def _cell_text(row: QueueRow, column: str) -> str:
+    if column == "Clip":
+        return row.name
+    if column == "State":
+        return row.state_text()
+    if column == "Stage":
+        return row.progress_text()
+    if column == "Progress":
+        fraction = row.fraction if row.state is JobState.RUNNING else None
+        return f"{fraction:.0%}" if fraction is not None else ""
+    if column == "ETA":
+        return row.eta_text()
+    if column == "Device":
+        return row.device or ""
+    return str(row.attempts)
+
+
+class ProgressDelegate(QtWidgets.QStyledItemDelegate):
+    """Draws the progress column as a progress bar."""
+
+    def paint(self, painter: QtGui.QPainter, option: QtWidgets.QStyleOptionViewItem,
+              index: QtCore.QModelIndex) -> None:
+        fraction = index.data(FRACTION_ROLE)
+        if fraction is None:
+            super().paint(painter, option, index)
+            return
+        bar = QtWidgets.QStyleOptionProgressBar()
+        bar.rect = option.rect.adjusted(2, 3, -2, -3)
+        bar.minimum, bar.maximum = 0, 1000
+        bar.progress = round(fraction * 1000)
+        bar.text = f"{fraction:.0%}"
+        bar.textVisible = True
+        bar.state = option.state | QtWidgets.QStyle.StateFlag.State_Horizontal
+        QtWidgets.QApplication.style().drawControl(QtWidgets.QStyle.ControlElement.CE_ProgressBar, bar, painter)
+
+
+class QueuePanel(QtWidgets.QDockWidget):
+    """The render queue dock.
+
+    Args:
+        queue_controller (`QueueController`): the folder's queue.
+        environment (`dict[str, str] | None`): the worker's environment (default: the app's).
+        auto_start (`bool`, defaults to `True`): start the worker when jobs are queued and none runs.
+        parent (`QWidget | None`): the window.
+
+    Signals:
+        rows_changed: the table was refreshed.
+        worker_changed (`str`): the worker's state changed (`"starting"`, `"running"`, `"idle"`, `"stopped"`,
+            `"crashed"`).
+    """
+
+    rows_changed = QtCore.Signal()
+    worker_changed = QtCore.Signal(str)
+
+    def __init__(self, queue_controller: QueueController, environment: dict[str, str] | None = None,
+                 auto_start: bool = True, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__("Render queue", parent)
+        self.setObjectName("queue")
+        self.controller = queue_controller
+        self.environment = environment
+        self.auto_start = auto_start
+        self.worker = WorkerProcess(self)
+        self.model = QueueModel(self)
+        self._timer = QtCore.QTimer(self, interval=_REFRESH_MS)
+        self._build()
+        self._connect()
+        self.refresh()
+        self._timer.start()
+
+    def _build(self) -> None:
+        body = QtWidgets.QWidget(self)
+        layout = QtWidgets.QVBoxLayout(body)
+        self.table = QtWidgets.QTableView()
+        self.table.setModel(self.model)
+        self.table.setItemDelegateForColumn(PROGRESS_COLUMN, ProgressDelegate(self.table))
+        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.horizontalHeader().setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        layout.addWidget(self.table, 1)
+        buttons = QtWidgets.QHBoxLayout()
+        self.start_button = QtWidgets.QPushButton("Start worker")
+        self.stop_button = QtWidgets.QPushButton("Stop worker")
+        self.cancel_button = QtWidgets.QPushButton("Cancel")
+        self.retry_button = QtWidgets.QPushButton("Retry")
+        self.cancel_button.setToolTip("Take the selected jobs out of the queue (a render stops within one step)")
+        self.retry_button.setToolTip("Queue the selected failed or cancelled jobs again")
+        for button in (self.start_button, self.stop_button, self.cancel_button, self.retry_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        layout.addLayout(buttons)
+        self.status = QtWidgets.QLabel("No worker running.")
+        self.status.setObjectName("worker_status")
+        self.status.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.status)
+        self.setWidget(body)
+
+    def _connect(self) -> None:
+        self.start_button.clicked.connect(self.start_worker)
+        self.stop_button.clicked.connect(self.stop_worker)
+        self.cancel_button.clicked.connect(self._on_cancel_clicked)
+        self.retry_button.clicked.connect(self._on_retry_clicked)
+        self.table.selectionModel().selectionChanged.connect(self._on_table_selection_changed)
+        self._timer.timeout.connect(self.refresh)
+        self.worker.started_process.connect(self.controller.worker_started)
+        self.worker.line_received.connect(self.controller.handle_line)
+        self.worker.ended.connect(self.controller.worker_ended)
+        self.worker.failed_to_start.connect(self.controller.worker_failed_to_start)
+        self.controller.register_event_callback("queue.changed", self._on_controller_queue_changed)
+        self.controller.register_event_callback("worker.changed", self._on_controller_worker_changed)
+
+    # Worker -------------------------------------------------------------------------------------------------
+    def start_worker(self) -> None:
+        """Start the folder's worker unless one of this panel's runs."""
+        if self.worker.is_running:
+            return
+        self.controller.attach(self.worker.send)
+        self.worker.start(self.controller.worker_argv(), self.environment)
+
+    def stop_worker(self) -> None:
+        """Ask the worker to stop; the job it renders goes back to the queue."""
+        self.worker.shutdown()
+
+    def submit(self, jobs: list[ClipJob], force: bool = False) -> list[str]:
+        """Queue jobs (see `QueueController.submit`) and start the worker if needed."""
+        return self.controller.submit(jobs, force=force)
+
+    def shutdown(self) -> None:
+        """Stop the worker and wait for it (the window calls this when it closes)."""
+        self._timer.stop()
+        self.worker.stop()
+
+    # Table --------------------------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Read the queue again (the store and the worker's live events)."""
+        self.model.set_rows(self.controller.rows())
+        self._on_table_selection_changed()
+        self.rows_changed.emit()
+
+    def selected_job_ids(self) -> list[str]:
+        return [index.data(JOB_ID_ROLE) for index in self.table.selectionModel().selectedRows()]
+
+    def select_jobs(self, job_ids: list[str]) -> None:
+        self.table.clearSelection()
+        mode = QtCore.QItemSelectionModel.SelectionFlag.Select | QtCore.QItemSelectionModel.SelectionFlag.Rows
+        for row, item in enumerate(self.model.rows):
+            if item.job_id in job_ids:
+                self.table.selectionModel().select(self.model.index(row, 0), mode)
+
+    def _on_cancel_clicked(self) -> None:
+        self.controller.cancel(self.selected_job_ids())
+
+    def _on_retry_clicked(self) -> None:
+        self.controller.retry(self.selected_job_ids())
+
+    def _on_table_selection_changed(self, *args: Any) -> None:
+        selected = set(self.selected_job_ids())
+        rows = [row for row in self.model.rows if row.job_id in selected]
+        self.cancel_button.setEnabled(any(row.can_cancel for row in rows))
+        self.retry_button.setEnabled(any(row.can_retry for row in rows))
+        self.start_button.setEnabled(not self.worker.is_running)
+        self.stop_button.setEnabled(self.worker.is_running)
+
+    def _on_controller_queue_changed(self, event: dict[str, Any]) -> None:
+        self.refresh()
+        if self.auto_start and not self.worker.is_running and self.controller.has_pending():
+            self.start_worker()
+
+    def _on_controller_worker_changed(self, event: dict[str, Any]) -> None:
+        status = self.controller.worker
+        self.status.setText(status.message or f"Worker {status.state}.")
+        self._on_table_selection_changed()
+        self.worker_changed.emit(status.state)
+
+
+def show_mid_render(panel: QueuePanel, jobs: list[ClipJob], timeout_ms: int = 600000) -> QueueRow:
+    """Queue `jobs`, start the worker and return once one of them reports render progress (for the screenshot
+    script: the dock then shows a job mid-render, from the real worker's events).
+
+    Raises:
+        `KeydubError`: no progress within `timeout_ms` (the worker's last status line says why).
+    """
+    loop = QtCore.QEventLoop()
+    panel.rows_changed.connect(loop.quit)
+    panel.worker_changed.connect(loop.quit)
+    QtCore.QTimer.singleShot(timeout_ms, loop.quit)
+    deadline = QtCore.QDeadlineTimer(timeout_ms)
+    panel.submit(jobs, force=True)
+    panel.start_worker()
+    try:
+        while not deadline.hasExpired():
+            running = [row for row in panel.model.rows if row.state is JobState.RUNNING and row.total]
+            if running:
+                return running[0]
+            if panel.controller.worker.state == "crashed":
+                break
+            loop.exec()
+    finally:
+        panel.rows_changed.disconnect(loop.quit)
+        panel.worker_changed.disconnect(loop.quit)
+    raise KeydubError(f"no render progress from the worker: {panel.controller.worker.message or 'no answer'}")
