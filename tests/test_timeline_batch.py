@@ -22,12 +22,20 @@ from otio_fixtures import (
     write_dubbing_timeline,
     write_three_clip_timeline,
 )
-from queue_fixtures import in_process
+from queue_fixtures import in_process, subprocess_environment
 
-from keydub.core.errors import InvalidParameterError, JobStoreError, NoFaceFoundError, OutputExistsError
+from keydub.core.cancel import CancelToken
+from keydub.core.errors import (
+    InvalidParameterError,
+    JobStoreError,
+    NoFaceFoundError,
+    OutputExistsError,
+    RenderInterruptedError,
+)
 from keydub.core.media import probe, read_frames
 from keydub.plugin.store import JobState, JobStore
 from keydub.plugin.timeline.batch import OutputFolder, render_timeline, run_batch
+from keydub.plugin.timeline.executors import WorkerExecutor
 from keydub.plugin.timeline.otio_file import read_timeline
 from keydub.plugin.timeline.plan import PlanOptions, plan_timeline
 from keydub.plugin.timeline.timecode import to_frames
@@ -333,3 +341,53 @@ def test_an_engine_failure_costs_one_clip_and_leaves_no_file(tmp_path, renderer,
                                                                         "staging").iterdir())
     with JobStore.for_folder(tmp_path / "renders", read_only=True) as store:
         assert store.get(outcome.job_id).message == message
+
+
+def test_a_batch_cancelled_mid_clip_leaves_that_job_pending_and_a_rerun_finishes_it(tmp_path):
+    fixture = write_three_clip_timeline(tmp_path)
+    cancel = CancelToken()
+    renders = tmp_path / "renders"
+
+    def cancel_during_sh020(request, progress=None):
+        def tick(update):
+            if request.output.name.startswith("sh020_") and update.done == 5:
+                cancel.cancel()  # as the panel's Stop button would, from any thread
+                time.sleep(0.2)  # the stop reaches the render through the heartbeat's watch
+            progress(update)
+
+        return copy_renderer(request, tick)
+
+    with pytest.raises(RenderInterruptedError, match=r"stopped before 2 clip\(s\) were rendered \(sh020, sh030\); "
+                                                     "they are pending: run it again to finish"):
+        render_timeline(fixture.path, renders, tmp_path / "out.otio", OPTIONS,
+                        executor=in_process(cancel_during_sh020), cancel=cancel)
+    assert not (tmp_path / "out.otio").exists()
+    with JobStore.for_folder(renders, read_only=True) as store:
+        states = {record.name: (record.state, record.attempts) for record in store.records()}
+    assert states == {"sh010": (JobState.DONE, 1), "sh020": (JobState.PENDING, 1), "sh030": (JobState.PENDING, 0)}
+    assert [path.name.split("_")[0] for path in renders.glob("*.mkv")] == ["sh010"]
+    assert not [path for path in renders.rglob("*") if "partial" in path.name]
+    assert list((renders / ".keydub" / "staging").iterdir()) == []
+
+    rerun = CountingRenderer()
+    run = render_timeline(fixture.path, renders, tmp_path / "out.otio", OPTIONS, executor=in_process(rerun))
+    assert rerun.rendered == ["sh020", "sh030"] and [outcome.state for outcome in run.outcomes] == [JobState.DONE] * 3
+    for planned in run.plan.clips:
+        _check_render_file(renders / planned.job.output_name(), planned.job)
+
+
+def test_a_batch_renders_through_a_worker_process_and_relays_its_progress(tmp_path):
+    fixture = write_three_clip_timeline(tmp_path)
+    updates = []
+    executor = WorkerExecutor(engine="queue_fixtures:copy_engine", lease_seconds=5.0, env=subprocess_environment())
+    run = render_timeline(fixture.path, tmp_path / "renders", tmp_path / "out.otio", OPTIONS, executor=executor,
+                          progress=updates.append)
+    assert [outcome.state for outcome in run.outcomes] == [JobState.DONE] * 3 and run.rendered_count == 3
+    for planned in run.plan.clips:
+        _check_render_file(tmp_path / "renders" / planned.job.output_name(), planned.job)
+    output = read_timeline(tmp_path / "out.otio")
+    assert [track.name for track in output.tracks] == ["Video 1", "Keydub DX es-419 v1", "DX es-419"]
+    assert [(update.done, update.total) for update in updates if update.stage == "clips"] == [
+        (0, 3), (1, 3), (2, 3), (3, 3)]
+    last = [update for update in updates if update.stage == "[3/3] sh030: copy"][-1]
+    assert (last.done, last.total, last.job_id) == (42, 42, run.plan.clips[2].job.job_id)

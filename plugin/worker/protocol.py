@@ -202,7 +202,7 @@ def parse_command(line: str) -> Command:
         `ProtocolError`: anything but `cancel JOB_ID`, `shutdown` or their JSON forms (the message says which).
     """
     text = line.strip()
-    if text.startswith("{"):
+    if text.startswith(("{", "[")):
         data = _json_object(text, "command")
         name, job_id = data.get("command"), data.get("job_id")
     else:
