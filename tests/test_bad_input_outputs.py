@@ -1,0 +1,116 @@
+"""Class 1 of the bad-input issue: every path Keydub writes obeys the rules `-o` obeys.
+
+Never an input, never an existing file without --overwrite, never a folder, two outputs of one command never the
+same file; each refused before any work with one `Error:` line, nothing written, every input byte-identical.
+"""
+
+from pathlib import Path
+
+import opentimelineio as otio
+import pytest
+from bad_input import assert_refused, run_cli, snapshot, write_wav
+from media_fixtures import make_test_clip
+
+from keydub.core.errors import InvalidParameterError, OutputExistsError
+from keydub.core.files import check_outputs, write_text_atomically
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    make_test_clip(tmp_path / "clip.mkv", frame_count=4, audio_rate=16000)
+    write_wav(tmp_path / "dub.wav")
+    (tmp_path / "earlier.json").write_text('{"an": "earlier report"}\n')
+    (tmp_path / "renders").mkdir()
+    otio.adapters.write_to_file(otio.schema.Timeline(name="episode"), str(tmp_path / "episode.otio"))
+    (tmp_path / "keyframe_dub.pt").write_bytes(b"stand-in checkpoint")
+    return tmp_path
+
+
+def _render(folder: Path, *extra: str) -> list[str]:
+    return ["render", str(folder / "clip.mkv"), "--audio", str(folder / "dub.wav"), *extra]
+
+
+@pytest.mark.parametrize(("report", "needle"), [
+    ("clip.mkv", "is also the video input"),
+    ("dub.wav", "is also the --audio input"),
+    ("out.mov", "-o and --report both name"),
+    ("earlier.json", "already exists; choose another name or pass --overwrite"),
+    ("renders", "is an existing folder, not a file name"),
+])
+def test_report_obeys_the_rules_of_the_output(workspace, capsys, report, needle):
+    before = snapshot(workspace)
+    outcome = run_cli(_render(workspace, "-o", str(workspace / "out.mov"), "--report", str(workspace / report)),
+                      capsys)
+    assert_refused(outcome, workspace, before, "--report" if report != "out.mov" else "-o", needle)
+
+
+@pytest.mark.parametrize("report", ["clip.mkv", "dub.wav"])
+def test_overwrite_never_lets_a_report_replace_an_input(workspace, capsys, report):
+    before = snapshot(workspace)
+    outcome = run_cli(_render(workspace, "-o", str(workspace / "out.mov"), "--report", str(workspace / report),
+                              "--overwrite"), capsys)
+    assert_refused(outcome, workspace, before, "Keydub never writes over its inputs")
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (lambda w: _render(w, "-o", str(w / "clip.mkv"), "--overwrite"), "-o"),
+    (lambda w: ["mask", str(w / "clip.mkv"), "-o", str(w / "clip.mkv"), "--overwrite"], "is also the video input"),
+    (lambda w: ["timeline", str(w / "episode.otio"), "-o", str(w / "episode.otio"), "--overwrite"],
+     "is also the timeline input"),
+    (lambda w: ["timeline", str(w / "episode.otio"), "--out-dir", str(w / "episode.otio")],
+     "is also the timeline input"),
+    (lambda w: ["timeline", str(w / "episode.otio"), "--out-dir", str(w / "dub.wav")], "is a file, not a folder"),
+    (lambda w: ["convert-weights", "--keyframe", str(w / "keyframe_dub.pt"), "-o", str(w / "keyframe_dub.pt")],
+     "is also the --keyframe input"),
+    (lambda w: ["eval", "leak", "--video", str(w / "clip.mkv"), "-o", str(w / "dub.wav")], "is a file, not a folder"),
+    (lambda w: ["eval", "protocol", "--videos", str(w / "renders"), "--audios", str(w),
+                "--syncnet", str(w / "keyframe_dub.pt"), "-o", str(w / "renders")], "is also the --videos input"),
+])
+def test_every_command_refuses_to_write_over_an_input_or_into_a_file(workspace, capsys, argv, needle):
+    before = snapshot(workspace)
+    outcome = run_cli(argv(workspace), capsys)
+    assert_refused(outcome, workspace, before, needle)
+
+
+def test_a_link_to_an_input_is_the_input(workspace, capsys):
+    (workspace / "renders" / "alias.mkv").symlink_to(workspace / "clip.mkv")
+    before = snapshot(workspace)
+    outcome = run_cli(_render(workspace, "-o", str(workspace / "renders" / "alias.mkv"), "--overwrite"), capsys)
+    assert_refused(outcome, workspace, before, "is also the video input")
+
+
+def test_a_hard_link_to_an_input_is_the_input(workspace, capsys):
+    (workspace / "renders" / "same.mkv").hardlink_to(workspace / "clip.mkv")
+    before = snapshot(workspace)
+    outcome = run_cli(_render(workspace, "-o", str(workspace / "renders" / "same.mkv"), "--overwrite",
+                              "--codec", "ffv1"), capsys)
+    assert_refused(outcome, workspace, before, "is also the video input")
+
+
+def test_the_shared_check_names_every_rule(tmp_path):
+    existing = tmp_path / "a.json"
+    existing.write_text("{}")
+    (tmp_path / "sub").mkdir()
+    with pytest.raises(OutputExistsError, match="--report .*a.json already exists"):
+        check_outputs({"--report": existing})
+    with pytest.raises(InvalidParameterError, match="--plot and --report both name"):
+        check_outputs({"--plot": tmp_path / "x.png", "--report": tmp_path / "sub" / ".." / "x.png"})
+    with pytest.raises(InvalidParameterError, match="is also the --video input"):
+        check_outputs({"-o": existing}, inputs={"--video": existing}, overwrite=True)
+    # Allowed: a new file, a replaced file with overwrite, an output folder that does not exist yet.
+    assert check_outputs({"--report": existing, "--out-dir": tmp_path / "new" / "dir"}, overwrite=True,
+                         folders=("--out-dir",)) == {"--report": existing, "--out-dir": tmp_path / "new" / "dir"}
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a.json", "sub"]
+
+
+def test_atomic_writes_leave_the_old_file_or_the_new_one(tmp_path, monkeypatch):
+    target = tmp_path / "report.json"
+    target.write_text("old")
+
+    def failing_replace(source, destination):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("keydub.core.files.os.replace", failing_replace)
+    with pytest.raises(OSError):
+        write_text_atomically(target, "new")
+    assert target.read_text() == "old" and [path.name for path in tmp_path.iterdir()] == ["report.json"]
