@@ -3,11 +3,13 @@
 import argparse
 from pathlib import Path
 
+from keydub.plugin.cli._farm import RAY_EXECUTOR, add_farm_options, estimate_lines, ray_executor, with_nodes
 from keydub.plugin.cli._numbers import frame_count, sample_rate
-from keydub.plugin.cli._output import ProgressBar, print_json
+from keydub.plugin.cli._output import ProgressBar, print_json, report_stale_files_removed
 from keydub.plugin.cli._render_options import add_render_options, render_options_from_args
+from keydub.plugin.cluster.estimate import DEFAULT_THROUGHPUT_S_PER_S
 from keydub.plugin.store import JobState
-from keydub.plugin.timeline.batch import ClipOutcome, TimelineRun, render_timeline
+from keydub.plugin.timeline.batch import ClipOutcome, OutputFolder, TimelineRun, render_timeline
 from keydub.plugin.timeline.executors import EXECUTORS
 from keydub.plugin.timeline.plan import DEFAULT_HANDLES, MODEL_SAMPLE_RATE, PlanOptions
 from keydub.plugin.timeline.timecode import format_rate
@@ -19,6 +21,8 @@ EXAMPLES = """examples:
   keydub timeline episode101.otio --dub-track "DX es-419" --only sh010 sh020 --force --codec h264
   keydub timeline episode101.otio --dub-track "DX es-419" --video-track "Video 2" --handles 24 --json
   keydub timeline episode101.otio --dub-track "DX es-419" --worker
+  keydub timeline episode101.otio --dub-lang es-419 --executor ray --address auto --path-map /Volumes/SAN=/mnt/san
+  keydub timeline episode101.otio --dub-track "DX es-419" --dry-run --throughput 0.8
 
 Per-clip settings (enabled, face, occluders, audio override, params) are read from each clip's
 metadata["keydub"]; a re-run renders only clips whose settings, media or dub audio changed.
@@ -56,11 +60,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"sample rate of the assembled dub audio (default: {MODEL_SAMPLE_RATE})")
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--executor", choices=sorted(EXECUTORS), default="in-process",
-                       help="who renders the queued clips (default: in-process, one engine in this process)")
+    where.add_argument("--executor", choices=[*sorted(EXECUTORS), RAY_EXECUTOR], default="in-process",
+                       help="who renders the queued clips (default: in-process, one engine in this process; ray: "
+                            'Ray actors, one per GPU, needs pip install "keydub[cluster]")')
     where.add_argument("--worker", dest="executor", action="store_const", const="worker",
                        help="render in a `keydub worker` process on the output folder (same as --executor worker)")
     add_render_options(parser)
+    add_farm_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -73,18 +79,24 @@ def run(args: argparse.Namespace) -> int:
                           sample_rate=args.audio_rate, render_options=render_options)
     timeline = args.timeline.absolute()
     out_dir = args.out_dir if args.out_dir is not None else timeline.with_name(f"{timeline.stem}_keydub")
+    if not args.dry_run:
+        report_stale_files_removed(targets=[args.output], folders=[out_dir, OutputFolder(out_dir.absolute()).staging])
+    # A dry run renders nothing, so it needs no cluster (nor Ray installed).
+    farm = ray_executor(args, disable_lines=args.json) if args.executor == RAY_EXECUTOR and not args.dry_run else None
+    executor = farm if args.executor == RAY_EXECUTOR else EXECUTORS[args.executor]()
     with ProgressBar(disable=args.json) as progress:
-        result = render_timeline(timeline, out_dir, args.output, options, executor=EXECUTORS[args.executor](),
+        result = render_timeline(timeline, out_dir, args.output, options, executor=executor,
                                  force=args.force, dry_run=args.dry_run, overwrite=overwrite, progress=progress)
     if args.json:
-        print_json(result.to_dict())
+        print_json(with_nodes(result.to_dict(), farm) if farm is not None else result.to_dict())
     else:
-        print(format_summary(result))
+        print(format_summary(result, throughput=args.throughput))
     return 1 if result.count(JobState.FAILED) else 0
 
 
-def format_summary(result: TimelineRun) -> str:
-    """The human-readable result: a header, one row per clip (its dub audio too for a dry run), a total line."""
+def format_summary(result: TimelineRun, throughput: float = float(DEFAULT_THROUGHPUT_S_PER_S)) -> str:
+    """The human-readable result: a header, one row per clip (its dub audio too for a dry run), a total line; a
+    dry run adds the frames to render and their GPU time at `throughput` (seconds of GPU per output second)."""
     plan = result.plan
     verb = "would go on" if result.is_dry_run else "is on"
     lines = [f"Timeline {plan.timeline_name!r} at {format_rate(plan.rate)} fps, dub {plan.dub_label}; "
@@ -108,6 +120,8 @@ def format_summary(result: TimelineRun) -> str:
         f"{result.count(JobState.PENDING)} to render"]
     counts += [f"{_count_up_to_date(result)} up to date", f"{result.count(JobState.SKIPPED)} skipped",
                f"{result.count(JobState.FAILED)} failed"]
+    if result.is_dry_run:
+        lines += ["", *estimate_lines(result, throughput)]
     lines += ["", ", ".join(counts) + "."]
     if result.output_timeline is not None:
         lines.append(f"Wrote {result.output_timeline}")

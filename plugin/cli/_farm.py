@@ -1,0 +1,118 @@
+"""The render-farm side of `keydub timeline`: its options, the Ray executor they describe, one progress line per
+running job, and the cost estimate of a dry run."""
+
+import argparse
+import sys
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+from tqdm import tqdm
+
+from keydub.plugin.cli._numbers import finite_number
+from keydub.plugin.cluster.estimate import DEFAULT_THROUGHPUT_S_PER_S, estimate_cost, format_duration
+from keydub.plugin.cluster.path_map import PathMap, PathMapping
+from keydub.plugin.store import JobState
+
+
+if TYPE_CHECKING:
+    from keydub.plugin.cluster.executor import RayExecutor, RunningJob
+    from keydub.plugin.timeline.batch import TimelineRun
+
+# A job asks for at most a whole 8-GPU box or so; a render faster than a millisecond per second is a typo.
+_gpu_count = finite_number(0, 64)
+_throughput = finite_number(0.001, 1000)
+
+
+# The `--executor` name of the render farm.
+RAY_EXECUTOR = "ray"
+
+
+def add_farm_options(parser: argparse.ArgumentParser) -> None:
+    """`--address`, `--gpus-per-job`, `--path-map` and `--throughput` (`--executor ray` picks the farm)."""
+    farm = parser.add_argument_group("render farm (--executor ray)")
+    farm.add_argument("--address", metavar="auto|HOST:PORT",
+                      help="the Ray cluster for --executor ray: 'auto' (the cluster this machine joined with ray "
+                           "start) or the head node's HOST:PORT (default: a local Ray using this machine's GPUs)")
+    farm.add_argument("--gpus-per-job", type=_gpu_count, default=1, metavar="N",
+                      help="GPUs each render actor holds (default: 1, one actor per GPU); 0 renders on CPUs")
+    farm.add_argument("--path-map", action="append", default=[], type=_path_mapping, metavar="FROM=TO",
+                      help="the folder FROM (as this machine and the timeline see it) is TO on the render nodes; "
+                           "repeat for several mounts")
+    farm.add_argument("--throughput", type=_throughput, default=float(DEFAULT_THROUGHPUT_S_PER_S), metavar="S_PER_S",
+                      help="seconds of GPU per second of output, for the --dry-run estimate (default: "
+                           f"{float(DEFAULT_THROUGHPUT_S_PER_S):.1f}, the H100/H200 target; not yet measured)")
+
+
+def ray_executor(args: argparse.Namespace, disable_lines: bool) -> "RayExecutor":
+    """The Ray executor the options describe, drawing one progress line per running job unless `disable_lines`.
+
+    Raises:
+        `ClusterUnavailableError`: Ray is not installed (the message gives the install line).
+    """
+    from keydub.plugin.cluster.executor import RayExecutor
+
+    return RayExecutor(args.address, path_map=PathMap(tuple(args.path_map)),
+                       running_job=JobLines(disable=disable_lines), gpus_per_job=args.gpus_per_job)
+
+
+def with_nodes(report: dict[str, Any], executor: "RayExecutor") -> dict[str, Any]:
+    """The `--json` report with, for each clip this run rendered, the node (and GPUs) that rendered it."""
+    for clip in report["clips"]:
+        where = executor.nodes.get(clip.get("job_id") or "")
+        if where is not None and clip.get("was_rendered"):
+            clip["node"], clip["gpus"] = where["node"], where["gpus"]
+    return report
+
+
+def estimate_lines(run: "TimelineRun", throughput: float) -> list[str]:
+    """The dry run's cost lines: frames and output time still to render, and the GPU time they take."""
+    jobs = {clip.clip_id: clip.job for clip in run.plan.clips}
+    estimate = estimate_cost(((jobs[outcome.clip_id].frame_count, jobs[outcome.clip_id].frame_rate)
+                              for outcome in run.outcomes if outcome.state is JobState.PENDING), throughput)
+    default = " (the H100/H200 target, not a measurement: pass yours with --throughput)" \
+        if estimate.throughput == DEFAULT_THROUGHPUT_S_PER_S else ""
+    return [f"To render: {estimate.frames} frames, {format_duration(estimate.output_seconds)} of output.",
+            f"Estimated GPU time: {format_duration(estimate.gpu_seconds)} at {float(estimate.throughput):.2f} s "
+            f"of GPU per output second{default}; divide by the number of GPUs for a farm's wall clock."]
+
+
+class JobLines:
+    """One progress line per running farm job on stderr: clip, node, GPU, stage, done/total and ETA.
+
+    Args:
+        disable (`bool`, defaults to `False`): draw nothing (`--json`).
+    """
+
+    def __init__(self, disable: bool = False) -> None:
+        self._disable = disable
+        self._bars: dict[str, tqdm] = {}
+
+    def __call__(self, event: "RunningJob") -> None:
+        bar = self._bars.get(event.job_id)
+        if event.is_finished:
+            if bar is not None:
+                self._bars.pop(event.job_id).close()
+            return
+        if bar is None:
+            bar = self._bars[event.job_id] = tqdm(
+                total=event.total, file=sys.stderr, disable=self._disable, leave=False,
+                bar_format="{desc} {percentage:3.0f}%|{bar:20}| {n_fmt}/{total_fmt} {postfix}")
+        gpus = f"GPU {','.join(event.gpus)}" if event.gpus else "CPU"
+        bar.set_description_str(f"{event.name} on {event.node} {gpus}: {event.stage}", refresh=False)
+        bar.total = event.total
+        bar.n = event.done
+        bar.set_postfix_str(f"ETA {format_duration(Fraction(event.eta_s))}" if event.eta_s is not None else "",
+                            refresh=False)
+        bar.refresh()
+
+    def close(self) -> None:
+        for bar in self._bars.values():
+            bar.close()
+        self._bars.clear()
+
+
+def _path_mapping(text: str) -> PathMapping:
+    try:
+        return PathMapping.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
