@@ -11,6 +11,7 @@ running writer's and remove them (`remove_stale_partials`).
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import re
 import secrets
@@ -24,6 +25,8 @@ from typing import IO, Any
 from keydub.core.errors import InvalidParameterError, OutputExistsError, OutputNotWritableError
 from keydub.core.progress import ProgressCallback, Stage, Unit, report
 
+
+logger = logging.getLogger(__name__)
 
 try:
     import fcntl
@@ -211,6 +214,7 @@ def _check_names(option: str, path: Path) -> None:
 
 
 def _check_writable_folder(option: str, folder: Path, *, may_create: bool = False) -> None:
+    folder = Path(os.path.abspath(folder))
     existing = _nearest_existing(folder)
     if existing != folder and not may_create:
         raise OutputNotWritableError(f"{option}: the folder {folder} does not exist; create it first")
@@ -426,17 +430,33 @@ def sha256_file(path: str | os.PathLike[str], progress: ProgressCallback | None 
     return digest.hexdigest()
 
 
+def claim_partial(path: str | os.PathLike[str]) -> PartialFile:
+    """The new, locked partial file of `path`, after removing (and logging) those a killed writer of it left.
+
+    Raises:
+        `OutputNotWritableError`: the partial file cannot be created (read-only folder, full disk, ...).
+    """
+    path = Path(path)
+    for stale in remove_stale_partials(path):
+        logger.warning("removed %s, a partial %s left by a run that was killed or crashed", stale, path.name)
+    try:
+        return PartialFile(path)
+    except OSError as error:
+        raise OutputNotWritableError(
+            f"cannot write {path} ({error.strerror or error}); choose another folder or make {path.parent} writable"
+        ) from error
+
+
 def write_bytes_atomically(path: str | os.PathLike[str], data: bytes) -> None:
     """Write `data` to a hidden partial file beside `path` and rename it into place: readers see all or none."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = PartialFile(path)
     except OSError as error:
         raise OutputNotWritableError(
-            f"cannot write {path} ({error.strerror or error}); choose another folder or make {path.parent} writable"
+            f"cannot create the folder {path.parent} ({error.strerror or error}); choose another output folder"
         ) from error
-    with partial:
+    with claim_partial(path) as partial:
         partial.stream.write(data)
         partial.commit()
 
