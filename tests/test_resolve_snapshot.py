@@ -1,0 +1,110 @@
+"""`snapshot`: a Resolve timeline as the Resolve-shaped OTIO the planner takes as is, every answer checked."""
+
+import json
+import shutil
+
+import opentimelineio as otio
+import pytest
+from fake_resolve import three_clip_project, use_fake_resolve
+from otio_fixtures import RATE, START, write_three_clip_timeline
+
+from keydub.plugin.cli.main import main
+from keydub.plugin.resolve import ResolveCallError, ResolveUnavailableError, snapshot
+from keydub.plugin.timeline.otio_file import read_timeline
+from keydub.plugin.timeline.plan import PlanOptions, plan_timeline
+from keydub.plugin.timeline.timecode import to_frames
+
+
+DURATIONS = (20, 16, 18)
+OPTIONS = PlanOptions(dub_tracks=("DX es-419",), handles=12)
+
+
+@pytest.fixture
+def studio(tmp_path, monkeypatch):
+    fixture = write_three_clip_timeline(tmp_path, durations=DURATIONS)
+    fake = three_clip_project(fixture, DURATIONS)
+    use_fake_resolve(monkeypatch, fake.resolve)
+    return fixture, fake
+
+
+def test_a_24000_1001_timeline_at_01_00_00_00_plans_exactly_as_its_otio_export(studio, tmp_path):
+    fixture, _ = studio
+    picture = snapshot()
+    exported = read_timeline(fixture.path)
+
+    assert picture.global_start_time == otio.opentime.RationalTime(START, float(RATE))
+    assert picture.metadata["Resolve_OTIO"] == {"Resolve OTIO Meta Version": "1.0"}
+    assert [track.name for track in picture.tracks] == ["Video 1", "Audio 1", "DX es-419"]
+    ours, theirs = (list(timeline.tracks[0].find_clips()) for timeline in (picture, exported))
+    for clip, expected in zip(ours, theirs, strict=True):
+        assert (clip.source_range, clip.range_in_parent()) == (expected.source_range, expected.range_in_parent())
+        assert clip.available_range() == expected.available_range()
+        assert clip.media_reference.target_url == expected.media_reference.target_url
+    planned = plan_timeline(picture, base_dir=tmp_path, audio_cache=tmp_path / "a", options=OPTIONS)
+    reference = plan_timeline(exported, base_dir=tmp_path, audio_cache=tmp_path / "b", options=OPTIONS)
+    assert [clip.record_start for clip in planned.clips] == [START, START + 20, START + 40]
+    assert [job.content_hash() for job in planned.jobs] == [job.content_hash() for job in reference.jobs]
+    assert [(job.start_frame, job.end_frame, job.timecode_start) for job in planned.jobs] == \
+        [(8, 52, 864008), (18, 58, 950418), (28, 70, 1036828)]
+
+
+def test_transitions_disabled_clips_and_track_states_are_kept(studio, tmp_path):
+    _, fake = studio
+    timeline = fake.timeline
+    timeline.fake_add_transition(1, START + 20, 4, 4)
+    (last,) = [item for item in timeline.GetItemListInTrack("video", 1) if item.GetName() == "A003.mov"]
+    assert last.SetClipEnabled(False)
+    assert timeline.SetTrackEnable("audio", 1, False) and timeline.SetTrackLock("video", 1, True)
+    assert timeline.AddTrack("video") and timeline.SetTrackName("video", 2, "Keydub DX es-419 v1")
+
+    picture = snapshot("three")
+    video = picture.tracks[0]
+    kinds = [type(item).__name__ for item in video]
+    assert kinds == ["Clip", "Transition", "Clip", "Gap", "Clip"]
+    dissolve = video[1]
+    assert (dissolve.in_offset.to_frames(), dissolve.out_offset.to_frames()) == (4, 4)
+    assert [clip.enabled for clip in video.find_clips()] == [True, True, False]
+    assert video.metadata["Resolve_OTIO"] == {"Locked": True}
+    assert picture.tracks[1].name == "Keydub DX es-419 v1" and picture.tracks[1].metadata["keydub"]["role"] == "output"
+    assert [track.enabled for track in picture.audio_tracks()] == [False, True]
+    assert picture.audio_tracks()[1].metadata["Resolve_OTIO"]["Audio Type"] == "Mono"
+    # The planner widens the handles over the dissolve and skips the disabled clip.
+    plan = plan_timeline(picture, base_dir=tmp_path, audio_cache=tmp_path / "a",
+                         options=PlanOptions(dub_tracks=("DX es-419",), handles=0))
+    assert [(clip.head, clip.tail) for clip in plan.clips[:2]] == [(0, 4), (4, 0)]
+    assert plan.clips[2].skip_reason == "disabled in the timeline"
+
+
+def test_snapshot_writes_a_resolve_shaped_otio_file(studio, tmp_path, capsys):
+    assert main(["resolve", "snapshot", "-o", str(tmp_path / "snap.otio")]) == 0
+    assert "timeline 'three', 3 tracks" in capsys.readouterr().out
+    document = json.loads((tmp_path / "snap.otio").read_text())
+    clip = document["tracks"]["children"][0]["children"][0]
+    assert clip["OTIO_SCHEMA"] == "Clip.2" and clip["active_media_reference_key"] == "DEFAULT_MEDIA"
+    reference = clip["media_references"]["DEFAULT_MEDIA"]
+    assert reference["target_url"].startswith("/") and reference["available_range"]["start_time"]["value"] == 864000
+    assert main(["resolve", "snapshot", "-o", str(tmp_path / "snap.otio")]) == 1
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_a_render_selected_as_a_take_reads_as_its_original(studio, tmp_path):
+    fixture, fake = studio
+    item = fake.timeline.GetItemListInTrack("video", 1)[0]
+    shutil.copyfile(fixture.sources["A002"], tmp_path / "render.mov")  # any other file, stamped as a Keydub render
+    (render,) = fake.project.GetMediaPool().ImportMedia([str(tmp_path / "render.mov")])
+    assert render.SetThirdPartyMetadata("keydub.job_id", "DX es-419/Video 1@01:00:00:00")
+    assert item.AddTake(render, 0, 20) and item.SelectTakeByIndex(2)
+    assert item.GetMediaPoolItem() is render
+    clip = snapshot().tracks[0].find_clips()[0]
+    assert clip.media_reference.target_url == str(fixture.sources["A001"])
+    assert to_frames(clip.source_range.start_time, RATE, "start") == 864020
+
+
+def test_silent_failures_are_errors_that_say_what_failed(studio, monkeypatch):
+    _, fake = studio
+    item = fake.timeline.GetItemListInTrack("video", 1)[1]
+    monkeypatch.setattr(item, "GetLeftOffset", lambda: None)
+    with pytest.raises(ResolveCallError, match=r"to report the source in-point of 'A002.mov' \(it answered None\)"):
+        snapshot()
+    with pytest.raises(ResolveUnavailableError, match="no timeline named 'nope'; timelines: 'three'"):
+        snapshot("nope")
