@@ -67,8 +67,12 @@ def check_video_suffix(option: str, path: Path, codec: str) -> None:
 
 
 def _command_name(args: argparse.Namespace) -> str:
-    action = getattr(args, "eval_command", None) or getattr(args, "action", None)
+    action = next((value for name in _SUBCOMMAND_DESTS if isinstance(value := getattr(args, name, None), str)), None)
     return f"{args.command} {action}" if isinstance(action, str) else str(args.command)
+
+
+# Where each command with sub-commands keeps the sub-command's name.
+_SUBCOMMAND_DESTS = ("eval_command", "resolve_command", "action")
 
 
 def _overwrite(args: argparse.Namespace) -> bool:
@@ -118,6 +122,15 @@ def _eval_protocol_paths(args: argparse.Namespace) -> CommandPaths:
                         folders=("-o",), overwrite=_overwrite(args))
 
 
+def _resolve_snapshot_paths(args: argparse.Namespace) -> CommandPaths:
+    return CommandPaths(outputs={"-o": args.output}, overwrite=_overwrite(args))
+
+
+def _resolve_render_paths(args: argparse.Namespace) -> CommandPaths:
+    return CommandPaths(outputs={"-o": args.output, "--out-dir": args.out_dir}, folders=("--out-dir",),
+                        overwrite=_overwrite(args))
+
+
 def _default(name: str) -> object:
     return RenderRequest.__dataclass_fields__[name].default
 
@@ -129,4 +142,6 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], CommandPaths]] = {
     "convert-weights": _convert_paths,
     "eval leak": _eval_leak_paths,
     "eval protocol": _eval_protocol_paths,
+    "resolve snapshot": _resolve_snapshot_paths,
+    "resolve render": _resolve_render_paths,
 }

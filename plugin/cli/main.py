@@ -113,7 +113,7 @@ def _one_line(message: str) -> str:
 
 def _actions(args: argparse.Namespace) -> Iterator[str]:
     """The sub-command words after the command (`keydub weights download`, `keydub eval leak`)."""
-    for name in ("action", "eval_command"):
+    for name in ("action", "eval_command", "resolve_command"):
         value = getattr(args, name, None)
         if isinstance(value, str):
             yield value

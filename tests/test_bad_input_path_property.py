@@ -1,0 +1,118 @@
+"""Property: for every command and every path-valued option it writes, pointing that option at any of the
+command's inputs is refused, with or without --overwrite, and changes no byte anywhere.
+
+The commands and their path options are discovered from the real argument parser, so a command or option added
+later is covered (or makes this test fail until it gets a sample command line below).
+"""
+
+import argparse
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import opentimelineio as otio
+import pytest
+from bad_input import assert_refused, run_cli, snapshot, write_wav
+from media_fixtures import make_test_clip
+
+from keydub.plugin.cli.main import build_parser
+
+
+Sample = Callable[[Path], list[str]]
+
+# One valid command line per command, every path option given: existing paths are inputs, "new_*" paths outputs.
+SAMPLES: dict[tuple[str, ...], Sample] = {
+    ("render",): lambda w: ["render", w / "clip.mkv", "--audio", w / "dub.wav", "-o", w / "new.mov",
+                            "--report", w / "new.json"],
+    ("inspect",): lambda w: ["inspect", w / "clip.mkv"],
+    ("mask",): lambda w: ["mask", w / "clip.mkv", "-o", w / "new_mask.mp4"],
+    ("timeline",): lambda w: ["timeline", w / "episode.otio", "--dub-track", "DX", "--out-dir", w / "new_renders",
+                              "-o", w / "new.otio"],
+    ("convert-weights",): lambda w: ["convert-weights", "--keyframe", w / "keyframe_dub.pt", "--interpolation",
+                                     w / "interpolation_dub.pt", "-o", w / "new_weights"],
+    ("eval", "leak"): lambda w: ["eval", "leak", "--video", w / "clip.mkv", "-o", w / "new_eval"],
+    ("eval", "protocol"): lambda w: ["eval", "protocol", "--videos", w / "videos", "--audios", w / "audios",
+                                     "--syncnet", w / "syncnet_v2.model", "-o", w / "new_protocol"],
+    ("worker",): lambda w: ["worker", "--store", w / "videos", "--once"],
+    ("resolve", "snapshot"): lambda w: ["resolve", "snapshot", "-o", w / "new_snapshot.otio"],
+    ("resolve", "render"): lambda w: ["resolve", "render", "--dub-track", "DX", "--out-dir", w / "new_resolve",
+                                      "-o", w / "new_resolve.otio"],
+    ("resolve", "apply"): lambda w: ["resolve", "apply", w / "episode.otio"],
+    ("resolve", "install-scripts"): lambda w: ["resolve", "install-scripts", "--dry-run",
+                                               "--scripts-dir", w / "new_scripts"],
+}
+
+
+def _leaf_parsers(parser: argparse.ArgumentParser, words: tuple[str, ...] = ()) -> Iterator[
+        tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    subparsers = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+    if not subparsers:
+        yield words, parser
+        return
+    for name, child in subparsers[0].choices.items():
+        yield from _leaf_parsers(child, (*words, name))
+
+
+def _path_options(parser: argparse.ArgumentParser) -> list[str]:
+    """The option strings (or positional names) of every argument parsed as a `Path`."""
+    return [action.option_strings[0] if action.option_strings else action.dest
+            for action in parser._actions if action.type is Path]
+
+
+def _has_overwrite(parser: argparse.ArgumentParser) -> bool:
+    return any("--overwrite" in action.option_strings for action in parser._actions)
+
+
+COMMANDS = {words: parser for words, parser in _leaf_parsers(build_parser())}
+
+
+def _workspace(folder: Path) -> Path:
+    make_test_clip(folder / "clip.mkv", frame_count=4, audio_rate=16000)
+    write_wav(folder / "dub.wav")
+    otio.adapters.write_to_file(otio.schema.Timeline(name="episode"), str(folder / "episode.otio"))
+    (folder / "keyframe_dub.pt").write_bytes(b"stand-in keyframe checkpoint")
+    (folder / "interpolation_dub.pt").write_bytes(b"stand-in interpolation checkpoint")
+    (folder / "syncnet_v2.model").write_bytes(b"stand-in SyncNet")
+    for name in ("videos", "audios"):
+        (folder / name).mkdir()
+    make_test_clip(folder / "videos" / "talk.mkv", frame_count=4)
+    write_wav(folder / "audios" / "talk.wav")
+    return folder
+
+
+def test_every_command_with_path_options_has_a_sample_naming_all_of_them(tmp_path):
+    for words, parser in COMMANDS.items():
+        options = _path_options(parser)
+        if not options:
+            continue
+        assert words in SAMPLES, f"keydub {' '.join(words)} has path options {options}; add a sample command line"
+        argv = [str(arg) for arg in SAMPLES[words](tmp_path)]
+        for option in options:
+            assert option in argv or not option.startswith("-"), (words, option)
+
+
+def _cases() -> Iterator[tuple[tuple[str, ...], int, bool]]:
+    for words in SAMPLES:
+        if words in COMMANDS:
+            for overwrite in (False, True):
+                if overwrite and not _has_overwrite(COMMANDS[words]):
+                    continue
+                yield words, overwrite
+
+
+@pytest.mark.parametrize(("words", "overwrite"), list(_cases()),
+                         ids=lambda value: " ".join(value) if isinstance(value, tuple) else f"overwrite={value}")
+def test_no_output_option_can_point_at_an_input(tmp_path, capsys, words, overwrite):
+    workspace = _workspace(tmp_path)
+    argv = [str(arg) for arg in SAMPLES[words](workspace)]
+    # Which argv positions hold outputs (paths not there yet) and which inputs (paths that exist).
+    outputs = [index for index, arg in enumerate(argv) if Path(arg).name.startswith("new")]
+    inputs = [arg for arg in argv if arg.startswith(str(workspace)) and Path(arg).exists()]
+    before = snapshot(workspace)
+    tried = 0
+    for position in outputs:
+        for source in inputs:
+            attempt = [*argv[:position], source, *argv[position + 1:], *(["--overwrite"] if overwrite else [])]
+            outcome = run_cli(attempt, capsys)
+            assert_refused(outcome, workspace, before, argv[position - 1])
+            tried += 1
+    assert tried == len(outputs) * len(inputs)
