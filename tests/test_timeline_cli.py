@@ -6,14 +6,14 @@ import json
 
 import pytest
 from otio_fixtures import copy_renderer, write_dubbing_timeline, write_three_clip_timeline
-from queue_fixtures import in_process
+from queue_fixtures import in_process, subprocess_environment
 
-from keydub.core.errors import InvalidParameterError, NoFaceFoundError
+from keydub.core.errors import NoFaceFoundError
 from keydub.core.render.request import RenderRequest
 from keydub.plugin.cli._render_options import add_render_options, render_options_from_args
 from keydub.plugin.cli.main import main
 from keydub.plugin.jobs import RENDER_OPTION_NAMES
-from keydub.plugin.timeline.executors import EXECUTORS
+from keydub.plugin.timeline.executors import EXECUTORS, WorkerExecutor
 
 
 @pytest.fixture
@@ -79,11 +79,24 @@ def test_user_errors_are_one_line_on_stderr(tmp_path, capsys):
     assert main(["timeline", str(fixture.path), "--dub-track", "DX it-IT"]) == 1
     assert capsys.readouterr().err == ("Error: the timeline has no audio track named 'DX it-IT'; audio tracks: "
                                        "'Audio 1', 'DX es-419', 'DX fr-FR'\n")
-    assert main(["timeline", str(fixture.path), "--dub-lang", "es-419", "--steps", "0"]) == 1
-    assert capsys.readouterr().err == ("Error: command line: steps must be a whole number >= 10 (the official value "
-                                       "is 10), not 0\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["timeline", str(fixture.path), "--dub-lang", "es-419", "--steps", "0"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == ("Error: keydub timeline: argument --steps: 0 is out of range: allowed 10 to "
+                                       "1000 (see keydub timeline --help)\n")
     assert main(["timeline", str(fixture.path), "--dub-lang", "es-419", "--only", "sh999", "--dry-run"]) == 1
     assert capsys.readouterr().err.startswith("Error: no picture clip is named 'sh999'; clips: ")
+
+
+def test_worker_renders_the_batch_in_a_worker_process(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(EXECUTORS, "worker", lambda: WorkerExecutor(engine="queue_fixtures:copy_engine",
+                                                                     env=subprocess_environment()))
+    fixture = write_three_clip_timeline(tmp_path)
+    argv = ["timeline", str(fixture.path), "--dub-track", "DX es-419", "--codec", "ffv1", "--worker", "--json"]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["rendered"] == 3 and result["counts"]["done"] == 3
+    assert all((tmp_path / "three_keydub" / clip["output"].rsplit("/", 1)[1]).is_file() for clip in result["clips"])
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -101,11 +114,10 @@ def test_shared_render_options_default_to_the_render_request_defaults():
 
 def test_shared_render_options_carry_given_values_into_a_request():
     options = render_options_from_args(_parse(["--steps", "12", "--seed", "9", "--codec", "h264", "--identity", "5",
-                                               "--keep-source-audio", "--device", "cuda:1", "--weights", "/w"]))
+                                               "--keep-source-audio", "--device", "cpu", "--weights", "/w"]))
     request = RenderRequest(video="v.mov", audio="a.wav", output="o.mov", **options)
     assert (request.steps, request.seed, request.codec, request.identity, request.keep_source_audio,
-            request.device, request.weights) == (12, 9, "h264", 5, True, "cuda:1", "/w")
-    with pytest.raises(InvalidParameterError, match="command line: seed must be a whole number >= 0, not -1"):
-        render_options_from_args(_parse(["--seed", "-1"]))
-    with pytest.raises(SystemExit):
-        _parse(["--identity", "middle"])
+            request.device, request.weights) == (12, 9, "h264", 5, True, "cpu", "/w")
+    for bad in (["--seed", "-1"], ["--identity", "middle"]):
+        with pytest.raises(SystemExit):
+            _parse(bad)

@@ -1,16 +1,23 @@
 """End to end: a 3-clip timeline rendered by the real engine with tiny random KeySync weights, saved and loaded the
 way users load them, then placed back on a new track of the timeline."""
 
+import dataclasses
+
 import numpy as np
 import opentimelineio as otio
+import pytest
 from face_fixtures import DrawnFaceBackend, template_landmarks
 from otio_fixtures import RATE, write_three_clip_timeline
 from tiny_models import TINY_FRAME_SIZE, save_tiny_weights
 
-from keydub.core import render as core_render
+from keydub.core.cancel import CancelToken
+from keydub.core.engine import Engine
+from keydub.core.errors import RenderInterruptedError
 from keydub.core.media import probe, read_frames
-from keydub.plugin.store import JobState
-from keydub.plugin.timeline.batch import EngineRenderer, render_timeline
+from keydub.core.progress import Stage
+from keydub.plugin.store import JobState, JobStore
+from keydub.plugin.timeline.batch import render_timeline
+from keydub.plugin.timeline.executors import InProcessExecutor
 from keydub.plugin.timeline.otio_file import read_timeline
 from keydub.plugin.timeline.plan import PlanOptions
 from keydub.plugin.timeline.timecode import to_frames
@@ -21,23 +28,26 @@ WIDTH, HEIGHT = 96, 80
 FACE = template_landmarks(48, 36, 36)
 
 
-
-def test_a_timeline_renders_with_the_engine_and_lines_up(tmp_path, monkeypatch):
+def _tiny_batch(tmp_path):
     weights = save_tiny_weights(tmp_path / "weights", TINY_FRAME_SIZE)
     fixture = write_three_clip_timeline(tmp_path, durations=(4, 3, 5), size=(WIDTH, HEIGHT))
     options = PlanOptions(dub_tracks=("DX es-419",), handles=1, render_options={
         "weights": str(weights["keysync"]), "vae": str(weights["vae"]), "hubert": str(weights["hubert"]),
         "wavlm": str(weights["wavlm"]), "codec": "ffv1", "device": "cpu", "dtype": "float32"})
-    loads = []
-    load_pipeline = core_render.load_pipeline
-    monkeypatch.setattr(core_render, "load_pipeline", lambda request: loads.append(request) or load_pipeline(request))
     # Synthetic clips have no face a detector could find: a stand-in backend reports the drawn one.
-    engine = EngineRenderer(landmark_backend=lambda request: DrawnFaceBackend(lambda index: FACE, (HEIGHT, WIDTH)))
+    engine = Engine(cache_dir=tmp_path / "cache", landmark_backends={
+        "face-alignment": DrawnFaceBackend(lambda index: FACE, (HEIGHT, WIDTH))})
+    return fixture, options, engine
 
-    run = render_timeline(fixture.path, tmp_path / "renders", tmp_path / "out.otio", options, render=engine)
+
+def test_a_timeline_renders_with_the_engine_and_lines_up(tmp_path):
+    fixture, options, engine = _tiny_batch(tmp_path)
+    executor = InProcessExecutor(engine)
+
+    run = render_timeline(fixture.path, tmp_path / "renders", tmp_path / "out.otio", options, executor=executor)
 
     assert [outcome.state for outcome in run.outcomes] == [JobState.DONE] * 3 and run.rendered_count == 3
-    assert len(loads) == 1, "the model is loaded once for the whole batch"
+    assert engine.loads["pipeline"] == 1, "the model is loaded once for the whole batch"
     output = read_timeline(tmp_path / "out.otio")
     assert [track.name for track in output.tracks] == ["Video 1", "Keydub DX es-419 v1", "DX es-419"]
     news = [item for item in output.tracks[1] if isinstance(item, otio.schema.Clip)]
@@ -56,5 +66,35 @@ def test_a_timeline_renders_with_the_engine_and_lines_up(tmp_path, monkeypatch):
         assert all(np.array_equal(a[:8], b[:8]) for a, b in zip(source, rendered, strict=True))
         assert any(not np.array_equal(a, b) for a, b in zip(source, rendered, strict=True))
 
-    again = render_timeline(fixture.path, tmp_path / "renders", tmp_path / "again.otio", options, render=engine)
-    assert again.rendered_count == 0 and len(loads) == 1
+    again = render_timeline(fixture.path, tmp_path / "renders", tmp_path / "again.otio", options, executor=executor)
+    assert again.rendered_count == 0 and engine.loads["pipeline"] == 1
+
+
+def test_a_batch_cancelled_mid_denoising_leaves_the_clip_pending_and_a_rerun_finishes_it(tmp_path):
+    fixture, options, engine = _tiny_batch(tmp_path)
+    options = dataclasses.replace(options, only=("sh010", "sh020"))
+    cancel = CancelToken()
+    steps = []
+
+    def stop_in_the_first_clip(update):
+        if update.stage == f"[1/2] sh010: {Stage.KEYFRAMES}":
+            steps.append(update.done)
+            if update.done == 1:
+                cancel.cancel()
+
+    with pytest.raises(RenderInterruptedError, match=r"before 2 clip\(s\) were rendered \(sh010, sh020\)"):
+        render_timeline(fixture.path, tmp_path / "renders", tmp_path / "out.otio", options,
+                        executor=InProcessExecutor(engine), progress=stop_in_the_first_clip, cancel=cancel)
+    # The stop reaches the render within a denoising step (the heartbeat watches the batch's token every 50 ms).
+    assert steps and max(steps) <= 2
+    with JobStore.for_folder(tmp_path / "renders", read_only=True) as store:
+        assert sorted((record.name, record.state, record.attempts) for record in store.records()) == [
+            ("sh010", JobState.PENDING, 1), ("sh020", JobState.PENDING, 0)]
+    assert not list((tmp_path / "renders").rglob("*.mkv"))
+
+    run = render_timeline(fixture.path, tmp_path / "renders", tmp_path / "out.otio",
+                          dataclasses.replace(options, only=("sh010",)), executor=InProcessExecutor(engine))
+    assert [(outcome.name, outcome.state, outcome.was_rendered) for outcome in run.outcomes] == [
+        ("sh010", JobState.DONE, True)]
+    assert probe(run.outcomes[0].output).frame_count == run.plan.clips[0].job.frame_count
+    assert engine.loads["pipeline"] == 1
