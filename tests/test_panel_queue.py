@@ -54,6 +54,7 @@ def start_worker(queue: QueueController, delay: float = 0.0, once: bool = True) 
 
 
 def rows_by_id(queue: QueueController) -> dict[str, QueueRow]:
+    queue.reload()
     return {row.job_id: row for row in queue.rows()}
 
 
@@ -145,12 +146,12 @@ def test_cancel_stops_the_render_and_retry_queues_it_again(job, folder):
     assert not any(folder.glob("*.mkv"))
 
     queue.retry([job.job_id, waiting.job_id])
-    assert {row.state for row in queue.rows()} == {JobState.PENDING}
+    assert {row.state for row in queue.rows()} == {JobState.PENDING}  # read again by retry
     process = start_worker(queue)
     for line in process.stdout:
         queue.handle_line(line)
     queue.worker_ended(process.wait())
-    assert {row.state for row in queue.rows()} == {JobState.DONE}
+    assert {row.state for row in rows_by_id(queue).values()} == {JobState.DONE}
 
 
 def test_lines_that_are_not_the_protocol_are_skipped(folder, caplog):

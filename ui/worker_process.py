@@ -6,6 +6,8 @@ by line as it arrives (no thread needed: `readyReadStandardOutput` is an event),
 stderr to explain a crash, and ends it gracefully (`shutdown` command, then `terminate`, then `kill`).
 """
 
+import os
+import shutil
 from collections import deque
 
 from PySide6 import QtCore
@@ -15,6 +17,9 @@ from keydub.plugin.worker.protocol import CancelCommand, ShutdownCommand, comman
 
 # Lines of the worker's stderr kept to explain how it ended.
 _STDERR_LINES = 20
+# The worker runs at a lower CPU priority than the window (POSIX `nice`), so decoding and encoding on all cores
+# never make the UI thread wait; a GPU render is not slowed by it.
+_WORKER_NICENESS = 10
 # How long `stop` waits after `shutdown` (one denoising step) before terminating, then before killing.
 _SHUTDOWN_GRACE_MS = 30000
 _TERMINATE_GRACE_MS = 5000
@@ -57,8 +62,13 @@ class WorkerProcess(QtCore.QObject):
         return pid or None
 
     def start(self, argv: list[str], environment: dict[str, str] | None = None) -> None:
-        """Start `argv` (see `QueueController.worker_argv`), optionally with its own environment."""
+        """Start `argv` (see `QueueController.worker_argv`), optionally with its own environment, at a lower CPU
+        priority where the system has `nice`."""
         if self.is_running:
+            return
+        if shutil.which(argv[0]) is None:
+            # Checked here: started through `nice`, a missing program would only show as nice's exit code.
+            self.failed_to_start.emit(f"{argv[0]} is not an executable program; check the Keydub installation")
             return
         self._buffer = b""
         self._stderr.clear()
@@ -67,6 +77,9 @@ class WorkerProcess(QtCore.QObject):
             for key, value in environment.items():
                 env.insert(key, value)
             self._process.setProcessEnvironment(env)
+        nice = shutil.which("nice") if os.name == "posix" else None
+        if nice is not None:
+            argv = [nice, "-n", str(_WORKER_NICENESS), *argv]
         self._process.start(argv[0], argv[1:])
 
     def send(self, line: str) -> bool:

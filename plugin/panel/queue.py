@@ -172,6 +172,9 @@ class QueueController:
         self.engine = engine
         self.worker = WorkerStatus()
         self._live: dict[str, LiveJob] = {}
+        # The store's rows as last read: worker progress updates the live part only, so a render's stream of
+        # progress events costs no database reads on the UI thread; state changes and `reload` read it again.
+        self._records: list[JobRecord] = []
         self._rendering: str | None = None
         self._send: CommandSink | None = None
         self._has_said_bye = False
@@ -209,6 +212,7 @@ class QueueController:
                 store.submit(job.job_id, job.name, job_hash, job.to_dict())
                 queued.append(job.job_id)
         if queued:
+            self.reload()
             self._emit("queue.changed", job_ids=queued)
         return queued
 
@@ -221,6 +225,7 @@ class QueueController:
         if self._rendering in job_ids:
             # The store's flag is read at the worker's next heartbeat; the command stops it sooner.
             self.send(command_line(CancelCommand(self._rendering)))
+        self.reload()
         self._emit("queue.changed", job_ids=job_ids)
 
     def retry(self, job_ids: Iterable[str]) -> None:
@@ -229,19 +234,22 @@ class QueueController:
         with self._store() as store:
             for job_id in job_ids:
                 store.retry(job_id)
+        self.reload()
         self._emit("queue.changed", job_ids=job_ids)
 
-    def rows(self) -> list[QueueRow]:
-        """Every job of the store (skipped clips left out), oldest submission first, with live progress."""
-        if not (self.folder / ".keydub" / "jobs.sqlite").is_file():
-            return []
+    def reload(self) -> None:
+        """Read the store again (jobs submitted, rendered or changed by any process on the folder)."""
         with self._store(read_only=True) as store:
             records = [record for record in store.records() if record.state is not JobState.SKIPPED]
-        records.sort(key=lambda record: (record.submitted_at or record.updated_at, record.job_id))
-        return [self._row(record) for record in records]
+        self._records = sorted(records, key=lambda record: (record.submitted_at or record.updated_at, record.job_id))
+
+    def rows(self) -> list[QueueRow]:
+        """Every job of the store as last read (skipped clips left out), oldest submission first, with the
+        worker's live progress."""
+        return [self._row(record) for record in self._records]
 
     def has_pending(self) -> bool:
-        return any(row.state is JobState.PENDING for row in self.rows())
+        return any(record.state is JobState.PENDING for record in self._records)
 
     def _row(self, record: JobRecord) -> QueueRow:
         row = QueueRow(record.job_id, record.name, record.state, device=record.device, attempts=record.attempts,
@@ -317,6 +325,8 @@ class QueueController:
         elif isinstance(event, Bye):
             self._has_said_bye = True
             self._set_worker(message=f"worker stopped ({event.reason}{': ' + event.message if event.message else ''})")
+        if isinstance(event, (Claimed, Done, Failed, Cancelled, Lost)):
+            self.reload()
         job_id = getattr(event, "job_id", None)
         if job_id is not None:
             self._emit("queue.changed", job_ids=[job_id])
@@ -346,6 +356,7 @@ class QueueController:
         else:
             message += "."
         self.worker = WorkerStatus("crashed", message=message)
+        self.reload()
         self._emit("worker.changed")
         self._emit("queue.changed", job_ids=requeued or ([rendering] if rendering else []))
 

@@ -146,7 +146,7 @@ class QueuePanel(QtWidgets.QDockWidget):
         self._timer = QtCore.QTimer(self, interval=_REFRESH_MS)
         self._build()
         self._connect()
-        self.refresh()
+        self._on_timer_timeout()
         self._timer.start()
 
     def _build(self) -> None:
@@ -184,7 +184,7 @@ class QueuePanel(QtWidgets.QDockWidget):
         self.cancel_button.clicked.connect(self._on_cancel_clicked)
         self.retry_button.clicked.connect(self._on_retry_clicked)
         self.table.selectionModel().selectionChanged.connect(self._on_table_selection_changed)
-        self._timer.timeout.connect(self.refresh)
+        self._timer.timeout.connect(self._on_timer_timeout)
         self.worker.started_process.connect(self.controller.worker_started)
         self.worker.line_received.connect(self.controller.handle_line)
         self.worker.ended.connect(self.controller.worker_ended)
@@ -215,7 +215,7 @@ class QueuePanel(QtWidgets.QDockWidget):
 
     # Table --------------------------------------------------------------------------------------------------
     def refresh(self) -> None:
-        """Read the queue again (the store and the worker's live events)."""
+        """Show the queue as the controller last read it, with the worker's live events."""
         self.model.set_rows(self.controller.rows())
         self._on_table_selection_changed()
         self.rows_changed.emit()
@@ -229,6 +229,11 @@ class QueuePanel(QtWidgets.QDockWidget):
         for row, item in enumerate(self.model.rows):
             if item.job_id in job_ids:
                 self.table.selectionModel().select(self.model.index(row, 0), mode)
+
+    def _on_timer_timeout(self) -> None:
+        # Other processes (a batch, workers of other panels) render into the same folder.
+        self.controller.reload()
+        self.refresh()
 
     def _on_cancel_clicked(self) -> None:
         self.controller.cancel(self.selected_job_ids())
