@@ -158,7 +158,8 @@ class Drainer:
                 record = store.claim_next(self.owner, self.lease_seconds, self._job_ids, self.device)
                 if record is None:
                     if not wait_for_jobs and not self._is_waiting_for_others(store):
-                        self._events(Idle())
+                        if not announced_idle:
+                            self._events(Idle())
                         break
                     if not announced_idle:
                         self._events(Idle())
@@ -250,8 +251,10 @@ class Drainer:
 
         def progress(update: Progress) -> None:
             eta.update(update)
+            remaining = eta.remaining_seconds()
             heartbeat.progress = JobProgress(stage=update.stage, done=update.done, total=update.total,
-                                             unit=update.unit, eta_seconds=eta.remaining_seconds())
+                                             unit=update.unit, eta_seconds=None if remaining is None
+                                             else round(remaining, 1))
             self._events(ProgressEvent(job_id=job.job_id, stage=update.stage, done=update.done, total=update.total,
                                        unit=update.unit, eta_seconds=heartbeat.progress.eta_seconds))
 
