@@ -58,6 +58,10 @@ class _Codec:
     fixed_range: str | None = None
     # Whether a non-square pixel aspect survives: ProRes and H.264 carry it in the bitstream; FFV1 takes it from
     # each frame, which PyAV cannot set, and Matroska from the stream, which PyAV cannot set either.
+    # How the encoder spreads over CPU cores. "FRAME": whole frames on parallel threads. For the intra-only ProRes
+    # every frame is independent, so it scales with the cores; for libx264 it is x264's own frame threading, which
+    # PyAV's default ("SLICE") would replace by x264's slower sliced threads.
+    thread_type: str = "SLICE"
     keeps_pixel_aspect: bool = True
 
 
@@ -65,11 +69,12 @@ _CODECS: dict[str, _Codec] = {
     # ProRes 422 HQ (profile 3): the 10-bit intermediate editors expect back from a render.
     "prores": _Codec(
         encoder="prores_ks", pix_fmt="yuv422p10le", high_bit_depth_pix_fmt="yuv422p10le", options={"profile": "3"},
-        suffixes=(".mov", ".mkv"), needs_even_size=False, fixed_range="tv",
+        suffixes=(".mov", ".mkv"), needs_even_size=False, fixed_range="tv", thread_type="FRAME",
     ),
     # CRF 16 is visually transparent for review copies; the medium preset keeps CPU encoding practical.
     "h264": _Codec(
         encoder="libx264", pix_fmt="yuv420p", high_bit_depth_pix_fmt="yuv420p10le",
+        thread_type="FRAME",
         options={"crf": "16", "preset": "medium"}, suffixes=(".mp4", ".mov", ".mkv"), needs_even_size=True,
     ),
     # Level 3 with slice CRCs, every frame a keyframe: lossless, robust and cheap to scrub.
@@ -157,6 +162,8 @@ class VideoWriter:
         overwrite (`bool`, defaults to `False`): replace an existing file at `path` (atomically).
         audio (`AudioSpec | None`): sound to write under the picture; `None` for a silent clip.
         first_source_frame (`int`, defaults to 0): which frame of `like` the first written frame is; the start
+        encoder_threads (`int | None`): threads the video encoder runs on; `None` uses every CPU core. ProRes and
+            H.264 encode whole frames in parallel (ProRes output does not depend on the count).
             timecode is `like`'s timecode of that frame (counted from `00:00:00:00` when `like` has none), so a
             render of frames `[a, b)` lines up with its source in the editor.
 
@@ -182,7 +189,11 @@ class VideoWriter:
         like: MediaInfo,
         codec: str = "prores",
         overwrite: bool = False,
+        encoder_threads: int | None = None,
         audio: AudioSpec | None = None,
+        if encoder_threads is not None and (isinstance(encoder_threads, bool) or encoder_threads < 1):
+            raise InvalidParameterError(f"encoder_threads must be a positive thread count, got {encoder_threads!r}")
+        self.encoder_threads = encoder_threads or os.cpu_count() or 1
         first_source_frame: int = 0,
     ) -> None:
         self.path = media_path(path)
@@ -258,6 +269,8 @@ class VideoWriter:
         like = self.like
         options = dict(self._codec.options)
         stream = self._container.add_stream(self._codec.encoder, rate=like.frame_rate, options=options)
+        stream.codec_context.thread_type = self._codec.thread_type
+        stream.codec_context.thread_count = self.encoder_threads
         stream.width, stream.height, stream.pix_fmt = like.width, like.height, self._pix_fmt
         stream.codec_context.time_base = 1 / like.frame_rate
         if like.pixel_aspect != 1:

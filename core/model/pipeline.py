@@ -11,6 +11,7 @@ caller's waveform. Latents are kept for one keyframe batch (at most 170 grid pos
 about 11 MiB, plus the sampler's per-window tensors), pixels for one encoder or decoder chunk.
 """
 
+import contextlib
 import math
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -22,7 +23,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKLTemporalDecoder
+from diffusers.models.attention_processor import AttnProcessor2_0
 from safetensors.torch import load_file
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from keydub.core.audio.features import HubertFeatures, WavLMFeatures
 from keydub.core.cancel import CancelToken, cancellable
@@ -54,6 +57,21 @@ from keydub.core.weights import resolve_weights
 
 # Tensor name inside the converted `learned_mask.safetensors` (the interpolation model's `z_m`).
 LEARNED_MASK_KEY = "learned_mask"
+# Attention kernels allowed on CUDA: the fused flash, memory-efficient and cuDNN ones. The math fallback (which
+# materialises the 4096 x 4096 spatial attention matrix at 512 px) is left out, so a shape none of these kernels
+# takes fails loudly instead of running slowly.
+CUDA_ATTENTION_BACKENDS = (SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.CUDNN_ATTENTION)
+# The fused kernels put the attention batch on a CUDA grid axis of at most 65535 blocks (pytorch/pytorch#146704);
+# the temporal attention's batch is sequences x latent height x width, which caps the sequences per call.
+CUDA_GRID_AXIS_LIMIT = 65535
+# Activation memory per 14-frame sequence in a U-Net call at 64x64 latents in a 2-byte dtype (bf16/fp16): the
+# full-size U-Net in bf16 on a CPU peaked 1.02 GB above its weights for one sequence and 2.32 GB for two, so
+# 1.3 GB per added sequence. It scales with latent area and element size; `benchmarks/gpu_check.py` measures
+# the GPU's figure.
+ACTIVATION_BYTES_PER_SEQUENCE = 1.3e9
+ACTIVATION_REFERENCE_AREA = 64 * 64
+# Peak GPU memory the automatic U-Net batch size keeps the pipeline under (weights included).
+DEFAULT_MEMORY_BUDGET = 12 * 2**30
 
 PipelineStepCallback = Callable[["KeySyncPipeline", int, float, dict[str, Any]], dict[str, Any] | None]
 """`(pipeline, step, sigma, callback_kwargs) -> dict | None`: `KeySyncPipeline.__call__`'s `callback_on_step_end`."""
@@ -109,12 +127,18 @@ class KeySyncPipeline:
         learned_mask (`torch.Tensor`): the interpolation model's learned `z_m`, `[4, h, w]`; fixes the latent size.
 
     Args:
-        unet_batch_size (`int`, defaults to 3): most 14-frame sequences per U-Net call. A guided step evaluates three
-            sequences per keyframe batch or window; 3 gives the official single batched call for keyframes.
+        unet_batch_size (`int` or `"auto"`, defaults to 3): most 14-frame sequences per U-Net call. A guided step
+            evaluates three sequences (the guidance branches) per keyframe batch or window, all in one batch split
+            into calls of this size; 3 gives the official single batched call for keyframes. `"auto"` takes as many
+            as fit under `memory_budget` next to the weights already on the GPU (`auto_unet_batch_size`), and 3 on
+            a CPU.
         encode_chunk_size (`int`, defaults to 16): frames per VAE encoder call.
         decode_chunk_size (`int`, defaults to 14): frames per VAE decoder call (each frame is decoded alone).
+        memory_budget (`int`, defaults to 12 GiB): bytes of GPU memory `unet_batch_size="auto"` plans for.
 
-    Results do not depend on the three batch sizes beyond float rounding of differently sized matrix products.
+    Every attention runs through PyTorch's `scaled_dot_product_attention` (diffusers' `AttnProcessor2_0`); on
+    CUDA only its fused kernels are allowed (`CUDA_ATTENTION_BACKENDS`). Results do not depend on the three batch
+    sizes beyond float rounding of differently sized matrix products.
     """
 
     def __init__(
@@ -128,9 +152,10 @@ class KeySyncPipeline:
         interpolation_audio: AudioFeatures,
         learned_mask: torch.Tensor,
         *,
-        unet_batch_size: int = 3,
+        unet_batch_size: int | Literal["auto"] = 3,
         encode_chunk_size: int = DEFAULT_ENCODE_CHUNK_SIZE,
         decode_chunk_size: int = DEFAULT_DECODE_CHUNK_SIZE,
+        memory_budget: int = DEFAULT_MEMORY_BUDGET,
     ) -> None:
         latent_channels = vae.config.latent_channels
         expected = {
@@ -153,11 +178,12 @@ class KeySyncPipeline:
         if learned_mask.ndim != 3:
             raise InvalidParameterError(f"learned_mask must be [channels, h, w], got {tuple(learned_mask.shape)}")
         for name, value in (
-            ("unet_batch_size", unet_batch_size),
+            ("unet_batch_size", 1 if unet_batch_size == "auto" else unet_batch_size),
             ("encode_chunk_size", encode_chunk_size),
             ("decode_chunk_size", decode_chunk_size),
+            ("memory_budget", memory_budget),
         ):
-            if not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidParameterError(f"{name} must be a positive integer, got {value!r}")
         self.vae = vae.eval()
         self.keyframe_unet = keyframe_unet.eval()
@@ -170,6 +196,9 @@ class KeySyncPipeline:
         self.unet_batch_size = unet_batch_size
         self.encode_chunk_size = encode_chunk_size
         self.decode_chunk_size = decode_chunk_size
+        self.memory_budget = memory_budget
+        for unet in (keyframe_unet, interpolation_unet):
+            unet.set_attn_processor(AttnProcessor2_0())
         # What actually runs each U-Net: the module itself, or its torch.compile wrapper.
         self._unet_calls = {id(keyframe_unet): keyframe_unet, id(interpolation_unet): interpolation_unet}
 
@@ -181,12 +210,12 @@ class KeySyncPipeline:
         hubert: str | os.PathLike | None = None,
         wavlm: str | os.PathLike | None = None,
         *,
-        torch_dtype: torch.dtype = torch.float32,
+        torch_dtype: torch.dtype | Literal["auto"] = "auto",
         device: str | torch.device = "cpu",
         vae_dtype: torch.dtype = torch.float32,
         compile: bool = False,
         progress: ProgressCallback | None = None,
-        unet_batch_size: int = 3,
+        unet_batch_size: int | Literal["auto"] = 3,
         encode_chunk_size: int = DEFAULT_ENCODE_CHUNK_SIZE,
         decode_chunk_size: int = DEFAULT_DECODE_CHUNK_SIZE,
     ) -> "KeySyncPipeline":
@@ -199,7 +228,8 @@ class KeySyncPipeline:
                 `None` uses the weights config, then `toninio19/keysync`.
             vae, hubert, wavlm (`str` or `os.PathLike`, *optional*): local model folders or hub ids overriding the
                 defaults (SVD's VAE, `facebook/hubert-base-ls960`, `microsoft/wavlm-base-plus`).
-            torch_dtype (`torch.dtype`, defaults to `torch.float32`): precision of the U-Nets and audio projectors.
+            torch_dtype (`torch.dtype` or `"auto"`, defaults to `"auto"`): precision of the U-Nets and audio
+                projectors; `"auto"` is `torch.bfloat16` on CUDA (`default_dtype`) and `torch.float32` elsewhere.
             device (`str` or `torch.device`, defaults to `"cpu"`): where everything runs.
             vae_dtype (`torch.dtype`, defaults to `torch.float32`): precision of the VAE (the official first stage
                 always runs in float32).
@@ -217,7 +247,8 @@ class KeySyncPipeline:
                 f"{models['interpolation']} has no {LEARNED_MASK_FILE}: it is not an interpolation model; convert "
                 "interpolation_dub.pt with `keydub convert-weights` and point to the folder it writes"
             )
-        loaded = {"torch_dtype": torch_dtype, "use_safetensors": True}
+        dtype = default_dtype(device) if torch_dtype == "auto" else torch_dtype
+        loaded = {"torch_dtype": dtype, "use_safetensors": True}
         pipe = cls(
             vae=AutoencoderKLTemporalDecoder.from_pretrained(
                 resolve_weights("vae", vae), torch_dtype=vae_dtype, use_safetensors=True
@@ -294,13 +325,38 @@ class KeySyncPipeline:
             self.learned_mask = self.learned_mask.to(device)
         return self
 
-    def enable_torch_compile(self, **compile_kwargs) -> None:
-        """Run both U-Nets through `torch.compile(unet, **compile_kwargs)` (e.g. `mode="max-autotune"`).
+    def enable_torch_compile(self, **compile_kwargs: Any) -> None:
+        """Run both U-Nets through `torch.compile(unet, dynamic=False, **compile_kwargs)` (e.g. `mode="max-autotune"`).
 
-        The first windows of each shape are slow while the graphs compile; the weights stay shared.
+        Shapes are static: one graph per number of sequences in a call (with `unet_batch_size=3` every call has 3,
+        so each U-Net compiles once). The first call of each shape is slow while it compiles; the weights stay
+        shared with the eager modules.
         """
+        options = {"dynamic": False, **compile_kwargs}
         for unet in (self.keyframe_unet, self.interpolation_unet):
-            self._unet_calls[id(unet)] = torch.compile(unet, **compile_kwargs)
+            self._unet_calls[id(unet)] = torch.compile(unet, **options)
+
+    def enable_channels_last(self) -> None:
+        """Store the U-Nets' and the VAE's convolution weights channels-last (NHWC), the layout tensor-core
+        convolutions prefer on CUDA; activations follow the weights' layout. Results equal the default layout's up to
+        float rounding; whether it is faster is measured by `benchmarks/gpu_check.py`."""
+        for model in (self.keyframe_unet, self.interpolation_unet, self.vae):
+            for module in model.modules():
+                # Only 2D convolutions: the temporal (3D) convolutions' 5-D weights have no channels-last form.
+                if isinstance(module, torch.nn.Conv2d):
+                    module.weight.data = module.weight.data.to(memory_format=torch.channels_last)
+
+    def sequences_per_unet_call(self) -> int:
+        """`unet_batch_size`, with `"auto"` resolved for the pipeline's device (see `auto_unet_batch_size`)."""
+        if self.unet_batch_size != "auto":
+            return self.unet_batch_size
+        if self.device.type != "cuda":
+            return len(GUIDANCE_BRANCHES)
+        free, _ = torch.cuda.mem_get_info(self.device)
+        available = min(free, self.memory_budget - torch.cuda.memory_allocated(self.device))
+        return auto_unet_batch_size(
+            available, tuple(self.learned_mask.shape[-2:]), torch.empty((), dtype=self.dtype).element_size()
+        )
 
     # ----------------------------------------------------------------------------------------------------------
     # The algorithm
@@ -636,24 +692,54 @@ class KeySyncPipeline:
         """Wrap a U-Net as the sampler's three-branch model (`GUIDANCE_BRANCHES` order, official §6.5):
         unconditional (no condition channels, no audio), reference (condition, no audio), full (both).
 
-        The `3 * B` sequences are evaluated in calls of at most `unet_batch_size` sequences.
+        The three branches of every sequence form one batch of `3 * B` sequences (condition channels and audio
+        assembled once, in the U-Net's dtype), evaluated in calls of at most `sequences_per_unet_call()` sequences.
         """
-        silence = torch.zeros_like(audio)
-        branches = {
-            "unconditional": (unconditional, silence),
-            "reference": (condition, silence),
-            "full": (condition, audio),
-        }
-        rows = [(branches[name], index) for name in GUIDANCE_BRANCHES for index in range(condition.shape[0])]
-        unet_call, dtype = self._unet_calls[id(unet)], unet.dtype
+        dtype = unet.dtype
+        branch_conditions = torch.cat([unconditional, condition, condition]).to(dtype)
+        branch_audio = torch.cat([torch.zeros_like(audio), torch.zeros_like(audio), audio]).to(dtype)
+        unet_call, per_call = self._unet_calls[id(unet)], self.sequences_per_unet_call()
 
         def model(scaled: torch.Tensor, c_noise: float) -> torch.Tensor:
-            outputs = []
-            for first in range(0, len(rows), self.unet_batch_size):
-                chunk = rows[first : first + self.unet_batch_size]
-                sample_input = torch.stack([torch.cat([scaled[i], cond[i]], dim=1) for (cond, _), i in chunk])
-                chunk_audio = torch.stack([tokens[i] for (_, tokens), i in chunk])
-                outputs.append(unet_call(sample_input.to(dtype), c_noise, chunk_audio.to(dtype)).float())
-            return torch.cat(outputs).reshape(len(GUIDANCE_BRANCHES), *scaled.shape)
+            noisy = scaled.to(dtype).repeat(len(GUIDANCE_BRANCHES), 1, 1, 1, 1)
+            sample_input = torch.cat([noisy, branch_conditions], dim=2)
+            # A tensor, not a float: torch.compile specialises on Python numbers, so a float noise level would
+            # recompile the U-Net at every step.
+            noise_level = torch.tensor(c_noise, dtype=torch.float32, device=scaled.device)
+            with self._attention_kernels():
+                outputs = [
+                    unet_call(sample_input[rows], noise_level, branch_audio[rows])
+                    for rows in (slice(first, first + per_call) for first in range(0, len(sample_input), per_call))
+                ]
+            return torch.cat(outputs).float().reshape(len(GUIDANCE_BRANCHES), *scaled.shape)
 
         return model
+
+    def _attention_kernels(self):
+        """The SDPA kernels allowed while a U-Net runs: the fused ones on CUDA, PyTorch's choice elsewhere."""
+        if self.device.type == "cuda":
+            return sdpa_kernel(list(CUDA_ATTENTION_BACKENDS))
+        return contextlib.nullcontext()
+
+
+def default_dtype(device: str | torch.device) -> torch.dtype:
+    """The U-Nets' precision for `device` when none is asked for: bfloat16 on CUDA (every tensor-core GPU since
+    Ampere runs it at full rate, and its float32 range needs no loss scaling), float32 elsewhere."""
+    return torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
+
+
+def auto_unet_batch_size(available_bytes: int, latent_size: tuple[int, int], element_size: int) -> int:
+    """Sequences per U-Net call that fit in `available_bytes` of activation memory.
+
+    Args:
+        available_bytes (`int`): GPU memory free for activations (budget minus what is already allocated).
+        latent_size (`tuple[int, int]`): latent height and width (64 x 64 for 512 px crops).
+        element_size (`int`): bytes per element of the U-Net dtype (2 for bf16/fp16, 4 for fp32).
+
+    Returns:
+        `int`: at least 1, at most what the fused attention kernels' grid takes
+        (`CUDA_GRID_AXIS_LIMIT // (height * width)`: 15 at 64 x 64).
+    """
+    area = latent_size[0] * latent_size[1]
+    per_sequence = ACTIVATION_BYTES_PER_SEQUENCE * area / ACTIVATION_REFERENCE_AREA * element_size / 2
+    return max(1, min(int(available_bytes // per_sequence), CUDA_GRID_AXIS_LIMIT // area))
