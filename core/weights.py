@@ -298,6 +298,9 @@ def _check_readable(component: WeightsComponent, path: Path) -> None:
             f"{component.description} ({component.name}): {unreadable} cannot be read by this user; ask its owner "
             f"to make it readable (chmod -R a+rX {path}) or convert the weights again into a folder of your own"
         )
+    from keydub.core.model.convert import check_weights_folder
+
+    check_weights_folder(path)
 
 
 def _has_weights(folder: Path) -> bool:

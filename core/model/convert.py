@@ -34,6 +34,7 @@ import pickle
 import re
 import shutil
 import tempfile
+import warnings
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -197,14 +198,17 @@ def load_tensor_file(path: str | os.PathLike) -> Any:
                 "it may be truncated or another kind of file: download or convert it again"
             ) from error
     try:
-        try:
-            # mmap keeps a multi-GB checkpoint out of RAM until each tensor is written out.
-            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError as error:
-            if "mmap" not in str(error):
-                raise
-            # torch's legacy (non-zip) format cannot be memory-mapped; read it whole, just as guarded.
-            return torch.load(path, map_location="cpu", weights_only=True)
+        # torch warns about pickle protocols on its way to refusing a file; the refusal below says what matters.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            try:
+                # mmap keeps a multi-GB checkpoint out of RAM until each tensor is written out.
+                return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            except RuntimeError as error:
+                if "mmap" not in str(error):
+                    raise
+                # torch's legacy (non-zip) format cannot be memory-mapped; read it whole, just as guarded.
+                return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         if _WEIGHTS_ONLY_REFUSAL not in str(error):
             raise CheckpointConversionError(
@@ -216,11 +220,63 @@ def load_tensor_file(path: str | os.PathLike) -> Any:
             "tensors. If you trust the file, re-save its state dict alone (torch.save(ckpt['module'], ...)) and "
             "convert that"
         ) from error
-    except (RuntimeError, EOFError, KeyError, ValueError, OSError, AttributeError, ImportError) as error:
+    except Exception as error:  # the unpickler, fed arbitrary bytes, can fail with any exception type
         raise CheckpointConversionError(
             f"cannot read {path} as a PyTorch checkpoint: it is {describe_contents(path)} ({type(error).__name__}: "
             f"{_first_line(error)}); it may be truncated or another kind of file: download it again"
         ) from error
+
+
+def check_weights_folder(folder: str | os.PathLike) -> None:
+    """Refuse a model folder whose files would make a loader fail with its own traceback, naming the file.
+
+    Every `config.json` must be JSON and every `.safetensors` file must have a whole header whose tensors lie
+    inside the file (a truncated download fails this); nothing else is read, so the check costs milliseconds.
+
+    Raises:
+        `CheckpointConversionError`: the first damaged file, what is wrong with it and what to do.
+    """
+    folder = Path(folder)
+    files = [folder] if folder.is_file() else sorted(folder.rglob("*"))
+    for path in files:
+        if path.name == "config.json":
+            try:
+                json.loads(path.read_text(encoding="utf-8"))
+            except (ValueError, UnicodeDecodeError) as error:
+                raise CheckpointConversionError(
+                    f"{path} is not JSON ({_first_line(error)}); the model folder is damaged: download or convert "
+                    "the weights again"
+                ) from error
+        elif path.suffix == ".safetensors":
+            problem = _safetensors_problem(path)
+            if problem is not None:
+                raise CheckpointConversionError(
+                    f"{path} is {problem}; download or convert the weights again"
+                )
+
+
+def _safetensors_problem(path: Path) -> str | None:
+    """What is wrong with a safetensors file's framing (8-byte header size, JSON header, data extent), or `None`."""
+    size = path.stat().st_size
+    with open(path, "rb") as stream:
+        prefix = stream.read(8)
+        if len(prefix) < 8:
+            return f"{describe_contents(path)}, too short for a safetensors file"
+        header_size = int.from_bytes(prefix, "little")
+        if header_size > size - 8:
+            return f"{describe_contents(path)}, not a whole safetensors file (its header says {header_size} bytes)"
+        try:
+            header = json.loads(stream.read(header_size))
+        except (ValueError, UnicodeDecodeError):
+            return "a safetensors file with a damaged header"
+    if not isinstance(header, dict):
+        return "a safetensors file with a damaged header"
+    ends = [entry["data_offsets"][1] for name, entry in header.items()
+            if name != "__metadata__" and isinstance(entry, dict) and len(entry.get("data_offsets", ())) == 2]
+    needed = 8 + header_size + max(ends, default=0)
+    if needed > size:
+        return f"truncated: {size} bytes where its header needs {needed}"
+    return None
 
 
 # The start of torch's message when `weights_only` met something other than tensors and plain containers.
