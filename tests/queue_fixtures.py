@@ -7,6 +7,7 @@ subprocess loads with `--engine queue_fixtures:copy_engine` (with this folder on
 
 import dataclasses
 import os
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -55,6 +56,21 @@ def in_process(function: RenderFunction = copy_renderer) -> InProcessExecutor:
 def copy_engine() -> FunctionEngine:
     """`--engine` factory of worker subprocesses: the copy stand-in (slowed by `KEYDUB_TEST_FRAME_DELAY`)."""
     return FunctionEngine(copy_renderer)
+
+
+def dying_engine() -> FunctionEngine:
+    """`--engine` factory of a worker that kills itself (SIGKILL) at the fifth frame of its first render."""
+
+    def render_and_die(request: RenderRequest, progress: ProgressCallback | None = None) -> RenderResult:
+        def tick(update):
+            if update.done == 5:
+                os.kill(os.getpid(), signal.SIGKILL)
+            if progress is not None:
+                progress(update)
+
+        return copy_renderer(request, tick)
+
+    return FunctionEngine(render_and_die)
 
 
 def subprocess_environment(**extra: str) -> dict[str, str]:

@@ -39,6 +39,7 @@ from keydub.plugin.timeline.executors import WorkerExecutor
 from keydub.plugin.timeline.otio_file import read_timeline
 from keydub.plugin.timeline.plan import PlanOptions, plan_timeline
 from keydub.plugin.timeline.timecode import to_frames
+from keydub.plugin.worker.client import WorkerCrashedError
 
 
 OPTIONS = PlanOptions(dub_tracks=("DX es-419",), render_options={"codec": "ffv1"})
@@ -391,3 +392,22 @@ def test_a_batch_renders_through_a_worker_process_and_relays_its_progress(tmp_pa
         (0, 3), (1, 3), (2, 3), (3, 3)]
     last = [update for update in updates if update.stage == "[3/3] sh030: copy"][-1]
     assert (last.done, last.total, last.job_id) == (42, 42, run.plan.clips[2].job.job_id)
+
+
+def test_a_crashed_worker_fails_the_batch_with_one_line_and_a_rerun_finishes_its_job(tmp_path):
+    fixture = write_three_clip_timeline(tmp_path)
+    renders = tmp_path / "renders"
+    executor = WorkerExecutor(engine="queue_fixtures:dying_engine", env=subprocess_environment())
+    with pytest.raises(WorkerCrashedError, match=r"stopped unexpectedly \(exit code -9\) while rendering "
+                                                 r"'DX es-419/Video 1@01:00:00:00'; its job is kept: run the batch"):
+        render_timeline(fixture.path, renders, tmp_path / "out.otio", OPTIONS, executor=executor)
+    with JobStore.for_folder(renders, read_only=True) as store:
+        assert {record.name: record.state for record in store.records()} == {
+            "sh010": JobState.RUNNING, "sh020": JobState.PENDING, "sh030": JobState.PENDING}
+    assert list((renders / ".keydub" / "staging").rglob("*.partial.mkv")), "the killed render left its partial"
+
+    rerun = CountingRenderer()
+    run = render_timeline(fixture.path, renders, tmp_path / "out.otio", OPTIONS, executor=in_process(rerun))
+    assert rerun.rendered == ["sh010", "sh020", "sh030"] and run.rendered_count == 3
+    assert not [path for path in renders.rglob("*") if "partial" in path.name]
+    assert list((renders / ".keydub" / "staging").iterdir()) == []

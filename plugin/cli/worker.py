@@ -62,7 +62,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--store", type=Path, required=True, metavar="DIR",
                         help="the output folder whose queue to render (its .keydub/jobs.sqlite)")
     parser.add_argument("--device", help="render every job on this device (e.g. cuda:1) instead of the job's own")
-    parser.add_argument("--once", action="store_true", help="exit when no job is pending or running (default: wait for new jobs)")
+    parser.add_argument("--once", action="store_true",
+                        help="exit when no job is pending or running (default: wait for new jobs)")
     parser.add_argument("--lease", type=finite_number(1.0, 3600.0), default=DEFAULT_LEASE_SECONDS, metavar="S",
                         help="seconds a claimed job stays this worker's without a heartbeat; a crashed worker's job "
                              f"is taken over after it (default: {DEFAULT_LEASE_SECONDS:g})")
