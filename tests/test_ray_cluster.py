@@ -1,8 +1,8 @@
 """A timeline rendered on Ray actors (a local Ray on CPU, two actors): the same renders as the in-process batch, an
 actor killed mid-job, shared storage seen under another path by the nodes, and Ray missing.
 
-One Ray session serves the whole module (starting Ray costs seconds); the actors import this module to build
-their engines, so the tests folder is put on their `PYTHONPATH`.
+One Ray session serves the whole module (starting Ray costs seconds); the actors build their engines from
+`ray_fixtures`.
 """
 
 import functools
@@ -10,30 +10,21 @@ import os
 import signal
 import socket
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import opentimelineio as otio
 import pytest
-from face_fixtures import DrawnFaceBackend, template_landmarks
-from otio_fixtures import (
-    SOURCE_STARTS,
-    TONES,
-    audio_clip,
-    copy_renderer,
-    resolve_timeline,
-    video_clip,
-    video_track,
-    write_sources,
-    write_tone_wav,
+from ray_fixtures import (
+    NodePathEngine,
+    SlowCopyEngine,
+    drawn_face_engine,
+    ray_runtime_env,
+    tiny_render_options,
+    write_clip_timeline,
 )
-from otio_fixtures import audio_track as dub_track
-from queue_fixtures import TESTS, FunctionEngine
 from tiny_models import TINY_FRAME_SIZE, save_tiny_weights
 
-from keydub.core.engine import Engine
-from keydub.core.errors import KeydubError
 from keydub.core.media import probe, read_frames
 from keydub.plugin.cli.main import main
 from keydub.plugin.cluster.path_map import PathMap
@@ -44,78 +35,18 @@ from keydub.plugin.timeline.otio_file import read_timeline
 from keydub.plugin.timeline.plan import PlanOptions
 
 
-WIDTH, HEIGHT = 96, 80
-# A frontal face in the middle of the synthetic frames, where the stand-in landmark backend reports it.
-FACE = template_landmarks(48, 36, 36)
-
-
-# Engines the actors build (importable from this module on the nodes) ------------------------------------------
-def drawn_face_engine(cache_dir: str) -> Engine:
-    """The real engine, with the stand-in landmark backend that finds the face drawn in the synthetic clips."""
-    backend = DrawnFaceBackend(lambda index: FACE, (HEIGHT, WIDTH))
-    return Engine(cache_dir=cache_dir, landmark_backends={"face-alignment": backend})
-
-
-class SlowCopyEngine(FunctionEngine):
-    """The copy stand-in, `delay` seconds per frame: slow enough to kill its actor mid-job."""
-
-    def __init__(self, delay: float) -> None:
-        super().__init__(copy_renderer)
-        self.delay = delay
-
-    def render(self, request, progress=None, cancel=None):
-        def slowed(event):
-            time.sleep(self.delay)
-            if progress is not None:
-                progress(event)
-
-        return super().render(request, slowed, cancel)
-
-
-class NodePathEngine(FunctionEngine):
-    """The copy stand-in that refuses any file not under `prefix`, the nodes' view of the shared storage."""
-
-    def __init__(self, prefix: str) -> None:
-        super().__init__(copy_renderer)
-        self.prefix = prefix
-
-    def render(self, request, progress=None, cancel=None):
-        for path in (request.video, request.audio, request.output):
-            if not str(path).startswith(self.prefix + os.sep):
-                raise KeydubError(f"the node was handed {path}, not a path under {self.prefix}")
-        return super().render(request, progress, cancel)
-
-
-# Fixtures -----------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def ray_session():
     ray = pytest.importorskip("ray")
-    path = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH", "")]))
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING",
-             runtime_env={"env_vars": {"PYTHONPATH": path, "KEYDUB_TEST_THREADS": "1", "OMP_NUM_THREADS": "1"}})
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", runtime_env=ray_runtime_env())
     yield ray
     ray.shutdown()
 
 
-def write_four_clip_timeline(folder: Path, frames: int = 3) -> Path:
-    """Four dialogue clips of `frames` frames (sh010-sh040, two of them from A001) over one dub stem."""
-    media = folder / "media"
-    sources = write_sources(media, (WIDTH, HEIGHT))
-    premix = media / "premix_es.wav"
-    write_tone_wav(premix, TONES["premix_es"])
-    shots = [("sh010", "A001", 20), ("sh020", "A002", 30), ("sh030", "A003", 40), ("sh040", "A001", 60)]
-    picture = video_track("Video 1", [video_clip(name, sources[source], SOURCE_STARTS[source] + offset, frames,
-                                                 SOURCE_STARTS[source]) for name, source, offset in shots])
-    dub = dub_track("DX es-419", [audio_clip("premix_es", premix, 0, 4 * frames)])
-    path = folder / "four.otio"
-    otio.adapters.write_to_file(resolve_timeline("four", [picture, dub]), str(path))
-    return path
-
-
-def farm(ray_session, engine_factory, **options):
+def farm(ray_session, engine_factory, actors=2, **options):
     from keydub.plugin.cluster.executor import RayExecutor
 
-    return RayExecutor(gpus_per_job=0, actors=2, engine_factory=engine_factory, **options)
+    return RayExecutor(gpus_per_job=0, actors=actors, engine_factory=engine_factory, **options)
 
 
 def assert_store_consistent(out_dir: Path, expected_outputs: set[str]) -> list:
@@ -132,10 +63,8 @@ def assert_store_consistent(out_dir: Path, expected_outputs: set[str]) -> list:
 # Tests --------------------------------------------------------------------------------------------------------
 def test_two_actors_render_each_clip_once_exactly_as_the_in_process_batch(tmp_path, ray_session):
     weights = save_tiny_weights(tmp_path / "weights", TINY_FRAME_SIZE)
-    timeline = write_four_clip_timeline(tmp_path)
-    options = PlanOptions(dub_tracks=("DX es-419",), handles=1, render_options={
-        "weights": str(weights["keysync"]), "vae": str(weights["vae"]), "hubert": str(weights["hubert"]),
-        "wavlm": str(weights["wavlm"]), "codec": "ffv1", "device": "cpu", "dtype": "float32"})
+    timeline = write_clip_timeline(tmp_path)
+    options = PlanOptions(dub_tracks=("DX es-419",), handles=1, render_options=tiny_render_options(weights))
 
     local = render_timeline(timeline, tmp_path / "local", tmp_path / "local.otio", options,
                             executor=InProcessExecutor(drawn_face_engine(str(tmp_path / "cache_local"))))
@@ -158,7 +87,7 @@ def test_two_actors_render_each_clip_once_exactly_as_the_in_process_batch(tmp_pa
 
 
 def test_a_killed_actor_s_job_is_finished_by_another_and_a_rerun_renders_nothing(tmp_path, ray_session):
-    timeline = write_four_clip_timeline(tmp_path, frames=8)
+    timeline = write_clip_timeline(tmp_path, frames=8)
     options = PlanOptions(dub_tracks=("DX es-419",), handles=1, render_options={"codec": "ffv1"})
     killed = {}
 
@@ -183,6 +112,28 @@ def test_a_killed_actor_s_job_is_finished_by_another_and_a_rerun_renders_nothing
     assert again.rendered_count == 0 and {outcome.state for outcome in again.outcomes} == {JobState.DONE}
 
 
+def test_ctrl_c_puts_the_running_jobs_back_to_pending_and_a_rerun_finishes_them(tmp_path, ray_session):
+    timeline = write_clip_timeline(tmp_path, frames=8)
+    options = PlanOptions(dub_tracks=("DX es-419",), handles=1, render_options={"codec": "ffv1"})
+
+    def ctrl_c_mid_job(job):
+        if job.stage == "copy" and job.done >= 3:
+            raise KeyboardInterrupt  # as Ctrl-C would, on the driver's main thread
+
+    executor = farm(ray_session, functools.partial(SlowCopyEngine, 0.1), running_job=ctrl_c_mid_job)
+    with pytest.raises(KeyboardInterrupt):
+        render_timeline(timeline, tmp_path / "renders", tmp_path / "out.otio", options, executor=executor)
+
+    with JobStore.for_folder(tmp_path / "renders", read_only=True) as store:
+        states = {record.job_id: record.state for record in store.records()}
+    assert JobState.RUNNING not in states.values() and JobState.PENDING in states.values()
+    assert not [path for path in (tmp_path / "renders").rglob("*.mkv")], "no partial or unfinished render"
+    finished = farm(ray_session, functools.partial(SlowCopyEngine, 0.0), actors=1)
+    run = render_timeline(timeline, tmp_path / "renders", tmp_path / "out.otio", options, executor=finished)
+    assert [outcome.state for outcome in run.outcomes] == [JobState.DONE] * 4
+    assert_store_consistent(tmp_path / "renders", {outcome.output.name for outcome in run.outcomes})
+
+
 def test_nodes_see_the_shared_storage_under_their_own_path_and_the_timeline_keeps_the_editor_s(tmp_path,
                                                                                                ray_session):
     editor = tmp_path / "Volumes" / "SAN"
@@ -190,7 +141,7 @@ def test_nodes_see_the_shared_storage_under_their_own_path_and_the_timeline_keep
     editor.mkdir(parents=True)
     node.parent.mkdir(parents=True)
     node.symlink_to(editor, target_is_directory=True)  # one storage, mounted at two places
-    timeline = write_four_clip_timeline(editor)
+    timeline = write_clip_timeline(editor)
     options = PlanOptions(dub_tracks=("DX es-419",), handles=0, render_options={"codec": "ffv1"})
     paths = PathMap.parse([f"{editor}={node}"])
 
@@ -205,7 +156,8 @@ def test_nodes_see_the_shared_storage_under_their_own_path_and_the_timeline_keep
     # A node that does not have the mount fails each clip at once, naming the path and the node.
     lost = PathMap.parse([f"{editor}={tmp_path / 'missing'}"])
     failed = render_timeline(timeline, editor / "renders2", editor / "out2.otio", options,
-                             executor=farm(ray_session, functools.partial(NodePathEngine, str(node)), path_map=lost))
+                             executor=farm(ray_session, functools.partial(NodePathEngine, str(node)), actors=1,
+                                           path_map=lost))
     assert {outcome.state for outcome in failed.outcomes} == {JobState.FAILED}
     assert failed.outcomes[0].message == (
         f"render node {socket.gethostname()} cannot read the source {tmp_path / 'missing' / 'media' / 'A001.mov'}; "
@@ -213,10 +165,10 @@ def test_nodes_see_the_shared_storage_under_their_own_path_and_the_timeline_keep
 
 
 def test_without_ray_the_farm_says_how_to_install_it(tmp_path, capsys, monkeypatch):
-    timeline = write_four_clip_timeline(tmp_path)
+    timeline = write_clip_timeline(tmp_path)
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as if it were not installed
 
     assert main(["timeline", str(timeline), "--dub-track", "DX es-419", "--executor", "ray"]) == 1
     assert capsys.readouterr().err == ('Error: --executor ray needs Ray, which is not installed; install it with: '
                                        'pip install "keydub[cluster]"\n')
-    assert not (tmp_path / "four_keydub").exists()
+    assert not (tmp_path / "timeline_keydub").exists()

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
+from keydub.core.progress import ProgressCallback, Stage
 from keydub.plugin.cli._numbers import finite_number
 from keydub.plugin.cluster.estimate import DEFAULT_THROUGHPUT_S_PER_S, estimate_cost, format_duration
 from keydub.plugin.cluster.path_map import PathMap, PathMapping
@@ -53,6 +54,12 @@ def ray_executor(args: argparse.Namespace, disable_lines: bool) -> "RayExecutor"
 
     return RayExecutor(args.address, path_map=PathMap(tuple(args.path_map)),
                        running_job=JobLines(disable=disable_lines), gpus_per_job=args.gpus_per_job)
+
+
+def whole_timeline_only(progress: ProgressCallback) -> ProgressCallback:
+    """The timeline's bar gets only the count of finished clips: with jobs rendering side by side, their stages
+    are drawn by `JobLines`, one line each, instead of taking turns on one bar."""
+    return lambda event: progress(event) if event.stage == Stage.CLIPS else None
 
 
 def with_nodes(report: dict[str, Any], executor: "RayExecutor") -> dict[str, Any]:

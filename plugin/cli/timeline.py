@@ -3,7 +3,14 @@
 import argparse
 from pathlib import Path
 
-from keydub.plugin.cli._farm import RAY_EXECUTOR, add_farm_options, estimate_lines, ray_executor, with_nodes
+from keydub.plugin.cli._farm import (
+    RAY_EXECUTOR,
+    add_farm_options,
+    estimate_lines,
+    ray_executor,
+    whole_timeline_only,
+    with_nodes,
+)
 from keydub.plugin.cli._numbers import frame_count, sample_rate
 from keydub.plugin.cli._output import ProgressBar, print_json, report_stale_files_removed
 from keydub.plugin.cli._render_options import add_render_options, render_options_from_args
@@ -86,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
     executor = farm if args.executor == RAY_EXECUTOR else EXECUTORS[args.executor]()
     with ProgressBar(disable=args.json) as progress:
         result = render_timeline(timeline, out_dir, args.output, options, executor=executor,
-                                 force=args.force, dry_run=args.dry_run, overwrite=overwrite, progress=progress)
+                                 force=args.force, dry_run=args.dry_run, overwrite=overwrite,
+                                 progress=whole_timeline_only(progress) if farm is not None else progress)
     if args.json:
         print_json(with_nodes(result.to_dict(), farm) if farm is not None else result.to_dict())
     else:
