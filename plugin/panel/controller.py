@@ -15,14 +15,14 @@ import copy
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import opentimelineio as otio
 
 from keydub.core.errors import InvalidParameterError, KeydubError, TimelineError
-from keydub.core.media import probe
+from keydub.core.media import MediaInfo, probe
 from keydub.core.render.request import FaceChoice
 from keydub.plugin.jobs import ClipJob, check_render_options
 from keydub.plugin.panel.session import ClipSession, OpenedSource, SessionStore
@@ -62,6 +62,8 @@ class OpenedFolder:
         handles (`int`): handle frames before and after each clip.
         positions (`dict[str, tuple[int, int]]`): each session's picture clip as `(track index, item index)` in
             `timeline.tracks`.
+        jobs (`dict[str, ClipJob]`): each clip's job as the timeline plans it, before the session's edits.
+        infos (`dict[Path, MediaInfo]`): the probes of the clips' media.
         skipped (`list[tuple[str, str]]`): `(clip name, reason)` of clips that cannot be rendered.
     """
 
@@ -73,6 +75,8 @@ class OpenedFolder:
     render_options: dict[str, Any] = field(default_factory=dict)
     handles: int = DEFAULT_HANDLES
     positions: dict[str, tuple[int, int]] = field(default_factory=dict)
+    jobs: dict[str, ClipJob] = field(default_factory=dict)
+    infos: dict[Path, MediaInfo] = field(default_factory=dict)
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -104,10 +108,15 @@ def load_video(video: Path, dub: Path, out_dir: Path | None = None, render_optio
     session = session.with_changes(record_in=info.timecode_at(session.start_frame),
                                    record_out=info.timecode_at(session.end_frame - 1))
     timeline = single_clip_timeline(info, dub, session.start_frame, session.end_frame)
-    options = _options(render_options, stored_options if stored_source == source else {})
-    return OpenedFolder(source=source, out_dir=out_dir, timeline=timeline, base_dir=video.parent, sessions=[session],
-                        render_options=options, handles=_handles(stored_options, handles),
-                        positions={SINGLE_CLIP_ID: single_clip_position(session.start_frame)})
+    stored_options = stored_options if stored_source == source else {}
+    opened = OpenedFolder(source=source, out_dir=out_dir, timeline=timeline, base_dir=video.parent, sessions=[session],
+                          render_options=_options(render_options, stored_options),
+                          handles=_handles(stored_options, handles),
+                          positions={SINGLE_CLIP_ID: single_clip_position(session.start_frame)}, infos={video: info})
+    plan = plan_timeline(timeline, opened.base_dir, out_dir / ".keydub" / "audio", _plan_options(opened, ()),
+                         write_audio=False)
+    opened.jobs = {clip.clip_id: clip.job for clip in plan.clips if clip.job is not None}
+    return opened
 
 
 def load_timeline(path: Path, dub_tracks: tuple[str, ...], out_dir: Path | None = None,
@@ -128,19 +137,27 @@ def load_timeline(path: Path, dub_tracks: tuple[str, ...], out_dir: Path | None 
     plan = plan_timeline(timeline, path.parent, out_dir / ".keydub" / "audio",
                          PlanOptions(dub_tracks=tuple(dub_tracks), handles=_handles(stored_options, handles),
                                      render_options=options), write_audio=False)
-    sessions, skipped, positions = [], [], {}
+    sessions, skipped, positions, jobs = [], [], {}, {}
     for planned in plan.clips:
         if planned.job is None:
             skipped.append((planned.name, planned.skip_reason or ""))
             continue
         sessions.append(stored.get(planned.clip_id) or _session_from_plan(planned, plan))
         positions[planned.clip_id] = (planned.track_index, planned.item_index)
+        jobs[planned.clip_id] = planned.job
     if not sessions:
         reasons = "; ".join(f"{name}: {reason}" for name, reason in skipped[:3])
         raise TimelineError(f"no clip of {path.name} can be rendered with dub {plan.dub_label} ({reasons})")
     return OpenedFolder(source=source, out_dir=out_dir, timeline=timeline, base_dir=path.parent, sessions=sessions,
                         render_options=options, handles=_handles(stored_options, handles), positions=positions,
+                        jobs=jobs, infos={job.source.path: probe(job.source.path) for job in jobs.values()},
                         skipped=skipped)
+
+
+def _plan_options(opened: OpenedFolder, clip_ids: tuple[str, ...]) -> PlanOptions:
+    dub_tracks = (SINGLE_DUB_TRACK,) if opened.source.video is not None else opened.source.dub_tracks
+    return PlanOptions(dub_tracks=dub_tracks, handles=opened.handles, only=clip_ids,
+                       render_options=opened.render_options)
 
 
 def _options(given: dict[str, Any] | None, stored: dict[str, Any]) -> dict[str, Any]:
@@ -205,7 +222,7 @@ class PanelController:
         """Make `opened` the folder being worked on (fires `"clips.changed"` then `"current.changed"`)."""
         self.opened = opened
         self._sessions = {session.clip_id: session for session in opened.sessions}
-        self._jobs = {}
+        self._jobs = dict(opened.jobs)
         self.current_id = opened.sessions[0].clip_id if opened.sessions else None
         self._save()
         self._emit("clips.changed")
@@ -232,6 +249,13 @@ class PanelController:
     @property
     def handles(self) -> int:
         return self.opened.handles if self.opened else self.default_handles
+
+    def media_info(self, video: Path) -> MediaInfo:
+        """The probe of a clip's media (probed when opening, so the UI thread never waits for it)."""
+        assert self.opened is not None
+        if video not in self.opened.infos:
+            self.opened.infos[video] = probe(video)
+        return self.opened.infos[video]
 
     @property
     def is_single_clip(self) -> bool:
@@ -264,7 +288,7 @@ class PanelController:
             raise InvalidParameterError("a timeline clip renders the range of its cut; trim it in the editor and "
                                         "export the timeline again")
         session = self.session(clip_id)
-        info = probe(session.video)
+        info = self.media_info(session.video)
         if not 0 <= start < end <= info.frame_count:
             raise InvalidParameterError(f"the range [{start}, {end}) is not inside the clip's {info.frame_count} "
                                         "frames; set the in point before the out point")
@@ -312,7 +336,8 @@ class PanelController:
 
     def _update(self, clip_id: str, **changes: Any) -> None:
         self._sessions[clip_id] = self.session(clip_id).with_changes(**changes)
-        self._jobs.pop(clip_id, None)
+        if "start_frame" in changes or "end_frame" in changes:
+            self._jobs.pop(clip_id, None)  # other frames, other dub audio: plan again
         self._save()
         self._emit("clip.changed", clip_id=clip_id)
 
@@ -323,13 +348,18 @@ class PanelController:
         Raises:
             `KeydubError`: the clip cannot be rendered (the reason as the planner gives it).
         """
+        session = self.session(clip_id)
         if clip_id not in self._jobs or (write_audio and not self._jobs[clip_id].audio_file.is_file()):
-            plan = self._plan((clip_id,), write_audio)
+            plan = self._plan((clip_id,), write_audio, edited=False)
             planned = next(item for item in plan.clips if item.clip_id == clip_id)
             if planned.job is None:
                 raise KeydubError(f"clip {planned.name!r} cannot be rendered: {planned.skip_reason}")
             self._jobs[clip_id] = planned.job
-        return self._jobs[clip_id]
+        # The session's face, prompts and params over the timeline's, exactly as the planner would merge them
+        # from the edited clip metadata (see `_edited_timeline`), without planning the audio again.
+        base = self._jobs[clip_id]
+        return replace(base, face=session.face, occluders=session.occluders,
+                       options={**base.options, **session.params})
 
     def status(self, clip_id: str, store: JobStore | None = None) -> ClipStatus:
         """Where the clip's render is (not rendered, queued, rendering, done, failed, stale) and its QC."""
@@ -367,13 +397,12 @@ class PanelController:
         return write_timeline(timeline_with_results(self._edited_timeline(), plan, rendered), Path(path),
                               overwrite=overwrite)
 
-    def _plan(self, clip_ids: tuple[str, ...], write_audio: bool) -> TimelinePlan:
+    def _plan(self, clip_ids: tuple[str, ...], write_audio: bool, edited: bool = True) -> TimelinePlan:
+        """Plan clips of the timeline with the sessions' edits in their metadata, or as the timeline has them."""
         assert self.opened is not None
-        dub_tracks = (SINGLE_DUB_TRACK,) if self.is_single_clip else self.opened.source.dub_tracks
-        options = PlanOptions(dub_tracks=dub_tracks, handles=self.opened.handles, only=clip_ids,
-                              render_options=self.opened.render_options)
-        return plan_timeline(self._edited_timeline(), self.opened.base_dir, self.out_dir / ".keydub" / "audio",
-                             options, write_audio=write_audio)
+        timeline = self._edited_timeline() if edited else self.opened.timeline
+        return plan_timeline(timeline, self.opened.base_dir, self.out_dir / ".keydub" / "audio",
+                             _plan_options(self.opened, clip_ids), write_audio=write_audio)
 
     def _edited_timeline(self) -> otio.schema.Timeline:
         """The opened timeline with every session's face, occluders and params in its clip's Keydub metadata.

@@ -112,6 +112,10 @@ class Viewer(QtWidgets.QWidget):
         """Source timecode of `frame` (default: the frame asked for)."""
         return self.info.timecode_at(self.frame_index if frame is None else frame) if self.info else ""
 
+    def frame_size(self) -> tuple[int, int] | None:
+        """`(height, width)` of the frame on screen, `None` before the first frame."""
+        return (self._image.height(), self._image.width()) if self._image is not None else None
+
     def frame_rgb(self) -> np.ndarray | None:
         """The frame on screen as an `(h, w, 3)` uint8 RGB array (a copy), `None` before the first frame."""
         if self._image is None:

@@ -1,0 +1,280 @@
+"""The panel's main window, offscreen: opening on a thread, face boxes and the regeneration mask in pixels, a
+click choosing the face, I/O setting the range, clear messages for bad input, drag and drop, settings checked
+as the command line checks them, and a UI thread that never waits during analysis."""
+
+import time
+
+import numpy as np
+import pytest
+
+
+pytest.importorskip("PySide6")
+from face_fixtures import template_landmarks  # noqa: E402
+from media_fixtures import make_test_clip  # noqa: E402
+from otio_fixtures import TONES, write_tone_wav  # noqa: E402
+from PySide6 import QtCore, QtWidgets  # noqa: E402
+
+from keydub.core.faces import FaceDetection  # noqa: E402
+from keydub.plugin.panel.controller import PanelController  # noqa: E402
+from keydub.ui.app import CHOSEN_FACE_COLOUR, OTHER_FACE_COLOUR, MainWindow  # noqa: E402
+from keydub.ui.settings import SettingsDialog, load_settings, save_settings  # noqa: E402
+
+
+WIDTH, HEIGHT, FRAMES = 320, 240, 20
+LEFT, RIGHT = template_landmarks(90, 110, 90), template_landmarks(235, 115, 100)
+
+
+class TwoFaces:
+    """Two faces on every frame (left and right), at known boxes; `delay` seconds of work per frame."""
+
+    name = "two faces"
+
+    def __init__(self, delay: float = 0.0, missing: range = range(0)) -> None:
+        self.delay, self.missing, self.seen = delay, missing, 0
+
+    def detect(self, frame):
+        self.seen += 1
+        if self.delay:
+            time.sleep(self.delay)  # stands for a detector: releases the GIL as native code does
+        if self.seen - 1 in self.missing:
+            return []
+        return [FaceDetection(box=(*landmarks.min(axis=0), *landmarks.max(axis=0)), score=1.0, landmarks=landmarks)
+                for landmarks in (LEFT, RIGHT)]
+
+
+@pytest.fixture
+def media(tmp_path):
+    video = make_test_clip(tmp_path / "two_shot.mov", width=WIDTH, height=HEIGHT, frame_count=FRAMES,
+                           codec="h264", timecode="10:00:00:00")
+    dub = tmp_path / "dub.wav"
+    write_tone_wav(dub, TONES["es_line2"], seconds=2)
+    return video, dub
+
+
+def make_window(qtbot, backend=None, **kwargs):
+    window = MainWindow(PanelController(handles=0), backend_factory=lambda name: backend or TwoFaces(), **kwargs)
+    qtbot.addWidget(window)
+    window.resize(1000, 700)
+    window.show()
+    return window
+
+
+def open_and_analyse(qtbot, window, media, tmp_path):
+    window.open_video(*media, out_dir=tmp_path / "out")
+    qtbot.waitUntil(lambda: window.controller.current is not None and window.viewer.shown_frame == 0, timeout=10000)
+    qtbot.waitUntil(lambda: window.controller.current_id in window.analyses, timeout=10000)
+
+
+def screen_colour(window, x, y):
+    view = window.viewer.view
+    image = view.viewport().grab().toImage()
+    return image.pixelColor(view.mapFromScene(QtCore.QPointF(x, y)))
+
+
+def close_to(colour, expected, tolerance=40):
+    got, wanted = (colour.red(), colour.green(), colour.blue()), (expected.red(), expected.green(), expected.blue())
+    return all(abs(a - b) <= tolerance for a, b in zip(got, wanted, strict=True))
+
+
+def click(qtbot, window, x, y):
+    view = window.viewer.view
+    qtbot.mouseClick(view.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=view.mapFromScene(QtCore.QPointF(x, y)))
+
+
+def test_opening_shows_the_clip_its_row_and_the_face_boxes(qtbot, media, tmp_path):
+    window = make_window(qtbot)
+    open_and_analyse(qtbot, window, media, tmp_path)
+    model = window.clip_model
+    assert model.rowCount() == 1
+    row = [model.index(0, column).data() for column in range(model.columnCount())]
+    assert row[:7] == ["two_shot", "10:00:00:00", "10:00:00:19", "0-19 (20 fr)", "dub.wav", "largest", "0"]
+    assert row[7] == "not rendered"
+    assert window.viewer.timecode_label.text() == "10:00:00:00"
+    # Both boxes drawn in the "other face" colour on their left edges (no face chosen yet).
+    for landmarks in (LEFT, RIGHT):
+        x0, y0 = landmarks.min(axis=0)
+        y1 = landmarks.max(axis=0)[1]
+        assert close_to(screen_colour(window, x0, (y0 + y1) / 2), OTHER_FACE_COLOUR)
+    assert "2 face(s) found" in window.message_label.text()
+
+
+def test_a_click_chooses_the_face_and_its_box_turns_green(qtbot, media, tmp_path):
+    window = make_window(qtbot)
+    open_and_analyse(qtbot, window, media, tmp_path)
+    click(qtbot, window, 235, 120)
+    session = window.controller.current
+    assert session.face.frame == 0 and abs(session.face.point[0] - 235) <= 2 and abs(session.face.point[1] - 120) <= 2
+    assert window.controller.job(session.clip_id).face == session.face
+    x0, y0 = RIGHT.min(axis=0)
+    y1 = RIGHT.max(axis=0)[1]
+    assert close_to(screen_colour(window, x0, (y0 + y1) / 2), CHOSEN_FACE_COLOUR)
+    x0, y0 = LEFT.min(axis=0)
+    assert close_to(screen_colour(window, x0, (y0 + LEFT.max(axis=0)[1]) / 2), OTHER_FACE_COLOUR)
+    assert window.clip_model.index(0, 5).data() == f"{session.face.point[0]:.0f},{session.face.point[1]:.0f}@0"
+    # A click beside every face says so and changes nothing.
+    click(qtbot, window, 160, 10)
+    assert "no face under the click" in window.message_label.text()
+    assert window.controller.current.face == session.face
+
+
+def test_the_mask_toggle_tints_the_mouth_of_the_chosen_face_red(qtbot, media, tmp_path):
+    window = make_window(qtbot)
+    open_and_analyse(qtbot, window, media, tmp_path)
+    window.controller.choose_face(window.controller.current_id, (90.0, 110.0), 0)
+    mouth = LEFT[48:60].mean(axis=0)
+    before = screen_colour(window, *mouth)
+    window.mask_action.setChecked(True)
+    after = screen_colour(window, *mouth)
+    assert after.red() > before.red() + 60 and after.green() < before.green() + 10
+    # The other face's mouth is not tinted, and switching the mask off gives the picture back.
+    other = RIGHT[48:60].mean(axis=0)
+    assert abs(screen_colour(window, *other).red() - screen_colour(window, *other).green()) < 30
+    window.mask_action.setChecked(False)
+    assert screen_colour(window, *mouth) == before
+
+
+def test_i_and_o_set_the_clip_range_and_the_list_follows(qtbot, media, tmp_path):
+    window = make_window(qtbot)
+    open_and_analyse(qtbot, window, media, tmp_path)
+    viewer = window.viewer
+    viewer.setFocus()
+    viewer.seek(4)
+    qtbot.keyClick(viewer, QtCore.Qt.Key.Key_I)
+    viewer.seek(15)
+    qtbot.keyClick(viewer, QtCore.Qt.Key.Key_O)
+    session = window.controller.current
+    assert (session.start_frame, session.end_frame) == (4, 16)
+    assert window.clip_model.index(0, 3).data() == "4-15 (12 fr)"
+    assert window.clip_model.index(0, 1).data() == "10:00:00:04"
+    # The faces are tracked again over the new range.
+    qtbot.waitUntil(lambda: window.analyses.get(session.clip_id) is not None
+                    and window.analyses[session.clip_id].start == 4, timeout=10000)
+
+
+def test_frames_without_the_face_are_marked_on_the_scrub_bar(qtbot, media, tmp_path):
+    window = make_window(qtbot, backend=TwoFaces(missing=range(6, 9)))
+    open_and_analyse(qtbot, window, media, tmp_path)
+    assert window.viewer.scrub.markers("no face") == {6, 7, 8}
+
+
+@pytest.mark.parametrize("problem", ["missing dub", "unreadable clip", "no face", "missing video"])
+def test_bad_input_gives_one_clear_message_and_a_live_window(qtbot, media, tmp_path, problem):
+    video, dub = media
+    backend = TwoFaces(missing=range(FRAMES)) if problem == "no face" else None
+    window = make_window(qtbot, backend=backend)
+    if problem == "missing dub":
+        dub = tmp_path / "nowhere.wav"
+    elif problem == "unreadable clip":
+        video = tmp_path / "notes.mov"
+        video.write_text("not a movie")
+    elif problem == "missing video":
+        video = tmp_path / "gone.mov"
+    window.open_video(video, dub, out_dir=tmp_path / "out")
+    qtbot.waitUntil(lambda: not window.is_busy() and window.is_error_shown, timeout=10000)
+    expected = {"missing dub": "nowhere.wav", "unreadable clip": "notes.mov", "no face": "no face was found",
+                "missing video": "gone.mov"}[problem]
+    assert expected in window.message_label.text()
+    assert "Traceback" not in window.message_label.toolTip()
+    assert window.isVisible()
+
+
+def test_render_without_a_queue_says_how_to_get_one(qtbot, media, tmp_path):
+    window = make_window(qtbot)
+    open_and_analyse(qtbot, window, media, tmp_path)
+    window.render_action.trigger()
+    assert "no render queue" in window.message_label.text()
+
+
+def test_render_cancel_and_render_again_go_to_the_queue(qtbot, media, tmp_path):
+    from keydub.plugin.panel.queue import QueueController
+
+    class Queue(QueueController):
+        """The folder's real queue, recording what the window asks instead of starting a worker."""
+
+        calls = []
+
+        def submit(self, jobs, force=False):
+            self.calls.append(("submit", [job.job_id for job in jobs], force))
+            return []
+
+        def cancel(self, job_ids):
+            self.calls.append(("cancel", list(job_ids)))
+
+    window = make_window(qtbot, queue_factory=Queue)
+    open_and_analyse(qtbot, window, media, tmp_path)
+    queue = window.queue_controller
+    assert isinstance(queue, Queue) and queue.folder == tmp_path / "out"
+    assert window.queue_panel is not None and window.queue_panel.controller is queue
+    window.clip_list.selectRow(0)
+    window.clip_list.render_action.trigger()
+    window.clip_list.cancel_action.trigger()
+    window.clip_list.rerender_action.trigger()
+    assert queue.calls == [("submit", ["Dub/clip"], False), ("cancel", ["Dub/clip"]), ("submit", ["Dub/clip"], True)]
+
+
+def test_dropping_a_video_and_its_dub_opens_them(qtbot, media, tmp_path):
+    window = make_window(qtbot)
+    window.open_paths([media[0]])
+    assert "needs its dub" in window.message_label.text()
+    window.open_paths(list(media))
+    qtbot.waitUntil(lambda: window.controller.current is not None, timeout=10000)
+    assert window.controller.current.video == media[0]
+
+
+class Heartbeat:
+    """A 10 ms timer on the UI thread that records how long each beat really waited."""
+
+    def __init__(self) -> None:
+        self.gaps: list[float] = []
+        self._last = time.perf_counter()
+        self._timer = QtCore.QTimer()
+        self._timer.timeout.connect(self._beat)
+        self._timer.start(10)
+
+    def _beat(self) -> None:
+        now = time.perf_counter()
+        self.gaps.append(now - self._last)
+        self._last = now
+
+    def stop(self) -> float:
+        """Stop; the longest wait in seconds."""
+        self._timer.stop()
+        return max(self.gaps)
+
+
+def test_the_ui_thread_never_waits_more_than_50_ms_during_analysis(qtbot, media, tmp_path):
+    window = make_window(qtbot)
+    open_and_analyse(qtbot, window, media, tmp_path)
+    first = window.analyses[window.controller.current_id]
+    window.backend_factory = lambda name: TwoFaces(delay=0.05)  # a detector at 20 frames a second
+    heartbeat = Heartbeat()
+    started = time.perf_counter()
+    window.analyse_current()
+    qtbot.waitUntil(lambda: window.analyses[window.controller.current_id] is not first, timeout=10000)
+    longest = heartbeat.stop()
+    assert time.perf_counter() - started > FRAMES * 0.05  # the analysis really ran while the timer beat
+    assert len(heartbeat.gaps) > 50
+    assert longest < 0.05, f"the UI thread waited {longest * 1000:.0f} ms"
+
+
+def test_settings_refuse_what_the_command_line_refuses_and_persist(qtbot, tmp_path):
+    dialog = SettingsDialog({"codec": "prores"}, handles=12, weights_status=[])
+    qtbot.addWidget(dialog)
+    dialog.fields["steps"].setText("3")
+    dialog._on_ok_click()
+    assert "--steps: 3 is out of range: allowed 10 to 1000" in dialog.error_label.text()
+    assert dialog.result() != QtWidgets.QDialog.DialogCode.Accepted
+    dialog.fields["steps"].setText("12")
+    dialog.fields["codec"].setCurrentText("ffv1")
+    dialog.fields["handles"].setText("6")
+    dialog._on_ok_click()
+    assert dialog.result() == QtWidgets.QDialog.DialogCode.Accepted
+    assert dialog.options["steps"] == 12 and dialog.options["codec"] == "ffv1" and dialog.handles == 6
+
+    from PySide6.QtCore import QSettings
+
+    settings = QSettings(str(tmp_path / "panel.ini"), QSettings.Format.IniFormat)
+    save_settings(settings, dialog.options, dialog.handles, 2 << 30)
+    options, handles, cache = load_settings(QSettings(str(tmp_path / "panel.ini"), QSettings.Format.IniFormat))
+    assert options == dialog.options and handles == 6 and cache == 2 << 30
+    assert np.isfinite(options["audio_guidance"])

@@ -1,0 +1,644 @@
+"""The Keydub panel's main window and the `keydub-app` entry point.
+
+The window is wired in one place: widgets are built, laid out, then every signal is connected in `_connect`;
+slots are `_on_<thing>_<event>`. It talks only to the Qt-free `PanelController` (clips, sessions, jobs, export)
+and to a queue controller (renders, in a `keydub worker` process). Opening a clip and analysing its faces run on
+threads; a slow answer for a clip the editor has left is dropped.
+"""
+
+import argparse
+import itertools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from keydub.core.errors import KeydubError
+from keydub.core.media import MediaInfo, probe
+from keydub.plugin.panel.analysis import BackendFactory, FaceAnalysis, analyse_faces
+from keydub.plugin.panel.controller import PanelController, load_timeline, load_video
+from keydub.plugin.store import JobStore
+from keydub.ui.clips import ClipListModel, ClipListView
+from keydub.ui.compare import SPLIT, CompareView
+from keydub.ui.settings import SettingsDialog, app_settings, load_settings, save_settings
+from keydub.ui.tasks import TaskThread
+from keydub.ui.viewer import Viewer
+from keydub.ui.viewer.cache import DEFAULT_CACHE_BYTES
+
+
+FACES_LAYER, MASK_LAYER = "faces", "mask"
+NO_FACE_MARKERS = "no face"
+CHOSEN_FACE_COLOUR = QtGui.QColor(60, 220, 90)
+OTHER_FACE_COLOUR = QtGui.QColor(250, 210, 60)
+NO_FACE_COLOUR = QtGui.QColor(220, 60, 60)
+# The regeneration mask's tint, as `keydub mask` draws it (red at 45 %).
+MASK_RGBA = (255, 0, 0, 115)
+AUDIO_SUFFIXES = {".wav", ".aif", ".aiff", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".opus", ".w64", ".bwf"}
+_STATE_REFRESH_MS = 1000
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    """The panel: clip list, viewer with face picking and the regeneration mask, compare, docks.
+
+    Args:
+        controller (`PanelController | None`): the clips' controller (a new one when `None`).
+        queue_factory (`Callable[[Path], Any] | None`): makes the render queue of an output folder when one is
+            opened (`keydub.plugin.panel.queue.QueueController`, with `submit(jobs, force)` and `cancel(job_ids)`);
+            its `QueuePanel` dock runs the `keydub worker` process. `None`: no renders from this window.
+        backend_factory (`BackendFactory | None`): makes the landmark backend for face analysis (tests pass a
+            stand-in; defaults to `get_landmark_backend`).
+        cache_bytes (`int`, defaults to 1 GiB): the viewer's decoded-frame cache.
+        occluder_masker (`Any | None`): passed to the occluder dock (a SAM2 masker or a function loading one).
+    """
+
+    def __init__(self, controller: PanelController | None = None, queue_factory: Callable[[Path], Any] | None = None,
+                 backend_factory: BackendFactory | None = None, cache_bytes: int = DEFAULT_CACHE_BYTES,
+                 occluder_masker: Any | None = None, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Keydub")
+        self.setAcceptDrops(True)
+        self.resize(1400, 860)
+        self.controller = controller or PanelController()
+        self.queue_factory = queue_factory
+        self.queue_controller: Any | None = None
+        self.backend_factory = backend_factory
+        self.analyses: dict[str, FaceAnalysis] = {}
+        self._request_ids = itertools.count(1)
+        self._current_requests: dict[str, int] = {}
+        self._threads: set[TaskThread] = set()
+        self._pending: dict[int, tuple[str, Callable[[Any], None]]] = {}
+        self.occluder_panel = None
+        self.queue_panel = None
+
+        self._build(cache_bytes)
+        self._dock_occluder_panel(occluder_masker)
+        self._connect()
+        if self.controller.opened is not None:
+            self._on_controller_clips_changed({})
+            self._on_controller_current_changed({"clip_id": self.controller.current_id})
+
+    # Layout -------------------------------------------------------------------------------------------------
+    def _build(self, cache_bytes: int) -> None:
+        self.clip_model = ClipListModel(self.controller, self)
+        self.clip_list = ClipListView(self.clip_model, self)
+        self.viewer = Viewer(cache_bytes, self)
+        self.compare = CompareView(self)
+        self.tabs = QtWidgets.QTabWidget(self)
+        self.tabs.addTab(self.viewer, "Viewer")
+        self.tabs.addTab(self.compare, "Compare")
+        splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical, self)
+        splitter.addWidget(self.tabs)
+        splitter.addWidget(self.clip_list)
+        splitter.setStretchFactor(0, 4)
+        splitter.setStretchFactor(1, 1)
+        self.setCentralWidget(splitter)
+
+        self.message_label = QtWidgets.QLabel("Open a video and its dub, or a dubbing timeline (or drop them here).")
+        self.message_label.setObjectName("message")
+        self.progress_bar = QtWidgets.QProgressBar(maximumWidth=220, visible=False)
+        self.statusBar().addWidget(self.message_label, 1)
+        self.statusBar().addPermanentWidget(self.progress_bar)
+
+        toolbar = self.addToolBar("Keydub")
+        toolbar.setObjectName("toolbar")
+        self.open_action = toolbar.addAction("Open video…")
+        self.open_timeline_action = toolbar.addAction("Open timeline…")
+        toolbar.addSeparator()
+        self.mask_action = toolbar.addAction("Mask")
+        self.mask_action.setCheckable(True)
+        self.mask_action.setShortcut(QtGui.QKeySequence("M"))
+        self.mask_action.setToolTip("Show the region a render regenerates (what keydub mask tints) (M)")
+        self.largest_face_action = toolbar.addAction("Largest face")
+        self.largest_face_action.setToolTip("Forget the clicked face: render the largest face of each shot")
+        toolbar.addSeparator()
+        self.render_action = toolbar.addAction("Render")
+        self.render_action.setToolTip("Queue the selected clips (Ctrl+R)")
+        self.compare_action = toolbar.addAction("Compare")
+        self.compare_mode = QtWidgets.QComboBox()
+        self.compare_mode.addItems(["Split", "Source (A)", "Keydub (B)"])
+        toolbar.addWidget(self.compare_mode)
+        self.play_action = toolbar.addAction("Play with sound")
+        toolbar.addSeparator()
+        self.export_action = toolbar.addAction("Export OTIO…")
+        self.settings_action = toolbar.addAction("Settings…")
+        self._state_timer = QtCore.QTimer(self)
+        self._state_timer.start(_STATE_REFRESH_MS)
+
+    def _dock_occluder_panel(self, occluder_masker: Any | None) -> None:
+        """Dock the occluder panel where its module is installed."""
+        try:
+            from keydub.ui.occluders import OccluderPanel
+        except ImportError:
+            return
+        self.occluder_panel = OccluderPanel(self.controller, self.viewer, occluder_masker, self)
+        self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self.occluder_panel)
+
+    def _dock_queue_panel(self) -> None:
+        """The render queue of the opened folder, docked (the previous folder's worker is stopped)."""
+        if self.queue_factory is None or self.controller.out_dir is None:
+            return
+        if self.queue_panel is not None:
+            self.queue_panel.shutdown()
+            self.removeDockWidget(self.queue_panel)
+            self.queue_panel.deleteLater()
+            self.queue_panel = None
+        try:
+            self.queue_controller = self.queue_factory(self.controller.out_dir)
+            from keydub.ui.queue import QueuePanel
+        except ImportError:
+            return
+        except KeydubError as error:
+            self.show_message(f"the render queue cannot start: {error}", is_error=True)
+            return
+        self.queue_panel = QueuePanel(self.queue_controller, parent=self)
+        self.addDockWidget(QtCore.Qt.DockWidgetArea.BottomDockWidgetArea, self.queue_panel)
+        self.queue_panel.worker_changed.connect(self._on_queue_worker_change)
+
+    def _on_queue_worker_change(self, state: str) -> None:
+        if state == "crashed":
+            self.show_message(f"the render worker stopped: {self.queue_panel.status.text()}", is_error=True)
+        self.clip_model.refresh_states()
+
+    def _connect(self) -> None:
+        for topic, slot in (("clips.changed", self._on_controller_clips_changed),
+                            ("current.changed", self._on_controller_current_changed),
+                            ("clip.changed", self._on_controller_clip_changed),
+                            ("options.changed", self._on_controller_options_changed)):
+            self.controller.register_event_callback(topic, slot)
+        self.open_action.triggered.connect(self._on_open_click)
+        self.open_timeline_action.triggered.connect(self._on_open_timeline_click)
+        self.mask_action.toggled.connect(self._on_mask_toggle)
+        self.largest_face_action.triggered.connect(self._on_largest_face_click)
+        self.render_action.triggered.connect(lambda: self._on_clips_render(self.clip_list.selected_clip_ids()))
+        self.compare_action.triggered.connect(self._on_compare_click)
+        self.compare_mode.currentIndexChanged.connect(self._on_compare_mode_change)
+        self.play_action.triggered.connect(self._on_play_click)
+        self.export_action.triggered.connect(self._on_export_click)
+        self.settings_action.triggered.connect(self._on_settings_click)
+        self.clip_list.current_clip_changed.connect(self._on_clips_current_change)
+        self.clip_list.render_requested.connect(self._on_clips_render)
+        self.clip_list.cancel_requested.connect(self._on_clips_cancel)
+        self.clip_list.rerender_requested.connect(lambda ids: self._on_clips_render(ids, force=True))
+        self.viewer.face_clicked.connect(self._on_viewer_face_click)
+        self.viewer.range_marked.connect(self._on_viewer_range_mark)
+        self.viewer.decode_failed.connect(lambda message: self.show_message(message, is_error=True))
+        self.compare.playback_failed.connect(lambda message: self.show_message(message, is_error=True))
+        self._state_timer.timeout.connect(self.clip_model.refresh_states)
+
+    # Messages -----------------------------------------------------------------------------------------------
+    def show_message(self, text: str, is_error: bool = False) -> None:
+        """One line in the status bar; errors in red, until the next message."""
+        self.message_label.setText(text.splitlines()[0] if text else "")
+        self.message_label.setToolTip(text)
+        self.message_label.setStyleSheet("color: #e05050" if is_error else "")
+        self.is_error_shown = is_error
+
+    # Opening ------------------------------------------------------------------------------------------------
+    def open_video(self, video: Path, dub: Path, out_dir: Path | None = None) -> None:
+        """Open a clip and its dub on a thread (the window stays live; errors come back as a message)."""
+        controller = self.controller
+        self._run("open", lambda progress: load_video(video, dub, out_dir, controller.default_options,
+                                                      controller.default_handles), self._on_open_finish,
+                  f"Opening {Path(video).name}…")
+
+    def open_timeline(self, path: Path, dub_tracks: tuple[str, ...], out_dir: Path | None = None) -> None:
+        """Open an OTIO dubbing timeline on a thread."""
+        controller = self.controller
+        self._run("open", lambda progress: load_timeline(path, dub_tracks, out_dir, controller.default_options,
+                                                         controller.default_handles), self._on_open_finish,
+                  f"Opening {Path(path).name}…")
+
+    def open_paths(self, paths: list[Path]) -> None:
+        """Open dropped files: a timeline, or a video with an audio file as its dub."""
+        timelines = [path for path in paths if path.suffix.lower() == ".otio"]
+        audio = [path for path in paths if path.suffix.lower() in AUDIO_SUFFIXES]
+        videos = [path for path in paths if path not in timelines and path not in audio]
+        if timelines:
+            self._open_dropped_timeline(timelines[0])
+        elif len(videos) == 1 and len(audio) == 1:
+            self.open_video(videos[0], audio[0])
+        elif videos and not audio:
+            self.show_message(f"{videos[0].name} needs its dub: drop the video together with the dub audio file",
+                              is_error=True)
+        else:
+            self.show_message("drop one video with its dub audio, or one .otio timeline", is_error=True)
+
+    def _open_dropped_timeline(self, path: Path) -> None:
+        from keydub.plugin.timeline.otio_file import read_timeline
+
+        try:
+            names = [track.name for track in read_timeline(path).audio_tracks()]
+        except KeydubError as error:
+            self.show_message(str(error), is_error=True)
+            return
+        if not names:
+            self.show_message(f"{path.name} has no audio track to take the dub from", is_error=True)
+            return
+        name, is_chosen = QtWidgets.QInputDialog.getItem(self, "Dub track", "Audio track with the dub:", names, 0,
+                                                         False)
+        if is_chosen:
+            self.open_timeline(path, (name,))
+
+    # Tasks --------------------------------------------------------------------------------------------------
+    def _run(self, kind: str, function, on_success, message: str) -> int:
+        """Run `function` on a thread; `on_success(result)` runs on the UI thread if still current.
+
+        The thread's signals go to bound slots of the window (never to lambdas): Qt then delivers them on the
+        window's thread, as queued calls.
+        """
+        request_id = next(self._request_ids)
+        self._current_requests[kind] = request_id
+        self._pending[request_id] = (kind, on_success)
+        thread = TaskThread(request_id, function, self)
+        thread.succeeded.connect(self._on_task_success)
+        thread.failed.connect(self._on_task_failure)
+        thread.progressed.connect(self._on_task_progress)
+        thread.finished.connect(self._on_task_thread_finish)
+        self._threads.add(thread)
+        self.show_message(message)
+        self.progress_bar.setRange(0, 0)
+        self.progress_bar.setVisible(True)
+        thread.start()
+        return request_id
+
+    def is_busy(self) -> bool:
+        """Whether a task (opening, analysis) is still running."""
+        return bool(self._threads)
+
+    def _is_current(self, request_id: int) -> bool:
+        kind, _ = self._pending.get(request_id, (None, None))
+        return kind is not None and self._current_requests.get(kind) == request_id
+
+    def _on_task_success(self, request_id: int, result: Any) -> None:
+        if not self._is_current(request_id):
+            return
+        self.progress_bar.setVisible(False)
+        try:
+            self._pending[request_id][1](result)
+        except KeydubError as error:
+            self.show_message(str(error), is_error=True)
+
+    def _on_task_failure(self, request_id: int, message: str) -> None:
+        if self._is_current(request_id):
+            self.progress_bar.setVisible(False)
+            self.show_message(message, is_error=True)
+
+    def _on_task_progress(self, request_id: int, done: int, total: int) -> None:
+        if self._is_current(request_id) and total:
+            self.progress_bar.setRange(0, total)
+            self.progress_bar.setValue(done)
+
+    def _on_task_thread_finish(self) -> None:
+        thread = self.sender()
+        self._threads.discard(thread)
+        self._pending.pop(getattr(thread, "request_id", None), None)
+        thread.deleteLater()
+
+    def _on_open_finish(self, opened) -> None:
+        self.controller.apply(opened)
+        skipped = f"; {len(opened.skipped)} clip(s) cannot be rendered (see the tooltip)" if opened.skipped else ""
+        self.show_message(f"Opened {len(opened.sessions)} clip(s) into {opened.out_dir}{skipped}")
+        if opened.skipped:
+            self.message_label.setToolTip("\n".join(f"{name}: {reason}" for name, reason in opened.skipped))
+
+    # Faces --------------------------------------------------------------------------------------------------
+    def analyse_current(self) -> None:
+        """Track the current clip's faces on a thread (boxes, the face choice and the mask follow)."""
+        session = self.controller.current
+        if session is None:
+            return
+        clip_id, factory = session.clip_id, self.backend_factory
+        backend = self.controller.render_options.get("landmark_backend") or "face-alignment"
+
+        def analyse(progress):
+            return analyse_faces(session.video, session.start_frame, session.end_frame, backend,
+                                 backend_factory=factory, progress=progress)
+
+        self._run("analysis", analyse, lambda analysis: self._on_analysis_finish(clip_id, analysis),
+                  f"Finding faces in {session.name}…")
+
+    def _on_analysis_finish(self, clip_id: str, analysis: FaceAnalysis) -> None:
+        self.analyses[clip_id] = analysis
+        if clip_id == self.controller.current_id:
+            self._draw_face_layers()
+            missing = analysis.frames_without_face()
+            self.viewer.set_markers(NO_FACE_MARKERS, missing, NO_FACE_COLOUR)
+            note = f", {len(missing)} frame(s) without a face" if missing else ""
+            self.show_message(f"{len(analysis.tracks)} face(s) found{note}; click a face to choose it")
+
+    def _draw_face_layers(self) -> None:
+        self.viewer.set_overlay(FACES_LAYER, self._faces_image)
+        self.viewer.set_overlay(MASK_LAYER, self._mask_image if self.mask_action.isChecked() else None)
+
+    def _faces_image(self, frame: int) -> QtGui.QImage | None:
+        session, analysis = self.controller.current, self.analyses.get(self.controller.current_id or "")
+        size = self.viewer.frame_size()
+        if session is None or analysis is None or size is None:
+            return None
+        height, width = size
+        layer = QtGui.QImage(width, height, QtGui.QImage.Format.Format_ARGB32_Premultiplied)
+        layer.fill(QtCore.Qt.GlobalColor.transparent)
+        chosen = analysis.chosen_track(session.face, frame) if session.has_face else None
+        painter = QtGui.QPainter(layer)
+        pen_width = max(2, width // 320)
+        for track_id, box in analysis.boxes_at(frame):
+            colour = CHOSEN_FACE_COLOUR if track_id == chosen else OTHER_FACE_COLOUR
+            painter.setPen(QtGui.QPen(colour, pen_width * (2 if track_id == chosen else 1)))
+            rect = QtCore.QRectF(float(box[0]), float(box[1]), float(box[2] - box[0]), float(box[3] - box[1]))
+            painter.drawRect(rect)
+            font = painter.font()
+            font.setPixelSize(max(12, height // 40))
+            painter.setFont(font)
+            painter.drawText(rect.topLeft() + QtCore.QPointF(0, -pen_width * 2), f"face {track_id}")
+        painter.end()
+        return layer
+
+    def _mask_image(self, frame: int) -> np.ndarray | None:
+        session, analysis = self.controller.current, self.analyses.get(self.controller.current_id or "")
+        size = self.viewer.frame_size()
+        if session is None or analysis is None or size is None:
+            return None
+        mask = analysis.regeneration_mask(session.face, frame, size)
+        if mask is None:
+            return None
+        layer = np.zeros((*mask.shape, 4), dtype=np.uint8)
+        layer[mask] = MASK_RGBA
+        return layer
+
+    def _on_viewer_face_click(self, x: float, y: float, frame: int) -> None:
+        session, analysis = self.controller.current, self.analyses.get(self.controller.current_id or "")
+        if session is None:
+            return
+        if analysis is None:
+            self.show_message("the faces are still being found; click again when the boxes show", is_error=True)
+            return
+        track_id = analysis.track_under((x, y), frame)
+        if track_id is None:
+            self.show_message(f"no face under the click at {x:.0f},{y:.0f} on frame {frame}; click inside a box",
+                              is_error=True)
+            return
+        self.controller.choose_face(session.clip_id, (round(x, 1), round(y, 1)), frame)
+        self.show_message(f"face {track_id} chosen for {session.name} (at {x:.0f},{y:.0f} on frame {frame})")
+
+    def _on_largest_face_click(self) -> None:
+        if self.controller.current is not None:
+            self.controller.choose_face(self.controller.current_id, None, None)
+
+    def _on_mask_toggle(self, is_on: bool) -> None:
+        self.viewer.set_overlay(MASK_LAYER, self._mask_image if is_on else None)
+
+    def _on_viewer_range_mark(self, start: int, end: int) -> None:
+        session = self.controller.current
+        if session is None:
+            return
+        try:
+            self.controller.set_range(session.clip_id, start, end)
+        except KeydubError as error:
+            self.viewer.set_range(session.start_frame, session.end_frame)
+            self.show_message(str(error), is_error=True)
+
+    # Controller events --------------------------------------------------------------------------------------
+    def _on_controller_clips_changed(self, _event: dict) -> None:
+        self.analyses.clear()
+        self.clip_model.reset_clips()
+        self._dock_queue_panel()
+
+    def _on_controller_current_changed(self, event: dict) -> None:
+        session = self.controller.current
+        if session is None:
+            return
+        self.clip_list.select_clip(session.clip_id)
+        try:
+            info = self._info(session.video)
+        except KeydubError as error:
+            self.show_message(str(error), is_error=True)
+            return
+        if self.viewer.video != session.video:
+            self.viewer.open(session.video, info, session.start_frame)
+        else:
+            self.viewer.seek(session.start_frame)
+        self.viewer.set_range(session.start_frame, session.end_frame)
+        self.viewer.set_overlay(FACES_LAYER, None)
+        self.viewer.set_overlay(MASK_LAYER, None)
+        self.viewer.set_markers(NO_FACE_MARKERS, [], NO_FACE_COLOUR)
+        if session.clip_id in self.analyses:
+            self._on_analysis_finish(session.clip_id, self.analyses[session.clip_id])
+        else:
+            self.analyse_current()
+
+    def _on_controller_clip_changed(self, event: dict) -> None:
+        clip_id = event["clip_id"]
+        self.clip_model.update_clip(clip_id)
+        session = self.controller.session(clip_id)
+        analysis = self.analyses.get(clip_id)
+        if analysis is not None and (analysis.start, analysis.end) != (session.start_frame, session.end_frame):
+            del self.analyses[clip_id]
+            if clip_id == self.controller.current_id:
+                self.analyse_current()
+        elif clip_id == self.controller.current_id:
+            self.viewer.refresh_overlays()
+
+    def _on_controller_options_changed(self, _event: dict) -> None:
+        self.clip_model.refresh_states()
+
+    def _on_clips_current_change(self, clip_id: str) -> None:
+        self.controller.select(clip_id)
+
+    def _info(self, video: Path) -> MediaInfo:
+        return self.controller.media_info(video)
+
+    # Renders ------------------------------------------------------------------------------------------------
+    def _on_clips_render(self, clip_ids: list[str], force: bool = False) -> None:
+        if not clip_ids:
+            self.show_message("select the clips to render first", is_error=True)
+            return
+        if self.queue_controller is None:
+            self.show_message("no render queue: start the panel with `keydub panel` so a worker can render",
+                              is_error=True)
+            return
+        try:
+            jobs = [self.controller.job(clip_id) for clip_id in clip_ids]
+            queue = self.queue_panel if self.queue_panel is not None else self.queue_controller
+            queue.submit(jobs, force=force)
+        except KeydubError as error:
+            self.show_message(str(error), is_error=True)
+            return
+        self.clip_model.refresh_states()
+        self.show_message(f"queued {len(jobs)} clip(s)")
+
+    def _on_clips_cancel(self, clip_ids: list[str]) -> None:
+        if self.queue_controller is None or not clip_ids:
+            return
+        try:
+            self.queue_controller.cancel([self.controller.job(clip_id, write_audio=False).job_id
+                                          for clip_id in clip_ids])
+        except KeydubError as error:
+            self.show_message(str(error), is_error=True)
+        self.clip_model.refresh_states()
+
+    # Compare ------------------------------------------------------------------------------------------------
+    def current_render(self) -> Path | None:
+        """The current clip's finished, up-to-date render, or `None`."""
+        session = self.controller.current
+        if session is None or self.controller.out_dir is None:
+            return None
+        job = self.controller.job(session.clip_id, write_audio=False)
+        with JobStore.for_folder(self.controller.out_dir, read_only=True) as store:
+            record = store.get(job.job_id)
+        return record.output if record is not None and record.is_done_with(job.content_hash()) else None
+
+    def _on_compare_click(self) -> None:
+        try:
+            render = self.current_render()
+        except KeydubError as error:
+            self.show_message(str(error), is_error=True)
+            return
+        session = self.controller.current
+        if render is None or session is None:
+            self.show_message("the current clip has no up-to-date render to compare; render it first", is_error=True)
+            return
+        job = self.controller.job(session.clip_id, write_audio=False)
+        self.compare.set_clips(session.video, self._info(session.video), render, probe(render), job.start_frame)
+        self.compare.seek(self.viewer.frame_index)
+        self.tabs.setCurrentWidget(self.compare)
+        self.show_message(f"comparing {session.name}: drag the divider, T toggles A/B, S splits")
+
+    def _on_compare_mode_change(self, index: int) -> None:
+        self.compare.set_mode((SPLIT, "source", "render")[index])
+
+    def _on_play_click(self) -> None:
+        if self.compare.is_playing:
+            self.compare.stop_playback()
+            return
+        render = self.current_render()
+        if render is None:
+            self.show_message("the current clip has no up-to-date render to play; render it first", is_error=True)
+            return
+        if self.tabs.currentWidget() is not self.compare:
+            self._on_compare_click()
+        self.compare.play_with_sound(render)
+
+    # Export and settings ------------------------------------------------------------------------------------
+    def export_timeline(self, path: Path, overwrite: bool = False) -> Path | None:
+        try:
+            written = self.controller.export_timeline(path, overwrite=overwrite)
+        except KeydubError as error:
+            self.show_message(str(error), is_error=True)
+            return None
+        self.show_message(f"wrote {written}")
+        return written
+
+    def _on_export_click(self) -> None:
+        if self.controller.out_dir is None:
+            self.show_message("open a clip or timeline first", is_error=True)
+            return
+        name, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export timeline", str(self.controller.out_dir),
+                                                        "OpenTimelineIO (*.otio)")
+        if name:
+            self.export_timeline(Path(name), overwrite=True)
+
+    def _on_settings_click(self) -> None:
+        dialog = SettingsDialog(self.controller.render_options, self.controller.handles, self.viewer.cache.max_bytes,
+                                parent=self)
+        if dialog.exec() == QtWidgets.QDialog.DialogCode.Accepted:
+            self.controller.set_render_options(dialog.options, dialog.handles)
+            self.viewer.cache.max_bytes = dialog.cache_bytes
+            save_settings(app_settings(), dialog.options, dialog.handles, dialog.cache_bytes)
+
+    def _on_open_click(self) -> None:
+        video, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Video to dub")
+        if not video:
+            return
+        dub, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Its dub audio", str(Path(video).parent),
+                                                       "Audio (*.wav *.aif *.aiff *.flac *.mp3 *.m4a);;All files (*)")
+        if dub:
+            self.open_video(Path(video), Path(dub))
+
+    def _on_open_timeline_click(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Dubbing timeline", "", "OpenTimelineIO (*.otio)")
+        if path:
+            self._open_dropped_timeline(Path(path))
+
+    # Drag and drop ------------------------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QtGui.QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QtGui.QDropEvent) -> None:
+        paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.open_paths(paths)
+
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:
+        self._state_timer.stop()
+        for panel in (self.occluder_panel, self.queue_panel):
+            if panel is not None:
+                panel.shutdown()
+        self.viewer.close_clip()
+        self.compare.close_clips()
+        for thread in list(self._threads):
+            thread.wait()
+        super().closeEvent(event)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="keydub-app", description="The Keydub panel.")
+    add_panel_arguments(parser)
+    return parser
+
+
+def add_panel_arguments(parser: argparse.ArgumentParser) -> None:
+    """The panel's command-line arguments, shared by `keydub-app` and `keydub panel`."""
+    parser.add_argument("source", nargs="?", type=Path, help="a video to dub, or a .otio dubbing timeline")
+    parser.add_argument("--audio", type=Path, help="the video's dub audio")
+    parser.add_argument("--dub-track", action="append", default=[], metavar="NAME",
+                        help="the timeline's audio track with the dub; repeat to sum several")
+    parser.add_argument("--out-dir", type=Path, help="folder for renders, jobs and sessions (default: "
+                        "<source>_keydub beside the source)")
+
+
+def open_from_arguments(window: MainWindow, args: argparse.Namespace) -> None:
+    """Open what the command line names (nothing without a source)."""
+    if args.source is None:
+        return
+    if args.source.suffix.lower() == ".otio":
+        if not args.dub_track:
+            window.show_message("a timeline needs --dub-track NAME (the audio track with the dub)", is_error=True)
+            return
+        window.open_timeline(args.source, tuple(args.dub_track), args.out_dir)
+    elif args.audio is None:
+        window.show_message(f"{args.source.name} needs its dub: pass --audio DUB", is_error=True)
+    else:
+        window.open_video(args.source, args.audio, args.out_dir)
+
+
+def default_queue(folder: Path) -> Any:
+    """The render queue of an output folder, rendered by a `keydub worker` process."""
+    from keydub.plugin.panel.queue import QueueController
+
+    return QueueController(folder)
+
+
+def run_app(args: argparse.Namespace) -> int:
+    """Show the panel for parsed `args` and run Qt's event loop."""
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    app.setApplicationName("Keydub")
+    options, handles, cache_bytes = load_settings(app_settings())
+    controller = PanelController(render_options=options, handles=handles)
+    window = MainWindow(controller, queue_factory=default_queue, cache_bytes=cache_bytes)
+    window.show()
+    open_from_arguments(window, args)
+    return app.exec()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`keydub-app [VIDEO --audio DUB | TIMELINE.otio --dub-track NAME]`."""
+    return run_app(build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
