@@ -586,19 +586,11 @@ class MainWindow(QtWidgets.QMainWindow):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from keydub.plugin.cli.panel import add_panel_arguments
+
     parser = argparse.ArgumentParser(prog="keydub-app", description="The Keydub panel.")
     add_panel_arguments(parser)
     return parser
-
-
-def add_panel_arguments(parser: argparse.ArgumentParser) -> None:
-    """The panel's command-line arguments, shared by `keydub-app` and `keydub panel`."""
-    parser.add_argument("source", nargs="?", type=Path, help="a video to dub, or a .otio dubbing timeline")
-    parser.add_argument("--audio", type=Path, help="the video's dub audio")
-    parser.add_argument("--dub-track", action="append", default=[], metavar="NAME",
-                        help="the timeline's audio track with the dub; repeat to sum several")
-    parser.add_argument("--out-dir", type=Path, help="folder for renders, jobs and sessions (default: "
-                        "<source>_keydub beside the source)")
 
 
 def open_from_arguments(window: MainWindow, args: argparse.Namespace) -> None:

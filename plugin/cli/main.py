@@ -33,6 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "eval",
     "worker",
     "resolve",
+    "panel",
 )
 DEBUG_VARIABLE = "KEYDUB_DEBUG"
 # Exit statuses: a user error, a command-line mistake (argparse's), Ctrl-C and SIGTERM (128 + signal number).
