@@ -229,7 +229,7 @@ def read_item(item: Any, track: str, media_cache: dict[str, MediaState],
         return ItemState(kind=kind, enabled=item.GetClipEnabled() is not False, **common)
     left_offset = require_int(item.GetLeftOffset(), f"report the source in-point of {name!r}", fix)
     media = read_media(pool_item, media_cache)
-    if media.is_render:
+    if media.is_render and item.GetTakesCount():  # a render chosen in a take selector, not one on Keydub's track
         pool_item, left_offset = _original_take(item, name, fix)
         media = read_media(pool_item, media_cache)
     return ItemState(kind="clip", left_offset=left_offset, media=media, enabled=item.GetClipEnabled() is not False,

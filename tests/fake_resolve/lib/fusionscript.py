@@ -171,7 +171,8 @@ def media_properties(path: Path, project_rate: Fraction) -> dict[str, str] | Non
         stream = container.streams.video[0]
         rate = Fraction(stream.average_rate)
         frames = stream.frames or sum(1 for _ in container.decode(stream))
-        timecode = stream.metadata.get("timecode") or container.metadata.get("timecode") or "00:00:00:00"
+        tags = {key.lower(): value for key, value in [*container.metadata.items(), *stream.metadata.items()]}
+        timecode = tags.get("timecode") or "00:00:00:00"  # QuickTime's tmcd track, Matroska's TIMECODE tag
         kind = "Video + Audio" if container.streams.audio else "Video"
         resolution = f"{stream.codec_context.width}x{stream.codec_context.height}"
     start = timecode_to_frame(timecode, rate)
