@@ -71,3 +71,7 @@ class JobStoreError(KeydubError):
 
 class RenderInterruptedError(KeydubError):
     """The user stopped a render; no partial output was left behind."""
+
+
+class DeviceNotAvailableError(InvalidParameterError):
+    """A device was asked for that this machine does not have (no CUDA, an index past the GPU count, ...)."""

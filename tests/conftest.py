@@ -42,3 +42,10 @@ def talking_clip() -> Path:
 def dub_speech() -> Path:
     """19.8 s of 16 kHz mono speech by another speaker, used as the dub audio."""
     return testdata_file("speech_16k_mono_b.wav")
+
+
+@pytest.fixture(scope="session")
+def analysis_cache_dir(tmp_path_factory) -> Path:
+    """One Keydub cache folder for the whole session, so tests on the same real clip share its landmark pass
+    (a whole-clip analysis of the 10 s test clip takes over a minute with dlib on a CPU)."""
+    return tmp_path_factory.mktemp("keydub-cache")

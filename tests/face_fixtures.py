@@ -59,3 +59,39 @@ class DrawnFaceBackend:
         x0, y0 = landmarks.min(axis=0)
         x1, y1 = landmarks.max(axis=0)
         return [FaceDetection(box=(float(x0), float(y0), float(x1), float(y1)), score=1.0, landmarks=landmarks)]
+
+
+class IndexedFaceBackend:
+    """A landmark backend for clips whose frames spell their index (`media_fixtures.index_pattern`): on source
+    frame `i` it reports the faces `faces(i)` (a list of landmark arrays), whatever order frames come in; on any
+    other image (a generated crop) a face filling its middle. Counts the source frames it was shown.
+
+    Args:
+        faces (`Callable[[int], list[np.ndarray]]`): the faces on each source frame.
+        frame_size (`tuple[int, int]`): the clip's `(height, width)`.
+        name (`str`, defaults to `"indexed"`): the backend's name (it keys analysis caches).
+    """
+
+    def __init__(self, faces: Callable[[int], list[np.ndarray]], frame_size: tuple[int, int],
+                 name: str = "indexed") -> None:
+        self._faces = faces
+        self._frame_size = frame_size
+        self.name = name
+        self.source_frames_seen = 0
+
+    def detect(self, frame_rgb: np.ndarray) -> list[FaceDetection]:
+        from media_fixtures import read_index
+
+        if frame_rgb.shape[:2] == self._frame_size:
+            self.source_frames_seen += 1
+            faces = self._faces(read_index(frame_rgb))
+        else:
+            height, width = frame_rgb.shape[:2]
+            faces = [template_landmarks(width / 2, height * 0.45, width * 0.6)]
+        return [_detection(landmarks) for landmarks in faces]
+
+
+def _detection(landmarks: np.ndarray) -> FaceDetection:
+    x0, y0 = landmarks.min(axis=0)
+    x1, y1 = landmarks.max(axis=0)
+    return FaceDetection(box=(float(x0), float(y0), float(x1), float(y1)), score=1.0, landmarks=landmarks)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from media_fixtures import make_test_clip
 
-from keydub.plugin.cli.inspect import build_report
 from keydub.plugin.cli.main import main
+from keydub.plugin.inspection import inspect_clip
 
 
 def test_text_report_of_the_real_clip(talking_clip: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -25,7 +25,7 @@ def test_json_report_of_a_drop_frame_clip(tmp_path: Path, capsys: pytest.Capture
                           timecode="01:00:00;00", rotation=90)
     assert main(["inspect", str(path), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report == json.loads(json.dumps(build_report(path)))
+    assert report == json.loads(json.dumps(inspect_clip(path)))
     media = report["media"]
     assert media["frame_rate"] == "30000/1001" and media["frame_count"] == 10
     assert media["start_timecode"] == "01:00:00;00" and media["start_frame"] == 107892 and media["is_drop_frame"]

@@ -13,8 +13,8 @@ from media_fixtures import make_test_clip
 from tiny_models import save_tiny_weights
 
 from keydub.core.compositing.crop import blend_region, crop_windows
-from keydub.core.errors import AudioError, MediaNotFoundError, NoFaceFoundError, OutputExistsError
 from keydub.core.compositing.masks import leakproof_mask
+from keydub.core.errors import AudioError, MediaNotFoundError, NoFaceFoundError, OutputExistsError
 from keydub.core.media import probe, read_frames
 from keydub.core.model.pipeline import KeySyncPipeline
 from keydub.core.render import RenderRequest, render_clip
@@ -55,8 +55,9 @@ def request_for(
         "weights": str(weights["keysync"]), "vae": str(weights["vae"]),
         "hubert": str(weights["hubert"]), "wavlm": str(weights["wavlm"]),
     }
+    options = {"landmark_backend": "dlib", **options}
     return RenderRequest(video=clip, audio=audio, output=output, codec="ffv1", device="cpu", dtype="float32",
-                         landmark_backend="dlib", **sources, **options)
+                         **sources, **options)
 
 
 def drawn_face(frame_count: int, missing: range = range(0)) -> DrawnFaceBackend:
@@ -111,10 +112,11 @@ def test_render_through_a_range_with_missing_faces_passes_them_through(tmp_path,
     dub = write_wav(tmp_path / "dub.wav", 0.5)  # shorter than the range: padded with silence
     output = tmp_path / "out.mkv"
     report_path = tmp_path / "qc.json"
-    # Range [5, 35): the face is missing on range frames 10-14 (a turned head), splitting it in two segments.
+    # Range [5, 35): the face is missing on range frames 10-14 (a turned head), splitting it in two segments. The
+    # whole clip is tracked (so track ids are the clip's): those are clip frames 15-19.
     request = request_for(clip, dub, output, start_frame=5, end_frame=35, report=report_path)
 
-    result = render_clip(request, pipeline=pipeline, landmark_backend=drawn_face(30, missing=range(10, 15)))
+    result = render_clip(request, pipeline=pipeline, landmark_backend=drawn_face(40, missing=range(15, 20)))
 
     info = probe(output)
     assert info.frame_count == 30 and info.start_timecode == "01:00:00:05"
@@ -216,10 +218,13 @@ def test_ctrl_c_mid_render_leaves_no_file(tmp_path, pipeline):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dub.wav", "source.mkv"]
 
 
-def test_real_clip_renders_with_dlib_landmarks(tmp_path, talking_clip, dub_speech, pipeline):
+def test_real_clip_renders_with_dlib_landmarks(tmp_path, talking_clip, dub_speech, pipeline, analysis_cache_dir):
+    from keydub.core.analysis import AnalysisCache, analyse_clip
+
     output = tmp_path / "out.mkv"
+    analysis = analyse_clip(talking_clip, 100, 130, "dlib", cache=AnalysisCache(analysis_cache_dir / "analysis"))
     result = render_clip(request_for(talking_clip, dub_speech, output, start_frame=100, end_frame=130),
-                         pipeline=pipeline)
+                         pipeline=pipeline, analysis=analysis)
     info = probe(output)
     assert info.frame_count == 30 and (info.width, info.height) == (1080, 1920)
     assert result.report["face"]["coverage"] >= 0.95
@@ -259,6 +264,9 @@ class PassThroughPipeline:
     frame_size = (FRAME_SIZE, FRAME_SIZE)
     device = "cpu"
     dtype = "float32"
+
+    def planned_steps(self, num_frames, num_steps=10, sigmas=None):
+        return 0  # it runs no denoising step
 
     def __call__(self, frames, masks, audio_waveform, **options):
         for start in range(0, len(frames), 14):
@@ -352,11 +360,11 @@ def test_the_dub_starts_under_the_in_frame_and_handles_hear_what_comes_before(tm
     dub = write_wav(tmp_path / "dub.wav", 1.0)
     seen = {}
 
-    def capture(request, progress):
+    def capture(engine, request, progress=None, cancel=None, analysis=None):
         seen["request"] = request
         raise KeyboardInterrupt  # stop before any work
 
-    monkeypatch.setattr("keydub.core.render.render_clip", capture)
+    monkeypatch.setattr("keydub.core.engine.Engine.render", capture)
     argv = ["render", str(clip), "--audio", str(dub), "-o", str(tmp_path / "o.mkv"), "--in", "10", "--out", "20",
             "--handles", "4", "--audio-offset", "1/25"]
     assert main(argv) == 130

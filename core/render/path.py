@@ -7,15 +7,17 @@ request and result types live in `keydub.core.render.request` (light to import).
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from keydub.core.analysis import ClipAnalysis, analyse_clip, check_range
 from keydub.core.audio.framing import MODEL_SAMPLE_RATE
-from keydub.core.compositing.crop import CropWindow, crop_windows, paste_back, warp_to_crop
+from keydub.core.cancel import CancelToken, cancellable
+from keydub.core.compositing.crop import paste_back, warp_to_crop
 from keydub.core.compositing.crop_cache import CropCache, crop_to_pixels
 from keydub.core.compositing.masks import combine_with_occluders, leakproof_mask
 from keydub.core.compositing.occluders import occluder_crop_mask, paste_back_with_occluders
@@ -23,14 +25,14 @@ from keydub.core.errors import (
     AudioError,
     InvalidParameterError,
 )
-from keydub.core.faces import LandmarkBackend, get_landmark_backend, track_faces
-from keydub.core.faces.target import TargetFace, choose_identity_frame, choose_target_face
+from keydub.core.faces import LandmarkBackend, get_landmark_backend
+from keydub.core.faces.target import TargetFace
 from keydub.core.files import check_outputs, sha256_file, write_json_atomically
 from keydub.core.media import FrameReader, MediaInfo, probe, require_constant_frame_rate
-from keydub.core.media.audio import audio_stream_info, load_audio
+from keydub.core.media.audio import AudioStreamInfo, audio_stream_info, load_audio
 from keydub.core.media.writer import AudioSpec, BackgroundWriter, VideoWriter
 from keydub.core.metrics import LIPLEAK_THRESHOLD, lipleak, mar_series
-from keydub.core.progress import ProgressCallback, report
+from keydub.core.progress import Progress, ProgressCallback, Stage, Unit, report
 from keydub.core.render.request import FaceChoice, RenderRequest, RenderResult
 
 
@@ -48,19 +50,26 @@ def render_clip(
     request: RenderRequest,
     progress: ProgressCallback | None = None,
     *,
+    cancel: CancelToken | None = None,
     pipeline: "KeySyncPipeline | None" = None,
     landmark_backend: LandmarkBackend | None = None,
     occlusion_masker: "OcclusionMasker | None" = None,
+    analysis: ClipAnalysis | None = None,
 ) -> RenderResult:
     """Render `request`: the source frames of its range with the lower face regenerated to follow the dub.
 
     Args:
         request (`RenderRequest`): what to render.
-        progress (`ProgressCallback | None`): receives each stage's progress (`"landmarks"`, `"keyframes"`,
-            `"interpolation"`, `"render"`, ...).
+        progress (`ProgressCallback | None`): receives each stage's progress (`Stage.LANDMARKS`,
+            `Stage.LOAD_MODEL`, `Stage.CROP`, `Stage.KEYFRAMES` and `Stage.INTERPOLATION` steps, `Stage.RENDER`
+            frames, ...), every total known before the stage starts and reached when it ends.
+        cancel (`CancelToken | None`): checked at every progress point and after every denoising step; a
+            cancelled render raises `RenderInterruptedError` and leaves no output file.
         pipeline (`KeySyncPipeline | None`): a loaded pipeline to reuse; else loaded from the request's weights.
         landmark_backend (`LandmarkBackend | None`): a loaded landmark backend to reuse.
         occlusion_masker (`OcclusionMasker | None`): a loaded SAM2 masker to reuse when there are occluders.
+        analysis (`ClipAnalysis | None`): the clip's analysis (`analyse_clip`, any range of the same clip); then
+            no landmark pass runs. Without one, the whole clip is tracked (so track ids are the clip's).
 
     Returns:
         `RenderResult`. The output holds every source frame of the range in order, at the source's rate, size,
@@ -68,35 +77,30 @@ def render_clip(
         region, are the source's own pixels.
 
     Raises:
-        `KeydubError` subclasses for bad input, before any model work where possible. An error or Ctrl-C leaves
-        no output file behind.
+        `KeydubError` subclasses for bad input, before any model work where possible. An error, a cancel or
+        Ctrl-C leaves no output file behind.
     """
+    progress = cancellable(progress, cancel)
     timer = StageTimer()
     # 0. Check the inputs before any model work.
     with timer("check"):
-        info = probe(request.video)
-        require_constant_frame_rate(info)
-        start, end = frame_range(request, info)
-        check_output(request)
+        info, start, end = check_request(request)
         dub = load_dub_audio(request, info, end - start)
-    # 1. Find the target face on every frame of the range.
-    with timer("landmarks"):
+    # 1. Find the target face on every frame of the range (from the clip's analysis when there is one).
+    with timer(Stage.LANDMARKS):
         backend = landmark_backend or get_landmark_backend(request.landmark_backend)
-        with FrameReader(request.video, info=info) as reader:
-            tracks = track_faces(reader.read(start, end), backend, frame_count=end - start, progress=progress)
-        face = choose_target_face(
-            tracks, end - start, point=request.face.point, track_id=request.face.track_id,
-            frame=None if request.face.frame is None else request.face.frame - start,
-        )
+        clip = analysis_for(request, analysis, backend, (start, end), progress)
     # 2. Load the model; its weights fix the crop size.
-    with timer("load model"):
+    with timer(Stage.LOAD_MODEL):
+        report(progress, Stage.LOAD_MODEL, 0, 1)
         pipe = pipeline or load_pipeline(request)
-        windows = crop_windows(face.landmarks, output_size=pipe.frame_size[0])
+        clip = clip.for_range(start, end, crop_size=pipe.frame_size[0])
+        report(progress, Stage.LOAD_MODEL, 1, 1)
     # 3. Occluders: per-frame source-resolution masks (cached by prompt), kept out of the regenerated region.
-    with timer("occlusion"):
-        occluders = occluder_masks(request, info, (start, end), face, occlusion_masker, progress)
+    with timer(Stage.OCCLUSION):
+        occluders = occluder_masks(request, info, (start, end), clip.face, occlusion_masker, progress)
     # 4. Generate each face segment and paste it back while writing every frame of the range in order.
-    renderer = SegmentRenderer(pipe, request, info, start, face, windows, occluders, dub, timer, progress)
+    renderer = SegmentRenderer(pipe, request, clip, occluders, dub, timer, progress, cancel)
     mouth = MouthTracker(backend, end - start)
     with (
         renderer,
@@ -109,7 +113,7 @@ def render_clip(
     ):
         frames = reader.read(start, end, high_bit_depth=info.bit_depth > 8)
         for offset in range(end - start):
-            with timer("decode"):
+            with timer(Stage.DECODE):
                 frame = next(frames)
             generated = renderer.generated(offset)
             if generated is not None:
@@ -120,14 +124,14 @@ def render_clip(
                     mouth.measure(offset, crop)
             with timer("encode queue"):
                 encoder.write(frame)
-            report(progress, "render", offset + 1, end - start)
+            report(progress, Stage.RENDER, offset + 1, end - start)
     timer.seconds["encode"] = encoder.encode_seconds
     # 5. Report what was done.
     result = RenderResult(
         output=request.output,
         frame_count=end - start,
-        passed_through=face.passed_through(start),
-        report=build_report(request, info, (start, end), dub, face, renderer, mouth, timer),
+        passed_through=clip.face.passed_through(start),
+        report=build_report(request, info, (start, end), dub, clip, mouth, timer, pipe),
     )
     if request.report is not None:
         write_json_atomically(request.report, result.report)
@@ -137,15 +141,42 @@ def render_clip(
 # ----------------------------------------------------------------------------------------------------------------
 # Stages
 # ----------------------------------------------------------------------------------------------------------------
+def check_request(request: RenderRequest) -> tuple[MediaInfo, int, int]:
+    """Everything about a request that can be wrong before any model work: the clip (constant frame rate), the
+    range, the outputs and the dub's stream. Returns the clip's probe and the `[start, end)` source frames."""
+    info = probe(request.video)
+    require_constant_frame_rate(info)
+    start, end = frame_range(request, info)
+    check_output(request)
+    dub_stream(request)
+    return info, start, end
+
+
 def frame_range(request: RenderRequest, info: MediaInfo) -> tuple[int, int]:
     """The request's `[start, end)` source frames, checked against the clip."""
     end = info.frame_count if request.end_frame is None else request.end_frame
-    if not 0 <= request.start_frame < end <= info.frame_count:
-        raise InvalidParameterError(
-            f"frame range [{request.start_frame}, {end}) is not inside the clip's {info.frame_count} frames "
-            f"({info.timecode_at(0)} to {info.timecode_at(info.frame_count - 1)}); fix --in/--out"
-        )
+    check_range(info, request.start_frame, end)
     return request.start_frame, end
+
+
+def analysis_for(
+    request: RenderRequest,
+    analysis: ClipAnalysis | None,
+    backend: LandmarkBackend,
+    window: tuple[int, int],
+    progress: ProgressCallback | None,
+) -> ClipAnalysis:
+    """The request's range, face and identity from `analysis` (checked to be of the request's clip), or from a
+    new whole-clip analysis with `backend` when there is none."""
+    start, end = window
+    if analysis is None:
+        return analyse_clip(request.video, start, end, backend, face=request.face, identity=request.identity,
+                            progress=progress)
+    if Path(analysis.video).resolve() != Path(request.video).resolve():
+        raise InvalidParameterError(
+            f"the clip analysis is of {analysis.video}, not of the clip to render {request.video}; analyse that clip"
+        )
+    return analysis.for_range(start, end, face=request.face, identity=request.identity)
 
 
 def check_output(request: RenderRequest) -> None:
@@ -171,14 +202,20 @@ class DubAudio:
     is_silent: bool
 
 
+def dub_stream(request: RenderRequest) -> AudioStreamInfo:
+    """The dub's audio stream, refused when it has no samples."""
+    stream = audio_stream_info(request.audio)
+    if not stream.duration or stream.duration <= 0:
+        raise AudioError(f"the dub audio {request.audio} has no samples; export the dub again")
+    return stream
+
+
 def load_dub_audio(request: RenderRequest, info: MediaInfo, frame_count: int) -> DubAudio:
     """Load the dub under the range: shifted by the offset, cut when longer, padded with silence when shorter."""
     duration = Fraction(frame_count) / info.frame_rate
     # A dub delayed by `audio_offset` seconds is heard at dub time -offset under the range's first frame.
     dub_start = -Fraction(request.audio_offset)
-    stream = audio_stream_info(request.audio)
-    if not stream.duration or stream.duration <= 0:
-        raise AudioError(f"the dub audio {request.audio} has no samples; export the dub again")
+    stream = dub_stream(request)
     samples = load_audio(request.audio, MODEL_SAMPLE_RATE, start=dub_start, duration=duration)
     if samples.size == 0:
         raise AudioError(
@@ -195,22 +232,13 @@ def load_dub_audio(request: RenderRequest, info: MediaInfo, frame_count: int) ->
 
 def load_pipeline(request: RenderRequest) -> "KeySyncPipeline":
     """The KeySync pipeline from the request's weights, on the requested device and precision."""
-    import torch
-
+    from keydub.core.devices import resolve_device, resolve_dtype
     from keydub.core.model.pipeline import KeySyncPipeline
 
-    device = request.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-    if request.dtype == "auto":
-        dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-    elif request.dtype in dtypes:
-        dtype = dtypes[request.dtype]
-    else:
-        raise InvalidParameterError(f"precision {request.dtype!r} is not one of auto, {', '.join(dtypes)}")
+    device = resolve_device(request.device)
     return KeySyncPipeline.from_pretrained(
-        request.weights, request.vae, request.hubert, request.wavlm, torch_dtype=dtype, device=device
+        request.weights, request.vae, request.hubert, request.wavlm, torch_dtype=resolve_dtype(request.dtype, device),
+        device=device,
     )
 
 
@@ -246,26 +274,31 @@ class SegmentRenderer:
 
     Before a segment's first frame is asked for, its crops and masks are cut from the source into a disk cache and
     the pipeline is started on them; the pipeline's chunks are then handed out frame by frame.
+
+    Crop and denoising-step progress counts over the whole render (every segment's planned steps are known up
+    front), so each stage's total is reached once, at its end.
     """
 
     def __init__(
         self,
         pipeline: "KeySyncPipeline",
         request: RenderRequest,
-        info: MediaInfo,
-        first_source_frame: int,
-        face: TargetFace,
-        windows: list[CropWindow | None],
+        clip: ClipAnalysis,
         occluders: "CachedOcclusionMasks | None",
         dub: DubAudio,
         timer: "StageTimer",
         progress: ProgressCallback | None,
+        cancel: CancelToken | None = None,
     ) -> None:
-        self.pipeline, self.request, self.info = pipeline, request, info
-        self.first_source_frame, self.face, self.windows = first_source_frame, face, windows
-        self.occluders, self.dub, self.timer, self.progress = occluders, dub, timer, progress
-        self.segments = face.segments()
-        self.identity_frames: list[int] = []
+        self.pipeline, self.request, self.info = pipeline, request, clip.info
+        self.first_source_frame, self.face, self.windows = clip.start, clip.face, clip.windows
+        self.occluders, self.dub, self.timer, self.progress, self.cancel = occluders, dub, timer, progress, cancel
+        self.segments = self.face.segments()
+        self.identity_frames = list(clip.identity_frames)
+        steps = [pipeline.planned_steps(b - a, request.steps) for a, b in self.segments]
+        self._steps_before = [sum(steps[:i]) for i in range(len(steps))]
+        self._steps_total = sum(steps)
+        self._crop_frames = sum(b - a for a, b in self.segments)
         self._segment = -1
         self._cache: CropCache | None = None
         self._chunks: Iterator[tuple[int, Any]] | None = None
@@ -311,19 +344,35 @@ class SegmentRenderer:
                     occluder = occluder_crop_mask(self.occluders.union(source + a + i), window)
                     region = combine_with_occluders(region, occluder)
                 self._cache.masks[i] = region
-                report(self.progress, "crop", i + 1, b - a)
-        identity = resolve_identity(self.request.identity, self.face, (a, b))
-        self.identity_frames.append(a + identity)
+                report(self.progress, Stage.CROP, self._crops_before(segment) + i + 1, self._crop_frames)
+        identity = self.identity_frames[segment] - a
         first_sample = round(Fraction(a) / self.info.frame_rate * MODEL_SAMPLE_RATE)
         self._chunks = iter(
             self.pipeline(
                 self._cache.frames, self._cache.region_masks, self.dub.waveform[first_sample:],
                 frame_rate=self.info.frame_rate, identity_index=identity, num_steps=self.request.steps,
                 audio_guidance=self.request.audio_guidance, ref_guidance=self.request.ref_guidance,
-                seed=self.request.seed, progress=self.progress,
+                seed=self.request.seed, progress=self._render_wide(segment), cancel=self.cancel,
             )
         )
         self._segment, self._chunk_start, self._chunk = segment, 0, None
+
+    def _crops_before(self, segment: int) -> int:
+        """Crop frames of the segments before `segment`."""
+        return sum(b - a for a, b in self.segments[:segment])
+
+    def _render_wide(self, segment: int) -> ProgressCallback | None:
+        """The pipeline's progress with its step counts turned into counts over the whole render."""
+        if self.progress is None:
+            return None
+        progress, before, total = self.progress, self._steps_before[segment], self._steps_total
+
+        def whole_render(event: Progress) -> None:
+            if event.unit == Unit.STEPS:
+                event = replace(event, done=before + event.done, total=total)
+            progress(event)
+
+        return whole_render
 
     def __enter__(self) -> "SegmentRenderer":
         return self
@@ -332,23 +381,6 @@ class SegmentRenderer:
         if self._cache is not None:
             self._cache.close()
             self._cache = None
-
-
-def resolve_identity(identity: str | int, face: TargetFace, segment: tuple[int, int]) -> int:
-    """The identity frame of a segment, relative to the segment's start.
-
-    `"first"` is the official choice (the segment's first frame); `"auto"` picks a frontal closed-mouth frame
-    (the leakage study reports that a silent-face reference reduces leakage); an index (relative to the range's
-    start) is used when it falls inside the segment, else the segment's first frame.
-    """
-    a, b = segment
-    if identity == "first":
-        return 0
-    if identity == "auto":
-        return choose_identity_frame(face.landmarks[a:b])
-    if isinstance(identity, int) and not isinstance(identity, bool):
-        return identity - a if a <= identity < b else 0
-    raise InvalidParameterError(f"identity frame {identity!r} is not 'first', 'auto' or a frame index")
 
 
 class MouthTracker:
@@ -392,13 +424,14 @@ def build_report(
     info: MediaInfo,
     window: tuple[int, int],
     dub: DubAudio,
-    face: TargetFace,
-    renderer: SegmentRenderer,
+    clip: ClipAnalysis,
     mouth: MouthTracker,
     timer: StageTimer,
+    pipeline: "KeySyncPipeline",
 ) -> dict[str, Any]:
     """The render's JSON report: inputs and hashes, parameters, weights, frames, faces, timings, mouth QC."""
     start, end = window
+    face = clip.face
     mar = mouth.series()
     measured = mar[np.isfinite(mar)]
     notes = []
@@ -416,7 +449,7 @@ def build_report(
         },
         "output": str(Path(request.output).absolute()),
         "parameters": request.to_dict(),
-        "weights": describe_weights(request, renderer.pipeline),
+        "weights": describe_weights(request, pipeline),
         "frames": {
             "range": [start, end],
             "timecode": {"in": info.timecode_at(start), "out": info.timecode_at(end - 1)},
@@ -428,7 +461,8 @@ def build_report(
         "face": {
             "coverage": face.coverage(),
             "segments": [[start + a, start + b] for a, b in face.segments()],
-            "identity_frames": [start + i for i in renderer.identity_frames],
+            "identity_frames": [start + i for i in clip.identity_frames],
+            "track_ids": sorted({int(i) for i in face.track_ids if i >= 0}),
         },
         "audio": {
             "padded_seconds": float(dub.padded_seconds),

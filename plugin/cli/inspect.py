@@ -1,17 +1,17 @@
 """`keydub inspect VIDEO`: what Keydub sees in a clip (exact rate, frame count, timecode, colour, audio).
 
-The report is built as a dict of sections (`build_report`) and only then printed, as text or with `--json`, so
-further sections slot in beside `media` without touching the printing.
+The report is built as a dict of sections (`keydub.plugin.inspection.inspect_clip`) and only then printed, as
+text or with `--json`, so further sections slot in beside `media` without touching the printing.
 """
 
 import argparse
 from pathlib import Path
 from typing import Any
 
-from keydub.core.media import MediaInfo, probe, read_frames
-from keydub.core.progress import ProgressCallback
+from keydub.core.media import MediaInfo
 from keydub.core.render.request import LANDMARK_BACKENDS
 from keydub.plugin.cli._output import ProgressBar, print_json
+from keydub.plugin.inspection import inspect_clip
 
 
 EXAMPLES = """examples:
@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print the report of `args.video`; errors propagate as `KeydubError` for `main` to print."""
     with ProgressBar() as bar:
-        report = build_report(args.video, faces_backend=args.backend if args.faces else None, progress=bar)
+        report = inspect_clip(args.video, faces_backend=args.backend if args.faces else None, progress=bar)
     if args.json:
         print_json(report)
     else:
@@ -55,24 +55,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_report(
-    video: Path, faces_backend: str | None = None, progress: ProgressCallback | None = None
-) -> dict[str, Any]:
-    """The report as plain data: `{"media": MediaInfo.to_dict()}`, plus `"faces"` (`face_coverage` of every
-    frame) when `faces_backend` names a landmark backend."""
-    info = probe(video)
-    report = {"media": info.to_dict()}
-    if faces_backend is not None:
-        from keydub.core.faces import face_coverage, get_landmark_backend, track_faces
-
-        backend = get_landmark_backend(faces_backend)
-        tracks = track_faces(read_frames(video, info=info), backend, frame_count=info.frame_count, progress=progress)
-        report["faces"] = {"backend": faces_backend, **face_coverage(tracks, info.frame_count)}
-    return report
-
-
 def format_report(report: dict[str, Any]) -> str:
-    """Human-readable lines for a report from `build_report`."""
+    """Human-readable lines for a report from `inspect_clip`."""
     lines = _media_lines(MediaInfo.from_dict(report["media"]))
     if "faces" in report:
         lines += _face_lines(report["faces"])

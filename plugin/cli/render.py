@@ -1,14 +1,12 @@
 """`keydub render`: regenerate the lower face of one clip so the lips follow a dub track."""
 
 import argparse
-import re
 import sys
 from fractions import Fraction
 from pathlib import Path
 
-from keydub.core.errors import InvalidParameterError
 from keydub.plugin.cli._numbers import frame_count, seconds_offset
-from keydub.plugin.cli._output import ProgressBar, print_json
+from keydub.plugin.cli._output import ProgressBar, print_json, report_stale_files_removed
 from keydub.plugin.cli._render_options import add_render_options, render_options_from_args
 
 
@@ -18,7 +16,6 @@ EXAMPLES = """examples:
   keydub render two_shot.mov --audio dub.wav -o out.mov --face 1210,540@0 --identity auto --report qc.json
   keydub render mic.mov --audio dub.wav -o out.mov --occluder 880,1020@35 --occluder=-700,900@35
 """
-_FACE = re.compile(r"^(\d+(?:\.\d*)?),(\d+(?:\.\d*)?)(?:@(\S+))?$")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -64,28 +61,12 @@ def add_range_and_face_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from keydub.core.media import probe
-    from keydub.core.occlusion import parse_occluder_args
-    from keydub.core.render import RenderRequest, render_clip
+    from keydub.core.engine import Engine
 
-    info = probe(args.video)
-    start, end = source_range(args, info)
-    in_point = frame_number(args.in_point, info) if args.in_point else 0
-    request = RenderRequest(
-        video=args.video.absolute(),
-        audio=args.audio.absolute(),
-        output=args.output.absolute(),
-        start_frame=start,
-        end_frame=end,
-        # The dub's first sample belongs under the --in frame; handles before it hear silence (or earlier dub).
-        audio_offset=args.audio_offset + Fraction(in_point - start) / info.frame_rate,
-        face=face_choice(args, info, start),
-        occluders=tuple(p.to_dict() for p in parse_occluder_args(args.occluder, args.occluder_mask, info)),
-        report=args.report.absolute() if args.report else None,
-        **render_options_from_args(args),
-    )
+    report_stale_files_removed(targets=[args.output, args.report])
+    request = request_from_args(args)
     with ProgressBar(disable=args.quiet) as bar:
-        result = render_clip(request, bar)
+        result = Engine().render(request, bar)
     if args.json:
         print_json(result.report)
     else:
@@ -98,40 +79,25 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def frame_number(text: str, info) -> int:
-    """A frame number, or a timecode of the clip converted to a frame index from its first frame."""
-    from keydub.core.media import timecode_to_frames
+def request_from_args(args: argparse.Namespace):
+    """The `RenderRequest` of a `keydub render` command line, checked (device included) before any work."""
+    from keydub.core.media import probe
+    from keydub.core.occlusion import parse_occluder_args
+    from keydub.core.render import RenderRequest
+    from keydub.plugin.requests import dub_offset, edit_range, parse_face_click, source_range
 
-    if text.isdigit():
-        return int(text)
-    frame = timecode_to_frames(text, info.frame_rate) - info.start_frame
-    if frame < 0:
-        raise InvalidParameterError(f"timecode {text} is before the clip starts ({info.timecode_at(0)})")
-    return frame
-
-
-def source_range(args: argparse.Namespace, info) -> tuple[int, int]:
-    """`[start, end)` from --in/--out, widened by --handles and clamped to the clip."""
-    if args.handles < 0:
-        raise InvalidParameterError(f"--handles must be 0 or more, got {args.handles}")
-    start = frame_number(args.in_point, info) if args.in_point else 0
-    end = frame_number(args.out_point, info) if args.out_point else info.frame_count
-    if not 0 <= start < end <= info.frame_count:
-        raise InvalidParameterError(
-            f"--in/--out give frames [{start}, {end}), which is not a non-empty range inside the clip's "
-            f"{info.frame_count} frames ({info.timecode_at(0)} to {info.timecode_at(info.frame_count - 1)})"
-        )
-    return max(0, start - args.handles), min(info.frame_count, end + args.handles)
-
-
-def face_choice(args: argparse.Namespace, info, start: int):
-    from keydub.core.render.request import FaceChoice
-
-    if args.face is None:
-        return FaceChoice(track_id=args.face_track)
-    match = _FACE.match(args.face)
-    if match is None:
-        raise InvalidParameterError(f"--face {args.face!r} is not X,Y or X,Y@FRAME, e.g. --face 960,540@12")
-    x, y, frame = match.groups()
-    return FaceChoice(point=(float(x), float(y)), frame=frame_number(frame, info) if frame else start,
-                      track_id=args.face_track)
+    info = probe(args.video)
+    start, end = source_range(info, args.in_point, args.out_point, args.handles)
+    in_frame = edit_range(info, args.in_point, args.out_point)[0]
+    return RenderRequest(
+        video=args.video.absolute(),
+        audio=args.audio.absolute(),
+        output=args.output.absolute(),
+        start_frame=start,
+        end_frame=end,
+        audio_offset=dub_offset(info, args.audio_offset, in_frame=in_frame, start=start),
+        face=parse_face_click(args.face, info, start, args.face_track),
+        occluders=tuple(p.to_dict() for p in parse_occluder_args(args.occluder, args.occluder_mask, info)),
+        report=args.report.absolute() if args.report else None,
+        **render_options_from_args(args),
+    )
