@@ -182,3 +182,39 @@ def test_saved_prompts_reload_into_the_same_masks(editor, masker, tmp_path):
 def test_bad_strokes_are_refused():
     with pytest.raises(ValueError, match="brush size 0 must be a positive"):
         stroke_mask((10, 10), [(1, 1)], 0)
+
+
+def test_a_clips_job_carries_the_occluders_keydub_render_parses(masker, tmp_path, monkeypatch):
+    """Prompts made in the panel reach the render request exactly as `--occluder` / `--occluder-mask` give them."""
+    from media_fixtures import make_test_clip
+    from test_render import write_wav
+
+    from keydub.plugin.cli.main import main
+    from keydub.plugin.panel.controller import PanelController
+
+    clip = make_test_clip(tmp_path / "shot.mkv", width=WIDTH, height=HEIGHT, frame_count=LENGTH, frames="noise")
+    dub = write_wav(tmp_path / "dub.wav", LENGTH / 25)
+    controller = PanelController(handles=0)
+    controller.open_video(clip, dub, tmp_path / "out")
+    clip_id = controller.current_id
+    editor = OccluderEditor(masker, masker.init_session(clip),
+                            brush_path=lambda object_id, frame: controller.brush_mask_path(clip_id, object_id, frame))
+    editor.click(2, 1, 60.0, 45.0)
+    editor.click(2, 1, 20.5, 70.25, positive=False)
+    editor.box(4, 2, (30.0, 10.0, 80.0, 50.0))
+    editor.paint(5, 3, [(40.0, 40.0), (60.0, 50.0)], radius=5)
+    controller.set_occluders(clip_id, editor.request_occluders())
+    from_panel = controller.job(clip_id).render_request(tmp_path / "out.mkv").occluders
+
+    seen = {}
+
+    def capture(engine, request, progress=None, cancel=None, analysis=None):
+        seen["request"] = request
+        raise KeyboardInterrupt  # the request is all this test needs
+
+    monkeypatch.setattr("keydub.core.engine.Engine.render", capture)
+    png = controller.brush_mask_path(clip_id, 3, 5)
+    argv = ["render", str(clip), "--audio", str(dub), "-o", str(tmp_path / "cli.mkv"), "--occluder", "1:60,45@2",
+            "--occluder=1:-20.5,70.25@2", "--occluder", "2:30,10,80,50@4", "--occluder-mask", f"3:{png}@5"]
+    assert main(argv) == 130
+    assert from_panel == seen["request"].occluders and len(from_panel) == 3
