@@ -1,4 +1,4 @@
-"""The dry run's cost estimate: frames and output time still to render, and their GPU time at a throughput."""
+"""The farm's command line: the dry run's cost estimate, and the options that describe the cluster."""
 
 from fractions import Fraction
 
@@ -6,7 +6,8 @@ import pytest
 from otio_fixtures import RATE, write_three_clip_timeline
 
 from keydub.core.errors import InvalidParameterError
-from keydub.plugin.cli.main import main
+from keydub.plugin.cli._farm import ray_executor
+from keydub.plugin.cli.main import build_parser, main
 from keydub.plugin.cluster.estimate import DEFAULT_THROUGHPUT_S_PER_S, estimate_cost, format_duration
 
 
@@ -52,3 +53,25 @@ def test_the_default_throughput_says_it_is_a_target_not_a_measurement(tmp_path, 
     estimate = capsys.readouterr().out.splitlines()[-3]
     assert estimate.startswith("Estimated GPU time: 5.3 s at 1.00 s of GPU per output second (the H100/H200 "
                                "target, not a measurement: pass yours with --throughput)")
+
+
+def test_the_farm_options_describe_the_executor():
+    pytest.importorskip("ray")
+    args = build_parser().parse_args(["timeline", "ep101.otio", "--executor", "ray", "--address", "10.0.0.5:6379",
+                                      "--gpus-per-job", "0.5", "--path-map", "/Volumes/SAN=/mnt/san",
+                                      "--path-map", r"Z:\show=/mnt/show"])
+
+    executor = ray_executor(args, disable_lines=True)
+
+    assert (executor.address, executor.gpus_per_job) == ("10.0.0.5:6379", 0.5)
+    assert executor.path_map.to_node("/Volumes/SAN/ep101/sh010.mov") == "/mnt/san/ep101/sh010.mov"
+    assert executor.path_map.to_editor("/mnt/show/renders/a.mov") == r"Z:\show\renders\a.mov"
+
+
+def test_a_bad_path_map_is_one_error_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["timeline", str(tmp_path / "ep101.otio"), "--executor", "ray", "--path-map", "/Volumes/SAN"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Error: keydub timeline: argument --path-map: the path map '/Volumes/SAN' is not FROM=TO; "
+                          "give the folder as this machine sees it") and err.count("\n") == 1

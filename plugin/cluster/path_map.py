@@ -36,7 +36,7 @@ class PathMapping:
         """Read `FROM=TO` (the first `=` splits, so a Windows `C:\\` or a `=` in the target survives)."""
         editor, separator, node = text.partition("=")
         if not separator or not editor.strip() or not node.strip():
-            raise InvalidParameterError(f"--path-map {text!r} is not FROM=TO; give the folder as this machine sees "
+            raise InvalidParameterError(f"the path map {text!r} is not FROM=TO; give the folder as this machine sees "
                                         "it, '=', and the same folder as the render nodes see it, e.g. "
                                         "--path-map /Volumes/SAN=/mnt/san")
         return cls(editor=_strip_separator(editor.strip()), node=_strip_separator(node.strip()))
