@@ -39,7 +39,8 @@ def _claim_all(path: str, owner: str, results) -> None:
 def test_claims_from_four_processes_hand_each_job_to_exactly_one(tmp_path):
     with JobStore.for_folder(tmp_path) as store:
         _submit(store, *(f"job{index:02d}" for index in range(24)))
-    context = multiprocessing.get_context("spawn")
+    # fork: the children start at once, without importing the test's modules again (spawn where there is no fork).
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     results = context.Queue()
     processes = [context.Process(target=_claim_all, args=(str(tmp_path / ".keydub" / "jobs.sqlite"), f"h:{n}",
                                                           results)) for n in range(4)]

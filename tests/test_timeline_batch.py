@@ -22,7 +22,7 @@ from otio_fixtures import (
     write_dubbing_timeline,
     write_three_clip_timeline,
 )
-from queue_fixtures import in_process, subprocess_environment
+from queue_fixtures import FunctionEngine, in_process, subprocess_environment
 
 from keydub.core.cancel import CancelToken
 from keydub.core.errors import (
@@ -35,7 +35,7 @@ from keydub.core.errors import (
 from keydub.core.media import probe, read_frames
 from keydub.plugin.store import JobState, JobStore
 from keydub.plugin.timeline.batch import OutputFolder, render_timeline, run_batch
-from keydub.plugin.timeline.executors import WorkerExecutor
+from keydub.plugin.timeline.executors import InProcessExecutor, WorkerExecutor
 from keydub.plugin.timeline.otio_file import read_timeline
 from keydub.plugin.timeline.plan import PlanOptions, plan_timeline
 from keydub.plugin.timeline.timecode import to_frames
@@ -411,3 +411,29 @@ def test_a_crashed_worker_fails_the_batch_with_one_line_and_a_rerun_finishes_its
     assert rerun.rendered == ["sh010", "sh020", "sh030"] and run.rendered_count == 3
     assert not [path for path in renders.rglob("*") if "partial" in path.name]
     assert list((renders / ".keydub" / "staging").iterdir()) == []
+
+
+def test_a_clip_cancelled_from_the_queue_while_the_batch_runs_is_left_out_and_the_rest_rendered(tmp_path):
+    fixture = write_three_clip_timeline(tmp_path)
+    renders = tmp_path / "renders"
+
+    def cancel_sh020_from_outside(request, progress=None):
+        def tick(update):
+            if request.output.name.startswith("sh020_") and update.done == 3:
+                with JobStore.for_folder(renders) as store:  # as the panel's queue would
+                    store.cancel(next(r.job_id for r in store.records() if r.name == "sh020"))
+                time.sleep(0.3)  # the render's heartbeat reads the request
+            progress(update)
+
+        return copy_renderer(request, tick)
+
+    executor = InProcessExecutor(FunctionEngine(cancel_sh020_from_outside), lease_seconds=1.0)
+    run = render_timeline(fixture.path, renders, tmp_path / "out.otio", OPTIONS, executor=executor)
+    assert [(outcome.name, outcome.state) for outcome in run.outcomes] == [
+        ("sh010", JobState.DONE), ("sh020", JobState.CANCELLED), ("sh030", JobState.DONE)]
+    assert run.to_dict()["counts"]["cancelled"] == 1
+    output = read_timeline(tmp_path / "out.otio")
+    assert [type(item).__name__ for item in output.tracks[1]] == ["Clip", "Gap", "Clip"]
+    rerun = CountingRenderer()
+    render_timeline(fixture.path, renders, tmp_path / "again.otio", OPTIONS, executor=in_process(rerun))
+    assert rerun.rendered == ["sh020"], "a re-run queues the cancelled clip again"

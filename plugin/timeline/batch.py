@@ -43,7 +43,8 @@ class ClipOutcome:
     Args:
         clip_id (`str`), name (`str`), track (`str`): the clip.
         record_timecode (`str`): record timecode of its first frame.
-        state (`JobState`): `done`, `failed`, `skipped`, or `pending` (a dry run's "would render").
+        state (`JobState`): `done`, `failed`, `skipped`, `cancelled` (taken out of the queue while the batch
+            ran), or `pending` (a dry run's "would render", or not rendered yet when the batch was stopped).
         was_rendered (`bool`): rendered by this run (`False` when it was already done).
         job_id (`str | None`), job_hash (`str | None`): the job, when the clip has one.
         frames (`int`): frames of the render, handles included (0 without a job).
@@ -256,7 +257,7 @@ def run_batch(plan: TimelinePlan, folder: OutputFolder, executor: BatchExecutor 
             record = store.get(job_id)
             assert record is not None
             outcomes[index] = _queued_outcome(plan.clips[index], plan, record)
-            if record.state not in (JobState.DONE, JobState.FAILED):
+            if record.state in (JobState.PENDING, JobState.RUNNING):
                 unfinished.append(plan.clips[index].name)
         for index, source in shared.items():
             outcomes[index] = _shared_outcome(plan.clips[index], plan, store, outcomes[source])
@@ -312,8 +313,9 @@ def _queued_outcome(planned: PlannedClip, plan: TimelinePlan, record: JobRecord)
     if record.state is JobState.DONE:
         return _outcome(planned, plan, JobState.DONE, was_rendered=True, output=record.output, message="rendered",
                         qc=record.result or {})
-    if record.state is JobState.FAILED:
-        return _outcome(planned, plan, JobState.FAILED, message=record.message)
+    if record.state in (JobState.FAILED, JobState.CANCELLED):
+        # Cancelled: taken out of the queue while the batch ran (the panel's queue, `cancel JOB`).
+        return _outcome(planned, plan, record.state, message=record.message)
     return _outcome(planned, plan, JobState.PENDING, message=record.message or "not rendered yet")
 
 
