@@ -378,7 +378,7 @@ def _add_track(project: Any, media_pool: Any, timeline: Any, placements: Sequenc
                                f"place {placement.render_path} at record frame {placement.record_frame}", _FIX)
             if len(appended) != 1:
                 raise ResolveCallError(f"Resolve placed {len(appended)} clips for {placement.render_path} on track "
-                                       f"{name!r}; {_FIX}")
+                                       f"{name!r}; delete that track, {_FIX}")
     found, missing = _placed_on(timeline, index, placements)
     if missing:
         listed = ", ".join(f"{placement.clip_name!r} at {placement.record_frame}" for placement in missing)
