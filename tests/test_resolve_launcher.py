@@ -1,0 +1,118 @@
+"""The Workspace > Scripts launcher under a bare Python (no site packages), and `keydub resolve install-scripts`."""
+
+import json
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fake_resolve import library
+
+from keydub.plugin.cli.main import main
+from keydub.plugin.resolve import install
+
+
+LAUNCHER = Path(__file__).resolve().parents[1] / "resolve_scripts" / "Keydub.py"
+STAND_IN = """#!/bin/sh
+printf '%s\\n' "$@" > "{record}"
+echo "API=$RESOLVE_SCRIPT_API PYTHONPATH=$PYTHONPATH" >> "{record}"
+{tail}
+"""
+
+
+def stand_in_keydub(folder: Path, tail: str = "exit 0") -> tuple[Path, Path]:
+    """A `keydub` program that records its arguments and environment (the panel is a separate piece)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    record = folder / "record.txt"
+    program = folder / "keydub"
+    program.write_text(STAND_IN.format(record=record, tail=tail))
+    program.chmod(0o755)
+    return program, record
+
+
+def run_bare(script: Path, path: str, **environment: str) -> subprocess.CompletedProcess:
+    """`script` under this interpreter with `-I -S`: no site packages, no user site, no PYTHON* variables."""
+    return subprocess.run([sys.executable, "-I", "-S", str(script)], capture_output=True, text=True, timeout=30,
+                          env={"PATH": path, **environment})
+
+
+def test_the_launcher_starts_the_panel_found_on_path(tmp_path):
+    program, record = stand_in_keydub(tmp_path / "bin")
+    result = run_bare(LAUNCHER, f"{program.parent}:/usr/bin:/bin", RESOLVE_SCRIPT_API="/opt/resolve/api",
+                      PYTHONPATH="/resolve/python/site")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "Keydub: the panel is starting."
+    assert record.read_text().splitlines() == ["panel", "--resolve", "API=/opt/resolve/api PYTHONPATH="]
+
+
+def test_without_keydub_the_launcher_says_how_to_install_it(tmp_path):
+    result = run_bare(LAUNCHER, "/usr/bin:/bin")
+    assert result.returncode == 1
+    assert result.stdout.strip() == ("Keydub: Keydub was not found. Install Keydub, then run `keydub resolve "
+                                     "install-scripts` in its environment (or set KEYDUB_EXECUTABLE to its keydub "
+                                     "program), and restart Resolve.")
+
+
+def test_a_panel_that_stops_at_once_is_reported_with_its_last_line(tmp_path):
+    program, _ = stand_in_keydub(tmp_path / "bin", tail="echo 'Error: no display to show the panel on' >&2; exit 3")
+    result = run_bare(LAUNCHER, "/usr/bin:/bin", KEYDUB_EXECUTABLE=str(program))
+    assert result.returncode == 1
+    assert result.stdout.startswith("Keydub: The Keydub panel stopped at once (exit code 3): Error: no display to "
+                                    "show the panel on. Full log: ")
+
+
+def fake_resolve_globals(product: str = "DaVinci Resolve Studio") -> dict:
+    fake = library()
+    project = fake.Project("Dubbing", 25)
+    project.GetMediaPool().CreateEmptyTimeline("reel 2")
+    return {"resolve": fake.Resolve(project, product=product)}
+
+
+def test_inside_resolve_the_panel_opens_on_the_current_timeline(tmp_path, monkeypatch, capsys):
+    program, record = stand_in_keydub(tmp_path / "bin")
+    monkeypatch.setenv("KEYDUB_EXECUTABLE", str(program))
+    runpy.run_path(str(LAUNCHER), init_globals=fake_resolve_globals())
+    assert capsys.readouterr().out.strip() == "Keydub: the panel is starting on timeline 'reel 2'."
+    assert record.read_text().splitlines()[:4] == ["panel", "--resolve", "--timeline", "reel 2"]
+
+
+def test_inside_the_free_edition_the_launcher_points_to_the_otio_route(tmp_path, monkeypatch, capsys):
+    program, record = stand_in_keydub(tmp_path / "bin")
+    monkeypatch.setenv("KEYDUB_EXECUTABLE", str(program))
+    runpy.run_path(str(LAUNCHER), init_globals=fake_resolve_globals(product="DaVinci Resolve"))
+    message = capsys.readouterr().out
+    assert "needs DaVinci Resolve Studio (this is DaVinci Resolve" in message
+    assert "File > Export > Timeline" in message and "File > Import > Timeline" in message
+    assert not record.exists()
+
+
+def test_install_scripts_copies_the_launcher_with_this_keydub_recorded(tmp_path, monkeypatch, capsys):
+    program, record = stand_in_keydub(tmp_path / "bin")
+    monkeypatch.setattr(install, "keydub_command", lambda: (str(program),))
+    monkeypatch.setenv("RESOLVE_SCRIPT_API", "/opt/resolve/Developer/Scripting")
+    scripts = tmp_path / "Fusion" / "Scripts"
+    assert main(["resolve", "install-scripts", "--scripts-dir", str(scripts), "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"Would copy the Keydub launcher to {scripts}/Utility/Keydub.py"
+    assert not scripts.exists()
+
+    assert main(["resolve", "install-scripts", "--scripts-dir", str(scripts)]) == 0
+    assert f"Copied the Keydub launcher to {scripts}/Utility/Keydub.py" in capsys.readouterr().out
+    installed = scripts / "Utility" / "Keydub.py"
+    text = installed.read_text()
+    config = json.loads(text.split("INSTALLED = ", 1)[1].split("\n}\n", 1)[0] + "}")
+    assert config["command"] == [str(program)] and config["RESOLVE_SCRIPT_API"] == "/opt/resolve/Developer/Scripting"
+    # The installed copy finds Keydub without PATH and hands Resolve's scripting paths on.
+    result = run_bare(installed, "/usr/bin:/bin")
+    assert result.returncode == 0, result.stdout
+    assert record.read_text().splitlines()[2] == "API=/opt/resolve/Developer/Scripting PYTHONPATH="
+
+
+@pytest.mark.parametrize("platform, expected", [
+    ("linux", ".local/share/DaVinciResolve/Fusion/Scripts"),
+    ("darwin", "Library/Application Support/Blackmagic Design/DaVinci Resolve/Fusion/Scripts"),
+])
+def test_the_user_scripts_folder_of_each_os(platform, expected):
+    assert install.user_scripts_folder(platform, Path("/home/ed")) == Path("/home/ed") / expected
+    windows = install.user_scripts_folder("win32", Path("/home/ed"), {"APPDATA": "/appdata"})
+    assert windows == Path("/appdata/Blackmagic Design/DaVinci Resolve/Support/Fusion/Scripts")
