@@ -213,7 +213,13 @@ class Drainer:
                                      self._stop)
         heartbeat.start()
         try:
-            result = self._render(job, staged, token, heartbeat)
+            try:
+                result = self._render(job, staged, token, heartbeat)
+            finally:
+                # The lease is renewed only while rendering: what follows decides the job's state itself.
+                heartbeat.finish()
+                with self._lock:
+                    self._current = None
         except RenderInterruptedError:
             return self._release(store, job_id, staged, heartbeat)
         except KeyboardInterrupt:
@@ -229,10 +235,6 @@ class Drainer:
             _remove_staged(staged)
             return self._fail(store, job_id, f"internal error {type(error).__name__}: {error} (please report it "
                                              "with the log above)")
-        finally:
-            heartbeat.finish()
-            with self._lock:
-                self._current = None
         qc = render_qc(result)
         if not store.finish(job_id, self.owner, final, qc, place=lambda: os.replace(staged, final)):
             _remove_staged(staged)
