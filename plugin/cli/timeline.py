@@ -128,6 +128,8 @@ def format_summary(result: TimelineRun, throughput: float = float(DEFAULT_THROUG
         f"{result.count(JobState.PENDING)} to render"]
     counts += [f"{_count_up_to_date(result)} up to date", f"{result.count(JobState.SKIPPED)} skipped",
                f"{result.count(JobState.FAILED)} failed"]
+    if result.count(JobState.CANCELLED):  # taken out of the queue (the panel, `cancel JOB`) while the batch ran
+        counts.append(f"{result.count(JobState.CANCELLED)} cancelled")
     if result.is_dry_run:
         lines += ["", *estimate_lines(result, throughput)]
     lines += ["", ", ".join(counts) + "."]
