@@ -48,7 +48,7 @@ class RenderActor:
         self._engine_factory = engine_factory or default_engine
         self._engine: Any = None
         self._lock = threading.Lock()
-        self._job_id: str | None = None
+        self._call_id: str | None = None
         self._cancel: Any = None
         self._progress: dict[str, Any] | None = None
 
@@ -59,8 +59,12 @@ class RenderActor:
         return {"node": socket.gethostname(), "address": ray.util.get_node_ip_address(), "pid": os.getpid(),
                 "gpus": [str(gpu) for gpu in ray.get_gpu_ids()]}
 
-    def render(self, job_id: str, request_data: dict[str, Any]) -> dict[str, Any]:
+    def render(self, call_id: str, request_data: dict[str, Any]) -> dict[str, Any]:
         """Render one request (node paths) and say how it went, as plain data.
+
+        Args:
+            call_id (`str`): names this render for `progress` and `cancel`.
+            request_data (`dict`): the request as `RenderRequest.to_dict`, with the node's paths.
 
         Returns:
             `dict`: `{"status": "done", "result": {output, frame_count, passed_through, report}}`, or
@@ -72,12 +76,12 @@ class RenderActor:
         request = _on_assigned_devices(RenderRequest.from_dict(request_data), self.describe()["gpus"])
         token = CancelToken()
         with self._lock:
-            self._job_id, self._cancel, self._progress = job_id, token, None
+            self._call_id, self._cancel, self._progress = call_id, token, None
         try:
             check_node_access(request)
             if self._engine is None:
                 self._engine = self._engine_factory()
-            result = self._engine.render(request, progress=lambda update: self._record(job_id, update),
+            result = self._engine.render(request, progress=lambda update: self._record(call_id, update),
                                          cancel=token)
         except RenderInterruptedError as error:
             request.output.unlink(missing_ok=True)
@@ -86,33 +90,34 @@ class RenderActor:
             request.output.unlink(missing_ok=True)
             return {"status": "failed", "message": str(error)}
         except Exception as error:  # an engine bug must cost one clip, not the actor and the jobs behind it
-            logger.exception("rendering %s failed", job_id)
+            logger.exception("rendering %s failed", request.video)
             request.output.unlink(missing_ok=True)
             return {"status": "failed", "message": f"internal error {type(error).__name__}: {error} on node "
                                                    f"{socket.gethostname()} (please report it with that node's log)"}
         finally:
             with self._lock:
-                self._job_id, self._cancel = None, None
+                self._call_id, self._cancel = None, None
         return {"status": "done", "result": {"output": str(result.output), "frame_count": result.frame_count,
                                              "passed_through": [list(item) for item in result.passed_through],
                                              "report": result.report}}
 
     def progress(self) -> dict[str, Any] | None:
-        """The latest progress event of the running job (`job_id`, `stage`, `done`, `total`, `unit`), if any."""
+        """The latest progress event of the running render (`call_id`, `stage`, `done`, `total`, `unit`), if any."""
         with self._lock:
-            return dict(self._progress) if self._progress is not None and self._job_id is not None else None
+            return dict(self._progress) if self._progress is not None and self._call_id is not None else None
 
-    def cancel(self, job_id: str) -> bool:
-        """Stop `job_id` if it is the one running (it returns `interrupted` within one denoising step)."""
+    def cancel(self, call_id: str) -> bool:
+        """Stop the render `call_id` if it is the one running (it returns `interrupted` within one denoising step);
+        `False` when it is not running (yet)."""
         with self._lock:
-            if self._job_id != job_id or self._cancel is None:
+            if self._call_id != call_id or self._cancel is None:
                 return False
             self._cancel.cancel()
             return True
 
-    def _record(self, job_id: str, update: Any) -> None:
+    def _record(self, call_id: str, update: Any) -> None:
         with self._lock:
-            self._progress = {"job_id": job_id, "stage": update.stage, "done": update.done, "total": update.total,
+            self._progress = {"call_id": call_id, "stage": update.stage, "done": update.done, "total": update.total,
                               "unit": update.unit}
 
 

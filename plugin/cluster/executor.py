@@ -129,10 +129,11 @@ class ActorEngine:
         reply_ref = self.handle.render.remote(call_id, self._path_map.request_to_node(request))
         asked_to_stop_at: float | None = None
         while not self._ray.wait([reply_ref], timeout=POLL_INTERVAL_S)[0]:
-            if cancel is not None and cancel.is_cancelled and asked_to_stop_at is None:
+            if cancel is not None and cancel.is_cancelled:
+                # Asked again at every poll: a cancel that reaches the actor before its render began is a no-op.
                 self.handle.cancel.remote(call_id)
-                asked_to_stop_at = time.monotonic()
-            elif asked_to_stop_at is not None and time.monotonic() - asked_to_stop_at > CANCEL_GRACE_S:
+                asked_to_stop_at = asked_to_stop_at or time.monotonic()
+            if asked_to_stop_at is not None and time.monotonic() - asked_to_stop_at > CANCEL_GRACE_S:
                 logger.warning("the render on %s did not stop within %.0f s; killing its actor", info["node"],
                                CANCEL_GRACE_S)
                 self._ray.kill(self.handle)
@@ -247,8 +248,6 @@ class RayExecutor:
         inbox: queue.Queue[tuple[ActorEngine, Event | None]] = queue.Queue()
         losses: dict[str, int] = {}
         losses_lock = threading.Lock()
-        count = self.actor_count(len(job_ids))
-        replacements = count * (self.retry.max_attempts - 1)
         loops: list[_ActorLoop] = []
         self.nodes = {}
 
@@ -257,6 +256,9 @@ class RayExecutor:
             loops.append(_ActorLoop(folder, engine, job_ids, inbox))
 
         try:
+            count = self.actor_count(len(job_ids))
+            # A dead actor is replaced; the bound stops a clip that kills every actor from starting them forever.
+            replacements = count * (self.retry.max_attempts - 1)
             for _ in range(count):
                 start_loop()
             running = count
