@@ -105,7 +105,31 @@ class _Markers:
         return {}
 
 
-class MediaPoolItem(_Object):
+class _Clip(_Object):
+    """What media pool items and timeline items share: a clip colour (16 names only) and markers."""
+
+    colour = ""
+
+    def marker_span(self) -> int:
+        raise NotImplementedError
+
+    def SetClipColor(self, colour: str) -> bool:
+        if colour not in CLIP_COLOURS:
+            return False
+        self.colour = colour
+        return True
+
+    def GetClipColor(self) -> str:
+        return self.colour
+
+    def AddMarker(self, frame: int, colour: str, name: str, note: str, duration: int, custom: str = "") -> bool:
+        return self.marker_list.add(frame, colour, name, note, duration, custom, self.marker_span())
+
+    def GetMarkers(self) -> dict:
+        return {frame: dict(marker) for frame, marker in self.marker_list.markers.items()}
+
+
+class MediaPoolItem(_Clip):
     def __init__(self, path: Path, properties: dict[str, str]) -> None:
         self._id = _new_id()
         self.path = path
@@ -135,20 +159,8 @@ class MediaPoolItem(_Object):
         self.third_party[key] = value
         return True
 
-    def SetClipColor(self, colour: str) -> bool:
-        if colour not in CLIP_COLOURS:
-            return False
-        self.colour = colour
-        return True
-
-    def GetClipColor(self) -> str:
-        return self.colour
-
-    def AddMarker(self, frame: int, colour: str, name: str, note: str, duration: int, custom: str = "") -> bool:
-        return self.marker_list.add(frame, colour, name, note, duration, custom, int(self.properties["Frames"]))
-
-    def GetMarkers(self) -> dict:
-        return {frame: dict(marker) for frame, marker in self.marker_list.markers.items()}
+    def marker_span(self) -> int:
+        return self.frame_count()
 
     def frame_count(self) -> int:
         return int(self.properties["Frames"])
@@ -203,7 +215,7 @@ class Folder(_Object):
         return self.clips + [clip for sub in self.subfolders for clip in sub.every_clip()]
 
 
-class TimelineItem(_Object):
+class TimelineItem(_Clip):
     def __init__(self, timeline: "Timeline", kind: str, index: int, start: int, end: int,
                  pool_item: MediaPoolItem | None = None, left_offset: int = 0, name: str | None = None) -> None:
         self._id = _new_id()
@@ -263,20 +275,8 @@ class TimelineItem(_Object):
         self.enabled = bool(enabled)
         return True
 
-    def SetClipColor(self, colour: str) -> bool:
-        if colour not in CLIP_COLOURS:
-            return False
-        self.colour = colour
-        return True
-
-    def GetClipColor(self) -> str:
-        return self.colour
-
-    def AddMarker(self, frame: int, colour: str, name: str, note: str, duration: int, custom: str = "") -> bool:
-        return self.marker_list.add(frame, colour, name, note, duration, custom, self.end - self.start)
-
-    def GetMarkers(self) -> dict:
-        return {frame: dict(marker) for frame, marker in self.marker_list.markers.items()}
+    def marker_span(self) -> int:
+        return self.end - self.start
 
     def GetMarkerByCustomData(self, custom: str) -> dict:
         return self.marker_list.by_custom_data(custom)
