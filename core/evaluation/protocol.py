@@ -46,9 +46,8 @@ from keydub.core.progress import ProgressCallback, report
 
 
 if TYPE_CHECKING:
-    from keydub.core.faces import LandmarkBackend
+    from keydub.core.engine import Engine
     from keydub.core.metrics.syncnet import SyncNetScorer
-    from keydub.core.model.pipeline import KeySyncPipeline
 
 logger = logging.getLogger(__name__)
 
@@ -105,37 +104,28 @@ Renderer = Callable[[Generation, "ProgressCallback | None"], None]
 the identity strategy `generation.reference`."""
 
 
-def keydub_renderer(
-    options: dict[str, Any] | None = None,
-    *,
-    pipeline: "KeySyncPipeline | None" = None,
-    landmark_backend: "LandmarkBackend | None" = None,
-) -> Renderer:
-    """The protocol's default renderer: Keydub's own `render_clip`, loaded once and reused for every video.
+def engine_renderer(engine: "Engine | None" = None, options: dict[str, Any] | None = None) -> Renderer:
+    """The protocol's default renderer: Keydub's own render through an `Engine`, so the pipeline and the landmark
+    backend load once for every video, and each clip's analysis is shared by its generations.
 
     Args:
+        engine (`Engine | None`): the engine to render with; a new one by default.
         options (`dict | None`): `RenderRequest` fields shared by every render (weights, device, steps, codec,
             ...); `identity` is replaced by each generation's reference, `overwrite` is always off.
-        pipeline (`KeySyncPipeline | None`): a loaded pipeline; else the first render loads one from `options`.
-        landmark_backend (`LandmarkBackend | None`): a loaded landmark backend to reuse.
     """
+    from keydub.core.engine import Engine
+    from keydub.core.render.request import RenderRequest
+
+    engine = engine or Engine()
     shared = {key: value for key, value in (options or {}).items() if key not in ("identity", "overwrite")}
-    loaded: dict[str, Any] = {"pipeline": pipeline, "landmark_backend": landmark_backend}
 
     def render(generation: Generation, progress: ProgressCallback | None = None) -> None:
-        from keydub.core.faces import get_landmark_backend
-        from keydub.core.render import RenderRequest, load_pipeline, render_clip
-
         identity: str | int = int(generation.reference) if generation.reference.isdigit() else generation.reference
         request = RenderRequest(
             video=generation.item.video, audio=generation.driving_audio, output=generation.output,
             identity=identity, **shared,
         )
-        if loaded["pipeline"] is None:
-            loaded["pipeline"] = load_pipeline(request)
-        if loaded["landmark_backend"] is None:
-            loaded["landmark_backend"] = get_landmark_backend(request.landmark_backend)
-        render_clip(request, progress, pipeline=loaded["pipeline"], landmark_backend=loaded["landmark_backend"])
+        engine.render(request, progress)
 
     return render
 
@@ -436,7 +426,7 @@ def run_protocol(
         folder (`str | os.PathLike`): output folder, created if needed.
         landmarks (`LandmarkSource`): finds the face on generated frames (MAR and SyncNet crops).
         scorer (`SyncNetScorer | None`): SyncNet; `None` measures LipLeak only (no LSE or LSD).
-        renderer (`Renderer | None`): generates a video; defaults to `keydub_renderer()` (`render_clip`).
+        renderer (`Renderer | None`): generates a video; defaults to `engine_renderer()`.
         setups (`Sequence[str]`, defaults to all three), references (`Sequence[str]`, defaults to
             `("first", "auto")`): what to run.
         threshold (`float`, defaults to 0.25): LipLeak's MAR threshold.
@@ -448,7 +438,7 @@ def run_protocol(
         `ProtocolReport`.
     """
     folder = Path(folder)
-    render = renderer or keydub_renderer()
+    render = renderer or engine_renderer()
     plan = plan_generations(items, folder, setups=setups, references=references, suffix=suffix)
     rows = []
     for done, generation in enumerate(plan):
@@ -505,7 +495,7 @@ def silent_input_leak(
         video (`str | os.PathLike`): the talking clip.
         folder (`str | os.PathLike`): where the silent audio and the generated video go (see `plan_generations`).
         landmarks (`LandmarkSource`): finds the face on generated frames.
-        renderer (`Renderer | None`): defaults to `keydub_renderer()` (`render_clip`).
+        renderer (`Renderer | None`): defaults to `engine_renderer()`.
         reference (`str`, defaults to `"first"`): the identity strategy.
         threshold (`float`, defaults to 0.25): MAR above which a mouth counts as open.
         suffix (`str`, defaults to `".mov"`): container of the generated video.
@@ -517,7 +507,7 @@ def silent_input_leak(
     video = Path(video).absolute()
     item = ProtocolItem(video.stem, video)
     (generation,) = plan_generations([item], Path(folder), setups=("SI",), references=(reference,), suffix=suffix)
-    return generation, generate_and_measure(generation, renderer or keydub_renderer(), landmarks,
+    return generation, generate_and_measure(generation, renderer or engine_renderer(), landmarks,
                                             threshold=threshold, progress=progress)
 
 

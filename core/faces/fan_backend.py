@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from keydub.core.devices import resolve_device
 from keydub.core.errors import InvalidParameterError, LandmarkBackendError
 from keydub.core.faces.detection import Box, FaceDetection, check_frame, check_long_side, shrink_for_detection
 
@@ -112,7 +113,7 @@ class FaceAlignmentLandmarks:
             )
         fan_file = resolve_weights(fan_path, FAN_FILE, FAN_URL, "2D-FAN-4 landmark")
         detector_file = resolve_weights(detector_path, S3FD_FILE, S3FD_URL, "S3FD face detector")
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = str(resolve_device(device or "auto"))
         self._model = _local_face_alignment(face_alignment, fan_file)(
             face_alignment.LandmarksType.TWO_D,
             device=self.device,

@@ -24,6 +24,7 @@ import torch
 from huggingface_hub.errors import LocalEntryNotFoundError
 from safetensors.torch import load_file
 
+from keydub.core.devices import resolve_device
 from keydub.core.errors import (
     CheckpointConversionError,
     InvalidParameterError,
@@ -254,7 +255,7 @@ def build_sam2_segmenter(
         # The hole-filling post-process needs sam2's CUDA extension; without it SAM2 warns on every frame and
         # skips the step, so switch it off once.
         predictor.fill_hole_area = 0
-    predictor = predictor.to(_device(device)).eval()
+    predictor = predictor.to(resolve_device(device)).eval()
     return Sam2Segmenter(predictor), sam2_identity(checkpoint, variant, image_size)
 
 
@@ -353,8 +354,3 @@ def _has_compiled_extension() -> bool:
         return False
     return True
 
-
-def _device(device: str | torch.device) -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)

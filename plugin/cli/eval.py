@@ -90,12 +90,13 @@ def _add_measure_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run_leak(args: argparse.Namespace) -> int:
+    from keydub.core.engine import Engine
+    from keydub.core.evaluation.evaluate import face_landmark_source
+    from keydub.core.evaluation.protocol import engine_renderer, silent_input_leak
     from keydub.core.files import write_json_atomically
     from keydub.core.media import probe
-    from keydub.core.evaluation.evaluate import face_landmark_source
     from keydub.core.metrics.mar import check_threshold
     from keydub.core.metrics.plot import draw_mar_plot
-    from keydub.core.evaluation.protocol import keydub_renderer, silent_input_leak
 
     options = render_options_from_args(args)
     folder = args.output_dir
@@ -106,10 +107,11 @@ def run_leak(args: argparse.Namespace) -> int:
     # Check the threshold and the clip before the model loads and the render starts.
     check_threshold(args.threshold)
     probe(args.video)
+    engine = Engine()  # one landmark backend for the render and the measurement
     with ProgressBar(disable=args.json) as progress:
         generation, measurement = silent_input_leak(
-            args.video, folder, landmarks=face_landmark_source(options["landmark_backend"]),
-            renderer=keydub_renderer(options), reference=reference, threshold=args.threshold,
+            args.video, folder, landmarks=face_landmark_source(engine.landmark_backend(options["landmark_backend"])),
+            renderer=engine_renderer(engine, options), reference=reference, threshold=args.threshold,
             suffix=_suffix(options), progress=progress,
         )
     numbers = measurement.to_dict()
@@ -132,9 +134,11 @@ def run_leak(args: argparse.Namespace) -> int:
 
 
 def run_protocol_command(args: argparse.Namespace) -> int:
+    from keydub.core.devices import resolve_device
+    from keydub.core.engine import Engine
     from keydub.core.evaluation.evaluate import face_landmark_source
+    from keydub.core.evaluation.protocol import engine_renderer, pair_inputs, run_protocol, write_protocol_report
     from keydub.core.metrics.mar import check_threshold
-    from keydub.core.evaluation.protocol import keydub_renderer, pair_inputs, run_protocol, write_protocol_report
     from keydub.core.metrics.syncnet import SyncNetScorer, load_syncnet
 
     options = render_options_from_args(args)
@@ -143,13 +147,15 @@ def run_protocol_command(args: argparse.Namespace) -> int:
     # Everything that can be wrong with the inputs is found before the first render.
     check_threshold(args.threshold)
     items = pair_inputs(args.videos, args.audios)
-    scorer = SyncNetScorer(load_syncnet(args.syncnet, device=_device(options["device"])))
+    scorer = SyncNetScorer(load_syncnet(args.syncnet, device=resolve_device(options["device"])))
     settings = {"videos": str(args.videos.absolute()), "audios": str(args.audios.absolute()),
                 "syncnet": str(args.syncnet.absolute()), "render": {k: str(v) for k, v in options.items()}}
+    engine = Engine()
     with ProgressBar(disable=args.json) as progress:
         report = run_protocol(
-            items, folder, landmarks=face_landmark_source(options["landmark_backend"]), scorer=scorer,
-            renderer=keydub_renderer(options), setups=args.setups, references=args.references,
+            items, folder, scorer=scorer,
+            landmarks=face_landmark_source(engine.landmark_backend(options["landmark_backend"])),
+            renderer=engine_renderer(engine, options), setups=args.setups, references=args.references,
             threshold=args.threshold, suffix=_suffix(options), settings=settings, progress=progress,
         )
     markdown_path, json_path = write_protocol_report(report, folder, overwrite=options["overwrite"])
@@ -171,11 +177,3 @@ def _suffix(options: dict[str, Any]) -> str:
     from keydub.plugin.jobs import CONTAINER_BY_CODEC
 
     return CONTAINER_BY_CODEC[options["codec"]]
-
-
-def _device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device

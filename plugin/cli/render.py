@@ -86,6 +86,7 @@ def request_from_args(args: argparse.Namespace):
     from keydub.core.render import RenderRequest
     from keydub.plugin.requests import dub_offset, edit_range, parse_face_click, source_range
 
+    options = render_options_from_args(args)  # first: a bad option (a missing GPU) is refused before any work
     info = probe(args.video)
     start, end = source_range(info, args.in_point, args.out_point, args.handles)
     in_frame = edit_range(info, args.in_point, args.out_point)[0]
@@ -99,5 +100,5 @@ def request_from_args(args: argparse.Namespace):
         face=parse_face_click(args.face, info, start, args.face_track),
         occluders=tuple(p.to_dict() for p in parse_occluder_args(args.occluder, args.occluder_mask, info)),
         report=args.report.absolute() if args.report else None,
-        **render_options_from_args(args),
+        **options,
     )
