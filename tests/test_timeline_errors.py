@@ -5,7 +5,8 @@ from pathlib import Path
 
 import opentimelineio as otio
 import pytest
-from otio_fixtures import copy_renderer, gap, resolve_timeline, video_track, write_dubbing_timeline
+from otio_fixtures import gap, resolve_timeline, video_track, write_dubbing_timeline
+from queue_fixtures import in_process
 
 from keydub.core.errors import OutputNotWritableError, TimelineError
 from keydub.plugin.timeline.batch import render_timeline
@@ -22,7 +23,7 @@ def dubbing(tmp_path_factory: pytest.TempPathFactory):
 
 
 def _render(path: Path, out: Path, options: PlanOptions = OPTIONS):
-    return render_timeline(path, out / "renders", out / "out.otio", options, render=copy_renderer)
+    return render_timeline(path, out / "renders", out / "out.otio", options, executor=in_process())
 
 
 @pytest.mark.parametrize("content, message", [
@@ -103,7 +104,7 @@ def test_an_output_folder_under_a_file_is_not_writable(dubbing, tmp_path):
     blocker.write_text("x")
     expected = r"cannot write into the output folder .*a_file/renders \(.*a_file is not a folder\); choose another"
     with pytest.raises(OutputNotWritableError, match=expected):
-        render_timeline(dubbing.path, blocker / "renders", tmp_path / "out.otio", OPTIONS, render=copy_renderer)
+        render_timeline(dubbing.path, blocker / "renders", tmp_path / "out.otio", OPTIONS, executor=in_process())
     assert not (tmp_path / "out.otio").exists()
 
 
@@ -112,7 +113,7 @@ def test_a_read_only_output_folder_is_not_writable(dubbing, tmp_path):
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o555)
     with pytest.raises(OutputNotWritableError, match="cannot be written"):
-        render_timeline(dubbing.path, locked / "renders", tmp_path / "out.otio", OPTIONS, render=copy_renderer)
+        render_timeline(dubbing.path, locked / "renders", tmp_path / "out.otio", OPTIONS, executor=in_process())
 
 
 def test_a_timeline_at_an_unusable_rate_is_refused(tmp_path):
