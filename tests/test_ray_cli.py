@@ -75,3 +75,20 @@ def test_a_bad_path_map_is_one_error_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("Error: keydub timeline: argument --path-map: the path map '/Volumes/SAN' is not FROM=TO; "
                           "give the folder as this machine sees it") and err.count("\n") == 1
+
+
+def test_each_running_job_has_its_own_progress_line(capsys):
+    from keydub.plugin.cli._farm import JobLines
+    from keydub.plugin.cluster.executor import RunningJob
+
+    lines = JobLines()
+    lines(RunningJob("j1", "sh010", "gpu-07", 4242, ("0",)))
+    lines(RunningJob("j2", "sh020", "gpu-08", 4343, ("1",), stage="interpolation", done=30, total=120, eta_s=95.0))
+    lines(RunningJob("j1", "sh010", "gpu-07", 4242, ("0",), stage="keyframes", done=3, total=40))
+    lines(RunningJob("j1", "sh010", "gpu-07", 4242, ("0",), stage="done", is_finished=True))
+
+    drawn = capsys.readouterr().err
+    assert "sh020 on gpu-08 GPU 1: interpolation  25%" in drawn and "30/120, ETA 1 min 35 s" in drawn
+    assert "sh010 on gpu-07 GPU 0: keyframes   8%" in drawn
+    assert list(lines._bars) == ["j2"], "a finished job's line goes"
+    lines.close()

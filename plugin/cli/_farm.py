@@ -103,7 +103,7 @@ class JobLines:
         if bar is None:
             bar = self._bars[event.job_id] = tqdm(
                 total=event.total, file=sys.stderr, disable=self._disable, leave=False,
-                bar_format="{desc} {percentage:3.0f}%|{bar:20}| {n_fmt}/{total_fmt} {postfix}")
+                bar_format="{desc} {percentage:3.0f}%|{bar:20}| {n_fmt}/{total_fmt}{postfix}")
         gpus = f"GPU {','.join(event.gpus)}" if event.gpus else "CPU"
         bar.set_description_str(f"{event.name} on {event.node} {gpus}: {event.stage}", refresh=False)
         bar.total = event.total
