@@ -11,6 +11,7 @@ from queue_fixtures import in_process
 from keydub.plugin.cli.main import main
 from keydub.plugin.resolve import ResolveCallError, apply, snapshot
 from keydub.plugin.timeline.batch import render_timeline
+from keydub.plugin.timeline.executors import EXECUTORS
 from keydub.plugin.timeline.plan import PlanOptions
 
 
@@ -116,3 +117,19 @@ def test_an_unknown_strategy_or_a_foreign_timeline_is_refused(rendered, tmp_path
         apply(run.timeline, "replace")
     assert main(["resolve", "apply", str(tmp_path / "three.otio")]) == 1
     assert "is not a Keydub result" in capsys.readouterr().err
+
+
+def test_render_prints_the_batch_table_and_what_was_applied(tmp_path, monkeypatch, capsys):
+    fixture = write_three_clip_timeline(tmp_path, durations=DURATIONS)
+    fake = three_clip_project(fixture, DURATIONS)
+    use_fake_resolve(monkeypatch, fake.resolve)
+    monkeypatch.setitem(EXECUTORS, "in-process", lambda: in_process())
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert main(["resolve", "render", "--dub-track", "DX es-419", "--codec", "ffv1"]) == 0
+    out = capsys.readouterr().out
+    assert "3 rendered, 0 up to date, 0 skipped, 0 failed." in out
+    assert out.strip().endswith("Applied to 'three' as track (track(s) 'Keydub DX es-419 v1'): 3 imported into bin "
+                                "'Keydub/three/DX es-419', 0 reused, 3 clips and 0 takes and 3 markers added, 0 "
+                                "already there")
+    renders = sorted((tmp_path / "home" / "Keydub" / "Dubbing" / "three").glob("*.mkv"))
+    assert len(renders) == 3, "renders go to ~/Keydub/<project>/<timeline> by default"
