@@ -78,9 +78,10 @@ def test_a_placement_resolve_drops_silently_is_an_error(rendered, monkeypatch):
     fake, run = rendered
     pool = fake.project.GetMediaPool()
     monkeypatch.setattr(pool, "AppendToTimeline", lambda items: [])
-    dropped = r"placed 0 clips for .*A001.mov_.*mkv on track .Keydub DX es-419 v1.; delete that track"
+    dropped = r"placed 0 clips for .*A001.mov_.*mkv at record frame 86400 .*; the new track was removed again, then"
     with pytest.raises(ResolveCallError, match=dropped):
         apply(run.timeline, "track")
+    assert fake.timeline.GetTrackCount("video") == 1
 
 
 def test_takes_on_a_locked_track_fail_with_the_fix(rendered):

@@ -11,6 +11,10 @@ Public API:
     render_and_apply(options, out_dir, ...) -> ResolveRun: snapshot, the resumable batch, apply.
     read_state(...) -> TimelineState: the timeline as plain data (standard library only).
     connect(), script_paths(): the documented connection (`RESOLVE_SCRIPT_API`, `RESOLVE_SCRIPT_LIB`).
+
+The panel (`keydub panel --resolve [--timeline NAME]`, started by `resolve_scripts/Keydub.py`) lists the clips of
+`snapshot(NAME)` as it lists an OTIO timeline's, and its export calls `apply(result_timeline, "takes",
+timeline=NAME)`; both take the panel's own connected `resolve` object so that its Resolve calls stay on one thread.
 """
 
 from keydub.plugin.resolve.bridge import ResolveRun, apply, read_state, render_and_apply, snapshot

@@ -367,7 +367,21 @@ def _add_track(project: Any, media_pool: Any, timeline: Any, placements: Sequenc
     require_true(timeline.SetTrackName("video", index, name), f"name the new track {name!r}", _FIX)
     if timeline.GetTrackName("video", index) != name:
         raise ResolveCallError(f"the new video track {index} is not named {name!r}; rename it and apply again")
+    try:
+        found = _fill_new_track(project, media_pool, timeline, index, placements, pool_items)
+    except ResolveCallError as error:
+        # Leave no half-filled track behind: a re-run would add the next version beside it.
+        removed = timeline.DeleteTrack("video", index) is True
+        then = "the new track was removed again" if removed else f"delete the track {name!r}"
+        raise ResolveCallError(f"{error}; {then}, then apply again") from error
     report.tracks.append(name)
+    report.added_items += len(found)
+    return found
+
+
+def _fill_new_track(project: Any, media_pool: Any, timeline: Any, index: int, placements: Sequence[Placement],
+                    pool_items: dict[str, Any]) -> dict[str, Any]:
+    """Place each render on video track `index` and read the track back; the items by job id."""
     with _current_timeline(project, timeline):
         for placement in placements:
             # Source frames of the render's file, end exclusive: the handles stay in the file, off the timeline.
@@ -377,14 +391,12 @@ def _add_track(project: Any, media_pool: Any, timeline: Any, placements: Sequenc
             appended = as_list(media_pool.AppendToTimeline([clip_info]),
                                f"place {placement.render_path} at record frame {placement.record_frame}", _FIX)
             if len(appended) != 1:
-                raise ResolveCallError(f"Resolve placed {len(appended)} clips for {placement.render_path} on track "
-                                       f"{name!r}; delete that track, {_FIX}")
+                raise ResolveCallError(f"Resolve placed {len(appended)} clips for {placement.render_path} at record "
+                                       f"frame {placement.record_frame} (is something else there?)")
     found, missing = _placed_on(timeline, index, placements)
     if missing:
         listed = ", ".join(f"{placement.clip_name!r} at {placement.record_frame}" for placement in missing)
-        raise ResolveCallError(f"after placing the renders on track {name!r}, Resolve does not show {listed}; "
-                               "delete the track and apply again")
-    report.added_items += len(found)
+        raise ResolveCallError(f"after placing the renders, Resolve does not show {listed}")
     return found
 
 

@@ -406,6 +406,12 @@ class Timeline(_Object):
         self.tracks[kind].append(_Track(f"{prefix} {number}", audio_type if kind == "audio" else ""))
         return True
 
+    def DeleteTrack(self, kind: str, index: int) -> bool:
+        if self._track(kind, index) is None:
+            return False
+        del self.tracks[kind][index - 1]
+        return True
+
     def GetTrackName(self, kind: str, index: int) -> str | None:
         track = self._track(kind, index)
         return track.name if track else None
