@@ -116,3 +116,60 @@ def test_the_user_scripts_folder_of_each_os(platform, expected):
     assert install.user_scripts_folder(platform, Path("/home/ed")) == Path("/home/ed") / expected
     windows = install.user_scripts_folder("win32", Path("/home/ed"), {"APPDATA": "/appdata"})
     assert windows == Path("/appdata/Blackmagic Design/DaVinci Resolve/Support/Fusion/Scripts")
+
+
+class FakeUI:
+    """Just enough of Fusion's UIManager and UIDispatcher to see the window the launcher builds."""
+
+    def __init__(self) -> None:
+        self.windows: list[dict] = []
+        self.UIManager = self
+
+    def UIDispatcher(self, ui):
+        return self
+
+    def VGroup(self, children):
+        return {"children": children}
+
+    def Label(self, options):
+        return {"label": options["Text"]}
+
+    def Button(self, options):
+        return {"button": options["Text"]}
+
+    def AddWindow(self, options, layout):
+        self.windows.append({**options, **layout, "shown": False})
+        ui = self
+
+        class Window:
+            class On:
+                class OK:
+                    pass
+
+                class KeydubMessage:
+                    pass
+
+            def Show(self):
+                ui.windows[-1]["shown"] = True
+
+            def Hide(self):
+                pass
+
+        return Window()
+
+    def RunLoop(self):
+        self.windows[-1]["closed_by"] = "OK"
+
+    def ExitLoop(self):
+        pass
+
+
+def test_a_message_inside_resolve_is_shown_in_a_script_window(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    ui = FakeUI()
+    runpy.run_path(str(LAUNCHER), init_globals={**fake_resolve_globals(), "fusion": ui, "bmd": ui})
+    (window,) = ui.windows
+    assert window["WindowTitle"] == "Keydub" and window["shown"]
+    assert window["children"][0]["label"].startswith("Keydub was not found. Install Keydub")
+    assert window["children"][1] == {"button": "OK"}
+    assert capsys.readouterr().out.startswith("Keydub: Keydub was not found.")
