@@ -118,9 +118,6 @@ class TimelineState:
     start_timecode: str
     tracks: tuple[TrackState, ...]
 
-    def tracks_of(self, kind: str) -> list[TrackState]:
-        return [track for track in self.tracks if track.kind == kind]
-
 
 def timeline_frame_rate(timeline: Any, project: Any) -> Fraction:
     """The timeline's exact rate (its own setting, else the project's)."""

@@ -98,10 +98,6 @@ class ApplyReport:
     saved: bool = False
     warnings: list[str] = field(default_factory=list)
 
-    @property
-    def added_anything(self) -> bool:
-        return bool(self.imported or self.added_items or self.added_takes or self.added_markers)
-
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
