@@ -1,0 +1,198 @@
+"""`python -m keydub.ui.screenshots --video V --audio A --out DIR [weight options]`: a scripted panel session.
+
+It opens the clip with its dub offscreen, lets the faces be found, clicks the largest face, shows the regeneration
+mask, paints an occluder, queues a render to a real `keydub worker`, grabs the queue while it renders, then
+compares the result with the source, saving one PNG per view:
+
+    clip_list.png, viewer_faces.png, mask_overlay.png, occluder_painting.png, queue_rendering.png, compare_split.png
+
+For README.md and for review. Every wait is on the event loop (the window stays live throughout); a step that
+cannot happen (no face, a render that fails) stops the script with one `Error:` line.
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6 import QtCore, QtWidgets  # noqa: E402
+
+from keydub.core.errors import KeydubError  # noqa: E402
+from keydub.plugin.cli._render_options import add_render_options, render_options_from_args  # noqa: E402
+from keydub.plugin.panel.controller import PanelController  # noqa: E402
+from keydub.ui.app import MainWindow, default_queue  # noqa: E402
+
+
+SHOTS = ("clip_list", "viewer_faces", "mask_overlay", "occluder_painting", "queue_rendering", "compare_split")
+
+
+class ScriptError(KeydubError):
+    """A step of the scripted session did not happen in time."""
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Run the event loop until `condition()` holds; `ScriptError` naming `what` after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    loop = QtCore.QEventLoop()
+    timer = QtCore.QTimer(interval=20)
+    timer.timeout.connect(loop.quit)
+    timer.start()
+    while not condition():
+        if time.monotonic() > deadline:
+            raise ScriptError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        loop.exec()
+    timer.stop()
+
+
+def settle(seconds: float = 0.3) -> None:
+    """Let queued repaints happen."""
+    loop = QtCore.QEventLoop()
+    QtCore.QTimer.singleShot(int(seconds * 1000), loop.quit)
+    loop.exec()
+
+
+def save(widget: QtWidgets.QWidget, out: Path, name: str) -> Path:
+    path = out / f"{name}.png"
+    if not widget.grab().save(str(path)):
+        raise ScriptError(f"could not write {path}")
+    return path
+
+
+def occluder_masker_factory(kind: str):
+    """The SAM2 masker for the occluder dock: the released weights, or tiny random ones (offline previews)."""
+    if kind == "pretrained":
+        return None
+
+    def tiny():
+        from keydub.core.occlusion import OcclusionMasker
+
+        return OcclusionMasker.from_config("tiny", device="cpu", image_size=64)
+
+    return tiny
+
+
+def run_session(args: argparse.Namespace) -> list[Path]:
+    out = args.out.absolute()
+    out.mkdir(parents=True, exist_ok=True)
+    options = render_options_from_args(args)
+    options.pop("overwrite")
+    controller = PanelController(render_options=options, handles=0)
+    window = MainWindow(controller, queue_factory=default_queue, occluder_masker=occluder_masker_factory(args.sam2))
+    window.resize(1680, 1050)
+    window.show()
+    saved = []
+
+    # 1. Open the clip and its dub; the faces are found on a thread.
+    window.open_video(args.video, args.audio, args.work_dir)
+    wait_until(lambda: controller.current is not None, 60, "the clip to open")
+    clip_id = controller.current_id
+    if controller.current.end_frame - controller.current.start_frame > args.frames:
+        controller.set_range(clip_id, 0, args.frames)
+    wait_until(lambda: clip_id in window.analyses and window.analyses[clip_id].end == controller.current.end_frame
+               or window.is_error_shown, 600, "the faces to be found")
+    if window.is_error_shown:
+        raise ScriptError(window.message_label.text())
+    settle()
+    saved.append(save(window, out, "clip_list"))
+
+    # 2. Click the largest face: its box turns green.
+    frame = window.viewer.frame_index
+    _, box = max(window.analyses[clip_id].boxes_at(frame), key=lambda item: (item[1][2] - item[1][0]))
+    centre = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+    window._on_viewer_face_click(*centre, frame)
+    settle()
+    saved.append(save(window.viewer, out, "viewer_faces"))
+
+    # 3. The regeneration mask.
+    window.mask_action.setChecked(True)
+    settle()
+    saved.append(save(window.viewer, out, "mask_overlay"))
+    window.mask_action.setChecked(False)
+
+    # 4. An occluder painted with the brush across the mouth, caught mid-stroke.
+    panel = window.occluder_panel
+    if panel is not None:
+        wait_until(lambda: panel.editor is not None, 600, "the occluder model to load")
+        from keydub.ui.occluders import show_mid_paint
+
+        mouth_y = box[1] + 0.78 * (box[3] - box[1])
+        width = box[2] - box[0]
+        stroke = [(box[0] + width * (0.25 + 0.05 * step), mouth_y + (step % 2) * 6) for step in range(11)]
+        show_mid_paint(panel, stroke)
+        settle()
+        saved.append(save(window, out, "occluder_painting"))
+        panel.active_tool.release(_release_event(stroke[-1], frame))
+        wait_until(lambda: not panel.runner.is_busy, 600, "the brush stroke to be applied")
+
+    # 5. Render through the worker; grab the queue while it renders.
+    window.clip_list.selectRow(0)
+    window.render_action.trigger()
+    queue = window.queue_panel
+    if queue is None:
+        raise ScriptError("the render queue did not start; is keydub.ui.queue installed?")
+    wait_until(lambda: any(row.fraction for row in queue.model.rows) or window.is_error_shown
+               or controller.status(clip_id).state in ("done", "failed"), 1800, "the render to start")
+    settle()
+    saved.append(save(window, out, "queue_rendering"))
+    wait_until(lambda: controller.status(clip_id).state in ("done", "failed"), 3600, "the render to finish")
+    status = controller.status(clip_id)
+    if status.state != "done":
+        raise ScriptError(f"the render failed: {status.message}")
+
+    # 6. Compare, split in the middle.
+    window._on_compare_click()
+    window.compare.set_divider(0.5)
+    wait_until(lambda: window.compare.is_showing(window.compare.frame_index), 120, "the compare frames")
+    settle()
+    saved.append(save(window.compare, out, "compare_split"))
+    window.close()
+    return saved
+
+
+def _release_event(point: tuple[float, float], frame: int):
+    from keydub.ui.viewer import ViewerMouseEvent
+
+    left = QtCore.Qt.MouseButton.LeftButton
+    return ViewerMouseEvent(point[0], point[1], frame, left, QtCore.Qt.MouseButton.NoButton,
+                            QtCore.Qt.KeyboardModifier.NoModifier)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m keydub.ui.screenshots", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--video", type=Path, required=True, help="the clip to open")
+    parser.add_argument("--audio", type=Path, required=True, help="its dub audio")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the PNGs")
+    parser.add_argument("--work-dir", type=Path, help="output folder of the session (default: a temporary one)")
+    parser.add_argument("--frames", type=int, default=12, help="frames to analyse and render (default 12)")
+    parser.add_argument("--sam2", choices=("pretrained", "tiny"), default="pretrained",
+                        help="occluder model: the released SAM 2.1 weights, or tiny random ones (offline)")
+    add_render_options(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    with tempfile.TemporaryDirectory() as scratch:
+        args.work_dir = args.work_dir or Path(scratch) / "session"
+        try:
+            saved = run_session(args)
+        except KeydubError as error:
+            print(f"Error: {error}", file=sys.stderr)
+            return 1
+        finally:
+            app.closeAllWindows()
+    for path in saved:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
