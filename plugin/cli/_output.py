@@ -2,6 +2,8 @@
 
 import json
 import sys
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
@@ -53,3 +55,13 @@ def print_json(value: Any) -> None:
     """Print a JSON document on stdout (the `--json` form of a command's result)."""
     json.dump(value, sys.stdout, indent=2, sort_keys=False, default=str)
     sys.stdout.write("\n")
+
+
+def report_stale_files_removed(targets: Iterable[Path | None] = (), folders: Iterable[Path | None] = ()) -> list[Path]:
+    """Remove what killed runs left (partial files of `targets` and in `folders`, crop caches) and say so on stderr."""
+    from keydub.core.cleanup import remove_stale_files
+
+    removed = remove_stale_files(targets, folders)
+    for path in removed:
+        print(f"note: removed {path}, left behind by a run that was killed or crashed", file=sys.stderr)
+    return removed
