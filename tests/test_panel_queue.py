@@ -87,10 +87,10 @@ def test_a_worker_renders_the_queue_and_its_events_fill_the_rows(job, folder):
     assert queue.worker.state == "stopped" and queue.worker.device == "cpu"
     running = [row for row in seen if row.state is JobState.RUNNING]
     assert running and {row.device for row in running} == {"cpu"}
-    assert {(row.stage, row.total) for row in running} == {("copy", FRAMES)}
-    assert [row.done for row in running] == sorted(row.done for row in running)
-    assert running[-1].progress_text() == f"copy {running[-1].done}/{FRAMES}"
-    assert any(row.eta_seconds is not None for row in running)
+    assert {(row.progress.stage, row.progress.total) for row in running} == {("copy", FRAMES)}
+    assert [row.progress.done for row in running] == sorted(row.progress.done for row in running)
+    assert running[-1].progress_text() == f"copy {running[-1].progress.done}/{FRAMES}"
+    assert any(row.progress.eta_seconds is not None for row in running)
     done = rows_by_id(queue)[job.job_id]
     assert done.state is JobState.DONE and done.output.is_file() and done.progress_text() == ""
 

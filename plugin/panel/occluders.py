@@ -3,7 +3,8 @@
 `OccluderEditor` wraps one `OcclusionSession` of the current clip's render window. The dock turns mouse input into
 its calls (a click, a box, a brush or eraser stroke), pushes the `PromptEdit` each call returns onto a Qt undo
 stack, and runs every call that touches the model on one worker thread (the editor itself is not thread-safe: one
-caller at a time). It reports through topic events, so it runs and is tested without a `QApplication`:
+caller at a time). It reports through topic events (`register_event_callback`; each callback gets
+`{"topic": ..., **data}`), so it runs and is tested without a `QApplication`:
 
 - `"objects.changed"` `{}`: an occluder was added, renamed, shown, hidden or deleted;
 - `"masks.changed"` `{"frames": [int, ...]}`: the masks shown on these source frames changed;
@@ -36,6 +37,7 @@ from keydub.core.errors import InvalidParameterError, RenderInterruptedError
 from keydub.core.occlusion import OcclusionMasker, OcclusionPrompt, OcclusionSession, save_brush_mask
 from keydub.core.occlusion.region import SquareRegion
 from keydub.core.occlusion.session import FramePrompt
+from keydub.plugin.panel.events import TopicEvents
 
 
 # Overlay colours of successive occluders (RGB): far from skin tones and from each other.
@@ -56,7 +58,6 @@ CLICK_RADIUS = 5
 POSITIVE_CLICK = (40, 255, 40)
 NEGATIVE_CLICK = (255, 40, 40)
 
-EventCallback = Callable[[dict[str, Any]], None]
 BrushPath = Callable[[int, int], Path]
 
 
@@ -118,7 +119,7 @@ class _TrackedFrame:
         return self.region.paste(np.unpackbits(bits, count=side * side).reshape(side, side).astype(bool), frame_size)
 
 
-class OccluderEditor:
+class OccluderEditor(TopicEvents):
     """Occluders of one clip's render window: several objects, their prompts, and their tracked masks.
 
     Args:
@@ -136,6 +137,7 @@ class OccluderEditor:
         brush_path: BrushPath | None = None,
         brush_dir: str | os.PathLike[str] | None = None,
     ) -> None:
+        super().__init__()
         self.masker = masker
         self.session = session
         self._brush_path = brush_path or (lambda object_id, frame: _default_brush_path(brush_dir, object_id, frame))
@@ -147,18 +149,8 @@ class OccluderEditor:
         self._clock = 0
         self._tracked: dict[int, _TrackedFrame] = {}
         self._is_tracking_stale = False
-        self._callbacks: dict[str, list[EventCallback]] = {}
         # The brush content last written to each PNG, so unchanged masks are not encoded again on every save.
         self._saved_brushes: dict[Path, str] = {}
-
-    # Events ------------------------------------------------------------------------------------------------------
-    def register_event_callback(self, topic: str, callback: EventCallback) -> None:
-        """Call `callback(data)` whenever `topic` is emitted (see the module docstring for the topics)."""
-        self._callbacks.setdefault(topic, []).append(callback)
-
-    def _emit(self, topic: str, **data: Any) -> None:
-        for callback in self._callbacks.get(topic, ()):
-            callback(data)
 
     # Objects -----------------------------------------------------------------------------------------------------
     @property

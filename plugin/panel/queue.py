@@ -16,7 +16,6 @@ Topics (callbacks get one `dict` with `"topic"`):
 """
 
 import logging
-from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,7 +23,8 @@ from typing import Any
 
 from keydub.core.errors import KeydubError
 from keydub.plugin.jobs import ClipJob
-from keydub.plugin.store import JobRecord, JobState, JobStore
+from keydub.plugin.panel.events import TopicEvents
+from keydub.plugin.store import JobProgress, JobRecord, JobState, JobStore
 from keydub.plugin.worker.client import worker_command
 from keydub.plugin.worker.protocol import (
     Bye,
@@ -48,7 +48,6 @@ from keydub.plugin.worker.protocol import (
 
 logger = logging.getLogger(__name__)
 
-EventCallback = Callable[[dict[str, Any]], None]
 CommandSink = Callable[[str], bool]
 
 
@@ -76,13 +75,9 @@ class WorkerStatus:
 
 @dataclass(frozen=True)
 class LiveJob:
-    """What the worker last said about the job it renders."""
+    """What the worker last said about the job it renders: its progress, device and attempt."""
 
-    stage: str | None = None
-    done: int = 0
-    total: int = 0
-    unit: str = "frames"
-    eta_seconds: float | None = None
+    progress: JobProgress | None = None
     device: str | None = None
     attempt: int = 0
 
@@ -94,9 +89,7 @@ class QueueRow:
     Args:
         job_id (`str`), name (`str`): the job and its clip's name.
         state (`JobState`): where the job is in the store.
-        stage (`str | None`): the render stage running (while `running`).
-        done (`int`), total (`int`), unit (`str`): steps of that stage.
-        eta_seconds (`float | None`): seconds until the job ends, when known.
+        progress (`JobProgress | None`): stage, steps and ETA of the render (while `running`).
         device (`str | None`): where it renders.
         attempts (`int`): how many times it was claimed.
         message (`str | None`): the one-line failure, or why it went back to the queue.
@@ -106,11 +99,7 @@ class QueueRow:
     job_id: str
     name: str
     state: JobState
-    stage: str | None = None
-    done: int = 0
-    total: int = 0
-    unit: str = "frames"
-    eta_seconds: float | None = None
+    progress: JobProgress | None = None
     device: str | None = None
     attempts: int = 0
     message: str | None = None
@@ -118,8 +107,10 @@ class QueueRow:
 
     @property
     def fraction(self) -> float | None:
-        """Share of the stage done, `None` without a total."""
-        return self.done / self.total if self.total else None
+        """Share of the stage done while rendering, `None` without a total."""
+        if self.state is not JobState.RUNNING or self.progress is None or not self.progress.total:
+            return None
+        return self.progress.done / self.progress.total
 
     @property
     def is_resumable(self) -> bool:
@@ -136,15 +127,16 @@ class QueueRow:
 
     def progress_text(self) -> str:
         """`"keyframes 3/10"`, or the empty string outside a render."""
-        if self.state is not JobState.RUNNING or self.stage is None:
+        progress = self.progress
+        if self.state is not JobState.RUNNING or progress is None:
             return ""
-        return f"{self.stage} {self.done}/{self.total}" if self.total else self.stage
+        return f"{progress.stage} {progress.done}/{progress.total}" if progress.total else progress.stage
 
     def eta_text(self) -> str:
         """`"1:05"` (minutes:seconds) or `"0:42:10"` past an hour; empty when unknown."""
-        if self.state is not JobState.RUNNING or self.eta_seconds is None:
+        if self.state is not JobState.RUNNING or self.progress is None or self.progress.eta_seconds is None:
             return ""
-        minutes, seconds = divmod(round(self.eta_seconds), 60)
+        minutes, seconds = divmod(round(self.progress.eta_seconds), 60)
         hours, minutes = divmod(minutes, 60)
         return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
 
@@ -157,7 +149,7 @@ class QueueRow:
         return self.state.value
 
 
-class QueueController:
+class QueueController(TopicEvents):
     """The jobs of one output folder's queue and the panel's worker process on it.
 
     Args:
@@ -167,6 +159,7 @@ class QueueController:
     """
 
     def __init__(self, folder: Path, device: str | None = None, engine: str | None = None) -> None:
+        super().__init__()
         self.folder = Path(folder).absolute()
         self.device = device
         self.engine = engine
@@ -178,16 +171,6 @@ class QueueController:
         self._rendering: str | None = None
         self._send: CommandSink | None = None
         self._has_said_bye = False
-        self._callbacks: dict[str, list[EventCallback]] = defaultdict(list)
-
-    # Events -------------------------------------------------------------------------------------------------
-    def register_event_callback(self, topic: str, callback: EventCallback) -> None:
-        """Call `callback(event)` whenever `topic` is emitted (see the module docstring)."""
-        self._callbacks[topic].append(callback)
-
-    def _emit(self, topic: str, **data: Any) -> None:
-        for callback in list(self._callbacks[topic]):
-            callback({"topic": topic, **data})
 
     # The queue ----------------------------------------------------------------------------------------------
     def _store(self, read_only: bool = False) -> JobStore:
@@ -252,17 +235,12 @@ class QueueController:
         return any(record.state is JobState.PENDING for record in self._records)
 
     def _row(self, record: JobRecord) -> QueueRow:
-        row = QueueRow(record.job_id, record.name, record.state, device=record.device, attempts=record.attempts,
-                       message=record.message, output=record.output)
-        if record.progress is not None:
-            row = replace(row, stage=record.progress.stage, done=record.progress.done, total=record.progress.total,
-                          unit=record.progress.unit, eta_seconds=record.progress.eta_seconds)
+        row = QueueRow(record.job_id, record.name, record.state, record.progress, device=record.device,
+                       attempts=record.attempts, message=record.message, output=record.output)
         live = self._live.get(record.job_id)
         if live is not None and record.state is JobState.RUNNING:
-            row = replace(row, device=live.device or row.device, attempts=max(live.attempt, row.attempts))
-            if live.stage is not None:
-                row = replace(row, stage=live.stage, done=live.done, total=live.total, unit=live.unit,
-                              eta_seconds=live.eta_seconds)
+            row = replace(row, progress=live.progress or row.progress, device=live.device or row.device,
+                          attempts=max(live.attempt, row.attempts))
         return row
 
     # The worker ---------------------------------------------------------------------------------------------
@@ -310,8 +288,8 @@ class QueueController:
             self._set_worker(state="running", message=f"rendering {event.name}")
         elif isinstance(event, ProgressEvent):
             live = self._live.get(event.job_id, LiveJob(device=self.worker.device))
-            self._live[event.job_id] = replace(live, stage=event.stage, done=event.done, total=event.total,
-                                               unit=event.unit, eta_seconds=event.eta_seconds)
+            progress = JobProgress(event.stage, event.done, event.total, event.unit, event.eta_seconds)
+            self._live[event.job_id] = replace(live, progress=progress)
         elif isinstance(event, (Done, Failed, Cancelled, Lost)):
             self._live.pop(event.job_id, None)
             if self._rendering == event.job_id:

@@ -70,7 +70,7 @@ class QueueModel(QtCore.QAbstractTableModel):
         if role == JOB_ID_ROLE:
             return row.job_id
         if role == FRACTION_ROLE:
-            return row.fraction if row.state is JobState.RUNNING else (1.0 if row.state is JobState.DONE else None)
+            return 1.0 if row.state is JobState.DONE else row.fraction
         if role == QtCore.Qt.ItemDataRole.DisplayRole:
             return _cell_text(row, column)
         if role == QtCore.Qt.ItemDataRole.ToolTipRole and column in ("Clip", "State"):
@@ -88,8 +88,7 @@ def _cell_text(row: QueueRow, column: str) -> str:
     if column == "Stage":
         return row.progress_text()
     if column == "Progress":
-        fraction = row.fraction if row.state is JobState.RUNNING else None
-        return f"{fraction:.0%}" if fraction is not None else ""
+        return f"{row.fraction:.0%}" if row.fraction is not None else ""
     if column == "ETA":
         return row.eta_text()
     if column == "Device":
@@ -158,7 +157,6 @@ class QueuePanel(QtWidgets.QDockWidget):
         self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setStretchLastSection(True)
         self.table.horizontalHeader().setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
         layout.addWidget(self.table, 1)
         buttons = QtWidgets.QHBoxLayout()
@@ -277,7 +275,7 @@ def show_mid_render(panel: QueuePanel, jobs: list[ClipJob], timeout_ms: int = 60
     panel.start_worker()
     try:
         while not deadline.hasExpired():
-            running = [row for row in panel.model.rows if row.state is JobState.RUNNING and row.total]
+            running = [row for row in panel.model.rows if row.fraction is not None]
             if running:
                 return running[0]
             if panel.controller.worker.state == "crashed":
