@@ -20,7 +20,6 @@ Audio goes in as PCM s24le (.mov, .mkv) or AAC (.mp4), trimmed or padded with si
 duration, and interleaved with the picture as it is written.
 """
 
-import logging
 import math
 import os
 import queue
@@ -38,7 +37,7 @@ from av.container import OutputContainer
 from av.video.stream import VideoStream
 
 from keydub.core.errors import InvalidParameterError, OutputExistsError, OutputNotWritableError
-from keydub.core.files import PartialFile, check_output_file, remove_stale_partials
+from keydub.core.files import PartialFile, check_output_file, claim_partial
 from keydub.core.media import colour
 from keydub.core.media._container import media_path
 from keydub.core.media.audio import audio_stream_info, iter_audio
@@ -58,11 +57,11 @@ class _Codec:
     fixed_range: str | None = None
     # Whether a non-square pixel aspect survives: ProRes and H.264 carry it in the bitstream; FFV1 takes it from
     # each frame, which PyAV cannot set, and Matroska from the stream, which PyAV cannot set either.
+    keeps_pixel_aspect: bool = True
     # How the encoder spreads over CPU cores. "FRAME": whole frames on parallel threads. For the intra-only ProRes
     # every frame is independent, so it scales with the cores; for libx264 it is x264's own frame threading, which
     # PyAV's default ("SLICE") would replace by x264's slower sliced threads.
     thread_type: str = "SLICE"
-    keeps_pixel_aspect: bool = True
 
 
 _CODECS: dict[str, _Codec] = {
@@ -74,8 +73,8 @@ _CODECS: dict[str, _Codec] = {
     # CRF 16 is visually transparent for review copies; the medium preset keeps CPU encoding practical.
     "h264": _Codec(
         encoder="libx264", pix_fmt="yuv420p", high_bit_depth_pix_fmt="yuv420p10le",
-        thread_type="FRAME",
         options={"crf": "16", "preset": "medium"}, suffixes=(".mp4", ".mov", ".mkv"), needs_even_size=True,
+        thread_type="FRAME",
     ),
     # Level 3 with slice CRCs, every frame a keyframe: lossless, robust and cheap to scrub.
     "ffv1": _Codec(
@@ -94,7 +93,6 @@ def codec_suffixes(name: str) -> tuple[str, ...]:
     if codec is None:
         raise InvalidParameterError(f"unknown codec {name!r}; choose one of {', '.join(_CODECS)}")
     return codec.suffixes
-logger = logging.getLogger(__name__)
 _CONTAINER_FORMATS = {".mov": "mov", ".mp4": "mp4", ".mkv": "matroska"}
 _AUDIO_CODECS = {".mov": "pcm_s24le", ".mp4": "aac", ".mkv": "pcm_s24le"}
 # QuickTime edit lists are in the movie timescale (1/1000 s by default), which would cut up to 1 ms of audio
@@ -162,10 +160,10 @@ class VideoWriter:
         overwrite (`bool`, defaults to `False`): replace an existing file at `path` (atomically).
         audio (`AudioSpec | None`): sound to write under the picture; `None` for a silent clip.
         first_source_frame (`int`, defaults to 0): which frame of `like` the first written frame is; the start
-        encoder_threads (`int | None`): threads the video encoder runs on; `None` uses every CPU core. ProRes and
-            H.264 encode whole frames in parallel (ProRes output does not depend on the count).
             timecode is `like`'s timecode of that frame (counted from `00:00:00:00` when `like` has none), so a
             render of frames `[a, b)` lines up with its source in the editor.
+        encoder_threads (`int | None`): threads the video encoder runs on; `None` uses every CPU core. ProRes and
+            H.264 encode whole frames in parallel (ProRes output does not depend on the count).
 
     Raises:
         `InvalidParameterError`: unknown codec, a codec the container cannot hold, an odd size for H.264, or
@@ -189,13 +187,13 @@ class VideoWriter:
         like: MediaInfo,
         codec: str = "prores",
         overwrite: bool = False,
-        encoder_threads: int | None = None,
         audio: AudioSpec | None = None,
+        first_source_frame: int = 0,
+        encoder_threads: int | None = None,
+    ) -> None:
         if encoder_threads is not None and (isinstance(encoder_threads, bool) or encoder_threads < 1):
             raise InvalidParameterError(f"encoder_threads must be a positive thread count, got {encoder_threads!r}")
         self.encoder_threads = encoder_threads or os.cpu_count() or 1
-        first_source_frame: int = 0,
-    ) -> None:
         self.path = media_path(path)
         self.like = like
         check_output_file(self.path, inputs={"source clip": like.path, "audio source": audio and audio.source},
@@ -211,7 +209,7 @@ class VideoWriter:
         self._partial: PartialFile | None = None
         audio_format = _audio_format(audio) if audio is not None else None
         try:
-            self._partial = _claim_partial(self.path)
+            self._partial = claim_partial(self.path)
             self._container = self._open_container(audio_format[0] if audio_format else None)
             self._stream = self._add_video_stream()
             if audio is not None:
@@ -269,10 +267,10 @@ class VideoWriter:
         like = self.like
         options = dict(self._codec.options)
         stream = self._container.add_stream(self._codec.encoder, rate=like.frame_rate, options=options)
-        stream.codec_context.thread_type = self._codec.thread_type
-        stream.codec_context.thread_count = self.encoder_threads
         stream.width, stream.height, stream.pix_fmt = like.width, like.height, self._pix_fmt
         stream.codec_context.time_base = 1 / like.frame_rate
+        stream.codec_context.thread_type = self._codec.thread_type
+        stream.codec_context.thread_count = self.encoder_threads
         if like.pixel_aspect != 1:
             stream.codec_context.sample_aspect_ratio = like.pixel_aspect
         for key, value in self._colour.items():
@@ -492,19 +490,6 @@ def _check_codec(name: str, path: Path, like: MediaInfo) -> _Codec:
             "squeezed; use codec prores"
         )
     return codec
-
-
-def _claim_partial(path: Path) -> PartialFile:
-    """The locked hidden partial file of `path`, after removing the ones a killed render of `path` left behind."""
-    for stale in remove_stale_partials(path):
-        logger.warning("removed %s, the partial file of a render of %s that was killed or crashed", stale, path.name)
-    try:
-        return PartialFile(path)
-    except OSError as error:
-        raise OutputNotWritableError(
-            f"cannot create a partial file in {path.parent} ({error.strerror}); check the folder's permissions and "
-            "free space"
-        ) from error
 
 
 def _pix_fmt(codec: _Codec, bit_depth: int) -> str:
