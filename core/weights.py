@@ -1,13 +1,17 @@
 """Where every model's weights come from: one registry, local folders, a config file, the Hugging Face cache.
 
-A component (`keyframe`, `interpolation`, `vae`, `hubert`, `wavlm`, `sam2`) is resolved to a local path, in
-this order:
+A component (`keyframe`, `interpolation`, `vae`, `hubert`, `wavlm`, `sam2`, the face-alignment `s3fd` and `fan`
+files, `syncnet`) is resolved to a local path, in this order:
 
 1. a `source` given by the caller (a CLI option, a pipeline argument): a local folder or file, or a hub id;
 2. the `[weights]` table of the config file, `$KEYDUB_WEIGHTS_CONFIG` or `~/.config/keydub/weights.toml`
    (relative paths there are relative to the config file's folder);
 3. the default Hugging Face repository of `REGISTRY`, from the `huggingface_hub` cache, downloading it when
-   that is allowed and `HF_HUB_OFFLINE` is not set.
+   that is allowed and `HF_HUB_OFFLINE` is not set; components published outside the hub (the face-alignment
+   detector and landmark model, SyncNet) come from their release URL into torch hub's checkpoint folder, where
+   face-alignment itself keeps them (`$TORCH_HOME/hub/checkpoints`).
+
+Downloads report `Progress("download", bytes_done, bytes_total, unit="bytes")` to the progress callback.
 
 The two KeySync models are published as the official DeepSpeed checkpoints; they are converted once
 (`keydub.core.model.convert`) into the Keydub cache folder under their SHA-256 and reused from there. What is
@@ -59,12 +63,12 @@ from keydub.core.errors import (
     WeightsNotFoundError,
 )
 from keydub.core.files import first_unreadable, sha256_file, write_json_atomically
-from keydub.core.progress import ProgressCallback
+from keydub.core.progress import ProgressCallback, Stage, Unit, report
 
 
 logger = logging.getLogger(__name__)
 
-Layout = Literal["folder", "file", "keysync"]
+Layout = Literal["folder", "file", "keysync", "url"]
 
 
 @dataclass(frozen=True)
@@ -75,14 +79,15 @@ class WeightsComponent:
         name (`str`): the component's name in options, the config file and `keydub weights`.
         description (`str`): what it is, for messages.
         repo_id (`str`): default Hugging Face repository.
-        layout (`str`): `"folder"` (a model folder), `"file"` (one checkpoint file) or `"keysync"` (an official
-            KeySync checkpoint, converted on first use).
+        layout (`str`): `"folder"` (a model folder), `"file"` (one checkpoint file), `"keysync"` (an official
+            KeySync checkpoint, converted on first use) or `"url"` (one file published at `url`, not on the hub).
         files (`tuple[str, ...]`): files needed as they are, relative to `subfolder`.
         weight_files (`tuple[str, ...]`): alternative weight files, relative to `subfolder`; the first one the
             repository has is used.
         subfolder (`str`): folder of the component inside the repository.
         optional (`bool`): not needed for a plain render, so not fetched by `keydub weights download` without
             arguments.
+        url (`str`): for `"url"` components, where the file (`weight_files[0]`) is published.
     """
 
     name: str
@@ -93,9 +98,18 @@ class WeightsComponent:
     weight_files: tuple[str, ...] = ()
     subfolder: str = ""
     optional: bool = False
+    url: str = ""
+
+    @property
+    def default_source(self) -> str:
+        """Where the component comes from when nothing else is said: a hub id, or a release URL."""
+        return self.url or self.repo_id
 
 
 _TRANSFORMERS_FILES = {"files": ("config.json",), "weight_files": ("model.safetensors", "pytorch_model.bin")}
+_FACE_ALIGNMENT_RELEASES = "https://www.adrianbulat.com/downloads/python-fan"
+# Bytes read per block while downloading a release file.
+_DOWNLOAD_BLOCK = 2**20
 
 REGISTRY: dict[str, WeightsComponent] = {
     component.name: component
@@ -121,6 +135,21 @@ REGISTRY: dict[str, WeightsComponent] = {
         WeightsComponent(
             "sam2", "SAM 2.1 Hiera-Large occlusion segmenter", "facebook/sam2.1-hiera-large", "file",
             weight_files=("sam2.1_hiera_large.pt",), optional=True,
+        ),
+        # face-alignment's own release files (`face_alignment/detection/sfd/sfd_detector.py` and its landmark
+        # model URL), used by the default "face-alignment" landmark backend.
+        WeightsComponent(
+            "s3fd", "S3FD face detector (face-alignment)", "", "url", weight_files=("s3fd-619a316812.pth",),
+            url=f"{_FACE_ALIGNMENT_RELEASES}/s3fd-619a316812.pth",
+        ),
+        WeightsComponent(
+            "fan", "2D-FAN-4 68-point landmark model (face-alignment)", "", "url",
+            weight_files=("2DFAN4-11f355bf06.pth.tar",), url=f"{_FACE_ALIGNMENT_RELEASES}/2DFAN4-11f355bf06.pth.tar",
+        ),
+        # The joonson/syncnet_python release (`download_model.sh`), for `keydub eval protocol`.
+        WeightsComponent(
+            "syncnet", "SyncNet v2 lip-sync scorer (evaluation)", "", "url", weight_files=("syncnet_v2.model",),
+            url="http://www.robots.ox.ac.uk/~vgg/software/lipsync/data/syncnet_v2.model", optional=True,
         ),
     )
 }
@@ -207,7 +236,7 @@ def _choose_source(name: str, source: str | os.PathLike | None) -> tuple[str, st
     configured = load_weights_config().get(name)
     if configured is not None:
         return "config", configured
-    return "default", REGISTRY[name].repo_id
+    return "default", REGISTRY[name].default_source
 
 
 def _is_hub_id(source: str) -> bool:
@@ -236,7 +265,8 @@ def resolve_weights(
             like the component's default repository); `None` uses the config file, then the default.
         download (`bool`, defaults to `True`): fetch missing files from the hub (never when `HF_HUB_OFFLINE` is
             set).
-        progress (`ProgressCallback`, *optional*): receives the conversion stages of a KeySync checkpoint.
+        progress (`ProgressCallback`, *optional*): receives download bytes and the conversion stages of a KeySync
+            checkpoint.
 
     Returns:
         `Path`: what the component's loader takes (see the module docstring).
@@ -246,17 +276,22 @@ def resolve_weights(
         component and the command that fetches it.
     """
     component = _component(name)
-    path = _locate(component, *_choose_source(name, source), download)
+    origin, chosen = _choose_source(name, source)
+    if component.layout == "url" and origin == "default":
+        return _from_url(component, download, progress)
+    path = _locate(component, origin, chosen, download, progress)
     if component.layout == "keysync" and path.is_file():
         return _converted(component, path, progress)
     return path
 
 
-def _locate(component: WeightsComponent, origin: str, source: str, download: bool) -> Path:
+def _locate(
+    component: WeightsComponent, origin: str, source: str, download: bool, progress: ProgressCallback | None = None
+) -> Path:
     """The component's local path as found; for KeySync, a converted folder or an official checkpoint file."""
-    if _is_hub_id(source):
+    if _is_hub_id(source) and component.layout != "url":
         try:
-            return _from_hub(component, source, download)
+            return _from_hub(component, source, download, progress)
         except WeightsNotFoundError as error:
             if origin == "default":
                 raise
@@ -273,7 +308,7 @@ def _locate(component: WeightsComponent, origin: str, source: str, download: boo
     _check_readable(component, path)
     if component.layout == "keysync":
         return _local_keysync(component, path)
-    if component.layout == "file":
+    if component.layout in ("file", "url"):
         candidate = path / Path(component.weight_files[0]).name if path.is_dir() else path
         if not candidate.is_file():
             raise WeightsNotFoundError(
@@ -329,7 +364,9 @@ def _local_keysync(component: WeightsComponent, path: Path) -> Path:
     )
 
 
-def _from_hub(component: WeightsComponent, repo_id: str, download: bool) -> Path:
+def _from_hub(
+    component: WeightsComponent, repo_id: str, download: bool, progress: ProgressCallback | None = None
+) -> Path:
     """Local path of the component's files from `repo_id`: the folder for "folder", else the weight file."""
     needed, found, weights = _hub_cache_lookup(component, repo_id)
     if all(found) and weights is not None:
@@ -343,8 +380,8 @@ def _from_hub(component: WeightsComponent, repo_id: str, download: bool) -> Path
             f"`{component.name} = \"/path/to/it\"` under [weights] in {weights_config_path()}"
         )
     prefix = f"{component.subfolder}/" if component.subfolder else ""
-    found = [path or _download(component, repo_id, [name]) for name, path in zip(needed, found, strict=True)]
-    weights = weights or _download(component, repo_id, [prefix + name for name in component.weight_files])
+    found = [path or _download(component, repo_id, [name], progress) for name, path in zip(needed, found, strict=True)]
+    weights = weights or _download(component, repo_id, [prefix + name for name in component.weight_files], progress)
     return _result_path(component, found, weights)
 
 
@@ -377,12 +414,14 @@ def _cached(repo_id: str, filename: str) -> Path | None:
     return Path(path) if isinstance(path, str) else None
 
 
-def _download(component: WeightsComponent, repo_id: str, alternatives: list[str]) -> Path:
+def _download(
+    component: WeightsComponent, repo_id: str, alternatives: list[str], progress: ProgressCallback | None = None
+) -> Path:
     """Download the first of `alternatives` the repository has."""
     absent = None
     for filename in alternatives:
         try:
-            return Path(huggingface_hub.hf_hub_download(repo_id, filename))
+            return Path(huggingface_hub.hf_hub_download(repo_id, filename, tqdm_class=_reporting_tqdm(progress)))
         except GatedRepoError as error:
             raise WeightsNotFoundError(
                 f"{component.description} ({component.name}): {repo_id} is gated; accept its licence at "
@@ -412,6 +451,76 @@ def _download_failed(
         f"{component.description} ({component.name}): downloading {filename} from {repo_id} failed ({error}); "
         f"check the network connection and run `keydub weights download {component.name}` again"
     )
+
+
+def _reporting_tqdm(progress: ProgressCallback | None) -> type | None:
+    """A tqdm class for `huggingface_hub` that also sends each download's bytes to `progress`."""
+    if progress is None:
+        return None
+    from huggingface_hub.utils import tqdm as hub_tqdm
+
+    class ReportingTqdm(hub_tqdm):
+        # Counted here: a disabled bar (HF_HUB_DISABLE_PROGRESS_BARS, no terminal) does not count for itself.
+        bytes_done = 0
+
+        def update(self, n: float | None = 1) -> bool | None:
+            self.bytes_done += int(n or 0)
+            if self.total:
+                report(progress, Stage.DOWNLOAD, self.bytes_done, int(self.total), unit=Unit.BYTES)
+            return super().update(n)
+
+    return ReportingTqdm
+
+
+# Release files outside the hub -------------------------------------------------------------------------------
+def url_cache_dir() -> Path:
+    """Where release files are kept: torch hub's checkpoint folder (`$TORCH_HOME/hub/checkpoints`), which is where
+    face-alignment looks for its own weights."""
+    import torch
+
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def _from_url(component: WeightsComponent, download: bool, progress: ProgressCallback | None) -> Path:
+    """The release file of a `"url"` component, downloaded into `url_cache_dir()` when missing and allowed."""
+    target = url_cache_dir() / component.weight_files[0]
+    if target.is_file():
+        return target
+    if not download or hub_constants.HF_HUB_OFFLINE:
+        reason = "HF_HUB_OFFLINE is set" if hub_constants.HF_HUB_OFFLINE else "downloads are off"
+        raise WeightsNotFoundError(
+            f"{component.description} ({component.name}) is not in {target.parent} and {reason}. Fetch it with "
+            f"`keydub weights download {component.name}` on a machine with network access (or download "
+            f"{component.url} into that folder), or set `{component.name} = \"/path/to/it\"` under [weights] in "
+            f"{weights_config_path()}"
+        )
+    try:
+        download_url(component.url, target, progress)
+    except OSError as error:
+        raise WeightsNotFoundError(
+            f"{component.description} ({component.name}): downloading {component.url} failed ({error}); check the "
+            f"network connection and run `keydub weights download {component.name}` again"
+        ) from error
+    return target
+
+
+def download_url(url: str, target: Path, progress: ProgressCallback | None = None) -> None:
+    """Download `url` to `target` through a partial file renamed when complete, reporting bytes to `progress`."""
+    import urllib.request
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as stream:
+            total = int(response.headers.get("Content-Length") or 0)
+            done = 0
+            while block := response.read(_DOWNLOAD_BLOCK):
+                stream.write(block)
+                done += len(block)
+                report(progress, Stage.DOWNLOAD, done, max(total, done), unit=Unit.BYTES)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 # KeySync conversion cache ------------------------------------------------------------------------------------
@@ -499,6 +608,14 @@ def list_weights(sources: Mapping[str, str] | None = None) -> list[WeightsStatus
     statuses = []
     for name, component in REGISTRY.items():
         origin, chosen = _choose_source(name, (sources or {}).get(name))
+        if component.layout == "url" and origin == "default":
+            cached = url_cache_dir() / component.weight_files[0]
+            if cached.is_file():
+                statuses.append(WeightsStatus(name, "ready", origin, chosen, str(cached)))
+            else:
+                statuses.append(WeightsStatus(name, "missing", origin, chosen,
+                                              detail=f"not downloaded: keydub weights download {name}"))
+            continue
         if _is_hub_id(chosen):
             needed, found, weights = _hub_cache_lookup(component, chosen)
             if not all(found) or weights is None:
@@ -534,7 +651,7 @@ def download_weights(
     Args:
         names (`Iterable[str]`, *optional*): components to fetch; defaults to every non-optional one.
         sources (`Mapping[str, str]`, *optional*): per-component sources overriding the config file.
-        progress (`ProgressCallback`, *optional*): receives conversion progress.
+        progress (`ProgressCallback`, *optional*): receives download bytes and conversion progress.
 
     Returns:
         `dict[str, Path]`: component -> local path.

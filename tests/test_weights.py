@@ -203,6 +203,14 @@ def fake_hub(tmp_path, monkeypatch):
         return str(_in_hub_cache(repo_id, filename, checkpoints.get(filename, b"{}")))
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", download)
+
+    def download_release(url, target, progress=None):
+        hub["calls"].append(("url", Path(url).name))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(b"release file")
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr("keydub.core.weights.download_url", download_release)
     return hub
 
 
@@ -210,7 +218,8 @@ def test_download_fetches_the_render_components_and_converts_keysync(fake_hub, c
     assert main(["weights", "download", "--json"]) == 0
 
     paths = json.loads(capsys.readouterr().out)
-    assert list(paths) == ["keyframe", "interpolation", "vae", "hubert", "wavlm"]  # sam2 is optional
+    # sam2 and syncnet are optional; s3fd and fan are the default landmark backend's.
+    assert list(paths) == ["keyframe", "interpolation", "vae", "hubert", "wavlm", "s3fd", "fan"]
     assert (Path(paths["interpolation"]) / "learned_mask.safetensors").is_file()
     assert Path(paths["vae"]).name == "vae"
     assert fake_hub["calls"] == [
@@ -222,10 +231,13 @@ def test_download_fetches_the_render_components_and_converts_keysync(fake_hub, c
         ("facebook/hubert-base-ls960", "model.safetensors"),
         ("microsoft/wavlm-base-plus", "config.json"),
         ("microsoft/wavlm-base-plus", "model.safetensors"),
+        ("url", "s3fd-619a316812.pth"),
+        ("url", "2DFAN4-11f355bf06.pth.tar"),
     ]
+    assert Path(paths["fan"]).parent == Path(torch.hub.get_dir()) / "checkpoints"  # where face-alignment looks
     # Everything is cached now: a second run asks the hub nothing.
     assert main(["weights", "download"]) == 0
-    assert len(fake_hub["calls"]) == 8
+    assert len(fake_hub["calls"]) == 10
 
 
 def test_download_falls_back_to_the_next_weights_file(fake_hub, capsys):
@@ -270,3 +282,44 @@ def test_list_shows_where_each_component_comes_from(tmp_path, capsys):
     )
     assert not any((tmp_path / "keydub-cache").glob("keysync/*"))  # listing converted nothing
     assert [status.state for status in list_weights({"wavlm": str(tmp_path / "nowhere")})][4] == "missing"
+    assert listed["syncnet"]["state"] == "missing" and listed["syncnet"]["source"].endswith("syncnet_v2.model")
+
+
+def test_a_release_file_downloads_once_reporting_bytes(tmp_path, monkeypatch):
+    import dataclasses
+
+    from keydub.core.progress import Progress
+
+    release = tmp_path / "release" / "syncnet_v2.model"
+    release.parent.mkdir()
+    release.write_bytes(bytes(range(256)) * 9000)  # 2.2 MiB: three blocks
+    monkeypatch.setitem(REGISTRY, "syncnet", dataclasses.replace(REGISTRY["syncnet"], url=release.as_uri()))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", False)
+    events = []
+
+    path = resolve_weights("syncnet", progress=events.append)
+
+    assert path == Path(torch.hub.get_dir()) / "checkpoints" / "syncnet_v2.model"
+    assert path.read_bytes() == release.read_bytes()
+    size = release.stat().st_size
+    assert events[-1] == Progress("download", size, size, unit="bytes") and len(events) == 3
+    assert all(e.total == size and e.unit == "bytes" for e in events)
+    assert list(path.parent.iterdir()) == [path]  # no partial file left
+    release.unlink()
+    assert resolve_weights("syncnet") == path  # cached: not downloaded again
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
+    path.unlink()
+    with pytest.raises(WeightsNotFoundError, match=r"SyncNet v2 .*\(syncnet\) is not in .* and HF_HUB_OFFLINE is set"):
+        resolve_weights("syncnet")
+
+
+def test_hub_downloads_report_bytes(tmp_path, monkeypatch):
+    from keydub.core.progress import Progress
+
+    events = []
+    bar = weights._reporting_tqdm(events.append)(total=300, disable=True)
+    bar.update(100)
+    bar.update(200)
+    assert events == [Progress("download", 100, 300, unit="bytes"), Progress("download", 300, 300, unit="bytes")]
+    assert weights._reporting_tqdm(None) is None

@@ -18,13 +18,13 @@ import torch
 from keydub.core.devices import resolve_device
 from keydub.core.errors import InvalidParameterError, LandmarkBackendError
 from keydub.core.faces.detection import Box, FaceDetection, check_frame, check_long_side, shrink_for_detection
+from keydub.core.weights import REGISTRY
 
 
 INSTALL_HINT = 'install it with: pip install "keydub[landmarks]"'
-FAN_FILE = "2DFAN4-11f355bf06.pth.tar"
-FAN_URL = f"https://www.adrianbulat.com/downloads/python-fan/{FAN_FILE}"
-S3FD_FILE = "s3fd-619a316812.pth"
-S3FD_URL = f"https://www.adrianbulat.com/downloads/python-fan/{S3FD_FILE}"
+# The release files, as the weights registry lists them (`keydub weights download s3fd fan` fetches them too).
+FAN_FILE, FAN_URL = REGISTRY["fan"].weight_files[0], REGISTRY["fan"].url
+S3FD_FILE, S3FD_URL = REGISTRY["s3fd"].weight_files[0], REGISTRY["s3fd"].url
 OFFLINE_VARIABLES = ("KEYDUB_OFFLINE", "HF_HUB_OFFLINE")
 
 

@@ -68,8 +68,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     protocol.add_argument("--videos", type=Path, required=True, help="folder of talking videos")
     protocol.add_argument("--audios", type=Path, required=True,
                           help="folder of their own audio, one file per video with the same name")
-    protocol.add_argument("--syncnet", type=Path, required=True, metavar="WEIGHTS",
-                          help="SyncNet weights: syncnet_v2.model or its .safetensors conversion")
+    protocol.add_argument("--syncnet", type=Path, metavar="WEIGHTS",
+                          help="SyncNet weights: syncnet_v2.model or its .safetensors conversion (default: the "
+                               "syncnet component of `keydub weights`)")
     protocol.add_argument("-o", "--output-dir", type=Path, required=True, help="folder for renders and reports")
     protocol.add_argument("--references", nargs="+", default=["first", "auto"], choices=("first", "auto"),
                           help="identity frame strategies to compare (default: first auto)")
@@ -140,6 +141,7 @@ def run_protocol_command(args: argparse.Namespace) -> int:
     from keydub.core.evaluation.protocol import engine_renderer, pair_inputs, run_protocol, write_protocol_report
     from keydub.core.metrics.mar import check_threshold
     from keydub.core.metrics.syncnet import SyncNetScorer, load_syncnet
+    from keydub.core.weights import resolve_weights
 
     options = render_options_from_args(args)
     folder = args.output_dir
@@ -147,9 +149,10 @@ def run_protocol_command(args: argparse.Namespace) -> int:
     # Everything that can be wrong with the inputs is found before the first render.
     check_threshold(args.threshold)
     items = pair_inputs(args.videos, args.audios)
-    scorer = SyncNetScorer(load_syncnet(args.syncnet, device=resolve_device(options["device"])))
+    syncnet = args.syncnet or resolve_weights("syncnet")
+    scorer = SyncNetScorer(load_syncnet(syncnet, device=resolve_device(options["device"])))
     settings = {"videos": str(args.videos.absolute()), "audios": str(args.audios.absolute()),
-                "syncnet": str(args.syncnet.absolute()), "render": {k: str(v) for k, v in options.items()}}
+                "syncnet": str(Path(syncnet).absolute()), "render": {k: str(v) for k, v in options.items()}}
     engine = Engine()
     with ProgressBar(disable=args.json) as progress:
         report = run_protocol(

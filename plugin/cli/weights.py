@@ -11,6 +11,7 @@ EXAMPLES = """examples:
   keydub weights download                  # everything a render needs
   keydub weights download hubert wavlm     # just these
   keydub weights download sam2             # the optional occlusion model
+  keydub weights download syncnet          # the optional lip-sync scorer of keydub eval protocol
   HF_HUB_OFFLINE=1 keydub weights list     # what is available offline
 
 Components: {components}.
@@ -26,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "weights",
         help="list or download model weights",
         description="Model weights come from local folders named in the weights config, else from the Hugging\n"
-        "Face hub (cached by huggingface_hub). The KeySync checkpoints are converted once after download.",
+        "Face hub (cached by huggingface_hub), or for the face-alignment and SyncNet files from their release\n"
+        "URLs into torch hub's checkpoint folder. The KeySync checkpoints are converted once after download.",
         epilog=EXAMPLES.format(components=", ".join(REGISTRY), config=weights_config_path()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
