@@ -114,3 +114,18 @@ def test_atomic_writes_leave_the_old_file_or_the_new_one(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         write_text_atomically(target, "new")
     assert target.read_text() == "old" and [path.name for path in tmp_path.iterdir()] == ["report.json"]
+
+
+@pytest.mark.parametrize("target", ["media/A001.mov", "media/premix_es.wav"])
+def test_a_timeline_never_writes_over_the_media_its_clips_read(tmp_path, capsys, target):
+    from otio_fixtures import write_three_clip_timeline
+
+    fixture = write_three_clip_timeline(tmp_path)
+    victim = tmp_path / target
+    if not victim.exists():
+        victim = next((tmp_path / "media").glob(f"*{Path(target).suffix}"))
+    before = snapshot(tmp_path / "media")
+    outcome = run_cli(["timeline", fixture.path, "--dub-track", "DX es-419", "--codec", "ffv1", "-o", victim,
+                       "--overwrite"], capsys)
+    assert_refused(outcome, tmp_path / "media", before, "-o", "is also the", "input")
+    assert not any(path.suffix == ".mkv" for path in (tmp_path / "three_keydub").rglob("*"))

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from keydub.core.cancel import CancelToken
 from keydub.core.errors import InvalidParameterError, JobStoreError, OutputExistsError, RenderInterruptedError
+from keydub.core.files import check_outputs
 from keydub.core.progress import Progress, ProgressCallback, Stage, Unit, report
 from keydub.plugin.output_folder import OutputFolder
 from keydub.plugin.store import JobRecord, JobState, JobStore
@@ -182,7 +183,8 @@ def render_timeline(timeline: "Path | otio.schema.Timeline", out_dir: Path, outp
         return TimelineRun(plan=plan, outcomes=tuple(preview_batch(plan, folder)), output_timeline=None,
                            track_name=track_name, is_dry_run=True)
 
-    # 3. Render what is not done yet.
+    # 3. Render what is not done yet (never into a file the timeline's clips read, --overwrite or not).
+    check_outputs({"-o": output_path}, inputs=plan.input_files(), overwrite=True)
     folder.prepare()
     outcomes = run_batch(plan, folder, executor=executor, force=force, progress=progress, cancel=cancel)
 

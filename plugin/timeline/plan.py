@@ -138,6 +138,15 @@ class TimelinePlan:
         """The render jobs, in plan order."""
         return [clip.job for clip in self.clips if clip.job is not None]
 
+    def input_files(self) -> dict[str, Path]:
+        """Every file the jobs read (each clip's media and dub audio), by a label for messages: never an output."""
+        files: dict[str, Path] = {}
+        for job in self.jobs:
+            files[f"media of clip {job.name!r}"] = job.source.path
+            for piece in job.audio_pieces:
+                files[f"dub audio {piece.path.name}"] = piece.path
+        return files
+
 
 def plan_timeline(timeline: otio.schema.Timeline, base_dir: Path, audio_cache: Path,
                   options: PlanOptions | None = None, write_audio: bool = True) -> TimelinePlan:
