@@ -2,10 +2,11 @@
 
 import json
 import shutil
+from fractions import Fraction
 
 import opentimelineio as otio
 import pytest
-from fake_resolve import three_clip_project, use_fake_resolve
+from fake_resolve import library, three_clip_project, use_fake_resolve
 from otio_fixtures import RATE, START, write_three_clip_timeline
 
 from keydub.plugin.cli.main import main
@@ -108,3 +109,25 @@ def test_silent_failures_are_errors_that_say_what_failed(studio, monkeypatch):
         snapshot()
     with pytest.raises(ResolveUnavailableError, match="no timeline named 'nope'; timelines: 'three'"):
         snapshot("nope")
+
+
+def test_a_real_clip_reads_back_with_its_rate_length_and_timecode(talking_clip, dub_speech, tmp_path, monkeypatch):
+    fake = library()
+    project = fake.Project("Interview", Fraction(25))
+    pool = project.GetMediaPool()
+    picture, speech = pool.ImportMedia([str(talking_clip), str(dub_speech)])
+    timeline = pool.CreateEmptyTimeline("interview")
+    assert timeline.SetTrackName("audio", 1, "DX dub")
+    assert len(pool.AppendToTimeline([{"mediaPoolItem": picture, "startFrame": 10, "endFrame": 60, "mediaType": 1,
+                                       "trackIndex": 1, "recordFrame": 90000}])) == 1
+    assert len(pool.AppendToTimeline([{"mediaPoolItem": speech, "startFrame": 0, "endFrame": 50, "mediaType": 2,
+                                       "trackIndex": 1, "recordFrame": 90000}])) == 1
+    use_fake_resolve(monkeypatch, fake.Resolve(project))
+
+    picture_timeline = snapshot()
+    plan = plan_timeline(picture_timeline, base_dir=tmp_path, audio_cache=tmp_path / "audio",
+                         options=PlanOptions(dub_tracks=("DX dub",), handles=12))
+    (job,) = plan.jobs
+    assert (plan.rate, plan.clips[0].record_start) == (Fraction(25), 90000)  # 01:00:00:00 at 25 fps
+    assert (job.start_frame, job.end_frame, job.timecode_start) == (0, 72, 0)  # head clamped to the 10 frames there
+    assert job.source.path == talking_clip
