@@ -92,3 +92,18 @@ def test_each_running_job_has_its_own_progress_line(capsys):
     assert "sh010 on gpu-07 GPU 0: keyframes   8%" in drawn
     assert list(lines._bars) == ["j2"], "a finished job's line goes"
     lines.close()
+
+
+def test_the_json_report_names_the_node_of_each_clip_this_run_rendered():
+    from types import SimpleNamespace
+
+    from keydub.plugin.cli._farm import with_nodes
+
+    farm = SimpleNamespace(nodes={"j1": {"node": "gpu-07", "address": "10.0.0.7", "pid": 1, "gpus": ["0"]}})
+    report = {"clips": [{"job_id": "j1", "was_rendered": True}, {"job_id": "j2", "was_rendered": False},
+                        {"job_id": None, "was_rendered": False}]}
+
+    assert with_nodes(report, farm)["clips"] == [{"job_id": "j1", "was_rendered": True, "node": "gpu-07",
+                                                  "gpus": ["0"]},
+                                                 {"job_id": "j2", "was_rendered": False},
+                                                 {"job_id": None, "was_rendered": False}]

@@ -164,6 +164,17 @@ def test_nodes_see_the_shared_storage_under_their_own_path_and_the_timeline_keep
         "mount the shared storage there, or map the path with --path-map FROM=TO")
 
 
+def test_actors_are_counted_from_the_cluster_s_gpus(ray_session):
+    from keydub.plugin.cluster.errors import ClusterUnavailableError
+    from keydub.plugin.cluster.executor import RayExecutor
+
+    with pytest.raises(ClusterUnavailableError, match="^the Ray cluster has 0 GPUs and each job asks for 1; add GPU "
+                                                      r"nodes \(ray start --address\) or pass --gpus-per-job 0"):
+        RayExecutor().actor_count(jobs=4)
+    assert RayExecutor(gpus_per_job=0).actor_count(jobs=4) == 2, "one CPU actor per CPU of the local cluster"
+    assert RayExecutor(gpus_per_job=0).actor_count(jobs=1) == 1, "never more actors than jobs"
+
+
 def test_without_ray_the_farm_says_how_to_install_it(tmp_path, capsys, monkeypatch):
     timeline = write_clip_timeline(tmp_path)
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as if it were not installed
