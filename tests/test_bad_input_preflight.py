@@ -54,6 +54,8 @@ def _render(w: Path, *extra) -> list:
     (lambda w: ["mask", w / "clip.mkv", "-o", w / "preview.mp4", "--codec", "prores"],
      ["preview.mp4 has the extension '.mp4'", "prores is written to .mov or .mkv files"]),
     (lambda w: ["mask", w / "clip.mkv", "-o", w / "renders"], ["is an existing folder"]),
+    (lambda w: _render(w, "-o", w / "out.mov", "--device", "cuda:99"), ["cuda:99", "cpu"]),
+    (lambda w: _render(w, "-o", w / "out.mov", "--device", "toaster"), ["toaster", "is not a device name"]),
 ])
 def test_command_line_mistakes_are_refused_before_any_work(workspace, capsys, calls, argv, needles):
     before = snapshot(workspace)

@@ -1,6 +1,7 @@
 """What the command line alone decides, checked before any command opens a clip or loads a model.
 
-`check_command_line(args)` runs first for every command (`keydub.plugin.cli.main`): every path the command will
+`check_command_line(args)` runs first for every command (`keydub.plugin.cli.main`): `--device` names a device this
+machine has, every path the command will
 write obeys the rules of `keydub.core.files.check_outputs` (never an input, never an existing file without
 `--overwrite`, never a folder where a file is wanted, names that fit, folders that can be written, no two outputs
 the same), and a video output's extension fits its codec. A refusal here costs milliseconds, where the same
@@ -40,9 +41,15 @@ def check_command_line(args: argparse.Namespace) -> None:
     """Refuse, before any work, the outputs of `args` that could damage a file or could not be written.
 
     Raises:
+        `DeviceNotAvailableError`: `--device` names a device this machine does not have (`resolve_device`).
         `InvalidParameterError`, `OutputExistsError`, `OutputNotWritableError`: see `check_outputs`; also a video
             output whose extension its codec cannot be written to.
     """
+    device = getattr(args, "device", None)
+    if isinstance(device, str):
+        from keydub.core.devices import resolve_device
+
+        resolve_device(device)
     describe = _COMMANDS.get(_command_name(args))
     if describe is None:
         return
