@@ -32,6 +32,7 @@ SAMPLES: dict[tuple[str, ...], Sample] = {
     ("eval", "leak"): lambda w: ["eval", "leak", "--video", w / "clip.mkv", "-o", w / "new_eval"],
     ("eval", "protocol"): lambda w: ["eval", "protocol", "--videos", w / "videos", "--audios", w / "audios",
                                      "--syncnet", w / "syncnet_v2.model", "-o", w / "new_protocol"],
+    ("panel",): lambda w: ["panel", w / "clip.mkv", "--audio", w / "dub.wav", "--out-dir", w / "new_panel"],
     ("worker",): lambda w: ["worker", "--store", w / "videos", "--once"],
     ("resolve", "snapshot"): lambda w: ["resolve", "snapshot", "-o", w / "new_snapshot.otio"],
     ("resolve", "render"): lambda w: ["resolve", "render", "--dub-track", "DX", "--out-dir", w / "new_resolve",

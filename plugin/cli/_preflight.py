@@ -129,6 +129,11 @@ def _eval_protocol_paths(args: argparse.Namespace) -> CommandPaths:
                         folders=("-o",), overwrite=_overwrite(args))
 
 
+def _panel_paths(args: argparse.Namespace) -> CommandPaths:
+    return CommandPaths(outputs={"--out-dir": args.out_dir}, inputs={"source": args.source, "--audio": args.audio},
+                        folders=("--out-dir",))
+
+
 def _resolve_snapshot_paths(args: argparse.Namespace) -> CommandPaths:
     return CommandPaths(outputs={"-o": args.output}, overwrite=_overwrite(args))
 
@@ -149,6 +154,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], CommandPaths]] = {
     "convert-weights": _convert_paths,
     "eval leak": _eval_leak_paths,
     "eval protocol": _eval_protocol_paths,
+    "panel": _panel_paths,
     "resolve snapshot": _resolve_snapshot_paths,
     "resolve render": _resolve_render_paths,
 }
