@@ -372,17 +372,22 @@ def _from_hub(
     if all(found) and weights is not None:
         return _result_path(component, found, weights)
     if not download or hub_constants.HF_HUB_OFFLINE:
-        reason = "HF_HUB_OFFLINE is set" if hub_constants.HF_HUB_OFFLINE else "downloads are off"
-        raise WeightsNotFoundError(
-            f"{component.description} ({component.name}) is not in the Hugging Face cache ({repo_id}: missing "
-            f"{', '.join(_missing(component, needed, found, weights))}) and {reason}. Fetch it with "
-            f"`keydub weights download {component.name}` on a machine with network access, or set "
-            f"`{component.name} = \"/path/to/it\"` under [weights] in {weights_config_path()}"
-        )
+        missing = ", ".join(_missing(component, needed, found, weights))
+        raise _not_downloadable(component, f"in the Hugging Face cache ({repo_id}: missing {missing})")
     prefix = f"{component.subfolder}/" if component.subfolder else ""
     found = [path or _download(component, repo_id, [name], progress) for name, path in zip(needed, found, strict=True)]
     weights = weights or _download(component, repo_id, [prefix + name for name in component.weight_files], progress)
     return _result_path(component, found, weights)
+
+
+def _not_downloadable(component: WeightsComponent, where: str, alternative: str = "") -> WeightsNotFoundError:
+    """The error for a component that is not `where` it should be and may not be downloaded now."""
+    reason = "HF_HUB_OFFLINE is set" if hub_constants.HF_HUB_OFFLINE else "downloads are off"
+    return WeightsNotFoundError(
+        f"{component.description} ({component.name}) is not {where} and {reason}. Fetch it with "
+        f"`keydub weights download {component.name}` on a machine with network access{alternative}, or set "
+        f"`{component.name} = \"/path/to/it\"` under [weights] in {weights_config_path()}"
+    )
 
 
 def _hub_cache_lookup(component: WeightsComponent, repo_id: str) -> tuple[list[str], list[Path | None], Path | None]:
@@ -487,13 +492,7 @@ def _from_url(component: WeightsComponent, download: bool, progress: ProgressCal
     if target.is_file():
         return target
     if not download or hub_constants.HF_HUB_OFFLINE:
-        reason = "HF_HUB_OFFLINE is set" if hub_constants.HF_HUB_OFFLINE else "downloads are off"
-        raise WeightsNotFoundError(
-            f"{component.description} ({component.name}) is not in {target.parent} and {reason}. Fetch it with "
-            f"`keydub weights download {component.name}` on a machine with network access (or download "
-            f"{component.url} into that folder), or set `{component.name} = \"/path/to/it\"` under [weights] in "
-            f"{weights_config_path()}"
-        )
+        raise _not_downloadable(component, f"in {target.parent}", f" (or download {component.url} into that folder)")
     try:
         download_url(component.url, target, progress)
     except OSError as error:
