@@ -156,6 +156,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.queue_panel = QueuePanel(self.queue_controller, parent=self)
         self.addDockWidget(QtCore.Qt.DockWidgetArea.BottomDockWidgetArea, self.queue_panel)
         self.queue_panel.worker_changed.connect(self._on_queue_worker_change)
+        self.queue_panel.rows_changed.connect(self._on_queue_rows_change)
+
+    def _on_queue_rows_change(self) -> None:
+        self.clip_model.set_live_progress({
+            row.job_id: (row.fraction, row.progress.eta_seconds if row.progress else None)
+            for row in self.queue_panel.model.rows if row.fraction is not None})
 
     def _on_queue_worker_change(self, state: str) -> None:
         if state == "crashed":
@@ -197,12 +203,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.is_error_shown = is_error
 
     # Opening ------------------------------------------------------------------------------------------------
-    def open_video(self, video: Path, dub: Path, out_dir: Path | None = None) -> None:
-        """Open a clip and its dub on a thread (the window stays live; errors come back as a message)."""
+    def open_video(self, video: Path, dub: Path, out_dir: Path | None = None,
+                   frame_range: tuple[int, int] | None = None) -> None:
+        """Open a clip and its dub on a thread (the window stays live; errors come back as a message).
+
+        `frame_range` is the range of a clip opened for the first time (see `load_video`)."""
         controller = self.controller
         self._run("open", lambda progress: load_video(video, dub, out_dir, controller.default_options,
-                                                      controller.default_handles), self._on_open_finish,
-                  f"Opening {Path(video).name}…")
+                                                      controller.default_handles, frame_range),
+                  self._on_open_finish, f"Opening {Path(video).name}…")
 
     def open_timeline(self, path: Path, dub_tracks: tuple[str, ...], out_dir: Path | None = None) -> None:
         """Open an OTIO dubbing timeline on a thread."""
@@ -343,14 +352,15 @@ class MainWindow(QtWidgets.QMainWindow):
         layer.fill(QtCore.Qt.GlobalColor.transparent)
         chosen = analysis.chosen_track(session.face, frame) if session.has_face else None
         painter = QtGui.QPainter(layer)
-        pen_width = max(2, width // 320)
+        pen_width = max(2, height // 240)  # about 2 screen pixels when the frame is fitted
         for track_id, box in analysis.boxes_at(frame):
             colour = CHOSEN_FACE_COLOUR if track_id == chosen else OTHER_FACE_COLOUR
             painter.setPen(QtGui.QPen(colour, pen_width * (2 if track_id == chosen else 1)))
             rect = QtCore.QRectF(float(box[0]), float(box[1]), float(box[2] - box[0]), float(box[3] - box[1]))
             painter.drawRect(rect)
             font = painter.font()
-            font.setPixelSize(max(12, height // 40))
+            font.setPixelSize(max(12, height // 30))
+            font.setBold(True)
             painter.setFont(font)
             painter.drawText(rect.topLeft() + QtCore.QPointF(0, -pen_width * 2), f"face {track_id}")
         painter.end()

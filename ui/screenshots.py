@@ -89,11 +89,9 @@ def run_session(args: argparse.Namespace) -> list[Path]:
     saved = []
 
     # 1. Open the clip and its dub; the faces are found on a thread.
-    window.open_video(args.video, args.audio, args.work_dir)
+    window.open_video(args.video, args.audio, args.work_dir, frame_range=(0, args.frames))
     wait_until(lambda: controller.current is not None, 60, "the clip to open")
     clip_id = controller.current_id
-    if controller.current.end_frame - controller.current.start_frame > args.frames:
-        controller.set_range(clip_id, 0, args.frames)
     wait_until(lambda: clip_id in window.analyses and window.analyses[clip_id].end == controller.current.end_frame
                or window.is_error_shown, 600, "the faces to be found")
     if window.is_error_shown:

@@ -13,8 +13,6 @@ Topics (callbacks get one `dict` with at least `"topic"`):
 
 import copy
 import logging
-from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from keydub.core.errors import InvalidParameterError, KeydubError, TimelineError
 from keydub.core.media import MediaInfo, probe
 from keydub.core.render.request import FaceChoice
 from keydub.plugin.jobs import ClipJob, check_render_options
+from keydub.plugin.panel.events import TopicEvents
 from keydub.plugin.panel.session import ClipSession, OpenedSource, SessionStore
 from keydub.plugin.panel.sources import (
     SINGLE_CLIP_ID,
@@ -44,8 +43,6 @@ from keydub.plugin.timeline.tracks import METADATA_KEY
 
 
 logger = logging.getLogger(__name__)
-
-EventCallback = Callable[[dict[str, Any]], None]
 
 
 @dataclass
@@ -87,8 +84,11 @@ def default_out_dir(path: Path) -> Path:
 
 
 def load_video(video: Path, dub: Path, out_dir: Path | None = None, render_options: dict[str, Any] | None = None,
-               handles: int = DEFAULT_HANDLES) -> OpenedFolder:
+               handles: int = DEFAULT_HANDLES, frame_range: tuple[int, int] | None = None) -> OpenedFolder:
     """Open one clip with its dub; the session stored in the output folder, if any, comes back as it was.
+
+    `frame_range` (`[start, end)` frames of the file) is the range of a clip opened for the first time (default:
+    the whole clip); a stored session keeps its own.
 
     Raises:
         `MediaNotFoundError` / `UnsupportedMediaError`: the video cannot be read.
@@ -103,8 +103,12 @@ def load_video(video: Path, dub: Path, out_dir: Path | None = None, render_optio
     stored_source, stored_options, stored = SessionStore(out_dir).load()
     session = stored.get(SINGLE_CLIP_ID) if stored_source == source else None
     if session is None:
-        session = ClipSession(clip_id=SINGLE_CLIP_ID, name=video.stem, video=video, start_frame=0,
-                              end_frame=info.frame_count, dub=dub.name)
+        start, end = frame_range or (0, info.frame_count)
+        if not 0 <= start < end <= info.frame_count:
+            raise InvalidParameterError(f"the range [{start}, {end}) is not inside {video.name}'s {info.frame_count} "
+                                        "frames")
+        session = ClipSession(clip_id=SINGLE_CLIP_ID, name=video.stem, video=video, start_frame=start,
+                              end_frame=end, dub=dub.name)
     session = session.with_changes(record_in=info.timecode_at(session.start_frame),
                                    record_out=info.timecode_at(session.end_frame - 1))
     timeline = single_clip_timeline(info, dub, session.start_frame, session.end_frame)
@@ -181,7 +185,7 @@ def _session_from_plan(planned: PlannedClip, plan: TimelinePlan) -> ClipSession:
                        face=job.face, occluders=job.occluders)
 
 
-class PanelController:
+class PanelController(TopicEvents):
     """The clips of one output folder and what the editor chose for each.
 
     Args:
@@ -191,7 +195,7 @@ class PanelController:
     """
 
     def __init__(self, render_options: dict[str, Any] | None = None, handles: int = DEFAULT_HANDLES) -> None:
-        self._callbacks: dict[str, list[EventCallback]] = defaultdict(list)
+        super().__init__()
         self.default_options = dict(render_options or {})
         check_render_options(self.default_options, where="panel settings")
         self.default_handles = handles
@@ -199,15 +203,6 @@ class PanelController:
         self._sessions: dict[str, ClipSession] = {}
         self._jobs: dict[str, ClipJob] = {}
         self.current_id: str | None = None
-
-    # Events -------------------------------------------------------------------------------------------------
-    def register_event_callback(self, topic: str, callback: EventCallback) -> None:
-        """Call `callback(event)` whenever `topic` is emitted."""
-        self._callbacks[topic].append(callback)
-
-    def _emit(self, topic: str, **data: Any) -> None:
-        for callback in list(self._callbacks[topic]):
-            callback({"topic": topic, **data})
 
     # Opening ------------------------------------------------------------------------------------------------
     def open_video(self, video: Path, dub: Path, out_dir: Path | None = None) -> None:

@@ -4,6 +4,8 @@ Thin, as Qt models should be: rows come from the controller, states from one rea
 the model keeps them by clip id and never decides anything itself.
 """
 
+from dataclasses import replace
+
 from PySide6 import QtCore, QtGui
 
 from keydub.core.errors import KeydubError
@@ -35,6 +37,7 @@ class ClipListModel(QtCore.QAbstractTableModel):
         self.controller = controller
         self._sessions: list[ClipSession] = []
         self._status: dict[str, ClipStatus] = {}
+        self._live: dict[str, tuple[float, float | None]] = {}
 
     # Reading ------------------------------------------------------------------------------------------------
     def rowCount(self, parent: QtCore.QModelIndex = QtCore.QModelIndex()) -> int:
@@ -115,6 +118,11 @@ class ClipListModel(QtCore.QAbstractTableModel):
         """Read every clip's state from the job store (one connection for all rows)."""
         self._refresh_rows(range(len(self._sessions)))
 
+    def set_live_progress(self, progress: dict[str, tuple[float, float | None]]) -> None:
+        """The worker's live progress by job id, `(share done, ETA seconds)`, newer than the store's."""
+        self._live = dict(progress)
+        self.refresh_states()
+
     def _refresh_rows(self, rows) -> None:
         rows = list(rows)
         if not rows or self.controller.out_dir is None:
@@ -123,7 +131,11 @@ class ClipListModel(QtCore.QAbstractTableModel):
             with JobStore.for_folder(self.controller.out_dir, read_only=True) as store:
                 for row in rows:
                     clip_id = self._sessions[row].clip_id
-                    self._status[clip_id] = self.controller.status(clip_id, store)
+                    status = self.controller.status(clip_id, store)
+                    live = self._live.get(self.controller.job(clip_id, write_audio=False).job_id)
+                    if status.state == "rendering" and live is not None:
+                        status = replace(status, progress=live[0], eta_seconds=live[1])
+                    self._status[clip_id] = status
         except KeydubError as error:
             for row in rows:
                 self._status[self._sessions[row].clip_id] = ClipStatus("failed", message=str(error))

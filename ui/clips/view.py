@@ -25,6 +25,7 @@ class ClipListView(QtWidgets.QTableView):
         self.setWordWrap(False)
         self.verticalHeader().hide()
         self.horizontalHeader().setStretchLastSection(True)
+        self.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
         self.setContextMenuPolicy(QtCore.Qt.ContextMenuPolicy.ActionsContextMenu)
         self.render_action = QtGui.QAction("Render", self, shortcut=QtGui.QKeySequence("Ctrl+R"))
         self.cancel_action = QtGui.QAction("Cancel render", self)

@@ -71,6 +71,7 @@ class OccluderPanel(QtWidgets.QDockWidget):
         self._masker = masker if isinstance(masker, OcclusionMasker) else None
         self.editor: OccluderEditor | None = None
         self.clip_id: str | None = None
+        self._opened: tuple | None = None
         self.undo_stack = QtGui.QUndoStack(self)
         self.runner = SerialRunner(self)
         self._cancel_tracking = threading.Event()
@@ -105,7 +106,8 @@ class OccluderPanel(QtWidgets.QDockWidget):
 
         self.object_list = QtWidgets.QListWidget()
         self.object_list.setToolTip("Tick to show an occluder's mask; every occluder is rendered, shown or not")
-        layout.addWidget(self.object_list, 1)
+        self.object_list.setMaximumHeight(160)
+        layout.addWidget(self.object_list)
         objects = QtWidgets.QHBoxLayout()
         self.add_button = QtWidgets.QPushButton("Add occluder")
         self.delete_button = QtWidgets.QPushButton("Delete")
@@ -117,8 +119,13 @@ class OccluderPanel(QtWidgets.QDockWidget):
             action.setShortcutContext(QtCore.Qt.ShortcutContext.WindowShortcut)
             self.addAction(action)
         undo_button, redo_button = QtWidgets.QToolButton(), QtWidgets.QToolButton()
-        undo_button.setDefaultAction(self.undo_action)
-        redo_button.setDefaultAction(self.redo_action)
+        style = self.style()
+        self.undo_action.setIcon(style.standardIcon(QtWidgets.QStyle.StandardPixmap.SP_ArrowBack))
+        self.redo_action.setIcon(style.standardIcon(QtWidgets.QStyle.StandardPixmap.SP_ArrowForward))
+        for button, action in ((undo_button, self.undo_action), (redo_button, self.redo_action)):
+            # Icons only: the actions' texts name the edit ("Undo Brush on hand, frame 120") and change width.
+            button.setDefaultAction(action)
+            button.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonIconOnly)
         for widget in (self.add_button, self.delete_button, undo_button, redo_button):
             objects.addWidget(widget)
         layout.addLayout(objects)
@@ -133,15 +140,18 @@ class OccluderPanel(QtWidgets.QDockWidget):
                             (self.forward_button, "forward to the end of the range")):
             button.setToolTip(f"Track the occluders from the first prompted frame {tip}")
             tracking.addWidget(button)
-        tracking.addWidget(self.cancel_button)
         layout.addLayout(tracking)
         self.retrack_box = QtWidgets.QCheckBox("Track again after a correction", checked=True)
         layout.addWidget(self.retrack_box)
+        progress = QtWidgets.QHBoxLayout()
         self.progress = QtWidgets.QProgressBar(textVisible=True)
         self.progress.setFormat("%v / %m frames")
-        layout.addWidget(self.progress)
+        progress.addWidget(self.progress, 1)
+        progress.addWidget(self.cancel_button)
+        layout.addLayout(progress)
         self.status = QtWidgets.QLabel("", wordWrap=True)
         layout.addWidget(self.status)
+        layout.addStretch(1)
         self.setWidget(body)
 
     def _connect(self) -> None:
@@ -161,6 +171,8 @@ class OccluderPanel(QtWidgets.QDockWidget):
         register = getattr(self.controller, "register_event_callback", None)
         if register is not None:
             register("current.changed", self._on_controller_current_changed)
+            register("clip.changed", self._on_controller_clip_changed)
+            register("options.changed", self._on_controller_clip_changed)
 
     def _set_enabled(self, enabled: bool) -> None:
         for widget in (*self.tool_buttons.buttons(), self.add_button, self.delete_button, self.backward_button,
@@ -173,36 +185,40 @@ class OccluderPanel(QtWidgets.QDockWidget):
         """Open the editor of `clip_id` over its render window (handles included), with its saved prompts."""
         session = self.controller.session(clip_id)
         handles = getattr(self.controller, "handles", 0)
+        self._opened = self._clip_key(clip_id)
         self.set_tool(None)
         self.undo_stack.clear()
         self.editor, self.clip_id = None, clip_id
         self._set_enabled(False)
         self.status.setText("Loading the occluder model…")
 
-        def run() -> OccluderEditor:
+        def run() -> tuple[OccluderEditor, int]:
             masker = self._load_masker()
             frame_count = probe(session.video).frame_count
             window = (max(session.start_frame - handles, 0), min(session.end_frame + handles, frame_count))
             editor = OccluderEditor(masker, masker.init_session(session.video, window),
                                     brush_path=lambda object_id, frame: self.controller.brush_mask_path(
                                         clip_id, object_id, frame))
-            editor.load(session.occluders)
-            return editor
+            # The range may have shrunk since the prompts were made; those outside it cannot be tracked.
+            inside = [prompt for prompt in session.occluders if window[0] <= prompt["frame"] < window[1]]
+            editor.load(inside)
+            return editor, len(session.occluders) - len(inside)
 
-        self.runner.submit(Task(run, lambda editor: self._on_editor_ready(clip_id, editor),
+        self.runner.submit(Task(run, lambda answer: self._on_editor_ready(clip_id, *answer),
                                 lambda message: self._on_editor_failed(clip_id, message)))
 
-    def set_editor(self, editor: OccluderEditor, clip_id: str | None = None) -> None:
-        """Edit with `editor` (an editor opened elsewhere, e.g. over frames in memory)."""
-        self._on_editor_ready(clip_id, editor)
+    def _clip_key(self, clip_id: str) -> tuple:
+        """What decides the editor's window: the clip, its media and range, the handles."""
+        session = self.controller.session(clip_id)
+        return clip_id, session.video, session.start_frame, session.end_frame, getattr(self.controller, "handles", 0)
 
     def _load_masker(self) -> OcclusionMasker:
         if self._masker is None:
             self._masker = self._masker_factory() if self._masker_factory else OcclusionMasker.from_pretrained()
         return self._masker
 
-    def _on_editor_ready(self, clip_id: str | None, editor: OccluderEditor) -> None:
-        if clip_id != self.clip_id and clip_id is not None:
+    def _on_editor_ready(self, clip_id: str, editor: OccluderEditor, left_out: int) -> None:
+        if clip_id != self.clip_id:
             return  # another clip was opened meanwhile
         self.editor, self.clip_id = editor, clip_id
         editor.register_event_callback("masks.changed", lambda data: self._masks_changed.emit(data["frames"]))
@@ -214,9 +230,9 @@ class OccluderPanel(QtWidgets.QDockWidget):
         self._on_editor_objects_changed()
         self.viewer.set_overlay(OVERLAY_LAYER, self._overlay)
         self._update_markers()
-        self.status.setText("")
+        self.status.setText(f"{left_out} prompt(s) outside the clip's range were left out." if left_out else "")
         self._set_enabled(True)
-        self.editor_opened.emit(clip_id or "")
+        self.editor_opened.emit(clip_id)
 
     def _on_editor_failed(self, clip_id: str, message: str) -> None:
         if clip_id == self.clip_id:
@@ -434,6 +450,12 @@ class OccluderPanel(QtWidgets.QDockWidget):
         clip_id = event.get("clip_id")
         if clip_id is not None and clip_id != self.clip_id:
             self.open_clip(clip_id)
+
+    def _on_controller_clip_changed(self, event: dict[str, Any]) -> None:
+        # The editor's own prompt saves fire this too; only a new range or new handles need a new session.
+        if self.clip_id is not None and event.get("clip_id", self.clip_id) == self.clip_id \
+                and self._clip_key(self.clip_id) != self._opened:
+            self.open_clip(self.clip_id)
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         self.cancel_tracking()
