@@ -120,3 +120,30 @@ def test_live_writers_files_are_never_taken_for_stale(tmp_path, monkeypatch):
     assert stale_partials(target) == [dead.path]
     assert remove_stale_files(folders=[tmp_path]) == sorted([dead.path, other.path])
     assert sorted(path.name for path in tmp_path.iterdir()) == []
+
+
+def test_keydub_timeline_reports_what_it_cleaned(tmp_path, capsys, monkeypatch):
+    from otio_fixtures import copy_renderer, write_three_clip_timeline
+    from queue_fixtures import in_process
+
+    from keydub.core.files import ScratchFolder
+    from keydub.plugin.cli.main import main
+    from keydub.plugin.timeline.executors import EXECUTORS
+
+    monkeypatch.setitem(EXECUTORS, "in-process", lambda: in_process(copy_renderer))
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "scratch"))
+    (tmp_path / "scratch").mkdir()
+    fixture = write_three_clip_timeline(tmp_path)
+    staging = tmp_path / "renders" / ".keydub" / "staging"
+    staging.mkdir(parents=True)
+    dead = PartialFile(staging / "sh010_0123456789ab.mkv")
+    dead.stream.close()  # what a SIGKILL leaves: the file, without its lock
+    cache = ScratchFolder(SCRATCH_PREFIX)
+    cache._lock.close()
+    code = main(["timeline", str(fixture.path), "--dub-track", "DX es-419", "--codec", "ffv1",
+                 "--out-dir", str(tmp_path / "renders"), "-o", str(tmp_path / "out.otio")])
+    stderr = capsys.readouterr().err
+    assert code == 0, stderr
+    assert f"note: removed {dead.path}, left behind by a run that was killed or crashed" in stderr
+    assert f"note: removed {cache.path}" in stderr
+    assert not dead.path.exists() and not cache.path.exists() and (tmp_path / "out.otio").is_file()
