@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import opentimelineio as otio
 
-from keydub.core.errors import OutputExistsError, OutputNotWritableError, TimelineError
-from keydub.core.files import path_kind, write_text_atomically
+from keydub.core.errors import OutputNotWritableError, TimelineError
+from keydub.core.files import check_output_file, path_kind, write_text_atomically
 
 
 # An editor's timeline nests about a dozen levels (timeline, stack, track, clip, media reference, metadata);
@@ -104,13 +104,10 @@ def write_timeline(timeline: otio.schema.Timeline, path: Path, overwrite: bool =
 
     Raises:
         `OutputExistsError`: `path` exists and `overwrite` is false.
+        `InvalidParameterError`: `path` is a folder, or its name is too long for the file system.
         `OutputNotWritableError`: the folder does not exist or cannot be written.
     """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path} already exists; choose another output with -o or pass --overwrite")
-    if not path.parent.is_dir():
-        raise OutputNotWritableError(f"folder {path.parent} does not exist; create it or choose another output path")
+    path = check_output_file(path, overwrite=overwrite, option="timeline output")
     text = otio.adapters.write_to_string(timeline, adapter_name="otio_json")
     try:
         write_text_atomically(path, text)
