@@ -251,3 +251,17 @@ def test_mid_paint_shows_the_live_stroke(qtbot, window):
     assert red > GREY + 40 and green < GREY and blue < GREY  # the draft stroke in occluder 1's red
     grabbed = main.grab()
     assert isinstance(grabbed, QtGui.QPixmap) and not grabbed.isNull()
+
+
+def test_a_new_range_reopens_the_editor_and_keeps_the_prompts_inside_it(qtbot, window):
+    main, viewer, panel, controller = window
+    for frame in (3, 6):
+        panel.paint(frame, [(60.0, 60.0)], erase=False)
+        qtbot.waitUntil(lambda frame=frame: (1, frame) in panel.editor.session.prompts, timeout=30000)
+    qtbot.waitUntil(lambda: len(controller.current.occluders) == 2, timeout=30000)
+    old_editor = panel.editor
+    with qtbot.waitSignal(panel.editor_opened, timeout=30000):
+        controller.set_range(controller.current_id, 4, 8)
+    assert panel.editor is not old_editor and panel.editor.session.window == (4, 8)
+    assert sorted(panel.editor.session.prompts) == [(1, 6)]
+    assert panel.status.text() == "1 prompt(s) outside the clip's range were left out."

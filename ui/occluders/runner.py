@@ -7,6 +7,7 @@ the UI thread.
 """
 
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,10 @@ from keydub.core.errors import KeydubError
 
 
 logger = logging.getLogger(__name__)
+
+# SAM2's Python code holds the GIL between torch calls; a UI thread waiting for it is handed it after at most
+# this long (Python's default is 5 ms, which a busy model thread turns into visible stutter).
+_GIL_SWITCH_INTERVAL_S = 0.001
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,7 @@ class SerialRunner(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._pending = 0
+        sys.setswitchinterval(min(sys.getswitchinterval(), _GIL_SWITCH_INTERVAL_S))
         self._thread = QThread(self)
         self._thread.setObjectName("keydub-occluders")
         self._worker = _Worker()
