@@ -55,14 +55,18 @@ def test_precision_follows_the_device():
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
-@pytest.mark.parametrize("command", ["render", "eval leak"])
+@pytest.mark.parametrize("command", ["render", "eval leak", "timeline"])
 def test_the_command_line_refuses_a_missing_gpu_before_any_work(tmp_path, capsys, command):
     from keydub.plugin.cli.main import main
 
     missing = tmp_path / "not_there.mov"  # never opened: the device is refused first
-    argv = ["render", str(missing), "--audio", str(missing), "-o", str(tmp_path / "out.mov"), "--device", "cuda"]
-    if command == "eval leak":
-        argv = ["eval", "leak", "--video", str(missing), "-o", str(tmp_path / "qc"), "--device", "cuda:0"]
+    argv = {
+        "render": ["render", str(missing), "--audio", str(missing), "-o", str(tmp_path / "out.mov"), "--device",
+                   "cuda"],
+        "eval leak": ["eval", "leak", "--video", str(missing), "-o", str(tmp_path / "qc"), "--device", "cuda:0"],
+        "timeline": ["timeline", str(tmp_path / "not_there.otio"), "--out-dir", str(tmp_path / "renders"),
+                     "--device", "cuda"],
+    }[command]
     assert main(argv) == 1
     error = capsys.readouterr().err
     assert error.startswith("Error: device 'cuda") and "use auto or one of: cpu" in error

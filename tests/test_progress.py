@@ -67,3 +67,17 @@ def test_eta_of_a_download_uses_its_bytes():
     clock.now += 5
     eta.update(Progress(Stage.DOWNLOAD, 250, 1000, unit=Unit.BYTES))
     assert eta.remaining_seconds() == pytest.approx(15.0)
+
+
+def test_the_progress_bar_keeps_a_bar_per_stage_in_its_unit(capsys):
+    from keydub.plugin.cli._output import ProgressBar
+
+    with ProgressBar() as bar:
+        bar(Progress(Stage.DOWNLOAD, 512 * 1024, 2 * 1024 * 1024, unit=Unit.BYTES))
+        bar(Progress(Stage.KEYFRAMES, 3, 22, unit=Unit.STEPS))
+        bar(Progress(Stage.DOWNLOAD, 1024 * 1024, 2 * 1024 * 1024, unit=Unit.BYTES))  # its bar is still there
+        assert set(bar._bars) == {Stage.DOWNLOAD, Stage.KEYFRAMES}
+        bar(Progress(Stage.KEYFRAMES, 22, 22, unit=Unit.STEPS))
+        assert set(bar._bars) == {Stage.DOWNLOAD}  # a finished stage's bar is closed
+    drawn = capsys.readouterr().err
+    assert "1.00M/2.00M" in drawn and "3/22" in drawn and "step" in drawn
