@@ -149,6 +149,9 @@ def check_request(request: RenderRequest) -> tuple[MediaInfo, int, int]:
     start, end = frame_range(request, info)
     check_output(request)
     dub_stream(request)
+    if request.keep_source_audio and not info.audio_streams:
+        raise InvalidParameterError(f"--keep-source-audio: {request.video} has no sound to keep; leave the option out "
+                                    "to put the dub under the picture, or render a clip that has sound")
     return info, start, end
 
 
