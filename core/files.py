@@ -18,6 +18,7 @@ import secrets
 import shutil
 import stat
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -376,6 +377,8 @@ def _remove(paths: list[Path]) -> list[Path]:
 
 # Scratch folders --------------------------------------------------------------------------------------------------
 _SCRATCH_LOCK = ".lock"
+# A scratch folder without its lock file is left alone this long: its owner may be between creating and locking it.
+_NEW_SCRATCH_SECONDS = 60
 
 
 class ScratchFolder:
@@ -408,6 +411,8 @@ def remove_stale_scratch(prefix: str) -> list[Path]:
         lock = folder / _SCRATCH_LOCK
         if not folder.is_dir() or not os.access(folder, os.R_OK | os.W_OK | os.X_OK) or is_locked(lock):
             continue
+        if not lock.exists() and time.time() - folder.stat().st_mtime < _NEW_SCRATCH_SECONDS:
+            continue  # created a moment ago by a process that has not locked it yet
         shutil.rmtree(folder, ignore_errors=True)
         if not folder.exists():
             removed.append(folder)
