@@ -173,3 +173,21 @@ def test_a_face_choice_by_click_picks_the_track_under_it(tmp_path):
     assert analysis.to_dict()["target_track_ids"] == [1] * 10
     assert analysis.for_range(10, 20, face=FaceChoice(track_id=0)).face.track_ids.tolist() == [0] * 10
     assert Fraction(analysis.info.frame_rate) == 25
+
+
+def test_a_cancel_during_the_landmark_pass_caches_nothing(tmp_path, weights):
+    engine, backend = engine_with(tmp_path)
+    clip = make_test_clip(tmp_path / "clip.mkv", width=WIDTH, height=HEIGHT, frame_count=30)
+    token = CancelToken()
+
+    def stop_at_frame_five(event: Progress) -> None:
+        if event.stage == Stage.LANDMARKS and event.done == 5:
+            token.cancel()
+
+    request = request_for(clip, write_wav(tmp_path / "dub.wav", 1.2), tmp_path / "out.mkv", weights,
+                          landmark_backend="indexed")
+    with pytest.raises(RenderInterruptedError):
+        engine.render(request, stop_at_frame_five, cancel=token)
+    assert backend.source_frames_seen <= 8  # stopped within one detection batch
+    assert engine.loads["pipeline"] == 0 and not (tmp_path / "out.mkv").exists()
+    assert engine.analysis_cache.get(clip, "indexed") is None  # a partial pass is not kept
