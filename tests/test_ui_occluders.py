@@ -183,6 +183,8 @@ def test_two_occluders_in_the_list_can_be_hidden_and_deleted(qtbot, window):
 def test_a_drag_with_the_box_tool_makes_a_box_prompt(qtbot, window):
     main, viewer, panel, controller = window
     panel.set_tool(TOOLS["box"])
+    qtbot.mouseClick(viewer.view.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=screen_point(viewer, 60, 15))
+    assert not panel.runner.is_busy and panel.editor.session.prompts == {}  # a click is not a box
     with qtbot.waitSignal(panel.edit_finished, timeout=30000):
         stroke(qtbot, viewer, [(20, 5), (50, 20), (70, 25)])
     prompt = panel.editor.session.prompts[(1, 3)]

@@ -77,8 +77,9 @@ class OccluderPanel(QtWidgets.QDockWidget):
         self._cancel_tracking = threading.Event()
         self._is_tracking = False
         self._direction = Direction.BOTH
-        self._tools = (ClickTool(self, positive=True), ClickTool(self, positive=False), ClickTool(self),
-                       BrushTool(self), BrushTool(self, erase=True))
+        # In the order of _TOOL_NAMES.
+        self._tools = (ClickTool(self, positive=True), ClickTool(self, positive=False),
+                       ClickTool(self, boxes_only=True), BrushTool(self), BrushTool(self, erase=True))
         self._build()
         self._connect()
         self._set_enabled(False)
@@ -317,8 +318,6 @@ class OccluderPanel(QtWidgets.QDockWidget):
     def click(self, frame: int, x: float, y: float, positive: bool) -> None:
         object_id = self._object_for_prompt()
         editor = self.editor
-        if self.tool_buttons.checkedId() == _TOOL_NAMES.index("Box"):
-            return  # the box tool only draws boxes
         self._run_edit(lambda: editor.click(frame, object_id, x, y, positive))
 
     def box(self, frame: int, box: tuple[float, float, float, float]) -> None:

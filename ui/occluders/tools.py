@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 from PySide6 import QtCore, QtGui
 
+from keydub.core.occlusion.session import FramePrompt
 from keydub.plugin.panel.occluders import PromptEdit
 
 
@@ -48,11 +49,13 @@ def _is_negative(event) -> bool:
 
 
 class ClickTool:
-    """Clicks (+ or -) and box drags. `positive` is what a plain left click means (the + or - tool)."""
+    """Clicks (+ or -) and box drags. `positive` is what a plain left click means (the + or - tool); with
+    `boxes_only` (the box tool) a click without a drag does nothing."""
 
-    def __init__(self, target: ToolTarget, positive: bool = True) -> None:
+    def __init__(self, target: ToolTarget, positive: bool = True, boxes_only: bool = False) -> None:
         self.target = target
         self.positive = positive
+        self.boxes_only = boxes_only
         self._start: tuple[float, float, int, bool] | None = None
 
     def cursor(self) -> QtGui.QCursor:
@@ -81,7 +84,8 @@ class ClickTool:
         self._start = None
         self.target.draft(None)
         if max(abs(event.x - x0), abs(event.y - y0)) < _BOX_MIN_SIDE:
-            self.target.click(frame, x0, y0, positive)
+            if not self.boxes_only:
+                self.target.click(frame, x0, y0, positive)
         else:
             self.target.box(frame, (x0, y0, event.x, event.y))
 
@@ -142,7 +146,7 @@ class PromptCommand(QtGui.QUndoCommand):
         apply (`Callable[[int, int, FramePrompt | None], None]`): puts a prompt back (on the model thread).
     """
 
-    def __init__(self, edit: PromptEdit, apply: Callable) -> None:
+    def __init__(self, edit: PromptEdit, apply: Callable[[int, int, FramePrompt | None], None]) -> None:
         super().__init__(edit.text)
         self.edit = edit
         self._apply = apply
