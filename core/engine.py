@@ -33,7 +33,7 @@ from keydub.core.render.request import FaceChoice, RenderRequest, RenderResult
 
 if TYPE_CHECKING:
     from keydub.core.faces import FaceTrack
-    from keydub.core.model.pipeline import KeySyncPipeline
+    from keydub.core.model.pipeline import KeySyncPipeline, PipelineStepCallback
     from keydub.core.occlusion import OcclusionMasker
 
 
@@ -175,6 +175,7 @@ class Engine:
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
         analysis: ClipAnalysis | None = None,
+        callback_on_step_end: "PipelineStepCallback | None" = None,
     ) -> RenderResult:
         """Render `request` with this engine's models (see `render_clip`).
 
@@ -187,6 +188,7 @@ class Engine:
             cancel (`CancelToken | None`): stops the render within one denoising step (`RenderInterruptedError`,
                 no output file).
             analysis (`ClipAnalysis | None`): a ready analysis of the request's clip; else the engine's.
+            callback_on_step_end (`PipelineStepCallback | None`): called after every denoising step (previews).
         """
         from keydub.core.cancel import cancellable
         from keydub.core.render.path import check_request, render_clip
@@ -199,7 +201,7 @@ class Engine:
         pipeline = self.pipeline(request)
         masker = self.occlusion_masker(device=request.device) if request.occluders else None
         return render_clip(request, progress, cancel=cancel, pipeline=pipeline, landmark_backend=backend,
-                           occlusion_masker=masker, analysis=analysis)
+                           occlusion_masker=masker, analysis=analysis, callback_on_step_end=callback_on_step_end)
 
     def release(self) -> None:
         """Drop every loaded model (and free the GPU memory they held); the next use loads again."""

@@ -138,7 +138,6 @@ def test_a_render_cancelled_mid_denoising_stops_within_one_step_and_leaves_no_fi
 
 
 def test_each_stage_of_a_render_ends_at_its_total_and_steps_are_steps_times_calls(tmp_path, weights):
-    engine, _ = engine_with(tmp_path)
     # Two shots of 30 and 20 frames (a cut at frame 30): two segments, each one keyframe batch.
     other = template_landmarks(30, 40, 28)
     engine, _ = engine_with(tmp_path, lambda i: [FACE] if i < 30 else [other])
@@ -146,8 +145,12 @@ def test_each_stage_of_a_render_ends_at_its_total_and_steps_are_steps_times_call
     dub = write_wav(tmp_path / "dub.wav", 2.0)
     events: list[Progress] = []
     request = request_for(clip, dub, tmp_path / "out.mkv", weights, landmark_backend="indexed", steps=10)
-    result = engine.render(request, events.append)
+    previews = []
+    result = engine.render(request, events.append,
+                           callback_on_step_end=lambda pipe, step, sigma, kw: previews.append((kw["stage"], step)))
     assert result.report["face"]["segments"] == [[0, 30], [30, 50]]
+    # The step callback (previews) sees every step of both segments, counted per pipeline call.
+    assert previews == 2 * ([("keyframes", i) for i in range(11)] + [("interpolation", i) for i in range(11)])
     last = {}
     for event in events:
         assert 0 <= event.done <= event.total

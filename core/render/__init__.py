@@ -3,6 +3,7 @@
 - `request`: what a render is asked for and what it returns (`RenderRequest`, `RenderResult`, `FaceChoice`);
   light to import, so building a command line or a job does not load the engine.
 - `path`: `render_clip`, the render path read top to bottom.
+- `preview`: `write_mask_preview`, the region a render would regenerate, tinted on the source, without the model.
 
 The render path itself is imported on first use of one of its names.
 """

@@ -37,7 +37,7 @@ from keydub.core.render.request import FaceChoice, RenderRequest, RenderResult
 
 
 if TYPE_CHECKING:
-    from keydub.core.model.pipeline import KeySyncPipeline
+    from keydub.core.model.pipeline import KeySyncPipeline, PipelineStepCallback
     from keydub.core.occlusion import CachedOcclusionMasks, OcclusionMasker
 
 __all__ = ["FaceChoice", "RenderRequest", "RenderResult", "render_clip"]
@@ -55,6 +55,7 @@ def render_clip(
     landmark_backend: LandmarkBackend | None = None,
     occlusion_masker: "OcclusionMasker | None" = None,
     analysis: ClipAnalysis | None = None,
+    callback_on_step_end: "PipelineStepCallback | None" = None,
 ) -> RenderResult:
     """Render `request`: the source frames of its range with the lower face regenerated to follow the dub.
 
@@ -70,6 +71,8 @@ def render_clip(
         occlusion_masker (`OcclusionMasker | None`): a loaded SAM2 masker to reuse when there are occluders.
         analysis (`ClipAnalysis | None`): the clip's analysis (`analyse_clip`, any range of the same clip); then
             no landmark pass runs. Without one, the whole clip is tracked (so track ids are the clip's).
+        callback_on_step_end (`PipelineStepCallback | None`): handed to the pipeline, called after every
+            denoising step with the latents and the x0-prediction (a preview of the segment being generated).
 
     Returns:
         `RenderResult`. The output holds every source frame of the range in order, at the source's rate, size,
@@ -100,7 +103,7 @@ def render_clip(
     with timer(Stage.OCCLUSION):
         occluders = occluder_masks(request, info, (start, end), clip.face, occlusion_masker, progress)
     # 4. Generate each face segment and paste it back while writing every frame of the range in order.
-    renderer = SegmentRenderer(pipe, request, clip, occluders, dub, timer, progress, cancel)
+    renderer = SegmentRenderer(pipe, request, clip, occluders, dub, timer, progress, cancel, callback_on_step_end)
     mouth = MouthTracker(backend, end - start)
     with (
         renderer,
@@ -292,8 +295,10 @@ class SegmentRenderer:
         timer: "StageTimer",
         progress: ProgressCallback | None,
         cancel: CancelToken | None = None,
+        callback_on_step_end: "PipelineStepCallback | None" = None,
     ) -> None:
         self.pipeline, self.request, self.info = pipeline, request, clip.info
+        self.callback_on_step_end = callback_on_step_end
         self.first_source_frame, self.face, self.windows = clip.start, clip.face, clip.windows
         self.occluders, self.dub, self.timer, self.progress, self.cancel = occluders, dub, timer, progress, cancel
         self.segments = self.face.segments()
@@ -356,6 +361,7 @@ class SegmentRenderer:
                 frame_rate=self.info.frame_rate, identity_index=identity, num_steps=self.request.steps,
                 audio_guidance=self.request.audio_guidance, ref_guidance=self.request.ref_guidance,
                 seed=self.request.seed, progress=self._render_wide(segment), cancel=self.cancel,
+                callback_on_step_end=self.callback_on_step_end,
             )
         )
         self._segment, self._chunk_start, self._chunk = segment, 0, None
