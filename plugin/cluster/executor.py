@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from keydub.core.cancel import CancelToken
@@ -150,8 +150,7 @@ class ActorEngine:
             raise RemoteRenderError(reply["message"])
         result = self._path_map.result_to_editor(reply["result"])
         # The driver names the file it staged; the node's name for it is the same file on the shared storage.
-        return RenderResult(output=request.output, frame_count=result.frame_count,
-                            passed_through=result.passed_through, report=result.report)
+        return replace(result, output=request.output)
 
     def _relay_progress(self, progress: ProgressCallback | None) -> None:
         if progress is None:
