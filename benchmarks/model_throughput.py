@@ -60,8 +60,11 @@ class SyntheticClip:
         return (self.base + noise).clamp(-1.0, 1.0)
 
 
-def full_size_pipeline(device: torch.device, dtype: torch.dtype, **options: int) -> KeySyncPipeline:
-    """The official architecture with random weights, built directly on `device`."""
+def full_size_pipeline(device: torch.device, dtype: torch.dtype, seed: int = 0, **options: int) -> KeySyncPipeline:
+    """The official architecture with seeded random weights, built directly on `device` (the same weights for every
+    `dtype`, so runs in different precisions compare). Weight matrices diffusers initialises to zero get small
+    random values, so that every path carries signal as trained weights would."""
+    torch.manual_seed(seed)
     with torch.device(device):
         pipe = KeySyncPipeline(
             vae=AutoencoderKLTemporalDecoder(**SVD_VAE_CONFIG),
@@ -71,9 +74,14 @@ def full_size_pipeline(device: torch.device, dtype: torch.dtype, **options: int)
             interpolation_audio_projector=AudioProjector(),
             keyframe_audio=HubertFeatures(HubertModel(HubertConfig())),
             interpolation_audio=WavLMFeatures(WavLMModel(WavLMConfig())),
-            learned_mask=torch.zeros(4, FULL_LATENT_SIZE, FULL_LATENT_SIZE),
+            learned_mask=torch.randn(4, FULL_LATENT_SIZE, FULL_LATENT_SIZE),
             **options,
         )
+        with torch.no_grad():
+            for model in (pipe.keyframe_unet, pipe.interpolation_unet, pipe.vae):
+                for parameter in model.parameters():
+                    if parameter.ndim > 1 and not parameter.any():
+                        parameter.normal_(std=0.02)
     return pipe.to(device, dtype)
 
 
