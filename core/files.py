@@ -37,6 +37,8 @@ except ImportError:  # Windows: no advisory locks, so no partial file is ever ta
 # The longest file name most file systems hold (ext4, APFS, NTFS, XFS), used where the folder cannot be asked.
 DEFAULT_NAME_MAX = 255
 _PARTIAL_MARK = ".partial"
+# An empty, unlocked partial file younger than this may belong to a writer between creating and locking it.
+_NEW_PARTIAL_SECONDS = 2
 _DIGEST_CHARS = 8
 _TOKEN_CHARS = 8
 # Suffixes longer than this are not kept on the partial name (they are not a container's extension).
@@ -343,7 +345,7 @@ def stale_partials(target: str | os.PathLike[str]) -> list[Path]:
         name = entry.name
         ours = name.startswith(prefix) and name.endswith(suffix) and len(name) == len(prefix) + _TOKEN_CHARS + len(
             suffix)
-        if (ours or name == legacy) and entry.is_file() and not is_locked(entry):
+        if (ours or name == legacy) and _is_abandoned(entry):
             found.append(entry)
     return sorted(found)
 
@@ -359,7 +361,16 @@ def remove_stale_partials_in(folder: str | os.PathLike[str]) -> list[Path]:
     if not folder.is_dir():
         return []
     return _remove([entry for entry in sorted(folder.iterdir())
-                    if _PARTIAL_NAME.match(entry.name) and entry.is_file() and not is_locked(entry)])
+                    if _PARTIAL_NAME.match(entry.name) and _is_abandoned(entry)])
+
+
+def _is_abandoned(path: Path) -> bool:
+    """A partial file no live process holds: unlocked, and not an empty one created a moment ago (its writer may be
+    between creating and locking it)."""
+    if not path.is_file() or is_locked(path):
+        return False
+    status = path.stat()
+    return status.st_size > 0 or time.time() - status.st_mtime >= _NEW_PARTIAL_SECONDS
 
 
 # `.<stem>~<digest>.<token>.partial[.suffix]`, as `partial_path` writes it.

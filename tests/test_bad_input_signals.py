@@ -99,6 +99,9 @@ def test_after_sigkill_the_next_run_removes_its_stale_files_and_says_so(scene):
     partials, caches = _leftovers(scene)
     assert len(partials) == 1 and len(caches) == 1  # a killed process cannot clean up
 
+    # FFmpeg may not have flushed a byte yet; an empty partial counts as stale once it is two seconds old.
+    past = time.time() - 10
+    os.utime(scene["renders"] / partials[0], (past, past))
     scene["ready"].unlink()
     rerun = _start(scene, wait=0)
     _, stderr = rerun.communicate(timeout=120)
@@ -114,9 +117,17 @@ def test_live_writers_files_are_never_taken_for_stale(tmp_path, monkeypatch):
     with PartialFile(target) as live, CropCache(2, 8, "uint8"):
         assert stale_partials(target) == [] and remove_stale_files([target], [tmp_path]) == []
         assert live.path.exists() and len(list(tmp_path.glob(f"{SCRATCH_PREFIX}*"))) == 1
+    fresh = PartialFile(target)
+    fresh.stream.close()
+    assert stale_partials(target) == []  # empty and new: its writer may be about to lock it
+    os.utime(fresh.path, (time.time() - 10, time.time() - 10))
+    assert stale_partials(target) == [fresh.path]  # empty but old: a writer killed before its first write
+    fresh.path.unlink()
     dead = PartialFile(target)
+    dead.stream.write(b"half a render")
     dead.stream.close()  # the lock goes with the file handle, as when a process dies
     other = PartialFile(tmp_path / "other.mov")
+    other.stream.write(b"half another")
     other.stream.close()
     assert stale_partials(target) == [dead.path]
     assert remove_stale_files(folders=[tmp_path]) == sorted([dead.path, other.path])
@@ -138,6 +149,7 @@ def test_keydub_timeline_reports_what_it_cleaned(tmp_path, capsys, monkeypatch):
     staging = tmp_path / "renders" / ".keydub" / "staging"
     staging.mkdir(parents=True)
     dead = PartialFile(staging / "sh010_0123456789ab.mkv")
+    dead.stream.write(b"the first frames")
     dead.stream.close()  # what a SIGKILL leaves: the file, without its lock
     cache = ScratchFolder(SCRATCH_PREFIX)
     cache._lock.close()
