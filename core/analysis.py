@@ -15,6 +15,7 @@ and the panel's face picker, so a clip's landmarks are found once:
 import hashlib
 import io
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ import numpy as np
 
 from keydub.core.cancel import CancelToken, cancellable
 from keydub.core.compositing.crop import CropWindow, crop_windows
-from keydub.core.errors import InvalidParameterError
+from keydub.core.errors import InvalidParameterError, OutputNotWritableError
 from keydub.core.faces import LandmarkBackend, face_coverage, get_landmark_backend, track_faces
 from keydub.core.faces.target import TargetFace, choose_identity_frame, choose_target_face
 from keydub.core.faces.tracking import FaceTrack
@@ -33,6 +34,8 @@ from keydub.core.media import FrameReader, MediaInfo, probe
 from keydub.core.progress import ProgressCallback
 from keydub.core.render.request import FaceChoice
 
+
+logger = logging.getLogger(__name__)
 
 # Bumped whenever tracking or smoothing changes what a cached landmark pass holds.
 ANALYSIS_VERSION = 1
@@ -289,10 +292,15 @@ class AnalysisCache:
             return None
 
     def put(self, video: Path, backend: str, tracks: tuple[FaceTrack, ...]) -> None:
-        """Store tracks, atomically."""
+        """Store tracks, atomically; a cache folder that cannot be written costs a warning, not the render."""
         buffer = io.BytesIO()
         np.savez(buffer, **_tracks_to_arrays(tracks))
-        write_bytes_atomically(self.path_for(video, backend), buffer.getvalue())
+        path = self.path_for(video, backend)
+        try:
+            write_bytes_atomically(path, buffer.getvalue())
+        except (OSError, OutputNotWritableError) as error:
+            logger.warning("cannot keep the clip analysis in %s (%s); set KEYDUB_CACHE_DIR to a writable folder "
+                           "so the next command skips the landmark pass", path.parent, error)
 
 
 def _tracks_to_arrays(tracks: tuple[FaceTrack, ...]) -> dict[str, np.ndarray]:

@@ -83,3 +83,16 @@ def test_a_render_refuses_the_analysis_of_another_clip(tmp_path):
     with pytest.raises(InvalidParameterError, match="the clip analysis is of .*b.mkv, not of the clip to render"):
         render_clip(request, landmark_backend=backend, analysis=analysis)
     assert not (tmp_path / "out.mkv").exists()
+
+
+def test_a_cache_folder_that_cannot_be_written_costs_a_warning(tmp_path, caplog):
+    import os
+
+    clip = make_test_clip(tmp_path / "clip.mkv", width=WIDTH, height=HEIGHT, frame_count=6)
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the cache folder should be")
+    backend = IndexedFaceBackend(lambda i: [FACE], (HEIGHT, WIDTH))
+    analysis = analyse_clip(clip, backend=backend, cache=AnalysisCache(blocked / "analysis"))
+    assert analysis.segments() == [(0, 6)]
+    assert "cannot keep the clip analysis in" in caplog.text and "KEYDUB_CACHE_DIR" in caplog.text
+    assert os.path.isfile(blocked)
