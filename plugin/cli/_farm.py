@@ -33,7 +33,8 @@ def add_farm_options(parser: argparse.ArgumentParser) -> None:
     farm = parser.add_argument_group("render farm (--executor ray)")
     farm.add_argument("--address", metavar="auto|HOST:PORT",
                       help="the Ray cluster for --executor ray: 'auto' (the cluster this machine joined with ray "
-                           "start) or the head node's HOST:PORT (default: a local Ray using this machine's GPUs)")
+                           "start) or the head node's HOST:PORT (default: that cluster if this machine runs one, else "
+                           "a local Ray using this machine's GPUs)")
     farm.add_argument("--gpus-per-job", type=_gpu_count, default=1, metavar="N",
                       help="GPUs each render actor holds (default: 1, one actor per GPU); 0 renders on CPUs")
     farm.add_argument("--path-map", action="append", default=[], type=_path_mapping, metavar="FROM=TO",

@@ -181,9 +181,10 @@ class RayExecutor:
     Engine; the driver keeps the job store. A `BatchExecutor`.
 
     Args:
-        address (`str | None`): the cluster: `None` starts a local Ray on this machine (every GPU of it),
-            `"auto"` joins the cluster this machine belongs to, `"HOST:PORT"` a head node. Ignored when Ray is
-            already initialised in this process.
+        address (`str | None`): the cluster: `"auto"` joins the cluster this machine belongs to (`ray start`),
+            `"HOST:PORT"` a head node; `None` does as Ray does: `RAY_ADDRESS`, else the cluster this machine
+            started, else a new local Ray on this machine (every GPU of it). Ignored when Ray is already
+            initialised in this process.
         gpus_per_job (`float`, defaults to 1): GPUs each actor holds; 0 renders on CPUs.
         actors (`int | None`): how many actors to start; defaults to the cluster's GPUs divided by
             `gpus_per_job` (with `gpus_per_job=0`: its CPUs divided by `cpus_per_actor`), never more than the
