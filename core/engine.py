@@ -1,10 +1,10 @@
 """The engine every client renders through: loaded models kept between renders, clip analyses cached on disk.
 
 `Engine` holds the KeySync pipelines (keyed by weights, device and precision), the landmark backends and the SAM2
-masker, each loaded on first use and reused; `Engine.render(request, progress, cancel)` is the one way `keydub
-render`, `keydub timeline`, `keydub eval`, the worker and the panel render. It is plain Python (no Qt, no OTIO),
-safe to share between threads: loads are serialised, renders on one engine can run one after the other or, on
-separate devices, side by side.
+masker, each loaded on first use and reused; `Engine.render(request, progress, cancel)` is how `keydub render`
+and `keydub eval` render (and `inspect --faces` and `mask` analyse), and the seam the batch, the worker and the
+panel stand on. It is plain Python (no Qt, no OTIO); its loads are serialised by a lock, so threads may share
+it.
 
 ```py
 >>> from keydub.core.engine import Engine
