@@ -15,8 +15,11 @@ from keydub.core.errors import InvalidParameterError
 from keydub.core.media import VideoWriter, probe, read_frames
 from keydub.core.model.pipeline import (
     CUDA_ATTENTION_BACKENDS,
+    VAE_DECODE_BYTES_PER_FRAME,
+    VAE_ENCODE_BYTES_PER_FRAME,
     auto_unet_batch_size,
     default_dtype,
+    vae_frames_that_fit,
 )
 
 
@@ -74,6 +77,19 @@ def test_auto_batch_size_follows_memory_and_the_attention_grid():
     assert auto_unet_batch_size(int(100e9), latent, bf16) == 15  # 15 x 64 x 64 temporal-attention batch < 65536
     assert auto_unet_batch_size(0, latent, bf16) == 1
     assert auto_unet_batch_size(int(100e9), (32, 32), bf16) == 63
+
+
+def test_vae_chunks_are_bounded_by_memory():
+    # 12 GiB next to 7.3 GB of weights leaves about 5.5 GB: 4 frames per decoder call at 512 px in fp32, 8 to encode.
+    available, size = int(5.5e9), (512, 512)
+    assert vae_frames_that_fit(14, available, VAE_DECODE_BYTES_PER_FRAME, size, 4) == 4
+    assert vae_frames_that_fit(16, available, VAE_ENCODE_BYTES_PER_FRAME, size, 4) == 8
+    assert vae_frames_that_fit(14, available, VAE_DECODE_BYTES_PER_FRAME, size, 2) == 8  # a bf16 VAE
+    assert vae_frames_that_fit(14, int(100e9), VAE_DECODE_BYTES_PER_FRAME, size, 4) == 14  # never above the request
+    assert vae_frames_that_fit(14, 0, VAE_DECODE_BYTES_PER_FRAME, size, 4) == 1
+    # On a CPU the requested chunk sizes stand.
+    pipe = tiny_pipeline()
+    assert pipe.frames_per_vae_call(14, VAE_DECODE_BYTES_PER_FRAME) == 14
 
 
 def test_auto_batch_size_on_a_cpu_is_the_official_three(reference):

@@ -70,7 +70,13 @@ CUDA_GRID_AXIS_LIMIT = 65535
 # the GPU's figure.
 ACTIVATION_BYTES_PER_SEQUENCE = 1.3e9
 ACTIVATION_REFERENCE_AREA = 64 * 64
-# Peak GPU memory the automatic U-Net batch size keeps the pipeline under (weights included).
+# Activation memory of SVD's VAE per 512x512 frame in float32: peaks measured above the weights on a CPU, 1.25 GB to
+# decode one frame and 0.67 GB to encode one. A 14-frame decoder call would need about 17 GB, so on CUDA the chunk
+# sizes are capped to what fits under `memory_budget`.
+VAE_DECODE_BYTES_PER_FRAME = 1.25e9
+VAE_ENCODE_BYTES_PER_FRAME = 0.67e9
+VAE_REFERENCE_AREA = 512 * 512
+# Peak GPU memory the automatic U-Net batch size and the VAE chunks keep the pipeline under (weights included).
 DEFAULT_MEMORY_BUDGET = 12 * 2**30
 
 PipelineStepCallback = Callable[["KeySyncPipeline", int, float, dict[str, Any]], dict[str, Any] | None]
@@ -132,9 +138,10 @@ class KeySyncPipeline:
             into calls of this size; 3 gives the official single batched call for keyframes. `"auto"` takes as many
             as fit under `memory_budget` next to the weights already on the GPU (`auto_unet_batch_size`), and 3 on
             a CPU.
-        encode_chunk_size (`int`, defaults to 16): frames per VAE encoder call.
-        decode_chunk_size (`int`, defaults to 14): frames per VAE decoder call (each frame is decoded alone).
-        memory_budget (`int`, defaults to 12 GiB): bytes of GPU memory `unet_batch_size="auto"` plans for.
+        encode_chunk_size (`int`, defaults to 16): most frames per VAE encoder call.
+        decode_chunk_size (`int`, defaults to 14): most frames per VAE decoder call (each frame is decoded alone).
+        memory_budget (`int`, defaults to 12 GiB): bytes of GPU memory the pipeline plans for: on CUDA the VAE
+            chunks shrink to fit it (`frames_per_vae_call`), and `unet_batch_size="auto"` fills it.
 
     Every attention runs through PyTorch's `scaled_dot_product_attention` (diffusers' `AttnProcessor2_0`); on
     CUDA only its fused kernels are allowed (`CUDA_ATTENTION_BACKENDS`). Results do not depend on the three batch
@@ -345,6 +352,15 @@ class KeySyncPipeline:
                 # Only 2D convolutions: the temporal (3D) convolutions' 5-D weights have no channels-last form.
                 if isinstance(module, torch.nn.Conv2d):
                     module.weight.data = module.weight.data.to(memory_format=torch.channels_last)
+
+    def frames_per_vae_call(self, requested: int, bytes_per_frame: float) -> int:
+        """`requested` frames per VAE call, fewer on CUDA when their activations would not fit under
+        `memory_budget` next to what is already allocated (results do not depend on it: frames are independent)."""
+        if self.vae.device.type != "cuda":
+            return requested
+        available = self.memory_budget - torch.cuda.memory_allocated(self.vae.device)
+        element_size = torch.empty((), dtype=self.vae.dtype).element_size()
+        return vae_frames_that_fit(requested, available, bytes_per_frame, self.frame_size, element_size)
 
     def sequences_per_unet_call(self) -> int:
         """`unet_batch_size`, with `"auto"` resolved for the pipeline's device (see `auto_unet_batch_size`)."""
@@ -558,10 +574,11 @@ class KeySyncPipeline:
         """Encode the frames under consecutive grid positions (reading `encode_chunk_size` frames at a time) and
         bring their masks to latent resolution (nearest, as the official code: latent `(i, j)` = pixel `(8i, 8j)`)."""
         first, last = plan.source(positions.start), plan.source(positions.stop - 1)
+        chunk_size = self.frames_per_vae_call(self.encode_chunk_size, VAE_ENCODE_BYTES_PER_FRAME)
         latents, latent_masks = [], []
-        for start in range(first, last + 1, self.encode_chunk_size):
-            stop = min(start + self.encode_chunk_size, last + 1)
-            latents.append(encode_frames(self.vae, frames[start:stop], chunk_size=self.encode_chunk_size))
+        for start in range(first, last + 1, chunk_size):
+            stop = min(start + chunk_size, last + 1)
+            latents.append(encode_frames(self.vae, frames[start:stop], chunk_size=chunk_size))
             pixel_masks = masks[start:stop].to(device=self.vae.device, dtype=torch.float32)
             latent_masks.append(F.interpolate(pixel_masks, size=latents[-1].shape[-2:], mode="nearest") > 0.5)
         # Positions past the clip hold the last frame (see `planner`).
@@ -647,7 +664,8 @@ class KeySyncPipeline:
 
     def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
         """Scaled latents -> frames in [-1, 1], one frame per decoder video (official `decoding_t 1`)."""
-        return decode_latents(self.vae, latents, chunk_size=self.decode_chunk_size).clamp(-1.0, 1.0)
+        chunk_size = self.frames_per_vae_call(self.decode_chunk_size, VAE_DECODE_BYTES_PER_FRAME)
+        return decode_latents(self.vae, latents, chunk_size=chunk_size).clamp(-1.0, 1.0)
 
     # ----------------------------------------------------------------------------------------------------------
     # Helpers
@@ -743,3 +761,12 @@ def auto_unet_batch_size(available_bytes: int, latent_size: tuple[int, int], ele
     area = latent_size[0] * latent_size[1]
     per_sequence = ACTIVATION_BYTES_PER_SEQUENCE * area / ACTIVATION_REFERENCE_AREA * element_size / 2
     return max(1, min(int(available_bytes // per_sequence), CUDA_GRID_AXIS_LIMIT // area))
+
+
+def vae_frames_that_fit(
+    requested: int, available_bytes: int, bytes_per_frame: float, frame_size: tuple[int, int], element_size: int
+) -> int:
+    """At most `requested` frames whose VAE activations (`bytes_per_frame` at 512x512 in float32, scaled by area
+    and element size) fit in `available_bytes`; at least 1."""
+    per_frame = bytes_per_frame * frame_size[0] * frame_size[1] / VAE_REFERENCE_AREA * element_size / 4
+    return max(1, min(requested, int(available_bytes // per_frame)))
