@@ -141,6 +141,10 @@ def test_a_brush_stroke_is_drawn_and_undone_and_redone_with_the_keys(qtbot, wind
     assert png.is_file()
 
     main.activateWindow()
+    qtbot.keyClick(main, QtCore.Qt.Key.Key_BracketRight)
+    qtbot.keyClick(main, QtCore.Qt.Key.Key_BracketRight)
+    qtbot.keyClick(main, QtCore.Qt.Key.Key_BracketLeft)
+    assert panel.brush_size.value() == 8  # ] ] [ : 6 -> 8 -> 10 -> 8
     with qtbot.waitSignal(panel.edit_finished, timeout=30000):
         qtbot.keyClick(main, QtCore.Qt.Key.Key_Z, QtCore.Qt.KeyboardModifier.ControlModifier)
     assert panel.undo_stack.index() == 0 and panel.undo_stack.canRedo()

@@ -2,9 +2,10 @@
 
 `OccluderEditor` wraps one `OcclusionSession` of the current clip's render window. The dock turns mouse input into
 its calls (a click, a box, a brush or eraser stroke), pushes the `PromptEdit` each call returns onto a Qt undo
-stack, and runs every call that touches the model on one worker thread (the editor itself is not thread-safe: one
-caller at a time). It reports through topic events (`register_event_callback`; each callback gets
-`{"topic": ..., **data}`), so it runs and is tested without a `QApplication`:
+stack, and runs every call that touches the model on one worker thread (one caller changes the editor at a time;
+`masks_on` and `overlay` may be read from another thread meanwhile, as the viewer draws). It reports through
+topic events (`register_event_callback`; each callback gets `{"topic": ..., **data}`), so it runs and is tested
+without a `QApplication`:
 
 - `"objects.changed"` `{}`: an occluder was added, renamed, shown, hidden or deleted;
 - `"masks.changed"` `{"frames": [int, ...]}`: the masks shown on these source frames changed;

@@ -27,6 +27,8 @@ OVERLAY_LAYER = "occluders"
 PROMPT_MARKERS = "prompts"
 PROMPT_MARKER_COLOUR = QtGui.QColor(255, 200, 0)
 DEFAULT_BRUSH_RADIUS = 12
+# [ and ] scale the brush by this much, as in painting tools.
+_BRUSH_STEP = 1.25
 _TOOL_NAMES = ("+ Click", "- Click", "Box", "Brush", "Eraser")
 _TOOL_TIPS = (
     "Click on the occluder (right click or Alt: background). Drag to draw a box.",
@@ -100,8 +102,13 @@ class OccluderPanel(QtWidgets.QDockWidget):
             tools.addWidget(button)
         tools.addWidget(QtWidgets.QLabel("Size"))
         self.brush_size = QtWidgets.QSpinBox(minimum=1, maximum=500, value=DEFAULT_BRUSH_RADIUS, suffix=" px")
-        self.brush_size.setToolTip("Brush and eraser radius in source pixels")
+        self.brush_size.setToolTip("Brush and eraser radius in source pixels ([ smaller, ] larger)")
         tools.addWidget(self.brush_size)
+        for key, factor in (("[", 1 / _BRUSH_STEP), ("]", _BRUSH_STEP)):
+            action = QtGui.QAction(self, shortcut=QtGui.QKeySequence(key))
+            action.setShortcutContext(QtCore.Qt.ShortcutContext.WindowShortcut)
+            action.triggered.connect(lambda checked=False, factor=factor: self._scale_brush(factor))
+            self.addAction(action)
         tools.addStretch(1)
         layout.addLayout(tools)
 
@@ -298,6 +305,12 @@ class OccluderPanel(QtWidgets.QDockWidget):
         if ids:
             self.select_object(selected if selected in ids else ids[-1])
         self.viewer.refresh_overlays()
+
+    def _scale_brush(self, factor: float) -> None:
+        size = self.brush_size.value()
+        scaled = round(size * factor)
+        # At least one pixel per press, so small brushes change too.
+        self.brush_size.setValue(max(scaled, size + 1) if factor > 1 else min(scaled, size - 1))
 
     # Tools ---------------------------------------------------------------------------------------------------
     def set_tool(self, index: int | None) -> None:
