@@ -16,6 +16,7 @@ from media_fixtures import make_test_clip
 from queue_fixtures import subprocess_environment
 from test_render import write_wav
 
+from keydub.core.devices import resolve_device
 from keydub.plugin.jobs import ClipJob
 from keydub.plugin.panel.controller import PanelController
 from keydub.plugin.panel.queue import QueueController, QueueRow
@@ -68,6 +69,8 @@ def test_submitted_jobs_are_queued_once_unless_forced(job, folder):
     rows = queue.rows()
     assert [(row.name, row.state) for row in rows] == [("B", JobState.PENDING), ("shot", JobState.PENDING)]
     assert rows[0].state_text() == "pending" and not rows[0].is_resumable
+    # Before a worker claims them, a job shows the device its own option names ("auto" as this machine has it).
+    assert {row.device for row in rows} == {str(resolve_device("auto"))}
     assert [event["job_ids"] for event in events] == [[job.job_id, f"{job.job_id}-B"], [job.job_id]]
 
 

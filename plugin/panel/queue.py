@@ -168,6 +168,7 @@ class QueueController(TopicEvents):
         # The store's rows as last read: worker progress updates the live part only, so a render's stream of
         # progress events costs no database reads on the UI thread; state changes and `reload` read it again.
         self._records: list[JobRecord] = []
+        self._auto_device: str | None = None
         self._rendering: str | None = None
         self._send: CommandSink | None = None
         self._has_said_bye = False
@@ -235,13 +236,28 @@ class QueueController(TopicEvents):
         return any(record.state is JobState.PENDING for record in self._records)
 
     def _row(self, record: JobRecord) -> QueueRow:
-        row = QueueRow(record.job_id, record.name, record.state, record.progress, device=record.device,
-                       attempts=record.attempts, message=record.message, output=record.output)
+        row = QueueRow(record.job_id, record.name, record.state, record.progress,
+                       device=record.device or self._job_device(record), attempts=record.attempts,
+                       message=record.message, output=record.output)
         live = self._live.get(record.job_id)
         if live is not None and record.state is JobState.RUNNING:
             row = replace(row, progress=live.progress or row.progress, device=live.device or row.device,
                           attempts=max(live.attempt, row.attempts))
         return row
+
+    def _job_device(self, record: JobRecord) -> str | None:
+        """Where a job renders when its worker names no device: its own option, `"auto"` as this machine has it
+        (the panel's worker runs on this machine)."""
+        if record.job is None:
+            return None
+        device = str((record.job.get("options") or {}).get("device", "auto"))
+        if device != "auto":
+            return device
+        if self._auto_device is None:
+            from keydub.core.devices import resolve_device
+
+            self._auto_device = str(resolve_device("auto"))
+        return self._auto_device
 
     # The worker ---------------------------------------------------------------------------------------------
     def worker_argv(self) -> list[str]:
