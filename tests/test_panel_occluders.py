@@ -5,6 +5,7 @@ the same prompts (bit-exact), and brush strokes against the painted pixels.
 """
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -156,13 +157,17 @@ def test_the_panels_prompts_are_the_command_lines(editor, tmp_path):
     editor.paint(46, 3, [(40.0, 40.0), (60.0, 50.0)], radius=5)
 
     occluders = editor.request_occluders()
-    png = tmp_path / "occluder3_frame46.png"
+    (png,) = tmp_path.glob("occluder3_frame46_*.png")  # named by content: a repainted mask is a new job
     by_hand = parse_occluder_args(
         ["1:60,45@43", "1:-20.5,70.25@43", "2:30,10,80,50@45", "2:55,30@45"], [f"3:{png}@46"]
     )
     assert occluders == tuple(prompt.to_dict() for prompt in by_hand)
-    assert png.is_file()
+    assert len(png.stem.rpartition("_")[2]) == 12
     assert tuple(prompt.to_dict() for prompt in parse_occluder_args(*editor.command_line())) == occluders
+
+    editor.paint(46, 3, [(20.0, 20.0)], radius=4)
+    repainted = Path(editor.request_occluders()[-1]["mask"])
+    assert repainted != png and repainted.is_file() and png.is_file()  # the queued job's mask stays
 
 
 def test_saved_prompts_reload_into_the_same_masks(editor, masker, tmp_path):
@@ -213,7 +218,9 @@ def test_a_clips_job_carries_the_occluders_keydub_render_parses(masker, tmp_path
         raise KeyboardInterrupt  # the request is all this test needs
 
     monkeypatch.setattr("keydub.core.engine.Engine.render", capture)
-    png = controller.brush_mask_path(clip_id, 3, 5)
+    png = Path(from_panel[-1]["mask"])
+    named = controller.brush_mask_path(clip_id, 3, 5)
+    assert png.parent == named.parent and png.name.startswith(f"{named.stem}_")
     argv = ["render", str(clip), "--audio", str(dub), "-o", str(tmp_path / "cli.mkv"), "--occluder", "1:60,45@2",
             "--occluder=1:-20.5,70.25@2", "--occluder", "2:30,10,80,50@4", "--occluder-mask", f"3:{png}@5"]
     assert main(argv) == 130

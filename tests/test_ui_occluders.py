@@ -7,6 +7,7 @@ and a heartbeat timer checks that the UI thread never stalls while it tracks.
 
 from collections.abc import Iterator
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -135,10 +136,10 @@ def test_a_brush_stroke_is_drawn_and_undone_and_redone_with_the_keys(qtbot, wind
     assert panel.undo_stack.count() == 1 and panel.undo_stack.undoText().startswith("Brush on Occluder 1")
     assert_close(shown_colour(viewer, 60, 61), tinted(PALETTE[0]))
     assert_close(shown_colour(viewer, 60, 85), (GREY,) * 3)
-    png = controller.brush_mask_path(controller.current_id, 1, 3)
-    assert controller.current.occluders == ({"object_id": 1, "frame": 3, "points": [], "labels": [], "box": None,
-                                             "mask": str(png)},)
-    assert png.is_file()
+    (saved,) = map(dict, controller.current.occluders)
+    png, named = Path(saved.pop("mask")), controller.brush_mask_path(controller.current_id, 1, 3)
+    assert saved == {"object_id": 1, "frame": 3, "points": [], "labels": [], "box": None}
+    assert png.is_file() and png.parent == named.parent and png.name.startswith(f"{named.stem}_")
 
     main.activateWindow()
     qtbot.keyClick(main, QtCore.Qt.Key.Key_BracketRight)

@@ -60,6 +60,8 @@ POSITIVE_CLICK = (40, 255, 40)
 NEGATIVE_CLICK = (255, 40, 40)
 
 BrushPath = Callable[[int, int], Path]
+# Hex digits of a brush mask's content hash in its file name.
+_BRUSH_HASH_CHARS = 12
 
 
 class Direction(str, Enum):
@@ -150,8 +152,8 @@ class OccluderEditor(TopicEvents):
         self._clock = 0
         self._tracked: dict[int, _TrackedFrame] = {}
         self._is_tracking_stale = False
-        # The brush content last written to each PNG, so unchanged masks are not encoded again on every save.
-        self._saved_brushes: dict[Path, str] = {}
+        # The brush PNGs written (named by content), so unchanged masks are not encoded again on every save.
+        self._saved_brushes: set[Path] = set()
 
     # Objects -----------------------------------------------------------------------------------------------------
     @property
@@ -413,17 +415,23 @@ class OccluderEditor(TopicEvents):
         return tuple(prompt.to_dict() for prompt in self.prompts())
 
     def prompts(self) -> tuple[OcclusionPrompt, ...]:
-        """The prompts as `OcclusionPrompt`s sorted by object then frame, brush masks saved as PNGs (folders made)."""
+        """The prompts as `OcclusionPrompt`s sorted by object then frame, brush masks saved as PNGs.
+
+        A brush mask's file is `brush_path`'s name with the mask's content hash added
+        (`occluder1_frame120_<hash>.png`): a job names its occluders by path, so a repainted mask must get a new
+        path for the job (and its render) to change; the PNG of an earlier version stays for jobs still queued.
+        """
         exported = []
         for key in sorted(self.session.prompts):
             prompt = self.session.prompts[key]
             if prompt.brush is not None:
-                path = Path(self._brush_path(prompt.object_id, prompt.frame)).expanduser().absolute()
+                named = Path(self._brush_path(prompt.object_id, prompt.frame)).expanduser().absolute()
                 content = prompt.fingerprint()["brush"]
-                if self._saved_brushes.get(path) != content or not path.is_file():
+                path = named.with_name(f"{named.stem}_{content[:_BRUSH_HASH_CHARS]}{named.suffix}")
+                if path not in self._saved_brushes or not path.is_file():
                     path.parent.mkdir(parents=True, exist_ok=True)
                     save_brush_mask(prompt.brush, path)
-                    self._saved_brushes[path] = content
+                    self._saved_brushes.add(path)
                 exported.append(OcclusionPrompt(prompt.object_id, prompt.frame, mask_path=path))
             else:
                 exported.append(prompt.to_prompt())
