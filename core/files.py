@@ -287,8 +287,7 @@ class PartialFile:
         # Exclusive: never reuses (or, on failure, deletes) another writer's file. A new file's mode follows the
         # umask, where mkstemp's 0600 would leave outputs unreadable to everyone else on a shared machine.
         self.stream: IO[bytes] = open(self.path, "xb")
-        if fcntl is not None:
-            fcntl.flock(self.stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _lock(self.stream)
 
     def commit(self, *, overwrite: bool = True) -> Path:
         """Flush to disk and rename over the target; returns the target."""
@@ -314,6 +313,17 @@ class PartialFile:
     def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
         if kind is not None or not self.stream.closed:
             self.discard()
+
+
+def _lock(stream: IO[bytes]) -> None:
+    """Hold an exclusive lock on `stream`'s file until it is closed (or the process dies).
+
+    Best effort: on a file system without locks (some network and FUSE mounts) the file is written unlocked rather
+    than not at all (a second Keydub writing the same target at the same time could then take it for stale).
+    """
+    if fcntl is not None:
+        with contextlib.suppress(OSError):
+            fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def is_locked(path: str | os.PathLike[str]) -> bool:
@@ -404,8 +414,7 @@ class ScratchFolder:
     def __init__(self, prefix: str) -> None:
         self.path = Path(tempfile.mkdtemp(prefix=prefix))
         self._lock = open(self.path / _SCRATCH_LOCK, "xb")
-        if fcntl is not None:
-            fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _lock(self._lock)
 
     def cleanup(self) -> None:
         self._lock.close()
