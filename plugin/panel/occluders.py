@@ -152,8 +152,6 @@ class OccluderEditor(TopicEvents):
         self._clock = 0
         self._tracked: dict[int, _TrackedFrame] = {}
         self._is_tracking_stale = False
-        # The brush PNGs written (named by content), so unchanged masks are not encoded again on every save.
-        self._saved_brushes: set[Path] = set()
 
     # Objects -----------------------------------------------------------------------------------------------------
     @property
@@ -428,10 +426,9 @@ class OccluderEditor(TopicEvents):
                 named = Path(self._brush_path(prompt.object_id, prompt.frame)).expanduser().absolute()
                 content = prompt.fingerprint()["brush"]
                 path = named.with_name(f"{named.stem}_{content[:_BRUSH_HASH_CHARS]}{named.suffix}")
-                if path not in self._saved_brushes or not path.is_file():
+                if not path.is_file():  # named by content: an existing file already holds this mask
                     path.parent.mkdir(parents=True, exist_ok=True)
                     save_brush_mask(prompt.brush, path)
-                    self._saved_brushes.add(path)
                 exported.append(OcclusionPrompt(prompt.object_id, prompt.frame, mask_path=path))
             else:
                 exported.append(prompt.to_prompt())
