@@ -294,7 +294,10 @@ class Drainer:
 def render_qc(result: RenderResult) -> dict[str, Any]:
     """The figures of a render worth keeping with the clip: counts, the report's scalar values, and the QC
     marker's face coverage and open-mouth share (`keydub.plugin.qc_marker`)."""
-    scalars = {key: value for key, value in result.report.items() if isinstance(value, (str, int, float, bool))}
+    # The report's `output` is where the render was staged: a temporary name that differs from one renderer to the
+    # next (its staging folder), gone once the render is placed; the finished file is recorded with the job.
+    scalars = {key: value for key, value in result.report.items()
+               if isinstance(value, (str, int, float, bool)) and key != "output"}
     face, mouth = result.report.get("face") or {}, result.report.get("mouth") or {}
     return {"frames": result.frame_count, "passed_through": len(result.passed_through), **scalars,
             "face_coverage": face.get("coverage"), "open_mouth_share": mouth.get("open_share")}
