@@ -32,6 +32,7 @@ from keydub.plugin.cluster.errors import ClusterUnavailableError, import_ray
 from keydub.plugin.cluster.path_map import PathMap
 from keydub.plugin.cluster.retry import RetryPolicy
 from keydub.plugin.output_folder import OutputFolder
+from keydub.plugin.store import current_owner
 from keydub.plugin.worker.drain import Drainer, EventSink
 from keydub.plugin.worker.protocol import Cancelled, Claimed, Done, Event, Failed, Lost, ProgressEvent
 
@@ -42,6 +43,10 @@ logger = logging.getLogger(__name__)
 POLL_INTERVAL_S = 0.5
 # After a cancel, how long a render gets to stop by itself (one denoising step) before its actor is killed.
 CANCEL_GRACE_S = 15.0
+# The lease of a job an actor renders. Each actor claims under its own name (so its staging folder is its own),
+# which the queue cannot check for a live process: a driver killed outright leaves its jobs to the next run once
+# their leases run out, so keep them short.
+LEASE_SECONDS = 20.0
 
 
 class ActorLostError(RenderInterruptedError):
@@ -253,7 +258,8 @@ class RayExecutor:
 
         def start_loop() -> None:
             engine = ActorEngine(self._ray, self._start_actor(), self.path_map, losses, self.retry, losses_lock)
-            loops.append(_ActorLoop(folder, engine, job_ids, inbox))
+            owner = f"{current_owner()}+ray{len(loops) + 1}"
+            loops.append(_ActorLoop(folder, engine, job_ids, inbox, owner))
 
         try:
             count = self.actor_count(len(job_ids))
@@ -356,16 +362,16 @@ class RayExecutor:
 
 
 class _ActorLoop(threading.Thread):
-    """The batch's drain loop for one actor, on a driver thread; its events go to the executor's inbox."""
+    """The batch's drain loop for one actor, on a driver thread, claiming as `owner`; its events go to the
+    executor's inbox."""
 
     def __init__(self, folder: OutputFolder, engine: ActorEngine, job_ids: Sequence[str],
-                 inbox: "queue.Queue[tuple[ActorEngine, Event | None]]") -> None:
-        super().__init__(name="keydub-ray-actor", daemon=True)
+                 inbox: "queue.Queue[tuple[ActorEngine, Event | None]]", owner: str) -> None:
+        super().__init__(name=f"keydub-{owner}", daemon=True)
         self.engine = engine
         self._inbox = inbox
-        self._stop_token = CancelToken("the batch was stopped")
-        self.drainer = Drainer(folder, engine, lambda event: inbox.put((engine, event)), job_ids=job_ids,
-                               stop=engine.stop)
+        self.drainer = Drainer(folder, engine, lambda event: inbox.put((engine, event)), owner=owner,
+                               lease_seconds=LEASE_SECONDS, job_ids=job_ids, stop=engine.stop)
         self.start()
 
     def run(self) -> None:
