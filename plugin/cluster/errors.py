@@ -1,5 +1,7 @@
 """The errors of the render farm: Ray missing or unreachable, and a node that cannot reach the shared storage."""
 
+from types import ModuleType
+
 from keydub.core.errors import KeydubError
 
 
@@ -15,7 +17,7 @@ class NodeAccessError(KeydubError):
     """A render node cannot read a job's sources or write its output folder (a missing mount or `--path-map`)."""
 
 
-def import_ray():  # noqa: ANN201 (the module is optional: no annotation can name it)
+def import_ray() -> ModuleType:
     """Import Ray, or raise `ClusterUnavailableError` with the install line."""
     try:
         import ray
