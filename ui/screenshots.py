@@ -127,6 +127,11 @@ def run_session(args: argparse.Namespace) -> list[Path]:
         saved.append(save(window, out, "occluder_painting"))
         panel.active_tool.release(_release_event(stroke[-1], frame))
         wait_until(lambda: not panel.runner.is_busy, 600, "the brush stroke to be applied")
+        if not args.keep_occluder:
+            # Undo the stroke (Ctrl+Z): a render with occluders needs the SAM 2.1 weights in the worker too.
+            panel.undo_stack.undo()
+            wait_until(lambda: not panel.runner.is_busy and not controller.current.occluders, 600,
+                       "the stroke to be undone")
 
     # 5. Render through the worker; grab the queue while it renders.
     window.clip_list.selectRow(0)
@@ -134,8 +139,8 @@ def run_session(args: argparse.Namespace) -> list[Path]:
     queue = window.queue_panel
     if queue is None:
         raise ScriptError("the render queue did not start; is keydub.ui.queue installed?")
-    wait_until(lambda: any(row.fraction for row in queue.model.rows) or window.is_error_shown
-               or controller.status(clip_id).state in ("done", "failed"), 1800, "the render to start")
+    wait_until(lambda: any(0 < (row.fraction or 0) < 1 for row in queue.model.rows) or window.is_error_shown
+               or controller.status(clip_id).state in ("done", "failed"), 1800, "the render to be under way")
     settle()
     saved.append(save(window, out, "queue_rendering"))
     wait_until(lambda: controller.status(clip_id).state in ("done", "failed"), 3600, "the render to finish")
@@ -170,7 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--work-dir", type=Path, help="output folder of the session (default: a temporary one)")
     parser.add_argument("--frames", type=int, default=12, help="frames to analyse and render (default 12)")
     parser.add_argument("--sam2", choices=("pretrained", "tiny"), default="pretrained",
-                        help="occluder model: the released SAM 2.1 weights, or tiny random ones (offline)")
+                        help="occluder model of the panel: the released SAM 2.1 weights, or tiny random ones")
+    parser.add_argument("--keep-occluder", action="store_true",
+                        help="render with the painted occluder (the worker then loads SAM 2.1 too); default: the "
+                             "stroke is undone before the render")
     add_render_options(parser)
     return parser
 
