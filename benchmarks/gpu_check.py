@@ -58,8 +58,8 @@ from keydub.core.model.sampler import ays_sigmas
 
 HERE = Path(__file__).resolve().parent
 TESTDATA = HERE.parents[1] / "shared" / "testdata"
-TEST_CLIP = TESTDATA / "talking_1080x1920_25fps.mp4"
-DUB_AUDIO = TESTDATA / "speech_16k_mono_b.wav"
+TEST_CLIP_NAME = "talking_1080x1920_25fps.mp4"
+DUB_AUDIO_NAME = "speech_16k_mono_b.wav"
 # dlib landmarks of the test clip, computed once, for machines without a landmark model (see `replay_backend`).
 REPLAY_LANDMARKS = HERE / "data" / "talking_1080x1920_25fps_dlib_landmarks.npz"
 FRAME_RATE = Fraction(25)
@@ -277,11 +277,12 @@ def run_pipeline(
     if clock.is_cuda:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    kept, delivered = [], 0
+    kept, delivered, non_finite = [], 0, 0
     began = time.perf_counter()
     with clock.running():
         for _, chunk in pipe(frames, masks, waveform, frame_rate=FRAME_RATE, sigmas=schedule):
             delivered += len(chunk)
+            non_finite += int((~torch.isfinite(chunk)).sum())
             if keep:
                 kept.append(((chunk.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8))
         stages = clock.seconds()
@@ -292,6 +293,7 @@ def run_pipeline(
     calls = len(clock.spans["unet"])
     figures = {
         "frames": num_frames,
+        "non_finite_values": non_finite,
         "euler_steps": len(schedule) - 1,
         "sequences_per_unet_call": pipe.sequences_per_unet_call(),
         "seconds": round(seconds, 3),
@@ -377,7 +379,7 @@ class ReplayLandmarks:
         return detections
 
 
-def landmark_backend(use_models: bool) -> tuple[Any, str]:
+def landmark_backend(use_models: bool, clip: Path) -> tuple[Any, str]:
     """The best landmark backend this machine has (`use_models`): face-alignment (weights cached), else dlib; else
     the replay of precomputed landmarks."""
     from keydub.core.errors import KeydubError
@@ -389,28 +391,31 @@ def landmark_backend(use_models: bool) -> tuple[Any, str]:
             return get_landmark_backend(name), name
         except KeydubError:
             continue
-    info = probe(TEST_CLIP)
+    info = probe(clip)
     return ReplayLandmarks(REPLAY_LANDMARKS, (info.height, info.width)), "replay of precomputed dlib landmarks"
 
 
-def render_end_to_end(pipe: KeySyncPipeline, num_frames: int, *, detect_landmarks: bool) -> dict[str, Any]:
+def render_end_to_end(
+    pipe: KeySyncPipeline, num_frames: int, testdata: Path, *, detect_landmarks: bool
+) -> dict[str, Any]:
     """`render_clip` of the test clip's first `num_frames` frames to ProRes, with `pipe`; landmarks detected by
     the best installed backend (`detect_landmarks`) or replayed."""
     from keydub.core.media import probe
     from keydub.core.render import RenderRequest, render_clip
 
-    info = probe(TEST_CLIP)
+    clip, dub = testdata / TEST_CLIP_NAME, testdata / DUB_AUDIO_NAME
+    info = probe(clip)
     frames = min(num_frames, info.frame_count)
-    backend, backend_name = landmark_backend(detect_landmarks)
+    backend, backend_name = landmark_backend(detect_landmarks, clip)
     with tempfile.TemporaryDirectory() as scratch:
         output = Path(scratch) / "render.mov"
-        request = RenderRequest(video=TEST_CLIP, audio=DUB_AUDIO, output=output, end_frame=frames, codec="prores")
+        request = RenderRequest(video=clip, audio=dub, output=output, end_frame=frames, codec="prores")
         began = time.perf_counter()
         result = render_clip(request, pipeline=pipe, landmark_backend=backend)
         seconds = time.perf_counter() - began
     stages = result.report["timings_seconds"]
     return {
-        "clip": f"{TEST_CLIP.name} ({info.width}x{info.height})",
+        "clip": f"{clip.name} ({info.width}x{info.height})",
         "frames": frames,
         "generated_frames": result.report["frames"]["generated"],
         "landmarks": backend_name,
@@ -450,7 +455,9 @@ class Pipelines:
         return self.models.SyntheticClip(*args, **kwargs)
 
 
-def run_check(size: CheckSize, device: torch.device, budget: float, output: Path | None) -> dict[str, Any]:
+def run_check(
+    size: CheckSize, device: torch.device, budget: float, output: Path | None, testdata: Path = TESTDATA
+) -> dict[str, Any]:
     check = Check(size, device, budget, output)
     check.report["environment"] = environment(device)
     pipelines = Pipelines(size, device)
@@ -531,7 +538,7 @@ def run_check(size: CheckSize, device: torch.device, budget: float, output: Path
                              "frames": ((frames.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()}
             if device.type == "cuda":
                 results[name]["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
-        torch.nn.Module.to(pipe.vae, dtype=torch.float32)
+        pipelines._key = None  # the VAE went through bf16: rebuild before the next measurement
         results["bf16"]["against_fp32"] = deviation(results["bf16"].pop("frames"), results["fp32"].pop("frames"))
         return {"decode_chunk_size": pipe.decode_chunk_size, **results}
 
@@ -550,9 +557,10 @@ def run_check(size: CheckSize, device: torch.device, budget: float, output: Path
     # The tiny check replays landmarks: detecting them on 1080p frames would dominate a CPU smoke test.
     check.measure(
         "render_clip_bf16",
-        lambda: render_end_to_end(pipelines.get("bf16"), size.render_frames, detect_landmarks=size is FULL),
+        lambda: render_end_to_end(pipelines.get("bf16"), size.render_frames, testdata, detect_landmarks=size is FULL),
         estimate=estimate("bf16", size.render_frames) * 1.5 + 20,
-        missing=None if TEST_CLIP.is_file() and DUB_AUDIO.is_file() else f"test media not found in {TESTDATA}",
+        missing=None if all((testdata / name).is_file() for name in (TEST_CLIP_NAME, DUB_AUDIO_NAME))
+        else f"test media not found in {testdata}",
     )
     check.measure("pipeline_fp16_eager", lambda: timed_run("fp16"), estimate=estimate("fp16", size.frames))
     check.measure("pipeline_bf16_compiled", lambda: timed_run("bf16", compile=True), cuda_only=COMPILE_ON_CPU,
@@ -622,6 +630,8 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="tiny models on any device (default without CUDA)")
     parser.add_argument("--budget", type=float, default=460.0, help="seconds the whole check may take (default 460)")
     parser.add_argument("--output", type=Path, help="also write the JSON document here (rewritten after each step)")
+    parser.add_argument("--testdata", type=Path, default=TESTDATA,
+                        help=f"folder with {TEST_CLIP_NAME} and {DUB_AUDIO_NAME} (default: {TESTDATA})")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: all cores; 1 for the tiny models)")
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -631,7 +641,7 @@ def main() -> None:
     threads = args.threads or (1 if size is TINY else None)
     if threads:
         torch.set_num_threads(threads)
-    report = run_check(size, device, args.budget, args.output)
+    report = run_check(size, device, args.budget, args.output, args.testdata)
     print_table(report)
     print(json.dumps(report, indent=2))
 

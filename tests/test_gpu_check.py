@@ -44,6 +44,7 @@ def test_the_tiny_check_reports_every_figure(tiny_check):
         # 14 frames, 11 steps: one keyframe call and one window call per step, as the plan says.
         assert run["unet_calls"] == run["unet_calls_planned"] == 22
         assert run["seconds_per_output_second"] > 0 and run["seconds_per_unet_call"] > 0
+        assert run["non_finite_values"] == 0
         assert set(run["stage_share"]) == {"unet", "vae_encode", "vae_decode", "audio"}
         assert 0 < sum(run["stage_share"].values()) <= 1.0
     for precision in ("bf16", "fp16"):
