@@ -202,6 +202,9 @@ class PanelController(TopicEvents):
         self.opened: OpenedFolder | None = None
         self._sessions: dict[str, ClipSession] = {}
         self._jobs: dict[str, ClipJob] = {}
+        # Content hash of each clip's job, with the session and base job it was computed from (the clip list
+        # asks for every clip's state every second; a long timeline must not hash every job each time).
+        self._hashes: dict[str, tuple[ClipSession, ClipJob, str]] = {}
         self.current_id: str | None = None
 
     # Opening ------------------------------------------------------------------------------------------------
@@ -356,16 +359,25 @@ class PanelController(TopicEvents):
         return replace(base, face=session.face, occluders=session.occluders,
                        options={**base.options, **session.params})
 
+    def job_hash(self, clip_id: str) -> str:
+        """`job(clip_id).content_hash()`, computed again only after the clip or its plan changed."""
+        job = self.job(clip_id, write_audio=False)
+        session, base = self._sessions[clip_id], self._jobs[clip_id]
+        cached = self._hashes.get(clip_id)
+        if cached is None or cached[0] is not session or cached[1] is not base:
+            cached = self._hashes[clip_id] = (session, base, job.content_hash())
+        return cached[2]
+
     def status(self, clip_id: str, store: JobStore | None = None) -> ClipStatus:
         """Where the clip's render is (not rendered, queued, rendering, done, failed, stale) and its QC."""
         try:
-            job = self.job(clip_id, write_audio=False)
+            job_id, job_hash = self.job(clip_id, write_audio=False).job_id, self.job_hash(clip_id)
         except KeydubError as error:
             return ClipStatus(state="failed", message=str(error))
         if store is not None:
-            return clip_status(store.get(job.job_id), job.content_hash())
+            return clip_status(store.get(job_id), job_hash)
         with JobStore.for_folder(self.out_dir, read_only=True) as own:
-            return clip_status(own.get(job.job_id), job.content_hash())
+            return clip_status(own.get(job_id), job_hash)
 
     def export_timeline(self, path: Path, overwrite: bool = False) -> Path:
         """Write the OTIO timeline with the finished renders on a new track, as `keydub timeline` does.
