@@ -512,6 +512,9 @@ def run_check(
             first, last = rows[0], rows[-1]
             added = (last["peak_gpu_memory_gib"] - first["peak_gpu_memory_gib"]) * 2**30
             figures["activation_bytes_per_sequence"] = int(added / (last["sequences"] - first["sequences"]))
+        pipe.unet_batch_size = "auto"
+        figures["auto_sequences_per_call"] = pipe.sequences_per_unet_call()  # what "auto" picks under 12 GiB
+        pipe.unet_batch_size = 3
         pipe.enable_channels_last()
         figures["channels_last"] = time_unet_calls(pipe, size.batch_sizes[0], repeats=3)
         pipelines._key = None  # the layout changed: rebuild before the next measurement

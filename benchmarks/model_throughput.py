@@ -131,7 +131,9 @@ def main() -> None:
     )
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="bf16", help="U-Net precision (default bf16)")
     parser.add_argument("--steps", type=int, default=10, help="AYS steps (default 10, the official setting)")
-    parser.add_argument("--unet-batch-size", type=int, default=3, help="sequences per U-Net call (default 3)")
+    parser.add_argument("--unet-batch-size", type=lambda text: text if text == "auto" else int(text), default=3,
+                        help='sequences per U-Net call, or "auto" to fill the memory budget (default 3)')
+    parser.add_argument("--channels-last", action="store_true", help="channels-last convolution weights")
     parser.add_argument("--compile", action="store_true", help="torch.compile the U-Nets (a warm-up clip runs first)")
     parser.add_argument("--no-warmup", action="store_true", help="skip the 14-frame warm-up clip")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
@@ -145,6 +147,8 @@ def main() -> None:
         pipe = full_size_pipeline(device, DTYPES[args.dtype], **options)
     else:
         pipe = tiny_pipeline(**options).to(device, DTYPES[args.dtype])
+    if args.channels_last:
+        pipe.enable_channels_last()
     if args.compile:
         pipe.enable_torch_compile()
     built = time.perf_counter() - built
@@ -160,6 +164,8 @@ def main() -> None:
         "frames": args.frames,
         "steps": args.steps,
         "unet_batch_size": args.unet_batch_size,
+        "sequences_per_unet_call": pipe.sequences_per_unet_call(),
+        "channels_last": args.channels_last,
         "compile": args.compile,
         "build_seconds": built,
         **result,

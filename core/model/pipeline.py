@@ -71,8 +71,8 @@ CUDA_GRID_AXIS_LIMIT = 65535
 ACTIVATION_BYTES_PER_SEQUENCE = 1.3e9
 ACTIVATION_REFERENCE_AREA = 64 * 64
 # Activation memory of SVD's VAE per 512x512 frame in float32: peaks measured above the weights on a CPU, 1.25 GB to
-# decode one frame and 0.67 GB to encode one. A 14-frame decoder call would need about 17 GB, so on CUDA the chunk
-# sizes are capped to what fits under `memory_budget`.
+# decode one frame (2.42 GB for two) and 0.67 GB to encode one (1.34 GB for two). A 14-frame decoder call would need
+# about 17 GB, so on CUDA the chunk sizes are capped to what fits under `memory_budget`.
 VAE_DECODE_BYTES_PER_FRAME = 1.25e9
 VAE_ENCODE_BYTES_PER_FRAME = 0.67e9
 VAE_REFERENCE_AREA = 512 * 512
