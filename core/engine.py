@@ -24,9 +24,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from keydub.core import faces  # looked up on use, so a replaced get_landmark_backend is seen
 from keydub.core.analysis import DEFAULT_CROP_SIZE, AnalysisCache, ClipAnalysis, analyse_clip, track_clip
 from keydub.core.cancel import CancelToken
-from keydub.core.faces import LandmarkBackend, get_landmark_backend
+from keydub.core.faces import LandmarkBackend
 from keydub.core.progress import ProgressCallback
 from keydub.core.render.request import FaceChoice, RenderRequest, RenderResult
 
@@ -117,7 +118,7 @@ class Engine:
         """The landmark backend `name` (`"face-alignment"` or `"dlib"`), loaded once."""
         with self._lock:
             if name not in self._landmark_backends:
-                self._landmark_backends[name] = get_landmark_backend(name)
+                self._landmark_backends[name] = faces.get_landmark_backend(name)
                 self.loads["landmark backend"] += 1
             return self._landmark_backends[name]
 

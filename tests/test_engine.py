@@ -90,7 +90,7 @@ def test_track_ids_of_inspect_are_the_ones_a_sub_range_render_takes(tmp_path, we
 
     monkeypatch.setenv("KEYDUB_CACHE_DIR", str(tmp_path / "cache"))
     backend = IndexedFaceBackend(two_faces, (HEIGHT, WIDTH), name="dlib")
-    monkeypatch.setattr("keydub.core.engine.get_landmark_backend", lambda name: backend)
+    monkeypatch.setattr("keydub.core.faces.get_landmark_backend", lambda name: backend)
     clip = make_test_clip(tmp_path / "clip.mkv", width=WIDTH, height=HEIGHT, frame_count=30)
     assert main(["inspect", str(clip), "--faces", "--backend", "dlib", "--json"]) == 0
     tracks = json.loads(capsys.readouterr().out)["faces"]["tracks"]
