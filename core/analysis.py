@@ -23,10 +23,11 @@ from typing import Any
 
 import numpy as np
 
+from keydub.core import faces
 from keydub.core.cancel import CancelToken, cancellable
 from keydub.core.compositing.crop import CropWindow, crop_windows
 from keydub.core.errors import InvalidParameterError, OutputNotWritableError
-from keydub.core.faces import LandmarkBackend, face_coverage, get_landmark_backend, track_faces
+from keydub.core.faces import LandmarkBackend, face_coverage, track_faces
 from keydub.core.faces.target import TargetFace, choose_identity_frame, choose_target_face
 from keydub.core.faces.tracking import FaceTrack
 from keydub.core.files import write_bytes_atomically
@@ -180,7 +181,7 @@ def track_clip(
     name = backend if isinstance(backend, str) else backend.name
     tracks = cache.get(Path(video), name) if cache is not None else None
     if tracks is None:
-        detector = get_landmark_backend(backend) if isinstance(backend, str) else backend
+        detector = faces.get_landmark_backend(backend) if isinstance(backend, str) else backend
         with FrameReader(video, info=info) as reader:
             tracks = tuple(track_faces(reader.read(0, info.frame_count), detector, frame_count=info.frame_count,
                                        progress=cancellable(progress, cancel)))
