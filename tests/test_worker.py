@@ -74,6 +74,7 @@ def test_a_client_submits_reads_every_event_cancels_and_shuts_the_worker_down(tm
     worker = RawWorker(folder)
     hello = worker.read_until(_kind("hello"))
     assert (hello["pid"], hello["store"], hello["lease_seconds"]) == (worker.process.pid, str(folder.root), 5.0)
+    assert hello["device"] == "cpu"  # what "auto" picks on a machine without a GPU
 
     worker.read_until(_kind("claimed", job_id=first.job_id))
     worker.read_until(_kind("progress", job_id=first.job_id))
@@ -180,6 +181,12 @@ def test_a_worker_on_a_missing_folder_or_with_a_bad_engine_says_one_error_line(t
                          text=True, timeout=60)
     assert bad.returncode == 1
     assert bad.stderr.startswith("Error: --engine must be MODULE:FACTORY (e.g. keydub.core.engine:Engine), not ")
+    for device in ("cuda:7", "tpu"):
+        absent = subprocess.run(worker_command(tmp_path / "renders", device=device), capture_output=True, text=True,
+                                timeout=60)
+        assert (absent.returncode, absent.stdout) == (1, "")
+        assert absent.stderr.startswith("Error: ") and absent.stderr.count("\n") == 1
+        assert device.split(":")[0] in absent.stderr and "cpu" in absent.stderr  # the devices that exist
 
 
 @pytest.mark.parametrize("change, message", [

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import IO
 
+from keydub.core.devices import resolve_device
 from keydub.core.errors import InvalidParameterError, KeydubError
 from keydub.plugin.cli._numbers import finite_number
 from keydub.plugin.output_folder import OutputFolder
@@ -80,10 +81,12 @@ def run(args: argparse.Namespace) -> int:
     if not folder.root.is_dir():
         raise InvalidParameterError(f"--store {args.store}: no such folder; give the output folder of a batch "
                                     "(keydub timeline --out-dir)")
+    # A device this machine lacks is refused before the engine loads; the hello names the device jobs run on.
+    shown_device = str(resolve_device(args.device or "auto"))
     folder.prepare()
     events = EventWriter(_take_stdout())
     drainer = Drainer(folder, load_engine(args.engine), events, lease_seconds=args.lease, device=args.device)
-    events(Hello(pid=os.getpid(), host=socket.gethostname(), owner=drainer.owner, device=args.device,
+    events(Hello(pid=os.getpid(), host=socket.gethostname(), owner=drainer.owner, device=shown_device,
                  store=str(folder.root), lease_seconds=args.lease))
     threading.Thread(target=_read_commands, args=(sys.stdin, drainer, events), name="keydub-worker-commands",
                      daemon=True).start()
