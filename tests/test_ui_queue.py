@@ -79,7 +79,7 @@ def test_the_dock_shows_stage_progress_eta_and_device_while_the_worker_renders(q
     qtbot.waitUntil(lambda: panel.controller.worker.state == "idle", timeout=10000)
     assert panel.status.text() == "the queue is empty"
     print(f"heartbeat during the render: {heartbeat.count} beats, longest wait {heartbeat.longest_wait() * 1000:.0f} "
-          f"ms ({heartbeat.longest_gap() * 1000:.0f} ms wall clock)")
+          f"ms ({heartbeat.longest_gap() * 1000:.0f} ms wall clock, {heartbeat.longest_busy() * 1000:.0f} ms busy)")
     assert heartbeat.count > 50 and heartbeat.longest_wait() <= 0.050
     panel.shutdown()
     assert panel.controller.worker.state == "stopped"
@@ -132,6 +132,7 @@ def test_a_worker_that_cannot_start_shows_why(qtbot, folder):
         panel.start_worker()
     assert panel.status.text() == ("The worker could not start: /nonexistent/keydub-worker is not an executable "
                                    "program; check the Keydub installation")
+    panel.shutdown()
 
 
 def test_mid_render_returns_a_running_job(qtbot, job, folder):

@@ -11,7 +11,8 @@ A worker that crashes or is killed leaves its job `running` under a dead owner; 
 
 Topics (callbacks get one `dict` with `"topic"`):
 
-- `"queue.changed"` (`job_ids`): rows changed (submitted, cancelled, retried, or an event about them);
+- `"queue.changed"` (`job_ids`, `is_stale`): rows changed (submitted, cancelled, retried, or an event about them);
+  `is_stale` is true when the store's rows changed and have not been read again yet (call `reload`);
 - `"worker.changed"`: the worker started, said hello, went idle, ended or crashed (see `worker`).
 """
 
@@ -165,8 +166,8 @@ class QueueController(TopicEvents):
         self.engine = engine
         self.worker = WorkerStatus()
         self._live: dict[str, LiveJob] = {}
-        # The store's rows as last read: worker progress updates the live part only, so a render's stream of
-        # progress events costs no database reads on the UI thread; state changes and `reload` read it again.
+        # The store's rows as last read: worker events update the live part only, so a render's stream of events
+        # costs no database read on the caller's thread; `reload` (or `read_records` + `set_records`) reads again.
         self._records: list[JobRecord] = []
         self._auto_device: str | None = None
         self._rendering: str | None = None
@@ -197,7 +198,7 @@ class QueueController(TopicEvents):
                 queued.append(job.job_id)
         if queued:
             self.reload()
-            self._emit("queue.changed", job_ids=queued)
+            self._emit("queue.changed", job_ids=queued, is_stale=False)
         return queued
 
     def cancel(self, job_ids: Iterable[str]) -> None:
@@ -210,7 +211,7 @@ class QueueController(TopicEvents):
             # The store's flag is read at the worker's next heartbeat; the command stops it sooner.
             self.send(command_line(CancelCommand(self._rendering)))
         self.reload()
-        self._emit("queue.changed", job_ids=job_ids)
+        self._emit("queue.changed", job_ids=job_ids, is_stale=False)
 
     def retry(self, job_ids: Iterable[str]) -> None:
         """Queue failed or cancelled jobs again."""
@@ -219,13 +220,22 @@ class QueueController(TopicEvents):
             for job_id in job_ids:
                 store.retry(job_id)
         self.reload()
-        self._emit("queue.changed", job_ids=job_ids)
+        self._emit("queue.changed", job_ids=job_ids, is_stale=False)
 
     def reload(self) -> None:
         """Read the store again (jobs submitted, rendered or changed by any process on the folder)."""
+        self.set_records(self.read_records())
+
+    def read_records(self) -> list[JobRecord]:
+        """The store's rows, skipped clips left out, oldest submission first. Safe on any thread (it opens its own
+        connection), so a window can read off its UI thread and hand the rows to `set_records`."""
         with self._store(read_only=True) as store:
             records = [record for record in store.records() if record.state is not JobState.SKIPPED]
-        self._records = sorted(records, key=lambda record: (record.submitted_at or record.updated_at, record.job_id))
+        return sorted(records, key=lambda record: (record.submitted_at or record.updated_at, record.job_id))
+
+    def set_records(self, records: list[JobRecord]) -> None:
+        """Take rows read by `read_records` as the store's state."""
+        self._records = list(records)
 
     def rows(self) -> list[QueueRow]:
         """Every job of the store as last read (skipped clips left out), oldest submission first, with the
@@ -319,11 +329,11 @@ class QueueController(TopicEvents):
         elif isinstance(event, Bye):
             self._has_said_bye = True
             self._set_worker(message=f"worker stopped ({event.reason}{': ' + event.message if event.message else ''})")
-        if isinstance(event, (Claimed, Done, Failed, Cancelled, Lost)):
-            self.reload()
         job_id = getattr(event, "job_id", None)
         if job_id is not None:
-            self._emit("queue.changed", job_ids=[job_id])
+            # A claim or an end changed the job's row in the store: `is_stale` asks the client to `reload`.
+            is_stale = isinstance(event, (Claimed, Done, Failed, Cancelled, Lost))
+            self._emit("queue.changed", job_ids=[job_id], is_stale=is_stale)
 
     def worker_ended(self, exit_code: int | None, crashed: bool = False, detail: str = "") -> None:
         """The worker process is gone. If it did not say `bye`, it crashed: its job is put back in the queue.
@@ -352,7 +362,7 @@ class QueueController(TopicEvents):
         self.worker = WorkerStatus("crashed", message=message)
         self.reload()
         self._emit("worker.changed")
-        self._emit("queue.changed", job_ids=requeued or ([rendering] if rendering else []))
+        self._emit("queue.changed", job_ids=requeued or ([rendering] if rendering else []), is_stale=False)
 
     def worker_failed_to_start(self, message: str) -> None:
         self._send = None

@@ -19,8 +19,8 @@ from keydub.core.media import probe
 from keydub.core.occlusion import OcclusionMasker
 from keydub.core.occlusion.session import FramePrompt
 from keydub.plugin.panel.occluders import Direction, OccluderEditor, PromptEdit, TrackingCancelledError
-from keydub.ui.occluders.runner import SerialRunner, Task
 from keydub.ui.occluders.tools import DRAFT_LAYER, BrushTool, ClickTool, PromptCommand
+from keydub.ui.serial_runner import SerialRunner, Task
 
 
 OVERLAY_LAYER = "occluders"

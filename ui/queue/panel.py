@@ -16,6 +16,7 @@ from keydub.core.errors import KeydubError
 from keydub.plugin.jobs import ClipJob
 from keydub.plugin.panel.queue import QueueController, QueueRow
 from keydub.plugin.store import JobState
+from keydub.ui.serial_runner import SerialRunner, Task
 from keydub.ui.worker_process import WorkerProcess
 
 
@@ -142,10 +143,12 @@ class QueuePanel(QtWidgets.QDockWidget):
         self.auto_start = auto_start
         self.worker = WorkerProcess(self)
         self.model = QueueModel(self)
+        self.runner = SerialRunner(self)
+        self._is_reloading = self._is_reload_wanted = self._is_read_outdated = False
         self._timer = QtCore.QTimer(self, interval=_REFRESH_MS)
         self._build()
         self._connect()
-        self._on_timer_timeout()
+        self.reload()
         self._timer.start()
 
     def _build(self) -> None:
@@ -210,6 +213,7 @@ class QueuePanel(QtWidgets.QDockWidget):
         """Stop the worker and wait for it (the window calls this when it closes)."""
         self._timer.stop()
         self.worker.stop()
+        self.runner.stop()
 
     # Table --------------------------------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -228,10 +232,37 @@ class QueuePanel(QtWidgets.QDockWidget):
             if item.job_id in job_ids:
                 self.table.selectionModel().select(self.model.index(row, 0), mode)
 
+    def reload(self) -> None:
+        """Read the store again on the dock's thread (a database another process writes may keep a reader
+        waiting); the table follows when the rows arrive."""
+        if self._is_reloading:
+            self._is_reload_wanted = True
+            return
+        self._is_reloading = True
+        self.runner.submit(Task(self.controller.read_records, self._on_runner_records_read,
+                                self._on_runner_read_failed))
+
+    def _on_runner_records_read(self, records: list) -> None:
+        self._is_reloading = False
+        if self._is_read_outdated:
+            # A submit, cancel or retry read the store again while this read ran: these rows are older.
+            self._is_read_outdated = False
+            self._is_reload_wanted = True
+        else:
+            self.controller.set_records(records)
+            self.refresh()
+            self._start_if_pending()
+        if self._is_reload_wanted:
+            self._is_reload_wanted = False
+            self.reload()
+
+    def _on_runner_read_failed(self, message: str) -> None:
+        self._is_reloading = False
+        self.status.setText(f"The job store cannot be read: {message}")
+
     def _on_timer_timeout(self) -> None:
         # Other processes (a batch, workers of other panels) render into the same folder.
-        self.controller.reload()
-        self.refresh()
+        self.reload()
 
     def _on_cancel_clicked(self) -> None:
         self.controller.cancel(self.selected_job_ids())
@@ -248,7 +279,14 @@ class QueuePanel(QtWidgets.QDockWidget):
         self.stop_button.setEnabled(self.worker.is_running)
 
     def _on_controller_queue_changed(self, event: dict[str, Any]) -> None:
+        if event.get("is_stale"):
+            self.reload()
+        elif self._is_reloading:
+            self._is_read_outdated = True
         self.refresh()
+        self._start_if_pending()
+
+    def _start_if_pending(self) -> None:
         if self.auto_start and not self.worker.is_running and self.controller.has_pending():
             self.start_worker()
 

@@ -1,9 +1,10 @@
-"""One worker thread that runs the occluder editor's model calls in order, off the UI thread.
+"""One worker thread that runs calls in order, off the UI thread, their answers coming back on it.
 
 SAM2 answers a click in tens of milliseconds on a GPU but seconds on a CPU, and tracks a window frame by frame;
-either would freeze the window on the UI thread. Every call that touches the masker or its session goes through
-`SerialRunner.submit`, so they run one at a time in the order given, and their results come back as signals on
-the UI thread.
+either would freeze the window on the UI thread. Every call of the occluder dock that touches the masker or its
+session goes through `SerialRunner.submit`, so they run one at a time in the order given (the session is one
+caller's at a time). The queue dock reads the job store the same way: a database another process writes may
+keep a reader waiting. Unlike a thread per task, one thread keeps the calls in order.
 """
 
 import logging
@@ -50,7 +51,7 @@ class _Worker(QObject):
         except KeydubError as error:
             self.errored.emit(task, str(error))
         except Exception as error:  # a bug or a model failure must not kill the thread or the window
-            logger.exception("occluder task failed")
+            logger.exception("a task of the panel failed")
             self.errored.emit(task, f"{type(error).__name__}: {error}")
         else:
             self.finished.emit(task, result)
@@ -71,7 +72,7 @@ class SerialRunner(QObject):
         self._pending = 0
         sys.setswitchinterval(min(sys.getswitchinterval(), _GIL_SWITCH_INTERVAL_S))
         self._thread = QThread(self)
-        self._thread.setObjectName("keydub-occluders")
+        self._thread.setObjectName("keydub-serial")
         self._worker = _Worker()
         self._worker.moveToThread(self._thread)
         self._requested.connect(self._worker.run)
