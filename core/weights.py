@@ -13,11 +13,13 @@ files, `syncnet`) is resolved to a local path, in this order:
 
 Downloads report `Progress("download", bytes_done, bytes_total, unit="bytes")` to the progress callback.
 
-The two KeySync models are published as the official DeepSpeed checkpoints; they are converted once
-(`keydub.core.model.convert`) into the Keydub cache folder under their SHA-256 and reused from there. What is
-returned is what the loaders take: a model folder (`config.json` + weights) for `vae`, `hubert` and `wavlm`, a
-converted KeySync folder (`unet/`, `audio_projector/`, `learned_mask.safetensors`) for the KeySync models, and
-the checkpoint file for `sam2`.
+The two KeySync models are published as the official DeepSpeed checkpoints. For them this module returns a
+converted KeySync folder (`unet/`, `audio_projector/`, `learned_mask.safetensors`) or the official checkpoint
+file; `keydub.core.model.convert.resolve_keysync` converts a checkpoint once into the Keydub cache folder under
+its SHA-256 and reuses it from there (this module only reads the cache's layout, `keydub.core.weight_files`, so
+it never imports the model code). The other components resolve to what their loaders take: a model folder
+(`config.json` + weights) for `vae`, `hubert` and `wavlm`, and the weights file for `sam2`, `s3fd`, `fan` and
+`syncnet`.
 
 Example config file:
 
@@ -34,8 +36,7 @@ import json
 import logging
 import os
 import re
-import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -58,12 +59,12 @@ from huggingface_hub.errors import (
 
 from keydub.core.errors import (
     InvalidParameterError,
-    OutputExistsError,
     OutputNotWritableError,
     WeightsNotFoundError,
 )
 from keydub.core.files import first_unreadable, sha256_file, write_json_atomically
 from keydub.core.progress import ProgressCallback, Stage, Unit, report
+from keydub.core.weight_files import check_weights_folder, conversion_folder, conversion_matches
 
 
 logger = logging.getLogger(__name__)
@@ -157,7 +158,6 @@ REGISTRY: dict[str, WeightsComponent] = {
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _KEYSYNC_SUFFIXES = (".pt", ".ckpt", ".bin", ".safetensors")
 _HASH_INDEX = "file-hashes.json"
-_CONVERTED_FOLDER = "keysync"
 
 
 @dataclass(frozen=True)
@@ -257,7 +257,7 @@ def resolve_weights(
     download: bool = True,
     progress: ProgressCallback | None = None,
 ) -> Path:
-    """Local path of a component's weights, downloading and converting them if needed and allowed.
+    """Local path of a component's weights, downloading them if needed and allowed.
 
     Args:
         name (`str`): a key of `REGISTRY`.
@@ -265,8 +265,7 @@ def resolve_weights(
             like the component's default repository); `None` uses the config file, then the default.
         download (`bool`, defaults to `True`): fetch missing files from the hub (never when `HF_HUB_OFFLINE` is
             set).
-        progress (`ProgressCallback`, *optional*): receives download bytes and the conversion stages of a KeySync
-            checkpoint.
+        progress (`ProgressCallback`, *optional*): receives download bytes.
 
     Returns:
         `Path`: what the component's loader takes (see the module docstring).
@@ -279,10 +278,7 @@ def resolve_weights(
     origin, chosen = _choose_source(name, source)
     if component.layout == "url" and origin == "default":
         return _from_url(component, download, progress)
-    path = _locate(component, origin, chosen, download, progress)
-    if component.layout == "keysync" and path.is_file():
-        return _converted(component, path, progress)
-    return path
+    return _locate(component, origin, chosen, download, progress)
 
 
 def _locate(
@@ -333,8 +329,6 @@ def _check_readable(component: WeightsComponent, path: Path) -> None:
             f"{component.description} ({component.name}): {unreadable} cannot be read by this user; ask its owner "
             f"to make it readable (chmod -R a+rX {path}) or convert the weights again into a folder of your own"
         )
-    from keydub.core.model.convert import check_weights_folder
-
     check_weights_folder(path)
 
 
@@ -522,7 +516,7 @@ def download_url(url: str, target: Path, progress: ProgressCallback | None = Non
         partial.unlink(missing_ok=True)
 
 
-# KeySync conversion cache ------------------------------------------------------------------------------------
+# File hashes -------------------------------------------------------------------------------------------------
 def cached_sha256(path: Path, progress: ProgressCallback | None = None) -> str:
     """SHA-256 of `path`, remembered in the cache by absolute path, size and modification time."""
     digest = _indexed_sha256(path)
@@ -560,43 +554,6 @@ def _write_json_atomically(path: Path, value: object) -> None:
         ) from error
 
 
-def _converted(component: WeightsComponent, checkpoint: Path, progress: ProgressCallback | None) -> Path:
-    """The converted folder of an official checkpoint, converting it into the cache on first use."""
-    digest = cached_sha256(checkpoint, progress)
-    target = _conversion_folder(component, digest)
-    if _conversion_matches(target, digest):
-        return target
-    if target.exists():  # an older or damaged folder in our own cache: rebuild it
-        logger.warning("replacing the cached conversion %s, which does not match %s", target, checkpoint)
-        shutil.rmtree(target)
-    logger.info("converting %s into %s (once)", checkpoint, target)
-    # The converter loads torch and diffusers: import it only when a conversion runs, so the CLI starts fast.
-    from keydub.core.model.convert import convert_keysync_checkpoint
-
-    try:
-        return convert_keysync_checkpoint(
-            checkpoint, component.name, target.parent, source_sha256=digest, progress=progress
-        )
-    except OutputExistsError:
-        if _conversion_matches(target, digest):  # another process converted the same file meanwhile
-            return target
-        raise
-
-
-def _conversion_folder(component: WeightsComponent, digest: str) -> Path:
-    return keydub_cache_dir() / _CONVERTED_FOLDER / digest[:16] / component.name
-
-
-def _conversion_matches(folder: Path, digest: str) -> bool:
-    from keydub.core.model.convert import RECORD_FILE
-
-    try:
-        record = json.loads((folder / RECORD_FILE).read_text())
-    except (OSError, ValueError):
-        return False
-    return record.get("source", {}).get("sha256") == digest
-
-
 # Listing and downloading -------------------------------------------------------------------------------------
 def list_weights(sources: Mapping[str, str] | None = None) -> list[WeightsStatus]:
     """Where each component would come from and whether it is already here; downloads and converts nothing.
@@ -629,8 +586,8 @@ def list_weights(sources: Mapping[str, str] | None = None) -> list[WeightsStatus
             continue
         if component.layout == "keysync" and path.is_file():
             digest = _indexed_sha256(path)
-            converted = _conversion_folder(component, digest) if digest else None
-            if converted is None or not _conversion_matches(converted, digest):
+            converted = conversion_folder(keydub_cache_dir(), name, digest) if digest else None
+            if converted is None or not conversion_matches(converted, digest):
                 statuses.append(WeightsStatus(name, "convert", origin, chosen,
                                               detail=f"{path} is converted on first use"))
                 continue
@@ -644,13 +601,17 @@ def download_weights(
     *,
     sources: Mapping[str, str] | None = None,
     progress: ProgressCallback | None = None,
+    convert: Callable[[str, Path, ProgressCallback | None], Path] | None = None,
 ) -> dict[str, Path]:
-    """Fetch (and for KeySync, convert) components so later renders run offline.
+    """Fetch components so later renders run offline.
 
     Args:
         names (`Iterable[str]`, *optional*): components to fetch; defaults to every non-optional one.
         sources (`Mapping[str, str]`, *optional*): per-component sources overriding the config file.
         progress (`ProgressCallback`, *optional*): receives download bytes and conversion progress.
+        convert (`Callable`, *optional*): `convert(name, checkpoint, progress) -> folder` for a KeySync component
+            that resolved to an official checkpoint file (`keydub.core.model.convert.converted_checkpoint`), so
+            the conversion happens now rather than at the first render.
 
     Returns:
         `dict[str, Path]`: component -> local path.
@@ -663,4 +624,8 @@ def download_weights(
             f"cannot download {', '.join(chosen)}: HF_HUB_OFFLINE is set; unset it (and make sure this machine "
             "can reach huggingface.co) and run `keydub weights download` again"
         )
-    return {name: resolve_weights(name, (sources or {}).get(name), progress=progress) for name in chosen}
+    paths = {name: resolve_weights(name, (sources or {}).get(name), progress=progress) for name in chosen}
+    if convert is not None:
+        paths = {name: convert(name, path, progress) if REGISTRY[name].layout == "keysync" and path.is_file() else path
+                 for name, path in paths.items()}
+    return paths

@@ -15,7 +15,8 @@ from bad_input import assert_refused, run_cli, snapshot
 from safetensors.torch import save_file
 
 from keydub.core.errors import CheckpointConversionError
-from keydub.core.model.convert import check_weights_folder, load_tensor_file
+from keydub.core.model.convert import load_tensor_file
+from keydub.core.weight_files import check_weights_folder
 
 
 class _Payload:

@@ -22,13 +22,12 @@ from tiny_models import (
 from keydub.core.errors import CheckpointConversionError, OutputExistsError
 from keydub.core.model.audio_projector import AudioProjector
 from keydub.core.model.convert import (
-    LEARNED_MASK_FILE,
-    RECORD_FILE,
     convert_keysync_checkpoint,
     convert_state_dict,
     load_official_state_dict,
 )
 from keydub.core.model.unet import KeySyncUNet
+from keydub.core.weight_files import LEARNED_MASK_FILE, RECORD_FILE
 from keydub.plugin.cli.main import main
 
 

@@ -13,8 +13,9 @@ from tiny_models import official_layout_state_dict, tiny_unet_config, tiny_vae, 
 
 import keydub.core.weights as weights
 from keydub.core.errors import InvalidParameterError, WeightsNotFoundError
-from keydub.core.model.convert import RECORD_FILE
+from keydub.core.model.convert import resolve_keysync
 from keydub.core.model.unet import KeySyncUNet
+from keydub.core.weight_files import RECORD_FILE
 from keydub.core.weights import REGISTRY, list_weights, resolve_weights
 from keydub.plugin.cli.main import main
 
@@ -135,7 +136,7 @@ def test_the_official_checkpoint_is_converted_once_and_reused(tmp_path, monkeypa
     unet = _official_checkpoint(source, "keyframe")
     cached = _in_hub_cache("toninio19/keysync", "checkpoints/keyframe_dub.pt", source.read_bytes())
 
-    folder = resolve_weights("keyframe")
+    folder = resolve_keysync("keyframe")
 
     assert folder.parent.parent == tmp_path / "keydub-cache" / "keysync"
     record = json.loads((folder / RECORD_FILE).read_text())
@@ -149,21 +150,21 @@ def test_the_official_checkpoint_is_converted_once_and_reused(tmp_path, monkeypa
     real_sha256 = weights.sha256_file
     monkeypatch.setattr("keydub.core.model.convert.convert_keysync_checkpoint", refuse)
     monkeypatch.setattr(weights, "sha256_file", refuse)
-    assert resolve_weights("keyframe") == folder
+    assert resolve_keysync("keyframe") == folder
     # The same content under another name is hashed once, then reuses the conversion (keyed by content).
     monkeypatch.setattr(weights, "sha256_file", real_sha256)
     copy = tmp_path / "elsewhere.pt"
     copy.write_bytes(cached.read_bytes())
-    assert resolve_weights("keyframe", copy) == folder
+    assert resolve_keysync("keyframe", copy) == folder
 
 
 def test_a_changed_checkpoint_is_converted_again(tmp_path):
     source = tmp_path / "interpolation_dub.pt"
     _official_checkpoint(source, "interpolation", seed=0)
-    first = resolve_weights("interpolation", source)
+    first = resolve_keysync("interpolation", source)
 
     newer = _official_checkpoint(source, "interpolation", seed=1)
-    second = resolve_weights("interpolation", source)
+    second = resolve_keysync("interpolation", source)
 
     assert second != first and (second / "learned_mask.safetensors").is_file()
     loaded = KeySyncUNet.from_pretrained(second / "unet")
@@ -173,11 +174,11 @@ def test_a_changed_checkpoint_is_converted_again(tmp_path):
 def test_converter_output_folders_are_accepted(tmp_path):
     source = tmp_path / "keyframe_dub.pt"
     _official_checkpoint(source, "keyframe")
-    converted = resolve_weights("keyframe", source)
+    converted = resolve_keysync("keyframe", source)
     root = converted.parent
 
-    assert resolve_weights("keyframe", converted) == converted  # DIR/keyframe
-    assert resolve_weights("keyframe", root) == converted  # DIR, as given to --weights
+    assert resolve_keysync("keyframe", converted) == converted  # DIR/keyframe
+    assert resolve_keysync("keyframe", root) == converted  # DIR, as given to --weights
 
 
 # keydub weights download / list -------------------------------------------------------------------------------

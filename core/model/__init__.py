@@ -1,8 +1,8 @@
 """The KeySync model: the audio-conditioned U-Net, the sampler maths, the keyframe/window planner, VAE helpers and
 the two-stage pipeline (`keysync-architecture.md`).
 
-The public names are imported on first use: `keydub.core.weights` imports `keydub.core.model.convert`, and an
-eager import of the pipeline here would import the weights resolver back before it is defined.
+The public names are imported on first use, so that the light parts (the planner, the sampler maths, the FLOP
+budget) can be used without loading diffusers and the speech encoders.
 """
 
 import importlib

@@ -59,6 +59,16 @@ from keydub.core.files import apply_umask_modes, describe_contents, sha256_file
 from keydub.core.model.audio_projector import AudioProjector
 from keydub.core.progress import ProgressCallback, report
 from keydub.core.state_dict import describe_mismatch
+from keydub.core.weight_files import (
+    LEARNED_MASK_FILE,
+    PROJECTOR_FOLDER,
+    RECORD_FILE,
+    UNET_FOLDER,
+    conversion_folder,
+    conversion_matches,
+    first_line,
+)
+from keydub.core.weights import cached_sha256, keydub_cache_dir, resolve_weights
 
 
 logger = logging.getLogger(__name__)
@@ -74,10 +84,6 @@ PROJECTOR_PREFIX = "conditioner.embedders.2.linear."
 KEYSYNC_NUM_FRAMES = 14  # frames per U-Net window in both stages (§3.1, §4)
 KEYSYNC_LATENT_SIZE = 64  # 512x512 crops through the f8 VAE (§1.1)
 
-UNET_FOLDER = "unet"
-PROJECTOR_FOLDER = "audio_projector"
-LEARNED_MASK_FILE = "learned_mask.safetensors"
-RECORD_FILE = "keydub_conversion.json"
 WEIGHTS_FILE = "diffusion_pytorch_model.safetensors"
 RECORD_FORMAT = 1
 
@@ -194,7 +200,7 @@ def load_tensor_file(path: str | os.PathLike) -> Any:
             return load_file(path)
         except (SafetensorError, OSError, ValueError) as error:
             raise CheckpointConversionError(
-                f"{path} is not a complete safetensors file: it is {describe_contents(path)} ({_first_line(error)}); "
+                f"{path} is not a complete safetensors file: it is {describe_contents(path)} ({first_line(error)}); "
                 "it may be truncated or another kind of file: download or convert it again"
             ) from error
     try:
@@ -212,7 +218,7 @@ def load_tensor_file(path: str | os.PathLike) -> Any:
     except pickle.UnpicklingError as error:
         if _WEIGHTS_ONLY_REFUSAL not in str(error):
             raise CheckpointConversionError(
-                f"{path} is not a PyTorch checkpoint: it is {describe_contents(path)} ({_first_line(error)}); pass "
+                f"{path} is not a PyTorch checkpoint: it is {describe_contents(path)} ({first_line(error)}); pass "
                 "the official .pt file"
             ) from error
         raise CheckpointConversionError(
@@ -223,60 +229,8 @@ def load_tensor_file(path: str | os.PathLike) -> Any:
     except Exception as error:  # the unpickler, fed arbitrary bytes, can fail with any exception type
         raise CheckpointConversionError(
             f"cannot read {path} as a PyTorch checkpoint: it is {describe_contents(path)} ({type(error).__name__}: "
-            f"{_first_line(error)}); it may be truncated or another kind of file: download it again"
+            f"{first_line(error)}); it may be truncated or another kind of file: download it again"
         ) from error
-
-
-def check_weights_folder(folder: str | os.PathLike) -> None:
-    """Refuse a model folder whose files would make a loader fail with its own traceback, naming the file.
-
-    Every `config.json` must be JSON and every `.safetensors` file must have a whole header whose tensors lie
-    inside the file (a truncated download fails this); nothing else is read, so the check costs milliseconds.
-
-    Raises:
-        `CheckpointConversionError`: the first damaged file, what is wrong with it and what to do.
-    """
-    folder = Path(folder)
-    files = [folder] if folder.is_file() else sorted(folder.rglob("*"))
-    for path in files:
-        if path.name == "config.json":
-            try:
-                json.loads(path.read_text(encoding="utf-8"))
-            except (ValueError, UnicodeDecodeError) as error:
-                raise CheckpointConversionError(
-                    f"{path} is not JSON ({_first_line(error)}); the model folder is damaged: download or convert "
-                    "the weights again"
-                ) from error
-        elif path.suffix == ".safetensors":
-            problem = _safetensors_problem(path)
-            if problem is not None:
-                raise CheckpointConversionError(
-                    f"{path} is {problem}; download or convert the weights again"
-                )
-
-
-def _safetensors_problem(path: Path) -> str | None:
-    """What is wrong with a safetensors file's framing (8-byte header size, JSON header, data extent), or `None`."""
-    size = path.stat().st_size
-    with open(path, "rb") as stream:
-        prefix = stream.read(8)
-        if len(prefix) < 8:
-            return f"{describe_contents(path)}, too short for a safetensors file"
-        header_size = int.from_bytes(prefix, "little")
-        if header_size > size - 8:
-            return f"{describe_contents(path)}, not a whole safetensors file (its header says {header_size} bytes)"
-        try:
-            header = json.loads(stream.read(header_size))
-        except (ValueError, UnicodeDecodeError):
-            return "a safetensors file with a damaged header"
-    if not isinstance(header, dict):
-        return "a safetensors file with a damaged header"
-    ends = [entry["data_offsets"][1] for name, entry in header.items()
-            if name != "__metadata__" and isinstance(entry, dict) and len(entry.get("data_offsets", ())) == 2]
-    needed = 8 + header_size + max(ends, default=0)
-    if needed > size:
-        return f"truncated: {size} bytes where its header needs {needed}"
-    return None
 
 
 # The start of torch's message when `weights_only` met something other than tensors and plain containers.
@@ -290,11 +244,6 @@ def _unsafe_globals(path: Path, error: Exception) -> str:
     except Exception:  # legacy (non-zip) files cannot be listed; the error message names the first global
         lines = [line.strip() for line in str(error).splitlines() if "GLOBAL" in line or "global" in line]
         return lines[0] if lines else "not only tensors"
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _strip_wrapper(name: str) -> str:
@@ -657,3 +606,41 @@ def convert_keysync_checkpoint(
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return target
+
+
+# Conversion on first use -------------------------------------------------------------------------------------
+def resolve_keysync(
+    kind: KeySyncKind,
+    source: str | os.PathLike | None = None,
+    *,
+    download: bool = True,
+    progress: ProgressCallback | None = None,
+) -> Path:
+    """The converted folder of the `kind` model: found by `keydub.core.weights.resolve_weights`, and when that finds
+    an official checkpoint file, converted into the cache once and reused from there.
+
+    Args:
+        kind (`str`): `"keyframe"` or `"interpolation"`.
+        source, download, progress: as for `resolve_weights`; `progress` also receives the conversion stages.
+    """
+    found = resolve_weights(kind, source, download=download, progress=progress)
+    return converted_checkpoint(kind, found, progress) if found.is_file() else found
+
+
+def converted_checkpoint(kind: KeySyncKind, checkpoint: Path, progress: ProgressCallback | None = None) -> Path:
+    """The converted folder of an official checkpoint, converting it into the cache on first use."""
+    digest = cached_sha256(checkpoint, progress)
+    target = conversion_folder(keydub_cache_dir(), kind, digest)
+    if conversion_matches(target, digest):
+        return target
+    if target.exists():  # an older or damaged folder in our own cache: rebuild it
+        logger.warning("replacing the cached conversion %s, which does not match %s", target, checkpoint)
+        shutil.rmtree(target)
+    logger.info("converting %s into %s (once)", checkpoint, target)
+    try:
+        return convert_keysync_checkpoint(checkpoint, kind, target.parent, source_sha256=digest, progress=progress)
+    except OutputExistsError:
+        if conversion_matches(target, digest):  # another process converted the same file meanwhile
+            return target
+        raise
+

@@ -31,7 +31,7 @@ from keydub.core.audio.features import HubertFeatures, WavLMFeatures
 from keydub.core.cancel import CancelToken, cancellable
 from keydub.core.errors import InvalidParameterError, WeightsNotFoundError
 from keydub.core.model.audio_projector import AudioProjector
-from keydub.core.model.convert import LEARNED_MASK_FILE, PROJECTOR_FOLDER, UNET_FOLDER
+from keydub.core.model.convert import resolve_keysync
 from keydub.core.model.planner import DubbingPlan, InterpolationWindow, KeyframeBatch, plan_dubbing
 from keydub.core.model.sampler import (
     DEFAULT_AUDIO_GUIDANCE,
@@ -52,6 +52,7 @@ from keydub.core.model.vae import (
     spatial_factor,
 )
 from keydub.core.progress import ProgressCallback, Stage, Unit, report
+from keydub.core.weight_files import LEARNED_MASK_FILE, PROJECTOR_FOLDER, UNET_FOLDER
 from keydub.core.weights import resolve_weights
 
 
@@ -247,7 +248,7 @@ class KeySyncPipeline:
         Raises:
             [`WeightsNotFoundError`]: a component is neither local nor downloadable; the message says how to get it.
         """
-        models = {name: resolve_weights(name, weights, progress=progress) for name in ("keyframe", "interpolation")}
+        models = {name: resolve_keysync(name, weights, progress=progress) for name in ("keyframe", "interpolation")}
         learned_mask_file = models["interpolation"] / LEARNED_MASK_FILE
         if not learned_mask_file.is_file():
             raise WeightsNotFoundError(

@@ -63,8 +63,11 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_download(args: argparse.Namespace) -> int:
+    # The converter loads torch and diffusers: imported here so that the other weights commands start fast.
+    from keydub.core.model.convert import converted_checkpoint
+
     with ProgressBar(disable=args.json) as progress:
-        paths = download_weights(args.components or None, progress=progress)
+        paths = download_weights(args.components or None, progress=progress, convert=converted_checkpoint)
     if args.json:
         print_json({name: str(path) for name, path in paths.items()})
     else:
