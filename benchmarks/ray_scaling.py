@@ -53,7 +53,7 @@ class ClaimClock:
 
 def time_batch(timeline: Path, out_dir: Path, options: PlanOptions, executor) -> float:
     began = time.perf_counter()
-    run = render_timeline(timeline, out_dir, None, options, executor=executor)
+    run = render_timeline(timeline, out_dir, out_dir.with_suffix(".otio"), options, executor=executor)
     seconds = time.perf_counter() - began
     failed = [outcome.message for outcome in run.outcomes if outcome.state is not JobState.DONE]
     if failed:
