@@ -212,6 +212,19 @@ def test_render_cancel_and_render_again_go_to_the_queue(qtbot, media, tmp_path):
     assert queue.calls == [("submit", ["Dub/clip"], False), ("cancel", ["Dub/clip"]), ("submit", ["Dub/clip"], True)]
 
 
+def test_a_worker_that_cannot_start_is_one_line_in_the_window(qtbot, media, tmp_path):
+    from keydub.plugin.panel.queue import QueueController
+
+    window = make_window(qtbot, queue_factory=lambda folder: QueueController(folder, engine="no_such_module:engine"))
+    open_and_analyse(qtbot, window, media, tmp_path)
+    window.clip_list.selectRow(0)
+    window.render_action.trigger()
+    qtbot.waitUntil(lambda: window.is_error_shown and "no_such_module" in window.message_label.toolTip(),
+                    timeout=120000)
+    assert "\n" not in window.message_label.text() and window.isVisible()
+    window.queue_panel.shutdown()
+
+
 def test_dropping_a_video_and_its_dub_opens_them(qtbot, media, tmp_path):
     window = make_window(qtbot)
     window.open_paths([media[0]])

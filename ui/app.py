@@ -165,7 +165,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_queue_worker_change(self, state: str) -> None:
         if state == "crashed":
-            self.show_message(f"the render worker stopped: {self.queue_panel.status.text()}", is_error=True)
+            self.show_message(self.queue_panel.status.text(), is_error=True)
         self.clip_model.refresh_states()
 
     def _connect(self) -> None:
