@@ -18,19 +18,19 @@ from PySide6 import QtCore
 _TASKS = Path("/proc/self/task")
 
 
-def _run_queue_delay() -> float:
-    """Seconds the threads of this process have spent runnable but waiting for a CPU (0 where unknown)."""
-    total = 0
+def _run_queue_delays() -> dict[str, float]:
+    """Seconds each thread of this process has spent runnable but waiting for a CPU (empty where unknown)."""
+    delays = {}
     try:
         tasks = list(_TASKS.iterdir())
     except OSError:
-        return 0.0
+        return delays
     for task in tasks:
         try:
-            total += int((task / "schedstat").read_text().split()[1])
+            delays[task.name] = int((task / "schedstat").read_text().split()[1]) / 1e9
         except (OSError, IndexError, ValueError):  # a thread that just ended
             continue
-    return total / 1e9
+    return delays
 
 
 class Heartbeat:
@@ -43,7 +43,9 @@ class Heartbeat:
     def __init__(self, interval_ms: int = 10) -> None:
         self._timer = QtCore.QTimer(interval=interval_ms)
         self._timer.timeout.connect(self._on_timer_timeout)
+        # (wall clock, run-queue delay of the process's threads since the last beat, UI thread CPU time)
         self._beats: list[tuple[float, float, float]] = []
+        self._delays: dict[str, float] = {}
 
     def start(self) -> None:
         self._timer.start()
@@ -59,8 +61,8 @@ class Heartbeat:
         """The longest time between two beats, in seconds, less the time the process waited for a CPU meanwhile
         (never less than the UI thread's own CPU time in that gap)."""
         beats = np.array(self._beats)
-        wall, delay, busy = (np.diff(beats[:, column]) for column in range(3))
-        return float(np.maximum(wall - delay, busy).max())
+        wall, busy = np.diff(beats[:, 0]), np.diff(beats[:, 2])
+        return float(np.maximum(wall - beats[1:, 1], busy).max())
 
     def longest_gap(self) -> float:
         """The longest wall-clock time between two beats, in seconds."""
@@ -71,4 +73,9 @@ class Heartbeat:
         return float(np.diff(np.array(self._beats)[:, 2]).max())
 
     def _on_timer_timeout(self) -> None:
-        self._beats.append((time.perf_counter(), _run_queue_delay(), time.thread_time()))
+        delays = _run_queue_delays()
+        # Per thread, so a thread that ends (its total leaves the sum) cannot make the delay negative; a thread
+        # that started since the last beat waited all its delay within this gap.
+        waited = sum(delay - self._delays.get(thread, 0.0) for thread, delay in delays.items())
+        self._delays = delays
+        self._beats.append((time.perf_counter(), waited, time.thread_time()))
