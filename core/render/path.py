@@ -32,6 +32,7 @@ from keydub.core.media import FrameReader, MediaInfo, probe, require_constant_fr
 from keydub.core.media.audio import AudioStreamInfo, audio_stream_info, load_audio
 from keydub.core.media.writer import AudioSpec, BackgroundWriter, VideoWriter
 from keydub.core.metrics import LIPLEAK_THRESHOLD, lipleak, mar_series
+from keydub.core.prefetch import Prefetched
 from keydub.core.progress import Progress, ProgressCallback, Stage, Unit, report
 from keydub.core.render.request import FaceChoice, RenderRequest, RenderResult
 
@@ -309,7 +310,7 @@ class SegmentRenderer:
         self._crop_frames = sum(b - a for a, b in self.segments)
         self._segment = -1
         self._cache: CropCache | None = None
-        self._chunks: Iterator[tuple[int, Any]] | None = None
+        self._chunks: Prefetched[tuple[int, Any]] | None = None
         self._chunk_start, self._chunk = 0, None
 
     def generated(self, offset: int) -> Any:
@@ -336,8 +337,7 @@ class SegmentRenderer:
         )
 
     def _start_segment(self, segment: int) -> None:
-        if self._cache is not None:
-            self._cache.close()
+        self._close_segment()
         a, b = self.segments[segment]
         size = self.pipeline.frame_size[0]
         high_bit_depth = self.info.bit_depth > 8
@@ -355,15 +355,15 @@ class SegmentRenderer:
                 report(self.progress, Stage.CROP, self._crops_before(segment) + i + 1, self._crop_frames)
         identity = self.identity_frames[segment] - a
         first_sample = round(Fraction(a) / self.info.frame_rate * MODEL_SAMPLE_RATE)
-        self._chunks = iter(
-            self.pipeline(
-                self._cache.frames, self._cache.region_masks, self.dub.waveform[first_sample:],
-                frame_rate=self.info.frame_rate, identity_index=identity, num_steps=self.request.steps,
-                audio_guidance=self.request.audio_guidance, ref_guidance=self.request.ref_guidance,
-                seed=self.request.seed, progress=self._render_wide(segment), cancel=self.cancel,
-                callback_on_step_end=self.callback_on_step_end,
-            )
+        chunks = self.pipeline(
+            self._cache.frames, self._cache.region_masks, self.dub.waveform[first_sample:],
+            frame_rate=self.info.frame_rate, identity_index=identity, num_steps=self.request.steps,
+            audio_guidance=self.request.audio_guidance, ref_guidance=self.request.ref_guidance,
+            seed=self.request.seed, progress=self._render_wide(segment), cancel=self.cancel,
+            callback_on_step_end=self.callback_on_step_end,
         )
+        # The next window is generated while this thread pastes back and queues the frames of the last one.
+        self._chunks = Prefetched(chunks, depth=1, name="keydub-generate")
         self._segment, self._chunk_start, self._chunk = segment, 0, None
 
     def _crops_before(self, segment: int) -> int:
@@ -387,6 +387,13 @@ class SegmentRenderer:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self._close_segment()
+
+    def _close_segment(self) -> None:
+        # The generating thread reads the crop cache: stop it before the cache goes.
+        if self._chunks is not None:
+            self._chunks.close()
+            self._chunks = None
         if self._cache is not None:
             self._cache.close()
             self._cache = None
