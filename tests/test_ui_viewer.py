@@ -163,6 +163,10 @@ def test_wheel_zooms_and_f_fits(qtbot, viewer):
     assert viewer.view.zoom_factor == pytest.approx(2 * fitted)
     press(qtbot, viewer, Key.Key_F)
     assert viewer.view.zoom_factor == pytest.approx(fitted)
+    viewer.view.zoom_to(32, 24, 96, 72)  # half the frame's width fills the view: twice the fitted zoom
+    assert viewer.view.zoom_factor == pytest.approx(2 * fitted, rel=0.05)
+    centre = viewer.view.mapToScene(viewer.view.viewport().rect().center())
+    assert abs(centre.x() - 64) <= 2 and abs(centre.y() - 48) <= 2
 
 
 def test_the_scrub_bar_marks_frames(qtbot, viewer):

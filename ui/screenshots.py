@@ -122,9 +122,12 @@ def run_session(args: argparse.Namespace) -> list[Path]:
         mouth_y = box[1] + 0.78 * (box[3] - box[1])
         width = box[2] - box[0]
         stroke = [(box[0] + width * (0.25 + 0.05 * step), mouth_y + (step % 2) * 6) for step in range(11)]
+        side = 1.6 * width  # close on the face, as an editor paints
+        window.viewer.view.zoom_to(centre[0] - side, centre[1] - side, centre[0] + side, centre[1] + side)
         show_mid_paint(panel, stroke)
         settle()
         saved.append(save(window, out, "occluder_painting"))
+        window.viewer.view.fit()
         panel.active_tool.release(_release_event(stroke[-1], frame))
         wait_until(lambda: not panel.runner.is_busy, 600, "the brush stroke to be applied")
         if not args.keep_occluder:

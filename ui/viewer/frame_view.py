@@ -101,6 +101,11 @@ class FrameView(QtWidgets.QGraphicsView):
             self.fitInView(self._frame_item, QtCore.Qt.AspectRatioMode.KeepAspectRatio)
             self._is_fitted = True
 
+    def zoom_to(self, x0: float, y0: float, x1: float, y1: float) -> None:
+        """Zoom and pan so that source pixels `(x0, y0)`-`(x1, y1)` fill the view."""
+        self.fitInView(QtCore.QRectF(x0, y0, x1 - x0, y1 - y0), QtCore.Qt.AspectRatioMode.KeepAspectRatio)
+        self._is_fitted = False
+
     def zoom(self, factor: float) -> None:
         """Zoom by `factor` around the mouse (or the centre)."""
         self.scale(factor, factor)
