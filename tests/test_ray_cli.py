@@ -17,7 +17,7 @@ def test_the_estimate_sums_each_job_at_its_own_rate_exactly():
     assert estimate.frames == 98
     assert estimate.output_seconds == Fraction(48 * 1001, 24000) + 2
     assert estimate.gpu_seconds == estimate.output_seconds * Fraction(4, 5), "0.8 as typed, not as a binary float"
-    assert estimate_cost([(25, Fraction(25))]).gpu_seconds == DEFAULT_THROUGHPUT_S_PER_S == 1
+    assert estimate_cost([(25, Fraction(25))]).gpu_seconds == DEFAULT_THROUGHPUT_S_PER_S == Fraction(182, 100)
     with pytest.raises(InvalidParameterError, match="--throughput 0.0 must be a positive number"):
         estimate_cost([], throughput=0.0)
 
@@ -51,8 +51,17 @@ def test_the_default_throughput_says_it_is_a_target_not_a_measurement(tmp_path, 
     assert main(["timeline", str(fixture.path), "--dub-track", "DX es-419", "--dry-run"]) == 0
 
     estimate = capsys.readouterr().out.splitlines()[-3]
-    assert estimate.startswith("Estimated GPU time: 5.3 s at 1.00 s of GPU per output second (the H100/H200 "
-                               "target, not a measurement: pass yours with --throughput)")
+    assert estimate.startswith("Estimated GPU time: 9.6 s at 1.82 s of GPU per output second (the FLOP budget's "
+                               "floor on one H100/H200, not a measurement: pass yours with --throughput)")
+
+
+def test_a_farm_device_is_the_nodes_not_this_machines(tmp_path, capsys):
+    fixture = write_three_clip_timeline(tmp_path)
+    command = ["timeline", str(fixture.path), "--dub-track", "DX es-419", "--dry-run", "--device", "cuda:0"]
+
+    assert main([*command, "--executor", "ray"]) == 0  # the nodes have the GPUs this machine lacks
+    assert main(command) == 1
+    assert "cuda:0" in capsys.readouterr().err
 
 
 def test_the_farm_options_describe_the_executor():

@@ -42,7 +42,8 @@ def add_farm_options(parser: argparse.ArgumentParser) -> None:
                            "repeat for several mounts")
     farm.add_argument("--throughput", type=_throughput, default=float(DEFAULT_THROUGHPUT_S_PER_S), metavar="S_PER_S",
                       help="seconds of GPU per second of output, for the --dry-run estimate (default: "
-                           f"{float(DEFAULT_THROUGHPUT_S_PER_S):.1f}, the H100/H200 target; not yet measured)")
+                           f"{float(DEFAULT_THROUGHPUT_S_PER_S):.2f}, the FLOP budget's floor on one H100/H200; not "
+                           "a measurement)")
 
 
 def ray_executor(args: argparse.Namespace, disable_lines: bool) -> "RayExecutor":
@@ -77,7 +78,7 @@ def estimate_lines(run: "TimelineRun", throughput: float) -> list[str]:
     jobs = {clip.clip_id: clip.job for clip in run.plan.clips}
     estimate = estimate_cost(((jobs[outcome.clip_id].frame_count, jobs[outcome.clip_id].frame_rate)
                               for outcome in run.outcomes if outcome.state is JobState.PENDING), throughput)
-    default = " (the H100/H200 target, not a measurement: pass yours with --throughput)" \
+    default = " (the FLOP budget's floor on one H100/H200, not a measurement: pass yours with --throughput)" \
         if estimate.throughput == DEFAULT_THROUGHPUT_S_PER_S else ""
     return [f"To render: {estimate.frames} frames, {format_duration(estimate.output_seconds)} of output.",
             f"Estimated GPU time: {format_duration(estimate.gpu_seconds)} at {float(estimate.throughput):.2f} s "

@@ -16,6 +16,7 @@ from pathlib import Path
 from keydub.core.errors import InvalidParameterError
 from keydub.core.files import check_outputs
 from keydub.core.render.request import RenderRequest
+from keydub.plugin.cli._farm import RAY_EXECUTOR
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,8 @@ def check_command_line(args: argparse.Namespace) -> None:
             output whose extension its codec cannot be written to.
     """
     device = getattr(args, "device", None)
-    if isinstance(device, str):
+    # A farm's devices are the render nodes', not this machine's: each node checks its own.
+    if isinstance(device, str) and getattr(args, "executor", None) != RAY_EXECUTOR:
         from keydub.core.devices import resolve_device
 
         resolve_device(device)

@@ -71,18 +71,10 @@ def render_options_from_args(args: argparse.Namespace) -> dict[str, Any]:
         value or `RenderRequest`'s default.
 
     Raises:
-        `InvalidParameterError`: a value argparse accepted but Keydub cannot use (e.g. `--steps 0`);
-            `DeviceNotAvailableError`: a `--device` this machine does not have.
+        `InvalidParameterError`: a value argparse accepted but Keydub cannot use (e.g. `--steps 0`). (`--device`
+            is checked before any command runs, by `keydub.plugin.cli._preflight`.)
     """
     options = {name: value if (value := getattr(args, name, None)) is not None else default
                for name, default in _DEFAULTS.items()}
     check_render_options(options, where="command line")
-    check_device(options["device"])
     return options
-
-
-def check_device(device: str) -> None:
-    """Refuse a `--device` this machine does not have while the options are parsed, before any work."""
-    from keydub.core.devices import resolve_device
-
-    resolve_device(device)

@@ -86,7 +86,7 @@ def request_from_args(args: argparse.Namespace):
     from keydub.core.render import RenderRequest
     from keydub.plugin.requests import dub_offset, edit_range, parse_face_click, source_range
 
-    options = render_options_from_args(args)  # first: a bad option (a missing GPU) is refused before any work
+    options = render_options_from_args(args)  # first: a bad option is refused before any work
     info = probe(args.video)
     start, end = source_range(info, args.in_point, args.out_point, args.handles)
     in_frame = edit_range(info, args.in_point, args.out_point)[0]

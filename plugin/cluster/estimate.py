@@ -1,7 +1,8 @@
 """What a timeline costs to render: frames, seconds of output and GPU time at a given throughput.
 
-There is no measured GPU figure yet, so the default throughput is the target of the GPU work: one second of GPU
-per second of 25 fps output on one H100/H200, end to end. Pass the figure your farm measures with `--throughput`.
+There is no measured GPU figure yet, so the default throughput is the floor the FLOP budget sets (README, "GPU speed
+and memory"): 14.41 PFLOP per 10 s of 25 fps output at 790 TFLOP/s of bf16 on one H100/H200, 1.82 s of GPU per
+output second at full use. Real renders take longer; pass the figure your farm measures with `--throughput`.
 """
 
 from collections.abc import Iterable
@@ -11,8 +12,8 @@ from fractions import Fraction
 from keydub.core.errors import InvalidParameterError
 
 
-# Seconds of GPU per second of output: the H100/H200 target (not a measurement; measure yours and pass it).
-DEFAULT_THROUGHPUT_S_PER_S = Fraction(1)
+# Seconds of GPU per second of output: the FLOP budget's floor on one H100/H200 (a lower bound, not a measurement).
+DEFAULT_THROUGHPUT_S_PER_S = Fraction(182, 100)
 
 
 @dataclass(frozen=True)
