@@ -187,11 +187,12 @@ def is_owner_alive(owner: str | None, now: float, lease_until: float | None) -> 
     """Whether a `running` job's owner may still be rendering it.
 
     It is not when the lease ran out, or when the owner is a process of this host that no longer exists (a
-    killed worker is noticed at once, not only when its lease runs out).
+    killed worker is noticed at once, not only when its lease runs out). An owner may name one of several drain
+    loops of a process as `host:pid+name` (a farm driver's loop per actor): the process decides.
     """
     if owner is None or lease_until is None or lease_until < now:
         return False
-    host, _, pid = owner.rpartition(":")
+    host, _, pid = owner.partition("+")[0].rpartition(":")
     if host != socket.gethostname() or not pid.isdigit() or os.name == "nt":
         return True
     try:

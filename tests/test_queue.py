@@ -98,17 +98,18 @@ def test_a_heartbeat_keeps_the_lease_and_writes_progress(tmp_path):
             JobState.RUNNING, REMOTE, JobProgress("interpolation", 3, 20, "steps", 12.5))
 
 
-def test_a_job_of_a_dead_process_on_this_host_is_reclaimed_at_once(tmp_path):
+@pytest.mark.parametrize("loop", ["", "+ray1"])
+def test_a_job_of_a_dead_process_on_this_host_is_reclaimed_at_once(tmp_path, loop):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    owner = f"{socket.gethostname()}:{dead.pid}"
+    owner = f"{socket.gethostname()}:{dead.pid}{loop}"
     with JobStore.for_folder(tmp_path) as store:
         _submit(store, "a", "b")
         store.claim_next(owner, 3600.0, job_ids=["a"])
-        store.claim_next(current_owner(), 3600.0, job_ids=["b"])  # a live owner: this process
+        store.claim_next(current_owner() + loop, 3600.0, job_ids=["b"])  # a live owner: this process
         assert store.get("a").state is JobState.PENDING, "the second claim reclaimed it"
         assert store.get("a").message == "interrupted: its renderer stopped"
-        assert store.reclaim() == [] and store.get("b").owner == current_owner()
+        assert store.reclaim() == [] and store.get("b").owner == current_owner() + loop
 
 
 def test_cancel_takes_a_pending_job_out_and_asks_a_running_one_to_stop(tmp_path):
