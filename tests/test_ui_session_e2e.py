@@ -144,8 +144,8 @@ def test_open_face_occluders_render_compare_export_and_reopen(qtbot, tmp_path, s
 
     # 5. Render through a real `keydub worker` subprocess; the UI thread stays live while it renders.
     window.clip_list.selectRow(0)
+    window.render_action.trigger()  # queues the job (one SQLite write) and starts the worker
     heartbeat = Heartbeat()
-    window.render_action.trigger()
     qtbot.waitUntil(lambda: controller.status(clip_id).state in ("done", "failed"), timeout=600000)
     render_wait = heartbeat.stop()
     status = controller.status(clip_id)
