@@ -12,15 +12,19 @@ and is tested without a `QApplication`.
 - `controller.PanelController`: opens a video + dub or an OTIO timeline into sessions, keeps the current clip,
   turns a session into the `ClipJob` / `RenderRequest` a render takes, and exports the OTIO with the new track.
   It reports through topic events (`register_event_callback(topic, callback)`), as listed on the class.
+- `status`: a clip's render state (not rendered, queued, rendering, done, failed, stale) and QC from its store row.
+- `analysis`: the faces of a clip for the face picker and the regeneration mask, tracked as a render tracks them.
+- `options`: the settings' fields checked by the command line's own option parser.
 
 Contract between the window and the occluder and queue widgets
 --------------------------------------------------------------
-`keydub.ui.app.MainWindow(controller, queue_controller=None)` exposes:
+`keydub.ui.app.MainWindow(controller, queue_factory=None, ...)` exposes:
 
 - `window.controller`: the `PanelController`; `controller.current` is the current `ClipSession` (or `None`).
 - `window.viewer`: the current clip's `keydub.ui.viewer.Viewer`, which offers:
     - `viewer.frame_index` (source frame shown), signal `viewer.frame_changed(int)`, `viewer.seek(frame)`;
-    - `viewer.frame_rgb()`: the shown frame as an RGB uint8 array (`None` before the first frame);
+    - `viewer.frame_rgb()`: the shown frame as an RGB uint8 array, `viewer.frame_size()` its `(height, width)`
+      (both `None` before the first frame);
     - `viewer.set_overlay(name, image)`: draw a named layer over the frame; `image` is an `(h, w, 4)` uint8 RGBA
       array or a `QImage` at source resolution, or a callable `frame_index -> RGBA array | None` that is called
       for every shown frame; `None` removes the layer. Layers draw in the order they were first set; the
@@ -31,12 +35,13 @@ Contract between the window and the occluder and queue widgets
       `keydub.ui.viewer.ViewerMouseEvent(x, y, frame, button, modifiers)` with `x, y` in source pixels (float).
       Optional `cursor()` returns the `QCursor` to show while the tool is active;
     - `viewer.set_markers(name, frames, colour)`: mark source frames on the scrub bar (e.g. `"prompts"`).
-- Docks: when `keydub.ui.occluders` imports, the window docks `OccluderPanel(controller, viewer)`; when
-  `keydub.ui.queue` imports and a queue controller is given (or `keydub.plugin.panel.queue.QueueController` can
-  be made for the output folder), it docks `QueuePanel(queue_controller)`.
-- The clip list's render / cancel / re-render actions call `queue_controller.submit(jobs)`,
-  `queue_controller.cancel(job_ids)` and `queue_controller.submit(jobs, force=True)`; job states and progress are
-  read from the output folder's job store, so the list shows what the worker does whoever started it.
+- Docks: when `keydub.ui.occluders` imports, the window docks `OccluderPanel(controller, viewer, masker)`; each
+  time an output folder is opened, `queue_factory(out_dir)` makes its queue controller
+  (`keydub.plugin.panel.queue.QueueController`) and the window docks `QueuePanel(queue_controller)` for it (the
+  previous folder's panel is shut down). The window calls each dock's `shutdown()` when it closes.
+- The clip list's render / cancel / re-render actions call `queue_panel.submit(jobs)`,
+  `queue_controller.cancel(job_ids)` and `queue_panel.submit(jobs, force=True)`; job states are read from the
+  output folder's job store (so the list shows what any worker does) and live progress from the queue's rows.
 - Occluder prompts are stored in `ClipSession.occluders` as the plain dicts `RenderRequest.occluders` takes
   (`OcclusionPrompt.to_dict()`), set with `controller.set_occluders(clip_id, prompts)` (fires `"clip.changed"`);
   brush masks go to `controller.brush_mask_path(clip_id, object_id, frame)`. So a render from the panel equals
