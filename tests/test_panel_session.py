@@ -197,3 +197,14 @@ def test_a_session_round_trips_through_json():
     assert ClipSession.from_dict(session.to_dict()).to_dict() == session.to_dict()
     with pytest.raises(InvalidParameterError, match="empty"):
         ClipSession(clip_id="c", name="shot", video="/m.mov", start_frame=5, end_frame=5)
+
+
+def test_keydub_panel_refuses_contradictory_arguments_with_one_line(capsys):
+    from keydub.plugin.cli.main import main
+
+    assert main(["panel", "--timeline", "EP101"]) == 1
+    assert "--timeline names a Resolve timeline; add --resolve" in capsys.readouterr().err
+    assert main(["panel", "--resolve"]) == 1
+    assert "--resolve needs --dub-track NAME" in capsys.readouterr().err
+    assert main(["panel", "--resolve", "cut.otio", "--dub-track", "DX"]) == 1
+    assert "leave out the file argument" in capsys.readouterr().err
