@@ -72,6 +72,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._pending: dict[int, tuple[str, Callable[[Any], None]]] = {}
         self.occluder_panel = None
         self.queue_panel = None
+        self.is_error_shown = False
 
         self._build(cache_bytes)
         self._dock_occluder_panel(occluder_masker)
