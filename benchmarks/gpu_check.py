@@ -141,8 +141,10 @@ class Check:
         elif missing:
             result = {"status": "not run", "reason": missing}
         elif estimate > self.seconds_left():
-            result = {"status": "skipped", "reason": f"time budget: needs about {estimate:.0f} s, "
-                                                      f"{max(self.seconds_left(), 0):.0f} s left"}
+            result = {
+                "status": "skipped",
+                "reason": f"time budget: needs about {estimate:.0f} s, {max(self.seconds_left(), 0):.0f} s left",
+            }
         else:
             print(f"[{time.perf_counter() - self.started:6.1f} s] {name} ...", file=sys.stderr, flush=True)
             began = time.perf_counter()
@@ -206,7 +208,10 @@ def nvidia_driver() -> str | None:
     try:
         answer = subprocess.run(
             ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-            capture_output=True, text=True, timeout=20, check=True,
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -322,10 +327,24 @@ def time_unet_calls(pipe: KeySyncPipeline, sequences: int, repeats: int) -> dict
     latent = pipe.learned_mask.shape[-1]
     config = unet.config
     generator = torch.Generator(device=pipe.device).manual_seed(0)
-    sample = torch.randn(sequences, config.num_frames, config.in_channels, latent, latent, generator=generator,
-                         device=pipe.device, dtype=pipe.dtype)
-    audio = torch.randn(sequences, config.num_frames, config.cross_attention_dim, generator=generator,
-                        device=pipe.device, dtype=pipe.dtype)
+    sample = torch.randn(
+        sequences,
+        config.num_frames,
+        config.in_channels,
+        latent,
+        latent,
+        generator=generator,
+        device=pipe.device,
+        dtype=pipe.dtype,
+    )
+    audio = torch.randn(
+        sequences,
+        config.num_frames,
+        config.cross_attention_dim,
+        generator=generator,
+        device=pipe.device,
+        dtype=pipe.dtype,
+    )
     noise_level = torch.tensor(1.0, device=pipe.device)
     with torch.inference_mode(), pipe._attention_kernels():
         unet(sample, noise_level, audio)
@@ -337,8 +356,11 @@ def time_unet_calls(pipe: KeySyncPipeline, sequences: int, repeats: int) -> dict
             unet(sample, noise_level, audio)
         synchronize(pipe.device)
     seconds = (time.perf_counter() - began) / repeats
-    figures = {"sequences": sequences, "seconds_per_call": round(seconds, 4),
-               "seconds_per_sequence": round(seconds / sequences, 4)}
+    figures = {
+        "sequences": sequences,
+        "seconds_per_call": round(seconds, 4),
+        "seconds_per_sequence": round(seconds / sequences, 4),
+    }
     if pipe.device.type == "cuda":
         figures["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
     return figures
@@ -499,8 +521,10 @@ def run_check(
         long, _ = run_pipeline(pipe, pipelines.clip, size.long_frames, sigmas=ONE_STEP)
         return {
             "euler_steps": 1,
-            "peak_gpu_memory_gib": {f"{size.frames / 25:g} s": short.get("peak_gpu_memory_gib"),
-                                    f"{size.long_frames / 25:g} s": long.get("peak_gpu_memory_gib")},
+            "peak_gpu_memory_gib": {
+                f"{size.frames / 25:g} s": short.get("peak_gpu_memory_gib"),
+                f"{size.long_frames / 25:g} s": long.get("peak_gpu_memory_gib"),
+            },
             "growth_gib": round(long.get("peak_gpu_memory_gib", 0) - short.get("peak_gpu_memory_gib", 0), 3),
         }
 
@@ -537,8 +561,10 @@ def run_check(
                 began = time.perf_counter()
                 frames = decode_latents(pipe.vae, latents, chunk_size=pipe.decode_chunk_size)
                 synchronize(device)
-            results[name] = {"seconds_per_frame": round((time.perf_counter() - began) / len(latents), 4),
-                             "frames": ((frames.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()}
+            results[name] = {
+                "seconds_per_frame": round((time.perf_counter() - began) / len(latents), 4),
+                "frames": ((frames.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu(),
+            }
             if device.type == "cuda":
                 results[name]["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
         pipelines._key = None  # the VAE went through bf16: rebuild before the next measurement
@@ -548,33 +574,54 @@ def run_check(
     check.measure("flop_budget", lambda: flop_budget(250).to_dict() | {"peak_rates_flops": PEAK_RATES})
     bf16_estimate = estimate("bf16", size.frames)
     check.measure("pipeline_bf16_eager", lambda: timed_run("bf16"), estimate=bf16_estimate)
-    check.measure("deviation_fp32_reference", lambda: deviation_run("fp32"),
-                  estimate=estimate("fp32", size.deviation_frames) * 2)
+    check.measure(
+        "deviation_fp32_reference", lambda: deviation_run("fp32"), estimate=estimate("fp32", size.deviation_frames) * 2
+    )
     for precision in ("bf16", "fp16"):
-        check.measure(f"deviation_{precision}", lambda p=precision: deviation_run(p),
-                      estimate=estimate(precision, size.deviation_frames))
+        check.measure(
+            f"deviation_{precision}",
+            lambda p=precision: deviation_run(p),
+            estimate=estimate(precision, size.deviation_frames),
+        )
     check.measure("unet_batch_sizes", batch_sweep, estimate=20)
     check.measure("vae_decode_precision", vae_decode_precisions, estimate=10)
-    check.measure("memory_bf16", lambda: memory_run("bf16"), cuda_only=NOT_ON_CPU,
-                  estimate=estimate("bf16", size.frames + size.long_frames, steps=1))
+    check.measure(
+        "memory_bf16",
+        lambda: memory_run("bf16"),
+        cuda_only=NOT_ON_CPU,
+        estimate=estimate("bf16", size.frames + size.long_frames, steps=1),
+    )
     # The tiny check replays landmarks: detecting them on 1080p frames would dominate a CPU smoke test.
     check.measure(
         "render_clip_bf16",
         lambda: render_end_to_end(pipelines.get("bf16"), size.render_frames, testdata, detect_landmarks=size is FULL),
         estimate=estimate("bf16", size.render_frames) * 1.5 + 20,
-        missing=None if all((testdata / name).is_file() for name in (TEST_CLIP_NAME, DUB_AUDIO_NAME))
+        missing=None
+        if all((testdata / name).is_file() for name in (TEST_CLIP_NAME, DUB_AUDIO_NAME))
         else f"test media not found in {testdata}",
     )
     check.measure("pipeline_fp16_eager", lambda: timed_run("fp16"), estimate=estimate("fp16", size.frames))
-    check.measure("pipeline_bf16_compiled", lambda: timed_run("bf16", compile=True), cuda_only=COMPILE_ON_CPU,
-                  estimate=estimate("bf16", size.frames, compile_seconds=150))
+    check.measure(
+        "pipeline_bf16_compiled",
+        lambda: timed_run("bf16", compile=True),
+        cuda_only=COMPILE_ON_CPU,
+        estimate=estimate("bf16", size.frames, compile_seconds=150),
+    )
     for precision in ("fp16", "fp32"):
-        check.measure(f"memory_{precision}", lambda p=precision: memory_run(p), cuda_only=NOT_ON_CPU,
-                      estimate=estimate(precision, size.frames + size.long_frames, steps=1))
+        check.measure(
+            f"memory_{precision}",
+            lambda p=precision: memory_run(p),
+            cuda_only=NOT_ON_CPU,
+            estimate=estimate(precision, size.frames + size.long_frames, steps=1),
+        )
     check.measure("pipeline_fp32_eager", lambda: timed_run("fp32"), estimate=estimate("fp32", size.frames))
     for precision in ("fp16", "fp32"):
-        check.measure(f"pipeline_{precision}_compiled", lambda p=precision: timed_run(p, compile=True),
-                      cuda_only=COMPILE_ON_CPU, estimate=estimate(precision, size.frames, compile_seconds=150))
+        check.measure(
+            f"pipeline_{precision}_compiled",
+            lambda p=precision: timed_run(p, compile=True),
+            cuda_only=COMPILE_ON_CPU,
+            estimate=estimate(precision, size.frames, compile_seconds=150),
+        )
     check.report["elapsed_seconds"] = round(time.perf_counter() - check.started, 1)
     check.save()
     return check.report
@@ -588,15 +635,19 @@ def summary_line(name: str, result: dict[str, Any]) -> str:
         return f"{name:<28} {result['status']}: {result.get('reason') or result.get('error')}"
     if name == "flop_budget":
         minimum = result["min_seconds_per_output_second"]
-        return (f"{name:<28} {result['total_pflop']:.2f} PFLOP for {result['num_frames']} frames "
-                f"({result['workload']['frame_evaluations']} U-Net frame evaluations); minimum "
-                + ", ".join(f"{value:.2f} s/s at {rate}" for rate, value in minimum.items()))
+        return (
+            f"{name:<28} {result['total_pflop']:.2f} PFLOP for {result['num_frames']} frames "
+            f"({result['workload']['frame_evaluations']} U-Net frame evaluations); minimum "
+            + ", ".join(f"{value:.2f} s/s at {rate}" for rate, value in minimum.items())
+        )
     if name.startswith("pipeline_") or name.startswith("deviation_"):
         share = result["stage_share"]
-        line = (f"{name:<28} {result['seconds_per_output_second']:.3f} s per output s, {result['unet_calls']} U-Net "
-                f"calls (plan {result['unet_calls_planned']}), {result['seconds_per_unet_call']:.4f} s/call, shares "
-                f"unet {share['unet']:.2f} vae enc {share['vae_encode']:.2f} dec {share['vae_decode']:.2f} "
-                f"audio {share['audio']:.2f}")
+        line = (
+            f"{name:<28} {result['seconds_per_output_second']:.3f} s per output s, {result['unet_calls']} U-Net "
+            f"calls (plan {result['unet_calls_planned']}), {result['seconds_per_unet_call']:.4f} s/call, shares "
+            f"unet {share['unet']:.2f} vae enc {share['vae_encode']:.2f} dec {share['vae_decode']:.2f} "
+            f"audio {share['audio']:.2f}"
+        )
         if "peak_gpu_memory_gib" in result:
             line += f", peak {result['peak_gpu_memory_gib']} GiB"
         if "against_fp32" in result:
@@ -610,8 +661,10 @@ def summary_line(name: str, result: dict[str, Any]) -> str:
         return f"{name:<28} {calls}; channels-last {result['channels_last']['seconds_per_sequence']:.4f} s/seq"
     if name == "vae_decode_precision":
         bf16 = result["bf16"]
-        return (f"{name:<28} fp32 {result['fp32']['seconds_per_frame']:.4f} s/frame, bf16 "
-                f"{bf16['seconds_per_frame']:.4f} s/frame (max |d| {bf16['against_fp32']['max_abs_delta']})")
+        return (
+            f"{name:<28} fp32 {result['fp32']['seconds_per_frame']:.4f} s/frame, bf16 "
+            f"{bf16['seconds_per_frame']:.4f} s/frame (max |d| {bf16['against_fp32']['max_abs_delta']})"
+        )
     if name.startswith("render_clip"):
         shares = ", ".join(f"{k} {v:.2f}" for k, v in sorted(result["stage_share"].items(), key=lambda kv: -kv[1]))
         return f"{name:<28} {result['seconds_per_output_second']:.3f} s per output s ({result['landmarks']}); {shares}"
@@ -621,8 +674,11 @@ def summary_line(name: str, result: dict[str, Any]) -> str:
 def print_table(report: dict[str, Any]) -> None:
     env = report["environment"]
     device = env.get("gpu") or f"CPU ({env['cpu_count']} cores)"
-    print(f"Keydub GPU check ({report['size']} models) on {device}, torch {env['versions']['torch']}, "
-          f"diffusers {env['versions']['diffusers']}, driver {env.get('driver')}", file=sys.stderr)
+    print(
+        f"Keydub GPU check ({report['size']} models) on {device}, torch {env['versions']['torch']}, "
+        f"diffusers {env['versions']['diffusers']}, driver {env.get('driver')}",
+        file=sys.stderr,
+    )
     for name, result in report["measurements"].items():
         print("  " + summary_line(name, result), file=sys.stderr)
     print(f"  total {report['elapsed_seconds']} s of a {report['budget_seconds']:g} s budget", file=sys.stderr)
@@ -633,8 +689,12 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="tiny models on any device (default without CUDA)")
     parser.add_argument("--budget", type=float, default=460.0, help="seconds the whole check may take (default 460)")
     parser.add_argument("--output", type=Path, help="also write the JSON document here (rewritten after each step)")
-    parser.add_argument("--testdata", type=Path, default=TESTDATA,
-                        help=f"folder with {TEST_CLIP_NAME} and {DUB_AUDIO_NAME} (default: {TESTDATA})")
+    parser.add_argument(
+        "--testdata",
+        type=Path,
+        default=TESTDATA,
+        help=f"folder with {TEST_CLIP_NAME} and {DUB_AUDIO_NAME} (default: {TESTDATA})",
+    )
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: all cores; 1 for the tiny models)")
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -27,12 +27,12 @@ import av
 import numpy as np
 
 from keydub.core.compositing.crop import blend_region, crop_windows, paste_back, warp_to_crop
-from keydub.core.faces import get_landmark_backend, track_faces
 from keydub.core.compositing.masks import leakproof_mask
+from keydub.core.faces import get_landmark_backend, track_faces
+from keydub.core.faces.target import choose_target_face
 from keydub.core.media import FrameReader, probe
 from keydub.core.media.writer import VideoWriter
 from keydub.core.render import StageTimer
-from keydub.core.faces.target import choose_target_face
 
 
 DEFAULT_VIDEO = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "talking_1080x1920_25fps.mp4"
@@ -141,18 +141,23 @@ def main(argv: list[str] | None = None) -> int:
         "stage_ms_per_frame": {stage: round(1000 * s / frame_count, 2) for stage, s in timer.seconds.items()},
         **checks,
         "region_psnr_db": {"min": round(float(psnr.min()), 2), "mean": round(float(psnr.mean()), 2)}
-        if psnr.size else None,
+        if psnr.size
+        else None,
     }
     if args.json:
         print(json.dumps(figures, indent=2))
         return 0
-    print(f"{figures['frames']} frames {info.width}x{info.height}: bare PyAV {bare:.2f} s "
-          f"({figures['bare_ms_per_frame']} ms/frame), media path {ours:.2f} s "
-          f"({figures['media_path_ms_per_frame']} ms/frame): ratio {figures['ratio']}x")
+    print(
+        f"{figures['frames']} frames {info.width}x{info.height}: bare PyAV {bare:.2f} s "
+        f"({figures['bare_ms_per_frame']} ms/frame), media path {ours:.2f} s "
+        f"({figures['media_path_ms_per_frame']} ms/frame): ratio {figures['ratio']}x"
+    )
     for stage, share in sorted(figures["stage_shares"].items(), key=lambda item: -item[1]):
         print(f"  {stage:<20} {100 * share:5.1f} %  {figures['stage_ms_per_frame'][stage]:8.2f} ms/frame")
-    print(f"paste-back: {checks['frames_pasted']} frames, {checks['pixels_changed_outside_region']} pixels changed "
-          f"outside the blend region; identity PSNR inside {figures['region_psnr_db']}")
+    print(
+        f"paste-back: {checks['frames_pasted']} frames, {checks['pixels_changed_outside_region']} pixels changed "
+        f"outside the blend region; identity PSNR inside {figures['region_psnr_db']}"
+    )
     return 0
 
 

@@ -131,8 +131,12 @@ def main() -> None:
     )
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="bf16", help="U-Net precision (default bf16)")
     parser.add_argument("--steps", type=int, default=10, help="AYS steps (default 10, the official setting)")
-    parser.add_argument("--unet-batch-size", type=lambda text: text if text == "auto" else int(text), default=3,
-                        help='sequences per U-Net call, or "auto" to fill the memory budget (default 3)')
+    parser.add_argument(
+        "--unet-batch-size",
+        type=lambda text: text if text == "auto" else int(text),
+        default=3,
+        help='sequences per U-Net call, or "auto" to fill the memory budget (default 3)',
+    )
     parser.add_argument("--channels-last", action="store_true", help="channels-last convolution weights")
     parser.add_argument("--compile", action="store_true", help="torch.compile the U-Nets (a warm-up clip runs first)")
     parser.add_argument("--no-warmup", action="store_true", help="skip the 14-frame warm-up clip")

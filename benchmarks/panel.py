@@ -48,8 +48,14 @@ def encode_long_gop(source: Path, path: Path) -> Path:
     with av.open(str(path), "w") as container, FrameReader(source, info=info) as reader:
         stream = container.add_stream("libx264", rate=info.frame_rate)
         stream.width, stream.height, stream.pix_fmt = info.width, info.height, "yuv420p"
-        stream.options = {"preset": "veryfast", "crf": "20", "g": str(LONG_GOP), "keyint_min": str(LONG_GOP),
-                          "sc_threshold": "0", "bf": "3"}
+        stream.options = {
+            "preset": "veryfast",
+            "crf": "20",
+            "g": str(LONG_GOP),
+            "keyint_min": str(LONG_GOP),
+            "sc_threshold": "0",
+            "bf": "3",
+        }
         for pixels in reader.read():
             container.mux(stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")))
         container.mux(stream.encode())
@@ -95,8 +101,12 @@ def measure(video: Path, seeks: int, steps: int, seed: int = 0) -> dict:
         if frame <= steps:
             idle(0.2)
         started = time.perf_counter()
-        QtWidgets.QApplication.sendEvent(viewer, QtGui.QKeyEvent(QtCore.QEvent.Type.KeyPress, QtCore.Qt.Key.Key_Right,
-                                                                 QtCore.Qt.KeyboardModifier.NoModifier))
+        QtWidgets.QApplication.sendEvent(
+            viewer,
+            QtGui.QKeyEvent(
+                QtCore.QEvent.Type.KeyPress, QtCore.Qt.Key.Key_Right, QtCore.Qt.KeyboardModifier.NoModifier
+            ),
+        )
         wait_shown(viewer, frame)
         (step_times if frame <= steps else back_to_back).append(time.perf_counter() - started)
     viewer.close_clip()
@@ -120,18 +130,24 @@ def measure(video: Path, seeks: int, steps: int, seed: int = 0) -> dict:
     window.close()
     app.processEvents()
     return {
-        "video": str(video), "size": f"{info.width}x{info.height}", "long_gop": LONG_GOP,
+        "video": str(video),
+        "size": f"{info.width}x{info.height}",
+        "long_gop": LONG_GOP,
         "first_frame_ms": round(1000 * first_frame, 1),
         "step_ms": _summary(step_times),
         "back_to_back_step_ms": _summary(back_to_back),
         "random_seek_ms": _summary(seek_times),
-        "cpu_load_1min": round(os.getloadavg()[0], 1), "cpu_count": os.cpu_count(),
+        "cpu_load_1min": round(os.getloadavg()[0], 1),
+        "cpu_count": os.cpu_count(),
     }
 
 
 def _summary(seconds: list[float]) -> dict:
-    return {"median": round(1000 * statistics.median(seconds), 1), "max": round(1000 * max(seconds), 1),
-            "count": len(seconds)}
+    return {
+        "median": round(1000 * statistics.median(seconds), 1),
+        "max": round(1000 * max(seconds), 1),
+        "count": len(seconds),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,14 +164,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(figures, indent=2))
         return 0
-    print(f"{figures['video']} ({figures['size']}); long-GOP copy with a {LONG_GOP}-frame GOP; "
-          f"load {figures['cpu_load_1min']} on {figures['cpu_count']} CPUs")
-    rows = [("first frame after open", figures["first_frame_ms"], None, TARGETS_MS["first_frame"]),
-            ("one-frame step", figures["step_ms"]["median"], figures["step_ms"]["max"], TARGETS_MS["step"]),
-            ("step, back to back", figures["back_to_back_step_ms"]["median"], figures["back_to_back_step_ms"]["max"],
-             TARGETS_MS["step"]),
-            ("random seek, long GOP", figures["random_seek_ms"]["median"], figures["random_seek_ms"]["max"],
-             TARGETS_MS["random_seek"])]
+    print(
+        f"{figures['video']} ({figures['size']}); long-GOP copy with a {LONG_GOP}-frame GOP; "
+        f"load {figures['cpu_load_1min']} on {figures['cpu_count']} CPUs"
+    )
+    rows = [
+        ("first frame after open", figures["first_frame_ms"], None, TARGETS_MS["first_frame"]),
+        ("one-frame step", figures["step_ms"]["median"], figures["step_ms"]["max"], TARGETS_MS["step"]),
+        (
+            "step, back to back",
+            figures["back_to_back_step_ms"]["median"],
+            figures["back_to_back_step_ms"]["max"],
+            TARGETS_MS["step"],
+        ),
+        (
+            "random seek, long GOP",
+            figures["random_seek_ms"]["median"],
+            figures["random_seek_ms"]["max"],
+            TARGETS_MS["random_seek"],
+        ),
+    ]
     for name, median, worst, target in rows:
         worst_text = f", max {worst:.1f} ms" if worst is not None else ""
         verdict = "ok" if median <= target else "OVER"  # the median: a loaded machine makes the worst case noise

@@ -83,24 +83,43 @@ def main() -> None:
         timeline = write_clip_timeline(root, clips=args.clips, frames=args.frames)
         options = PlanOptions(dub_tracks=("DX es-419",), handles=1, render_options=tiny_render_options(weights))
 
-        local = time_batch(timeline, root / "local", options,
-                           InProcessExecutor(TimedEngine(str(root / "cache_local"))))
-        rows = [{"executor": "in-process", "actors": 0, "wall_s": local,
-                 "engine_s": sum(engine_seconds(root / "local").values())}]
-        ray.init(num_cpus=max(args.actors), include_dashboard=False, logging_level="ERROR",
-                 runtime_env=ray_runtime_env())
+        local = time_batch(
+            timeline, root / "local", options, InProcessExecutor(TimedEngine(str(root / "cache_local")))
+        )
+        rows = [
+            {
+                "executor": "in-process",
+                "actors": 0,
+                "wall_s": local,
+                "engine_s": sum(engine_seconds(root / "local").values()),
+            }
+        ]
+        ray.init(
+            num_cpus=max(args.actors), include_dashboard=False, logging_level="ERROR", runtime_env=ray_runtime_env()
+        )
         try:
             for count in args.actors:
                 clock = ClaimClock()
-                executor = RayExecutor(gpus_per_job=0, actors=count, running_job=clock,
-                                       engine_factory=functools.partial(TimedEngine, str(root / f"cache_{count}")))
+                executor = RayExecutor(
+                    gpus_per_job=0,
+                    actors=count,
+                    running_job=clock,
+                    engine_factory=functools.partial(TimedEngine, str(root / f"cache_{count}")),
+                )
                 wall = time_batch(timeline, root / f"ray_{count}", options, executor)
                 engine = engine_seconds(root / f"ray_{count}")
                 overheads = [clock.finished[job] - clock.claimed[job] - engine[job] for job in engine]
-                rows.append({"executor": "ray", "actors": count, "wall_s": wall, "engine_s": sum(engine.values()),
-                             "first_claim_s": min(clock.claimed.values()) - clock.began,
-                             "overhead_per_clip_s": statistics.mean(overheads),
-                             "overhead_max_s": max(overheads)})
+                rows.append(
+                    {
+                        "executor": "ray",
+                        "actors": count,
+                        "wall_s": wall,
+                        "engine_s": sum(engine.values()),
+                        "first_claim_s": min(clock.claimed.values()) - clock.began,
+                        "overhead_per_clip_s": statistics.mean(overheads),
+                        "overhead_max_s": max(overheads),
+                    }
+                )
         finally:
             ray.shutdown()
 
@@ -112,15 +131,19 @@ def main() -> None:
         print(json.dumps(report, indent=2))
         return
     print(f"{args.clips} clips of {args.frames + 2} frames (handles included), tiny weights, CPU")
-    print(f"{'executor':<11}{'actors':>7}{'wall s':>9}{'engine s':>10}{'speed-up':>10}{'actor start s':>15}"
-          f"{'overhead/clip s':>17}{'max s':>8}")
+    print(
+        f"{'executor':<11}{'actors':>7}{'wall s':>9}{'engine s':>10}{'speed-up':>10}{'actor start s':>15}"
+        f"{'overhead/clip s':>17}{'max s':>8}"
+    )
     for row in rows:
         speedup = f"{row['speedup_vs_1_actor']:.2f}" if row["speedup_vs_1_actor"] else "-"
         start = f"{row['first_claim_s']:.2f}" if "first_claim_s" in row else "-"
         overhead = f"{row['overhead_per_clip_s']:.3f}" if "overhead_per_clip_s" in row else "-"
         largest = f"{row['overhead_max_s']:.3f}" if "overhead_max_s" in row else "-"
-        print(f"{row['executor']:<11}{row['actors']:>7}{row['wall_s']:>9.2f}{row['engine_s']:>10.2f}{speedup:>10}"
-              f"{start:>15}{overhead:>17}{largest:>8}")
+        print(
+            f"{row['executor']:<11}{row['actors']:>7}{row['wall_s']:>9.2f}{row['engine_s']:>10.2f}{speedup:>10}"
+            f"{start:>15}{overhead:>17}{largest:>8}"
+        )
 
 
 if __name__ == "__main__":

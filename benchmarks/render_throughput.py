@@ -40,8 +40,12 @@ def main() -> None:
     parser.add_argument("--video", type=Path, default=TESTDATA / "talking_1080x1920_25fps.mp4")
     parser.add_argument("--audio", type=Path, default=TESTDATA / "speech_16k_mono_b.wav")
     parser.add_argument("--frames", type=int, default=250, help="frames to render from the start (default 250)")
-    parser.add_argument("--size", choices=("auto", "full", "tiny"), default="auto",
-                        help="model size: full on a GPU, tiny on a CPU (default auto)")
+    parser.add_argument(
+        "--size",
+        choices=("auto", "full", "tiny"),
+        default="auto",
+        help="model size: full on a GPU, tiny on a CPU (default auto)",
+    )
     parser.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default="bf16", help="U-Net precision on GPU")
     parser.add_argument("--codec", choices=("prores", "h264", "ffv1"), default="prores")
     parser.add_argument("--landmarks", choices=("dlib", "face-alignment"), default="dlib")
@@ -60,8 +64,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         suffix = ".mkv" if args.codec == "ffv1" else ".mov"
         request = RenderRequest(
-            video=args.video, audio=args.audio, output=Path(scratch) / f"out{suffix}", end_frame=frames,
-            codec=args.codec, landmark_backend=args.landmarks,
+            video=args.video,
+            audio=args.audio,
+            output=Path(scratch) / f"out{suffix}",
+            end_frame=frames,
+            codec=args.codec,
+            landmark_backend=args.landmarks,
         )
         began = time.perf_counter()
         result = render_clip(request, pipeline=pipe)
@@ -82,8 +90,10 @@ def main() -> None:
     if args.json:
         print(json.dumps(figures, indent=2))
         return
-    print(f"{frames} frames of {figures['resolution']} on {figures['device']} ({size} model): {seconds:.1f} s, "
-          f"{figures['seconds_per_output_second']:.2f} s per output second")
+    print(
+        f"{frames} frames of {figures['resolution']} on {figures['device']} ({size} model): {seconds:.1f} s, "
+        f"{figures['seconds_per_output_second']:.2f} s per output second"
+    )
     for stage, share in sorted(figures["stage_share"].items(), key=lambda item: -item[1]):
         print(f"  {stage:<12} {100 * share:5.1f} %")
     print("  (encode runs on its own thread, overlapping the other stages; 'encode queue' is time spent waiting)")

@@ -90,7 +90,12 @@ class ClipAnalysis:
         Arguments left `None` keep this analysis' values.
         """
         return derive_analysis(
-            self.video, self.info, self.backend, self.tracks, start, end,
+            self.video,
+            self.info,
+            self.backend,
+            self.tracks,
+            start,
+            end,
             face=self.face_choice if face is None else face,
             crop_size=self.crop_size if crop_size is None else crop_size,
             identity=self.identity if identity is None else identity,
@@ -160,8 +165,9 @@ def analyse_clip(
     check_range(info, start, end)
     tracks = track_clip(video, backend, info=info, cache=cache, progress=progress, cancel=cancel)
     name = backend if isinstance(backend, str) else backend.name
-    return derive_analysis(video, info, name, tracks, start, end, face=face or FaceChoice(), crop_size=crop_size,
-                           identity=identity)
+    return derive_analysis(
+        video, info, name, tracks, start, end, face=face or FaceChoice(), crop_size=crop_size, identity=identity
+    )
 
 
 def track_clip(
@@ -183,8 +189,14 @@ def track_clip(
     if tracks is None:
         detector = faces.get_landmark_backend(backend) if isinstance(backend, str) else backend
         with FrameReader(video, info=info) as reader:
-            tracks = tuple(track_faces(reader.read(0, info.frame_count), detector, frame_count=info.frame_count,
-                                       progress=cancellable(progress, cancel)))
+            tracks = tuple(
+                track_faces(
+                    reader.read(0, info.frame_count),
+                    detector,
+                    frame_count=info.frame_count,
+                    progress=cancellable(progress, cancel),
+                )
+            )
         if cache is not None:
             cache.put(Path(video), name, tracks)
     return tracks
@@ -205,14 +217,26 @@ def derive_analysis(
     """The range's target face, windows and identity frames from the clip's tracks."""
     check_range(info, start, end)
     target = choose_target_face(
-        cut_tracks(tracks, start, end), end - start, point=face.point, track_id=face.track_id,
+        cut_tracks(tracks, start, end),
+        end - start,
+        point=face.point,
+        track_id=face.track_id,
         frame=None if face.frame is None else face.frame - start,
     )
     identity_frames = tuple(a + resolve_identity(identity, target, (a, b)) for a, b in target.segments())
     return ClipAnalysis(
-        video=video, info=info, backend=backend, tracks=tracks, start=start, end=end, face_choice=face,
-        crop_size=crop_size, identity=identity, face=target,
-        windows=tuple(crop_windows(target.landmarks, output_size=crop_size)), identity_frames=identity_frames,
+        video=video,
+        info=info,
+        backend=backend,
+        tracks=tracks,
+        start=start,
+        end=end,
+        face_choice=face,
+        crop_size=crop_size,
+        identity=identity,
+        face=target,
+        windows=tuple(crop_windows(target.landmarks, output_size=crop_size)),
+        identity_frames=identity_frames,
     )
 
 
@@ -234,8 +258,15 @@ def cut_tracks(tracks: tuple[FaceTrack, ...], start: int, end: int) -> list[Face
         if not inside.size:
             continue
         a, b = inside[0] - track.first_frame, inside[-1] - track.first_frame + 1
-        cut.append(FaceTrack(track_id=track.track_id, first_frame=int(inside[0]) - start,
-                             landmarks=track.landmarks[a:b], present=track.present[a:b], boxes=track.boxes[a:b]))
+        cut.append(
+            FaceTrack(
+                track_id=track.track_id,
+                first_frame=int(inside[0]) - start,
+                landmarks=track.landmarks[a:b],
+                present=track.present[a:b],
+                boxes=track.boxes[a:b],
+            )
+        )
     return cut
 
 
@@ -276,8 +307,13 @@ class AnalysisCache:
     def path_for(self, video: Path, backend: str) -> Path:
         """The entry file of a clip and backend."""
         stat = Path(video).stat()
-        identity = {"path": str(Path(video).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-                    "backend": backend, "version": ANALYSIS_VERSION}
+        identity = {
+            "path": str(Path(video).resolve()),
+            "size": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns,
+            "backend": backend,
+            "version": ANALYSIS_VERSION,
+        }
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
         return self.folder / f"{digest}.npz"
 
@@ -300,8 +336,12 @@ class AnalysisCache:
         try:
             write_bytes_atomically(path, buffer.getvalue())
         except (OSError, OutputNotWritableError) as error:
-            logger.warning("cannot keep the clip analysis in %s (%s); set KEYDUB_CACHE_DIR to a writable folder "
-                           "so the next command skips the landmark pass", path.parent, error)
+            logger.warning(
+                "cannot keep the clip analysis in %s (%s); set KEYDUB_CACHE_DIR to a writable folder "
+                "so the next command skips the landmark pass",
+                path.parent,
+                error,
+            )
 
 
 def _tracks_to_arrays(tracks: tuple[FaceTrack, ...]) -> dict[str, np.ndarray]:
@@ -320,7 +360,12 @@ def _tracks_from_arrays(data: dict[str, np.ndarray]) -> tuple[FaceTrack, ...]:
     ends = np.cumsum(data["lengths"])
     starts = ends - data["lengths"]
     return tuple(
-        FaceTrack(track_id=int(track_id), first_frame=int(first), landmarks=data["landmarks"][a:b],
-                  present=data["present"][a:b], boxes=data["boxes"][a:b])
+        FaceTrack(
+            track_id=int(track_id),
+            first_frame=int(first),
+            landmarks=data["landmarks"][a:b],
+            present=data["present"][a:b],
+            boxes=data["boxes"][a:b],
+        )
         for track_id, first, a, b in zip(data["track_ids"], data["first_frames"], starts, ends, strict=True)
     )

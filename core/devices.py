@@ -52,9 +52,7 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
 
 
 def _refusal(name: object, why: str, available: list[str]) -> DeviceNotAvailableError:
-    return DeviceNotAvailableError(
-        f"device {str(name)!r} {why}; use auto or one of: {', '.join(available)}"
-    )
+    return DeviceNotAvailableError(f"device {str(name)!r} {why}; use auto or one of: {', '.join(available)}")
 
 
 DTYPES = ("float32", "bfloat16", "float16")

@@ -155,8 +155,18 @@ class Engine:
     ) -> ClipAnalysis:
         """`keydub.core.analysis.analyse_clip` with this engine's landmark backends and analysis cache."""
         detector = self.landmark_backend(backend) if isinstance(backend, str) else backend
-        return analyse_clip(video, start, end, detector, face=face, crop_size=crop_size, identity=identity,
-                            cache=self.analysis_cache, progress=progress, cancel=cancel)
+        return analyse_clip(
+            video,
+            start,
+            end,
+            detector,
+            face=face,
+            crop_size=crop_size,
+            identity=identity,
+            cache=self.analysis_cache,
+            progress=progress,
+            cancel=cancel,
+        )
 
     def track_clip(
         self,
@@ -197,12 +207,27 @@ class Engine:
         _, start, end = check_request(request)
         backend = self.landmark_backend(request.landmark_backend)
         if analysis is None:
-            analysis = self.analyse_clip(request.video, start, end, backend, face=request.face,
-                                         identity=request.identity, progress=cancellable(progress, cancel))
+            analysis = self.analyse_clip(
+                request.video,
+                start,
+                end,
+                backend,
+                face=request.face,
+                identity=request.identity,
+                progress=cancellable(progress, cancel),
+            )
         pipeline = self.pipeline(request)
         masker = self.occlusion_masker(device=request.device) if request.occluders else None
-        return render_clip(request, progress, cancel=cancel, pipeline=pipeline, landmark_backend=backend,
-                           occlusion_masker=masker, analysis=analysis, callback_on_step_end=callback_on_step_end)
+        return render_clip(
+            request,
+            progress,
+            cancel=cancel,
+            pipeline=pipeline,
+            landmark_backend=backend,
+            occlusion_masker=masker,
+            analysis=analysis,
+            callback_on_step_end=callback_on_step_end,
+        )
 
     def release(self) -> None:
         """Drop every loaded model (and free the GPU memory they held); the next use loads again."""

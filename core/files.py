@@ -58,8 +58,12 @@ def path_kind(path: str | os.PathLike[str]) -> str:
     except OSError:
         return "nothing"
     kinds = (
-        (stat.S_ISREG, "a file"), (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-        (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISREG, "a file"),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
     )
     return next((name for test, name in kinds if test(mode)), "a special file")
 
@@ -94,7 +98,7 @@ def describe_contents(path: Path) -> str:
     if size == 0:
         return "an empty file (0 bytes)"
     for offset, signature, name in _SIGNATURES:
-        if head[offset:offset + len(signature)] == signature:
+        if head[offset : offset + len(signature)] == signature:
             return f"{name} of {size} bytes"
     if head.isascii() and all(byte >= 9 for byte in head):
         return f"a text file of {size} bytes"
@@ -172,8 +176,9 @@ def check_outputs(
     return given
 
 
-def check_output_file(path: str | os.PathLike[str], *, inputs: PathMap | None = None, overwrite: bool = False,
-                      option: str = "-o") -> Path:
+def check_output_file(
+    path: str | os.PathLike[str], *, inputs: PathMap | None = None, overwrite: bool = False, option: str = "-o"
+) -> Path:
     """`check_outputs` of one output file; returns it absolute."""
     return check_outputs({option: path}, inputs=inputs, overwrite=overwrite)[option]
 
@@ -237,7 +242,7 @@ def _check_writable_folder(option: str, folder: Path, *, may_create: bool = Fals
 def _check_distinct(outputs: Mapping[str, Path]) -> None:
     options = list(outputs)
     for index, first in enumerate(options):
-        for second in options[index + 1:]:
+        for second in options[index + 1 :]:
             if _is_same_file(outputs[first], outputs[second]):
                 raise InvalidParameterError(
                     f"{first} and {second} both name {outputs[first]}; give each output its own file"
@@ -353,8 +358,9 @@ def stale_partials(target: str | os.PathLike[str]) -> list[Path]:
     found = []
     for entry in target.parent.iterdir():
         name = entry.name
-        ours = name.startswith(prefix) and name.endswith(suffix) and len(name) == len(prefix) + _TOKEN_CHARS + len(
-            suffix)
+        ours = (
+            name.startswith(prefix) and name.endswith(suffix) and len(name) == len(prefix) + _TOKEN_CHARS + len(suffix)
+        )
         if (ours or name == legacy) and _is_abandoned(entry):
             found.append(entry)
     return sorted(found)
@@ -370,8 +376,9 @@ def remove_stale_partials_in(folder: str | os.PathLike[str]) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    return _remove([entry for entry in sorted(folder.iterdir())
-                    if _PARTIAL_NAME.match(entry.name) and _is_abandoned(entry)])
+    return _remove(
+        [entry for entry in sorted(folder.iterdir()) if _PARTIAL_NAME.match(entry.name) and _is_abandoned(entry)]
+    )
 
 
 def _is_abandoned(path: Path) -> bool:

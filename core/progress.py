@@ -95,16 +95,19 @@ class Progress:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Progress":
-        return cls(stage=data["stage"], done=int(data["done"]), total=int(data["total"]),
-                   job_id=data.get("job_id"), unit=data.get("unit", Unit.FRAMES))
+        return cls(
+            stage=data["stage"],
+            done=int(data["done"]),
+            total=int(data["total"]),
+            job_id=data.get("job_id"),
+            unit=data.get("unit", Unit.FRAMES),
+        )
 
 
 ProgressCallback = Callable[[Progress], None]
 
 
-def report(
-    progress: ProgressCallback | None, stage: str, done: int, total: int, *, unit: str = Unit.FRAMES
-) -> None:
+def report(progress: ProgressCallback | None, stage: str, done: int, total: int, *, unit: str = Unit.FRAMES) -> None:
     """Send `Progress(stage, done, total, unit=unit)` to `progress` if there is a callback."""
     if progress is not None:
         progress(Progress(stage, done, total, unit=unit))

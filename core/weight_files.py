@@ -59,9 +59,7 @@ def check_weights_folder(folder: str | os.PathLike) -> None:
         elif path.suffix == ".safetensors":
             problem = _safetensors_problem(path)
             if problem is not None:
-                raise CheckpointConversionError(
-                    f"{path} is {problem}; download or convert the weights again"
-                )
+                raise CheckpointConversionError(f"{path} is {problem}; download or convert the weights again")
 
 
 def _safetensors_problem(path: Path) -> str | None:
@@ -80,8 +78,11 @@ def _safetensors_problem(path: Path) -> str | None:
             return "a safetensors file with a damaged header"
     if not isinstance(header, dict):
         return "a safetensors file with a damaged header"
-    ends = [entry["data_offsets"][1] for name, entry in header.items()
-            if name != "__metadata__" and isinstance(entry, dict) and len(entry.get("data_offsets", ())) == 2]
+    ends = [
+        entry["data_offsets"][1]
+        for name, entry in header.items()
+        if name != "__metadata__" and isinstance(entry, dict) and len(entry.get("data_offsets", ())) == 2
+    ]
     needed = 8 + header_size + max(ends, default=0)
     if needed > size:
         return f"truncated: {size} bytes where its header needs {needed}"

@@ -118,39 +118,69 @@ REGISTRY: dict[str, WeightsComponent] = {
         # The official README clones toninio19/keysync as `pretrained_models/` and its scripts read
         # `pretrained_models/checkpoints/{keyframe,interpolation}_dub.pt`.
         WeightsComponent(
-            "keyframe", "KeySync keyframe model", "toninio19/keysync", "keysync",
+            "keyframe",
+            "KeySync keyframe model",
+            "toninio19/keysync",
+            "keysync",
             weight_files=("checkpoints/keyframe_dub.pt",),
         ),
         WeightsComponent(
-            "interpolation", "KeySync interpolation model", "toninio19/keysync", "keysync",
+            "interpolation",
+            "KeySync interpolation model",
+            "toninio19/keysync",
+            "keysync",
             weight_files=("checkpoints/interpolation_dub.pt",),
         ),
         WeightsComponent(
-            "vae", "Stable Video Diffusion VAE", "stabilityai/stable-video-diffusion-img2vid", "folder",
-            files=("config.json",), weight_files=("diffusion_pytorch_model.safetensors",), subfolder="vae",
+            "vae",
+            "Stable Video Diffusion VAE",
+            "stabilityai/stable-video-diffusion-img2vid",
+            "folder",
+            files=("config.json",),
+            weight_files=("diffusion_pytorch_model.safetensors",),
+            subfolder="vae",
         ),
-        WeightsComponent("hubert", "HuBERT Base audio encoder", "facebook/hubert-base-ls960", "folder",
-                         **_TRANSFORMERS_FILES),
-        WeightsComponent("wavlm", "WavLM Base+ audio encoder", "microsoft/wavlm-base-plus", "folder",
-                         **_TRANSFORMERS_FILES),
         WeightsComponent(
-            "sam2", "SAM 2.1 Hiera-Large occlusion segmenter", "facebook/sam2.1-hiera-large", "file",
-            weight_files=("sam2.1_hiera_large.pt",), optional=True,
+            "hubert", "HuBERT Base audio encoder", "facebook/hubert-base-ls960", "folder", **_TRANSFORMERS_FILES
+        ),
+        WeightsComponent(
+            "wavlm", "WavLM Base+ audio encoder", "microsoft/wavlm-base-plus", "folder", **_TRANSFORMERS_FILES
+        ),
+        WeightsComponent(
+            "sam2",
+            "SAM 2.1 Hiera-Large occlusion segmenter",
+            "facebook/sam2.1-hiera-large",
+            "file",
+            weight_files=("sam2.1_hiera_large.pt",),
+            optional=True,
         ),
         # face-alignment's own release files (`face_alignment/detection/sfd/sfd_detector.py` and its landmark
         # model URL), used by the default "face-alignment" landmark backend.
         WeightsComponent(
-            "s3fd", "S3FD face detector (face-alignment)", "", "url", weight_files=("s3fd-619a316812.pth",),
+            "s3fd",
+            "S3FD face detector (face-alignment)",
+            "",
+            "url",
+            weight_files=("s3fd-619a316812.pth",),
             url=f"{_FACE_ALIGNMENT_RELEASES}/s3fd-619a316812.pth",
         ),
         WeightsComponent(
-            "fan", "2D-FAN-4 68-point landmark model (face-alignment)", "", "url",
-            weight_files=("2DFAN4-11f355bf06.pth.tar",), url=f"{_FACE_ALIGNMENT_RELEASES}/2DFAN4-11f355bf06.pth.tar",
+            "fan",
+            "2D-FAN-4 68-point landmark model (face-alignment)",
+            "",
+            "url",
+            weight_files=("2DFAN4-11f355bf06.pth.tar",),
+            url=f"{_FACE_ALIGNMENT_RELEASES}/2DFAN4-11f355bf06.pth.tar",
         ),
         # The joonson/syncnet_python release (`download_model.sh`), for `keydub eval protocol`.
         WeightsComponent(
-            "syncnet", "SyncNet v2 lip-sync scorer (evaluation)", "", "url", weight_files=("syncnet_v2.model",),
-            url="http://www.robots.ox.ac.uk/~vgg/software/lipsync/data/syncnet_v2.model", optional=True,
+            "syncnet",
+            "SyncNet v2 lip-sync scorer (evaluation)",
+            "",
+            "url",
+            weight_files=("syncnet_v2.model",),
+            url="http://www.robots.ox.ac.uk/~vgg/software/lipsync/data/syncnet_v2.model",
+            optional=True,
         ),
     )
 }
@@ -182,8 +212,14 @@ class WeightsStatus:
     detail: str = ""
 
     def to_dict(self) -> dict[str, str | None]:
-        return {"component": self.component, "state": self.state, "origin": self.origin, "source": self.source,
-                "path": self.path, "detail": self.detail}
+        return {
+            "component": self.component,
+            "state": self.state,
+            "origin": self.origin,
+            "source": self.source,
+            "path": self.path,
+            "detail": self.detail,
+        }
 
 
 # Locations ---------------------------------------------------------------------------------------------------
@@ -215,7 +251,7 @@ def load_weights_config(path: Path | None = None) -> dict[str, str]:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise InvalidParameterError(f"cannot read the weights config {path}: {error}") from error
     if not isinstance(table, dict):
-        raise InvalidParameterError(f"[weights] in {path} must be a table of component = \"path or hub id\"")
+        raise InvalidParameterError(f'[weights] in {path} must be a table of component = "path or hub id"')
     config = {}
     for name, value in table.items():
         if name not in REGISTRY:
@@ -380,7 +416,7 @@ def _not_downloadable(component: WeightsComponent, where: str, alternative: str 
     return WeightsNotFoundError(
         f"{component.description} ({component.name}) is not {where} and {reason}. Fetch it with "
         f"`keydub weights download {component.name}` on a machine with network access{alternative}, or set "
-        f"`{component.name} = \"/path/to/it\"` under [weights] in {weights_config_path()}"
+        f'`{component.name} = "/path/to/it"` under [weights] in {weights_config_path()}'
     )
 
 
@@ -569,15 +605,25 @@ def list_weights(sources: Mapping[str, str] | None = None) -> list[WeightsStatus
             if cached.is_file():
                 statuses.append(WeightsStatus(name, "ready", origin, chosen, str(cached)))
             else:
-                statuses.append(WeightsStatus(name, "missing", origin, chosen,
-                                              detail=f"not downloaded: keydub weights download {name}"))
+                statuses.append(
+                    WeightsStatus(
+                        name, "missing", origin, chosen, detail=f"not downloaded: keydub weights download {name}"
+                    )
+                )
             continue
         if _is_hub_id(chosen):
             needed, found, weights = _hub_cache_lookup(component, chosen)
             if not all(found) or weights is None:
                 missing = ", ".join(_missing(component, needed, found, weights))
-                statuses.append(WeightsStatus(name, "missing", origin, chosen,
-                                              detail=f"not downloaded ({missing}): keydub weights download {name}"))
+                statuses.append(
+                    WeightsStatus(
+                        name,
+                        "missing",
+                        origin,
+                        chosen,
+                        detail=f"not downloaded ({missing}): keydub weights download {name}",
+                    )
+                )
                 continue
         try:
             path = _locate(component, origin, chosen, download=False)
@@ -588,8 +634,9 @@ def list_weights(sources: Mapping[str, str] | None = None) -> list[WeightsStatus
             digest = _indexed_sha256(path)
             converted = conversion_folder(keydub_cache_dir(), name, digest) if digest else None
             if converted is None or not conversion_matches(converted, digest):
-                statuses.append(WeightsStatus(name, "convert", origin, chosen,
-                                              detail=f"{path} is converted on first use"))
+                statuses.append(
+                    WeightsStatus(name, "convert", origin, chosen, detail=f"{path} is converted on first use")
+                )
                 continue
             path = converted
         statuses.append(WeightsStatus(name, "ready", origin, chosen, str(path)))
@@ -626,6 +673,8 @@ def download_weights(
         )
     paths = {name: resolve_weights(name, (sources or {}).get(name), progress=progress) for name in chosen}
     if convert is not None:
-        paths = {name: convert(name, path, progress) if REGISTRY[name].layout == "keysync" and path.is_file() else path
-                 for name, path in paths.items()}
+        paths = {
+            name: convert(name, path, progress) if REGISTRY[name].layout == "keysync" and path.is_file() else path
+            for name, path in paths.items()
+        }
     return paths

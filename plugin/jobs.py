@@ -85,8 +85,9 @@ def check_render_options(options: Mapping[str, Any], where: str = "render option
     """
     unknown = sorted(set(options) - RENDER_OPTION_NAMES)
     if unknown:
-        raise InvalidParameterError(f"{where}: unknown option(s) {', '.join(unknown)}; known options: "
-                                    f"{', '.join(sorted(RENDER_OPTION_NAMES))}")
+        raise InvalidParameterError(
+            f"{where}: unknown option(s) {', '.join(unknown)}; known options: {', '.join(sorted(RENDER_OPTION_NAMES))}"
+        )
     for name, value in options.items():
         check, expected = _OPTION_CHECKS.get(name, (lambda _: True, ""))
         if not check(value):
@@ -143,13 +144,23 @@ class AudioPiece:
     label: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": str(self.path), "file_start": str(self.file_start), "duration": str(self.duration),
-                "offset": str(self.offset), "label": self.label}
+        return {
+            "path": str(self.path),
+            "file_start": str(self.file_start),
+            "duration": str(self.duration),
+            "offset": str(self.offset),
+            "label": self.label,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "AudioPiece":
-        return cls(path=Path(data["path"]), file_start=Fraction(data["file_start"]),
-                   duration=Fraction(data["duration"]), offset=Fraction(data["offset"]), label=data.get("label", ""))
+        return cls(
+            path=Path(data["path"]),
+            file_start=Fraction(data["file_start"]),
+            duration=Fraction(data["duration"]),
+            offset=Fraction(data["offset"]),
+            label=data.get("label", ""),
+        )
 
 
 @dataclass(frozen=True)
@@ -191,8 +202,9 @@ class ClipJob:
     def __post_init__(self) -> None:
         check_render_options(self.options, where=f"job {self.job_id!r}")
         if not 0 <= self.start_frame < self.end_frame:
-            raise InvalidParameterError(f"job {self.job_id!r}: frame range [{self.start_frame}, {self.end_frame}) "
-                                        "is empty or negative")
+            raise InvalidParameterError(
+                f"job {self.job_id!r}: frame range [{self.start_frame}, {self.end_frame}) is empty or negative"
+            )
 
     @property
     def frame_count(self) -> int:
@@ -230,9 +242,16 @@ class ClipJob:
 
     def render_request(self, output: Path) -> RenderRequest:
         """The engine request that renders this job into `output`."""
-        return RenderRequest(video=self.source.path, audio=self.audio_file, output=output,
-                             start_frame=self.start_frame, end_frame=self.end_frame, face=self.face,
-                             occluders=self.occluders, **self.options)
+        return RenderRequest(
+            video=self.source.path,
+            audio=self.audio_file,
+            output=output,
+            start_frame=self.start_frame,
+            end_frame=self.end_frame,
+            face=self.face,
+            occluders=self.occluders,
+            **self.options,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -67,8 +67,9 @@ class OutputFolder:
             existing = existing.parent
         if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
             what = "is not a folder" if not existing.is_dir() else "cannot be written"
-            raise OutputNotWritableError(f"cannot write into the output folder {self.root} ({existing} {what}); "
-                                         "choose another --out-dir")
+            raise OutputNotWritableError(
+                f"cannot write into the output folder {self.root} ({existing} {what}); choose another --out-dir"
+            )
 
     def prepare(self) -> None:
         """Create the folders (the output folder's parents included).
@@ -83,8 +84,9 @@ class OutputFolder:
                 raise PermissionError(13, "permission denied")
         except OSError as error:
             reason = error.strerror or str(error)
-            raise OutputNotWritableError(f"cannot write into the output folder {self.root} ({reason}); choose "
-                                         "another --out-dir") from error
+            raise OutputNotWritableError(
+                f"cannot write into the output folder {self.root} ({reason}); choose another --out-dir"
+            ) from error
 
     def sweep_staging(self, store: JobStore) -> list[Path]:
         """Remove the staging folders of processes that no longer render here; return what was removed.
@@ -98,8 +100,11 @@ class OutputFolder:
         removed = []
         with store.write_lock():
             now = time.time()
-            live = {self.staging_for(record.owner).name for record in store.records()
-                    if record.state is JobState.RUNNING and is_owner_alive(record.owner, now, record.lease_until)}
+            live = {
+                self.staging_for(record.owner).name
+                for record in store.records()
+                if record.state is JobState.RUNNING and is_owner_alive(record.owner, now, record.lease_until)
+            }
             for entry in self.staging.iterdir():
                 if entry.name in live:
                     continue

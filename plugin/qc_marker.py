@@ -18,12 +18,17 @@ COLOUR_SOME_PASSED_THROUGH = "Yellow"
 def qc_figures(qc: Mapping[str, Any]) -> dict[str, Any]:
     """The marker's figures from a render's QC record (`ClipOutcome.qc`): frames, passed through, face coverage
     and open-mouth share (`None` when the render did not measure them, e.g. a recovered render)."""
+
     def number(key: str) -> float | None:
         value = qc.get(key)
         return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
-    return {"frames": int(qc.get("frames", 0) or 0), "passed_through": int(qc.get("passed_through", 0) or 0),
-            "face_coverage": number("face_coverage"), "open_mouth_share": number("open_mouth_share")}
+    return {
+        "frames": int(qc.get("frames", 0) or 0),
+        "passed_through": int(qc.get("passed_through", 0) or 0),
+        "face_coverage": number("face_coverage"),
+        "open_mouth_share": number("open_mouth_share"),
+    }
 
 
 def qc_note(qc: Mapping[str, Any]) -> str:
@@ -33,8 +38,10 @@ def qc_note(qc: Mapping[str, Any]) -> str:
     def percent(value: float | None) -> str:
         return "not measured" if value is None else f"{100 * value:.1f}%"
 
-    return (f"face coverage {percent(figures['face_coverage'])}, open mouth {percent(figures['open_mouth_share'])}, "
-            f"{figures['passed_through']} of {figures['frames']} frames passed through")
+    return (
+        f"face coverage {percent(figures['face_coverage'])}, open mouth {percent(figures['open_mouth_share'])}, "
+        f"{figures['passed_through']} of {figures['frames']} frames passed through"
+    )
 
 
 def qc_colour(qc: Mapping[str, Any]) -> str:

@@ -63,9 +63,7 @@ def dub_offset(info: MediaInfo, offset: Fraction, *, in_frame: int, start: int) 
     return Fraction(offset) + Fraction(in_frame - start) / info.frame_rate
 
 
-def parse_face_click(
-    text: str | None, info: MediaInfo, start: int, track_id: int | None = None
-) -> FaceChoice:
+def parse_face_click(text: str | None, info: MediaInfo, start: int, track_id: int | None = None) -> FaceChoice:
     """The face to render from `X,Y[@FRAME]` (source pixels; FRAME a number or timecode, default `start`) and/or
     a track id as `keydub inspect --faces` lists it; neither gives the largest face of each shot."""
     if text is None:
@@ -74,5 +72,6 @@ def parse_face_click(
     if match is None:
         raise InvalidParameterError(f"--face {text!r} is not X,Y or X,Y@FRAME, e.g. --face 960,540@12")
     x, y, frame = match.groups()
-    return FaceChoice(point=(float(x), float(y)), frame=frame_number(frame, info) if frame else start,
-                      track_id=track_id)
+    return FaceChoice(
+        point=(float(x), float(y)), frame=frame_number(frame, info) if frame else start, track_id=track_id
+    )

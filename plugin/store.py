@@ -77,8 +77,10 @@ _BUSY_TIMEOUT_S = 30.0
 STORE_PATH = Path(".keydub", "jobs.sqlite")
 
 # What a claim, a re-submission and a hand-back clear: the previous owner's lease and progress.
-_CLEAR_RUN = ("owner = NULL, lease_until = NULL, started_at = NULL, cancel_requested = 0, device = NULL, "
-              "stage = NULL, done = NULL, total = NULL, unit = NULL, eta_seconds = NULL")
+_CLEAR_RUN = (
+    "owner = NULL, lease_until = NULL, started_at = NULL, cancel_requested = 0, device = NULL, "
+    "stage = NULL, done = NULL, total = NULL, unit = NULL, eta_seconds = NULL"
+)
 
 
 class JobState(str, Enum):
@@ -174,8 +176,12 @@ class JobRecord:
 
     def is_done_with(self, job_hash: str) -> bool:
         """Whether this row is a finished render of exactly `job_hash` whose file is still there."""
-        return (self.state is JobState.DONE and self.job_hash == job_hash and self.output is not None
-                and self.output.is_file())
+        return (
+            self.state is JobState.DONE
+            and self.job_hash == job_hash
+            and self.output is not None
+            and self.output.is_file()
+        )
 
 
 def current_owner() -> str:
@@ -230,24 +236,31 @@ class JobStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise OutputNotWritableError(f"cannot create {self.path.parent} for the job store ({error.strerror}); "
-                                         "choose an output folder you can write to") from error
+            raise OutputNotWritableError(
+                f"cannot create {self.path.parent} for the job store ({error.strerror}); "
+                "choose an output folder you can write to"
+            ) from error
         self._connection = self._connect(str(self.path))
         self._create_schema()
 
     def _connect(self, database: str) -> sqlite3.Connection:
         try:
-            connection = sqlite3.connect(database, timeout=_BUSY_TIMEOUT_S, uri=database.startswith("file:"),
-                                         isolation_level=None)
+            connection = sqlite3.connect(
+                database, timeout=_BUSY_TIMEOUT_S, uri=database.startswith("file:"), isolation_level=None
+            )
             connection.row_factory = sqlite3.Row
             version = connection.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as error:
-            raise JobStoreError(f"the job store {self.path} cannot be read ({error}); delete it to start the "
-                                "batch over (finished renders in the folder are kept and reused)") from error
+            raise JobStoreError(
+                f"the job store {self.path} cannot be read ({error}); delete it to start the "
+                "batch over (finished renders in the folder are kept and reused)"
+            ) from error
         if version > _SCHEMA_VERSION:
             connection.close()
-            raise JobStoreError(f"the job store {self.path} was written by a newer Keydub (schema {version}); "
-                                "update Keydub or use another output folder")
+            raise JobStoreError(
+                f"the job store {self.path} was written by a newer Keydub (schema {version}); "
+                "update Keydub or use another output folder"
+            )
         return connection
 
     def _create_schema(self) -> None:
@@ -266,8 +279,9 @@ class JobStore:
                 connection.execute(_SCHEMA.format(table="jobs"))
                 connection.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
         except sqlite3.OperationalError as error:
-            raise OutputNotWritableError(f"cannot write the job store {self.path} ({error}); choose an output "
-                                         "folder you can write to") from error
+            raise OutputNotWritableError(
+                f"cannot write the job store {self.path} ({error}); choose an output folder you can write to"
+            ) from error
 
     @classmethod
     def for_folder(cls, folder: Path, read_only: bool = False) -> "JobStore":
@@ -307,20 +321,47 @@ class JobStore:
             yield
 
     # Outcomes recorded without a render ---------------------------------------------------------------------
-    def mark_done(self, job_id: str, name: str, job_hash: str, job: dict[str, Any], output: Path,
-                  result: dict[str, Any]) -> None:
+    def mark_done(
+        self, job_id: str, name: str, job_hash: str, job: dict[str, Any], output: Path, result: dict[str, Any]
+    ) -> None:
         """Record a job whose finished file is already at `output` (a recovered render, or a clip that shares
         another clip's render)."""
-        self._upsert(job_id, name=name, job_hash=job_hash, state=JobState.DONE, output=str(output), message=None,
-                     job=job, result=result)
+        self._upsert(
+            job_id,
+            name=name,
+            job_hash=job_hash,
+            state=JobState.DONE,
+            output=str(output),
+            message=None,
+            job=job,
+            result=result,
+        )
 
     def mark_skipped(self, job_id: str, name: str, reason: str) -> None:
         """Record a clip that is not rendered, and why."""
-        self._upsert(job_id, name=name, job_hash=None, state=JobState.SKIPPED, output=None, message=reason,
-                     job=None, result=None)
+        self._upsert(
+            job_id,
+            name=name,
+            job_hash=None,
+            state=JobState.SKIPPED,
+            output=None,
+            message=reason,
+            job=None,
+            result=None,
+        )
 
-    def _upsert(self, job_id: str, *, name: str, job_hash: str | None, state: JobState, output: str | None,
-                message: str | None, job: dict[str, Any] | None, result: dict[str, Any] | None) -> None:
+    def _upsert(
+        self,
+        job_id: str,
+        *,
+        name: str,
+        job_hash: str | None,
+        state: JobState,
+        output: str | None,
+        message: str | None,
+        job: dict[str, Any] | None,
+        result: dict[str, Any] | None,
+    ) -> None:
         connection = self._writable()
         with _transaction(connection):
             connection.execute(
@@ -359,8 +400,9 @@ class JobStore:
         assert record is not None
         return record
 
-    def claim_next(self, owner: str, lease_seconds: float, job_ids: Iterable[str] | None = None,
-                   device: str | None = None) -> JobRecord | None:
+    def claim_next(
+        self, owner: str, lease_seconds: float, job_ids: Iterable[str] | None = None, device: str | None = None
+    ) -> JobRecord | None:
         """Hand the oldest pending job to `owner`, atomically: two processes never get the same job.
 
         Jobs of owners that are gone are put back to `pending` first (see `is_owner_alive`).
@@ -381,14 +423,16 @@ class JobStore:
         with _transaction(connection):
             self._reclaim(connection, now)
             rows = connection.execute(
-                "SELECT job_id FROM jobs WHERE state = 'pending' ORDER BY submitted_at, job_id").fetchall()
+                "SELECT job_id FROM jobs WHERE state = 'pending' ORDER BY submitted_at, job_id"
+            ).fetchall()
             job_id = next((row[0] for row in rows if wanted is None or row[0] in wanted), None)
             if job_id is None:
                 return None
             connection.execute(
                 f"UPDATE jobs SET {_CLEAR_RUN}, state = 'running', owner = ?, lease_until = ?, started_at = ?, "
                 "device = ?, attempts = attempts + 1, message = NULL, updated_at = ? WHERE job_id = ?",
-                (owner, now + lease_seconds, now, device, now, job_id))
+                (owner, now + lease_seconds, now, device, now, job_id),
+            )
         return self.get(job_id)
 
     def reclaim(self) -> list[str]:
@@ -403,11 +447,14 @@ class JobStore:
         for job_id in dead:
             connection.execute(
                 f"UPDATE jobs SET state = 'pending', message = 'interrupted: its renderer stopped', {_CLEAR_RUN}, "
-                "updated_at = ? WHERE job_id = ?", (now, job_id))
+                "updated_at = ? WHERE job_id = ?",
+                (now, job_id),
+            )
         return dead
 
-    def heartbeat(self, job_id: str, owner: str, lease_seconds: float,
-                  progress: JobProgress | None = None) -> Heartbeat:
+    def heartbeat(
+        self, job_id: str, owner: str, lease_seconds: float, progress: JobProgress | None = None
+    ) -> Heartbeat:
         """Renew `owner`'s lease on `job_id` and record its progress, in one statement.
 
         Returns:
@@ -421,15 +468,18 @@ class JobStore:
             fields += ", stage = ?, done = ?, total = ?, unit = ?, eta_seconds = ?"
             values += [progress.stage, progress.done, progress.total, progress.unit, progress.eta_seconds]
         with _transaction(connection):
-            cursor = connection.execute(f"UPDATE jobs SET {fields} WHERE job_id = ? AND owner = ? AND "
-                                        "state = 'running'", (*values, job_id, owner))
+            cursor = connection.execute(
+                f"UPDATE jobs SET {fields} WHERE job_id = ? AND owner = ? AND state = 'running'",
+                (*values, job_id, owner),
+            )
             if cursor.rowcount == 0:
                 return Heartbeat(is_held=False, is_cancel_requested=False)
             row = connection.execute("SELECT cancel_requested FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
         return Heartbeat(is_held=True, is_cancel_requested=bool(row[0]))
 
-    def finish(self, job_id: str, owner: str, output: Path, result: dict[str, Any],
-               place: Callable[[], None] | None = None) -> bool:
+    def finish(
+        self, job_id: str, owner: str, output: Path, result: dict[str, Any], place: Callable[[], None] | None = None
+    ) -> bool:
         """Record `owner`'s finished render of `job_id` at `output`.
 
         Args:
@@ -449,15 +499,16 @@ class JobStore:
                 place()
             connection.execute(
                 f"UPDATE jobs SET state = 'done', output = ?, result = ?, message = NULL, {_CLEAR_RUN}, "
-                "updated_at = ? WHERE job_id = ?", (str(output), _dumps(result), now, job_id))
+                "updated_at = ? WHERE job_id = ?",
+                (str(output), _dumps(result), now, job_id),
+            )
         return True
 
     def fail(self, job_id: str, owner: str, message: str) -> bool:
         """Record that `owner`'s render of `job_id` stopped with an error; `message` is kept on one line."""
         return self._end(job_id, owner, JobState.FAILED, " ".join(message.split()))
 
-    def release(self, job_id: str, owner: str, state: JobState = JobState.PENDING,
-                message: str | None = None) -> bool:
+    def release(self, job_id: str, owner: str, state: JobState = JobState.PENDING, message: str | None = None) -> bool:
         """Hand a claimed job back without a result: `pending` (interrupted, to be rendered again) or
         `cancelled` (the user asked)."""
         if state not in (JobState.PENDING, JobState.CANCELLED):
@@ -469,8 +520,10 @@ class JobStore:
         with _transaction(connection):
             if not self._holds(connection, job_id, owner):
                 return False
-            connection.execute(f"UPDATE jobs SET state = ?, message = ?, {_CLEAR_RUN}, updated_at = ? "
-                               "WHERE job_id = ?", (state.value, message, time.time(), job_id))
+            connection.execute(
+                f"UPDATE jobs SET state = ?, message = ?, {_CLEAR_RUN}, updated_at = ? WHERE job_id = ?",
+                (state.value, message, time.time(), job_id),
+            )
         return True
 
     @staticmethod
@@ -494,10 +547,15 @@ class JobStore:
         connection = self._writable()
         with _transaction(connection):
             now = time.time()
-            connection.execute("UPDATE jobs SET state = 'cancelled', message = 'cancelled', updated_at = ? "
-                               "WHERE job_id = ? AND state = 'pending'", (now, job_id))
-            connection.execute("UPDATE jobs SET cancel_requested = 1, updated_at = ? WHERE job_id = ? AND "
-                               "state = 'running'", (now, job_id))
+            connection.execute(
+                "UPDATE jobs SET state = 'cancelled', message = 'cancelled', updated_at = ? "
+                "WHERE job_id = ? AND state = 'pending'",
+                (now, job_id),
+            )
+            connection.execute(
+                "UPDATE jobs SET cancel_requested = 1, updated_at = ? WHERE job_id = ? AND state = 'running'",
+                (now, job_id),
+            )
         return self._existing(job_id)
 
     def retry(self, job_id: str) -> JobRecord:
@@ -512,9 +570,11 @@ class JobStore:
         connection = self._writable()
         with _transaction(connection):
             now = time.time()
-            connection.execute(f"UPDATE jobs SET state = 'pending', message = NULL, {_CLEAR_RUN}, updated_at = ?, "
-                               "submitted_at = ? WHERE job_id = ? AND state IN ('failed', 'cancelled')",
-                               (now, now, job_id))
+            connection.execute(
+                f"UPDATE jobs SET state = 'pending', message = NULL, {_CLEAR_RUN}, updated_at = ?, "
+                "submitted_at = ? WHERE job_id = ? AND state IN ('failed', 'cancelled')",
+                (now, now, job_id),
+            )
         return self._existing(job_id)
 
     def _existing(self, job_id: str) -> JobRecord:
@@ -560,8 +620,13 @@ def _record(row: sqlite3.Row) -> JobRecord:
     queue = {key: row[key] for key in row.keys() if key not in _COLUMNS_V1}
     progress = None
     if queue.get("stage") is not None:
-        progress = JobProgress(stage=queue["stage"], done=queue["done"], total=queue["total"],
-                               unit=queue["unit"] or "frames", eta_seconds=queue["eta_seconds"])
+        progress = JobProgress(
+            stage=queue["stage"],
+            done=queue["done"],
+            total=queue["total"],
+            unit=queue["unit"] or "frames",
+            eta_seconds=queue["eta_seconds"],
+        )
     return JobRecord(
         job_id=row["job_id"],
         name=row["name"],

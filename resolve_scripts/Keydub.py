@@ -23,8 +23,10 @@ INSTALLED = {}  # filled in by `keydub resolve install-scripts`
 START_CHECK_SECONDS = 2.0
 SCRIPTING_VARIABLES = ("RESOLVE_SCRIPT_API", "RESOLVE_SCRIPT_LIB")
 TITLE = "Keydub"
-OTIO_ROUTE = ("File > Export > Timeline as .otio, run `keydub timeline` on it, then bring the result back with "
-              "File > Import > Timeline")
+OTIO_ROUTE = (
+    "File > Export > Timeline as .otio, run `keydub timeline` on it, then bring the result back with "
+    "File > Import > Timeline"
+)
 
 
 def find_keydub(installed, environ):
@@ -64,9 +66,10 @@ def show_message(namespace, text):
     try:
         ui = fusion.UIManager
         dispatcher = bmd.UIDispatcher(ui)
-        window = dispatcher.AddWindow({"ID": "KeydubMessage", "WindowTitle": TITLE, "Geometry": [300, 300, 560, 180]},
-                                      ui.VGroup([ui.Label({"Text": text, "WordWrap": True}),
-                                                 ui.Button({"ID": "OK", "Text": "OK"})]))
+        window = dispatcher.AddWindow(
+            {"ID": "KeydubMessage", "WindowTitle": TITLE, "Geometry": [300, 300, 560, 180]},
+            ui.VGroup([ui.Label({"Text": text, "WordWrap": True}), ui.Button({"ID": "OK", "Text": "OK"})]),
+        )
 
         def close(event):
             dispatcher.ExitLoop()
@@ -92,11 +95,15 @@ def child_environment(environ, installed):
 def start_panel(argv, env):
     """Start the panel detached; return None when it runs, else why it stopped."""
     log = tempfile.NamedTemporaryFile(prefix="keydub-panel-", suffix=".log", delete=False)
-    detached = ({"creationflags": subprocess.DETACHED_PROCESS | subprocess.CREATE_NEW_PROCESS_GROUP}
-                if sys.platform == "win32" else {"start_new_session": True})
+    detached = (
+        {"creationflags": subprocess.DETACHED_PROCESS | subprocess.CREATE_NEW_PROCESS_GROUP}
+        if sys.platform == "win32"
+        else {"start_new_session": True}
+    )
     try:
-        process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                   **detached)
+        process = subprocess.Popen(
+            argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, **detached
+        )
     except OSError as error:
         return f"Keydub could not be started ({error}); reinstall it and run `keydub resolve install-scripts` again"
     finally:
@@ -117,14 +124,20 @@ def main(namespace):
     resolve = resolve_object(namespace)
     product = resolve.GetProductName() if resolve is not None else None
     if isinstance(product, str) and "Studio" not in product:
-        show_message(namespace, f"The Keydub panel needs DaVinci Resolve Studio (this is {product}, which has no "
-                                f"external scripting). Use the OTIO round trip instead: {OTIO_ROUTE}.")
+        show_message(
+            namespace,
+            f"The Keydub panel needs DaVinci Resolve Studio (this is {product}, which has no "
+            f"external scripting). Use the OTIO round trip instead: {OTIO_ROUTE}.",
+        )
         return 1
     command = find_keydub(INSTALLED, os.environ)
     if command is None:
-        show_message(namespace, "Keydub was not found. Install Keydub, then run `keydub resolve install-scripts` in "
-                                "its environment (or set KEYDUB_EXECUTABLE to its keydub program), and restart "
-                                "Resolve.")
+        show_message(
+            namespace,
+            "Keydub was not found. Install Keydub, then run `keydub resolve install-scripts` in "
+            "its environment (or set KEYDUB_EXECUTABLE to its keydub program), and restart "
+            "Resolve.",
+        )
         return 1
     timeline = current_timeline_name(resolve)
     argv = [*command, "panel", "--resolve", *(["--timeline", timeline] if timeline else [])]

@@ -46,13 +46,23 @@ def run_cli(argv: list[str], capsys: pytest.CaptureFixture) -> Outcome:
     return Outcome(code, captured.out, captured.err)
 
 
-def run_cli_process(argv: list[str], *, env: dict[str, str] | None = None, timeout: float = 120,
-                    user: int | None = None) -> Outcome:
+def run_cli_process(
+    argv: list[str], *, env: dict[str, str] | None = None, timeout: float = 120, user: int | None = None
+) -> Outcome:
     """`keydub ARGV` in a new interpreter (for crashes, signals and other users)."""
     process = subprocess.run(
-        [sys.executable, "-c", "import sys; from keydub.plugin.cli.main import main; sys.exit(main(sys.argv[1:]))",
-         *map(str, argv)],
-        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}, user=user, cwd="/",
+        [
+            sys.executable,
+            "-c",
+            "import sys; from keydub.plugin.cli.main import main; sys.exit(main(sys.argv[1:]))",
+            *map(str, argv),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        user=user,
+        cwd="/",
     )
     return Outcome(process.returncode, process.stdout, process.stderr)
 
@@ -62,8 +72,11 @@ def snapshot(folder: Path) -> dict[str, str]:
     state = {}
     for path in sorted(folder.rglob("*")):
         relative = str(path.relative_to(folder))
-        state[relative] = "<dir>" if path.is_dir() else (
-            hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "<special>")
+        state[relative] = (
+            "<dir>"
+            if path.is_dir()
+            else (hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "<special>")
+        )
     return state
 
 

@@ -72,8 +72,9 @@ class IndexedFaceBackend:
         name (`str`, defaults to `"indexed"`): the backend's name (it keys analysis caches).
     """
 
-    def __init__(self, faces: Callable[[int], list[np.ndarray]], frame_size: tuple[int, int],
-                 name: str = "indexed") -> None:
+    def __init__(
+        self, faces: Callable[[int], list[np.ndarray]], frame_size: tuple[int, int], name: str = "indexed"
+    ) -> None:
         self._faces = faces
         self._frame_size = frame_size
         self.name = name

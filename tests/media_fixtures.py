@@ -202,7 +202,9 @@ def _add_audio(
 
 
 def _write_audio(
-    container: av.container.OutputContainer, stream: av.audio.stream.AudioStream, signal: AudioSignal,
+    container: av.container.OutputContainer,
+    stream: av.audio.stream.AudioStream,
+    signal: AudioSignal,
     duration: Fraction,
 ) -> None:
     rate = stream.codec_context.sample_rate

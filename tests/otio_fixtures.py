@@ -63,7 +63,9 @@ def tr(start: int, duration: int, rate: Fraction = RATE) -> otio.opentime.TimeRa
     return otio.opentime.TimeRange(rt(start, rate), rt(duration, rate))
 
 
-def write_tone_wav(path: Path, tone: Tone, seconds: int = WAV_SECONDS, sample_rate: int = MODEL_SAMPLE_RATE) -> np.ndarray:
+def write_tone_wav(
+    path: Path, tone: Tone, seconds: int = WAV_SECONDS, sample_rate: int = MODEL_SAMPLE_RATE
+) -> np.ndarray:
     """Write a mono 16-bit WAV of `tone`; return its samples as float32 exactly as a decoder reads them back."""
     times = np.arange(seconds * sample_rate) / sample_rate
     pcm = np.round(tone.amplitude * np.sin(2 * np.pi * tone.frequency * times) * 32767).astype("<i2")
@@ -80,14 +82,31 @@ def write_sources(folder: Path, size: tuple[int, int] = (64, 48)) -> dict[str, P
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
     for name, timecode in SOURCE_TIMECODES.items():
-        paths[name] = make_test_clip(folder / f"{name}.mov", width=size[0], height=size[1], frame_rate=RATE,
-                                     frame_count=SOURCE_FRAMES, codec="h264", timecode=timecode, audio_rate=48_000)
+        paths[name] = make_test_clip(
+            folder / f"{name}.mov",
+            width=size[0],
+            height=size[1],
+            frame_rate=RATE,
+            frame_count=SOURCE_FRAMES,
+            codec="h264",
+            timecode=timecode,
+            audio_rate=48_000,
+        )
     paths["A004"] = folder / "A004.mov"
     return paths
 
 
-def video_clip(name: str, path: Path, source_start: int, duration: int, media_start: int, *,
-               link_group: int | None = None, enabled: bool = True, keydub: dict | None = None) -> otio.schema.Clip:
+def video_clip(
+    name: str,
+    path: Path,
+    source_start: int,
+    duration: int,
+    media_start: int,
+    *,
+    link_group: int | None = None,
+    enabled: bool = True,
+    keydub: dict | None = None,
+) -> otio.schema.Clip:
     """A Resolve-style picture clip: `Clip.2`, one `DEFAULT_MEDIA` reference with a bare path and an available
     range, timecode-absolute source range."""
     metadata: dict = {}
@@ -103,8 +122,15 @@ def video_clip(name: str, path: Path, source_start: int, duration: int, media_st
     return clip
 
 
-def audio_clip(name: str, path: Path, source_start: int, duration: int, *, seconds: int = WAV_SECONDS,
-               link_group: int | None = None) -> otio.schema.Clip:
+def audio_clip(
+    name: str,
+    path: Path,
+    source_start: int,
+    duration: int,
+    *,
+    seconds: int = WAV_SECONDS,
+    link_group: int | None = None,
+) -> otio.schema.Clip:
     """A Resolve-style audio clip on a WAV: its available range starts at 0 (the file has no timecode)."""
     metadata = {"Resolve_OTIO": {"Channels": [{"Source Channel ID": 0, "Source Track ID": 0}]}}
     if link_group is not None:
@@ -122,8 +148,9 @@ def gap(duration: int) -> otio.schema.Gap:
 
 
 def video_track(name: str, children: list) -> otio.schema.Track:
-    track = otio.schema.Track(name=name, kind=otio.schema.TrackKind.Video,
-                              metadata={"Resolve_OTIO": {"Locked": False}})
+    track = otio.schema.Track(
+        name=name, kind=otio.schema.TrackKind.Video, metadata={"Resolve_OTIO": {"Locked": False}}
+    )
     track.extend(children)
     return track
 
@@ -138,8 +165,9 @@ def audio_track(name: str, children: list, keydub: dict | None = None) -> otio.s
 
 
 def resolve_timeline(name: str, tracks: list[otio.schema.Track]) -> otio.schema.Timeline:
-    timeline = otio.schema.Timeline(name=name, global_start_time=rt(START),
-                                    metadata={"Resolve_OTIO": {"Resolve OTIO Meta Version": "1.0"}})
+    timeline = otio.schema.Timeline(
+        name=name, global_start_time=rt(START), metadata={"Resolve_OTIO": {"Resolve OTIO Meta Version": "1.0"}}
+    )
     timeline.tracks.name = ""
     timeline.tracks.extend(tracks)
     return timeline
@@ -184,39 +212,68 @@ def write_dubbing_timeline(folder: Path) -> DubbingFixture:
     a001, a002, a003 = SOURCE_STARTS["A001"], SOURCE_STARTS["A002"], SOURCE_STARTS["A003"]
     retimed = video_clip("sh050_retimed", sources["A001"], a001 + 60, 12, a001)
     retimed.effects.append(otio.schema.LinearTimeWarp(name="Retime", time_scalar=2.0))
-    picture = video_track("Video 1", [
-        video_clip("sh010", sources["A001"], a001 + 20, 30, a001, link_group=1),
-        otio.schema.Transition(name="Cross Dissolve", transition_type=otio.schema.TransitionTypes.SMPTE_Dissolve,
-                               in_offset=rt(4), out_offset=rt(4)),
-        video_clip("sh020", sources["A002"], a002 + 30, 24, a002, link_group=2),
-        gap(10),
-        video_clip("sh030_off", sources["A003"], a003 + 10, 12, a003, enabled=False),
-        video_clip("sh040_missing", sources["A004"], 0, 12, 0),
-        retimed,
-        video_clip("sh060_wide", sources["A003"], a003 + 40, 30, a003),
-        video_clip("sh070_fr", sources["A002"], a002 + 60, 24, a002,
-                   keydub={"audio": {"track": "DX fr-FR"}, "face": {"point": [32.0, 20.0], "frame": 70}}),
-    ])
-    production = audio_track("Audio 1", [
-        audio_clip("A001.mov", sources["A001"], a001 + 20, 30, link_group=1),
-        audio_clip("A002.mov", sources["A002"], a002 + 30, 24, link_group=2),
-    ])
-    dub_es = audio_track("DX es-419", [
-        gap(6), audio_clip("es_line1", lines["es_line1"], 12, 34),
-        gap(4), audio_clip("es_line2", lines["es_line2"], 0, 16),
-        gap(72), audio_clip("es_line3", lines["es_line3"], 0, 18),
-    ], keydub={"role": "dub_dialogue", "lang": "es-419"})
-    dub_fr = audio_track("DX fr-FR", [gap(128), audio_clip("fr_line1", lines["fr_line1"], 24, 26)],
-                         keydub={"role": "dub_dialogue", "lang": "fr-FR"})
+    picture = video_track(
+        "Video 1",
+        [
+            video_clip("sh010", sources["A001"], a001 + 20, 30, a001, link_group=1),
+            otio.schema.Transition(
+                name="Cross Dissolve",
+                transition_type=otio.schema.TransitionTypes.SMPTE_Dissolve,
+                in_offset=rt(4),
+                out_offset=rt(4),
+            ),
+            video_clip("sh020", sources["A002"], a002 + 30, 24, a002, link_group=2),
+            gap(10),
+            video_clip("sh030_off", sources["A003"], a003 + 10, 12, a003, enabled=False),
+            video_clip("sh040_missing", sources["A004"], 0, 12, 0),
+            retimed,
+            video_clip("sh060_wide", sources["A003"], a003 + 40, 30, a003),
+            video_clip(
+                "sh070_fr",
+                sources["A002"],
+                a002 + 60,
+                24,
+                a002,
+                keydub={"audio": {"track": "DX fr-FR"}, "face": {"point": [32.0, 20.0], "frame": 70}},
+            ),
+        ],
+    )
+    production = audio_track(
+        "Audio 1",
+        [
+            audio_clip("A001.mov", sources["A001"], a001 + 20, 30, link_group=1),
+            audio_clip("A002.mov", sources["A002"], a002 + 30, 24, link_group=2),
+        ],
+    )
+    dub_es = audio_track(
+        "DX es-419",
+        [
+            gap(6),
+            audio_clip("es_line1", lines["es_line1"], 12, 34),
+            gap(4),
+            audio_clip("es_line2", lines["es_line2"], 0, 16),
+            gap(72),
+            audio_clip("es_line3", lines["es_line3"], 0, 18),
+        ],
+        keydub={"role": "dub_dialogue", "lang": "es-419"},
+    )
+    dub_fr = audio_track(
+        "DX fr-FR",
+        [gap(128), audio_clip("fr_line1", lines["fr_line1"], 24, 26)],
+        keydub={"role": "dub_dialogue", "lang": "fr-FR"},
+    )
     timeline = resolve_timeline("episode101", [picture, production, dub_es, dub_fr])
     path = folder / "episode.otio"
     otio.adapters.write_to_file(timeline, str(path))
     return DubbingFixture(path=path, sources=sources, lines=lines, samples=samples)
 
 
-def write_three_clip_timeline(folder: Path, keydub: dict[str, dict] | None = None,
-                              durations: tuple[int, int, int] = (20, 16, 18),
-                              size: tuple[int, int] = (64, 48)) -> DubbingFixture:
+def write_three_clip_timeline(
+    folder: Path,
+    keydub: dict[str, dict] | None = None,
+    durations: tuple[int, int, int] = (20, 16, 18),
+    size: tuple[int, int] = (64, 48),
+) -> DubbingFixture:
     """Three dialogue clips over one long-play dub stem, written to `folder/three.otio`.
 
     "Video 1" with the default `durations`: sh010 (A001 +20, 20 frames) at 0-20, sh020 (A002 +30, 16 frames) at
@@ -226,18 +283,24 @@ def write_three_clip_timeline(folder: Path, keydub: dict[str, dict] | None = Non
     """
     keydub = keydub or {}
     media = folder / "media"
-    sources = write_sources(media, size) if not (media / "A001.mov").is_file() else {
-        name: media / f"{name}.mov" for name in ("A001", "A002", "A003", "A004")}
+    sources = (
+        write_sources(media, size)
+        if not (media / "A001.mov").is_file()
+        else {name: media / f"{name}.mov" for name in ("A001", "A002", "A003", "A004")}
+    )
     premix = media / "premix_es.wav"
     samples = {"premix_es": write_tone_wav(premix, TONES["premix_es"])}
     a001, a002, a003 = SOURCE_STARTS["A001"], SOURCE_STARTS["A002"], SOURCE_STARTS["A003"]
     first, second, third = durations
-    picture = video_track("Video 1", [
-        video_clip("sh010", sources["A001"], a001 + 20, first, a001, keydub=keydub.get("sh010")),
-        video_clip("sh020", sources["A002"], a002 + 30, second, a002, keydub=keydub.get("sh020")),
-        gap(4),
-        video_clip("sh030", sources["A003"], a003 + 40, third, a003, keydub=keydub.get("sh030")),
-    ])
+    picture = video_track(
+        "Video 1",
+        [
+            video_clip("sh010", sources["A001"], a001 + 20, first, a001, keydub=keydub.get("sh010")),
+            video_clip("sh020", sources["A002"], a002 + 30, second, a002, keydub=keydub.get("sh020")),
+            gap(4),
+            video_clip("sh030", sources["A003"], a003 + 40, third, a003, keydub=keydub.get("sh030")),
+        ],
+    )
     dub = audio_track("DX es-419", [audio_clip("premix_es", premix, 0, first + second + 4 + third)])
     timeline = resolve_timeline("three", [picture, dub])
     path = folder / "three.otio"
@@ -256,11 +319,21 @@ def copy_renderer(request: RenderRequest, progress: ProgressCallback | None = No
     end = request.end_frame if request.end_frame is not None else info.frame_count
     total = end - request.start_frame
     delay = float(os.environ.get(SLOW_RENDER_ENV, "0"))
-    with VideoWriter(request.output, like=info, codec=request.codec, overwrite=request.overwrite,
-                     audio=AudioSpec.from_file(request.audio), first_source_frame=request.start_frame) as writer:
+    with VideoWriter(
+        request.output,
+        like=info,
+        codec=request.codec,
+        overwrite=request.overwrite,
+        audio=AudioSpec.from_file(request.audio),
+        first_source_frame=request.start_frame,
+    ) as writer:
         for done, frame in enumerate(read_frames(request.video, request.start_frame, end, info=info), start=1):
             writer.write(frame)
             report(progress, "copy", done, total)
             time.sleep(delay)
-    return RenderResult(output=request.output, frame_count=total, passed_through=(),
-                        report={"renderer": "copy", "frames_copied": total})
+    return RenderResult(
+        output=request.output,
+        frame_count=total,
+        passed_through=(),
+        report={"renderer": "copy", "frames_copied": total},
+    )

@@ -40,8 +40,9 @@ class FunctionEngine:
         self.function = function
         self.requests: list[RenderRequest] = []
 
-    def render(self, request: RenderRequest, progress: ProgressCallback | None = None,
-               cancel: CancelToken | None = None) -> RenderResult:
+    def render(
+        self, request: RenderRequest, progress: ProgressCallback | None = None, cancel: CancelToken | None = None
+    ) -> RenderResult:
         self.requests.append(request)
         if cancel is not None:
             cancel.raise_if_cancelled()
@@ -86,10 +87,14 @@ def queued_jobs(tmp_path: Path, folder: OutputFolder, count: int = 3) -> list[Cl
     folder.prepare()
     options = PlanOptions(dub_tracks=("DX es-419",), render_options={"codec": "ffv1"})
     planned = plan_timeline(read_timeline(fixture.path), fixture.path.parent, folder.audio_cache, options).jobs
-    jobs = [dataclasses.replace(planned[index % len(planned)],
-                                job_id=f"{planned[index % len(planned)].job_id}#{index // len(planned)}",
-                                options={"codec": "ffv1", "seed": index // len(planned)})
-            for index in range(count)]
+    jobs = [
+        dataclasses.replace(
+            planned[index % len(planned)],
+            job_id=f"{planned[index % len(planned)].job_id}#{index // len(planned)}",
+            options={"codec": "ffv1", "seed": index // len(planned)},
+        )
+        for index in range(count)
+    ]
     with JobStore(folder.store_path) as store:
         for job in jobs:
             store.submit(job.job_id, job.name, job.content_hash(), job.to_dict())

@@ -36,8 +36,15 @@ FACE = template_landmarks(48, 36, 36)
 
 def tiny_render_options(weights: dict[str, Path]) -> dict[str, str]:
     """Render options of a lossless CPU render with the tiny weights saved by `save_tiny_weights`."""
-    return {"weights": str(weights["keysync"]), "vae": str(weights["vae"]), "hubert": str(weights["hubert"]),
-            "wavlm": str(weights["wavlm"]), "codec": "ffv1", "device": "cpu", "dtype": "float32"}
+    return {
+        "weights": str(weights["keysync"]),
+        "vae": str(weights["vae"]),
+        "hubert": str(weights["hubert"]),
+        "wavlm": str(weights["wavlm"]),
+        "codec": "ffv1",
+        "device": "cpu",
+        "dtype": "float32",
+    }
 
 
 def drawn_face_engine(cache_dir: str) -> Engine:
@@ -105,8 +112,13 @@ def write_clip_timeline(folder: Path, clips: int = 4, frames: int = 3) -> Path:
     sources = write_sources(media, (WIDTH, HEIGHT))
     premix = media / "premix_es.wav"
     write_tone_wav(premix, TONES["premix_es"])
-    picture = video_track("Video 1", [video_clip(name, sources[source], SOURCE_STARTS[source] + offset, frames,
-                                                 SOURCE_STARTS[source]) for name, source, offset in SHOTS[:clips]])
+    picture = video_track(
+        "Video 1",
+        [
+            video_clip(name, sources[source], SOURCE_STARTS[source] + offset, frames, SOURCE_STARTS[source])
+            for name, source, offset in SHOTS[:clips]
+        ],
+    )
     dub = audio_track("DX es-419", [audio_clip("premix_es", premix, 0, clips * frames)])
     path = folder / "timeline.otio"
     otio.adapters.write_to_file(resolve_timeline(f"{clips} clips", [picture, dub]), str(path))

@@ -37,8 +37,9 @@ def test_a_deeply_nested_timeline_is_refused_in_one_line_not_a_segfault(tmp_path
     before = snapshot(tmp_path)
     outcome = run_cli_process(["timeline", path, "--dub-track", "DX", "--dry-run"])
     assert outcome.code == 1, outcome  # a segfault would be -11
-    assert_refused(outcome, tmp_path, before, "deep.otio nests 200001 levels deep",
-                   f"more than the {MAX_NESTING_DEPTH}")
+    assert_refused(
+        outcome, tmp_path, before, "deep.otio nests 200001 levels deep", f"more than the {MAX_NESTING_DEPTH}"
+    )
 
 
 def test_the_same_document_crashes_the_otio_reader_itself(tmp_path):
@@ -50,14 +51,22 @@ def test_the_same_document_crashes_the_otio_reader_itself(tmp_path):
     assert process.returncode < 0 or process.returncode >= 128
 
 
-@pytest.mark.parametrize(("write", "needle"), [
-    (lambda path: path.write_text("[" * (MAX_NESTING_DEPTH + 1) + "]" * (MAX_NESTING_DEPTH + 1)),
-     f"nests {MAX_NESTING_DEPTH + 1} levels deep"),
-    (lambda path: path.write_bytes(b'{"name": "\xff\xfe broken"}'), "is not a text file (byte 10 is not UTF-8)"),
-    (lambda path: path.mkdir(), "is a folder, not a file"),
-    (lambda path: os.mkfifo(path), "is a FIFO (named pipe), not a file"),
-    (lambda path: path.write_text('{"OTIO_SCHEMA": "Timeline.1", "tracks": '), "is not a valid OpenTimelineIO file"),
-])
+@pytest.mark.parametrize(
+    ("write", "needle"),
+    [
+        (
+            lambda path: path.write_text("[" * (MAX_NESTING_DEPTH + 1) + "]" * (MAX_NESTING_DEPTH + 1)),
+            f"nests {MAX_NESTING_DEPTH + 1} levels deep",
+        ),
+        (lambda path: path.write_bytes(b'{"name": "\xff\xfe broken"}'), "is not a text file (byte 10 is not UTF-8)"),
+        (lambda path: path.mkdir(), "is a folder, not a file"),
+        (lambda path: os.mkfifo(path), "is a FIFO (named pipe), not a file"),
+        (
+            lambda path: path.write_text('{"OTIO_SCHEMA": "Timeline.1", "tracks": '),
+            "is not a valid OpenTimelineIO file",
+        ),
+    ],
+)
 def test_hostile_timeline_files_are_refused_by_what_they_are(tmp_path, capsys, write, needle):
     path = tmp_path / "episode.otio"
     write(path)
@@ -81,11 +90,14 @@ def _timeline_with(folder: Path, clips: list[otio.schema.Clip], dub: list[otio.s
     return path
 
 
-@pytest.mark.parametrize(("durations", "needles"), [
-    ((0,), ["Video 1 clip 'sh010'", "zero duration (0 frames"]),
-    ((-5,), ["Video 1 clip 'sh010'", "negative duration (-5 frames"]),
-    ((12, 0, -1), ["2 clip(s) have ranges no edit can have", "'sh020'", "'sh030'"]),
-])
+@pytest.mark.parametrize(
+    ("durations", "needles"),
+    [
+        ((0,), ["Video 1 clip 'sh010'", "zero duration (0 frames"]),
+        ((-5,), ["Video 1 clip 'sh010'", "negative duration (-5 frames"]),
+        ((12, 0, -1), ["2 clip(s) have ranges no edit can have", "'sh020'", "'sh030'"]),
+    ],
+)
 def test_clips_with_nonsense_ranges_are_named_with_the_reason(tmp_path, capsys, durations, needles):
     media = write_sources(tmp_path / "media")
     source = next(iter(media.values()))

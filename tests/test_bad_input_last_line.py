@@ -17,8 +17,10 @@ import keydub.plugin.cli.main as cli
 
 FAILURES = {
     "os error": (lambda: OSError(5, "Input/output error"), "OSError: [Errno 5] Input/output error"),
-    "value error": (lambda: ValueError("cannot reshape array of size 0\nsecond line"),
-                    "ValueError: cannot reshape array of size 0"),
+    "value error": (
+        lambda: ValueError("cannot reshape array of size 0\nsecond line"),
+        "ValueError: cannot reshape array of size 0",
+    ),
     "memory": (lambda: MemoryError(), "MemoryError"),
     "recursion": (lambda: RecursionError("maximum recursion depth exceeded"), "RecursionError"),
 }
@@ -57,17 +59,30 @@ def test_an_escaping_exception_is_one_line_naming_the_command(tmp_path, capsys, 
     argv = SAMPLES[words](workspace) if words in SAMPLES else list(words)
     before = snapshot(workspace)
     outcome = run_cli(argv, capsys)
-    assert_refused(outcome, workspace, before, f"keydub {' '.join(words)} failed unexpectedly", needle,
-                   "set KEYDUB_DEBUG=1 for the traceback")
+    assert_refused(
+        outcome,
+        workspace,
+        before,
+        f"keydub {' '.join(words)} failed unexpectedly",
+        needle,
+        "set KEYDUB_DEBUG=1 for the traceback",
+    )
 
 
-@pytest.mark.parametrize(("error", "needles"), [
-    (PermissionError(13, "Permission denied", "/home/editor/.cache/huggingface/hub"),
-     ["keydub inspect: cannot use /home/editor/.cache/huggingface/hub (Permission denied)", "HF_HOME"]),
-    (OSError(30, "Read-only file system", "/home/editor/.cache/keydub"),
-     ["cannot use /home/editor/.cache/keydub (Read-only file system)", "KEYDUB_CACHE_DIR"]),
-    (OSError(28, "No space left on device", "/scratch/x"), ["free some space"]),
-])
+@pytest.mark.parametrize(
+    ("error", "needles"),
+    [
+        (
+            PermissionError(13, "Permission denied", "/home/editor/.cache/huggingface/hub"),
+            ["keydub inspect: cannot use /home/editor/.cache/huggingface/hub (Permission denied)", "HF_HOME"],
+        ),
+        (
+            OSError(30, "Read-only file system", "/home/editor/.cache/keydub"),
+            ["cannot use /home/editor/.cache/keydub (Read-only file system)", "KEYDUB_CACHE_DIR"],
+        ),
+        (OSError(28, "No space left on device", "/scratch/x"), ["free some space"]),
+    ],
+)
 def test_a_place_that_cannot_be_used_is_named_with_the_fix(tmp_path, capsys, monkeypatch, error, needles):
     monkeypatch.setattr(cli, "build_parser", _failing_parser(error))
     before = snapshot(tmp_path)
@@ -82,12 +97,15 @@ def test_keydub_debug_shows_the_traceback(tmp_path, monkeypatch):
         cli.main(["inspect", str(tmp_path / "clip.mkv")])
 
 
-@pytest.mark.parametrize(("argv", "needle"), [
-    (["render"], "the following arguments are required"),
-    (["render", "a.mov", "--audio", "b.wav", "-o", "c.mov", "--codec", "dnxhd"], "invalid choice: 'dnxhd'"),
-    (["no-such-command"], "invalid choice: 'no-such-command'"),
-    (["timeline", "x.otio", "--handles", "ten"], "expected a whole number, not 'ten'"),
-])
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["render"], "the following arguments are required"),
+        (["render", "a.mov", "--audio", "b.wav", "-o", "c.mov", "--codec", "dnxhd"], "invalid choice: 'dnxhd'"),
+        (["no-such-command"], "invalid choice: 'no-such-command'"),
+        (["timeline", "x.otio", "--handles", "ten"], "expected a whole number, not 'ten'"),
+    ],
+)
 def test_argument_mistakes_are_one_error_line(tmp_path, capsys, argv, needle):
     before = snapshot(tmp_path)
     outcome = run_cli(argv, capsys)

@@ -26,10 +26,11 @@ def _header_only(path: Path, codec: str, pix_fmt: str) -> None:
 CLIPS = {
     "fifo": (lambda path: os.mkfifo(path), "is a FIFO (named pipe), not a media file"),
     "folder": (lambda path: path.mkdir(), "is a folder, not a media file"),
-    "matroska header only": (lambda path: _header_only(path, "ffv1", "bgr0"),
-                             "is a Matroska/WebM file of"),
-    "quicktime header only": (lambda path: _header_only(path, "prores_ks", "yuv422p10le"),
-                              "is a QuickTime/MP4 file of"),
+    "matroska header only": (lambda path: _header_only(path, "ffv1", "bgr0"), "is a Matroska/WebM file of"),
+    "quicktime header only": (
+        lambda path: _header_only(path, "prores_ks", "yuv422p10le"),
+        "is a QuickTime/MP4 file of",
+    ),
     "empty": (lambda path: path.write_bytes(b""), "it is an empty file (0 bytes)"),
     "text": (lambda path: path.write_text("INT. KITCHEN - NIGHT\n" * 20), "it is a text file of 420 bytes"),
     "audio only": (lambda path: write_wav(path), "has no video stream (it holds 1 audio stream(s))"),
@@ -69,7 +70,18 @@ def test_a_fifo_as_the_dub_audio_is_refused_without_blocking(tmp_path, capsys):
     make_test_clip(tmp_path / "clip.mkv", frame_count=3)
     os.mkfifo(tmp_path / "dub.wav")
     before = snapshot(tmp_path)
-    outcome = run_cli(["render", tmp_path / "clip.mkv", "--audio", tmp_path / "dub.wav", "-o", tmp_path / "o.mov",
-                       "--landmark-backend", "dlib"], capsys)
+    outcome = run_cli(
+        [
+            "render",
+            tmp_path / "clip.mkv",
+            "--audio",
+            tmp_path / "dub.wav",
+            "-o",
+            tmp_path / "o.mov",
+            "--landmark-backend",
+            "dlib",
+        ],
+        capsys,
+    )
     assert outcome.code == 1 and "dub.wav is a FIFO (named pipe)" in outcome.stderr
     assert snapshot(tmp_path) == before

@@ -56,18 +56,33 @@ def test_a_render_named_at_the_limit_is_written(workspace):
     assert sorted(path.name for path in workspace.iterdir()) == sorted(["clip.mkv", "dub.wav", target.name])
 
 
-@pytest.mark.parametrize(("argv", "option"), [
-    (lambda w, name: ["render", w / "clip.mkv", "--audio", w / "dub.wav", "-o", w / name], "-o"),
-    (lambda w, name: ["render", w / "clip.mkv", "--audio", w / "dub.wav", "-o", w / "out.mov", "--report",
-                      w / name], "--report"),
-    (lambda w, name: ["mask", w / "clip.mkv", "-o", w / name], "-o"),
-    (lambda w, name: ["timeline", w / "clip.mkv", "--out-dir", w / name / "renders"], "--out-dir"),
-])
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [
+        (lambda w, name: ["render", w / "clip.mkv", "--audio", w / "dub.wav", "-o", w / name], "-o"),
+        (
+            lambda w, name: [
+                "render",
+                w / "clip.mkv",
+                "--audio",
+                w / "dub.wav",
+                "-o",
+                w / "out.mov",
+                "--report",
+                w / name,
+            ],
+            "--report",
+        ),
+        (lambda w, name: ["mask", w / "clip.mkv", "-o", w / name], "-o"),
+        (lambda w, name: ["timeline", w / "clip.mkv", "--out-dir", w / name / "renders"], "--out-dir"),
+    ],
+)
 @pytest.mark.parametrize("extra", [1, 40])
 def test_names_over_the_limit_are_refused_up_front_with_the_limit(workspace, capsys, argv, option, extra):
     limit = name_limit(workspace)
     name = _name(limit + extra, ".mov")
     before = snapshot(workspace)
     outcome = run_cli(argv(workspace, name), capsys)
-    assert_refused(outcome, workspace, before, option, f"{limit + extra} bytes long",
-                   f"holds names of at most {limit} bytes")
+    assert_refused(
+        outcome, workspace, before, option, f"{limit + extra} bytes long", f"holds names of at most {limit} bytes"
+    )

@@ -25,25 +25,28 @@ def _render(w: Path, *extra: str) -> list[str]:
     return ["render", w / "clip.mkv", "--audio", w / "dub.wav", "-o", w / "out.mov", *extra]
 
 
-@pytest.mark.parametrize(("argv", "needles"), [
-    (lambda w: _render(w, "--seed", str(2**64)), ["--seed", "allowed 0 to 18446744073709551615"]),
-    (lambda w: _render(w, "--seed", "-1"), ["--seed", "out of range"]),
-    (lambda w: _render(w, "--seed", "9" * 5000), ["--seed", "expected a whole number"]),
-    (lambda w: _render(w, "--steps", "100000000"), ["--steps", "allowed 10 to 1000"]),
-    (lambda w: _render(w, "--steps", "0"), ["--steps", "allowed 10 to 1000"]),
-    (lambda w: _render(w, "--audio-guidance", "nan"), ["--audio-guidance", "allowed -100 to 100"]),
-    (lambda w: _render(w, "--ref-guidance", "inf"), ["--ref-guidance", "out of range"]),
-    (lambda w: _render(w, "--ref-guidance", "1e308"), ["--ref-guidance", "out of range"]),
-    (lambda w: _render(w, "--handles", "1000000000"), ["--handles", "allowed 0 to 100000"]),
-    (lambda w: _render(w, "--handles", "-3"), ["--handles", "out of range"]),
-    (lambda w: _render(w, "--audio-offset", "1/0"), ["--audio-offset", "divides by zero"]),
-    (lambda w: _render(w, "--audio-offset", "nan"), ["--audio-offset", "NaN and infinity are not offsets"]),
-    (lambda w: _render(w, "--audio-offset=-inf"), ["--audio-offset", "expected seconds"]),
-    (lambda w: _render(w, "--audio-offset", "2000000"), ["--audio-offset", "allowed -86400 to 86400 seconds"]),
-    (lambda w: _render(w, "--audio-offset", "1e400"), ["--audio-offset", "out of range"]),
-    (lambda w: ["timeline", w / "clip.mkv", "--audio-rate", "0"], ["--audio-rate", "allowed 8000 to 384000"]),
-    (lambda w: ["timeline", w / "clip.mkv", "--handles", "99999999999"], ["--handles", "out of range"]),
-])
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        (lambda w: _render(w, "--seed", str(2**64)), ["--seed", "allowed 0 to 18446744073709551615"]),
+        (lambda w: _render(w, "--seed", "-1"), ["--seed", "out of range"]),
+        (lambda w: _render(w, "--seed", "9" * 5000), ["--seed", "expected a whole number"]),
+        (lambda w: _render(w, "--steps", "100000000"), ["--steps", "allowed 10 to 1000"]),
+        (lambda w: _render(w, "--steps", "0"), ["--steps", "allowed 10 to 1000"]),
+        (lambda w: _render(w, "--audio-guidance", "nan"), ["--audio-guidance", "allowed -100 to 100"]),
+        (lambda w: _render(w, "--ref-guidance", "inf"), ["--ref-guidance", "out of range"]),
+        (lambda w: _render(w, "--ref-guidance", "1e308"), ["--ref-guidance", "out of range"]),
+        (lambda w: _render(w, "--handles", "1000000000"), ["--handles", "allowed 0 to 100000"]),
+        (lambda w: _render(w, "--handles", "-3"), ["--handles", "out of range"]),
+        (lambda w: _render(w, "--audio-offset", "1/0"), ["--audio-offset", "divides by zero"]),
+        (lambda w: _render(w, "--audio-offset", "nan"), ["--audio-offset", "NaN and infinity are not offsets"]),
+        (lambda w: _render(w, "--audio-offset=-inf"), ["--audio-offset", "expected seconds"]),
+        (lambda w: _render(w, "--audio-offset", "2000000"), ["--audio-offset", "allowed -86400 to 86400 seconds"]),
+        (lambda w: _render(w, "--audio-offset", "1e400"), ["--audio-offset", "out of range"]),
+        (lambda w: ["timeline", w / "clip.mkv", "--audio-rate", "0"], ["--audio-rate", "allowed 8000 to 384000"]),
+        (lambda w: ["timeline", w / "clip.mkv", "--handles", "99999999999"], ["--handles", "out of range"]),
+    ],
+)
 def test_extreme_numbers_are_refused_with_the_allowed_range(workspace, capsys, argv, needles):
     before = snapshot(workspace)
     outcome = run_cli(argv(workspace), capsys)

@@ -30,42 +30,73 @@ def _render(folder: Path, *extra: str) -> list[str]:
     return ["render", str(folder / "clip.mkv"), "--audio", str(folder / "dub.wav"), *extra]
 
 
-@pytest.mark.parametrize(("report", "needle"), [
-    ("clip.mkv", "is also the video input"),
-    ("dub.wav", "is also the --audio input"),
-    ("out.mov", "-o and --report both name"),
-    ("earlier.json", "already exists; choose another name or pass --overwrite"),
-    ("renders", "is an existing folder, not a file name"),
-])
+@pytest.mark.parametrize(
+    ("report", "needle"),
+    [
+        ("clip.mkv", "is also the video input"),
+        ("dub.wav", "is also the --audio input"),
+        ("out.mov", "-o and --report both name"),
+        ("earlier.json", "already exists; choose another name or pass --overwrite"),
+        ("renders", "is an existing folder, not a file name"),
+    ],
+)
 def test_report_obeys_the_rules_of_the_output(workspace, capsys, report, needle):
     before = snapshot(workspace)
-    outcome = run_cli(_render(workspace, "-o", str(workspace / "out.mov"), "--report", str(workspace / report)),
-                      capsys)
+    outcome = run_cli(
+        _render(workspace, "-o", str(workspace / "out.mov"), "--report", str(workspace / report)), capsys
+    )
     assert_refused(outcome, workspace, before, "--report" if report != "out.mov" else "-o", needle)
 
 
 @pytest.mark.parametrize("report", ["clip.mkv", "dub.wav"])
 def test_overwrite_never_lets_a_report_replace_an_input(workspace, capsys, report):
     before = snapshot(workspace)
-    outcome = run_cli(_render(workspace, "-o", str(workspace / "out.mov"), "--report", str(workspace / report),
-                              "--overwrite"), capsys)
+    outcome = run_cli(
+        _render(workspace, "-o", str(workspace / "out.mov"), "--report", str(workspace / report), "--overwrite"),
+        capsys,
+    )
     assert_refused(outcome, workspace, before, "Keydub never writes over its inputs")
 
 
-@pytest.mark.parametrize(("argv", "needle"), [
-    (lambda w: _render(w, "-o", str(w / "clip.mkv"), "--overwrite"), "-o"),
-    (lambda w: ["mask", str(w / "clip.mkv"), "-o", str(w / "clip.mkv"), "--overwrite"], "is also the video input"),
-    (lambda w: ["timeline", str(w / "episode.otio"), "-o", str(w / "episode.otio"), "--overwrite"],
-     "is also the timeline input"),
-    (lambda w: ["timeline", str(w / "episode.otio"), "--out-dir", str(w / "episode.otio")],
-     "is also the timeline input"),
-    (lambda w: ["timeline", str(w / "episode.otio"), "--out-dir", str(w / "dub.wav")], "is a file, not a folder"),
-    (lambda w: ["convert-weights", "--keyframe", str(w / "keyframe_dub.pt"), "-o", str(w / "keyframe_dub.pt")],
-     "is also the --keyframe input"),
-    (lambda w: ["eval", "leak", "--video", str(w / "clip.mkv"), "-o", str(w / "dub.wav")], "is a file, not a folder"),
-    (lambda w: ["eval", "protocol", "--videos", str(w / "renders"), "--audios", str(w),
-                "--syncnet", str(w / "keyframe_dub.pt"), "-o", str(w / "renders")], "is also the --videos input"),
-])
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (lambda w: _render(w, "-o", str(w / "clip.mkv"), "--overwrite"), "-o"),
+        (lambda w: ["mask", str(w / "clip.mkv"), "-o", str(w / "clip.mkv"), "--overwrite"], "is also the video input"),
+        (
+            lambda w: ["timeline", str(w / "episode.otio"), "-o", str(w / "episode.otio"), "--overwrite"],
+            "is also the timeline input",
+        ),
+        (
+            lambda w: ["timeline", str(w / "episode.otio"), "--out-dir", str(w / "episode.otio")],
+            "is also the timeline input",
+        ),
+        (lambda w: ["timeline", str(w / "episode.otio"), "--out-dir", str(w / "dub.wav")], "is a file, not a folder"),
+        (
+            lambda w: ["convert-weights", "--keyframe", str(w / "keyframe_dub.pt"), "-o", str(w / "keyframe_dub.pt")],
+            "is also the --keyframe input",
+        ),
+        (
+            lambda w: ["eval", "leak", "--video", str(w / "clip.mkv"), "-o", str(w / "dub.wav")],
+            "is a file, not a folder",
+        ),
+        (
+            lambda w: [
+                "eval",
+                "protocol",
+                "--videos",
+                str(w / "renders"),
+                "--audios",
+                str(w),
+                "--syncnet",
+                str(w / "keyframe_dub.pt"),
+                "-o",
+                str(w / "renders"),
+            ],
+            "is also the --videos input",
+        ),
+    ],
+)
 def test_every_command_refuses_to_write_over_an_input_or_into_a_file(workspace, capsys, argv, needle):
     before = snapshot(workspace)
     outcome = run_cli(argv(workspace), capsys)
@@ -82,8 +113,9 @@ def test_a_link_to_an_input_is_the_input(workspace, capsys):
 def test_a_hard_link_to_an_input_is_the_input(workspace, capsys):
     (workspace / "renders" / "same.mkv").hardlink_to(workspace / "clip.mkv")
     before = snapshot(workspace)
-    outcome = run_cli(_render(workspace, "-o", str(workspace / "renders" / "same.mkv"), "--overwrite",
-                              "--codec", "ffv1"), capsys)
+    outcome = run_cli(
+        _render(workspace, "-o", str(workspace / "renders" / "same.mkv"), "--overwrite", "--codec", "ffv1"), capsys
+    )
     assert_refused(outcome, workspace, before, "is also the video input")
 
 
@@ -98,8 +130,9 @@ def test_the_shared_check_names_every_rule(tmp_path):
     with pytest.raises(InvalidParameterError, match="is also the --video input"):
         check_outputs({"-o": existing}, inputs={"--video": existing}, overwrite=True)
     # Allowed: a new file, a replaced file with overwrite, an output folder that does not exist yet.
-    assert check_outputs({"--report": existing, "--out-dir": tmp_path / "new" / "dir"}, overwrite=True,
-                         folders=("--out-dir",)) == {"--report": existing, "--out-dir": tmp_path / "new" / "dir"}
+    assert check_outputs(
+        {"--report": existing, "--out-dir": tmp_path / "new" / "dir"}, overwrite=True, folders=("--out-dir",)
+    ) == {"--report": existing, "--out-dir": tmp_path / "new" / "dir"}
     assert sorted(path.name for path in tmp_path.iterdir()) == ["a.json", "sub"]
 
 
@@ -125,7 +158,8 @@ def test_a_timeline_never_writes_over_the_media_its_clips_read(tmp_path, capsys,
     if not victim.exists():
         victim = next((tmp_path / "media").glob(f"*{Path(target).suffix}"))
     before = snapshot(tmp_path / "media")
-    outcome = run_cli(["timeline", fixture.path, "--dub-track", "DX es-419", "--codec", "ffv1", "-o", victim,
-                       "--overwrite"], capsys)
+    outcome = run_cli(
+        ["timeline", fixture.path, "--dub-track", "DX es-419", "--codec", "ffv1", "-o", victim, "--overwrite"], capsys
+    )
     assert_refused(outcome, tmp_path / "media", before, "-o", "is also the", "input")
     assert not any(path.suffix == ".mkv" for path in (tmp_path / "three_keydub").rglob("*"))

@@ -21,30 +21,77 @@ Sample = Callable[[Path], list[str]]
 
 # One valid command line per command, every path option given: existing paths are inputs, "new_*" paths outputs.
 SAMPLES: dict[tuple[str, ...], Sample] = {
-    ("render",): lambda w: ["render", w / "clip.mkv", "--audio", w / "dub.wav", "-o", w / "new.mov",
-                            "--report", w / "new.json"],
+    ("render",): lambda w: [
+        "render",
+        w / "clip.mkv",
+        "--audio",
+        w / "dub.wav",
+        "-o",
+        w / "new.mov",
+        "--report",
+        w / "new.json",
+    ],
     ("inspect",): lambda w: ["inspect", w / "clip.mkv"],
     ("mask",): lambda w: ["mask", w / "clip.mkv", "-o", w / "new_mask.mp4"],
-    ("timeline",): lambda w: ["timeline", w / "episode.otio", "--dub-track", "DX", "--out-dir", w / "new_renders",
-                              "-o", w / "new.otio"],
-    ("convert-weights",): lambda w: ["convert-weights", "--keyframe", w / "keyframe_dub.pt", "--interpolation",
-                                     w / "interpolation_dub.pt", "-o", w / "new_weights"],
+    ("timeline",): lambda w: [
+        "timeline",
+        w / "episode.otio",
+        "--dub-track",
+        "DX",
+        "--out-dir",
+        w / "new_renders",
+        "-o",
+        w / "new.otio",
+    ],
+    ("convert-weights",): lambda w: [
+        "convert-weights",
+        "--keyframe",
+        w / "keyframe_dub.pt",
+        "--interpolation",
+        w / "interpolation_dub.pt",
+        "-o",
+        w / "new_weights",
+    ],
     ("eval", "leak"): lambda w: ["eval", "leak", "--video", w / "clip.mkv", "-o", w / "new_eval"],
-    ("eval", "protocol"): lambda w: ["eval", "protocol", "--videos", w / "videos", "--audios", w / "audios",
-                                     "--syncnet", w / "syncnet_v2.model", "-o", w / "new_protocol"],
+    ("eval", "protocol"): lambda w: [
+        "eval",
+        "protocol",
+        "--videos",
+        w / "videos",
+        "--audios",
+        w / "audios",
+        "--syncnet",
+        w / "syncnet_v2.model",
+        "-o",
+        w / "new_protocol",
+    ],
     ("panel",): lambda w: ["panel", w / "clip.mkv", "--audio", w / "dub.wav", "--out-dir", w / "new_panel"],
     ("worker",): lambda w: ["worker", "--store", w / "videos", "--once"],
     ("resolve", "snapshot"): lambda w: ["resolve", "snapshot", "-o", w / "new_snapshot.otio"],
-    ("resolve", "render"): lambda w: ["resolve", "render", "--dub-track", "DX", "--out-dir", w / "new_resolve",
-                                      "-o", w / "new_resolve.otio"],
+    ("resolve", "render"): lambda w: [
+        "resolve",
+        "render",
+        "--dub-track",
+        "DX",
+        "--out-dir",
+        w / "new_resolve",
+        "-o",
+        w / "new_resolve.otio",
+    ],
     ("resolve", "apply"): lambda w: ["resolve", "apply", w / "episode.otio"],
-    ("resolve", "install-scripts"): lambda w: ["resolve", "install-scripts", "--dry-run",
-                                               "--scripts-dir", w / "new_scripts"],
+    ("resolve", "install-scripts"): lambda w: [
+        "resolve",
+        "install-scripts",
+        "--dry-run",
+        "--scripts-dir",
+        w / "new_scripts",
+    ],
 }
 
 
-def _leaf_parsers(parser: argparse.ArgumentParser, words: tuple[str, ...] = ()) -> Iterator[
-        tuple[tuple[str, ...], argparse.ArgumentParser]]:
+def _leaf_parsers(
+    parser: argparse.ArgumentParser, words: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
     subparsers = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
     if not subparsers:
         yield words, parser
@@ -55,8 +102,11 @@ def _leaf_parsers(parser: argparse.ArgumentParser, words: tuple[str, ...] = ()) 
 
 def _path_options(parser: argparse.ArgumentParser) -> list[str]:
     """The option strings (or positional names) of every argument parsed as a `Path`."""
-    return [action.option_strings[0] if action.option_strings else action.dest
-            for action in parser._actions if action.type is Path]
+    return [
+        action.option_strings[0] if action.option_strings else action.dest
+        for action in parser._actions
+        if action.type is Path
+    ]
 
 
 def _has_overwrite(parser: argparse.ArgumentParser) -> bool:
@@ -100,8 +150,11 @@ def _cases() -> Iterator[tuple[tuple[str, ...], int, bool]]:
                 yield words, overwrite
 
 
-@pytest.mark.parametrize(("words", "overwrite"), list(_cases()),
-                         ids=lambda value: " ".join(value) if isinstance(value, tuple) else f"overwrite={value}")
+@pytest.mark.parametrize(
+    ("words", "overwrite"),
+    list(_cases()),
+    ids=lambda value: " ".join(value) if isinstance(value, tuple) else f"overwrite={value}",
+)
 def test_no_output_option_can_point_at_an_input(tmp_path, capsys, words, overwrite):
     workspace = _workspace(tmp_path)
     argv = [str(arg) for arg in SAMPLES[words](workspace)]
@@ -112,7 +165,7 @@ def test_no_output_option_can_point_at_an_input(tmp_path, capsys, words, overwri
     tried = 0
     for position in outputs:
         for source in inputs:
-            attempt = [*argv[:position], source, *argv[position + 1:], *(["--overwrite"] if overwrite else [])]
+            attempt = [*argv[:position], source, *argv[position + 1 :], *(["--overwrite"] if overwrite else [])]
             outcome = run_cli(attempt, capsys)
             assert_refused(outcome, workspace, before, argv[position - 1])
             tried += 1

@@ -48,18 +48,41 @@ def workspace(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.mark.parametrize(("argv", "needles"), [
-    (lambda w: ["render", w / "clip.mkv", "--audio", w / "dub.wav", "-o", w / "locked" / "out.mov"],
-     ["-o: the folder", "locked is read-only for this user", "chmod u+w"]),
-    (lambda w: ["render", w / "clip.mkv", "--audio", w / "dub.wav", "-o", w / "out.mov", "--report",
-                w / "locked" / "qc.json"], ["--report: the folder", "is read-only"]),
-    (lambda w: ["mask", w / "clip.mkv", "-o", w / "locked" / "preview.mp4"], ["-o: the folder", "is read-only"]),
-    (lambda w: ["timeline", w / "clip.mkv", "--out-dir", w / "locked" / "renders"],
-     ["--out-dir", "renders would be created in", "is read-only"]),
-    (lambda w: ["convert-weights", "--keyframe", w / "keyframe_dub.pt", "-o", w / "locked" / "keysync"],
-     ["-o", "is read-only"]),
-    (lambda w: ["eval", "leak", "--video", w / "clip.mkv", "-o", w / "locked"], ["-o: the folder", "is read-only"]),
-])
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        (
+            lambda w: ["render", w / "clip.mkv", "--audio", w / "dub.wav", "-o", w / "locked" / "out.mov"],
+            ["-o: the folder", "locked is read-only for this user", "chmod u+w"],
+        ),
+        (
+            lambda w: [
+                "render",
+                w / "clip.mkv",
+                "--audio",
+                w / "dub.wav",
+                "-o",
+                w / "out.mov",
+                "--report",
+                w / "locked" / "qc.json",
+            ],
+            ["--report: the folder", "is read-only"],
+        ),
+        (lambda w: ["mask", w / "clip.mkv", "-o", w / "locked" / "preview.mp4"], ["-o: the folder", "is read-only"]),
+        (
+            lambda w: ["timeline", w / "clip.mkv", "--out-dir", w / "locked" / "renders"],
+            ["--out-dir", "renders would be created in", "is read-only"],
+        ),
+        (
+            lambda w: ["convert-weights", "--keyframe", w / "keyframe_dub.pt", "-o", w / "locked" / "keysync"],
+            ["-o", "is read-only"],
+        ),
+        (
+            lambda w: ["eval", "leak", "--video", w / "clip.mkv", "-o", w / "locked"],
+            ["-o: the folder", "is read-only"],
+        ),
+    ],
+)
 def test_read_only_output_folders_are_refused_before_any_work(workspace, capsys, monkeypatch, argv, needles):
     before = snapshot(workspace)
     with denied(monkeypatch, workspace / "locked", 0o555, os.W_OK):

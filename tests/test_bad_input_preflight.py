@@ -22,11 +22,16 @@ def calls(monkeypatch) -> dict[str, int]:
         def record(*args, **kwargs):
             counted[name] = counted.get(name, 0) + 1
             raise AssertionError(f"{name} was reached before the command line was checked")
+
         return record
 
-    for target in ("keydub.core.media.probe", "keydub.core.faces.get_landmark_backend",
-                   "keydub.core.render.path.load_pipeline", "keydub.core.engine.Engine.render",
-                   "keydub.core.faces.track_faces"):
+    for target in (
+        "keydub.core.media.probe",
+        "keydub.core.faces.get_landmark_backend",
+        "keydub.core.render.path.load_pipeline",
+        "keydub.core.engine.Engine.render",
+        "keydub.core.faces.track_faces",
+    ):
         monkeypatch.setattr(target, recorder(target))
     return counted
 
@@ -43,20 +48,27 @@ def _render(w: Path, *extra) -> list:
     return ["render", w / "clip.mkv", "--audio", w / "dub.wav", *extra]
 
 
-@pytest.mark.parametrize(("argv", "needles"), [
-    (lambda w: _render(w, "-o", w / "out.mp4", "--codec", "ffv1"), ["out.mp4 has the extension '.mp4'", ".mkv"]),
-    (lambda w: _render(w, "-o", w / "out.txt"), ["out.txt has the extension '.txt'", "prores", ".mov or .mkv"]),
-    (lambda w: _render(w, "-o", w / "out"), ["out has no extension", "e.g. out.mov"]),
-    (lambda w: _render(w, "-o", w / "out.mov", "--codec", "h264", "--report", w / "dub.wav"),
-     ["--report", "is also the --audio input"]),
-    (lambda w: _render(w, "-o", w / "renders"), ["is an existing folder, not a file name"]),
-    (lambda w: _render(w, "-o", w / "missing" / "out.mov"), ["the folder", "missing does not exist; create it"]),
-    (lambda w: ["mask", w / "clip.mkv", "-o", w / "preview.mp4", "--codec", "prores"],
-     ["preview.mp4 has the extension '.mp4'", "prores is written to .mov or .mkv files"]),
-    (lambda w: ["mask", w / "clip.mkv", "-o", w / "renders"], ["is an existing folder"]),
-    (lambda w: _render(w, "-o", w / "out.mov", "--device", "cuda:99"), ["cuda:99", "cpu"]),
-    (lambda w: _render(w, "-o", w / "out.mov", "--device", "toaster"), ["toaster", "is not a device name"]),
-])
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        (lambda w: _render(w, "-o", w / "out.mp4", "--codec", "ffv1"), ["out.mp4 has the extension '.mp4'", ".mkv"]),
+        (lambda w: _render(w, "-o", w / "out.txt"), ["out.txt has the extension '.txt'", "prores", ".mov or .mkv"]),
+        (lambda w: _render(w, "-o", w / "out"), ["out has no extension", "e.g. out.mov"]),
+        (
+            lambda w: _render(w, "-o", w / "out.mov", "--codec", "h264", "--report", w / "dub.wav"),
+            ["--report", "is also the --audio input"],
+        ),
+        (lambda w: _render(w, "-o", w / "renders"), ["is an existing folder, not a file name"]),
+        (lambda w: _render(w, "-o", w / "missing" / "out.mov"), ["the folder", "missing does not exist; create it"]),
+        (
+            lambda w: ["mask", w / "clip.mkv", "-o", w / "preview.mp4", "--codec", "prores"],
+            ["preview.mp4 has the extension '.mp4'", "prores is written to .mov or .mkv files"],
+        ),
+        (lambda w: ["mask", w / "clip.mkv", "-o", w / "renders"], ["is an existing folder"]),
+        (lambda w: _render(w, "-o", w / "out.mov", "--device", "cuda:99"), ["cuda:99", "cpu"]),
+        (lambda w: _render(w, "-o", w / "out.mov", "--device", "toaster"), ["toaster", "is not a device name"]),
+    ],
+)
 def test_command_line_mistakes_are_refused_before_any_work(workspace, capsys, calls, argv, needles):
     before = snapshot(workspace)
     began = time.perf_counter()

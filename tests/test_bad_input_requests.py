@@ -25,8 +25,22 @@ def test_keeping_the_sound_of_a_silent_clip_is_refused_before_any_model_work(tmp
     make_test_clip(tmp_path / "mute.mkv", frame_count=3, codec=codec)
     write_wav(tmp_path / "dub.wav")
     before = snapshot(tmp_path)
-    outcome = run_cli(["render", tmp_path / "mute.mkv", "--audio", tmp_path / "dub.wav", "-o", tmp_path / "out.mkv",
-                       "--codec", "ffv1", "--keep-source-audio", "--device", "cpu"], capsys)
+    outcome = run_cli(
+        [
+            "render",
+            tmp_path / "mute.mkv",
+            "--audio",
+            tmp_path / "dub.wav",
+            "-o",
+            tmp_path / "out.mkv",
+            "--codec",
+            "ffv1",
+            "--keep-source-audio",
+            "--device",
+            "cpu",
+        ],
+        capsys,
+    )
     assert_refused(outcome, tmp_path, before, "--keep-source-audio", "mute.mkv has no sound to keep")
     assert untouched == []
 
@@ -37,7 +51,8 @@ def test_a_clip_with_sound_passes_the_check(tmp_path):
 
     clip = make_test_clip(tmp_path / "talk.mkv", frame_count=3, audio_rate=16000, audio=sine())
     dub = write_wav(tmp_path / "dub.wav")
-    info, start, end = check_request(RenderRequest(video=clip, audio=dub, output=tmp_path / "out.mkv",
-                                                   keep_source_audio=True, codec="ffv1"))
+    info, start, end = check_request(
+        RenderRequest(video=clip, audio=dub, output=tmp_path / "out.mkv", keep_source_audio=True, codec="ffv1")
+    )
     assert (start, end) == (0, 3) and info.audio_streams
     assert sorted(path.name for path in Path(tmp_path).iterdir()) == ["dub.wav", "talk.mkv"]

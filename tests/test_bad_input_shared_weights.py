@@ -37,13 +37,26 @@ def _modes(root: Path) -> dict[str, int]:
 def test_converted_weights_follow_the_umask(tmp_path, capsys, umask, mask):
     _write_official(tmp_path / "keyframe_dub.pt", "keyframe")
     umask(mask)
-    outcome = run_cli(["convert-weights", "--keyframe", tmp_path / "keyframe_dub.pt", "-o", tmp_path / "models",
-                       "--attention-head-dim", str(TINY_HEAD_DIM)], capsys)
+    outcome = run_cli(
+        [
+            "convert-weights",
+            "--keyframe",
+            tmp_path / "keyframe_dub.pt",
+            "-o",
+            tmp_path / "models",
+            "--attention-head-dim",
+            str(TINY_HEAD_DIM),
+        ],
+        capsys,
+    )
     assert outcome.code == 0, outcome.stderr
     modes = _modes(tmp_path / "models")
     folders = {name for name in modes if (tmp_path / "models" / name).is_dir()}
-    assert {"keyframe/unet/diffusion_pytorch_model.safetensors", "keyframe/unet/config.json",
-            "keyframe/keydub_conversion.json"} <= set(modes)
+    assert {
+        "keyframe/unet/diffusion_pytorch_model.safetensors",
+        "keyframe/unet/config.json",
+        "keyframe/keydub_conversion.json",
+    } <= set(modes)
     for name, mode in modes.items():
         assert mode == (0o777 if name in folders else 0o666) & ~mask, (name, oct(mode))
 

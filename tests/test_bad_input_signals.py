@@ -57,12 +57,30 @@ def scene(tmp_path: Path) -> dict[str, Path]:
 
 
 def _start(scene: dict[str, Path], wait: float) -> subprocess.Popen:
-    argv = ["render", scene["media"] / "clip.mkv", "--audio", scene["media"] / "dub.wav", "-o", scene["output"],
-            "--codec", "ffv1"]
-    environment = {**os.environ, "TMPDIR": str(scene["scratch"]), "KEYDUB_TEST_READY": str(scene["ready"]),
-                   "KEYDUB_TEST_WAIT": str(wait), "PYTHONPATH": str(PROJECT / "tests")}
-    return subprocess.Popen([sys.executable, "-c", _RENDER_SCRIPT, *map(str, argv)], env=environment,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    argv = [
+        "render",
+        scene["media"] / "clip.mkv",
+        "--audio",
+        scene["media"] / "dub.wav",
+        "-o",
+        scene["output"],
+        "--codec",
+        "ffv1",
+    ]
+    environment = {
+        **os.environ,
+        "TMPDIR": str(scene["scratch"]),
+        "KEYDUB_TEST_READY": str(scene["ready"]),
+        "KEYDUB_TEST_WAIT": str(wait),
+        "PYTHONPATH": str(PROJECT / "tests"),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-c", _RENDER_SCRIPT, *map(str, argv)],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_until_writing(process: subprocess.Popen, ready: Path) -> None:
@@ -74,8 +92,10 @@ def _wait_until_writing(process: subprocess.Popen, ready: Path) -> None:
 
 
 def _leftovers(scene: dict[str, Path]) -> tuple[list[str], list[str]]:
-    return (sorted(path.name for path in scene["renders"].iterdir()),
-            sorted(path.name for path in scene["scratch"].glob(f"{SCRATCH_PREFIX}*")))
+    return (
+        sorted(path.name for path in scene["renders"].iterdir()),
+        sorted(path.name for path in scene["scratch"].glob(f"{SCRATCH_PREFIX}*")),
+    )
 
 
 def test_sigterm_is_ctrl_c_exit_143_and_nothing_left(scene):
@@ -153,8 +173,20 @@ def test_keydub_timeline_reports_what_it_cleaned(tmp_path, capsys, monkeypatch):
     dead.stream.close()  # what a SIGKILL leaves: the file, without its lock
     cache = ScratchFolder(SCRATCH_PREFIX)
     cache._lock.close()
-    code = main(["timeline", str(fixture.path), "--dub-track", "DX es-419", "--codec", "ffv1",
-                 "--out-dir", str(tmp_path / "renders"), "-o", str(tmp_path / "out.otio")])
+    code = main(
+        [
+            "timeline",
+            str(fixture.path),
+            "--dub-track",
+            "DX es-419",
+            "--codec",
+            "ffv1",
+            "--out-dir",
+            str(tmp_path / "renders"),
+            "-o",
+            str(tmp_path / "out.otio"),
+        ]
+    )
     stderr = capsys.readouterr().err
     assert code == 0, stderr
     assert f"note: removed {dead.path}, left behind by a run that was killed or crashed" in stderr

@@ -70,8 +70,17 @@ def checkpoints(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     return _checkpoints(folder)
 
 
-CASES = ["truncated zip", "text", "empty", "zip pickle", "legacy pickle", "plain pickle", "truncated safetensors",
-         "text safetensors", "folder"]
+CASES = [
+    "truncated zip",
+    "text",
+    "empty",
+    "zip pickle",
+    "legacy pickle",
+    "plain pickle",
+    "truncated safetensors",
+    "text safetensors",
+    "folder",
+]
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -78,6 +78,10 @@ def test_a_step_callback_sees_every_step_and_can_replace_the_latents():
 
     plain = run(pipe, 14, output_type="latent", callback_on_step_end=record)
     assert seen == [("keyframes", i) for i in range(3)] + [("interpolation", i) for i in range(3)]
-    noisy = run(pipe, 14, output_type="latent",
-                callback_on_step_end=lambda p, i, s, kw: {"latents": kw["latents"] + 1.0} if i == 0 else None)
+    noisy = run(
+        pipe,
+        14,
+        output_type="latent",
+        callback_on_step_end=lambda p, i, s, kw: {"latents": kw["latents"] + 1.0} if i == 0 else None,
+    )
     assert not torch.allclose(plain[0][1], noisy[0][1])

@@ -113,8 +113,14 @@ def test_configuration_is_read_from_the_shapes(tmp_path):
     config = convert_state_dict(state, "interpolation", attention_head_dim=TINY_HEAD_DIM).unet_config
 
     expected = tiny_unet_config(in_channels=9)
-    for field in ("in_channels", "out_channels", "layers_per_block", "cross_attention_dim",
-                  "projection_class_embeddings_input_dim", "num_frames"):
+    for field in (
+        "in_channels",
+        "out_channels",
+        "layers_per_block",
+        "cross_attention_dim",
+        "projection_class_embeddings_input_dim",
+        "num_frames",
+    ):
         assert config[field] == expected[field], field
     for field in ("block_out_channels", "num_attention_heads", "down_block_types", "up_block_types"):
         assert tuple(config[field]) == tuple(expected[field]), field
@@ -153,6 +159,7 @@ def test_full_size_official_layout_maps_one_to_one_onto_the_svd_unet(in_channels
 def _rename(old: str, new: str):
     def edit(module: dict) -> None:
         module[new] = module.pop(old)
+
     return edit
 
 
@@ -160,16 +167,22 @@ def _rename(old: str, new: str):
     ("edit", "named"),
     [
         (
-            _rename("_forward_module.model.diffusion_model.input_blocks.1.0.in_layers.0.weight",
-                    "_forward_module.model.diffusion_model.input_blocks.1.0.in_layerz.0.weight"),
-            ["1 missing (first: model.diffusion_model.input_blocks.1.0.in_layers.0.weight",
-             "down_blocks.0.resnets.0.spatial_res_block.norm1.weight",
-             "1 unexpected (first: model.diffusion_model.input_blocks.1.0.in_layerz.0.weight"],
+            _rename(
+                "_forward_module.model.diffusion_model.input_blocks.1.0.in_layers.0.weight",
+                "_forward_module.model.diffusion_model.input_blocks.1.0.in_layerz.0.weight",
+            ),
+            [
+                "1 missing (first: model.diffusion_model.input_blocks.1.0.in_layers.0.weight",
+                "down_blocks.0.resnets.0.spatial_res_block.norm1.weight",
+                "1 unexpected (first: model.diffusion_model.input_blocks.1.0.in_layerz.0.weight",
+            ],
         ),
         (
             lambda module: module.pop("_forward_module.model.diffusion_model.output_blocks.1.0.time_mixer.mix_factor"),
-            ["1 missing (first: model.diffusion_model.output_blocks.1.0.time_mixer.mix_factor",
-             "up_blocks.0.resnets.1.time_mixer.mix_factor"],
+            [
+                "1 missing (first: model.diffusion_model.output_blocks.1.0.time_mixer.mix_factor",
+                "up_blocks.0.resnets.1.time_mixer.mix_factor",
+            ],
         ),
         (
             lambda module: module.update(
@@ -249,8 +262,20 @@ def test_convert_weights_command(tmp_path, capsys):
     _write_official(interpolation, "interpolation")
     out = tmp_path / "converted"
 
-    code = main(["convert-weights", "--keyframe", str(keyframe), "--interpolation", str(interpolation),
-                 "-o", str(out), "--attention-head-dim", str(TINY_HEAD_DIM), "--json"])
+    code = main(
+        [
+            "convert-weights",
+            "--keyframe",
+            str(keyframe),
+            "--interpolation",
+            str(interpolation),
+            "-o",
+            str(out),
+            "--attention-head-dim",
+            str(TINY_HEAD_DIM),
+            "--json",
+        ]
+    )
 
     assert code == 0
     result = json.loads(capsys.readouterr().out)

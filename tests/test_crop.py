@@ -5,8 +5,8 @@ import pytest
 from media_fixtures import make_test_clip
 
 from keydub.core.compositing.crop import CropWindow, blend_region, crop_windows, face_scale, paste_back, warp_to_crop
-from keydub.core.errors import InvalidParameterError
 from keydub.core.compositing.masks import leakproof_mask
+from keydub.core.errors import InvalidParameterError
 from keydub.core.media import probe, read_frames
 from keydub.core.media.writer import VideoWriter
 
@@ -43,9 +43,7 @@ def smooth_texture(index: int, width: int, height: int, *, dtype: type = np.uint
     """Low-frequency colour waves plus a little seeded noise: any changed pixel shows, resampling costs little."""
     peak = np.iinfo(dtype).max
     y, x = np.mgrid[0:height, 0:width].astype(np.float64)
-    waves = np.stack(
-        [np.sin(x / 11 + index), np.cos(y / 13 - index), np.sin((x + y) / 17 + 0.5 * index)], axis=-1
-    )
+    waves = np.stack([np.sin(x / 11 + index), np.cos(y / 13 - index), np.sin((x + y) / 17 + 0.5 * index)], axis=-1)
     noise = np.random.default_rng(index).uniform(-0.03, 0.03, size=waves.shape)
     return np.clip((0.5 + 0.35 * waves + noise) * peak, 0, peak).round().astype(dtype)
 
@@ -104,8 +102,9 @@ def test_crop_and_paste_back_keep_points_where_the_matrices_say(size):
     np.testing.assert_allclose(centroid(pasted), point, atol=0.05)
 
 
-@pytest.mark.parametrize("bad", [dict(size=0), dict(size=float("nan")), dict(center_x=float("inf")),
-                                 dict(output_size=0)])
+@pytest.mark.parametrize(
+    "bad", [dict(size=0), dict(size=float("nan")), dict(center_x=float("inf")), dict(output_size=0)]
+)
 def test_invalid_windows_are_refused(bad):
     values = dict(center_x=10.0, center_y=10.0, size=20.0, output_size=32) | bad
     with pytest.raises(InvalidParameterError):
@@ -134,8 +133,9 @@ def test_wide_open_mouth_never_cuts_the_chin():
 
 
 def test_windows_are_none_where_the_face_is_missing_and_runs_are_smoothed_separately():
-    faces = np.stack([synthetic_face(300, 300, 60)] * 5 + [np.full((68, 2), np.nan)] * 2
-                     + [synthetic_face(700, 400, 80)] * 5)
+    faces = np.stack(
+        [synthetic_face(300, 300, 60)] * 5 + [np.full((68, 2), np.nan)] * 2 + [synthetic_face(700, 400, 80)] * 5
+    )
     faces[3, 10] = np.nan  # one missing coordinate makes the whole frame missing
     windows = crop_windows(faces, output_size=256)
     assert [w is None for w in windows] == [False] * 3 + [True, False, True, True] + [False] * 5
@@ -270,8 +270,13 @@ def test_identity_round_trip_through_ffv1_keeps_every_pixel_outside_the_blend_re
     """Decode -> crop -> identity generator -> paste-back -> FFV1 -> decode: outside the region, bit-exact."""
     width, height, size = 128, 112, 64
     peak = np.iinfo(dtype).max
-    clip = make_test_clip(tmp_path / "source.mkv", width=width, height=height, frame_count=4,
-                          frames=lambda i: smooth_texture(i, width, height, dtype=dtype))
+    clip = make_test_clip(
+        tmp_path / "source.mkv",
+        width=width,
+        height=height,
+        frame_count=4,
+        frames=lambda i: smooth_texture(i, width, height, dtype=dtype),
+    )
     info = probe(clip)
     # A face drifting right and growing: the crops are downscaled (faces larger than the crop) and shift by
     # fractions of a pixel, the hard case for exactness.
@@ -287,8 +292,9 @@ def test_identity_round_trip_through_ffv1_keeps_every_pixel_outside_the_blend_re
             region = leakproof_mask(window.to_crop(face), size)
             regions.append(region)
             writer.write(paste_back(source, crop, window, region))
-    for source, written, window, region in zip(sources, read_frames(output, high_bit_depth=True), windows, regions,
-                                               strict=True):
+    for source, written, window, region in zip(
+        sources, read_frames(output, high_bit_depth=True), windows, regions, strict=True
+    ):
         changed = blend_region(source.shape, window, region)
         assert 800 < changed.sum() < 0.5 * changed.size
         np.testing.assert_array_equal(written[~changed], source[~changed])

@@ -61,11 +61,25 @@ def test_the_command_line_refuses_a_missing_gpu_before_any_work(tmp_path, capsys
 
     missing = tmp_path / "not_there.mov"  # never opened: the device is refused first
     argv = {
-        "render": ["render", str(missing), "--audio", str(missing), "-o", str(tmp_path / "out.mov"), "--device",
-                   "cuda"],
+        "render": [
+            "render",
+            str(missing),
+            "--audio",
+            str(missing),
+            "-o",
+            str(tmp_path / "out.mov"),
+            "--device",
+            "cuda",
+        ],
         "eval leak": ["eval", "leak", "--video", str(missing), "-o", str(tmp_path / "qc"), "--device", "cuda:0"],
-        "timeline": ["timeline", str(tmp_path / "not_there.otio"), "--out-dir", str(tmp_path / "renders"),
-                     "--device", "cuda"],
+        "timeline": [
+            "timeline",
+            str(tmp_path / "not_there.otio"),
+            "--out-dir",
+            str(tmp_path / "renders"),
+            "--device",
+            "cuda",
+        ],
     }[command]
     assert main(argv) == 1
     error = capsys.readouterr().err

@@ -50,9 +50,14 @@ def test_one_engine_renders_two_clips_and_loads_the_pipeline_once(tmp_path, weig
         result = engine.render(request)
         assert result.frame_count == probe(result.output).frame_count == frames
     assert engine.loads["pipeline"] == 1
-    assert engine.pipeline(request) is engine.pipeline(weights=str(weights["keysync"]), vae=str(weights["vae"]),
-                                                       hubert=str(weights["hubert"]), wavlm=str(weights["wavlm"]),
-                                                       device="cpu", dtype="float32")
+    assert engine.pipeline(request) is engine.pipeline(
+        weights=str(weights["keysync"]),
+        vae=str(weights["vae"]),
+        hubert=str(weights["hubert"]),
+        wavlm=str(weights["wavlm"]),
+        device="cpu",
+        dtype="float32",
+    )
     assert engine.loads["pipeline"] == 1
     engine.release()
     engine.pipeline(request)
@@ -101,10 +106,37 @@ def test_track_ids_of_inspect_are_the_ones_a_sub_range_render_takes(tmp_path, we
     # 0; the clip's ids say 0 is the right-hand face.
     dub = write_wav(tmp_path / "dub.wav", 1.0)
     report = tmp_path / "qc.json"
-    argv = ["render", str(clip), "--audio", str(dub), "-o", str(tmp_path / "out.mkv"), "--in", "12",
-            "--face-track", "0", "--codec", "ffv1", "--device", "cpu", "--dtype", "float32", "--quiet",
-            "--landmark-backend", "dlib", "--report", str(report), "--weights", str(weights["keysync"]),
-            "--vae", str(weights["vae"]), "--hubert", str(weights["hubert"]), "--wavlm", str(weights["wavlm"])]
+    argv = [
+        "render",
+        str(clip),
+        "--audio",
+        str(dub),
+        "-o",
+        str(tmp_path / "out.mkv"),
+        "--in",
+        "12",
+        "--face-track",
+        "0",
+        "--codec",
+        "ffv1",
+        "--device",
+        "cpu",
+        "--dtype",
+        "float32",
+        "--quiet",
+        "--landmark-backend",
+        "dlib",
+        "--report",
+        str(report),
+        "--weights",
+        str(weights["keysync"]),
+        "--vae",
+        str(weights["vae"]),
+        "--hubert",
+        str(weights["hubert"]),
+        "--wavlm",
+        str(weights["wavlm"]),
+    ]
     assert main(argv) == 0, capsys.readouterr().err
     face = json.loads(report.read_text())["face"]
     assert face["track_ids"] == [0] and face["segments"] == [[12, 30]]
@@ -129,8 +161,9 @@ def test_a_render_cancelled_mid_denoising_stops_within_one_step_and_leaves_no_fi
                 thread.join()
 
     with pytest.raises(RenderInterruptedError):
-        engine.render(request_for(clip, dub, output, weights, landmark_backend="indexed"), stop_at_step_three,
-                      cancel=token)
+        engine.render(
+            request_for(clip, dub, output, weights, landmark_backend="indexed"), stop_at_step_three, cancel=token
+        )
     interpolation = [e.done for e in steps if e.stage == Stage.INTERPOLATION]
     assert interpolation == [1, 2, 3]  # step 4 never reported: stopped right after the step it was cancelled in
     assert not output.exists()
@@ -146,8 +179,9 @@ def test_each_stage_of_a_render_ends_at_its_total_and_steps_are_steps_times_call
     events: list[Progress] = []
     request = request_for(clip, dub, tmp_path / "out.mkv", weights, landmark_backend="indexed", steps=10)
     previews = []
-    result = engine.render(request, events.append,
-                           callback_on_step_end=lambda pipe, step, sigma, kw: previews.append((kw["stage"], step)))
+    result = engine.render(
+        request, events.append, callback_on_step_end=lambda pipe, step, sigma, kw: previews.append((kw["stage"], step))
+    )
     assert result.report["face"]["segments"] == [[0, 30], [30, 50]]
     # The step callback (previews) sees every step of both segments, counted per pipeline call.
     assert previews == 2 * ([("keyframes", i) for i in range(11)] + [("interpolation", i) for i in range(11)])
@@ -187,8 +221,9 @@ def test_a_cancel_during_the_landmark_pass_caches_nothing(tmp_path, weights):
         if event.stage == Stage.LANDMARKS and event.done == 5:
             token.cancel()
 
-    request = request_for(clip, write_wav(tmp_path / "dub.wav", 1.2), tmp_path / "out.mkv", weights,
-                          landmark_backend="indexed")
+    request = request_for(
+        clip, write_wav(tmp_path / "dub.wav", 1.2), tmp_path / "out.mkv", weights, landmark_backend="indexed"
+    )
     with pytest.raises(RenderInterruptedError):
         engine.render(request, stop_at_frame_five, cancel=token)
     assert backend.source_frames_seen <= 8  # stopped within one detection batch

@@ -25,20 +25,37 @@ WIDTH, HEIGHT, FRAMES = 96, 80, 8
 FACE = template_landmarks(48, 36, 36)
 
 
-
 @pytest.fixture(scope="module")
 def weight_options(tmp_path_factory) -> list[str]:
     weights = save_tiny_weights(tmp_path_factory.mktemp("weights"), 64)
-    return ["--weights", str(weights["keysync"]), "--vae", str(weights["vae"]), "--hubert", str(weights["hubert"]),
-            "--wavlm", str(weights["wavlm"]), "--device", "cpu", "--dtype", "float32", "--codec", "ffv1",
-            "--landmark-backend", "dlib"]
+    return [
+        "--weights",
+        str(weights["keysync"]),
+        "--vae",
+        str(weights["vae"]),
+        "--hubert",
+        str(weights["hubert"]),
+        "--wavlm",
+        str(weights["wavlm"]),
+        "--device",
+        "cpu",
+        "--dtype",
+        "float32",
+        "--codec",
+        "ffv1",
+        "--landmark-backend",
+        "dlib",
+    ]
 
 
 @pytest.fixture(autouse=True)
 def drawn_faces(monkeypatch):
     """Renders and measurements find the drawn face on every frame of the synthetic clips."""
-    monkeypatch.setattr(keydub.core.faces, "get_landmark_backend",
-                        lambda name, **options: DrawnFaceBackend(lambda index: FACE, (HEIGHT, WIDTH)))
+    monkeypatch.setattr(
+        keydub.core.faces,
+        "get_landmark_backend",
+        lambda name, **options: DrawnFaceBackend(lambda index: FACE, (HEIGHT, WIDTH)),
+    )
 
 
 def write_tone(path: Path, seconds: float, frequency: float) -> Path:
@@ -94,23 +111,45 @@ def test_protocol_with_tiny_keysync_weights(tmp_path, weight_options, capsys):
     syncnet = tmp_path / "syncnet_small.safetensors"
     save_file(SyncNet(embedding_dim=64, channel_divisor=16).state_dict(), syncnet)
     out = tmp_path / "report"
-    argv = ["eval", "protocol", "--videos", str(videos), "--audios", str(audios), "--syncnet", str(syncnet),
-            "-o", str(out), "--references", "first", *weight_options]
+    argv = [
+        "eval",
+        "protocol",
+        "--videos",
+        str(videos),
+        "--audios",
+        str(audios),
+        "--syncnet",
+        str(syncnet),
+        "-o",
+        str(out),
+        "--references",
+        "first",
+        *weight_options,
+    ]
     assert main(argv) == 0
 
     printed = capsys.readouterr().out
     assert "| first |" in printed and "LSD" in printed
     data = json.loads((out / "report.json").read_text())
     assert [(row["video"], row["setup"], row["driving_audio"]) for row in data["videos"]] == [
-        ("a", "SI", "a.silent.wav"), ("a", "AM", "a.wav"), ("a", "XM", "b.wav"),
-        ("b", "SI", "b.silent.wav"), ("b", "AM", "b.wav"), ("b", "XM", "a.wav"),
+        ("a", "SI", "a.silent.wav"),
+        ("a", "AM", "a.wav"),
+        ("a", "XM", "b.wav"),
+        ("b", "SI", "b.silent.wav"),
+        ("b", "AM", "b.wav"),
+        ("b", "XM", "a.wav"),
     ]
     (summary,) = data["summary"]
     assert summary["reference"] == "first" and summary["lipleak"] == 0.0
-    assert all(np.isfinite(summary[key]) for key in ("lse_c_s", "lse_d_s", "lse_c_am", "lse_d_am", "lse_c_xm",
-                                                     "lse_d_xm", "lsd"))
-    assert all(probe(out / "videos" / f"{name}.{setup}.first.mkv").frame_count == FRAMES
-               for name in "ab" for setup in ("SI", "AM", "XM"))
+    assert all(
+        np.isfinite(summary[key])
+        for key in ("lse_c_s", "lse_d_s", "lse_c_am", "lse_d_am", "lse_c_xm", "lse_d_xm", "lsd")
+    )
+    assert all(
+        probe(out / "videos" / f"{name}.{setup}.first.mkv").frame_count == FRAMES
+        for name in "ab"
+        for setup in ("SI", "AM", "XM")
+    )
     assert data["settings"]["render"]["steps"] == "10"
 
 

@@ -17,8 +17,6 @@ import torch
 from media_fixtures import make_test_clip
 
 from keydub.core.errors import AudioError, InvalidParameterError, OutputExistsError
-from keydub.core.media import load_audio, probe, read_frames
-from keydub.core.media.writer import VideoWriter
 from keydub.core.evaluation.protocol import (
     ProtocolItem,
     ReferenceSummary,
@@ -29,6 +27,8 @@ from keydub.core.evaluation.protocol import (
     run_protocol,
     write_protocol_report,
 )
+from keydub.core.media import load_audio, probe, read_frames
+from keydub.core.media.writer import VideoWriter
 from keydub.core.metrics.syncnet import SyncNet, SyncNetScorer
 
 
@@ -105,8 +105,9 @@ class DrawingRenderer:
         self.calls.append((generation.item.name, generation.setup, generation.reference))
         info = probe(generation.item.video)
         samples_per_frame = Fraction(16000) / info.frame_rate
-        audio = load_audio(generation.driving_audio, 16000, duration=Fraction(info.frame_count) / info.frame_rate,
-                           pad=True)
+        audio = load_audio(
+            generation.driving_audio, 16000, duration=Fraction(info.frame_count) / info.frame_rate, pad=True
+        )
         with VideoWriter(generation.output, like=info, codec="ffv1") as writer:
             for index, frame in enumerate(read_frames(generation.item.video)):
                 if (frame[..., 0] > 150).any():  # a face: regenerate its mouth
@@ -118,15 +119,20 @@ class DrawingRenderer:
                 writer.write(frame)
 
 
-
 @pytest.fixture
 def dataset(tmp_path) -> tuple[Path, Path]:
     videos, audios = tmp_path / "videos", tmp_path / "audios"
     videos.mkdir()
     audios.mkdir()
     for name, (rate, open_frames, _) in CLIPS.items():
-        make_test_clip(videos / f"{name}.mkv", width=SIZE, height=SIZE, frame_rate=rate, frame_count=FRAMES,
-                       frames=lambda index, name=name: source_frame(name, index))
+        make_test_clip(
+            videos / f"{name}.mkv",
+            width=SIZE,
+            height=SIZE,
+            frame_rate=rate,
+            frame_count=FRAMES,
+            frames=lambda index, name=name: source_frame(name, index),
+        )
         write_speech(audios / f"{name}.wav", rate, open_frames)
     return videos, audios
 
@@ -149,8 +155,15 @@ def test_protocol_end_to_end(dataset, tmp_path, scorer):
     videos, audios = dataset
     items = pair_inputs(videos, audios)
     renderer = DrawingRenderer()
-    report = run_protocol(items, tmp_path / "report", landmarks=measured_landmarks, scorer=scorer,
-                          renderer=renderer, suffix=".mkv", settings={"renderer": "drawing"})
+    report = run_protocol(
+        items,
+        tmp_path / "report",
+        landmarks=measured_landmarks,
+        scorer=scorer,
+        renderer=renderer,
+        suffix=".mkv",
+        settings={"renderer": "drawing"},
+    )
 
     assert len(renderer.calls) == len(report.rows) == 2 * 2 * 3
     assert {(row.name, row.setup, row.reference) for row in report.rows} == set(renderer.calls)
@@ -172,8 +185,15 @@ def test_protocol_end_to_end(dataset, tmp_path, scorer):
     assert first.lipleak == pytest.approx((3 + 3) / (7 + 8))  # pooled over the frames with a face
     assert auto.lipleak == 0.0
     for summary in report.summaries:
-        values = [summary.lse_c_s, summary.lse_d_s, summary.lse_c_am, summary.lse_d_am, summary.lse_c_xm,
-                  summary.lse_d_xm, summary.lsd]
+        values = [
+            summary.lse_c_s,
+            summary.lse_d_s,
+            summary.lse_c_am,
+            summary.lse_d_am,
+            summary.lse_c_xm,
+            summary.lse_d_xm,
+            summary.lsd,
+        ]
         assert all(value is not None and np.isfinite(value) for value in values)
         am = [row for row in report.rows if row.reference == summary.reference and row.setup == "AM"]
         assert summary.lse_c_am == pytest.approx(np.mean([row.lse_c for row in am]))
@@ -194,15 +214,39 @@ def test_protocol_end_to_end(dataset, tmp_path, scorer):
 
     markdown_path, json_path = write_protocol_report(report, tmp_path / "report")
     markdown = markdown_path.read_text()
-    for column in ("LipLeak", "LSE-C_S", "LSE-D_S", "LSE-C (AM)", "LSE-D (AM)", "LSE-C (XM)", "LSE-D (XM)", "LSD",
-                   "Video", "Setup", "Driving audio", "Open mouth", "No face", "Offset"):
+    for column in (
+        "LipLeak",
+        "LSE-C_S",
+        "LSE-D_S",
+        "LSE-C (AM)",
+        "LSE-D (AM)",
+        "LSE-C (XM)",
+        "LSE-D (XM)",
+        "LSD",
+        "Video",
+        "Setup",
+        "Driving audio",
+        "Open mouth",
+        "No face",
+        "Offset",
+    ):
         assert f"| {column} |" in markdown or f" {column} |" in markdown
     # Two per-video rows (one per reference) and six generations per video.
     assert markdown.count("\n| anna |") == 2 + 6 and markdown.count("\n| ben |") == 2 + 6
     assert "## Per video" in markdown and "## Per generation" in markdown
     data = json.loads(json_path.read_text())
-    assert set(data["summary"][0]) == {"reference", "video", "lipleak", "lse_c_s", "lse_d_s", "lse_c_am",
-                                       "lse_d_am", "lse_c_xm", "lse_d_xm", "lsd"}
+    assert set(data["summary"][0]) == {
+        "reference",
+        "video",
+        "lipleak",
+        "lse_c_s",
+        "lse_d_s",
+        "lse_c_am",
+        "lse_d_am",
+        "lse_c_xm",
+        "lse_d_xm",
+        "lsd",
+    }
     assert data["summary"][0]["video"] is None
     assert [(entry["video"], entry["reference"]) for entry in data["per_video"]] == list(per_video)
     assert len(data["videos"]) == 12 and data["settings"] == {"renderer": "drawing"}
@@ -211,8 +255,16 @@ def test_protocol_end_to_end(dataset, tmp_path, scorer):
         write_protocol_report(report, tmp_path / "report")
 
     # A second run scores the videos already generated instead of rendering them again.
-    again = run_protocol(items, tmp_path / "report", landmarks=measured_landmarks, scorer=scorer,
-                         renderer=renderer, suffix=".mkv", setups=("SI",), references=("first",))
+    again = run_protocol(
+        items,
+        tmp_path / "report",
+        landmarks=measured_landmarks,
+        scorer=scorer,
+        renderer=renderer,
+        suffix=".mkv",
+        setups=("SI",),
+        references=("first",),
+    )
     assert len(renderer.calls) == 12
     assert again.summaries[0].lipleak == first.lipleak and again.summaries[0].lsd is None
 
@@ -227,15 +279,20 @@ def test_pairing_is_by_name_and_mismatch_is_a_deterministic_derangement(tmp_path
     (videos / "notes.txt").touch()
     items = pair_inputs(videos, audios)
     assert [(item.name, item.video.name, item.audio.name) for item in items] == [
-        ("a", "a.mov", "a.wav"), ("b", "b.mov", "b.wav"), ("c", "c.mov", "c.wav")
+        ("a", "a.mov", "a.wav"),
+        ("b", "b.mov", "b.wav"),
+        ("c", "c.mov", "c.wav"),
     ]
     assert mismatched_partners(3) == [1, 2, 0]
     plan = plan_generations(items, tmp_path / "out", setups=("XM",), references=("first",))
     assert [(g.item.name, g.driving_audio.name, g.scoring_audio.name) for g in plan] == [
-        ("a", "b.wav", "b.wav"), ("b", "c.wav", "c.wav"), ("c", "a.wav", "a.wav")
+        ("a", "b.wav", "b.wav"),
+        ("b", "c.wav", "c.wav"),
+        ("c", "a.wav", "a.wav"),
     ]
-    assert plan == plan_generations(list(reversed(items))[::-1], tmp_path / "out", setups=("XM",),
-                                    references=("first",))
+    assert plan == plan_generations(
+        list(reversed(items))[::-1], tmp_path / "out", setups=("XM",), references=("first",)
+    )
     silent = plan_generations(items, tmp_path / "out", setups=("SI",), references=("auto",))
     assert [g.driving_audio.name for g in silent] == ["a.silent.wav", "b.silent.wav", "c.silent.wav"]
     assert all(g.driving_audio.parent.name == "silence" and g.scoring_audio == g.item.audio for g in silent)

@@ -158,8 +158,13 @@ def test_inspect_lists_the_faces_of_a_clip(
 ) -> None:
     half = cv2.resize(real_run.first_frames[0], (540, 960), interpolation=cv2.INTER_AREA)
     blank = np.zeros_like(half)
-    path = make_test_clip(tmp_path / "faces.mkv", width=540, height=960, frame_count=8,
-                          frames=lambda index: blank if index in (4, 5) else half)
+    path = make_test_clip(
+        tmp_path / "faces.mkv",
+        width=540,
+        height=960,
+        frame_count=8,
+        frames=lambda index: blank if index in (4, 5) else half,
+    )
     assert main(["inspect", str(path), "--faces", "--backend", "dlib", "--json"]) == 0
     faces = json.loads(capsys.readouterr().out)["faces"]
     assert faces["backend"] == "dlib" and faces["frame_count"] == 8 and faces["frames_with_face"] == 6
@@ -173,8 +178,9 @@ def test_inspect_lists_the_faces_of_a_clip(
 
 
 def test_unknown_backend_and_options_are_refused() -> None:
-    with pytest.raises(InvalidParameterError, match="unknown landmark backend 'mediapipe'; choose one of: dlib, "
-                                                    "face-alignment"):
+    with pytest.raises(
+        InvalidParameterError, match="unknown landmark backend 'mediapipe'; choose one of: dlib, face-alignment"
+    ):
         get_landmark_backend("mediapipe")
     with pytest.raises(InvalidParameterError, match="has no option upsampling; its options are: upsample"):
         get_landmark_backend("dlib", upsampling=1)
@@ -192,8 +198,11 @@ def test_bad_frames_are_refused(dlib_backend: DlibLandmarks) -> None:
 
 
 def test_dlib_model_file_errors_say_how_to_install(tmp_path: Path) -> None:
-    with pytest.raises(LandmarkBackendError, match=r'missing.dat does not exist; install it with: pip install '
-                                                   r'"keydub\[dlib\]"'):
+    with pytest.raises(
+        LandmarkBackendError,
+        match=r"missing.dat does not exist; install it with: pip install "
+        r'"keydub\[dlib\]"',
+    ):
         get_landmark_backend("dlib", predictor_path=tmp_path / "missing.dat")
     broken = tmp_path / "broken.dat"
     broken.write_bytes(b"not a model")
@@ -306,8 +315,11 @@ FIT_SCRIPT = textwrap.dedent("""
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("KEYDUB_SLOW_TESTS"), reason="face-alignment's landmark decoding takes "
-                    "10-20 s on CPU without its numba compile; set KEYDUB_SLOW_TESTS=1 to run it")
+@pytest.mark.skipif(
+    not os.environ.get("KEYDUB_SLOW_TESTS"),
+    reason="face-alignment's landmark decoding takes "
+    "10-20 s on CPU without its numba compile; set KEYDUB_SLOW_TESTS=1 to run it",
+)
 def test_face_alignment_fits_landmarks_from_local_random_weights(random_face_alignment_weights: Path) -> None:
     env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
     result = subprocess.run([sys.executable, "-c", FIT_SCRIPT], env=env, capture_output=True, text=True, timeout=300)

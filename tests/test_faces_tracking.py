@@ -22,8 +22,12 @@ def face_points(cx: float, cy: float, size: float, mouth_open: float = 0.0) -> n
     jaw = np.stack([0.5 * np.cos(jaw_angle), 0.05 + 0.5 * np.sin(jaw_angle)], 1)
     brow = np.stack([np.linspace(-0.42, -0.08, 5), -0.28 + 0.03 * np.abs(np.linspace(-1, 1, 5))], 1)
     brows = np.concatenate([brow, brow[::-1] * [-1, 1]])
-    nose = np.concatenate([np.stack([np.zeros(4), np.linspace(-0.2, 0.08, 4)], 1),
-                           np.stack([np.linspace(-0.1, 0.1, 5), np.full(5, 0.12)], 1)])
+    nose = np.concatenate(
+        [
+            np.stack([np.zeros(4), np.linspace(-0.2, 0.08, 4)], 1),
+            np.stack([np.linspace(-0.1, 0.1, 5), np.full(5, 0.12)], 1),
+        ]
+    )
     eye_angle = np.linspace(np.pi, -np.pi, 6, endpoint=False)
     eye = np.stack([0.09 * np.cos(eye_angle), 0.04 * np.sin(eye_angle)], 1)
     eyes = np.concatenate([eye + [-0.22, -0.15], eye + [0.22, -0.15]])
@@ -160,8 +164,10 @@ class BatchScriptedBackend(ScriptedBackend):
 
 
 def test_batching_backends_get_batches_and_give_the_same_tracks():
-    script = [[detection(face_points(100 + 3 * i, 100, 60)), detection(face_points(400, 100 + 2 * i, 60))]
-              if i != 6 else [] for i in range(11)]
+    script = [
+        [detection(face_points(100 + 3 * i, 100, 60)), detection(face_points(400, 100 + 2 * i, 60))] if i != 6 else []
+        for i in range(11)
+    ]
     single = run_tracking(script)
     backend = BatchScriptedBackend(script)
     pulled: list[int] = []
@@ -197,8 +203,13 @@ def test_frames_are_read_one_batch_ahead_at_most():
 
 
 def test_bad_tracking_options_are_refused():
-    for options in ({"batch_size": 0}, {"max_gap": -1}, {"max_shift": 0}, {"max_scale_change": 1.0},
-                    {"min_frames": 0}):
+    for options in (
+        {"batch_size": 0},
+        {"max_gap": -1},
+        {"max_shift": 0},
+        {"max_scale_change": 1.0},
+        {"min_frames": 0},
+    ):
         with pytest.raises(InvalidParameterError):
             run_tracking([[]], **options)
     with pytest.raises(InvalidParameterError, match="min_cutoff must be in"):
@@ -305,10 +316,15 @@ def test_face_coverage_summarises_tracks():
         "frame_count": 15,
         "frames_with_face": 9,
         "face_share": 9 / 15,
-        "tracks": [{
-            "track_id": 0, "first_frame": 0, "last_frame": 9, "frames_present": 9,
-            "mean_box_size": [round(box[2] - box[0], 1), round(box[3] - box[1], 1)],
-        }],
+        "tracks": [
+            {
+                "track_id": 0,
+                "first_frame": 0,
+                "last_frame": 9,
+                "frames_present": 9,
+                "mean_box_size": [round(box[2] - box[0], 1), round(box[3] - box[1], 1)],
+            }
+        ],
     }
     with pytest.raises(InvalidParameterError, match="frame_count is 5"):
         face_coverage(run_tracking(script), 5)

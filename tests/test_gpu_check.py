@@ -11,10 +11,22 @@ from conftest import TESTDATA
 
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
-PIPELINE_RUNS = ("pipeline_bf16_eager", "pipeline_fp16_eager", "pipeline_fp32_eager", "deviation_fp32_reference",
-                 "deviation_bf16", "deviation_fp16")
-GPU_ONLY = ("memory_bf16", "memory_fp16", "memory_fp32", "pipeline_bf16_compiled", "pipeline_fp16_compiled",
-            "pipeline_fp32_compiled")
+PIPELINE_RUNS = (
+    "pipeline_bf16_eager",
+    "pipeline_fp16_eager",
+    "pipeline_fp32_eager",
+    "deviation_fp32_reference",
+    "deviation_bf16",
+    "deviation_fp16",
+)
+GPU_ONLY = (
+    "memory_bf16",
+    "memory_fp16",
+    "memory_fp32",
+    "pipeline_bf16_compiled",
+    "pipeline_fp16_compiled",
+    "pipeline_fp32_compiled",
+)
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +35,10 @@ def tiny_check(tmp_path_factory) -> tuple[dict, dict, str]:
     environment = {**os.environ, "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "--tiny", "--budget", "900", "--output", str(output)],
-        capture_output=True, text=True, timeout=900, env=environment,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=environment,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout), json.loads(output.read_text()), result.stderr

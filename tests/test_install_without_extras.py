@@ -33,7 +33,9 @@ BLOCK_EXTRAS = textwrap.dedent(
 def run_without_extras(code: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", BLOCK_EXTRAS + textwrap.dedent(code), *args],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -58,9 +60,16 @@ def test_every_engine_and_plugin_module_imports_without_qt_or_ray():
     report = json.loads(result.stdout.splitlines()[-1])
     assert report["failed"] == {}
     # The walk really reached the seams every client stands on.
-    for name in ("keydub.core.engine", "keydub.plugin.store", "keydub.plugin.worker.drain",
-                 "keydub.plugin.timeline.batch", "keydub.plugin.cli.main", "keydub.plugin.cluster.executor",
-                 "keydub.plugin.resolve", "keydub.plugin.panel.controller"):
+    for name in (
+        "keydub.core.engine",
+        "keydub.plugin.store",
+        "keydub.plugin.worker.drain",
+        "keydub.plugin.timeline.batch",
+        "keydub.plugin.cli.main",
+        "keydub.plugin.cluster.executor",
+        "keydub.plugin.resolve",
+        "keydub.plugin.panel.controller",
+    ):
         assert name in report["imported"]
 
 
@@ -80,10 +89,13 @@ def test_the_command_line_works_without_qt_or_ray(tmp_path):
     assert plan["dry_run"] is True and plan["counts"]["pending"] > 0
 
 
-@pytest.mark.parametrize(("argv", "extra"), [
-    (["panel"], "ui"),
-    (["timeline", "{timeline}", "--executor", "ray"], "cluster"),
-])
+@pytest.mark.parametrize(
+    ("argv", "extra"),
+    [
+        (["panel"], "ui"),
+        (["timeline", "{timeline}", "--executor", "ray"], "cluster"),
+    ],
+)
 def test_a_command_that_needs_an_extra_names_it(tmp_path, argv, extra):
     timeline = write_dubbing_timeline(tmp_path).path
     result = run_without_extras(

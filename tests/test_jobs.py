@@ -30,8 +30,15 @@ def job(source: Path, tmp_path: Path) -> ClipJob:
         start_frame=8,
         end_frame=62,
         timecode_start=864008,
-        audio_pieces=(AudioPiece(path=tmp_path / "line.wav", file_start=Fraction(1001, 2000),
-                                 duration=Fraction(17017, 12000), offset=Fraction(3003, 4000), label="DX: line"),),
+        audio_pieces=(
+            AudioPiece(
+                path=tmp_path / "line.wav",
+                file_start=Fraction(1001, 2000),
+                duration=Fraction(17017, 12000),
+                offset=Fraction(3003, 4000),
+                label="DX: line",
+            ),
+        ),
         audio_file=tmp_path / "audio" / "abc.wav",
         audio_sha256="ab" * 32,
         audio_sample_rate=16000,
@@ -48,29 +55,35 @@ def test_job_round_trips_through_json_exactly(job):
     assert again.content_hash() == job.content_hash()
 
 
-@pytest.mark.parametrize("change", [
-    {"face": FaceChoice(point=(11.0, 20.0), frame=3)},
-    {"occluders": ()},
-    {"options": {"steps": 12, "codec": "ffv1", "device": "cpu"}},
-    {"options": {"steps": 10, "codec": "prores", "device": "cpu"}},
-    {"start_frame": 9},
-    {"end_frame": 63},
-    {"timecode_start": 864009},
-    {"audio_sha256": "cd" * 32},
-    {"audio_sample_rate": 48000},
-    {"frame_rate": Fraction(24)},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"face": FaceChoice(point=(11.0, 20.0), frame=3)},
+        {"occluders": ()},
+        {"options": {"steps": 12, "codec": "ffv1", "device": "cpu"}},
+        {"options": {"steps": 10, "codec": "prores", "device": "cpu"}},
+        {"start_frame": 9},
+        {"end_frame": 63},
+        {"timecode_start": 864009},
+        {"audio_sha256": "cd" * 32},
+        {"audio_sample_rate": 48000},
+        {"frame_rate": Fraction(24)},
+    ],
+)
 def test_hash_changes_with_everything_that_changes_the_output(job, change):
     assert dataclasses.replace(job, **change).content_hash() != job.content_hash()
 
 
-@pytest.mark.parametrize("change", [
-    {"job_id": "another"},
-    {"name": "renamed"},
-    {"options": {"steps": 10, "codec": "ffv1", "device": "cuda:1", "overwrite": True}},
-    {"audio_file": Path("/elsewhere/abc.wav")},
-    {"audio_pieces": ()},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"job_id": "another"},
+        {"name": "renamed"},
+        {"options": {"steps": 10, "codec": "ffv1", "device": "cuda:1", "overwrite": True}},
+        {"audio_file": Path("/elsewhere/abc.wav")},
+        {"audio_pieces": ()},
+    ],
+)
 def test_hash_ignores_what_does_not_change_the_output(job, change):
     assert dataclasses.replace(job, **change).content_hash() == job.content_hash()
 
@@ -89,14 +102,24 @@ def test_output_name_is_safe_and_names_the_container(job):
 
 def test_render_request_carries_the_job(job, tmp_path):
     request = job.render_request(tmp_path / "out.mkv")
-    assert request == RenderRequest(video=job.source.path, audio=job.audio_file, output=tmp_path / "out.mkv",
-                                    start_frame=8, end_frame=62, face=job.face, occluders=job.occluders, steps=10,
-                                    codec="ffv1", device="cpu")
+    assert request == RenderRequest(
+        video=job.source.path,
+        audio=job.audio_file,
+        output=tmp_path / "out.mkv",
+        start_frame=8,
+        end_frame=62,
+        face=job.face,
+        occluders=job.occluders,
+        steps=10,
+        codec="ffv1",
+        device="cpu",
+    )
 
 
 def test_every_render_option_is_checked_and_its_default_is_valid():
-    defaults = {field.name: field.default for field in dataclasses.fields(RenderRequest)
-                if field.name in RENDER_OPTION_NAMES}
+    defaults = {
+        field.name: field.default for field in dataclasses.fields(RenderRequest) if field.name in RENDER_OPTION_NAMES
+    }
     check_render_options(defaults)
     # A RenderRequest field added without a check would accept anything, even an arbitrary object.
     for name in RENDER_OPTION_NAMES:
@@ -104,15 +127,21 @@ def test_every_render_option_is_checked_and_its_default_is_valid():
             check_render_options({name: object()})
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"steps": 9}, "render options: steps must be a whole number >= 10 (the official value is 10), not 9"),
-    ({"steps": True}, "render options: steps must be a whole number >= 10 (the official value is 10), not True"),
-    ({"codec": "dnxhd"}, "render options: codec must be prores, h264, ffv1, not 'dnxhd'"),
-    ({"audio_guidance": float("nan")}, "render options: audio_guidance must be a number, not nan"),
-    ({"identity": "middle"}, "render options: identity must be 'first', 'auto' or a frame number >= 0, not 'middle'"),
-    ({"dtype": "fp8"}, "render options: dtype must be auto, float32, float16 or bfloat16, not 'fp8'"),
-    ({"speed": 2}, "render options: unknown option(s) speed; known options: audio_guidance, codec,"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"steps": 9}, "render options: steps must be a whole number >= 10 (the official value is 10), not 9"),
+        ({"steps": True}, "render options: steps must be a whole number >= 10 (the official value is 10), not True"),
+        ({"codec": "dnxhd"}, "render options: codec must be prores, h264, ffv1, not 'dnxhd'"),
+        ({"audio_guidance": float("nan")}, "render options: audio_guidance must be a number, not nan"),
+        (
+            {"identity": "middle"},
+            "render options: identity must be 'first', 'auto' or a frame number >= 0, not 'middle'",
+        ),
+        ({"dtype": "fp8"}, "render options: dtype must be auto, float32, float16 or bfloat16, not 'fp8'"),
+        ({"speed": 2}, "render options: unknown option(s) speed; known options: audio_guidance, codec,"),
+    ],
+)
 def test_bad_render_options_are_named_in_the_error(options, message):
     with pytest.raises(InvalidParameterError) as raised:
         check_render_options(options)

@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from test_crop import synthetic_face
 
 from keydub.core.compositing import crop
-from keydub.core.errors import InvalidParameterError
 from keydub.core.compositing.masks import combine_with_occluders, latent_mask, leakproof_mask, overlay_mask, paste_back
+from keydub.core.errors import InvalidParameterError
 
 
 def official_box_mask(landmarks: np.ndarray, size: int, nose_index: int = 28, box_expand: float = 0.0) -> np.ndarray:
@@ -44,8 +44,9 @@ def test_mask_matches_the_official_contour_fill(seed):
     face = synthetic_face(rng.uniform(-10, 140), rng.uniform(-20, 120), rng.uniform(10, 40))
     face = face + rng.normal(0, 1.5, face.shape)
     expand = [0.0, 0.04, 3.0][seed % 3]
-    np.testing.assert_array_equal(leakproof_mask(face, size, box_expand=expand),
-                                  official_box_mask(face, size, box_expand=expand))
+    np.testing.assert_array_equal(
+        leakproof_mask(face, size, box_expand=expand), official_box_mask(face, size, box_expand=expand)
+    )
 
 
 def test_mask_of_a_cropped_face_covers_nose_to_bottom_edge():
@@ -56,7 +57,7 @@ def test_mask_of_a_cropped_face_covers_nose_to_bottom_edge():
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     assert rows[0] == int(landmarks[28, 1]) and rows[-1] == 511
     assert cols[0] == int(landmarks[:, 0].min()) and cols[-1] == int(landmarks[:, 0].max())
-    assert mask[rows[0]:, cols[0]:cols[-1] + 1].all()  # filled, no holes
+    assert mask[rows[0] :, cols[0] : cols[-1] + 1].all()  # filled, no holes
 
 
 def test_mask_refuses_missing_landmarks():
@@ -68,8 +69,10 @@ def test_mask_refuses_missing_landmarks():
         leakproof_mask(synthetic_face(50, 50, 20), 128, box_expand=-0.1)
 
 
-@pytest.mark.parametrize(("height", "width", "latent"), [(512, 512, 64), (48, 48, 6), (100, 100, 64),
-                                                          (37, 91, 13), (32, 32, 64), (640, 480, 64), (7, 7, 7)])
+@pytest.mark.parametrize(
+    ("height", "width", "latent"),
+    [(512, 512, 64), (48, 48, 6), (100, 100, 64), (37, 91, 13), (32, 32, 64), (640, 480, 64), (7, 7, 7)],
+)
 def test_latent_mask_equals_torch_nearest_interpolation(height, width, latent):
     pixels = np.random.default_rng(height * width).random((height, width)) > 0.5
     expected = F.interpolate(torch.from_numpy(pixels)[None, None].float(), size=(latent, latent), mode="nearest")

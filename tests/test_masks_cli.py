@@ -13,12 +13,29 @@ from keydub.plugin.cli.main import main
 pytest.importorskip("dlib", reason="the dlib landmark backend is not installed")
 
 
-def test_preview_tints_only_the_region_on_the_real_clip(talking_clip, tmp_path, capsys, analysis_cache_dir,
-                                                       monkeypatch):
+def test_preview_tints_only_the_region_on_the_real_clip(
+    talking_clip, tmp_path, capsys, analysis_cache_dir, monkeypatch
+):
     monkeypatch.setenv("KEYDUB_CACHE_DIR", str(analysis_cache_dir))
     output = tmp_path / "mask.mkv"
-    code = main(["mask", str(talking_clip), "-o", str(output), "--backend", "dlib", "--in", "10", "--out", "13",
-                 "--codec", "ffv1", "--quiet", "--json"])
+    code = main(
+        [
+            "mask",
+            str(talking_clip),
+            "-o",
+            str(output),
+            "--backend",
+            "dlib",
+            "--in",
+            "10",
+            "--out",
+            "13",
+            "--codec",
+            "ffv1",
+            "--quiet",
+            "--json",
+        ]
+    )
     assert code == 0
     assert '"with_face": 3' in capsys.readouterr().out
     info = probe(output)

@@ -34,8 +34,14 @@ def tone_clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Two-second 25 fps clips with the stereo tone at 44.1 kHz: PCM in .mov, AAC in .mp4, PCM in .mkv."""
     folder = tmp_path_factory.mktemp("tone")
     return {
-        suffix: make_test_clip(folder / f"tone{suffix}", codec="h264", frame_count=50, audio_rate=44100,
-                               audio_channels=2, audio=stereo_tone)
+        suffix: make_test_clip(
+            folder / f"tone{suffix}",
+            codec="h264",
+            frame_count=50,
+            audio_rate=44100,
+            audio_channels=2,
+            audio=stereo_tone,
+        )
         for suffix in (".mov", ".mp4", ".mkv")
     }
 

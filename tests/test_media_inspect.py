@@ -21,8 +21,14 @@ def test_text_report_of_the_real_clip(talking_clip: Path, capsys: pytest.Capture
 
 
 def test_json_report_of_a_drop_frame_clip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = make_test_clip(tmp_path / "df.mov", codec="prores", frame_rate=Fraction(30000, 1001), frame_count=10,
-                          timecode="01:00:00;00", rotation=90)
+    path = make_test_clip(
+        tmp_path / "df.mov",
+        codec="prores",
+        frame_rate=Fraction(30000, 1001),
+        frame_count=10,
+        timecode="01:00:00;00",
+        rotation=90,
+    )
     assert main(["inspect", str(path), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report == json.loads(json.dumps(inspect_clip(path)))

@@ -40,7 +40,10 @@ def test_real_clip_values_are_exact(talking_clip: Path) -> None:
     assert info.duration == 10
     assert info.video_codec == "hevc" and info.pix_fmt == "yuv420p" and info.bit_depth == 8
     assert (info.color_primaries, info.color_transfer, info.color_matrix, info.color_range) == (
-        "bt709", "bt709", "bt709", "tv"
+        "bt709",
+        "bt709",
+        "bt709",
+        "tv",
     )
     assert info.rotation == 0 and not info.is_vfr
     assert info.start_timecode is None and info.start_frame == 0 and info.start_time == 0
@@ -69,12 +72,18 @@ def test_synthetic_rates_and_timecodes_are_exact(
     assert info.timecode_at(0) == timecode
 
 
-@pytest.mark.parametrize(("codec", "suffix", "pix_fmt", "bit_depth"), [
-    ("prores", ".mov", "yuv422p10le", 10), ("ffv1", ".mkv", "bgr0", 8), ("h264", ".mp4", "yuv444p", 8),
-])
+@pytest.mark.parametrize(
+    ("codec", "suffix", "pix_fmt", "bit_depth"),
+    [
+        ("prores", ".mov", "yuv422p10le", 10),
+        ("ffv1", ".mkv", "bgr0", 8),
+        ("h264", ".mp4", "yuv444p", 8),
+    ],
+)
 def test_odd_sizes_are_reported_exactly(tmp_path: Path, codec: str, suffix: str, pix_fmt: str, bit_depth: int) -> None:
-    path = make_test_clip(tmp_path / f"odd{suffix}", codec=codec, pix_fmt=pix_fmt, width=321, height=241,
-                          frame_count=3)
+    path = make_test_clip(
+        tmp_path / f"odd{suffix}", codec=codec, pix_fmt=pix_fmt, width=321, height=241, frame_count=3
+    )
     info = probe(path)
     assert (info.width, info.height, info.pix_fmt, info.bit_depth) == (321, 241, pix_fmt, bit_depth)
 
@@ -82,12 +91,20 @@ def test_odd_sizes_are_reported_exactly(tmp_path: Path, codec: str, suffix: str,
 def test_colour_tags_rotation_and_drop_frame_flag(tmp_path: Path) -> None:
     # BT.2020 primaries, PQ transfer, BT.2020 non-constant matrix, full range: FFmpeg codes 9, 16, 9, 2.
     path = make_test_clip(
-        tmp_path / "hdr.mp4", codec="h264", frame_rate=NTSC_30, timecode="00:10:00:00", drop_frame=True,
-        colour_codes=(9, 16, 9, 2), rotation=270,
+        tmp_path / "hdr.mp4",
+        codec="h264",
+        frame_rate=NTSC_30,
+        timecode="00:10:00:00",
+        drop_frame=True,
+        colour_codes=(9, 16, 9, 2),
+        rotation=270,
     )
     info = probe(path)
     assert (info.color_primaries, info.color_transfer, info.color_matrix, info.color_range) == (
-        "bt2020", "smpte2084", "bt2020nc", "pc"
+        "bt2020",
+        "smpte2084",
+        "bt2020nc",
+        "pc",
     )
     assert info.rotation == 270
     assert info.start_timecode == "00:10:00;00" and info.is_drop_frame and info.start_frame == 17982
@@ -128,10 +145,17 @@ def test_constant_rate_with_container_rounding_is_not_vfr(tmp_path: Path) -> Non
     assert not info.is_vfr and info.frame_rate == NTSC_60
 
 
-@pytest.mark.parametrize(("declared", "exact"), [
-    (Fraction(2997, 100), NTSC_30), (Fraction(19001, 317), NTSC_60), (Fraction(23976, 1000), NTSC_24),
-    (Fraction(25), Fraction(25)), (Fraction(30), Fraction(30)), (Fraction(25, 2), Fraction(25, 2)),
-])
+@pytest.mark.parametrize(
+    ("declared", "exact"),
+    [
+        (Fraction(2997, 100), NTSC_30),
+        (Fraction(19001, 317), NTSC_60),
+        (Fraction(23976, 1000), NTSC_24),
+        (Fraction(25), Fraction(25)),
+        (Fraction(30), Fraction(30)),
+        (Fraction(25, 2), Fraction(25, 2)),
+    ],
+)
 def test_snap_frame_rate(declared: Fraction, exact: Fraction) -> None:
     assert snap_frame_rate(declared) == exact
 

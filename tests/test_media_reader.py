@@ -15,16 +15,20 @@ from keydub.core.media import FrameReader, probe, read_frames
 RANGES = [(0, 30), (17, 23), (29, 30), (5, 6), (12, 20), (0, 1), (23, 24)]
 
 
-@pytest.mark.parametrize(("codec", "suffix", "gop"), [
-    ("h264", ".mp4", 30),  # one keyframe: every read decodes from frame 0, through B-frame reordering
-    ("h264", ".mp4", 8),  # seeks land on the keyframe before the wanted frame
-    ("h264", ".mkv", 8),
-    ("prores", ".mov", None),
-    ("ffv1", ".mkv", None),
-])
+@pytest.mark.parametrize(
+    ("codec", "suffix", "gop"),
+    [
+        ("h264", ".mp4", 30),  # one keyframe: every read decodes from frame 0, through B-frame reordering
+        ("h264", ".mp4", 8),  # seeks land on the keyframe before the wanted frame
+        ("h264", ".mkv", 8),
+        ("prores", ".mov", None),
+        ("ffv1", ".mkv", None),
+    ],
+)
 def test_frame_i_is_frame_i_after_any_seek(tmp_path: Path, codec: str, suffix: str, gop: int | None) -> None:
-    path = make_test_clip(tmp_path / f"clip{suffix}", codec=codec, frame_count=30, gop=gop,
-                          frame_rate=Fraction(30000, 1001))
+    path = make_test_clip(
+        tmp_path / f"clip{suffix}", codec=codec, frame_count=30, gop=gop, frame_rate=Fraction(30000, 1001)
+    )
     with FrameReader(path) as reader:
         for start, end in RANGES:
             frames = list(reader.read(start, end))

@@ -45,8 +45,14 @@ def test_known_values_both_ways(timecode: str, rate: Fraction, frames: int) -> N
 
 @pytest.mark.parametrize(
     ("rate", "drop_frame"),
-    [(NTSC_24, False), (Fraction(25), False), (NTSC_30, False), (NTSC_30, True), (Fraction(50), False),
-     (NTSC_60, True)],
+    [
+        (NTSC_24, False),
+        (Fraction(25), False),
+        (NTSC_30, False),
+        (NTSC_30, True),
+        (Fraction(50), False),
+        (NTSC_60, True),
+    ],
 )
 def test_round_trip_is_a_bijection_across_minute_boundaries(rate: Fraction, drop_frame: bool) -> None:
     fps = nominal_rate(rate)
@@ -67,8 +73,14 @@ def test_round_trip_is_a_bijection_across_minute_boundaries(rate: Fraction, drop
 
 @pytest.mark.parametrize(
     ("rate", "drop_frame", "otio_rate"),
-    [(NTSC_24, False, 24000 / 1001), (Fraction(25), False, 25.0), (NTSC_30, True, 30000 / 1001),
-     (NTSC_30, False, 30000 / 1001), (NTSC_60, True, 60000 / 1001), (Fraction(50), False, 50.0)],
+    [
+        (NTSC_24, False, 24000 / 1001),
+        (Fraction(25), False, 25.0),
+        (NTSC_30, True, 30000 / 1001),
+        (NTSC_30, False, 30000 / 1001),
+        (NTSC_60, True, 60000 / 1001),
+        (Fraction(50), False, 50.0),
+    ],
 )
 def test_agrees_with_opentimelineio(rate: Fraction, drop_frame: bool, otio_rate: float) -> None:
     # OTIO is the editor side's timecode authority; core must produce the same labels without importing it.

@@ -27,8 +27,16 @@ NTSC_24 = Fraction(24000, 1001)
 NTSC_30 = Fraction(30000, 1001)
 
 
-def copy_clip(source: Path, target: Path, *, codec: str, start: int = 0, end: int | None = None,
-              audio: AudioSpec | None = None, high_bit_depth: bool = False) -> MediaInfo:
+def copy_clip(
+    source: Path,
+    target: Path,
+    *,
+    codec: str,
+    start: int = 0,
+    end: int | None = None,
+    audio: AudioSpec | None = None,
+    high_bit_depth: bool = False,
+) -> MediaInfo:
     """Decode `source[start:end]` and encode it to `target`; returns the probe of the result."""
     info = probe(source)
     with VideoWriter(target, like=info, codec=codec, audio=audio, first_source_frame=start) as writer:
@@ -41,18 +49,23 @@ def files_in(folder: Path) -> list[str]:
     return sorted(os.listdir(folder))
 
 
-@pytest.mark.parametrize(("codec", "suffix"), [("prores", ".mov"), ("h264", ".mp4"), ("h264", ".mov"),
-                                               ("ffv1", ".mkv")])
-@pytest.mark.parametrize(("rate", "timecode", "expected_timecode"), [
-    (NTSC_24, "01:00:00:00", "01:00:00:04"),
-    (NTSC_30, "00:00:59;28", "00:01:00;04"),  # crosses the dropped labels ;00 and ;01
-    (Fraction(25), "10:00:00:00", "10:00:00:04"),
-])
+@pytest.mark.parametrize(
+    ("codec", "suffix"), [("prores", ".mov"), ("h264", ".mp4"), ("h264", ".mov"), ("ffv1", ".mkv")]
+)
+@pytest.mark.parametrize(
+    ("rate", "timecode", "expected_timecode"),
+    [
+        (NTSC_24, "01:00:00:00", "01:00:00:04"),
+        (NTSC_30, "00:00:59;28", "00:01:00;04"),  # crosses the dropped labels ;00 and ;01
+        (Fraction(25), "10:00:00:00", "10:00:00:04"),
+    ],
+)
 def test_round_trip_keeps_count_rate_timecode_and_frames(
     tmp_path: Path, codec: str, suffix: str, rate: Fraction, timecode: str, expected_timecode: str
 ) -> None:
-    source = make_test_clip(tmp_path / "source.mov", codec="prores", frame_rate=rate, timecode=timecode,
-                            frame_count=16)
+    source = make_test_clip(
+        tmp_path / "source.mov", codec="prores", frame_rate=rate, timecode=timecode, frame_count=16
+    )
     result = copy_clip(source, tmp_path / f"render{suffix}", codec=codec, start=4, end=14)
     assert result.frame_count == 10
     assert result.frame_rate == rate
@@ -95,8 +108,9 @@ def test_odd_size_survives_prores_and_ffv1_and_is_refused_by_h264(tmp_path: Path
 
 
 def test_colour_tags_rotation_and_pixel_values_carry_over(tmp_path: Path) -> None:
-    source = make_test_clip(tmp_path / "tagged.mp4", codec="h264", colour_codes=(1, 1, 1, 1), rotation=90,
-                            frames="noise", frame_count=3)
+    source = make_test_clip(
+        tmp_path / "tagged.mp4", codec="h264", colour_codes=(1, 1, 1, 1), rotation=90, frames="noise", frame_count=3
+    )
     for codec, suffix in (("prores", ".mov"), ("h264", ".mp4")):
         result = copy_clip(source, tmp_path / f"copy{suffix}", codec=codec)
         tags = (result.color_primaries, result.color_transfer, result.color_matrix, result.color_range)
@@ -154,8 +168,9 @@ def test_given_stereo_audio_is_cut_to_the_picture_in_aac(tmp_path: Path) -> None
 
 
 def test_source_audio_is_copied_from_the_first_rendered_frame(tmp_path: Path) -> None:
-    source = make_test_clip(tmp_path / "source.mov", codec="prores", frame_count=25, audio_rate=48000,
-                            audio_channels=2)
+    source = make_test_clip(
+        tmp_path / "source.mov", codec="prores", frame_count=25, audio_rate=48000, audio_channels=2
+    )
     info = probe(source)
     spec = AudioSpec.from_file(source, start=info.frame_time(10))
     result = copy_clip(source, tmp_path / "render.mov", codec="prores", start=10, end=20, audio=spec)
@@ -174,8 +189,9 @@ def small_clip(tmp_path: Path) -> MediaInfo:
 
 
 @pytest.mark.parametrize("interruption", [RuntimeError, KeyboardInterrupt])
-def test_an_exception_mid_write_leaves_no_file(tmp_path: Path, small_clip: MediaInfo,
-                                               interruption: type[BaseException]) -> None:
+def test_an_exception_mid_write_leaves_no_file(
+    tmp_path: Path, small_clip: MediaInfo, interruption: type[BaseException]
+) -> None:
     with pytest.raises(interruption):
         with VideoWriter(tmp_path / "out.mov", like=small_clip, audio=AudioSpec.from_file(small_clip.path)) as writer:
             for index, frame in enumerate(read_frames(small_clip.path)):
@@ -231,13 +247,17 @@ def test_missing_folder(tmp_path: Path, small_clip: MediaInfo) -> None:
         VideoWriter(tmp_path / "renders" / "out.mov", like=small_clip)
 
 
-@pytest.mark.parametrize(("codec", "name", "needle"), [
-    ("ffv1", "out.mov", "ffv1 cannot be written to a .mov file"),
-    ("prores", "out.mp4", "use .mov or .mkv"),
-    ("dnxhd", "out.mov", "unknown codec 'dnxhd'; choose one of prores, h264, ffv1"),
-])
-def test_codec_and_container_must_fit(tmp_path: Path, small_clip: MediaInfo, codec: str, name: str,
-                                      needle: str) -> None:
+@pytest.mark.parametrize(
+    ("codec", "name", "needle"),
+    [
+        ("ffv1", "out.mov", "ffv1 cannot be written to a .mov file"),
+        ("prores", "out.mp4", "use .mov or .mkv"),
+        ("dnxhd", "out.mov", "unknown codec 'dnxhd'; choose one of prores, h264, ffv1"),
+    ],
+)
+def test_codec_and_container_must_fit(
+    tmp_path: Path, small_clip: MediaInfo, codec: str, name: str, needle: str
+) -> None:
     with pytest.raises(InvalidParameterError, match=needle):
         VideoWriter(tmp_path / name, like=small_clip, codec=codec)
     assert files_in(tmp_path) == ["source.mkv"]
@@ -261,8 +281,7 @@ def test_background_writer_writes_every_frame_in_order(tmp_path: Path) -> None:
         assert np.array_equal(original, written)
 
 
-def test_background_writer_reports_an_encoding_error_and_leaves_no_file(tmp_path: Path,
-                                                                        small_clip: MediaInfo) -> None:
+def test_background_writer_reports_an_encoding_error_and_leaves_no_file(tmp_path: Path, small_clip: MediaInfo) -> None:
     with pytest.raises(InvalidParameterError, match="frame 1 is uint8 \\(10, 10, 3\\)"):
         with VideoWriter(tmp_path / "out.mov", like=small_clip) as writer, BackgroundWriter(writer) as encoder:
             frames = read_frames(small_clip.path)

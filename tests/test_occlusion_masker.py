@@ -151,11 +151,23 @@ def test_propagation_covers_the_window_once_with_exact_masks_across_pieces(maske
     # After two interactive previews: each piece is seeded with the masks of the frame it shares with the
     # previous one (except where the editor prompted that frame: 108 for object 1), then gets the prompts.
     assert segmenter.prompts[2:] == [
-        (3, 0, 1, "click"), (3, 6, 2, "box"),
-        (4, 1, 1, "mask"), (4, 1, 2, "mask"), (4, 0, 1, "click"), (4, 3, 2, "box"),
-        (5, 2, 1, "mask"), (5, 2, 2, "mask"), (5, 0, 1, "click"), (5, 1, 2, "box"),
-        (6, 5, 2, "mask"), (6, 5, 1, "click"), (6, 6, 2, "box"),
-        (7, 3, 1, "mask"), (7, 3, 2, "mask"), (7, 4, 1, "click"), (7, 5, 2, "box"),
+        (3, 0, 1, "click"),
+        (3, 6, 2, "box"),
+        (4, 1, 1, "mask"),
+        (4, 1, 2, "mask"),
+        (4, 0, 1, "click"),
+        (4, 3, 2, "box"),
+        (5, 2, 1, "mask"),
+        (5, 2, 2, "mask"),
+        (5, 0, 1, "click"),
+        (5, 1, 2, "box"),
+        (6, 5, 2, "mask"),
+        (6, 5, 1, "click"),
+        (6, 6, 2, "box"),
+        (7, 3, 1, "mask"),
+        (7, 3, 2, "mask"),
+        (7, 4, 1, "click"),
+        (7, 5, 2, "box"),
     ]
 
 
@@ -295,8 +307,10 @@ def test_the_cache_skips_the_segmenter_for_the_same_prompts(tmp_path):
     masker = OcclusionMasker(segmenter, identity="colour-v1")
     cache = OcclusionMaskCache(tmp_path / "cache")
     brush = save_brush_mask(painted(GREEN, 12), tmp_path / "green.png")
-    prompts = [OcclusionPrompt(1, 104, ((27.0, 22.0),), (1,)).to_dict(), {"object_id": 2, "frame": 112,
-                                                                           "mask": str(brush)}]
+    prompts = [
+        OcclusionPrompt(1, 104, ((27.0, 22.0),), (1,)).to_dict(),
+        {"object_id": 2, "frame": 112, "mask": str(brush)},
+    ]
     first = occluder_masks_for_window(shot(), (100, 120), prompts, start_frame=100, masker=masker, cache=cache)
     calls = segmenter.calls.copy()
     assert calls["init_state"] == 2 and calls["propagate"] == 2

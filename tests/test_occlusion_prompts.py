@@ -58,8 +58,9 @@ def test_malformed_clicks_are_refused_with_the_value(text, fragment):
 
 
 def test_timecode_frames_convert_through_the_clips_start_timecode(tmp_path):
-    clip = make_test_clip(tmp_path / "tc.mkv", frame_rate=Fraction(30000, 1001), frame_count=40,
-                          timecode="00:59:59;28", drop_frame=True)
+    clip = make_test_clip(
+        tmp_path / "tc.mkv", frame_rate=Fraction(30000, 1001), frame_count=40, timecode="00:59:59;28", drop_frame=True
+    )
     info = probe(clip)
     # 00:59:59;28 is frame 107890 at 29.97 drop-frame; 01:00:00;02 is 107892 + 2 (the ;00 and ;01 labels of
     # minute 60 exist because 60 is divisible by ten), so it is the clip's fifth frame.

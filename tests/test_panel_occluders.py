@@ -202,8 +202,11 @@ def test_a_clips_job_carries_the_occluders_keydub_render_parses(masker, tmp_path
     controller = PanelController(handles=0)
     controller.open_video(clip, dub, tmp_path / "out")
     clip_id = controller.current_id
-    editor = OccluderEditor(masker, masker.init_session(clip),
-                            brush_path=lambda object_id, frame: controller.brush_mask_path(clip_id, object_id, frame))
+    editor = OccluderEditor(
+        masker,
+        masker.init_session(clip),
+        brush_path=lambda object_id, frame: controller.brush_mask_path(clip_id, object_id, frame),
+    )
     editor.click(2, 1, 60.0, 45.0)
     editor.click(2, 1, 20.5, 70.25, positive=False)
     editor.box(4, 2, (30.0, 10.0, 80.0, 50.0))
@@ -221,7 +224,20 @@ def test_a_clips_job_carries_the_occluders_keydub_render_parses(masker, tmp_path
     png = Path(from_panel[-1]["mask"])
     named = controller.brush_mask_path(clip_id, 3, 5)
     assert png.parent == named.parent and png.name.startswith(f"{named.stem}_")
-    argv = ["render", str(clip), "--audio", str(dub), "-o", str(tmp_path / "cli.mkv"), "--occluder", "1:60,45@2",
-            "--occluder=1:-20.5,70.25@2", "--occluder", "2:30,10,80,50@4", "--occluder-mask", f"3:{png}@5"]
+    argv = [
+        "render",
+        str(clip),
+        "--audio",
+        str(dub),
+        "-o",
+        str(tmp_path / "cli.mkv"),
+        "--occluder",
+        "1:60,45@2",
+        "--occluder=1:-20.5,70.25@2",
+        "--occluder",
+        "2:30,10,80,50@4",
+        "--occluder-mask",
+        f"3:{png}@5",
+    ]
     assert main(argv) == 130
     assert from_panel == seen["request"].occluders and len(from_panel) == 3

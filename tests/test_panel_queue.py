@@ -47,8 +47,14 @@ def other(job: ClipJob, name: str) -> ClipJob:
 
 def start_worker(queue: QueueController, delay: float = 0.0, once: bool = True) -> subprocess.Popen:
     argv = queue.worker_argv() + (["--once"] if once else [])
-    process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env=subprocess_environment(KEYDUB_TEST_FRAME_DELAY=str(delay)))
+    process = subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=subprocess_environment(KEYDUB_TEST_FRAME_DELAY=str(delay)),
+    )
     queue.worker_started(process.pid)
     queue.attach(lambda line: process.stdin.write(line + "\n") > 0 and process.stdin.flush() is None)
     return process
@@ -112,8 +118,9 @@ def test_a_killed_worker_leaves_its_job_resumable_with_one_line_saying_so(job, f
 
     message = queue.worker.message
     assert queue.worker.state == "crashed" and "\n" not in message
-    assert message == ("The worker was killed while rendering 'shot'; the job is kept and resumes when the worker "
-                       "starts again.")
+    assert message == (
+        "The worker was killed while rendering 'shot'; the job is kept and resumes when the worker starts again."
+    )
     row = rows_by_id(queue)[job.job_id]
     assert row.state is JobState.PENDING and row.is_resumable and row.attempts == 1
     assert row.state_text() == "queued (resumes: interrupted: its renderer stopped)"

@@ -16,8 +16,9 @@ from keydub.plugin.store import JobProgress, JobStore
 
 @pytest.fixture
 def clip_and_dub(tmp_path):
-    video = make_test_clip(tmp_path / "shot.mov", width=64, height=48, frame_count=25, codec="h264",
-                           timecode="01:00:00:00")
+    video = make_test_clip(
+        tmp_path / "shot.mov", width=64, height=48, frame_count=25, codec="h264", timecode="01:00:00:00"
+    )
     dub = tmp_path / "dub.wav"
     write_tone_wav(dub, TONES["es_line1"], seconds=2)
     return video, dub
@@ -63,7 +64,11 @@ def test_the_range_is_a_setting_of_a_single_clip(controller):
     controller.set_range(clip_id, 5, 15)
     session = controller.current
     assert (session.start_frame, session.end_frame, session.record_in, session.record_out) == (
-        5, 15, "01:00:00:05", "01:00:00:14")
+        5,
+        15,
+        "01:00:00:05",
+        "01:00:00:14",
+    )
     job = controller.job(clip_id)
     assert (job.start_frame, job.end_frame) == (5, 15)
     with pytest.raises(InvalidParameterError, match="in point before the out point"):
@@ -77,7 +82,9 @@ def test_handles_widen_the_job_and_are_clamped(controller):
     assert (job.start_frame, job.end_frame) == (2, 18)
     controller.set_render_options({"codec": "ffv1"}, handles=12)
     assert (controller.job(controller.current_id).start_frame, controller.job(controller.current_id).end_frame) == (
-        0, 25)
+        0,
+        25,
+    )
 
 
 def test_closing_and_reopening_restores_every_choice(controller, clip_and_dub, tmp_path):
@@ -85,8 +92,10 @@ def test_closing_and_reopening_restores_every_choice(controller, clip_and_dub, t
     controller.set_range(clip_id, 3, 20)
     controller.choose_face(clip_id, (30.0, 20.0), 4)
     mask = controller.brush_mask_path(clip_id, 2, 9)
-    prompts = [{"object_id": 1, "frame": 6, "points": [[12.0, 30.0]], "labels": [1], "box": None, "mask": None},
-               {"object_id": 2, "frame": 9, "points": [], "labels": [], "box": None, "mask": str(mask)}]
+    prompts = [
+        {"object_id": 1, "frame": 6, "points": [[12.0, 30.0]], "labels": [1], "box": None, "mask": None},
+        {"object_id": 2, "frame": 9, "points": [], "labels": [], "box": None, "mask": str(mask)},
+    ]
     controller.set_occluders(clip_id, prompts)
     controller.set_params(clip_id, {"seed": 7})
     controller.set_render_options({"codec": "ffv1", "steps": 12}, handles=2)
@@ -192,8 +201,14 @@ def test_a_timeline_opens_one_session_per_renderable_clip_and_restores_edits(tmp
 
 
 def test_a_session_round_trips_through_json():
-    session = ClipSession(clip_id="c", name="shot", video="/media/shot.mov", start_frame=2, end_frame=9,
-                          occluders=({"object_id": 1, "frame": 3, "points": [[1.0, 2.0]], "labels": [1]},))
+    session = ClipSession(
+        clip_id="c",
+        name="shot",
+        video="/media/shot.mov",
+        start_frame=2,
+        end_frame=9,
+        occluders=({"object_id": 1, "frame": 3, "points": [[1.0, 2.0]], "labels": [1]},),
+    )
     assert ClipSession.from_dict(session.to_dict()).to_dict() == session.to_dict()
     with pytest.raises(InvalidParameterError, match="empty"):
         ClipSession(clip_id="c", name="shot", video="/m.mov", start_frame=5, end_frame=5)

@@ -30,19 +30,28 @@ def test_a_windows_editor_and_linux_nodes_swap_separators():
 
 def test_a_request_goes_to_the_nodes_and_its_result_comes_back():
     paths = PathMap.parse(["/editor/media=/node/media", "/editor/renders=/node/renders"])
-    request = RenderRequest(video=Path("/editor/media/a.mov"), audio=Path("/editor/renders/.keydub/audio/x.wav"),
-                            output=Path("/editor/renders/.keydub/staging/a.1.mkv"), weights="/editor/media/w",
-                            vae="stabilityai/stable-video-diffusion-img2vid", codec="ffv1")
+    request = RenderRequest(
+        video=Path("/editor/media/a.mov"),
+        audio=Path("/editor/renders/.keydub/audio/x.wav"),
+        output=Path("/editor/renders/.keydub/staging/a.1.mkv"),
+        weights="/editor/media/w",
+        vae="stabilityai/stable-video-diffusion-img2vid",
+        codec="ffv1",
+    )
 
     data = paths.request_to_node(request)
 
     assert (data["video"], data["audio"], data["output"], data["weights"]) == (
-        "/node/media/a.mov", "/node/renders/.keydub/audio/x.wav", "/node/renders/.keydub/staging/a.1.mkv",
-        "/node/media/w")
+        "/node/media/a.mov",
+        "/node/renders/.keydub/audio/x.wav",
+        "/node/renders/.keydub/staging/a.1.mkv",
+        "/node/media/w",
+    )
     assert data["vae"] == "stabilityai/stable-video-diffusion-img2vid", "a hub id is not a path"
     assert RenderRequest.from_dict(data).codec == "ffv1"
-    result = paths.result_to_editor({"output": data["output"], "frame_count": 3, "passed_through": [[1, "no face"]],
-                                     "report": {"frames": 3}})
+    result = paths.result_to_editor(
+        {"output": data["output"], "frame_count": 3, "passed_through": [[1, "no face"]], "report": {"frames": 3}}
+    )
     assert result.output == Path("/editor/renders/.keydub/staging/a.1.mkv")
     assert (result.frame_count, result.passed_through) == (3, ((1, "no face"),))
 

@@ -109,8 +109,10 @@ def test_sixty_frames_become_sixty_frames_with_the_official_schedule():
     # Every denoising step is reported: 11 official Euler steps per sampler call, one call per stage here.
     assert pipe.planned_steps(60) == 11
     stages = [(e.stage, e.done, e.total, e.unit) for e in events if e.stage != "audio features"]
-    assert stages == [*[("keyframes", i, 11, "steps") for i in range(1, 12)],
-                      *[("interpolation", i, 11, "steps") for i in range(1, 12)]]
+    assert stages == [
+        *[("keyframes", i, 11, "steps") for i in range(1, 12)],
+        *[("interpolation", i, 11, "steps") for i in range(1, 12)],
+    ]
 
 
 def test_same_seed_gives_the_same_result(short_runs):

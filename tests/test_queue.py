@@ -42,8 +42,10 @@ def test_claims_from_four_processes_hand_each_job_to_exactly_one(tmp_path):
     # fork: the children start at once, without importing the test's modules again (spawn where there is no fork).
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     results = context.Queue()
-    processes = [context.Process(target=_claim_all, args=(str(tmp_path / ".keydub" / "jobs.sqlite"), f"h:{n}",
-                                                          results)) for n in range(4)]
+    processes = [
+        context.Process(target=_claim_all, args=(str(tmp_path / ".keydub" / "jobs.sqlite"), f"h:{n}", results))
+        for n in range(4)
+    ]
     for process in processes:
         process.start()
     for process in processes:
@@ -95,7 +97,10 @@ def test_a_heartbeat_keeps_the_lease_and_writes_progress(tmp_path):
         assert store.claim_next("h:2", 60.0) is None, "a renewed lease is not reclaimed"
         record = store.get("a")
         assert (record.state, record.owner, record.progress) == (
-            JobState.RUNNING, REMOTE, JobProgress("interpolation", 3, 20, "steps", 12.5))
+            JobState.RUNNING,
+            REMOTE,
+            JobProgress("interpolation", 3, 20, "steps", 12.5),
+        )
 
 
 @pytest.mark.parametrize("loop", ["", "+ray1"])

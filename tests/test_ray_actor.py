@@ -13,8 +13,9 @@ from keydub.plugin.cluster.errors import NodeAccessError
 def request_in(folder: Path, **options) -> RenderRequest:
     (folder / "a.mov").write_bytes(b"picture")
     (folder / "a.wav").write_bytes(b"dub")
-    return RenderRequest(video=folder / "a.mov", audio=folder / "a.wav", output=folder / "staging" / "a.mkv",
-                         **options)
+    return RenderRequest(
+        video=folder / "a.mov", audio=folder / "a.wav", output=folder / "staging" / "a.mkv", **options
+    )
 
 
 def test_a_node_that_cannot_write_the_output_folder_names_it_and_itself(tmp_path):
@@ -24,9 +25,11 @@ def test_a_node_that_cannot_write_the_output_folder_names_it_and_itself(tmp_path
     with pytest.raises(NodeAccessError) as error:
         check_node_access(request)
 
-    assert str(error.value) == (f"render node {socket.gethostname()} cannot write the output folder "
-                                f"{tmp_path / 'staging'} (Not a directory); mount the shared storage there, or map "
-                                "the path with --path-map FROM=TO")
+    assert str(error.value) == (
+        f"render node {socket.gethostname()} cannot write the output folder "
+        f"{tmp_path / 'staging'} (Not a directory); mount the shared storage there, or map "
+        "the path with --path-map FROM=TO"
+    )
 
 
 def test_a_node_that_cannot_read_the_dub_names_it(tmp_path):
@@ -40,8 +43,10 @@ def test_a_node_that_cannot_read_the_dub_names_it(tmp_path):
         check_node_access(request)
 
 
-@pytest.mark.parametrize(("device", "gpus", "expected"), [("auto", ["3"], "cuda"), ("cuda:1", ["3"], "cuda"),
-                                                          ("cpu", ["3"], "cpu"), ("auto", [], "auto")])
+@pytest.mark.parametrize(
+    ("device", "gpus", "expected"),
+    [("auto", ["3"], "cuda"), ("cuda:1", ["3"], "cuda"), ("cpu", ["3"], "cpu"), ("auto", [], "auto")],
+)
 def test_a_gpu_render_runs_on_the_gpu_ray_assigned(tmp_path, device, gpus, expected):
     # Ray limits CUDA_VISIBLE_DEVICES to the actor's GPUs, so the assigned GPU is `cuda` inside the actor.
     assert _on_assigned_devices(request_in(tmp_path, device=device), gpus).device == expected

@@ -22,8 +22,10 @@ def test_the_estimate_sums_each_job_at_its_own_rate_exactly():
         estimate_cost([], throughput=0.0)
 
 
-@pytest.mark.parametrize(("seconds", "text"), [(Fraction(21, 5), "4.2 s"), (Fraction(185), "3 min 05 s"),
-                                               (Fraction(3725), "1 h 02 min 05 s")])
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(Fraction(21, 5), "4.2 s"), (Fraction(185), "3 min 05 s"), (Fraction(3725), "1 h 02 min 05 s")],
+)
 def test_durations_read_as_people_write_them(seconds, text):
     assert format_duration(seconds) == text
 
@@ -31,8 +33,22 @@ def test_durations_read_as_people_write_them(seconds, text):
 def test_a_dry_run_prints_the_frames_to_render_and_their_gpu_time(tmp_path, capsys):
     fixture = write_three_clip_timeline(tmp_path)
 
-    assert main(["timeline", str(fixture.path), "--dub-track", "DX es-419", "--dry-run", "--executor", "ray",
-                 "--throughput", "2.5"]) == 0
+    assert (
+        main(
+            [
+                "timeline",
+                str(fixture.path),
+                "--dub-track",
+                "DX es-419",
+                "--dry-run",
+                "--executor",
+                "ray",
+                "--throughput",
+                "2.5",
+            ]
+        )
+        == 0
+    )
 
     lines = capsys.readouterr().out.splitlines()
     # 20 + 16 + 18 frames and 12 frames of handles each side (clamped by nothing here): 126 frames at 23.976.
@@ -41,7 +57,9 @@ def test_a_dry_run_prints_the_frames_to_render_and_their_gpu_time(tmp_path, caps
     assert lines[-4:-1] == [
         f"To render: {frames} frames, {float(seconds):.1f} s of output.",
         f"Estimated GPU time: {float(seconds * Fraction(5, 2)):.1f} s at 2.50 s of GPU per output second; divide by "
-        "the number of GPUs for a farm's wall clock.", ""]
+        "the number of GPUs for a farm's wall clock.",
+        "",
+    ]
     assert not (tmp_path / "three_keydub").exists(), "a dry run needs no cluster and writes nothing"
 
 
@@ -51,8 +69,10 @@ def test_the_default_throughput_says_it_is_a_target_not_a_measurement(tmp_path, 
     assert main(["timeline", str(fixture.path), "--dub-track", "DX es-419", "--dry-run"]) == 0
 
     estimate = capsys.readouterr().out.splitlines()[-3]
-    assert estimate.startswith("Estimated GPU time: 9.6 s at 1.82 s of GPU per output second (the FLOP budget's "
-                               "floor on one H100/H200, not a measurement: pass yours with --throughput)")
+    assert estimate.startswith(
+        "Estimated GPU time: 9.6 s at 1.82 s of GPU per output second (the FLOP budget's "
+        "floor on one H100/H200, not a measurement: pass yours with --throughput)"
+    )
 
 
 def test_a_farm_device_is_the_nodes_not_this_machines(tmp_path, capsys):
@@ -66,9 +86,22 @@ def test_a_farm_device_is_the_nodes_not_this_machines(tmp_path, capsys):
 
 def test_the_farm_options_describe_the_executor():
     pytest.importorskip("ray")
-    args = build_parser().parse_args(["timeline", "ep101.otio", "--executor", "ray", "--address", "10.0.0.5:6379",
-                                      "--gpus-per-job", "0.5", "--path-map", "/Volumes/SAN=/mnt/san",
-                                      "--path-map", r"Z:\show=/mnt/show"])
+    args = build_parser().parse_args(
+        [
+            "timeline",
+            "ep101.otio",
+            "--executor",
+            "ray",
+            "--address",
+            "10.0.0.5:6379",
+            "--gpus-per-job",
+            "0.5",
+            "--path-map",
+            "/Volumes/SAN=/mnt/san",
+            "--path-map",
+            r"Z:\show=/mnt/show",
+        ]
+    )
 
     executor = ray_executor(args, disable_lines=True)
 
@@ -82,8 +115,13 @@ def test_a_bad_path_map_is_one_error_line(tmp_path, capsys):
         main(["timeline", str(tmp_path / "ep101.otio"), "--executor", "ray", "--path-map", "/Volumes/SAN"])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith("Error: keydub timeline: argument --path-map: the path map '/Volumes/SAN' is not FROM=TO; "
-                          "give the folder as this machine sees it") and err.count("\n") == 1
+    assert (
+        err.startswith(
+            "Error: keydub timeline: argument --path-map: the path map '/Volumes/SAN' is not FROM=TO; "
+            "give the folder as this machine sees it"
+        )
+        and err.count("\n") == 1
+    )
 
 
 def test_each_running_job_has_its_own_progress_line(capsys):
@@ -109,10 +147,16 @@ def test_the_json_report_names_the_node_of_each_clip_this_run_rendered():
     from keydub.plugin.cli._farm import with_nodes
 
     farm = SimpleNamespace(nodes={"j1": {"node": "gpu-07", "address": "10.0.0.7", "pid": 1, "gpus": ["0"]}})
-    report = {"clips": [{"job_id": "j1", "was_rendered": True}, {"job_id": "j2", "was_rendered": False},
-                        {"job_id": None, "was_rendered": False}]}
+    report = {
+        "clips": [
+            {"job_id": "j1", "was_rendered": True},
+            {"job_id": "j2", "was_rendered": False},
+            {"job_id": None, "was_rendered": False},
+        ]
+    }
 
-    assert with_nodes(report, farm)["clips"] == [{"job_id": "j1", "was_rendered": True, "node": "gpu-07",
-                                                  "gpus": ["0"]},
-                                                 {"job_id": "j2", "was_rendered": False},
-                                                 {"job_id": None, "was_rendered": False}]
+    assert with_nodes(report, farm)["clips"] == [
+        {"job_id": "j1", "was_rendered": True, "node": "gpu-07", "gpus": ["0"]},
+        {"job_id": "j2", "was_rendered": False},
+        {"job_id": None, "was_rendered": False},
+    ]

@@ -66,8 +66,13 @@ def test_two_actors_render_each_clip_once_exactly_as_the_in_process_batch(tmp_pa
     timeline = write_clip_timeline(tmp_path)
     options = PlanOptions(dub_tracks=("DX es-419",), handles=1, render_options=tiny_render_options(weights))
 
-    local = render_timeline(timeline, tmp_path / "local", tmp_path / "local.otio", options,
-                            executor=InProcessExecutor(drawn_face_engine(str(tmp_path / "cache_local"))))
+    local = render_timeline(
+        timeline,
+        tmp_path / "local",
+        tmp_path / "local.otio",
+        options,
+        executor=InProcessExecutor(drawn_face_engine(str(tmp_path / "cache_local"))),
+    )
     executor = farm(ray_session, functools.partial(drawn_face_engine, str(tmp_path / "cache_ray")))
     remote = render_timeline(timeline, tmp_path / "ray", tmp_path / "ray.otio", options, executor=executor)
 
@@ -83,7 +88,8 @@ def test_two_actors_render_each_clip_once_exactly_as_the_in_process_batch(tmp_pa
     # The output timelines differ only in the folder the renders are in.
     expected = otio.adapters.write_to_string(read_timeline(tmp_path / "local.otio"))
     assert otio.adapters.write_to_string(read_timeline(tmp_path / "ray.otio")) == expected.replace(
-        str(tmp_path / "local"), str(tmp_path / "ray"))
+        str(tmp_path / "local"), str(tmp_path / "ray")
+    )
 
 
 def test_a_killed_actor_s_job_is_finished_by_another_and_a_rerun_renders_nothing(tmp_path, ray_session):
@@ -131,15 +137,15 @@ def test_ctrl_c_puts_the_running_jobs_back_to_pending_and_a_rerun_finishes_them(
     assert not [path for path in (tmp_path / "renders" / ".keydub").rglob("*.mkv")], "no partial render"
     # Only the clips finished before Ctrl-C are in place.
     assert {path.name for path in (tmp_path / "renders").glob("*.mkv")} == {
-        record.output.name for record in records if record.state is JobState.DONE}
+        record.output.name for record in records if record.state is JobState.DONE
+    }
     finished = farm(ray_session, functools.partial(SlowCopyEngine, 0.0), actors=1)
     run = render_timeline(timeline, tmp_path / "renders", tmp_path / "out.otio", options, executor=finished)
     assert [outcome.state for outcome in run.outcomes] == [JobState.DONE] * 4
     assert_store_consistent(tmp_path / "renders", {outcome.output.name for outcome in run.outcomes})
 
 
-def test_nodes_see_the_shared_storage_under_their_own_path_and_the_timeline_keeps_the_editor_s(tmp_path,
-                                                                                               ray_session):
+def test_nodes_see_the_shared_storage_under_their_own_path_and_the_timeline_keeps_the_editor_s(tmp_path, ray_session):
     editor = tmp_path / "Volumes" / "SAN"
     node = tmp_path / "mnt" / "san"
     editor.mkdir(parents=True)
@@ -149,8 +155,13 @@ def test_nodes_see_the_shared_storage_under_their_own_path_and_the_timeline_keep
     options = PlanOptions(dub_tracks=("DX es-419",), handles=0, render_options={"codec": "ffv1"})
     paths = PathMap.parse([f"{editor}={node}"])
 
-    run = render_timeline(timeline, editor / "renders", editor / "out.otio", options,
-                          executor=farm(ray_session, functools.partial(NodePathEngine, str(node)), path_map=paths))
+    run = render_timeline(
+        timeline,
+        editor / "renders",
+        editor / "out.otio",
+        options,
+        executor=farm(ray_session, functools.partial(NodePathEngine, str(node)), path_map=paths),
+    )
 
     assert [outcome.state for outcome in run.outcomes] == [JobState.DONE] * 4, [o.message for o in run.outcomes]
     track = read_timeline(editor / "out.otio").tracks[1]
@@ -159,21 +170,29 @@ def test_nodes_see_the_shared_storage_under_their_own_path_and_the_timeline_keep
 
     # A node that does not have the mount fails each clip at once, naming the path and the node.
     lost = PathMap.parse([f"{editor}={tmp_path / 'missing'}"])
-    failed = render_timeline(timeline, editor / "renders2", editor / "out2.otio", options,
-                             executor=farm(ray_session, functools.partial(NodePathEngine, str(node)), actors=1,
-                                           path_map=lost))
+    failed = render_timeline(
+        timeline,
+        editor / "renders2",
+        editor / "out2.otio",
+        options,
+        executor=farm(ray_session, functools.partial(NodePathEngine, str(node)), actors=1, path_map=lost),
+    )
     assert {outcome.state for outcome in failed.outcomes} == {JobState.FAILED}
     assert failed.outcomes[0].message == (
         f"render node {socket.gethostname()} cannot read the source {tmp_path / 'missing' / 'media' / 'A001.mov'}; "
-        "mount the shared storage there, or map the path with --path-map FROM=TO")
+        "mount the shared storage there, or map the path with --path-map FROM=TO"
+    )
 
 
 def test_actors_are_counted_from_the_cluster_s_gpus(ray_session):
     from keydub.plugin.cluster.errors import ClusterUnavailableError
     from keydub.plugin.cluster.executor import RayExecutor
 
-    with pytest.raises(ClusterUnavailableError, match="^the Ray cluster has 0 GPUs and each job asks for 1; add GPU "
-                                                      r"nodes \(ray start --address\) or pass --gpus-per-job 0"):
+    with pytest.raises(
+        ClusterUnavailableError,
+        match="^the Ray cluster has 0 GPUs and each job asks for 1; add GPU "
+        r"nodes \(ray start --address\) or pass --gpus-per-job 0",
+    ):
         RayExecutor().actor_count(jobs=4)
     assert RayExecutor(gpus_per_job=0).actor_count(jobs=4) == 2, "one CPU actor per CPU of the local cluster"
     assert RayExecutor(gpus_per_job=0).actor_count(jobs=1) == 1, "never more actors than jobs"
@@ -184,6 +203,7 @@ def test_without_ray_the_farm_says_how_to_install_it(tmp_path, capsys, monkeypat
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as if it were not installed
 
     assert main(["timeline", str(timeline), "--dub-track", "DX es-419", "--executor", "ray"]) == 1
-    assert capsys.readouterr().err == ('Error: --executor ray needs Ray, which is not installed; install it with: '
-                                       'pip install "keydub[cluster]"\n')
+    assert capsys.readouterr().err == (
+        'Error: --executor ray needs Ray, which is not installed; install it with: pip install "keydub[cluster]"\n'
+    )
     assert not (tmp_path / "timeline_keydub").exists()

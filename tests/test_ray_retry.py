@@ -25,9 +25,11 @@ def test_a_job_goes_back_to_the_queue_until_its_actors_were_lost_max_attempts_ti
 
     assert [type(error) for error in errors] == [ActorLostError, ActorLostError, RemoteRenderError]
     assert str(errors[0]) == "its render node was lost: The actor died unexpectedly (node gpu-07)"
-    assert str(errors[2]) == ("the render node was lost 3 times while rendering this clip (last: The actor "
-                              "died unexpectedly (node gpu-07)); check the nodes' memory and logs, then run the "
-                              "batch again")
+    assert str(errors[2]) == (
+        "the render node was lost 3 times while rendering this clip (last: The actor "
+        "died unexpectedly (node gpu-07)); check the nodes' memory and logs, then run the "
+        "batch again"
+    )
     assert losses == {"sh010_ab.mkv": 3}
 
 

@@ -51,13 +51,20 @@ def write_wav(path: Path, seconds: float, *, rate: int = 16000, channels: int = 
 def request_for(
     clip: Path, audio: Path, output: Path, weights: dict[str, Path] | None = None, **options
 ) -> RenderRequest:
-    sources = {} if weights is None else {
-        "weights": str(weights["keysync"]), "vae": str(weights["vae"]),
-        "hubert": str(weights["hubert"]), "wavlm": str(weights["wavlm"]),
-    }
+    sources = (
+        {}
+        if weights is None
+        else {
+            "weights": str(weights["keysync"]),
+            "vae": str(weights["vae"]),
+            "hubert": str(weights["hubert"]),
+            "wavlm": str(weights["wavlm"]),
+        }
+    )
     options = {"landmark_backend": "dlib", **options}
-    return RenderRequest(video=clip, audio=audio, output=output, codec="ffv1", device="cpu", dtype="float32",
-                         **sources, **options)
+    return RenderRequest(
+        video=clip, audio=audio, output=output, codec="ffv1", device="cpu", dtype="float32", **sources, **options
+    )
 
 
 def drawn_face(frame_count: int, missing: range = range(0)) -> DrawnFaceBackend:
@@ -83,8 +90,16 @@ def changeable_pixels(frame_shape: tuple[int, ...]) -> np.ndarray:
 def test_render_keeps_frames_rate_timecode_and_every_pixel_outside_the_mouth(
     rate, timecode, drop_frame, tmp_path, weights
 ):
-    clip = make_test_clip(tmp_path / "source.mkv", width=WIDTH, height=HEIGHT, frame_rate=rate, frame_count=31,
-                          frames="noise", timecode=timecode, drop_frame=drop_frame)
+    clip = make_test_clip(
+        tmp_path / "source.mkv",
+        width=WIDTH,
+        height=HEIGHT,
+        frame_rate=rate,
+        frame_count=31,
+        frames="noise",
+        timecode=timecode,
+        drop_frame=drop_frame,
+    )
     dub = write_wav(tmp_path / "dub.wav", 2.0)
     output = tmp_path / "out.mkv"
 
@@ -107,8 +122,9 @@ def test_render_keeps_frames_rate_timecode_and_every_pixel_outside_the_mouth(
 
 
 def test_render_through_a_range_with_missing_faces_passes_them_through(tmp_path, pipeline):
-    clip = make_test_clip(tmp_path / "source.mkv", width=WIDTH, height=HEIGHT, frame_count=40, frames="noise",
-                          timecode="01:00:00:00")
+    clip = make_test_clip(
+        tmp_path / "source.mkv", width=WIDTH, height=HEIGHT, frame_count=40, frames="noise", timecode="01:00:00:00"
+    )
     dub = write_wav(tmp_path / "dub.wav", 0.5)  # shorter than the range: padded with silence
     output = tmp_path / "out.mkv"
     report_path = tmp_path / "qc.json"
@@ -137,13 +153,17 @@ def test_render_through_a_range_with_missing_faces_passes_them_through(tmp_path,
 def test_render_of_a_ten_bit_portrait_odd_sized_clip_keeps_its_depth(tmp_path, pipeline):
     width, height = 81, 121
     face = template_landmarks(40, 60, 40)
-    clip = make_test_clip(tmp_path / "source.mov", width=width, height=height, frame_count=15, codec="prores",
-                          frames="noise16")
+    clip = make_test_clip(
+        tmp_path / "source.mov", width=width, height=height, frame_count=15, codec="prores", frames="noise16"
+    )
     dub = write_wav(tmp_path / "dub.wav", 1.0, rate=44100, channels=2)
     output = tmp_path / "out.mkv"
 
-    render_clip(request_for(clip, dub, output), pipeline=pipeline,
-                landmark_backend=DrawnFaceBackend(lambda i: face, (height, width)))
+    render_clip(
+        request_for(clip, dub, output),
+        pipeline=pipeline,
+        landmark_backend=DrawnFaceBackend(lambda i: face, (height, width)),
+    )
 
     info = probe(output)
     assert (info.width, info.height, info.frame_count, info.bit_depth) == (width, height, 15, 16)
@@ -156,8 +176,9 @@ def test_render_of_a_ten_bit_portrait_odd_sized_clip_keeps_its_depth(tmp_path, p
 def test_silent_dub_renders_and_says_so(tmp_path, pipeline):
     clip = make_test_clip(tmp_path / "source.mkv", width=WIDTH, height=HEIGHT, frame_count=14, frames="noise")
     dub = write_wav(tmp_path / "silence.wav", 1.0, frequency=0)
-    result = render_clip(request_for(clip, dub, tmp_path / "out.mkv"), pipeline=pipeline,
-                         landmark_backend=drawn_face(14))
+    result = render_clip(
+        request_for(clip, dub, tmp_path / "out.mkv"), pipeline=pipeline, landmark_backend=drawn_face(14)
+    )
     assert result.report["audio"]["is_silent"]
     assert any("silent" in note for note in result.report["notes"])
 
@@ -170,8 +191,11 @@ def small_clip(tmp_path) -> Path:
 def test_missing_audio_is_a_clear_error_and_writes_nothing(tmp_path, small_clip, pipeline):
     output = tmp_path / "out.mkv"
     with pytest.raises(MediaNotFoundError, match="missing.wav"):
-        render_clip(request_for(small_clip, tmp_path / "missing.wav", output), pipeline=pipeline,
-                    landmark_backend=drawn_face(14))
+        render_clip(
+            request_for(small_clip, tmp_path / "missing.wav", output),
+            pipeline=pipeline,
+            landmark_backend=drawn_face(14),
+        )
     assert list(tmp_path.iterdir()) == [small_clip]
 
 
@@ -190,8 +214,11 @@ def test_unreadable_and_empty_audio_are_clear_errors(tmp_path, small_clip, pipel
 def test_a_clip_with_no_face_is_an_error_before_any_output(tmp_path, small_clip, pipeline):
     dub = write_wav(tmp_path / "dub.wav", 1.0)
     with pytest.raises(NoFaceFoundError, match="no face"):
-        render_clip(request_for(small_clip, dub, tmp_path / "out.mkv"), pipeline=pipeline,
-                    landmark_backend=DrawnFaceBackend(lambda i: None, (HEIGHT, WIDTH)))
+        render_clip(
+            request_for(small_clip, dub, tmp_path / "out.mkv"),
+            pipeline=pipeline,
+            landmark_backend=DrawnFaceBackend(lambda i: None, (HEIGHT, WIDTH)),
+        )
     assert not (tmp_path / "out.mkv").exists()
 
 
@@ -213,8 +240,12 @@ def test_ctrl_c_mid_render_leaves_no_file(tmp_path, pipeline):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        render_clip(request_for(clip, dub, tmp_path / "out.mkv"), interrupt_after_ten_frames, pipeline=pipeline,
-                    landmark_backend=drawn_face(30))
+        render_clip(
+            request_for(clip, dub, tmp_path / "out.mkv"),
+            interrupt_after_ten_frames,
+            pipeline=pipeline,
+            landmark_backend=drawn_face(30),
+        )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dub.wav", "source.mkv"]
 
 
@@ -223,8 +254,11 @@ def test_real_clip_renders_with_dlib_landmarks(tmp_path, talking_clip, dub_speec
 
     output = tmp_path / "out.mkv"
     analysis = analyse_clip(talking_clip, 100, 130, "dlib", cache=AnalysisCache(analysis_cache_dir / "analysis"))
-    result = render_clip(request_for(talking_clip, dub_speech, output, start_frame=100, end_frame=130),
-                         pipeline=pipeline, analysis=analysis)
+    result = render_clip(
+        request_for(talking_clip, dub_speech, output, start_frame=100, end_frame=130),
+        pipeline=pipeline,
+        analysis=analysis,
+    )
     info = probe(output)
     assert info.frame_count == 30 and (info.width, info.height) == (1080, 1920)
     assert result.report["face"]["coverage"] >= 0.95
@@ -239,15 +273,41 @@ def test_real_clip_renders_with_dlib_landmarks(tmp_path, talking_clip, dub_speec
 def test_keydub_render_command_line(tmp_path, weights, capsys):
     from keydub.plugin.cli.main import main
 
-    clip = make_test_clip(tmp_path / "source.mkv", width=WIDTH, height=HEIGHT, frame_count=20, frames="noise",
-                          timecode="01:00:00:00")
+    clip = make_test_clip(
+        tmp_path / "source.mkv", width=WIDTH, height=HEIGHT, frame_count=20, frames="noise", timecode="01:00:00:00"
+    )
     dub = write_wav(tmp_path / "dub.wav", 1.0)
     output = tmp_path / "out.mkv"
     argv = [
-        "render", str(clip), "--audio", str(dub), "-o", str(output), "--in", "01:00:00:03", "--out", "12",
-        "--handles", "2", "--codec", "ffv1", "--device", "cpu", "--quiet", "--landmark-backend", "dlib",
-        "--weights", str(weights["keysync"]), "--vae", str(weights["vae"]), "--hubert", str(weights["hubert"]),
-        "--wavlm", str(weights["wavlm"]), "--report", str(tmp_path / "qc.json"),
+        "render",
+        str(clip),
+        "--audio",
+        str(dub),
+        "-o",
+        str(output),
+        "--in",
+        "01:00:00:03",
+        "--out",
+        "12",
+        "--handles",
+        "2",
+        "--codec",
+        "ffv1",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--landmark-backend",
+        "dlib",
+        "--weights",
+        str(weights["keysync"]),
+        "--vae",
+        str(weights["vae"]),
+        "--hubert",
+        str(weights["hubert"]),
+        "--wavlm",
+        str(weights["wavlm"]),
+        "--report",
+        str(tmp_path / "qc.json"),
     ]
     # The synthetic clip has no face a real detector can find: the command fails cleanly, with nothing written.
     assert main(argv) == 1
@@ -303,8 +363,9 @@ def test_peak_memory_of_a_three_minute_render_matches_a_ten_second_one(tmp_path)
         folder = tmp_path / str(frames)
         folder.mkdir()
         script = PEAK_RSS_SCRIPT.format(tests=str(Path(__file__).parent))
-        done = subprocess.run([sys.executable, "-c", script, str(folder), str(frames)], capture_output=True,
-                              text=True, check=True)
+        done = subprocess.run(
+            [sys.executable, "-c", script, str(folder), str(frames)], capture_output=True, text=True, check=True
+        )
         peaks[frames] = int(done.stdout.split()[-1])
     assert peaks[4500] <= 1.10 * peaks[250], peaks
 
@@ -321,8 +382,12 @@ def test_an_occluder_in_front_of_the_mouth_keeps_its_source_pixels(tmp_path, pip
     torch.manual_seed(0)
     masker = OcclusionMasker.from_config("tiny", device="cpu", image_size=64)  # random weights: arbitrary masks
 
-    render_clip(request_for(clip, dub, output, occluders=(occluder,)), pipeline=pipeline,
-                landmark_backend=drawn_face(14), occlusion_masker=masker)
+    render_clip(
+        request_for(clip, dub, output, occluders=(occluder,)),
+        pipeline=pipeline,
+        landmark_backend=drawn_face(14),
+        occlusion_masker=masker,
+    )
 
     masks = occluder_masks_for_window(clip, (0, 14), [occluder], masker=masker)  # now read from the cache
     covered = 0
@@ -336,13 +401,22 @@ def test_an_occluder_in_front_of_the_mouth_keeps_its_source_pixels(tmp_path, pip
 def test_a_cut_mid_clip_renders_each_shot_with_its_own_identity_frame(tmp_path, pipeline):
     from media_fixtures import sine
 
-    clip = make_test_clip(tmp_path / "source.mov", width=WIDTH, height=HEIGHT, frame_count=30, frames="noise",
-                          codec="prores", audio_rate=48000, audio=sine(440.0))
+    clip = make_test_clip(
+        tmp_path / "source.mov",
+        width=WIDTH,
+        height=HEIGHT,
+        frame_count=30,
+        frames="noise",
+        codec="prores",
+        audio_rate=48000,
+        audio=sine(440.0),
+    )
     dub = write_wav(tmp_path / "dub.wav", 1.2)
     other_shot = template_landmarks(30, 40, 28)  # after the cut: a smaller face on the left
 
     result = render_clip(
-        request_for(clip, dub, tmp_path / "out.mkv", keep_source_audio=True), pipeline=pipeline,
+        request_for(clip, dub, tmp_path / "out.mkv", keep_source_audio=True),
+        pipeline=pipeline,
         landmark_backend=DrawnFaceBackend(lambda i: FACE if i < 12 else other_shot, (HEIGHT, WIDTH)),
     )
 
@@ -365,8 +439,22 @@ def test_the_dub_starts_under_the_in_frame_and_handles_hear_what_comes_before(tm
         raise KeyboardInterrupt  # stop before any work
 
     monkeypatch.setattr("keydub.core.engine.Engine.render", capture)
-    argv = ["render", str(clip), "--audio", str(dub), "-o", str(tmp_path / "o.mkv"), "--in", "10", "--out", "20",
-            "--handles", "4", "--audio-offset", "1/25"]
+    argv = [
+        "render",
+        str(clip),
+        "--audio",
+        str(dub),
+        "-o",
+        str(tmp_path / "o.mkv"),
+        "--in",
+        "10",
+        "--out",
+        "20",
+        "--handles",
+        "4",
+        "--audio-offset",
+        "1/25",
+    ]
     assert main(argv) == 130
     request = seen["request"]
     assert (request.start_frame, request.end_frame) == (6, 24)

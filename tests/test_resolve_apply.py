@@ -26,8 +26,7 @@ def rendered(tmp_path, monkeypatch):
     fixture = write_three_clip_timeline(tmp_path, durations=DURATIONS)
     fake = three_clip_project(fixture, DURATIONS)
     use_fake_resolve(monkeypatch, fake.resolve)
-    run = render_timeline(snapshot(), tmp_path / "renders", tmp_path / "result.otio", OPTIONS,
-                          executor=in_process())
+    run = render_timeline(snapshot(), tmp_path / "renders", tmp_path / "result.otio", OPTIONS, executor=in_process())
     return fake, run
 
 
@@ -60,8 +59,11 @@ def test_a_render_already_in_the_pool_is_reused_and_stamped(rendered):
     assert report.reused == [str(run.outcomes[1].output)] and len(report.imported) == 2
     assert already.GetThirdPartyMetadata("keydub.job_id") == run.outcomes[1].job_id
     placed = fake.timeline.GetItemListInTrack("video", 2)
-    assert placed[1].GetMediaPoolItem() is already and [item.GetStart() for item in placed] == \
-        [START, START + 6, START + 15]
+    assert placed[1].GetMediaPoolItem() is already and [item.GetStart() for item in placed] == [
+        START,
+        START + 6,
+        START + 15,
+    ]
 
 
 def test_a_clip_changed_since_the_render_stops_apply_before_any_write(rendered):
@@ -94,13 +96,20 @@ def test_takes_on_a_locked_track_fail_with_the_fix(rendered):
 def test_a_new_render_goes_on_a_new_version_of_the_track(rendered, tmp_path):
     fake, run = rendered
     apply(run.timeline, "track")
-    other = render_timeline(snapshot(), tmp_path / "renders", None,
-                            PlanOptions(dub_tracks=("DX es-419",), handles=1, render_options={"codec": "ffv1"}),
-                            executor=in_process())
+    other = render_timeline(
+        snapshot(),
+        tmp_path / "renders",
+        None,
+        PlanOptions(dub_tracks=("DX es-419",), handles=1, render_options={"codec": "ffv1"}),
+        executor=in_process(),
+    )
     report = apply(other.timeline, "track")
     assert report.tracks == ["Keydub DX es-419 v2"] and report.added_items == 3
-    assert [fake.timeline.GetTrackName("video", index) for index in (1, 2, 3)] == \
-        ["Video 1", "Keydub DX es-419 v1", "Keydub DX es-419 v2"]
+    assert [fake.timeline.GetTrackName("video", index) for index in (1, 2, 3)] == [
+        "Video 1",
+        "Keydub DX es-419 v1",
+        "Keydub DX es-419 v2",
+    ]
 
 
 def test_an_untitled_project_is_not_saved_and_says_so(rendered):
@@ -108,8 +117,9 @@ def test_an_untitled_project_is_not_saved_and_says_so(rendered):
     fake.project.name = "Untitled Project"
     report = apply(run.timeline, "track")
     assert not report.saved and fake.project.saves == 0
-    assert report.warnings == ["the project is untitled, so it was not saved: save it in Resolve (File > Save "
-                               "Project)"]
+    assert report.warnings == [
+        "the project is untitled, so it was not saved: save it in Resolve (File > Save Project)"
+    ]
 
 
 def test_an_unknown_strategy_or_a_foreign_timeline_is_refused(rendered, tmp_path, capsys):
@@ -129,8 +139,10 @@ def test_render_prints_the_batch_table_and_what_was_applied(tmp_path, monkeypatc
     assert main(["resolve", "render", "--dub-track", "DX es-419", "--codec", "ffv1"]) == 0
     out = capsys.readouterr().out
     assert "3 rendered, 0 up to date, 0 skipped, 0 failed." in out
-    assert out.strip().endswith("Applied to 'three' as track (track(s) 'Keydub DX es-419 v1'): 3 imported into bin "
-                                "'Keydub/three/DX es-419', 0 reused, 3 clips and 0 takes and 3 markers added, 0 "
-                                "already there")
+    assert out.strip().endswith(
+        "Applied to 'three' as track (track(s) 'Keydub DX es-419 v1'): 3 imported into bin "
+        "'Keydub/three/DX es-419', 0 reused, 3 clips and 0 takes and 3 markers added, 0 "
+        "already there"
+    )
     renders = sorted((tmp_path / "home" / "Keydub" / "Dubbing" / "three").glob("*.mkv"))
     assert len(renders) == 3, "renders go to ~/Keydub/<project>/<timeline> by default"

@@ -47,18 +47,32 @@ def test_the_bridge_runs_under_a_bare_python_with_the_standard_library_only(tmp_
         (tmp_path / "keydub" / folder).symlink_to(ROOT / folder)
     (tmp_path / "fusionscript.py").symlink_to(ROOT / "tests" / "fake_resolve" / "lib" / "fusionscript.py")
     environment = {"RESOLVE_SCRIPT_API": str(ROOT / "tests" / "fake_resolve"), "PATH": "/usr/bin:/bin"}
-    result = subprocess.run([sys.executable, "-I", "-S", "-c", BARE_PROBE, str(tmp_path)], capture_output=True,
-                            text=True, env=environment, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", BARE_PROBE, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     summary, loaded = result.stdout.splitlines()
-    assert summary == "DaVinci Resolve Studio 20.2.1.6 (Studio), database 'Local Database', project 'Dubbing', " \
-                      "current timeline 'reel 1'"
+    assert (
+        summary == "DaVinci Resolve Studio 20.2.1.6 (Studio), database 'Local Database', project 'Dubbing', "
+        "current timeline 'reel 1'"
+    )
     assert loaded == "['DaVinciResolveScript', '__main__', 'fusionscript', 'keydub']"
 
 
-@pytest.mark.parametrize("text, rate", [("23.976", Fraction(24000, 1001)), ("29.97 DF", Fraction(30000, 1001)),
-                                        ("59.94", Fraction(60000, 1001)), ("25", Fraction(25)),
-                                        ("24.0", Fraction(24))])
+@pytest.mark.parametrize(
+    "text, rate",
+    [
+        ("23.976", Fraction(24000, 1001)),
+        ("29.97 DF", Fraction(30000, 1001)),
+        ("59.94", Fraction(60000, 1001)),
+        ("25", Fraction(25)),
+        ("24.0", Fraction(24)),
+    ],
+)
 def test_resolve_rates_map_to_exact_fractions(text, rate):
     assert parse_frame_rate(text) == rate
 
@@ -81,27 +95,47 @@ def test_script_paths_follow_the_environment_then_the_install_defaults():
     assert mac.api == Path("/Library/Application Support/Blackmagic Design/DaVinci Resolve/Developer/Scripting")
     windows = script_paths({"PROGRAMDATA": r"D:\Data"}, "win32")
     assert str(windows.api).startswith(r"D:\Data\Blackmagic Design")
-    assert script_paths({"RESOLVE_SCRIPT_API": "/x", "RESOLVE_SCRIPT_LIB": "/y.so"}, "linux") == \
-        type(mac)(api=Path("/x"), lib=Path("/y.so"))
+    assert script_paths({"RESOLVE_SCRIPT_API": "/x", "RESOLVE_SCRIPT_LIB": "/y.so"}, "linux") == type(mac)(
+        api=Path("/x"), lib=Path("/y.so")
+    )
 
 
 def test_status_reports_product_version_project_and_timeline(monkeypatch, capsys):
     use_fake_resolve(monkeypatch, fake_studio())
     assert main(["resolve", "status"]) == 0
-    assert capsys.readouterr().out.strip() == ("DaVinci Resolve Studio 20.2.1.6 (Studio), database 'Local Database', "
-                                               "project 'Dubbing', current timeline 'episode101'")
+    assert capsys.readouterr().out.strip() == (
+        "DaVinci Resolve Studio 20.2.1.6 (Studio), database 'Local Database', "
+        "project 'Dubbing', current timeline 'episode101'"
+    )
     assert main(["resolve", "status", "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["edition"] == "Studio" and status["timelines"] == ["episode101"] and status["version"] == "20.2.1.6"
 
 
-@pytest.mark.parametrize("mode, words", [
-    ("not_running", ["DaVinci Resolve is not running", "start DaVinci Resolve Studio",
-                     "File > Export > Timeline", "File > Import > Timeline"]),
-    ("external_off", ["refused the connection", "Preferences > System > General > External scripting using: Local",
-                      "free edition", "keydub timeline"]),
-    ("free", ["free edition of Resolve has no external scripting", "File > Export > Timeline"]),
-])
+@pytest.mark.parametrize(
+    "mode, words",
+    [
+        (
+            "not_running",
+            [
+                "DaVinci Resolve is not running",
+                "start DaVinci Resolve Studio",
+                "File > Export > Timeline",
+                "File > Import > Timeline",
+            ],
+        ),
+        (
+            "external_off",
+            [
+                "refused the connection",
+                "Preferences > System > General > External scripting using: Local",
+                "free edition",
+                "keydub timeline",
+            ],
+        ),
+        ("free", ["free edition of Resolve has no external scripting", "File > Export > Timeline"]),
+    ],
+)
 def test_unreachable_resolve_fails_with_one_line_naming_the_cause_and_fix(monkeypatch, capsys, mode, words):
     use_fake_resolve(monkeypatch, fake_studio(), mode=mode)
     assert main(["resolve", "status"]) == 1

@@ -33,14 +33,23 @@ def stand_in_keydub(folder: Path, tail: str = "exit 0") -> tuple[Path, Path]:
 
 def run_bare(script: Path, path: str, **environment: str) -> subprocess.CompletedProcess:
     """`script` under this interpreter with `-I -S`: no site packages, no user site, no PYTHON* variables."""
-    return subprocess.run([sys.executable, "-I", "-S", str(script)], capture_output=True, text=True, timeout=30,
-                          env={"PATH": path, **environment})
+    return subprocess.run(
+        [sys.executable, "-I", "-S", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PATH": path, **environment},
+    )
 
 
 def test_the_launcher_starts_the_panel_found_on_path(tmp_path):
     program, record = stand_in_keydub(tmp_path / "bin")
-    result = run_bare(LAUNCHER, f"{program.parent}:/usr/bin:/bin", RESOLVE_SCRIPT_API="/opt/resolve/api",
-                      PYTHONPATH="/resolve/python/site")
+    result = run_bare(
+        LAUNCHER,
+        f"{program.parent}:/usr/bin:/bin",
+        RESOLVE_SCRIPT_API="/opt/resolve/api",
+        PYTHONPATH="/resolve/python/site",
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == "Keydub: the panel is starting."
     assert record.read_text().splitlines() == ["panel", "--resolve", "API=/opt/resolve/api PYTHONPATH="]
@@ -49,17 +58,20 @@ def test_the_launcher_starts_the_panel_found_on_path(tmp_path):
 def test_without_keydub_the_launcher_says_how_to_install_it(tmp_path):
     result = run_bare(LAUNCHER, "/usr/bin:/bin")
     assert result.returncode == 1
-    assert result.stdout.strip() == ("Keydub: Keydub was not found. Install Keydub, then run `keydub resolve "
-                                     "install-scripts` in its environment (or set KEYDUB_EXECUTABLE to its keydub "
-                                     "program), and restart Resolve.")
+    assert result.stdout.strip() == (
+        "Keydub: Keydub was not found. Install Keydub, then run `keydub resolve "
+        "install-scripts` in its environment (or set KEYDUB_EXECUTABLE to its keydub "
+        "program), and restart Resolve."
+    )
 
 
 def test_a_panel_that_stops_at_once_is_reported_with_its_last_line(tmp_path):
     program, _ = stand_in_keydub(tmp_path / "bin", tail="echo 'Error: no display to show the panel on' >&2; exit 3")
     result = run_bare(LAUNCHER, "/usr/bin:/bin", KEYDUB_EXECUTABLE=str(program))
     assert result.returncode == 1
-    assert result.stdout.startswith("Keydub: The Keydub panel stopped at once (exit code 3): Error: no display to "
-                                    "show the panel on. Full log: ")
+    assert result.stdout.startswith(
+        "Keydub: The Keydub panel stopped at once (exit code 3): Error: no display to show the panel on. Full log: "
+    )
 
 
 def fake_resolve_globals(product: str = "DaVinci Resolve Studio") -> dict:
@@ -108,10 +120,13 @@ def test_install_scripts_copies_the_launcher_with_this_keydub_recorded(tmp_path,
     assert record.read_text().splitlines()[2] == "API=/opt/resolve/Developer/Scripting PYTHONPATH="
 
 
-@pytest.mark.parametrize("platform, expected", [
-    ("linux", ".local/share/DaVinciResolve/Fusion/Scripts"),
-    ("darwin", "Library/Application Support/Blackmagic Design/DaVinci Resolve/Fusion/Scripts"),
-])
+@pytest.mark.parametrize(
+    "platform, expected",
+    [
+        ("linux", ".local/share/DaVinciResolve/Fusion/Scripts"),
+        ("darwin", "Library/Application Support/Blackmagic Design/DaVinci Resolve/Fusion/Scripts"),
+    ],
+)
 def test_the_user_scripts_folder_of_each_os(platform, expected):
     assert install.user_scripts_folder(platform, Path("/home/ed")) == Path("/home/ed") / expected
     windows = install.user_scripts_folder("win32", Path("/home/ed"), {"APPDATA": "/appdata"})

@@ -35,8 +35,13 @@ class TinyEngine:
     def render(self, request, progress=None, cancel=None):
         self.renders += 1
         self._pipeline = self._pipeline or core_render.load_pipeline(request)
-        return core_render.render_clip(request, progress, cancel=cancel, pipeline=self._pipeline,
-                                       landmark_backend=DrawnFaceBackend(lambda index: FACE, (HEIGHT, WIDTH)))
+        return core_render.render_clip(
+            request,
+            progress,
+            cancel=cancel,
+            pipeline=self._pipeline,
+            landmark_backend=DrawnFaceBackend(lambda index: FACE, (HEIGHT, WIDTH)),
+        )
 
 
 def sha256(path: Path) -> str:
@@ -48,8 +53,15 @@ def picture_items(timeline, index=1):
 
 
 def item_state(item):
-    return (item.GetUniqueId(), item.GetStart(), item.GetEnd(), item.GetLeftOffset(),
-            item.GetMediaPoolItem().GetUniqueId(), item.GetTakesCount(), item.GetMarkers())
+    return (
+        item.GetUniqueId(),
+        item.GetStart(),
+        item.GetEnd(),
+        item.GetLeftOffset(),
+        item.GetMediaPoolItem().GetUniqueId(),
+        item.GetTakesCount(),
+        item.GetMarkers(),
+    )
 
 
 def keydub_bin(project):
@@ -66,12 +78,35 @@ class Session:
         self.fixture = write_three_clip_timeline(folder, durations=DURATIONS, size=(WIDTH, HEIGHT))
         weights = save_tiny_weights(folder / "weights", TINY_FRAME_SIZE)
         self.engine = TinyEngine()
-        self.argv = ["resolve", "render", "--dub-track", "DX es-419", "--out-dir", str(folder / "renders"),
-                     "--handles", "1", "--weights", str(weights["keysync"]), "--vae", str(weights["vae"]),
-                     "--hubert", str(weights["hubert"]), "--wavlm", str(weights["wavlm"]), "--codec", "ffv1",
-                     "--device", "cpu", "--dtype", "float32", "--json"]
-        self.media = [*(self.fixture.sources[name] for name in ("A001", "A002", "A003")),
-                      self.fixture.lines["premix_es"]]
+        self.argv = [
+            "resolve",
+            "render",
+            "--dub-track",
+            "DX es-419",
+            "--out-dir",
+            str(folder / "renders"),
+            "--handles",
+            "1",
+            "--weights",
+            str(weights["keysync"]),
+            "--vae",
+            str(weights["vae"]),
+            "--hubert",
+            str(weights["hubert"]),
+            "--wavlm",
+            str(weights["wavlm"]),
+            "--codec",
+            "ffv1",
+            "--device",
+            "cpu",
+            "--dtype",
+            "float32",
+            "--json",
+        ]
+        self.media = [
+            *(self.fixture.sources[name] for name in ("A001", "A002", "A003")),
+            self.fixture.lines["premix_es"],
+        ]
         self.hashes = [sha256(path) for path in self.media]
 
     def project(self, monkeypatch):
@@ -117,8 +152,11 @@ def test_render_as_track_puts_each_render_on_a_new_track_at_its_clip(session, fi
         media, source = render.GetMediaPoolItem(), original.GetMediaPoolItem()
         render_tc = timecode_to_frame(media.GetClipProperty("Start TC"), RATE)
         source_tc = timecode_to_frame(source.GetClipProperty("Start TC"), RATE)
-        assert render_tc + render.GetLeftOffset() == source_tc + original.GetLeftOffset() == \
-            SOURCE_STARTS[Path(source.GetClipProperty("File Path")).stem] + offset
+        assert (
+            render_tc + render.GetLeftOffset()
+            == source_tc + original.GetLeftOffset()
+            == SOURCE_STARTS[Path(source.GetClipProperty("File Path")).stem] + offset
+        )
         assert media.GetClipProperty("FPS") == "23.976"
         (marker,) = render.GetMarkers().values()
         job_id = media.GetThirdPartyMetadata("keydub.job_id")
@@ -127,8 +165,9 @@ def test_render_as_track_puts_each_render_on_a_new_track_at_its_clip(session, fi
         assert marker["note"].endswith(f"0 of {render.GetDuration() + 2} frames passed through")
         assert marker["color"] == "Green" and marker["name"] == "Keydub"
     # The renders were imported into their bin; the originals, the dub and the source files are untouched.
-    assert [clip.GetClipProperty("File Path") for clip in keydub_bin(project).GetClipList()] == \
-        [item.GetMediaPoolItem().GetClipProperty("File Path") for item in renders]
+    assert [clip.GetClipProperty("File Path") for clip in keydub_bin(project).GetClipList()] == [
+        item.GetMediaPoolItem().GetClipProperty("File Path") for item in renders
+    ]
     assert [item_state(item) for item in picture_items(timeline)] == before
     assert [sha256(path) for path in session.media] == session.hashes
     assert project.saves == 1 and project.GetCurrentTimeline() is timeline
@@ -149,8 +188,9 @@ def test_render_as_track_puts_each_render_on_a_new_track_at_its_clip(session, fi
 def test_render_as_takes_adds_a_selected_take_to_each_original(session, first_run, monkeypatch, capsys):
     fake = session.project(monkeypatch)
     timeline = fake.timeline
-    originals = [(item.GetUniqueId(), item.GetMediaPoolItem(), item.GetLeftOffset())
-                 for item in picture_items(timeline)]
+    originals = [
+        (item.GetUniqueId(), item.GetMediaPoolItem(), item.GetLeftOffset()) for item in picture_items(timeline)
+    ]
 
     code, result = session.run(capsys, "--as", "takes")
     assert code == 0 and result["rendered"] == 0, "the first run's renders are reused"
@@ -191,8 +231,7 @@ def test_render_as_duplicate_writes_a_copy_of_the_timeline(session, first_run, m
     assert copy.GetTrackCount("video") == 2
 
 
-def test_an_unknown_dub_track_fails_with_the_audio_tracks_before_any_render(session, first_run, monkeypatch,
-                                                                           capsys):
+def test_an_unknown_dub_track_fails_with_the_audio_tracks_before_any_render(session, first_run, monkeypatch, capsys):
     fake = session.project(monkeypatch)
     renders = session.engine.renders
     argv = [*session.argv, "--dub-track", "DX it-IT"]
@@ -200,11 +239,13 @@ def test_an_unknown_dub_track_fails_with_the_audio_tracks_before_any_render(sess
     argv.remove("--dub-track")
     assert main(argv) == 1
     error = capsys.readouterr().err
-    assert error.strip() == ("Error: the timeline has no audio track named 'DX it-IT'; audio tracks: 'Audio 1', "
-                             "'DX es-419'")
+    assert error.strip() == (
+        "Error: the timeline has no audio track named 'DX it-IT'; audio tracks: 'Audio 1', 'DX es-419'"
+    )
     assert session.engine.renders == renders
-    assert [folder.GetName() for folder in fake.project.GetMediaPool().GetRootFolder().GetSubFolderList()] == \
-        ["Footage"]
+    assert [folder.GetName() for folder in fake.project.GetMediaPool().GetRootFolder().GetSubFolderList()] == [
+        "Footage"
+    ]
 
 
 def test_render_with_resolve_unreachable_fails_with_the_fix(session, monkeypatch, capsys):

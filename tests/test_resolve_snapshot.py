@@ -45,8 +45,11 @@ def test_a_24000_1001_timeline_at_01_00_00_00_plans_exactly_as_its_otio_export(s
     reference = plan_timeline(exported, base_dir=tmp_path, audio_cache=tmp_path / "b", options=OPTIONS)
     assert [clip.record_start for clip in planned.clips] == [START, START + 20, START + 40]
     assert [job.content_hash() for job in planned.jobs] == [job.content_hash() for job in reference.jobs]
-    assert [(job.start_frame, job.end_frame, job.timecode_start) for job in planned.jobs] == \
-        [(8, 52, 864008), (18, 58, 950418), (28, 70, 1036828)]
+    assert [(job.start_frame, job.end_frame, job.timecode_start) for job in planned.jobs] == [
+        (8, 52, 864008),
+        (18, 58, 950418),
+        (28, 70, 1036828),
+    ]
 
 
 def test_transitions_disabled_clips_and_track_states_are_kept(studio, tmp_path):
@@ -70,8 +73,12 @@ def test_transitions_disabled_clips_and_track_states_are_kept(studio, tmp_path):
     assert [track.enabled for track in picture.audio_tracks()] == [False, True]
     assert picture.audio_tracks()[1].metadata["Resolve_OTIO"]["Audio Type"] == "Mono"
     # The planner widens the handles over the dissolve and skips the disabled clip.
-    plan = plan_timeline(picture, base_dir=tmp_path, audio_cache=tmp_path / "a",
-                         options=PlanOptions(dub_tracks=("DX es-419",), handles=0))
+    plan = plan_timeline(
+        picture,
+        base_dir=tmp_path,
+        audio_cache=tmp_path / "a",
+        options=PlanOptions(dub_tracks=("DX es-419",), handles=0),
+    )
     assert [(clip.head, clip.tail) for clip in plan.clips[:2]] == [(0, 4), (4, 0)]
     assert plan.clips[2].skip_reason == "disabled in the timeline"
 
@@ -118,15 +125,49 @@ def test_a_real_clip_reads_back_with_its_rate_length_and_timecode(talking_clip, 
     picture, speech = pool.ImportMedia([str(talking_clip), str(dub_speech)])
     timeline = pool.CreateEmptyTimeline("interview")
     assert timeline.SetTrackName("audio", 1, "DX dub")
-    assert len(pool.AppendToTimeline([{"mediaPoolItem": picture, "startFrame": 10, "endFrame": 60, "mediaType": 1,
-                                       "trackIndex": 1, "recordFrame": 90000}])) == 1
-    assert len(pool.AppendToTimeline([{"mediaPoolItem": speech, "startFrame": 0, "endFrame": 50, "mediaType": 2,
-                                       "trackIndex": 1, "recordFrame": 90000}])) == 1
+    assert (
+        len(
+            pool.AppendToTimeline(
+                [
+                    {
+                        "mediaPoolItem": picture,
+                        "startFrame": 10,
+                        "endFrame": 60,
+                        "mediaType": 1,
+                        "trackIndex": 1,
+                        "recordFrame": 90000,
+                    }
+                ]
+            )
+        )
+        == 1
+    )
+    assert (
+        len(
+            pool.AppendToTimeline(
+                [
+                    {
+                        "mediaPoolItem": speech,
+                        "startFrame": 0,
+                        "endFrame": 50,
+                        "mediaType": 2,
+                        "trackIndex": 1,
+                        "recordFrame": 90000,
+                    }
+                ]
+            )
+        )
+        == 1
+    )
     use_fake_resolve(monkeypatch, fake.Resolve(project))
 
     picture_timeline = snapshot()
-    plan = plan_timeline(picture_timeline, base_dir=tmp_path, audio_cache=tmp_path / "audio",
-                         options=PlanOptions(dub_tracks=("DX dub",), handles=12))
+    plan = plan_timeline(
+        picture_timeline,
+        base_dir=tmp_path,
+        audio_cache=tmp_path / "audio",
+        options=PlanOptions(dub_tracks=("DX dub",), handles=12),
+    )
     (job,) = plan.jobs
     assert (plan.rate, plan.clips[0].record_start) == (Fraction(25), 90000)  # 01:00:00:00 at 25 fps
     assert (job.start_frame, job.end_frame, job.timecode_start) == (0, 72, 0)  # head clamped to the 10 frames there

@@ -147,6 +147,7 @@ def test_sample_matches_a_retyped_reference_loop():
     clean, noise, mask = _masked_case(seed=1)
     sigmas = ays_sigmas(10)
     steps = []
+
     def record(step, sigma, tensors):
         steps.append((step, sigma, tuple(sorted(tensors))))
 
@@ -183,7 +184,8 @@ def test_a_step_callback_can_replace_the_latents_and_stop_the_loop():
         sampler.sample(_toy_model, noise, clean, mask, sigmas, callback_on_step_end=stop_after_three)
     assert steps == [0, 1, 2]
     # Replacing the latents by the x0-prediction after every step changes the result.
-    replaced = sampler.sample(_toy_model, noise, clean, mask, sigmas,
-                              callback_on_step_end=lambda step, sigma, t: {"latents": t["denoised"]})
+    replaced = sampler.sample(
+        _toy_model, noise, clean, mask, sigmas, callback_on_step_end=lambda step, sigma, t: {"latents": t["denoised"]}
+    )
     plain = sampler.sample(_toy_model, noise, clean, mask, sigmas)
     assert not torch.allclose(replaced, plain)

@@ -29,12 +29,24 @@ def test_states_are_recorded_and_survive_reopening(tmp_path: Path):
     with JobStore.for_folder(tmp_path) as store:
         done, failed, skipped = store.get("a"), store.get("b"), store.get("c")
         assert (done.state, done.job_hash, done.output, done.result, done.job, done.owner) == (
-            JobState.DONE, "h1", output, {"frames": 54}, JOB, None)
+            JobState.DONE,
+            "h1",
+            output,
+            {"frames": 54},
+            JOB,
+            None,
+        )
         # A failure keeps its message, on one line.
         assert (failed.state, failed.message, failed.output) == (
-            JobState.FAILED, "no face found; pick one with --face-point", None)
-        assert (skipped.state, skipped.message, skipped.job_hash) == (JobState.SKIPPED, "disabled in the timeline",
-                                                                      None)
+            JobState.FAILED,
+            "no face found; pick one with --face-point",
+            None,
+        )
+        assert (skipped.state, skipped.message, skipped.job_hash) == (
+            JobState.SKIPPED,
+            "disabled in the timeline",
+            None,
+        )
         assert [record.job_id for record in store.records()] == ["a", "b", "c"]
         assert store.get("missing") is None
 
@@ -79,11 +91,14 @@ def test_a_version_1_store_is_migrated_and_its_running_job_reclaimed(tmp_path: P
     path.parent.mkdir()
     connection = sqlite3.connect(path)
     connection.execute(_V1_SCHEMA)
-    connection.executemany("INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [
-        ("a", "sh010", "h1", "done", str(tmp_path / "a.mkv"), None, '{"job_id": "a"}', '{"frames": 5}', 1.0),
-        ("b", "sh020", "h2", "running", None, None, '{"job_id": "b"}', None, 2.0),
-        ("c", "sh030", None, "skipped", None, "disabled", None, None, 3.0),
-    ])
+    connection.executemany(
+        "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            ("a", "sh010", "h1", "done", str(tmp_path / "a.mkv"), None, '{"job_id": "a"}', '{"frames": 5}', 1.0),
+            ("b", "sh020", "h2", "running", None, None, '{"job_id": "b"}', None, 2.0),
+            ("c", "sh030", None, "skipped", None, "disabled", None, None, 3.0),
+        ],
+    )
     connection.execute("PRAGMA user_version = 1")
     connection.commit()
     connection.close()
@@ -91,7 +106,10 @@ def test_a_version_1_store_is_migrated_and_its_running_job_reclaimed(tmp_path: P
     # A read-only look before the migration (a dry run of a newer Keydub) reads the old columns.
     with JobStore(path, read_only=True) as store:
         assert [(record.job_id, record.state) for record in store.records()] == [
-            ("a", JobState.DONE), ("b", JobState.RUNNING), ("c", JobState.SKIPPED)]
+            ("a", JobState.DONE),
+            ("b", JobState.RUNNING),
+            ("c", JobState.SKIPPED),
+        ]
     with JobStore(path) as store:
         done = store.get("a")
         assert (done.state, done.result, done.job, done.attempts) == (JobState.DONE, {"frames": 5}, {"job_id": "a"}, 0)

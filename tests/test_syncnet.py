@@ -122,9 +122,11 @@ def test_scorer_windows_follow_the_release(small_syncnet, caplog):
     features = torch.from_numpy(syncnet_mfcc(waveform[: 9 * 640]))
     assert features.shape == (13, 4 * 9 - 1)
     with torch.no_grad():
-        lips = syncnet.embed_lips(torch.stack([
-            torch.from_numpy(crops[s : s + 5, :, :, ::-1].copy()).permute(3, 0, 1, 2).float() for s in range(4)
-        ]))
+        lips = syncnet.embed_lips(
+            torch.stack(
+                [torch.from_numpy(crops[s : s + 5, :, :, ::-1].copy()).permute(3, 0, 1, 2).float() for s in range(4)]
+            )
+        )
         audio = syncnet.embed_audio(torch.stack([features[None, :, 4 * s : 4 * s + 20] for s in range(4)]))
     expected = sync_score(offset_distances(lips, audio, max_offset=2))
     assert score.windows == 4
@@ -148,8 +150,11 @@ def test_load_state_dict_safetensors_and_wrapper_prefix(syncnet, tmp_path):
     save_file({key: value.contiguous() for key, value in state.items()}, tmp_path / "syncnet_v2.safetensors")
     # Saved through the release's wrapper, by a PyTorch older than BatchNorm step counters and the zip format
     # (the release dates from 2017), as an OrderedDict like any `state_dict()`.
-    torch.save(OrderedDict((f"__S__.{key}", value) for key, value in state.items() if "num_batches" not in key),
-               tmp_path / "old.model", _use_new_zipfile_serialization=False)
+    torch.save(
+        OrderedDict((f"__S__.{key}", value) for key, value in state.items() if "num_batches" not in key),
+        tmp_path / "old.model",
+        _use_new_zipfile_serialization=False,
+    )
     assert not zipfile.is_zipfile(tmp_path / "old.model")
     probe = torch.randn(1, 1, 13, 20)
     with torch.no_grad():

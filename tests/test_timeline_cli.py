@@ -27,8 +27,9 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, capsys):
     code = main(["timeline", str(fixture.path), "--dub-track", "DX es-419", "--dry-run"])
     out = capsys.readouterr().out
     assert code == 0
-    assert out.startswith("Timeline 'episode101' at 24000/1001 fps, dub DX es-419; renders would go on track "
-                          "'Keydub DX es-419 v1'")
+    assert out.startswith(
+        "Timeline 'episode101' at 24000/1001 fps, dub DX es-419; renders would go on track 'Keydub DX es-419 v1'"
+    )
     lines = out.splitlines()
     sh020 = lines.index(next(line for line in lines if line.startswith("sh020 ")))
     assert "01:00:01:06  48" in lines[sh020] and lines[sh020].endswith("would render (not rendered yet)")
@@ -51,8 +52,9 @@ def test_a_full_run_prints_json_and_a_rerun_renders_nothing(tmp_path, capsys, st
     assert all((tmp_path / "three_keydub" / clip["output"].rsplit("/", 1)[1]).is_file() for clip in result["clips"])
 
     assert main(argv) == 1  # the output timeline exists now
-    assert capsys.readouterr().err.strip() == (f"Error: {tmp_path / 'three.keydub.otio'} already exists; choose "
-                                               "another path with -o or pass --overwrite")
+    assert capsys.readouterr().err.strip() == (
+        f"Error: {tmp_path / 'three.keydub.otio'} already exists; choose another path with -o or pass --overwrite"
+    )
     assert main([*argv, "--overwrite"]) == 0
     assert json.loads(capsys.readouterr().out)["rendered"] == 0
 
@@ -65,32 +67,52 @@ def test_a_failed_clip_makes_the_exit_code_1_and_shows_in_the_summary(tmp_path, 
 
     monkeypatch.setitem(EXECUTORS, "in-process", lambda: in_process(no_face_in_sh020))
     fixture = write_three_clip_timeline(tmp_path)
-    code = main(["timeline", str(fixture.path), "--dub-track", "DX es-419", "--codec", "ffv1",
-                 "-o", str(tmp_path / "es.otio"), "--out-dir", str(tmp_path / "renders")])
+    code = main(
+        [
+            "timeline",
+            str(fixture.path),
+            "--dub-track",
+            "DX es-419",
+            "--codec",
+            "ffv1",
+            "-o",
+            str(tmp_path / "es.otio"),
+            "--out-dir",
+            str(tmp_path / "renders"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 1
-    assert any(line.startswith("sh020 ") and "failed" in line and line.endswith(
-        "no face found in the first frame; pick one with metadata keydub.face") for line in out.splitlines())
+    assert any(
+        line.startswith("sh020 ")
+        and "failed" in line
+        and line.endswith("no face found in the first frame; pick one with metadata keydub.face")
+        for line in out.splitlines()
+    )
     assert out.splitlines()[-2:] == ["2 rendered, 0 up to date, 0 skipped, 1 failed.", f"Wrote {tmp_path / 'es.otio'}"]
 
 
 def test_user_errors_are_one_line_on_stderr(tmp_path, capsys):
     fixture = write_dubbing_timeline(tmp_path)
     assert main(["timeline", str(fixture.path), "--dub-track", "DX it-IT"]) == 1
-    assert capsys.readouterr().err == ("Error: the timeline has no audio track named 'DX it-IT'; audio tracks: "
-                                       "'Audio 1', 'DX es-419', 'DX fr-FR'\n")
+    assert capsys.readouterr().err == (
+        "Error: the timeline has no audio track named 'DX it-IT'; audio tracks: 'Audio 1', 'DX es-419', 'DX fr-FR'\n"
+    )
     with pytest.raises(SystemExit) as exit_info:
         main(["timeline", str(fixture.path), "--dub-lang", "es-419", "--steps", "0"])
     assert exit_info.value.code == 2
-    assert capsys.readouterr().err == ("Error: keydub timeline: argument --steps: 0 is out of range: allowed 10 to "
-                                       "1000 (see keydub timeline --help)\n")
+    assert capsys.readouterr().err == (
+        "Error: keydub timeline: argument --steps: 0 is out of range: allowed 10 to "
+        "1000 (see keydub timeline --help)\n"
+    )
     assert main(["timeline", str(fixture.path), "--dub-lang", "es-419", "--only", "sh999", "--dry-run"]) == 1
     assert capsys.readouterr().err.startswith("Error: no picture clip is named 'sh999'; clips: ")
 
 
 def test_worker_renders_the_batch_in_a_worker_process(tmp_path, capsys, monkeypatch):
-    monkeypatch.setitem(EXECUTORS, "worker", lambda: WorkerExecutor(engine="queue_fixtures:copy_engine",
-                                                                     env=subprocess_environment()))
+    monkeypatch.setitem(
+        EXECUTORS, "worker", lambda: WorkerExecutor(engine="queue_fixtures:copy_engine", env=subprocess_environment())
+    )
     fixture = write_three_clip_timeline(tmp_path)
     argv = ["timeline", str(fixture.path), "--dub-track", "DX es-419", "--codec", "ffv1", "--worker", "--json"]
     assert main(argv) == 0
@@ -113,11 +135,35 @@ def test_shared_render_options_default_to_the_render_request_defaults():
 
 
 def test_shared_render_options_carry_given_values_into_a_request():
-    options = render_options_from_args(_parse(["--steps", "12", "--seed", "9", "--codec", "h264", "--identity", "5",
-                                               "--keep-source-audio", "--device", "cpu", "--weights", "/w"]))
+    options = render_options_from_args(
+        _parse(
+            [
+                "--steps",
+                "12",
+                "--seed",
+                "9",
+                "--codec",
+                "h264",
+                "--identity",
+                "5",
+                "--keep-source-audio",
+                "--device",
+                "cpu",
+                "--weights",
+                "/w",
+            ]
+        )
+    )
     request = RenderRequest(video="v.mov", audio="a.wav", output="o.mov", **options)
-    assert (request.steps, request.seed, request.codec, request.identity, request.keep_source_audio,
-            request.device, request.weights) == (12, 9, "h264", 5, True, "cpu", "/w")
+    assert (
+        request.steps,
+        request.seed,
+        request.codec,
+        request.identity,
+        request.keep_source_audio,
+        request.device,
+        request.weights,
+    ) == (12, 9, "h264", 5, True, "cpu", "/w")
     for bad in (["--seed", "-1"], ["--identity", "middle"]):
         with pytest.raises(SystemExit):
             _parse(bad)

@@ -26,13 +26,18 @@ def _render(path: Path, out: Path, options: PlanOptions = OPTIONS):
     return render_timeline(path, out / "renders", out / "out.otio", options, executor=in_process())
 
 
-@pytest.mark.parametrize("content, message", [
-    ('{"OTIO_SCHEMA": "Timeline.1", "tracks": ', r"is not a valid OpenTimelineIO file \(JSON parse error"),
-    ("not json at all", r"is not a valid OpenTimelineIO file .*; export the timeline again as \.otio"),
-    ('{"OTIO_SCHEMA": "Clip.2", "name": "x"}', r"is not a valid OpenTimelineIO file"),
-    ('{"OTIO_SCHEMA": "Track.1", "name": "V1", "children": [], "kind": "Video"}',
-     r"holds a Track, not a timeline; export a whole timeline"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"OTIO_SCHEMA": "Timeline.1", "tracks": ', r"is not a valid OpenTimelineIO file \(JSON parse error"),
+        ("not json at all", r"is not a valid OpenTimelineIO file .*; export the timeline again as \.otio"),
+        ('{"OTIO_SCHEMA": "Clip.2", "name": "x"}', r"is not a valid OpenTimelineIO file"),
+        (
+            '{"OTIO_SCHEMA": "Track.1", "name": "V1", "children": [], "kind": "Video"}',
+            r"holds a Track, not a timeline; export a whole timeline",
+        ),
+    ],
+)
 def test_malformed_timelines_are_refused(tmp_path, content, message):
     path = tmp_path / "bad.otio"
     path.write_text(content)
@@ -85,14 +90,19 @@ def test_media_in_a_folder_that_does_not_exist_is_refused_up_front(dubbing, tmp_
     with pytest.raises(TimelineError) as raised:
         _render(path, tmp_path)
     assert "Video 1 clip 'sh010': folder /Volumes/Media_not_mounted does not exist" in str(raised.value)
-    assert str(raised.value).endswith("Mount the media drive or relink the clips in your editor and export the "
-                                      "timeline again (or leave those clips out with --only).")
+    assert str(raised.value).endswith(
+        "Mount the media drive or relink the clips in your editor and export the "
+        "timeline again (or leave those clips out with --only)."
+    )
 
 
-@pytest.mark.parametrize("url, message", [
-    ("https://example.com/A001.mov", r"is a https: URL; Keydub reads local files only"),
-    ("D:\\Media\\A001.mov", r"is a Windows path; relink the media on this machine"),
-])
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("https://example.com/A001.mov", r"is a https: URL; Keydub reads local files only"),
+        ("D:\\Media\\A001.mov", r"is a Windows path; relink the media on this machine"),
+    ],
+)
 @pytest.mark.skipif(os.name == "nt", reason="Windows paths are this machine's own paths there")
 def test_media_urls_this_machine_cannot_open_are_refused(dubbing, tmp_path, url, message):
     with pytest.raises(TimelineError, match=message):

@@ -28,8 +28,9 @@ def renderer_with_qc(request, progress=None):
 
 def test_every_new_clip_gets_a_qc_marker_with_the_job_and_its_figures(tmp_path):
     fixture = write_three_clip_timeline(tmp_path, durations=(4, 3, 5))
-    run = render_timeline(fixture.path, tmp_path / "renders", tmp_path / "out.otio", OPTIONS,
-                          executor=in_process(renderer_with_qc))
+    run = render_timeline(
+        fixture.path, tmp_path / "renders", tmp_path / "out.otio", OPTIONS, executor=in_process(renderer_with_qc)
+    )
 
     output = read_timeline(tmp_path / "out.otio")
     news = list(output.tracks[1].find_clips())
@@ -42,8 +43,10 @@ def test_every_new_clip_gets_a_qc_marker_with_the_job_and_its_figures(tmp_path):
         assert figures["job_id"] == job.job_id == clip.metadata["keydub"]["job_id"]
         assert figures["frames"] == job.frame_count and figures["passed_through"] == passed
         assert figures["face_coverage"] == (0.9 if passed else 1.0) and figures["open_mouth_share"] == 0.25
-        note = (f"face coverage {'90.0' if passed else '100.0'}%, open mouth 25.0%, {passed} of {job.frame_count} "
-                "frames passed through")
+        note = (
+            f"face coverage {'90.0' if passed else '100.0'}%, open mouth 25.0%, {passed} of {job.frame_count} "
+            "frames passed through"
+        )
         assert marker.comment == note and marker.metadata["Resolve_OTIO"]["Note"] == note
         assert marker.color == ("YELLOW" if passed else "GREEN") and marker.name == "Keydub"
         # On the clip's first frame, in its source time (where OTIO puts a clip's markers).
@@ -55,8 +58,9 @@ def test_a_generic_timeline_gets_markers_without_resolve_metadata(tmp_path):
     fixture = write_three_clip_timeline(tmp_path, durations=(4, 3, 5))
     timeline = read_timeline(fixture.path)
     del timeline.metadata["Resolve_OTIO"]
-    run = render_timeline(timeline, tmp_path / "renders", None, OPTIONS, executor=in_process(copy_renderer),
-                          base_dir=tmp_path)
+    run = render_timeline(
+        timeline, tmp_path / "renders", None, OPTIONS, executor=in_process(copy_renderer), base_dir=tmp_path
+    )
     markers = [clip.markers[0] for clip in run.timeline.tracks[1].find_clips()]
     assert len(markers) == 3 and all("Resolve_OTIO" not in marker.metadata for marker in markers)
     # A render that reports no face figures (the stand-in) says so instead of inventing them.
@@ -69,5 +73,9 @@ def test_the_note_and_colour_follow_the_figures():
     assert qc_figures(qc) == {"frames": 26, "passed_through": 0, "face_coverage": 1.0, "open_mouth_share": 0.125}
     assert qc_note(qc) == "face coverage 100.0%, open mouth 12.5%, 0 of 26 frames passed through"
     assert qc_colour(qc) == "Green" and qc_colour({**qc, "passed_through": 3}) == "Yellow"
-    assert qc_figures({"recovered": True}) == {"frames": 0, "passed_through": 0, "face_coverage": None,
-                                               "open_mouth_share": None}
+    assert qc_figures({"recovered": True}) == {
+        "frames": 0,
+        "passed_through": 0,
+        "face_coverage": None,
+        "open_mouth_share": None,
+    }

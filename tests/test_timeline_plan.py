@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import opentimelineio as otio
 import pytest
-from otio_fixtures import RATE, MODEL_SAMPLE_RATE, SOURCE_STARTS, START, write_dubbing_timeline
+from otio_fixtures import MODEL_SAMPLE_RATE, RATE, SOURCE_STARTS, START, write_dubbing_timeline
 
 from keydub.core.errors import InvalidParameterError, TimelineError
 from keydub.plugin.jobs import ClipJob
@@ -34,8 +34,9 @@ def plan(dubbing):
 
 
 def test_plan_lists_every_picture_clip_with_its_job_or_skip_reason(plan):
-    summary = [(clip.name, clip.clip_id, clip.record_start, clip.duration, clip.job is not None)
-               for clip in plan.clips]
+    summary = [
+        (clip.name, clip.clip_id, clip.record_start, clip.duration, clip.job is not None) for clip in plan.clips
+    ]
     assert summary == [
         ("sh010", "Video 1@01:00:00:00", START, 30, True),
         ("sh020", "Video 1@01:00:01:06", START + 30, 24, True),
@@ -73,8 +74,10 @@ def test_audio_pieces_follow_the_timeline_across_j_and_l_cuts(plan, dubbing):
     # sh010 window = record -12..42: es_line1 (record 6-40, from WAV frame 12) starts 18 frames into the window.
     assert pieces["sh010"] == [(lines["es_line1"], 12 * FRAME, 18 * FRAME, 34 * FRAME)]
     # sh020 window = record 18..66: the L cut's tail of es_line1, then the J cut's es_line2.
-    assert pieces["sh020"] == [(lines["es_line1"], 24 * FRAME, 0 * FRAME, 22 * FRAME),
-                               (lines["es_line2"], 0 * FRAME, 26 * FRAME, 16 * FRAME)]
+    assert pieces["sh020"] == [
+        (lines["es_line1"], 24 * FRAME, 0 * FRAME, 22 * FRAME),
+        (lines["es_line2"], 0 * FRAME, 26 * FRAME, 16 * FRAME),
+    ]
     # sh070 takes its audio from "DX fr-FR" (clip metadata), not from es_line3 under it on the batch's track.
     assert pieces["sh070_fr"] == [(lines["fr_line1"], 24 * FRAME, 10 * FRAME, 26 * FRAME)]
 
@@ -90,7 +93,7 @@ def _expected_buffer(total_frames: int, placements: list[tuple[np.ndarray, int, 
     for samples, file_frame, offset, frames in placements:
         first, last = _sample(offset), _sample(offset + frames)
         file_first = round(Fraction(file_frame) * FRAME * MODEL_SAMPLE_RATE)
-        buffer[first:last] = samples[file_first:file_first + last - first]
+        buffer[first:last] = samples[file_first : file_first + last - first]
     return buffer
 
 
@@ -107,14 +110,18 @@ def test_dub_audio_is_assembled_sample_exactly_and_cached_by_content(plan, dubbi
         assert job.audio_sha256 == audio_digest(buffer, MODEL_SAMPLE_RATE)
         assert job.audio_file.name == f"{job.audio_sha256}.wav"
         with wave.open(str(job.audio_file)) as stored:
-            assert (stored.getframerate(), stored.getnchannels(), stored.getnframes()) == (MODEL_SAMPLE_RATE, 1, buffer.size)
+            assert (stored.getframerate(), stored.getnchannels(), stored.getnframes()) == (
+                MODEL_SAMPLE_RATE,
+                1,
+                buffer.size,
+            )
             cached = np.frombuffer(stored.readframes(buffer.size), dtype="<i4") / (2**31 - 1)
         np.testing.assert_allclose(cached, buffer, atol=1e-9)
     # The boundaries really are where the tones change: sh020 holds 220 Hz, then silence, then 330 Hz.
     sh020 = expected["sh020"]
-    assert np.abs(sh020[_sample(22) - 50:_sample(22)]).max() > 0.1
-    assert not sh020[_sample(22):_sample(26)].any()
-    assert np.abs(sh020[_sample(26):_sample(26) + 50]).max() > 0.05
+    assert np.abs(sh020[_sample(22) - 50 : _sample(22)]).max() > 0.1
+    assert not sh020[_sample(22) : _sample(26)].any()
+    assert np.abs(sh020[_sample(26) : _sample(26) + 50]).max() > 0.05
 
 
 def test_planning_leaves_the_timeline_unchanged(dubbing, tmp_path):
@@ -126,8 +133,9 @@ def test_planning_leaves_the_timeline_unchanged(dubbing, tmp_path):
 
 def test_handles_are_clamped_to_the_media(dubbing, tmp_path):
     timeline = read_timeline(dubbing.path)
-    plan = plan_timeline(timeline, dubbing.path.parent, tmp_path, PlanOptions(dub_tracks=("DX es-419",), handles=30),
-                         write_audio=False)
+    plan = plan_timeline(
+        timeline, dubbing.path.parent, tmp_path, PlanOptions(dub_tracks=("DX es-419",), handles=30), write_audio=False
+    )
     granted = {clip.name: (clip.head, clip.tail) for clip in plan.clips if clip.job is not None}
     # sh010 starts 20 frames into its media; sh070 ends 12 frames before the end of its media.
     assert granted == {"sh010": (20, 30), "sh020": (30, 30), "sh070_fr": (30, 12)}
@@ -135,19 +143,27 @@ def test_handles_are_clamped_to_the_media(dubbing, tmp_path):
 
 
 def test_dissolves_widen_the_handles_they_need(dubbing, tmp_path):
-    plan = plan_timeline(read_timeline(dubbing.path), dubbing.path.parent, tmp_path,
-                         PlanOptions(dub_tracks=("DX es-419",), handles=0), write_audio=False)
+    plan = plan_timeline(
+        read_timeline(dubbing.path),
+        dubbing.path.parent,
+        tmp_path,
+        PlanOptions(dub_tracks=("DX es-419",), handles=0),
+        write_audio=False,
+    )
     granted = {clip.name: (clip.head, clip.tail) for clip in plan.clips if clip.job is not None}
     # The 4+4 frame dissolve between sh010 and sh020 shows 4 frames of media past each cut.
     assert granted == {"sh010": (0, 4), "sh020": (4, 0), "sh070_fr": (0, 0)}
 
 
-@pytest.mark.parametrize("options, expected_label", [
-    (PlanOptions(dub_tracks=("DX es-419",)), "DX es-419"),
-    (PlanOptions(dub_language="es-419"), "DX es-419"),
-    (PlanOptions(dub_language="FR-fr"), "DX fr-FR"),
-    (PlanOptions(dub_tracks=("DX es-419", "DX fr-FR")), "DX es-419 + DX fr-FR"),
-])
+@pytest.mark.parametrize(
+    "options, expected_label",
+    [
+        (PlanOptions(dub_tracks=("DX es-419",)), "DX es-419"),
+        (PlanOptions(dub_language="es-419"), "DX es-419"),
+        (PlanOptions(dub_language="FR-fr"), "DX fr-FR"),
+        (PlanOptions(dub_tracks=("DX es-419", "DX fr-FR")), "DX es-419 + DX fr-FR"),
+    ],
+)
 def test_dub_tracks_are_chosen_by_name_or_language(dubbing, tmp_path, options, expected_label):
     plan = plan_timeline(read_timeline(dubbing.path), dubbing.path.parent, tmp_path, options, write_audio=False)
     assert plan.dub_label == expected_label
@@ -155,12 +171,22 @@ def test_dub_tracks_are_chosen_by_name_or_language(dubbing, tmp_path, options, e
 
 def test_only_keeps_the_named_clips_and_rejects_unknown_names(dubbing, tmp_path):
     timeline = read_timeline(dubbing.path)
-    plan = plan_timeline(timeline, dubbing.path.parent, tmp_path,
-                         PlanOptions(dub_language="es-419", only=("sh020", "Video 1@01:00:05:10")), write_audio=False)
+    plan = plan_timeline(
+        timeline,
+        dubbing.path.parent,
+        tmp_path,
+        PlanOptions(dub_language="es-419", only=("sh020", "Video 1@01:00:05:10")),
+        write_audio=False,
+    )
     assert [clip.name for clip in plan.clips] == ["sh020", "sh070_fr"]
     with pytest.raises(InvalidParameterError, match=r"no picture clip is named 'sh999'; clips: .*'sh010'"):
-        plan_timeline(timeline, dubbing.path.parent, tmp_path, PlanOptions(dub_language="es-419", only=("sh999",)),
-                      write_audio=False)
+        plan_timeline(
+            timeline,
+            dubbing.path.parent,
+            tmp_path,
+            PlanOptions(dub_language="es-419", only=("sh999",)),
+            write_audio=False,
+        )
 
 
 def test_without_a_dub_choice_the_tracks_marked_as_dub_are_summed(dubbing, tmp_path):
@@ -176,11 +202,14 @@ def test_bad_clip_settings_skip_only_that_clip(dubbing, tmp_path):
     timeline = read_timeline(dubbing.path)
     timeline.tracks[0][0].metadata["keydub"] = {"params": {"steps": 0}}
     timeline.tracks[0][2].metadata["keydub"] = {"enabled": False}
-    plan = plan_timeline(timeline, dubbing.path.parent, tmp_path, PlanOptions(dub_language="es-419"),
-                         write_audio=False)
+    plan = plan_timeline(
+        timeline, dubbing.path.parent, tmp_path, PlanOptions(dub_language="es-419"), write_audio=False
+    )
     reasons = {clip.name: clip.skip_reason for clip in plan.clips}
-    assert reasons["sh010"] == ("invalid Keydub settings: clip 'sh010': metadata keydub.params: steps must be a whole "
-                                "number >= 10 (the official value is 10), not 0")
+    assert reasons["sh010"] == (
+        "invalid Keydub settings: clip 'sh010': metadata keydub.params: steps must be a whole "
+        "number >= 10 (the official value is 10), not 0"
+    )
     assert reasons["sh020"] == "turned off in its Keydub settings (metadata keydub.enabled is false)"
     assert reasons["sh070_fr"] is None
 
@@ -199,13 +228,17 @@ def test_per_clip_params_override_the_batch_options(dubbing, tmp_path):
 def test_nested_stacks_and_generators_are_skipped_with_a_reason(dubbing, tmp_path):
     timeline = read_timeline(dubbing.path)
     picture = timeline.tracks[0]
-    title = otio.schema.Clip(name="title", media_reference=otio.schema.GeneratorReference(generator_kind="Text"),
-                             source_range=picture[3].source_range)
+    title = otio.schema.Clip(
+        name="title",
+        media_reference=otio.schema.GeneratorReference(generator_kind="Text"),
+        source_range=picture[3].source_range,
+    )
     picture[3] = title  # the gap becomes a title card
     compound = otio.schema.Stack(name="compound", source_range=picture[8].source_range)
     picture.append(compound)
-    plan = plan_timeline(timeline, dubbing.path.parent, tmp_path, PlanOptions(dub_language="es-419"),
-                         write_audio=False)
+    plan = plan_timeline(
+        timeline, dubbing.path.parent, tmp_path, PlanOptions(dub_language="es-419"), write_audio=False
+    )
     reasons = {clip.name: clip.skip_reason for clip in plan.clips}
     assert reasons["title"] == "a generator (title, solid, ...) has no camera picture to dub"
     assert reasons["compound"].startswith("a nested timeline (compound clip) is not supported")
@@ -218,14 +251,21 @@ def _plain_timeline(folder: Path, sources: dict[str, Path], line: Path) -> Path:
         name="plain",
         media_reference=otio.schema.ExternalReference(
             target_url=sources["A002"].as_uri(),
-            available_range=otio.opentime.TimeRange(otio.opentime.RationalTime(0, rate),
-                                                    otio.opentime.RationalTime(96, rate))),
-        source_range=otio.opentime.TimeRange(otio.opentime.RationalTime(30, rate),
-                                             otio.opentime.RationalTime(24, rate)))
+            available_range=otio.opentime.TimeRange(
+                otio.opentime.RationalTime(0, rate), otio.opentime.RationalTime(96, rate)
+            ),
+        ),
+        source_range=otio.opentime.TimeRange(
+            otio.opentime.RationalTime(30, rate), otio.opentime.RationalTime(24, rate)
+        ),
+    )
     audio = otio.schema.Clip(
-        name="line", media_reference=otio.schema.ExternalReference(target_url=f"media/{line.name}"),
-        source_range=otio.opentime.TimeRange(otio.opentime.RationalTime(0, rate),
-                                             otio.opentime.RationalTime(40, rate)))
+        name="line",
+        media_reference=otio.schema.ExternalReference(target_url=f"media/{line.name}"),
+        source_range=otio.opentime.TimeRange(
+            otio.opentime.RationalTime(0, rate), otio.opentime.RationalTime(40, rate)
+        ),
+    )
     timeline = otio.schema.Timeline(name="plain")
     timeline.tracks.append(otio.schema.Track(name="", kind=otio.schema.TrackKind.Video, children=[clip]))
     timeline.tracks.append(otio.schema.Track(name="dub", kind=otio.schema.TrackKind.Audio, children=[audio]))
@@ -236,8 +276,9 @@ def _plain_timeline(folder: Path, sources: dict[str, Path], line: Path) -> Path:
 
 def test_plain_otio_with_zero_based_ranges_and_urls(dubbing, tmp_path):
     path = _plain_timeline(dubbing.path.parent, dubbing.sources, dubbing.lines["es_line2"])
-    plan = plan_timeline(read_timeline(path), path.parent, tmp_path, PlanOptions(dub_tracks=("dub",)),
-                         write_audio=False)
+    plan = plan_timeline(
+        read_timeline(path), path.parent, tmp_path, PlanOptions(dub_tracks=("dub",)), write_audio=False
+    )
     (clip,) = plan.clips
     assert clip.clip_id == "V1@00:00:00:00" and clip.record_start == 0
     job = clip.job
@@ -245,32 +286,48 @@ def test_plain_otio_with_zero_based_ranges_and_urls(dubbing, tmp_path):
     # The file's own timecode (11:00:00:00) is what the render carries.
     assert job.timecode_start == SOURCE_STARTS["A002"] + 18
     assert [(p.path, p.offset, p.duration) for p in job.audio_pieces] == [
-        (dubbing.lines["es_line2"], 12 * FRAME, 36 * FRAME)]
+        (dubbing.lines["es_line2"], 12 * FRAME, 36 * FRAME)
+    ]
 
 
 def test_a_clip_placed_at_the_wrong_timecode_is_refused(dubbing, tmp_path):
     timeline = read_timeline(dubbing.path)
     reference = timeline.tracks[0][0].media_reference
-    reference.available_range = otio.opentime.TimeRange(otio.opentime.RationalTime(5000, float(RATE)),
-                                                        reference.available_range.duration)
-    plan = plan_timeline(timeline, dubbing.path.parent, tmp_path, PlanOptions(dub_language="es-419"),
-                         write_audio=False)
-    assert plan.clips[0].skip_reason == ("the timeline places the media at 00:03:28:08 but the file starts at "
-                                         "10:00:00:00; relink the clip to the right file")
+    reference.available_range = otio.opentime.TimeRange(
+        otio.opentime.RationalTime(5000, float(RATE)), reference.available_range.duration
+    )
+    plan = plan_timeline(
+        timeline, dubbing.path.parent, tmp_path, PlanOptions(dub_language="es-419"), write_audio=False
+    )
+    assert plan.clips[0].skip_reason == (
+        "the timeline places the media at 00:03:28:08 but the file starts at "
+        "10:00:00:00; relink the clip to the right file"
+    )
 
 
 def test_unknown_dub_track_lists_the_audio_tracks(dubbing, tmp_path):
     with pytest.raises(TimelineError) as raised:
-        plan_timeline(read_timeline(dubbing.path), dubbing.path.parent, tmp_path,
-                      PlanOptions(dub_tracks=("DX de-DE",)), write_audio=False)
-    assert str(raised.value) == ("the timeline has no audio track named 'DX de-DE'; audio tracks: 'Audio 1', "
-                                 "'DX es-419', 'DX fr-FR'")
+        plan_timeline(
+            read_timeline(dubbing.path),
+            dubbing.path.parent,
+            tmp_path,
+            PlanOptions(dub_tracks=("DX de-DE",)),
+            write_audio=False,
+        )
+    assert str(raised.value) == (
+        "the timeline has no audio track named 'DX de-DE'; audio tracks: 'Audio 1', 'DX es-419', 'DX fr-FR'"
+    )
 
 
 def test_unknown_picture_track_lists_the_video_tracks(dubbing, tmp_path):
     with pytest.raises(TimelineError, match=r"no video track named 'V9'; video tracks: 'Video 1'$"):
-        plan_timeline(read_timeline(dubbing.path), dubbing.path.parent, tmp_path,
-                      PlanOptions(picture_tracks=("V9",), dub_language="es-419"), write_audio=False)
+        plan_timeline(
+            read_timeline(dubbing.path),
+            dubbing.path.parent,
+            tmp_path,
+            PlanOptions(picture_tracks=("V9",), dub_language="es-419"),
+            write_audio=False,
+        )
 
 
 def test_a_plan_round_trips_its_jobs_through_json(plan):
@@ -279,38 +336,51 @@ def test_a_plan_round_trips_its_jobs_through_json(plan):
         assert again == job and again.content_hash() == job.content_hash()
 
 
-@pytest.mark.parametrize("start, expected_file_start, expected_offset", [
-    ("1001/1000", 24 * FRAME - 12 * FRAME, 0 * FRAME),  # the clip's first frame hears 1.001 s of the file
-    (0, 0 * FRAME, 12 * FRAME),  # the head handle lies before the file's first sample: silence there
-])
+@pytest.mark.parametrize(
+    "start, expected_file_start, expected_offset",
+    [
+        ("1001/1000", 24 * FRAME - 12 * FRAME, 0 * FRAME),  # the clip's first frame hears 1.001 s of the file
+        (0, 0 * FRAME, 12 * FRAME),  # the head handle lies before the file's first sample: silence there
+    ],
+)
 def test_a_clip_can_take_its_dub_from_a_file(dubbing, tmp_path, start, expected_file_start, expected_offset):
     timeline = read_timeline(dubbing.path)
     # A relative path is taken from the timeline file's folder.
     timeline.tracks[0][8].metadata["keydub"] = {"audio": {"file": "media/fr_line1.wav", "start": start}}
-    plan = plan_timeline(timeline, dubbing.path.parent, tmp_path, PlanOptions(dub_language="es-419"),
-                         write_audio=False)
+    plan = plan_timeline(
+        timeline, dubbing.path.parent, tmp_path, PlanOptions(dub_language="es-419"), write_audio=False
+    )
     job = next(clip.job for clip in plan.clips if clip.name == "sh070_fr")
     (piece,) = job.audio_pieces
-    assert (piece.path, piece.file_start, piece.offset) == (dubbing.lines["fr_line1"], expected_file_start,
-                                                            expected_offset)
+    assert (piece.path, piece.file_start, piece.offset) == (
+        dubbing.lines["fr_line1"],
+        expected_file_start,
+        expected_offset,
+    )
     assert piece.offset + piece.duration == 48 * FRAME and piece.label == "file: fr_line1.wav"
 
 
-@pytest.mark.parametrize("settings, message", [
-    ({"enabled": "no"}, "metadata keydub.enabled must be true or false, not 'no'"),
-    ({"colour": "red"}, "metadata keydub has unknown key(s) colour; known: audio, enabled, face, id, occluders, "
-                        "params"),
-    ({"face": {"point": [1, "x"]}}, "metadata keydub.face.point must be [x, y] in source pixels, not [1, 'x']"),
-    ({"face": {"frame": -1}}, "metadata keydub.face.frame must be a whole number >= 0, not -1"),
-    ({"audio": {"track": 3}}, "metadata keydub.audio must be {\"track\": NAME}"),
-    ({"audio": {"file": "x.wav", "start": "-1"}}, "metadata keydub.audio.start must be seconds >= 0"),
-    ({"params": {"device": "cpu"}}, "metadata keydub.params may only set audio_guidance, identity,"),
-    ({"occluders": {"frame": 1}}, "metadata keydub.occluders must be a list of prompt objects"),
-])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"enabled": "no"}, "metadata keydub.enabled must be true or false, not 'no'"),
+        (
+            {"colour": "red"},
+            "metadata keydub has unknown key(s) colour; known: audio, enabled, face, id, occluders, params",
+        ),
+        ({"face": {"point": [1, "x"]}}, "metadata keydub.face.point must be [x, y] in source pixels, not [1, 'x']"),
+        ({"face": {"frame": -1}}, "metadata keydub.face.frame must be a whole number >= 0, not -1"),
+        ({"audio": {"track": 3}}, 'metadata keydub.audio must be {"track": NAME}'),
+        ({"audio": {"file": "x.wav", "start": "-1"}}, "metadata keydub.audio.start must be seconds >= 0"),
+        ({"params": {"device": "cpu"}}, "metadata keydub.params may only set audio_guidance, identity,"),
+        ({"occluders": {"frame": 1}}, "metadata keydub.occluders must be a list of prompt objects"),
+    ],
+)
 def test_clip_settings_are_checked_with_the_key_named(dubbing, tmp_path, settings, message):
     timeline = read_timeline(dubbing.path)
     timeline.tracks[0][0].metadata["keydub"] = settings
-    plan = plan_timeline(timeline, dubbing.path.parent, tmp_path, PlanOptions(dub_language="es-419"),
-                         write_audio=False)
+    plan = plan_timeline(
+        timeline, dubbing.path.parent, tmp_path, PlanOptions(dub_language="es-419"), write_audio=False
+    )
     assert plan.clips[0].job is None
     assert plan.clips[0].skip_reason.startswith(f"invalid Keydub settings: clip 'sh010': {message}")

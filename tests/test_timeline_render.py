@@ -31,12 +31,24 @@ FACE = template_landmarks(48, 36, 36)
 def _tiny_batch(tmp_path):
     weights = save_tiny_weights(tmp_path / "weights", TINY_FRAME_SIZE)
     fixture = write_three_clip_timeline(tmp_path, durations=(4, 3, 5), size=(WIDTH, HEIGHT))
-    options = PlanOptions(dub_tracks=("DX es-419",), handles=1, render_options={
-        "weights": str(weights["keysync"]), "vae": str(weights["vae"]), "hubert": str(weights["hubert"]),
-        "wavlm": str(weights["wavlm"]), "codec": "ffv1", "device": "cpu", "dtype": "float32"})
+    options = PlanOptions(
+        dub_tracks=("DX es-419",),
+        handles=1,
+        render_options={
+            "weights": str(weights["keysync"]),
+            "vae": str(weights["vae"]),
+            "hubert": str(weights["hubert"]),
+            "wavlm": str(weights["wavlm"]),
+            "codec": "ffv1",
+            "device": "cpu",
+            "dtype": "float32",
+        },
+    )
     # Synthetic clips have no face a detector could find: a stand-in backend reports the drawn one.
-    engine = Engine(cache_dir=tmp_path / "cache", landmark_backends={
-        "face-alignment": DrawnFaceBackend(lambda index: FACE, (HEIGHT, WIDTH))})
+    engine = Engine(
+        cache_dir=tmp_path / "cache",
+        landmark_backends={"face-alignment": DrawnFaceBackend(lambda index: FACE, (HEIGHT, WIDTH))},
+    )
     return fixture, options, engine
 
 
@@ -83,18 +95,33 @@ def test_a_batch_cancelled_mid_denoising_leaves_the_clip_pending_and_a_rerun_fin
                 cancel.cancel()
 
     with pytest.raises(RenderInterruptedError, match=r"before 2 clip\(s\) were rendered \(sh010, sh020\)"):
-        render_timeline(fixture.path, tmp_path / "renders", tmp_path / "out.otio", options,
-                        executor=InProcessExecutor(engine), progress=stop_in_the_first_clip, cancel=cancel)
+        render_timeline(
+            fixture.path,
+            tmp_path / "renders",
+            tmp_path / "out.otio",
+            options,
+            executor=InProcessExecutor(engine),
+            progress=stop_in_the_first_clip,
+            cancel=cancel,
+        )
     # The stop reaches the render within a denoising step (the heartbeat watches the batch's token every 50 ms).
     assert steps and max(steps) <= 2
     with JobStore.for_folder(tmp_path / "renders", read_only=True) as store:
         assert sorted((record.name, record.state, record.attempts) for record in store.records()) == [
-            ("sh010", JobState.PENDING, 1), ("sh020", JobState.PENDING, 0)]
+            ("sh010", JobState.PENDING, 1),
+            ("sh020", JobState.PENDING, 0),
+        ]
     assert not list((tmp_path / "renders").rglob("*.mkv"))
 
-    run = render_timeline(fixture.path, tmp_path / "renders", tmp_path / "out.otio",
-                          dataclasses.replace(options, only=("sh010",)), executor=InProcessExecutor(engine))
+    run = render_timeline(
+        fixture.path,
+        tmp_path / "renders",
+        tmp_path / "out.otio",
+        dataclasses.replace(options, only=("sh010",)),
+        executor=InProcessExecutor(engine),
+    )
     assert [(outcome.name, outcome.state, outcome.was_rendered) for outcome in run.outcomes] == [
-        ("sh010", JobState.DONE, True)]
+        ("sh010", JobState.DONE, True)
+    ]
     assert probe(run.outcomes[0].output).frame_count == run.plan.clips[0].job.frame_count
     assert engine.loads["pipeline"] == 1

@@ -9,17 +9,20 @@ from keydub.core.errors import TimelineError
 from keydub.plugin.timeline.timecode import exact_rate, format_rate, format_timecode, rational_time, to_frames
 
 
-@pytest.mark.parametrize("double, exact", [
-    (24000 / 1001, Fraction(24000, 1001)),
-    (23.976, Fraction(24000, 1001)),
-    (23.98, Fraction(24000, 1001)),
-    (25.0, Fraction(25)),
-    (30000 / 1001, Fraction(30000, 1001)),
-    (29.97, Fraction(30000, 1001)),
-    (60000 / 1001, Fraction(60000, 1001)),
-    (59.94, Fraction(60000, 1001)),
-    (48000.0, Fraction(48000)),
-])
+@pytest.mark.parametrize(
+    "double, exact",
+    [
+        (24000 / 1001, Fraction(24000, 1001)),
+        (23.976, Fraction(24000, 1001)),
+        (23.98, Fraction(24000, 1001)),
+        (25.0, Fraction(25)),
+        (30000 / 1001, Fraction(30000, 1001)),
+        (29.97, Fraction(30000, 1001)),
+        (60000 / 1001, Fraction(60000, 1001)),
+        (59.94, Fraction(60000, 1001)),
+        (48000.0, Fraction(48000)),
+    ],
+)
 def test_rates_are_read_exactly(double, exact):
     assert exact_rate(double) == exact
 
@@ -30,14 +33,17 @@ def test_rates_that_are_not_editing_rates_are_refused(double):
         exact_rate(double)
 
 
-@pytest.mark.parametrize("rate, frames, timecode", [
-    (Fraction(24000, 1001), 86400, "01:00:00:00"),
-    (Fraction(24000, 1001), 864020, "10:00:00:20"),
-    (Fraction(25), 90000, "01:00:00:00"),
-    (Fraction(30000, 1001), 1800, "00:01:00;02"),
-    (Fraction(30000, 1001), 107892, "01:00:00;00"),
-    (Fraction(60000, 1001), 215784, "01:00:00;00"),
-])
+@pytest.mark.parametrize(
+    "rate, frames, timecode",
+    [
+        (Fraction(24000, 1001), 86400, "01:00:00:00"),
+        (Fraction(24000, 1001), 864020, "10:00:00:20"),
+        (Fraction(25), 90000, "01:00:00:00"),
+        (Fraction(30000, 1001), 1800, "00:01:00;02"),
+        (Fraction(30000, 1001), 107892, "01:00:00;00"),
+        (Fraction(60000, 1001), 215784, "01:00:00;00"),
+    ],
+)
 def test_frames_round_trip_through_otio_time_and_timecode(rate, frames, timecode):
     time = rational_time(frames, rate)
     assert to_frames(time, rate, "value") == frames
@@ -54,8 +60,10 @@ def test_values_written_at_another_rate_are_rescaled_exactly():
 def test_values_between_frames_are_refused_with_the_value_named():
     with pytest.raises(TimelineError) as raised:
         to_frames(otio.opentime.RationalTime(10.5, 25), Fraction(25), "source start of clip 'sh010'")
-    assert str(raised.value) == ("source start of clip 'sh010' is 10.5000 frames at 25 fps, which is not a whole "
-                                 "frame; Keydub needs frame-accurate edits (is the clip retimed or at another rate?)")
+    assert str(raised.value) == (
+        "source start of clip 'sh010' is 10.5000 frames at 25 fps, which is not a whole "
+        "frame; Keydub needs frame-accurate edits (is the clip retimed or at another rate?)"
+    )
 
 
 def test_rates_are_printed_as_fractions():

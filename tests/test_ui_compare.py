@@ -24,8 +24,9 @@ def solid(value: int):
 def clips(tmp_path):
     """A dark 30-frame source and a bright 10-frame 'render' of its frames 12-21."""
     source = make_test_clip(tmp_path / "source.mkv", width=WIDTH, height=HEIGHT, frame_count=30, frames=solid(30))
-    render = make_test_clip(tmp_path / "render.mkv", width=WIDTH, height=HEIGHT, frame_count=10, frames=solid(220),
-                            audio_rate=16000)
+    render = make_test_clip(
+        tmp_path / "render.mkv", width=WIDTH, height=HEIGHT, frame_count=10, frames=solid(220), audio_rate=16000
+    )
     return source, render
 
 
@@ -91,8 +92,14 @@ def test_playback_plays_the_render_file_with_its_sound(qtbot, compare, clips):
     player = compare._player
     assert player is not None and player.source().toLocalFile() == str(clips[1])
     assert player.audioOutput() is not None
-    qtbot.waitUntil(lambda: failures or player.playbackState() == player.PlaybackState.PlayingState
-                    or player.mediaStatus() == player.MediaStatus.EndOfMedia, timeout=5000)
+    qtbot.waitUntil(
+        lambda: (
+            failures
+            or player.playbackState() == player.PlaybackState.PlayingState
+            or player.mediaStatus() == player.MediaStatus.EndOfMedia
+        ),
+        timeout=5000,
+    )
     assert not failures or "audio" in failures[0].lower()  # a machine without a sound device may refuse
     compare.stop_playback()
     assert not compare.is_playing

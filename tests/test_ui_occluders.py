@@ -47,8 +47,9 @@ def masker() -> Iterator[OcclusionMasker]:
 @pytest.fixture
 def window(qtbot, tmp_path, masker):
     """A main window with the real viewer on a clip and the occluder dock, the editor open."""
-    clip = make_test_clip(tmp_path / "shot.mkv", width=WIDTH, height=HEIGHT, frame_count=FRAMES,
-                          frame_rate=Fraction(25), frames=picture)
+    clip = make_test_clip(
+        tmp_path / "shot.mkv", width=WIDTH, height=HEIGHT, frame_count=FRAMES, frame_rate=Fraction(25), frames=picture
+    )
     dub = write_wav(tmp_path / "dub.wav", FRAMES / 25)
     controller = PanelController(handles=0)
     controller.open_video(clip, dub, tmp_path / "out")
@@ -91,7 +92,9 @@ def tinted(colour) -> np.ndarray:
 
 def assert_close(actual, expected, tolerance=3):
     assert np.abs(np.array(actual, dtype=float) - np.asarray(expected, dtype=float)).max() <= tolerance, (
-        actual, expected)
+        actual,
+        expected,
+    )
 
 
 def stroke(qtbot, viewer, points):
@@ -153,8 +156,11 @@ def test_a_brush_stroke_is_drawn_and_undone_and_redone_with_the_keys(qtbot, wind
     assert_close(shown_colour(viewer, 60, 61), (GREY,) * 3)
 
     with qtbot.waitSignal(panel.edit_finished, timeout=30000):
-        qtbot.keyClick(main, QtCore.Qt.Key.Key_Z,
-                       QtCore.Qt.KeyboardModifier.ControlModifier | QtCore.Qt.KeyboardModifier.ShiftModifier)
+        qtbot.keyClick(
+            main,
+            QtCore.Qt.Key.Key_Z,
+            QtCore.Qt.KeyboardModifier.ControlModifier | QtCore.Qt.KeyboardModifier.ShiftModifier,
+        )
     assert panel.undo_stack.index() == 1
     np.testing.assert_array_equal(panel.editor.masks_on(3)[1], mask)
     assert_close(shown_colour(viewer, 60, 61), tinted(PALETTE[0]))
@@ -245,8 +251,10 @@ def test_the_ui_thread_stays_live_while_sam2_tracks(qtbot, tmp_path, masker):
     panel.shutdown()
     viewer.close_clip()
     assert tracked.args == ["done"] and len(panel.editor.tracked_frames) == 40
-    print(f"heartbeat during tracking: {heartbeat.count} beats, longest wait {heartbeat.longest_wait() * 1000:.0f} ms"
-          f" ({heartbeat.longest_gap() * 1000:.0f} ms wall clock, {heartbeat.longest_busy() * 1000:.0f} ms busy)")
+    print(
+        f"heartbeat during tracking: {heartbeat.count} beats, longest wait {heartbeat.longest_wait() * 1000:.0f} ms"
+        f" ({heartbeat.longest_gap() * 1000:.0f} ms wall clock, {heartbeat.longest_busy() * 1000:.0f} ms busy)"
+    )
     assert heartbeat.count > 10 and heartbeat.longest_wait() <= 0.050
 
 

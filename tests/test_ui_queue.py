@@ -63,8 +63,9 @@ def test_the_dock_shows_stage_progress_eta_and_device_while_the_worker_renders(q
 
     panel.submit([job])  # the worker starts by itself
     heartbeat.start()
-    qtbot.waitUntil(lambda: bool(cells(panel)["ETA"]) and cells(panel)["Progress"] not in ("", "0%"),
-                    timeout=WORKER_START_MS)
+    qtbot.waitUntil(
+        lambda: bool(cells(panel)["ETA"]) and cells(panel)["Progress"] not in ("", "0%"), timeout=WORKER_START_MS
+    )
     live = cells(panel)
     wait_for_state(qtbot, panel, JobState.DONE)
     heartbeat.stop()
@@ -78,8 +79,10 @@ def test_the_dock_shows_stage_progress_eta_and_device_while_the_worker_renders(q
     assert any(row["State"] == "running" for row in seen)
     qtbot.waitUntil(lambda: panel.controller.worker.state == "idle", timeout=10000)
     assert panel.status.text() == "the queue is empty"
-    print(f"heartbeat during the render: {heartbeat.count} beats, longest wait {heartbeat.longest_wait() * 1000:.0f} "
-          f"ms ({heartbeat.longest_gap() * 1000:.0f} ms wall clock, {heartbeat.longest_busy() * 1000:.0f} ms busy)")
+    print(
+        f"heartbeat during the render: {heartbeat.count} beats, longest wait {heartbeat.longest_wait() * 1000:.0f} "
+        f"ms ({heartbeat.longest_gap() * 1000:.0f} ms wall clock, {heartbeat.longest_busy() * 1000:.0f} ms busy)"
+    )
     assert heartbeat.count > 50 and heartbeat.longest_wait() <= 0.050
     panel.shutdown()
     assert panel.controller.worker.state == "stopped"
@@ -130,8 +133,10 @@ def test_a_worker_that_cannot_start_shows_why(qtbot, folder):
     panel.controller.worker_argv = lambda: ["/nonexistent/keydub-worker", "--store", str(folder)]
     with qtbot.waitSignal(panel.worker_changed, timeout=10000):
         panel.start_worker()
-    assert panel.status.text() == ("The worker could not start: /nonexistent/keydub-worker is not an executable "
-                                   "program; check the Keydub installation")
+    assert panel.status.text() == (
+        "The worker could not start: /nonexistent/keydub-worker is not an executable "
+        "program; check the Keydub installation"
+    )
     panel.shutdown()
 
 

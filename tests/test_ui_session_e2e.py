@@ -49,24 +49,41 @@ def session_media(tmp_path, monkeypatch):
         frame[face_box] = 170
         return frame
 
-    video = make_test_clip(tmp_path / "shot.mkv", width=WIDTH, height=HEIGHT, frame_count=FRAMES, codec="ffv1",
-                           frames=picture, timecode="01:00:00:00")
+    video = make_test_clip(
+        tmp_path / "shot.mkv",
+        width=WIDTH,
+        height=HEIGHT,
+        frame_count=FRAMES,
+        codec="ffv1",
+        frames=picture,
+        timecode="01:00:00:00",
+    )
     dub = tmp_path / "dub.wav"
     write_tone_wav(dub, TONES["es_line1"], seconds=1)
     # The worker subprocess imports the stand-in engine from the tests folder, and computes on one thread as
     # this process does (see conftest): float sums in another order could change a pixel by one level.
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    options = {"weights": str(weights["keysync"]), "vae": str(weights["vae"]), "hubert": str(weights["hubert"]),
-               "wavlm": str(weights["wavlm"]), "device": "cpu", "dtype": "float32", "codec": "ffv1",
-               "landmark_backend": "dlib"}
+    options = {
+        "weights": str(weights["keysync"]),
+        "vae": str(weights["vae"]),
+        "hubert": str(weights["hubert"]),
+        "wavlm": str(weights["wavlm"]),
+        "device": "cpu",
+        "dtype": "float32",
+        "codec": "ffv1",
+        "landmark_backend": "dlib",
+    }
     return video, dub, options
 
 
 def make_window(qtbot, options):
-    window = MainWindow(PanelController(render_options=options, handles=0), backend_factory=lambda name: drawn_face(),
-                        queue_factory=lambda folder: QueueController(folder, device="cpu", engine=ENGINE),
-                        occluder_masker=tiny_masker)
+    window = MainWindow(
+        PanelController(render_options=options, handles=0),
+        backend_factory=lambda name: drawn_face(),
+        queue_factory=lambda folder: QueueController(folder, device="cpu", engine=ENGINE),
+        occluder_masker=tiny_masker,
+    )
     qtbot.addWidget(window)
     window.resize(1200, 800)
     window.show()
@@ -101,8 +118,7 @@ def test_open_face_occluders_render_compare_export_and_reopen(qtbot, tmp_path, s
 
     # 1. Open the clip with its dub; the faces are found on a thread.
     window.open_video(video, dub, out_dir)
-    qtbot.waitUntil(lambda: controller.current is not None and controller.current_id in window.analyses,
-                    timeout=30000)
+    qtbot.waitUntil(lambda: controller.current is not None and controller.current_id in window.analyses, timeout=30000)
     clip_id = controller.current_id
 
     # 2. Click the face.
@@ -175,9 +191,22 @@ def test_open_face_occluders_render_compare_export_and_reopen(qtbot, tmp_path, s
     monkeypatch.setattr(OcclusionMasker, "from_pretrained", classmethod(lambda cls, *args, **kwargs: tiny_masker()))
     cli_output = tmp_path / "cli.mkv"
     face = job.face
-    argv = ["render", str(video), "--audio", str(job.audio_file), "-o", str(cli_output),
-            "--in", str(job.start_frame), "--out", str(job.end_frame), "--face", f"{face.point[0]},{face.point[1]}@"
-            f"{face.frame}", *cli_occluder_flags(job.occluders), "--quiet"]
+    argv = [
+        "render",
+        str(video),
+        "--audio",
+        str(job.audio_file),
+        "-o",
+        str(cli_output),
+        "--in",
+        str(job.start_frame),
+        "--out",
+        str(job.end_frame),
+        "--face",
+        f"{face.point[0]},{face.point[1]}@{face.frame}",
+        *cli_occluder_flags(job.occluders),
+        "--quiet",
+    ]
     for name in ("weights", "vae", "hubert", "wavlm", "device", "dtype", "codec", "landmark_backend"):
         argv += [f"--{name.replace('_', '-')}", str(options[name])]
     assert main(argv) == 0

@@ -21,8 +21,9 @@ Key = QtCore.Qt.Key
 @pytest.fixture
 def long_gop_clip(tmp_path):
     """60 frames of H.264 at 25 fps with a 30-frame GOP and B-frames, starting at 01:00:00:00."""
-    return make_test_clip(tmp_path / "gop.mp4", width=128, height=96, frame_count=60, codec="h264", gop=30,
-                          timecode="01:00:00:00")
+    return make_test_clip(
+        tmp_path / "gop.mp4", width=128, height=96, frame_count=60, codec="h264", gop=30, timecode="01:00:00:00"
+    )
 
 
 @pytest.fixture
@@ -47,11 +48,17 @@ def press(qtbot, viewer: Viewer, key, modifier=QtCore.Qt.KeyboardModifier.NoModi
 
 def test_each_editor_key_shows_the_right_frame_and_timecode(qtbot, viewer):
     shift = QtCore.Qt.KeyboardModifier.ShiftModifier
-    steps = [(Key.Key_Right, None, 1, "01:00:00:01"), (Key.Key_Right, None, 2, "01:00:00:02"),
-             (Key.Key_Right, shift, 27, "01:00:01:02"), (Key.Key_Left, None, 26, "01:00:01:01"),
-             (Key.Key_Left, shift, 1, "01:00:00:01"), (Key.Key_End, None, 59, "01:00:02:09"),
-             (Key.Key_Left, None, 58, "01:00:02:08"), (Key.Key_Home, None, 0, "01:00:00:00"),
-             (Key.Key_Left, None, 0, "01:00:00:00")]
+    steps = [
+        (Key.Key_Right, None, 1, "01:00:00:01"),
+        (Key.Key_Right, None, 2, "01:00:00:02"),
+        (Key.Key_Right, shift, 27, "01:00:01:02"),
+        (Key.Key_Left, None, 26, "01:00:01:01"),
+        (Key.Key_Left, shift, 1, "01:00:00:01"),
+        (Key.Key_End, None, 59, "01:00:02:09"),
+        (Key.Key_Left, None, 58, "01:00:02:08"),
+        (Key.Key_Home, None, 0, "01:00:00:00"),
+        (Key.Key_Left, None, 0, "01:00:00:00"),
+    ]
     for key, modifier, frame, timecode in steps:
         press(qtbot, viewer, key, modifier or QtCore.Qt.KeyboardModifier.NoModifier)
         wait_shown(qtbot, viewer, frame)
@@ -111,6 +118,7 @@ def test_overlays_draw_at_source_pixels_in_order_and_callables_follow_the_frame(
     viewer.set_overlay("boxes", red)
     colour = grab_at(viewer, 30, 25)
     assert (colour.red(), colour.green(), colour.blue()) == (255, 0, 0)
+
     # A second layer goes above the first; a callable layer is redrawn for each frame.
     def green_on_even_frames(frame):
         if frame % 2:
@@ -118,6 +126,7 @@ def test_overlays_draw_at_source_pixels_in_order_and_callables_follow_the_frame(
         layer = np.zeros((96, 128, 4), dtype=np.uint8)
         layer[20:30, 20:40] = (0, 255, 0, 255)
         return layer
+
     viewer.set_overlay("mask", green_on_even_frames)
     assert grab_at(viewer, 30, 25).green() == 255
     press(qtbot, viewer, Key.Key_Right)

@@ -38,14 +38,17 @@ class TwoFaces:
             time.sleep(self.delay)  # stands for a detector: releases the GIL as native code does
         if self.seen - 1 in self.missing:
             return []
-        return [FaceDetection(box=(*landmarks.min(axis=0), *landmarks.max(axis=0)), score=1.0, landmarks=landmarks)
-                for landmarks in (LEFT, RIGHT)]
+        return [
+            FaceDetection(box=(*landmarks.min(axis=0), *landmarks.max(axis=0)), score=1.0, landmarks=landmarks)
+            for landmarks in (LEFT, RIGHT)
+        ]
 
 
 @pytest.fixture
 def media(tmp_path):
-    video = make_test_clip(tmp_path / "two_shot.mov", width=WIDTH, height=HEIGHT, frame_count=FRAMES,
-                           codec="h264", timecode="10:00:00:00")
+    video = make_test_clip(
+        tmp_path / "two_shot.mov", width=WIDTH, height=HEIGHT, frame_count=FRAMES, codec="h264", timecode="10:00:00:00"
+    )
     dub = tmp_path / "dub.wav"
     write_tone_wav(dub, TONES["es_line2"], seconds=2)
     return video, dub
@@ -147,8 +150,10 @@ def test_i_and_o_set_the_clip_range_and_the_list_follows(qtbot, media, tmp_path)
     assert window.clip_model.index(0, 3).data() == "4-15 (12 fr)"
     assert window.clip_model.index(0, 1).data() == "10:00:00:04"
     # The faces are tracked again over the new range.
-    qtbot.waitUntil(lambda: window.analyses.get(session.clip_id) is not None
-                    and window.analyses[session.clip_id].start == 4, timeout=10000)
+    qtbot.waitUntil(
+        lambda: window.analyses.get(session.clip_id) is not None and window.analyses[session.clip_id].start == 4,
+        timeout=10000,
+    )
 
 
 def test_frames_without_the_face_are_marked_on_the_scrub_bar(qtbot, media, tmp_path):
@@ -171,8 +176,12 @@ def test_bad_input_gives_one_clear_message_and_a_live_window(qtbot, media, tmp_p
         video = tmp_path / "gone.mov"
     window.open_video(video, dub, out_dir=tmp_path / "out")
     qtbot.waitUntil(lambda: not window.is_busy() and window.is_error_shown, timeout=10000)
-    expected = {"missing dub": "nowhere.wav", "unreadable clip": "notes.mov", "no face": "no face was found",
-                "missing video": "gone.mov"}[problem]
+    expected = {
+        "missing dub": "nowhere.wav",
+        "unreadable clip": "notes.mov",
+        "no face": "no face was found",
+        "missing video": "gone.mov",
+    }[problem]
     assert expected in window.message_label.text()
     assert "Traceback" not in window.message_label.toolTip()
     assert window.isVisible()
@@ -219,8 +228,9 @@ def test_a_worker_that_cannot_start_is_one_line_in_the_window(qtbot, media, tmp_
     open_and_analyse(qtbot, window, media, tmp_path)
     window.clip_list.selectRow(0)
     window.render_action.trigger()
-    qtbot.waitUntil(lambda: window.is_error_shown and "no_such_module" in window.message_label.toolTip(),
-                    timeout=120000)
+    qtbot.waitUntil(
+        lambda: window.is_error_shown and "no_such_module" in window.message_label.toolTip(), timeout=120000
+    )
     assert "\n" not in window.message_label.text() and window.isVisible()
     window.queue_panel.shutdown()
 

@@ -51,8 +51,11 @@ def _in_hub_cache(repo_id: str, filename: str, content: bytes) -> Path:
 def _official_checkpoint(path: Path, kind: str, seed: int = 0) -> KeySyncUNet:
     """A tiny checkpoint in the official layout whose attention heads are 64 wide, like the real ones."""
     torch.manual_seed(seed)
-    config = {**tiny_unet_config(8 if kind == "keyframe" else 9), "block_out_channels": (64, 128),
-              "num_attention_heads": (1, 2)}
+    config = {
+        **tiny_unet_config(8 if kind == "keyframe" else 9),
+        "block_out_channels": (64, 128),
+        "num_attention_heads": (1, 2),
+    }
     unet = KeySyncUNet(**config).eval()
     mask = torch.randn(4, 8, 8) if kind == "interpolation" else None
     module = official_layout_state_dict(unet, torch.randn(32, 16), torch.randn(32), mask)

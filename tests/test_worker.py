@@ -38,8 +38,15 @@ class RawWorker:
 
     def __init__(self, folder: OutputFolder, *extra: str, delay: str = "0.03") -> None:
         argv = worker_command(folder.root, lease_seconds=5.0, engine="queue_fixtures:copy_engine") + list(extra)
-        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        text=True, bufsize=1, env=subprocess_environment(**{SLOW_RENDER_ENV: delay}))
+        self.process = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+            env=subprocess_environment(**{SLOW_RENDER_ENV: delay}),
+        )
         self.lines: list[str] = []
         self.sent: list[str] = []
 
@@ -89,8 +96,9 @@ def test_a_client_submits_reads_every_event_cancels_and_shuts_the_worker_down(tm
     assert done["output"] == str(folder.root / first.output_name()) and done["qc"]["frames"] == first.frame_count
 
     worker.read_until(_kind("claimed", job_id=third.job_id))
-    worker.read_until(lambda event: event["event"] == "progress" and event["job_id"] == third.job_id
-                      and event["done"] >= 3)
+    worker.read_until(
+        lambda event: event["event"] == "progress" and event["job_id"] == third.job_id and event["done"] >= 3
+    )
     worker.send(json.dumps({"command": "cancel", "job_id": third.job_id}))  # running: stops within a frame
     worker.read_until(_kind("cancelled", job_id=third.job_id))
     worker.read_until(_kind("idle"))
@@ -102,13 +110,22 @@ def test_a_client_submits_reads_every_event_cancels_and_shuts_the_worker_down(tm
     assert worker.process.stdout.read() == "", "nothing after bye"
 
     events = worker.events()
-    kinds = [(event["event"], event.get("job_id"), event.get("state")) for event in events
-             if event["event"] != "progress"]
+    kinds = [
+        (event["event"], event.get("job_id"), event.get("state")) for event in events if event["event"] != "progress"
+    ]
     assert kinds == [
-        ("hello", None, None), ("claimed", first.job_id, None), ("cancelled", second.job_id, "cancelled"),
-        ("error", None, None), ("error", None, None), ("done", first.job_id, None),
-        ("claimed", third.job_id, None), ("cancelled", third.job_id, "cancelled"), ("idle", None, None),
-        ("error", None, None), ("bye", None, None)]
+        ("hello", None, None),
+        ("claimed", first.job_id, None),
+        ("cancelled", second.job_id, "cancelled"),
+        ("error", None, None),
+        ("error", None, None),
+        ("done", first.job_id, None),
+        ("claimed", third.job_id, None),
+        ("cancelled", third.job_id, "cancelled"),
+        ("idle", None, None),
+        ("error", None, None),
+        ("bye", None, None),
+    ]
     progress = [event for event in events if event["event"] == "progress" and event["job_id"] == first.job_id]
     assert progress[-1]["done"] == progress[-1]["total"] == first.frame_count
     assert {event["stage"] for event in progress} == {"copy"} and progress[-1]["unit"] == "frames"
@@ -117,8 +134,7 @@ def test_a_client_submits_reads_every_event_cancels_and_shuts_the_worker_down(tm
     with JobStore(folder.store_path, read_only=True) as store:
         states = {record.job_id: record.state for record in store.records()}
         assert store.get(third.job_id).is_cancel_requested is False
-    assert states == {first.job_id: JobState.DONE, second.job_id: JobState.CANCELLED,
-                      third.job_id: JobState.CANCELLED}
+    assert states == {first.job_id: JobState.DONE, second.job_id: JobState.CANCELLED, third.job_id: JobState.CANCELLED}
     assert [path.name for path in folder.root.glob("*.mkv")] == [first.output_name()]
     assert not [path for path in folder.root.rglob("*") if "partial" in path.name]
     assert list(folder.staging.iterdir()) == []
@@ -159,44 +175,65 @@ def test_stdout_carries_only_events_and_logs_go_to_stderr(tmp_path):
     queued_jobs(tmp_path, folder, count=1)
     code = "import sys; print('stray print'); sys.stdout.flush()"
     # A stand-in engine factory that prints on stdout while the worker runs.
-    (tmp_path / "noisy_engine.py").write_text(f"from queue_fixtures import copy_engine\n\ndef build():\n    {code}\n"
-                                              "    return copy_engine()\n")
+    (tmp_path / "noisy_engine.py").write_text(
+        f"from queue_fixtures import copy_engine\n\ndef build():\n    {code}\n    return copy_engine()\n"
+    )
     argv = worker_command(folder.root, once=True, engine="noisy_engine:build")
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, input="",
-                            env=subprocess_environment(PYTHONPATH=f"{tmp_path}:{Path(__file__).parent}"))
+    result = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        input="",
+        env=subprocess_environment(PYTHONPATH=f"{tmp_path}:{Path(__file__).parent}"),
+    )
     assert result.returncode == 0, result.stderr
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert [event["event"] for event in events if event["event"] != "progress"] == [
-        "hello", "claimed", "done", "idle", "bye"]
+        "hello",
+        "claimed",
+        "done",
+        "idle",
+        "bye",
+    ]
     assert "stray print" in result.stderr
 
 
 def test_a_worker_on_a_missing_folder_or_with_a_bad_engine_says_one_error_line(tmp_path):
     missing = subprocess.run(worker_command(tmp_path / "nowhere"), capture_output=True, text=True, timeout=60)
     assert (missing.returncode, missing.stdout) == (1, "")
-    assert missing.stderr == (f"Error: --store {tmp_path / 'nowhere'}: no such folder; give the output folder of "
-                              "a batch (keydub timeline --out-dir)\n")
+    assert missing.stderr == (
+        f"Error: --store {tmp_path / 'nowhere'}: no such folder; give the output folder of "
+        "a batch (keydub timeline --out-dir)\n"
+    )
     (tmp_path / "renders").mkdir()
-    bad = subprocess.run(worker_command(tmp_path / "renders", engine="no_such_module"), capture_output=True,
-                         text=True, timeout=60)
+    bad = subprocess.run(
+        worker_command(tmp_path / "renders", engine="no_such_module"), capture_output=True, text=True, timeout=60
+    )
     assert bad.returncode == 1
     assert bad.stderr.startswith("Error: --engine must be MODULE:FACTORY (e.g. keydub.core.engine:Engine), not ")
     for device in ("cuda:7", "tpu"):
-        absent = subprocess.run(worker_command(tmp_path / "renders", device=device), capture_output=True, text=True,
-                                timeout=60)
+        absent = subprocess.run(
+            worker_command(tmp_path / "renders", device=device), capture_output=True, text=True, timeout=60
+        )
         assert (absent.returncode, absent.stdout) == (1, "")
         assert absent.stderr.startswith("Error: ") and absent.stderr.count("\n") == 1
         assert device.split(":")[0] in absent.stderr and "cpu" in absent.stderr  # the devices that exist
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda job: {**job, "extra": 1}, "unknown field(s) extra; submit it again"),
-    (lambda job: {key: value for key, value in job.items() if key != "audio_file"},
-     "missing field(s) audio_file; submit it again"),
-    (lambda job: {**job, "options": {**job["options"], "codec": "gif"}}, "codec must be prores, h264, ffv1"),
-    (lambda job: {**job, "start_frame": "x"}, "a field has a value of the wrong kind (ValueError"),
-    (lambda job: {**job, "audio_file": "/etc/passwd"}, "is not a file of the folder's audio cache"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda job: {**job, "extra": 1}, "unknown field(s) extra; submit it again"),
+        (
+            lambda job: {key: value for key, value in job.items() if key != "audio_file"},
+            "missing field(s) audio_file; submit it again",
+        ),
+        (lambda job: {**job, "options": {**job["options"], "codec": "gif"}}, "codec must be prores, h264, ffv1"),
+        (lambda job: {**job, "start_frame": "x"}, "a field has a value of the wrong kind (ValueError"),
+        (lambda job: {**job, "audio_file": "/etc/passwd"}, "is not a file of the folder's audio cache"),
+    ],
+)
 def test_a_job_row_changed_by_hand_fails_with_one_line_and_is_never_rendered(tmp_path, change, message):
     folder = OutputFolder(tmp_path / "renders")
     (job,) = queued_jobs(tmp_path, folder, count=1)
@@ -222,7 +259,8 @@ def test_a_job_whose_data_does_not_match_its_hash_is_refused(tmp_path):
     Drainer(folder, FunctionEngine(), events.append).run()
     assert [event.error for event in events if isinstance(event, Failed)] == [
         f"job {job.job_id!r} in {folder.store_path}: its data does not match its hash (changed by hand?); submit "
-        "it again"]
+        "it again"
+    ]
 
 
 def test_a_cancel_from_another_process_stops_the_render_at_the_next_heartbeat(tmp_path):
@@ -249,7 +287,10 @@ def test_a_cancel_from_another_process_stops_the_render_at_the_next_heartbeat(tm
         store.cancel(job.job_id)
     runner.join(30)
     assert [type(event).__name__ for event in events if type(event).__name__ != "ProgressEvent"] == [
-        "Claimed", "Cancelled", "Idle"]
+        "Claimed",
+        "Cancelled",
+        "Idle",
+    ]
     with JobStore(folder.store_path, read_only=True) as store:
         assert store.get(job.job_id).state is JobState.CANCELLED
     assert not list(folder.root.glob("*.mkv"))
@@ -258,16 +299,23 @@ def test_a_cancel_from_another_process_stops_the_render_at_the_next_heartbeat(tm
 def test_commands_and_events_parse_and_refuse_what_is_not_the_protocol():
     assert parse_command("cancel DX es-419/Video 1@01:00:00:00\n") == CancelCommand("DX es-419/Video 1@01:00:00:00")
     assert parse_command('{"command": "shutdown"}') == ShutdownCommand()
-    for line, message in [("cancel", "a job id is 1 to 512 printable characters"),
-                          ("shutdown now", "unknown command 'shutdown now'"),
-                          ('{"command": "cancel", "job_id": 7}', "not '7'"),
-                          ("[1, 2]", "must be a JSON object"),
-                          ("{not json", "is not JSON")]:
+    for line, message in [
+        ("cancel", "a job id is 1 to 512 printable characters"),
+        ("shutdown now", "unknown command 'shutdown now'"),
+        ('{"command": "cancel", "job_id": 7}', "not '7'"),
+        ("[1, 2]", "must be a JSON object"),
+        ("{not json", "is not JSON"),
+    ]:
         with pytest.raises(ProtocolError, match=message):
             parse_command(line)
     line = encode_event(Done(job_id="a", output="/r/a.mkv", qc={"frames": 3}))
-    assert json.loads(line) == {"protocol": 1, "event": "done", "job_id": "a", "output": "/r/a.mkv",
-                                "qc": {"frames": 3}}
+    assert json.loads(line) == {
+        "protocol": 1,
+        "event": "done",
+        "job_id": "a",
+        "output": "/r/a.mkv",
+        "qc": {"frames": 3},
+    }
     assert parse_event(line) == Done(job_id="a", output="/r/a.mkv", qc={"frames": 3})
     # Keys a client does not know are ignored; another protocol version is refused.
     assert parse_event('{"protocol": 1, "event": "idle", "later": true}').EVENT == "idle"

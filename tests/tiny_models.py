@@ -165,8 +165,12 @@ def official_unet_names(unet: UNetSpatioTemporalConditionModel) -> dict[str, str
         for layer, resnet in enumerate(block.resnets):
             put(resnet, f"down_blocks.{b}.resnets.{layer}", f"input_blocks.{index}.0", _SGM_RESNET)
             if hasattr(block, "attentions"):
-                put(block.attentions[layer], f"down_blocks.{b}.attentions.{layer}", f"input_blocks.{index}.1",
-                    _SGM_TRANSFORMER)
+                put(
+                    block.attentions[layer],
+                    f"down_blocks.{b}.attentions.{layer}",
+                    f"input_blocks.{index}.1",
+                    _SGM_TRANSFORMER,
+                )
             index += 1
         if block.downsamplers is not None:
             put(block.downsamplers[0].conv, f"down_blocks.{b}.downsamplers.0.conv", f"input_blocks.{index}.0.op")
@@ -180,8 +184,12 @@ def official_unet_names(unet: UNetSpatioTemporalConditionModel) -> dict[str, str
             put(resnet, f"up_blocks.{b}.resnets.{layer}", f"output_blocks.{index}.0", _SGM_RESNET)
             slot = 1
             if hasattr(block, "attentions"):
-                put(block.attentions[layer], f"up_blocks.{b}.attentions.{layer}", f"output_blocks.{index}.1",
-                    _SGM_TRANSFORMER)
+                put(
+                    block.attentions[layer],
+                    f"up_blocks.{b}.attentions.{layer}",
+                    f"output_blocks.{index}.1",
+                    _SGM_TRANSFORMER,
+                )
                 slot = 2
             if layer == len(block.resnets) - 1 and block.upsamplers is not None:
                 put(block.upsamplers[0].conv, f"up_blocks.{b}.upsamplers.0.conv", f"output_blocks.{index}.{slot}.conv")
@@ -205,8 +213,10 @@ def official_layout_state_dict(
     weights, here one small tensor each).
     """
     state = unet.state_dict()
-    module = {f"_forward_module.model.diffusion_model.{theirs}": state[ours]
-              for ours, theirs in official_unet_names(unet).items()}
+    module = {
+        f"_forward_module.model.diffusion_model.{theirs}": state[ours]
+        for ours, theirs in official_unet_names(unet).items()
+    }
     module["_forward_module.conditioner.embedders.2.linear.weight"] = projector_weight
     module["_forward_module.conditioner.embedders.2.linear.bias"] = projector_bias
     if learned_mask is not None:

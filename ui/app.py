@@ -54,9 +54,15 @@ class MainWindow(QtWidgets.QMainWindow):
         occluder_masker (`Any | None`): passed to the occluder dock (a SAM2 masker or a function loading one).
     """
 
-    def __init__(self, controller: PanelController | None = None, queue_factory: Callable[[Path], Any] | None = None,
-                 backend_factory: BackendFactory | None = None, cache_bytes: int = DEFAULT_CACHE_BYTES,
-                 occluder_masker: Any | None = None, parent: QtWidgets.QWidget | None = None) -> None:
+    def __init__(
+        self,
+        controller: PanelController | None = None,
+        queue_factory: Callable[[Path], Any] | None = None,
+        backend_factory: BackendFactory | None = None,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        occluder_masker: Any | None = None,
+        parent: QtWidgets.QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Keydub")
         self.setAcceptDrops(True)
@@ -160,9 +166,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.queue_panel.rows_changed.connect(self._on_queue_rows_change)
 
     def _on_queue_rows_change(self) -> None:
-        self.clip_model.set_live_progress({
-            row.job_id: (row.fraction, row.progress.eta_seconds if row.progress else None)
-            for row in self.queue_panel.model.rows if row.fraction is not None})
+        self.clip_model.set_live_progress(
+            {
+                row.job_id: (row.fraction, row.progress.eta_seconds if row.progress else None)
+                for row in self.queue_panel.model.rows
+                if row.fraction is not None
+            }
+        )
 
     def _on_queue_worker_change(self, state: str) -> None:
         if state == "crashed":
@@ -170,10 +180,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.clip_model.refresh_states()
 
     def _connect(self) -> None:
-        for topic, slot in (("clips.changed", self._on_controller_clips_changed),
-                            ("current.changed", self._on_controller_current_changed),
-                            ("clip.changed", self._on_controller_clip_changed),
-                            ("options.changed", self._on_controller_options_changed)):
+        for topic, slot in (
+            ("clips.changed", self._on_controller_clips_changed),
+            ("current.changed", self._on_controller_current_changed),
+            ("clip.changed", self._on_controller_clip_changed),
+            ("options.changed", self._on_controller_options_changed),
+        ):
             self.controller.register_event_callback(topic, slot)
         self.open_action.triggered.connect(self._on_open_click)
         self.open_timeline_action.triggered.connect(self._on_open_timeline_click)
@@ -204,22 +216,33 @@ class MainWindow(QtWidgets.QMainWindow):
         self.is_error_shown = is_error
 
     # Opening ------------------------------------------------------------------------------------------------
-    def open_video(self, video: Path, dub: Path, out_dir: Path | None = None,
-                   frame_range: tuple[int, int] | None = None) -> None:
+    def open_video(
+        self, video: Path, dub: Path, out_dir: Path | None = None, frame_range: tuple[int, int] | None = None
+    ) -> None:
         """Open a clip and its dub on a thread (the window stays live; errors come back as a message).
 
         `frame_range` is the range of a clip opened for the first time (see `load_video`)."""
         controller = self.controller
-        self._run("open", lambda progress: load_video(video, dub, out_dir, controller.default_options,
-                                                      controller.default_handles, frame_range),
-                  self._on_open_finish, f"Opening {Path(video).name}…")
+        self._run(
+            "open",
+            lambda progress: load_video(
+                video, dub, out_dir, controller.default_options, controller.default_handles, frame_range
+            ),
+            self._on_open_finish,
+            f"Opening {Path(video).name}…",
+        )
 
     def open_timeline(self, path: Path, dub_tracks: tuple[str, ...], out_dir: Path | None = None) -> None:
         """Open an OTIO dubbing timeline on a thread."""
         controller = self.controller
-        self._run("open", lambda progress: load_timeline(path, dub_tracks, out_dir, controller.default_options,
-                                                         controller.default_handles), self._on_open_finish,
-                  f"Opening {Path(path).name}…")
+        self._run(
+            "open",
+            lambda progress: load_timeline(
+                path, dub_tracks, out_dir, controller.default_options, controller.default_handles
+            ),
+            self._on_open_finish,
+            f"Opening {Path(path).name}…",
+        )
 
     def open_paths(self, paths: list[Path]) -> None:
         """Open dropped files: a timeline, or a video with an audio file as its dub."""
@@ -231,8 +254,9 @@ class MainWindow(QtWidgets.QMainWindow):
         elif len(videos) == 1 and len(audio) == 1:
             self.open_video(videos[0], audio[0])
         elif videos and not audio:
-            self.show_message(f"{videos[0].name} needs its dub: drop the video together with the dub audio file",
-                              is_error=True)
+            self.show_message(
+                f"{videos[0].name} needs its dub: drop the video together with the dub audio file", is_error=True
+            )
         else:
             self.show_message("drop one video with its dub audio, or one .otio timeline", is_error=True)
 
@@ -247,8 +271,9 @@ class MainWindow(QtWidgets.QMainWindow):
         if not names:
             self.show_message(f"{path.name} has no audio track to take the dub from", is_error=True)
             return
-        name, is_chosen = QtWidgets.QInputDialog.getItem(self, "Dub track", "Audio track with the dub:", names, 0,
-                                                         False)
+        name, is_chosen = QtWidgets.QInputDialog.getItem(
+            self, "Dub track", "Audio track with the dub:", names, 0, False
+        )
         if is_chosen:
             self.open_timeline(path, (name,))
 
@@ -324,11 +349,21 @@ class MainWindow(QtWidgets.QMainWindow):
         backend = self.controller.render_options.get("landmark_backend") or "face-alignment"
 
         def analyse(progress):
-            return analyse_faces(session.video, session.start_frame, session.end_frame, backend,
-                                 backend_factory=factory, progress=progress)
+            return analyse_faces(
+                session.video,
+                session.start_frame,
+                session.end_frame,
+                backend,
+                backend_factory=factory,
+                progress=progress,
+            )
 
-        self._run("analysis", analyse, lambda analysis: self._on_analysis_finish(clip_id, analysis),
-                  f"Finding faces in {session.name}…")
+        self._run(
+            "analysis",
+            analyse,
+            lambda analysis: self._on_analysis_finish(clip_id, analysis),
+            f"Finding faces in {session.name}…",
+        )
 
     def _on_analysis_finish(self, clip_id: str, analysis: FaceAnalysis) -> None:
         self.analyses[clip_id] = analysis
@@ -388,8 +423,9 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         track_id = analysis.track_under((x, y), frame)
         if track_id is None:
-            self.show_message(f"no face under the click at {x:.0f},{y:.0f} on frame {frame}; click inside a box",
-                              is_error=True)
+            self.show_message(
+                f"no face under the click at {x:.0f},{y:.0f} on frame {frame}; click inside a box", is_error=True
+            )
             return
         self.controller.choose_face(session.clip_id, (round(x, 1), round(y, 1)), frame)
         self.show_message(f"face {track_id} chosen for {session.name} (at {x:.0f},{y:.0f} on frame {frame})")
@@ -467,8 +503,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self.show_message("select the clips to render first", is_error=True)
             return
         if self.queue_controller is None:
-            self.show_message("no render queue: start the panel with `keydub panel` so a worker can render",
-                              is_error=True)
+            self.show_message(
+                "no render queue: start the panel with `keydub panel` so a worker can render", is_error=True
+            )
             return
         try:
             jobs = [self.controller.job(clip_id) for clip_id in clip_ids]
@@ -484,8 +521,9 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.queue_controller is None or not clip_ids:
             return
         try:
-            self.queue_controller.cancel([self.controller.job(clip_id, write_audio=False).job_id
-                                          for clip_id in clip_ids])
+            self.queue_controller.cancel(
+                [self.controller.job(clip_id, write_audio=False).job_id for clip_id in clip_ids]
+            )
         except KeydubError as error:
             self.show_message(str(error), is_error=True)
         self.clip_model.refresh_states()
@@ -546,14 +584,16 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.controller.out_dir is None:
             self.show_message("open a clip or timeline first", is_error=True)
             return
-        name, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export timeline", str(self.controller.out_dir),
-                                                        "OpenTimelineIO (*.otio)")
+        name, _ = QtWidgets.QFileDialog.getSaveFileName(
+            self, "Export timeline", str(self.controller.out_dir), "OpenTimelineIO (*.otio)"
+        )
         if name:
             self.export_timeline(Path(name), overwrite=True)
 
     def _on_settings_click(self) -> None:
-        dialog = SettingsDialog(self.controller.render_options, self.controller.handles, self.viewer.cache.max_bytes,
-                                parent=self)
+        dialog = SettingsDialog(
+            self.controller.render_options, self.controller.handles, self.viewer.cache.max_bytes, parent=self
+        )
         if dialog.exec() == QtWidgets.QDialog.DialogCode.Accepted:
             self.controller.set_render_options(dialog.options, dialog.handles)
             self.viewer.cache.max_bytes = dialog.cache_bytes
@@ -563,8 +603,12 @@ class MainWindow(QtWidgets.QMainWindow):
         video, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Video to dub")
         if not video:
             return
-        dub, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Its dub audio", str(Path(video).parent),
-                                                       "Audio (*.wav *.aif *.aiff *.flac *.mp3 *.m4a);;All files (*)")
+        dub, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self,
+            "Its dub audio",
+            str(Path(video).parent),
+            "Audio (*.wav *.aif *.aiff *.flac *.mp3 *.m4a);;All files (*)",
+        )
         if dub:
             self.open_video(Path(video), Path(dub))
 

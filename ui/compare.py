@@ -50,15 +50,18 @@ class CompareView(QtWidgets.QWidget):
         self._sink_image: QtGui.QImage | None = None
 
     # Clips --------------------------------------------------------------------------------------------------
-    def set_clips(self, source: Path, source_info: MediaInfo, render: Path, render_info: MediaInfo,
-                  first_source_frame: int) -> None:
+    def set_clips(
+        self, source: Path, source_info: MediaInfo, render: Path, render_info: MediaInfo, first_source_frame: int
+    ) -> None:
         """Compare `render` (whose frame 0 is source frame `first_source_frame`) with `source`."""
         self.close_clips()
         self.first_source_frame = first_source_frame
         self._render_info = render_info
         # Bound slots, not lambdas: Qt then calls them on this widget's thread.
-        for side, path, info, slot in ((SOURCE, source, source_info, self._on_source_frame),
-                                       (RENDER, render, render_info, self._on_render_frame)):
+        for side, path, info, slot in (
+            (SOURCE, source, source_info, self._on_source_frame),
+            (RENDER, render, render_info, self._on_render_frame),
+        ):
             thread = DecodeThread(Path(path), info, self._cache, self)
             thread.frame_ready.connect(slot)
             thread.start()
@@ -84,8 +87,10 @@ class CompareView(QtWidgets.QWidget):
             return
         start, end = self.frame_range
         self.frame_index = max(start, min(end - 1, int(source_frame)))
-        self._requests = {SOURCE: self._threads[SOURCE].request(self.frame_index),
-                          RENDER: self._threads[RENDER].request(self.frame_index - start)}
+        self._requests = {
+            SOURCE: self._threads[SOURCE].request(self.frame_index),
+            RENDER: self._threads[RENDER].request(self.frame_index - start),
+        }
 
     def is_showing(self, source_frame: int) -> bool:
         """Whether both sides of `source_frame` are on screen."""
@@ -149,10 +154,12 @@ class CompareView(QtWidgets.QWidget):
         image = next((image for _, image in self._images.values()), None)
         if image is None:
             return QtCore.QRectF(self.rect())
-        size = QtCore.QSizeF(image.size()).scaled(QtCore.QSizeF(self.size()),
-                                                  QtCore.Qt.AspectRatioMode.KeepAspectRatio)
-        return QtCore.QRectF(QtCore.QPointF((self.width() - size.width()) / 2, (self.height() - size.height()) / 2),
-                             size)
+        size = QtCore.QSizeF(image.size()).scaled(
+            QtCore.QSizeF(self.size()), QtCore.Qt.AspectRatioMode.KeepAspectRatio
+        )
+        return QtCore.QRectF(
+            QtCore.QPointF((self.width() - size.width()) / 2, (self.height() - size.height()) / 2), size
+        )
 
     def paintEvent(self, event: QtGui.QPaintEvent) -> None:
         painter = QtGui.QPainter(self)
@@ -190,8 +197,9 @@ class CompareView(QtWidgets.QWidget):
 
     def mouseMoveEvent(self, event: QtGui.QMouseEvent) -> None:
         near = self.mode == SPLIT and abs(event.position().x() - self._divider_x()) <= _DIVIDER_GRAB_PX
-        self.setCursor(QtCore.Qt.CursorShape.SplitHCursor if near or self._is_dragging
-                       else QtCore.Qt.CursorShape.ArrowCursor)
+        self.setCursor(
+            QtCore.Qt.CursorShape.SplitHCursor if near or self._is_dragging else QtCore.Qt.CursorShape.ArrowCursor
+        )
         if self._is_dragging:
             target = self.picture_rect()
             self.set_divider((event.position().x() - target.left()) / max(1.0, target.width()))

@@ -92,8 +92,15 @@ def run_session(args: argparse.Namespace) -> list[Path]:
     window.open_video(args.video, args.audio, args.work_dir, frame_range=(0, args.frames))
     wait_until(lambda: controller.current is not None, 60, "the clip to open")
     clip_id = controller.current_id
-    wait_until(lambda: clip_id in window.analyses and window.analyses[clip_id].end == controller.current.end_frame
-               or window.is_error_shown, 600, "the faces to be found")
+    wait_until(
+        lambda: (
+            clip_id in window.analyses
+            and window.analyses[clip_id].end == controller.current.end_frame
+            or window.is_error_shown
+        ),
+        600,
+        "the faces to be found",
+    )
     if window.is_error_shown:
         raise ScriptError(window.message_label.text())
     settle()
@@ -101,7 +108,7 @@ def run_session(args: argparse.Namespace) -> list[Path]:
 
     # 2. Click the largest face: its box turns green.
     frame = window.viewer.frame_index
-    _, box = max(window.analyses[clip_id].boxes_at(frame), key=lambda item: (item[1][2] - item[1][0]))
+    _, box = max(window.analyses[clip_id].boxes_at(frame), key=lambda item: item[1][2] - item[1][0])
     centre = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
     window._on_viewer_face_click(*centre, frame)
     settle()
@@ -133,8 +140,9 @@ def run_session(args: argparse.Namespace) -> list[Path]:
         if not args.keep_occluder:
             # Undo the stroke (Ctrl+Z): a render with occluders needs the SAM 2.1 weights in the worker too.
             panel.undo_stack.undo()
-            wait_until(lambda: not panel.runner.is_busy and not controller.current.occluders, 600,
-                       "the stroke to be undone")
+            wait_until(
+                lambda: not panel.runner.is_busy and not controller.current.occluders, 600, "the stroke to be undone"
+            )
 
     # 5. Render through the worker; grab the queue while it renders.
     window.clip_list.selectRow(0)
@@ -142,8 +150,15 @@ def run_session(args: argparse.Namespace) -> list[Path]:
     queue = window.queue_panel
     if queue is None:
         raise ScriptError("the render queue did not start; is keydub.ui.queue installed?")
-    wait_until(lambda: any(0 < (row.fraction or 0) < 1 for row in queue.model.rows) or window.is_error_shown
-               or controller.status(clip_id).state in ("done", "failed"), 1800, "the render to be under way")
+    wait_until(
+        lambda: (
+            any(0 < (row.fraction or 0) < 1 for row in queue.model.rows)
+            or window.is_error_shown
+            or controller.status(clip_id).state in ("done", "failed")
+        ),
+        1800,
+        "the render to be under way",
+    )
     settle()
     saved.append(save(window, out, "queue_rendering"))
     wait_until(lambda: controller.status(clip_id).state in ("done", "failed"), 3600, "the render to finish")
@@ -165,23 +180,34 @@ def _release_event(point: tuple[float, float], frame: int):
     from keydub.ui.viewer import ViewerMouseEvent
 
     left = QtCore.Qt.MouseButton.LeftButton
-    return ViewerMouseEvent(point[0], point[1], frame, left, QtCore.Qt.MouseButton.NoButton,
-                            QtCore.Qt.KeyboardModifier.NoModifier)
+    return ViewerMouseEvent(
+        point[0], point[1], frame, left, QtCore.Qt.MouseButton.NoButton, QtCore.Qt.KeyboardModifier.NoModifier
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m keydub.ui.screenshots", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m keydub.ui.screenshots",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--video", type=Path, required=True, help="the clip to open")
     parser.add_argument("--audio", type=Path, required=True, help="its dub audio")
     parser.add_argument("--out", type=Path, required=True, help="folder for the PNGs")
     parser.add_argument("--work-dir", type=Path, help="output folder of the session (default: a temporary one)")
     parser.add_argument("--frames", type=int, default=12, help="frames to analyse and render (default 12)")
-    parser.add_argument("--sam2", choices=("pretrained", "tiny"), default="pretrained",
-                        help="occluder model of the panel: the released SAM 2.1 weights, or tiny random ones")
-    parser.add_argument("--keep-occluder", action="store_true",
-                        help="render with the painted occluder (the worker then loads SAM 2.1 too); default: the "
-                             "stroke is undone before the render")
+    parser.add_argument(
+        "--sam2",
+        choices=("pretrained", "tiny"),
+        default="pretrained",
+        help="occluder model of the panel: the released SAM 2.1 weights, or tiny random ones",
+    )
+    parser.add_argument(
+        "--keep-occluder",
+        action="store_true",
+        help="render with the painted occluder (the worker then loads SAM 2.1 too); default: the "
+        "stroke is undone before the render",
+    )
     add_render_options(parser)
     return parser
 

@@ -16,13 +16,29 @@ from keydub.ui.viewer.cache import DEFAULT_CACHE_BYTES
 
 
 ORGANISATION, APPLICATION = "Keydub", "Keydub panel"
-_CHOICES = {"device": ("auto", "cpu", "cuda"), "dtype": ("auto", "float32", "bfloat16", "float16"),
-            "codec": ("prores", "h264", "ffv1"), "landmark_backend": ("face-alignment", "dlib"),
-            "identity": ("first", "auto")}
-_LABELS = {"weights": "KeySync weights", "vae": "VAE", "hubert": "HuBERT", "wavlm": "WavLM", "device": "Device",
-           "dtype": "Precision", "steps": "Steps", "audio_guidance": "Audio guidance",
-           "ref_guidance": "Identity guidance", "seed": "Seed", "identity": "Identity frame", "codec": "Codec",
-           "landmark_backend": "Landmark backend", "handles": "Handles (frames)"}
+_CHOICES = {
+    "device": ("auto", "cpu", "cuda"),
+    "dtype": ("auto", "float32", "bfloat16", "float16"),
+    "codec": ("prores", "h264", "ffv1"),
+    "landmark_backend": ("face-alignment", "dlib"),
+    "identity": ("first", "auto"),
+}
+_LABELS = {
+    "weights": "KeySync weights",
+    "vae": "VAE",
+    "hubert": "HuBERT",
+    "wavlm": "WavLM",
+    "device": "Device",
+    "dtype": "Precision",
+    "steps": "Steps",
+    "audio_guidance": "Audio guidance",
+    "ref_guidance": "Identity guidance",
+    "seed": "Seed",
+    "identity": "Identity frame",
+    "codec": "Codec",
+    "landmark_backend": "Landmark backend",
+    "handles": "Handles (frames)",
+}
 _GIB = 1 << 30
 
 
@@ -61,9 +77,14 @@ class SettingsDialog(QtWidgets.QDialog):
         weights_status (`list | None`): `keydub.core.weights.list_weights()` rows to show (read when `None`).
     """
 
-    def __init__(self, options: dict[str, Any], handles: int = DEFAULT_HANDLES,
-                 cache_bytes: int = DEFAULT_CACHE_BYTES, weights_status: list | None = None,
-                 parent: QtWidgets.QWidget | None = None) -> None:
+    def __init__(
+        self,
+        options: dict[str, Any],
+        handles: int = DEFAULT_HANDLES,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        weights_status: list | None = None,
+        parent: QtWidgets.QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Keydub settings")
         self.options, self.handles, self.cache_bytes = dict(options), handles, cache_bytes
@@ -84,8 +105,9 @@ class SettingsDialog(QtWidgets.QDialog):
         self.error_label = QtWidgets.QLabel("", wordWrap=True)
         self.error_label.setStyleSheet("color: #e05050")
         self.weights_table = self._weights_table(weights_status)
-        buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Ok
-                                             | QtWidgets.QDialogButtonBox.StandardButton.Cancel)
+        buttons = QtWidgets.QDialogButtonBox(
+            QtWidgets.QDialogButtonBox.StandardButton.Ok | QtWidgets.QDialogButtonBox.StandardButton.Cancel
+        )
         layout = QtWidgets.QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(QtWidgets.QLabel("Weights (keydub weights list)"))
@@ -96,8 +118,10 @@ class SettingsDialog(QtWidgets.QDialog):
         buttons.rejected.connect(self.reject)
 
     def texts(self) -> dict[str, str]:
-        return {name: field.currentText() if isinstance(field, QtWidgets.QComboBox) else field.text()
-                for name, field in self.fields.items()}
+        return {
+            name: field.currentText() if isinstance(field, QtWidgets.QComboBox) else field.text()
+            for name, field in self.fields.items()
+        }
 
     def _weights_table(self, statuses: list | None) -> QtWidgets.QTableWidget:
         if statuses is None:
@@ -111,8 +135,12 @@ class SettingsDialog(QtWidgets.QDialog):
         table = QtWidgets.QTableWidget(len(statuses), 4)
         table.setHorizontalHeaderLabels(["Component", "State", "From", "Where"])
         for row, status in enumerate(statuses):
-            values = (status.component, status.state, f"{status.origin}: {status.source}",
-                      str(status.path or status.detail or ""))
+            values = (
+                status.component,
+                status.state,
+                f"{status.origin}: {status.source}",
+                str(status.path or status.detail or ""),
+            )
             for column, value in enumerate(values):
                 table.setItem(row, column, QtWidgets.QTableWidgetItem(value))
         table.horizontalHeader().setStretchLastSection(True)
@@ -129,8 +157,9 @@ class SettingsDialog(QtWidgets.QDialog):
             self.error_label.setText(str(error))
             return
         except ValueError:
-            self.error_label.setText(f"frame cache: expected a size in GB between 0 and 1024, not "
-                                     f"{self.cache_field.text()!r}")
+            self.error_label.setText(
+                f"frame cache: expected a size in GB between 0 and 1024, not {self.cache_field.text()!r}"
+            )
             return
         self.options, self.handles, self.cache_bytes = options, handles, int(cache_gb * _GIB)
         self.accept()

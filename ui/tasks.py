@@ -36,8 +36,12 @@ class TaskThread(QtCore.QThread):
     failed = QtCore.Signal(int, str)
     progressed = QtCore.Signal(int, int, int)
 
-    def __init__(self, request_id: int, function: Callable[[Callable[[Progress], None]], Any],
-                 parent: QtCore.QObject | None = None) -> None:
+    def __init__(
+        self,
+        request_id: int,
+        function: Callable[[Callable[[Progress], None]], Any],
+        parent: QtCore.QObject | None = None,
+    ) -> None:
         super().__init__(parent)
         self.request_id = request_id
         self._function = function

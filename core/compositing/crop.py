@@ -291,9 +291,7 @@ class _Footprint:
     depth: np.ndarray
 
 
-def _footprint(
-    frame_shape: tuple[int, ...], window: CropWindow, region_mask: np.ndarray
-) -> _Footprint | None:
+def _footprint(frame_shape: tuple[int, ...], window: CropWindow, region_mask: np.ndarray) -> _Footprint | None:
     """Where the region lands in a frame of `frame_shape`, or `None` when it does not touch the frame."""
     size = window.output_size
     region_mask = np.asarray(region_mask)

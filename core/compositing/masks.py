@@ -5,8 +5,8 @@ the face's landmarks, with no dilation, feathering or temporal smoothing: the wh
 hidden from the model, so the original lip motion cannot leak into the result. The latent mask is that box
 nearest-sampled to 64x64 (§1.4); occluders are then taken out of it (`M and not M_obj`, §1.5).
 
-`paste_back` and `blend_region` live in `keydub.core.compositing.crop` beside the crop windows they invert, and are exported
-here too so the mask helpers of the render path come from one place.
+`paste_back` and `blend_region` live in `keydub.core.compositing.crop` beside the crop windows they invert, and
+are exported here too so the mask helpers of the render path come from one place.
 """
 
 import numpy as np
@@ -82,8 +82,9 @@ def latent_mask(pixel_mask: np.ndarray, latent_size: int = 64) -> np.ndarray:
         raise InvalidParameterError(
             f"latent_mask needs a 2-D mask and a positive latent size, got {pixel_mask.shape} and {latent_size}"
         )
-    return pixel_mask[np.ix_(_nearest_indices(pixel_mask.shape[0], latent_size),
-                             _nearest_indices(pixel_mask.shape[1], latent_size))]
+    return pixel_mask[
+        np.ix_(_nearest_indices(pixel_mask.shape[0], latent_size), _nearest_indices(pixel_mask.shape[1], latent_size))
+    ]
 
 
 def _nearest_indices(source: int, target: int) -> np.ndarray:

@@ -62,7 +62,6 @@ VIDEO_SUFFIXES = frozenset({".mov", ".mp4", ".mkv", ".avi", ".mxf", ".m4v", ".we
 AUDIO_SUFFIXES = VIDEO_SUFFIXES | {".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".opus", ".aif", ".aiff"}
 
 
-
 @dataclass(frozen=True)
 class ProtocolItem:
     """One video of the evaluation set and its own (ground-truth) audio.
@@ -122,8 +121,11 @@ def engine_renderer(engine: "Engine | None" = None, options: dict[str, Any] | No
     def render(generation: Generation, progress: ProgressCallback | None = None) -> None:
         identity: str | int = int(generation.reference) if generation.reference.isdigit() else generation.reference
         request = RenderRequest(
-            video=generation.item.video, audio=generation.driving_audio, output=generation.output,
-            identity=identity, **shared,
+            video=generation.item.video,
+            audio=generation.driving_audio,
+            output=generation.output,
+            identity=identity,
+            **shared,
         )
         engine.render(request, progress)
 
@@ -185,8 +187,10 @@ def plan_generations(
     """
     unknown = sorted(set(setups) - set(SETUPS))
     if unknown or not setups or not references:
-        raise InvalidParameterError(f"setups {list(setups)} / references {list(references)}: expected setups among "
-                                    f"{', '.join(SETUPS)} and at least one reference")
+        raise InvalidParameterError(
+            f"setups {list(setups)} / references {list(references)}: expected setups among "
+            f"{', '.join(SETUPS)} and at least one reference"
+        )
     if any(item.audio is None for item in items) and set(setups) != {"SI"}:
         raise InvalidParameterError("the audio-matched and mismatched setups need each video's own audio")
     partners = mismatched_partners(len(items)) if "XM" in setups else []
@@ -257,18 +261,30 @@ class ProtocolRow:
     def from_measurement(cls, generation: Generation, measurement: VideoMeasurement) -> "ProtocolRow":
         sync = measurement.sync
         return cls(
-            name=generation.item.name, setup=generation.setup, reference=generation.reference,
-            driving_audio=generation.driving_audio.name, frames=measurement.frame_count,
-            lse_c=sync.lse_c if sync else None, lse_d=sync.lse_d if sync else None,
+            name=generation.item.name,
+            setup=generation.setup,
+            reference=generation.reference,
+            driving_audio=generation.driving_audio.name,
+            frames=measurement.frame_count,
+            lse_c=sync.lse_c if sync else None,
+            lse_d=sync.lse_d if sync else None,
             offset=sync.offset if sync else None,
-            open_frames=measurement.open_frames, missing_frames=measurement.missing_frames,
+            open_frames=measurement.open_frames,
+            missing_frames=measurement.missing_frames,
         )
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "video": self.name, "setup": self.setup, "reference": self.reference,
-            "driving_audio": self.driving_audio, "frames": self.frames, "lse_c": self.lse_c, "lse_d": self.lse_d,
-            "offset": self.offset, "open_frames": self.open_frames, "missing_frames": self.missing_frames,
+            "video": self.name,
+            "setup": self.setup,
+            "reference": self.reference,
+            "driving_audio": self.driving_audio,
+            "frames": self.frames,
+            "lse_c": self.lse_c,
+            "lse_d": self.lse_d,
+            "offset": self.offset,
+            "open_frames": self.open_frames,
+            "missing_frames": self.missing_frames,
             "open_share": self.open_share,
         }
 
@@ -326,15 +342,27 @@ def lip_sync_discrepancy(c_am: float, d_am: float, c_xm: float, d_xm: float) -> 
 
 
 SUMMARY_COLUMNS = (
-    ("Reference", "reference", "{}"), ("LipLeak", "lipleak", "{:.3f}"), ("LSE-C_S", "lse_c_s", "{:.3f}"),
-    ("LSE-D_S", "lse_d_s", "{:.3f}"), ("LSE-C (AM)", "lse_c_am", "{:.3f}"), ("LSE-D (AM)", "lse_d_am", "{:.3f}"),
-    ("LSE-C (XM)", "lse_c_xm", "{:.3f}"), ("LSE-D (XM)", "lse_d_xm", "{:.3f}"), ("LSD", "lsd", "{:.3f}"),
+    ("Reference", "reference", "{}"),
+    ("LipLeak", "lipleak", "{:.3f}"),
+    ("LSE-C_S", "lse_c_s", "{:.3f}"),
+    ("LSE-D_S", "lse_d_s", "{:.3f}"),
+    ("LSE-C (AM)", "lse_c_am", "{:.3f}"),
+    ("LSE-D (AM)", "lse_d_am", "{:.3f}"),
+    ("LSE-C (XM)", "lse_c_xm", "{:.3f}"),
+    ("LSE-D (XM)", "lse_d_xm", "{:.3f}"),
+    ("LSD", "lsd", "{:.3f}"),
 )
 VIDEO_COLUMNS = (("Video", "video", "{}"), *SUMMARY_COLUMNS)
 ROW_COLUMNS = (
-    ("Video", "name", "{}"), ("Reference", "reference", "{}"), ("Setup", "setup", "{}"),
-    ("Driving audio", "driving_audio", "{}"), ("Frames", "frames", "{}"), ("LSE-C", "lse_c", "{:.3f}"),
-    ("LSE-D", "lse_d", "{:.3f}"), ("Offset", "offset", "{}"), ("Open mouth", "open_share", "{:.3f}"),
+    ("Video", "name", "{}"),
+    ("Reference", "reference", "{}"),
+    ("Setup", "setup", "{}"),
+    ("Driving audio", "driving_audio", "{}"),
+    ("Frames", "frames", "{}"),
+    ("LSE-C", "lse_c", "{:.3f}"),
+    ("LSE-D", "lse_d", "{:.3f}"),
+    ("Offset", "offset", "{}"),
+    ("Open mouth", "open_share", "{:.3f}"),
     ("No face", "missing_frames", "{}"),
 )
 
@@ -447,8 +475,9 @@ def run_protocol(
         rows.append(ProtocolRow.from_measurement(generation, measurement))
     report(progress, "protocol", len(plan), len(plan))
     summaries = tuple(ReferenceSummary.from_rows(str(reference), rows) for reference in references)
-    per_video = tuple(ReferenceSummary.from_rows(str(reference), rows, video=item.name)
-                      for item in items for reference in references)
+    per_video = tuple(
+        ReferenceSummary.from_rows(str(reference), rows, video=item.name) for item in items for reference in references
+    )
     return ProtocolReport(tuple(rows), summaries, per_video, threshold, dict(settings or {}))
 
 
@@ -474,8 +503,9 @@ def generate_and_measure(
         generation.output.parent.mkdir(parents=True, exist_ok=True)
         renderer(generation, progress)
     use_scorer = scorer if generation.scoring_audio is not None else None
-    return measure_video(generation.output, landmarks, scorer=use_scorer, audio=generation.scoring_audio,
-                         threshold=threshold)
+    return measure_video(
+        generation.output, landmarks, scorer=use_scorer, audio=generation.scoring_audio, threshold=threshold
+    )
 
 
 def silent_input_leak(
@@ -507,8 +537,9 @@ def silent_input_leak(
     video = Path(video).absolute()
     item = ProtocolItem(video.stem, video)
     (generation,) = plan_generations([item], Path(folder), setups=("SI",), references=(reference,), suffix=suffix)
-    return generation, generate_and_measure(generation, renderer or engine_renderer(), landmarks,
-                                            threshold=threshold, progress=progress)
+    return generation, generate_and_measure(
+        generation, renderer or engine_renderer(), landmarks, threshold=threshold, progress=progress
+    )
 
 
 def write_protocol_report(

@@ -54,12 +54,13 @@ def resolve_weights(path: str | Path | None, file_name: str, url: str, what: str
     if cached.is_file():
         return cached
     fetch_hint = (
-        f"download {url} to {cached} (or pass its path), or choose the \"dlib\" landmark backend, which needs no "
+        f'download {url} to {cached} (or pass its path), or choose the "dlib" landmark backend, which needs no '
         "download"
     )
     if is_offline():
-        raise LandmarkBackendError(f"the {what} weights {file_name} are not in {cached.parent} and offline mode is "
-                                   f"on; {fetch_hint}")
+        raise LandmarkBackendError(
+            f"the {what} weights {file_name} are not in {cached.parent} and offline mode is on; {fetch_hint}"
+        )
     cached.parent.mkdir(parents=True, exist_ok=True)
     try:
         # torch hub downloads to a temporary file in the same folder and renames it when complete.
@@ -132,8 +133,10 @@ class FaceAlignmentLandmarks:
     def detect_batch(self, frames_rgb: Sequence[np.ndarray]) -> list[list[FaceDetection]]:
         """`detect` of each frame, with S3FD run on all of them in one call (frames of one size)."""
         frames = [check_frame(frame) for frame in frames_rgb]
-        return [self.fit_landmarks(frame, faces) for frame, faces in zip(frames, self.find_faces_batch(frames),
-                                                                           strict=True)]
+        return [
+            self.fit_landmarks(frame, faces)
+            for frame, faces in zip(frames, self.find_faces_batch(frames), strict=True)
+        ]
 
     @torch.inference_mode()
     def find_faces(self, frame_rgb: np.ndarray) -> list[tuple[Box, float]]:

@@ -103,14 +103,18 @@ def face_coverage(tracks: list[FaceTrack], frame_count: int) -> dict[str, Any]:
     for track in tracks:
         with_face[track.first_frame + np.flatnonzero(track.present)] = True
         boxes = track.boxes[track.present]
-        entries.append({
-            "track_id": track.track_id,
-            "first_frame": track.first_frame,
-            "last_frame": track.last_frame,
-            "frames_present": track.frames_present,
-            "mean_box_size": [round(float(np.mean(boxes[:, 2] - boxes[:, 0])), 1),
-                              round(float(np.mean(boxes[:, 3] - boxes[:, 1])), 1)],
-        })
+        entries.append(
+            {
+                "track_id": track.track_id,
+                "first_frame": track.first_frame,
+                "last_frame": track.last_frame,
+                "frames_present": track.frames_present,
+                "mean_box_size": [
+                    round(float(np.mean(boxes[:, 2] - boxes[:, 0])), 1),
+                    round(float(np.mean(boxes[:, 3] - boxes[:, 1])), 1),
+                ],
+            }
+        )
     frames_with_face = int(with_face.sum())
     return {
         "frame_count": frame_count,

@@ -123,8 +123,9 @@ def track_faces(
     _check_tracking_options(batch_size, max_gap, max_shift, max_scale_change, min_frames)
     total = frame_count if frame_count is not None else len(frames) if isinstance(frames, Sized) else None
     if progress is not None and total is None:
-        raise InvalidParameterError("track_faces reports progress against a known total: pass frame_count= with "
-                                    "an iterator of frames")
+        raise InvalidParameterError(
+            "track_faces reports progress against a known total: pass frame_count= with an iterator of frames"
+        )
     open_tracks: list[_OpenTrack] = []
     closed: list[_OpenTrack] = []
     frames_seen = 0

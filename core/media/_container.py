@@ -61,9 +61,16 @@ def video_stream(container: InputContainer, path: Path) -> VideoStream:
             f"{path} is {describe_contents(path)} holding no track with any frames (an empty export?); export the "
             "clip again"
         )
-    found = ", ".join(f"{len(streams)} {kind}" for kind, streams in (
-        ("audio", container.streams.audio), ("cover image", container.streams.video),
-        ("subtitle", container.streams.subtitles), ("data", container.streams.data)) if streams)
+    found = ", ".join(
+        f"{len(streams)} {kind}"
+        for kind, streams in (
+            ("audio", container.streams.audio),
+            ("cover image", container.streams.video),
+            ("subtitle", container.streams.subtitles),
+            ("data", container.streams.data),
+        )
+        if streams
+    )
     raise UnsupportedMediaError(
         f"{path} has no video stream (it holds {found} stream(s)); a picture clip is needed here (audio-only files "
         "are for the dub audio)"

@@ -67,19 +67,34 @@ class _Codec:
 _CODECS: dict[str, _Codec] = {
     # ProRes 422 HQ (profile 3): the 10-bit intermediate editors expect back from a render.
     "prores": _Codec(
-        encoder="prores_ks", pix_fmt="yuv422p10le", high_bit_depth_pix_fmt="yuv422p10le", options={"profile": "3"},
-        suffixes=(".mov", ".mkv"), needs_even_size=False, fixed_range="tv", thread_type="FRAME",
+        encoder="prores_ks",
+        pix_fmt="yuv422p10le",
+        high_bit_depth_pix_fmt="yuv422p10le",
+        options={"profile": "3"},
+        suffixes=(".mov", ".mkv"),
+        needs_even_size=False,
+        fixed_range="tv",
+        thread_type="FRAME",
     ),
     # CRF 16 is visually transparent for review copies; the medium preset keeps CPU encoding practical.
     "h264": _Codec(
-        encoder="libx264", pix_fmt="yuv420p", high_bit_depth_pix_fmt="yuv420p10le",
-        options={"crf": "16", "preset": "medium"}, suffixes=(".mp4", ".mov", ".mkv"), needs_even_size=True,
+        encoder="libx264",
+        pix_fmt="yuv420p",
+        high_bit_depth_pix_fmt="yuv420p10le",
+        options={"crf": "16", "preset": "medium"},
+        suffixes=(".mp4", ".mov", ".mkv"),
+        needs_even_size=True,
         thread_type="FRAME",
     ),
     # Level 3 with slice CRCs, every frame a keyframe: lossless, robust and cheap to scrub.
     "ffv1": _Codec(
-        encoder="ffv1", pix_fmt="bgr0", high_bit_depth_pix_fmt="gbrp16le",
-        options={"level": "3", "slicecrc": "1", "g": "1"}, suffixes=(".mkv",), needs_even_size=False, is_rgb=True,
+        encoder="ffv1",
+        pix_fmt="bgr0",
+        high_bit_depth_pix_fmt="gbrp16le",
+        options={"level": "3", "slicecrc": "1", "g": "1"},
+        suffixes=(".mkv",),
+        needs_even_size=False,
+        is_rgb=True,
         keeps_pixel_aspect=False,
     ),
 }
@@ -93,6 +108,8 @@ def codec_suffixes(name: str) -> tuple[str, ...]:
     if codec is None:
         raise InvalidParameterError(f"unknown codec {name!r}; choose one of {', '.join(_CODECS)}")
     return codec.suffixes
+
+
 _CONTAINER_FORMATS = {".mov": "mov", ".mp4": "mp4", ".mkv": "matroska"}
 _AUDIO_CODECS = {".mov": "pcm_s24le", ".mp4": "aac", ".mkv": "pcm_s24le"}
 # QuickTime edit lists are in the movie timescale (1/1000 s by default), which would cut up to 1 ms of audio
@@ -196,8 +213,12 @@ class VideoWriter:
         self.encoder_threads = encoder_threads or os.cpu_count() or 1
         self.path = media_path(path)
         self.like = like
-        check_output_file(self.path, inputs={"source clip": like.path, "audio source": audio and audio.source},
-                          overwrite=overwrite, option="output")
+        check_output_file(
+            self.path,
+            inputs={"source clip": like.path, "audio source": audio and audio.source},
+            overwrite=overwrite,
+            option="output",
+        )
         self._codec = _check_codec(codec, self.path, like)
         self._overwrite = overwrite
         self._pix_fmt = _pix_fmt(self._codec, like.bit_depth)

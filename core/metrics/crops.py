@@ -55,8 +55,9 @@ def syncnet_frame_indices(frame_count: int, frame_rate: Fraction) -> np.ndarray:
         raise InvalidParameterError(f"cannot resample {frame_count} frames at {rate} fps; expected a positive rate")
     count = math.ceil(Fraction(frame_count) * SYNCNET_FRAME_RATE / rate)
     ratio = rate / SYNCNET_FRAME_RATE
-    return np.array([min(frame_count - 1, math.floor(j * ratio + Fraction(1, 2))) for j in range(count)],
-                    dtype=np.int64)
+    return np.array(
+        [min(frame_count - 1, math.floor(j * ratio + Fraction(1, 2))) for j in range(count)], dtype=np.int64
+    )
 
 
 def crop_boxes(landmarks: np.ndarray) -> np.ndarray:

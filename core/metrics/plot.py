@@ -108,4 +108,3 @@ def _finite_runs(values: np.ndarray) -> list[range]:
             runs.append(range(start, index))
             start = None
     return runs
-

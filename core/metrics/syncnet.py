@@ -253,8 +253,13 @@ class SyncScore:
     windows: int
 
     def to_dict(self) -> dict[str, float | int | list[float]]:
-        return {"lse_c": self.lse_c, "lse_d": self.lse_d, "offset": self.offset, "windows": self.windows,
-                "mean_distances": list(self.mean_distances)}
+        return {
+            "lse_c": self.lse_c,
+            "lse_d": self.lse_d,
+            "offset": self.offset,
+            "windows": self.windows,
+            "mean_distances": list(self.mean_distances),
+        }
 
 
 def offset_distances(
@@ -370,7 +375,10 @@ class SyncNetScorer:
             logger.warning(
                 "only %d SyncNet windows (%d frames at 25 fps) for %d audio shifts: LSE-C and the offset are not "
                 "meaningful below %d frames (the SyncNet release scores face tracks of 4 s or more)",
-                windows, length, shifts, shifts + VIDEO_WINDOW,
+                windows,
+                length,
+                shifts,
+                shifts + VIDEO_WINDOW,
             )
         device = next(self.model.parameters()).device
         features = torch.from_numpy(syncnet_mfcc(waveform[: length * samples_per_frame]))
@@ -379,8 +387,9 @@ class SyncNetScorer:
             starts = range(first, min(windows, first + self.batch_size))
             # RGB -> BGR: the release reads frames with OpenCV and the weights expect its channel order.
             faces = torch.stack([_face_window(crops[s : s + VIDEO_WINDOW]) for s in starts]).to(device)
-            sounds = torch.stack([features[None, :, MFCC_PER_FRAME * s : MFCC_PER_FRAME * s + AUDIO_WINDOW]
-                                  for s in starts]).to(device)
+            sounds = torch.stack(
+                [features[None, :, MFCC_PER_FRAME * s : MFCC_PER_FRAME * s + AUDIO_WINDOW] for s in starts]
+            ).to(device)
             lips.append(self.model.embed_lips(faces).float().cpu())
             audio.append(self.model.embed_audio(sounds).float().cpu())
         distances = offset_distances(torch.cat(lips), torch.cat(audio), self.max_offset)

@@ -643,4 +643,3 @@ def converted_checkpoint(kind: KeySyncKind, checkpoint: Path, progress: Progress
         if conversion_matches(target, digest):  # another process converted the same file meanwhile
             return target
         raise
-

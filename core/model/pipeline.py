@@ -457,8 +457,18 @@ class KeySyncPipeline:
         guidance = {"audio_guidance": audio_guidance, "ref_guidance": ref_guidance}
         progress = cancellable(progress, cancel)
         return self._generate(
-            plan, frames, masks, audio_waveform, frame_rate, schedule, guidance, generator, output_type, progress,
-            callback_on_step_end, cancel,
+            plan,
+            frames,
+            masks,
+            audio_waveform,
+            frame_rate,
+            schedule,
+            guidance,
+            generator,
+            output_type,
+            progress,
+            callback_on_step_end,
+            cancel,
         )
 
     def planned_steps(self, num_frames: int, num_steps: int = 10, sigmas: Sequence[float] | None = None) -> int:
@@ -499,13 +509,27 @@ class KeySyncPipeline:
             keyframes = {opening: keyframes[opening]} if opening in keyframes else {}
             keyframes.update(
                 self.generate_keyframes(
-                    plan, batch, span, identity, keyframe_audio, sigmas, guidance, generator,
+                    plan,
+                    batch,
+                    span,
+                    identity,
+                    keyframe_audio,
+                    sigmas,
+                    guidance,
+                    generator,
                     step_callback=step_callbacks[Stage.KEYFRAMES],
                 )
             )
             # 6. Interpolation: every window whose two keyframes now exist, in one guided sampling.
             windows = self.interpolate_between_keyframes(
-                plan, batch.windows, span, keyframes, interpolation_audio, sigmas, guidance, generator,
+                plan,
+                batch.windows,
+                span,
+                keyframes,
+                interpolation_audio,
+                sigmas,
+                guidance,
+                generator,
                 step_callback=step_callbacks[Stage.INTERPOLATION],
             )
             # 7. Decode each window's new frames and hand them over.
@@ -616,7 +640,12 @@ class KeySyncPipeline:
         condition = (identity.latents / self.vae.config.scaling_factor).expand_as(clean[0])[None]
         model = self._guided_model(self.keyframe_unet, condition, torch.zeros_like(condition), slot_audio)
         latents = sample(
-            model, self._noise(1, clean, generator), clean, mask, sigmas, **guidance,
+            model,
+            self._noise(1, clean, generator),
+            clean,
+            mask,
+            sigmas,
+            **guidance,
             callback_on_step_end=step_callback,
         )[0]
         return {position: latents[1 + k] for k, position in enumerate(batch.keyframes)}
@@ -657,7 +686,12 @@ class KeySyncPipeline:
         )
         model = self._guided_model(self.interpolation_unet, condition, unconditional, window_audio)
         latents = sample(
-            model, self._noise(len(windows), clean, generator), clean, mask, sigmas, **guidance,
+            model,
+            self._noise(len(windows), clean, generator),
+            clean,
+            mask,
+            sigmas,
+            **guidance,
             callback_on_step_end=step_callback,
         )
         latents[:, 0], latents[:, -1] = starts, ends

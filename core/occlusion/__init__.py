@@ -12,12 +12,12 @@ Public API:
     latent resolution (`latent(M_box) and not latent(M_obj)`) and in the paste-back (occluder pixels stay exact).
 """
 
-from keydub.core.occlusion.cache import CachedOcclusionMasks, OcclusionMaskCache
 from keydub.core.compositing.occluders import (
     latent_mask_without_occluders,
     occluder_crop_mask,
     paste_back_with_occluders,
 )
+from keydub.core.occlusion.cache import CachedOcclusionMasks, OcclusionMaskCache
 from keydub.core.occlusion.masker import OcclusionMasker
 from keydub.core.occlusion.prompts import (
     OcclusionPrompt,

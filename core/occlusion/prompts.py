@@ -271,8 +271,7 @@ def load_brush_mask(path: Path, frame_size: tuple[int, int]) -> np.ndarray:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as error:
         raise InvalidParameterError(
-            f"brush mask {path} cannot be read ({error.strerror or error}); check the path given with "
-            "--occluder-mask"
+            f"brush mask {path} cannot be read ({error.strerror or error}); check the path given with --occluder-mask"
         ) from error
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None:

@@ -140,9 +140,7 @@ def region_around(
     right, bottom = array[:, 2].max(), array[:, 3].max()
     side = max(right - left, bottom - top) * scale
     side = int(math.ceil(min(max(side, min(min_side, max(height, width))), max(height, width))))
-    return SquareRegion(
-        _place(0.5 * (left + right), side, width), _place(0.5 * (top + bottom), side, height), side
-    )
+    return SquareRegion(_place(0.5 * (left + right), side, width), _place(0.5 * (top + bottom), side, height), side)
 
 
 def _place(center: float, side: int, extent: int) -> int:

@@ -306,9 +306,7 @@ def _variant_for(checkpoint: str | os.PathLike[str] | None, variant: str | None)
     by_repo = {entry.repo_id: name for name, entry in SAM2_VARIANTS.items()}
     from_repo = by_repo.get(str(checkpoint)) if checkpoint is not None else None
     if variant is not None and variant not in SAM2_VARIANTS:
-        raise InvalidParameterError(
-            f"SAM2 variant {variant!r} is unknown; choose one of {', '.join(SAM2_VARIANTS)}"
-        )
+        raise InvalidParameterError(f"SAM2 variant {variant!r} is unknown; choose one of {', '.join(SAM2_VARIANTS)}")
     if from_repo is not None and variant is not None and variant != from_repo:
         raise InvalidParameterError(
             f"{checkpoint} is the {from_repo!r} model but variant {variant!r} was asked for; drop the variant or "
@@ -353,4 +351,3 @@ def _has_compiled_extension() -> bool:
     except ImportError:
         return False
     return True
-

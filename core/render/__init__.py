@@ -27,5 +27,12 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["LANDMARK_BACKENDS", "FaceChoice", "RenderRequest", "RenderResult", "StageTimer", "load_pipeline",
-           "render_clip"]
+__all__ = [
+    "LANDMARK_BACKENDS",
+    "FaceChoice",
+    "RenderRequest",
+    "RenderResult",
+    "StageTimer",
+    "load_pipeline",
+    "render_clip",
+]

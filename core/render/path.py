@@ -110,8 +110,12 @@ def render_clip(
         renderer,
         FrameReader(request.video, info=info) as reader,
         VideoWriter(
-            request.output, like=info, codec=request.codec, overwrite=request.overwrite,
-            audio=output_audio(request, info, start), first_source_frame=start,
+            request.output,
+            like=info,
+            codec=request.codec,
+            overwrite=request.overwrite,
+            audio=output_audio(request, info, start),
+            first_source_frame=start,
         ) as writer,
         BackgroundWriter(writer) as encoder,
     ):
@@ -154,8 +158,10 @@ def check_request(request: RenderRequest) -> tuple[MediaInfo, int, int]:
     check_output(request)
     dub_stream(request)
     if request.keep_source_audio and not info.audio_streams:
-        raise InvalidParameterError(f"--keep-source-audio: {request.video} has no sound to keep; leave the option out "
-                                    "to put the dub under the picture, or render a clip that has sound")
+        raise InvalidParameterError(
+            f"--keep-source-audio: {request.video} has no sound to keep; leave the option out "
+            "to put the dub under the picture, or render a clip that has sound"
+        )
     return info, start, end
 
 
@@ -177,8 +183,9 @@ def analysis_for(
     new whole-clip analysis with `backend` when there is none."""
     start, end = window
     if analysis is None:
-        return analyse_clip(request.video, start, end, backend, face=request.face, identity=request.identity,
-                            progress=progress)
+        return analyse_clip(
+            request.video, start, end, backend, face=request.face, identity=request.identity, progress=progress
+        )
     if Path(analysis.video).resolve() != Path(request.video).resolve():
         raise InvalidParameterError(
             f"the clip analysis is of {analysis.video}, not of the clip to render {request.video}; analyse that clip"
@@ -188,8 +195,11 @@ def analysis_for(
 
 def check_output(request: RenderRequest) -> None:
     """Refuse an output or report that would replace an input or an existing file, before any work is done."""
-    check_outputs({"output": request.output, "report": request.report},
-                  inputs={"video": request.video, "audio": request.audio}, overwrite=request.overwrite)
+    check_outputs(
+        {"output": request.output, "report": request.report},
+        inputs={"video": request.video, "audio": request.audio},
+        overwrite=request.overwrite,
+    )
 
 
 @dataclass(frozen=True)
@@ -244,7 +254,11 @@ def load_pipeline(request: RenderRequest) -> "KeySyncPipeline":
 
     device = resolve_device(request.device)
     return KeySyncPipeline.from_pretrained(
-        request.weights, request.vae, request.hubert, request.wavlm, torch_dtype=resolve_dtype(request.dtype, device),
+        request.weights,
+        request.vae,
+        request.hubert,
+        request.wavlm,
+        torch_dtype=resolve_dtype(request.dtype, device),
         device=device,
     )
 
@@ -356,10 +370,17 @@ class SegmentRenderer:
         identity = self.identity_frames[segment] - a
         first_sample = round(Fraction(a) / self.info.frame_rate * MODEL_SAMPLE_RATE)
         chunks = self.pipeline(
-            self._cache.frames, self._cache.region_masks, self.dub.waveform[first_sample:],
-            frame_rate=self.info.frame_rate, identity_index=identity, num_steps=self.request.steps,
-            audio_guidance=self.request.audio_guidance, ref_guidance=self.request.ref_guidance,
-            seed=self.request.seed, progress=self._render_wide(segment), cancel=self.cancel,
+            self._cache.frames,
+            self._cache.region_masks,
+            self.dub.waveform[first_sample:],
+            frame_rate=self.info.frame_rate,
+            identity_index=identity,
+            num_steps=self.request.steps,
+            audio_guidance=self.request.audio_guidance,
+            ref_guidance=self.request.ref_guidance,
+            seed=self.request.seed,
+            progress=self._render_wide(segment),
+            cancel=self.cancel,
             callback_on_step_end=self.callback_on_step_end,
         )
         # The next window is generated while this thread pastes back and queues the frames of the last one.

@@ -49,8 +49,9 @@ def write_mask_preview(
     info, start, end, size = analysis.info, analysis.start, analysis.end, analysis.crop_size
     audio = AudioSpec.from_file(analysis.video, start=info.frame_time(start)) if info.audio_streams else None
     with (
-        VideoWriter(output, like=info, codec=codec, overwrite=overwrite, audio=audio, first_source_frame=start)
-        as writer,
+        VideoWriter(
+            output, like=info, codec=codec, overwrite=overwrite, audio=audio, first_source_frame=start
+        ) as writer,
         FrameReader(analysis.video, info=info) as reader,
     ):
         for offset, picture in enumerate(reader.read(start, end, high_bit_depth=info.bit_depth > 8)):

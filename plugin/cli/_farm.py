@@ -31,19 +31,38 @@ RAY_EXECUTOR = "ray"
 def add_farm_options(parser: argparse.ArgumentParser) -> None:
     """`--address`, `--gpus-per-job`, `--path-map` and `--throughput` (`--executor ray` picks the farm)."""
     farm = parser.add_argument_group("render farm (--executor ray)")
-    farm.add_argument("--address", metavar="auto|HOST:PORT",
-                      help="the Ray cluster for --executor ray: 'auto' (the cluster this machine joined with ray "
-                           "start) or the head node's HOST:PORT (default: that cluster if this machine runs one, else "
-                           "a local Ray using this machine's GPUs)")
-    farm.add_argument("--gpus-per-job", type=_gpu_count, default=1, metavar="N",
-                      help="GPUs each render actor holds (default: 1, one actor per GPU); 0 renders on CPUs")
-    farm.add_argument("--path-map", action="append", default=[], type=_path_mapping, metavar="FROM=TO",
-                      help="the folder FROM (as this machine and the timeline see it) is TO on the render nodes; "
-                           "repeat for several mounts")
-    farm.add_argument("--throughput", type=_throughput, default=float(DEFAULT_THROUGHPUT_S_PER_S), metavar="S_PER_S",
-                      help="seconds of GPU per second of output, for the --dry-run estimate (default: "
-                           f"{float(DEFAULT_THROUGHPUT_S_PER_S):.2f}, the FLOP budget's floor on one H100/H200; not "
-                           "a measurement)")
+    farm.add_argument(
+        "--address",
+        metavar="auto|HOST:PORT",
+        help="the Ray cluster for --executor ray: 'auto' (the cluster this machine joined with ray "
+        "start) or the head node's HOST:PORT (default: that cluster if this machine runs one, else "
+        "a local Ray using this machine's GPUs)",
+    )
+    farm.add_argument(
+        "--gpus-per-job",
+        type=_gpu_count,
+        default=1,
+        metavar="N",
+        help="GPUs each render actor holds (default: 1, one actor per GPU); 0 renders on CPUs",
+    )
+    farm.add_argument(
+        "--path-map",
+        action="append",
+        default=[],
+        type=_path_mapping,
+        metavar="FROM=TO",
+        help="the folder FROM (as this machine and the timeline see it) is TO on the render nodes; "
+        "repeat for several mounts",
+    )
+    farm.add_argument(
+        "--throughput",
+        type=_throughput,
+        default=float(DEFAULT_THROUGHPUT_S_PER_S),
+        metavar="S_PER_S",
+        help="seconds of GPU per second of output, for the --dry-run estimate (default: "
+        f"{float(DEFAULT_THROUGHPUT_S_PER_S):.2f}, the FLOP budget's floor on one H100/H200; not "
+        "a measurement)",
+    )
 
 
 def ray_executor(args: argparse.Namespace, disable_lines: bool) -> "RayExecutor":
@@ -54,8 +73,12 @@ def ray_executor(args: argparse.Namespace, disable_lines: bool) -> "RayExecutor"
     """
     from keydub.plugin.cluster.executor import RayExecutor
 
-    return RayExecutor(args.address, path_map=PathMap(tuple(args.path_map)),
-                       running_job=JobLines(disable=disable_lines), gpus_per_job=args.gpus_per_job)
+    return RayExecutor(
+        args.address,
+        path_map=PathMap(tuple(args.path_map)),
+        running_job=JobLines(disable=disable_lines),
+        gpus_per_job=args.gpus_per_job,
+    )
 
 
 def whole_timeline_only(progress: ProgressCallback) -> ProgressCallback:
@@ -76,13 +99,24 @@ def with_nodes(report: dict[str, Any], executor: "RayExecutor") -> dict[str, Any
 def estimate_lines(run: "TimelineRun", throughput: float) -> list[str]:
     """The dry run's cost lines: frames and output time still to render, and the GPU time they take."""
     jobs = {clip.clip_id: clip.job for clip in run.plan.clips}
-    estimate = estimate_cost(((jobs[outcome.clip_id].frame_count, jobs[outcome.clip_id].frame_rate)
-                              for outcome in run.outcomes if outcome.state is JobState.PENDING), throughput)
-    default = " (the FLOP budget's floor on one H100/H200, not a measurement: pass yours with --throughput)" \
-        if estimate.throughput == DEFAULT_THROUGHPUT_S_PER_S else ""
-    return [f"To render: {estimate.frames} frames, {format_duration(estimate.output_seconds)} of output.",
-            f"Estimated GPU time: {format_duration(estimate.gpu_seconds)} at {float(estimate.throughput):.2f} s "
-            f"of GPU per output second{default}; divide by the number of GPUs for a farm's wall clock."]
+    estimate = estimate_cost(
+        (
+            (jobs[outcome.clip_id].frame_count, jobs[outcome.clip_id].frame_rate)
+            for outcome in run.outcomes
+            if outcome.state is JobState.PENDING
+        ),
+        throughput,
+    )
+    default = (
+        " (the FLOP budget's floor on one H100/H200, not a measurement: pass yours with --throughput)"
+        if estimate.throughput == DEFAULT_THROUGHPUT_S_PER_S
+        else ""
+    )
+    return [
+        f"To render: {estimate.frames} frames, {format_duration(estimate.output_seconds)} of output.",
+        f"Estimated GPU time: {format_duration(estimate.gpu_seconds)} at {float(estimate.throughput):.2f} s "
+        f"of GPU per output second{default}; divide by the number of GPUs for a farm's wall clock.",
+    ]
 
 
 class JobLines:
@@ -104,14 +138,19 @@ class JobLines:
             return
         if bar is None:
             bar = self._bars[event.job_id] = tqdm(
-                total=event.total, file=sys.stderr, disable=self._disable, leave=False,
-                bar_format="{desc} {percentage:3.0f}%|{bar:20}| {n_fmt}/{total_fmt}{postfix}")
+                total=event.total,
+                file=sys.stderr,
+                disable=self._disable,
+                leave=False,
+                bar_format="{desc} {percentage:3.0f}%|{bar:20}| {n_fmt}/{total_fmt}{postfix}",
+            )
         gpus = f"GPU {','.join(event.gpus)}" if event.gpus else "CPU"
         bar.set_description_str(f"{event.name} on {event.node} {gpus}: {event.stage}", refresh=False)
         bar.total = event.total
         bar.n = event.done
-        bar.set_postfix_str(f"ETA {format_duration(Fraction(event.eta_s))}" if event.eta_s is not None else "",
-                            refresh=False)
+        bar.set_postfix_str(
+            f"ETA {format_duration(Fraction(event.eta_s))}" if event.eta_s is not None else "", refresh=False
+        )
         bar.refresh()
 
     def close(self) -> None:

@@ -18,8 +18,12 @@ class ProgressBar:
     stage keeps its own bar, counted in its own unit (frames, steps, bytes), until it reaches its total.
     """
 
-    _TQDM_UNITS = {Unit.FRAMES: {"unit": "frame"}, Unit.STEPS: {"unit": "step"}, Unit.ITEMS: {"unit": "it"},
-                   Unit.BYTES: {"unit": "B", "unit_scale": True, "unit_divisor": 1024}}
+    _TQDM_UNITS = {
+        Unit.FRAMES: {"unit": "frame"},
+        Unit.STEPS: {"unit": "step"},
+        Unit.ITEMS: {"unit": "it"},
+        Unit.BYTES: {"unit": "B", "unit_scale": True, "unit_divisor": 1024},
+    }
 
     def __init__(self, disable: bool = False) -> None:
         self._disable = disable
@@ -31,7 +35,11 @@ class ProgressBar:
             if bar is not None:
                 bar.close()
             bar = self._bars[progress.stage] = tqdm(
-                total=progress.total, desc=progress.stage, file=sys.stderr, disable=self._disable, leave=False,
+                total=progress.total,
+                desc=progress.stage,
+                file=sys.stderr,
+                disable=self._disable,
+                leave=False,
                 **self._TQDM_UNITS.get(progress.unit, {}),
             )
         bar.n = progress.done

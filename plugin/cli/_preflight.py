@@ -95,8 +95,12 @@ def _render_paths(args: argparse.Namespace) -> CommandPaths:
         file = text.rsplit("@", 1)[0]
         inputs[f"--occluder-mask #{index + 1}"] = Path(file.split(":", 1)[1] if _has_object_id(file) else file)
     codec = args.codec or _default("codec")
-    return CommandPaths(outputs={"-o": args.output, "--report": args.report}, inputs=inputs,
-                        overwrite=_overwrite(args), video_output=("-o", codec))
+    return CommandPaths(
+        outputs={"-o": args.output, "--report": args.report},
+        inputs=inputs,
+        overwrite=_overwrite(args),
+        video_output=("-o", codec),
+    )
 
 
 def _has_object_id(text: str) -> bool:
@@ -105,35 +109,53 @@ def _has_object_id(text: str) -> bool:
 
 
 def _mask_paths(args: argparse.Namespace) -> CommandPaths:
-    return CommandPaths(outputs={"-o": args.output}, inputs={"video": args.video}, overwrite=_overwrite(args),
-                        video_output=("-o", args.codec))
+    return CommandPaths(
+        outputs={"-o": args.output},
+        inputs={"video": args.video},
+        overwrite=_overwrite(args),
+        video_output=("-o", args.codec),
+    )
 
 
 def _timeline_paths(args: argparse.Namespace) -> CommandPaths:
     # A dry run writes nothing, so an existing -o is no reason to refuse it.
-    return CommandPaths(outputs={"-o": args.output, "--out-dir": args.out_dir}, inputs={"timeline": args.timeline},
-                        folders=("--out-dir",), overwrite=_overwrite(args) or args.dry_run)
+    return CommandPaths(
+        outputs={"-o": args.output, "--out-dir": args.out_dir},
+        inputs={"timeline": args.timeline},
+        folders=("--out-dir",),
+        overwrite=_overwrite(args) or args.dry_run,
+    )
 
 
 def _convert_paths(args: argparse.Namespace) -> CommandPaths:
-    return CommandPaths(outputs={"-o": args.output},
-                        inputs={"--keyframe": args.keyframe, "--interpolation": args.interpolation}, folders=("-o",))
+    return CommandPaths(
+        outputs={"-o": args.output},
+        inputs={"--keyframe": args.keyframe, "--interpolation": args.interpolation},
+        folders=("-o",),
+    )
 
 
 def _eval_leak_paths(args: argparse.Namespace) -> CommandPaths:
-    return CommandPaths(outputs={"-o": args.output_dir}, inputs={"--video": args.video}, folders=("-o",),
-                        overwrite=_overwrite(args))
+    return CommandPaths(
+        outputs={"-o": args.output_dir}, inputs={"--video": args.video}, folders=("-o",), overwrite=_overwrite(args)
+    )
 
 
 def _eval_protocol_paths(args: argparse.Namespace) -> CommandPaths:
-    return CommandPaths(outputs={"-o": args.output_dir},
-                        inputs={"--videos": args.videos, "--audios": args.audios, "--syncnet": args.syncnet},
-                        folders=("-o",), overwrite=_overwrite(args))
+    return CommandPaths(
+        outputs={"-o": args.output_dir},
+        inputs={"--videos": args.videos, "--audios": args.audios, "--syncnet": args.syncnet},
+        folders=("-o",),
+        overwrite=_overwrite(args),
+    )
 
 
 def _panel_paths(args: argparse.Namespace) -> CommandPaths:
-    return CommandPaths(outputs={"--out-dir": args.out_dir}, inputs={"source": args.source, "--audio": args.audio},
-                        folders=("--out-dir",))
+    return CommandPaths(
+        outputs={"--out-dir": args.out_dir},
+        inputs={"source": args.source, "--audio": args.audio},
+        folders=("--out-dir",),
+    )
 
 
 def _resolve_snapshot_paths(args: argparse.Namespace) -> CommandPaths:
@@ -141,8 +163,9 @@ def _resolve_snapshot_paths(args: argparse.Namespace) -> CommandPaths:
 
 
 def _resolve_render_paths(args: argparse.Namespace) -> CommandPaths:
-    return CommandPaths(outputs={"-o": args.output, "--out-dir": args.out_dir}, folders=("--out-dir",),
-                        overwrite=_overwrite(args))
+    return CommandPaths(
+        outputs={"-o": args.output, "--out-dir": args.out_dir}, folders=("--out-dir",), overwrite=_overwrite(args)
+    )
 
 
 def _default(name: str) -> object:

@@ -14,8 +14,9 @@ from keydub.plugin.cli import _numbers as numbers
 from keydub.plugin.jobs import CONTAINER_BY_CODEC, RENDER_OPTION_NAMES, check_render_options
 
 
-_DEFAULTS = {field.name: field.default for field in dataclasses.fields(RenderRequest)
-             if field.name in RENDER_OPTION_NAMES}
+_DEFAULTS = {
+    field.name: field.default for field in dataclasses.fields(RenderRequest) if field.name in RENDER_OPTION_NAMES
+}
 
 
 def _identity(text: str) -> str | int:
@@ -35,32 +36,64 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
     live in one place.
     """
     group = parser.add_argument_group("render options")
-    group.add_argument("--weights", metavar="HUB_ID_OR_DIR",
-                       help="KeySync weights: a Hugging Face hub id or a local folder (default: the official ones)")
+    group.add_argument(
+        "--weights",
+        metavar="HUB_ID_OR_DIR",
+        help="KeySync weights: a Hugging Face hub id or a local folder (default: the official ones)",
+    )
     group.add_argument("--vae", metavar="HUB_ID_OR_DIR", help="VAE weights (default: Stable Video Diffusion's)")
     group.add_argument("--hubert", metavar="HUB_ID_OR_DIR", help="HuBERT audio encoder (default: the official one)")
     group.add_argument("--wavlm", metavar="HUB_ID_OR_DIR", help="WavLM audio encoder (default: the official one)")
     group.add_argument("--device", help=f"where to run: auto, cpu, cuda or cuda:N (default: {_DEFAULTS['device']})")
-    group.add_argument("--dtype", choices=("auto", "float32", "float16", "bfloat16"),
-                       help=f"numeric precision of the model (default: {_DEFAULTS['dtype']})")
-    group.add_argument("--steps", type=numbers.steps, metavar="N",
-                       help=f"denoising steps per stage (default: {_DEFAULTS['steps']}, the official value)")
-    group.add_argument("--audio-guidance", type=numbers.guidance, metavar="SCALE",
-                       help=f"audio guidance scale (default: {_DEFAULTS['audio_guidance']})")
-    group.add_argument("--ref-guidance", type=numbers.guidance, metavar="SCALE",
-                       help=f"identity (reference) guidance scale (default: {_DEFAULTS['ref_guidance']})")
+    group.add_argument(
+        "--dtype",
+        choices=("auto", "float32", "float16", "bfloat16"),
+        help=f"numeric precision of the model (default: {_DEFAULTS['dtype']})",
+    )
+    group.add_argument(
+        "--steps",
+        type=numbers.steps,
+        metavar="N",
+        help=f"denoising steps per stage (default: {_DEFAULTS['steps']}, the official value)",
+    )
+    group.add_argument(
+        "--audio-guidance",
+        type=numbers.guidance,
+        metavar="SCALE",
+        help=f"audio guidance scale (default: {_DEFAULTS['audio_guidance']})",
+    )
+    group.add_argument(
+        "--ref-guidance",
+        type=numbers.guidance,
+        metavar="SCALE",
+        help=f"identity (reference) guidance scale (default: {_DEFAULTS['ref_guidance']})",
+    )
     group.add_argument("--seed", type=numbers.seed, help=f"random seed (default: {_DEFAULTS['seed']})")
-    group.add_argument("--identity", type=_identity, metavar="first|auto|FRAME",
-                       help="identity frame: first (official), auto (a frontal closed-mouth frame) or a frame number "
-                            "counted from the first rendered frame (default: first)")
-    group.add_argument("--codec", choices=tuple(CONTAINER_BY_CODEC),
-                       help=f"output codec: prores (422 HQ, .mov), h264 (.mov) or ffv1 (lossless, .mkv) "
-                            f"(default: {_DEFAULTS['codec']})")
-    group.add_argument("--keep-source-audio", action="store_const", const=True,
-                       help="put the source clip's sound in the output instead of the dub")
+    group.add_argument(
+        "--identity",
+        type=_identity,
+        metavar="first|auto|FRAME",
+        help="identity frame: first (official), auto (a frontal closed-mouth frame) or a frame number "
+        "counted from the first rendered frame (default: first)",
+    )
+    group.add_argument(
+        "--codec",
+        choices=tuple(CONTAINER_BY_CODEC),
+        help=f"output codec: prores (422 HQ, .mov), h264 (.mov) or ffv1 (lossless, .mkv) "
+        f"(default: {_DEFAULTS['codec']})",
+    )
+    group.add_argument(
+        "--keep-source-audio",
+        action="store_const",
+        const=True,
+        help="put the source clip's sound in the output instead of the dub",
+    )
     group.add_argument("--overwrite", action="store_const", const=True, help="replace an existing output file")
-    group.add_argument("--landmark-backend", choices=LANDMARK_BACKENDS,
-                       help=f"face landmark detector (default: {_DEFAULTS['landmark_backend']})")
+    group.add_argument(
+        "--landmark-backend",
+        choices=LANDMARK_BACKENDS,
+        help=f"face landmark detector (default: {_DEFAULTS['landmark_backend']})",
+    )
 
 
 def render_options_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -74,7 +107,9 @@ def render_options_from_args(args: argparse.Namespace) -> dict[str, Any]:
         `InvalidParameterError`: a value argparse accepted but Keydub cannot use (e.g. `--steps 0`). (`--device`
             is checked before any command runs, by `keydub.plugin.cli._preflight`.)
     """
-    options = {name: value if (value := getattr(args, name, None)) is not None else default
-               for name, default in _DEFAULTS.items()}
+    options = {
+        name: value if (value := getattr(args, name, None)) is not None else default
+        for name, default in _DEFAULTS.items()
+    }
     check_render_options(options, where="command line")
     return options

@@ -30,11 +30,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--keyframe", type=Path, metavar="PT", help="the official keyframe_dub.pt")
     parser.add_argument("--interpolation", type=Path, metavar="PT", help="the official interpolation_dub.pt")
-    parser.add_argument("-o", "--output", type=Path, required=True, metavar="DIR",
-                        help="folder that receives keyframe/ and interpolation/ (created if needed; existing "
-                        "model folders are never replaced)")
-    parser.add_argument("--attention-head-dim", type=int, default=64, metavar="N",
-                        help="channels per attention head of the U-Net (default: 64, the official value)")
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="folder that receives keyframe/ and interpolation/ (created if needed; existing "
+        "model folders are never replaced)",
+    )
+    parser.add_argument(
+        "--attention-head-dim",
+        type=int,
+        default=64,
+        metavar="N",
+        help="channels per attention head of the U-Net (default: 64, the official value)",
+    )
     parser.add_argument("--json", action="store_true", help="print the converted folders as JSON on stdout")
     parser.set_defaults(func=run)
 
@@ -42,18 +53,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from keydub.core.model.convert import convert_keysync_checkpoint
 
-    sources = {kind: path for kind, path in (("keyframe", args.keyframe), ("interpolation", args.interpolation))
-               if path is not None}
+    sources = {
+        kind: path
+        for kind, path in (("keyframe", args.keyframe), ("interpolation", args.interpolation))
+        if path is not None
+    }
     if not sources:
         raise InvalidParameterError("give --keyframe and/or --interpolation with the official checkpoint files")
     output = args.output.expanduser().absolute()
     folders = {}
     with ProgressBar(disable=args.json) as progress:
         for kind, path in sources.items():
-            folders[kind] = str(convert_keysync_checkpoint(
-                path.expanduser().absolute(), kind, output, attention_head_dim=args.attention_head_dim,
-                progress=progress,
-            ))
+            folders[kind] = str(
+                convert_keysync_checkpoint(
+                    path.expanduser().absolute(),
+                    kind,
+                    output,
+                    attention_head_dim=args.attention_head_dim,
+                    progress=progress,
+                )
+            )
     if args.json:
         print_json(folders)
     else:

@@ -44,15 +44,20 @@ converts it.
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "eval", help="measure lip leakage (LipLeak) and lip sync (SyncNet LSE) of renders",
-        description="Evaluation of Keydub's renders: leakage of the source's mouth and lip sync.")
+        "eval",
+        help="measure lip leakage (LipLeak) and lip sync (SyncNet LSE) of renders",
+        description="Evaluation of Keydub's renders: leakage of the source's mouth and lip sync.",
+    )
     commands = parser.add_subparsers(dest="eval_command", metavar="EVAL_COMMAND", required=True)
 
     leak = commands.add_parser(
-        "leak", help="LipLeak of one clip: render it with silent audio and measure how often the mouth opens",
+        "leak",
+        help="LipLeak of one clip: render it with silent audio and measure how often the mouth opens",
         description="Render a clip with silent dub audio and report LipLeak, the share of frames whose mouth is\n"
-                    "open (mouth aspect ratio above the threshold), with the MAR curve as a PNG.",
-        epilog=EXAMPLES_LEAK, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "open (mouth aspect ratio above the threshold), with the MAR curve as a PNG.",
+        epilog=EXAMPLES_LEAK,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     leak.add_argument("--video", type=Path, required=True, help="the talking clip to test")
     leak.add_argument("-o", "--output-dir", type=Path, required=True, help="folder for the render, plot and JSON")
     _add_measure_options(leak)
@@ -60,22 +65,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     leak.set_defaults(func=run_leak)
 
     protocol = commands.add_parser(
-        "protocol", help="the leakage protocol: SI, AM and XM renders of a set, scored with SyncNet",
+        "protocol",
+        help="the leakage protocol: SI, AM and XM renders of a set, scored with SyncNet",
         description="Render every video of a set with silent (SI), its own (AM) and another video's (XM) audio,\n"
-                    "for the 'first' and 'auto' identity frames, and report LipLeak, LSE-C/LSE-D, their\n"
-                    "silent-input versions LSE-C_S/LSE-D_S and LSD per identity strategy and per video.",
-        epilog=EXAMPLES_PROTOCOL, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "for the 'first' and 'auto' identity frames, and report LipLeak, LSE-C/LSE-D, their\n"
+        "silent-input versions LSE-C_S/LSE-D_S and LSD per identity strategy and per video.",
+        epilog=EXAMPLES_PROTOCOL,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     protocol.add_argument("--videos", type=Path, required=True, help="folder of talking videos")
-    protocol.add_argument("--audios", type=Path, required=True,
-                          help="folder of their own audio, one file per video with the same name")
-    protocol.add_argument("--syncnet", type=Path, metavar="WEIGHTS",
-                          help="SyncNet weights: syncnet_v2.model or its .safetensors conversion (default: the "
-                               "syncnet component of `keydub weights`)")
+    protocol.add_argument(
+        "--audios", type=Path, required=True, help="folder of their own audio, one file per video with the same name"
+    )
+    protocol.add_argument(
+        "--syncnet",
+        type=Path,
+        metavar="WEIGHTS",
+        help="SyncNet weights: syncnet_v2.model or its .safetensors conversion (default: the "
+        "syncnet component of `keydub weights`)",
+    )
     protocol.add_argument("-o", "--output-dir", type=Path, required=True, help="folder for renders and reports")
-    protocol.add_argument("--references", nargs="+", default=["first", "auto"], choices=("first", "auto"),
-                          help="identity frame strategies to compare (default: first auto)")
-    protocol.add_argument("--setups", nargs="+", default=["SI", "AM", "XM"], choices=("SI", "AM", "XM"),
-                          help="generation setups to run (default: SI AM XM)")
+    protocol.add_argument(
+        "--references",
+        nargs="+",
+        default=["first", "auto"],
+        choices=("first", "auto"),
+        help="identity frame strategies to compare (default: first auto)",
+    )
+    protocol.add_argument(
+        "--setups",
+        nargs="+",
+        default=["SI", "AM", "XM"],
+        choices=("SI", "AM", "XM"),
+        help="generation setups to run (default: SI AM XM)",
+    )
     _add_measure_options(protocol)
     add_render_options(protocol)
     protocol.set_defaults(func=run_protocol_command)
@@ -84,9 +107,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _add_measure_options(parser: argparse.ArgumentParser) -> None:
     from keydub.core.metrics.mar import LIPLEAK_THRESHOLD
 
-    parser.add_argument("--threshold", type=float, default=LIPLEAK_THRESHOLD, metavar="MAR",
-                        help=f"mouth aspect ratio above which a mouth is open (default: {LIPLEAK_THRESHOLD}, "
-                             "KeySync's)")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=LIPLEAK_THRESHOLD,
+        metavar="MAR",
+        help=f"mouth aspect ratio above which a mouth is open (default: {LIPLEAK_THRESHOLD}, KeySync's)",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
 
 
@@ -111,25 +138,35 @@ def run_leak(args: argparse.Namespace) -> int:
     engine = Engine()  # one landmark backend for the render and the measurement
     with ProgressBar(disable=args.json) as progress:
         generation, measurement = silent_input_leak(
-            args.video, folder, landmarks=face_landmark_source(engine.landmark_backend(options["landmark_backend"])),
-            renderer=engine_renderer(engine, options), reference=reference, threshold=args.threshold,
-            suffix=_suffix(options), progress=progress,
+            args.video,
+            folder,
+            landmarks=face_landmark_source(engine.landmark_backend(options["landmark_backend"])),
+            renderer=engine_renderer(engine, options),
+            reference=reference,
+            threshold=args.threshold,
+            suffix=_suffix(options),
+            progress=progress,
         )
     numbers = measurement.to_dict()
     result: dict[str, Any] = {
-        "video": str(args.video.absolute()), "identity": reference, "rendered": str(generation.output),
-        "plot": str(plot_path), "lipleak": numbers.pop("open_share"), **numbers,
+        "video": str(args.video.absolute()),
+        "identity": reference,
+        "rendered": str(generation.output),
+        "plot": str(plot_path),
+        "lipleak": numbers.pop("open_share"),
+        **numbers,
     }
     title = f"{stem}: LipLeak {measurement.open_share:.3f} (silent dub, identity {reference})"
-    draw_mar_plot(measurement.mar, plot_path, frame_rate=measurement.frame_rate, threshold=args.threshold,
-                  title=title)
+    draw_mar_plot(measurement.mar, plot_path, frame_rate=measurement.frame_rate, threshold=args.threshold, title=title)
     write_json_atomically(json_path, result)
     if args.json:
         print_json(result)
     else:
         measured = measurement.frame_count - measurement.missing_frames
-        print(f"LipLeak {measurement.open_share:.3f}: {measurement.open_frames} of {measured} frames with a face "
-              f"have an open mouth (MAR > {args.threshold}); {measurement.missing_frames} frames without a face")
+        print(
+            f"LipLeak {measurement.open_share:.3f}: {measurement.open_frames} of {measured} frames with a face "
+            f"have an open mouth (MAR > {args.threshold}); {measurement.missing_frames} frames without a face"
+        )
         print(f"render: {generation.output}\nplot:   {plot_path}\nnumbers: {json_path}")
     return 0
 
@@ -151,15 +188,26 @@ def run_protocol_command(args: argparse.Namespace) -> int:
     items = pair_inputs(args.videos, args.audios)
     syncnet = args.syncnet or resolve_weights("syncnet")
     scorer = SyncNetScorer(load_syncnet(syncnet, device=resolve_device(options["device"])))
-    settings = {"videos": str(args.videos.absolute()), "audios": str(args.audios.absolute()),
-                "syncnet": str(Path(syncnet).absolute()), "render": {k: str(v) for k, v in options.items()}}
+    settings = {
+        "videos": str(args.videos.absolute()),
+        "audios": str(args.audios.absolute()),
+        "syncnet": str(Path(syncnet).absolute()),
+        "render": {k: str(v) for k, v in options.items()},
+    }
     engine = Engine()
     with ProgressBar(disable=args.json) as progress:
         report = run_protocol(
-            items, folder, scorer=scorer,
+            items,
+            folder,
+            scorer=scorer,
             landmarks=face_landmark_source(engine.landmark_backend(options["landmark_backend"])),
-            renderer=engine_renderer(engine, options), setups=args.setups, references=args.references,
-            threshold=args.threshold, suffix=_suffix(options), settings=settings, progress=progress,
+            renderer=engine_renderer(engine, options),
+            setups=args.setups,
+            references=args.references,
+            threshold=args.threshold,
+            suffix=_suffix(options),
+            settings=settings,
+            progress=progress,
         )
     markdown_path, json_path = write_protocol_report(report, folder, overwrite=options["overwrite"])
     if args.json:

@@ -34,11 +34,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("video", type=Path, metavar="VIDEO", help="the clip to inspect")
     parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     parser.add_argument(
-        "--faces", action="store_true",
+        "--faces",
+        action="store_true",
         help="also track the faces on every frame and list them (track ids for `keydub render --face-track`)",
     )
     parser.add_argument(
-        "--backend", choices=LANDMARK_BACKENDS, default="face-alignment",
+        "--backend",
+        choices=LANDMARK_BACKENDS,
+        default="face-alignment",
         help="landmark backend for --faces (default: face-alignment; dlib works offline without downloads)",
     )
     parser.set_defaults(func=run)
@@ -88,7 +91,8 @@ def _media_lines(info: MediaInfo) -> list[str]:
         f"Frame rate:  {rate_text}" + (", VARIABLE (conform before rendering)" if info.is_vfr else ", constant"),
         f"Frames:      {info.frame_count} ({float(info.duration):.3f} s)",
         f"Timecode:    {_timecode_text(info)}",
-        "Colour:      " + ", ".join(
+        "Colour:      "
+        + ", ".join(
             f"{name} {value or 'untagged'}"
             for name, value in (
                 ("primaries", info.color_primaries),

@@ -97,19 +97,27 @@ def main(argv: list[str] | None = None) -> int:
             raise
         if isinstance(error, OSError) and error.filename:
             # A place a library reads or writes (its cache, its config, a temporary folder): name it and the fix.
-            print(f"Error: {command}: cannot use {error.filename} ({error.strerror or error}); {_place_fix(error)} "
-                  f"(set {DEBUG_VARIABLE}=1 for the traceback)", file=sys.stderr)
+            print(
+                f"Error: {command}: cannot use {error.filename} ({error.strerror or error}); {_place_fix(error)} "
+                f"(set {DEBUG_VARIABLE}=1 for the traceback)",
+                file=sys.stderr,
+            )
             return EXIT_ERROR
-        print(f"Error: {command} failed unexpectedly: {describe_unexpected(error)}; no partial output was left "
-              f"behind. This is a bug in Keydub: set {DEBUG_VARIABLE}=1 for the traceback", file=sys.stderr)
+        print(
+            f"Error: {command} failed unexpectedly: {describe_unexpected(error)}; no partial output was left "
+            f"behind. This is a bug in Keydub: set {DEBUG_VARIABLE}=1 for the traceback",
+            file=sys.stderr,
+        )
         return EXIT_ERROR
 
 
 def _place_fix(error: OSError) -> str:
     """What to do about a folder or file that could not be used, by the reason it could not."""
     if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return ("make it writable for this user, or point Keydub elsewhere: KEYDUB_CACHE_DIR for its cache, HF_HOME "
-                "for the model downloads, TMPDIR for scratch files")
+        return (
+            "make it writable for this user, or point Keydub elsewhere: KEYDUB_CACHE_DIR for its cache, HF_HOME "
+            "for the model downloads, TMPDIR for scratch files"
+        )
     if error.errno == errno.ENOSPC:
         return "free some space on that disk or point the output elsewhere"
     return "check that the path exists and is the kind of file or folder expected"

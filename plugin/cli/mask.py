@@ -33,13 +33,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("video", type=Path, help="the source clip (never modified)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="the preview file to write")
     add_range_and_face_options(parser)
-    parser.add_argument("--landmark-backend", "--backend", dest="landmark_backend", choices=LANDMARK_BACKENDS,
-                        default=LANDMARK_BACKENDS[0],
-                        help="face landmark detector (default: face-alignment, as `keydub render`)")
-    parser.add_argument("--crop-size", type=int, default=512, metavar="PIXELS",
-                        help="the model's crop size (default: 512, the official weights')")
-    parser.add_argument("--codec", choices=PREVIEW_CODECS, default="h264",
-                        help="preview codec: h264 (default; .mp4, .mov or .mkv), prores (.mov) or ffv1 (.mkv)")
+    parser.add_argument(
+        "--landmark-backend",
+        "--backend",
+        dest="landmark_backend",
+        choices=LANDMARK_BACKENDS,
+        default=LANDMARK_BACKENDS[0],
+        help="face landmark detector (default: face-alignment, as `keydub render`)",
+    )
+    parser.add_argument(
+        "--crop-size",
+        type=int,
+        default=512,
+        metavar="PIXELS",
+        help="the model's crop size (default: 512, the official weights')",
+    )
+    parser.add_argument(
+        "--codec",
+        choices=PREVIEW_CODECS,
+        default="h264",
+        help="preview codec: h264 (default; .mp4, .mov or .mkv), prores (.mov) or ffv1 (.mkv)",
+    )
     parser.add_argument("--show-crop", action="store_true", help="also outline each frame's crop window")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
@@ -61,14 +75,18 @@ def run(args: argparse.Namespace) -> int:
     # The output is checked before the landmark pass, which may take a while on a long clip.
     check_outputs({"-o": args.output}, inputs={"video": args.video}, overwrite=args.overwrite)
     with ProgressBar(disable=args.quiet) as bar:
-        analysis = Engine().analyse_clip(args.video, start, end, args.landmark_backend, face=face,
-                                         crop_size=args.crop_size, progress=bar)
-        result = write_mask_preview(analysis, args.output, codec=args.codec, show_crop=args.show_crop,
-                                    overwrite=args.overwrite, progress=bar)
+        analysis = Engine().analyse_clip(
+            args.video, start, end, args.landmark_backend, face=face, crop_size=args.crop_size, progress=bar
+        )
+        result = write_mask_preview(
+            analysis, args.output, codec=args.codec, show_crop=args.show_crop, overwrite=args.overwrite, progress=bar
+        )
     if args.json:
         print_json(result)
     else:
-        print(f"wrote {result['output']}: {result['frames']} frames ({result['timecode']['in']} - "
-              f"{result['timecode']['out']}), {result['with_face']} with the face tinted, "
-              f"{result['frames'] - result['with_face']} without a face")
+        print(
+            f"wrote {result['output']}: {result['frames']} frames ({result['timecode']['in']} - "
+            f"{result['timecode']['out']}), {result['with_face']} with the face tinted, "
+            f"{result['frames'] - result['with_face']} without a face"
+        )
     return 0

@@ -20,13 +20,19 @@ jobs: opening the same clip or timeline with the same --out-dir again restores i
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "panel", help="open the Keydub panel (pick faces, paint occluders, render, compare)",
+        "panel",
+        help="open the Keydub panel (pick faces, paint occluders, render, compare)",
         description="The Keydub panel: a clip list, a viewer with editor keys, face picking, occluder tools, the\n"
-                    "render queue (a `keydub worker` process) and compare with sound.",
-        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "render queue (a `keydub worker` process) and compare with sound.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_panel_arguments(parser)
-    parser.add_argument("--resolve", action="store_true",
-                        help="open DaVinci Resolve's current timeline (or --timeline NAME) instead of a file")
+    parser.add_argument(
+        "--resolve",
+        action="store_true",
+        help="open DaVinci Resolve's current timeline (or --timeline NAME) instead of a file",
+    )
     parser.add_argument("--timeline", metavar="NAME", help="with --resolve: the Resolve timeline to open")
     parser.set_defaults(func=run)
 
@@ -35,10 +41,16 @@ def add_panel_arguments(parser: argparse.ArgumentParser) -> None:
     """The arguments `keydub panel` and `keydub-app` share."""
     parser.add_argument("source", nargs="?", type=Path, help="a video to dub, or a .otio dubbing timeline")
     parser.add_argument("--audio", type=Path, metavar="DUB", help="the video's dub audio")
-    parser.add_argument("--dub-track", action="append", default=[], metavar="NAME",
-                        help="the timeline's audio track holding the dub; repeat to sum several")
-    parser.add_argument("--out-dir", type=Path,
-                        help="folder for renders, jobs and panel sessions (default: <source>_keydub beside it)")
+    parser.add_argument(
+        "--dub-track",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="the timeline's audio track holding the dub; repeat to sum several",
+    )
+    parser.add_argument(
+        "--out-dir", type=Path, help="folder for renders, jobs and panel sessions (default: <source>_keydub beside it)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

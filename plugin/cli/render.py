@@ -31,14 +31,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--audio", type=Path, required=True, help="the dub audio (any format FFmpeg reads)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="the file to write")
     add_range_and_face_options(parser)
-    parser.add_argument("--audio-offset", type=seconds_offset, default=Fraction(0), metavar="SECONDS",
-                        help="delay of the dub against the picture in seconds, e.g. 0.04 or -1/25 (default 0: the "
-                        "dub's first sample is under the --in frame)")
-    parser.add_argument("--occluder", action="append", default=[], metavar="[ID:][-]X,Y@FRAME",
-                        help="click on something in front of the mouth (hand, microphone) so it stays on top; "
-                        "repeatable; write --occluder=-X,Y@FRAME for a negative click; X0,Y0,X1,Y1 gives a box")
-    parser.add_argument("--occluder-mask", action="append", default=[], metavar="[ID:]FILE@FRAME",
-                        help="a painted occluder mask (PNG at source resolution, white = occluder); repeatable")
+    parser.add_argument(
+        "--audio-offset",
+        type=seconds_offset,
+        default=Fraction(0),
+        metavar="SECONDS",
+        help="delay of the dub against the picture in seconds, e.g. 0.04 or -1/25 (default 0: the "
+        "dub's first sample is under the --in frame)",
+    )
+    parser.add_argument(
+        "--occluder",
+        action="append",
+        default=[],
+        metavar="[ID:][-]X,Y@FRAME",
+        help="click on something in front of the mouth (hand, microphone) so it stays on top; "
+        "repeatable; write --occluder=-X,Y@FRAME for a negative click; X0,Y0,X1,Y1 gives a box",
+    )
+    parser.add_argument(
+        "--occluder-mask",
+        action="append",
+        default=[],
+        metavar="[ID:]FILE@FRAME",
+        help="a painted occluder mask (PNG at source resolution, white = occluder); repeatable",
+    )
     parser.add_argument("--report", type=Path, metavar="FILE.json", help="write the QC report as JSON")
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -48,15 +63,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def add_range_and_face_options(parser: argparse.ArgumentParser) -> None:
     """The options that pick frames and a face, shared with `keydub mask` so a preview matches its render."""
-    parser.add_argument("--in", dest="in_point", metavar="FRAME|TC",
-                        help="first frame: a frame number (0 = the clip's first) or a timecode")
-    parser.add_argument("--out", dest="out_point", metavar="FRAME|TC",
-                        help="the frame after the last one (exclusive, as in OTIO): frame number or timecode")
-    parser.add_argument("--handles", type=frame_count, default=0, metavar="N",
-                        help="extra frames before --in and after --out, clamped to the clip (default 0)")
-    parser.add_argument("--face", metavar="X,Y[@FRAME]",
-                        help="click inside the face to dub, in source pixels, on FRAME (number or timecode; default "
-                        "the first frame of the range); default: the largest face of each shot")
+    parser.add_argument(
+        "--in",
+        dest="in_point",
+        metavar="FRAME|TC",
+        help="first frame: a frame number (0 = the clip's first) or a timecode",
+    )
+    parser.add_argument(
+        "--out",
+        dest="out_point",
+        metavar="FRAME|TC",
+        help="the frame after the last one (exclusive, as in OTIO): frame number or timecode",
+    )
+    parser.add_argument(
+        "--handles",
+        type=frame_count,
+        default=0,
+        metavar="N",
+        help="extra frames before --in and after --out, clamped to the clip (default 0)",
+    )
+    parser.add_argument(
+        "--face",
+        metavar="X,Y[@FRAME]",
+        help="click inside the face to dub, in source pixels, on FRAME (number or timecode; default "
+        "the first frame of the range); default: the largest face of each shot",
+    )
     parser.add_argument("--face-track", type=int, metavar="ID", help="the face track id shown by `keydub inspect`")
 
 
@@ -71,9 +102,11 @@ def run(args: argparse.Namespace) -> int:
         print_json(result.report)
     else:
         frames = result.report["frames"]
-        print(f"wrote {result.output}: {result.frame_count} frames ({frames['timecode']['in']} - "
-              f"{frames['timecode']['out']}), {frames['generated']} lip-synced, {len(result.passed_through)} "
-              "passed through without a face")
+        print(
+            f"wrote {result.output}: {result.frame_count} frames ({frames['timecode']['in']} - "
+            f"{frames['timecode']['out']}), {frames['generated']} lip-synced, {len(result.passed_through)} "
+            "passed through without a face"
+        )
         for note in result.report["notes"]:
             print(f"note: {note}", file=sys.stderr)
     return 0

@@ -30,16 +30,21 @@ then File > Import > Timeline.
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "resolve", help="render the open DaVinci Resolve timeline and put the results back on it",
+        "resolve",
+        help="render the open DaVinci Resolve timeline and put the results back on it",
         description="Talk to a running DaVinci Resolve Studio: read its current timeline, render the dialogue\n"
-                    "clips (the same resumable batch as `keydub timeline`), and write the renders back as a new\n"
-                    "video track, as takes, or on a copy of the timeline, each with a QC marker. Original clips\n"
-                    "are never changed.",
-        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "clips (the same resumable batch as `keydub timeline`), and write the renders back as a new\n"
+        "video track, as takes, or on a copy of the timeline, each with a QC marker. Original clips\n"
+        "are never changed.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="resolve_command", metavar="COMMAND", required=True)
 
-    status = commands.add_parser("status", help="product, edition, version, project and timeline of the running "
-                                                "Resolve, or why it cannot be reached")
+    status = commands.add_parser(
+        "status",
+        help="product, edition, version, project and timeline of the running Resolve, or why it cannot be reached",
+    )
     status.add_argument("--json", action="store_true", help="print the status as JSON on stdout")
     status.set_defaults(func=run_status)
 
@@ -49,50 +54,97 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     snap.add_argument("--overwrite", action="store_true", help="replace an existing file")
     snap.set_defaults(func=run_snapshot)
 
-    render = commands.add_parser("render", help="render the timeline's dialogue clips and put the renders back",
-                                 description="Snapshot the timeline, render what is not rendered yet (resumable, "
-                                             "only what changed), then apply the renders.")
-    render.add_argument("--dub-track", action="append", default=[], required=True, metavar="NAME",
-                        help="audio track holding the dub dialogue; repeat to sum several tracks")
+    render = commands.add_parser(
+        "render",
+        help="render the timeline's dialogue clips and put the renders back",
+        description="Snapshot the timeline, render what is not rendered yet (resumable, "
+        "only what changed), then apply the renders.",
+    )
+    render.add_argument(
+        "--dub-track",
+        action="append",
+        default=[],
+        required=True,
+        metavar="NAME",
+        help="audio track holding the dub dialogue; repeat to sum several tracks",
+    )
     render.add_argument("--timeline", metavar="NAME", help="the timeline (default: the current one)")
     _add_strategy(render)
-    render.add_argument("--out-dir", type=Path, metavar="DIR",
-                        help="folder for the renders and the job store (default: ~/Keydub/<project>/<timeline>)")
-    render.add_argument("-o", "--output", type=Path, metavar="FILE.otio",
-                        help="also write the result timeline (for QC or another machine)")
-    render.add_argument("--video-track", action="append", default=[], metavar="NAME",
-                        help="video track holding the picture; repeat for several (default: every enabled one)")
-    render.add_argument("--handles", type=frame_count, default=DEFAULT_HANDLES, metavar="FRAMES",
-                        help=f"extra frames rendered before and after each clip (default: {DEFAULT_HANDLES})")
+    render.add_argument(
+        "--out-dir",
+        type=Path,
+        metavar="DIR",
+        help="folder for the renders and the job store (default: ~/Keydub/<project>/<timeline>)",
+    )
+    render.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="FILE.otio",
+        help="also write the result timeline (for QC or another machine)",
+    )
+    render.add_argument(
+        "--video-track",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="video track holding the picture; repeat for several (default: every enabled one)",
+    )
+    render.add_argument(
+        "--handles",
+        type=frame_count,
+        default=DEFAULT_HANDLES,
+        metavar="FRAMES",
+        help=f"extra frames rendered before and after each clip (default: {DEFAULT_HANDLES})",
+    )
     render.add_argument("--only", nargs="+", default=[], metavar="CLIP", help="render only these clips")
     render.add_argument("--force", action="store_true", help="render the clips again even when already done")
-    render.add_argument("--executor", choices=sorted(EXECUTORS), default="in-process",
-                        help="who renders: in this process (default) or in a `keydub worker` process")
+    render.add_argument(
+        "--executor",
+        choices=sorted(EXECUTORS),
+        default="in-process",
+        help="who renders: in this process (default) or in a `keydub worker` process",
+    )
     render.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     add_render_options(render)
     render.set_defaults(func=run_render)
 
-    put = commands.add_parser("apply", help="put the renders of a result .otio (e.g. from a render farm) onto the "
-                                            "open timeline")
-    put.add_argument("results", type=Path, metavar="RESULT.otio",
-                     help="a result timeline written by `keydub timeline` or `keydub resolve render -o`")
+    put = commands.add_parser(
+        "apply", help="put the renders of a result .otio (e.g. from a render farm) onto the open timeline"
+    )
+    put.add_argument(
+        "results",
+        type=Path,
+        metavar="RESULT.otio",
+        help="a result timeline written by `keydub timeline` or `keydub resolve render -o`",
+    )
     put.add_argument("--timeline", metavar="NAME", help="the Resolve timeline (default: the one named in the file)")
     _add_strategy(put)
     put.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     put.set_defaults(func=run_apply)
 
-    install = commands.add_parser("install-scripts", help="copy the Keydub launcher into Resolve's Workspace > "
-                                                          "Scripts menu for this user")
+    install = commands.add_parser(
+        "install-scripts", help="copy the Keydub launcher into Resolve's Workspace > Scripts menu for this user"
+    )
     install.add_argument("--dry-run", action="store_true", help="print where it would go and write nothing")
-    install.add_argument("--scripts-dir", type=Path, metavar="DIR",
-                         help="Resolve's Fusion/Scripts folder (default: this user's, for this OS)")
+    install.add_argument(
+        "--scripts-dir",
+        type=Path,
+        metavar="DIR",
+        help="Resolve's Fusion/Scripts folder (default: this user's, for this OS)",
+    )
     install.set_defaults(func=run_install)
 
 
 def _add_strategy(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--as", dest="strategy", choices=STRATEGIES, default="track",
-                        help="track: a new video track (default); takes: a take on each original clip, selected; "
-                             "duplicate: a copy of the timeline with the new track")
+    parser.add_argument(
+        "--as",
+        dest="strategy",
+        choices=STRATEGIES,
+        default="track",
+        help="track: a new video track (default); takes: a take on each original clip, selected; "
+        "duplicate: a copy of the timeline with the new track",
+    )
 
 
 def run_status(args: argparse.Namespace) -> int:
@@ -118,13 +170,26 @@ def run_render(args: argparse.Namespace) -> int:
 
     render_options = render_options_from_args(args)
     overwrite = render_options.pop("overwrite")  # about the result timeline; renders are content-named
-    options = PlanOptions(picture_tracks=tuple(args.video_track), dub_tracks=tuple(args.dub_track),
-                          handles=args.handles, only=tuple(args.only), render_options=render_options)
+    options = PlanOptions(
+        picture_tracks=tuple(args.video_track),
+        dub_tracks=tuple(args.dub_track),
+        handles=args.handles,
+        only=tuple(args.only),
+        render_options=render_options,
+    )
     out_dir = args.out_dir.absolute() if args.out_dir is not None else None
     with ProgressBar(disable=args.json) as progress:
-        result = render_and_apply(options, out_dir, timeline=args.timeline, strategy=args.strategy,
-                                  output_path=args.output, overwrite=overwrite, force=args.force,
-                                  executor=EXECUTORS[args.executor](), progress=progress)
+        result = render_and_apply(
+            options,
+            out_dir,
+            timeline=args.timeline,
+            strategy=args.strategy,
+            output_path=args.output,
+            overwrite=overwrite,
+            force=args.force,
+            executor=EXECUTORS[args.executor](),
+            progress=progress,
+        )
     if args.json:
         print_json(result.to_dict())
     else:

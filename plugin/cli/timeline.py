@@ -38,40 +38,80 @@ metadata["keydub"]; a re-run renders only clips whose settings, media or dub aud
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "timeline", help="re-render every dialogue clip of an OTIO dubbing timeline",
+        "timeline",
+        help="re-render every dialogue clip of an OTIO dubbing timeline",
         description="Render every picture clip of an OpenTimelineIO timeline with the dub dialogue under it, and\n"
-                    "write a new timeline with the renders on a new video track above the picture. The input\n"
-                    "timeline is never changed; clips already rendered with the same settings are not rendered\n"
-                    "again, and a killed run resumes where it stopped.",
-        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "write a new timeline with the renders on a new video track above the picture. The input\n"
+        "timeline is never changed; clips already rendered with the same settings are not rendered\n"
+        "again, and a killed run resumes where it stopped.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("timeline", type=Path, help="the .otio timeline (e.g. Resolve: File > Export > Timeline)")
-    parser.add_argument("--out-dir", type=Path,
-                        help="folder for the renders and the job store (default: <timeline>_keydub beside it)")
-    parser.add_argument("-o", "--output", type=Path,
-                        help="the new .otio to write (default: <timeline>.keydub.otio beside it)")
-    parser.add_argument("--dub-track", action="append", default=[], metavar="NAME",
-                        help="audio track holding the dub dialogue; repeat to sum several tracks")
-    parser.add_argument("--dub-lang", metavar="LANG",
-                        help="pick the dub track(s) by language (metadata keydub.lang, or a word of the track name)")
-    parser.add_argument("--video-track", action="append", default=[], metavar="NAME",
-                        help="video track holding the picture; repeat for several (default: every enabled one)")
-    parser.add_argument("--handles", type=frame_count, default=DEFAULT_HANDLES, metavar="FRAMES",
-                        help=f"extra frames rendered before and after each clip, clamped to the media "
-                             f"(default: {DEFAULT_HANDLES})")
-    parser.add_argument("--only", nargs="+", default=[], metavar="CLIP",
-                        help="render only these clips (clip names or Keydub clip ids)")
+    parser.add_argument(
+        "--out-dir", type=Path, help="folder for the renders and the job store (default: <timeline>_keydub beside it)"
+    )
+    parser.add_argument(
+        "-o", "--output", type=Path, help="the new .otio to write (default: <timeline>.keydub.otio beside it)"
+    )
+    parser.add_argument(
+        "--dub-track",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="audio track holding the dub dialogue; repeat to sum several tracks",
+    )
+    parser.add_argument(
+        "--dub-lang",
+        metavar="LANG",
+        help="pick the dub track(s) by language (metadata keydub.lang, or a word of the track name)",
+    )
+    parser.add_argument(
+        "--video-track",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="video track holding the picture; repeat for several (default: every enabled one)",
+    )
+    parser.add_argument(
+        "--handles",
+        type=frame_count,
+        default=DEFAULT_HANDLES,
+        metavar="FRAMES",
+        help=f"extra frames rendered before and after each clip, clamped to the media (default: {DEFAULT_HANDLES})",
+    )
+    parser.add_argument(
+        "--only", nargs="+", default=[], metavar="CLIP", help="render only these clips (clip names or Keydub clip ids)"
+    )
     parser.add_argument("--force", action="store_true", help="render the clips again even when already done")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="print the plan (clips, dub audio, skips, what is already done) and write nothing")
-    parser.add_argument("--audio-rate", type=sample_rate, default=MODEL_SAMPLE_RATE, metavar="HZ",
-                        help=f"sample rate of the assembled dub audio (default: {MODEL_SAMPLE_RATE})")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan (clips, dub audio, skips, what is already done) and write nothing",
+    )
+    parser.add_argument(
+        "--audio-rate",
+        type=sample_rate,
+        default=MODEL_SAMPLE_RATE,
+        metavar="HZ",
+        help=f"sample rate of the assembled dub audio (default: {MODEL_SAMPLE_RATE})",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--executor", choices=[*sorted(EXECUTORS), RAY_EXECUTOR], default="in-process",
-                       help="who renders the queued clips (default: in-process, one engine in this process; ray: "
-                            'Ray actors, one per GPU, needs pip install "keydub[cluster]")')
-    where.add_argument("--worker", dest="executor", action="store_const", const="worker",
-                       help="render in a `keydub worker` process on the output folder (same as --executor worker)")
+    where.add_argument(
+        "--executor",
+        choices=[*sorted(EXECUTORS), RAY_EXECUTOR],
+        default="in-process",
+        help="who renders the queued clips (default: in-process, one engine in this process; ray: "
+        'Ray actors, one per GPU, needs pip install "keydub[cluster]")',
+    )
+    where.add_argument(
+        "--worker",
+        dest="executor",
+        action="store_const",
+        const="worker",
+        help="render in a `keydub worker` process on the output folder (same as --executor worker)",
+    )
     add_render_options(parser)
     add_farm_options(parser)
     parser.set_defaults(func=run)
@@ -81,9 +121,15 @@ def run(args: argparse.Namespace) -> int:
     render_options = render_options_from_args(args)
     # For a timeline, --overwrite is about the output timeline; every render goes to a new, content-named file.
     overwrite = render_options.pop("overwrite")
-    options = PlanOptions(picture_tracks=tuple(args.video_track), dub_tracks=tuple(args.dub_track),
-                          dub_language=args.dub_lang, handles=args.handles, only=tuple(args.only),
-                          sample_rate=args.audio_rate, render_options=render_options)
+    options = PlanOptions(
+        picture_tracks=tuple(args.video_track),
+        dub_tracks=tuple(args.dub_track),
+        dub_language=args.dub_lang,
+        handles=args.handles,
+        only=tuple(args.only),
+        sample_rate=args.audio_rate,
+        render_options=render_options,
+    )
     timeline = args.timeline.absolute()
     out_dir = args.out_dir if args.out_dir is not None else timeline.with_name(f"{timeline.stem}_keydub")
     if not args.dry_run:
@@ -92,9 +138,17 @@ def run(args: argparse.Namespace) -> int:
     farm = ray_executor(args, disable_lines=args.json) if args.executor == RAY_EXECUTOR and not args.dry_run else None
     executor = farm if args.executor == RAY_EXECUTOR else EXECUTORS[args.executor]()
     with ProgressBar(disable=args.json) as progress:
-        result = render_timeline(timeline, out_dir, args.output, options, executor=executor,
-                                 force=args.force, dry_run=args.dry_run, overwrite=overwrite,
-                                 progress=whole_timeline_only(progress) if farm is not None else progress)
+        result = render_timeline(
+            timeline,
+            out_dir,
+            args.output,
+            options,
+            executor=executor,
+            force=args.force,
+            dry_run=args.dry_run,
+            overwrite=overwrite,
+            progress=whole_timeline_only(progress) if farm is not None else progress,
+        )
     if args.json:
         print_json(with_nodes(result.to_dict(), farm) if farm is not None else result.to_dict())
     else:
@@ -107,27 +161,47 @@ def format_summary(result: TimelineRun, throughput: float = float(DEFAULT_THROUG
     dry run adds the frames to render and their GPU time at `throughput` (seconds of GPU per output second)."""
     plan = result.plan
     verb = "would go on" if result.is_dry_run else "is on"
-    lines = [f"Timeline {plan.timeline_name!r} at {format_rate(plan.rate)} fps, dub {plan.dub_label}; "
-             f"renders {verb} track {result.track_name!r}", ""]
+    lines = [
+        f"Timeline {plan.timeline_name!r} at {format_rate(plan.rate)} fps, dub {plan.dub_label}; "
+        f"renders {verb} track {result.track_name!r}",
+        "",
+    ]
     rows = [("CLIP", "TRACK", "RECORD", "FRAMES", "STATE", "DETAIL")]
     jobs = {clip.clip_id: clip.job for clip in plan.clips}
     pieces: dict[int, list[str]] = {}
     for outcome in result.outcomes:
-        rows.append((outcome.name, outcome.track, outcome.record_timecode, str(outcome.frames or ""),
-                     _state_label(outcome), _detail(outcome)))
+        rows.append(
+            (
+                outcome.name,
+                outcome.track,
+                outcome.record_timecode,
+                str(outcome.frames or ""),
+                _state_label(outcome),
+                _detail(outcome),
+            )
+        )
         job = jobs[outcome.clip_id]
         if result.is_dry_run and job is not None:
-            pieces[len(rows) - 1] = [f"audio {piece.label}: {float(piece.duration):.3f} s from "
-                                     f"{float(piece.file_start):.3f} s of {piece.path.name}, "
-                                     f"at +{float(piece.offset):.3f} s" for piece in job.audio_pieces]
+            pieces[len(rows) - 1] = [
+                f"audio {piece.label}: {float(piece.duration):.3f} s from "
+                f"{float(piece.file_start):.3f} s of {piece.path.name}, "
+                f"at +{float(piece.offset):.3f} s"
+                for piece in job.audio_pieces
+            ]
     widths = [max(len(row[column]) for row in rows) for column in range(5)]
     for index, row in enumerate(rows):
         lines.append("  ".join(cell.ljust(width) for cell, width in zip(row[:5], widths, strict=True)) + "  " + row[5])
         lines.extend(f"    {piece}" for piece in pieces.get(index, []))
-    counts = [f"{result.rendered_count} rendered"] if not result.is_dry_run else [
-        f"{result.count(JobState.PENDING)} to render"]
-    counts += [f"{_count_up_to_date(result)} up to date", f"{result.count(JobState.SKIPPED)} skipped",
-               f"{result.count(JobState.FAILED)} failed"]
+    counts = (
+        [f"{result.rendered_count} rendered"]
+        if not result.is_dry_run
+        else [f"{result.count(JobState.PENDING)} to render"]
+    )
+    counts += [
+        f"{_count_up_to_date(result)} up to date",
+        f"{result.count(JobState.SKIPPED)} skipped",
+        f"{result.count(JobState.FAILED)} failed",
+    ]
     if result.count(JobState.CANCELLED):  # taken out of the queue (the panel, `cancel JOB`) while the batch ran
         counts.append(f"{result.count(JobState.CANCELLED)} cancelled")
     if result.is_dry_run:

@@ -42,7 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "download", help="fetch components into the Hugging Face cache (and convert the KeySync checkpoints)"
     )
     download.add_argument(
-        "components", nargs="*", metavar="COMPONENT",
+        "components",
+        nargs="*",
+        metavar="COMPONENT",
         help=f"what to fetch, among {', '.join(REGISTRY)} (default: all but the optional "
         f"{', '.join(name for name, component in REGISTRY.items() if component.optional)})",
     )

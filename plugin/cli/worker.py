@@ -54,42 +54,74 @@ _PROGRESS_INTERVAL_SECONDS = 0.1
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "worker", help="render the queued jobs of an output folder, speaking JSON lines",
+        "worker",
+        help="render the queued jobs of an output folder, speaking JSON lines",
         description="Hold one engine and render the jobs queued in an output folder's job store (by keydub\n"
-                    "timeline, the panel or another client), one after another. Several workers may render one\n"
-                    "folder (one per GPU): each job is rendered once, and the job of a worker that crashes or is\n"
-                    "killed is taken over by another. Events are JSON lines on stdout, commands lines on stdin.",
-        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--store", type=Path, required=True, metavar="DIR",
-                        help="the output folder whose queue to render (its .keydub/jobs.sqlite)")
+        "timeline, the panel or another client), one after another. Several workers may render one\n"
+        "folder (one per GPU): each job is rendered once, and the job of a worker that crashes or is\n"
+        "killed is taken over by another. Events are JSON lines on stdout, commands lines on stdin.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--store",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="the output folder whose queue to render (its .keydub/jobs.sqlite)",
+    )
     parser.add_argument("--device", help="render every job on this device (e.g. cuda:1) instead of the job's own")
-    parser.add_argument("--once", action="store_true",
-                        help="exit when no job is pending or running (default: wait for new jobs)")
-    parser.add_argument("--lease", type=finite_number(1.0, 3600.0), default=DEFAULT_LEASE_SECONDS, metavar="S",
-                        help="seconds a claimed job stays this worker's without a heartbeat; a crashed worker's job "
-                             f"is taken over after it (default: {DEFAULT_LEASE_SECONDS:g})")
-    parser.add_argument("--poll", type=finite_number(0.05, 60.0), default=0.5, metavar="S",
-                        help="seconds between looks at an empty queue (default: 0.5)")
-    parser.add_argument("--engine", default=DEFAULT_ENGINE, metavar="MODULE:FACTORY",
-                        help="build the engine with this factory, called without arguments (default: "
-                             f"{DEFAULT_ENGINE})")
+    parser.add_argument(
+        "--once", action="store_true", help="exit when no job is pending or running (default: wait for new jobs)"
+    )
+    parser.add_argument(
+        "--lease",
+        type=finite_number(1.0, 3600.0),
+        default=DEFAULT_LEASE_SECONDS,
+        metavar="S",
+        help="seconds a claimed job stays this worker's without a heartbeat; a crashed worker's job "
+        f"is taken over after it (default: {DEFAULT_LEASE_SECONDS:g})",
+    )
+    parser.add_argument(
+        "--poll",
+        type=finite_number(0.05, 60.0),
+        default=0.5,
+        metavar="S",
+        help="seconds between looks at an empty queue (default: 0.5)",
+    )
+    parser.add_argument(
+        "--engine",
+        default=DEFAULT_ENGINE,
+        metavar="MODULE:FACTORY",
+        help=f"build the engine with this factory, called without arguments (default: {DEFAULT_ENGINE})",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     folder = OutputFolder(args.store.absolute())
     if not folder.root.is_dir():
-        raise InvalidParameterError(f"--store {args.store}: no such folder; give the output folder of a batch "
-                                    "(keydub timeline --out-dir)")
+        raise InvalidParameterError(
+            f"--store {args.store}: no such folder; give the output folder of a batch (keydub timeline --out-dir)"
+        )
     # A device this machine lacks is refused before the engine loads; the hello names the device jobs run on.
     shown_device = str(resolve_device(args.device or "auto"))
     folder.prepare()
     events = EventWriter(_take_stdout())
     drainer = Drainer(folder, load_engine(args.engine), events, lease_seconds=args.lease, device=args.device)
-    events(Hello(pid=os.getpid(), host=socket.gethostname(), owner=drainer.owner, device=shown_device,
-                 store=str(folder.root), lease_seconds=args.lease))
-    threading.Thread(target=_read_commands, args=(sys.stdin, drainer, events), name="keydub-worker-commands",
-                     daemon=True).start()
+    events(
+        Hello(
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            owner=drainer.owner,
+            device=shown_device,
+            store=str(folder.root),
+            lease_seconds=args.lease,
+        )
+    )
+    threading.Thread(
+        target=_read_commands, args=(sys.stdin, drainer, events), name="keydub-worker-commands", daemon=True
+    ).start()
     try:
         drainer.run(wait_for_jobs=not args.once, poll_seconds=args.poll)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the job was handed back to pending
@@ -114,8 +146,9 @@ def load_engine(spec: str) -> RenderEngine:
     try:
         factory = getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as error:
-        raise InvalidParameterError(f"--engine {spec}: cannot load it ({error}); check the module is installed "
-                                    "and names that factory") from error
+        raise InvalidParameterError(
+            f"--engine {spec}: cannot load it ({error}); check the module is installed and names that factory"
+        ) from error
     return factory()
 
 
@@ -146,8 +179,12 @@ class EventWriter:
         key = (event.job_id, event.stage)
         now = time.monotonic()
         last = self._last_progress.get(key)
-        if last is not None and event.done < event.total and event.done > 0 and now - last < \
-                _PROGRESS_INTERVAL_SECONDS:
+        if (
+            last is not None
+            and event.done < event.total
+            and event.done > 0
+            and now - last < _PROGRESS_INTERVAL_SECONDS
+        ):
             return False
         self._last_progress[key] = now
         return True

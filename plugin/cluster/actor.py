@@ -56,8 +56,12 @@ class RenderActor:
         """Where this actor runs: node name and address, process id and the GPUs Ray gave it."""
         import ray
 
-        return {"node": socket.gethostname(), "address": ray.util.get_node_ip_address(), "pid": os.getpid(),
-                "gpus": [str(gpu) for gpu in ray.get_gpu_ids()]}
+        return {
+            "node": socket.gethostname(),
+            "address": ray.util.get_node_ip_address(),
+            "pid": os.getpid(),
+            "gpus": [str(gpu) for gpu in ray.get_gpu_ids()],
+        }
 
     def render(self, call_id: str, request_data: dict[str, Any]) -> dict[str, Any]:
         """Render one request (node paths) and say how it went, as plain data.
@@ -81,8 +85,7 @@ class RenderActor:
             check_node_access(request)
             if self._engine is None:
                 self._engine = self._engine_factory()
-            result = self._engine.render(request, progress=lambda update: self._record(call_id, update),
-                                         cancel=token)
+            result = self._engine.render(request, progress=lambda update: self._record(call_id, update), cancel=token)
         except RenderInterruptedError as error:
             request.output.unlink(missing_ok=True)
             return {"status": "interrupted", "message": str(error)}
@@ -92,14 +95,23 @@ class RenderActor:
         except Exception as error:  # an engine bug must cost one clip, not the actor and the jobs behind it
             logger.exception("rendering %s failed", request.video)
             request.output.unlink(missing_ok=True)
-            return {"status": "failed", "message": f"internal error {type(error).__name__}: {error} on node "
-                                                   f"{socket.gethostname()} (please report it with that node's log)"}
+            return {
+                "status": "failed",
+                "message": f"internal error {type(error).__name__}: {error} on node "
+                f"{socket.gethostname()} (please report it with that node's log)",
+            }
         finally:
             with self._lock:
                 self._call_id, self._cancel = None, None
-        return {"status": "done", "result": {"output": str(result.output), "frame_count": result.frame_count,
-                                             "passed_through": [list(item) for item in result.passed_through],
-                                             "report": result.report}}
+        return {
+            "status": "done",
+            "result": {
+                "output": str(result.output),
+                "frame_count": result.frame_count,
+                "passed_through": [list(item) for item in result.passed_through],
+                "report": result.report,
+            },
+        }
 
     def progress(self) -> dict[str, Any] | None:
         """The latest progress event of the running render (`call_id`, `stage`, `done`, `total`, `unit`), if any."""
@@ -117,8 +129,13 @@ class RenderActor:
 
     def _record(self, call_id: str, update: Any) -> None:
         with self._lock:
-            self._progress = {"call_id": call_id, "stage": update.stage, "done": update.done, "total": update.total,
-                              "unit": update.unit}
+            self._progress = {
+                "call_id": call_id,
+                "stage": update.stage,
+                "done": update.done,
+                "total": update.total,
+                "unit": update.unit,
+            }
 
 
 def check_node_access(request: RenderRequest) -> None:
@@ -138,8 +155,9 @@ def check_node_access(request: RenderRequest) -> None:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".keydub-probe-"):
             pass
     except OSError as error:
-        raise NodeAccessError(f"render node {node} cannot write the output folder {folder} "
-                              f"({error.strerror or error}); {hint}") from error
+        raise NodeAccessError(
+            f"render node {node} cannot write the output folder {folder} ({error.strerror or error}); {hint}"
+        ) from error
 
 
 def _on_assigned_devices(request: RenderRequest, gpus: list[str]) -> RenderRequest:
@@ -147,4 +165,3 @@ def _on_assigned_devices(request: RenderRequest, gpus: list[str]) -> RenderReque
     if gpus and (request.device in ("auto", "cuda") or request.device.startswith("cuda:")):
         return replace(request, device="cuda")
     return request
-

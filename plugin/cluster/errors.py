@@ -22,6 +22,7 @@ def import_ray() -> ModuleType:
     try:
         import ray
     except ImportError as error:
-        raise ClusterUnavailableError(f"--executor ray needs Ray, which is not installed; install it with: "
-                                      f"{INSTALL_HINT}") from error
+        raise ClusterUnavailableError(
+            f"--executor ray needs Ray, which is not installed; install it with: {INSTALL_HINT}"
+        ) from error
     return ray

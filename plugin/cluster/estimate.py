@@ -36,8 +36,9 @@ class CostEstimate:
         return self.output_seconds * self.throughput
 
 
-def estimate_cost(jobs: Iterable[tuple[int, Fraction]],
-                  throughput: float | Fraction = DEFAULT_THROUGHPUT_S_PER_S) -> CostEstimate:
+def estimate_cost(
+    jobs: Iterable[tuple[int, Fraction]], throughput: float | Fraction = DEFAULT_THROUGHPUT_S_PER_S
+) -> CostEstimate:
     """Sum the work of the jobs to render.
 
     Args:
@@ -50,8 +51,10 @@ def estimate_cost(jobs: Iterable[tuple[int, Fraction]],
     # A typed 0.8 is the decimal 8/10, not the binary float nearest to it.
     throughput = Fraction(str(throughput)) if isinstance(throughput, float) else Fraction(throughput)
     if throughput <= 0:
-        raise InvalidParameterError(f"--throughput {float(throughput)} must be a positive number of GPU seconds "
-                                    "per second of output (e.g. 1.0)")
+        raise InvalidParameterError(
+            f"--throughput {float(throughput)} must be a positive number of GPU seconds "
+            "per second of output (e.g. 1.0)"
+        )
     frames, seconds = 0, Fraction(0)
     for count, rate in jobs:
         frames += count

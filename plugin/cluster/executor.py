@@ -100,8 +100,15 @@ class ActorEngine:
     the job back and claims nothing more for a dead actor.
     """
 
-    def __init__(self, ray: Any, handle: Any, path_map: PathMap, losses: dict[str, int], retry: RetryPolicy,
-                 losses_lock: threading.Lock) -> None:
+    def __init__(
+        self,
+        ray: Any,
+        handle: Any,
+        path_map: PathMap,
+        losses: dict[str, int],
+        retry: RetryPolicy,
+        losses_lock: threading.Lock,
+    ) -> None:
         self.stop = CancelToken("the render actor was lost")
         self._ray = ray
         self.handle = handle
@@ -127,8 +134,9 @@ class ActorEngine:
                 raise ActorLostError(f"a render actor failed to start ({_first_line(error)})") from error
         return self.info
 
-    def render(self, request: RenderRequest, progress: ProgressCallback | None = None,
-               cancel: CancelToken | None = None) -> RenderResult:
+    def render(
+        self, request: RenderRequest, progress: ProgressCallback | None = None, cancel: CancelToken | None = None
+    ) -> RenderResult:
         info = self.describe()
         call_id = uuid.uuid4().hex
         reply_ref = self.handle.render.remote(call_id, self._path_map.request_to_node(request))
@@ -139,8 +147,9 @@ class ActorEngine:
                 self.handle.cancel.remote(call_id)
                 asked_to_stop_at = asked_to_stop_at or time.monotonic()
             if asked_to_stop_at is not None and time.monotonic() - asked_to_stop_at > CANCEL_GRACE_S:
-                logger.warning("the render on %s did not stop within %.0f s; killing its actor", info["node"],
-                               CANCEL_GRACE_S)
+                logger.warning(
+                    "the render on %s did not stop within %.0f s; killing its actor", info["node"], CANCEL_GRACE_S
+                )
                 self._ray.kill(self.handle)
             self._relay_progress(progress)
         try:
@@ -175,8 +184,12 @@ class ActorEngine:
             losses = self._losses[request.output.name] = self._losses.get(request.output.name, 0) + 1
         reason = f"{reason} (node {info['node']})"
         if self._retry.should_retry(losses):
-            logger.warning("the render actor on %s died under %s; the job goes back to the queue: %s",
-                           info["node"], request.output.name, reason)
+            logger.warning(
+                "the render actor on %s died under %s; the job goes back to the queue: %s",
+                info["node"],
+                request.output.name,
+                reason,
+            )
             return ActorLostError(f"its render node was lost: {reason}")
         return RemoteRenderError(self._retry.give_up_message(losses, reason))
 
@@ -205,9 +218,18 @@ class RayExecutor:
         `ClusterUnavailableError`: Ray is not installed.
     """
 
-    def __init__(self, address: str | None = None, *, gpus_per_job: float = 1, actors: int | None = None,
-                 cpus_per_actor: float = 1, path_map: PathMap | None = None, retry: RetryPolicy | None = None,
-                 engine_factory: EngineFactory | None = None, running_job: RunningJobCallback | None = None) -> None:
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        gpus_per_job: float = 1,
+        actors: int | None = None,
+        cpus_per_actor: float = 1,
+        path_map: PathMap | None = None,
+        retry: RetryPolicy | None = None,
+        engine_factory: EngineFactory | None = None,
+        running_job: RunningJobCallback | None = None,
+    ) -> None:
         self._ray = import_ray()
         self.address = address
         self.gpus_per_job = gpus_per_job
@@ -234,15 +256,18 @@ class RayExecutor:
             gpus = resources.get("GPU", 0)
             count = int(gpus // self.gpus_per_job)
             if count == 0:
-                raise ClusterUnavailableError(f"the Ray cluster has {gpus:g} GPUs and each job asks for "
-                                              f"{self.gpus_per_job:g}; add GPU nodes (ray start --address) or "
-                                              "pass --gpus-per-job 0 to render on CPUs")
+                raise ClusterUnavailableError(
+                    f"the Ray cluster has {gpus:g} GPUs and each job asks for "
+                    f"{self.gpus_per_job:g}; add GPU nodes (ray start --address) or "
+                    "pass --gpus-per-job 0 to render on CPUs"
+                )
         else:
             count = int(resources.get("CPU", 1) // self.cpus_per_actor)
         return max(1, min(count, jobs))
 
-    def drain(self, folder: OutputFolder, job_ids: Sequence[str], events: EventSink,
-              cancel: CancelToken | None = None) -> None:
+    def drain(
+        self, folder: OutputFolder, job_ids: Sequence[str], events: EventSink, cancel: CancelToken | None = None
+    ) -> None:
         """Render the pending jobs `job_ids` of `folder`'s queue on the cluster (see `BatchExecutor`).
 
         Raises:
@@ -307,15 +332,19 @@ class RayExecutor:
             self._ray.init(address=self.address, include_dashboard=False, logging_level=logging.WARNING)
         except (ConnectionError, RuntimeError, ValueError) as error:
             where = f"at {self.address}" if self.address else "on this machine"
-            raise ClusterUnavailableError(f"cannot start or reach the Ray cluster {where} ({_first_line(error)}); "
-                                          "start one with `ray start --head` and pass its address with --address"
-                                          ) from error
+            raise ClusterUnavailableError(
+                f"cannot start or reach the Ray cluster {where} ({_first_line(error)}); "
+                "start one with `ray start --head` and pass its address with --address"
+            ) from error
         return True
 
     def _start_actor(self) -> Any:
         remote_class = self._ray.remote(RenderActor).options(
-            num_gpus=float(self.gpus_per_job), num_cpus=float(self.cpus_per_actor),
-            max_concurrency=ACTOR_CONCURRENCY, max_restarts=0)
+            num_gpus=float(self.gpus_per_job),
+            num_cpus=float(self.cpus_per_actor),
+            max_concurrency=ACTOR_CONCURRENCY,
+            max_restarts=0,
+        )
         return remote_class.remote(self._engine_factory)
 
     def _relay(self, engine: ActorEngine, event: Event, events: EventSink) -> None:
@@ -329,12 +358,31 @@ class RayExecutor:
             self.nodes[job_id] = dict(info)
             self._line(RunningJob(job_id, event.name, info["node"], info["pid"], tuple(info["gpus"])))
         elif isinstance(event, ProgressEvent):
-            self._line(RunningJob(job_id, self._names.get(job_id, ""), info["node"], info["pid"],
-                                  tuple(info["gpus"]), stage=event.stage, done=event.done, total=event.total,
-                                  eta_s=event.eta_seconds))
+            self._line(
+                RunningJob(
+                    job_id,
+                    self._names.get(job_id, ""),
+                    info["node"],
+                    info["pid"],
+                    tuple(info["gpus"]),
+                    stage=event.stage,
+                    done=event.done,
+                    total=event.total,
+                    eta_s=event.eta_seconds,
+                )
+            )
         elif isinstance(event, (Done, Failed, Cancelled, Lost)):
-            self._line(RunningJob(job_id, self._names.get(job_id, ""), info["node"], info["pid"],
-                                  tuple(info["gpus"]), stage=type(event).__name__.lower(), is_finished=True))
+            self._line(
+                RunningJob(
+                    job_id,
+                    self._names.get(job_id, ""),
+                    info["node"],
+                    info["pid"],
+                    tuple(info["gpus"]),
+                    stage=type(event).__name__.lower(),
+                    is_finished=True,
+                )
+            )
 
     def _line(self, job: RunningJob) -> None:
         self._names[job.job_id] = job.name
@@ -365,13 +413,26 @@ class _ActorLoop(threading.Thread):
     """The batch's drain loop for one actor, on a driver thread, claiming as `owner`; its events go to the
     executor's inbox."""
 
-    def __init__(self, folder: OutputFolder, engine: ActorEngine, job_ids: Sequence[str],
-                 inbox: "queue.Queue[tuple[ActorEngine, Event | None]]", owner: str) -> None:
+    def __init__(
+        self,
+        folder: OutputFolder,
+        engine: ActorEngine,
+        job_ids: Sequence[str],
+        inbox: "queue.Queue[tuple[ActorEngine, Event | None]]",
+        owner: str,
+    ) -> None:
         super().__init__(name=f"keydub-{owner}", daemon=True)
         self.engine = engine
         self._inbox = inbox
-        self.drainer = Drainer(folder, engine, lambda event: inbox.put((engine, event)), owner=owner,
-                               lease_seconds=LEASE_SECONDS, job_ids=job_ids, stop=engine.stop)
+        self.drainer = Drainer(
+            folder,
+            engine,
+            lambda event: inbox.put((engine, event)),
+            owner=owner,
+            lease_seconds=LEASE_SECONDS,
+            job_ids=job_ids,
+            stop=engine.stop,
+        )
         self.start()
 
     def run(self) -> None:

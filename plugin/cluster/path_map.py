@@ -36,9 +36,11 @@ class PathMapping:
         """Read `FROM=TO` (the first `=` splits, so a Windows `C:\\` or a `=` in the target survives)."""
         editor, separator, node = text.partition("=")
         if not separator or not editor.strip() or not node.strip():
-            raise InvalidParameterError(f"the path map {text!r} is not FROM=TO; give the folder as this machine sees "
-                                        "it, '=', and the same folder as the render nodes see it, e.g. "
-                                        "--path-map /Volumes/SAN=/mnt/san")
+            raise InvalidParameterError(
+                f"the path map {text!r} is not FROM=TO; give the folder as this machine sees "
+                "it, '=', and the same folder as the render nodes see it, e.g. "
+                "--path-map /Volumes/SAN=/mnt/san"
+            )
         return cls(editor=_strip_separator(editor.strip()), node=_strip_separator(node.strip()))
 
 
@@ -76,9 +78,12 @@ class PathMap:
     def result_to_editor(self, result: dict[str, Any]) -> RenderResult:
         """A node's result (`output`, `frame_count`, `passed_through`, `report` as plain data) with its output
         file named as the editor sees it."""
-        return RenderResult(output=Path(self.to_editor(result["output"])), frame_count=result["frame_count"],
-                            passed_through=tuple(tuple(item) for item in result["passed_through"]),
-                            report=result["report"])
+        return RenderResult(
+            output=Path(self.to_editor(result["output"])),
+            frame_count=result["frame_count"],
+            passed_through=tuple(tuple(item) for item in result["passed_through"]),
+            report=result["report"],
+        )
 
     @staticmethod
     def _rewrite(path: str, pairs: Iterable[tuple[str, str]]) -> str:
@@ -89,7 +94,7 @@ class PathMap:
         if best is None:
             return path
         old, new = best
-        rest = path[len(old):].lstrip("/\\")
+        rest = path[len(old) :].lstrip("/\\")
         if not rest:
             return new
         # The rest keeps its components but takes the separator of the side it goes to (a Windows editor and

@@ -36,5 +36,7 @@ class RetryPolicy:
     def give_up_message(self, attempts: int, reason: str) -> str:
         """The failure recorded for a job whose actors kept dying."""
         times = "once" if attempts == 1 else f"{attempts} times"
-        return (f"the render node was lost {times} while rendering this clip (last: {reason}); check the nodes' "
-                "memory and logs, then run the batch again")
+        return (
+            f"the render node was lost {times} while rendering this clip (last: {reason}); check the nodes' "
+            "memory and logs, then run the batch again"
+        )

@@ -53,13 +53,16 @@ class FaceAnalysis:
         """File frames of the range where no face was found (marked on the scrub bar)."""
         present = np.zeros(self.end - self.start, dtype=bool)
         for track in self.tracks:
-            present[track.first_frame:track.last_frame + 1] |= track.present
+            present[track.first_frame : track.last_frame + 1] |= track.present
         return [self.start + int(i) for i in np.flatnonzero(~present)]
 
     def track_under(self, point: tuple[float, float], frame: int) -> int | None:
         """The id of the face whose box holds `point` on file frame `frame`, the smallest box when nested."""
-        hits = [(float((box[2] - box[0]) * (box[3] - box[1])), track_id) for track_id, box in self.boxes_at(frame)
-                if box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3]]
+        hits = [
+            (float((box[2] - box[0]) * (box[3] - box[1])), track_id)
+            for track_id, box in self.boxes_at(frame)
+            if box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3]
+        ]
         return min(hits)[1] if hits else None
 
     def chosen_track(self, face: FaceChoice, frame: int) -> int | None:
@@ -98,8 +101,9 @@ class FaceAnalysis:
         if key not in self._mask_cache:
             try:
                 relative = None if face.frame is None else face.frame - self.start
-                self._mask_cache[key] = choose_target_face(self.tracks, self.end - self.start, point=face.point,
-                                                           frame=relative, track_id=face.track_id)
+                self._mask_cache[key] = choose_target_face(
+                    self.tracks, self.end - self.start, point=face.point, frame=relative, track_id=face.track_id
+                )
             except NoFaceFoundError:
                 self._mask_cache[key] = None
         return self._mask_cache[key]
@@ -113,9 +117,16 @@ class FaceAnalysis:
         return self._mask_cache[key]
 
 
-def analyse_faces(video: Path, start: int, end: int, backend: str = "face-alignment", *,
-                  backend_factory: BackendFactory | None = None, progress: ProgressCallback | None = None,
-                  cancel: CancelToken | None = None) -> FaceAnalysis:
+def analyse_faces(
+    video: Path,
+    start: int,
+    end: int,
+    backend: str = "face-alignment",
+    *,
+    backend_factory: BackendFactory | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> FaceAnalysis:
     """Track the faces of frames `[start, end)` of `video` as a render would.
 
     Args:
@@ -144,6 +155,8 @@ def analyse_faces(video: Path, start: int, end: int, backend: str = "face-alignm
     with FrameReader(video) as reader:
         tracks = track_faces(frames_checked(reader), detector)
     if not tracks:
-        raise NoFaceFoundError(f"no face was found in {Path(video).name} between frames {start} and {end - 1}; "
-                               "choose a clip or range where the actor's face is visible")
+        raise NoFaceFoundError(
+            f"no face was found in {Path(video).name} between frames {start} and {end - 1}; "
+            "choose a clip or range where the actor's face is visible"
+        )
     return FaceAnalysis(video=Path(video), start=start, end=end, tracks=tracks)

@@ -83,8 +83,14 @@ def default_out_dir(path: Path) -> Path:
     return path.with_name(f"{path.stem}_keydub")
 
 
-def load_video(video: Path, dub: Path, out_dir: Path | None = None, render_options: dict[str, Any] | None = None,
-               handles: int = DEFAULT_HANDLES, frame_range: tuple[int, int] | None = None) -> OpenedFolder:
+def load_video(
+    video: Path,
+    dub: Path,
+    out_dir: Path | None = None,
+    render_options: dict[str, Any] | None = None,
+    handles: int = DEFAULT_HANDLES,
+    frame_range: tuple[int, int] | None = None,
+) -> OpenedFolder:
     """Open one clip with its dub; the session stored in the output folder, if any, comes back as it was.
 
     `frame_range` (`[start, end)` frames of the file) is the range of a clip opened for the first time (default:
@@ -105,26 +111,42 @@ def load_video(video: Path, dub: Path, out_dir: Path | None = None, render_optio
     if session is None:
         start, end = frame_range or (0, info.frame_count)
         if not 0 <= start < end <= info.frame_count:
-            raise InvalidParameterError(f"the range [{start}, {end}) is not inside {video.name}'s {info.frame_count} "
-                                        "frames")
-        session = ClipSession(clip_id=SINGLE_CLIP_ID, name=video.stem, video=video, start_frame=start,
-                              end_frame=end, dub=dub.name)
-    session = session.with_changes(record_in=info.timecode_at(session.start_frame),
-                                   record_out=info.timecode_at(session.end_frame - 1))
+            raise InvalidParameterError(
+                f"the range [{start}, {end}) is not inside {video.name}'s {info.frame_count} frames"
+            )
+        session = ClipSession(
+            clip_id=SINGLE_CLIP_ID, name=video.stem, video=video, start_frame=start, end_frame=end, dub=dub.name
+        )
+    session = session.with_changes(
+        record_in=info.timecode_at(session.start_frame), record_out=info.timecode_at(session.end_frame - 1)
+    )
     timeline = single_clip_timeline(info, dub, session.start_frame, session.end_frame)
     stored_options = stored_options if stored_source == source else {}
-    opened = OpenedFolder(source=source, out_dir=out_dir, timeline=timeline, base_dir=video.parent, sessions=[session],
-                          render_options=_options(render_options, stored_options),
-                          handles=_handles(stored_options, handles),
-                          positions={SINGLE_CLIP_ID: single_clip_position(session.start_frame)}, infos={video: info})
-    plan = plan_timeline(timeline, opened.base_dir, out_dir / ".keydub" / "audio", _plan_options(opened, ()),
-                         write_audio=False)
+    opened = OpenedFolder(
+        source=source,
+        out_dir=out_dir,
+        timeline=timeline,
+        base_dir=video.parent,
+        sessions=[session],
+        render_options=_options(render_options, stored_options),
+        handles=_handles(stored_options, handles),
+        positions={SINGLE_CLIP_ID: single_clip_position(session.start_frame)},
+        infos={video: info},
+    )
+    plan = plan_timeline(
+        timeline, opened.base_dir, out_dir / ".keydub" / "audio", _plan_options(opened, ()), write_audio=False
+    )
     opened.jobs = {clip.clip_id: clip.job for clip in plan.clips if clip.job is not None}
     return opened
 
 
-def load_timeline(path: Path, dub_tracks: tuple[str, ...], out_dir: Path | None = None,
-                  render_options: dict[str, Any] | None = None, handles: int = DEFAULT_HANDLES) -> OpenedFolder:
+def load_timeline(
+    path: Path,
+    dub_tracks: tuple[str, ...],
+    out_dir: Path | None = None,
+    render_options: dict[str, Any] | None = None,
+    handles: int = DEFAULT_HANDLES,
+) -> OpenedFolder:
     """Open an OTIO dubbing timeline: one session per clip the planner can render, stored edits restored.
 
     Raises:
@@ -138,9 +160,13 @@ def load_timeline(path: Path, dub_tracks: tuple[str, ...], out_dir: Path | None 
     if stored_source != source:
         stored_options, stored = {}, {}
     options = _options(render_options, stored_options)
-    plan = plan_timeline(timeline, path.parent, out_dir / ".keydub" / "audio",
-                         PlanOptions(dub_tracks=tuple(dub_tracks), handles=_handles(stored_options, handles),
-                                     render_options=options), write_audio=False)
+    plan = plan_timeline(
+        timeline,
+        path.parent,
+        out_dir / ".keydub" / "audio",
+        PlanOptions(dub_tracks=tuple(dub_tracks), handles=_handles(stored_options, handles), render_options=options),
+        write_audio=False,
+    )
     sessions, skipped, positions, jobs = [], [], {}, {}
     for planned in plan.clips:
         if planned.job is None:
@@ -152,16 +178,26 @@ def load_timeline(path: Path, dub_tracks: tuple[str, ...], out_dir: Path | None 
     if not sessions:
         reasons = "; ".join(f"{name}: {reason}" for name, reason in skipped[:3])
         raise TimelineError(f"no clip of {path.name} can be rendered with dub {plan.dub_label} ({reasons})")
-    return OpenedFolder(source=source, out_dir=out_dir, timeline=timeline, base_dir=path.parent, sessions=sessions,
-                        render_options=options, handles=_handles(stored_options, handles), positions=positions,
-                        jobs=jobs, infos={job.source.path: probe(job.source.path) for job in jobs.values()},
-                        skipped=skipped)
+    return OpenedFolder(
+        source=source,
+        out_dir=out_dir,
+        timeline=timeline,
+        base_dir=path.parent,
+        sessions=sessions,
+        render_options=options,
+        handles=_handles(stored_options, handles),
+        positions=positions,
+        jobs=jobs,
+        infos={job.source.path: probe(job.source.path) for job in jobs.values()},
+        skipped=skipped,
+    )
 
 
 def _plan_options(opened: OpenedFolder, clip_ids: tuple[str, ...]) -> PlanOptions:
     dub_tracks = (SINGLE_DUB_TRACK,) if opened.source.video is not None else opened.source.dub_tracks
-    return PlanOptions(dub_tracks=dub_tracks, handles=opened.handles, only=clip_ids,
-                       render_options=opened.render_options)
+    return PlanOptions(
+        dub_tracks=dub_tracks, handles=opened.handles, only=clip_ids, render_options=opened.render_options
+    )
 
 
 def _options(given: dict[str, Any] | None, stored: dict[str, Any]) -> dict[str, Any]:
@@ -178,11 +214,18 @@ def _session_from_plan(planned: PlannedClip, plan: TimelinePlan) -> ClipSession:
     job = planned.job
     assert job is not None
     start = job.start_frame + planned.head
-    return ClipSession(clip_id=planned.clip_id, name=planned.name, video=job.source.path, start_frame=start,
-                       end_frame=start + planned.duration, dub=plan.dub_label,
-                       record_in=format_timecode(planned.record_start, plan.rate),
-                       record_out=format_timecode(planned.record_start + planned.duration - 1, plan.rate),
-                       face=job.face, occluders=job.occluders)
+    return ClipSession(
+        clip_id=planned.clip_id,
+        name=planned.name,
+        video=job.source.path,
+        start_frame=start,
+        end_frame=start + planned.duration,
+        dub=plan.dub_label,
+        record_in=format_timecode(planned.record_start, plan.rate),
+        record_out=format_timecode(planned.record_start + planned.duration - 1, plan.rate),
+        face=job.face,
+        occluders=job.occluders,
+    )
 
 
 class PanelController(TopicEvents):
@@ -273,8 +316,9 @@ class PanelController(TopicEvents):
             self.current_id = clip_id
             self._emit("current.changed", clip_id=clip_id)
 
-    def choose_face(self, clip_id: str, point: tuple[float, float] | None, frame: int | None,
-                    track_id: int | None = None) -> None:
+    def choose_face(
+        self, clip_id: str, point: tuple[float, float] | None, frame: int | None, track_id: int | None = None
+    ) -> None:
         """Choose the face to dub by a click (`point` in source pixels on file frame `frame`) or a track id;
         `None` everywhere goes back to the largest face."""
         face = FaceChoice(point=(float(point[0]), float(point[1])) if point else None, frame=frame, track_id=track_id)
@@ -283,18 +327,26 @@ class PanelController(TopicEvents):
     def set_range(self, clip_id: str, start: int, end: int) -> None:
         """Render frames `[start, end)` of the file (a single video only: a timeline clip's range is its cut)."""
         if not self.is_single_clip:
-            raise InvalidParameterError("a timeline clip renders the range of its cut; trim it in the editor and "
-                                        "export the timeline again")
+            raise InvalidParameterError(
+                "a timeline clip renders the range of its cut; trim it in the editor and export the timeline again"
+            )
         session = self.session(clip_id)
         info = self.media_info(session.video)
         if not 0 <= start < end <= info.frame_count:
-            raise InvalidParameterError(f"the range [{start}, {end}) is not inside the clip's {info.frame_count} "
-                                        "frames; set the in point before the out point")
+            raise InvalidParameterError(
+                f"the range [{start}, {end}) is not inside the clip's {info.frame_count} "
+                "frames; set the in point before the out point"
+            )
         assert self.opened is not None and self.opened.source.dub is not None
         self.opened.timeline = single_clip_timeline(info, self.opened.source.dub, start, end)
         self.opened.positions = {clip_id: single_clip_position(start)}
-        self._update(clip_id, start_frame=start, end_frame=end, record_in=info.timecode_at(start),
-                     record_out=info.timecode_at(end - 1))
+        self._update(
+            clip_id,
+            start_frame=start,
+            end_frame=end,
+            record_in=info.timecode_at(start),
+            record_out=info.timecode_at(end - 1),
+        )
 
     def set_occluders(self, clip_id: str, occluders: list[dict[str, Any]] | tuple[dict[str, Any], ...]) -> None:
         """Replace the clip's occlusion prompts (`OcclusionPrompt.to_dict()` dicts, as `RenderRequest` takes)."""
@@ -307,8 +359,9 @@ class PanelController(TopicEvents):
         """Render options for this clip only (names in `PER_CLIP_PARAMS`)."""
         unknown = sorted(set(params) - PER_CLIP_PARAMS)
         if unknown:
-            raise InvalidParameterError(f"{', '.join(unknown)} cannot be set per clip; per-clip options: "
-                                        f"{', '.join(sorted(PER_CLIP_PARAMS))}")
+            raise InvalidParameterError(
+                f"{', '.join(unknown)} cannot be set per clip; per-clip options: {', '.join(sorted(PER_CLIP_PARAMS))}"
+            )
         self._update(clip_id, params=dict(params))
 
     def set_render_options(self, options: dict[str, Any], handles: int | None = None) -> None:
@@ -356,8 +409,9 @@ class PanelController(TopicEvents):
         # The session's face, prompts and params over the timeline's, exactly as the planner would merge them
         # from the edited clip metadata (see `_edited_timeline`), without planning the audio again.
         base = self._jobs[clip_id]
-        return replace(base, face=session.face, occluders=session.occluders,
-                       options={**base.options, **session.params})
+        return replace(
+            base, face=session.face, occluders=session.occluders, options={**base.options, **session.params}
+        )
 
     def job_hash(self, clip_id: str) -> str:
         """`job(clip_id).content_hash()`, computed again only after the clip or its plan changed."""
@@ -397,19 +451,28 @@ class PanelController(TopicEvents):
                 record = store.get(planned.job.job_id)
                 job_hash = planned.job.content_hash()
                 if record is not None and record.is_done_with(job_hash):
-                    rendered.append(RenderedClip(planned=planned, output=record.output, job_hash=job_hash,
-                                                 qc=_scalars(record.result or {})))
+                    rendered.append(
+                        RenderedClip(
+                            planned=planned, output=record.output, job_hash=job_hash, qc=_scalars(record.result or {})
+                        )
+                    )
         if not rendered:
             raise TimelineError("no clip has a finished, up-to-date render yet; render the clips first")
-        return write_timeline(timeline_with_results(self._edited_timeline(), plan, rendered), Path(path),
-                              overwrite=overwrite)
+        return write_timeline(
+            timeline_with_results(self._edited_timeline(), plan, rendered), Path(path), overwrite=overwrite
+        )
 
     def _plan(self, clip_ids: tuple[str, ...], write_audio: bool, edited: bool = True) -> TimelinePlan:
         """Plan clips of the timeline with the sessions' edits in their metadata, or as the timeline has them."""
         assert self.opened is not None
         timeline = self._edited_timeline() if edited else self.opened.timeline
-        return plan_timeline(timeline, self.opened.base_dir, self.out_dir / ".keydub" / "audio",
-                             _plan_options(self.opened, clip_ids), write_audio=write_audio)
+        return plan_timeline(
+            timeline,
+            self.opened.base_dir,
+            self.out_dir / ".keydub" / "audio",
+            _plan_options(self.opened, clip_ids),
+            write_audio=write_audio,
+        )
 
     def _edited_timeline(self) -> otio.schema.Timeline:
         """The opened timeline with every session's face, occluders and params in its clip's Keydub metadata.
@@ -422,8 +485,12 @@ class PanelController(TopicEvents):
             session = self._sessions[clip_id]
             clip = timeline.tracks[track_index][item_index]
             keydub = dict(clip.metadata.get(METADATA_KEY, {}))
-            keydub.update(id=clip_id, face=session.face.to_dict(), occluders=list(session.occluders),
-                          params={**dict(keydub.get("params", {})), **session.params})
+            keydub.update(
+                id=clip_id,
+                face=session.face.to_dict(),
+                occluders=list(session.occluders),
+                params={**dict(keydub.get("params", {})), **session.params},
+            )
             clip.metadata[METADATA_KEY] = keydub
         return timeline
 
@@ -435,8 +502,9 @@ class PanelController(TopicEvents):
     def _save(self) -> None:
         if self.opened is None:
             return
-        self._store().save(self.opened.source, {**self.opened.render_options, "handles": self.opened.handles},
-                           self.sessions)
+        self._store().save(
+            self.opened.source, {**self.opened.render_options, "handles": self.opened.handles}, self.sessions
+        )
 
 
 def _scalars(result: dict[str, Any]) -> dict[str, Any]:

@@ -262,8 +262,9 @@ class OccluderEditor(TopicEvents):
             masks = self.masker.add_brush(self.session, frame, object_id, prompt.brush)
         else:
             box = prompt.box.tolist() if prompt.box is not None else None
-            masks = self.masker.add_click(self.session, frame, object_id, prompt.points.tolist(),
-                                          prompt.labels.tolist(), box=box)
+            masks = self.masker.add_click(
+                self.session, frame, object_id, prompt.points.tolist(), prompt.labels.tolist(), box=box
+            )
         self.add_object(object_id=object_id)
         self._store_frame(object_id, frame, masks)
 
@@ -283,8 +284,13 @@ class OccluderEditor(TopicEvents):
         self, object_id: int, frame: int, before: FramePrompt | None, masks: dict[int, np.ndarray], text: str
     ) -> PromptEdit:
         self._store_frame(object_id, frame, masks)
-        return PromptEdit(object_id, frame, before, self._prompt(object_id, frame),
-                          f"{text} on {self.object(object_id).name}, frame {frame}")
+        return PromptEdit(
+            object_id,
+            frame,
+            before,
+            self._prompt(object_id, frame),
+            f"{text} on {self.object(object_id).name}, frame {frame}",
+        )
 
     def _store_frame(self, object_id: int, frame: int, masks: dict[int, np.ndarray]) -> None:
         for key in [key for key in self._prompt_masks if key[1] == frame]:

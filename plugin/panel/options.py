@@ -16,10 +16,20 @@ from keydub.plugin.timeline.plan import DEFAULT_HANDLES
 
 # Settings field -> command-line option; every field is optional (empty: the command line's default).
 FIELD_OPTIONS = {
-    "weights": "--weights", "vae": "--vae", "hubert": "--hubert", "wavlm": "--wavlm", "device": "--device",
-    "dtype": "--dtype", "steps": "--steps", "audio_guidance": "--audio-guidance",
-    "ref_guidance": "--ref-guidance", "seed": "--seed", "identity": "--identity", "codec": "--codec",
-    "landmark_backend": "--landmark-backend", "handles": "--handles",
+    "weights": "--weights",
+    "vae": "--vae",
+    "hubert": "--hubert",
+    "wavlm": "--wavlm",
+    "device": "--device",
+    "dtype": "--dtype",
+    "steps": "--steps",
+    "audio_guidance": "--audio-guidance",
+    "ref_guidance": "--ref-guidance",
+    "seed": "--seed",
+    "identity": "--identity",
+    "codec": "--codec",
+    "landmark_backend": "--landmark-backend",
+    "handles": "--handles",
 }
 
 
@@ -62,7 +72,8 @@ def options_from_fields(fields: Mapping[str, str]) -> tuple[dict[str, Any], int]
 
 def fields_from_options(options: Mapping[str, Any], handles: int) -> dict[str, str]:
     """The settings' texts for render options and handles (the inverse of `options_from_fields`)."""
-    fields = {name: "" if options.get(name) is None else str(options[name]) for name in FIELD_OPTIONS
-              if name != "handles"}
+    fields = {
+        name: "" if options.get(name) is None else str(options[name]) for name in FIELD_OPTIONS if name != "handles"
+    }
     fields["handles"] = str(handles)
     return fields

@@ -191,8 +191,11 @@ class QueueController(TopicEvents):
                 job_hash = job.content_hash()
                 record = store.get(job.job_id)
                 is_current = record is not None and record.job_hash == job_hash
-                if not force and is_current and (record.is_done_with(job_hash)
-                                                 or record.state in (JobState.PENDING, JobState.RUNNING)):
+                if (
+                    not force
+                    and is_current
+                    and (record.is_done_with(job_hash) or record.state in (JobState.PENDING, JobState.RUNNING))
+                ):
                     continue
                 store.submit(job.job_id, job.name, job_hash, job.to_dict())
                 queued.append(job.job_id)
@@ -246,13 +249,24 @@ class QueueController(TopicEvents):
         return any(record.state is JobState.PENDING for record in self._records)
 
     def _row(self, record: JobRecord) -> QueueRow:
-        row = QueueRow(record.job_id, record.name, record.state, record.progress,
-                       device=record.device or self._job_device(record), attempts=record.attempts,
-                       message=record.message, output=record.output)
+        row = QueueRow(
+            record.job_id,
+            record.name,
+            record.state,
+            record.progress,
+            device=record.device or self._job_device(record),
+            attempts=record.attempts,
+            message=record.message,
+            output=record.output,
+        )
         live = self._live.get(record.job_id)
         if live is not None and record.state is JobState.RUNNING:
-            row = replace(row, progress=live.progress or row.progress, device=live.device or row.device,
-                          attempts=max(live.attempt, row.attempts))
+            row = replace(
+                row,
+                progress=live.progress or row.progress,
+                device=live.device or row.device,
+                attempts=max(live.attempt, row.attempts),
+            )
         return row
 
     def _job_device(self, record: JobRecord) -> str | None:
@@ -306,8 +320,12 @@ class QueueController(TopicEvents):
     def handle_event(self, event: Event) -> None:
         """Apply one worker event to the live rows and the worker's status."""
         if isinstance(event, Hello):
-            self._set_worker(state="running", pid=event.pid, device=event.device,
-                             message=f"worker {event.owner} on {event.device or 'each job’s device'}")
+            self._set_worker(
+                state="running",
+                pid=event.pid,
+                device=event.device,
+                message=f"worker {event.owner} on {event.device or 'each job’s device'}",
+            )
         elif isinstance(event, Claimed):
             self._rendering = event.job_id
             self._live[event.job_id] = LiveJob(device=event.device or self.worker.device, attempt=event.attempt)

@@ -52,8 +52,10 @@ class ClipSession:
 
     def __post_init__(self) -> None:
         if not 0 <= self.start_frame < self.end_frame:
-            raise InvalidParameterError(f"clip {self.name!r}: range [{self.start_frame}, {self.end_frame}) is empty "
-                                        "or negative; set the in point before the out point")
+            raise InvalidParameterError(
+                f"clip {self.name!r}: range [{self.start_frame}, {self.end_frame}) is empty "
+                "or negative; set the in point before the out point"
+            )
         check_render_options(self.params, where=f"clip {self.name!r}")
 
     @property
@@ -66,18 +68,35 @@ class ClipSession:
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"clip_id": self.clip_id, "name": self.name, "video": str(self.video),
-                "start_frame": self.start_frame, "end_frame": self.end_frame, "dub": self.dub,
-                "record_in": self.record_in, "record_out": self.record_out, "face": self.face.to_dict(),
-                "occluders": [dict(prompt) for prompt in self.occluders], "params": dict(self.params)}
+        return {
+            "clip_id": self.clip_id,
+            "name": self.name,
+            "video": str(self.video),
+            "start_frame": self.start_frame,
+            "end_frame": self.end_frame,
+            "dub": self.dub,
+            "record_in": self.record_in,
+            "record_out": self.record_out,
+            "face": self.face.to_dict(),
+            "occluders": [dict(prompt) for prompt in self.occluders],
+            "params": dict(self.params),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ClipSession":
-        return cls(clip_id=data["clip_id"], name=data["name"], video=Path(data["video"]),
-                   start_frame=int(data["start_frame"]), end_frame=int(data["end_frame"]), dub=data.get("dub", ""),
-                   record_in=data.get("record_in"), record_out=data.get("record_out"),
-                   face=FaceChoice.from_dict(data.get("face") or {}), occluders=tuple(data.get("occluders") or ()),
-                   params=dict(data.get("params") or {}))
+        return cls(
+            clip_id=data["clip_id"],
+            name=data["name"],
+            video=Path(data["video"]),
+            start_frame=int(data["start_frame"]),
+            end_frame=int(data["end_frame"]),
+            dub=data.get("dub", ""),
+            record_in=data.get("record_in"),
+            record_out=data.get("record_out"),
+            face=FaceChoice.from_dict(data.get("face") or {}),
+            occluders=tuple(data.get("occluders") or ()),
+            params=dict(data.get("params") or {}),
+        )
 
 
 @dataclass(frozen=True)
@@ -95,13 +114,21 @@ class OpenedSource:
     dub_tracks: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"video": _text(self.video), "dub": _text(self.dub), "timeline": _text(self.timeline),
-                "dub_tracks": list(self.dub_tracks)}
+        return {
+            "video": _text(self.video),
+            "dub": _text(self.dub),
+            "timeline": _text(self.timeline),
+            "dub_tracks": list(self.dub_tracks),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "OpenedSource":
-        return cls(video=_path(data.get("video")), dub=_path(data.get("dub")), timeline=_path(data.get("timeline")),
-                   dub_tracks=tuple(data.get("dub_tracks") or ()))
+        return cls(
+            video=_path(data.get("video")),
+            dub=_path(data.get("dub")),
+            timeline=_path(data.get("timeline")),
+            dub_tracks=tuple(data.get("dub_tracks") or ()),
+        )
 
 
 class SessionStore:
@@ -127,20 +154,33 @@ class SessionStore:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             if data.get("format", 0) > SESSION_FORMAT:
-                raise JobStoreError(f"{self.path} was written by a newer Keydub (format {data['format']}); update "
-                                    "Keydub or open another output folder")
+                raise JobStoreError(
+                    f"{self.path} was written by a newer Keydub (format {data['format']}); update "
+                    "Keydub or open another output folder"
+                )
             sessions = [ClipSession.from_dict(item) for item in data.get("sessions", [])]
-            return (OpenedSource.from_dict(data.get("source") or {}), dict(data.get("render_options") or {}),
-                    {session.clip_id: session for session in sessions})
+            return (
+                OpenedSource.from_dict(data.get("source") or {}),
+                dict(data.get("render_options") or {}),
+                {session.clip_id: session for session in sessions},
+            )
         except (ValueError, KeyError, TypeError) as error:
-            raise JobStoreError(f"the panel sessions {self.path} cannot be read ({error}); delete the file to start "
-                                "the clips over (renders and the job store are kept)") from error
+            raise JobStoreError(
+                f"the panel sessions {self.path} cannot be read ({error}); delete the file to start "
+                "the clips over (renders and the job store are kept)"
+            ) from error
 
     def save(self, source: OpenedSource, render_options: dict[str, Any], sessions: list[ClipSession]) -> None:
         """Write everything, atomically."""
-        write_json_atomically(self.path, {"format": SESSION_FORMAT, "source": source.to_dict(),
-                                          "render_options": render_options,
-                                          "sessions": [session.to_dict() for session in sessions]})
+        write_json_atomically(
+            self.path,
+            {
+                "format": SESSION_FORMAT,
+                "source": source.to_dict(),
+                "render_options": render_options,
+                "sessions": [session.to_dict() for session in sessions],
+            },
+        )
 
     def brush_mask_path(self, clip_id: str, object_id: int, frame: int) -> Path:
         """Where a brush mask of `clip_id` for occluder `object_id` on source frame `frame` is kept."""

@@ -58,16 +58,21 @@ def single_clip_timeline(info: MediaInfo, dub: Path, start: int, end: int) -> ot
     picture = otio.schema.Track(name=SINGLE_PICTURE_TRACK, kind=otio.schema.TrackKind.Video)
     if start > 0:
         picture.append(otio.schema.Gap(source_range=time_range(0, start, rate)))
-    clip = otio.schema.Clip(name=info.path.stem, source_range=time_range(info.start_frame + start, end - start, rate),
-                            metadata={"keydub": {"id": SINGLE_CLIP_ID}})
+    clip = otio.schema.Clip(
+        name=info.path.stem,
+        source_range=time_range(info.start_frame + start, end - start, rate),
+        metadata={"keydub": {"id": SINGLE_CLIP_ID}},
+    )
     clip.media_reference = otio.schema.ExternalReference(
-        target_url=str(info.path), available_range=time_range(info.start_frame, info.frame_count, rate))
+        target_url=str(info.path), available_range=time_range(info.start_frame, info.frame_count, rate)
+    )
     picture.append(clip)
     sound = otio.schema.Track(name=SINGLE_DUB_TRACK, kind=otio.schema.TrackKind.Audio)
     frames = int(duration * rate)  # whole frames of dub: a partial last frame has no picture under it
     line = otio.schema.Clip(name=Path(dub).name, source_range=time_range(0, frames, rate))
-    line.media_reference = otio.schema.ExternalReference(target_url=str(Path(dub).absolute()),
-                                                         available_range=time_range(0, frames, rate))
+    line.media_reference = otio.schema.ExternalReference(
+        target_url=str(Path(dub).absolute()), available_range=time_range(0, frames, rate)
+    )
     sound.append(line)
     timeline.tracks.extend([picture, sound])
     return timeline

@@ -12,8 +12,15 @@ from keydub.plugin.store import JobRecord
 
 
 # Row states of the job store, as the clip list names them.
-_LABELS = {"pending": "queued", "queued": "queued", "running": "rendering", "done": "done", "failed": "failed",
-           "skipped": "skipped", "cancelled": "cancelled"}
+_LABELS = {
+    "pending": "queued",
+    "queued": "queued",
+    "running": "rendering",
+    "done": "done",
+    "failed": "failed",
+    "skipped": "skipped",
+    "cancelled": "cancelled",
+}
 
 
 @dataclass(frozen=True)
@@ -58,8 +65,14 @@ def clip_status(record: JobRecord | None, job_hash: str) -> ClipStatus:
         return ClipStatus(state="not rendered", message="the rendered file is missing")
     coverage, open_share = qc_figures(record.result or {})
     progress, eta = _progress(record)
-    return ClipStatus(state=state, progress=progress, eta_seconds=eta, message=record.message,
-                      face_coverage=coverage, open_mouth_share=open_share)
+    return ClipStatus(
+        state=state,
+        progress=progress,
+        eta_seconds=eta,
+        message=record.message,
+        face_coverage=coverage,
+        open_mouth_share=open_share,
+    )
 
 
 def qc_figures(result: dict[str, Any]) -> tuple[float | None, float | None]:

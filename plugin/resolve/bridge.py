@@ -67,8 +67,13 @@ def snapshot(timeline: str | None = None, *, resolve: Any = None) -> "otio.schem
     return timeline_from_state(read_state(timeline, resolve=resolve))
 
 
-def apply(results: "otio.schema.Timeline | str | os.PathLike[str] | Sequence[Placement]", strategy: str = "track",
-          *, timeline: str | None = None, resolve: Any = None) -> ApplyReport:
+def apply(
+    results: "otio.schema.Timeline | str | os.PathLike[str] | Sequence[Placement]",
+    strategy: str = "track",
+    *,
+    timeline: str | None = None,
+    resolve: Any = None,
+) -> ApplyReport:
     """Put renders back on a Resolve timeline: into the bin `Keydub/<timeline>/<dub track>`, then as a new track,
     as takes, or on a copy of the timeline, with a QC marker on each (see `writeback`). Nothing original changes
     and applying the same results again adds nothing.
@@ -130,11 +135,20 @@ def default_out_dir(project: str, timeline: str) -> Path:
     return Path.home() / "Keydub" / safe_bin_name(project) / safe_bin_name(timeline)
 
 
-def render_and_apply(options: "PlanOptions", out_dir: Path | None = None, *, timeline: str | None = None,
-                     strategy: str = "track", output_path: Path | None = None, overwrite: bool = False,
-                     force: bool = False,
-                     executor: "BatchExecutor | None" = None, progress: "ProgressCallback | None" = None,
-                     cancel: "CancelToken | None" = None, resolve: Any = None) -> ResolveRun:
+def render_and_apply(
+    options: "PlanOptions",
+    out_dir: Path | None = None,
+    *,
+    timeline: str | None = None,
+    strategy: str = "track",
+    output_path: Path | None = None,
+    overwrite: bool = False,
+    force: bool = False,
+    executor: "BatchExecutor | None" = None,
+    progress: "ProgressCallback | None" = None,
+    cancel: "CancelToken | None" = None,
+    resolve: Any = None,
+) -> ResolveRun:
     """Snapshot a Resolve timeline, render its dialogue clips as `keydub timeline` does (same jobs, job store and
     resumable batch: only what changed is rendered), then `apply` the renders.
 
@@ -158,8 +172,17 @@ def render_and_apply(options: "PlanOptions", out_dir: Path | None = None, *, tim
     picture = snapshot(timeline, resolve=resolve)
     if out_dir is None:
         out_dir = default_out_dir(current_project(resolve).GetName(), picture.name)
-    run = render_timeline(picture, out_dir, output_path, options, executor=executor, force=force,
-                          overwrite=overwrite, progress=progress, cancel=cancel)
+    run = render_timeline(
+        picture,
+        out_dir,
+        output_path,
+        options,
+        executor=executor,
+        force=force,
+        overwrite=overwrite,
+        progress=progress,
+        cancel=cancel,
+    )
     if not any(outcome.state is JobState.DONE for outcome in run.outcomes):
         return ResolveRun(run=run, applied=None)
     return ResolveRun(run=run, applied=apply(run.timeline, strategy, timeline=picture.name, resolve=resolve))

@@ -29,17 +29,24 @@ DEFAULT_TIMEOUT = 20.0
 
 # The documented default install paths, by `sys.platform` prefix.
 _DEFAULT_PATHS = {
-    "darwin": ("/Library/Application Support/Blackmagic Design/DaVinci Resolve/Developer/Scripting",
-               "/Applications/DaVinci Resolve/DaVinci Resolve.app/Contents/Libraries/Fusion/fusionscript.so"),
-    "win32": (r"{PROGRAMDATA}\Blackmagic Design\DaVinci Resolve\Support\Developer\Scripting",
-              r"C:\Program Files\Blackmagic Design\DaVinci Resolve\fusionscript.dll"),
+    "darwin": (
+        "/Library/Application Support/Blackmagic Design/DaVinci Resolve/Developer/Scripting",
+        "/Applications/DaVinci Resolve/DaVinci Resolve.app/Contents/Libraries/Fusion/fusionscript.so",
+    ),
+    "win32": (
+        r"{PROGRAMDATA}\Blackmagic Design\DaVinci Resolve\Support\Developer\Scripting",
+        r"C:\Program Files\Blackmagic Design\DaVinci Resolve\fusionscript.dll",
+    ),
     "linux": ("/opt/resolve/Developer/Scripting", "/opt/resolve/libs/Fusion/fusionscript.so"),
 }
 
-FIX_EXTERNAL_SCRIPTING = ("in Resolve Studio, set Preferences > System > General > External scripting using: Local "
-                          "and restart Resolve")
-FIX_FREE_EDITION = ("the free edition of Resolve has no external scripting: use the OTIO round trip instead (File > "
-                    "Export > Timeline as .otio, `keydub timeline`, then File > Import > Timeline)")
+FIX_EXTERNAL_SCRIPTING = (
+    "in Resolve Studio, set Preferences > System > General > External scripting using: Local and restart Resolve"
+)
+FIX_FREE_EDITION = (
+    "the free edition of Resolve has no external scripting: use the OTIO round trip instead (File > "
+    "Export > Timeline as .otio, `keydub timeline`, then File > Import > Timeline)"
+)
 
 
 @dataclass(frozen=True)
@@ -75,8 +82,9 @@ def script_paths(environ: Mapping[str, str] | None = None, platform: str | None 
     key = next((name for name in _DEFAULT_PATHS if platform.startswith(name)), "linux")
     api_default, lib_default = _DEFAULT_PATHS[key]
     api_default = api_default.replace("{PROGRAMDATA}", environ.get("PROGRAMDATA", r"C:\ProgramData"))
-    return ScriptPaths(api=Path(environ.get(SCRIPT_API_ENV) or api_default),
-                       lib=Path(environ.get(SCRIPT_LIB_ENV) or lib_default))
+    return ScriptPaths(
+        api=Path(environ.get(SCRIPT_API_ENV) or api_default), lib=Path(environ.get(SCRIPT_LIB_ENV) or lib_default)
+    )
 
 
 def load_script_module(paths: ScriptPaths | None = None) -> ModuleType:
@@ -91,7 +99,9 @@ def load_script_module(paths: ScriptPaths | None = None) -> ModuleType:
     if not module_file.is_file():
         raise ResolveUnavailableError(
             f"DaVinci Resolve's scripting module is not at {module_file}; install DaVinci Resolve Studio, or set "
-            f"{SCRIPT_API_ENV} to the folder holding Modules/DaVinciResolveScript.py", cause="not_installed")
+            f"{SCRIPT_API_ENV} to the folder holding Modules/DaVinciResolveScript.py",
+            cause="not_installed",
+        )
     loaded = sys.modules.get("DaVinciResolveScript")
     if loaded is not None and Path(getattr(loaded, "__file__", "") or "").resolve() != module_file.resolve():
         del sys.modules["DaVinciResolveScript"]  # another install's module (RESOLVE_SCRIPT_API changed)
@@ -104,7 +114,8 @@ def load_script_module(paths: ScriptPaths | None = None) -> ModuleType:
         raise ResolveUnavailableError(
             f"DaVinci Resolve's scripting library could not be loaded ({error}); set {SCRIPT_LIB_ENV} to Resolve's "
             f"fusionscript library (default {paths.lib}); on Windows also add Resolve's install folder to PATH",
-            cause="library") from error
+            cause="library",
+        ) from error
 
 
 def resolve_is_running() -> bool | None:
@@ -122,16 +133,20 @@ def resolve_is_running() -> bool | None:
         if sys.platform == "darwin":
             return subprocess.run(["pgrep", "-x", "Resolve"], capture_output=True, timeout=5).returncode == 0
         if sys.platform == "win32":
-            listing = subprocess.run(["tasklist", "/FI", "IMAGENAME eq Resolve.exe"], capture_output=True,
-                                     text=True, timeout=5).stdout
+            listing = subprocess.run(
+                ["tasklist", "/FI", "IMAGENAME eq Resolve.exe"], capture_output=True, text=True, timeout=5
+            ).stdout
             return "Resolve.exe" in listing
     except (OSError, subprocess.SubprocessError):
         return None
     return None
 
 
-def connect(paths: ScriptPaths | None = None, timeout: float = DEFAULT_TIMEOUT,
-            is_running: Callable[[], bool | None] | None = None) -> Any:
+def connect(
+    paths: ScriptPaths | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    is_running: Callable[[], bool | None] | None = None,
+) -> Any:
     """The `Resolve` object of the running Resolve, checked to have a database attached.
 
     Args:
@@ -148,11 +163,16 @@ def connect(paths: ScriptPaths | None = None, timeout: float = DEFAULT_TIMEOUT,
     if resolve is None:
         running = (is_running or resolve_is_running)()
         if running is False:
-            raise ResolveUnavailableError("DaVinci Resolve is not running; start DaVinci Resolve Studio and open the "
-                                          f"project ({FIX_FREE_EDITION})", cause="not_running")
+            raise ResolveUnavailableError(
+                "DaVinci Resolve is not running; start DaVinci Resolve Studio and open the "
+                f"project ({FIX_FREE_EDITION})",
+                cause="not_running",
+            )
         raise ResolveUnavailableError(
             "DaVinci Resolve refused the connection: either external scripting is off (fix: "
-            f"{FIX_EXTERNAL_SCRIPTING}) or this is the free edition ({FIX_FREE_EDITION})", cause="refused")
+            f"{FIX_EXTERNAL_SCRIPTING}) or this is the free edition ({FIX_FREE_EDITION})",
+            cause="refused",
+        )
     return resolve
 
 
@@ -163,9 +183,11 @@ def _healthy_resolve(module: ModuleType) -> Any:
     manager = resolve.GetProjectManager()
     # After an unclean shutdown Resolve answers cheap calls but has no database; later calls may then hang.
     if manager is None or manager.GetCurrentDatabase() is None:
-        raise ResolveUnavailableError("DaVinci Resolve answers but has no project database attached (it may not "
-                                      "have shut down cleanly); quit and restart Resolve, then open the project",
-                                      cause="no_database")
+        raise ResolveUnavailableError(
+            "DaVinci Resolve answers but has no project database attached (it may not "
+            "have shut down cleanly); quit and restart Resolve, then open the project",
+            cause="no_database",
+        )
     return resolve
 
 
@@ -183,8 +205,11 @@ def _call_with_timeout(function: Callable[[], Any], timeout: float) -> Any:
     thread.start()
     thread.join(timeout)
     if thread.is_alive():
-        raise ResolveUnavailableError(f"DaVinci Resolve did not answer within {timeout:g} s; close any open dialog in "
-                                      "Resolve (an upgrade prompt blocks scripting) or restart it", cause="timeout")
+        raise ResolveUnavailableError(
+            f"DaVinci Resolve did not answer within {timeout:g} s; close any open dialog in "
+            "Resolve (an upgrade prompt blocks scripting) or restart it",
+            cause="timeout",
+        )
     if "error" in outcome:
         raise outcome["error"]
     return outcome.get("value")

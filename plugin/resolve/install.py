@@ -31,15 +31,17 @@ class InstallResult:
     command: tuple[str, ...]
 
 
-def user_scripts_folder(platform: str | None = None, home: Path | None = None,
-                        environ: dict[str, str] | None = None) -> Path:
+def user_scripts_folder(
+    platform: str | None = None, home: Path | None = None, environ: dict[str, str] | None = None
+) -> Path:
     """This user's `Fusion/Scripts` folder of DaVinci Resolve, by OS (Blackmagic's README)."""
     platform = platform or sys.platform
     home = home or Path.home()
     environ = dict(os.environ) if environ is None else environ
     if platform == "darwin":
-        return home / "Library" / "Application Support" / "Blackmagic Design" / "DaVinci Resolve" / "Fusion" \
-            / "Scripts"
+        return (
+            home / "Library" / "Application Support" / "Blackmagic Design" / "DaVinci Resolve" / "Fusion" / "Scripts"
+        )
     if platform == "win32":
         appdata = Path(environ.get("APPDATA") or home / "AppData" / "Roaming")
         return appdata / "Blackmagic Design" / "DaVinci Resolve" / "Support" / "Fusion" / "Scripts"
@@ -54,8 +56,10 @@ def keydub_command() -> tuple[str, ...]:
 def launcher_text(command: tuple[str, ...]) -> str:
     """The launcher with its configuration line filled in."""
     if not _LAUNCHER_SOURCE.is_file():
-        raise KeydubError(f"the Resolve launcher {_LAUNCHER_SOURCE} is missing from this installation; reinstall "
-                          "Keydub from its source tree")
+        raise KeydubError(
+            f"the Resolve launcher {_LAUNCHER_SOURCE} is missing from this installation; reinstall "
+            "Keydub from its source tree"
+        )
     source = _LAUNCHER_SOURCE.read_text(encoding="utf-8")
     if source.count(CONFIG_LINE) != 1:
         raise KeydubError(f"{_LAUNCHER_SOURCE} has no configuration line to fill in; reinstall Keydub")
@@ -81,6 +85,8 @@ def install_launcher(scripts_folder: Path | None = None, dry_run: bool = False) 
             target.parent.mkdir(parents=True, exist_ok=True)
             write_text_atomically(target, text)
         except OSError as error:
-            raise OutputNotWritableError(f"cannot write the launcher into {target.parent} ({error.strerror}); "
-                                         "choose the folder with --scripts-dir") from error
+            raise OutputNotWritableError(
+                f"cannot write the launcher into {target.parent} ({error.strerror}); "
+                "choose the folder with --scripts-dir"
+            ) from error
     return InstallResult(target=target, command=command)

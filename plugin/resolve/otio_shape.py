@@ -29,8 +29,11 @@ _MEDIA_KEY = otio.schema.Clip.DEFAULT_MEDIA_KEY
 
 def timeline_from_state(state: TimelineState) -> otio.schema.Timeline:
     """The Resolve-shaped OTIO timeline of a timeline read from Resolve (a new object; `state` is plain data)."""
-    timeline = otio.schema.Timeline(name=state.name, global_start_time=_time(state.start_frame, state.frame_rate),
-                                    metadata={_RESOLVE_KEY: {"Resolve OTIO Meta Version": "1.0"}})
+    timeline = otio.schema.Timeline(
+        name=state.name,
+        global_start_time=_time(state.start_frame, state.frame_rate),
+        metadata={_RESOLVE_KEY: {"Resolve OTIO Meta Version": "1.0"}},
+    )
     timeline.tracks.name = ""
     for track in state.tracks:
         timeline.tracks.append(_track(track, state))
@@ -60,14 +63,20 @@ def _track(track: TrackState, state: TimelineState) -> otio.schema.Track:
     for item in track.items:
         if item.kind == "transition":
             cut = _cut_of(item, items, track.name)
-            at_cut.setdefault(cut, []).append(otio.schema.Transition(
-                name=item.name, transition_type=otio.schema.TransitionTypes.SMPTE_Dissolve,
-                in_offset=_time(cut - item.start, rate), out_offset=_time(item.end - cut, rate)))
+            at_cut.setdefault(cut, []).append(
+                otio.schema.Transition(
+                    name=item.name,
+                    transition_type=otio.schema.TransitionTypes.SMPTE_Dissolve,
+                    in_offset=_time(cut - item.start, rate),
+                    out_offset=_time(item.end - cut, rate),
+                )
+            )
     cursor = state.start_frame
     for item in items:
         if item.start < cursor:
-            raise TimelineError(f"clips overlap on track {track.name!r} at record frame {item.start}; read the "
-                                "timeline again")
+            raise TimelineError(
+                f"clips overlap on track {track.name!r} at record frame {item.start}; read the timeline again"
+            )
         if item.start > cursor:
             result.append(otio.schema.Gap(source_range=_range(0, item.start - cursor, rate)))
         result.extend(at_cut.pop(item.start, []))
@@ -82,15 +91,19 @@ def _cut_of(transition: ItemState, items: list[ItemState], track: str) -> int:
     starts = [item.start for item in items if transition.start <= item.start <= transition.end]
     ends = [item.end for item in items if transition.start <= item.end <= transition.end]
     if not starts and not ends:
-        raise TimelineError(f"transition {transition.name!r} on track {track!r} lies across no cut; read the "
-                            "timeline again")
+        raise TimelineError(
+            f"transition {transition.name!r} on track {track!r} lies across no cut; read the timeline again"
+        )
     return (starts or ends)[0]
 
 
 def _item(item: ItemState, rate: Fraction) -> otio.core.Composable:
     if item.kind == "generator":
-        clip = otio.schema.Clip(name=item.name, source_range=_range(0, item.duration, rate),
-                                media_reference=otio.schema.GeneratorReference(name=item.name))
+        clip = otio.schema.Clip(
+            name=item.name,
+            source_range=_range(0, item.duration, rate),
+            media_reference=otio.schema.GeneratorReference(name=item.name),
+        )
         clip.enabled = item.enabled
         return clip
     media = item.media
@@ -101,10 +114,14 @@ def _item(item: ItemState, rate: Fraction) -> otio.core.Composable:
     # Source frames count at the media's rate; a clip at another rate keeps its record length.
     duration = Fraction(item.duration) * media_rate / rate
     metadata = {_RESOLVE_KEY: {"Link Group ID": item.link_group}} if item.link_group is not None else {}
-    clip = otio.schema.Clip(name=item.name, metadata=metadata,
-                            source_range=_range(media.start_frame + item.left_offset, duration, media_rate))
-    reference = otio.schema.ExternalReference(target_url=media.path,
-                                              available_range=_range(media.start_frame, media.frames, media_rate))
+    clip = otio.schema.Clip(
+        name=item.name,
+        metadata=metadata,
+        source_range=_range(media.start_frame + item.left_offset, duration, media_rate),
+    )
+    reference = otio.schema.ExternalReference(
+        target_url=media.path, available_range=_range(media.start_frame, media.frames, media_rate)
+    )
     reference.name = os.path.basename(media.path)
     clip.set_media_references({_MEDIA_KEY: reference}, _MEDIA_KEY)
     clip.enabled = item.enabled
@@ -126,9 +143,11 @@ def placements_from_timeline(timeline: otio.schema.Timeline, base_dir: Path | No
     """
     names = keydub_metadata(timeline).get("output_tracks")
     if not isinstance(names, list):
-        raise TimelineError(f"timeline {timeline.name!r} is not a Keydub result (it has no metadata "
-                            "keydub.output_tracks); pass the .otio written by `keydub timeline` or `keydub resolve "
-                            "render -o`")
+        raise TimelineError(
+            f"timeline {timeline.name!r} is not a Keydub result (it has no metadata "
+            "keydub.output_tracks); pass the .otio written by `keydub timeline` or `keydub resolve "
+            "render -o`"
+        )
     rate = timeline_rate(timeline)
     origin = record_origin(timeline, rate)
     tracks = {track.name: track for track in timeline.tracks if isinstance(track, otio.schema.Track)}
@@ -139,41 +158,66 @@ def placements_from_timeline(timeline: otio.schema.Timeline, base_dir: Path | No
             raise TimelineError(f"the result timeline names the output track {name!r} but has no such track")
         info = keydub_metadata(output)
         picture = tracks.get(str(info.get("picture_track")))
-        originals = {} if picture is None else {placed.start_time.to_frames(): item
-                                                for _, item, placed in placed_items(picture)}
+        originals = (
+            {}
+            if picture is None
+            else {placed.start_time.to_frames(): item for _, item, placed in placed_items(picture)}
+        )
         for _, item, placed in placed_items(output):
             if isinstance(item, otio.schema.Clip):
-                placements.append(_placement(item, placed, originals, str(info.get("dub", "")), rate, origin,
-                                              base_dir))
+                placements.append(
+                    _placement(item, placed, originals, str(info.get("dub", "")), rate, origin, base_dir)
+                )
     return placements
 
 
-def _placement(clip: otio.schema.Clip, placed: otio.opentime.TimeRange, originals: dict, dub: str, rate: Fraction,
-               origin: int, base_dir: Path | None) -> Placement:
+def _placement(
+    clip: otio.schema.Clip,
+    placed: otio.opentime.TimeRange,
+    originals: dict,
+    dub: str,
+    rate: Fraction,
+    origin: int,
+    base_dir: Path | None,
+) -> Placement:
     data = keydub_metadata(clip)
     what = f"render {clip.name!r}"
     record = origin + to_frames(placed.start_time, rate, f"record start of {what}")
     duration = to_frames(placed.duration, rate, f"duration of {what}")
     original = originals.get(placed.start_time.to_frames())
     if not isinstance(original, otio.schema.Clip) or not isinstance(data.get("job_id"), str):
-        raise TimelineError(f"{what} at record frame {record} has no picture clip under it on track "
-                            f"{data.get('source_track')!r}, or no Keydub job id; render the timeline again")
+        raise TimelineError(
+            f"{what} at record frame {record} has no picture clip under it on track "
+            f"{data.get('source_track')!r}, or no Keydub job id; render the timeline again"
+        )
     media_rate = exact_rate(clip.source_range.start_time.rate)
     source_start = to_frames(clip.source_range.start_time, media_rate, f"source start of {what}")
     render_start = to_frames(clip.available_range().start_time, media_rate, f"media start of {what}")
     render = _file(clip, base_dir, what)
     source = _file(original, base_dir, f"picture clip {original.name!r}")
-    return Placement(job_id=data["job_id"], job_hash=str(data.get("job_hash", "")), dub=dub,
-                     clip_name=str(data.get("source_clip", original.name)),
-                     picture_track=str(data.get("source_track", "")), record_frame=record, duration=duration,
-                     head=source_start - render_start, render_path=str(render), render_start=render_start,
-                     frame_rate=media_rate, source_path=str(source), source_start=source_start,
-                     qc=dict(data.get("qc", {})))
+    return Placement(
+        job_id=data["job_id"],
+        job_hash=str(data.get("job_hash", "")),
+        dub=dub,
+        clip_name=str(data.get("source_clip", original.name)),
+        picture_track=str(data.get("source_track", "")),
+        record_frame=record,
+        duration=duration,
+        head=source_start - render_start,
+        render_path=str(render),
+        render_start=render_start,
+        frame_rate=media_rate,
+        source_path=str(source),
+        source_start=source_start,
+        qc=dict(data.get("qc", {})),
+    )
 
 
 def _file(clip: otio.schema.Clip, base_dir: Path | None, what: str) -> Path:
     path = resolve_media_path(clip.media_reference.target_url, base_dir or Path())
     if not path.is_absolute():
-        raise TimelineError(f"{what} has a relative media path {clip.media_reference.target_url!r}; Resolve needs "
-                            "absolute paths: read the result from its .otio file, or render the timeline again")
+        raise TimelineError(
+            f"{what} has a relative media path {clip.media_reference.target_url!r}; Resolve needs "
+            "absolute paths: read the result from its .otio file, or render the timeline again"
+        )
     return path

@@ -58,17 +58,22 @@ def probe(resolve: Any = None, *, paths: ScriptPaths | None = None, timeout: flo
     """
     resolve = resolve if resolve is not None else connect(paths, timeout)
     product = require_str(resolve.GetProductName(), "report its product name", _RETRY)
-    version = ".".join(str(part) for part in as_list(resolve.GetVersion(), "report its version", _RETRY)
-                       if part not in ("", None))
+    version = ".".join(
+        str(part) for part in as_list(resolve.GetVersion(), "report its version", _RETRY) if part not in ("", None)
+    )
     manager = require(resolve.GetProjectManager(), "give its project manager", _RETRY)
     database = require(manager.GetCurrentDatabase(), "report its project database", _RETRY)
     project = manager.GetCurrentProject()
     timeline = project.GetCurrentTimeline() if project is not None else None
-    return BridgeStatus(product=product, edition="Studio" if "Studio" in product else "free", version=version,
-                        database=str(database.get("DbName", "")) if isinstance(database, dict) else str(database),
-                        project=project.GetName() if project is not None else None,
-                        timeline=timeline.GetName() if timeline is not None else None,
-                        timelines=tuple(timeline_names(project)) if project is not None else ())
+    return BridgeStatus(
+        product=product,
+        edition="Studio" if "Studio" in product else "free",
+        version=version,
+        database=str(database.get("DbName", "")) if isinstance(database, dict) else str(database),
+        project=project.GetName() if project is not None else None,
+        timeline=timeline.GetName() if timeline is not None else None,
+        timelines=tuple(timeline_names(project)) if project is not None else (),
+    )
 
 
 def current_project(resolve: Any) -> Any:
@@ -79,21 +84,27 @@ def current_project(resolve: Any) -> Any:
     """
     product = resolve.GetProductName()
     if isinstance(product, str) and "Studio" not in product:
-        raise ResolveUnavailableError(f"this is {product}, whose scripting cannot edit timelines from Keydub; "
-                                      f"{FIX_FREE_EDITION}", cause="refused")
+        raise ResolveUnavailableError(
+            f"this is {product}, whose scripting cannot edit timelines from Keydub; {FIX_FREE_EDITION}",
+            cause="refused",
+        )
     manager = require(resolve.GetProjectManager(), "give its project manager", _RETRY)
     project = manager.GetCurrentProject()
     if project is None:
-        raise ResolveUnavailableError("no project is open in DaVinci Resolve; open the project in the Project "
-                                      "Manager and try again", cause="no_project")
+        raise ResolveUnavailableError(
+            "no project is open in DaVinci Resolve; open the project in the Project Manager and try again",
+            cause="no_project",
+        )
     return project
 
 
 def timelines(project: Any) -> list[Any]:
     """Every timeline of `project`, in the project's order (indices are 1-based)."""
     count = require_int(project.GetTimelineCount(), "count the project's timelines", _RETRY)
-    return [require(project.GetTimelineByIndex(index), f"give timeline {index} of {count}", _RETRY)
-            for index in range(1, count + 1)]
+    return [
+        require(project.GetTimelineByIndex(index), f"give timeline {index} of {count}", _RETRY)
+        for index in range(1, count + 1)
+    ]
 
 
 def timeline_names(project: Any) -> list[str]:
@@ -109,13 +120,17 @@ def find_timeline(project: Any, name: str | None = None) -> Any:
     if name is None:
         timeline = project.GetCurrentTimeline()
         if timeline is None:
-            raise ResolveUnavailableError(f"project {project.GetName()!r} has no current timeline; open a timeline "
-                                          "in Resolve or name one with --timeline", cause="no_timeline")
+            raise ResolveUnavailableError(
+                f"project {project.GetName()!r} has no current timeline; open a timeline "
+                "in Resolve or name one with --timeline",
+                cause="no_timeline",
+            )
         return timeline
     every = timelines(project)
     for timeline in every:
         if timeline.GetName() == name:
             return timeline
     names = ", ".join(repr(timeline.GetName()) for timeline in every) or "none"
-    raise ResolveUnavailableError(f"project {project.GetName()!r} has no timeline named {name!r}; timelines: {names}",
-                                  cause="no_timeline")
+    raise ResolveUnavailableError(
+        f"project {project.GetName()!r} has no timeline named {name!r}; timelines: {names}", cause="no_timeline"
+    )

@@ -140,8 +140,9 @@ def read_timeline_state(timeline: Any, project: Any) -> TimelineState:
     start_frame = require_int(timeline.GetStartFrame(), f"report the start frame of {name!r}", _REREAD)
     start_timecode = require_str(timeline.GetStartTimecode(), f"report the start timecode of {name!r}", _REREAD)
     if timecode_to_frame(start_timecode, rate) != start_frame:
-        raise ResolveCallError(f"timeline {name!r} starts at frame {start_frame} but at timecode {start_timecode}; "
-                               f"{_REREAD}")
+        raise ResolveCallError(
+            f"timeline {name!r} starts at frame {start_frame} but at timecode {start_timecode}; {_REREAD}"
+        )
     media_cache: dict[str, MediaState] = {}
     links = _LinkGroups()
     tracks = []
@@ -149,8 +150,14 @@ def read_timeline_state(timeline: Any, project: Any) -> TimelineState:
         count = require_int(timeline.GetTrackCount(kind), f"count the {kind} tracks of {name!r}", _REREAD)
         for index in range(1, count + 1):
             tracks.append(_read_track(timeline, kind, index, media_cache, links))
-    return TimelineState(name=name, unique_id=str(timeline.GetUniqueId()), frame_rate=rate, start_frame=start_frame,
-                         start_timecode=start_timecode, tracks=tuple(tracks))
+    return TimelineState(
+        name=name,
+        unique_id=str(timeline.GetUniqueId()),
+        frame_rate=rate,
+        start_frame=start_frame,
+        start_timecode=start_timecode,
+        tracks=tuple(tracks),
+    )
 
 
 def read_media(item: Any, cache: dict[str, MediaState] | None = None) -> MediaState:
@@ -162,17 +169,25 @@ def read_media(item: Any, cache: dict[str, MediaState] | None = None) -> MediaSt
     fix = f"check clip {name!r} in the media pool (is it online?)"
     kind = str(item.GetClipProperty("Type") or "")
     if kind in _NESTED_TYPES:
-        media = MediaState(unique_id=unique_id, name=name, path="", kind=kind, frame_rate=Fraction(0),
-                           start_frame=0, frames=0)
+        media = MediaState(
+            unique_id=unique_id, name=name, path="", kind=kind, frame_rate=Fraction(0), start_frame=0, frames=0
+        )
     else:
         rate = parse_frame_rate(require_str(item.GetClipProperty("FPS"), f"report the frame rate of {name!r}", fix))
-        start = timecode_to_frame(require_str(item.GetClipProperty("Start TC"),
-                                              f"report the start timecode of {name!r}", fix), rate)
+        start = timecode_to_frame(
+            require_str(item.GetClipProperty("Start TC"), f"report the start timecode of {name!r}", fix), rate
+        )
         frames = int(require_str(str(item.GetClipProperty("Frames") or ""), f"report the length of {name!r}", fix))
-        media = MediaState(unique_id=unique_id, name=name,
-                           path=require_str(item.GetClipProperty("File Path"), f"report the file of {name!r}", fix),
-                           kind=kind, frame_rate=rate, start_frame=start, frames=frames,
-                           is_render=bool(item.GetThirdPartyMetadata(JOB_ID_KEY)))
+        media = MediaState(
+            unique_id=unique_id,
+            name=name,
+            path=require_str(item.GetClipProperty("File Path"), f"report the file of {name!r}", fix),
+            kind=kind,
+            frame_rate=rate,
+            start_frame=start,
+            frames=frames,
+            is_render=bool(item.GetThirdPartyMetadata(JOB_ID_KEY)),
+        )
     if cache is not None:
         cache[unique_id] = media
     return media
@@ -196,23 +211,33 @@ class _LinkGroups:
         return number
 
 
-def _read_track(timeline: Any, kind: str, index: int, media_cache: dict[str, MediaState],
-                links: _LinkGroups) -> TrackState:
+def _read_track(
+    timeline: Any, kind: str, index: int, media_cache: dict[str, MediaState], links: _LinkGroups
+) -> TrackState:
     what = f"{kind} track {index} of {timeline.GetName()!r}"
     name = require_str(timeline.GetTrackName(kind, index), f"name {what}", _REREAD)
     raw_items = as_list(timeline.GetItemListInTrack(kind, index), f"list the items of {what}", _REREAD)
-    items = sorted((read_item(item, f"{name!r}", media_cache, links) for item in raw_items),
-                   key=lambda item: (item.start, item.kind != "transition"))
+    items = sorted(
+        (read_item(item, f"{name!r}", media_cache, links) for item in raw_items),
+        key=lambda item: (item.start, item.kind != "transition"),
+    )
     audio_type = None
     if kind == "audio":
         audio_type = str(timeline.GetTrackSubType("audio", index) or "mono")
-    return TrackState(kind=kind, index=index, name=name, enabled=timeline.GetIsTrackEnabled(kind, index) is not False,
-                      locked=timeline.GetIsTrackLocked(kind, index) is True, items=tuple(items),
-                      audio_type=audio_type)
+    return TrackState(
+        kind=kind,
+        index=index,
+        name=name,
+        enabled=timeline.GetIsTrackEnabled(kind, index) is not False,
+        locked=timeline.GetIsTrackLocked(kind, index) is True,
+        items=tuple(items),
+        audio_type=audio_type,
+    )
 
 
-def read_item(item: Any, track: str, media_cache: dict[str, MediaState],
-              links: "_LinkGroups | None" = None) -> ItemState:
+def read_item(
+    item: Any, track: str, media_cache: dict[str, MediaState], links: "_LinkGroups | None" = None
+) -> ItemState:
     """One timeline item as plain data (`track` names its track in messages)."""
     name = str(item.GetName() or "")
     fix = f"check clip {name!r} on track {track}; {_REREAD}"
@@ -229,8 +254,14 @@ def read_item(item: Any, track: str, media_cache: dict[str, MediaState],
     if media.is_render and item.GetTakesCount():  # a render chosen in a take selector, not one on Keydub's track
         pool_item, left_offset = _original_take(item, name, fix)
         media = read_media(pool_item, media_cache)
-    return ItemState(kind="clip", left_offset=left_offset, media=media, enabled=item.GetClipEnabled() is not False,
-                     link_group=links.number(item) if links is not None else None, **common)
+    return ItemState(
+        kind="clip",
+        left_offset=left_offset,
+        media=media,
+        enabled=item.GetClipEnabled() is not False,
+        link_group=links.number(item) if links is not None else None,
+        **common,
+    )
 
 
 def _original_take(item: Any, name: str, fix: str) -> tuple[Any, int]:
@@ -241,5 +272,7 @@ def _original_take(item: Any, name: str, fix: str) -> tuple[Any, int]:
         pool_item = require(take.get("mediaPoolItem"), f"give the media of take {index} of {name!r}", fix)
         if not pool_item.GetThirdPartyMetadata(JOB_ID_KEY):
             return pool_item, require_int(take.get("startFrame"), f"give the in-point of take {index}", fix)
-    raise ResolveCallError(f"clip {name!r} on the timeline shows a Keydub render and has no original take; put the "
-                           "original media back in Resolve (Take Selector) before rendering it again")
+    raise ResolveCallError(
+        f"clip {name!r} on the timeline shows a Keydub render and has no original take; put the "
+        "original media back in Resolve (Take Selector) before rendering it again"
+    )

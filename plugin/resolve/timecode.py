@@ -35,8 +35,10 @@ def parse_frame_rate(text: str) -> Fraction:
     except (ValueError, ZeroDivisionError):
         rate = None
     if rate is None or rate <= 0 or rate.denominator != 1:
-        raise ResolveCallError(f"Resolve reported the frame rate {text!r}, which Keydub does not know; conform the "
-                               "timeline or media to a standard rate (23.976, 24, 25, 29.97, 30, 50, 59.94, 60)")
+        raise ResolveCallError(
+            f"Resolve reported the frame rate {text!r}, which Keydub does not know; conform the "
+            "timeline or media to a standard rate (23.976, 24, 25, 29.97, 30, 50, 59.94, 60)"
+        )
     return rate
 
 
@@ -58,8 +60,10 @@ def timecode_to_frame(timecode: str, rate: Fraction) -> int:
     match = _TIMECODE.match(str(timecode).strip())
     base = nominal_rate(rate)
     if match is None or int(match.group(5)) >= base or int(match.group(3)) >= 60 or int(match.group(2)) >= 60:
-        raise ResolveCallError(f"Resolve reported the timecode {timecode!r}, which is not a timecode at "
-                               f"{rate} fps; check the clip's start timecode in its clip attributes")
+        raise ResolveCallError(
+            f"Resolve reported the timecode {timecode!r}, which is not a timecode at "
+            f"{rate} fps; check the clip's start timecode in its clip attributes"
+        )
     hours, minutes, seconds, separator, frames = match.groups()
     total_minutes = int(hours) * 60 + int(minutes)
     frame = (total_minutes * 60 + int(seconds)) * base + int(frames)

@@ -104,14 +104,17 @@ class ApplyReport:
     def summary(self) -> str:
         """One line for people."""
         where = f"track(s) {', '.join(map(repr, self.tracks))}" if self.tracks else "takes"
-        return (f"Applied to {self.timeline!r} as {self.strategy} ({where}): {len(self.imported)} imported into bin "
-                f"{self.bin!r}, {len(self.reused)} reused, {self.added_items} clips and {self.added_takes} takes and "
-                f"{self.added_markers} markers added, {self.already_applied} already there"
-                + ("" if self.saved else "; project not saved"))
+        return (
+            f"Applied to {self.timeline!r} as {self.strategy} ({where}): {len(self.imported)} imported into bin "
+            f"{self.bin!r}, {len(self.reused)} reused, {self.added_items} clips and {self.added_takes} takes and "
+            f"{self.added_markers} markers added, {self.already_applied} already there"
+            + ("" if self.saved else "; project not saved")
+        )
 
 
-def apply_placements(resolve: Any, project: Any, timeline: Any, placements: Sequence[Placement],
-                     strategy: str = "track") -> ApplyReport:
+def apply_placements(
+    resolve: Any, project: Any, timeline: Any, placements: Sequence[Placement], strategy: str = "track"
+) -> ApplyReport:
     """Write `placements` back onto `timeline` with `strategy` (see the module docstring).
 
     Args:
@@ -129,8 +132,9 @@ def apply_placements(resolve: Any, project: Any, timeline: Any, placements: Sequ
         raise InvalidParameterError(f"unknown write-back strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     dubs = sorted({placement.dub for placement in placements})
     if len(dubs) > 1:
-        raise InvalidParameterError(f"the results hold renders of several dubs ({', '.join(dubs)}); apply one dub at "
-                                    "a time")
+        raise InvalidParameterError(
+            f"the results hold renders of several dubs ({', '.join(dubs)}); apply one dub at a time"
+        )
     name = require_str(timeline.GetName(), "report the timeline's name", _FIX)
     report = ApplyReport(timeline=name, strategy=strategy)
     if not placements:
@@ -170,15 +174,20 @@ def _track_index(timeline: Any, kind: str, name: str) -> int:
     names = [timeline.GetTrackName(kind, index) for index in range(1, count + 1)]
     if name not in names:
         listed = ", ".join(repr(track) for track in names) or "none"
-        raise ResolveCallError(f"timeline {timeline.GetName()!r} has no {kind} track named {name!r} (the renders were "
-                               f"made from it); {kind} tracks: {listed}; rename the track back or render again")
+        raise ResolveCallError(
+            f"timeline {timeline.GetName()!r} has no {kind} track named {name!r} (the renders were "
+            f"made from it); {kind} tracks: {listed}; rename the track back or render again"
+        )
     return names.index(name) + 1
 
 
 def _items_by_start(timeline: Any, kind: str, index: int) -> dict[int, Any]:
     items = as_list(timeline.GetItemListInTrack(kind, index), f"list the items of {kind} track {index}", _FIX)
-    return {require_int(item.GetStart(), "report where a clip starts", _FIX): item for item in items
-            if item.GetMediaPoolItem() is not None}
+    return {
+        require_int(item.GetStart(), "report where a clip starts", _FIX): item
+        for item in items
+        if item.GetMediaPoolItem() is not None
+    }
 
 
 def _originals(timeline: Any, placements: Sequence[Placement]) -> dict[str, Any]:
@@ -192,16 +201,23 @@ def _originals(timeline: Any, placements: Sequence[Placement]) -> dict[str, Any]
             by_track[placement.picture_track] = _items_by_start(timeline, "video", index)
         item = by_track[placement.picture_track].get(placement.record_frame)
         state = read_item(item, placement.picture_track, {}) if item is not None else None
-        if state is None or state.media is None or not _same_file(state.media.path, placement.source_path) \
-                or state.media.start_frame + state.left_offset != placement.source_start \
-                or state.duration != placement.duration:
-            problems.append(f"{placement.clip_name!r} at record frame {placement.record_frame} on "
-                            f"{placement.picture_track!r}")
+        if (
+            state is None
+            or state.media is None
+            or not _same_file(state.media.path, placement.source_path)
+            or state.media.start_frame + state.left_offset != placement.source_start
+            or state.duration != placement.duration
+        ):
+            problems.append(
+                f"{placement.clip_name!r} at record frame {placement.record_frame} on {placement.picture_track!r}"
+            )
         else:
             originals[placement.job_id] = item
     if problems:
-        raise ResolveCallError(f"timeline {timeline.GetName()!r} changed since the render: no longer the same clip at "
-                               f"{'; '.join(problems)}; nothing was written: render the timeline again")
+        raise ResolveCallError(
+            f"timeline {timeline.GetName()!r} changed since the render: no longer the same clip at "
+            f"{'; '.join(problems)}; nothing was written: render the timeline again"
+        )
     return originals
 
 
@@ -246,17 +262,25 @@ def _pool_item(media_pool: Any, folder: Any, placement: Placement, report: Apply
         with _current_folder(media_pool, folder):
             imported = as_list(media_pool.ImportMedia([path]), f"import {path}", _FIX)
         if len(imported) != 1:
-            raise ResolveCallError(f"Resolve imported {len(imported)} items for the render {path}; check that the "
-                                   "file exists and is readable, then apply again")
+            raise ResolveCallError(
+                f"Resolve imported {len(imported)} items for the render {path}; check that the "
+                "file exists and is readable, then apply again"
+            )
         item = imported[0]
         report.imported.append(path)
     media = read_media(item)
-    if not _same_file(media.path, path) or media.frame_rate != placement.frame_rate \
-            or media.start_frame != placement.render_start or media.frames < placement.head + placement.duration:
-        raise ResolveCallError(f"the media pool item of {path} reads back as {media.frames} frames at "
-                               f"{media.frame_rate} fps from frame {media.start_frame}, not the render (from frame "
-                               f"{placement.render_start} at {placement.frame_rate} fps); relink or remove it from "
-                               "the media pool and apply again")
+    if (
+        not _same_file(media.path, path)
+        or media.frame_rate != placement.frame_rate
+        or media.start_frame != placement.render_start
+        or media.frames < placement.head + placement.duration
+    ):
+        raise ResolveCallError(
+            f"the media pool item of {path} reads back as {media.frames} frames at "
+            f"{media.frame_rate} fps from frame {media.start_frame}, not the render (from frame "
+            f"{placement.render_start} at {placement.frame_rate} fps); relink or remove it from "
+            "the media pool and apply again"
+        )
     for key, value in ((JOB_ID_KEY, placement.job_id), (JOB_HASH_KEY, placement.job_hash)):
         if item.GetThirdPartyMetadata(key) != value:
             require_true(item.SetThirdPartyMetadata(key, value), f"tag {path} with {key}", _FIX)
@@ -315,18 +339,27 @@ def _placed_on(timeline: Any, index: int, placements: Sequence[Placement]) -> tu
     for placement in placements:
         item = items.get(placement.record_frame)
         pool_item = item.GetMediaPoolItem() if item is not None else None
-        if item is not None and pool_item is not None \
-                and _same_file(str(pool_item.GetClipProperty("File Path") or ""), placement.render_path) \
-                and item.GetEnd() == placement.record_frame + placement.duration \
-                and item.GetLeftOffset() == placement.head:
+        if (
+            item is not None
+            and pool_item is not None
+            and _same_file(str(pool_item.GetClipProperty("File Path") or ""), placement.render_path)
+            and item.GetEnd() == placement.record_frame + placement.duration
+            and item.GetLeftOffset() == placement.head
+        ):
             found[placement.job_id] = item
         else:
             missing.append(placement)
     return found, missing
 
 
-def _add_tracks(project: Any, media_pool: Any, timeline: Any, placements: Sequence[Placement],
-                pool_items: dict[str, Any], report: ApplyReport) -> dict[str, Any]:
+def _add_tracks(
+    project: Any,
+    media_pool: Any,
+    timeline: Any,
+    placements: Sequence[Placement],
+    pool_items: dict[str, Any],
+    report: ApplyReport,
+) -> dict[str, Any]:
     """The `track` strategy, one new track per picture track; a track already holding the renders is reused."""
     by_picture: dict[str, list[Placement]] = {}
     for placement in placements:
@@ -338,8 +371,15 @@ def _add_tracks(project: Any, media_pool: Any, timeline: Any, placements: Sequen
     return targets
 
 
-def _add_track(project: Any, media_pool: Any, timeline: Any, placements: Sequence[Placement],
-               pool_items: dict[str, Any], suffix: str, report: ApplyReport) -> dict[str, Any]:
+def _add_track(
+    project: Any,
+    media_pool: Any,
+    timeline: Any,
+    placements: Sequence[Placement],
+    pool_items: dict[str, Any],
+    suffix: str,
+    report: ApplyReport,
+) -> dict[str, Any]:
     dub = placements[0].dub
     ours = re.compile(rf"^Keydub {re.escape(dub)} v(\d+){re.escape(suffix)}$")
     count = require_int(timeline.GetTrackCount("video"), "count the video tracks", _FIX)
@@ -375,20 +415,36 @@ def _add_track(project: Any, media_pool: Any, timeline: Any, placements: Sequenc
     return found
 
 
-def _fill_new_track(project: Any, media_pool: Any, timeline: Any, index: int, placements: Sequence[Placement],
-                    pool_items: dict[str, Any]) -> dict[str, Any]:
+def _fill_new_track(
+    project: Any,
+    media_pool: Any,
+    timeline: Any,
+    index: int,
+    placements: Sequence[Placement],
+    pool_items: dict[str, Any],
+) -> dict[str, Any]:
     """Place each render on video track `index` and read the track back; the items by job id."""
     with _current_timeline(project, timeline):
         for placement in placements:
             # Source frames of the render's file, end exclusive: the handles stay in the file, off the timeline.
-            clip_info = {"mediaPoolItem": pool_items[placement.job_id], "startFrame": placement.head,
-                         "endFrame": placement.head + placement.duration, "mediaType": 1, "trackIndex": index,
-                         "recordFrame": placement.record_frame}
-            appended = as_list(media_pool.AppendToTimeline([clip_info]),
-                               f"place {placement.render_path} at record frame {placement.record_frame}", _FIX)
+            clip_info = {
+                "mediaPoolItem": pool_items[placement.job_id],
+                "startFrame": placement.head,
+                "endFrame": placement.head + placement.duration,
+                "mediaType": 1,
+                "trackIndex": index,
+                "recordFrame": placement.record_frame,
+            }
+            appended = as_list(
+                media_pool.AppendToTimeline([clip_info]),
+                f"place {placement.render_path} at record frame {placement.record_frame}",
+                _FIX,
+            )
             if len(appended) != 1:
-                raise ResolveCallError(f"Resolve placed {len(appended)} clips for {placement.render_path} at record "
-                                       f"frame {placement.record_frame} (is something else there?)")
+                raise ResolveCallError(
+                    f"Resolve placed {len(appended)} clips for {placement.render_path} at record "
+                    f"frame {placement.record_frame} (is something else there?)"
+                )
     found, missing = _placed_on(timeline, index, placements)
     if missing:
         listed = ", ".join(f"{placement.clip_name!r} at {placement.record_frame}" for placement in missing)
@@ -407,8 +463,9 @@ def _take_index(item: Any, path: str) -> int | None:
     return None
 
 
-def _add_takes(placements: Sequence[Placement], originals: dict[str, Any], pool_items: dict[str, Any],
-               report: ApplyReport) -> dict[str, Any]:
+def _add_takes(
+    placements: Sequence[Placement], originals: dict[str, Any], pool_items: dict[str, Any], report: ApplyReport
+) -> dict[str, Any]:
     """The `takes` strategy: the render as a new take of each original item, selected; the original is take 1."""
     for placement in placements:
         item = originals[placement.job_id]
@@ -416,24 +473,35 @@ def _add_takes(placements: Sequence[Placement], originals: dict[str, Any], pool_
             report.already_applied += 1
             continue
         what = f"add the render as a take of {placement.clip_name!r}"
-        require_true(item.AddTake(pool_items[placement.job_id], placement.head, placement.head + placement.duration),
-                     what, _FIX)
+        require_true(
+            item.AddTake(pool_items[placement.job_id], placement.head, placement.head + placement.duration), what, _FIX
+        )
         index = _take_index(item, placement.render_path)
         first = item.GetTakeByIndex(1) or {}
         original_media = first.get("mediaPoolItem")
-        if index is None or index == 1 or original_media is None \
-                or not _same_file(str(original_media.GetClipProperty("File Path") or ""), placement.source_path):
-            raise ResolveCallError(f"after adding the take of {placement.clip_name!r}, Resolve does not show the "
-                                   "original as take 1 and the render after it; check its Take Selector")
+        if (
+            index is None
+            or index == 1
+            or original_media is None
+            or not _same_file(str(original_media.GetClipProperty("File Path") or ""), placement.source_path)
+        ):
+            raise ResolveCallError(
+                f"after adding the take of {placement.clip_name!r}, Resolve does not show the "
+                "original as take 1 and the render after it; check its Take Selector"
+            )
         take = item.GetTakeByIndex(index)
         wanted = (placement.head, placement.head + placement.duration)
         if (take.get("startFrame"), take.get("endFrame")) != wanted:
-            raise ResolveCallError(f"the take of {placement.clip_name!r} reads back as frames {take.get('startFrame')}"
-                                   f"-{take.get('endFrame')}, not {wanted[0]}-{wanted[1]}")
+            raise ResolveCallError(
+                f"the take of {placement.clip_name!r} reads back as frames {take.get('startFrame')}"
+                f"-{take.get('endFrame')}, not {wanted[0]}-{wanted[1]}"
+            )
         require_true(item.SelectTakeByIndex(index), f"select the take of {placement.clip_name!r}", _FIX)
         if item.GetSelectedTakeIndex() != index:
-            raise ResolveCallError(f"Resolve did not select the render's take of {placement.clip_name!r}; select take "
-                                   f"{index} in its Take Selector")
+            raise ResolveCallError(
+                f"Resolve did not select the render's take of {placement.clip_name!r}; select take "
+                f"{index} in its Take Selector"
+            )
         report.added_takes += 1
     return dict(originals)
 
@@ -445,8 +513,11 @@ def _mark(item: Any, placement: Placement) -> int:
     markers = item.GetMarkers() or {}
     # One marker per frame: a clip dubbed in several languages keeps each dub's marker.
     frame = next(frame for frame in range(placement.duration + 1) if frame not in markers)
-    require_true(item.AddMarker(frame, qc_colour(placement.qc), MARKER_NAME, qc_note(placement.qc), 1,
-                                placement.job_id), f"mark {placement.clip_name!r}", _FIX)
+    require_true(
+        item.AddMarker(frame, qc_colour(placement.qc), MARKER_NAME, qc_note(placement.qc), 1, placement.job_id),
+        f"mark {placement.clip_name!r}",
+        _FIX,
+    )
     if not item.GetMarkerByCustomData(placement.job_id):
         raise ResolveCallError(f"the marker on {placement.clip_name!r} does not read back; apply again")
     return 1
@@ -455,8 +526,9 @@ def _mark(item: Any, placement: Placement) -> int:
 def _save(resolve: Any, project: Any, report: ApplyReport) -> bool:
     # Saving an untitled project opens a dialog in Resolve (and hangs a headless one).
     if project.GetName() == _UNTITLED:
-        report.warnings.append("the project is untitled, so it was not saved: save it in Resolve (File > Save "
-                               "Project)")
+        report.warnings.append(
+            "the project is untitled, so it was not saved: save it in Resolve (File > Save Project)"
+        )
         return False
     manager = require(resolve.GetProjectManager(), "give its project manager", _FIX)
     if manager.SaveProject() is not True:
@@ -475,11 +547,16 @@ def _verify(timeline: Any, placements: Sequence[Placement], strategy: str, repor
         for track in report.tracks:
             found, _ = _placed_on(timeline, _track_index(timeline, "video", track), placements)
             targets.update(found)
-    lost = [placement.clip_name for placement in placements if placement.job_id not in targets
-            or not targets[placement.job_id].GetMarkerByCustomData(placement.job_id)]
+    lost = [
+        placement.clip_name
+        for placement in placements
+        if placement.job_id not in targets or not targets[placement.job_id].GetMarkerByCustomData(placement.job_id)
+    ]
     if lost:
-        raise ResolveCallError(f"after saving, Resolve no longer shows the renders or markers of "
-                               f"{', '.join(map(repr, lost))}; check the timeline and apply again")
+        raise ResolveCallError(
+            f"after saving, Resolve no longer shows the renders or markers of "
+            f"{', '.join(map(repr, lost))}; check the timeline and apply again"
+        )
 
 
 def _originals_after_takes(timeline: Any, placements: Sequence[Placement]) -> dict[str, Any]:

@@ -69,21 +69,23 @@ class DubTrackIndex:
         for _, item, extent in placed_items(ref.track):
             if isinstance(item, otio.schema.Clip) and item.enabled:
                 start = to_seconds(extent.start_time)
-                self.placed.append(PlacedAudio(start, start + to_seconds(extent.duration), item,
-                                               f"{ref.label}: {item.name}"))
+                self.placed.append(
+                    PlacedAudio(start, start + to_seconds(extent.duration), item, f"{ref.label}: {item.name}")
+                )
         # Clips of a track follow each other, so their ends are sorted too.
         self._ends = [placed.end for placed in self.placed]
 
     def overlapping(self, start: Fraction, end: Fraction) -> Iterator[PlacedAudio]:
         """The clips that play during `[start, end)`, in track order."""
-        for placed in self.placed[bisect.bisect_right(self._ends, start):]:
+        for placed in self.placed[bisect.bisect_right(self._ends, start) :]:
             if placed.start >= end:
                 break
             yield placed
 
 
-def pieces_under(tracks: Sequence[DubTrackIndex], window_start: Fraction, window_end: Fraction,
-                 base_dir: Path) -> list[AudioPiece]:
+def pieces_under(
+    tracks: Sequence[DubTrackIndex], window_start: Fraction, window_end: Fraction, base_dir: Path
+) -> list[AudioPiece]:
     """The stretches of audio clips on `tracks` that play during `[window_start, window_end)`.
 
     Args:
@@ -116,8 +118,15 @@ def pieces_under(tracks: Sequence[DubTrackIndex], window_start: Fraction, window
             # without one, from the file's first sample.
             origin = to_seconds(reference.available_range.start_time) if reference.available_range else Fraction(0)
             source_start = to_seconds(clip.trimmed_range().start_time) - origin
-            pieces.append(AudioPiece(path=path, file_start=source_start + (first - placed.start),
-                                     duration=last - first, offset=first - window_start, label=label))
+            pieces.append(
+                AudioPiece(
+                    path=path,
+                    file_start=source_start + (first - placed.start),
+                    duration=last - first,
+                    offset=first - window_start,
+                    label=label,
+                )
+            )
     return pieces
 
 
@@ -140,11 +149,12 @@ def assemble_audio(pieces: Sequence[AudioPiece], duration: Fraction, sample_rate
         last = min(sample_index(piece.offset + piece.duration, sample_rate), buffer.size)
         if last <= first:
             continue
-        samples = load_audio(piece.path, sample_rate, start=piece.file_start, duration=Fraction(last - first,
-                                                                                               sample_rate))
+        samples = load_audio(
+            piece.path, sample_rate, start=piece.file_start, duration=Fraction(last - first, sample_rate)
+        )
         # A file that ends early leaves the rest of the piece silent rather than shifting what follows.
         count = min(last - first, samples.size)
-        buffer[first:first + count] += samples[:count]
+        buffer[first : first + count] += samples[:count]
     np.clip(buffer, -1.0, 1.0, out=buffer)
     return buffer
 
@@ -185,6 +195,8 @@ def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> Path:
     try:
         write_bytes_atomically(path, encoded.getvalue())
     except OSError as error:
-        raise OutputNotWritableError(f"cannot write the dub audio cache in {path.parent} ({error.strerror}); "
-                                     "choose an output folder you can write to") from error
+        raise OutputNotWritableError(
+            f"cannot write the dub audio cache in {path.parent} ({error.strerror}); "
+            "choose an output folder you can write to"
+        ) from error
     return path

@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class ClipOutcome:
     """What the batch did (or, in a dry run, would do) with one picture clip.
@@ -68,11 +67,20 @@ class ClipOutcome:
     qc: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"clip_id": self.clip_id, "name": self.name, "track": self.track,
-                "record_timecode": self.record_timecode, "state": self.state.value,
-                "was_rendered": self.was_rendered, "job_id": self.job_id, "job_hash": self.job_hash,
-                "frames": self.frames, "output": str(self.output) if self.output else None, "message": self.message,
-                "qc": self.qc}
+        return {
+            "clip_id": self.clip_id,
+            "name": self.name,
+            "track": self.track,
+            "record_timecode": self.record_timecode,
+            "state": self.state.value,
+            "was_rendered": self.was_rendered,
+            "job_id": self.job_id,
+            "job_hash": self.job_hash,
+            "frames": self.frames,
+            "output": str(self.output) if self.output else None,
+            "message": self.message,
+            "qc": self.qc,
+        }
 
 
 @dataclass(frozen=True)
@@ -104,12 +112,18 @@ class TimelineRun:
         return sum(outcome.was_rendered for outcome in self.outcomes)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"timeline": self.plan.timeline_name, "dub": self.plan.dub_label, "track": self.track_name,
-                "output_timeline": str(self.output_timeline) if self.output_timeline else None,
-                "dry_run": self.is_dry_run, "rendered": self.rendered_count,
-                "counts": {state.value: self.count(state) for state in JobState},
-                "clips": [_clip_dict(outcome, planned) for outcome, planned in zip(self.outcomes, self.plan.clips,
-                                                                                    strict=True)]}
+        return {
+            "timeline": self.plan.timeline_name,
+            "dub": self.plan.dub_label,
+            "track": self.track_name,
+            "output_timeline": str(self.output_timeline) if self.output_timeline else None,
+            "dry_run": self.is_dry_run,
+            "rendered": self.rendered_count,
+            "counts": {state.value: self.count(state) for state in JobState},
+            "clips": [
+                _clip_dict(outcome, planned) for outcome, planned in zip(self.outcomes, self.plan.clips, strict=True)
+            ],
+        }
 
 
 def _clip_dict(outcome: ClipOutcome, planned: PlannedClip) -> dict[str, Any]:
@@ -122,11 +136,20 @@ def _clip_dict(outcome: ClipOutcome, planned: PlannedClip) -> dict[str, Any]:
     return data
 
 
-def render_timeline(timeline: "Path | otio.schema.Timeline", out_dir: Path, output_path: Path | None = None,
-                    options: PlanOptions | None = None, *, executor: BatchExecutor | None = None,
-                    force: bool = False, dry_run: bool = False, overwrite: bool = False,
-                    progress: ProgressCallback | None = None, base_dir: Path | None = None,
-                    cancel: CancelToken | None = None) -> TimelineRun:
+def render_timeline(
+    timeline: "Path | otio.schema.Timeline",
+    out_dir: Path,
+    output_path: Path | None = None,
+    options: PlanOptions | None = None,
+    *,
+    executor: BatchExecutor | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+    overwrite: bool = False,
+    progress: ProgressCallback | None = None,
+    base_dir: Path | None = None,
+    cancel: CancelToken | None = None,
+) -> TimelineRun:
     """Render every dialogue clip of a dubbing timeline and write a new timeline with the results.
 
     Args:
@@ -165,8 +188,10 @@ def render_timeline(timeline: "Path | otio.schema.Timeline", out_dir: Path, outp
         base_dir = timeline_path.parent if base_dir is None else base_dir
         output_path = Path(output_path).absolute() if output_path else timeline_path.with_suffix(".keydub.otio")
         if output_path.resolve() == timeline_path.resolve():
-            raise InvalidParameterError(f"the output timeline {output_path} is the input; Keydub never changes the "
-                                        "input timeline: choose another path with -o")
+            raise InvalidParameterError(
+                f"the output timeline {output_path} is the input; Keydub never changes the "
+                "input timeline: choose another path with -o"
+            )
     elif output_path is not None:
         output_path = Path(output_path).absolute()
     if output_path is not None and output_path.exists() and not overwrite and not dry_run:
@@ -176,12 +201,22 @@ def render_timeline(timeline: "Path | otio.schema.Timeline", out_dir: Path, outp
         folder.check_writable()
 
     # 2. Plan: which clips, which audio, which jobs (the output folder appears with the first dub audio file).
-    plan = plan_timeline(timeline, base_dir=Path(base_dir or Path.cwd()).absolute(), audio_cache=folder.audio_cache,
-                         options=options, write_audio=not dry_run)
+    plan = plan_timeline(
+        timeline,
+        base_dir=Path(base_dir or Path.cwd()).absolute(),
+        audio_cache=folder.audio_cache,
+        options=options,
+        write_audio=not dry_run,
+    )
     track_name, _ = output_track_name(timeline, plan.dub_label)
     if dry_run:
-        return TimelineRun(plan=plan, outcomes=tuple(preview_batch(plan, folder)), output_timeline=None,
-                           track_name=track_name, is_dry_run=True)
+        return TimelineRun(
+            plan=plan,
+            outcomes=tuple(preview_batch(plan, folder)),
+            output_timeline=None,
+            track_name=track_name,
+            is_dry_run=True,
+        )
 
     # 3. Render what is not done yet (never into a file the timeline's clips read, --overwrite or not).
     check_outputs({"-o": output_path}, inputs=plan.input_files(), overwrite=True)
@@ -190,18 +225,31 @@ def render_timeline(timeline: "Path | otio.schema.Timeline", out_dir: Path, outp
 
     # 4. The new timeline: the input plus a track of the finished renders.
     by_id = {clip.clip_id: clip for clip in plan.clips}
-    rendered = [RenderedClip(planned=by_id[outcome.clip_id], output=outcome.output, job_hash=outcome.job_hash,
-                             qc=outcome.qc)
-                for outcome in outcomes if outcome.state is JobState.DONE]
+    rendered = [
+        RenderedClip(planned=by_id[outcome.clip_id], output=outcome.output, job_hash=outcome.job_hash, qc=outcome.qc)
+        for outcome in outcomes
+        if outcome.state is JobState.DONE
+    ]
     result_timeline = timeline_with_results(timeline, plan, rendered)
     if output_path is not None:
         write_timeline(result_timeline, output_path, overwrite=overwrite)
-    return TimelineRun(plan=plan, outcomes=tuple(outcomes), output_timeline=output_path, track_name=track_name,
-                       timeline=result_timeline)
+    return TimelineRun(
+        plan=plan,
+        outcomes=tuple(outcomes),
+        output_timeline=output_path,
+        track_name=track_name,
+        timeline=result_timeline,
+    )
 
 
-def run_batch(plan: TimelinePlan, folder: OutputFolder, executor: BatchExecutor | None = None, force: bool = False,
-              progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> list[ClipOutcome]:
+def run_batch(
+    plan: TimelinePlan,
+    folder: OutputFolder,
+    executor: BatchExecutor | None = None,
+    force: bool = False,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> list[ClipOutcome]:
     """Queue the plan's jobs that are not done yet, have `executor` render them, and read back the outcomes.
 
     Args:
@@ -265,8 +313,10 @@ def run_batch(plan: TimelinePlan, folder: OutputFolder, executor: BatchExecutor 
             outcomes[index] = _shared_outcome(plan.clips[index], plan, store, outcomes[source])
             relay.count_finished()
     if unfinished:
-        raise RenderInterruptedError(f"the batch was stopped before {len(unfinished)} clip(s) were rendered "
-                                     f"({', '.join(unfinished[:5])}); they are pending: run it again to finish")
+        raise RenderInterruptedError(
+            f"the batch was stopped before {len(unfinished)} clip(s) were rendered "
+            f"({', '.join(unfinished[:5])}); they are pending: run it again to finish"
+        )
     return [outcomes[index] for index in range(total)]
 
 
@@ -281,40 +331,62 @@ def preview_batch(plan: TimelinePlan, folder: OutputFolder) -> list[ClipOutcome]
             job_hash = planned.job.content_hash()
             record = store.get(planned.job.job_id)
             if record is not None and record.is_done_with(job_hash):
-                outcomes.append(_outcome(planned, plan, JobState.DONE, output=record.output,
-                                         message="up to date", qc=record.result or {}))
+                outcomes.append(
+                    _outcome(
+                        planned,
+                        plan,
+                        JobState.DONE,
+                        output=record.output,
+                        message="up to date",
+                        qc=record.result or {},
+                    )
+                )
             else:
-                why = "changed since the last render" if record is not None and record.job_hash != job_hash \
-                    else "not rendered yet" if record is None or record.state is not JobState.FAILED \
+                why = (
+                    "changed since the last render"
+                    if record is not None and record.job_hash != job_hash
+                    else "not rendered yet"
+                    if record is None or record.state is not JobState.FAILED
                     else f"failed last time: {record.message}"
+                )
                 outcomes.append(_outcome(planned, plan, JobState.PENDING, message=f"would render ({why})"))
     return outcomes
 
 
-def _already_done(planned: PlannedClip, plan: TimelinePlan, folder: OutputFolder,
-                  store: JobStore) -> ClipOutcome | None:
+def _already_done(
+    planned: PlannedClip, plan: TimelinePlan, folder: OutputFolder, store: JobStore
+) -> ClipOutcome | None:
     """The outcome of a job that needs no render (done with this hash, or its finished file is there)."""
     job = planned.job
     assert job is not None
     job_hash = job.content_hash()
     record = store.get(job.job_id)
     if record is not None and record.is_done_with(job_hash):
-        return _outcome(planned, plan, JobState.DONE, output=record.output, message="up to date",
-                        qc=record.result or {})
+        return _outcome(
+            planned, plan, JobState.DONE, output=record.output, message="up to date", qc=record.result or {}
+        )
     final = folder.root / job.output_name()
     if final.is_file():
         # Renders are renamed into place only when complete and their name carries the job hash, so a file
         # there is this job's finished render whose `done` the store did not get to record.
         store.mark_done(job.job_id, job.name, job_hash, job.to_dict(), final, {"recovered": True})
-        return _outcome(planned, plan, JobState.DONE, output=final, message="recovered finished render",
-                        qc={"recovered": True})
+        return _outcome(
+            planned, plan, JobState.DONE, output=final, message="recovered finished render", qc={"recovered": True}
+        )
     return None
 
 
 def _queued_outcome(planned: PlannedClip, plan: TimelinePlan, record: JobRecord) -> ClipOutcome:
     if record.state is JobState.DONE:
-        return _outcome(planned, plan, JobState.DONE, was_rendered=True, output=record.output, message="rendered",
-                        qc=record.result or {})
+        return _outcome(
+            planned,
+            plan,
+            JobState.DONE,
+            was_rendered=True,
+            output=record.output,
+            message="rendered",
+            qc=record.result or {},
+        )
     if record.state in (JobState.FAILED, JobState.CANCELLED):
         # Cancelled: taken out of the queue while the batch ran (the panel's queue, `cancel JOB`).
         return _outcome(planned, plan, record.state, message=record.message)
@@ -328,19 +400,22 @@ def _shared_outcome(planned: PlannedClip, plan: TimelinePlan, store: JobStore, s
     if source.state is not JobState.DONE or source.output is None:
         return _outcome(planned, plan, source.state, message=source.message)
     store.mark_done(job.job_id, job.name, job.content_hash(), job.to_dict(), source.output, source.qc)
-    return _outcome(planned, plan, JobState.DONE, output=source.output, message=f"same render as {source.name}",
-                    qc=source.qc)
+    return _outcome(
+        planned, plan, JobState.DONE, output=source.output, message=f"same render as {source.name}", qc=source.qc
+    )
 
 
 class _BatchProgress:
     """The drain loop's events as the batch's progress: each clip's stages under `[k/n] <name>: `, and a count
     of finished clips."""
 
-    def __init__(self, plan: TimelinePlan, queued: dict[str, int], progress: ProgressCallback | None,
-                 finished: int) -> None:
+    def __init__(
+        self, plan: TimelinePlan, queued: dict[str, int], progress: ProgressCallback | None, finished: int
+    ) -> None:
         self._total = len(plan.clips)
-        self._prefixes = {job_id: f"[{index + 1}/{self._total}] {plan.clips[index].name}: "
-                          for job_id, index in queued.items()}
+        self._prefixes = {
+            job_id: f"[{index + 1}/{self._total}] {plan.clips[index].name}: " for job_id, index in queued.items()
+        }
         self._progress = progress
         self.finished = finished
 
@@ -348,8 +423,15 @@ class _BatchProgress:
         if self._progress is None or getattr(event, "job_id", None) not in self._prefixes:
             return
         if isinstance(event, ProgressEvent):
-            self._progress(Progress(self._prefixes[event.job_id] + event.stage, event.done, event.total,
-                                    job_id=event.job_id, unit=event.unit))
+            self._progress(
+                Progress(
+                    self._prefixes[event.job_id] + event.stage,
+                    event.done,
+                    event.total,
+                    job_id=event.job_id,
+                    unit=event.unit,
+                )
+            )
         elif isinstance(event, (Done, Failed)):
             self.count_finished()
 
@@ -358,14 +440,31 @@ class _BatchProgress:
         report(self._progress, Stage.CLIPS, self.finished, self._total, unit=Unit.ITEMS)
 
 
-def _outcome(planned: PlannedClip, plan: TimelinePlan, state: JobState, *, was_rendered: bool = False,
-             output: Path | None = None, message: str | None = None, qc: dict[str, Any] | None = None) -> ClipOutcome:
+def _outcome(
+    planned: PlannedClip,
+    plan: TimelinePlan,
+    state: JobState,
+    *,
+    was_rendered: bool = False,
+    output: Path | None = None,
+    message: str | None = None,
+    qc: dict[str, Any] | None = None,
+) -> ClipOutcome:
     job = planned.job
-    return ClipOutcome(clip_id=planned.clip_id, name=planned.name, track=planned.track,
-                       record_timecode=format_timecode(planned.record_start, plan.rate), state=state,
-                       was_rendered=was_rendered, job_id=job.job_id if job else None,
-                       job_hash=job.content_hash() if job else None, frames=job.frame_count if job else 0,
-                       output=output, message=message, qc=qc or {})
+    return ClipOutcome(
+        clip_id=planned.clip_id,
+        name=planned.name,
+        track=planned.track,
+        record_timecode=format_timecode(planned.record_start, plan.rate),
+        state=state,
+        was_rendered=was_rendered,
+        job_id=job.job_id if job else None,
+        job_hash=job.content_hash() if job else None,
+        frames=job.frame_count if job else 0,
+        output=output,
+        message=message,
+        qc=qc or {},
+    )
 
 
 @contextmanager
@@ -377,8 +476,10 @@ def _exclusive(folder: OutputFolder) -> Iterator[None]:
         try:
             _lock(handle)
         except OSError as error:
-            raise JobStoreError(f"another Keydub batch is rendering into {folder.root}; wait for it to finish or "
-                                "choose another --out-dir") from error
+            raise JobStoreError(
+                f"another Keydub batch is rendering into {folder.root}; wait for it to finish or "
+                "choose another --out-dir"
+            ) from error
         yield
     finally:
         handle.close()

@@ -36,8 +36,9 @@ from keydub.plugin.timeline.tracks import keydub_metadata
 
 
 # Render options a clip may override; the rest (weights, device, codec...) are the same for the whole batch.
-PER_CLIP_PARAMS = frozenset({"steps", "audio_guidance", "ref_guidance", "seed", "identity", "landmark_backend",
-                             "keep_source_audio"})
+PER_CLIP_PARAMS = frozenset(
+    {"steps", "audio_guidance", "ref_guidance", "seed", "identity", "landmark_backend", "keep_source_audio"}
+)
 
 # Effects that change a clip's speed. v1 renders frames 1:1 with the source, so these clips are refused.
 _RETIME_WORDS = ("retime", "speed", "timewarp", "time warp")
@@ -97,8 +98,9 @@ def read_clip_settings(clip: otio.schema.Clip, base_dir: Path) -> ClipSettings:
     # Keys the panel writes back as provenance on output clips are tolerated on input clips too.
     unknown = sorted(set(data) - known - {"job_id", "job_hash", "status", "output", "qc"})
     if unknown:
-        raise InvalidParameterError(f"{where} has unknown key(s) {', '.join(unknown)}; "
-                                    f"known: {', '.join(sorted(known))}")
+        raise InvalidParameterError(
+            f"{where} has unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
     enabled = data.get("enabled", True)
     if not isinstance(enabled, bool):
         raise InvalidParameterError(f"{where}.enabled must be true or false, not {enabled!r}")
@@ -112,9 +114,14 @@ def read_clip_settings(clip: otio.schema.Clip, base_dir: Path) -> ClipSettings:
     if not isinstance(params, dict) or set(params) - PER_CLIP_PARAMS:
         raise InvalidParameterError(f"{where}.params may only set {', '.join(sorted(PER_CLIP_PARAMS))}")
     check_render_options(params, where=f"{where}.params")
-    return ClipSettings(enabled=enabled, clip_id=clip_id, face=_face(data.get("face"), where),
-                        occluders=tuple(occluders), audio=_audio_override(data.get("audio"), where, base_dir),
-                        params=params)
+    return ClipSettings(
+        enabled=enabled,
+        clip_id=clip_id,
+        face=_face(data.get("face"), where),
+        occluders=tuple(occluders),
+        audio=_audio_override(data.get("audio"), where, base_dir),
+        params=params,
+    )
 
 
 def _face(value: Any, where: str) -> FaceChoice:
@@ -123,8 +130,9 @@ def _face(value: Any, where: str) -> FaceChoice:
     if not isinstance(value, dict) or set(value) - {"point", "frame", "track_id"}:
         raise InvalidParameterError(f"{where}.face must be an object with point [x, y], frame and/or track_id")
     point = value.get("point")
-    if point is not None and not (isinstance(point, list) and len(point) == 2
-                                  and all(_is_number(c) and math.isfinite(c) for c in point)):
+    if point is not None and not (
+        isinstance(point, list) and len(point) == 2 and all(_is_number(c) and math.isfinite(c) for c in point)
+    ):
         raise InvalidParameterError(f"{where}.face.point must be [x, y] in source pixels, not {point!r}")
     for key in ("frame", "track_id"):
         number = value.get(key)
@@ -139,16 +147,24 @@ def _audio_override(value: Any, where: str, base_dir: Path) -> AudioOverride | N
     keys = set(value) if isinstance(value, dict) else set()
     if keys == {"track"} and isinstance(value["track"], str):
         return AudioOverride(tracks=(value["track"],))
-    if keys == {"tracks"} and isinstance(value["tracks"], list) and value["tracks"] \
-            and all(isinstance(name, str) for name in value["tracks"]):
+    if (
+        keys == {"tracks"}
+        and isinstance(value["tracks"], list)
+        and value["tracks"]
+        and all(isinstance(name, str) for name in value["tracks"])
+    ):
         return AudioOverride(tracks=tuple(value["tracks"]))
     if keys == {"lang"} and isinstance(value["lang"], str):
         return AudioOverride(language=value["lang"])
     if keys in ({"file"}, {"file", "start"}) and isinstance(value["file"], str):
-        return AudioOverride(file=resolve_media_path(value["file"], base_dir),
-                             file_start=_seconds(value.get("start", 0), f"{where}.audio.start"))
-    raise InvalidParameterError(f"{where}.audio must be {{\"track\": NAME}}, {{\"tracks\": [NAMES]}}, "
-                                f"{{\"lang\": LANG}} or {{\"file\": PATH, \"start\": SECONDS}}, not {value!r}")
+        return AudioOverride(
+            file=resolve_media_path(value["file"], base_dir),
+            file_start=_seconds(value.get("start", 0), f"{where}.audio.start"),
+        )
+    raise InvalidParameterError(
+        f'{where}.audio must be {{"track": NAME}}, {{"tracks": [NAMES]}}, '
+        f'{{"lang": LANG}} or {{"file": PATH, "start": SECONDS}}, not {value!r}'
+    )
 
 
 def _seconds(value: Any, where: str) -> Fraction:
@@ -159,7 +175,7 @@ def _seconds(value: Any, where: str) -> Fraction:
     except (ValueError, ZeroDivisionError):
         seconds = None
     if seconds is None or seconds < 0:
-        raise InvalidParameterError(f"{where} must be seconds >= 0 (e.g. 12.5 or \"1001/24\"), not {value!r}")
+        raise InvalidParameterError(f'{where} must be seconds >= 0 (e.g. 12.5 or "1001/24"), not {value!r}')
     return seconds
 
 
@@ -181,19 +197,25 @@ def resolve_media_path(target_url: str, base_dir: Path) -> Path:
     if parsed.scheme == "file":
         text = unquote(parsed.path)
     elif parsed.scheme and len(parsed.scheme) > 1:
-        raise InvalidParameterError(f"media path {target_url!r} is a {parsed.scheme}: URL; Keydub reads local files "
-                                    "only: copy the media locally and relink it")
+        raise InvalidParameterError(
+            f"media path {target_url!r} is a {parsed.scheme}: URL; Keydub reads local files "
+            "only: copy the media locally and relink it"
+        )
     else:
         text = target_url  # a bare path (a one-letter "scheme" is a Windows drive)
     if not text:
         raise InvalidParameterError("a clip has an empty media path; relink the clip in your editor and export again")
     if PureWindowsPath(text).drive and os.name != "nt":
-        raise InvalidParameterError(f"media path {target_url!r} is a Windows path; relink the media on this machine "
-                                    "and export the timeline again")
+        raise InvalidParameterError(
+            f"media path {target_url!r} is a Windows path; relink the media on this machine "
+            "and export the timeline again"
+        )
     parts = PureWindowsPath(text).parts if "\\" in text else PurePosixPath(text).parts
     if ".." in parts:
-        raise InvalidParameterError(f"media path {target_url!r} contains '..'; relink the clip to the file's full "
-                                    "path in your editor and export again")
+        raise InvalidParameterError(
+            f"media path {target_url!r} contains '..'; relink the clip to the file's full "
+            "path in your editor and export again"
+        )
     path = Path(text).expanduser()
     return path if path.is_absolute() else Path(base_dir) / path
 

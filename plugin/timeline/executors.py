@@ -44,8 +44,9 @@ class BatchExecutor(Protocol):
       stay in the store, resumable.
     """
 
-    def drain(self, folder: OutputFolder, job_ids: Sequence[str], events: EventSink,
-              cancel: CancelToken | None = None) -> None:
+    def drain(
+        self, folder: OutputFolder, job_ids: Sequence[str], events: EventSink, cancel: CancelToken | None = None
+    ) -> None:
         """Render the pending jobs `job_ids` of `folder`'s queue (see the class docstring for the contract).
 
         Args:
@@ -67,8 +68,13 @@ class InProcessExecutor:
         lease_seconds (`float`, defaults to 60): the lease on a claimed job.
     """
 
-    def __init__(self, engine: RenderEngine | None = None, *, device: str | None = None,
-                 lease_seconds: float = DEFAULT_LEASE_SECONDS) -> None:
+    def __init__(
+        self,
+        engine: RenderEngine | None = None,
+        *,
+        device: str | None = None,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    ) -> None:
         self._engine = engine
         self.device = device
         self.lease_seconds = lease_seconds
@@ -81,10 +87,18 @@ class InProcessExecutor:
             self._engine = Engine()
         return self._engine
 
-    def drain(self, folder: OutputFolder, job_ids: Sequence[str], events: EventSink,
-              cancel: CancelToken | None = None) -> None:
-        Drainer(folder, self.engine, events, lease_seconds=self.lease_seconds, device=self.device,
-                job_ids=job_ids, stop=cancel).run()
+    def drain(
+        self, folder: OutputFolder, job_ids: Sequence[str], events: EventSink, cancel: CancelToken | None = None
+    ) -> None:
+        Drainer(
+            folder,
+            self.engine,
+            events,
+            lease_seconds=self.lease_seconds,
+            device=self.device,
+            job_ids=job_ids,
+            stop=cancel,
+        ).run()
 
 
 class WorkerExecutor:
@@ -100,17 +114,25 @@ class WorkerExecutor:
         env (`dict[str, str] | None`): the worker's environment; defaults to this process's.
     """
 
-    def __init__(self, *, device: str | None = None, lease_seconds: float | None = None, engine: str | None = None,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        device: str | None = None,
+        lease_seconds: float | None = None,
+        engine: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.device = device
         self.lease_seconds = lease_seconds
         self.engine = engine
         self.env = env
 
-    def drain(self, folder: OutputFolder, job_ids: Sequence[str], events: EventSink,
-              cancel: CancelToken | None = None) -> None:
-        argv = worker_command(folder.root, once=True, device=self.device, lease_seconds=self.lease_seconds,
-                              engine=self.engine)
+    def drain(
+        self, folder: OutputFolder, job_ids: Sequence[str], events: EventSink, cancel: CancelToken | None = None
+    ) -> None:
+        argv = worker_command(
+            folder.root, once=True, device=self.device, lease_seconds=self.lease_seconds, engine=self.engine
+        )
         said_bye = False
         current: str | None = None
         with WorkerProcess(argv, env=self.env) as worker:
@@ -126,8 +148,10 @@ class WorkerExecutor:
                 events(event)
         if not said_bye:
             during = f" while rendering {current!r}" if current else ""
-            raise WorkerCrashedError(f"the worker {worker.pid} stopped unexpectedly (exit code {worker.returncode})"
-                                     f"{during}; its job is kept: run the batch again to finish it")
+            raise WorkerCrashedError(
+                f"the worker {worker.pid} stopped unexpectedly (exit code {worker.returncode})"
+                f"{during}; its job is kept: run the batch again to finish it"
+            )
 
 
 # The executors `keydub timeline --executor NAME` can use; each factory takes no argument.

@@ -41,8 +41,10 @@ def read_timeline(path: Path) -> otio.schema.Timeline:
         document = otio.adapters.read_from_string(text, adapter_name="otio_json")
     except (ValueError, KeyError, TypeError, UnicodeDecodeError, otio.exceptions.OTIOError) as error:
         first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise TimelineError(f"{path} is not a valid OpenTimelineIO file ({first_line}); export the timeline again "
-                            "as .otio (Resolve: File > Export > Timeline, format OpenTimelineIO)") from error
+        raise TimelineError(
+            f"{path} is not a valid OpenTimelineIO file ({first_line}); export the timeline again "
+            "as .otio (Resolve: File > Export > Timeline, format OpenTimelineIO)"
+        ) from error
     if isinstance(document, otio.schema.SerializableCollection):
         timelines = [item for item in document if isinstance(item, otio.schema.Timeline)]
         if len(timelines) == 1:
@@ -66,20 +68,26 @@ def _read_bounded(path: Path) -> str:
         raise TimelineError(f"timeline {path} is {kind}, not a file; pass the exported .otio file")
     size = path.stat().st_size
     if size > MAX_TIMELINE_BYTES:
-        raise TimelineError(f"{path} is {size / 2**20:.0f} MiB, more than the {MAX_TIMELINE_BYTES // 2**20} MiB "
-                            "Keydub reads as a timeline; export only the timeline to dub")
+        raise TimelineError(
+            f"{path} is {size / 2**20:.0f} MiB, more than the {MAX_TIMELINE_BYTES // 2**20} MiB "
+            "Keydub reads as a timeline; export only the timeline to dub"
+        )
     try:
         data = path.read_bytes()
         text = data.decode("utf-8")
     except OSError as error:
         raise TimelineError(f"cannot read {path} ({error.strerror}); check its permissions") from error
     except UnicodeDecodeError as error:
-        raise TimelineError(f"{path} is not a text file (byte {error.start} is not UTF-8), so not an OTIO "
-                            "timeline; export the timeline again as .otio") from error
+        raise TimelineError(
+            f"{path} is not a text file (byte {error.start} is not UTF-8), so not an OTIO "
+            "timeline; export the timeline again as .otio"
+        ) from error
     depth = json_nesting_depth(data)
     if depth > MAX_NESTING_DEPTH:
-        raise TimelineError(f"{path} nests {depth} levels deep, more than the {MAX_NESTING_DEPTH} any timeline "
-                            "needs; it is not an editor's export: export the timeline again as .otio")
+        raise TimelineError(
+            f"{path} nests {depth} levels deep, more than the {MAX_NESTING_DEPTH} any timeline "
+            "needs; it is not an editor's export: export the timeline again as .otio"
+        )
     return text
 
 
@@ -112,6 +120,7 @@ def write_timeline(timeline: otio.schema.Timeline, path: Path, overwrite: bool =
     try:
         write_text_atomically(path, text)
     except OSError as error:
-        raise OutputNotWritableError(f"cannot write into {path.parent} ({error.strerror}); choose another output "
-                                     "path") from error
+        raise OutputNotWritableError(
+            f"cannot write into {path.parent} ({error.strerror}); choose another output path"
+        ) from error
     return path

@@ -50,14 +50,18 @@ def output_track_name(timeline: otio.schema.Timeline, dub_label: str) -> tuple[s
     """`("Keydub <dub> v<N>", N)` with the first version number no track of the timeline uses yet."""
     base = f"Keydub {dub_label}"
     pattern = re.compile(rf"^{re.escape(base)} v(\d+)\b")
-    used = [int(match.group(1)) for ref in tracks_of_kind(timeline, otio.schema.TrackKind.Video)
-            if (match := pattern.match(ref.track.name))]
+    used = [
+        int(match.group(1))
+        for ref in tracks_of_kind(timeline, otio.schema.TrackKind.Video)
+        if (match := pattern.match(ref.track.name))
+    ]
     version = max(used, default=0) + 1
     return f"{base} v{version}", version
 
 
-def timeline_with_results(timeline: otio.schema.Timeline, plan: TimelinePlan,
-                          rendered: Sequence[RenderedClip]) -> otio.schema.Timeline:
+def timeline_with_results(
+    timeline: otio.schema.Timeline, plan: TimelinePlan, rendered: Sequence[RenderedClip]
+) -> otio.schema.Timeline:
     """A copy of `timeline` with the rendered clips on a new video track above the picture.
 
     Args:
@@ -79,8 +83,9 @@ def timeline_with_results(timeline: otio.schema.Timeline, plan: TimelinePlan,
     for track_index in sorted(by_track):
         picture = timeline.tracks[track_index]
         track_name = name if len(by_track) == 1 else f"{name} ({picture.name or f'track {track_index + 1}'})"
-        metadata = {METADATA_KEY: {"role": "output", "dub": plan.dub_label, "version": version,
-                                   "picture_track": picture.name}}
+        metadata = {
+            METADATA_KEY: {"role": "output", "dub": plan.dub_label, "version": version, "picture_track": picture.name}
+        }
         if is_resolve:
             metadata["Resolve_OTIO"] = {"Locked": False}
         track = otio.schema.Track(name=track_name, kind=otio.schema.TrackKind.Video, metadata=metadata)
@@ -92,13 +97,21 @@ def timeline_with_results(timeline: otio.schema.Timeline, plan: TimelinePlan,
     position = max(video_positions, default=-1) + 1
     for offset, track in enumerate(new_tracks):
         result.tracks.insert(position + offset, track)
-    result.metadata[METADATA_KEY] = {"output_tracks": [track.name for track in new_tracks],
-                                     "dub": plan.dub_label, "version": version}
+    result.metadata[METADATA_KEY] = {
+        "output_tracks": [track.name for track in new_tracks],
+        "dub": plan.dub_label,
+        "version": version,
+    }
     return result
 
 
-def _fill_track(track: otio.schema.Track, picture: otio.schema.Track, rendered: dict[int, RenderedClip],
-                plan: TimelinePlan, is_resolve: bool) -> None:
+def _fill_track(
+    track: otio.schema.Track,
+    picture: otio.schema.Track,
+    rendered: dict[int, RenderedClip],
+    plan: TimelinePlan,
+    is_resolve: bool,
+) -> None:
     """Gaps and rendered clips at the picture track's positions; dissolves between two rendered clips kept."""
     rate = plan.rate
     pending_gap = 0
@@ -124,8 +137,9 @@ def _fill_track(track: otio.schema.Track, picture: otio.schema.Track, rendered: 
         track.append(otio.schema.Gap(source_range=time_range(0, pending_gap, rate)))
 
 
-def _rendered_clip(original: otio.schema.Clip, rendered: RenderedClip, plan: TimelinePlan,
-                   is_resolve: bool) -> otio.schema.Clip:
+def _rendered_clip(
+    original: otio.schema.Clip, rendered: RenderedClip, plan: TimelinePlan, is_resolve: bool
+) -> otio.schema.Clip:
     planned = rendered.planned
     job = planned.job
     assert job is not None, "only planned jobs are rendered"
@@ -161,5 +175,10 @@ def qc_marker(job_id: str, qc: dict[str, Any], at: otio.opentime.RationalTime, i
     metadata: dict[str, Any] = {METADATA_KEY: {"job_id": job_id, **qc_figures(qc)}}
     if is_resolve:
         metadata["Resolve_OTIO"] = {"Keywords": [], "Note": note}
-    return otio.schema.Marker(name=MARKER_NAME, comment=note, color=qc_colour(qc).upper(), metadata=metadata,
-                              marked_range=otio.opentime.TimeRange(at, otio.opentime.RationalTime(1, at.rate)))
+    return otio.schema.Marker(
+        name=MARKER_NAME,
+        comment=note,
+        color=qc_colour(qc).upper(),
+        metadata=metadata,
+        marked_range=otio.opentime.TimeRange(at, otio.opentime.RationalTime(1, at.rate)),
+    )

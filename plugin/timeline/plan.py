@@ -81,8 +81,9 @@ class PlanOptions:
         if not (isinstance(self.handles, int) and self.handles >= 0):
             raise InvalidParameterError(f"handles must be a whole number of frames >= 0, not {self.handles!r}")
         if not (isinstance(self.sample_rate, int) and 8_000 <= self.sample_rate <= 192_000):
-            raise InvalidParameterError(f"the audio sample rate must be between 8000 and 192000 Hz, not "
-                                        f"{self.sample_rate!r}")
+            raise InvalidParameterError(
+                f"the audio sample rate must be between 8000 and 192000 Hz, not {self.sample_rate!r}"
+            )
         check_render_options(self.render_options)
 
 
@@ -148,8 +149,13 @@ class TimelinePlan:
         return files
 
 
-def plan_timeline(timeline: otio.schema.Timeline, base_dir: Path, audio_cache: Path,
-                  options: PlanOptions | None = None, write_audio: bool = True) -> TimelinePlan:
+def plan_timeline(
+    timeline: otio.schema.Timeline,
+    base_dir: Path,
+    audio_cache: Path,
+    options: PlanOptions | None = None,
+    write_audio: bool = True,
+) -> TimelinePlan:
     """Plan the batch render of a dubbing timeline.
 
     Args:
@@ -177,35 +183,59 @@ def plan_timeline(timeline: otio.schema.Timeline, base_dir: Path, audio_cache: P
     entries = _picture_items(picture_tracks, rate, origin)
     if not entries:
         tracks = ", ".join(repr(ref.label) for ref in picture_tracks)
-        raise TimelineError(f"timeline {timeline.name!r} has no clips on its picture track(s) {tracks}; "
-                            "export the timeline with the picture cut, or choose tracks with --video-track")
+        raise TimelineError(
+            f"timeline {timeline.name!r} has no clips on its picture track(s) {tracks}; "
+            "export the timeline with the picture cut, or choose tracks with --video-track"
+        )
     dub_tracks = select_dub_tracks(timeline, options.dub_tracks, options.dub_language)
     dub_label = " + ".join(ref.label for ref in dub_tracks)
-    _refuse_problems([f"{ref.label} clip {clip.name!r}: {problem}" for ref in picture_tracks + dub_tracks
-                      for clip in ref.track.find_clips(shallow_search=True)
-                      if (problem := range_problem(clip)) is not None],
-                     "have ranges no edit can have",
-                     "Fix the clips' in and out points in your editor and export the timeline again.")
+    _refuse_problems(
+        [
+            f"{ref.label} clip {clip.name!r}: {problem}"
+            for ref in picture_tracks + dub_tracks
+            for clip in ref.track.find_clips(shallow_search=True)
+            if (problem := range_problem(clip)) is not None
+        ],
+        "have ranges no edit can have",
+        "Fix the clips' in and out points in your editor and export the timeline again.",
+    )
 
     # 2. Keep the picture clips asked for (nested stacks are listed too, to say why they are left alone).
     _check_unique_ids(entries)
     entries = _select(entries, options.only)
 
     # 3. Refuse media paths that would make clips fail for a reason the user must fix first.
-    clips = [(f"{entry.track} clip {entry.name!r}", item) for entry, item in entries
-             if isinstance(item, otio.schema.Clip)]
-    clips += [(f"{ref.label} clip {item.name!r}", item) for ref in dub_tracks
-              for item in ref.track.find_clips(shallow_search=True)]
-    _refuse_problems(media_path_problems(clips, base_dir), "point at media paths Keydub cannot use",
-                     "Mount the media drive or relink the clips in your editor and export the timeline again "
-                     "(or leave those clips out with --only).")
+    clips = [
+        (f"{entry.track} clip {entry.name!r}", item) for entry, item in entries if isinstance(item, otio.schema.Clip)
+    ]
+    clips += [
+        (f"{ref.label} clip {item.name!r}", item)
+        for ref in dub_tracks
+        for item in ref.track.find_clips(shallow_search=True)
+    ]
+    _refuse_problems(
+        media_path_problems(clips, base_dir),
+        "point at media paths Keydub cannot use",
+        "Mount the media drive or relink the clips in your editor and export the timeline again "
+        "(or leave those clips out with --only).",
+    )
 
     # 4. Plan each clip.
-    context = _ClipContext(timeline=timeline, rate=rate, origin=origin, base_dir=base_dir, dub_tracks=dub_tracks,
-                           dub_label=dub_label, options=options, audio_cache=Path(audio_cache).absolute(),
-                           write_audio=write_audio)
-    planned = [_plan_clip(entry, item, picture_tracks, context) if entry.skip_reason is None else entry
-               for entry, item in entries]
+    context = _ClipContext(
+        timeline=timeline,
+        rate=rate,
+        origin=origin,
+        base_dir=base_dir,
+        dub_tracks=dub_tracks,
+        dub_label=dub_label,
+        options=options,
+        audio_cache=Path(audio_cache).absolute(),
+        write_audio=write_audio,
+    )
+    planned = [
+        _plan_clip(entry, item, picture_tracks, context) if entry.skip_reason is None else entry
+        for entry, item in entries
+    ]
     return TimelinePlan(timeline_name=timeline.name, rate=rate, dub_label=dub_label, clips=tuple(planned))
 
 
@@ -239,8 +269,9 @@ class _ClipContext:
         return self.dub_indexes.get(ref.index) or self.dub_indexes.setdefault(ref.index, DubTrackIndex(ref))
 
 
-def _picture_items(tracks: list[TrackRef], rate: Fraction,
-                   origin: int) -> list[tuple[PlannedClip, otio.core.Composable]]:
+def _picture_items(
+    tracks: list[TrackRef], rate: Fraction, origin: int
+) -> list[tuple[PlannedClip, otio.core.Composable]]:
     """Every clip and nested stack on the picture tracks, with its record position."""
     entries = []
     for ref in tracks:
@@ -250,13 +281,25 @@ def _picture_items(tracks: list[TrackRef], rate: Fraction,
             record_start = origin + to_frames(placed.start_time, rate, f"record start of {item.name!r}")
             duration = to_frames(placed.duration, rate, f"duration of {item.name!r}")
             stamped = keydub_metadata(item).get("id")
-            clip_id = stamped if isinstance(stamped, str) and stamped else \
-                f"{ref.label}@{format_timecode(record_start, rate)}"
-            entry = PlannedClip(clip_id=clip_id, name=item.name, track=ref.label, track_index=ref.index,
-                                item_index=index, record_start=record_start, duration=duration)
+            clip_id = (
+                stamped
+                if isinstance(stamped, str) and stamped
+                else f"{ref.label}@{format_timecode(record_start, rate)}"
+            )
+            entry = PlannedClip(
+                clip_id=clip_id,
+                name=item.name,
+                track=ref.label,
+                track_index=ref.index,
+                item_index=index,
+                record_start=record_start,
+                duration=duration,
+            )
             if isinstance(item, otio.schema.Stack):
-                entry = replace(entry, skip_reason="a nested timeline (compound clip) is not supported yet; "
-                                                   "decompose it in your editor")
+                entry = replace(
+                    entry,
+                    skip_reason="a nested timeline (compound clip) is not supported yet; decompose it in your editor",
+                )
             entries.append((entry, item))
     return entries
 
@@ -266,13 +309,16 @@ def _check_unique_ids(entries: list[tuple[PlannedClip, otio.core.Composable]]) -
     for entry, _ in entries:
         other = seen.setdefault(entry.clip_id, entry)
         if other is not entry:
-            raise TimelineError(f"clips {other.name!r} ({other.track}) and {entry.name!r} ({entry.track}) have the "
-                                f"same Keydub id {entry.clip_id!r}; give one of them another metadata keydub.id (or "
-                                "rename one of two tracks with the same name)")
+            raise TimelineError(
+                f"clips {other.name!r} ({other.track}) and {entry.name!r} ({entry.track}) have the "
+                f"same Keydub id {entry.clip_id!r}; give one of them another metadata keydub.id (or "
+                "rename one of two tracks with the same name)"
+            )
 
 
-def _select(entries: list[tuple[PlannedClip, otio.core.Composable]],
-            only: tuple[str, ...]) -> list[tuple[PlannedClip, otio.core.Composable]]:
+def _select(
+    entries: list[tuple[PlannedClip, otio.core.Composable]], only: tuple[str, ...]
+) -> list[tuple[PlannedClip, otio.core.Composable]]:
     if not only:
         return entries
     known = {entry.name for entry, _ in entries} | {entry.clip_id for entry, _ in entries}
@@ -287,8 +333,9 @@ class _SkipClip(Exception):
     """A clip is left alone; the message is the reason shown to the user."""
 
 
-def _plan_clip(entry: PlannedClip, clip: otio.schema.Clip, picture_tracks: list[TrackRef],
-               context: _ClipContext) -> PlannedClip:
+def _plan_clip(
+    entry: PlannedClip, clip: otio.schema.Clip, picture_tracks: list[TrackRef], context: _ClipContext
+) -> PlannedClip:
     """Plan one clip: a job, or the same entry with a skip reason."""
     try:
         # 1. Keydub's settings and what v1 refuses outright.
@@ -302,8 +349,9 @@ def _plan_clip(entry: PlannedClip, clip: otio.schema.Clip, picture_tracks: list[
         # 2. The media file and what it holds.
         info = _probe_media(clip, context)
         # 3. Source range, media extent and handles, in whole frames of the media's own time.
-        source_start, head, tail, media_origin = _source_span(clip, info, entry, picture_tracks,
-                                                              context.options.handles)
+        source_start, head, tail, media_origin = _source_span(
+            clip, info, entry, picture_tracks, context.options.handles
+        )
         entry = replace(entry, source_start=source_start, head=head, tail=tail)
         # 4. The dub audio under the clip and its handles.
         pieces, samples = _dub_audio(entry, settings, context)
@@ -348,13 +396,16 @@ def _probe_media(clip: otio.schema.Clip, context: _ClipContext) -> MediaInfo:
     info = context.probes.get(path) or context.probes.setdefault(path, probe(path))
     require_constant_frame_rate(info)
     if info.frame_rate != context.rate:
-        raise _SkipClip(f"the media runs at {format_rate(info.frame_rate)} fps on a {format_rate(context.rate)} fps "
-                        "timeline; Keydub renders clips at the timeline's rate only: conform the media first")
+        raise _SkipClip(
+            f"the media runs at {format_rate(info.frame_rate)} fps on a {format_rate(context.rate)} fps "
+            "timeline; Keydub renders clips at the timeline's rate only: conform the media first"
+        )
     return info
 
 
-def _source_span(clip: otio.schema.Clip, info: MediaInfo, entry: PlannedClip, picture_tracks: list[TrackRef],
-                 handles: int) -> tuple[int, int, int, int]:
+def _source_span(
+    clip: otio.schema.Clip, info: MediaInfo, entry: PlannedClip, picture_tracks: list[TrackRef], handles: int
+) -> tuple[int, int, int, int]:
     """`(source_start, head, tail, media_origin)` in frames of the media's time.
 
     `media_origin` is the media time of the file's first frame: the reference's available range start when the
@@ -369,18 +420,24 @@ def _source_span(clip: otio.schema.Clip, info: MediaInfo, entry: PlannedClip, pi
     if available is not None:
         media_origin = to_frames(available.start_time, rate, f"media start of {name}")
         if media_origin not in (0, info.start_frame):
-            raise _SkipClip(f"the timeline places the media at {format_timecode(media_origin, rate)} but the file "
-                            f"starts at {format_timecode(info.start_frame, rate)}; relink the clip to the right file")
-        media_end = min(media_origin + info.frame_count,
-                        media_origin + to_frames(available.duration, rate, f"media duration of {name}"))
+            raise _SkipClip(
+                f"the timeline places the media at {format_timecode(media_origin, rate)} but the file "
+                f"starts at {format_timecode(info.start_frame, rate)}; relink the clip to the right file"
+            )
+        media_end = min(
+            media_origin + info.frame_count,
+            media_origin + to_frames(available.duration, rate, f"media duration of {name}"),
+        )
     else:
         media_origin = info.start_frame
         media_end = media_origin + info.frame_count
     if source_start < media_origin or source_end > media_end:
-        raise _SkipClip(f"the clip uses source frames {format_timecode(source_start, rate)}-"
-                        f"{format_timecode(source_end, rate)} but the media holds only "
-                        f"{format_timecode(media_origin, rate)}-{format_timecode(media_end, rate)}; relink it to the "
-                        "full-length media")
+        raise _SkipClip(
+            f"the clip uses source frames {format_timecode(source_start, rate)}-"
+            f"{format_timecode(source_end, rate)} but the media holds only "
+            f"{format_timecode(media_origin, rate)}-{format_timecode(media_end, rate)}; relink it to the "
+            "full-length media"
+        )
     if source_end - source_start != entry.duration:
         raise _SkipClip("the clip's source and record durations differ (a speed change?); bake the retime first")
     # A dissolve shows the clip's media beyond its cut points, so the handles must cover the transition.
@@ -393,21 +450,30 @@ def _source_span(clip: otio.schema.Clip, info: MediaInfo, entry: PlannedClip, pi
     return source_start, head, tail, media_origin
 
 
-def _dub_audio(entry: PlannedClip, settings: ClipSettings,
-               context: _ClipContext) -> tuple[list[AudioPiece], np.ndarray]:
+def _dub_audio(
+    entry: PlannedClip, settings: ClipSettings, context: _ClipContext
+) -> tuple[list[AudioPiece], np.ndarray]:
     """The audio pieces under the clip and its handles, and the assembled samples."""
     rate = context.rate
     window_duration = Fraction(entry.head + entry.duration + entry.tail) / rate
     override = settings.audio
     if override is not None and override.file is not None:
         if not override.file.is_file():
-            raise _SkipClip(f"the clip's dub audio file {override.file} does not exist; fix metadata "
-                            "keydub.audio.file")
+            raise _SkipClip(
+                f"the clip's dub audio file {override.file} does not exist; fix metadata keydub.audio.file"
+            )
         file_start = override.file_start - Fraction(entry.head) / rate
         # Before the file's first sample (a line starting right at the cut, with handles) plays silence.
         skipped = max(Fraction(0), -file_start)
-        pieces = [AudioPiece(path=override.file, file_start=file_start + skipped, duration=window_duration - skipped,
-                             offset=skipped, label=f"file: {override.file.name}")]
+        pieces = [
+            AudioPiece(
+                path=override.file,
+                file_start=file_start + skipped,
+                duration=window_duration - skipped,
+                offset=skipped,
+                label=f"file: {override.file.name}",
+            )
+        ]
         label = override.file.name
     else:
         tracks = context.dub_tracks
@@ -415,14 +481,15 @@ def _dub_audio(entry: PlannedClip, settings: ClipSettings,
             tracks = select_dub_tracks(context.timeline, override.tracks, override.language)
         label = " + ".join(ref.label for ref in tracks)
         window_start = Fraction(entry.record_start - context.origin - entry.head) / rate
-        pieces = pieces_under([context.dub_index(ref) for ref in tracks], window_start,
-                              window_start + window_duration, context.base_dir)
+        pieces = pieces_under(
+            [context.dub_index(ref) for ref in tracks], window_start, window_start + window_duration, context.base_dir
+        )
     record_from = Fraction(entry.head) / rate
     record_to = record_from + Fraction(entry.duration) / rate
     if not any(piece.offset < record_to and piece.offset + piece.duration > record_from for piece in pieces):
         raise _SkipClip(f"no dialogue under the clip on {label}")
     sample_rate = context.options.sample_rate
     samples = assemble_audio(pieces, window_duration, sample_rate)
-    if is_silent(samples[sample_index(record_from, sample_rate):sample_index(record_to, sample_rate)]):
+    if is_silent(samples[sample_index(record_from, sample_rate) : sample_index(record_to, sample_rate)]):
         raise _SkipClip(f"the dub audio under the clip on {label} is silent")
     return pieces, samples

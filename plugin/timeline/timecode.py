@@ -41,8 +41,10 @@ def exact_rate(rate: float) -> Fraction:
         `TimelineError`: the rate is not positive, or is neither a whole nor an NTSC rate.
     """
     if not (math.isfinite(rate) and rate > 0):
-        raise TimelineError(f"the timeline uses a frame rate of {rate}, which is not a positive number; "
-                            "export the timeline again from your editor")
+        raise TimelineError(
+            f"the timeline uses a frame rate of {rate}, which is not a positive number; "
+            "export the timeline again from your editor"
+        )
     whole = Fraction(round(rate))
     ntsc = Fraction(round(rate * 1001 / 1000) * 1000, 1001)
     for candidate in (whole, ntsc):
@@ -50,8 +52,10 @@ def exact_rate(rate: float) -> Fraction:
             return candidate
     if abs(float(ntsc) - rate) <= _NTSC_DECIMAL_TOLERANCE:
         return ntsc
-    raise TimelineError(f"the timeline uses a frame rate of {rate}, which is neither a whole rate such as 25 nor an "
-                        "NTSC rate such as 24000/1001; conform the timeline to a standard rate and export it again")
+    raise TimelineError(
+        f"the timeline uses a frame rate of {rate}, which is neither a whole rate such as 25 nor an "
+        "NTSC rate such as 24000/1001; conform the timeline to a standard rate and export it again"
+    )
 
 
 def to_frames(time: otio.opentime.RationalTime, rate: Fraction, what: str) -> int:
@@ -71,8 +75,10 @@ def to_frames(time: otio.opentime.RationalTime, rate: Fraction, what: str) -> in
     exact = Fraction(time.value) * rate / exact_rate(time.rate)
     frames = round(exact)
     if abs(exact - frames) > _FRAME_TOLERANCE:
-        raise TimelineError(f"{what} is {float(exact):.4f} frames at {format_rate(rate)} fps, which is not a whole "
-                            "frame; Keydub needs frame-accurate edits (is the clip retimed or at another rate?)")
+        raise TimelineError(
+            f"{what} is {float(exact):.4f} frames at {format_rate(rate)} fps, which is not a whole "
+            "frame; Keydub needs frame-accurate edits (is the clip retimed or at another rate?)"
+        )
     return frames
 
 

@@ -34,8 +34,9 @@ def placed_items(track: otio.schema.Track) -> list[tuple[int, otio.core.Composab
     """`(index, item, range in the track)` for every item but transitions, computed in one pass over the track
     (asking for each child's range on its own re-walks the track: quadratic on a feature-length cut)."""
     ranges = track.range_of_all_children()
-    return [(index, item, ranges[item]) for index, item in enumerate(track)
-            if not isinstance(item, otio.schema.Transition)]
+    return [
+        (index, item, ranges[item]) for index, item in enumerate(track) if not isinstance(item, otio.schema.Transition)
+    ]
 
 
 def plain(value: Any) -> Any:
@@ -60,8 +61,9 @@ def timeline_rate(timeline: otio.schema.Timeline) -> Fraction:
     for track in timeline.video_tracks():
         for clip in track.find_clips(shallow_search=True):
             return exact_rate(clip.duration().rate)
-    raise TimelineError(f"timeline {timeline.name!r} has no clips on its video tracks; export a timeline that holds "
-                        "the picture cut")
+    raise TimelineError(
+        f"timeline {timeline.name!r} has no clips on its video tracks; export a timeline that holds the picture cut"
+    )
 
 
 def record_origin(timeline: otio.schema.Timeline, rate: Fraction) -> int:
@@ -95,16 +97,18 @@ def select_picture_tracks(timeline: otio.schema.Timeline, names: Sequence[str] =
     video = tracks_of_kind(timeline, otio.schema.TrackKind.Video)
     if names:
         return [_track_named(video, name, "video") for name in names]
-    chosen = [ref for ref in video
-              if ref.track.enabled and keydub_metadata(ref.track).get("role") != "output"]
+    chosen = [ref for ref in video if ref.track.enabled and keydub_metadata(ref.track).get("role") != "output"]
     if not chosen:
-        raise TimelineError(f"timeline {timeline.name!r} has no enabled video track; enable the picture track or "
-                            f"name it with --video-track ({_listing(video)})")
+        raise TimelineError(
+            f"timeline {timeline.name!r} has no enabled video track; enable the picture track or "
+            f"name it with --video-track ({_listing(video)})"
+        )
     return chosen
 
 
-def select_dub_tracks(timeline: otio.schema.Timeline, names: Sequence[str] = (),
-                      language: str | None = None) -> list[TrackRef]:
+def select_dub_tracks(
+    timeline: otio.schema.Timeline, names: Sequence[str] = (), language: str | None = None
+) -> list[TrackRef]:
     """The audio tracks holding the dub dialogue (several are summed, for dialogue split over tracks).
 
     Chosen by name when `names` is given; else by language: tracks whose `metadata["keydub"]["lang"]` is
@@ -124,13 +128,17 @@ def select_dub_tracks(timeline: otio.schema.Timeline, names: Sequence[str] = (),
         named = [ref for ref in audio if wanted in ref.label.casefold().split()]
         if tagged or named:
             return tagged or named
-        raise TimelineError(f"no audio track is in language {language!r} (by metadata keydub.lang or by name); "
-                            f"audio tracks: {_listing(audio)}; pick one with --dub-track NAME")
+        raise TimelineError(
+            f"no audio track is in language {language!r} (by metadata keydub.lang or by name); "
+            f"audio tracks: {_listing(audio)}; pick one with --dub-track NAME"
+        )
     marked = [ref for ref in audio if keydub_metadata(ref.track).get("role") == "dub_dialogue"]
     if marked:
         return marked
-    raise TimelineError(f"say which audio track holds the dub dialogue with --dub-track NAME or --dub-lang LANG; "
-                        f"audio tracks: {_listing(audio)}")
+    raise TimelineError(
+        f"say which audio track holds the dub dialogue with --dub-track NAME or --dub-lang LANG; "
+        f"audio tracks: {_listing(audio)}"
+    )
 
 
 def _track_named(refs: list[TrackRef], name: str, kind: str) -> TrackRef:

@@ -11,5 +11,15 @@ from keydub.plugin.worker.drain import DEFAULT_LEASE_SECONDS, Drainer, DrainSumm
 from keydub.plugin.worker.protocol import PROTOCOL_VERSION, Event, ProtocolError, encode_event, parse_event
 
 
-__all__ = ["DEFAULT_LEASE_SECONDS", "PROTOCOL_VERSION", "DrainSummary", "Drainer", "Event", "EventSink",
-           "ProtocolError", "RenderEngine", "encode_event", "parse_event"]
+__all__ = [
+    "DEFAULT_LEASE_SECONDS",
+    "PROTOCOL_VERSION",
+    "DrainSummary",
+    "Drainer",
+    "Event",
+    "EventSink",
+    "ProtocolError",
+    "RenderEngine",
+    "encode_event",
+    "parse_event",
+]

@@ -28,8 +28,14 @@ class WorkerCrashedError(KeydubError):
     """The worker process ended without saying `bye`; the job it was rendering is resumable."""
 
 
-def worker_command(store: Path, *, once: bool = False, device: str | None = None,
-                   lease_seconds: float | None = None, engine: str | None = None) -> list[str]:
+def worker_command(
+    store: Path,
+    *,
+    once: bool = False,
+    device: str | None = None,
+    lease_seconds: float | None = None,
+    engine: str | None = None,
+) -> list[str]:
     """The argv that starts `keydub worker` on `store` with the running Python."""
     argv = [sys.executable, "-m", "keydub.plugin.cli.main", "worker", "--store", str(store)]
     if once:
@@ -57,8 +63,15 @@ class WorkerProcess:
 
     def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
         self.argv = argv
-        self._process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                         encoding="utf-8", bufsize=1, env=env if env is not None else os.environ)
+        self._process = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            bufsize=1,
+            env=env if env is not None else os.environ,
+        )
         self._events: queue.Queue = queue.Queue()
         self._reader = threading.Thread(target=self._read, name="keydub-worker-reader", daemon=True)
         self._reader.start()
@@ -129,6 +142,7 @@ class WorkerProcess:
     def __enter__(self) -> "WorkerProcess":
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         self.close()

@@ -62,8 +62,9 @@ _STOP_POLL_SECONDS = 0.05
 class RenderEngine(Protocol):
     """What the drain loop renders with: `keydub.core.engine.Engine`, or anything with its `render`."""
 
-    def render(self, request: RenderRequest, progress: ProgressCallback | None = None,
-               cancel: CancelToken | None = None) -> RenderResult:
+    def render(
+        self, request: RenderRequest, progress: ProgressCallback | None = None, cancel: CancelToken | None = None
+    ) -> RenderResult:
         """Render `request`; raise `RenderInterruptedError` (and leave no file) once `cancel` is set."""
         ...
 
@@ -93,9 +94,18 @@ class Drainer:
         stop (`CancelToken | None`): stops the loop when set (a job being rendered goes back to pending).
     """
 
-    def __init__(self, folder: OutputFolder, engine: RenderEngine, events: EventSink | None = None, *,
-                 owner: str | None = None, lease_seconds: float = DEFAULT_LEASE_SECONDS, device: str | None = None,
-                 job_ids: Iterable[str] | None = None, stop: CancelToken | None = None) -> None:
+    def __init__(
+        self,
+        folder: OutputFolder,
+        engine: RenderEngine,
+        events: EventSink | None = None,
+        *,
+        owner: str | None = None,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        device: str | None = None,
+        job_ids: Iterable[str] | None = None,
+        stop: CancelToken | None = None,
+    ) -> None:
         self.folder = folder
         self.engine = engine
         self.owner = owner or current_owner()
@@ -150,8 +160,12 @@ class Drainer:
         done: list[str] = []
         failed: list[str] = []
         released: list[str] = []
-        outcomes = {JobState.DONE: done, JobState.FAILED: failed, JobState.PENDING: released,
-                    JobState.CANCELLED: released}
+        outcomes = {
+            JobState.DONE: done,
+            JobState.FAILED: failed,
+            JobState.PENDING: released,
+            JobState.CANCELLED: released,
+        }
         announced_idle = False
         with JobStore(self.folder.store_path) as store, self._own_staging():
             while not self._stop.is_cancelled:
@@ -185,14 +199,18 @@ class Drainer:
 
     def _is_waiting_for_others(self, store: JobStore) -> bool:
         # A job running elsewhere may come back to the queue (its owner dies): wait for it to end.
-        return any(record.state is JobState.RUNNING and record.owner != self.owner for record in store.records()
-                   if self._job_ids is None or record.job_id in self._job_ids)
+        return any(
+            record.state is JobState.RUNNING and record.owner != self.owner
+            for record in store.records()
+            if self._job_ids is None or record.job_id in self._job_ids
+        )
 
     def _render_claimed(self, store: JobStore, record: JobRecord) -> JobState | None:
         """Render one claimed job; returns the state it ended in (`None` when its lease was lost)."""
         job_id = record.job_id
-        self._events(Claimed(job_id=job_id, name=record.name, attempt=record.attempts, owner=self.owner,
-                             device=self.device))
+        self._events(
+            Claimed(job_id=job_id, name=record.name, attempt=record.attempts, owner=self.owner, device=self.device)
+        )
         try:
             job = validated_job(record, self.folder)
         except KeydubError as error:
@@ -209,8 +227,7 @@ class Drainer:
             self._current = (job_id, token)
             if self._stop.is_cancelled:
                 token.cancel()
-        heartbeat = _HeartbeatThread(self.folder.store_path, job_id, self.owner, self.lease_seconds, token,
-                                     self._stop)
+        heartbeat = _HeartbeatThread(self.folder.store_path, job_id, self.owner, self.lease_seconds, token, self._stop)
         heartbeat.start()
         try:
             try:
@@ -233,8 +250,9 @@ class Drainer:
         except Exception as error:  # an engine bug must cost one clip, not the night's batch
             logger.exception("rendering %s failed", job.name)
             _remove_staged(staged)
-            return self._fail(store, job_id, f"internal error {type(error).__name__}: {error} (please report it "
-                                             "with the log above)")
+            return self._fail(
+                store, job_id, f"internal error {type(error).__name__}: {error} (please report it with the log above)"
+            )
         qc = render_qc(result)
         if not store.finish(job_id, self.owner, final, qc, place=lambda: os.replace(staged, final)):
             _remove_staged(staged)
@@ -243,8 +261,7 @@ class Drainer:
         self._events(Done(job_id=job_id, output=str(final), qc=qc))
         return JobState.DONE
 
-    def _render(self, job: ClipJob, staged: Path, token: CancelToken,
-                heartbeat: "_HeartbeatThread") -> RenderResult:
+    def _render(self, job: ClipJob, staged: Path, token: CancelToken, heartbeat: "_HeartbeatThread") -> RenderResult:
         _remove_staged(staged)
         request = job.render_request(staged)
         if self.device is not None:
@@ -254,19 +271,33 @@ class Drainer:
         def progress(update: Progress) -> None:
             eta.update(update)
             remaining = eta.remaining_seconds()
-            heartbeat.progress = JobProgress(stage=update.stage, done=update.done, total=update.total,
-                                             unit=update.unit, eta_seconds=None if remaining is None
-                                             else round(remaining, 1))
-            self._events(ProgressEvent(job_id=job.job_id, stage=update.stage, done=update.done, total=update.total,
-                                       unit=update.unit, eta_seconds=heartbeat.progress.eta_seconds))
+            heartbeat.progress = JobProgress(
+                stage=update.stage,
+                done=update.done,
+                total=update.total,
+                unit=update.unit,
+                eta_seconds=None if remaining is None else round(remaining, 1),
+            )
+            self._events(
+                ProgressEvent(
+                    job_id=job.job_id,
+                    stage=update.stage,
+                    done=update.done,
+                    total=update.total,
+                    unit=update.unit,
+                    eta_seconds=heartbeat.progress.eta_seconds,
+                )
+            )
 
         token.raise_if_cancelled()
         result = self.engine.render(request, progress, token)
         if not staged.is_file():
             raise KeydubError(f"the renderer reported success for {job.name!r} but wrote no file at {staged}")
         if result.frame_count != job.frame_count:
-            raise KeydubError(f"the render of {job.name!r} has {result.frame_count} frames, expected "
-                              f"{job.frame_count}; the clip was not placed")
+            raise KeydubError(
+                f"the render of {job.name!r} has {result.frame_count} frames, expected "
+                f"{job.frame_count}; the clip was not placed"
+            )
         return result
 
     def _release(self, store: JobStore, job_id: str, staged: Path, heartbeat: "_HeartbeatThread") -> JobState | None:
@@ -296,11 +327,19 @@ def render_qc(result: RenderResult) -> dict[str, Any]:
     marker's face coverage and open-mouth share (`keydub.plugin.qc_marker`)."""
     # The report's `output` is where the render was staged: a temporary name that differs from one renderer to the
     # next (its staging folder), gone once the render is placed; the finished file is recorded with the job.
-    scalars = {key: value for key, value in result.report.items()
-               if isinstance(value, (str, int, float, bool)) and key != "output"}
+    scalars = {
+        key: value
+        for key, value in result.report.items()
+        if isinstance(value, (str, int, float, bool)) and key != "output"
+    }
     face, mouth = result.report.get("face") or {}, result.report.get("mouth") or {}
-    return {"frames": result.frame_count, "passed_through": len(result.passed_through), **scalars,
-            "face_coverage": face.get("coverage"), "open_mouth_share": mouth.get("open_share")}
+    return {
+        "frames": result.frame_count,
+        "passed_through": len(result.passed_through),
+        **scalars,
+        "face_coverage": face.get("coverage"),
+        "open_mouth_share": mouth.get("open_share"),
+    }
 
 
 def _remove_staged(staged: Path) -> None:
@@ -316,8 +355,9 @@ class _HeartbeatThread(threading.Thread):
     Its own store connection: SQLite connections belong to one thread.
     """
 
-    def __init__(self, store_path: Path, job_id: str, owner: str, lease_seconds: float, token: CancelToken,
-                 stop: CancelToken) -> None:
+    def __init__(
+        self, store_path: Path, job_id: str, owner: str, lease_seconds: float, token: CancelToken, stop: CancelToken
+    ) -> None:
         super().__init__(name=f"keydub-heartbeat-{job_id[:40]}", daemon=True)
         self._store_path = store_path
         self._job_id = job_id

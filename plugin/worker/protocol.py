@@ -150,14 +150,16 @@ class Bye:
 
 
 Event = Hello | Claimed | ProgressEvent | Done | Failed | Cancelled | Lost | Idle | Error | Bye
-EVENT_TYPES: dict[str, type] = {kind.EVENT: kind for kind in
-                                (Hello, Claimed, ProgressEvent, Done, Failed, Cancelled, Lost, Idle, Error, Bye)}
+EVENT_TYPES: dict[str, type] = {
+    kind.EVENT: kind for kind in (Hello, Claimed, ProgressEvent, Done, Failed, Cancelled, Lost, Idle, Error, Bye)
+}
 
 
 def encode_event(event: Event) -> str:
     """The event as one line of JSON (without the newline)."""
-    return json.dumps({"protocol": PROTOCOL_VERSION, "event": event.EVENT, **asdict(event)}, default=str,
-                      separators=(",", ":"))
+    return json.dumps(
+        {"protocol": PROTOCOL_VERSION, "event": event.EVENT, **asdict(event)}, default=str, separators=(",", ":")
+    )
 
 
 def parse_event(line: str) -> Event:
@@ -168,8 +170,10 @@ def parse_event(line: str) -> Event:
     """
     data = _json_object(line, "event")
     if data.get("protocol") != PROTOCOL_VERSION:
-        raise ProtocolError(f"the worker speaks protocol {data.get('protocol')!r}, this Keydub speaks "
-                            f"{PROTOCOL_VERSION}; run the same Keydub version on both sides")
+        raise ProtocolError(
+            f"the worker speaks protocol {data.get('protocol')!r}, this Keydub speaks "
+            f"{PROTOCOL_VERSION}; run the same Keydub version on both sides"
+        )
     kind = EVENT_TYPES.get(data.get("event"))
     if kind is None:
         raise ProtocolError(f"unknown worker event {data.get('event')!r}; events: {', '.join(EVENT_TYPES)}")
@@ -212,8 +216,10 @@ def parse_command(line: str) -> Command:
         return ShutdownCommand()
     if name == "cancel":
         return CancelCommand(job_id=check_job_id(job_id))
-    raise ProtocolError(f"unknown command {text[:200]!r}; commands: 'cancel JOB_ID', 'shutdown' (or JSON "
-                        '{"command": "cancel", "job_id": "..."} / {"command": "shutdown"})')
+    raise ProtocolError(
+        f"unknown command {text[:200]!r}; commands: 'cancel JOB_ID', 'shutdown' (or JSON "
+        '{"command": "cancel", "job_id": "..."} / {"command": "shutdown"})'
+    )
 
 
 def command_line(command: Command) -> str:
@@ -229,10 +235,16 @@ def check_job_id(job_id: Any) -> str:
     Raises:
         `ProtocolError`: anything else (the message names the value).
     """
-    if not isinstance(job_id, str) or not 0 < len(job_id) <= MAX_JOB_ID_LENGTH or not job_id.isprintable() \
-            or job_id != job_id.strip():
-        raise ProtocolError(f"a job id is 1 to {MAX_JOB_ID_LENGTH} printable characters without surrounding "
-                            f"spaces, not {str(job_id)[:80]!r}")
+    if (
+        not isinstance(job_id, str)
+        or not 0 < len(job_id) <= MAX_JOB_ID_LENGTH
+        or not job_id.isprintable()
+        or job_id != job_id.strip()
+    ):
+        raise ProtocolError(
+            f"a job id is 1 to {MAX_JOB_ID_LENGTH} printable characters without surrounding "
+            f"spaces, not {str(job_id)[:80]!r}"
+        )
     return job_id
 
 

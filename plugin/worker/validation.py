@@ -15,8 +15,21 @@ from keydub.plugin.store import JobRecord
 from keydub.plugin.worker.protocol import check_job_id
 
 
-_REQUIRED_FIELDS = frozenset({"job_id", "name", "source", "frame_rate", "start_frame", "end_frame", "timecode_start",
-                              "audio_pieces", "audio_file", "audio_sha256", "audio_sample_rate"})
+_REQUIRED_FIELDS = frozenset(
+    {
+        "job_id",
+        "name",
+        "source",
+        "frame_rate",
+        "start_frame",
+        "end_frame",
+        "timecode_start",
+        "audio_pieces",
+        "audio_file",
+        "audio_sha256",
+        "audio_sample_rate",
+    }
+)
 _OPTIONAL_FIELDS = frozenset({"face", "occluders", "options"})
 
 
@@ -46,8 +59,10 @@ def validated_job(record: JobRecord, folder: OutputFolder) -> ClipJob:
         raise InvalidJobError(f"{where}: the source {job.source.path} is not an absolute path; submit it again")
     audio = job.audio_file.resolve()
     if audio.parent != folder.audio_cache.resolve() or not audio.is_file():
-        raise InvalidJobError(f"{where}: the dub audio {job.audio_file} is not a file of the folder's audio cache "
-                              f"{folder.audio_cache}; plan the batch again (keydub timeline) to write it")
+        raise InvalidJobError(
+            f"{where}: the dub audio {job.audio_file} is not a file of the folder's audio cache "
+            f"{folder.audio_cache}; plan the batch again (keydub timeline) to write it"
+        )
     return job
 
 
@@ -59,14 +74,18 @@ def _parse(data: Any, where: str) -> ClipJob:
     if missing or unknown:
         problem = f"missing field(s) {', '.join(missing)}" if missing else f"unknown field(s) {', '.join(unknown)}"
         raise InvalidJobError(f"{where}: {problem}; submit it again")
-    if not isinstance(data["name"], str) or not isinstance(data["audio_file"], str) \
-            or not isinstance(data.get("options", {}), dict):
+    if (
+        not isinstance(data["name"], str)
+        or not isinstance(data["audio_file"], str)
+        or not isinstance(data.get("options", {}), dict)
+    ):
         raise InvalidJobError(f"{where}: name and audio_file must be text and options an object; submit it again")
     try:
         job = ClipJob.from_dict(data)
     except KeydubError:
         raise
     except (KeyError, TypeError, ValueError, ZeroDivisionError) as error:
-        raise InvalidJobError(f"{where}: a field has a value of the wrong kind ({type(error).__name__}: "
-                              f"{error}); submit it again") from error
+        raise InvalidJobError(
+            f"{where}: a field has a value of the wrong kind ({type(error).__name__}: {error}); submit it again"
+        ) from error
     return job

@@ -56,8 +56,9 @@ class FakeProject:
     pool_items: dict[str, Any]
 
 
-def three_clip_project(fixture: DubbingFixture, durations: tuple[int, int, int], *,
-                       project_name: str = "Dubbing") -> FakeProject:
+def three_clip_project(
+    fixture: DubbingFixture, durations: tuple[int, int, int], *, project_name: str = "Dubbing"
+) -> FakeProject:
     """The fixture's three clips cut on "Video 1" of timeline "three" (24000/1001, starting 01:00:00:00), the
     premix on audio track "DX es-419" under all of it, and an empty production track "Audio 1"."""
     fake = library()
@@ -76,13 +77,32 @@ def three_clip_project(fixture: DubbingFixture, durations: tuple[int, int, int],
     first, second, third = durations
     cut = [("A001", 20, 0, first), ("A002", 30, first, second), ("A003", 40, first + second + 4, third)]
     for name, offset, record, duration in cut:
-        placed = pool.AppendToTimeline([{"mediaPoolItem": pool_items[name], "startFrame": offset,
-                                         "endFrame": offset + duration, "mediaType": 1, "trackIndex": 1,
-                                         "recordFrame": start + record}])
+        placed = pool.AppendToTimeline(
+            [
+                {
+                    "mediaPoolItem": pool_items[name],
+                    "startFrame": offset,
+                    "endFrame": offset + duration,
+                    "mediaType": 1,
+                    "trackIndex": 1,
+                    "recordFrame": start + record,
+                }
+            ]
+        )
         assert len(placed) == 1
     total = first + second + 4 + third
-    placed = pool.AppendToTimeline([{"mediaPoolItem": pool_items["premix_es"], "startFrame": 0, "endFrame": total,
-                                     "mediaType": 2, "trackIndex": 2, "recordFrame": start}])
+    placed = pool.AppendToTimeline(
+        [
+            {
+                "mediaPoolItem": pool_items["premix_es"],
+                "startFrame": 0,
+                "endFrame": total,
+                "mediaType": 2,
+                "trackIndex": 2,
+                "recordFrame": start,
+            }
+        ]
+    )
     assert len(placed) == 1
     assert SOURCE_STARTS["A001"] == fake.timecode_to_frame(pool_items["A001"].GetClipProperty("Start TC"), RATE)
     return FakeProject(resolve=resolve, project=project, timeline=timeline, pool_items=pool_items)

@@ -18,9 +18,14 @@ from keydub.plugin.store import JobStore
 CLIP_ID_ROLE = QtCore.Qt.ItemDataRole.UserRole + 1
 STATE_ROLE = QtCore.Qt.ItemDataRole.UserRole + 2
 COLUMNS = ("Clip", "Record in", "Record out", "Source range", "Dub", "Face", "Occluders", "State", "QC")
-_STATE_COLOURS = {"done": QtGui.QColor(90, 190, 110), "failed": QtGui.QColor(230, 80, 70),
-                  "stale": QtGui.QColor(230, 170, 60), "rendering": QtGui.QColor(90, 160, 240),
-                  "queued": QtGui.QColor(160, 160, 200), "cancelled": QtGui.QColor(150, 150, 150)}
+_STATE_COLOURS = {
+    "done": QtGui.QColor(90, 190, 110),
+    "failed": QtGui.QColor(230, 80, 70),
+    "stale": QtGui.QColor(230, 170, 60),
+    "rendering": QtGui.QColor(90, 160, 240),
+    "queued": QtGui.QColor(160, 160, 200),
+    "cancelled": QtGui.QColor(150, 150, 150),
+}
 
 
 class ClipListModel(QtCore.QAbstractTableModel):
@@ -46,8 +51,9 @@ class ClipListModel(QtCore.QAbstractTableModel):
     def columnCount(self, parent: QtCore.QModelIndex = QtCore.QModelIndex()) -> int:
         return 0 if parent.isValid() else len(COLUMNS)
 
-    def headerData(self, section: int, orientation: QtCore.Qt.Orientation,
-                   role: int = QtCore.Qt.ItemDataRole.DisplayRole) -> str | None:
+    def headerData(
+        self, section: int, orientation: QtCore.Qt.Orientation, role: int = QtCore.Qt.ItemDataRole.DisplayRole
+    ) -> str | None:
         if orientation == QtCore.Qt.Orientation.Horizontal and role == QtCore.Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section]
         return None

@@ -7,8 +7,8 @@ from keydub.ui.clips.model import CLIP_ID_ROLE, ClipListModel
 
 class ClipListView(QtWidgets.QTableView):
     """Signals:
-        current_clip_changed(str): the clicked (current) clip.
-        render_requested(list), cancel_requested(list), rerender_requested(list): the selected clip ids.
+    current_clip_changed(str): the clicked (current) clip.
+    render_requested(list), cancel_requested(list), rerender_requested(list): the selected clip ids.
     """
 
     current_clip_changed = QtCore.Signal(str)
@@ -30,9 +30,11 @@ class ClipListView(QtWidgets.QTableView):
         self.render_action = QtGui.QAction("Render", self, shortcut=QtGui.QKeySequence("Ctrl+R"))
         self.cancel_action = QtGui.QAction("Cancel render", self)
         self.rerender_action = QtGui.QAction("Render again", self, shortcut=QtGui.QKeySequence("Ctrl+Shift+R"))
-        for action, signal in ((self.render_action, self.render_requested),
-                               (self.cancel_action, self.cancel_requested),
-                               (self.rerender_action, self.rerender_requested)):
+        for action, signal in (
+            (self.render_action, self.render_requested),
+            (self.cancel_action, self.cancel_requested),
+            (self.rerender_action, self.rerender_requested),
+        ):
             action.triggered.connect(lambda _=False, signal=signal: signal.emit(self.selected_clip_ids()))
             self.addAction(action)
         self.selectionModel().currentRowChanged.connect(self._on_selection_current_change)

@@ -63,8 +63,13 @@ class OccluderPanel(QtWidgets.QDockWidget):
     _tracking_progressed = QtCore.Signal(int, int)
     _objects_changed = QtCore.Signal()
 
-    def __init__(self, controller: Any, viewer: Any, masker: OcclusionMasker | MaskerFactory | None = None,
-                 parent: QtWidgets.QWidget | None = None) -> None:
+    def __init__(
+        self,
+        controller: Any,
+        viewer: Any,
+        masker: OcclusionMasker | MaskerFactory | None = None,
+        parent: QtWidgets.QWidget | None = None,
+    ) -> None:
         super().__init__("Occluders", parent)
         self.setObjectName("occluders")
         self.controller = controller
@@ -80,8 +85,13 @@ class OccluderPanel(QtWidgets.QDockWidget):
         self._is_tracking = False
         self._direction = Direction.BOTH
         # In the order of _TOOL_NAMES.
-        self._tools = (ClickTool(self, positive=True), ClickTool(self, positive=False),
-                       ClickTool(self, boxes_only=True), BrushTool(self), BrushTool(self, erase=True))
+        self._tools = (
+            ClickTool(self, positive=True),
+            ClickTool(self, positive=False),
+            ClickTool(self, boxes_only=True),
+            BrushTool(self),
+            BrushTool(self, erase=True),
+        )
         self._build()
         self._connect()
         self._set_enabled(False)
@@ -143,9 +153,11 @@ class OccluderPanel(QtWidgets.QDockWidget):
         self.both_button = QtWidgets.QPushButton("◀ Track ▶")
         self.forward_button = QtWidgets.QPushButton("Track ▶")
         self.cancel_button = QtWidgets.QPushButton("Cancel")
-        for button, tip in ((self.backward_button, "backward to the start of the range"),
-                            (self.both_button, "over the whole range"),
-                            (self.forward_button, "forward to the end of the range")):
+        for button, tip in (
+            (self.backward_button, "backward to the start of the range"),
+            (self.both_button, "over the whole range"),
+            (self.forward_button, "forward to the end of the range"),
+        ):
             button.setToolTip(f"Track the occluders from the first prompted frame {tip}")
             tracking.addWidget(button)
         layout.addLayout(tracking)
@@ -183,8 +195,14 @@ class OccluderPanel(QtWidgets.QDockWidget):
             register("options.changed", self._on_controller_clip_changed)
 
     def _set_enabled(self, enabled: bool) -> None:
-        for widget in (*self.tool_buttons.buttons(), self.add_button, self.delete_button, self.backward_button,
-                       self.both_button, self.forward_button):
+        for widget in (
+            *self.tool_buttons.buttons(),
+            self.add_button,
+            self.delete_button,
+            self.backward_button,
+            self.both_button,
+            self.forward_button,
+        ):
             widget.setEnabled(enabled)
         self.cancel_button.setEnabled(self._is_tracking)
 
@@ -204,16 +222,23 @@ class OccluderPanel(QtWidgets.QDockWidget):
             masker = self._load_masker()
             frame_count = probe(session.video).frame_count
             window = (max(session.start_frame - handles, 0), min(session.end_frame + handles, frame_count))
-            editor = OccluderEditor(masker, masker.init_session(session.video, window),
-                                    brush_path=lambda object_id, frame: self.controller.brush_mask_path(
-                                        clip_id, object_id, frame))
+            editor = OccluderEditor(
+                masker,
+                masker.init_session(session.video, window),
+                brush_path=lambda object_id, frame: self.controller.brush_mask_path(clip_id, object_id, frame),
+            )
             # The range may have shrunk since the prompts were made; those outside it cannot be tracked.
             inside = [prompt for prompt in session.occluders if window[0] <= prompt["frame"] < window[1]]
             editor.load(inside)
             return editor, len(session.occluders) - len(inside)
 
-        self.runner.submit(Task(run, lambda answer: self._on_editor_ready(clip_id, *answer),
-                                lambda message: self._on_editor_failed(clip_id, message)))
+        self.runner.submit(
+            Task(
+                run,
+                lambda answer: self._on_editor_ready(clip_id, *answer),
+                lambda message: self._on_editor_failed(clip_id, message),
+            )
+        )
 
     def _clip_key(self, clip_id: str) -> tuple:
         """What decides the editor's window: the clip, its media and range, the handles."""
@@ -232,7 +257,8 @@ class OccluderPanel(QtWidgets.QDockWidget):
         editor.register_event_callback("masks.changed", lambda data: self._masks_changed.emit(data["frames"]))
         editor.register_event_callback("objects.changed", lambda data: self._objects_changed.emit())
         editor.register_event_callback(
-            "tracking.progress", lambda data: self._tracking_progressed.emit(data["done"], data["total"]))
+            "tracking.progress", lambda data: self._tracking_progressed.emit(data["done"], data["total"])
+        )
         if not editor.objects:
             editor.add_object()
         self._on_editor_objects_changed()
@@ -387,8 +413,9 @@ class OccluderPanel(QtWidgets.QDockWidget):
             editor.apply(object_id, frame, prompt)
             return editor.request_occluders()
 
-        self.runner.submit(Task(run, lambda occluders: self._after_edit(occluders, was_tracking),
-                                self._on_edit_failed))
+        self.runner.submit(
+            Task(run, lambda occluders: self._after_edit(occluders, was_tracking), self._on_edit_failed)
+        )
 
     def _after_edit(self, occluders: tuple[dict, ...], was_tracking: bool) -> None:
         if self.clip_id is not None:
@@ -432,8 +459,13 @@ class OccluderPanel(QtWidgets.QDockWidget):
             except TrackingCancelledError as error:
                 return "cancelled", str(error)
 
-        self.runner.submit(Task(run, lambda answer: self._on_tracking_ended(cancel, *answer),
-                                lambda message: self._on_tracking_ended(cancel, message, message)))
+        self.runner.submit(
+            Task(
+                run,
+                lambda answer: self._on_tracking_ended(cancel, *answer),
+                lambda message: self._on_tracking_ended(cancel, message, message),
+            )
+        )
 
     def cancel_tracking(self) -> None:
         """Stop the tracking after the frame being tracked; the frames tracked so far are kept."""
@@ -465,8 +497,11 @@ class OccluderPanel(QtWidgets.QDockWidget):
 
     def _on_controller_clip_changed(self, event: dict[str, Any]) -> None:
         # The editor's own prompt saves fire this too; only a new range or new handles need a new session.
-        if self.clip_id is not None and event.get("clip_id", self.clip_id) == self.clip_id \
-                and self._clip_key(self.clip_id) != self._opened:
+        if (
+            self.clip_id is not None
+            and event.get("clip_id", self.clip_id) == self.clip_id
+            and self._clip_key(self.clip_id) != self._opened
+        ):
             self.open_clip(self.clip_id)
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:

@@ -44,8 +44,9 @@ class ToolTarget(Protocol):
 
 
 def _is_negative(event) -> bool:
-    return (event.button == QtCore.Qt.MouseButton.RightButton
-            or bool(event.modifiers & QtCore.Qt.KeyboardModifier.AltModifier))
+    return event.button == QtCore.Qt.MouseButton.RightButton or bool(
+        event.modifiers & QtCore.Qt.KeyboardModifier.AltModifier
+    )
 
 
 class ClickTool:

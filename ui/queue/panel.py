@@ -25,8 +25,12 @@ FRACTION_ROLE = QtCore.Qt.ItemDataRole.UserRole + 2
 COLUMNS = ("Clip", "State", "Stage", "Progress", "ETA", "Device", "Tries")
 PROGRESS_COLUMN = COLUMNS.index("Progress")
 _REFRESH_MS = 1000
-_STATE_COLOURS = {JobState.DONE: QtGui.QColor(60, 170, 80), JobState.FAILED: QtGui.QColor(210, 60, 60),
-                  JobState.RUNNING: QtGui.QColor(40, 130, 230), JobState.CANCELLED: QtGui.QColor(140, 140, 140)}
+_STATE_COLOURS = {
+    JobState.DONE: QtGui.QColor(60, 170, 80),
+    JobState.FAILED: QtGui.QColor(210, 60, 60),
+    JobState.RUNNING: QtGui.QColor(40, 130, 230),
+    JobState.CANCELLED: QtGui.QColor(140, 140, 140),
+}
 
 
 class QueueModel(QtCore.QAbstractTableModel):
@@ -57,8 +61,9 @@ class QueueModel(QtCore.QAbstractTableModel):
     def columnCount(self, parent: QtCore.QModelIndex = QtCore.QModelIndex()) -> int:
         return 0 if parent.isValid() else len(COLUMNS)
 
-    def headerData(self, section: int, orientation: QtCore.Qt.Orientation,
-                   role: int = QtCore.Qt.ItemDataRole.DisplayRole) -> Any:
+    def headerData(
+        self, section: int, orientation: QtCore.Qt.Orientation, role: int = QtCore.Qt.ItemDataRole.DisplayRole
+    ) -> Any:
         if orientation == QtCore.Qt.Orientation.Horizontal and role == QtCore.Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section]
         return None
@@ -100,8 +105,9 @@ def _cell_text(row: QueueRow, column: str) -> str:
 class ProgressDelegate(QtWidgets.QStyledItemDelegate):
     """Draws the progress column as a progress bar."""
 
-    def paint(self, painter: QtGui.QPainter, option: QtWidgets.QStyleOptionViewItem,
-              index: QtCore.QModelIndex) -> None:
+    def paint(
+        self, painter: QtGui.QPainter, option: QtWidgets.QStyleOptionViewItem, index: QtCore.QModelIndex
+    ) -> None:
         fraction = index.data(FRACTION_ROLE)
         if fraction is None:
             super().paint(painter, option, index)
@@ -134,8 +140,13 @@ class QueuePanel(QtWidgets.QDockWidget):
     rows_changed = QtCore.Signal()
     worker_changed = QtCore.Signal(str)
 
-    def __init__(self, queue_controller: QueueController, environment: dict[str, str] | None = None,
-                 auto_start: bool = True, parent: QtWidgets.QWidget | None = None) -> None:
+    def __init__(
+        self,
+        queue_controller: QueueController,
+        environment: dict[str, str] | None = None,
+        auto_start: bool = True,
+        parent: QtWidgets.QWidget | None = None,
+    ) -> None:
         super().__init__("Render queue", parent)
         self.setObjectName("queue")
         self.controller = queue_controller
@@ -239,8 +250,9 @@ class QueuePanel(QtWidgets.QDockWidget):
             self._is_reload_wanted = True
             return
         self._is_reloading = True
-        self.runner.submit(Task(self.controller.read_records, self._on_runner_records_read,
-                                self._on_runner_read_failed))
+        self.runner.submit(
+            Task(self.controller.read_records, self._on_runner_records_read, self._on_runner_read_failed)
+        )
 
     def _on_runner_records_read(self, records: list) -> None:
         self._is_reloading = False

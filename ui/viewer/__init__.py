@@ -12,5 +12,15 @@ from keydub.ui.viewer.scrub_bar import ScrubBar
 from keydub.ui.viewer.viewer import Viewer
 
 
-__all__ = ["DEFAULT_CACHE_BYTES", "DecodeThread", "FrameCache", "FrameView", "ScrubBar", "Viewer",
-           "ViewerMouseEvent", "ViewerTool", "rgba_to_qimage", "to_qimage"]
+__all__ = [
+    "DEFAULT_CACHE_BYTES",
+    "DecodeThread",
+    "FrameCache",
+    "FrameView",
+    "ScrubBar",
+    "Viewer",
+    "ViewerMouseEvent",
+    "ViewerTool",
+    "rgba_to_qimage",
+    "to_qimage",
+]

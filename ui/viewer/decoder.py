@@ -22,6 +22,7 @@ from keydub.ui.viewer.cache import FrameCache
 # Frames decoded ahead of the last one asked for while the thread is idle (0.5 s at 24 fps; ~150 MB at 1080p).
 READ_AHEAD = 12
 
+
 def to_qimage(frame: np.ndarray) -> QtGui.QImage:
     """An RGB uint8 `(h, w, 3)` array as a `QImage` that owns its pixels."""
     frame = np.ascontiguousarray(frame)

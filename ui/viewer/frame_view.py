@@ -157,8 +157,14 @@ class FrameView(QtWidgets.QGraphicsView):
 
     def _event(self, event: QtGui.QMouseEvent) -> ViewerMouseEvent:
         point = self.mapToScene(event.position().toPoint())
-        return ViewerMouseEvent(x=point.x(), y=point.y(), frame=self.frame_index, button=event.button(),
-                                buttons=event.buttons(), modifiers=event.modifiers())
+        return ViewerMouseEvent(
+            x=point.x(),
+            y=point.y(),
+            frame=self.frame_index,
+            button=event.button(),
+            buttons=event.buttons(),
+            modifiers=event.modifiers(),
+        )
 
     def mousePressEvent(self, event: QtGui.QMouseEvent) -> None:
         if event.button() == QtCore.Qt.MouseButton.MiddleButton:
@@ -193,7 +199,7 @@ class FrameView(QtWidgets.QGraphicsView):
     def wheelEvent(self, event: QtGui.QWheelEvent) -> None:
         steps = event.angleDelta().y() / 120
         if steps:
-            self.zoom(_ZOOM_STEP ** steps)
+            self.zoom(_ZOOM_STEP**steps)
 
     def resizeEvent(self, event: QtGui.QResizeEvent) -> None:
         super().resizeEvent(event)

@@ -15,7 +15,7 @@ _PLAYHEAD_COLOUR = QtGui.QColor(255, 200, 40)
 
 class ScrubBar(QtWidgets.QWidget):
     """Signals:
-        seek_requested(int): the user clicked or dragged to a frame.
+    seek_requested(int): the user clicked or dragged to a frame.
     """
 
     seek_requested = QtCore.Signal(int)

@@ -30,12 +30,48 @@ from pathlib import Path
 from typing import Any
 
 
-CLIP_COLOURS = ("Orange", "Apricot", "Yellow", "Lime", "Olive", "Green", "Teal", "Navy", "Blue", "Purple", "Violet",
-                "Pink", "Tan", "Beige", "Brown", "Chocolate")
-MARKER_COLOURS = ("Blue", "Cyan", "Green", "Yellow", "Red", "Pink", "Purple", "Fuchsia", "Rose", "Lavender", "Sky",
-                  "Mint", "Lemon", "Sand", "Cocoa", "Cream")
-_RATE_NAMES = {Fraction(24000, 1001): "23.976", Fraction(30000, 1001): "29.97", Fraction(60000, 1001): "59.94",
-               Fraction(48000, 1001): "47.952"}
+CLIP_COLOURS = (
+    "Orange",
+    "Apricot",
+    "Yellow",
+    "Lime",
+    "Olive",
+    "Green",
+    "Teal",
+    "Navy",
+    "Blue",
+    "Purple",
+    "Violet",
+    "Pink",
+    "Tan",
+    "Beige",
+    "Brown",
+    "Chocolate",
+)
+MARKER_COLOURS = (
+    "Blue",
+    "Cyan",
+    "Green",
+    "Yellow",
+    "Red",
+    "Pink",
+    "Purple",
+    "Fuchsia",
+    "Rose",
+    "Lavender",
+    "Sky",
+    "Mint",
+    "Lemon",
+    "Sand",
+    "Cocoa",
+    "Cream",
+)
+_RATE_NAMES = {
+    Fraction(24000, 1001): "23.976",
+    Fraction(30000, 1001): "29.97",
+    Fraction(60000, 1001): "59.94",
+    Fraction(48000, 1001): "47.952",
+}
 _ids = itertools.count(1)
 
 # The connection: "running" answers scriptapp("Resolve"); "not_running", "external_off" and "free" answer None
@@ -94,8 +130,13 @@ class _Markers:
             return False
         if colour not in MARKER_COLOURS or not isinstance(duration, int) or duration < 1:
             return False
-        self.markers[frame] = {"color": colour, "duration": duration, "note": str(note), "name": str(name),
-                               "customData": str(custom or "")}
+        self.markers[frame] = {
+            "color": colour,
+            "duration": duration,
+            "note": str(note),
+            "name": str(name),
+            "customData": str(custom or ""),
+        }
         return True
 
     def by_custom_data(self, custom: str) -> dict[int, dict[str, Any]]:
@@ -174,9 +215,14 @@ def media_properties(path: Path, project_rate: Fraction) -> dict[str, str] | Non
         with wave.open(str(path), "rb") as stream:
             seconds = Fraction(stream.getnframes(), stream.getframerate())
         frames = int(seconds * project_rate)
-        return {"Type": "Audio", "FPS": rate_name(project_rate), "Start TC": "00:00:00:00",
-                "End TC": frame_to_timecode(frames, project_rate), "Frames": str(frames),
-                "Audio Ch": "1"}
+        return {
+            "Type": "Audio",
+            "FPS": rate_name(project_rate),
+            "Start TC": "00:00:00:00",
+            "End TC": frame_to_timecode(frames, project_rate),
+            "Frames": str(frames),
+            "Audio Ch": "1",
+        }
     import av
 
     with av.open(str(path)) as container:
@@ -188,8 +234,14 @@ def media_properties(path: Path, project_rate: Fraction) -> dict[str, str] | Non
         kind = "Video + Audio" if container.streams.audio else "Video"
         resolution = f"{stream.codec_context.width}x{stream.codec_context.height}"
     start = timecode_to_frame(timecode, rate)
-    return {"Type": kind, "FPS": rate_name(rate), "Start TC": frame_to_timecode(start, rate),
-            "End TC": frame_to_timecode(start + frames, rate), "Frames": str(frames), "Resolution": resolution}
+    return {
+        "Type": kind,
+        "FPS": rate_name(rate),
+        "Start TC": frame_to_timecode(start, rate),
+        "End TC": frame_to_timecode(start + frames, rate),
+        "Frames": str(frames),
+        "Resolution": resolution,
+    }
 
 
 class Folder(_Object):
@@ -216,8 +268,17 @@ class Folder(_Object):
 
 
 class TimelineItem(_Clip):
-    def __init__(self, timeline: "Timeline", kind: str, index: int, start: int, end: int,
-                 pool_item: MediaPoolItem | None = None, left_offset: int = 0, name: str | None = None) -> None:
+    def __init__(
+        self,
+        timeline: "Timeline",
+        kind: str,
+        index: int,
+        start: int,
+        end: int,
+        pool_item: MediaPoolItem | None = None,
+        left_offset: int = 0,
+        name: str | None = None,
+    ) -> None:
         self._id = _new_id()
         self.timeline = timeline
         self.track = (kind, index)
@@ -288,8 +349,13 @@ class TimelineItem(_Clip):
         if self.timeline.locked(*self.track):
             return False
         if not self.takes:
-            self.takes.append({"startFrame": self.left_offset, "endFrame": self.left_offset + self.GetDuration(),
-                               "mediaPoolItem": self.pool_item})
+            self.takes.append(
+                {
+                    "startFrame": self.left_offset,
+                    "endFrame": self.left_offset + self.GetDuration(),
+                    "mediaPoolItem": self.pool_item,
+                }
+            )
             self.selected_take = 1
         start = 0 if start_frame is None else start_frame
         end = start + self.GetDuration() if end_frame is None else end_frame
@@ -331,8 +397,9 @@ class TimelineItem(_Clip):
         return True
 
     def copy_to(self, timeline: "Timeline") -> "TimelineItem":
-        copy = TimelineItem(timeline, self.track[0], self.track[1], self.start, self.end, self.pool_item,
-                            self.left_offset, self.name)
+        copy = TimelineItem(
+            timeline, self.track[0], self.track[1], self.start, self.end, self.pool_item, self.left_offset, self.name
+        )
         copy.enabled, copy.colour, copy.properties = self.enabled, self.colour, dict(self.properties)
         copy.takes, copy.selected_take = [dict(take) for take in self.takes], self.selected_take
         copy.marker_list.markers = {frame: dict(marker) for frame, marker in self.marker_list.markers.items()}
@@ -355,8 +422,11 @@ class Timeline(_Object):
         self.name = name
         self.rate = rate
         self.start_frame = timecode_to_frame(start_timecode, rate)
-        self.tracks: dict[str, list[_Track]] = {"video": [_Track("Video 1")], "audio": [_Track("Audio 1", "stereo")],
-                                                "subtitle": []}
+        self.tracks: dict[str, list[_Track]] = {
+            "video": [_Track("Video 1")],
+            "audio": [_Track("Audio 1", "stereo")],
+            "subtitle": [],
+        }
         self.marker_list = _Markers()
 
     def locked(self, kind: str, index: int) -> bool:
@@ -649,12 +719,19 @@ class Resolve(_Object):
     EXPORT_FCP_7_XML = 3
     EXPORT_NONE = 0
 
-    def __init__(self, project: Project | None, *, product: str = "DaVinci Resolve Studio",
-                 version: tuple = (20, 2, 1, 6, ""), database: dict | None = None) -> None:
+    def __init__(
+        self,
+        project: Project | None,
+        *,
+        product: str = "DaVinci Resolve Studio",
+        version: tuple = (20, 2, 1, 6, ""),
+        database: dict | None = None,
+    ) -> None:
         self.product = product
         self.version = list(version)
-        self.project_manager = ProjectManager(project, database if database is not None else
-                                              {"DbType": "Disk", "DbName": "Local Database"})
+        self.project_manager = ProjectManager(
+            project, database if database is not None else {"DbType": "Disk", "DbName": "Local Database"}
+        )
         self.page = "edit"
 
     def GetProductName(self) -> str:
