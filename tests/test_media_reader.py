@@ -10,6 +10,7 @@ from media_fixtures import make_test_clip, noise_pattern, read_index
 
 from keydub.core.errors import InvalidParameterError, UnsupportedMediaError
 from keydub.core.media import FrameReader, probe, read_frames
+from keydub.core.media.reader import SKIP_MARGIN_FRAMES
 
 
 RANGES = [(0, 30), (17, 23), (29, 30), (5, 6), (12, 20), (0, 1), (23, 24)]
@@ -35,6 +36,23 @@ def test_frame_i_is_frame_i_after_any_seek(tmp_path: Path, codec: str, suffix: s
             assert [read_index(frame) for frame in frames] == list(range(start, end))
             assert all(frame.shape == (48, 64, 3) and frame.dtype == np.uint8 for frame in frames)
         assert read_index(reader.frame(21)) == 21
+
+
+def test_frames_far_past_the_keyframe_are_exact_with_non_reference_frames_skipped(tmp_path: Path) -> None:
+    # One keyframe for 120 frames of B-frame H.264: a read at frame 100 skips the non-reference frames before
+    # frame 100 - SKIP_MARGIN_FRAMES, and every frame it returns must be the one a read from the start gives.
+    path = make_test_clip(tmp_path / "long.mp4", codec="h264", frame_count=120, gop=120)
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.skip_frame = "NONREF"
+        decoded = sum(1 for packet in container.demux(stream) for _ in stream.decode(packet))
+    assert decoded < 100, "the clip has non-reference frames to skip"
+    assert 100 - SKIP_MARGIN_FRAMES > 40, "a read at frame 100 skips some of them"
+    whole = list(read_frames(path))
+    with FrameReader(path) as reader:
+        for start, end in [(100, 104), (70, 71), (119, 120), (40, 45)]:
+            frames = list(reader.read(start, end))
+            assert all(np.array_equal(a, b) for a, b in zip(frames, whole[start:end], strict=True))
 
 
 def test_long_gop_seek_really_starts_at_a_later_keyframe(tmp_path: Path) -> None:

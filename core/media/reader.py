@@ -24,6 +24,10 @@ from keydub.core.media._container import media_path, open_input
 from keydub.core.media.probe import MediaInfo, probe, require_constant_frame_rate
 
 
+# Frames before a seek target that are decoded whole, whatever their kind (more than any codec's reorder delay).
+SKIP_MARGIN_FRAMES = 32
+
+
 class FrameReader:
     """Reads a clip's frames by index, keeping the file open between reads (for chunked renders and scrubbing).
 
@@ -127,11 +131,15 @@ class FrameReader:
         stream = self._container.streams[self.info.video_stream]
         time_base = stream.time_base
         target = int((self.info.frame_time(start)) / time_base)
-        frames = self._decode(seek_to=target if start > 0 else None)
+        # Frames this far before the target are only decoded to reach it: the ones no other frame refers to
+        # (most B-frames of long-GOP H.264/HEVC) are skipped. The margin exceeds any reorder delay, so every
+        # frame from it on is decoded whole.
+        skip_until = target - int(SKIP_MARGIN_FRAMES / self.info.frame_rate / time_base)
+        frames = self._decode(seek_to=target if start > 0 else None, skip_until=skip_until)
         first = next(frames, None)
         if first is not None and self._index_of(first, time_base) > start:
             # The demuxer landed after the wanted frame (an index without that keyframe): read from the start.
-            frames, first = self._decode(seek_to=None), None
+            frames, first = self._decode(seek_to=None, skip_until=skip_until), None
         if first is not None:
             yield self._index_of(first, time_base), first
         for frame in frames:
@@ -144,20 +152,24 @@ class FrameReader:
             )
         return round((frame.pts * time_base - self.info.start_time) * self.info.frame_rate)
 
-    def _decode(self, seek_to: int | None) -> Iterator[VideoFrame]:
+    def _decode(self, seek_to: int | None, skip_until: int | None = None) -> Iterator[VideoFrame]:
         """Frames in presentation order, after seeking to the keyframe at or before tick `seek_to`.
 
         `None` reopens the file, which starts decoding at its very first packet whatever the container's seek
-        support.
+        support. Non-reference frames of packets stamped before tick `skip_until` are not decoded at all.
         """
         if seek_to is None:
             self._container.close()
             self._container = self._open()
         stream = self._container.streams[self.info.video_stream]
+        context = stream.codec_context
         try:
             if seek_to is not None:
                 self._container.seek(seek_to, stream=stream, backward=True)
+            context.skip_frame = "NONREF" if skip_until is not None else "DEFAULT"
             for packet in self._container.demux(stream):
+                if skip_until is not None and (packet.pts is None or packet.pts >= skip_until):
+                    context.skip_frame, skip_until = "DEFAULT", None
                 yield from stream.decode(packet)
         except av.FFmpegError as error:
             raise UnsupportedMediaError(f"{self._path} could not be decoded ({error}); it may be corrupt") from error
