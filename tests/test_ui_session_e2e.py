@@ -213,7 +213,12 @@ def test_open_face_occluders_render_compare_export_and_reopen(qtbot, tmp_path, s
     panel_frames = list(read_frames(render))
     cli_frames = list(read_frames(cli_output))
     assert len(panel_frames) == len(cli_frames) == FRAMES
-    assert all(np.array_equal(a, b) for a, b in zip(panel_frames, cli_frames, strict=True))
+    differing = [
+        (index, int(np.count_nonzero(a != b)), int(np.abs(a.astype(int) - b).max()))
+        for index, (a, b) in enumerate(zip(panel_frames, cli_frames, strict=True))
+        if not np.array_equal(a, b)
+    ]
+    assert not differing, f"(frame, values that differ, largest difference) of the panel's render: {differing}"
     source = list(read_frames(video))
     assert any(not np.array_equal(a, b) for a, b in zip(panel_frames, source, strict=True))  # lips were made
 
