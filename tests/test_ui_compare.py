@@ -1,6 +1,11 @@
 """Compare: source and render of the same moment as a split wipe with a draggable divider or an A/B toggle,
 checked in pixels, and playback of the render with its sound through QtMultimedia."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -83,8 +88,38 @@ def test_both_sides_show_the_same_moment_and_seeks_stay_inside_the_render(qtbot,
     qtbot.waitUntil(lambda: compare.is_showing(12), timeout=5000)
 
 
-def test_playback_plays_the_render_file_with_its_sound(qtbot, compare, clips):
+# QMediaPlayer.stop() of Qt 6.12's FFmpeg backend sometimes never returns on a machine without a sound server, so
+# playback is checked in a child process that a deadlock cannot take the suite down with.
+PLAYBACK_CHILD = "KEYDUB_TEST_PLAYBACK_CHILD"
+PLAYBACK_TIMEOUT_S = 90
+
+
+def test_playback_plays_the_render_file_with_its_sound(tmp_path):
     pytest.importorskip("PySide6.QtMultimedia", exc_type=ImportError)  # PySide6-Addons and its system libraries
+    test = f"{__file__}::test_playback_in_this_process"
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--basetemp", str(tmp_path), test]
+    try:
+        child = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=PLAYBACK_TIMEOUT_S,
+            env={**os.environ, PLAYBACK_CHILD: "1"},
+            cwd=Path(__file__).parent.parent,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.skip(
+            f"QtMultimedia's player did not stop within {PLAYBACK_TIMEOUT_S} s (a deadlock of Qt's FFmpeg "
+            "backend without a sound server)"
+        )
+    assert child.returncode == 0 and "1 passed" in child.stdout, child.stdout + child.stderr
+
+
+@pytest.mark.skipif(
+    not os.environ.get(PLAYBACK_CHILD), reason="run by test_playback_plays_the_render_file_with_its_sound"
+)
+def test_playback_in_this_process(qtbot, compare, clips):
+    pytest.importorskip("PySide6.QtMultimedia", exc_type=ImportError)
     failures = []
     compare.playback_failed.connect(failures.append)
     compare.seek(15)
