@@ -167,7 +167,8 @@ def test_open_face_occluders_render_compare_export_and_reopen(qtbot, tmp_path, s
     status = controller.status(clip_id)
     assert status.state == "done", status.message
     render = window.current_render()
-    assert window.clip_model.index(0, 7).data() == "done"
+    # The clip list reads the store on its own refresh, a moment after the controller sees the job done.
+    qtbot.waitUntil(lambda: window.clip_model.index(0, 7).data() == "done", timeout=10000)
 
     # 6. Compare the render with its source on the same frame.
     window._on_compare_click()
