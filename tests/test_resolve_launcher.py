@@ -2,18 +2,23 @@
 
 import json
 import runpy
+import shutil
 import subprocess
 import sys
+import sysconfig
+import zipfile
 from pathlib import Path
 
 import pytest
 from fake_resolve import library
 
+from keydub.core.errors import KeydubError
 from keydub.plugin.cli.main import main
 from keydub.plugin.resolve import install
 
 
-LAUNCHER = Path(__file__).resolve().parents[1] / "resolve_scripts" / "Keydub.py"
+PROJECT = Path(__file__).resolve().parents[1]
+LAUNCHER = PROJECT / "resolve_scripts" / "Keydub.py"
 STAND_IN = """#!/bin/sh
 printf '%s\\n' "$@" > "{record}"
 echo "API=$RESOLVE_SCRIPT_API PYTHONPATH=$PYTHONPATH" >> "{record}"
@@ -99,6 +104,11 @@ def test_inside_the_free_edition_the_launcher_points_to_the_otio_route(tmp_path,
     assert not record.exists()
 
 
+def installed_config(text: str) -> dict:
+    """The INSTALLED line an installed launcher got, parsed."""
+    return json.loads(text.split("INSTALLED = ", 1)[1].split("\n}\n", 1)[0] + "}")
+
+
 def test_install_scripts_copies_the_launcher_with_this_keydub_recorded(tmp_path, monkeypatch, capsys):
     program, record = stand_in_keydub(tmp_path / "bin")
     monkeypatch.setattr(install, "keydub_command", lambda: (str(program),))
@@ -112,12 +122,84 @@ def test_install_scripts_copies_the_launcher_with_this_keydub_recorded(tmp_path,
     assert f"Copied the Keydub launcher to {scripts}/Utility/Keydub.py" in capsys.readouterr().out
     installed = scripts / "Utility" / "Keydub.py"
     text = installed.read_text()
-    config = json.loads(text.split("INSTALLED = ", 1)[1].split("\n}\n", 1)[0] + "}")
+    config = installed_config(text)
     assert config["command"] == [str(program)] and config["RESOLVE_SCRIPT_API"] == "/opt/resolve/Developer/Scripting"
     # The installed copy finds Keydub without PATH and hands Resolve's scripting paths on.
     result = run_bare(installed, "/usr/bin:/bin")
     assert result.returncode == 0, result.stdout
     assert record.read_text().splitlines()[2] == "API=/opt/resolve/Developer/Scripting PYTHONPATH="
+
+
+def source_tree_copy(folder: Path) -> Path:
+    """The files a wheel is built from (pyproject.toml, README.md, the package folders it names), copied to
+    `folder`, so the build writes nothing into the project."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+
+    config = tomllib.loads((PROJECT / "pyproject.toml").read_text())
+    folder.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(PROJECT / name, folder / name)
+    for package in config["tool"]["setuptools"]["package-dir"].values():
+        shutil.copytree(PROJECT / package, folder / package, ignore=shutil.ignore_patterns("__pycache__"))
+    return folder
+
+
+def pip(*arguments: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_install_scripts_works_from_an_installed_wheel(tmp_path):
+    source = source_tree_copy(tmp_path / "source")
+    pip("wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path / "dist"), str(source))
+    (wheel,) = (tmp_path / "dist").glob("keydub-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        assert archive.read("keydub/resolve_scripts/Keydub.py") == LAUNCHER.read_bytes()
+    site = tmp_path / "site"
+    pip("install", "--no-deps", "--no-compile", "-q", "--target", str(site), str(wheel))
+
+    # `-S`: no .pth file runs, so the editable install of this checkout is invisible; the wheel's Keydub comes
+    # first on the path, then this environment's libraries (torch, OTIO...).
+    libraries = dict.fromkeys(sysconfig.get_paths()[key] for key in ("purelib", "platlib"))
+    scripts = tmp_path / "Fusion" / "Scripts"
+    program = (
+        "import sys; import keydub.plugin.resolve.install as install; print(install.__file__, file=sys.stderr); "
+        "from keydub.plugin.cli.main import main; sys.exit(main(sys.argv[1:]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", program, "resolve", "install-scripts", "--scripts-dir", str(scripts)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": ":".join([str(site), *libraries])},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stderr.splitlines()[0] == str(site / "keydub" / "plugin" / "resolve" / "install.py")
+    installed = scripts / "Utility" / "Keydub.py"
+    assert result.stdout.splitlines()[0] == f"Copied the Keydub launcher to {installed}"
+    # Byte for byte the launcher of this checkout, but for the one line install-scripts fills in.
+    before, after = LAUNCHER.read_bytes().split(install.CONFIG_LINE.encode())
+    text = installed.read_bytes()
+    assert text.startswith(before + b"INSTALLED = {\n") and text.endswith(b"\n}\n" + after)
+    assert installed_config(text.decode())["command"] == [sys.executable, "-m", "keydub.plugin.cli.main"]
+
+
+def test_an_installation_without_the_launcher_is_told_to_reinstall(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(install, "LAUNCHER_PACKAGE", "keydub.no_such_scripts")
+    with pytest.raises(KeydubError, match="Keydub.py .keydub.no_such_scripts. is missing from this installation"):
+        install.launcher_text(("keydub",))
+    assert main(["resolve", "install-scripts", "--scripts-dir", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.startswith("Error: the Resolve launcher Keydub.py")
+    assert not any(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize(

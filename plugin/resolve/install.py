@@ -4,12 +4,16 @@ Resolve lists the scripts of `Fusion/Scripts/Utility` under Workspace > Scripts 
 launcher `resolve_scripts/Keydub.py` with one line filled in: the command that starts this Keydub (its own
 environment's interpreter) and the scripting paths, since Resolve runs menu scripts with whatever Python it
 found, which knows nothing of Keydub's environment.
+
+The launcher ships inside the package as `keydub.resolve_scripts` (the top-level `resolve_scripts/` folder of the
+source tree), so it is read the same way from a source checkout, an editable install or an installed wheel.
 """
 
 import json
 import os
 import sys
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from keydub.core.errors import KeydubError, OutputNotWritableError
@@ -20,7 +24,8 @@ from keydub.plugin.resolve.connection import script_paths
 LAUNCHER_NAME = "Keydub.py"
 # The launcher's one line that install-scripts fills in.
 CONFIG_LINE = "INSTALLED = {}  # filled in by `keydub resolve install-scripts`\n"
-_LAUNCHER_SOURCE = Path(__file__).resolve().parents[2] / "resolve_scripts" / LAUNCHER_NAME
+# The package that holds the launcher (`resolve_scripts/` in the source tree).
+LAUNCHER_PACKAGE = "keydub.resolve_scripts"
 
 
 @dataclass(frozen=True)
@@ -53,16 +58,29 @@ def keydub_command() -> tuple[str, ...]:
     return (sys.executable, "-m", "keydub.plugin.cli.main")
 
 
+def launcher_source() -> str:
+    """The launcher as shipped, read from the installed package.
+
+    Raises:
+        `KeydubError`: this installation lacks it (a broken or partial install).
+    """
+    try:
+        return resources.files(LAUNCHER_PACKAGE).joinpath(LAUNCHER_NAME).read_text(encoding="utf-8")
+    except (ModuleNotFoundError, FileNotFoundError) as error:
+        raise KeydubError(
+            f"the Resolve launcher {LAUNCHER_NAME} ({LAUNCHER_PACKAGE}) is missing from this installation of "
+            "Keydub; reinstall Keydub in this environment"
+        ) from error
+
+
 def launcher_text(command: tuple[str, ...]) -> str:
     """The launcher with its configuration line filled in."""
-    if not _LAUNCHER_SOURCE.is_file():
-        raise KeydubError(
-            f"the Resolve launcher {_LAUNCHER_SOURCE} is missing from this installation; reinstall "
-            "Keydub from its source tree"
-        )
-    source = _LAUNCHER_SOURCE.read_text(encoding="utf-8")
+    source = launcher_source()
     if source.count(CONFIG_LINE) != 1:
-        raise KeydubError(f"{_LAUNCHER_SOURCE} has no configuration line to fill in; reinstall Keydub")
+        raise KeydubError(
+            f"the Resolve launcher {LAUNCHER_NAME} of this installation has no configuration line to fill in; "
+            "reinstall Keydub"
+        )
     config = {"command": list(command), **script_paths().environment()}
     return source.replace(CONFIG_LINE, f"INSTALLED = {json.dumps(config, indent=4)}\n")
 
