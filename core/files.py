@@ -147,7 +147,8 @@ def check_outputs(
         inputs (`Mapping[str, path | None]`): the command's inputs by option, files or folders; never written.
         overwrite (`bool`, defaults to `False`): whether existing output files may be replaced.
         folders (`tuple[str, ...]`): the options of `outputs` that name folders to write into (created when
-            missing) rather than files. An output file's folder must exist.
+            missing) rather than files. An output file's folder must exist, unless it is one of these (a command
+            that writes into `-o DIR` names its files inside it).
 
     Returns:
         `dict[str, Path]`: the outputs given, absolute.
@@ -160,6 +161,7 @@ def check_outputs(
     """
     given = {option: _absolute(path) for option, path in outputs.items() if path is not None}
     sources = {option: _absolute(path) for option, path in (inputs or {}).items() if path is not None}
+    created = {path for option, path in given.items() if option in folders}
     for option, path in given.items():
         _check_names(option, path)
         for source_option, source in sources.items():
@@ -171,7 +173,7 @@ def check_outputs(
         if option in folders:
             _check_output_folder(option, path)
         else:
-            _check_output_file(option, path, overwrite)
+            _check_output_file(option, path, overwrite, may_create_folder=path.parent in created)
     _check_distinct(given)
     return given
 
@@ -187,7 +189,7 @@ def _absolute(path: str | os.PathLike[str]) -> Path:
     return Path(os.fspath(path)).expanduser().absolute()
 
 
-def _check_output_file(option: str, path: Path, overwrite: bool) -> None:
+def _check_output_file(option: str, path: Path, overwrite: bool, *, may_create_folder: bool = False) -> None:
     kind = path_kind(path)
     if kind == "a folder":
         raise InvalidParameterError(
@@ -198,7 +200,7 @@ def _check_output_file(option: str, path: Path, overwrite: bool) -> None:
         raise InvalidParameterError(f"{option} {path} is {kind}, not a file Keydub can write; choose a file path")
     if kind == "a file" and not overwrite:
         raise OutputExistsError(f"{option} {path} already exists; choose another name or pass --overwrite")
-    _check_writable_folder(option, path.parent)
+    _check_writable_folder(option, path.parent, may_create=may_create_folder)
 
 
 def _check_output_folder(option: str, path: Path) -> None:

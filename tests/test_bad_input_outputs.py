@@ -11,7 +11,7 @@ import pytest
 from bad_input import assert_refused, run_cli, snapshot, write_wav
 from media_fixtures import make_test_clip
 
-from keydub.core.errors import InvalidParameterError, OutputExistsError
+from keydub.core.errors import InvalidParameterError, OutputExistsError, OutputNotWritableError
 from keydub.core.files import check_outputs, write_text_atomically
 
 
@@ -133,6 +133,12 @@ def test_the_shared_check_names_every_rule(tmp_path):
     assert check_outputs(
         {"--report": existing, "--out-dir": tmp_path / "new" / "dir"}, overwrite=True, folders=("--out-dir",)
     ) == {"--report": existing, "--out-dir": tmp_path / "new" / "dir"}
+    # A file inside an output folder that is still to be created is allowed; inside any other missing folder not.
+    folder = tmp_path / "new_qc"
+    checked = check_outputs({"-o": folder, "-o (plot)": folder / "a.png"}, folders=("-o",))
+    assert checked == {"-o": folder, "-o (plot)": folder / "a.png"}
+    with pytest.raises(OutputNotWritableError, match="-o .plot.: the folder .*elsewhere does not exist; create it"):
+        check_outputs({"-o": folder, "-o (plot)": tmp_path / "elsewhere" / "a.png"}, folders=("-o",))
     assert sorted(path.name for path in tmp_path.iterdir()) == ["a.json", "sub"]
 
 

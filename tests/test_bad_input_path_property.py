@@ -1,8 +1,11 @@
-"""Property: for every command and every path-valued option it writes, pointing that option at any of the
-command's inputs is refused, with or without --overwrite, and changes no byte anywhere.
+"""Properties: for every command and every path-valued option it writes, pointing that option at any of the
+command's inputs is refused, with or without --overwrite, and changes no byte anywhere; and every file a command
+writes (those it names itself inside an output folder included, such as `keydub eval`'s plot and reports) is
+refused when it already exists and --overwrite is not given.
 
-The commands and their path options are discovered from the real argument parser, so a command or option added
-later is covered (or makes this test fail until it gets a sample command line below).
+The commands and their path options are discovered from the real argument parser, and the files each writes from
+the preflight's description of its command line, so a command or output added later is covered (or makes this
+test fail until it gets a sample command line below).
 """
 
 import argparse
@@ -14,6 +17,7 @@ import pytest
 from bad_input import assert_refused, run_cli, snapshot, write_wav
 from media_fixtures import make_test_clip
 
+from keydub.plugin.cli._preflight import command_paths
 from keydub.plugin.cli.main import build_parser
 
 
@@ -170,3 +174,28 @@ def test_no_output_option_can_point_at_an_input(tmp_path, capsys, words, overwri
             assert_refused(outcome, workspace, before, argv[position - 1])
             tried += 1
     assert tried == len(outputs) * len(inputs)
+
+
+def _written_files(words: tuple[str, ...], workspace: Path) -> dict[str, Path]:
+    """The files (not folders) the sample command line of `words` writes, by what names them."""
+    args = build_parser().parse_args([str(arg) for arg in SAMPLES[words](workspace)])
+    paths = command_paths(args)
+    if paths is None:
+        return {}
+    return {option: path for option, path in paths.outputs.items() if path is not None and option not in paths.folders}
+
+
+@pytest.mark.parametrize("words", [words for words in SAMPLES if words in COMMANDS], ids=" ".join)
+def test_no_file_a_command_writes_replaces_an_existing_one_without_overwrite(tmp_path, capsys, words):
+    workspace = _workspace(tmp_path)
+    outputs = _written_files(words, workspace)
+    if words[0] == "eval":  # its plot and reports are named by the command, inside -o
+        assert any(option.startswith("-o (") for option in outputs), outputs
+    argv = [str(arg) for arg in SAMPLES[words](workspace)]
+    for option, path in outputs.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"an earlier output")
+        before = snapshot(workspace)
+        outcome = run_cli(argv, capsys)
+        assert_refused(outcome, workspace, before, option, f"{path} already exists; choose another name")
+        path.unlink()

@@ -31,6 +31,7 @@ def calls(monkeypatch) -> dict[str, int]:
         "keydub.core.render.path.load_pipeline",
         "keydub.core.engine.Engine.render",
         "keydub.core.faces.track_faces",
+        "keydub.core.metrics.syncnet.load_syncnet",
     ):
         monkeypatch.setattr(target, recorder(target))
     return counted
@@ -41,7 +42,21 @@ def workspace(tmp_path: Path) -> Path:
     make_test_clip(tmp_path / "clip.mkv", frame_count=3)
     write_wav(tmp_path / "dub.wav")
     (tmp_path / "renders").mkdir()
+    # An earlier evaluation: a plot, a folder where its numbers go, and reports (one of them doubling as weights).
+    (tmp_path / "qc").mkdir()
+    (tmp_path / "qc" / "clip.mar.png").write_bytes(b"earlier plot")
+    (tmp_path / "qc" / "clip.lipleak.json").mkdir()
+    (tmp_path / "qc" / "report.md").write_text("earlier report\n")
+    (tmp_path / "qc" / "report.json").write_bytes(b"stand-in SyncNet")
     return tmp_path
+
+
+def _leak(w: Path, *extra) -> list:
+    return ["eval", "leak", "--video", w / "clip.mkv", "-o", w / "qc", *extra]
+
+
+def _protocol(w: Path, *extra) -> list:
+    return ["eval", "protocol", "--videos", w / "renders", "--audios", w / "renders", "-o", w / "qc", *extra]
 
 
 def _render(w: Path, *extra) -> list:
@@ -67,6 +82,16 @@ def _render(w: Path, *extra) -> list:
         (lambda w: ["mask", w / "clip.mkv", "-o", w / "renders"], ["is an existing folder"]),
         (lambda w: _render(w, "-o", w / "out.mov", "--device", "cuda:99"), ["cuda:99", "cpu"]),
         (lambda w: _render(w, "-o", w / "out.mov", "--device", "toaster"), ["toaster", "is not a device name"]),
+        (lambda w: _leak(w), ["-o (plot)", "clip.mar.png already exists; choose another name or pass --overwrite"]),
+        (lambda w: _leak(w, "--overwrite"), ["-o (numbers)", "clip.lipleak.json is an existing folder"]),
+        (
+            lambda w: _protocol(w, "--syncnet", w / "qc" / "report.json"),
+            ["-o (Markdown report)", "report.md already exists; choose another name or pass --overwrite"],
+        ),
+        (
+            lambda w: _protocol(w, "--syncnet", w / "qc" / "report.json", "--overwrite"),
+            ["-o (JSON report)", "is also the --syncnet input; Keydub never writes over its inputs"],
+        ),
     ],
 )
 def test_command_line_mistakes_are_refused_before_any_work(workspace, capsys, calls, argv, needles):

@@ -90,13 +90,25 @@ def test_leak_renders_silence_and_writes_plot_and_numbers(tmp_path, weight_optio
         assert plot.size == PLOT_SIZE
 
     assert main(["eval", "leak", "--video", str(clip), "-o", str(out), *weight_options]) == 1
-    assert "shot.mar.png already exists" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        f"Error: -o (plot) {out / 'shot.mar.png'} already exists; choose another name or pass --overwrite\n"
+    )
     # --overwrite replaces the plot and numbers; the render already in the folder is measured again, not redone.
     modified = rendered.stat().st_mtime_ns
     assert main(["eval", "leak", "--video", str(clip), "-o", str(out), "--overwrite", *weight_options]) == 0
     printed = capsys.readouterr().out
     assert printed.startswith(f"LipLeak 0.000: 0 of {FRAMES} frames with a face have an open mouth (MAR > 0.25)")
     assert rendered.stat().st_mtime_ns == modified
+
+
+def test_leak_refuses_a_clip_whose_numbers_file_name_would_be_too_long(tmp_path, capsys):
+    # 245 bytes of name: the clip (.mkv) and its plot (.mar.png) fit in 255, its numbers (.lipleak.json) do not.
+    clip = make_test_clip(tmp_path / f"{'s' * 245}.mkv", width=WIDTH, height=HEIGHT, frame_count=2)
+    assert main(["eval", "leak", "--video", str(clip), "-o", str(tmp_path / "qc")]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith(f"Error: -o (numbers): the name {'s' * 40}... is 258 bytes long, but the file system of ")
+    assert error.rstrip().endswith("holds names of at most 255 bytes; choose a shorter name")
+    assert sorted(path.name for path in tmp_path.iterdir()) == [clip.name]
 
 
 @pytest.mark.slow  # six renders

@@ -17,6 +17,7 @@ from keydub.core.errors import InvalidParameterError
 from keydub.core.files import check_outputs
 from keydub.core.render.request import RenderRequest
 from keydub.plugin.cli._farm import RAY_EXECUTOR
+from keydub.plugin.cli.eval import leak_outputs, protocol_outputs
 
 
 @dataclass(frozen=True)
@@ -52,14 +53,19 @@ def check_command_line(args: argparse.Namespace) -> None:
         from keydub.core.devices import resolve_device
 
         resolve_device(device)
-    describe = _COMMANDS.get(_command_name(args))
-    if describe is None:
+    paths = command_paths(args)
+    if paths is None:
         return
-    paths = describe(args)
     checked = check_outputs(paths.outputs, inputs=paths.inputs, overwrite=paths.overwrite, folders=paths.folders)
     if paths.video_output is not None:
         option, codec = paths.video_output
         check_video_suffix(option, checked[option], codec)
+
+
+def command_paths(args: argparse.Namespace) -> CommandPaths | None:
+    """The paths the parsed command line `args` reads and writes (`None` for a command that writes no file)."""
+    describe = _COMMANDS.get(_command_name(args))
+    return None if describe is None else describe(args)
 
 
 def check_video_suffix(option: str, path: Path, codec: str) -> None:
@@ -137,13 +143,16 @@ def _convert_paths(args: argparse.Namespace) -> CommandPaths:
 
 def _eval_leak_paths(args: argparse.Namespace) -> CommandPaths:
     return CommandPaths(
-        outputs={"-o": args.output_dir}, inputs={"--video": args.video}, folders=("-o",), overwrite=_overwrite(args)
+        outputs={"-o": args.output_dir, **leak_outputs(args.video, args.output_dir)},
+        inputs={"--video": args.video},
+        folders=("-o",),
+        overwrite=_overwrite(args),
     )
 
 
 def _eval_protocol_paths(args: argparse.Namespace) -> CommandPaths:
     return CommandPaths(
-        outputs={"-o": args.output_dir},
+        outputs={"-o": args.output_dir, **protocol_outputs(args.output_dir)},
         inputs={"--videos": args.videos, "--audios": args.audios, "--syncnet": args.syncnet},
         folders=("-o",),
         overwrite=_overwrite(args),

@@ -11,7 +11,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from keydub.core.errors import OutputExistsError
 from keydub.plugin.cli._output import ProgressBar, print_json
 from keydub.plugin.cli._render_options import add_render_options, render_options_from_args
 
@@ -40,6 +39,16 @@ SyncNet weights: syncnet_v2.model from the joonson/syncnet_python release (a sta
 code) or a .safetensors conversion of it; a file holding a pickled model is refused with the command that
 converts it.
 """
+
+
+def leak_outputs(video: Path, folder: Path) -> dict[str, Path]:
+    """The files `keydub eval leak` writes for `video` into `folder` besides the render, by what they are."""
+    return {"-o (plot)": folder / f"{video.stem}.mar.png", "-o (numbers)": folder / f"{video.stem}.lipleak.json"}
+
+
+def protocol_outputs(folder: Path) -> dict[str, Path]:
+    """The reports `keydub eval protocol` writes into `folder`, by what they are."""
+    return {"-o (Markdown report)": folder / "report.md", "-o (JSON report)": folder / "report.json"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -129,8 +138,8 @@ def run_leak(args: argparse.Namespace) -> int:
     options = render_options_from_args(args)
     folder = args.output_dir
     stem = args.video.stem
-    plot_path, json_path = folder / f"{stem}.mar.png", folder / f"{stem}.lipleak.json"
-    _refuse_existing((plot_path, json_path), options["overwrite"])
+    # Both were checked before the command started (`_preflight`): new, or replaced with --overwrite.
+    plot_path, json_path = leak_outputs(args.video, folder).values()
     reference = str(options["identity"])
     # Check the threshold and the clip before the model loads and the render starts.
     check_threshold(args.threshold)
@@ -182,7 +191,6 @@ def run_protocol_command(args: argparse.Namespace) -> int:
 
     options = render_options_from_args(args)
     folder = args.output_dir
-    _refuse_existing((folder / "report.md", folder / "report.json"), options["overwrite"])
     # Everything that can be wrong with the inputs is found before the first render.
     check_threshold(args.threshold)
     items = pair_inputs(args.videos, args.audios)
@@ -216,12 +224,6 @@ def run_protocol_command(args: argparse.Namespace) -> int:
         print(report.to_markdown())
         print(f"report: {markdown_path}\n        {json_path}")
     return 0
-
-
-def _refuse_existing(paths: tuple[Path, ...], overwrite: bool) -> None:
-    for path in paths:
-        if path.exists() and not overwrite:
-            raise OutputExistsError(f"{path} already exists; choose another --output-dir or pass --overwrite")
 
 
 def _suffix(options: dict[str, Any]) -> str:
