@@ -10,7 +10,8 @@ from media_fixtures import make_test_clip, noise_pattern, read_index
 
 from keydub.core.errors import InvalidParameterError, UnsupportedMediaError
 from keydub.core.media import FrameReader, probe, read_frames
-from keydub.core.media.reader import SKIP_MARGIN_FRAMES
+from keydub.core.media.cursor import SKIP_MARGIN_FRAMES
+from keydub.core.media.keyframes import build_keyframe_index
 
 
 RANGES = [(0, 30), (17, 23), (29, 30), (5, 6), (12, 20), (0, 1), (23, 24)]
@@ -61,6 +62,81 @@ def test_long_gop_seek_really_starts_at_a_later_keyframe(tmp_path: Path) -> None
         keyframes = [packet.pts for packet in container.demux(video=0) if packet.is_keyframe]
     assert len(keyframes) >= 3  # so reading frame 20 exercises a mid-clip seek
     assert [read_index(frame) for frame in read_frames(path, 20, 25)] == [20, 21, 22, 23, 24]
+
+
+def keyframes_from_packets(path: Path) -> list[int]:
+    """Frame indices of the keyframe packets, read here with PyAV alone."""
+    info = probe(path)
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return sorted(
+            round((packet.pts * stream.time_base - info.start_time) * info.frame_rate)
+            for packet in container.demux(stream)
+            if packet.is_keyframe and packet.pts is not None
+        )
+
+
+def test_the_keyframe_index_holds_the_keyframe_packets(tmp_path: Path) -> None:
+    path = make_test_clip(tmp_path / "gop.mp4", codec="h264", frame_count=30, gop=8)
+    keyframes = keyframes_from_packets(path)
+    assert len(keyframes) >= 3 and keyframes[0] == 0
+    index = build_keyframe_index(path, probe(path))
+    assert list(index.frames) == keyframes
+    assert index.keyframe_before(keyframes[1]) == keyframes[1]
+    assert index.keyframe_before(keyframes[1] - 1) == 0
+    assert index.keyframe_before(29) == keyframes[-1]
+
+
+def test_a_jump_after_an_open_decoder_continues_it_and_frames_stay_exact(tmp_path: Path) -> None:
+    # 120 frames of B-frame H.264 with a 120-frame GOP (the encoder adds a keyframe at scene changes): the jumps
+    # below all fall in the last GOP, where a seek decodes from its keyframe `base`.
+    path = make_test_clip(tmp_path / "long.mp4", codec="h264", frame_count=120, gop=120)
+    whole = list(read_frames(path))
+    with FrameReader(path, decoders=3) as reader:
+        index = reader.keyframe_index(timeout=10)
+        assert list(index.frames) == keyframes_from_packets(path)
+        base = index.frames[-1]
+        assert base + 46 < 120
+        # (frame, seeks so far): +36 and +16 open two decoders; +41 and +21 go on from them (no keyframe between);
+        # +6 opens the third; +2 is before all three, so the oldest (standing at +42) seeks; +46 continues the one
+        # standing furthest on before it (+22), +4 the one left at +3.
+        jumps = [(36, 1), (16, 2), (41, 2), (21, 2), (6, 3), (2, 4), (46, 4), (4, 4)]
+        for offset, seeks in jumps:
+            assert np.array_equal(reader.frame(base + offset), whole[base + offset]), offset
+            assert reader.seek_count == seeks, offset
+        frames = list(reader.read(base + 11, base + 19))  # the decoder left at +7 goes on, into a range
+        assert reader.seek_count == 4
+        assert all(np.array_equal(a, b) for a, b in zip(frames, whole[base + 11 : base + 19], strict=True))
+
+
+def test_a_decoder_before_the_keyframe_of_a_jump_is_not_continued(tmp_path: Path) -> None:
+    path = make_test_clip(tmp_path / "gop.mp4", codec="h264", frame_count=30, gop=8)
+    second, third = keyframes_from_packets(path)[1:3]
+    with FrameReader(path, decoders=2) as reader:
+        reader.keyframe_index(timeout=10)
+        # (frame, seeks so far): the first decoder stops just before keyframe `second`, so a jump past that
+        # keyframe seeks (landing on the keyframe decodes less), even with a decoder free to continue.
+        jumps = [(second - 2, 1), (third + 1, 2), (second + 1, 3), (second + 3, 3), (third + 3, 3)]
+        for frame, seeks in jumps:
+            assert read_index(reader.frame(frame)) == frame
+            assert reader.seek_count == seeks, frame
+
+
+def test_stepping_frame_by_frame_decodes_on_without_seeking(tmp_path: Path) -> None:
+    path = make_test_clip(tmp_path / "long.mp4", codec="h264", frame_count=60, gop=60)
+    with FrameReader(path) as reader:  # one decoder, no keyframe index: the next frame still goes on
+        abandoned = reader.read(30, 60)
+        assert read_index(next(abandoned)) == 30
+        del abandoned  # a read dropped half-way leaves its decoder where it stood
+        assert [read_index(reader.frame(i)) for i in range(31, 41)] == list(range(31, 41))
+        assert reader.seek_count == 1
+        assert read_index(reader.frame(35)) == 35 and reader.seek_count == 2  # backwards: a seek
+
+
+def test_a_reader_without_decoders_is_refused(tmp_path: Path) -> None:
+    path = make_test_clip(tmp_path / "clip.mkv", codec="ffv1", frame_count=2)
+    with pytest.raises(InvalidParameterError, match="at least 1 decoder, not 0"):
+        FrameReader(path, decoders=0)
 
 
 def test_real_clip_first_and_last_frames(talking_clip: Path) -> None:

@@ -12,6 +12,7 @@ from media_fixtures import make_test_clip, read_index  # noqa: E402
 from PySide6 import QtCore, QtGui  # noqa: E402
 
 from keydub.core.media import probe  # noqa: E402
+from keydub.core.media.keyframes import build_keyframe_index  # noqa: E402
 from keydub.ui.viewer import FrameCache, Viewer, to_qimage  # noqa: E402
 
 
@@ -197,6 +198,22 @@ def test_stale_decodes_are_dropped_and_only_the_last_seek_shows(qtbot, viewer):
     qtbot.wait(200)
     assert shown[-1] == 21 and read_index(viewer.frame_rgb()) == 21
     assert all(frame == 21 for frame in shown)
+
+
+def test_a_jump_after_an_earlier_one_continues_its_decoder_and_shows_the_exact_frame(qtbot, viewer, long_gop_clip):
+    keyframes = build_keyframe_index(long_gop_clip, probe(long_gop_clip)).frames
+    assert keyframes == (0, 30)
+    viewer._thread._reader.keyframe_index(timeout=10)
+    # Opening showed frame 0 and read ahead: that decoder stands between frames 1 and 13. Every jump below
+    # misses the cache, so it is decoded; the seek count says whether from a keyframe or from an open decoder.
+    for frame, is_seek in [(40, True), (20, False), (57, False), (5, True)]:
+        qtbot.wait(100)  # the read-ahead after each frame settles, as between an editor's clicks
+        viewer.cache.clear()
+        seeks = viewer.seek_count
+        viewer.seek(frame)
+        wait_shown(qtbot, viewer, frame)
+        assert read_index(viewer.frame_rgb()) == frame
+        assert viewer.seek_count == seeks + is_seek, frame
 
 
 def test_frame_cache_stays_within_its_budget():

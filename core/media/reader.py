@@ -3,6 +3,8 @@
 Frame `i` is the frame whose timestamp is `start_time + i / frame_rate`: the reader seeks to the keyframe at or
 before the first wanted frame, decodes forward and selects frames by timestamp, so a long-GOP H.264 clip gives
 the same frame `i` whether it is read from the start or after a seek. Only one decoded frame is held at a time.
+The decoding itself is a `DecodeCursor` (`cursor.py`), kept open between reads so the next one can go on from
+where the last stopped; a scrubbing viewer keeps several, placed by the clip's keyframe index (`keyframes.py`).
 
 Frames come back as stored, not rotated: `MediaInfo.rotation` says how a player turns them, and `VideoWriter`
 writes the same rotation tag on the output, so a rendered clip shows exactly like its source. Rotating here
@@ -11,27 +13,27 @@ would make the output's pixels and its tag disagree (turned twice in the editor)
 
 import os
 from collections.abc import Iterator
-from fractions import Fraction
 from types import TracebackType
 
-import av
 import numpy as np
-from av.container import InputContainer
 from av.video.frame import VideoFrame
 
 from keydub.core.errors import InvalidParameterError, UnsupportedMediaError
-from keydub.core.media._container import media_path, open_input
+from keydub.core.media._container import media_path
+from keydub.core.media.cursor import DecodeCursor
+from keydub.core.media.keyframes import KeyframeIndex, KeyframeIndexer
 from keydub.core.media.probe import MediaInfo, probe, require_constant_frame_rate
-
-
-# Frames before a seek target that are decoded whole, whatever their kind (more than any codec's reorder delay).
-SKIP_MARGIN_FRAMES = 32
 
 
 class FrameReader:
     """Reads a clip's frames by index, keeping the file open between reads (for chunked renders and scrubbing).
 
-    One read at a time: starting a new `read` or `frame` invalidates a generator from an earlier `read`.
+    One read at a time: starting a new `read` or `frame` invalidates a generator from an earlier `read`. A read
+    that starts at the frame after the previous read's last one goes on decoding instead of seeking. With
+    `decoders` above 1 the reader keeps that many decoders open at different places of the clip and builds a
+    keyframe index on a background thread (demuxing only); a read then continues whichever open decoder stands
+    closest before its start, when no keyframe lies between them, so a seek near an earlier one decodes only the
+    frames in between instead of all those from the keyframe.
 
     Args:
         path (`str | os.PathLike`): the clip.
@@ -39,10 +41,16 @@ class FrameReader:
         allow_vfr (`bool`, defaults to `False`): accept a variable-frame-rate clip. Its frames are then numbered
             in presentation order and every read decodes from the start of the file (frame times are not on a
             grid, so an index cannot be turned into a seek position).
+        decoders (`int`, defaults to 1): decoders kept open (a viewer's scrubbing: each holds its codec's
+            reference frames, about 100 MB for 1080p H.264 with frame threads).
+
+    Attributes:
+        seek_count (`int`): how many reads repositioned a decoder at a keyframe (the others continued one).
 
     Raises:
         `UnsupportedMediaError`: the clip is VFR and `allow_vfr` is false (the message gives the FFmpeg command
             that conforms it), or the file cannot be read.
+        `InvalidParameterError`: `decoders` is below 1.
 
     Example:
         ```py
@@ -53,13 +61,24 @@ class FrameReader:
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, info: MediaInfo | None = None, allow_vfr: bool = False
+        self,
+        path: str | os.PathLike[str],
+        *,
+        info: MediaInfo | None = None,
+        allow_vfr: bool = False,
+        decoders: int = 1,
     ) -> None:
+        if decoders < 1:
+            raise InvalidParameterError(f"a frame reader needs at least 1 decoder, not {decoders}")
         self.info = info if info is not None else probe(path)
         if not allow_vfr:
             require_constant_frame_rate(self.info)
         self._path = media_path(path)
-        self._container = self._open()
+        self._max_decoders = decoders
+        self._cursors = [DecodeCursor(self._path, self.info)]  # least recently used first
+        is_indexed = decoders > 1 and not self.info.is_vfr
+        self._keyframes = KeyframeIndexer(self._path, self.info) if is_indexed else None
+        self.seek_count = 0
 
     def read(self, start: int = 0, end: int | None = None, *, high_bit_depth: bool = False) -> Iterator[np.ndarray]:
         """Yield frames `start` to `end - 1`, exactly `end - start` of them.
@@ -90,9 +109,17 @@ class FrameReader:
         """Frame `index` alone (see `read`)."""
         return next(self.read(index, index + 1, high_bit_depth=high_bit_depth))
 
+    def keyframe_index(self, timeout: float | None = 0) -> KeyframeIndex | None:
+        """The clip's keyframe index, waiting up to `timeout` seconds for its build (`None`: as long as it takes).
+
+        Returns `None` when the reader keeps one decoder (it builds no index), or the index is not ready yet.
+        """
+        return None if self._keyframes is None else self._keyframes.wait(timeout)
+
     def close(self) -> None:
         """Close the file."""
-        self._container.close()
+        for cursor in self._cursors:
+            cursor.close()
 
     def __enter__(self) -> "FrameReader":
         return self
@@ -106,7 +133,8 @@ class FrameReader:
         if start == end:
             return
         expected = start
-        for index, frame in self._indexed_frames(start):
+        # A plain loop, not `yield from`: dropping this read must not close the decode, which a later read continues.
+        for index, frame in self._frames_from(start):
             if index < expected:
                 continue
             if index > expected:
@@ -123,62 +151,33 @@ class FrameReader:
             "truncated or corrupt; copy or export it again"
         )
 
-    def _indexed_frames(self, start: int) -> Iterator[tuple[int, VideoFrame]]:
-        """Decoded frames with their indices, from at or before frame `start`."""
-        if self.info.is_vfr:
-            yield from enumerate(self._decode(seek_to=None))
-            return
-        stream = self._container.streams[self.info.video_stream]
-        time_base = stream.time_base
-        target = int((self.info.frame_time(start)) / time_base)
-        # Frames this far before the target are only decoded to reach it: the ones no other frame refers to
-        # (most B-frames of long-GOP H.264/HEVC) are skipped. The margin exceeds any reorder delay, so every
-        # frame from it on is decoded whole.
-        skip_until = target - int(SKIP_MARGIN_FRAMES / self.info.frame_rate / time_base)
-        frames = self._decode(seek_to=target if start > 0 else None, skip_until=skip_until)
-        first = next(frames, None)
-        if first is not None and self._index_of(first, time_base) > start:
-            # The demuxer landed after the wanted frame (an index without that keyframe): read from the start.
-            frames, first = self._decode(seek_to=None, skip_until=skip_until), None
-        if first is not None:
-            yield self._index_of(first, time_base), first
-        for frame in frames:
-            yield self._index_of(frame, time_base), frame
+    def _frames_from(self, start: int) -> Iterator[tuple[int, VideoFrame]]:
+        """Decoded frames with their indices, from at or before frame `start`: an open decode continued, or a seek."""
+        cursor = self._closest_cursor_before(start)
+        if cursor is not None:
+            self._cursors.remove(cursor)
+            self._cursors.append(cursor)
+            return cursor.advance(start)
+        if len(self._cursors) < self._max_decoders and all(c.next_index is not None for c in self._cursors):
+            cursor = DecodeCursor(self._path, self.info)
+        else:
+            cursor = min(self._cursors, key=lambda c: c.next_index is not None)  # an idle one, else the oldest
+            self._cursors.remove(cursor)
+        self._cursors.append(cursor)
+        self.seek_count += 1
+        return cursor.seek(start)
 
-    def _index_of(self, frame: VideoFrame, time_base: Fraction) -> int:
-        if frame.pts is None:
-            raise UnsupportedMediaError(
-                f"{self._path} has frames without timestamps; remux it first (ffmpeg -i IN -c copy OUT.mkv)"
-            )
-        return round((frame.pts * time_base - self.info.start_time) * self.info.frame_rate)
+    def _closest_cursor_before(self, start: int) -> DecodeCursor | None:
+        """The open decode standing closest before frame `start` with no keyframe in between, if any.
 
-    def _decode(self, seek_to: int | None, skip_until: int | None = None) -> Iterator[VideoFrame]:
-        """Frames in presentation order, after seeking to the keyframe at or before tick `seek_to`.
-
-        `None` reopens the file, which starts decoding at its very first packet whatever the container's seek
-        support. Non-reference frames of packets stamped before tick `skip_until` are not decoded at all.
+        Without the keyframe index only a decode standing exactly at `start` qualifies.
         """
-        if seek_to is None:
-            self._container.close()
-            self._container = self._open()
-        stream = self._container.streams[self.info.video_stream]
-        context = stream.codec_context
-        try:
-            if seek_to is not None:
-                self._container.seek(seek_to, stream=stream, backward=True)
-            context.skip_frame = "NONREF" if skip_until is not None else "DEFAULT"
-            for packet in self._container.demux(stream):
-                if skip_until is not None and (packet.pts is None or packet.pts >= skip_until):
-                    context.skip_frame, skip_until = "DEFAULT", None
-                yield from stream.decode(packet)
-        except av.FFmpegError as error:
-            raise UnsupportedMediaError(f"{self._path} could not be decoded ({error}); it may be corrupt") from error
-
-    def _open(self) -> InputContainer:
-        container = open_input(self._path)
-        # Slice and frame threads both; only settable before the decoder opens on the first packet.
-        container.streams[self.info.video_stream].thread_type = "AUTO"
-        return container
+        if self.info.is_vfr:
+            return None
+        index = self.keyframe_index()
+        earliest = start if index is None else index.keyframe_before(start)
+        usable = [c for c in self._cursors if c.next_index is not None and earliest <= c.next_index <= start]
+        return max(usable, key=lambda c: c.next_index, default=None)
 
     def _to_array(self, frame: VideoFrame, high_bit_depth: bool) -> np.ndarray:
         if self.info.bit_depth <= 8:

@@ -2,13 +2,14 @@
 
 The viewer asks for frames faster than a long-GOP file can be decoded while an editor scrubs, so the thread keeps
 only the newest request: the ones it skipped are never decoded, and an answer to an older request that arrives
-after a newer one is dropped by the viewer (its id is no longer current). Stepping forward continues the open
-decode instead of seeking again, and while no request waits the thread decodes a few frames ahead into the
-cache, so a one-frame step or forward playback is usually a cache hit.
+after a newer one is dropped by the viewer (its id is no longer current). The thread's reader keeps
+`OPEN_DECODERS` decoders open where earlier requests left them: a request at or a little after one of them (before
+the next keyframe) continues that decode instead of seeking to the keyframe, so stepping forward, playing, and a
+jump near a place visited before decode only the frames in between. While no request waits the thread decodes a
+few frames ahead into the cache, so a one-frame step or forward playback is usually a cache hit.
 """
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,9 @@ from keydub.ui.viewer.cache import FrameCache
 
 # Frames decoded ahead of the last one asked for while the thread is idle (0.5 s at 24 fps; ~150 MB at 1080p).
 READ_AHEAD = 12
+# Decoders kept open at the places an editor visited last (each ~100 MB at 1080p H.264): random jumps in a
+# 250-frame GOP then start, at the median, well past the keyframe (benchmarks/panel.py).
+OPEN_DECODERS = 4
 
 
 def to_qimage(frame: np.ndarray) -> QtGui.QImage:
@@ -55,6 +59,7 @@ class DecodeThread(QtCore.QThread):
         self._pending: tuple[int, int] | None = None
         self._stopping = False
         self._next_id = 0
+        self._reader: FrameReader | None = None
 
     def request(self, frame: int) -> int:
         """Ask for `frame`; returns the request id its answer will carry. Replaces any request not started."""
@@ -64,6 +69,11 @@ class DecodeThread(QtCore.QThread):
             self._condition.notify()
             return self._next_id
 
+    @property
+    def seek_count(self) -> int:
+        """Requests so far that repositioned a decoder at a keyframe (the others continued an open decode)."""
+        return 0 if self._reader is None else self._reader.seek_count
+
     def stop(self) -> None:
         """Finish the frame being decoded, then end the thread (and wait for it)."""
         with self._condition:
@@ -72,8 +82,6 @@ class DecodeThread(QtCore.QThread):
         self.wait()
 
     def run(self) -> None:
-        self._reader: FrameReader | None = None
-        self._frames: Iterator[np.ndarray] | None = None
         self._next_index = -1
         try:
             while True:
@@ -85,8 +93,8 @@ class DecodeThread(QtCore.QThread):
                 if image is None:
                     try:
                         image = self._decode(index)
-                    except (KeydubError, StopIteration) as error:
-                        self._frames, self._next_index = None, -1
+                    except KeydubError as error:
+                        self._next_index = -1
                         self.failed.emit(request_id, str(error) or f"frame {index} could not be decoded")
                         continue
                 self.frame_ready.emit(request_id, index, image)
@@ -106,13 +114,10 @@ class DecodeThread(QtCore.QThread):
             return request
 
     def _decode(self, index: int) -> QtGui.QImage:
-        """Frame `index`, continuing the open decode when it is the next frame, into the cache."""
+        """Frame `index` into the cache (the reader continues an open decode when one stands close before it)."""
         if self._reader is None:
-            self._reader = FrameReader(self.video, info=self.info)
-        if self._frames is None or index != self._next_index:
-            # A new decode from the keyframe before `index`, kept open for the frames after it.
-            self._frames = self._reader.read(index, self.info.frame_count)
-        pixels = next(self._frames)
+            self._reader = FrameReader(self.video, info=self.info, decoders=OPEN_DECODERS)
+        pixels = self._reader.frame(index)
         self._next_index = index + 1
         image = to_qimage(pixels)
         self._cache.put(self.video, index, image)
@@ -127,9 +132,9 @@ class DecodeThread(QtCore.QThread):
             if self._cache.get(self.video, ahead) is not None:
                 continue
             if ahead != self._next_index:
-                return  # the open decode is elsewhere; a seek is not worth it for a guess
+                return  # the last decode is elsewhere; a seek is not worth it for a guess
             try:
                 self._decode(ahead)
-            except (KeydubError, StopIteration):
-                self._frames, self._next_index = None, -1
+            except KeydubError:
+                self._next_index = -1
                 return

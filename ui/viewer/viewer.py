@@ -101,6 +101,11 @@ class Viewer(QtWidgets.QWidget):
             self._thread = None
 
     @property
+    def seek_count(self) -> int:
+        """Decodes of this clip that started at a keyframe (the others went on from an open decoder)."""
+        return 0 if self._thread is None else self._thread.seek_count
+
+    @property
     def frame_count(self) -> int:
         return self.info.frame_count if self.info else 0
 
