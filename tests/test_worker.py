@@ -3,7 +3,9 @@ bad commands answered, shutdown mid-job; the protocol's parsers; job rows a work
 
 import dataclasses
 import json
+import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -12,6 +14,8 @@ import pytest
 from otio_fixtures import SLOW_RENDER_ENV
 from queue_fixtures import FunctionEngine, queued_jobs, subprocess_environment
 
+from keydub.core.compositing.crop_cache import SCRATCH_PREFIX
+from keydub.core.files import PartialFile
 from keydub.plugin.output_folder import OutputFolder
 from keydub.plugin.store import JobState, JobStore
 from keydub.plugin.worker.client import worker_command
@@ -197,6 +201,52 @@ def test_stdout_carries_only_events_and_logs_go_to_stderr(tmp_path):
         "bye",
     ]
     assert "stray print" in result.stderr
+
+
+# A writer killed mid-write: a partial render in the store's folder and a crop cache, both left locked by nobody.
+KILLED_WRITER = """
+import os, signal, sys
+from keydub.core.files import ScratchFolder, claim_partial
+partial = claim_partial(sys.argv[1])
+partial.stream.write(b"half a render")
+partial.stream.flush()
+print(partial.path, ScratchFolder(sys.argv[2]).path, sep="\\n", flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_worker_first_removes_what_a_killed_run_left_and_says_so(tmp_path):
+    folder = OutputFolder(tmp_path / "renders")
+    folder.prepare()
+    scratch = tmp_path / "tmp"  # the worker's temporary folder, so only this test's crop cache is there
+    scratch.mkdir()
+    environment = subprocess_environment(TMPDIR=str(scratch))
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_WRITER, str(folder.root / "sh010_0ea703f707eb.mkv"), SCRATCH_PREFIX],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environment,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    partial, cache = map(Path, killed.stdout.split())
+    assert partial.read_bytes() == b"half a render" and (cache / ".lock").exists()
+    # A live writer's partial file (this process holds its lock) is not the worker's to remove.
+    with PartialFile(folder.root / "sh020_5b1c0d3e9f2a.mkv") as live:
+        live.stream.write(b"being written")
+        live.stream.flush()
+        argv = worker_command(folder.root, once=True)
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=60, input="", env=environment)
+        assert result.returncode == 0, result.stderr
+        hello = parse_event(result.stdout.splitlines()[0])
+        assert hello.removed_stale_files == [str(partial), str(cache)]
+        assert not partial.exists() and not cache.exists() and live.path.read_bytes() == b"being written"
+    for path in (partial, cache):
+        assert f"note: removed {path}, left behind by a run that was killed or crashed" in result.stderr
+    # A hello from a worker that predates the key parses as one that removed nothing.
+    older = json.loads(result.stdout.splitlines()[0])
+    del older["removed_stale_files"]
+    assert parse_event(json.dumps(older)).removed_stale_files == []
 
 
 def test_a_worker_on_a_missing_folder_or_with_a_bad_engine_says_one_error_line(tmp_path):

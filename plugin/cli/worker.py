@@ -18,6 +18,7 @@ from typing import IO
 from keydub.core.devices import resolve_device
 from keydub.core.errors import InvalidParameterError, KeydubError
 from keydub.plugin.cli._numbers import finite_number
+from keydub.plugin.cli._output import report_stale_files_removed
 from keydub.plugin.output_folder import OutputFolder
 from keydub.plugin.store import JobState
 from keydub.plugin.worker.drain import DEFAULT_LEASE_SECONDS, Drainer, RenderEngine
@@ -107,6 +108,9 @@ def run(args: argparse.Namespace) -> int:
     # A device this machine lacks is refused before the engine loads; the hello names the device jobs run on.
     shown_device = str(resolve_device(args.device or "auto"))
     folder.prepare()
+    # What a killed run left here (a worker's or a batch's partial files) and crop caches go before the first
+    # claim, as at the start of every other command that renders; the hello lists them.
+    removed = report_stale_files_removed(folders=[folder.root, folder.staging])
     events = EventWriter(_take_stdout())
     drainer = Drainer(folder, load_engine(args.engine), events, lease_seconds=args.lease, device=args.device)
     events(
@@ -117,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
             device=shown_device,
             store=str(folder.root),
             lease_seconds=args.lease,
+            removed_stale_files=[str(path) for path in removed],
         )
     )
     threading.Thread(

@@ -44,6 +44,9 @@ class Hello:
         device (`str | None`): the device it renders on (`None`: each job's own option).
         store (`str`): the output folder it renders.
         lease_seconds (`float`): its lease on a claimed job (a killed worker's job is reclaimed after it).
+        removed_stale_files (`list[str]`, defaults to `[]`): what killed runs had left that the worker removed
+            before this event: partial files in the store's folder and its staging folder, then crop caches.
+            Added within protocol 1; a hello without it (an older worker) removed nothing.
     """
 
     EVENT: ClassVar[str] = "hello"
@@ -53,6 +56,7 @@ class Hello:
     device: str | None
     store: str
     lease_seconds: float
+    removed_stale_files: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
