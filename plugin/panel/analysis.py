@@ -1,8 +1,10 @@
 """The faces of a clip for the face picker, and the region a render would regenerate, as the panel draws them.
 
-`analyse_faces` follows the faces over a clip's range exactly as a render does (same tracking), so the box an
-editor clicks is a track the render can choose. `FaceAnalysis.regeneration_mask(frame)` is what `keydub mask`
-tints: the chosen face's leakage-proof mask mapped back to source pixels through the paste-back's footprint.
+`analyse_faces` takes the faces from the clip's analysis, the one `keydub render`, the worker, `inspect --faces`
+and `mask` use (`keydub.core.analysis.track_clip`): the whole clip is tracked once and kept in the analysis cache,
+so a render after a pick runs no landmark pass of its own, and the track ids the picker shows are the clip's, the
+ones `render --face-track` takes. `FaceAnalysis.regeneration_mask(frame)` is what `keydub mask` tints: the chosen
+face's leakage-proof mask mapped back to source pixels through the paste-back's footprint.
 """
 
 from collections.abc import Callable
@@ -11,11 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
+from keydub.core import faces
+from keydub.core.analysis import AnalysisCache, cut_tracks, track_clip
 from keydub.core.cancel import CancelToken
 from keydub.core.errors import NoFaceFoundError
-from keydub.core.faces import FaceTrack, LandmarkBackend, get_landmark_backend, track_faces
-from keydub.core.media import FrameReader
-from keydub.core.progress import Progress, ProgressCallback
+from keydub.core.faces import FaceTrack, LandmarkBackend
+from keydub.core.progress import ProgressCallback
 from keydub.core.render.request import FaceChoice
 
 
@@ -29,7 +32,7 @@ class FaceAnalysis:
     Args:
         video (`Path`): the clip.
         start (`int`), end (`int`): the analysed range, frames of the file.
-        tracks (`list[FaceTrack]`): the tracks, frame indices relative to `start`.
+        tracks (`list[FaceTrack]`): the tracks, frame indices relative to `start`, ids the clip's (whatever range).
         crop_size (`int`, defaults to 512): the model's crop size (for the regeneration mask).
     """
 
@@ -124,10 +127,11 @@ def analyse_faces(
     backend: str = "face-alignment",
     *,
     backend_factory: BackendFactory | None = None,
+    cache: AnalysisCache | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> FaceAnalysis:
-    """Track the faces of frames `[start, end)` of `video` as a render would.
+    """The face tracks of frames `[start, end)` of `video`, cut from the clip's analysis (tracked once, cached).
 
     Args:
         video (`Path`): the clip.
@@ -135,28 +139,23 @@ def analyse_faces(
         backend (`str`, defaults to `"face-alignment"`): the landmark backend's name.
         backend_factory (`BackendFactory | None`): makes the backend from its name (an `Engine`'s, to reuse its
             loaded detector); defaults to `get_landmark_backend`.
-        progress (`ProgressCallback | None`): receives `Progress("landmarks", done, total)`.
-        cancel (`CancelToken | None`): stops the analysis between frames (`RenderInterruptedError`).
+        cache (`AnalysisCache | None`): where the clip's landmark pass is looked up and kept; defaults to the one
+            in the Keydub cache folder, which `keydub render` and the worker read.
+        progress (`ProgressCallback | None`): receives `Progress("landmarks", done, total)` over the whole clip when
+            it is not cached yet.
+        cancel (`CancelToken | None`): stops the analysis between frames (`RenderInterruptedError`, nothing cached).
 
     Raises:
         `NoFaceFoundError`: no face anywhere in the range.
     """
-    detector = (backend_factory or get_landmark_backend)(backend)
-    total = end - start
-
-    def frames_checked(reader: FrameReader):
-        for done, frame in enumerate(reader.read(start, end), start=1):
-            if cancel is not None:
-                cancel.raise_if_cancelled()
-            yield frame
-            if progress is not None:
-                progress(Progress("landmarks", done, total))
-
-    with FrameReader(video) as reader:
-        tracks = track_faces(frames_checked(reader), detector)
-    if not tracks:
+    detector = (backend_factory or faces.get_landmark_backend)(backend)
+    tracks = track_clip(
+        video, detector, cache=AnalysisCache() if cache is None else cache, progress=progress, cancel=cancel
+    )
+    in_range = cut_tracks(tracks, start, end)
+    if not in_range:
         raise NoFaceFoundError(
             f"no face was found in {Path(video).name} between frames {start} and {end - 1}; "
             "choose a clip or range where the actor's face is visible"
         )
-    return FaceAnalysis(video=Path(video), start=start, end=end, tracks=tracks)
+    return FaceAnalysis(video=Path(video), start=start, end=end, tracks=in_range)
