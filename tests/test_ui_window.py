@@ -269,7 +269,9 @@ def test_the_ui_thread_never_waits_more_than_50_ms_during_analysis(qtbot, media,
     window = make_window(qtbot)
     open_and_analyse(qtbot, window, media, tmp_path)
     first = window.analyses[window.controller.current_id]
-    window.backend_factory = lambda name: TwoFaces(delay=0.05)  # a detector at 20 frames a second
+    slow = TwoFaces(delay=0.05)  # a detector at 20 frames a second
+    slow.name = "two faces, slowly"  # another backend: its own landmark pass, not the one cached for the first
+    window.backend_factory = lambda name: slow
     heartbeat = Heartbeat()
     started = time.perf_counter()
     window.analyse_current()
