@@ -133,6 +133,14 @@ def test_stepping_frame_by_frame_decodes_on_without_seeking(tmp_path: Path) -> N
         assert read_index(reader.frame(35)) == 35 and reader.seek_count == 2  # backwards: a seek
 
 
+def test_an_intra_only_clip_is_not_indexed_and_reads_exactly(tmp_path: Path) -> None:
+    path = make_test_clip(tmp_path / "clip.mov", codec="prores", frame_count=12)
+    with FrameReader(path, decoders=2) as reader:
+        assert reader.keyframe_index(timeout=10) is None  # every frame is a keyframe: a seek lands on it
+        assert [read_index(reader.frame(i)) for i in (7, 3, 4, 8, 11)] == [7, 3, 4, 8, 11]
+        assert reader.seek_count == 3  # 4 and 8 go on from 3 and 7
+
+
 def test_a_reader_without_decoders_is_refused(tmp_path: Path) -> None:
     path = make_test_clip(tmp_path / "clip.mkv", codec="ffv1", frame_count=2)
     with pytest.raises(InvalidParameterError, match="at least 1 decoder, not 0"):

@@ -2,7 +2,8 @@
 
 A seek decodes from the keyframe at or before its target, so knowing the keyframes tells a reader whether a decoder
 already open somewhere before the target is closer to it than that keyframe: continuing it then decodes less than
-seeking. `KeyframeIndexer` builds the index on a thread of its own, so opening a long clip never waits for it.
+seeking. `KeyframeIndexer` builds the index on a thread of its own, so opening a long clip never waits for it; it
+reads the whole file once (packets only), which intra-only clips are spared (`is_intra_only`).
 """
 
 import bisect
@@ -50,6 +51,14 @@ def build_keyframe_index(path: Path, info: MediaInfo) -> KeyframeIndex:
         except av.FFmpegError:
             pass  # a damaged tail: the keyframes before it still stand
     return KeyframeIndex(tuple(sorted(frames)))
+
+
+def is_intra_only(info: MediaInfo) -> bool:
+    """Whether every frame of the clip's codec is a keyframe (ProRes, DNxHD): an index of them would say nothing."""
+    try:
+        return av.codec.Codec(info.video_codec, "r").intra_only
+    except (av.FFmpegError, ValueError):
+        return False
 
 
 class KeyframeIndexer:

@@ -21,7 +21,7 @@ from av.video.frame import VideoFrame
 from keydub.core.errors import InvalidParameterError, UnsupportedMediaError
 from keydub.core.media._container import media_path
 from keydub.core.media.cursor import DecodeCursor
-from keydub.core.media.keyframes import KeyframeIndex, KeyframeIndexer
+from keydub.core.media.keyframes import KeyframeIndex, KeyframeIndexer, is_intra_only
 from keydub.core.media.probe import MediaInfo, probe, require_constant_frame_rate
 
 
@@ -31,9 +31,9 @@ class FrameReader:
     One read at a time: starting a new `read` or `frame` invalidates a generator from an earlier `read`. A read
     that starts at the frame after the previous read's last one goes on decoding instead of seeking. With
     `decoders` above 1 the reader keeps that many decoders open at different places of the clip and builds a
-    keyframe index on a background thread (demuxing only); a read then continues whichever open decoder stands
-    closest before its start, when no keyframe lies between them, so a seek near an earlier one decodes only the
-    frames in between instead of all those from the keyframe.
+    keyframe index on a background thread (demuxing only; none for intra-only codecs); a read then continues
+    whichever open decoder stands closest before its start, when no keyframe lies between them, so a seek near an
+    earlier one decodes only the frames in between instead of all those from the keyframe.
 
     Args:
         path (`str | os.PathLike`): the clip.
@@ -76,7 +76,7 @@ class FrameReader:
         self._path = media_path(path)
         self._max_decoders = decoders
         self._cursors = [DecodeCursor(self._path, self.info)]  # least recently used first
-        is_indexed = decoders > 1 and not self.info.is_vfr
+        is_indexed = decoders > 1 and not self.info.is_vfr and not is_intra_only(self.info)
         self._keyframes = KeyframeIndexer(self._path, self.info) if is_indexed else None
         self.seek_count = 0
 
@@ -112,7 +112,8 @@ class FrameReader:
     def keyframe_index(self, timeout: float | None = 0) -> KeyframeIndex | None:
         """The clip's keyframe index, waiting up to `timeout` seconds for its build (`None`: as long as it takes).
 
-        Returns `None` when the reader keeps one decoder (it builds no index), or the index is not ready yet.
+        Returns `None` when the reader builds no index (one decoder, an intra-only codec or a VFR clip), or when
+        the index is not ready yet.
         """
         return None if self._keyframes is None else self._keyframes.wait(timeout)
 
