@@ -98,7 +98,9 @@ def test_a_worker_renders_the_queue_and_its_events_fill_the_rows(job, folder):
     assert running and {row.device for row in running} == {"cpu"}
     assert {(row.progress.stage, row.progress.total) for row in running} == {("copy", FRAMES)}
     assert [row.progress.done for row in running] == sorted(row.progress.done for row in running)
-    assert running[-1].progress_text() == f"copy {running[-1].progress.done}/{FRAMES}"
+    assert running[-1].progress_text() == f"copy · frame {running[-1].progress.done}/{FRAMES}"
+    # The copy engine reports one stage of its own: the job's bar follows it, and only goes forward.
+    assert [row.fraction for row in running] == [row.progress.done / FRAMES for row in running]
     assert any(row.progress.eta_seconds is not None for row in running)
     done = rows_by_id(queue)[job.job_id]
     assert done.state is JobState.DONE and done.output.is_file() and done.progress_text() == ""

@@ -1,23 +1,28 @@
 """The render queue dock, offscreen, with a real `keydub worker` process (the copy stand-in engine, slowed).
 
-The table cells are read as the editor sees them; the worker is started, cancelled, killed and restarted through
-the dock, and a heartbeat timer checks the UI thread never waits while the worker renders.
+The table cells are read as the editor sees them, and the progress bar as its delegate draws it; the worker is
+started, cancelled, killed and restarted through the dock, and a heartbeat timer checks the UI thread never waits
+while the worker renders or while a submission is written.
 """
 
+import time
 from dataclasses import replace
 from fractions import Fraction
 
 import pytest
 from heartbeat import Heartbeat
 from media_fixtures import make_test_clip
+from PySide6 import QtCore
 from queue_fixtures import subprocess_environment
 from test_render import write_wav
 
+from keydub.core.errors import JobStoreError
 from keydub.plugin.panel.controller import PanelController
 from keydub.plugin.panel.queue import QueueController
 from keydub.plugin.store import JobState
+from keydub.ui.progress_delegate import BAR_MAXIMUM
 from keydub.ui.queue import QueuePanel, show_mid_render
-from keydub.ui.queue.panel import COLUMNS
+from keydub.ui.queue.panel import COLUMNS, PROGRESS_COLUMN, STAGE_COLUMN
 
 
 FRAMES = 12
@@ -32,8 +37,8 @@ def job(tmp_path):
     return controller.job(controller.current_id)
 
 
-def make_panel(qtbot, folder, delay: float, **options) -> QueuePanel:
-    queue = QueueController(folder, device="cpu", engine="queue_fixtures:copy_engine")
+def make_panel(qtbot, folder, delay: float, engine: str = "queue_fixtures:copy_engine", **options) -> QueuePanel:
+    queue = QueueController(folder, device="cpu", engine=engine)
     panel = QueuePanel(queue, environment=subprocess_environment(KEYDUB_TEST_FRAME_DELAY=str(delay)), **options)
     qtbot.addWidget(panel)
     panel.resize(900, 300)
@@ -44,6 +49,17 @@ def make_panel(qtbot, folder, delay: float, **options) -> QueuePanel:
 def cells(panel, row: int = 0) -> dict[str, str]:
     model = panel.model
     return {name: model.index(row, column).data() for column, name in enumerate(COLUMNS)}
+
+
+def bar(panel, row: int = 0):
+    """The progress bar the Progress cell's delegate draws (`None`: a plain cell)."""
+    from PySide6 import QtWidgets
+
+    index = panel.model.index(row, PROGRESS_COLUMN)
+    option = QtWidgets.QStyleOptionViewItem()
+    option.initFrom(panel.table)
+    option.rect = panel.table.visualRect(index)
+    return panel.table.itemDelegateForColumn(PROGRESS_COLUMN).bar_option(option, index)
 
 
 def wait_for_state(qtbot, panel, state: JobState, timeout: int = WORKER_START_MS):
@@ -71,7 +87,7 @@ def test_the_dock_shows_stage_progress_eta_and_device_while_the_worker_renders(q
     heartbeat.stop()
 
     assert live["State"] == "running" and live["Device"] == "cpu" and live["Tries"] == "1"
-    done, total = map(int, live["Stage"].removeprefix("copy ").split("/"))
+    done, total = map(int, live["Stage"].removeprefix("copy · frame ").split("/"))
     assert total == FRAMES and 0 < done <= FRAMES and live["Progress"] == f"{done / FRAMES:.0%}"
     minutes, seconds = map(int, live["ETA"].split(":"))
     assert 0 <= minutes * 60 + seconds <= 10
@@ -86,6 +102,89 @@ def test_the_dock_shows_stage_progress_eta_and_device_while_the_worker_renders(q
     assert heartbeat.count > 50 and heartbeat.longest_wait() <= 0.050
     panel.shutdown()
     assert panel.controller.worker.state == "stopped"
+
+
+def test_one_bar_per_job_only_goes_forward_through_the_stages(qtbot, job, folder):
+    panel = make_panel(qtbot, folder, delay=0.05, engine="staged_engine:staged_engine")
+    seen = []
+
+    def record():
+        if panel.model.rows and panel.model.rows[0].state is JobState.RUNNING and bar(panel) is not None:
+            seen.append((cells(panel)["Stage"], bar(panel).progress, bar(panel).text))
+
+    panel.rows_changed.connect(record)
+    panel.submit([job])
+    wait_for_state(qtbot, panel, JobState.DONE)
+    stages = list(dict.fromkeys(stage.split(" · ")[0] for stage, _, _ in seen))
+    order = ["landmarks", "load model", "keyframes", "interpolation", "render"]
+    assert stages == [stage for stage in order if stage in stages] and set(order[2:]) <= set(stages)
+    values = [value for _, value, _ in seen]
+    # Each stage's own count starts from zero again; the bar of the job never goes back.
+    assert values == sorted(values) and 0 < values[0] < values[-1] <= BAR_MAXIMUM
+    # Landmarks, model load and the skipped occlusion are 18 points of 100; each keyframe step brings its share of
+    # the crops, audio and keyframes (12 points), each interpolation step its share of 60.
+    steps = {"keyframes": (180, 120), "interpolation": (300, 600)}
+    for stage, value, _ in seen:
+        name, _, count = stage.partition(" · step ")
+        if name in steps:
+            done, total = map(int, count.split("/"))
+            assert value == steps[name][0] + steps[name][1] * done // total, stage
+    assert all(text == f"{value / BAR_MAXIMUM:.0%}" for _, value, text in seen)
+    assert bar(panel).progress == BAR_MAXIMUM and cells(panel)["Stage"] == ""
+    panel.shutdown()
+
+
+def test_the_stage_column_is_wide_enough_to_read_and_its_tooltip_has_it_all(qtbot, job, folder):
+    panel = make_panel(qtbot, folder, delay=0.2, engine="staged_engine:staged_engine", auto_start=False)
+    show_mid_render(panel, [job], timeout_ms=WORKER_START_MS)
+    qtbot.waitUntil(lambda: cells(panel)["Stage"].startswith("interpolation"), timeout=WORKER_START_MS)
+    index = panel.model.index(0, STAGE_COLUMN)
+    text = index.data()
+    metrics = panel.table.fontMetrics()
+    assert panel.table.columnWidth(STAGE_COLUMN) > metrics.horizontalAdvance(text) + 8
+    assert panel.table.rowHeight(0) < 2 * metrics.height() + 4  # one line, not wrapped
+    tooltip = index.data(QtCore.Qt.ItemDataRole.ToolTipRole)
+    assert tooltip.endswith(f"of the job · {panel.model.rows[0].progress.text()}") and text in tooltip
+    panel.shutdown()
+
+
+def test_submit_shows_the_rows_at_once_and_writes_off_the_ui_thread(qtbot, job, folder):
+    panel = make_panel(qtbot, folder, delay=0, auto_start=False)
+    write = panel.controller.write_submission
+    threads = []
+
+    def slow_write(jobs, force=False):  # an fsync on a busy disk
+        threads.append(QtCore.QThread.currentThread())
+        time.sleep(0.4)
+        return write(jobs, force)
+
+    panel.controller.write_submission = slow_write
+    heartbeat = Heartbeat(interval_ms=10)
+    heartbeat.start()
+    with qtbot.waitSignal(panel.submitted, timeout=10000) as submitted:
+        panel.submit([job])
+        assert cells(panel)["State"] == "submitting" and bar(panel) is None  # before the event loop runs
+    heartbeat.stop()
+    assert submitted.args == [[job.job_id]] and cells(panel)["State"] == "pending"
+    assert threads and threads[0] is not panel.thread()
+    assert heartbeat.longest_wait() <= 0.050
+    panel.shutdown()
+
+
+def test_a_submission_that_cannot_be_written_is_one_line(qtbot, job, folder):
+    panel = make_panel(qtbot, folder, delay=0, auto_start=False)
+
+    def locked(jobs, force=False):
+        raise JobStoreError(f"the job store {folder}/.keydub/jobs.sqlite is locked by another process\ntry again")
+
+    panel.controller.write_submission = locked
+    with qtbot.waitSignal(panel.submit_failed, timeout=10000) as failed:
+        panel.submit([job])
+    line = failed.args[0]
+    assert line == f"Could not queue 1 job(s): the job store {folder}/.keydub/jobs.sqlite is locked by another process"
+    assert panel.status.text() == line
+    qtbot.waitUntil(lambda: panel.model.rowCount() == 0, timeout=10000)  # the submitting row is gone
+    panel.shutdown()
 
 
 def test_cancel_and_retry_from_the_dock(qtbot, job, folder):

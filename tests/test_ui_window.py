@@ -1,6 +1,7 @@
 """The panel's main window, offscreen: opening on a thread, face boxes and the regeneration mask in pixels, a
-click choosing the face, I/O setting the range, clear messages for bad input, drag and drop, settings checked
-as the command line checks them, and a UI thread that never waits during analysis."""
+click choosing the face (named in the clip list with its size), I/O setting the range, skipped timeline clips
+greyed in the list with their reason, a rendering clip's bar of the whole job, clear messages for bad input, drag
+and drop, settings checked as the command line checks them, and a UI thread that never waits during analysis."""
 
 import time
 
@@ -68,6 +69,16 @@ def open_and_analyse(qtbot, window, media, tmp_path):
     qtbot.waitUntil(lambda: window.controller.current_id in window.analyses, timeout=10000)
 
 
+def face_size(landmarks) -> str:
+    """`"W×H px"` of the detector box `TwoFaces` gives for `landmarks`."""
+    (x0, y0), (x1, y1) = landmarks.min(axis=0), landmarks.max(axis=0)
+    return f"{x1 - x0:.0f}×{y1 - y0:.0f} px"
+
+
+def face_id(window, landmarks) -> int:
+    return window.analyses[window.controller.current_id].track_under(tuple(landmarks.mean(axis=0)), 0)
+
+
 def screen_colour(window, x, y):
     view = window.viewer.view
     image = view.viewport().grab().toImage()
@@ -90,8 +101,13 @@ def test_opening_shows_the_clip_its_row_and_the_face_boxes(qtbot, media, tmp_pat
     model = window.clip_model
     assert model.rowCount() == 1
     row = [model.index(0, column).data() for column in range(model.columnCount())]
-    assert row[:7] == ["two_shot", "10:00:00:00", "10:00:00:19", "0-19 (20 fr)", "dub.wav", "largest", "0"]
+    largest = f"largest (face {face_id(window, RIGHT)}, {face_size(RIGHT)})"
+    assert row[:7] == ["two_shot", "10:00:00:00", "10:00:00:19", "0-19 (20 fr)", "dub.wav", largest, "0"]
     assert row[7] == "not rendered"
+    assert model.index(0, 5).data(QtCore.Qt.ItemDataRole.ToolTipRole).startswith("no face chosen")
+    # The status bar's task bar says what it tracks.
+    bar = window.progress_bar
+    assert bar.accessibleName() == "Task progress" and bar.toolTip() == "Finding faces in two_shot…"
     assert window.viewer.timecode_label.text() == "10:00:00:00"
     # Both boxes drawn in the "other face" colour on their left edges (no face chosen yet).
     for landmarks in (LEFT, RIGHT):
@@ -113,7 +129,12 @@ def test_a_click_chooses_the_face_and_its_box_turns_green(qtbot, media, tmp_path
     assert close_to(screen_colour(window, x0, (y0 + y1) / 2), CHOSEN_FACE_COLOUR)
     x0, y0 = LEFT.min(axis=0)
     assert close_to(screen_colour(window, x0, (y0 + LEFT.max(axis=0)[1]) / 2), OTHER_FACE_COLOUR)
-    assert window.clip_model.index(0, 5).data() == f"{session.face.point[0]:.0f},{session.face.point[1]:.0f}@0"
+    face = window.clip_model.index(0, 5)
+    x, y = session.face.point
+    assert face.data() == f"face {face_id(window, RIGHT)}, {face_size(RIGHT)}"
+    assert face.data(QtCore.Qt.ItemDataRole.ToolTipRole) == (
+        f"clicked at x {x:.0f}, y {y:.0f} on frame 0 (keydub render --face {x:.0f},{y:.0f}@0)"
+    )
     # A click beside every face says so and changes nothing.
     click(qtbot, window, 160, 10)
     assert "no face under the click" in window.message_label.text()
@@ -202,7 +223,7 @@ def test_render_cancel_and_render_again_go_to_the_queue(qtbot, media, tmp_path):
 
         calls = []
 
-        def submit(self, jobs, force=False):
+        def write_submission(self, jobs, force=False):  # on the queue dock's thread
             self.calls.append(("submit", [job.job_id for job in jobs], force))
             return []
 
@@ -216,9 +237,74 @@ def test_render_cancel_and_render_again_go_to_the_queue(qtbot, media, tmp_path):
     assert window.queue_panel is not None and window.queue_panel.controller is queue
     window.clip_list.selectRow(0)
     window.clip_list.render_action.trigger()
+    assert window.message_label.text() == "queuing 1 clip(s)…"
+    qtbot.waitUntil(lambda: queue.calls == [("submit", ["Dub/clip"], False)], timeout=10000)
     window.clip_list.cancel_action.trigger()
-    window.clip_list.rerender_action.trigger()
+    with qtbot.waitSignal(window.queue_panel.submitted, timeout=10000):
+        window.clip_list.rerender_action.trigger()
     assert queue.calls == [("submit", ["Dub/clip"], False), ("cancel", ["Dub/clip"]), ("submit", ["Dub/clip"], True)]
+    assert window.message_label.text().startswith("already queued or rendered")
+
+
+def test_a_rendering_clip_shows_one_bar_for_the_whole_job_with_its_stage(qtbot, media, tmp_path):
+    from keydub.core.progress import Stage, Unit
+    from keydub.plugin.panel.job_progress import JobProgressView
+    from keydub.plugin.store import JobProgress, JobStore
+    from keydub.ui.clips.model import FRACTION_ROLE, STATE_COLUMN
+    from keydub.ui.progress_delegate import BAR_MAXIMUM
+
+    window = make_window(qtbot)
+    open_and_analyse(qtbot, window, media, tmp_path)
+    job = window.controller.job(window.controller.current_id)
+    with JobStore.for_folder(tmp_path / "out") as store:
+        store.submit(job.job_id, job.name, job.content_hash(), job.to_dict())
+        store.claim_next("batch", 60.0)
+        store.heartbeat(job.job_id, "batch", 60.0, JobProgress(Stage.KEYFRAMES, 11, 22, Unit.STEPS, eta_seconds=90.0))
+    model, view = window.clip_model, window.clip_list
+    model.refresh_states()
+    index = model.index(0, STATE_COLUMN)
+    assert index.data() == "rendering 24 % · keyframes · step 11/22 · ETA 1:30"
+    # The queue's live view of its worker's job is newer than the store's snapshot.
+    live = JobProgressView(0.47, Stage.INTERPOLATION, 33, 66, Unit.STEPS, eta_seconds=72.0)
+    model.set_live_progress({job.job_id: live})
+    assert (
+        index.data() == "rendering 47 % · interpolation · step 33/66 · ETA 1:12" and index.data(FRACTION_ROLE) == 0.47
+    )
+    option = QtWidgets.QStyleOptionViewItem()
+    option.initFrom(view)
+    option.rect = view.visualRect(index)
+    bar = view.itemDelegateForColumn(STATE_COLUMN).bar_option(option, index)
+    assert bar.progress == round(0.47 * BAR_MAXIMUM) and bar.text == index.data()  # the column fits the text
+    assert view.columnWidth(STATE_COLUMN) >= view.fontMetrics().horizontalAdvance(index.data())
+    assert index.data(QtCore.Qt.ItemDataRole.ToolTipRole) == index.data()
+
+
+def test_skipped_timeline_clips_are_greyed_rows_with_their_reason(qtbot, tmp_path):
+    from otio_fixtures import write_dubbing_timeline
+
+    from keydub.ui.clips.model import SKIPPED, STATE_COLUMN, STATE_ROLE
+
+    fixture = write_dubbing_timeline(tmp_path)
+    window = make_window(qtbot)
+    window.open_timeline(fixture.path, ("DX es-419",), tmp_path / "out")
+    qtbot.waitUntil(lambda: window.controller.current is not None, timeout=20000)
+    model = window.clip_model
+    skipped = dict(window.controller.opened.skipped)
+    renderable = len(window.controller.sessions)
+    assert skipped and model.rowCount() == renderable + len(skipped)
+    rows = {model.index(row, 0).data(): row for row in range(renderable, model.rowCount())}
+    row = rows["sh040_missing"]
+    state = model.index(row, STATE_COLUMN)
+    assert state.data() == f"skipped: {skipped['sh040_missing']}" and "offline" in state.data()
+    assert state.data(STATE_ROLE) == SKIPPED and state.data(QtCore.Qt.ItemDataRole.ToolTipRole).startswith(
+        "sh040_missing cannot be rendered: "
+    )
+    assert model.flags(state) == QtCore.Qt.ItemFlag.NoItemFlags
+    assert state.data(QtCore.Qt.ItemDataRole.ForegroundRole).lightness() == 140
+    # Select everything: only the renderable clips are rendered.
+    window.clip_list.selectAll()
+    assert len(window.clip_list.selected_clip_ids()) == renderable
+    assert "cannot be rendered (greyed in the list)" in window.message_label.text()
 
 
 def test_a_worker_that_cannot_start_is_one_line_in_the_window(qtbot, media, tmp_path):

@@ -89,7 +89,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # Layout -------------------------------------------------------------------------------------------------
     def _build(self, cache_bytes: int) -> None:
-        self.clip_model = ClipListModel(self.controller, self)
+        self.clip_model = ClipListModel(self.controller, self.analyses.get, self)
         self.clip_list = ClipListView(self.clip_model, self)
         self.viewer = Viewer(cache_bytes, self)
         self.compare = CompareView(self)
@@ -106,6 +106,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.message_label = QtWidgets.QLabel("Open a video and its dub, or a dubbing timeline (or drop them here).")
         self.message_label.setObjectName("message")
         self.progress_bar = QtWidgets.QProgressBar(maximumWidth=220, visible=False)
+        self.progress_bar.setAccessibleName("Task progress")  # its tooltip names the task while one runs
         self.statusBar().addWidget(self.message_label, 1)
         self.statusBar().addPermanentWidget(self.progress_bar)
 
@@ -164,15 +165,23 @@ class MainWindow(QtWidgets.QMainWindow):
         self.addDockWidget(QtCore.Qt.DockWidgetArea.BottomDockWidgetArea, self.queue_panel)
         self.queue_panel.worker_changed.connect(self._on_queue_worker_change)
         self.queue_panel.rows_changed.connect(self._on_queue_rows_change)
+        self.queue_panel.submitted.connect(self._on_queue_submit)
+        self.queue_panel.submit_failed.connect(self._on_queue_submit_failure)
 
     def _on_queue_rows_change(self) -> None:
         self.clip_model.set_live_progress(
-            {
-                row.job_id: (row.fraction, row.progress.eta_seconds if row.progress else None)
-                for row in self.queue_panel.model.rows
-                if row.fraction is not None
-            }
+            {row.job_id: row.progress for row in self.queue_panel.model.rows if row.fraction is not None}
         )
+
+    def _on_queue_submit(self, queued: list[str]) -> None:
+        self.clip_model.refresh_states()
+        if queued:
+            self.show_message(f"queued {len(queued)} clip(s)")
+        else:
+            self.show_message("already queued or rendered; Render again (Ctrl+Shift+R) renders anew")
+
+    def _on_queue_submit_failure(self, line: str) -> None:
+        self.show_message(line, is_error=True)
 
     def _on_queue_worker_change(self, state: str) -> None:
         if state == "crashed":
@@ -295,6 +304,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._threads.add(thread)
         self.show_message(message)
         self.progress_bar.setRange(0, 0)
+        self.progress_bar.setToolTip(message)
         self.progress_bar.setVisible(True)
         thread.start()
         return request_id
@@ -334,7 +344,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_open_finish(self, opened) -> None:
         self.controller.apply(opened)
-        skipped = f"; {len(opened.skipped)} clip(s) cannot be rendered (see the tooltip)" if opened.skipped else ""
+        skipped = f"; {len(opened.skipped)} clip(s) cannot be rendered (greyed in the list)" if opened.skipped else ""
         self.show_message(f"Opened {len(opened.sessions)} clip(s) into {opened.out_dir}{skipped}")
         if opened.skipped:
             self.message_label.setToolTip("\n".join(f"{name}: {reason}" for name, reason in opened.skipped))
@@ -367,6 +377,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_analysis_finish(self, clip_id: str, analysis: FaceAnalysis) -> None:
         self.analyses[clip_id] = analysis
+        self.clip_model.update_clip(clip_id)  # the Face cell names the face and its size now
         if clip_id == self.controller.current_id:
             self._draw_face_layers()
             missing = analysis.frames_without_face()
@@ -509,13 +520,16 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         try:
             jobs = [self.controller.job(clip_id) for clip_id in clip_ids]
-            queue = self.queue_panel if self.queue_panel is not None else self.queue_controller
-            queue.submit(jobs, force=force)
+            if self.queue_panel is not None:
+                # The store's write runs on the dock's thread: the rows show as submitting now, the answer follows.
+                self.queue_panel.submit(jobs, force=force)
+                self.show_message(f"queuing {len(jobs)} clip(s)…")
+                return
+            queued = self.queue_controller.submit(jobs, force=force)
         except KeydubError as error:
             self.show_message(str(error), is_error=True)
             return
-        self.clip_model.refresh_states()
-        self.show_message(f"queued {len(jobs)} clip(s)")
+        self._on_queue_submit(queued)
 
     def _on_clips_cancel(self, clip_ids: list[str]) -> None:
         if self.queue_controller is None or not clip_ids:

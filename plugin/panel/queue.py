@@ -1,17 +1,23 @@
 """The panel's render queue, Qt-free: jobs go to the output folder's job store, a `keydub worker` renders them.
 
 `QueueController` submits `ClipJob`s to the store's queue, cancels and retries them there, and reads the
-worker's JSON-lines events (`keydub.plugin.worker.protocol`) into live per-job rows: stage, step progress, ETA
-and the worker's device. The process itself is started by a front end (the panel's `QProcess` adapter, or
+worker's JSON-lines events (`keydub.plugin.worker.protocol`) into live per-job rows: the share of the job done
+(`keydub.plugin.panel.job_progress`, one fraction that only goes forward), the running stage with its count, the
+ETA and the worker's device. The process itself is started by a front end (the panel's `QProcess` adapter, or
 `keydub.plugin.worker.client.WorkerProcess`): it hands each stdout line to `handle_line`, says when the process
 started and ended, and gives the controller a way to write commands (`attach`).
 
 A worker that crashes or is killed leaves its job `running` under a dead owner; `worker_ended` puts it back to
 `pending` at once (the store's `reclaim`), says so in one line, and the next worker resumes it.
 
+A window submits in three steps so that the store's write (an fsync) never runs on its UI thread:
+`begin_submit(jobs)` shows the rows as *submitting* at once, `write_submission(jobs, force)` writes them from any
+thread, and `finish_submit(job_ids, records)` takes the rows read after it. `submit` does it all on one thread.
+
 Topics (callbacks get one `dict` with `"topic"`):
 
-- `"queue.changed"` (`job_ids`, `is_stale`): rows changed (submitted, cancelled, retried, or an event about them);
+- `"queue.changed"` (`job_ids`, `is_stale`): rows changed (submitting, submitted, cancelled, retried, or an event
+  about them);
   `is_stale` is true when the store's rows changed and have not been read again yet (call `reload`);
 - `"worker.changed"`: the worker started, said hello, went idle, ended or crashed (see `worker`).
 """
@@ -25,6 +31,7 @@ from typing import Any
 from keydub.core.errors import KeydubError
 from keydub.plugin.jobs import ClipJob
 from keydub.plugin.panel.events import TopicEvents
+from keydub.plugin.panel.job_progress import JobProgressTracker, JobProgressView
 from keydub.plugin.store import JobProgress, JobRecord, JobState, JobStore
 from keydub.plugin.worker.client import worker_command
 from keydub.plugin.worker.protocol import (
@@ -76,9 +83,8 @@ class WorkerStatus:
 
 @dataclass(frozen=True)
 class LiveJob:
-    """What the worker last said about the job it renders: its progress, device and attempt."""
+    """What the worker last said about the job it renders: its device and attempt (its progress is tracked apart)."""
 
-    progress: JobProgress | None = None
     device: str | None = None
     attempt: int = 0
 
@@ -89,29 +95,31 @@ class QueueRow:
 
     Args:
         job_id (`str`), name (`str`): the job and its clip's name.
-        state (`JobState`): where the job is in the store.
-        progress (`JobProgress | None`): stage, steps and ETA of the render (while `running`).
+        state (`JobState`): where the job is in the store (`pending` while it is being submitted).
+        progress (`JobProgressView | None`): the share of the job done, its stage with its count, and the ETA.
         device (`str | None`): where it renders.
         attempts (`int`): how many times it was claimed.
         message (`str | None`): the one-line failure, or why it went back to the queue.
         output (`Path | None`): the finished file.
+        is_submitting (`bool`): the job is being written to the store (it shows at once, before the write ends).
     """
 
     job_id: str
     name: str
     state: JobState
-    progress: JobProgress | None = None
+    progress: JobProgressView | None = None
     device: str | None = None
     attempts: int = 0
     message: str | None = None
     output: Path | None = None
+    is_submitting: bool = False
 
     @property
     def fraction(self) -> float | None:
-        """Share of the stage done while rendering, `None` without a total."""
-        if self.state is not JobState.RUNNING or self.progress is None or not self.progress.total:
+        """Share of the whole job done while rendering (it only goes forward), `None` before the first event."""
+        if self.state is not JobState.RUNNING or self.is_submitting or self.progress is None:
             return None
-        return self.progress.done / self.progress.total
+        return self.progress.fraction
 
     @property
     def is_resumable(self) -> bool:
@@ -120,29 +128,24 @@ class QueueRow:
 
     @property
     def can_cancel(self) -> bool:
-        return self.state in (JobState.PENDING, JobState.RUNNING)
+        return not self.is_submitting and self.state in (JobState.PENDING, JobState.RUNNING)
 
     @property
     def can_retry(self) -> bool:
-        return self.state in (JobState.FAILED, JobState.CANCELLED)
+        return not self.is_submitting and self.state in (JobState.FAILED, JobState.CANCELLED)
 
     def progress_text(self) -> str:
-        """`"keyframes 3/10"`, or the empty string outside a render."""
-        progress = self.progress
-        if self.state is not JobState.RUNNING or progress is None:
-            return ""
-        return f"{progress.stage} {progress.done}/{progress.total}" if progress.total else progress.stage
+        """`"interpolation · step 33/66"`, or the empty string outside a render."""
+        return self.progress.stage_text() if self.fraction is not None else ""
 
     def eta_text(self) -> str:
-        """`"1:05"` (minutes:seconds) or `"0:42:10"` past an hour; empty when unknown."""
-        if self.state is not JobState.RUNNING or self.progress is None or self.progress.eta_seconds is None:
-            return ""
-        minutes, seconds = divmod(round(self.progress.eta_seconds), 60)
-        hours, minutes = divmod(minutes, 60)
-        return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+        """`"1:05"` (minutes:seconds) or `"1:02:10"` past an hour; empty when unknown."""
+        return self.progress.eta_text() if self.fraction is not None else ""
 
     def state_text(self) -> str:
         """The state in words, with the reason for failed and requeued jobs."""
+        if self.is_submitting:
+            return "submitting"
         if self.is_resumable and self.message:
             return f"queued (resumes: {self.message})"
         if self.state is JobState.FAILED and self.message:
@@ -166,6 +169,10 @@ class QueueController(TopicEvents):
         self.engine = engine
         self.worker = WorkerStatus()
         self._live: dict[str, LiveJob] = {}
+        # One tracker per running job, fed by the worker's events or, for jobs other processes render, by the store's
+        # snapshots: what keeps each job's bar going forward.
+        self._progress: dict[str, JobProgressTracker] = {}
+        self._submitting: dict[str, str] = {}
         # The store's rows as last read: worker events update the live part only, so a render's stream of events
         # costs no database read on the caller's thread; `reload` (or `read_records` + `set_records`) reads again.
         self._records: list[JobRecord] = []
@@ -180,7 +187,34 @@ class QueueController(TopicEvents):
 
     def submit(self, jobs: Iterable[ClipJob], force: bool = False) -> list[str]:
         """Queue jobs for the worker; a job already rendered (same content, file still there) or already queued
-        or rendering is left alone unless `force` (re-render).
+        or rendering is left alone unless `force` (re-render). Everything on the caller's thread.
+
+        Returns:
+            `list[str]`: the ids of the jobs queued now.
+        """
+        queued = self.write_submission(jobs, force=force)
+        if queued:
+            self.reload()
+            self._emit("queue.changed", job_ids=queued, is_stale=False)
+        return queued
+
+    def begin_submit(self, jobs: Iterable[ClipJob]) -> None:
+        """Show `jobs` as *submitting* until `finish_submit` or `fail_submit` (the write runs elsewhere)."""
+        jobs = list(jobs)
+        self._submitting.update((job.job_id, job.name) for job in jobs)
+        self._emit("queue.changed", job_ids=[job.job_id for job in jobs], is_stale=False)
+
+    def finish_submit(self, job_ids: list[str], records: list[JobRecord] | None = None) -> None:
+        """The submission of `job_ids` ended: their *submitting* marks go. `records` are the store's rows read after
+        the write (`read_records`); `None` (the write failed) asks for a `reload`."""
+        for job_id in job_ids:
+            self._submitting.pop(job_id, None)
+        if records is not None:
+            self.set_records(records)
+        self._emit("queue.changed", job_ids=list(job_ids), is_stale=records is None)
+
+    def write_submission(self, jobs: Iterable[ClipJob], force: bool = False) -> list[str]:
+        """The store's part of `submit`: safe on any thread (it opens its own connection and changes nothing else).
 
         Returns:
             `list[str]`: the ids of the jobs queued now.
@@ -199,9 +233,6 @@ class QueueController(TopicEvents):
                     continue
                 store.submit(job.job_id, job.name, job_hash, job.to_dict())
                 queued.append(job.job_id)
-        if queued:
-            self.reload()
-            self._emit("queue.changed", job_ids=queued, is_stale=False)
         return queued
 
     def cancel(self, job_ids: Iterable[str]) -> None:
@@ -239,21 +270,39 @@ class QueueController(TopicEvents):
     def set_records(self, records: list[JobRecord]) -> None:
         """Take rows read by `read_records` as the store's state."""
         self._records = list(records)
+        running = {record.job_id for record in self._records if record.state is JobState.RUNNING}
+        for job_id in set(self._progress) - running - set(self._live):
+            del self._progress[job_id]
+        for record in self._records:
+            if record.job_id in running and record.job_id not in self._live and record.progress is not None:
+                # Another process renders it: its heartbeat's snapshot is all there is.
+                self._track(record.job_id, record.progress)
 
     def rows(self) -> list[QueueRow]:
         """Every job of the store as last read (skipped clips left out), oldest submission first, with the
-        worker's live progress."""
-        return [self._row(record) for record in self._records]
+        worker's live progress; jobs being submitted are marked, the new ones last."""
+        rows = [self._row(record) for record in self._records]
+        rows = [replace(row, is_submitting=True) if row.job_id in self._submitting else row for row in rows]
+        shown = {row.job_id for row in rows}
+        return rows + [
+            QueueRow(job_id, name, JobState.PENDING, is_submitting=True)
+            for job_id, name in self._submitting.items()
+            if job_id not in shown
+        ]
+
+    def _track(self, job_id: str, progress: JobProgress) -> None:
+        self._progress.setdefault(job_id, JobProgressTracker()).update(progress)
 
     def has_pending(self) -> bool:
         return any(record.state is JobState.PENDING for record in self._records)
 
     def _row(self, record: JobRecord) -> QueueRow:
+        tracker = self._progress.get(record.job_id)
         row = QueueRow(
             record.job_id,
             record.name,
             record.state,
-            record.progress,
+            tracker.view if tracker is not None and record.state is JobState.RUNNING else None,
             device=record.device or self._job_device(record),
             attempts=record.attempts,
             message=record.message,
@@ -261,12 +310,7 @@ class QueueController(TopicEvents):
         )
         live = self._live.get(record.job_id)
         if live is not None and record.state is JobState.RUNNING:
-            row = replace(
-                row,
-                progress=live.progress or row.progress,
-                device=live.device or row.device,
-                attempts=max(live.attempt, row.attempts),
-            )
+            row = replace(row, device=live.device or row.device, attempts=max(live.attempt, row.attempts))
         return row
 
     def _job_device(self, record: JobRecord) -> str | None:
@@ -329,13 +373,14 @@ class QueueController(TopicEvents):
         elif isinstance(event, Claimed):
             self._rendering = event.job_id
             self._live[event.job_id] = LiveJob(device=event.device or self.worker.device, attempt=event.attempt)
+            self._progress[event.job_id] = JobProgressTracker()  # an attempt starts from zero
             self._set_worker(state="running", message=f"rendering {event.name}")
         elif isinstance(event, ProgressEvent):
-            live = self._live.get(event.job_id, LiveJob(device=self.worker.device))
-            progress = JobProgress(event.stage, event.done, event.total, event.unit, event.eta_seconds)
-            self._live[event.job_id] = replace(live, progress=progress)
+            self._live.setdefault(event.job_id, LiveJob(device=self.worker.device))
+            self._track(event.job_id, JobProgress(event.stage, event.done, event.total, event.unit, event.eta_seconds))
         elif isinstance(event, (Done, Failed, Cancelled, Lost)):
             self._live.pop(event.job_id, None)
+            self._progress.pop(event.job_id, None)
             if self._rendering == event.job_id:
                 self._rendering = None
             if isinstance(event, Failed):
@@ -363,6 +408,7 @@ class QueueController(TopicEvents):
         """
         rendering, self._rendering = self._rendering, None
         self._live.clear()
+        self._progress.clear()
         self._send = None
         if self._has_said_bye and not crashed and exit_code == 0:
             self.worker = replace(self.worker, state="stopped", pid=None)

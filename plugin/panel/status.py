@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from keydub.plugin.panel.job_progress import clock_text, progress_view
 from keydub.plugin.store import JobRecord
 
 
@@ -30,8 +31,10 @@ class ClipStatus:
     Args:
         state (`str`): `"not rendered"`, `"queued"`, `"rendering"`, `"done"`, `"failed"`, `"cancelled"`,
             `"skipped"` or `"stale"` (rendered, then changed).
-        progress (`float | None`): share done while rendering, in [0, 1].
+        progress (`float | None`): share of the whole job done while rendering, in [0, 1]
+            (`keydub.plugin.panel.job_progress`).
         eta_seconds (`float | None`): seconds left while rendering, when the store knows.
+        stage (`str`): the running stage with its own count while rendering, e.g. `"interpolation · step 33/66"`.
         message (`str | None`): a failure's one-line reason.
         face_coverage (`float | None`): share of frames with the face, from the render's report.
         open_mouth_share (`float | None`): share of generated frames with an open mouth, from the report.
@@ -43,12 +46,16 @@ class ClipStatus:
     message: str | None = None
     face_coverage: float | None = None
     open_mouth_share: float | None = None
+    stage: str = ""
 
     def label(self) -> str:
-        """One line for the clip list, e.g. `"rendering 40 % (ETA 0:12)"` or `"failed: dub audio is silent"`."""
+        """One line for the clip list, e.g. `"rendering 47 % · interpolation · step 33/66 · ETA 1:12"` or
+        `"failed: dub audio is silent"`."""
         if self.state == "rendering" and self.progress is not None:
-            eta = f" (ETA {_clock(self.eta_seconds)})" if self.eta_seconds is not None else ""
-            return f"rendering {round(100 * self.progress)} %{eta}"
+            parts = [f"rendering {round(100 * self.progress)} %", self.stage]
+            if self.eta_seconds is not None:
+                parts.append(f"ETA {clock_text(self.eta_seconds)}")
+            return " · ".join(part for part in parts if part)
         if self.state == "failed" and self.message:
             return f"failed: {self.message.splitlines()[0]}"
         return self.state
@@ -64,14 +71,15 @@ def clip_status(record: JobRecord | None, job_hash: str) -> ClipStatus:
     if state == "done" and not record.is_done_with(job_hash):
         return ClipStatus(state="not rendered", message="the rendered file is missing")
     coverage, open_share = qc_figures(record.result or {})
-    progress, eta = _progress(record)
+    view = progress_view(record.progress) if state == "rendering" else None
     return ClipStatus(
         state=state,
-        progress=progress,
-        eta_seconds=eta,
+        progress=None if view is None else view.fraction,
+        eta_seconds=None if view is None else _number(view.eta_seconds),
         message=record.message,
         face_coverage=coverage,
         open_mouth_share=open_share,
+        stage="" if view is None else view.stage_text(),
     )
 
 
@@ -84,18 +92,5 @@ def qc_figures(result: dict[str, Any]) -> tuple[float | None, float | None]:
     return _number(coverage), _number(open_share)
 
 
-def _progress(record: JobRecord) -> tuple[float | None, float | None]:
-    """Share done of the running stage and the ETA, as the worker last wrote them."""
-    progress = record.progress
-    if progress is None or record.state.value != "running":
-        return None, None
-    return (progress.done / progress.total if progress.total else None), _number(progress.eta_seconds)
-
-
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
-
-
-def _clock(seconds: float | None) -> str:
-    seconds = max(0, round(seconds or 0))
-    return f"{seconds // 60}:{seconds % 60:02d}"

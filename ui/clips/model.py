@@ -1,15 +1,20 @@
-"""The clip list's Qt model: one row per clip session, its render state and QC from the job store.
+"""The clip list's Qt model: one row per clip session, its render state and QC from the job store, then one greyed
+row per timeline clip that cannot be rendered, with the reason.
 
 Thin, as Qt models should be: rows come from the controller, states from one read of the job store per refresh;
 the model keeps them by clip id and never decides anything itself.
 """
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from PySide6 import QtCore, QtGui
 
 from keydub.core.errors import KeydubError
+from keydub.plugin.panel.analysis import FaceAnalysis
 from keydub.plugin.panel.controller import PanelController
+from keydub.plugin.panel.face_label import FaceLabel, face_label
+from keydub.plugin.panel.job_progress import JobProgressView
 from keydub.plugin.panel.session import ClipSession
 from keydub.plugin.panel.status import ClipStatus
 from keydub.plugin.store import JobStore
@@ -17,7 +22,11 @@ from keydub.plugin.store import JobStore
 
 CLIP_ID_ROLE = QtCore.Qt.ItemDataRole.UserRole + 1
 STATE_ROLE = QtCore.Qt.ItemDataRole.UserRole + 2
+FRACTION_ROLE = QtCore.Qt.ItemDataRole.UserRole + 3
 COLUMNS = ("Clip", "Record in", "Record out", "Source range", "Dub", "Face", "Occluders", "State", "QC")
+STATE_COLUMN = COLUMNS.index("State")
+SKIPPED = "skipped"
+_SKIPPED_COLOUR = QtGui.QColor(140, 140, 140)
 _STATE_COLOURS = {
     "done": QtGui.QColor(90, 190, 110),
     "failed": QtGui.QColor(230, 80, 70),
@@ -29,24 +38,39 @@ _STATE_COLOURS = {
 
 
 class ClipListModel(QtCore.QAbstractTableModel):
-    """Rows of `controller.sessions` with their `ClipStatus`.
+    """Rows of `controller.sessions` with their `ClipStatus`, then the opened timeline's skipped clips (greyed,
+    not selectable, the reason in the State cell).
 
     Args:
         controller (`PanelController`): where the clips come from.
+        analysis_of (`Callable[[str], FaceAnalysis | None] | None`): a clip's face tracks by clip id, once found
+            (the Face cell then names the face and its size).
     """
 
     refreshed = QtCore.Signal()
 
-    def __init__(self, controller: PanelController, parent: QtCore.QObject | None = None) -> None:
+    def __init__(
+        self,
+        controller: PanelController,
+        analysis_of: Callable[[str], FaceAnalysis | None] | None = None,
+        parent: QtCore.QObject | None = None,
+    ) -> None:
         super().__init__(parent)
         self.controller = controller
+        self.analysis_of = analysis_of or (lambda clip_id: None)
         self._sessions: list[ClipSession] = []
+        self._skipped: list[tuple[str, str]] = []
         self._status: dict[str, ClipStatus] = {}
-        self._live: dict[str, tuple[float, float | None]] = {}
+        self._live: dict[str, JobProgressView] = {}
 
     # Reading ------------------------------------------------------------------------------------------------
     def rowCount(self, parent: QtCore.QModelIndex = QtCore.QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._sessions)
+        return 0 if parent.isValid() else len(self._sessions) + len(self._skipped)
+
+    def flags(self, index: QtCore.QModelIndex) -> QtCore.Qt.ItemFlag:
+        if index.isValid() and index.row() >= len(self._sessions):
+            return QtCore.Qt.ItemFlag.NoItemFlags  # greyed and never selected, so never rendered
+        return super().flags(index)
 
     def columnCount(self, parent: QtCore.QModelIndex = QtCore.QModelIndex()) -> int:
         return 0 if parent.isValid() else len(COLUMNS)
@@ -59,21 +83,40 @@ class ClipListModel(QtCore.QAbstractTableModel):
         return None
 
     def data(self, index: QtCore.QModelIndex, role: int = QtCore.Qt.ItemDataRole.DisplayRole):
-        if not index.isValid() or not 0 <= index.row() < len(self._sessions):
+        if not index.isValid() or not 0 <= index.row() < self.rowCount():
             return None
+        if index.row() >= len(self._sessions):
+            return _skipped_data(*self._skipped[index.row() - len(self._sessions)], COLUMNS[index.column()], role)
         session = self._sessions[index.row()]
         status = self._status.get(session.clip_id, ClipStatus("not rendered"))
+        name = COLUMNS[index.column()]
         if role == QtCore.Qt.ItemDataRole.DisplayRole:
             return self._cell(session, status, index.column())
         if role == CLIP_ID_ROLE:
             return session.clip_id
         if role == STATE_ROLE:
             return status.state
-        if role == QtCore.Qt.ItemDataRole.ForegroundRole and COLUMNS[index.column()] == "State":
+        if role == FRACTION_ROLE and name == "State" and status.state == "rendering":
+            return status.progress
+        if role == QtCore.Qt.ItemDataRole.ForegroundRole and name == "State":
             return _STATE_COLOURS.get(status.state)
-        if role == QtCore.Qt.ItemDataRole.ToolTipRole and status.message:
-            return status.message
+        if role == QtCore.Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(session, status, name)
         return None
+
+    def _tooltip(self, session: ClipSession, status: ClipStatus, name: str) -> str | None:
+        if name == "Face":
+            return self._face(session).tooltip
+        if name == "State":
+            return "\n".join(dict.fromkeys(text for text in (status.label(), status.message) if text))
+        if name == "Clip":
+            return f"{session.name}\n{session.video}"
+        if name == "Dub":
+            return session.dub
+        return status.message
+
+    def _face(self, session: ClipSession) -> FaceLabel:
+        return face_label(session.face, session.start_frame, self.analysis_of(session.clip_id))
 
     def _cell(self, session: ClipSession, status: ClipStatus, column: int) -> str:
         name = COLUMNS[column]
@@ -88,7 +131,7 @@ class ClipListModel(QtCore.QAbstractTableModel):
         if name == "Dub":
             return session.dub
         if name == "Face":
-            return _face_label(session)
+            return self._face(session).text
         if name == "Occluders":
             return str(len({prompt.get("object_id") for prompt in session.occluders}))
         if name == "State":
@@ -109,6 +152,8 @@ class ClipListModel(QtCore.QAbstractTableModel):
         """Take the controller's clip list again (a video or timeline was opened)."""
         self.beginResetModel()
         self._sessions = self.controller.sessions
+        opened = self.controller.opened
+        self._skipped = list(opened.skipped) if opened is not None else []
         self._status = {}
         self.endResetModel()
         self.refresh_states()
@@ -124,8 +169,9 @@ class ClipListModel(QtCore.QAbstractTableModel):
         """Read every clip's state from the job store (one connection for all rows)."""
         self._refresh_rows(range(len(self._sessions)))
 
-    def set_live_progress(self, progress: dict[str, tuple[float, float | None]]) -> None:
-        """The worker's live progress by job id, `(share done, ETA seconds)`, newer than the store's."""
+    def set_live_progress(self, progress: dict[str, JobProgressView]) -> None:
+        """The render queue's progress of its running jobs by job id (from the worker's events, so newer than the
+        store's, and only going forward)."""
         self._live = dict(progress)
         self.refresh_states()
 
@@ -140,7 +186,9 @@ class ClipListModel(QtCore.QAbstractTableModel):
                     status = self.controller.status(clip_id, store)
                     live = self._live.get(self.controller.job(clip_id, write_audio=False).job_id)
                     if status.state == "rendering" and live is not None:
-                        status = replace(status, progress=live[0], eta_seconds=live[1])
+                        status = replace(
+                            status, progress=live.fraction, eta_seconds=live.eta_seconds, stage=live.stage_text()
+                        )
                     self._status[clip_id] = status
         except KeydubError as error:
             for row in rows:
@@ -149,13 +197,18 @@ class ClipListModel(QtCore.QAbstractTableModel):
         self.refreshed.emit()
 
 
-def _face_label(session: ClipSession) -> str:
-    face = session.face
-    if face.track_id is not None:
-        return f"track {face.track_id}"
-    if face.point is not None:
-        return f"{face.point[0]:.0f},{face.point[1]:.0f}@{face.frame}"
-    return "largest"
+def _skipped_data(name: str, reason: str, column: str, role: int) -> str | QtGui.QColor | None:
+    """A skipped timeline clip's cells: its name, and why it cannot be rendered in the State cell."""
+    reason = (reason.splitlines() or ["the planner gave no reason"])[0]
+    if role == QtCore.Qt.ItemDataRole.DisplayRole:
+        return {"Clip": name, "State": f"{SKIPPED}: {reason}"}.get(column, "")
+    if role == QtCore.Qt.ItemDataRole.ToolTipRole:
+        return f"{name} cannot be rendered: {reason}. Fix it in the timeline and open the timeline again."
+    if role == QtCore.Qt.ItemDataRole.ForegroundRole:
+        return _SKIPPED_COLOUR
+    if role == STATE_ROLE:
+        return SKIPPED
+    return None
 
 
 def _qc_label(status: ClipStatus) -> str:

@@ -1,8 +1,10 @@
-"""The clip list's view: a multi-select table with render, cancel and re-render actions."""
+"""The clip list's view: a multi-select table with render, cancel and re-render actions; a rendering clip's State
+cell is a progress bar of the whole job."""
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from keydub.ui.clips.model import CLIP_ID_ROLE, ClipListModel
+from keydub.ui.clips.model import CLIP_ID_ROLE, FRACTION_ROLE, STATE_COLUMN, ClipListModel
+from keydub.ui.progress_delegate import ProgressBarDelegate
 
 
 class ClipListView(QtWidgets.QTableView):
@@ -23,6 +25,8 @@ class ClipListView(QtWidgets.QTableView):
         self.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setAlternatingRowColors(True)
         self.setWordWrap(False)
+        self.setTextElideMode(QtCore.Qt.TextElideMode.ElideMiddle)  # a cell too narrow keeps both ends
+        self.setItemDelegateForColumn(STATE_COLUMN, ProgressBarDelegate(FRACTION_ROLE, self))
         self.verticalHeader().hide()
         self.horizontalHeader().setStretchLastSection(True)
         self.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)

@@ -1,4 +1,8 @@
-"""The render queue dock: every job of the output folder with its stage, step progress, ETA and device.
+"""The render queue dock: every job of the output folder with its state, one progress bar for the whole job, the
+running stage with its own count (`interpolation · step 33/66`), the ETA and the device.
+
+Submitting writes the store (an fsync) on the dock's thread, never the window's: the rows show as *submitting* at
+once, and a failure is one line under the table.
 
 Renders run in a `keydub worker` process (`keydub.ui.worker_process.WorkerProcess`) that the dock starts when
 jobs are queued; its events update the rows as they arrive, and the store is read again every second so that
@@ -16,6 +20,7 @@ from keydub.core.errors import KeydubError
 from keydub.plugin.jobs import ClipJob
 from keydub.plugin.panel.queue import QueueController, QueueRow
 from keydub.plugin.store import JobState
+from keydub.ui.progress_delegate import ProgressBarDelegate
 from keydub.ui.serial_runner import SerialRunner, Task
 from keydub.ui.worker_process import WorkerProcess
 
@@ -24,6 +29,9 @@ JOB_ID_ROLE = QtCore.Qt.ItemDataRole.UserRole + 1
 FRACTION_ROLE = QtCore.Qt.ItemDataRole.UserRole + 2
 COLUMNS = ("Clip", "State", "Stage", "Progress", "ETA", "Device", "Tries")
 PROGRESS_COLUMN = COLUMNS.index("Progress")
+STAGE_COLUMN = COLUMNS.index("Stage")
+# The clip name's column starts this wide (the editor can drag it); the stage's text takes what is left.
+_CLIP_COLUMN_WIDTH = 220
 _REFRESH_MS = 1000
 _STATE_COLOURS = {
     JobState.DONE: QtGui.QColor(60, 170, 80),
@@ -76,14 +84,23 @@ class QueueModel(QtCore.QAbstractTableModel):
         if role == JOB_ID_ROLE:
             return row.job_id
         if role == FRACTION_ROLE:
-            return 1.0 if row.state is JobState.DONE else row.fraction
+            return 1.0 if row.state is JobState.DONE and not row.is_submitting else row.fraction
         if role == QtCore.Qt.ItemDataRole.DisplayRole:
             return _cell_text(row, column)
-        if role == QtCore.Qt.ItemDataRole.ToolTipRole and column in ("Clip", "State"):
-            return row.message or str(row.output or row.job_id)
+        if role == QtCore.Qt.ItemDataRole.ToolTipRole:
+            return _cell_tooltip(row, column)
         if role == QtCore.Qt.ItemDataRole.ForegroundRole and column == "State":
             return _STATE_COLOURS.get(row.state)
         return None
+
+
+def _cell_tooltip(row: QueueRow, column: str) -> str | None:
+    """The full text of a cell that may be elided, and where the job's file is."""
+    if column in ("Clip", "State"):
+        return row.message or str(row.output or row.job_id)
+    if column in ("Stage", "Progress") and row.fraction is not None:
+        return f"{row.fraction:.0%} of the job · {row.progress.text()}"
+    return None
 
 
 def _cell_text(row: QueueRow, column: str) -> str:
@@ -102,26 +119,6 @@ def _cell_text(row: QueueRow, column: str) -> str:
     return str(row.attempts)
 
 
-class ProgressDelegate(QtWidgets.QStyledItemDelegate):
-    """Draws the progress column as a progress bar."""
-
-    def paint(
-        self, painter: QtGui.QPainter, option: QtWidgets.QStyleOptionViewItem, index: QtCore.QModelIndex
-    ) -> None:
-        fraction = index.data(FRACTION_ROLE)
-        if fraction is None:
-            super().paint(painter, option, index)
-            return
-        bar = QtWidgets.QStyleOptionProgressBar()
-        bar.rect = option.rect.adjusted(2, 3, -2, -3)
-        bar.minimum, bar.maximum = 0, 1000
-        bar.progress = round(fraction * 1000)
-        bar.text = f"{fraction:.0%}"
-        bar.textVisible = True
-        bar.state = option.state | QtWidgets.QStyle.StateFlag.State_Horizontal
-        QtWidgets.QApplication.style().drawControl(QtWidgets.QStyle.ControlElement.CE_ProgressBar, bar, painter)
-
-
 class QueuePanel(QtWidgets.QDockWidget):
     """The render queue dock.
 
@@ -135,10 +132,15 @@ class QueuePanel(QtWidgets.QDockWidget):
         rows_changed: the table was refreshed.
         worker_changed (`str`): the worker's state changed (`"starting"`, `"running"`, `"idle"`, `"stopped"`,
             `"crashed"`).
+        submitted (`list`): a `submit` was written; the ids of the jobs queued (those already queued or rendered
+            are left out).
+        submit_failed (`str`): a `submit` could not be written, in one line.
     """
 
     rows_changed = QtCore.Signal()
     worker_changed = QtCore.Signal(str)
+    submitted = QtCore.Signal(list)
+    submit_failed = QtCore.Signal(str)
 
     def __init__(
         self,
@@ -167,11 +169,18 @@ class QueuePanel(QtWidgets.QDockWidget):
         layout = QtWidgets.QVBoxLayout(body)
         self.table = QtWidgets.QTableView()
         self.table.setModel(self.model)
-        self.table.setItemDelegateForColumn(PROGRESS_COLUMN, ProgressDelegate(self.table))
+        self.table.setItemDelegateForColumn(PROGRESS_COLUMN, ProgressBarDelegate(FRACTION_ROLE, self.table))
         self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setWordWrap(False)  # one line per job; a long stage is elided, its tooltip has it all
+        self.table.setTextElideMode(QtCore.Qt.TextElideMode.ElideMiddle)
         self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(0, _CLIP_COLUMN_WIDTH)
+        header.setSectionResizeMode(STAGE_COLUMN, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(60)
         layout.addWidget(self.table, 1)
         buttons = QtWidgets.QHBoxLayout()
         self.start_button = QtWidgets.QPushButton("Start worker")
@@ -216,9 +225,26 @@ class QueuePanel(QtWidgets.QDockWidget):
         """Ask the worker to stop; the job it renders goes back to the queue."""
         self.worker.shutdown()
 
-    def submit(self, jobs: list[ClipJob], force: bool = False) -> list[str]:
-        """Queue jobs (see `QueueController.submit`) and start the worker if needed."""
-        return self.controller.submit(jobs, force=force)
+    def submit(self, jobs: list[ClipJob], force: bool = False) -> None:
+        """Queue jobs (see `QueueController.submit`) off the window's thread: their rows show as *submitting* at
+        once; `submitted` or `submit_failed` follows, and the worker starts if needed."""
+        jobs = list(jobs)
+        if not jobs:
+            return
+        job_ids = [job.job_id for job in jobs]
+        self.controller.begin_submit(jobs)
+
+        def write() -> tuple[list[str], list]:
+            queued = self.controller.write_submission(jobs, force=force)
+            return queued, self.controller.read_records()
+
+        self.runner.submit(
+            Task(
+                write,
+                lambda result: self._on_runner_submitted(job_ids, *result),
+                lambda message: self._on_runner_submit_failed(job_ids, message),
+            )
+        )
 
     def shutdown(self) -> None:
         """Stop the worker and wait for it (the window calls this when it closes)."""
@@ -267,6 +293,16 @@ class QueuePanel(QtWidgets.QDockWidget):
         if self._is_reload_wanted:
             self._is_reload_wanted = False
             self.reload()
+
+    def _on_runner_submitted(self, job_ids: list[str], queued: list[str], records: list) -> None:
+        self.controller.finish_submit(job_ids, records)
+        self.submitted.emit(queued)
+
+    def _on_runner_submit_failed(self, job_ids: list[str], message: str) -> None:
+        self.controller.finish_submit(job_ids)
+        line = f"Could not queue {len(job_ids)} job(s): {(message.splitlines() or ['no reason given'])[0]}"
+        self.status.setText(line)
+        self.submit_failed.emit(line)
 
     def _on_runner_read_failed(self, message: str) -> None:
         self._is_reloading = False

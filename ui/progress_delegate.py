@@ -1,0 +1,60 @@
+"""A table cell drawn as a progress bar: the share done from a model role, the cell's own text on the bar.
+
+The queue dock's Progress column and the clip list's State column both show a rendering job this way. A cell
+without a share (a job not rendering) is drawn as plain text.
+"""
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+
+# The bar's resolution: a tenth of a percent.
+BAR_MAXIMUM = 1000
+# The bar sits this far inside its cell (left and right, top and bottom), and its text this far inside the bar.
+_BAR_MARGINS = QtCore.QMargins(2, 3, 2, 3)
+_TEXT_MARGIN = 4
+
+
+class ProgressBarDelegate(QtWidgets.QStyledItemDelegate):
+    """Draws cells whose `fraction_role` holds a share in [0, 1] as a progress bar labelled with the cell's text.
+
+    Args:
+        fraction_role (`int`): the model role holding the share (`None`: a plain cell).
+        parent (`QObject | None`): the view.
+    """
+
+    def __init__(self, fraction_role: int, parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent)
+        self.fraction_role = fraction_role
+
+    def bar_option(
+        self, option: QtWidgets.QStyleOptionViewItem, index: QtCore.QModelIndex
+    ) -> QtWidgets.QStyleOptionProgressBar | None:
+        """The bar `paint` draws for `index` in `option.rect` (its value and elided text), `None` for a plain cell."""
+        fraction = index.data(self.fraction_role)
+        if fraction is None:
+            return None
+        bar = QtWidgets.QStyleOptionProgressBar()
+        bar.rect = option.rect.marginsRemoved(_BAR_MARGINS)
+        bar.minimum, bar.maximum = 0, BAR_MAXIMUM
+        bar.progress = round(min(1.0, max(0.0, fraction)) * BAR_MAXIMUM)
+        text = str(index.data(QtCore.Qt.ItemDataRole.DisplayRole) or "")
+        width = bar.rect.width() - 2 * _TEXT_MARGIN
+        bar.text = option.fontMetrics.elidedText(text, QtCore.Qt.TextElideMode.ElideRight, width)
+        bar.textVisible = True
+        bar.state = option.state | QtWidgets.QStyle.StateFlag.State_Horizontal
+        return bar
+
+    def sizeHint(self, option: QtWidgets.QStyleOptionViewItem, index: QtCore.QModelIndex) -> QtCore.QSize:
+        """Wide enough for the text on the bar, so a column sized to its contents shows it whole."""
+        size = super().sizeHint(option, index)
+        extra = _BAR_MARGINS.left() + _BAR_MARGINS.right() + 2 * _TEXT_MARGIN
+        return size + QtCore.QSize(extra, 0) if index.data(self.fraction_role) is not None else size
+
+    def paint(
+        self, painter: QtGui.QPainter, option: QtWidgets.QStyleOptionViewItem, index: QtCore.QModelIndex
+    ) -> None:
+        bar = self.bar_option(option, index)
+        if bar is None:
+            super().paint(painter, option, index)
+            return
+        QtWidgets.QApplication.style().drawControl(QtWidgets.QStyle.ControlElement.CE_ProgressBar, bar, painter)
