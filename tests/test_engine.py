@@ -8,7 +8,7 @@ import pytest
 from face_fixtures import IndexedFaceBackend, template_landmarks
 from media_fixtures import make_test_clip
 from test_render import FRAME_SIZE, HEIGHT, WIDTH, request_for, write_wav
-from tiny_models import save_tiny_weights
+from tiny_models import save_tiny_weights, tiny_weight_flags, tiny_weight_options
 
 from keydub.core.cancel import CancelToken
 from keydub.core.engine import Engine
@@ -50,14 +50,7 @@ def test_one_engine_renders_two_clips_and_loads_the_pipeline_once(tmp_path, weig
         result = engine.render(request)
         assert result.frame_count == probe(result.output).frame_count == frames
     assert engine.loads["pipeline"] == 1
-    assert engine.pipeline(request) is engine.pipeline(
-        weights=str(weights["keysync"]),
-        vae=str(weights["vae"]),
-        hubert=str(weights["hubert"]),
-        wavlm=str(weights["wavlm"]),
-        device="cpu",
-        dtype="float32",
-    )
+    assert engine.pipeline(request) is engine.pipeline(**tiny_weight_options(weights), device="cpu", dtype="float32")
     assert engine.loads["pipeline"] == 1
     engine.release()
     engine.pipeline(request)
@@ -128,14 +121,7 @@ def test_track_ids_of_inspect_are_the_ones_a_sub_range_render_takes(tmp_path, we
         "dlib",
         "--report",
         str(report),
-        "--weights",
-        str(weights["keysync"]),
-        "--vae",
-        str(weights["vae"]),
-        "--hubert",
-        str(weights["hubert"]),
-        "--wavlm",
-        str(weights["wavlm"]),
+        *tiny_weight_flags(weights),
     ]
     assert main(argv) == 0, capsys.readouterr().err
     face = json.loads(report.read_text())["face"]

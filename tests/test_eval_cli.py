@@ -12,7 +12,7 @@ from face_fixtures import DrawnFaceBackend, template_landmarks
 from media_fixtures import make_test_clip
 from PIL import Image
 from safetensors.torch import save_file
-from tiny_models import save_tiny_weights
+from tiny_models import save_tiny_weights, tiny_weight_flags
 
 import keydub.core.faces
 from keydub.core.media import probe
@@ -29,14 +29,7 @@ FACE = template_landmarks(48, 36, 36)
 def weight_options(tmp_path_factory) -> list[str]:
     weights = save_tiny_weights(tmp_path_factory.mktemp("weights"), 64)
     return [
-        "--weights",
-        str(weights["keysync"]),
-        "--vae",
-        str(weights["vae"]),
-        "--hubert",
-        str(weights["hubert"]),
-        "--wavlm",
-        str(weights["wavlm"]),
+        *tiny_weight_flags(weights),
         "--device",
         "cpu",
         "--dtype",

@@ -10,7 +10,7 @@ import pytest
 import torch
 from face_fixtures import DrawnFaceBackend, template_landmarks
 from media_fixtures import make_test_clip
-from tiny_models import save_tiny_weights
+from tiny_models import save_tiny_weights, tiny_weight_flags, tiny_weight_options
 
 from keydub.core.compositing.crop import blend_region, crop_windows
 from keydub.core.compositing.masks import leakproof_mask
@@ -51,16 +51,7 @@ def write_wav(path: Path, seconds: float, *, rate: int = 16000, channels: int = 
 def request_for(
     clip: Path, audio: Path, output: Path, weights: dict[str, Path] | None = None, **options
 ) -> RenderRequest:
-    sources = (
-        {}
-        if weights is None
-        else {
-            "weights": str(weights["keysync"]),
-            "vae": str(weights["vae"]),
-            "hubert": str(weights["hubert"]),
-            "wavlm": str(weights["wavlm"]),
-        }
-    )
+    sources = {} if weights is None else tiny_weight_options(weights)
     options = {"landmark_backend": "dlib", **options}
     return RenderRequest(
         video=clip, audio=audio, output=output, codec="ffv1", device="cpu", dtype="float32", **sources, **options
@@ -298,14 +289,7 @@ def test_keydub_render_command_line(tmp_path, weights, capsys):
         "--quiet",
         "--landmark-backend",
         "dlib",
-        "--weights",
-        str(weights["keysync"]),
-        "--vae",
-        str(weights["vae"]),
-        "--hubert",
-        str(weights["hubert"]),
-        "--wavlm",
-        str(weights["wavlm"]),
+        *tiny_weight_flags(weights),
         "--report",
         str(tmp_path / "qc.json"),
     ]
@@ -324,13 +308,18 @@ class PassThroughPipeline:
     frame_size = (FRAME_SIZE, FRAME_SIZE)
     device = "cpu"
     dtype = "float32"
+    window_length = 14
 
-    def planned_steps(self, num_frames, num_steps=10, sigmas=None):
+    def keyframe_batches_per_round(self):
+        return 1
+
+    def planned_steps(self, num_frames, num_steps=10, sigmas=None, batches_per_round=None):
         return 0  # it runs no denoising step
 
-    def __call__(self, frames, masks, audio_waveform, **options):
-        for start in range(0, len(frames), 14):
-            yield start, frames[start : start + 14]
+    def generate_many(self, clips, **options):
+        for index, clip in enumerate(clips):
+            for start in range(0, len(clip.frames), 14):
+                yield index, start, clip.frames[start : start + 14]
 
 
 PEAK_RSS_SCRIPT = """

@@ -9,7 +9,7 @@ import pytest
 from face_fixtures import DrawnFaceBackend, template_landmarks
 from fake_resolve import three_clip_project, use_fake_resolve
 from otio_fixtures import RATE, SOURCE_STARTS, START, write_three_clip_timeline
-from tiny_models import TINY_FRAME_SIZE, save_tiny_weights
+from tiny_models import TINY_FRAME_SIZE, save_tiny_weights, tiny_weight_flags
 
 from keydub.core import render as core_render
 from keydub.plugin.cli.main import main
@@ -87,14 +87,7 @@ class Session:
             str(folder / "renders"),
             "--handles",
             "1",
-            "--weights",
-            str(weights["keysync"]),
-            "--vae",
-            str(weights["vae"]),
-            "--hubert",
-            str(weights["hubert"]),
-            "--wavlm",
-            str(weights["wavlm"]),
+            *tiny_weight_flags(weights),
             "--codec",
             "ffv1",
             "--device",

@@ -259,3 +259,18 @@ def save_tiny_weights(folder: Path, frame_size: int = TINY_FRAME_SIZE) -> dict[s
     components["keyframe_audio"].model.save_pretrained(folder / "hubert")
     components["interpolation_audio"].model.save_pretrained(folder / "wavlm")
     return {name: folder / name for name in ("keysync", "vae", "hubert", "wavlm")}
+
+
+def tiny_weight_options(weights: dict[str, Path]) -> dict[str, str]:
+    """The render options that load the weights `save_tiny_weights` saved: `weights`, `vae`, `hubert`, `wavlm`."""
+    return {
+        "weights": str(weights["keysync"]),
+        "vae": str(weights["vae"]),
+        "hubert": str(weights["hubert"]),
+        "wavlm": str(weights["wavlm"]),
+    }
+
+
+def tiny_weight_flags(weights: dict[str, Path]) -> list[str]:
+    """`tiny_weight_options` as command-line options: `--weights DIR --vae DIR --hubert DIR --wavlm DIR`."""
+    return [text for option, value in tiny_weight_options(weights).items() for text in (f"--{option}", value)]
