@@ -36,11 +36,11 @@ FACE = template_landmarks(48, 36, 36)
 
 def tiny_render_options(weights: dict[str, Path]) -> dict[str, str]:
     """Render options of a lossless CPU render with the tiny weights saved by `save_tiny_weights`."""
+    # Imported here: the cluster's actors import this module and need no model library (diffusers, transformers).
+    from tiny_models import tiny_weight_options
+
     return {
-        "weights": str(weights["keysync"]),
-        "vae": str(weights["vae"]),
-        "hubert": str(weights["hubert"]),
-        "wavlm": str(weights["wavlm"]),
+        **tiny_weight_options(weights),
         "codec": "ffv1",
         "device": "cpu",
         "dtype": "float32",
