@@ -1,21 +1,27 @@
 """Compare: source and render of the same moment as a split wipe with a draggable divider or an A/B toggle,
 checked in pixels, and playback of the render with its sound through QtMultimedia."""
 
+import contextlib
+import faulthandler
 import os
-import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import pytest
 
 
 pytest.importorskip("PySide6")
+from heartbeat import Heartbeat  # noqa: E402
 from media_fixtures import make_test_clip  # noqa: E402
 from PySide6 import QtCore  # noqa: E402
 
 from keydub.core.media import probe  # noqa: E402
 from keydub.ui.compare import RENDER, SOURCE, SPLIT, CompareView  # noqa: E402
+from keydub.ui.playback import NO_AUDIO_DEVICE, RenderPlayer  # noqa: E402
 
 
 WIDTH, HEIGHT = 160, 120
@@ -88,53 +94,97 @@ def test_both_sides_show_the_same_moment_and_seeks_stay_inside_the_render(qtbot,
     qtbot.waitUntil(lambda: compare.is_showing(12), timeout=5000)
 
 
-# QMediaPlayer.stop() of Qt 6.12's FFmpeg backend sometimes never returns on a machine without a sound server, so
-# playback is checked in a child process that a deadlock cannot take the suite down with.
-PLAYBACK_CHILD = "KEYDUB_TEST_PLAYBACK_CHILD"
-PLAYBACK_TIMEOUT_S = 90
+# Playback once froze the window: QMediaPlayer.stop() never returned (Qt's FFmpeg backend waited for the GIL, see
+# keydub.ui.playback). A regression would hang this process, where a pytest timeout cannot fire (the frozen thread
+# holds the GIL); faulthandler's watchdog is C code, so it prints every thread's stack and ends the run instead.
+PLAYBACK_LIMIT_S = 60
+# A stop or a new player may take the UI thread this long at most.
+STOP_LIMIT_S = 0.5
 
 
-def test_playback_plays_the_render_file_with_its_sound(tmp_path):
+@pytest.fixture
+def playback(request, compare):
     pytest.importorskip("PySide6.QtMultimedia", exc_type=ImportError)  # PySide6-Addons and its system libraries
-    test = f"{__file__}::test_playback_in_this_process"
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--basetemp", str(tmp_path), test]
-    try:
-        child = subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            timeout=PLAYBACK_TIMEOUT_S,
-            env={**os.environ, PLAYBACK_CHILD: "1"},
-            cwd=Path(__file__).parent.parent,
-        )
-    except subprocess.TimeoutExpired:
-        pytest.skip(
-            f"QtMultimedia's player did not stop within {PLAYBACK_TIMEOUT_S} s (a deadlock of Qt's FFmpeg "
-            "backend without a sound server)"
-        )
-    assert child.returncode == 0 and "1 passed" in child.stdout, child.stdout + child.stderr
+    with terminal_stderr(request.config) as stderr:
+        faulthandler.dump_traceback_later(PLAYBACK_LIMIT_S, exit=True, file=stderr)
+        yield compare
+        faulthandler.cancel_dump_traceback_later()
 
 
-@pytest.mark.skipif(
-    not os.environ.get(PLAYBACK_CHILD), reason="run by test_playback_plays_the_render_file_with_its_sound"
-)
-def test_playback_in_this_process(qtbot, compare, clips):
-    pytest.importorskip("PySide6.QtMultimedia", exc_type=ImportError)
+@contextlib.contextmanager
+def terminal_stderr(config: pytest.Config) -> Iterator[TextIO]:
+    """The stderr pytest had before capturing it: the watchdog's stacks must outlive the process."""
+    capture = config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        stream = os.fdopen(os.dup(sys.stderr.fileno()), "w")
+    with stream:
+        yield stream
+
+
+def play_until_position(qtbot, view: CompareView, render: Path, position_ms: int, with_sound: bool | None = None):
+    """Start playback and wait until the player is past `position_ms` with a picture of it on screen."""
     failures = []
-    compare.playback_failed.connect(failures.append)
-    compare.seek(15)
-    compare.play_with_sound(clips[1])
-    player = compare._player
-    assert player is not None and player.source().toLocalFile() == str(clips[1])
-    assert player.audioOutput() is not None
+    view.playback_failed.connect(failures.append)
+    view.play_with_sound(render, with_sound=with_sound)
+    player = view.player
     qtbot.waitUntil(
-        lambda: (
-            failures
-            or player.playbackState() == player.PlaybackState.PlayingState
-            or player.mediaStatus() == player.MediaStatus.EndOfMedia
-        ),
-        timeout=5000,
+        lambda: failures or (view._sink_image is not None and player.position() > position_ms), timeout=5000
     )
-    assert not failures or "audio" in failures[0].lower()  # a machine without a sound device may refuse
-    compare.stop_playback()
-    assert not compare.is_playing
+    assert not failures
+    return player
+
+
+def timed_stop(view: CompareView) -> float:
+    started = time.perf_counter()
+    view.stop_playback()
+    return time.perf_counter() - started
+
+
+def test_playback_plays_the_render_from_the_shown_frame_and_stops_where_it_got(qtbot, playback, clips):
+    playback.seek(15)  # render frame 3, 120 ms into the render
+    qtbot.waitUntil(lambda: playback.is_showing(15), timeout=5000)
+    player = play_until_position(qtbot, playback, clips[1], 200)
+    assert player.source().toLocalFile() == str(clips[1])
+    assert player.playbackState() == player.PlaybackState.PlayingState
+    # While playing, the whole picture is the render's (bright), not the split with the dark source on the left.
+    assert brightness_at(playback, 0.25) > 190 and brightness_at(playback, 0.75) > 190
+    has_device = RenderPlayer.has_audio_device()
+    assert (player.audioOutput() is not None) == has_device
+    assert playback.status_text == ("" if has_device else NO_AUDIO_DEVICE)
+    reached = playback.frame_index
+    assert 15 < reached < 22
+
+    assert timed_stop(playback) < STOP_LIMIT_S
+    assert not playback.is_playing and playback.player is None and playback.status_text == ""
+    assert player.playbackState() == player.PlaybackState.StoppedState
+    # Back to the split, on the frame playback reached.
+    qtbot.waitUntil(lambda: playback.is_showing(reached), timeout=5000)
+    assert brightness_at(playback, 0.25) < 60 and brightness_at(playback, 0.75) > 190
+
+
+def test_the_no_audio_device_notice_is_drawn_under_the_picture(qtbot, playback, clips):
+    play_until_position(qtbot, playback, clips[1], 0, with_sound=False)
+    assert playback.player.audioOutput() is None and playback.status_text == NO_AUDIO_DEVICE
+    rect = playback.picture_rect()
+    bottom = playback.grab().toImage().copy(QtCore.QRect(0, int(rect.bottom()) - 20, int(rect.width() / 2), 16))
+    # White text on the bright render: some pixels are pure white, the render itself is grey 220.
+    pixels = np.array([bottom.pixelColor(x, y).red() for x in range(bottom.width()) for y in range(bottom.height())])
+    assert (pixels > 250).sum() > 20
+    playback.stop_playback()
+    assert playback.status_text == ""
+
+
+def test_playing_and_stopping_with_an_audio_output_never_holds_up_the_ui_thread(qtbot, playback, clips):
+    # An audio output without a device is what deadlocked: the backend's audio renderer is then created and deleted.
+    heartbeat = Heartbeat()
+    heartbeat.start()
+    stops = []
+    for round_index in range(6):
+        player = play_until_position(qtbot, playback, clips[1], 40 * round_index, with_sound=True)
+        assert player.audioOutput() is not None
+        qtbot.wait(round_index * 20)
+        stops.append(timed_stop(playback))
+    qtbot.wait(100)  # the deleted players' threads end meanwhile
+    heartbeat.stop()
+    assert max(stops) < STOP_LIMIT_S, stops
+    assert heartbeat.longest_wait() < 1.0, heartbeat.longest_wait()

@@ -3,14 +3,17 @@
 Render frame `i` is source frame `first_source_frame + i` (a render covers its range with handles), so both sides
 always show the same moment. Both clips decode on their own threads; a side is drawn once its frame for the
 current position has arrived. Playback plays the render file itself (with the dub in it) through QtMultimedia in
-real time, so an editor judges sync by ear and eye.
+real time, so an editor judges sync by ear and eye (`keydub.ui.playback`; without an audio device, picture only);
+stopping shows both sides of the frame playback reached.
 """
 
+from fractions import Fraction
 from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from keydub.core.media import MediaInfo
+from keydub.ui.playback import RenderPlayer
 from keydub.ui.viewer.cache import FrameCache
 from keydub.ui.viewer.decoder import DecodeThread
 
@@ -25,11 +28,14 @@ class CompareView(QtWidgets.QWidget):
 
     Signals:
         frame_shown(int): both sides of source frame `n` are on screen.
-        playback_failed(str): the render could not be played (no audio device, unsupported file...).
+        playback_failed(str): the render could not be played (missing QtMultimedia, unsupported file...).
+        playback_notice(str): a one-line note on the playback (`"no audio output device: playing without sound"`),
+            also drawn under the picture; `""` when there is none or playback stopped.
     """
 
     frame_shown = QtCore.Signal(int)
     playback_failed = QtCore.Signal(str)
+    playback_notice = QtCore.Signal(str)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -46,8 +52,11 @@ class CompareView(QtWidgets.QWidget):
         self._images: dict[str, tuple[int, QtGui.QImage]] = {}
         self._render_info: MediaInfo | None = None
         self._is_dragging = False
-        self._player = None
         self._sink_image: QtGui.QImage | None = None
+        self.status_text = ""
+        self._player = RenderPlayer(self)
+        self._player.frame_ready.connect(self._on_player_frame_ready)
+        self._player.failed.connect(self.playback_failed)
 
     # Clips --------------------------------------------------------------------------------------------------
     def set_clips(
@@ -115,38 +124,45 @@ class CompareView(QtWidgets.QWidget):
         self.update()
 
     # Playback with sound ------------------------------------------------------------------------------------
-    def play_with_sound(self, render: Path) -> None:
-        """Play `render` (picture and its dub) from the shown frame, in real time."""
-        try:
-            from PySide6 import QtMultimedia
-        except ImportError:
-            self.playback_failed.emit("playback needs QtMultimedia: pip install PySide6-Addons")
-            return
+    def play_with_sound(self, render: Path, with_sound: bool | None = None) -> None:
+        """Play `render` (picture and its dub) from the shown frame, in real time.
+
+        Args:
+            render (`Path`): the render file, the one `set_clips` compares.
+            with_sound (`bool | None`, defaults to `None`): play its sound; `None` does so when the machine has an
+                audio output device. Without one the picture plays and `status_text` says so.
+        """
         self.stop_playback()
-        player = QtMultimedia.QMediaPlayer(self)
-        audio = QtMultimedia.QAudioOutput(self)
-        sink = QtMultimedia.QVideoSink(self)
-        player.setAudioOutput(audio)
-        player.setVideoSink(sink)
-        sink.videoFrameChanged.connect(self._on_sink_frame)
-        player.errorOccurred.connect(self._on_player_error)
-        player.setSource(QtCore.QUrl.fromLocalFile(str(render)))
-        rate = self._render_info.frame_rate if self._render_info else 25
-        player.setPosition(int(1000 * (self.frame_index - self.first_source_frame) / rate))
-        self._player = player
-        player.play()
+        render_frame = self.frame_index - self.first_source_frame
+        self._player.play(Path(render), int(1000 * render_frame / self._frame_rate()), with_sound)
+        self._set_status(self._player.notice)
 
     def stop_playback(self) -> None:
-        if self._player is not None:
-            self._player.stop()
-            self._player.deleteLater()
-            self._player = None
-            self._sink_image = None
-            self.update()
+        """Stop playing and show the source and render of the frame playback reached; returns at once."""
+        if not self._player.is_active:
+            return
+        self._player.stop()
+        self._sink_image = None
+        self._set_status("")
+        self.seek(self.frame_index)
+        self.update()
 
     @property
     def is_playing(self) -> bool:
-        return self._player is not None
+        return self._player.is_active
+
+    @property
+    def player(self):
+        """The `QMediaPlayer` playing now (`None` when stopped)."""
+        return self._player.player
+
+    def _frame_rate(self) -> Fraction:
+        return Fraction(self._render_info.frame_rate) if self._render_info else Fraction(25)
+
+    def _set_status(self, text: str) -> None:
+        self.status_text = text
+        self.playback_notice.emit(text)
+        self.update()
 
     # Drawing ------------------------------------------------------------------------------------------------
     def picture_rect(self) -> QtCore.QRectF:
@@ -167,7 +183,14 @@ class CompareView(QtWidgets.QWidget):
         target = self.picture_rect()
         if self._sink_image is not None:
             painter.drawImage(target, self._sink_image)
-            return
+        else:
+            self._draw_frames(painter, target)
+        if self.status_text:
+            painter.setPen(QtGui.QColor(255, 255, 255))
+            painter.drawText(QtCore.QPointF(target.left() + 8, target.bottom() - 8), self.status_text)
+
+    def _draw_frames(self, painter: QtGui.QPainter, target: QtCore.QRectF) -> None:
+        """The decoded source and render of the shown frame, as the mode says."""
         source, render = self._images.get(SOURCE), self._images.get(RENDER)
         if self.mode == SOURCE and source:
             painter.drawImage(target, source[1])
@@ -234,14 +257,12 @@ class CompareView(QtWidgets.QWidget):
         if self.is_showing(self.frame_index):
             self.frame_shown.emit(self.frame_index)
 
-    def _on_player_error(self, _error, text: str) -> None:
-        self.playback_failed.emit(text or "cannot play the render")
-
-    def _on_sink_frame(self, frame) -> None:
-        image = frame.toImage()
-        if not image.isNull():
-            self._sink_image = image
-            self.update()
+    def _on_player_frame_ready(self, start_us: int, image: QtGui.QImage) -> None:
+        start, end = self.frame_range
+        render_frame = round(Fraction(start_us, 1_000_000) * self._frame_rate())
+        self.frame_index = max(start, min(end - 1, start + render_frame))
+        self._sink_image = image
+        self.update()
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         self.close_clips()
