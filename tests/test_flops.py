@@ -62,8 +62,12 @@ def test_plan_workload_of_ten_seconds():
     # Keyframes: 2 batches x 11 steps, one call of 3 branches each; windows: 12 + 8 windows x 3 branches per step.
     assert (workload.keyframe_calls, workload.interpolation_calls) == (22, 220)
     assert workload.frame_evaluations == required_frame_evaluations(plan, 11) == 22 * 14 * 3 * 11
+    # 12 sequences per call: both keyframe batches in one round, so one keyframe call of 6 sequences per step and
+    # the 20 windows' 60 sequences in 5 calls.
     batched = unet_workload(plan, 11, 12)
-    assert batched.interpolation_calls == 11 * (3 + 2) and batched.frame_evaluations == workload.frame_evaluations
+    assert (batched.keyframe_calls, batched.interpolation_calls) == (11, 11 * 5)
+    assert batched.frame_evaluations == workload.frame_evaluations
+    assert unet_workload(plan, 11, 12, batches_per_round=1).keyframe_calls == 22
 
 
 def test_full_size_budget_of_a_250_frame_render():

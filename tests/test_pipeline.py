@@ -151,7 +151,8 @@ def record_keyframes(pipe: KeySyncPipeline, monkeypatch: pytest.MonkeyPatch) -> 
 
     def record(*args, **kwargs):
         result = generate(*args, **kwargs)
-        keyframes.update(result)
+        for batch_keyframes in result:
+            keyframes.update(batch_keyframes)
         return result
 
     monkeypatch.setattr(pipe, "generate_keyframes", record)

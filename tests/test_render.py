@@ -308,13 +308,18 @@ class PassThroughPipeline:
     frame_size = (FRAME_SIZE, FRAME_SIZE)
     device = "cpu"
     dtype = "float32"
+    window_length = 14
 
-    def planned_steps(self, num_frames, num_steps=10, sigmas=None):
+    def keyframe_batches_per_round(self):
+        return 1
+
+    def planned_steps(self, num_frames, num_steps=10, sigmas=None, batches_per_round=None):
         return 0  # it runs no denoising step
 
-    def __call__(self, frames, masks, audio_waveform, **options):
-        for start in range(0, len(frames), 14):
-            yield start, frames[start : start + 14]
+    def generate_many(self, clips, **options):
+        for index, clip in enumerate(clips):
+            for start in range(0, len(clip.frames), 14):
+                yield index, start, clip.frames[start : start + 14]
 
 
 PEAK_RSS_SCRIPT = """

@@ -3,8 +3,9 @@
 Two questions, answered without a GPU:
 
 - How many U-Net evaluations does a clip need? `unet_workload(plan, euler_steps, unet_batch_size)` follows the
-  pipeline's loop exactly (per keyframe batch one guided sampling of its 14 slots, then one of the windows it
-  closes; three guidance branches per step) and counts U-Net calls, 14-frame sequences and frame evaluations.
+  pipeline's loop exactly (per round of keyframe batches one guided sampling of their 14 slots, then one of the
+  windows they close; three guidance branches per step) and counts U-Net calls, 14-frame sequences and frame
+  evaluations.
 - How many floating-point operations is that? `flop_budget(...)` counts one U-Net call, one VAE encode and decode
   and the two speech encoders with `torch.utils.flop_counter.FlopCounterMode` on the meta device at the official
   sizes (nothing is allocated or computed), and scales them by the workload. A multiply-add counts as 2 FLOPs;
@@ -15,7 +16,7 @@ the same algorithm can beat on that hardware, since every FLOP counted is needed
 """
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 
@@ -25,7 +26,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from transformers import HubertConfig, HubertModel, WavLMConfig, WavLMModel
 
 from keydub.core.errors import InvalidParameterError
-from keydub.core.model.planner import DubbingPlan, plan_dubbing
+from keydub.core.model.planner import DubbingPlan, plan_dubbing, plan_rounds
 from keydub.core.model.sampler import GUIDANCE_BRANCHES
 from keydub.core.model.unet import KeySyncUNet
 from keydub.core.model.vae import SVD_VAE_CONFIG
@@ -74,31 +75,40 @@ class UNetWorkload:
         return (self.keyframe_sequences + self.interpolation_sequences) * self.window_length
 
 
-def unet_workload(plan: DubbingPlan, euler_steps: int, unet_batch_size: int) -> UNetWorkload:
-    """The U-Net calls `KeySyncPipeline` makes for `plan`.
+def unet_workload(
+    plans: DubbingPlan | Sequence[DubbingPlan],
+    euler_steps: int,
+    unet_batch_size: int,
+    batches_per_round: int | None = None,
+) -> UNetWorkload:
+    """The U-Net calls `KeySyncPipeline` makes for one clip's plan, or for several clips generated together.
 
-    Per keyframe batch and Euler step: one guided evaluation of the batch's 14 slots (3 sequences), then one of the
-    windows the batch closes (3 sequences per window), each split into calls of at most `unet_batch_size`
-    sequences. Nothing else runs a U-Net.
+    The keyframe batches are grouped into rounds (`plan_rounds`, `unet_batch_size // 3` batches per round unless
+    `batches_per_round` says otherwise). Per round and Euler step: one guided evaluation of the round's keyframe
+    sequences (3 per batch), then one of the windows its batches close (3 per window), each split into calls of at
+    most `unet_batch_size` sequences. Nothing else runs a U-Net.
 
     Args:
-        plan (`DubbingPlan`): the clip's plan (`plan_dubbing`).
+        plans (`DubbingPlan` or `Sequence[DubbingPlan]`): the clips' plans (`plan_dubbing`).
         euler_steps (`int`): Euler steps per sampling, `len(sigmas) - 1` (11 for the official schedule).
         unet_batch_size (`int`): most sequences per U-Net call.
+        batches_per_round (`int`, *optional*): keyframe batches per round, as `KeySyncPipeline` would pick.
     """
     if euler_steps < 1 or unet_batch_size < 1:
         raise InvalidParameterError(
             f"euler_steps and unet_batch_size must be positive, got {euler_steps} and {unet_batch_size}"
         )
     branches = len(GUIDANCE_BRANCHES)
-    keyframe_rows = [branches for _ in plan.batches]
-    window_rows = [branches * len(batch.windows) for batch in plan.batches]
+    plans = [plans] if isinstance(plans, DubbingPlan) else list(plans)
+    rounds = plan_rounds(plans, batches_per_round or max(1, unet_batch_size // branches))
+    keyframe_rows = [branches * len(items) for items in rounds]
+    window_rows = [branches * sum(len(item.batch.windows) for item in items) for items in rounds]
     return UNetWorkload(
         keyframe_calls=euler_steps * sum(math.ceil(rows / unet_batch_size) for rows in keyframe_rows),
         interpolation_calls=euler_steps * sum(math.ceil(rows / unet_batch_size) for rows in window_rows),
         keyframe_sequences=euler_steps * sum(keyframe_rows),
         interpolation_sequences=euler_steps * sum(window_rows),
-        window_length=plan.window_length,
+        window_length=plans[0].window_length,
     )
 
 

@@ -2,13 +2,14 @@
 
 The two-stage KeySync algorithm (`keysync-architecture.md` §3-§6): keyframes every 13 frames from the keyframe
 model, then the 12 frames between consecutive keyframes from the interpolation model, both sampled in latent space
-with the clean latents of the input written back outside the mask. The clip is processed one keyframe batch at a time
-(13 keyframes and the windows they close, about 170 frames), so memory does not grow with the clip's length.
+with the clean latents of the input written back outside the mask. The clip is processed one round at a time: one
+keyframe batch (13 keyframes and the windows they close, about 170 frames) or, when the U-Net batch size allows, a
+few consecutive ones, possibly of several clips (`generate_many`); memory does not grow with the clip's length.
 
 Memory. For the whole clip the pipeline keeps only the projected audio tokens of both stages, one vector of the
 U-Nets' context size per frame and stage (2 x 1024 values: 4 KiB per frame in bf16, 8 KiB in fp32), besides the
-caller's waveform. Latents are kept for one keyframe batch (at most 170 grid positions x 64 KiB at 512x512 in float32,
-about 11 MiB, plus the sampler's per-window tensors), pixels for one encoder or decoder chunk.
+caller's waveform. Latents are kept for one round (per keyframe batch at most 170 grid positions x 64 KiB at 512x512
+in float32, about 11 MiB, plus the sampler's per-window tensors), pixels for one encoder or decoder chunk.
 """
 
 import contextlib
@@ -32,7 +33,7 @@ from keydub.core.cancel import CancelToken, cancellable
 from keydub.core.errors import InvalidParameterError, WeightsNotFoundError
 from keydub.core.model.audio_projector import AudioProjector
 from keydub.core.model.convert import resolve_keysync
-from keydub.core.model.planner import DubbingPlan, InterpolationWindow, KeyframeBatch, plan_dubbing
+from keydub.core.model.planner import DubbingPlan, KeyframeBatch, RoundItem, plan_dubbing, plan_rounds
 from keydub.core.model.sampler import (
     DEFAULT_AUDIO_GUIDANCE,
     DEFAULT_REF_GUIDANCE,
@@ -122,6 +123,44 @@ class SpanLatents:
         return self.latents[index], self.masks[index]
 
 
+@dataclass(frozen=True)
+class DubbingInput:
+    """One clip to regenerate (a face segment of a render): its crops, masks and dub audio.
+
+    Args:
+        frames (`FrameSource`): float `[n, 3, H, W]` crops in [-1, 1] (see `KeySyncPipeline.__call__`).
+        masks (`FrameSource`): `[n, 1, H, W]` pixel masks, 1 (or > 0.5) where to regenerate.
+        audio_waveform (`np.ndarray`): the dub, mono float at 16 kHz, starting at the clip's first frame.
+        identity_index (`int`, defaults to 0): the frame whose full face conditions identity.
+    """
+
+    frames: FrameSource
+    masks: FrameSource
+    audio_waveform: np.ndarray
+    identity_index: int = 0
+
+
+@dataclass(frozen=True)
+class BatchConditioning:
+    """Everything one keyframe batch of one clip is sampled from.
+
+    Args:
+        plan (`DubbingPlan`): the clip's plan.
+        batch (`KeyframeBatch`): the batch.
+        span (`SpanLatents`): clean latents and masks of the batch's grid positions (`batch.span`).
+        identity (`SpanLatents`): the clip's identity frame.
+        keyframe_audio, interpolation_audio (`torch.Tensor`): the clip's projected audio tokens of each stage,
+            `[num_frames, context]`.
+    """
+
+    plan: DubbingPlan
+    batch: KeyframeBatch
+    span: SpanLatents
+    identity: SpanLatents
+    keyframe_audio: torch.Tensor
+    interpolation_audio: torch.Tensor
+
+
 class KeySyncPipeline:
     r"""Two-stage KeySync lip-sync generation on 512x512 face crops (any size the weights allow).
 
@@ -134,11 +173,12 @@ class KeySyncPipeline:
         learned_mask (`torch.Tensor`): the interpolation model's learned `z_m`, `[4, h, w]`; fixes the latent size.
 
     Args:
-        unet_batch_size (`int` or `"auto"`, defaults to 3): most 14-frame sequences per U-Net call. A guided step
+        unet_batch_size (`int` or `"auto"`, defaults to `"auto"`): most 14-frame sequences per U-Net call. A guided step
             evaluates three sequences (the guidance branches) per keyframe batch or window, all in one batch split
-            into calls of this size; 3 gives the official single batched call for keyframes. `"auto"` takes as many
-            as fit under `memory_budget` next to the weights already on the GPU (`auto_unet_batch_size`), and 3 on
-            a CPU.
+            into calls of this size; 3 gives the official single batched call for keyframes. A larger size also
+            groups `unet_batch_size // 3` consecutive keyframe batches into one round (`keyframe_batches_per_round`),
+            so the keyframe calls fill up too. `"auto"` takes as many as fit under `memory_budget` next to the
+            weights already on the GPU (`auto_unet_batch_size`), and 3 on a CPU.
         encode_chunk_size (`int`, defaults to 16): most frames per VAE encoder call.
         decode_chunk_size (`int`, defaults to 14): most frames per VAE decoder call (each frame is decoded alone).
         memory_budget (`int`, defaults to 12 GiB): bytes of GPU memory the pipeline plans for: on CUDA the VAE
@@ -160,7 +200,7 @@ class KeySyncPipeline:
         interpolation_audio: AudioFeatures,
         learned_mask: torch.Tensor,
         *,
-        unet_batch_size: int | Literal["auto"] = 3,
+        unet_batch_size: int | Literal["auto"] = "auto",
         encode_chunk_size: int = DEFAULT_ENCODE_CHUNK_SIZE,
         decode_chunk_size: int = DEFAULT_DECODE_CHUNK_SIZE,
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
@@ -223,7 +263,7 @@ class KeySyncPipeline:
         vae_dtype: torch.dtype = torch.float32,
         compile: bool = False,
         progress: ProgressCallback | None = None,
-        unet_batch_size: int | Literal["auto"] = 3,
+        unet_batch_size: int | Literal["auto"] = "auto",
         encode_chunk_size: int = DEFAULT_ENCODE_CHUNK_SIZE,
         decode_chunk_size: int = DEFAULT_DECODE_CHUNK_SIZE,
     ) -> "KeySyncPipeline":
@@ -423,8 +463,9 @@ class KeySyncPipeline:
             callback_on_step_end (`PipelineStepCallback`, *optional*): called after every denoising step as
                 `callback(pipeline, step, sigma, callback_kwargs)`, diffusers-style: `step` counts the stage's steps
                 from 0, `sigma` is the noise level the step started from, `callback_kwargs` holds `"stage"`
-                (`"keyframes"` or `"interpolation"`), `"latents"` and `"denoised"` (the guided x0-prediction, for
-                previews). A returned dict with `"latents"` replaces the latents the next step starts from.
+                (`"keyframes"` or `"interpolation"`), `"latents"` and `"denoised"` (the guided x0-prediction of
+                every sequence of the round, for previews). A returned dict with `"latents"` replaces the latents
+                the next step starts from.
             cancel (`CancelToken`, *optional*): checked after every denoising step and at every progress point;
                 a cancelled token stops generation within one step with `RenderInterruptedError`.
 
@@ -440,116 +481,226 @@ class KeySyncPipeline:
         ...     paste_back(start, crops)
         ```
         """
-        # 0. Check inputs before any model work.
-        num_frames = self.check_inputs(frames, masks, audio_waveform, frame_rate, output_type)
-        schedule = ays_sigmas(num_steps) if sigmas is None else check_sigmas(sigmas)
-        for name, value in (("audio_guidance", audio_guidance), ("ref_guidance", ref_guidance)):
-            if not math.isfinite(value):
-                raise InvalidParameterError(f"{name} must be a finite number, got {value!r}")
-        # 1. Plan keyframes, keyframe batches and interpolation windows.
-        plan = plan_dubbing(num_frames, identity_index=identity_index, window_length=self.window_length)
         generator = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(seed)
-        if generator.device.type != "cpu":
-            raise InvalidParameterError(
-                f"seed must be an int or a CPU torch.Generator (noise is drawn on the CPU so results do not depend "
-                f"on the device), got a generator on {generator.device}"
-            )
-        guidance = {"audio_guidance": audio_guidance, "ref_guidance": ref_guidance}
-        progress = cancellable(progress, cancel)
-        return self._generate(
-            plan,
-            frames,
-            masks,
-            audio_waveform,
-            frame_rate,
-            schedule,
-            guidance,
-            generator,
-            output_type,
-            progress,
-            callback_on_step_end,
-            cancel,
+        chunks = self._start(
+            [DubbingInput(frames, masks, audio_waveform, identity_index)],
+            [generator],
+            frame_rate=frame_rate,
+            num_steps=num_steps,
+            sigmas=sigmas,
+            guidance={"audio_guidance": audio_guidance, "ref_guidance": ref_guidance},
+            output_type=output_type,
+            progress=progress,
+            callback_on_step_end=callback_on_step_end,
+            cancel=cancel,
+            batches_per_round=None,
+        )
+        return _without_clip_index(chunks)
+
+    def generate_many(
+        self,
+        clips: Sequence[DubbingInput],
+        *,
+        frame_rate: Fraction,
+        num_steps: int = 10,
+        audio_guidance: float = DEFAULT_AUDIO_GUIDANCE,
+        ref_guidance: float = DEFAULT_REF_GUIDANCE,
+        seed: int = 0,
+        sigmas: Sequence[float] | None = None,
+        output_type: Literal["pt", "latent"] = "pt",
+        progress: ProgressCallback | None = None,
+        callback_on_step_end: "PipelineStepCallback | None" = None,
+        cancel: CancelToken | None = None,
+        batches_per_round: int | None = None,
+    ) -> Iterator[tuple[int, int, torch.Tensor]]:
+        r"""Regenerate several clips (the face segments of a render) in one pass, their U-Net calls shared.
+
+        The clips' keyframe batches are sampled in rounds (`plan_rounds`): a round's keyframes in one guided
+        sampling and its windows in another, so a short clip fills the U-Net calls a long one leaves part empty.
+        Each clip draws its noise from its own generator seeded with `seed`, in the order a run of that clip alone
+        draws it, so a clip's result equals its own `__call__` up to the float rounding of differently sized
+        batches.
+
+        Args:
+            clips (`Sequence[DubbingInput]`): the clips, at least one, all at `frame_rate`.
+            batches_per_round (`int`, *optional*): keyframe batches per round; by default as many as fill one U-Net
+                call (`keyframe_batches_per_round`).
+            frame_rate, num_steps, audio_guidance, ref_guidance, sigmas, output_type, progress,
+            callback_on_step_end, cancel: as in `__call__`; the step totals count the rounds of every clip.
+            seed (`int`, defaults to 0): every clip's noise seed.
+
+        Returns:
+            `Iterator[tuple[int, int, torch.Tensor]]`: `(clip_index, first_frame_index, chunk)`, clip by clip and in
+            frame order within each clip, covering every frame of every clip exactly once.
+        """
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise InvalidParameterError(f"seed must be an int (each clip seeds its own generator), got {seed!r}")
+        return self._start(
+            clips,
+            [torch.Generator().manual_seed(seed) for _ in clips],
+            frame_rate=frame_rate,
+            num_steps=num_steps,
+            sigmas=sigmas,
+            guidance={"audio_guidance": audio_guidance, "ref_guidance": ref_guidance},
+            output_type=output_type,
+            progress=progress,
+            callback_on_step_end=callback_on_step_end,
+            cancel=cancel,
+            batches_per_round=batches_per_round,
         )
 
-    def planned_steps(self, num_frames: int, num_steps: int = 10, sigmas: Sequence[float] | None = None) -> int:
-        """Denoising steps each of the keyframe and interpolation stages runs for a clip of `num_frames` frames:
-        the schedule's steps times the stage's sampler calls (one per keyframe batch)."""
-        schedule = ays_sigmas(num_steps) if sigmas is None else check_sigmas(sigmas)
-        plan = plan_dubbing(num_frames, window_length=self.window_length)
-        return (len(schedule) - 1) * len(plan.batches)
+    def keyframe_batches_per_round(self) -> int:
+        """Keyframe batches sampled together: as many as fill one U-Net call with their three guidance branches
+        (`sequences_per_unet_call() // 3`, at least 1; 1 with the default batch size of 3, the official order)."""
+        return max(1, self.sequences_per_unet_call() // len(GUIDANCE_BRANCHES))
 
-    @torch.inference_mode()
-    def _generate(
+    def planned_steps(
         self,
-        plan: DubbingPlan,
-        frames: FrameSource,
-        masks: FrameSource,
-        audio_waveform: np.ndarray,
+        num_frames: int | Sequence[int],
+        num_steps: int = 10,
+        sigmas: Sequence[float] | None = None,
+        batches_per_round: int | None = None,
+    ) -> int:
+        """Denoising steps each of the keyframe and interpolation stages runs for clips of `num_frames` frames
+        generated together: the schedule's steps times the rounds (one sampler call per round and stage)."""
+        schedule = ays_sigmas(num_steps) if sigmas is None else check_sigmas(sigmas)
+        counts = [num_frames] if isinstance(num_frames, int) else list(num_frames)
+        plans = [plan_dubbing(count, window_length=self.window_length) for count in counts]
+        rounds = plan_rounds(plans, batches_per_round or self.keyframe_batches_per_round())
+        return (len(schedule) - 1) * len(rounds)
+
+    def _start(
+        self,
+        clips: Sequence[DubbingInput],
+        generators: Sequence[torch.Generator],
+        *,
         frame_rate: Fraction,
-        sigmas: tuple[float, ...],
+        num_steps: int,
+        sigmas: Sequence[float] | None,
         guidance: dict[str, float],
-        generator: torch.Generator,
         output_type: str,
         progress: ProgressCallback | None,
         callback_on_step_end: "PipelineStepCallback | None",
         cancel: CancelToken | None,
-    ) -> Iterator[tuple[int, torch.Tensor]]:
-        step_callbacks = self._step_callbacks(plan, sigmas, progress, callback_on_step_end, cancel)
-        # 2. Audio: per-frame HuBERT tokens for keyframes, WavLM tokens for interpolation, projected.
-        keyframe_audio, interpolation_audio = self.encode_audio(audio_waveform, plan.num_frames, frame_rate, progress)
-        # 3. Identity: the identity frame's clean latent (identity condition and dummy slot of every batch).
-        identity = self.encode_span(frames, masks, plan, range(plan.identity_index, plan.identity_index + 1))
-        keyframes: dict[int, torch.Tensor] = {}
-        for batch in plan.batches:
-            # 4. Clean latents and masks of every grid position this batch's keyframes and windows use.
-            span = self.encode_span(frames, masks, plan, batch.span)
-            # 5. Keyframes: one guided sampling of the batch's 14 slots. Of the previous batch's keyframes only the
-            #    last is kept: it opens this batch's first window.
-            opening = batch.windows[0].start
-            keyframes = {opening: keyframes[opening]} if opening in keyframes else {}
-            keyframes.update(
-                self.generate_keyframes(
-                    plan,
-                    batch,
-                    span,
-                    identity,
-                    keyframe_audio,
-                    sigmas,
-                    guidance,
-                    generator,
-                    step_callback=step_callbacks[Stage.KEYFRAMES],
-                )
+        batches_per_round: int | None,
+    ) -> Iterator[tuple[int, int, torch.Tensor]]:
+        """Check everything that can be checked before any model work, plan, and return the generating iterator."""
+        if not clips:
+            raise InvalidParameterError("there is no clip to generate; pass at least one")
+        # 0. Check inputs before any model work.
+        self.check_settings(frame_rate, output_type)
+        plans = [
+            plan_dubbing(
+                self.check_inputs(clip.frames, clip.masks, clip.audio_waveform),
+                identity_index=clip.identity_index,
+                window_length=self.window_length,
             )
-            # 6. Interpolation: every window whose two keyframes now exist, in one guided sampling.
+            for clip in clips
+        ]
+        schedule = ays_sigmas(num_steps) if sigmas is None else check_sigmas(sigmas)
+        for name, value in guidance.items():
+            if not math.isfinite(value):
+                raise InvalidParameterError(f"{name} must be a finite number, got {value!r}")
+        for generator in generators:
+            if generator.device.type != "cpu":
+                raise InvalidParameterError(
+                    f"seed must be an int or a CPU torch.Generator (noise is drawn on the CPU so results do not "
+                    f"depend on the device), got a generator on {generator.device}"
+                )
+        # 1. Plan the rounds: keyframe batches of every clip, in order, as many per round as fill a U-Net call.
+        rounds = plan_rounds(plans, batches_per_round or self.keyframe_batches_per_round())
+        progress = cancellable(progress, cancel)
+        step_callbacks = self._step_callbacks(len(rounds), schedule, progress, callback_on_step_end, cancel)
+        return self._generate(
+            clips, plans, generators, rounds, frame_rate, schedule, guidance, output_type, progress, step_callbacks
+        )
+
+    @torch.inference_mode()
+    def _generate(
+        self,
+        clips: Sequence[DubbingInput],
+        plans: Sequence[DubbingPlan],
+        generators: Sequence[torch.Generator],
+        rounds: tuple[tuple[RoundItem, ...], ...],
+        frame_rate: Fraction,
+        sigmas: tuple[float, ...],
+        guidance: dict[str, float],
+        output_type: str,
+        progress: ProgressCallback | None,
+        step_callbacks: dict[str, StepCallback],
+    ) -> Iterator[tuple[int, int, torch.Tensor]]:
+        # Per clip, while it has batches left: its audio tokens, identity latent and the last keyframe so far.
+        started: dict[int, tuple[torch.Tensor, torch.Tensor, SpanLatents]] = {}
+        keyframes: dict[int, dict[int, torch.Tensor]] = {}
+        for items in rounds:
+            batches = []
+            for item in items:
+                clip, plan = clips[item.clip], plans[item.clip]
+                if item.clip not in started:
+                    # 2. Audio: per-frame HuBERT tokens for keyframes, WavLM tokens for interpolation, projected.
+                    # 3. Identity: the identity frame's clean latent (condition and dummy slot of every batch).
+                    started[item.clip] = (
+                        *self.encode_audio(clip.audio_waveform, plan.num_frames, frame_rate, progress),
+                        self.encode_span(
+                            clip.frames, clip.masks, plan, range(plan.identity_index, plan.identity_index + 1)
+                        ),
+                    )
+                    keyframes[item.clip] = {}
+                keyframe_audio, interpolation_audio, identity = started[item.clip]
+                # 4. Clean latents and masks of every grid position this batch's keyframes and windows use.
+                span = self.encode_span(clip.frames, clip.masks, plan, item.batch.span)
+                batches.append(
+                    BatchConditioning(plan, item.batch, span, identity, keyframe_audio, interpolation_audio)
+                )
+            # Noise in the order a clip generated alone draws it: per batch its keyframes, then its windows.
+            keyframe_noise, window_noise = [], []
+            for item, batch in zip(items, batches, strict=True):
+                keyframe_noise.append(self._noise(1, batch.span.latents, generators[item.clip]))
+                window_noise.append(self._noise(len(item.batch.windows), batch.span.latents, generators[item.clip]))
+            # 5. Keyframes of the whole round: one guided sampling of every batch's 14 slots.
+            generated = self.generate_keyframes(
+                batches, torch.cat(keyframe_noise), sigmas, guidance, step_callbacks[Stage.KEYFRAMES]
+            )
+            # Per batch: its keyframes and the one before them (the previous batch's last keyframe, which opens its
+            # first window); of a clip's earlier keyframes only that one is kept between batches.
+            batch_keyframes = []
+            for item, new in zip(items, generated, strict=True):
+                opening = item.batch.windows[0].start
+                earlier = keyframes[item.clip]
+                keyframes[item.clip] = {opening: earlier[opening], **new} if opening in earlier else dict(new)
+                batch_keyframes.append(keyframes[item.clip])
+            # 6. Interpolation: every window of the round, whose two keyframes now exist, in one guided sampling.
             windows = self.interpolate_between_keyframes(
-                plan,
-                batch.windows,
-                span,
-                keyframes,
-                interpolation_audio,
+                batches,
+                batch_keyframes,
+                torch.cat(window_noise),
                 sigmas,
                 guidance,
-                generator,
-                step_callback=step_callbacks[Stage.INTERPOLATION],
+                step_callbacks[Stage.INTERPOLATION],
             )
-            # 7. Decode each window's new frames and hand them over.
-            for window, latents in zip(batch.windows, windows, strict=True):
-                new = latents[window.output_start - window.start : window.output_stop - window.start]
-                chunk = new if output_type == "latent" else self.decode_latents(new)
-                yield window.output_start, chunk.cpu()
+            # 7. Decode each window's new frames and hand them over, clip by clip and in frame order.
+            for item, batch_windows in zip(items, windows, strict=True):
+                for window, latents in zip(item.batch.windows, batch_windows, strict=True):
+                    new = latents[window.output_start - window.start : window.output_stop - window.start]
+                    chunk = new if output_type == "latent" else self.decode_latents(new)
+                    yield item.clip, window.output_start, chunk.cpu()
+                if item.batch is plans[item.clip].batches[-1]:
+                    del started[item.clip], keyframes[item.clip]
 
     # ----------------------------------------------------------------------------------------------------------
     # Stages
     # ----------------------------------------------------------------------------------------------------------
-    def check_inputs(
-        self,
-        frames: FrameSource,
-        masks: FrameSource,
-        audio_waveform: np.ndarray,
-        frame_rate: Fraction,
-        output_type: str,
-    ) -> int:
-        """Validate what can be validated without running a model; returns the number of frames."""
+    def check_settings(self, frame_rate: Fraction, output_type: str) -> None:
+        """Validate the settings shared by every clip of a call."""
+        if isinstance(frame_rate, float) or not isinstance(frame_rate, Fraction | int) or frame_rate <= 0:
+            raise InvalidParameterError(
+                f"frame_rate must be a positive Fraction (e.g. Fraction(24000, 1001)), got {frame_rate!r}"
+            )
+        if output_type not in ("pt", "latent"):
+            raise InvalidParameterError(f'output_type must be "pt" or "latent", got {output_type!r}')
+
+    def check_inputs(self, frames: FrameSource, masks: FrameSource, audio_waveform: np.ndarray) -> int:
+        """Validate one clip's inputs as far as possible without running a model; returns its number of frames."""
         num_frames = len(frames)
         if num_frames < 1:
             raise InvalidParameterError("the clip has no frames; pass at least one face crop")
@@ -573,12 +724,6 @@ class KeySyncPipeline:
             raise InvalidParameterError(
                 f"audio_waveform must be a non-empty mono float array at 16 kHz, got {waveform.dtype} {waveform.shape}"
             )
-        if isinstance(frame_rate, float) or not isinstance(frame_rate, Fraction | int) or frame_rate <= 0:
-            raise InvalidParameterError(
-                f"frame_rate must be a positive Fraction (e.g. Fraction(24000, 1001)), got {frame_rate!r}"
-            )
-        if output_type not in ("pt", "latent"):
-            raise InvalidParameterError(f'output_type must be "pt" or "latent", got {output_type!r}')
         return num_frames
 
     def encode_audio(
@@ -616,86 +761,87 @@ class KeySyncPipeline:
 
     def generate_keyframes(
         self,
-        plan: DubbingPlan,
-        batch: KeyframeBatch,
-        span: SpanLatents,
-        identity: SpanLatents,
-        audio: torch.Tensor,
+        batches: Sequence[BatchConditioning],
+        noise: torch.Tensor,
         sigmas: tuple[float, ...],
         guidance: dict[str, float],
-        generator: torch.Generator,
         step_callback: StepCallback | None = None,
-    ) -> dict[int, torch.Tensor]:
-        """Sample one keyframe batch: slot 0 is the identity frame, then the keyframes, then padding.
+    ) -> list[dict[int, torch.Tensor]]:
+        """Sample the keyframes of several batches in one guided sampling, one 14-slot sequence per batch: slot 0
+        is the clip's identity frame, then the batch's keyframes, then padding.
 
         The condition channels are the identity frame's *unscaled* latent on every slot (zeros without condition).
 
+        Args:
+            batches (`Sequence[BatchConditioning]`): the batches, of one clip or several.
+            noise (`torch.Tensor`): `[len(batches), 14, 4, h, w]` standard normal noise.
+
         Returns:
-            `dict[int, torch.Tensor]`: keyframe position -> generated scaled latent `[4, h, w]`.
+            `list[dict[int, torch.Tensor]]`: per batch, keyframe position -> generated scaled latent `[4, h, w]`.
         """
-        slot_latents, slot_masks = span.select(batch.slots[1:])
-        clean = torch.cat([identity.latents, slot_latents])[None]
-        mask = torch.cat([identity.masks, slot_masks])[None]
-        slot_audio = audio[[plan.source(p) for p in batch.slots]][None]
-        condition = (identity.latents / self.vae.config.scaling_factor).expand_as(clean[0])[None]
-        model = self._guided_model(self.keyframe_unet, condition, torch.zeros_like(condition), slot_audio)
-        latents = sample(
-            model,
-            self._noise(1, clean, generator),
-            clean,
-            mask,
-            sigmas,
-            **guidance,
-            callback_on_step_end=step_callback,
-        )[0]
-        return {position: latents[1 + k] for k, position in enumerate(batch.keyframes)}
+        clean, mask, audio, condition = [], [], [], []
+        for conditioning in batches:
+            plan, batch, identity = conditioning.plan, conditioning.batch, conditioning.identity
+            slot_latents, slot_masks = conditioning.span.select(batch.slots[1:])
+            clean.append(torch.cat([identity.latents, slot_latents]))
+            mask.append(torch.cat([identity.masks, slot_masks]))
+            audio.append(conditioning.keyframe_audio[[plan.source(p) for p in batch.slots]])
+            condition.append((identity.latents / self.vae.config.scaling_factor).expand_as(clean[-1]))
+        clean, mask, condition = torch.stack(clean), torch.stack(mask), torch.stack(condition)
+        model = self._guided_model(self.keyframe_unet, condition, torch.zeros_like(condition), torch.stack(audio))
+        latents = sample(model, noise, clean, mask, sigmas, **guidance, callback_on_step_end=step_callback)
+        return [
+            {position: sequence[1 + k] for k, position in enumerate(conditioning.batch.keyframes)}
+            for conditioning, sequence in zip(batches, latents, strict=True)
+        ]
 
     def interpolate_between_keyframes(
         self,
-        plan: DubbingPlan,
-        windows: Sequence[InterpolationWindow],
-        span: SpanLatents,
-        keyframes: dict[int, torch.Tensor],
-        audio: torch.Tensor,
+        batches: Sequence[BatchConditioning],
+        keyframes: Sequence[dict[int, torch.Tensor]],
+        noise: torch.Tensor,
         sigmas: tuple[float, ...],
         guidance: dict[str, float],
-        generator: torch.Generator,
         step_callback: StepCallback | None = None,
-    ) -> torch.Tensor:
-        """Sample interpolation windows between generated keyframes.
+    ) -> list[torch.Tensor]:
+        """Sample the interpolation windows of several batches in one guided sampling.
 
         Condition per frame (§4): `[start / 0.18215, z_m x 12, end / 0.18215]` (4 channels) and the indicator
         `[1, 0 x 12, 1]` (1 channel); without condition the keyframe latents are zeros and `z_m` and the indicator
         stay. After sampling, each window's first and last frames are set to the keyframes exactly.
 
+        Args:
+            batches (`Sequence[BatchConditioning]`): the batches whose windows are sampled.
+            keyframes (`Sequence[dict[int, torch.Tensor]]`): per batch, its clip's generated keyframes by position
+                (each window's two keyframes among them).
+            noise (`torch.Tensor`): `[windows, 14, 4, h, w]` standard normal noise, the batches' windows in order.
+
         Returns:
-            `torch.Tensor`: `[len(windows), 14, 4, h, w]` scaled latents.
+            `list[torch.Tensor]`: per batch, `[len(batch.windows), 14, 4, h, w]` scaled latents.
         """
-        clean, mask = zip(*(span.select(window.positions) for window in windows), strict=True)
-        clean, mask = torch.stack(clean), torch.stack(mask)
-        window_audio = torch.stack([audio[[plan.source(p) for p in window.positions]] for window in windows])
-        starts = torch.stack([keyframes[window.start] for window in windows])
-        ends = torch.stack([keyframes[window.stop - 1] for window in windows])
+        clean, mask, audio, starts, ends = [], [], [], [], []
+        for conditioning, clip_keyframes in zip(batches, keyframes, strict=True):
+            plan = conditioning.plan
+            for window in conditioning.batch.windows:
+                window_latents, window_masks = conditioning.span.select(window.positions)
+                clean.append(window_latents)
+                mask.append(window_masks)
+                audio.append(conditioning.interpolation_audio[[plan.source(p) for p in window.positions]])
+                starts.append(clip_keyframes[window.start])
+                ends.append(clip_keyframes[window.stop - 1])
+        clean, mask, starts, ends = torch.stack(clean), torch.stack(mask), torch.stack(starts), torch.stack(ends)
         scale = self.vae.config.scaling_factor
-        middle = self.learned_mask.to(clean.device).expand(len(windows), self.window_length - 2, -1, -1, -1)
-        indicator = torch.zeros(len(windows), self.window_length, 1, *clean.shape[-2:], device=clean.device)
+        middle = self.learned_mask.to(clean.device).expand(len(clean), self.window_length - 2, -1, -1, -1)
+        indicator = torch.zeros(len(clean), self.window_length, 1, *clean.shape[-2:], device=clean.device)
         indicator[:, [0, -1]] = 1.0
         condition = torch.cat([torch.cat([starts[:, None] / scale, middle, ends[:, None] / scale], 1), indicator], 2)
         unconditional = torch.cat(
             [torch.cat([torch.zeros_like(starts[:, None]), middle, torch.zeros_like(ends[:, None])], 1), indicator], 2
         )
-        model = self._guided_model(self.interpolation_unet, condition, unconditional, window_audio)
-        latents = sample(
-            model,
-            self._noise(len(windows), clean, generator),
-            clean,
-            mask,
-            sigmas,
-            **guidance,
-            callback_on_step_end=step_callback,
-        )
+        model = self._guided_model(self.interpolation_unet, condition, unconditional, torch.stack(audio))
+        latents = sample(model, noise, clean, mask, sigmas, **guidance, callback_on_step_end=step_callback)
         latents[:, 0], latents[:, -1] = starts, ends
-        return latents
+        return list(latents.split([len(conditioning.batch.windows) for conditioning in batches]))
 
     def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
         """Scaled latents -> frames in [-1, 1], one frame per decoder video (official `decoding_t 1`)."""
@@ -707,14 +853,14 @@ class KeySyncPipeline:
     # ----------------------------------------------------------------------------------------------------------
     def _step_callbacks(
         self,
-        plan: DubbingPlan,
+        num_rounds: int,
         sigmas: tuple[float, ...],
         progress: ProgressCallback | None,
         callback_on_step_end: "PipelineStepCallback | None",
         cancel: CancelToken | None,
     ) -> dict[str, StepCallback]:
         """The sampler's per-step callback of each stage: the caller's callback, step progress, cancel check."""
-        total = (len(sigmas) - 1) * len(plan.batches)
+        total = (len(sigmas) - 1) * num_rounds
         done = {Stage.KEYFRAMES: 0, Stage.INTERPOLATION: 0}
 
         def for_stage(stage: str) -> StepCallback:
@@ -805,3 +951,12 @@ def vae_frames_that_fit(
     and element size) fit in `available_bytes`; at least 1."""
     per_frame = bytes_per_frame * frame_size[0] * frame_size[1] / VAE_REFERENCE_AREA * element_size / 4
     return max(1, min(requested, int(available_bytes // per_frame)))
+
+
+def _without_clip_index(
+    chunks: Iterator[tuple[int, int, torch.Tensor]],
+) -> Iterator[tuple[int, torch.Tensor]]:
+    """A one-clip generation's chunks as `(first_frame_index, chunk)`; closing it closes the generation."""
+    with contextlib.closing(chunks):
+        for _, start, chunk in chunks:
+            yield start, chunk

@@ -15,8 +15,13 @@ the clip are discarded. Clips of 1 to 13 frames use one window (grid positions 0
 the plan equals the official one.
 
 Positions are grid indices; `source(position)` is the input frame whose data a position uses.
+
+Several clips (the face segments of a render) can be generated together: `plan_rounds` groups their keyframe batches,
+in order, into rounds, and each round samples all its keyframes in one guided sampling and then all its windows in
+another, so the U-Net calls are as full as the batch size allows.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from keydub.core.errors import InvalidParameterError
@@ -197,3 +202,46 @@ def plan_dubbing(
         identity_index=identity_index,
         batches=tuple(batches),
     )
+
+
+@dataclass(frozen=True)
+class RoundItem:
+    """One keyframe batch of one clip, in a generation round.
+
+    Args:
+        clip (`int`): the clip's index among the plans given to `plan_rounds`.
+        batch (`KeyframeBatch`): the batch, with the windows it closes.
+    """
+
+    clip: int
+    batch: KeyframeBatch
+
+
+def plan_rounds(plans: Sequence[DubbingPlan], batches_per_round: int) -> tuple[tuple[RoundItem, ...], ...]:
+    """Group the keyframe batches of several clips into generation rounds.
+
+    The batches are taken in generation order (every batch of the first clip, then of the next) and cut into rounds
+    of at most `batches_per_round`, so a round may end one clip and start the next. A round's windows need only the
+    keyframes of its own batches and the last keyframe of the round before, which is what makes rounds possible.
+
+    Args:
+        plans (`Sequence[DubbingPlan]`): one plan per clip, at least one.
+        batches_per_round (`int`): keyframe batches sampled together (1 is the official one batch at a time).
+
+    Returns:
+        `tuple[tuple[RoundItem, ...], ...]`: the rounds, in order; every batch of every plan is in exactly one.
+
+    Examples:
+
+    ```py
+    >>> rounds = plan_rounds([plan_dubbing(400), plan_dubbing(50)], batches_per_round=2)
+    >>> [[(item.clip, item.batch.index) for item in round] for round in rounds]
+    [[(0, 0), (0, 1)], [(0, 2), (1, 0)]]
+    ```
+    """
+    if isinstance(batches_per_round, bool) or not isinstance(batches_per_round, int) or batches_per_round < 1:
+        raise InvalidParameterError(f"batches_per_round must be a positive integer, got {batches_per_round!r}")
+    if not plans:
+        raise InvalidParameterError("plan_rounds needs at least one clip's plan")
+    items = [RoundItem(clip, batch) for clip, plan in enumerate(plans) for batch in plan.batches]
+    return tuple(tuple(items[i : i + batches_per_round]) for i in range(0, len(items), batches_per_round))

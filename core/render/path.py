@@ -32,6 +32,7 @@ from keydub.core.media import FrameReader, MediaInfo, probe, require_constant_fr
 from keydub.core.media.audio import AudioStreamInfo, audio_stream_info, load_audio
 from keydub.core.media.writer import AudioSpec, BackgroundWriter, VideoWriter
 from keydub.core.metrics import LIPLEAK_THRESHOLD, lipleak, mar_series
+from keydub.core.model.planner import plan_dubbing
 from keydub.core.prefetch import Prefetched
 from keydub.core.progress import Progress, ProgressCallback, Stage, Unit, report
 from keydub.core.render.request import FaceChoice, RenderRequest, RenderResult
@@ -291,13 +292,15 @@ def output_audio(request: RenderRequest, info: MediaInfo, start: int) -> AudioSp
 
 
 class SegmentRenderer:
-    """Generates the face crops of each segment on demand, in frame order, one segment in flight at a time.
+    """Generates the face crops of each segment on demand, in frame order, one pass of segments in flight at a time.
 
-    Before a segment's first frame is asked for, its crops and masks are cut from the source into a disk cache and
-    the pipeline is started on them; the pipeline's chunks are then handed out frame by frame.
+    A pass is one segment, or several consecutive short ones whose keyframe batches fit in one generation round
+    (`segment_passes`): they are generated together (`KeySyncPipeline.generate_many`), so their U-Net calls are
+    shared. Before a pass's first frame is asked for, its segments' crops and masks are cut from the source into disk
+    caches and the pipeline is started on them; the pipeline's chunks are then handed out frame by frame.
 
-    Crop and denoising-step progress counts over the whole render (every segment's planned steps are known up
-    front), so each stage's total is reached once, at its end.
+    Crop and denoising-step progress counts over the whole render (every pass's planned steps are known up front),
+    so each stage's total is reached once, at its end.
     """
 
     def __init__(
@@ -318,84 +321,108 @@ class SegmentRenderer:
         self.occluders, self.dub, self.timer, self.progress, self.cancel = occluders, dub, timer, progress, cancel
         self.segments = self.face.segments()
         self.identity_frames = list(clip.identity_frames)
-        steps = [pipeline.planned_steps(b - a, request.steps) for a, b in self.segments]
+        # Fixed once, so the planned steps and the passes' rounds agree even where it depends on free GPU memory.
+        self.batches_per_round = pipeline.keyframe_batches_per_round()
+        lengths = [b - a for a, b in self.segments]
+        self.passes = segment_passes(lengths, self.batches_per_round, pipeline.window_length)
+        steps = [
+            pipeline.planned_steps(
+                [lengths[s] for s in segments], request.steps, batches_per_round=self.batches_per_round
+            )
+            for segments in self.passes
+        ]
         self._steps_before = [sum(steps[:i]) for i in range(len(steps))]
         self._steps_total = sum(steps)
-        self._crop_frames = sum(b - a for a, b in self.segments)
-        self._segment = -1
-        self._cache: CropCache | None = None
-        self._chunks: Prefetched[tuple[int, Any]] | None = None
-        self._chunk_start, self._chunk = 0, None
+        self._crop_frames = sum(lengths)
+        self._pass, self._segment = -1, -1
+        self._caches: dict[int, CropCache] = {}
+        self._chunks: Prefetched[tuple[int, int, Any]] | None = None
+        self._chunk_segment, self._chunk_start, self._chunk = -1, 0, None
 
     def generated(self, offset: int) -> Any:
         """The generated `[3, S, S]` crop for range frame `offset`, or `None` when it passes through."""
         segment = next((i for i, (a, b) in enumerate(self.segments) if a <= offset < b), None)
         if segment is None:
             return None
-        if segment != self._segment:
-            self._start_segment(segment)
-        start = self.segments[segment][0]
-        while self._chunk is None or offset - start >= self._chunk_start + len(self._chunk):
+        pass_index = next(p for p, segments in enumerate(self.passes) if segment in segments)
+        if pass_index != self._pass:
+            self._start_pass(pass_index)
+        self._segment = segment
+        local = offset - self.segments[segment][0]
+        # Chunks come segment by segment, each in frame order, as the frames are asked for.
+        while not (
+            self._chunk_segment == segment and self._chunk_start <= local < self._chunk_start + len(self._chunk)
+        ):
             with self.timer("generate"):
-                self._chunk_start, self._chunk = next(self._chunks)
-        return self._chunk[offset - start - self._chunk_start]
+                clip_index, self._chunk_start, self._chunk = next(self._chunks)
+            self._chunk_segment = self.passes[self._pass][clip_index]
+        return self._chunk[local - self._chunk_start]
 
     def paste_back(self, offset: int, frame: np.ndarray, crop: np.ndarray) -> np.ndarray:
         """Blend a generated crop into range frame `offset`; occluder pixels stay the source's exactly."""
         window = self.windows[offset]
-        region = self._cache.masks[offset - self.segments[self._segment][0]]
+        region = self._caches[self._segment].masks[offset - self.segments[self._segment][0]]
         if self.occluders is None:
             return paste_back(frame, crop, window, region)
         return paste_back_with_occluders(
             frame, crop, window, region, self.occluders.union(self.first_source_frame + offset)
         )
 
-    def _start_segment(self, segment: int) -> None:
-        self._close_segment()
-        a, b = self.segments[segment]
-        size = self.pipeline.frame_size[0]
-        high_bit_depth = self.info.bit_depth > 8
-        self._cache = CropCache(b - a, size, np.uint16 if high_bit_depth else np.uint8)
-        with self.timer("crop"), FrameReader(self.request.video, info=self.info) as reader:
-            source = self.first_source_frame
-            for i, frame in enumerate(reader.read(source + a, source + b, high_bit_depth=high_bit_depth)):
-                window = self.windows[a + i]
-                self._cache.crops[i] = warp_to_crop(frame, window)
-                region = leakproof_mask(window.to_crop(self.face.landmarks[a + i]), size)
-                if self.occluders is not None:
-                    occluder = occluder_crop_mask(self.occluders.union(source + a + i), window)
-                    region = combine_with_occluders(region, occluder)
-                self._cache.masks[i] = region
-                report(self.progress, Stage.CROP, self._crops_before(segment) + i + 1, self._crop_frames)
-        identity = self.identity_frames[segment] - a
-        first_sample = round(Fraction(a) / self.info.frame_rate * MODEL_SAMPLE_RATE)
-        chunks = self.pipeline(
-            self._cache.frames,
-            self._cache.region_masks,
-            self.dub.waveform[first_sample:],
+    def _start_pass(self, pass_index: int) -> None:
+        from keydub.core.model.pipeline import DubbingInput
+
+        self._close_pass()
+        clips = []
+        for segment in self.passes[pass_index]:
+            a = self.segments[segment][0]
+            cache = self._caches[segment] = self._cut_crops(segment)
+            first_sample = round(Fraction(a) / self.info.frame_rate * MODEL_SAMPLE_RATE)
+            identity = self.identity_frames[segment] - a
+            clips.append(DubbingInput(cache.frames, cache.region_masks, self.dub.waveform[first_sample:], identity))
+        chunks = self.pipeline.generate_many(
+            clips,
             frame_rate=self.info.frame_rate,
-            identity_index=identity,
             num_steps=self.request.steps,
             audio_guidance=self.request.audio_guidance,
             ref_guidance=self.request.ref_guidance,
             seed=self.request.seed,
-            progress=self._render_wide(segment),
+            progress=self._render_wide(pass_index),
             cancel=self.cancel,
             callback_on_step_end=self.callback_on_step_end,
+            batches_per_round=self.batches_per_round,
         )
         # The next window is generated while this thread pastes back and queues the frames of the last one.
         self._chunks = Prefetched(chunks, depth=1, name="keydub-generate")
-        self._segment, self._chunk_start, self._chunk = segment, 0, None
+        self._pass, self._chunk_segment, self._chunk_start, self._chunk = pass_index, -1, 0, None
+
+    def _cut_crops(self, segment: int) -> CropCache:
+        """The segment's crops and leak-proof masks (occluders kept out), cut from the source into a disk cache."""
+        a, b = self.segments[segment]
+        size = self.pipeline.frame_size[0]
+        high_bit_depth = self.info.bit_depth > 8
+        cache = CropCache(b - a, size, np.uint16 if high_bit_depth else np.uint8)
+        with self.timer("crop"), FrameReader(self.request.video, info=self.info) as reader:
+            source = self.first_source_frame
+            for i, frame in enumerate(reader.read(source + a, source + b, high_bit_depth=high_bit_depth)):
+                window = self.windows[a + i]
+                cache.crops[i] = warp_to_crop(frame, window)
+                region = leakproof_mask(window.to_crop(self.face.landmarks[a + i]), size)
+                if self.occluders is not None:
+                    occluder = occluder_crop_mask(self.occluders.union(source + a + i), window)
+                    region = combine_with_occluders(region, occluder)
+                cache.masks[i] = region
+                report(self.progress, Stage.CROP, self._crops_before(segment) + i + 1, self._crop_frames)
+        return cache
 
     def _crops_before(self, segment: int) -> int:
         """Crop frames of the segments before `segment`."""
         return sum(b - a for a, b in self.segments[:segment])
 
-    def _render_wide(self, segment: int) -> ProgressCallback | None:
+    def _render_wide(self, pass_index: int) -> ProgressCallback | None:
         """The pipeline's progress with its step counts turned into counts over the whole render."""
         if self.progress is None:
             return None
-        progress, before, total = self.progress, self._steps_before[segment], self._steps_total
+        progress, before, total = self.progress, self._steps_before[pass_index], self._steps_total
 
         def whole_render(event: Progress) -> None:
             if event.unit == Unit.STEPS:
@@ -408,16 +435,45 @@ class SegmentRenderer:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._close_segment()
+        self._close_pass()
 
-    def _close_segment(self) -> None:
-        # The generating thread reads the crop cache: stop it before the cache goes.
+    def _close_pass(self) -> None:
+        # The generating thread reads the crop caches: stop it before the caches go.
         if self._chunks is not None:
             self._chunks.close()
             self._chunks = None
-        if self._cache is not None:
-            self._cache.close()
-            self._cache = None
+        for cache in self._caches.values():
+            cache.close()
+        self._caches.clear()
+
+
+def segment_passes(lengths: list[int], batches_per_round: int, window_length: int) -> list[list[int]]:
+    """Group consecutive face segments into generation passes.
+
+    A segment joins the pass before it while the pass's keyframe batches still fit in one round, so short segments
+    share U-Net calls; a segment with a round's worth of batches or more has a pass of its own. With one batch per
+    round (the default batch size) every segment is its own pass. A pass's crops are cached on disk together, so
+    the joined segments hold at most one round's frames (at most 157 per batch).
+
+    Args:
+        lengths (`list[int]`): frames per segment, in order.
+        batches_per_round (`int`): the pipeline's `keyframe_batches_per_round()`.
+        window_length (`int`): the model's sequence length (14).
+
+    Returns:
+        `list[list[int]]`: segment indices per pass, in order.
+    """
+    passes: list[list[int]] = []
+    batches_in_pass = 0
+    for segment, length in enumerate(lengths):
+        batches = len(plan_dubbing(length, window_length=window_length).batches)
+        if passes and batches_in_pass + batches <= batches_per_round:
+            passes[-1].append(segment)
+            batches_in_pass += batches
+        else:
+            passes.append([segment])
+            batches_in_pass = batches
+    return passes
 
 
 class MouthTracker:
