@@ -5,6 +5,8 @@ checked for the occluder colours there. SAM2 runs on the dock's worker thread: t
 and a heartbeat timer checks that the UI thread never stalls while it tracks.
 """
 
+import threading
+import time
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -22,6 +24,7 @@ from keydub.core.occlusion import OcclusionMasker
 from keydub.plugin.panel.controller import PanelController
 from keydub.plugin.panel.occluders import MASK_ALPHA, PALETTE, stroke_mask
 from keydub.ui.occluders import OccluderPanel, show_mid_paint
+from keydub.ui.occluders.panel import LOADING
 from keydub.ui.viewer import Viewer
 
 
@@ -280,3 +283,61 @@ def test_a_new_range_reopens_the_editor_and_keeps_the_prompts_inside_it(qtbot, w
     assert panel.editor is not old_editor and panel.editor.session.window == (4, 8)
     assert sorted(panel.editor.session.prompts) == [(1, 6)]
     assert panel.status.text() == "1 prompt(s) outside the clip's range were left out."
+
+
+class SlowProbe:
+    """`probe` that takes `delay_s` (as a slow network drive would) on its first call, and notes where it ran."""
+
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s = delay_s
+        self.calls: list[tuple[Path, bool]] = []
+
+    def __call__(self, video: Path):
+        self.calls.append((Path(video), threading.current_thread() is threading.main_thread()))
+        if len(self.calls) == 1:
+            time.sleep(self.delay_s)
+        return probe(video)
+
+
+def test_a_slow_probe_on_a_clip_change_keeps_the_window_live_and_only_the_latest_range_opens(
+    qtbot, window, monkeypatch
+):
+    main, viewer, panel, controller = window
+    slow = SlowProbe(delay_s=1.0)
+    monkeypatch.setattr("keydub.ui.occluders.panel.probe", slow)
+    opened = []
+    panel.editor_opened.connect(opened.append)
+    heartbeat = Heartbeat()
+    heartbeat.start()
+    started = time.perf_counter()
+    clip_id = controller.current_id
+    controller.set_range(clip_id, 2, 6)  # its probe is the slow one
+    controller.set_range(clip_id, 3, 7)  # queued behind it, then asked again: never run
+    controller.set_range(clip_id, 1, 7)
+    asked_in = time.perf_counter() - started
+    # Meanwhile the dock is disabled and says it is loading.
+    assert panel.editor is None and panel.status.text() == LOADING
+    assert not any(button.isEnabled() for button in panel.tool_buttons.buttons()) and not panel.add_button.isEnabled()
+    qtbot.waitUntil(lambda: len(slow.calls) == 2 and panel.editor is not None, timeout=30000)
+    qtbot.wait(200)  # a late answer of the stale request would land here
+    heartbeat.stop()
+    assert asked_in < 0.5 and time.perf_counter() - started >= slow.delay_s
+    # Probed off the UI thread: the stale first request and the latest; the middle one was skipped.
+    assert [on_ui_thread for _, on_ui_thread in slow.calls] == [False, False]
+    assert opened == [clip_id] and panel.editor.session.window == (1, 7)
+    assert all(button.isEnabled() for button in panel.tool_buttons.buttons()) and panel.status.text() == ""
+    assert heartbeat.count > 20 and heartbeat.longest_wait() < 0.25, heartbeat.longest_wait()
+
+
+def test_an_edit_answered_after_a_clip_change_is_stored_with_its_own_clip(qtbot, window, monkeypatch):
+    main, viewer, panel, controller = window
+    clip_id = controller.current_id
+    slow = SlowProbe(delay_s=0.5)
+    monkeypatch.setattr("keydub.ui.occluders.panel.probe", slow)
+    panel.paint(3, [(60.0, 60.0)], erase=False)  # answered after the reopen below was asked for
+    controller.set_range(clip_id, 2, 8)
+    with qtbot.waitSignal(panel.editor_opened, timeout=30000):
+        pass
+    # The stroke reached the clip's prompts, and the reopened editor replayed it.
+    assert [prompt["frame"] for prompt in controller.current.occluders] == [3]
+    assert sorted(panel.editor.session.prompts) == [(1, 3)] and panel.undo_stack.count() == 0

@@ -27,6 +27,7 @@ OVERLAY_LAYER = "occluders"
 PROMPT_MARKERS = "prompts"
 PROMPT_MARKER_COLOUR = QtGui.QColor(255, 200, 0)
 DEFAULT_BRUSH_RADIUS = 12
+LOADING = "Loading the clip's occluders…"
 # [ and ] scale the brush by this much, as in painting tools.
 _BRUSH_STEP = 1.25
 _TOOL_NAMES = ("+ Click", "- Click", "Box", "Brush", "Eraser")
@@ -79,6 +80,7 @@ class OccluderPanel(QtWidgets.QDockWidget):
         self.editor: OccluderEditor | None = None
         self.clip_id: str | None = None
         self._opened: tuple | None = None
+        self._open_request = 0
         self.undo_stack = QtGui.QUndoStack(self)
         self.runner = SerialRunner(self)
         self._cancel_tracking = threading.Event()
@@ -208,17 +210,31 @@ class OccluderPanel(QtWidgets.QDockWidget):
 
     # Opening a clip ----------------------------------------------------------------------------------------
     def open_clip(self, clip_id: str) -> None:
-        """Open the editor of `clip_id` over its render window (handles included), with its saved prompts."""
+        """Open the editor of `clip_id` over its render window (handles included), with its saved prompts.
+
+        The media probe, the model and the replay of the prompts run on the model thread; the dock is disabled and
+        says it is loading meanwhile. Only the latest request's answer is applied: one for a clip (or a range) the
+        editor has left since is dropped, and one still queued behind it is not run at all.
+        """
         session = self.controller.session(clip_id)
         handles = getattr(self.controller, "handles", 0)
+        # Reopening the same clip (a new range): its editor holds the prompts of edits still being answered.
+        previous = self.editor if self.clip_id == clip_id else None
         self._opened = self._clip_key(clip_id)
+        self._open_request += 1
+        request = self._open_request
+        self.cancel_tracking()  # the old clip's tracking would keep the model thread from this one
         self.set_tool(None)
         self.undo_stack.clear()
         self.editor, self.clip_id = None, clip_id
         self._set_enabled(False)
-        self.status.setText("Loading the occluder model…")
+        self._set_markers([])
+        self.viewer.refresh_overlays()
+        self.status.setText(LOADING)
 
-        def run() -> tuple[OccluderEditor, int]:
+        def run() -> tuple[OccluderEditor, int] | None:
+            if request != self._open_request:
+                return None  # another clip or range was asked for while this waited its turn
             masker = self._load_masker()
             frame_count = probe(session.video).frame_count
             window = (max(session.start_frame - handles, 0), min(session.end_frame + handles, frame_count))
@@ -227,16 +243,17 @@ class OccluderPanel(QtWidgets.QDockWidget):
                 masker.init_session(session.video, window),
                 brush_path=lambda object_id, frame: self.controller.brush_mask_path(clip_id, object_id, frame),
             )
+            prompts = previous.request_occluders() if previous is not None else session.occluders
             # The range may have shrunk since the prompts were made; those outside it cannot be tracked.
-            inside = [prompt for prompt in session.occluders if window[0] <= prompt["frame"] < window[1]]
+            inside = [prompt for prompt in prompts if window[0] <= prompt["frame"] < window[1]]
             editor.load(inside)
-            return editor, len(session.occluders) - len(inside)
+            return editor, len(prompts) - len(inside)
 
         self.runner.submit(
             Task(
                 run,
-                lambda answer: self._on_editor_ready(clip_id, *answer),
-                lambda message: self._on_editor_failed(clip_id, message),
+                lambda answer: self._on_editor_ready(request, clip_id, answer),
+                lambda message: self._on_editor_failed(request, message),
             )
         )
 
@@ -250,9 +267,10 @@ class OccluderPanel(QtWidgets.QDockWidget):
             self._masker = self._masker_factory() if self._masker_factory else OcclusionMasker.from_pretrained()
         return self._masker
 
-    def _on_editor_ready(self, clip_id: str, editor: OccluderEditor, left_out: int) -> None:
-        if clip_id != self.clip_id:
-            return  # another clip was opened meanwhile
+    def _on_editor_ready(self, request: int, clip_id: str, answer: tuple[OccluderEditor, int] | None) -> None:
+        if request != self._open_request or answer is None:
+            return  # another clip or range was opened meanwhile
+        editor, left_out = answer
         self.editor, self.clip_id = editor, clip_id
         editor.register_event_callback("masks.changed", lambda data: self._masks_changed.emit(data["frames"]))
         editor.register_event_callback("objects.changed", lambda data: self._objects_changed.emit())
@@ -268,8 +286,8 @@ class OccluderPanel(QtWidgets.QDockWidget):
         self._set_enabled(True)
         self.editor_opened.emit(clip_id)
 
-    def _on_editor_failed(self, clip_id: str, message: str) -> None:
-        if clip_id == self.clip_id:
+    def _on_editor_failed(self, request: int, message: str) -> None:
+        if request == self._open_request:
             self.status.setText(f"Occluders unavailable: {message}")
             self.editor_opened.emit("")
 
@@ -390,16 +408,16 @@ class OccluderPanel(QtWidgets.QDockWidget):
         """Run an edit on the model thread; push it on the undo stack, store the prompts, track again."""
         was_tracking = self._is_tracking
         self.cancel_tracking()
-        editor = self.editor
+        editor, clip_id = self.editor, self.clip_id
 
         def run() -> tuple[PromptEdit | None, tuple[dict, ...]]:
             return edit(), editor.request_occluders()
 
         def done(answer: tuple[PromptEdit | None, tuple[dict, ...]]) -> None:
             change, occluders = answer
-            if isinstance(change, PromptEdit):
+            if isinstance(change, PromptEdit) and editor is self.editor:
                 self.undo_stack.push(PromptCommand(change, self._apply))
-            self._after_edit(occluders, was_tracking)
+            self._after_edit(editor, clip_id, occluders, was_tracking)
 
         self.runner.submit(Task(run, done, self._on_edit_failed))
 
@@ -407,19 +425,28 @@ class OccluderPanel(QtWidgets.QDockWidget):
         """Undo/redo: put a prompt back on the model thread."""
         was_tracking = self._is_tracking
         self.cancel_tracking()
-        editor = self.editor
+        editor, clip_id = self.editor, self.clip_id
 
         def run() -> tuple[dict, ...]:
             editor.apply(object_id, frame, prompt)
             return editor.request_occluders()
 
         self.runner.submit(
-            Task(run, lambda occluders: self._after_edit(occluders, was_tracking), self._on_edit_failed)
+            Task(
+                run,
+                lambda occluders: self._after_edit(editor, clip_id, occluders, was_tracking),
+                self._on_edit_failed,
+            )
         )
 
-    def _after_edit(self, occluders: tuple[dict, ...], was_tracking: bool) -> None:
-        if self.clip_id is not None:
-            self.controller.set_occluders(self.clip_id, occluders)
+    def _after_edit(
+        self, editor: OccluderEditor, clip_id: str | None, occluders: tuple[dict, ...], was_tracking: bool
+    ) -> None:
+        # Stored with the clip the edit was made on, even when the editor has moved to another clip since.
+        if clip_id is not None:
+            self.controller.set_occluders(clip_id, occluders)
+        if editor is not self.editor:
+            return
         self._update_markers()
         self.status.setText("")
         if self.editor.is_tracking_stale and (was_tracking or self.retrack_box.isChecked()):
@@ -431,9 +458,13 @@ class OccluderPanel(QtWidgets.QDockWidget):
         self.edit_finished.emit(message)
 
     def _update_markers(self) -> None:
+        if self.editor is not None:
+            self._set_markers(list(self.editor.prompted_frames()))
+
+    def _set_markers(self, frames: list[int]) -> None:
         set_markers = getattr(self.viewer, "set_markers", None)
-        if set_markers is not None and self.editor is not None:
-            set_markers(PROMPT_MARKERS, list(self.editor.prompted_frames()), PROMPT_MARKER_COLOUR)
+        if set_markers is not None:
+            set_markers(PROMPT_MARKERS, frames, PROMPT_MARKER_COLOUR)
 
     # Tracking ------------------------------------------------------------------------------------------------
     @property
@@ -476,7 +507,8 @@ class OccluderPanel(QtWidgets.QDockWidget):
             return  # a newer tracking run has started
         self._is_tracking = False
         self.cancel_button.setEnabled(False)
-        self.status.setText(text)
+        if self.editor is not None:  # else a clip is loading and its status stays
+            self.status.setText(text)
         self.tracking_finished.emit(outcome)
 
     def _on_editor_tracking_progressed(self, done: int, total: int) -> None:
