@@ -145,6 +145,32 @@ def test_ctrl_c_puts_the_running_jobs_back_to_pending_and_a_rerun_finishes_them(
     assert_store_consistent(tmp_path / "renders", {outcome.output.name for outcome in run.outcomes})
 
 
+def test_an_actor_no_node_can_take_ends_the_batch_with_one_clear_error(tmp_path, ray_session, monkeypatch):
+    import time
+
+    from keydub.plugin.cluster import executor as executor_module
+    from keydub.plugin.cluster.errors import ClusterUnavailableError
+
+    monkeypatch.setattr(executor_module, "ACTOR_START_TIMEOUT_S", 3.0)
+    timeline = write_clip_timeline(tmp_path, frames=8)
+    options = PlanOptions(dub_tracks=("DX es-419",), handles=1, render_options={"codec": "ffv1"})
+    # The local cluster has 2 CPUs: an actor asking for 64 is never placed.
+    executor = farm(ray_session, functools.partial(SlowCopyEngine, 0.0), actors=1, cpus_per_actor=64)
+    began = time.monotonic()
+    with pytest.raises(ClusterUnavailableError) as raised:
+        render_timeline(timeline, tmp_path / "renders", tmp_path / "out.otio", options, executor=executor)
+    assert time.monotonic() - began < 30, "the batch gave up instead of waiting for ever"
+    assert str(raised.value) == (
+        "4 clip(s) were not rendered: no node of the Ray cluster took a render actor within 3 s (each asks for "
+        "64 CPUs; free now: 0 GPUs, 2 CPUs); they stay pending: run the batch again when the cluster has room, "
+        "or ask for fewer GPUs per job (--gpus-per-job)"
+    )
+    with JobStore.for_folder(tmp_path / "renders", read_only=True) as store:
+        assert {record.state for record in store.records()} == {JobState.PENDING}
+    # The cluster is free again: nothing waits on the pending actor.
+    assert ray_session.available_resources().get("CPU") == 2
+
+
 def test_nodes_see_the_shared_storage_under_their_own_path_and_the_timeline_keeps_the_editor_s(tmp_path, ray_session):
     editor = tmp_path / "Volumes" / "SAN"
     node = tmp_path / "mnt" / "san"

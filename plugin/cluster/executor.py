@@ -32,7 +32,7 @@ from keydub.plugin.cluster.errors import ClusterUnavailableError, import_ray
 from keydub.plugin.cluster.path_map import PathMap
 from keydub.plugin.cluster.retry import RetryPolicy
 from keydub.plugin.output_folder import OutputFolder
-from keydub.plugin.store import current_owner
+from keydub.plugin.store import JobState, JobStore, current_owner
 from keydub.plugin.worker.drain import Drainer, EventSink
 from keydub.plugin.worker.protocol import Cancelled, Claimed, Done, Event, Failed, Lost, ProgressEvent
 
@@ -47,6 +47,9 @@ CANCEL_GRACE_S = 15.0
 # which the queue cannot check for a live process: a driver killed outright leaves its jobs to the next run once
 # their leases run out, so keep them short.
 LEASE_SECONDS = 20.0
+# How long an actor may wait to be placed and started before the drain gives up on it: a cluster whose free GPUs
+# were taken by other work (or whose GPU node died) would otherwise leave the batch waiting for ever.
+ACTOR_START_TIMEOUT_S = 300.0
 
 
 class ActorLostError(RenderInterruptedError):
@@ -108,8 +111,11 @@ class ActorEngine:
         losses: dict[str, int],
         retry: RetryPolicy,
         losses_lock: threading.Lock,
+        *,
+        resources: str = "1 CPU",
     ) -> None:
         self.stop = CancelToken("the render actor was lost")
+        self.resources = resources
         self._ray = ray
         self.handle = handle
         self._path_map = path_map
@@ -118,16 +124,30 @@ class ActorEngine:
         self._losses_lock = losses_lock
         self.info: dict[str, Any] | None = None
         self.is_lost = False
+        self.is_unplaced = False
 
     def describe(self) -> dict[str, Any]:
-        """Where the actor runs (`node`, `address`, `pid`, `gpus`); waits for it to start.
+        """Where the actor runs (`node`, `address`, `pid`, `gpus`); waits for it to start, at most
+        `ACTOR_START_TIMEOUT_S` and no longer than the drain runs.
 
         Raises:
-            `ActorLostError`: it died before it could start.
+            `ActorLostError`: it died before it could start, the drain stopped meanwhile, or no node could take it
+                in time (then `is_unplaced` is set).
         """
         if self.info is None:
+            reply_ref = self.handle.describe.remote()
+            deadline = time.monotonic() + ACTOR_START_TIMEOUT_S
+            while not self._ray.wait([reply_ref], timeout=POLL_INTERVAL_S)[0]:
+                if self.stop.is_cancelled or time.monotonic() > deadline:
+                    self._ray.kill(self.handle)
+                    self.is_lost, self.is_unplaced = True, not self.stop.is_cancelled
+                    self.stop.cancel()
+                    raise ActorLostError(
+                        f"no node of the Ray cluster took a render actor within {ACTOR_START_TIMEOUT_S:g} s (each "
+                        f"asks for {self.resources}; free now: {_free_resources(self._ray)})"
+                    )
             try:
-                self.info = self._ray.get(self.handle.describe.remote())
+                self.info = self._ray.get(reply_ref)
             except self._ray.exceptions.RayError as error:
                 self.is_lost = True
                 self.stop.cancel()
@@ -282,10 +302,19 @@ class RayExecutor:
         self.nodes = {}
 
         def start_loop() -> None:
-            engine = ActorEngine(self._ray, self._start_actor(), self.path_map, losses, self.retry, losses_lock)
+            engine = ActorEngine(
+                self._ray,
+                self._start_actor(),
+                self.path_map,
+                losses,
+                self.retry,
+                losses_lock,
+                resources=self._actor_resources(),
+            )
             owner = f"{current_owner()}+ray{len(loops) + 1}"
             loops.append(_ActorLoop(folder, engine, job_ids, inbox, owner))
 
+        unplaced: ActorEngine | None = None
         try:
             count = self.actor_count(len(job_ids))
             # A dead actor is replaced; the bound stops a clip that kills every actor from starting them forever.
@@ -304,12 +333,17 @@ class RayExecutor:
                     self._relay(engine, event, events)
                     continue
                 # A loop ended: the queue is empty, the batch was stopped, or its actor died (then it is replaced,
-                # and the new actor's loop ends at once if nothing is left).
+                # and the new actor's loop ends at once if nothing is left). An actor no node could take is not:
+                # another would wait just as long.
                 running -= 1
-                if engine.is_lost and replacements > 0 and not (cancel is not None and cancel.is_cancelled):
+                if engine.is_unplaced:
+                    unplaced = engine
+                elif engine.is_lost and replacements > 0 and not (cancel is not None and cancel.is_cancelled):
                     replacements -= 1
                     start_loop()
                     running += 1
+            if unplaced is not None:
+                self._refuse_if_left_pending(folder, job_ids, unplaced)
         except KeyboardInterrupt:
             self._stop(loops)
             self._wait_for_loops(loops)
@@ -337,6 +371,26 @@ class RayExecutor:
                 "start one with `ray start --head` and pass its address with --address"
             ) from error
         return True
+
+    def _actor_resources(self) -> str:
+        """What each actor asks the cluster for, in words."""
+        gpus = f"{self.gpus_per_job:g} GPU{'s' if self.gpus_per_job != 1 else ''} and " if self.gpus_per_job else ""
+        return f"{gpus}{self.cpus_per_actor:g} CPU{'s' if self.cpus_per_actor != 1 else ''}"
+
+    @staticmethod
+    def _refuse_if_left_pending(folder: OutputFolder, job_ids: Sequence[str], unplaced: ActorEngine) -> None:
+        """After the loops ended: when jobs are still pending because actors could not be placed, say so."""
+        with JobStore(folder.store_path, read_only=True) as store:
+            pending = [
+                job_id for job_id in job_ids if (record := store.get(job_id)) and record.state == JobState.PENDING
+            ]
+        if pending:
+            raise ClusterUnavailableError(
+                f"{len(pending)} clip(s) were not rendered: no node of the Ray cluster took a render actor within "
+                f"{ACTOR_START_TIMEOUT_S:g} s (each asks for {unplaced.resources}; free now: "
+                f"{_free_resources(unplaced._ray)}); they stay pending: run the batch again when the cluster has "
+                "room, or ask for fewer GPUs per job (--gpus-per-job)"
+            )
 
     def _start_actor(self) -> Any:
         remote_class = self._ray.remote(RenderActor).options(
@@ -445,6 +499,15 @@ class _ActorLoop(threading.Thread):
             logger.exception("the drain loop of a render actor stopped")
         finally:
             self._inbox.put((self.engine, None))
+
+
+def _free_resources(ray: Any) -> str:
+    """The cluster's free GPUs and CPUs, in words."""
+    try:
+        free = ray.available_resources()
+    except Exception:  # the message must not fail because the cluster went away
+        return "unknown"
+    return f"{free.get('GPU', 0):g} GPUs, {free.get('CPU', 0):g} CPUs"
 
 
 def _first_line(error: BaseException) -> str:
