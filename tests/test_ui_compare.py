@@ -188,3 +188,12 @@ def test_playing_and_stopping_with_an_audio_output_never_holds_up_the_ui_thread(
     heartbeat.stop()
     assert max(stops) < STOP_LIMIT_S, stops
     assert heartbeat.longest_wait() < 1.0, heartbeat.longest_wait()
+
+
+def test_a_file_the_player_cannot_read_is_one_message_and_stops_at_once(qtbot, playback, tmp_path):
+    broken = tmp_path / "broken.mkv"
+    broken.write_bytes(b"not a video" * 100)
+    with qtbot.waitSignal(playback.playback_failed, timeout=5000) as failed:
+        playback.play_with_sound(broken, with_sound=True)
+    assert failed.args[0].startswith(f"cannot play {broken}: ") and "\n" not in failed.args[0]
+    assert timed_stop(playback) < STOP_LIMIT_S and not playback.is_playing and playback.status_text == ""

@@ -135,7 +135,7 @@ class CompareView(QtWidgets.QWidget):
         self.stop_playback()
         render_frame = self.frame_index - self.first_source_frame
         self._player.play(Path(render), int(1000 * render_frame / self._frame_rate()), with_sound)
-        self._set_status(self._player.notice)
+        self._set_status(self._player.notice if self._player.is_active else "")
 
     def stop_playback(self) -> None:
         """Stop playing and show the source and render of the frame playback reached; returns at once."""
@@ -145,7 +145,6 @@ class CompareView(QtWidgets.QWidget):
         self._sink_image = None
         self._set_status("")
         self.seek(self.frame_index)
-        self.update()
 
     @property
     def is_playing(self) -> bool:

@@ -115,4 +115,5 @@ class RenderPlayer(QtCore.QObject):
             self.frame_ready.emit(frame.startTime(), image)
 
     def _on_player_error(self, _error, text: str) -> None:
-        self.failed.emit(text or "cannot play the render")
+        source = self.player.source().toLocalFile() if self.player is not None else "the render"
+        self.failed.emit(f"cannot play {source}: {text or 'QtMultimedia gave no reason'}")
