@@ -102,6 +102,9 @@ def test_stages_a_render_skips_count_as_past_and_older_snapshots_do_not_move_the
     assert view.fraction == pytest.approx((18 + (3 + 1 + 8 + 60) / 2) / 100)
     assert view.text() == "interpolation · step 11/22 · ETA 1:02:05"
     assert progress_view(None) is None
+    # A finished stage with nothing after it yet: the worker says 0 s left, the job is not done.
+    assert progress_view(JobProgress(Stage.AUDIO_FEATURES, 1, 1, Unit.ITEMS, eta_seconds=0.0)).eta_text() == ""
+    assert progress_view(JobProgress(Stage.RENDER, 9, 9, eta_seconds=0.0)).text() == "render · frame 9/9 · ETA 0:00"
 
 
 def test_an_engine_of_ones_own_moves_the_bar_by_its_own_stage():

@@ -130,9 +130,12 @@ class JobProgressTracker:
             self._shares[earlier] = max(share, self._shares.get(earlier, 0.0))
         self._phase = max(self._phase, _PHASE_OF.get(stage, -1))
         self._fraction = max(self._fraction, self._job_fraction(share))
-        self._view = JobProgressView(
-            self._fraction, stage, progress.done, progress.total, progress.unit, progress.eta_seconds
-        )
+        eta = progress.eta_seconds
+        if eta is not None and eta <= 0 and self._fraction < 1.0:
+            # The worker's estimate follows one stage at a time; a finished stage with none running after it reads
+            # as 0 s left while the job is not done: unknown, not "0:00".
+            eta = None
+        self._view = JobProgressView(self._fraction, stage, progress.done, progress.total, progress.unit, eta)
         return self._view
 
     def _job_fraction(self, latest_share: float) -> float:

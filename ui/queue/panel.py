@@ -30,8 +30,11 @@ FRACTION_ROLE = QtCore.Qt.ItemDataRole.UserRole + 2
 COLUMNS = ("Clip", "State", "Stage", "Progress", "ETA", "Device", "Tries")
 PROGRESS_COLUMN = COLUMNS.index("Progress")
 STAGE_COLUMN = COLUMNS.index("Stage")
-# The clip name's column starts this wide (the editor can drag it); the stage's text takes what is left.
+# The clip name's column starts this wide and the stage's fits this text (the editor can drag both); the bar takes
+# what is left.
 _CLIP_COLUMN_WIDTH = 220
+_WIDEST_STAGE = "interpolation · step 888/888"
+_CELL_PADDING = 16
 _REFRESH_MS = 1000
 _STATE_COLOURS = {
     JobState.DONE: QtGui.QColor(60, 170, 80),
@@ -177,9 +180,11 @@ class QueuePanel(QtWidgets.QDockWidget):
         self.table.verticalHeader().hide()
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(0, _CLIP_COLUMN_WIDTH)
-        header.setSectionResizeMode(STAGE_COLUMN, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        stage_width = self.table.fontMetrics().horizontalAdvance(_WIDEST_STAGE) + _CELL_PADDING
+        for column, width in ((0, _CLIP_COLUMN_WIDTH), (STAGE_COLUMN, stage_width)):
+            header.setSectionResizeMode(column, QtWidgets.QHeaderView.ResizeMode.Interactive)
+            header.resizeSection(column, width)
+        header.setSectionResizeMode(PROGRESS_COLUMN, QtWidgets.QHeaderView.ResizeMode.Stretch)
         header.setMinimumSectionSize(60)
         layout.addWidget(self.table, 1)
         buttons = QtWidgets.QHBoxLayout()
