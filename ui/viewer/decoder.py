@@ -22,7 +22,7 @@ from keydub.ui.viewer.cache import FrameCache
 
 # Frames decoded ahead of the last one asked for while the thread is idle (0.5 s at 24 fps; ~150 MB at 1080p).
 READ_AHEAD = 12
-# Decoders kept open at the places an editor visited last (each ~100 MB at 1080p H.264): random jumps in a
+# Decoders kept open at the places an editor visited last (each ~45 MB at 1080p H.264): random jumps in a
 # 250-frame GOP then start, at the median, well past the keyframe (benchmarks/panel.py).
 OPEN_DECODERS = 4
 
