@@ -31,37 +31,12 @@ def counted_backend(tmp_path, monkeypatch) -> IndexedFaceBackend:
 
 
 def render_argv(clip: Path, dub: Path, out: Path, report: Path, weights: dict[str, Path], track_id: int) -> list:
-    return [
-        "render",
-        str(clip),
-        "--audio",
-        str(dub),
-        "-o",
-        str(out),
-        "--in",
-        "12",
-        "--face-track",
-        str(track_id),
-        "--codec",
-        "ffv1",
-        "--device",
-        "cpu",
-        "--dtype",
-        "float32",
-        "--quiet",
-        "--landmark-backend",
-        "dlib",
-        "--report",
-        str(report),
-        "--weights",
-        str(weights["keysync"]),
-        "--vae",
-        str(weights["vae"]),
-        "--hubert",
-        str(weights["hubert"]),
-        "--wavlm",
-        str(weights["wavlm"]),
-    ]
+    """`keydub render` of `[12, 30)` with face track `track_id`, tiny weights, on the CPU, with a QC report."""
+    argv = [str(clip), "--audio", str(dub), "-o", str(out), "--in", "12", "--face-track", str(track_id)]
+    options = {"codec": "ffv1", "device": "cpu", "dtype": "float32", "landmark-backend": "dlib", "report": report}
+    options |= {"weights": weights["keysync"], **{name: weights[name] for name in ("vae", "hubert", "wavlm")}}
+    flags = [item for name, value in options.items() for item in (f"--{name}", str(value))]
+    return ["render", *argv, "--quiet", *flags]
 
 
 def test_a_pick_then_a_render_runs_one_landmark_pass_and_the_picked_id_is_the_renders(
