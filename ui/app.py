@@ -125,12 +125,17 @@ class MainWindow(QtWidgets.QMainWindow):
         self.render_action = toolbar.addAction("Render")
         self.render_action.setToolTip("Queue the selected clips (Ctrl+R)")
         self.compare_action = toolbar.addAction("Compare")
+        self.compare_action.setToolTip("The current clip's render against its source on the same frame")
         self.compare_mode = QtWidgets.QComboBox()
         self.compare_mode.addItems(["Split", "Source (A)", "Keydub (B)"])
+        self.compare_mode.setAccessibleName("Compare mode")
+        self.compare_mode.setToolTip("Compare as a split wipe (S) or one side at a time (T toggles A/B)")
         toolbar.addWidget(self.compare_mode)
         self.play_action = toolbar.addAction("Play with sound")
+        self.play_action.setToolTip("Play the current clip's render with its dub in real time, to judge sync")
         toolbar.addSeparator()
         self.export_action = toolbar.addAction("Export OTIO…")
+        self.export_action.setToolTip("Write the timeline with the finished, up-to-date renders on a new track")
         self.settings_action = toolbar.addAction("Settings…")
         self._state_timer = QtCore.QTimer(self)
         self._state_timer.start(_STATE_REFRESH_MS)
@@ -439,7 +444,8 @@ class MainWindow(QtWidgets.QMainWindow):
             )
             return
         self.controller.choose_face(session.clip_id, (round(x, 1), round(y, 1)), frame)
-        self.show_message(f"face {track_id} chosen for {session.name} (at {x:.0f},{y:.0f} on frame {frame})")
+        where = f"clicked at x {x:.0f}, y {y:.0f} on frame {frame}"
+        self.show_message(f"face {track_id} chosen for {session.name} ({where})")
 
     def _on_largest_face_click(self) -> None:
         if self.controller.current is not None:
