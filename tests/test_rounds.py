@@ -108,6 +108,6 @@ def test_bad_clips_fail_before_any_work():
         pipe.generate_many([clip(SHORT), bad], frame_rate=Fraction(25))
     with pytest.raises(InvalidParameterError, match="at least one"):
         pipe.generate_many([], frame_rate=Fraction(25))
-    with pytest.raises(InvalidParameterError, match="seed must be an int"):
-        pipe.generate_many([clip(SHORT)], frame_rate=Fraction(25), seed=torch.Generator())
+    with pytest.raises(InvalidParameterError, match="seed must be an int for several clips"):
+        pipe.generate_many([clip(SHORT), clip(SHORT)], frame_rate=Fraction(25), seed=torch.Generator())
     assert calls == {"keyframe": [], "interpolation": []}

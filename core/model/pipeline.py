@@ -173,8 +173,8 @@ class KeySyncPipeline:
         learned_mask (`torch.Tensor`): the interpolation model's learned `z_m`, `[4, h, w]`; fixes the latent size.
 
     Args:
-        unet_batch_size (`int` or `"auto"`, defaults to `"auto"`): most 14-frame sequences per U-Net call. A guided step
-            evaluates three sequences (the guidance branches) per keyframe batch or window, all in one batch split
+        unet_batch_size (`int` or `"auto"`, defaults to `"auto"`): most 14-frame sequences per U-Net call. A guided
+            step evaluates three sequences (the guidance branches) per keyframe batch or window, all in one batch split
             into calls of this size; 3 gives the official single batched call for keyframes. A larger size also
             groups `unet_batch_size // 3` consecutive keyframe batches into one round (`keyframe_batches_per_round`),
             so the keyframe calls fill up too. `"auto"` takes as many as fit under `memory_budget` next to the
@@ -481,19 +481,18 @@ class KeySyncPipeline:
         ...     paste_back(start, crops)
         ```
         """
-        generator = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(seed)
-        chunks = self._start(
+        chunks = self.generate_many(
             [DubbingInput(frames, masks, audio_waveform, identity_index)],
-            [generator],
             frame_rate=frame_rate,
             num_steps=num_steps,
+            audio_guidance=audio_guidance,
+            ref_guidance=ref_guidance,
+            seed=seed,
             sigmas=sigmas,
-            guidance={"audio_guidance": audio_guidance, "ref_guidance": ref_guidance},
             output_type=output_type,
             progress=progress,
             callback_on_step_end=callback_on_step_end,
             cancel=cancel,
-            batches_per_round=None,
         )
         return _without_clip_index(chunks)
 
@@ -505,7 +504,7 @@ class KeySyncPipeline:
         num_steps: int = 10,
         audio_guidance: float = DEFAULT_AUDIO_GUIDANCE,
         ref_guidance: float = DEFAULT_REF_GUIDANCE,
-        seed: int = 0,
+        seed: int | torch.Generator = 0,
         sigmas: Sequence[float] | None = None,
         output_type: Literal["pt", "latent"] = "pt",
         progress: ProgressCallback | None = None,
@@ -527,26 +526,52 @@ class KeySyncPipeline:
                 call (`keyframe_batches_per_round`).
             frame_rate, num_steps, audio_guidance, ref_guidance, sigmas, output_type, progress,
             callback_on_step_end, cancel: as in `__call__`; the step totals count the rounds of every clip.
-            seed (`int`, defaults to 0): every clip's noise seed.
+            seed (`int` or `torch.Generator`, defaults to 0): every clip's noise seed; a CPU generator only for one
+                clip (the clips' draws must not depend on each other).
 
         Returns:
             `Iterator[tuple[int, int, torch.Tensor]]`: `(clip_index, first_frame_index, chunk)`, clip by clip and in
             frame order within each clip, covering every frame of every clip exactly once.
         """
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise InvalidParameterError(f"seed must be an int (each clip seeds its own generator), got {seed!r}")
-        return self._start(
-            clips,
-            [torch.Generator().manual_seed(seed) for _ in clips],
-            frame_rate=frame_rate,
-            num_steps=num_steps,
-            sigmas=sigmas,
-            guidance={"audio_guidance": audio_guidance, "ref_guidance": ref_guidance},
-            output_type=output_type,
-            progress=progress,
-            callback_on_step_end=callback_on_step_end,
-            cancel=cancel,
-            batches_per_round=batches_per_round,
+        if isinstance(seed, torch.Generator):
+            if len(clips) > 1:
+                raise InvalidParameterError(
+                    "seed must be an int for several clips (each clip seeds its own generator), got a torch.Generator"
+                )
+            generators = [seed]
+        elif isinstance(seed, bool) or not isinstance(seed, int):
+            raise InvalidParameterError(f"seed must be an int or a CPU torch.Generator, got {seed!r}")
+        else:
+            generators = [torch.Generator().manual_seed(seed) for _ in clips]
+        if not clips:
+            raise InvalidParameterError("there is no clip to generate; pass at least one")
+        # 0. Check inputs before any model work.
+        self.check_settings(frame_rate, output_type)
+        plans = [
+            plan_dubbing(
+                self.check_inputs(clip.frames, clip.masks, clip.audio_waveform),
+                identity_index=clip.identity_index,
+                window_length=self.window_length,
+            )
+            for clip in clips
+        ]
+        schedule = ays_sigmas(num_steps) if sigmas is None else check_sigmas(sigmas)
+        guidance = {"audio_guidance": audio_guidance, "ref_guidance": ref_guidance}
+        for name, value in guidance.items():
+            if not math.isfinite(value):
+                raise InvalidParameterError(f"{name} must be a finite number, got {value!r}")
+        for generator in generators:
+            if generator.device.type != "cpu":
+                raise InvalidParameterError(
+                    f"seed must be an int or a CPU torch.Generator (noise is drawn on the CPU so results do not "
+                    f"depend on the device), got a generator on {generator.device}"
+                )
+        # 1. Plan the rounds: keyframe batches of every clip, in order, as many per round as fill a U-Net call.
+        rounds = plan_rounds(plans, batches_per_round or self.keyframe_batches_per_round())
+        progress = cancellable(progress, cancel)
+        step_callbacks = self._step_callbacks(len(rounds), schedule, progress, callback_on_step_end, cancel)
+        return self._generate(
+            clips, plans, generators, rounds, frame_rate, schedule, guidance, output_type, progress, step_callbacks
         )
 
     def keyframe_batches_per_round(self) -> int:
@@ -568,52 +593,6 @@ class KeySyncPipeline:
         plans = [plan_dubbing(count, window_length=self.window_length) for count in counts]
         rounds = plan_rounds(plans, batches_per_round or self.keyframe_batches_per_round())
         return (len(schedule) - 1) * len(rounds)
-
-    def _start(
-        self,
-        clips: Sequence[DubbingInput],
-        generators: Sequence[torch.Generator],
-        *,
-        frame_rate: Fraction,
-        num_steps: int,
-        sigmas: Sequence[float] | None,
-        guidance: dict[str, float],
-        output_type: str,
-        progress: ProgressCallback | None,
-        callback_on_step_end: "PipelineStepCallback | None",
-        cancel: CancelToken | None,
-        batches_per_round: int | None,
-    ) -> Iterator[tuple[int, int, torch.Tensor]]:
-        """Check everything that can be checked before any model work, plan, and return the generating iterator."""
-        if not clips:
-            raise InvalidParameterError("there is no clip to generate; pass at least one")
-        # 0. Check inputs before any model work.
-        self.check_settings(frame_rate, output_type)
-        plans = [
-            plan_dubbing(
-                self.check_inputs(clip.frames, clip.masks, clip.audio_waveform),
-                identity_index=clip.identity_index,
-                window_length=self.window_length,
-            )
-            for clip in clips
-        ]
-        schedule = ays_sigmas(num_steps) if sigmas is None else check_sigmas(sigmas)
-        for name, value in guidance.items():
-            if not math.isfinite(value):
-                raise InvalidParameterError(f"{name} must be a finite number, got {value!r}")
-        for generator in generators:
-            if generator.device.type != "cpu":
-                raise InvalidParameterError(
-                    f"seed must be an int or a CPU torch.Generator (noise is drawn on the CPU so results do not "
-                    f"depend on the device), got a generator on {generator.device}"
-                )
-        # 1. Plan the rounds: keyframe batches of every clip, in order, as many per round as fill a U-Net call.
-        rounds = plan_rounds(plans, batches_per_round or self.keyframe_batches_per_round())
-        progress = cancellable(progress, cancel)
-        step_callbacks = self._step_callbacks(len(rounds), schedule, progress, callback_on_step_end, cancel)
-        return self._generate(
-            clips, plans, generators, rounds, frame_rate, schedule, guidance, output_type, progress, step_callbacks
-        )
 
     @torch.inference_mode()
     def _generate(
