@@ -197,3 +197,11 @@ def test_a_file_the_player_cannot_read_is_one_message_and_stops_at_once(qtbot, p
         playback.play_with_sound(broken, with_sound=True)
     assert failed.args[0].startswith(f"cannot play {broken}: ") and "\n" not in failed.args[0]
     assert timed_stop(playback) < STOP_LIMIT_S and not playback.is_playing and playback.status_text == ""
+
+
+def test_closing_the_view_while_playing_returns_at_once(qtbot, playback, clips):
+    play_until_position(qtbot, playback, clips[1], 40, with_sound=True)
+    started = time.perf_counter()
+    playback.close()
+    assert time.perf_counter() - started < STOP_LIMIT_S
+    assert not playback.is_playing and playback.player is None
