@@ -212,3 +212,9 @@ def test_truncated_file_stops_early_and_is_reported(tmp_path: Path, codec: str, 
     path.write_bytes(path.read_bytes()[: path.stat().st_size * 6 // 10])
     with pytest.raises(UnsupportedMediaError, match=r"ended at frame \d+ while 20 frames were probed"):
         list(read_frames(path, info=info))
+    second = next(read_frames(path, 1, 2, info=info))
+    with FrameReader(path, info=info, decoders=2) as reader:
+        with pytest.raises(UnsupportedMediaError, match="ended at frame"):
+            reader.frame(19)
+        # The reader recovers: the next read seeks (the decoder that ran into the end stands nowhere) and is exact.
+        assert np.array_equal(reader.frame(1), second) and reader.seek_count == 2

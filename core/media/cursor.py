@@ -48,6 +48,7 @@ class DecodeCursor:
 
     def seek(self, start: int) -> IndexedFrames:
         """Decode from the keyframe at or before frame `start` (from the first frame for a VFR clip)."""
+        self._forget()
         if self.info.is_vfr:
             # Frame times are not on a grid, so an index cannot become a seek position: count from the start.
             return self._follow(enumerate(self._decode(seek_to=None)))
@@ -80,10 +81,14 @@ class DecodeCursor:
         """The timestamp before which non-reference packets are skipped for a read from frame `start`."""
         return int(self.info.frame_time(start - SKIP_MARGIN_FRAMES) / self._stream.time_base)
 
-    def _follow(self, frames: IndexedFrames) -> IndexedFrames:
-        """`frames` as the cursor's decode, `next_index` kept up to date as they are consumed."""
+    def _forget(self) -> None:
+        """Drop the current decode before the decoder moves (so a failed seek leaves no stale position)."""
         self._generation += 1
         self.next_index = None
+        self._frames = iter(())
+
+    def _follow(self, frames: IndexedFrames) -> IndexedFrames:
+        """`frames` as the cursor's decode, `next_index` kept up to date as they are consumed."""
         self._frames = self._tracked(frames, self._generation)
         return self._frames
 
