@@ -238,6 +238,9 @@ def test_render_cancel_and_render_again_go_to_the_queue(qtbot, media, tmp_path):
     window.clip_list.selectRow(0)
     window.clip_list.render_action.trigger()
     assert window.message_label.text() == "queuing 1 clip(s)…"
+    # At once, before the store's write: the clip and its queue row say so.
+    assert window.clip_model.index(0, 7).data() == "submitting"
+    assert window.queue_panel.model.index(0, 1).data() == "submitting"
     qtbot.waitUntil(lambda: queue.calls == [("submit", ["Dub/clip"], False)], timeout=10000)
     window.clip_list.cancel_action.trigger()
     with qtbot.waitSignal(window.queue_panel.submitted, timeout=10000):
@@ -249,7 +252,8 @@ def test_render_cancel_and_render_again_go_to_the_queue(qtbot, media, tmp_path):
 def test_a_rendering_clip_shows_one_bar_for_the_whole_job_with_its_stage(qtbot, media, tmp_path):
     from keydub.core.progress import Stage, Unit
     from keydub.plugin.panel.job_progress import JobProgressView
-    from keydub.plugin.store import JobProgress, JobStore
+    from keydub.plugin.panel.queue import QueueRow
+    from keydub.plugin.store import JobProgress, JobState, JobStore
     from keydub.ui.clips.model import FRACTION_ROLE, STATE_COLUMN
     from keydub.ui.progress_delegate import BAR_MAXIMUM
 
@@ -266,7 +270,7 @@ def test_a_rendering_clip_shows_one_bar_for_the_whole_job_with_its_stage(qtbot, 
     assert index.data() == "rendering 24 % · keyframes · step 11/22 · ETA 1:30"
     # The queue's live view of its worker's job is newer than the store's snapshot.
     live = JobProgressView(0.47, Stage.INTERPOLATION, 33, 66, Unit.STEPS, eta_seconds=72.0)
-    model.set_live_progress({job.job_id: live})
+    model.set_queue_rows([QueueRow(job.job_id, job.name, JobState.RUNNING, live)])
     assert (
         index.data() == "rendering 47 % · interpolation · step 33/66 · ETA 1:12" and index.data(FRACTION_ROLE) == 0.47
     )
@@ -277,6 +281,11 @@ def test_a_rendering_clip_shows_one_bar_for_the_whole_job_with_its_stage(qtbot, 
     assert bar.progress == round(0.47 * BAR_MAXIMUM) and bar.text == index.data()  # the column fits the text
     assert view.columnWidth(STATE_COLUMN) >= view.fontMetrics().horizontalAdvance(index.data())
     assert index.data(QtCore.Qt.ItemDataRole.ToolTipRole) == index.data()
+    # When the job ends, the list reads its outcome from the store at once.
+    with JobStore.for_folder(tmp_path / "out") as store:
+        store.fail(job.job_id, "batch", "dub audio is silent")
+    model.set_queue_rows([QueueRow(job.job_id, job.name, JobState.FAILED)])
+    assert index.data() == "failed: dub audio is silent" and index.data(FRACTION_ROLE) is None
 
 
 def test_skipped_timeline_clips_are_greyed_rows_with_their_reason(qtbot, tmp_path):

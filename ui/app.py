@@ -174,12 +174,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.queue_panel.submit_failed.connect(self._on_queue_submit_failure)
 
     def _on_queue_rows_change(self) -> None:
-        self.clip_model.set_live_progress(
-            {row.job_id: row.progress for row in self.queue_panel.model.rows if row.fraction is not None}
-        )
+        self.clip_model.set_queue_rows(self.queue_panel.model.rows)
 
     def _on_queue_submit(self, queued: list[str]) -> None:
-        self.clip_model.refresh_states()
         if queued:
             self.show_message(f"queued {len(queued)} clip(s)")
         else:
@@ -535,6 +532,7 @@ class MainWindow(QtWidgets.QMainWindow):
         except KeydubError as error:
             self.show_message(str(error), is_error=True)
             return
+        self.clip_model.refresh_states()
         self._on_queue_submit(queued)
 
     def _on_clips_cancel(self, clip_ids: list[str]) -> None:

@@ -5,7 +5,7 @@ Thin, as Qt models should be: rows come from the controller, states from one rea
 the model keeps them by clip id and never decides anything itself.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from PySide6 import QtCore, QtGui
@@ -14,10 +14,10 @@ from keydub.core.errors import KeydubError
 from keydub.plugin.panel.analysis import FaceAnalysis
 from keydub.plugin.panel.controller import PanelController
 from keydub.plugin.panel.face_label import FaceLabel, face_label
-from keydub.plugin.panel.job_progress import JobProgressView
+from keydub.plugin.panel.queue import QueueRow
 from keydub.plugin.panel.session import ClipSession
 from keydub.plugin.panel.status import ClipStatus
-from keydub.plugin.store import JobStore
+from keydub.plugin.store import JobState, JobStore
 
 
 CLIP_ID_ROLE = QtCore.Qt.ItemDataRole.UserRole + 1
@@ -26,6 +26,7 @@ FRACTION_ROLE = QtCore.Qt.ItemDataRole.UserRole + 3
 COLUMNS = ("Clip", "Record in", "Record out", "Source range", "Dub", "Face", "Occluders", "State", "QC")
 STATE_COLUMN = COLUMNS.index("State")
 SKIPPED = "skipped"
+SUBMITTING = "submitting"
 _SKIPPED_COLOUR = QtGui.QColor(140, 140, 140)
 _STATE_COLOURS = {
     "done": QtGui.QColor(90, 190, 110),
@@ -33,6 +34,7 @@ _STATE_COLOURS = {
     "stale": QtGui.QColor(230, 170, 60),
     "rendering": QtGui.QColor(90, 160, 240),
     "queued": QtGui.QColor(160, 160, 200),
+    SUBMITTING: QtGui.QColor(160, 160, 200),
     "cancelled": QtGui.QColor(150, 150, 150),
 }
 
@@ -60,8 +62,10 @@ class ClipListModel(QtCore.QAbstractTableModel):
         self.analysis_of = analysis_of or (lambda clip_id: None)
         self._sessions: list[ClipSession] = []
         self._skipped: list[tuple[str, str]] = []
-        self._status: dict[str, ClipStatus] = {}
-        self._live: dict[str, JobProgressView] = {}
+        # What the job store said at the last read, and each clip's job id then; the queue's live state goes over it.
+        self._stored: dict[str, ClipStatus] = {}
+        self._job_ids: dict[str, str] = {}
+        self._queue: dict[str, QueueRow] = {}
 
     # Reading ------------------------------------------------------------------------------------------------
     def rowCount(self, parent: QtCore.QModelIndex = QtCore.QModelIndex()) -> int:
@@ -88,7 +92,7 @@ class ClipListModel(QtCore.QAbstractTableModel):
         if index.row() >= len(self._sessions):
             return _skipped_data(*self._skipped[index.row() - len(self._sessions)], COLUMNS[index.column()], role)
         session = self._sessions[index.row()]
-        status = self._status.get(session.clip_id, ClipStatus("not rendered"))
+        status = self.status(session.clip_id)
         name = COLUMNS[index.column()]
         if role == QtCore.Qt.ItemDataRole.DisplayRole:
             return self._cell(session, status, index.column())
@@ -145,7 +149,25 @@ class ClipListModel(QtCore.QAbstractTableModel):
         return self._sessions[row].clip_id
 
     def status(self, clip_id: str) -> ClipStatus:
-        return self._status.get(clip_id, ClipStatus("not rendered"))
+        """The clip's state as the list shows it: the store's, with the render queue's live progress over it."""
+        status = self._stored.get(clip_id, ClipStatus("not rendered"))
+        row = self._queue.get(self._job_ids.get(clip_id, ""))
+        if row is None:
+            return status
+        if row.is_submitting:
+            return ClipStatus(SUBMITTING)
+        if row.state is JobState.PENDING:
+            return ClipStatus("queued")
+        if row.fraction is not None:
+            progress = row.progress
+            return replace(
+                status,
+                state="rendering",
+                progress=progress.fraction,
+                eta_seconds=progress.eta_seconds,
+                stage=progress.stage_text(),
+            )
+        return status
 
     # Refreshing ---------------------------------------------------------------------------------------------
     def reset_clips(self) -> None:
@@ -154,7 +176,7 @@ class ClipListModel(QtCore.QAbstractTableModel):
         self._sessions = self.controller.sessions
         opened = self.controller.opened
         self._skipped = list(opened.skipped) if opened is not None else []
-        self._status = {}
+        self._stored, self._job_ids = {}, {}
         self.endResetModel()
         self.refresh_states()
 
@@ -169,11 +191,23 @@ class ClipListModel(QtCore.QAbstractTableModel):
         """Read every clip's state from the job store (one connection for all rows)."""
         self._refresh_rows(range(len(self._sessions)))
 
-    def set_live_progress(self, progress: dict[str, JobProgressView]) -> None:
-        """The render queue's progress of its running jobs by job id (from the worker's events, so newer than the
-        store's, and only going forward)."""
-        self._live = dict(progress)
-        self.refresh_states()
+    def set_queue_rows(self, rows: Iterable[QueueRow]) -> None:
+        """The render queue's rows (`QueueController.rows`), newer than this model's last store read: jobs being
+        submitted, queued, and the live progress of running ones (from the worker's events, only going forward).
+
+        It comes with every worker event, so it reads the store only when a job has just ended (for its outcome,
+        its file and its QC), and otherwise only repaints the State cells.
+        """
+        previous, self._queue = self._queue, {row.job_id: row for row in rows}
+        ended = [
+            job_id
+            for job_id, row in previous.items()
+            if row.state is JobState.RUNNING and job_id in self._queue and self._queue[job_id].state is not row.state
+        ]
+        if ended:
+            self.refresh_states()
+        elif self._sessions:
+            self.dataChanged.emit(self.index(0, STATE_COLUMN), self.index(len(self._sessions) - 1, STATE_COLUMN))
 
     def _refresh_rows(self, rows) -> None:
         rows = list(rows)
@@ -183,16 +217,11 @@ class ClipListModel(QtCore.QAbstractTableModel):
             with JobStore.for_folder(self.controller.out_dir, read_only=True) as store:
                 for row in rows:
                     clip_id = self._sessions[row].clip_id
-                    status = self.controller.status(clip_id, store)
-                    live = self._live.get(self.controller.job(clip_id, write_audio=False).job_id)
-                    if status.state == "rendering" and live is not None:
-                        status = replace(
-                            status, progress=live.fraction, eta_seconds=live.eta_seconds, stage=live.stage_text()
-                        )
-                    self._status[clip_id] = status
+                    self._stored[clip_id] = self.controller.status(clip_id, store)
+                    self._job_ids[clip_id] = self.controller.job(clip_id, write_audio=False).job_id
         except KeydubError as error:
             for row in rows:
-                self._status[self._sessions[row].clip_id] = ClipStatus("failed", message=str(error))
+                self._stored[self._sessions[row].clip_id] = ClipStatus("failed", message=str(error))
         self.dataChanged.emit(self.index(min(rows), 0), self.index(max(rows), len(COLUMNS) - 1))
         self.refreshed.emit()
 
