@@ -105,6 +105,7 @@ def test_opening_shows_the_clip_its_row_and_the_face_boxes(qtbot, media, tmp_pat
     assert row[:7] == ["two_shot", "10:00:00:00", "10:00:00:19", "0-19 (20 fr)", "dub.wav", largest, "0"]
     assert row[7] == "not rendered"
     assert model.index(0, 5).data(QtCore.Qt.ItemDataRole.ToolTipRole).startswith("no face chosen")
+    assert model.index(0, 3).data(QtCore.Qt.ItemDataRole.ToolTipRole) == row[3]  # whole, if the cell is elided
     # The status bar's task bar says what it tracks.
     bar = window.progress_bar
     assert bar.accessibleName() == "Task progress" and bar.toolTip() == "Finding faces in two_shot…"

@@ -109,15 +109,14 @@ class ClipListModel(QtCore.QAbstractTableModel):
         return None
 
     def _tooltip(self, session: ClipSession, status: ClipStatus, name: str) -> str | None:
+        """The cell's whole text (a narrow cell is elided), with what it stands for where there is more."""
         if name == "Face":
             return self._face(session).tooltip
         if name == "State":
             return "\n".join(dict.fromkeys(text for text in (status.label(), status.message) if text))
         if name == "Clip":
             return f"{session.name}\n{session.video}"
-        if name == "Dub":
-            return session.dub
-        return status.message
+        return self._cell(session, status, COLUMNS.index(name)) or None
 
     def _face(self, session: ClipSession) -> FaceLabel:
         return face_label(session.face, session.start_frame, self.analysis_of(session.clip_id))
