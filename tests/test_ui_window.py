@@ -310,6 +310,15 @@ def test_skipped_timeline_clips_are_greyed_rows_with_their_reason(qtbot, tmp_pat
         "sh040_missing cannot be rendered: "
     )
     assert model.flags(state) == QtCore.Qt.ItemFlag.NoItemFlags
+    # A long reason does not widen the State column past a rendering label: it ends in "…", the tooltip has it.
+    view = window.clip_list
+    label = "rendering 100 % · interpolation · step 888/888 · ETA 88:88"
+    assert view.fontMetrics().horizontalAdvance(state.data()) > view.columnWidth(STATE_COLUMN)
+    assert (
+        view.fontMetrics().horizontalAdvance(label)
+        < view.columnWidth(STATE_COLUMN)
+        < 1.2 * (view.fontMetrics().horizontalAdvance(label))
+    )
     assert state.data(QtCore.Qt.ItemDataRole.ForegroundRole).lightness() == 140
     # Select everything: only the renderable clips are rendered.
     window.clip_list.selectAll()

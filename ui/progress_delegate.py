@@ -12,6 +12,15 @@ BAR_MAXIMUM = 1000
 # The bar sits this far inside its cell (left and right, top and bottom), and its text this far inside the bar.
 _BAR_MARGINS = QtCore.QMargins(2, 3, 2, 3)
 _TEXT_MARGIN = 4
+# What a bar's text needs beside it: the bar's margins and its text's, on both sides.
+_BAR_PADDING = 2 * (_BAR_MARGINS.left() + _TEXT_MARGIN)
+# The longest stage text a render shows, for columns sized to show it whole.
+WIDEST_STAGE_TEXT = "interpolation · step 888/888"
+
+
+def column_width_for(view: QtWidgets.QAbstractItemView, text: str) -> int:
+    """A column width that shows `text` whole in `view`, on a bar or as a plain cell."""
+    return view.fontMetrics().horizontalAdvance(text) + _BAR_PADDING + 8  # and the cell's own frame
 
 
 class ProgressBarDelegate(QtWidgets.QStyledItemDelegate):
@@ -19,12 +28,17 @@ class ProgressBarDelegate(QtWidgets.QStyledItemDelegate):
 
     Args:
         fraction_role (`int`): the model role holding the share (`None`: a plain cell).
-        parent (`QObject | None`): the view.
+        widest_text (`str | None`): the longest text a column sized to its contents fits whole; a longer one (a
+            skipped clip's reason) is elided there rather than widening the column. `None`: no bound.
+        parent (`QAbstractItemView | None`): the view.
     """
 
-    def __init__(self, fraction_role: int, parent: QtCore.QObject | None = None) -> None:
+    def __init__(
+        self, fraction_role: int, widest_text: str | None = None, parent: QtWidgets.QAbstractItemView | None = None
+    ) -> None:
         super().__init__(parent)
         self.fraction_role = fraction_role
+        self.widest_text = widest_text
 
     def bar_option(
         self, option: QtWidgets.QStyleOptionViewItem, index: QtCore.QModelIndex
@@ -45,10 +59,11 @@ class ProgressBarDelegate(QtWidgets.QStyledItemDelegate):
         return bar
 
     def sizeHint(self, option: QtWidgets.QStyleOptionViewItem, index: QtCore.QModelIndex) -> QtCore.QSize:
-        """Wide enough for the text on the bar, so a column sized to its contents shows it whole."""
-        size = super().sizeHint(option, index)
-        extra = _BAR_MARGINS.left() + _BAR_MARGINS.right() + 2 * _TEXT_MARGIN
-        return size + QtCore.QSize(extra, 0) if index.data(self.fraction_role) is not None else size
+        """Wide enough for the cell's text on a bar, up to `widest_text`."""
+        size = super().sizeHint(option, index) + QtCore.QSize(_BAR_PADDING, 0)
+        if self.widest_text is not None and isinstance(self.parent(), QtWidgets.QAbstractItemView):
+            size.setWidth(min(size.width(), column_width_for(self.parent(), self.widest_text)))
+        return size
 
     def paint(
         self, painter: QtGui.QPainter, option: QtWidgets.QStyleOptionViewItem, index: QtCore.QModelIndex

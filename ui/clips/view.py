@@ -4,7 +4,12 @@ cell is a progress bar of the whole job."""
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from keydub.ui.clips.model import CLIP_ID_ROLE, FRACTION_ROLE, STATE_COLUMN, ClipListModel
-from keydub.ui.progress_delegate import ProgressBarDelegate
+from keydub.ui.progress_delegate import WIDEST_STAGE_TEXT, ProgressBarDelegate
+
+
+# The State column grows to show a rendering clip's label whole, and no wider: a longer state (a skipped clip's
+# reason) ends in "…" rather than pushing QC out of sight, and its tooltip has it whole.
+_WIDEST_STATE_TEXT = f"rendering 100 % · {WIDEST_STAGE_TEXT} · ETA 88:88"
 
 
 class ClipListView(QtWidgets.QTableView):
@@ -25,11 +30,11 @@ class ClipListView(QtWidgets.QTableView):
         self.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setAlternatingRowColors(True)
         self.setWordWrap(False)
-        self.setTextElideMode(QtCore.Qt.TextElideMode.ElideMiddle)  # a cell too narrow keeps both ends
-        self.setItemDelegateForColumn(STATE_COLUMN, ProgressBarDelegate(FRACTION_ROLE, self))
+        self.setItemDelegateForColumn(STATE_COLUMN, ProgressBarDelegate(FRACTION_ROLE, _WIDEST_STATE_TEXT, self))
         self.verticalHeader().hide()
-        self.horizontalHeader().setStretchLastSection(True)
-        self.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        header = self.horizontalHeader()
+        header.setStretchLastSection(True)
+        header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
         self.setContextMenuPolicy(QtCore.Qt.ContextMenuPolicy.ActionsContextMenu)
         self.render_action = QtGui.QAction("Render", self, shortcut=QtGui.QKeySequence("Ctrl+R"))
         self.cancel_action = QtGui.QAction("Cancel render", self)

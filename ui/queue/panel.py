@@ -20,7 +20,7 @@ from keydub.core.errors import KeydubError
 from keydub.plugin.jobs import ClipJob
 from keydub.plugin.panel.queue import QueueController, QueueRow
 from keydub.plugin.store import JobState
-from keydub.ui.progress_delegate import ProgressBarDelegate
+from keydub.ui.progress_delegate import WIDEST_STAGE_TEXT, ProgressBarDelegate, column_width_for
 from keydub.ui.serial_runner import SerialRunner, Task
 from keydub.ui.worker_process import WorkerProcess
 
@@ -30,11 +30,9 @@ FRACTION_ROLE = QtCore.Qt.ItemDataRole.UserRole + 2
 COLUMNS = ("Clip", "State", "Stage", "Progress", "ETA", "Device", "Tries")
 PROGRESS_COLUMN = COLUMNS.index("Progress")
 STAGE_COLUMN = COLUMNS.index("Stage")
-# The clip name's column starts this wide and the stage's fits this text (the editor can drag both); the bar takes
-# what is left.
+# The clip name's column starts this wide and the stage's fits the longest stage text (the editor can drag both);
+# the bar takes what is left.
 _CLIP_COLUMN_WIDTH = 220
-_WIDEST_STAGE = "interpolation · step 888/888"
-_CELL_PADDING = 16
 _REFRESH_MS = 1000
 _STATE_COLOURS = {
     JobState.DONE: QtGui.QColor(60, 170, 80),
@@ -172,15 +170,14 @@ class QueuePanel(QtWidgets.QDockWidget):
         layout = QtWidgets.QVBoxLayout(body)
         self.table = QtWidgets.QTableView()
         self.table.setModel(self.model)
-        self.table.setItemDelegateForColumn(PROGRESS_COLUMN, ProgressBarDelegate(FRACTION_ROLE, self.table))
+        self.table.setItemDelegateForColumn(PROGRESS_COLUMN, ProgressBarDelegate(FRACTION_ROLE, parent=self.table))
         self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setWordWrap(False)  # one line per job; a long stage is elided, its tooltip has it all
-        self.table.setTextElideMode(QtCore.Qt.TextElideMode.ElideMiddle)
         self.table.verticalHeader().hide()
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
-        stage_width = self.table.fontMetrics().horizontalAdvance(_WIDEST_STAGE) + _CELL_PADDING
+        stage_width = column_width_for(self.table, WIDEST_STAGE_TEXT)
         for column, width in ((0, _CLIP_COLUMN_WIDTH), (STAGE_COLUMN, stage_width)):
             header.setSectionResizeMode(column, QtWidgets.QHeaderView.ResizeMode.Interactive)
             header.resizeSection(column, width)
