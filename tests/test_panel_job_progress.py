@@ -165,9 +165,16 @@ def test_a_job_another_process_renders_gets_its_bar_from_the_store(job, tmp_path
         # An older snapshot (a late write): the bar stays.
         store.heartbeat(job.job_id, "batch", 60.0, JobProgress(Stage.KEYFRAMES, 15, 22, Unit.STEPS, 10.0))
         queue.reload()
-    second = queue.rows()[0]
+        second = queue.rows()[0]
+        # The batch stops and another process takes the job again before the next read: its bar starts over.
+        store.release(job.job_id, "batch")
+        store.claim_next("batch-2", 60.0)
+        store.heartbeat(job.job_id, "batch-2", 60.0, JobProgress(Stage.LANDMARKS, 3, 12))
+        queue.reload()
+    third = queue.rows()[0]
     assert first.state is JobState.RUNNING and first.progress_text() == "interpolation · step 20/22"
     assert second.fraction == first.fraction and second.eta_text() == "0:10"
+    assert third.attempts == 2 and third.fraction == pytest.approx(0.02)
 
 
 def test_submitting_rows_show_at_once_and_go_when_written(job, tmp_path):

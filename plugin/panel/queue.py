@@ -169,9 +169,9 @@ class QueueController(TopicEvents):
         self.engine = engine
         self.worker = WorkerStatus()
         self._live: dict[str, LiveJob] = {}
-        # One tracker per running job, fed by the worker's events or, for jobs other processes render, by the store's
-        # snapshots: what keeps each job's bar going forward.
-        self._progress: dict[str, JobProgressTracker] = {}
+        # One tracker per running job and its attempt, fed by the worker's events or, for jobs other processes
+        # render, by the store's snapshots: what keeps each job's bar going forward.
+        self._progress: dict[str, tuple[int, JobProgressTracker]] = {}
         self._submitting: dict[str, str] = {}
         # The store's rows as last read: worker events update the live part only, so a render's stream of events
         # costs no database read on the caller's thread; `reload` (or `read_records` + `set_records`) reads again.
@@ -199,7 +199,7 @@ class QueueController(TopicEvents):
         return queued
 
     def begin_submit(self, jobs: Iterable[ClipJob]) -> None:
-        """Show `jobs` as *submitting* until `finish_submit` or `fail_submit` (the write runs elsewhere)."""
+        """Show `jobs` as *submitting* until `finish_submit` (the write runs elsewhere)."""
         jobs = list(jobs)
         self._submitting.update((job.job_id, job.name) for job in jobs)
         self._emit("queue.changed", job_ids=[job.job_id for job in jobs], is_stale=False)
@@ -276,7 +276,7 @@ class QueueController(TopicEvents):
         for record in self._records:
             if record.job_id in running and record.job_id not in self._live and record.progress is not None:
                 # Another process renders it: its heartbeat's snapshot is all there is.
-                self._track(record.job_id, record.progress)
+                self._track(record.job_id, record.attempts, record.progress)
 
     def rows(self) -> list[QueueRow]:
         """Every job of the store as last read (skipped clips left out), oldest submission first, with the
@@ -290,19 +290,22 @@ class QueueController(TopicEvents):
             if job_id not in shown
         ]
 
-    def _track(self, job_id: str, progress: JobProgress) -> None:
-        self._progress.setdefault(job_id, JobProgressTracker()).update(progress)
+    def _track(self, job_id: str, attempt: int, progress: JobProgress) -> None:
+        tracked = self._progress.get(job_id)
+        if tracked is None or tracked[0] != attempt:
+            tracked = self._progress[job_id] = (attempt, JobProgressTracker())  # an attempt starts from zero
+        tracked[1].update(progress)
 
     def has_pending(self) -> bool:
         return any(record.state is JobState.PENDING for record in self._records)
 
     def _row(self, record: JobRecord) -> QueueRow:
-        tracker = self._progress.get(record.job_id)
+        tracked = self._progress.get(record.job_id)
         row = QueueRow(
             record.job_id,
             record.name,
             record.state,
-            tracker.view if tracker is not None and record.state is JobState.RUNNING else None,
+            tracked[1].view if tracked is not None and record.state is JobState.RUNNING else None,
             device=record.device or self._job_device(record),
             attempts=record.attempts,
             message=record.message,
@@ -373,11 +376,11 @@ class QueueController(TopicEvents):
         elif isinstance(event, Claimed):
             self._rendering = event.job_id
             self._live[event.job_id] = LiveJob(device=event.device or self.worker.device, attempt=event.attempt)
-            self._progress[event.job_id] = JobProgressTracker()  # an attempt starts from zero
             self._set_worker(state="running", message=f"rendering {event.name}")
         elif isinstance(event, ProgressEvent):
-            self._live.setdefault(event.job_id, LiveJob(device=self.worker.device))
-            self._track(event.job_id, JobProgress(event.stage, event.done, event.total, event.unit, event.eta_seconds))
+            live = self._live.setdefault(event.job_id, LiveJob(device=self.worker.device))
+            progress = JobProgress(event.stage, event.done, event.total, event.unit, event.eta_seconds)
+            self._track(event.job_id, live.attempt, progress)
         elif isinstance(event, (Done, Failed, Cancelled, Lost)):
             self._live.pop(event.job_id, None)
             self._progress.pop(event.job_id, None)

@@ -156,7 +156,7 @@ class ClipListModel(QtCore.QAbstractTableModel):
         if row.is_submitting:
             return ClipStatus(SUBMITTING)
         if row.state is JobState.PENDING:
-            return ClipStatus("queued")
+            return status if status.state == "queued" else ClipStatus("queued")  # the store's has the reason
         if row.fraction is not None:
             progress = row.progress
             return replace(
