@@ -186,7 +186,7 @@ def test_submitting_rows_show_at_once_and_go_when_written(job, tmp_path):
     assert (row.state_text(), row.is_submitting, row.can_cancel, row.fraction) == ("submitting", True, False, None)
     queued = queue.write_submission([job])
     assert queue.rows()[0].is_submitting  # nothing changes on this side until the answer is taken
-    queue.finish_submit([job.job_id], queue.read_records())
+    queue.finish_write([job.job_id], queue.read_records())
     (row,) = queue.rows()
     assert queued == [job.job_id] and (row.state, row.is_submitting, row.state_text()) == (
         JobState.PENDING,
@@ -194,7 +194,7 @@ def test_submitting_rows_show_at_once_and_go_when_written(job, tmp_path):
         "pending",
     )
     queue.begin_submit([job])
-    queue.finish_submit([job.job_id])  # a failed write: the mark goes and the rows are read again
+    queue.finish_write([job.job_id])  # a failed write: the mark goes and the rows are read again
     assert [event["is_stale"] for event in events] == [False, False, False, True]
     assert not queue.rows()[0].is_submitting
 

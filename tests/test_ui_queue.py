@@ -178,7 +178,7 @@ def test_a_submission_that_cannot_be_written_is_one_line(qtbot, job, folder):
         raise JobStoreError(f"the job store {folder}/.keydub/jobs.sqlite is locked by another process\ntry again")
 
     panel.controller.write_submission = locked
-    with qtbot.waitSignal(panel.submit_failed, timeout=10000) as failed:
+    with qtbot.waitSignal(panel.write_failed, timeout=10000) as failed:
         panel.submit([job])
     line = failed.args[0]
     assert line == f"Could not queue 1 job(s): the job store {folder}/.keydub/jobs.sqlite is locked by another process"

@@ -228,7 +228,7 @@ def test_render_cancel_and_render_again_go_to_the_queue(qtbot, media, tmp_path):
             self.calls.append(("submit", [job.job_id for job in jobs], force))
             return []
 
-        def cancel(self, job_ids):
+        def write_cancel(self, job_ids):
             self.calls.append(("cancel", list(job_ids)))
 
     window = make_window(qtbot, queue_factory=Queue)
@@ -244,6 +244,7 @@ def test_render_cancel_and_render_again_go_to_the_queue(qtbot, media, tmp_path):
     assert window.queue_panel.model.index(0, 1).data() == "submitting"
     qtbot.waitUntil(lambda: queue.calls == [("submit", ["Dub/clip"], False)], timeout=10000)
     window.clip_list.cancel_action.trigger()
+    qtbot.waitUntil(lambda: len(queue.calls) == 2, timeout=10000)
     with qtbot.waitSignal(window.queue_panel.submitted, timeout=10000):
         window.clip_list.rerender_action.trigger()
     assert queue.calls == [("submit", ["Dub/clip"], False), ("cancel", ["Dub/clip"]), ("submit", ["Dub/clip"], True)]

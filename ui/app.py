@@ -171,7 +171,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.queue_panel.worker_changed.connect(self._on_queue_worker_change)
         self.queue_panel.rows_changed.connect(self._on_queue_rows_change)
         self.queue_panel.submitted.connect(self._on_queue_submit)
-        self.queue_panel.submit_failed.connect(self._on_queue_submit_failure)
+        self.queue_panel.write_failed.connect(self._on_queue_write_failure)
 
     def _on_queue_rows_change(self) -> None:
         self.clip_model.set_queue_rows(self.queue_panel.model.rows)
@@ -182,7 +182,7 @@ class MainWindow(QtWidgets.QMainWindow):
         else:
             self.show_message("already queued or rendered; Render again (Ctrl+Shift+R) renders anew")
 
-    def _on_queue_submit_failure(self, line: str) -> None:
+    def _on_queue_write_failure(self, line: str) -> None:
         self.show_message(line, is_error=True)
 
     def _on_queue_worker_change(self, state: str) -> None:
@@ -539,9 +539,11 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.queue_controller is None or not clip_ids:
             return
         try:
-            self.queue_controller.cancel(
-                [self.controller.job(clip_id, write_audio=False).job_id for clip_id in clip_ids]
-            )
+            job_ids = [self.controller.job(clip_id, write_audio=False).job_id for clip_id in clip_ids]
+            if self.queue_panel is not None:
+                self.queue_panel.cancel(job_ids)  # written on the dock's thread; the rows follow
+                return
+            self.queue_controller.cancel(job_ids)
         except KeydubError as error:
             self.show_message(str(error), is_error=True)
         self.clip_model.refresh_states()

@@ -10,9 +10,10 @@ started and ended, and gives the controller a way to write commands (`attach`).
 A worker that crashes or is killed leaves its job `running` under a dead owner; `worker_ended` puts it back to
 `pending` at once (the store's `reclaim`), says so in one line, and the next worker resumes it.
 
-A window submits in three steps so that the store's write (an fsync) never runs on its UI thread:
-`begin_submit(jobs)` shows the rows as *submitting* at once, `write_submission(jobs, force)` writes them from any
-thread, and `finish_submit(job_ids, records)` takes the rows read after it. `submit` does it all on one thread.
+A window writes the store (an fsync each time) off its UI thread: `begin_submit(jobs)` shows the rows as
+*submitting* at once, `write_submission(jobs, force)`, `write_cancel(job_ids)` and `write_retry(job_ids)` write from
+any thread, and `finish_write(job_ids, records)` takes the rows read after the write (`stop_rendering` first stops
+a cancelled render at once). `submit`, `cancel` and `retry` do it all on one thread.
 
 Topics (callbacks get one `dict` with `"topic"`):
 
@@ -199,14 +200,14 @@ class QueueController(TopicEvents):
         return queued
 
     def begin_submit(self, jobs: Iterable[ClipJob]) -> None:
-        """Show `jobs` as *submitting* until `finish_submit` (the write runs elsewhere)."""
+        """Show `jobs` as *submitting* until `finish_write` (the write runs elsewhere)."""
         jobs = list(jobs)
         self._submitting.update((job.job_id, job.name) for job in jobs)
         self._emit("queue.changed", job_ids=[job.job_id for job in jobs], is_stale=False)
 
-    def finish_submit(self, job_ids: list[str], records: list[JobRecord] | None = None) -> None:
-        """The submission of `job_ids` ended: their *submitting* marks go. `records` are the store's rows read after
-        the write (`read_records`); `None` (the write failed) asks for a `reload`."""
+    def finish_write(self, job_ids: list[str], records: list[JobRecord] | None = None) -> None:
+        """A write of `job_ids` made elsewhere ended: their *submitting* marks go. `records` are the store's rows read
+        after the write (`read_records`); `None` (the write failed) asks for a `reload`."""
         for job_id in job_ids:
             self._submitting.pop(job_id, None)
         if records is not None:
@@ -238,23 +239,35 @@ class QueueController(TopicEvents):
     def cancel(self, job_ids: Iterable[str]) -> None:
         """Take jobs out of the queue; the one being rendered stops within one denoising step."""
         job_ids = list(job_ids)
+        self.stop_rendering(job_ids)
+        self.write_cancel(job_ids)
+        self.reload()
+        self._emit("queue.changed", job_ids=job_ids, is_stale=False)
+
+    def stop_rendering(self, job_ids: Iterable[str]) -> None:
+        """If this panel's worker renders one of `job_ids`, tell it to stop now (it would read the store's cancel
+        flag only at its next heartbeat)."""
+        if self._rendering in set(job_ids):
+            self.send(command_line(CancelCommand(self._rendering)))
+
+    def write_cancel(self, job_ids: Iterable[str]) -> None:
+        """The store's part of `cancel`: safe on any thread."""
         with self._store() as store:
             for job_id in job_ids:
                 store.cancel(job_id)
-        if self._rendering in job_ids:
-            # The store's flag is read at the worker's next heartbeat; the command stops it sooner.
-            self.send(command_line(CancelCommand(self._rendering)))
-        self.reload()
-        self._emit("queue.changed", job_ids=job_ids, is_stale=False)
 
     def retry(self, job_ids: Iterable[str]) -> None:
         """Queue failed or cancelled jobs again."""
         job_ids = list(job_ids)
+        self.write_retry(job_ids)
+        self.reload()
+        self._emit("queue.changed", job_ids=job_ids, is_stale=False)
+
+    def write_retry(self, job_ids: Iterable[str]) -> None:
+        """The store's part of `retry`: safe on any thread."""
         with self._store() as store:
             for job_id in job_ids:
                 store.retry(job_id)
-        self.reload()
-        self._emit("queue.changed", job_ids=job_ids, is_stale=False)
 
     def reload(self) -> None:
         """Read the store again (jobs submitted, rendered or changed by any process on the folder)."""

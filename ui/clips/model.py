@@ -194,16 +194,12 @@ class ClipListModel(QtCore.QAbstractTableModel):
         """The render queue's rows (`QueueController.rows`), newer than this model's last store read: jobs being
         submitted, queued, and the live progress of running ones (from the worker's events, only going forward).
 
-        It comes with every worker event, so it reads the store only when a job has just ended (for its outcome,
-        its file and its QC), and otherwise only repaints the State cells.
+        It comes with every worker event, so it reads the store only when a job's state has changed (a render
+        ended: its outcome, its file and its QC; a job was cancelled or retried), and otherwise only repaints the
+        State cells.
         """
         previous, self._queue = self._queue, {row.job_id: row for row in rows}
-        ended = [
-            job_id
-            for job_id, row in previous.items()
-            if row.state is JobState.RUNNING and job_id in self._queue and self._queue[job_id].state is not row.state
-        ]
-        if ended:
+        if any(job_id in previous and previous[job_id].state is not row.state for job_id, row in self._queue.items()):
             self.refresh_states()
         elif self._sessions:
             self.dataChanged.emit(self.index(0, STATE_COLUMN), self.index(len(self._sessions) - 1, STATE_COLUMN))

@@ -1,8 +1,8 @@
 """The render queue dock: every job of the output folder with its state, one progress bar for the whole job, the
 running stage with its own count (`interpolation · step 33/66`), the ETA and the device.
 
-Submitting writes the store (an fsync) on the dock's thread, never the window's: the rows show as *submitting* at
-once, and a failure is one line under the table.
+Submitting, cancelling and retrying write the store (an fsync each) on the dock's thread, never the window's: the
+rows show as *submitting* at once, and a failure is one line under the table.
 
 Renders run in a `keydub worker` process (`keydub.ui.worker_process.WorkerProcess`) that the dock starts when
 jobs are queued; its events update the rows as they arrive, and the store is read again every second so that
@@ -12,6 +12,7 @@ table and the job goes back to the queue, to resume when the worker starts again
 For the screenshot script, `show_mid_render(panel, jobs)` queues jobs and returns once the worker renders one.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -135,13 +136,13 @@ class QueuePanel(QtWidgets.QDockWidget):
             `"crashed"`).
         submitted (`list`): a `submit` was written; the ids of the jobs queued (those already queued or rendered
             are left out).
-        submit_failed (`str`): a `submit` could not be written, in one line.
+        write_failed (`str`): a submit, cancel or retry could not be written, in one line.
     """
 
     rows_changed = QtCore.Signal()
     worker_changed = QtCore.Signal(str)
     submitted = QtCore.Signal(list)
-    submit_failed = QtCore.Signal(str)
+    write_failed = QtCore.Signal(str)
 
     def __init__(
         self,
@@ -229,24 +230,48 @@ class QueuePanel(QtWidgets.QDockWidget):
 
     def submit(self, jobs: list[ClipJob], force: bool = False) -> None:
         """Queue jobs (see `QueueController.submit`) off the window's thread: their rows show as *submitting* at
-        once; `submitted` or `submit_failed` follows, and the worker starts if needed."""
+        once; `submitted` or `write_failed` follows, and the worker starts if needed."""
         jobs = list(jobs)
-        if not jobs:
-            return
-        job_ids = [job.job_id for job in jobs]
-        self.controller.begin_submit(jobs)
-
-        def write() -> tuple[list[str], list]:
-            queued = self.controller.write_submission(jobs, force=force)
-            return queued, self.controller.read_records()
-
-        self.runner.submit(
-            Task(
-                write,
-                lambda result: self._on_runner_submitted(job_ids, *result),
-                lambda message: self._on_runner_submit_failed(job_ids, message),
+        if jobs:
+            self.controller.begin_submit(jobs)
+            self._write(
+                "queue",
+                [job.job_id for job in jobs],
+                lambda: self.controller.write_submission(jobs, force=force),
+                self.submitted.emit,
             )
-        )
+
+    def cancel(self, job_ids: list[str]) -> None:
+        """Take jobs out of the queue (see `QueueController.cancel`) off the window's thread; the render stops at
+        once, the rows follow when the store is written."""
+        self.controller.stop_rendering(job_ids)
+        self._write("cancel", list(job_ids), lambda: self.controller.write_cancel(job_ids))
+
+    def retry(self, job_ids: list[str]) -> None:
+        """Queue failed or cancelled jobs again, off the window's thread."""
+        self._write("retry", list(job_ids), lambda: self.controller.write_retry(job_ids))
+
+    def _write(
+        self, verb: str, job_ids: list[str], write: Callable[[], Any], done: Callable[[Any], None] | None = None
+    ) -> None:
+        """Run a store write of `job_ids` on the dock's thread and read the rows after it; `done(its result)` then
+        runs here, or one line saying what could not be done ("Could not {verb} 2 job(s): ...")."""
+
+        def write_and_read() -> tuple[Any, list]:
+            return write(), self.controller.read_records()
+
+        def written(answer: tuple[Any, list]) -> None:
+            self.controller.finish_write(job_ids, answer[1])
+            if done is not None:
+                done(answer[0])
+
+        def failed(message: str) -> None:
+            self.controller.finish_write(job_ids)
+            line = f"Could not {verb} {len(job_ids)} job(s): {(message.splitlines() or ['no reason given'])[0]}"
+            self.status.setText(line)
+            self.write_failed.emit(line)
+
+        self.runner.submit(Task(write_and_read, written, failed))
 
     def shutdown(self) -> None:
         """Stop the worker and wait for it (the window calls this when it closes)."""
@@ -296,16 +321,6 @@ class QueuePanel(QtWidgets.QDockWidget):
             self._is_reload_wanted = False
             self.reload()
 
-    def _on_runner_submitted(self, job_ids: list[str], queued: list[str], records: list) -> None:
-        self.controller.finish_submit(job_ids, records)
-        self.submitted.emit(queued)
-
-    def _on_runner_submit_failed(self, job_ids: list[str], message: str) -> None:
-        self.controller.finish_submit(job_ids)
-        line = f"Could not queue {len(job_ids)} job(s): {(message.splitlines() or ['no reason given'])[0]}"
-        self.status.setText(line)
-        self.submit_failed.emit(line)
-
     def _on_runner_read_failed(self, message: str) -> None:
         self._is_reloading = False
         self.status.setText(f"The job store cannot be read: {message}")
@@ -315,10 +330,10 @@ class QueuePanel(QtWidgets.QDockWidget):
         self.reload()
 
     def _on_cancel_clicked(self) -> None:
-        self.controller.cancel(self.selected_job_ids())
+        self.cancel(self.selected_job_ids())
 
     def _on_retry_clicked(self) -> None:
-        self.controller.retry(self.selected_job_ids())
+        self.retry(self.selected_job_ids())
 
     def _on_table_selection_changed(self, *args: Any) -> None:
         selected = set(self.selected_job_ids())
