@@ -6,8 +6,9 @@ drop back at the next stage. `JobProgressTracker` weighs the stages by their sha
 the events of one job into one fraction that never goes back, plus the running stage's own count as text:
 `"interpolation · step 33/66 · ETA 1:12"`.
 
-The weights follow the work of a render on a GPU (`keydub.core.model.flops`: the interpolation windows are about
-nine tenths of the U-Net work, the keyframes the rest); they are an estimate, not a measurement of each job.
+The weights are an estimate of a render's time on a GPU: the keyframe / interpolation split follows the U-Net work
+(`keydub.core.model.flops`: the interpolation windows are about nine tenths of it, the keyframes the rest); the
+other stages' shares are not measured.
 """
 
 from dataclasses import dataclass
