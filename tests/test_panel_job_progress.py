@@ -83,7 +83,7 @@ def test_the_share_at_known_points_of_the_render():
         if (event.stage, event.done) == (Stage.INTERPOLATION, STEPS_PER_SEGMENT):
             # Landmarks and model load done, occlusion skipped (past): 18 points; the first segment's 20 of 35
             # crops, its audio windows, half the keyframe and interpolation steps; none of its frames written yet.
-            assert view.fraction == pytest.approx((18 + 3 * 20 / 35 + 1 + (8 + 60) / 2) / 100)
+            assert view.fraction == pytest.approx((18 + 3 * 20 / 35 + 1 + (6 + 62) / 2) / 100)
             assert view.text() == "interpolation · step 11/22 · ETA 0:30"
     assert tracker.view.text() == f"render · frame {FRAMES}/{FRAMES}"
 
@@ -99,7 +99,7 @@ def test_stages_a_render_skips_count_as_past_and_older_snapshots_do_not_move_the
     assert earlier.fraction == later and earlier.stage_text() == "keyframes · step 12/22"
     # One snapshot alone: the stages before it are past, those interleaved with it as far as it is.
     view = progress_view(JobProgress(Stage.INTERPOLATION, 11, 22, Unit.STEPS, eta_seconds=3725))
-    assert view.fraction == pytest.approx((18 + (3 + 1 + 8 + 60) / 2) / 100)
+    assert view.fraction == pytest.approx((18 + (3 + 1 + 6 + 62) / 2) / 100)
     assert view.text() == "interpolation · step 11/22 · ETA 1:02:05"
     assert progress_view(None) is None
     # A finished stage with nothing after it yet: the worker says 0 s left, the job is not done.
@@ -209,7 +209,7 @@ def test_the_clip_status_shows_the_job_share_and_the_stage():
         progress = JobProgress(Stage.KEYFRAMES, 11, 22, Unit.STEPS, eta_seconds=30.0)
 
     status = clip_status(Record(), "abc")
-    assert status.label() == "rendering 24 % · keyframes · step 11/22 · ETA 0:30"
+    assert status.label() == "rendering 23 % · keyframes · step 11/22 · ETA 0:30"
 
 
 def analysis_with_one_face() -> FaceAnalysis:

@@ -134,7 +134,7 @@ def test_states_come_from_the_job_store_and_a_changed_clip_is_stale(controller, 
         store.claim_next("renderer", 60.0)
         store.heartbeat(job.job_id, "renderer", 60.0, JobProgress("keyframes", 2, 5, eta_seconds=30.0))
         # The share of the whole job: the stages before the keyframes are past (a snapshot of the store).
-        assert controller.status(clip_id).label() == "rendering 23 % · keyframes · frame 2/5 · ETA 0:30"
+        assert controller.status(clip_id).label() == "rendering 22 % · keyframes · frame 2/5 · ETA 0:30"
         store.finish(job.job_id, "renderer", output, {"face": {"coverage": 0.96}, "mouth": {"open_share": 0.4}})
     status = controller.status(clip_id)
     assert (status.state, status.face_coverage, status.open_mouth_share) == ("done", 0.96, 0.4)

@@ -122,8 +122,8 @@ def test_one_bar_per_job_only_goes_forward_through_the_stages(qtbot, job, folder
     # Each stage's own count starts from zero again; the bar of the job never goes back.
     assert values == sorted(values) and 0 < values[0] < values[-1] <= BAR_MAXIMUM
     # Landmarks, model load and the skipped occlusion are 18 points of 100; each keyframe step brings its share of
-    # the crops, audio and keyframes (12 points), each interpolation step its share of 60.
-    steps = {"keyframes": (180, 120), "interpolation": (300, 600)}
+    # the crops, audio and keyframes (10 points), each interpolation step its share of 62.
+    steps = {"keyframes": (180, 100), "interpolation": (280, 620)}
     for stage, value, _ in seen:
         name, _, count = stage.partition(" · step ")
         if name in steps:

@@ -269,7 +269,7 @@ def test_a_rendering_clip_shows_one_bar_for_the_whole_job_with_its_stage(qtbot, 
     model, view = window.clip_model, window.clip_list
     model.refresh_states()
     index = model.index(0, STATE_COLUMN)
-    assert index.data() == "rendering 24 % · keyframes · step 11/22 · ETA 1:30"
+    assert index.data() == "rendering 23 % · keyframes · step 11/22 · ETA 1:30"
     # The queue's live view of its worker's job is newer than the store's snapshot.
     live = JobProgressView(0.47, Stage.INTERPOLATION, 33, 66, Unit.STEPS, eta_seconds=72.0)
     model.set_queue_rows([QueueRow(job.job_id, job.name, JobState.RUNNING, live)])

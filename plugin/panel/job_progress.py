@@ -24,8 +24,8 @@ STAGE_WEIGHTS: dict[str, float] = {
     Stage.OCCLUSION: 6,
     Stage.CROP: 3,
     Stage.AUDIO_FEATURES: 1,
-    Stage.KEYFRAMES: 8,
-    Stage.INTERPOLATION: 60,
+    Stage.KEYFRAMES: 6,
+    Stage.INTERPOLATION: 62,
     Stage.RENDER: 10,
 }
 # The order in which a render's stages start. A stage of an earlier phase that never reported was skipped (the
@@ -105,7 +105,7 @@ class JobProgressTracker:
     ```py
     >>> tracker = JobProgressTracker()
     >>> tracker.update(JobProgress("keyframes", 22, 22, "steps")).fraction  # landmarks, model load: past them
-    0.3
+    0.28
     >>> tracker.update(JobProgress("interpolation", 11, 22, "steps", eta_seconds=72)).text()
     'interpolation · step 11/22 · ETA 1:12'
     ```
