@@ -114,6 +114,10 @@ def test_a_click_then_tracking_puts_the_maskers_masks_on_every_frame(qtbot, wind
     with qtbot.waitSignal(panel.edit_finished, timeout=30000) as answer:
         qtbot.mouseClick(viewer.view.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=screen_point(viewer, 60, 15))
     assert answer.args == [""] and panel.undo_stack.count() == 1
+    # The icon-only history buttons name the edit and the shortcut; the idle tracking bar says it is idle.
+    assert panel.undo_action.toolTip().startswith("Undo ") and panel.undo_action.toolTip().endswith("(Ctrl+Z)")
+    assert panel.redo_action.toolTip() == "Nothing to redo (Ctrl+Shift+Z)"
+    assert panel.progress.text() == "Tracking: idle"
     prompt = panel.editor.session.prompts[(1, 3)]
     assert prompt.labels.tolist() == [1] and np.abs(prompt.points - [[60, 15]]).max() <= 1.0
     # The prompt is stored with the clip as the command line writes it.
@@ -122,6 +126,7 @@ def test_a_click_then_tracking_puts_the_maskers_masks_on_every_frame(qtbot, wind
     with qtbot.waitSignal(panel.tracking_finished, timeout=60000) as tracked:
         panel.both_button.click()
     assert tracked.args == ["done"] and panel.progress.value() == FRAMES == panel.progress.maximum()
+    assert panel.progress.text() == f"Last tracking: {FRAMES} / {FRAMES} frames"
     reference = masker.init_session(controller.current.video, (0, FRAMES))
     x, y = prompt.points[0].tolist()
     masker.add_click(reference, 3, 1, [(x, y)], [1])

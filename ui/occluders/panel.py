@@ -28,6 +28,7 @@ PROMPT_MARKERS = "prompts"
 PROMPT_MARKER_COLOUR = QtGui.QColor(255, 200, 0)
 DEFAULT_BRUSH_RADIUS = 12
 LOADING = "Loading the clip's occluders…"
+TRACKING_IDLE = "Tracking: idle"
 # [ and ] scale the brush by this much, as in painting tools.
 _BRUSH_STEP = 1.25
 _TOOL_NAMES = ("+ Click", "- Click", "Box", "Brush", "Eraser")
@@ -142,10 +143,13 @@ class OccluderPanel(QtWidgets.QDockWidget):
         style = self.style()
         self.undo_action.setIcon(style.standardIcon(QtWidgets.QStyle.StandardPixmap.SP_ArrowBack))
         self.redo_action.setIcon(style.standardIcon(QtWidgets.QStyle.StandardPixmap.SP_ArrowForward))
-        for button, action in ((undo_button, self.undo_action), (redo_button, self.redo_action)):
-            # Icons only: the actions' texts name the edit ("Undo Brush on hand, frame 120") and change width.
+        for button, action, name in ((undo_button, self.undo_action, "Undo"), (redo_button, self.redo_action, "Redo")):
+            # Icons only: the actions' texts name the edit ("Undo Brush on hand, frame 120") and change width; the
+            # tooltip carries that text and the shortcut.
             button.setDefaultAction(action)
             button.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonIconOnly)
+            button.setAccessibleName(name)
+        self._on_undo_stack_changed()
         for widget in (self.add_button, self.delete_button, undo_button, redo_button):
             objects.addWidget(widget)
         layout.addLayout(objects)
@@ -167,7 +171,9 @@ class OccluderPanel(QtWidgets.QDockWidget):
         layout.addWidget(self.retrack_box)
         progress = QtWidgets.QHBoxLayout()
         self.progress = QtWidgets.QProgressBar(textVisible=True)
-        self.progress.setFormat("%v / %m frames")
+        self.progress.setAccessibleName("Occluder tracking progress")
+        self.progress.setFormat(TRACKING_IDLE)
+        self.progress.setValue(0)  # a bar with no value shows no text
         progress.addWidget(self.progress, 1)
         progress.addWidget(self.cancel_button)
         layout.addLayout(progress)
@@ -178,6 +184,13 @@ class OccluderPanel(QtWidgets.QDockWidget):
 
     def _connect(self) -> None:
         self.tool_buttons.idClicked.connect(self._on_tool_clicked)
+        for changed in (
+            self.undo_stack.undoTextChanged,
+            self.undo_stack.redoTextChanged,
+            self.undo_stack.canUndoChanged,
+            self.undo_stack.canRedoChanged,
+        ):
+            changed.connect(self._on_undo_stack_changed)
         self.add_button.clicked.connect(self._on_add_clicked)
         self.delete_button.clicked.connect(self._on_delete_clicked)
         self.object_list.itemChanged.connect(self._on_object_item_changed)
@@ -231,6 +244,8 @@ class OccluderPanel(QtWidgets.QDockWidget):
         self._set_markers([])
         self.viewer.refresh_overlays()
         self.status.setText(LOADING)
+        self.progress.setFormat(TRACKING_IDLE)  # the last tracking was the old clip's
+        self.progress.setValue(0)
 
         def run() -> tuple[OccluderEditor, int] | None:
             if request != self._open_request:
@@ -480,6 +495,7 @@ class OccluderPanel(QtWidgets.QDockWidget):
         self._cancel_tracking = cancel = threading.Event()
         self._is_tracking = True
         self.cancel_button.setEnabled(True)
+        self.progress.setFormat("Tracking %v / %m frames")
         self.progress.setValue(0)
         self.status.setText(f"Tracking {self._direction.value}…")
         editor, direction = self.editor, self._direction
@@ -507,9 +523,18 @@ class OccluderPanel(QtWidgets.QDockWidget):
             return  # a newer tracking run has started
         self._is_tracking = False
         self.cancel_button.setEnabled(False)
+        self.progress.setFormat("Last tracking: %v / %m frames")
         if self.editor is not None:  # else a clip is loading and its status stays
             self.status.setText(text)
         self.tracking_finished.emit(outcome)
+
+    def _on_undo_stack_changed(self, *_: object) -> None:
+        """Keep the icon-only buttons' tooltips naming the edit and the shortcut."""
+        for action, shortcut, nothing in (
+            (self.undo_action, "Ctrl+Z", "Nothing to undo"),
+            (self.redo_action, "Ctrl+Shift+Z", "Nothing to redo"),
+        ):
+            action.setToolTip(f"{action.text() if action.isEnabled() else nothing} ({shortcut})")
 
     def _on_editor_tracking_progressed(self, done: int, total: int) -> None:
         self.progress.setMaximum(total)
