@@ -398,3 +398,12 @@ def test_settings_refuse_what_the_command_line_refuses_and_persist(qtbot, tmp_pa
     options, handles, cache = load_settings(QSettings(str(tmp_path / "panel.ini"), QSettings.Format.IniFormat))
     assert options == dialog.options and handles == 6 and cache == 2 << 30
     assert np.isfinite(options["audio_guidance"])
+
+
+def test_playback_notes_reach_the_status_bar_as_plain_messages_and_failures_as_errors(qtbot):
+    window = make_window(qtbot)
+    window.compare.playback_notice.emit("no audio output device: playing without sound")
+    assert window.message_label.text() == "no audio output device: playing without sound"
+    assert not window.is_error_shown
+    window.compare.playback_failed.emit("cannot play /renders/sh010.mkv: no video stream\nmore detail")
+    assert window.message_label.text() == "cannot play /renders/sh010.mkv: no video stream" and window.is_error_shown

@@ -216,6 +216,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.viewer.range_marked.connect(self._on_viewer_range_mark)
         self.viewer.decode_failed.connect(lambda message: self.show_message(message, is_error=True))
         self.compare.playback_failed.connect(lambda message: self.show_message(message, is_error=True))
+        self.compare.playback_notice.connect(self.show_message)
         self._state_timer.timeout.connect(self.clip_model.refresh_states)
 
     # Messages -----------------------------------------------------------------------------------------------
