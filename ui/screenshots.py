@@ -103,6 +103,8 @@ def run_session(args: argparse.Namespace) -> list[Path]:
     )
     if window.is_error_shown:
         raise ScriptError(window.message_label.text())
+    if window.occluder_panel is not None:  # the dock as an editor sees it once the clip has loaded
+        wait_until(lambda: window.occluder_panel.editor is not None, 600, "the occluder model to load")
     settle()
     saved.append(save(window, out, "clip_list"))
 
