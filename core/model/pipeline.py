@@ -378,8 +378,8 @@ class KeySyncPipeline:
 
         Shapes are static: one graph per number of sequences in a call (with `unet_batch_size=3` every call has 3,
         so each U-Net compiles once; a larger size adds one graph per remainder size the rounds leave, never more
-        than the batch size). The first call of each shape is slow while it compiles; the weights stay shared with the eager
-        modules.
+        than the batch size). The first call of each shape is slow while it compiles; the weights stay shared
+        with the eager modules.
         """
         options = {"dynamic": False, **compile_kwargs}
         for unet in (self.keyframe_unet, self.interpolation_unet):
