@@ -1,11 +1,12 @@
 """Small file helpers every writer shares: output checks, hidden partial files, hashes and atomic writes.
 
 Every path Keydub writes goes through `check_outputs` before any work starts, so each obeys the rules `-o` obeys:
-never an input, never an existing file without `--overwrite`, never a folder, never a name the file system cannot
-hold, never in a folder that cannot be written, and two outputs of one command never the same file. The bytes then
-go to a hidden partial file beside the target (`partial_path`), renamed over it only when complete. A partial
-file is locked while its writer lives, so after a kill the next run can tell its own stale partials from a
-running writer's and remove them (`remove_stale_partials`).
+never an input, never an existing file without `--overwrite` (unless it is one a resumed run reuses, such as an
+evaluation's finished renders), never a folder, never a name the file system cannot hold, never in a folder that
+cannot be written, and two outputs of one command never the same file. The bytes then go to a hidden partial file
+beside the target (`partial_path`), renamed over it only when complete. A partial file is locked while its writer
+lives, so after a kill the next run can tell its own stale partials from a running writer's and remove them
+(`remove_stale_partials`).
 """
 
 import contextlib
@@ -138,6 +139,7 @@ def check_outputs(
     inputs: PathMap | None = None,
     overwrite: bool = False,
     folders: tuple[str, ...] = (),
+    reused: PathMap | None = None,
 ) -> dict[str, Path]:
     """Refuse, before any work, every output that could damage a file or could not be written.
 
@@ -149,17 +151,21 @@ def check_outputs(
         folders (`tuple[str, ...]`): the options of `outputs` that name folders to write into (created when
             missing) rather than files. An output file's folder must exist, unless it is one of these (a command
             that writes into `-o DIR` names its files inside it).
+        reused (`Mapping[str, path | None]`): output files that are kept and used again when a finished one is
+            already there (the renders of an evaluation that resumes), by option: checked like `outputs`, except
+            that an existing file is accepted whatever `overwrite` says.
 
     Returns:
-        `dict[str, Path]`: the outputs given, absolute.
+        `dict[str, Path]`: the outputs given (the reused ones last), absolute.
 
     Raises:
         `InvalidParameterError`: an output is an input, is a folder where a file is wanted (or the reverse), has a
             name longer than the file system holds, or two outputs are the same file.
-        `OutputExistsError`: an output file exists and `overwrite` is false.
+        `OutputExistsError`: an output file that is not a reused one exists and `overwrite` is false.
         `OutputNotWritableError`: an output file's folder does not exist, or a folder cannot be created or written.
     """
-    given = {option: _absolute(path) for option, path in outputs.items() if path is not None}
+    kept = dict(reused or {})
+    given = {option: _absolute(path) for option, path in {**outputs, **kept}.items() if path is not None}
     sources = {option: _absolute(path) for option, path in (inputs or {}).items() if path is not None}
     created = {path for option, path in given.items() if option in folders}
     for option, path in given.items():
@@ -173,7 +179,8 @@ def check_outputs(
         if option in folders:
             _check_output_folder(option, path)
         else:
-            _check_output_file(option, path, overwrite, may_create_folder=path.parent in created)
+            may_exist = overwrite or option in kept
+            _check_output_file(option, path, may_exist, may_create_folder=path.parent in created)
     _check_distinct(given)
     return given
 

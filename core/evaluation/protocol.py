@@ -37,9 +37,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from keydub.core.audio.framing import MODEL_SAMPLE_RATE
-from keydub.core.errors import AudioError, InvalidParameterError, OutputExistsError
+from keydub.core.errors import AudioError, InvalidParameterError
 from keydub.core.evaluation.evaluate import LandmarkSource, VideoMeasurement, measure_video
-from keydub.core.files import write_bytes_atomically, write_json_atomically, write_text_atomically
+from keydub.core.files import (
+    check_outputs,
+    write_bytes_atomically,
+    write_json_atomically,
+    write_text_atomically,
+)
 from keydub.core.media import probe
 from keydub.core.metrics.mar import LIPLEAK_THRESHOLD
 from keydub.core.progress import ProgressCallback, report
@@ -207,6 +212,41 @@ def plan_generations(
                 output = folder / "videos" / f"{item.name}.{setup}.{reference}{suffix}"
                 plan.append(Generation(item, setup, str(reference), driving[setup], scoring[setup], output))
     return plan
+
+
+def generation_outputs(plan: Sequence[Generation]) -> dict[str, Path]:
+    """The files the generations of `plan` write, by what they are: each render, then each silent driving audio."""
+    renders = [generation.output for generation in plan]
+    silences = list(dict.fromkeys(generation.driving_audio for generation in plan if generation.setup == "SI"))
+    return {**_numbered("render", renders), **_numbered("silent audio", silences)}
+
+
+def _numbered(what: str, paths: Sequence[Path]) -> dict[str, Path]:
+    if len(paths) == 1:
+        return {f"-o ({what})": paths[0]}
+    return {f"-o ({what} {number} of {len(paths)})": path for number, path in enumerate(paths, start=1)}
+
+
+def check_generation_outputs(plan: Sequence[Generation], folder: str | os.PathLike[str]) -> None:
+    """Refuse, before the first render, a render or silent audio file of `plan` that could not be written.
+
+    Each obeys the rules of `keydub.core.files.check_outputs`: a name the file system holds, never a folder or
+    special file, in folders that can be created and written, never one of the videos or audio files of the plan.
+    A file already there is allowed: it is a finished one (each is written atomically), which `generate_and_measure`
+    measures again instead of rendering (a run that resumes).
+
+    Raises:
+        `InvalidParameterError`, `OutputNotWritableError`: see `check_outputs`.
+    """
+    folder = Path(folder)
+    outputs = generation_outputs(plan)
+    folders = {"-o": folder, "-o (renders folder)": folder / "videos"}
+    if any(generation.setup == "SI" for generation in plan):
+        folders["-o (silent audio folder)"] = folder / "silence"
+    items = list(dict.fromkeys(generation.item for generation in plan))
+    inputs = {f"video {item.video.name}": item.video for item in items}
+    inputs.update({f"audio {item.audio.name}": item.audio for item in items if item.audio is not None})
+    check_outputs(folders, inputs=inputs, folders=tuple(folders), reused=outputs)
 
 
 def silence_path(folder: Path, item: ProtocolItem) -> Path:
@@ -468,6 +508,7 @@ def run_protocol(
     folder = Path(folder)
     render = renderer or engine_renderer()
     plan = plan_generations(items, folder, setups=setups, references=references, suffix=suffix)
+    check_generation_outputs(plan, folder)
     rows = []
     for done, generation in enumerate(plan):
         report(progress, "protocol", done, len(plan))
@@ -534,30 +575,47 @@ def silent_input_leak(
     Returns:
         `(Generation, VideoMeasurement)`: what was generated and its MAR series (`.open_share` is LipLeak).
     """
-    video = Path(video).absolute()
-    item = ProtocolItem(video.stem, video)
-    (generation,) = plan_generations([item], Path(folder), setups=("SI",), references=(reference,), suffix=suffix)
+    (generation,) = plan_leak(video, folder, reference=reference, suffix=suffix)
+    check_generation_outputs([generation], folder)
     return generation, generate_and_measure(
         generation, renderer or engine_renderer(), landmarks, threshold=threshold, progress=progress
     )
 
 
+def plan_leak(
+    video: str | os.PathLike[str], folder: str | os.PathLike[str], *, reference: str = "first", suffix: str = ".mov"
+) -> list[Generation]:
+    """The one generation of `silent_input_leak`: `video` dubbed with silence (see `plan_generations`)."""
+    video = Path(video).absolute()
+    item = ProtocolItem(video.stem, video)
+    return plan_generations([item], Path(folder), setups=("SI",), references=(reference,), suffix=suffix)
+
+
 def write_protocol_report(
     protocol_report: ProtocolReport, folder: str | os.PathLike[str], *, overwrite: bool = False
 ) -> tuple[Path, Path]:
-    """Write `report.md` and `report.json` into `folder`, each atomically.
+    """Write `report.md` and `report.json` into `folder` (created if needed), each atomically.
+
+    Returns:
+        `tuple[Path, Path]`: the Markdown and the JSON report, absolute.
 
     Raises:
-        OutputExistsError: a report is already there and `overwrite` is off.
+        `OutputExistsError`: a report is already there and `overwrite` is off. The reports obey every rule of
+            `keydub.core.files.check_outputs`, which also raises `InvalidParameterError` (a folder where a report
+            goes, a name too long) and `OutputNotWritableError`.
     """
     folder = Path(folder)
-    targets = (folder / "report.md", folder / "report.json")
-    for target in targets:
-        if target.exists() and not overwrite:
-            raise OutputExistsError(f"{target} already exists; choose another folder or pass --overwrite")
-    write_text_atomically(targets[0], protocol_report.to_markdown())
-    write_json_atomically(targets[1], protocol_report.to_dict())
-    return targets
+    reports = report_outputs(folder)
+    checked = check_outputs({"-o": folder, **reports}, overwrite=overwrite, folders=("-o",))
+    markdown_path, json_path = (checked[option] for option in reports)
+    write_text_atomically(markdown_path, protocol_report.to_markdown())
+    write_json_atomically(json_path, protocol_report.to_dict())
+    return markdown_path, json_path
+
+
+def report_outputs(folder: Path) -> dict[str, Path]:
+    """The reports `write_protocol_report` writes into `folder`, by what they are."""
+    return {"-o (Markdown report)": folder / "report.md", "-o (JSON report)": folder / "report.json"}
 
 
 def _media_by_stem(folder: Path, suffixes: frozenset[str], what: str) -> dict[str, Path]:

@@ -17,7 +17,7 @@ from keydub.core.errors import InvalidParameterError
 from keydub.core.files import check_outputs
 from keydub.core.render.request import RenderRequest
 from keydub.plugin.cli._farm import RAY_EXECUTOR
-from keydub.plugin.cli.eval import leak_outputs, protocol_outputs
+from keydub.plugin.cli.eval import leak_outputs
 
 
 @dataclass(frozen=True)
@@ -151,8 +151,11 @@ def _eval_leak_paths(args: argparse.Namespace) -> CommandPaths:
 
 
 def _eval_protocol_paths(args: argparse.Namespace) -> CommandPaths:
+    # The renders under -o are checked by the command itself: naming them takes the pairing of the set.
+    from keydub.core.evaluation.protocol import report_outputs
+
     return CommandPaths(
-        outputs={"-o": args.output_dir, **protocol_outputs(args.output_dir)},
+        outputs={"-o": args.output_dir, **report_outputs(args.output_dir)},
         inputs={"--videos": args.videos, "--audios": args.audios, "--syncnet": args.syncnet},
         folders=("-o",),
         overwrite=_overwrite(args),

@@ -46,11 +46,6 @@ def leak_outputs(video: Path, folder: Path) -> dict[str, Path]:
     return {"-o (plot)": folder / f"{video.stem}.mar.png", "-o (numbers)": folder / f"{video.stem}.lipleak.json"}
 
 
-def protocol_outputs(folder: Path) -> dict[str, Path]:
-    """The reports `keydub eval protocol` writes into `folder`, by what they are."""
-    return {"-o (Markdown report)": folder / "report.md", "-o (JSON report)": folder / "report.json"}
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "eval",
@@ -129,7 +124,7 @@ def _add_measure_options(parser: argparse.ArgumentParser) -> None:
 def run_leak(args: argparse.Namespace) -> int:
     from keydub.core.engine import Engine
     from keydub.core.evaluation.evaluate import face_landmark_source
-    from keydub.core.evaluation.protocol import engine_renderer, silent_input_leak
+    from keydub.core.evaluation.protocol import check_generation_outputs, engine_renderer, plan_leak, silent_input_leak
     from keydub.core.files import write_json_atomically
     from keydub.core.media import probe
     from keydub.core.metrics.mar import check_threshold
@@ -141,8 +136,9 @@ def run_leak(args: argparse.Namespace) -> int:
     # Both were checked before the command started (`_preflight`): new, or replaced with --overwrite.
     plot_path, json_path = leak_outputs(args.video, folder).values()
     reference = str(options["identity"])
-    # Check the threshold and the clip before the model loads and the render starts.
+    # Check the threshold, the render's paths and the clip before the landmarks and the model load.
     check_threshold(args.threshold)
+    check_generation_outputs(plan_leak(args.video, folder, reference=reference, suffix=_suffix(options)), folder)
     probe(args.video)
     engine = Engine()  # one landmark backend for the render and the measurement
     with ProgressBar(disable=args.json) as progress:
@@ -184,16 +180,25 @@ def run_protocol_command(args: argparse.Namespace) -> int:
     from keydub.core.devices import resolve_device
     from keydub.core.engine import Engine
     from keydub.core.evaluation.evaluate import face_landmark_source
-    from keydub.core.evaluation.protocol import engine_renderer, pair_inputs, run_protocol, write_protocol_report
+    from keydub.core.evaluation.protocol import (
+        check_generation_outputs,
+        engine_renderer,
+        pair_inputs,
+        plan_generations,
+        run_protocol,
+        write_protocol_report,
+    )
     from keydub.core.metrics.mar import check_threshold
     from keydub.core.metrics.syncnet import SyncNetScorer, load_syncnet
     from keydub.core.weights import resolve_weights
 
     options = render_options_from_args(args)
     folder = args.output_dir
-    # Everything that can be wrong with the inputs is found before the first render.
+    # Everything that can be wrong with the inputs and the renders' paths is found before SyncNet loads.
     check_threshold(args.threshold)
     items = pair_inputs(args.videos, args.audios)
+    plan = plan_generations(items, folder, setups=args.setups, references=args.references, suffix=_suffix(options))
+    check_generation_outputs(plan, folder)
     syncnet = args.syncnet or resolve_weights("syncnet")
     scorer = SyncNetScorer(load_syncnet(syncnet, device=resolve_device(options["device"])))
     settings = {
