@@ -326,7 +326,8 @@ MEMORY_PROBE = r"""
 import ctypes, json, sys, threading, time
 from fractions import Fraction
 import torch
-sys.path[:0] = sys.argv[1:]
+sys.path[:0] = sys.argv[1:3]
+unet_batch_size, long_frames = int(sys.argv[3]), int(sys.argv[4])
 from test_pipeline import SyntheticClip, dub_waveform, memory_probe_pipeline
 
 torch.set_num_threads(1)
@@ -357,7 +358,8 @@ def measure(pipe, name, num_frames):
     phase[0] = f"{name} audio"
 
     def on_progress(event):
-        # A phase per keyframe batch: from its keyframes to the next batch's keyframes (windows, decode, encode).
+        # A phase per round (one keyframe batch at the default batch size): from its keyframes to the next round's
+        # keyframes (windows, decode, encode).
         if event.stage == "keyframes":
             phase[0] = f"{name} batch {event.done}"
 
@@ -370,30 +372,30 @@ def measure(pipe, name, num_frames):
     return {"frames": count, "after_chunk": after_chunk}
 
 threading.Thread(target=sample, daemon=True).start()
-pipe = memory_probe_pipeline()
+pipe = memory_probe_pipeline(unet_batch_size=unet_batch_size)
 measure(pipe, "warm-up", 60)  # lazy initialisations and allocator caches
-result = {"short": measure(pipe, "short", 60), "long": measure(pipe, "long", 600)}
+result = {"short": measure(pipe, "short", 60), "long": measure(pipe, "long", long_frames)}
 running[0] = False
 time.sleep(0.01)
 print(json.dumps({**result, "peaks": peaks}))
 """
 
 
-def memory_probe_pipeline() -> KeySyncPipeline:
+def memory_probe_pipeline(**options) -> KeySyncPipeline:
     """The memory test's pipeline: 32x32 crops (4x4 latents) keep 600 frames fast."""
     components = tiny_pipeline_components(32)
     # Short encoder windows: attention over a speech window is the audio encoders' largest transient.
     for name in ("keyframe_audio", "interpolation_audio"):
         components[name] = type(components[name])(components[name].model, chunk_tokens=100, overlap_tokens=25)
-    return KeySyncPipeline(**components)
+    return KeySyncPipeline(**components, **options)
 
 
-def measure_memory() -> dict:
-    """Heap in use while a 60- then a 600-frame clip run through one pipeline, in a fresh process: the peak of
-    each phase (audio, then each keyframe batch) and the level after each delivered chunk."""
+def measure_memory(unet_batch_size: int = 3, long_frames: int = 600) -> dict:
+    """Heap in use while a 60-frame then a `long_frames` clip run through one pipeline, in a fresh process: the peak
+    of each phase (audio, then each round) and the level after each delivered chunk."""
     tests = Path(__file__).resolve().parent
     result = subprocess.run(
-        [sys.executable, "-c", MEMORY_PROBE, str(tests), str(tests.parent)],
+        [sys.executable, "-c", MEMORY_PROBE, str(tests), str(tests.parent), str(unet_batch_size), str(long_frames)],
         capture_output=True,
         text=True,
         timeout=600,
@@ -425,3 +427,22 @@ def test_memory_does_not_grow_with_clip_length():
     # The heap after each delivered chunk is flat from the second batch on (one batch = 13 windows).
     later = long["after_chunk"][13:]
     assert max(later) - min(later) < 256 * 1024, later
+
+
+@pytest.mark.slow
+def test_memory_does_not_grow_with_clip_length_when_rounds_hold_two_batches():
+    # 6 sequences per call: two keyframe batches per round, so 1200 frames (8 batches) are 4 rounds.
+    memory = measure_memory(unet_batch_size=6, long_frames=1200)
+    short, long, peaks = memory["short"], memory["long"], memory["peaks"]
+    assert (short["frames"], long["frames"]) == (60, 1200)
+    assert "long batch 5" not in peaks
+    rounds = [peaks[f"long batch {r}"] for r in (1, 2, 3, 4)]
+    assert max(rounds) - rounds[0] < 256 * 1024, peaks
+    # A round of two batches holds a second batch's latents and windows (a few hundred KiB at 4x4 latents) more
+    # than the short clip's one-batch round; anything kept per frame would exceed 8 KiB per frame.
+    assert max(rounds) - peaks["short batch 1"] < (1200 - 60) * 8 * 1024, peaks
+    # The heap after each delivered chunk is flat over the full rounds 2 and 3 (26 windows each); the last round's
+    # smaller batch reshapes its tensors, a few hundred KiB and nothing that grows with the clip.
+    middle, after = long["after_chunk"][26:78], long["after_chunk"]
+    assert max(middle) - min(middle) < 256 * 1024, middle
+    assert max(after) - min(after) < 1024 * 1024, after
