@@ -205,3 +205,47 @@ def test_closing_the_view_while_playing_returns_at_once(qtbot, playback, clips):
     playback.close()
     assert time.perf_counter() - started < STOP_LIMIT_S
     assert not playback.is_playing and playback.player is None
+
+
+def play_to_the_end(qtbot, view: CompareView, render: Path) -> tuple[list[bool], list[int]]:
+    """Play without sound until the file ends; the playing states the view announced and the render frames the
+    player drew, in order."""
+    states, frames = [], []
+    view.playing_changed.connect(states.append)
+    view._player.frame_ready.connect(lambda start_us, _image: frames.append(round(start_us * 25 / 1_000_000)))
+    view.play_with_sound(render, with_sound=False)
+    assert view.is_playing
+    qtbot.waitUntil(lambda: not view.is_playing, timeout=5000)
+    view.playing_changed.disconnect(states.append)
+    return states, frames
+
+
+def test_at_the_end_of_the_file_playback_stops_on_the_last_frame_and_plays_again_from_where_it_started(
+    qtbot, playback, clips
+):
+    assert probe(clips[1]).frame_rate == 25  # `play_to_the_end` counts frames at 25 fps
+    playback.seek(15)  # render frame 3
+    qtbot.waitUntil(lambda: playback.is_showing(15), timeout=5000)
+    states, frames = play_to_the_end(qtbot, playback, clips[1])
+    # Stopped by itself, with no Stop: the player is gone and the view says so once.
+    assert states == [True, False] and playback.player is None and playback.status_text == ""
+    assert frames[0] == 3 and frames[-1] == 9, frames
+    # The last frame stays on screen, as the split of both decoded sides.
+    assert playback.frame_index == 21
+    qtbot.waitUntil(lambda: playback.is_showing(21), timeout=5000)
+    assert brightness_at(playback, 0.25) < 60 and brightness_at(playback, 0.75) > 190
+
+    # Play again: from the frame the first playback started from, not from the last frame.
+    states, frames = play_to_the_end(qtbot, playback, clips[1])
+    assert states == [True, False] and frames[0] == 3 and playback.frame_index == 21
+
+    # Played from the last frame itself, the next play starts from the first frame.
+    playback.seek(21)
+    qtbot.waitUntil(lambda: playback.is_showing(21), timeout=5000)
+    states, frames = play_to_the_end(qtbot, playback, clips[1])
+    assert states == [True, False] and frames[0] == 0 and frames[-1] == 9
+    # A seek elsewhere after the end plays from there.
+    playback.seek(18)
+    qtbot.waitUntil(lambda: playback.is_showing(18), timeout=5000)
+    _, frames = play_to_the_end(qtbot, playback, clips[1])
+    assert frames[0] == 6

@@ -4,7 +4,8 @@ Render frame `i` is source frame `first_source_frame + i` (a render covers its r
 always show the same moment. Both clips decode on their own threads; a side is drawn once its frame for the
 current position has arrived. Playback plays the render file itself (with the dub in it) through QtMultimedia in
 real time, so an editor judges sync by ear and eye (`keydub.ui.playback`; without an audio device, picture only);
-stopping shows both sides of the frame playback reached.
+stopping shows both sides of the frame playback reached. At the end of the file playback stops on the last frame,
+and the next play starts again from the frame it started from (from the first frame when that was the last one).
 """
 
 from fractions import Fraction
@@ -28,12 +29,14 @@ class CompareView(QtWidgets.QWidget):
 
     Signals:
         frame_shown(int): both sides of source frame `n` are on screen.
+        playing_changed(bool): playback started, or stopped (by `stop_playback` or at the end of the file).
         playback_failed(str): the render could not be played (missing QtMultimedia, unsupported file...).
         playback_notice(str): a one-line note on the playback (`"no audio output device: playing without sound"`),
             also drawn under the picture; `""` when there is none or playback stopped.
     """
 
     frame_shown = QtCore.Signal(int)
+    playing_changed = QtCore.Signal(bool)
     playback_failed = QtCore.Signal(str)
     playback_notice = QtCore.Signal(str)
 
@@ -54,8 +57,12 @@ class CompareView(QtWidgets.QWidget):
         self._is_dragging = False
         self._sink_image: QtGui.QImage | None = None
         self.status_text = ""
+        # The frame the last playback started from, and where the next starts when that one played to the end.
+        self._played_from = 0
+        self._replay_from: int | None = None
         self._player = RenderPlayer(self)
         self._player.frame_ready.connect(self._on_player_frame_ready)
+        self._player.ended.connect(self._on_player_ended)
         self._player.failed.connect(self.playback_failed)
 
     # Clips --------------------------------------------------------------------------------------------------
@@ -92,6 +99,10 @@ class CompareView(QtWidgets.QWidget):
 
     def seek(self, source_frame: int) -> None:
         """Show source frame `source_frame` (clamped to the render's frames) on both sides."""
+        self._replay_from = None
+        self._show(source_frame)
+
+    def _show(self, source_frame: int) -> None:
         if not self._threads:
             return
         start, end = self.frame_range
@@ -125,7 +136,8 @@ class CompareView(QtWidgets.QWidget):
 
     # Playback with sound ------------------------------------------------------------------------------------
     def play_with_sound(self, render: Path, with_sound: bool | None = None) -> None:
-        """Play `render` (picture and its dub) from the shown frame, in real time.
+        """Play `render` (picture and its dub) from the shown frame, in real time; on the last frame, from the frame
+        the playback that reached it started from, or from the first frame.
 
         Args:
             render (`Path`): the render file, the one `set_clips` compares.
@@ -133,9 +145,22 @@ class CompareView(QtWidgets.QWidget):
                 audio output device. Without one the picture plays and `status_text` says so.
         """
         self.stop_playback()
-        render_frame = self.frame_index - self.first_source_frame
+        self._played_from = self._play_start()
+        self._replay_from = None
+        self.frame_index = self._played_from
+        # Into the middle of the frame: the backend starts on the frame before a position at a frame's very start.
+        render_frame = Fraction(self._played_from - self.first_source_frame) + Fraction(1, 2)
         self._player.play(Path(render), int(1000 * render_frame / self._frame_rate()), with_sound)
         self._set_status(self._player.notice if self._player.is_active else "")
+        if self._player.is_active:
+            self.playing_changed.emit(True)
+
+    def _play_start(self) -> int:
+        """Where play starts: the shown frame, unless it is the last one (the end of the file was reached)."""
+        start, end = self.frame_range
+        if self.frame_index < end - 1:
+            return self.frame_index
+        return self._replay_from if self._replay_from is not None else start
 
     def stop_playback(self) -> None:
         """Stop playing and show the source and render of the frame playback reached; returns at once."""
@@ -144,7 +169,8 @@ class CompareView(QtWidgets.QWidget):
         self._player.stop()
         self._sink_image = None
         self._set_status("")
-        self.seek(self.frame_index)
+        self._show(self.frame_index)
+        self.playing_changed.emit(False)
 
     @property
     def is_playing(self) -> bool:
@@ -262,6 +288,12 @@ class CompareView(QtWidgets.QWidget):
         self.frame_index = max(start, min(end - 1, start + render_frame))
         self._sink_image = image
         self.update()
+
+    def _on_player_ended(self) -> None:
+        # The last frame stays on screen, both sides decoded; the next play goes back to where this one started.
+        self.frame_index = self.frame_range[1] - 1
+        self.stop_playback()
+        self._replay_from = self._played_from
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         self.close_clips()

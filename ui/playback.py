@@ -35,6 +35,7 @@ class RenderPlayer(QtCore.QObject):
 
     Signals:
         frame_ready(object, QImage): `(start time in microseconds, picture)` of the frame playing now.
+        ended: the file played to its end (the player is still there, stopped on its last frame; `stop` drops it).
         failed(str): the file cannot be played (missing QtMultimedia, unsupported file...), one line.
 
     Args:
@@ -42,6 +43,7 @@ class RenderPlayer(QtCore.QObject):
     """
 
     frame_ready = QtCore.Signal(object, QtGui.QImage)
+    ended = QtCore.Signal()
     failed = QtCore.Signal(str)
 
     def __init__(self, parent: QtCore.QObject | None = None) -> None:
@@ -51,6 +53,7 @@ class RenderPlayer(QtCore.QObject):
         self._graph: QtCore.QObject | None = None
         self.player = None
         self._sink = None
+        self._start_ms: int | None = None
 
     @staticmethod
     def has_audio_device() -> bool:
@@ -90,9 +93,14 @@ class RenderPlayer(QtCore.QObject):
         # Bound slots of this object: Qt queues the backend's calls to the UI thread.
         self._sink.videoFrameChanged.connect(self._on_sink_frame_changed)
         self.player.errorOccurred.connect(self._on_player_error)
+        # Queued: whoever hears `ended` may stop and drop this player, which must not happen inside its own signal.
+        self.player.mediaStatusChanged.connect(
+            self._on_player_media_status_changed, QtCore.Qt.ConnectionType.QueuedConnection
+        )
+        # The backend loads the file on its own thread and ignores a position set before it has: the position is
+        # set, and play starts, once the file is loaded.
+        self._start_ms = position_ms
         self.player.setSource(QtCore.QUrl.fromLocalFile(str(path)))
-        self.player.setPosition(position_ms)
-        self.player.play()
 
     def stop(self) -> None:
         """Stop and drop the player; frames still queued from it are ignored."""
@@ -113,6 +121,16 @@ class RenderPlayer(QtCore.QObject):
         image = frame.toImage()
         if not image.isNull():
             self.frame_ready.emit(frame.startTime(), image)
+
+    def _on_player_media_status_changed(self, status) -> None:
+        if self.player is None or self.sender() is not self.player:
+            return  # queued from a player already stopped
+        if status == self.player.MediaStatus.LoadedMedia and self._start_ms is not None:
+            self.player.setPosition(self._start_ms)
+            self._start_ms = None
+            self.player.play()
+        elif status == self.player.MediaStatus.EndOfMedia:
+            self.ended.emit()
 
     def _on_player_error(self, _error, text: str) -> None:
         source = self.player.source().toLocalFile() if self.player is not None else "the render"
