@@ -28,6 +28,7 @@ from tiny_models import TINY_FRAME_SIZE, save_tiny_weights
 from keydub.core.media import probe, read_frames
 from keydub.plugin.cli.main import main
 from keydub.plugin.cluster.path_map import PathMap
+from keydub.plugin.output_folder import OutputFolder
 from keydub.plugin.store import JobState, JobStore
 from keydub.plugin.timeline.batch import render_timeline
 from keydub.plugin.timeline.executors import InProcessExecutor
@@ -222,6 +223,70 @@ def test_actors_are_counted_from_the_cluster_s_gpus(ray_session):
         RayExecutor().actor_count(jobs=4)
     assert RayExecutor(gpus_per_job=0).actor_count(jobs=4) == 2, "one CPU actor per CPU of the local cluster"
     assert RayExecutor(gpus_per_job=0).actor_count(jobs=1) == 1, "never more actors than jobs"
+
+
+def test_a_drain_starts_one_more_actor_when_the_cluster_grows(tmp_path, ray_session, monkeypatch, caplog):
+    import time
+
+    from keydub.plugin.cluster import executor as executor_module
+
+    monkeypatch.setattr(executor_module, "GROW_INTERVAL_S", 1.0)
+    real_resources, began = ray_session.cluster_resources, []
+
+    def one_cpu_then_two():  # as if a second node joined the cluster 3 s into the batch
+        began.append(began[0] if began else time.monotonic())
+        return {**real_resources(), "CPU": 1.0} if time.monotonic() - began[0] < 3 else real_resources()
+
+    monkeypatch.setattr(ray_session, "cluster_resources", one_cpu_then_two)
+    caplog.set_level("INFO", logger=executor_module.__name__)
+    timeline = write_clip_timeline(tmp_path, clips=6, frames=8)
+    options = PlanOptions(dub_tracks=("DX es-419",), handles=1, render_options={"codec": "ffv1"})
+    executor = farm(ray_session, functools.partial(SlowCopyEngine, 0.2), actors=None)
+    run = render_timeline(timeline, tmp_path / "renders", tmp_path / "out.otio", options, executor=executor)
+
+    assert [outcome.state for outcome in run.outcomes] == [JobState.DONE] * 6
+    records = assert_store_consistent(tmp_path / "renders", {outcome.output.name for outcome in run.outcomes})
+    assert [record.attempts for record in records] == [1] * 6, "every clip is rendered exactly once"
+    assert len({where["pid"] for where in executor.nodes.values()}) == 2, "the actor started later rendered too"
+    grew = [record.getMessage() for record in caplog.records if "grew" in record.getMessage()]
+    assert grew == ["the cluster grew: 2 render actors now"], "one more actor, for the one more CPU"
+
+
+def test_a_farm_grows_only_without_a_given_actor_count_and_never_past_the_open_jobs(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from keydub.plugin.cluster.executor import RayExecutor
+
+    ray = pytest.importorskip("ray")
+    free = {"CPU": 62.0}
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 64.0})
+    monkeypatch.setattr(ray, "available_resources", lambda: free)
+    job_ids = ["job0", "job1", "job2"]
+    with JobStore.for_folder(tmp_path) as store:
+        for job_id in job_ids:
+            store.submit(job_id, job_id, "hash", {})
+    folder = OutputFolder(tmp_path)
+    placed = SimpleNamespace(is_alive=lambda: True, engine=SimpleNamespace(info={"pid": 1}))
+    waiting = SimpleNamespace(is_alive=lambda: True, engine=SimpleNamespace(info=None))
+    ended = SimpleNamespace(is_alive=lambda: False, engine=SimpleNamespace(info={"pid": 2}))
+
+    assert RayExecutor(gpus_per_job=0).should_grow(folder, job_ids, [placed, placed, ended])
+    assert not RayExecutor(gpus_per_job=0, actors=2).should_grow(folder, job_ids, [placed, placed]), "fixed"
+    assert not RayExecutor(gpus_per_job=0).should_grow(folder, job_ids, [placed, waiting]), "one waits"
+    assert not RayExecutor(gpus_per_job=0).should_grow(folder, job_ids, [placed] * 3), "one actor per open job"
+    assert not RayExecutor(gpus_per_job=0, cpus_per_actor=32).should_grow(folder, job_ids, [placed] * 2), "64 CPUs: 2"
+    assert not RayExecutor(gpus_per_job=1).should_grow(folder, job_ids, [placed]), "no GPU free"
+    with JobStore.for_folder(tmp_path) as store:
+        for job_id in job_ids[:2]:
+            store.claim_next("host:1", 60.0, [job_id])
+        store.claim_next("host:1", 60.0, job_ids)
+    assert not RayExecutor(gpus_per_job=0).should_grow(folder, job_ids, [placed]), "every job is claimed"
+    free["CPU"] = 0.5
+    with JobStore.for_folder(tmp_path) as store:
+        store.release(job_ids[2], "host:1")
+    assert not RayExecutor(gpus_per_job=0).should_grow(folder, job_ids, [placed]), "half a CPU free"
+    free["CPU"] = 1.0
+    assert RayExecutor(gpus_per_job=0).should_grow(folder, job_ids, [placed]), "a job pending, a CPU free"
 
 
 def test_without_ray_the_farm_says_how_to_install_it(tmp_path, capsys, monkeypatch):

@@ -12,6 +12,9 @@ another actor's loop claims it; after `RetryPolicy.max_attempts` losses the job 
 actor is replaced while the replacement budget lasts. Ctrl-C stops every loop: running renders are cancelled
 within one denoising step (or their actors killed after `CANCEL_GRACE_S`), their jobs go back to pending and
 their staged files are removed.
+
+Growth: unless the actor count was given, a drain starts one more actor whenever the cluster grew (nodes joined
+with `ray start --address`, an autoscaler added some) and has room for it, while jobs are still pending.
 """
 
 import logging
@@ -19,6 +22,7 @@ import queue
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -50,6 +54,8 @@ LEASE_SECONDS = 20.0
 # How long an actor may wait to be placed and started before the drain gives up on it: a cluster whose free GPUs
 # were taken by other work (or whose GPU node died) would otherwise leave the batch waiting for ever.
 ACTOR_START_TIMEOUT_S = 300.0
+# How often a drain whose actor count was not given looks whether the cluster has room for one more actor.
+GROW_INTERVAL_S = 5.0
 
 
 class ActorLostError(RenderInterruptedError):
@@ -224,9 +230,9 @@ class RayExecutor:
             started, else a new local Ray on this machine (every GPU of it). Ignored when Ray is already
             initialised in this process.
         gpus_per_job (`float`, defaults to 1): GPUs each actor holds; 0 renders on CPUs.
-        actors (`int | None`): how many actors to start; defaults to the cluster's GPUs divided by
+        actors (`int | None`): how many actors to start, a fixed count; defaults to the cluster's GPUs divided by
             `gpus_per_job` (with `gpus_per_job=0`: its CPUs divided by `cpus_per_actor`), never more than the
-            jobs.
+            jobs, and more as the cluster grows during the drain (`GROW_INTERVAL_S`).
         cpus_per_actor (`float`, defaults to 1): CPUs each actor holds (decoding, landmarks, encoding).
         path_map (`PathMap | None`): how the nodes see the driver's paths.
         retry (`RetryPolicy | None`): how often a job may lose its actor.
@@ -272,18 +278,40 @@ class RayExecutor:
         if self.actors is not None:
             return max(1, min(self.actors, jobs))
         resources = self._ray.cluster_resources()
-        if self.gpus_per_job > 0:
-            gpus = resources.get("GPU", 0)
-            count = int(gpus // self.gpus_per_job)
-            if count == 0:
-                raise ClusterUnavailableError(
-                    f"the Ray cluster has {gpus:g} GPUs and each job asks for "
-                    f"{self.gpus_per_job:g}; add GPU nodes (ray start --address) or "
-                    "pass --gpus-per-job 0 to render on CPUs"
-                )
-        else:
-            count = int(resources.get("CPU", 1) // self.cpus_per_actor)
+        count = self._actors_fitting(resources)
+        if count == 0 and self.gpus_per_job > 0:
+            raise ClusterUnavailableError(
+                f"the Ray cluster has {resources.get('GPU', 0):g} GPUs and each job asks for "
+                f"{self.gpus_per_job:g}; add GPU nodes (ray start --address) or "
+                "pass --gpus-per-job 0 to render on CPUs"
+            )
         return max(1, min(count, jobs))
+
+    def _actors_fitting(self, resources: dict[str, float]) -> int:
+        """How many actors the cluster's `resources` (its totals) hold: its GPUs, or its CPUs for CPU actors."""
+        if self.gpus_per_job > 0:
+            return int(resources.get("GPU", 0) // self.gpus_per_job)
+        return int(resources.get("CPU", 1) // self.cpus_per_actor)
+
+    def should_grow(self, folder: OutputFolder, job_ids: Sequence[str], loops: "Sequence[_ActorLoop]") -> bool:
+        """Whether a drain running `loops` should start one more actor now.
+
+        It does when the actor count was not given, no actor waits to be placed (until it is, the cluster's room
+        is not known), the cluster holds more actors than run and has the resources of one more free (so that it
+        does not start only to wait for work holding them), and jobs are still pending, never for more actors
+        than pending and running jobs.
+        """
+        if self.actors is not None:
+            return False
+        live = [loop for loop in loops if loop.is_alive()]
+        if any(loop.engine.info is None for loop in live):
+            return False
+        free = self._ray.available_resources()
+        has_room = free.get("GPU", 0) >= self.gpus_per_job and free.get("CPU", 0) >= self.cpus_per_actor
+        if not has_room or self._actors_fitting(self._ray.cluster_resources()) <= len(live):
+            return False
+        states = _job_states(folder, job_ids)
+        return states[JobState.PENDING] > 0 and len(live) < states[JobState.PENDING] + states[JobState.RUNNING]
 
     def drain(
         self, folder: OutputFolder, job_ids: Sequence[str], events: EventSink, cancel: CancelToken | None = None
@@ -318,13 +346,22 @@ class RayExecutor:
         try:
             count = self.actor_count(len(job_ids))
             # A dead actor is replaced; the bound stops a clip that kills every actor from starting them forever.
+            # Each actor the farm grows by adds its share.
             replacements = count * (self.retry.max_attempts - 1)
             for _ in range(count):
                 start_loop()
             running = count
+            next_look = time.monotonic() + GROW_INTERVAL_S
             while running:
                 if cancel is not None and cancel.is_cancelled:
                     self._stop(loops)
+                elif unplaced is None and time.monotonic() >= next_look:
+                    next_look = time.monotonic() + GROW_INTERVAL_S
+                    if self.should_grow(folder, job_ids, loops):
+                        replacements += self.retry.max_attempts - 1
+                        start_loop()
+                        running += 1
+                        logger.info("the cluster grew: %d render actors now", running)
                 try:
                     engine, event = inbox.get(timeout=POLL_INTERVAL_S)
                 except queue.Empty:
@@ -333,8 +370,8 @@ class RayExecutor:
                     self._relay(engine, event, events)
                     continue
                 # A loop ended: the queue is empty, the batch was stopped, or its actor died (then it is replaced,
-                # and the new actor's loop ends at once if nothing is left). An actor no node could take is not:
-                # another would wait just as long.
+                # and the new actor's loop ends at once if nothing is left). An actor no node could take is not,
+                # and the farm grows no more: another would wait just as long.
                 running -= 1
                 if engine.is_unplaced:
                     unplaced = engine
@@ -380,13 +417,10 @@ class RayExecutor:
     @staticmethod
     def _refuse_if_left_pending(folder: OutputFolder, job_ids: Sequence[str], unplaced: ActorEngine) -> None:
         """After the loops ended: when jobs are still pending because actors could not be placed, say so."""
-        with JobStore(folder.store_path, read_only=True) as store:
-            pending = [
-                job_id for job_id in job_ids if (record := store.get(job_id)) and record.state == JobState.PENDING
-            ]
+        pending = _job_states(folder, job_ids)[JobState.PENDING]
         if pending:
             raise ClusterUnavailableError(
-                f"{len(pending)} clip(s) were not rendered: no node of the Ray cluster took a render actor within "
+                f"{pending} clip(s) were not rendered: no node of the Ray cluster took a render actor within "
                 f"{ACTOR_START_TIMEOUT_S:g} s (each asks for {unplaced.resources}; free now: "
                 f"{_free_resources(unplaced._ray)}); they stay pending: run the batch again when the cluster has "
                 "room, or ask for fewer GPUs per job (--gpus-per-job)"
@@ -499,6 +533,12 @@ class _ActorLoop(threading.Thread):
             logger.exception("the drain loop of a render actor stopped")
         finally:
             self._inbox.put((self.engine, None))
+
+
+def _job_states(folder: OutputFolder, job_ids: Sequence[str]) -> Counter[JobState]:
+    """How many of the jobs `job_ids` of `folder`'s queue are in each state."""
+    with JobStore(folder.store_path, read_only=True) as store:
+        return Counter(record.state for job_id in job_ids if (record := store.get(job_id)) is not None)
 
 
 def _free_resources(ray: Any) -> str:
