@@ -1,6 +1,9 @@
 """Shared fixtures: real test media when the shared folder is present, and an offline, headless environment."""
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -8,6 +11,11 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Keydub's own cache (clip analyses, occluder masks, file hashes) goes to a folder of this test session, shared by
+# the processes the tests start: tests neither read what an earlier run left nor fill the user's ~/.cache/keydub.
+if "KEYDUB_CACHE_DIR" not in os.environ:
+    os.environ["KEYDUB_CACHE_DIR"] = tempfile.mkdtemp(prefix="keydub-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["KEYDUB_CACHE_DIR"], ignore_errors=True)
 
 TESTDATA = Path(__file__).resolve().parents[1].parent / "shared" / "testdata"
 
