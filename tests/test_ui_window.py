@@ -3,7 +3,9 @@ click choosing the face (named in the clip list with its size), I/O setting the 
 greyed in the list with their reason, a rendering clip's bar of the whole job, clear messages for bad input, drag
 and drop, settings checked as the command line checks them, and a UI thread that never waits during analysis."""
 
+import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +20,7 @@ from PySide6 import QtCore, QtWidgets  # noqa: E402
 
 from keydub.core.faces import FaceDetection  # noqa: E402
 from keydub.plugin.panel.controller import PanelController  # noqa: E402
+from keydub.plugin.panel.queue import QueueController  # noqa: E402
 from keydub.ui.app import CHOSEN_FACE_COLOUR, OTHER_FACE_COLOUR, MainWindow  # noqa: E402
 from keydub.ui.settings import SettingsDialog, load_settings, save_settings  # noqa: E402
 
@@ -250,6 +253,97 @@ def test_render_cancel_and_render_again_go_to_the_queue(qtbot, media, tmp_path):
         window.clip_list.rerender_action.trigger()
     assert queue.calls == [("submit", ["Dub/clip"], False), ("cancel", ["Dub/clip"]), ("submit", ["Dub/clip"], True)]
     assert window.message_label.text().startswith("already queued or rendered")
+
+
+class RecordingQueue(QueueController):
+    """A folder's real queue, recording on which thread each submission is written and whether the audio files its
+    jobs name were there by then."""
+
+    def __init__(self, folder):
+        super().__init__(folder)
+        self.submissions = []
+
+    def write_submission(self, jobs, force=False):
+        jobs = list(jobs)
+        self.submissions.append(
+            (threading.current_thread(), [(job.audio_file, job.audio_file.is_file()) for job in jobs])
+        )
+        return super().write_submission(jobs, force)
+
+
+def slow_audio_writes(monkeypatch, seconds: float = 0.5, error: Exception | None = None) -> list:
+    """Make the planner's WAV writer take `seconds` (a long clip's excerpt on a slow disk), or raise `error`; the
+    list gets `(path, thread)` of each write."""
+    from keydub.plugin.timeline import plan
+
+    real_write_wav, writes = plan.write_wav, []
+
+    def write_wav(path, samples, sample_rate):
+        writes.append((Path(path), threading.current_thread()))
+        time.sleep(seconds)  # sleeps without the GIL, as a disk write does
+        if error is not None:
+            raise error
+        return real_write_wav(path, samples, sample_rate)
+
+    monkeypatch.setattr(plan, "write_wav", write_wav)
+    return writes
+
+
+def test_render_writes_the_dub_audio_off_the_ui_thread_then_queues_the_job(qtbot, media, tmp_path, monkeypatch):
+    from keydub.plugin.store import JobState, JobStore
+
+    window = make_window(qtbot, queue_factory=RecordingQueue)
+    open_and_analyse(qtbot, window, media, tmp_path)
+    window.queue_panel.auto_start = False  # no worker: the store's row is what is checked
+    writes = slow_audio_writes(monkeypatch)
+    heartbeat = Heartbeat()
+    heartbeat.start()
+    window.clip_list.selectRow(0)
+    started = time.perf_counter()
+    with qtbot.waitSignal(window.queue_panel.submitted, timeout=10000) as submitted:
+        window.clip_list.render_action.trigger()
+        clicked = time.perf_counter() - started
+        # At once, before the audio's write: the clip and its queue row say so.
+        assert window.clip_model.index(0, 7).data() == "submitting"
+        assert window.queue_panel.model.index(0, 1).data() == "submitting"
+    heartbeat.stop()
+    assert clicked < 0.25, clicked
+    assert heartbeat.longest_wait() < 0.25, heartbeat_report(heartbeat)
+
+    # The audio was written on the dock's thread, then the same thread queued the job that names it.
+    queue = window.queue_controller
+    [(audio_file, audio_thread)] = writes
+    [(submit_thread, named)] = queue.submissions
+    assert audio_thread is submit_thread is not threading.main_thread()
+    assert named == [(audio_file, True)] and submitted.args == [["Dub/clip"]]
+    with JobStore.for_folder(tmp_path / "out", read_only=True) as store:
+        record = store.get("Dub/clip")
+    assert record.state is JobState.PENDING and record.job["audio_file"] == str(audio_file)
+    # The same audio as the controller writes on its own thread for a script.
+    monkeypatch.undo()
+    scripted = PanelController(handles=0)
+    scripted.open_video(*media, out_dir=tmp_path / "scripted")
+    assert scripted.job(scripted.current_id).audio_file.read_bytes() == audio_file.read_bytes()
+    window.queue_panel.shutdown()
+
+
+def test_an_audio_write_that_fails_is_one_line_and_queues_nothing(qtbot, media, tmp_path, monkeypatch):
+    from keydub.core.errors import OutputNotWritableError
+
+    window = make_window(qtbot, queue_factory=RecordingQueue)
+    open_and_analyse(qtbot, window, media, tmp_path)
+    window.queue_panel.auto_start = False
+    error = OutputNotWritableError("cannot write /renders/.keydub/audio/1f.wav (No space left on device)\nmore")
+    slow_audio_writes(monkeypatch, seconds=0.1, error=error)
+    window.clip_list.selectRow(0)
+    with qtbot.waitSignal(window.queue_panel.write_failed, timeout=10000):
+        window.clip_list.render_action.trigger()
+    assert window.message_label.text() == (
+        "Could not queue 1 job(s): cannot write /renders/.keydub/audio/1f.wav (No space left on device)"
+    )
+    assert window.is_error_shown and window.queue_controller.submissions == []
+    qtbot.waitUntil(lambda: window.queue_panel.model.rows == [], timeout=5000)
+    window.queue_panel.shutdown()
 
 
 def test_a_rendering_clip_shows_one_bar_for_the_whole_job_with_its_stage(qtbot, media, tmp_path):

@@ -38,6 +38,7 @@ NO_FACE_COLOUR = QtGui.QColor(220, 60, 60)
 MASK_RGBA = (255, 0, 0, 115)
 AUDIO_SUFFIXES = {".wav", ".aif", ".aiff", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".opus", ".w64", ".bwf"}
 _STATE_REFRESH_MS = 1000
+PLAY_TEXT, STOP_TEXT = "Play with sound", "Stop playback"
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -131,7 +132,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.compare_mode.setAccessibleName("Compare mode")
         self.compare_mode.setToolTip("Compare as a split wipe (S) or one side at a time (T toggles A/B)")
         toolbar.addWidget(self.compare_mode)
-        self.play_action = toolbar.addAction("Play with sound")
+        self.play_action = toolbar.addAction(PLAY_TEXT)
+        self.play_action.setCheckable(True)  # checked while playing: the end of the file unchecks it too
         self.play_action.setToolTip("Play the current clip's render with its dub in real time, to judge sync")
         toolbar.addSeparator()
         self.export_action = toolbar.addAction("Export OTIO…")
@@ -217,6 +219,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.viewer.decode_failed.connect(lambda message: self.show_message(message, is_error=True))
         self.compare.playback_failed.connect(lambda message: self.show_message(message, is_error=True))
         self.compare.playback_notice.connect(self.show_message)
+        self.compare.playing_changed.connect(self._on_compare_playing_change)
         self._state_timer.timeout.connect(self.clip_model.refresh_states)
 
     # Messages -----------------------------------------------------------------------------------------------
@@ -523,12 +526,15 @@ class MainWindow(QtWidgets.QMainWindow):
             )
             return
         try:
-            jobs = [self.controller.job(clip_id) for clip_id in clip_ids]
+            jobs = [self.controller.job(clip_id, write_audio=False) for clip_id in clip_ids]
+            audio = self.controller.dub_audio_write(clip_ids)
             if self.queue_panel is not None:
-                # The store's write runs on the dock's thread: the rows show as submitting now, the answer follows.
-                self.queue_panel.submit(jobs, force=force)
+                # The dub audio's write, then the store's, run on the dock's thread: the rows show as submitting
+                # now, the answer follows.
+                self.queue_panel.submit(jobs, force=force, prepare=audio.run)
                 self.show_message(f"queuing {len(jobs)} clip(s)…")
                 return
+            audio.run()
             queued = self.queue_controller.submit(jobs, force=force)
         except KeydubError as error:
             self.show_message(str(error), is_error=True)
@@ -585,11 +591,17 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         render = self.current_render()
         if render is None:
+            self._on_compare_playing_change(False)  # the click checked the action; nothing plays
             self.show_message("the current clip has no up-to-date render to play; render it first", is_error=True)
             return
         if self.tabs.currentWidget() is not self.compare:
             self._on_compare_click()
         self.compare.play_with_sound(render)
+        self._on_compare_playing_change(self.compare.is_playing)
+
+    def _on_compare_playing_change(self, is_playing: bool) -> None:
+        self.play_action.setChecked(is_playing)
+        self.play_action.setText(STOP_TEXT if is_playing else PLAY_TEXT)
 
     # Export and settings ------------------------------------------------------------------------------------
     def export_timeline(self, path: Path, overwrite: bool = False) -> Path | None:

@@ -13,6 +13,7 @@ Topics (callbacks get one `dict` with at least `"topic"`):
 
 import copy
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,45 @@ class OpenedFolder:
     jobs: dict[str, ClipJob] = field(default_factory=dict)
     infos: dict[Path, MediaInfo] = field(default_factory=dict)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DubAudioWrite:
+    """The dub audio excerpts some clips' jobs read, to write off the UI thread (`PanelController.dub_audio_write`).
+
+    Cutting a long clip's excerpt out of the dub and writing it as a WAV is real I/O; a window runs `run` on the
+    thread that then submits the jobs, in that order.
+
+    Args:
+        timeline (`otio.schema.Timeline`): the timeline the jobs were planned from (replaced, never changed, by an
+            edit, so another thread may read it).
+        base_dir (`Path`), audio_cache (`Path`), options (`PlanOptions`): as `plan_timeline` takes them.
+        audio_files (`tuple[Path, ...]`): the files the jobs name (their names are the audio's content hash).
+    """
+
+    timeline: otio.schema.Timeline
+    base_dir: Path
+    audio_cache: Path
+    options: PlanOptions
+    audio_files: tuple[Path, ...]
+
+    def run(self) -> None:
+        """Write the files that are missing. Safe on any thread.
+
+        Raises:
+            `KeydubError`: the dub cannot be read or the file cannot be written (`AudioError`,
+                `OutputNotWritableError`), or the clips' audio changed since they were planned.
+        """
+        missing = [path for path in self.audio_files if not path.is_file()]
+        if not missing:
+            return
+        plan_timeline(self.timeline, self.base_dir, self.audio_cache, self.options, write_audio=True)
+        still_missing = [path.name for path in missing if not path.is_file()]
+        if still_missing:
+            raise KeydubError(
+                f"the dub audio changed while the job was being queued ({', '.join(still_missing)} was not written); "
+                "render the clips again"
+            )
 
 
 def default_out_dir(path: Path) -> Path:
@@ -394,23 +434,45 @@ class PanelController(TopicEvents):
 
     # Jobs ---------------------------------------------------------------------------------------------------
     def job(self, clip_id: str, write_audio: bool = True) -> ClipJob:
-        """The render job of a clip as it is now (its dub audio written into the folder).
+        """The render job of a clip as it is now, its dub audio written into the folder unless `write_audio` is
+        false (a window plans on its UI thread with `write_audio=False` and writes with `dub_audio_write`
+        elsewhere).
 
         Raises:
             `KeydubError`: the clip cannot be rendered (the reason as the planner gives it).
         """
         session = self.session(clip_id)
-        if clip_id not in self._jobs or (write_audio and not self._jobs[clip_id].audio_file.is_file()):
-            plan = self._plan((clip_id,), write_audio, edited=False)
+        if clip_id not in self._jobs:
+            plan = self._plan((clip_id,), write_audio=False, edited=False)
             planned = next(item for item in plan.clips if item.clip_id == clip_id)
             if planned.job is None:
                 raise KeydubError(f"clip {planned.name!r} cannot be rendered: {planned.skip_reason}")
             self._jobs[clip_id] = planned.job
+        if write_audio:
+            self.dub_audio_write((clip_id,)).run()
         # The session's face, prompts and params over the timeline's, exactly as the planner would merge them
         # from the edited clip metadata (see `_edited_timeline`), without planning the audio again.
         base = self._jobs[clip_id]
         return replace(
             base, face=session.face, occluders=session.occluders, options={**base.options, **session.params}
+        )
+
+    def dub_audio_write(self, clip_ids: Iterable[str]) -> "DubAudioWrite":
+        """What writing the clips' dub audio excerpts takes, gathered now, to `run` on any thread (it reads no
+        state of this controller, so the UI thread may go on editing meanwhile).
+
+        Raises:
+            `KeydubError`: a clip cannot be rendered.
+        """
+        assert self.opened is not None
+        clip_ids = tuple(clip_ids)
+        jobs = tuple(self.job(clip_id, write_audio=False) for clip_id in clip_ids)
+        return DubAudioWrite(
+            timeline=self.opened.timeline,
+            base_dir=self.opened.base_dir,
+            audio_cache=self.out_dir / ".keydub" / "audio",
+            options=_plan_options(self.opened, clip_ids),
+            audio_files=tuple(job.audio_file for job in jobs),
         )
 
     def job_hash(self, clip_id: str) -> str:
@@ -511,4 +573,12 @@ def _scalars(result: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in result.items() if isinstance(value, (str, int, float, bool))}
 
 
-__all__ = ["JobState", "OpenedFolder", "PanelController", "default_out_dir", "load_timeline", "load_video"]
+__all__ = [
+    "DubAudioWrite",
+    "JobState",
+    "OpenedFolder",
+    "PanelController",
+    "default_out_dir",
+    "load_timeline",
+    "load_video",
+]

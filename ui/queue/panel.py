@@ -200,6 +200,13 @@ class QueuePanel(QtWidgets.QDockWidget):
         self.status.setObjectName("worker_status")
         self.status.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.status)
+        # What the worker removed at its start (a killed render's partial files): its own line, kept until another
+        # worker starts, since the status line moves on at the next event.
+        self.removed_label = QtWidgets.QLabel()
+        self.removed_label.setObjectName("worker_removed")
+        self.removed_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.removed_label.hide()
+        layout.addWidget(self.removed_label)
         self.setWidget(body)
 
     def _connect(self) -> None:
@@ -228,18 +235,27 @@ class QueuePanel(QtWidgets.QDockWidget):
         """Ask the worker to stop; the job it renders goes back to the queue."""
         self.worker.shutdown()
 
-    def submit(self, jobs: list[ClipJob], force: bool = False) -> None:
+    def submit(self, jobs: list[ClipJob], force: bool = False, prepare: Callable[[], Any] | None = None) -> None:
         """Queue jobs (see `QueueController.submit`) off the window's thread: their rows show as *submitting* at
-        once; `submitted` or `write_failed` follows, and the worker starts if needed."""
+        once; `submitted` or `write_failed` follows, and the worker starts if needed.
+
+        Args:
+            jobs (`list[ClipJob]`): the jobs.
+            force (`bool`, defaults to `False`): render again jobs already rendered or queued.
+            prepare (`Callable[[], Any] | None`): runs first on the same thread, e.g. the write of the jobs' dub
+                audio (`DubAudioWrite.run`); if it raises, nothing is queued and its error is the one line.
+        """
         jobs = list(jobs)
-        if jobs:
-            self.controller.begin_submit(jobs)
-            self._write(
-                "queue",
-                [job.job_id for job in jobs],
-                lambda: self.controller.write_submission(jobs, force=force),
-                self.submitted.emit,
-            )
+        if not jobs:
+            return
+
+        def prepare_and_write() -> list[str]:
+            if prepare is not None:
+                prepare()
+            return self.controller.write_submission(jobs, force=force)
+
+        self.controller.begin_submit(jobs)
+        self._write("queue", [job.job_id for job in jobs], prepare_and_write, self.submitted.emit)
 
     def cancel(self, job_ids: list[str]) -> None:
         """Take jobs out of the queue (see `QueueController.cancel`) off the window's thread; the render stops at
@@ -358,6 +374,9 @@ class QueuePanel(QtWidgets.QDockWidget):
     def _on_controller_worker_changed(self, event: dict[str, Any]) -> None:
         status = self.controller.worker
         self.status.setText(status.message or f"Worker {status.state}.")
+        self.removed_label.setText(status.removed_text())
+        self.removed_label.setToolTip("\n".join(status.removed_stale))
+        self.removed_label.setVisible(bool(status.removed_stale))
         self._on_table_selection_changed()
         self.worker_changed.emit(status.state)
 
