@@ -180,3 +180,46 @@ def test_a_worker_that_cannot_start_says_so(folder):
     queue.worker_failed_to_start("/no/python: No such file or directory")
     assert queue.worker.state == "crashed"
     assert queue.worker.message == "The worker could not start: /no/python: No such file or directory"
+
+
+def hello_line(removed: list[str], **drop: None) -> str:
+    hello = {
+        "protocol": 1,
+        "event": "hello",
+        "pid": 4242,
+        "host": "vm",
+        "owner": "vm:4242",
+        "device": "cpu",
+        "store": "/renders",
+        "lease_seconds": 5.0,
+        "removed_stale_files": removed,
+    }
+    return json.dumps({key: value for key, value in hello.items() if key not in drop})
+
+
+@pytest.mark.parametrize(
+    ("removed", "text"),
+    [
+        ([], ""),
+        (["/renders/.sh010~ab.cd.partial.mkv"], "removed 1 file a killed render left: .sh010~ab.cd.partial.mkv"),
+        (
+            [f"/renders/.sh0{index}0.partial.mkv" for index in range(1, 6)],
+            "removed 5 files a killed render left: .sh010.partial.mkv, .sh020.partial.mkv, .sh030.partial.mkv, …",
+        ),
+    ],
+)
+def test_what_the_worker_removed_at_its_start_is_one_line_until_the_next_worker(folder, removed, text):
+    queue = QueueController(folder)
+    queue.worker_started(4242)
+    queue.handle_line(hello_line(removed))
+    assert queue.worker.removed_stale == tuple(removed) and queue.worker.removed_text() == text
+    queue.handle_line(json.dumps({"protocol": 1, "event": "idle"}))  # the status line moves on, the note stays
+    assert queue.worker.message == "the queue is empty" and queue.worker.removed_text() == text
+    queue.worker_started(4243)
+    assert queue.worker.removed_text() == ""
+
+
+def test_a_hello_from_an_older_worker_removed_nothing(folder):
+    queue = QueueController(folder)
+    queue.handle_line(hello_line([], removed_stale_files=None))
+    assert queue.worker.state == "running" and queue.worker.removed_text() == ""

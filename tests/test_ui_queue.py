@@ -5,9 +5,12 @@ started, cancelled, killed and restarted through the dock, and a heartbeat timer
 while the worker renders or while a submission is written.
 """
 
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 from heartbeat import Heartbeat
@@ -15,8 +18,11 @@ from media_fixtures import make_test_clip
 from PySide6 import QtCore
 from queue_fixtures import subprocess_environment
 from test_render import write_wav
+from test_worker import KILLED_WRITER
 
+from keydub.core.compositing.crop_cache import SCRATCH_PREFIX
 from keydub.core.errors import JobStoreError
+from keydub.plugin.output_folder import OutputFolder
 from keydub.plugin.panel.controller import PanelController
 from keydub.plugin.panel.queue import QueueController
 from keydub.plugin.store import JobState
@@ -244,3 +250,30 @@ def test_mid_render_returns_a_running_job(qtbot, job, folder):
     row = show_mid_render(panel, [job], timeout_ms=WORKER_START_MS)
     assert row.state is JobState.RUNNING and row.progress.total == FRAMES and cells(panel)["State"] == "running"
     panel.shutdown()
+
+
+def test_the_dock_says_which_files_a_killed_render_left_and_the_worker_removed(qtbot, folder, tmp_path):
+    OutputFolder(folder).prepare()
+    # The worker's temporary folder, so that it finds only this test's crop cache there.
+    environment = subprocess_environment(TMPDIR=str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_WRITER, str(folder / "sh010_0ea703f707eb.mkv"), SCRATCH_PREFIX],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environment,
+    )
+    partial, cache = map(Path, killed.stdout.split())
+    assert partial.is_file() and partial.parent == folder
+    panel = make_panel(qtbot, folder, delay=0, auto_start=False)
+    panel.environment = environment
+    assert panel.removed_label.isHidden()
+    panel.start_worker()
+    qtbot.waitUntil(lambda: panel.controller.worker.state == "idle", timeout=WORKER_START_MS)
+    assert not partial.exists() and not cache.exists()
+    assert panel.removed_label.text() == f"removed 2 files a killed render left: {partial.name}, {cache.name}"
+    assert panel.removed_label.isVisibleTo(panel) and panel.removed_label.toolTip() == f"{partial}\n{cache}"
+    assert panel.status.text() == "the queue is empty"  # the status line moved on; the note stays
+    panel.shutdown()
+    assert panel.controller.worker.state == "stopped"

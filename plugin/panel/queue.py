@@ -20,7 +20,8 @@ Topics (callbacks get one `dict` with `"topic"`):
 - `"queue.changed"` (`job_ids`, `is_stale`): rows changed (submitting, submitted, cancelled, retried, or an event
   about them);
   `is_stale` is true when the store's rows changed and have not been read again yet (call `reload`);
-- `"worker.changed"`: the worker started, said hello, went idle, ended or crashed (see `worker`).
+- `"worker.changed"`: the worker started, said hello (with what it removed at its start, see
+  `WorkerStatus.removed_text`), went idle, ended or crashed (see `worker`).
 """
 
 import logging
@@ -58,6 +59,8 @@ from keydub.plugin.worker.protocol import (
 logger = logging.getLogger(__name__)
 
 CommandSink = Callable[[str], bool]
+# The status line names this many of the files a worker removed at its start; the tooltip has every path.
+_REMOVED_NAMES_SHOWN = 3
 
 
 @dataclass(frozen=True)
@@ -70,12 +73,24 @@ class WorkerStatus:
         pid (`int | None`): its process id while it runs.
         device (`str | None`): the device it renders on, from its `hello` (`None`: each job's own option).
         message (`str`): one line for the status bar (why it crashed, what it said last).
+        removed_stale (`tuple[str, ...]`): the paths its `hello` says it removed at its start, left by killed
+            runs (partial files, crop caches); `removed_text` words them.
     """
 
     state: str = "stopped"
     pid: int | None = None
     device: str | None = None
     message: str = ""
+    removed_stale: tuple[str, ...] = ()
+
+    def removed_text(self) -> str:
+        """`"removed 2 files a killed render left: .sh010….partial.mkv, …"` (three names at most), or `""`."""
+        if not self.removed_stale:
+            return ""
+        names = [Path(path).name for path in self.removed_stale]
+        shown = ", ".join(names[:_REMOVED_NAMES_SHOWN]) + (", …" if len(names) > _REMOVED_NAMES_SHOWN else "")
+        files = "1 file" if len(names) == 1 else f"{len(names)} files"
+        return f"removed {files} a killed render left: {shown}"
 
     @property
     def is_alive(self) -> bool:
@@ -385,6 +400,7 @@ class QueueController(TopicEvents):
                 pid=event.pid,
                 device=event.device,
                 message=f"worker {event.owner} on {event.device or 'each job’s device'}",
+                removed_stale=tuple(event.removed_stale_files),
             )
         elif isinstance(event, Claimed):
             self._rendering = event.job_id
