@@ -300,6 +300,10 @@ class RayExecutor:
         is not known), the cluster holds more actors than run and has the resources of one more free (so that it
         does not start only to wait for work holding them), and jobs are still pending, never for more actors
         than pending and running jobs.
+
+        Args:
+            folder (`OutputFolder`), job_ids (`Sequence[str]`): the drain's queue and jobs.
+            loops (`Sequence[_ActorLoop]`): the drain's loops, ended ones included.
         """
         if self.actors is not None:
             return False
