@@ -123,13 +123,14 @@ def _nearest_existing(path: Path) -> Path:
     return path
 
 
-def _is_same_file(first: Path, second: Path) -> bool:
-    if first == second or first.resolve() == second.resolve():
-        return True
-    try:
-        return first.samefile(second)
-    except OSError:
-        return False
+def _identities(path: Path) -> set[object]:
+    """What two paths to one file share: the resolved path (links followed), and device and inode when it exists
+    (a hard link). Computed once per path, so comparing hundreds of outputs with each other stays linear."""
+    keys: set[object] = {path.resolve()}
+    with contextlib.suppress(OSError):
+        status = path.stat()
+        keys.add((status.st_dev, status.st_ino))
+    return keys
 
 
 # Checking outputs before any work --------------------------------------------------------------------------------
@@ -166,12 +167,15 @@ def check_outputs(
     """
     kept = dict(reused or {})
     given = {option: _absolute(path) for option, path in {**outputs, **kept}.items() if path is not None}
-    sources = {option: _absolute(path) for option, path in (inputs or {}).items() if path is not None}
     created = {path for option, path in given.items() if option in folders}
+    identities = {option: _identities(path) for option, path in given.items()}
+    source_identities = {
+        option: _identities(_absolute(path)) for option, path in (inputs or {}).items() if path is not None
+    }
     for option, path in given.items():
         _check_names(option, path)
-        for source_option, source in sources.items():
-            if _is_same_file(path, source):
+        for source_option, source_identity in source_identities.items():
+            if identities[option] & source_identity:
                 raise InvalidParameterError(
                     f"{option} {path} is also the {source_option} input; Keydub never writes over its inputs: "
                     "choose another path"
@@ -181,7 +185,7 @@ def check_outputs(
         else:
             may_exist = overwrite or option in kept
             _check_output_file(option, path, may_exist, may_create_folder=path.parent in created)
-    _check_distinct(given)
+    _check_distinct(given, identities)
     return given
 
 
@@ -248,14 +252,15 @@ def _check_writable_folder(option: str, folder: Path, *, may_create: bool = Fals
         )
 
 
-def _check_distinct(outputs: Mapping[str, Path]) -> None:
-    options = list(outputs)
-    for index, first in enumerate(options):
-        for second in options[index + 1 :]:
-            if _is_same_file(outputs[first], outputs[second]):
-                raise InvalidParameterError(
-                    f"{first} and {second} both name {outputs[first]}; give each output its own file"
-                )
+def _check_distinct(outputs: Mapping[str, Path], identities: Mapping[str, set[object]]) -> None:
+    named_by: dict[object, str] = {}
+    for second in outputs:
+        first = next((named_by[key] for key in identities[second] if key in named_by), None)
+        if first is not None:
+            raise InvalidParameterError(
+                f"{first} and {second} both name {outputs[first]}; give each output its own file"
+            )
+        named_by.update(dict.fromkeys(identities[second], second))
 
 
 # Hidden partial files ----------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ Never an input, never an existing file without --overwrite, never a folder, two 
 same file; each refused before any work with one `Error:` line, nothing written, every input byte-identical.
 """
 
+import time
 from pathlib import Path
 
 import opentimelineio as otio
@@ -169,3 +170,37 @@ def test_a_timeline_never_writes_over_the_media_its_clips_read(tmp_path, capsys,
     )
     assert_refused(outcome, tmp_path / "media", before, "-o", "is also the", "input")
     assert not any(path.suffix == ".mkv" for path in (tmp_path / "three_keydub").rglob("*"))
+
+
+def test_a_reused_output_may_exist_but_obeys_every_other_rule(tmp_path):
+    folder = tmp_path / "qc"
+    (folder / "videos").mkdir(parents=True)
+    finished = folder / "videos" / "a.SI.first.mov"
+    finished.write_bytes(b"a finished render")
+    folders = {"-o": folder, "-o (renders folder)": folder / "videos"}
+    checked = check_outputs(folders, folders=tuple(folders), reused={"-o (render)": finished})
+    assert checked == {**folders, "-o (render)": finished}
+    # Only a reused output may exist without overwrite; it is never an input, a folder or another output's file.
+    with pytest.raises(OutputExistsError, match="-o .plot. .*a.SI.first.mov already exists"):
+        check_outputs({"-o (plot)": finished})
+    with pytest.raises(InvalidParameterError, match="-o .render. .* is also the video a.mov input"):
+        check_outputs({}, inputs={"video a.mov": finished}, reused={"-o (render)": finished})
+    with pytest.raises(InvalidParameterError, match="-o .render. .*videos is an existing folder"):
+        check_outputs({}, reused={"-o (render)": folder / "videos"})
+    with pytest.raises(InvalidParameterError, match="-o .plot. and -o .render. both name"):
+        check_outputs({"-o (plot)": finished}, overwrite=True, reused={"-o (render)": finished})
+    assert finished.read_bytes() == b"a finished render"
+
+
+def test_hundreds_of_outputs_and_inputs_are_checked_in_a_moment(tmp_path):
+    # A protocol over 200 videos names 1200 renders; comparing every pair by resolving both took tens of seconds.
+    inputs = {f"video clip{n}.mov": tmp_path / f"clip{n}.mov" for n in range(200)}
+    for path in inputs.values():
+        path.touch()
+    folder = tmp_path / "out"
+    renders = {f"-o (render {n + 1} of 1200)": folder / "videos" / f"clip{n // 6}.{n % 6}.mov" for n in range(1200)}
+    began = time.perf_counter()
+    folders = {"-o": folder, "-o (renders folder)": folder / "videos"}
+    checked = check_outputs(folders, inputs=inputs, folders=tuple(folders), reused=renders)
+    assert time.perf_counter() - began < 2.0
+    assert len(checked) == 1202 and not folder.exists()

@@ -92,6 +92,16 @@ def test_leak_renders_silence_and_writes_plot_and_numbers(tmp_path, weight_optio
     printed = capsys.readouterr().out
     assert printed.startswith(f"LipLeak 0.000: 0 of {FRAMES} frames with a face have an open mouth (MAR > 0.25)")
     assert rendered.stat().st_mtime_ns == modified
+    # A run stopped after its render resumes without --overwrite: the render and silence pass the output check
+    # because they exist, and are measured, not written again.
+    silence = out / "silence" / "shot.silent.wav"
+    written = (modified, silence.stat().st_mtime_ns)
+    (out / "shot.mar.png").unlink()
+    (out / "shot.lipleak.json").unlink()
+    assert main(["eval", "leak", "--video", str(clip), "-o", str(out), "--json", *weight_options]) == 0
+    assert json.loads(capsys.readouterr().out) == result
+    assert (rendered.stat().st_mtime_ns, silence.stat().st_mtime_ns) == written
+    assert sorted(path.name for path in out.iterdir()) == ["shot.lipleak.json", "shot.mar.png", "silence", "videos"]
 
 
 def test_leak_refuses_a_clip_whose_numbers_file_name_would_be_too_long(tmp_path, capsys):

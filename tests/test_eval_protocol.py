@@ -19,6 +19,7 @@ from media_fixtures import make_test_clip
 from keydub.core.errors import AudioError, InvalidParameterError, OutputExistsError
 from keydub.core.evaluation.protocol import (
     ProtocolItem,
+    ProtocolReport,
     ReferenceSummary,
     lip_sync_discrepancy,
     mismatched_partners,
@@ -251,8 +252,15 @@ def test_protocol_end_to_end(dataset, tmp_path, scorer):
     assert [(entry["video"], entry["reference"]) for entry in data["per_video"]] == list(per_video)
     assert len(data["videos"]) == 12 and data["settings"] == {"renderer": "drawing"}
     assert data["summary"][0]["lipleak"] == pytest.approx(6 / 15)
-    with pytest.raises(OutputExistsError, match="report.md already exists"):
+    # A library caller gets the rule and message of every output: refused unless asked to overwrite.
+    with pytest.raises(OutputExistsError) as refused:
         write_protocol_report(report, tmp_path / "report")
+    assert str(refused.value) == (
+        f"-o (Markdown report) {markdown_path} already exists; choose another name or pass --overwrite"
+    )
+    markdown_path.write_text("stale")
+    assert write_protocol_report(report, tmp_path / "report", overwrite=True) == (markdown_path, json_path)
+    assert markdown_path.read_text() == markdown
 
     # A second run scores the videos already generated instead of rendering them again.
     again = run_protocol(
@@ -331,3 +339,42 @@ def test_silent_only_plan_needs_no_audio(tmp_path):
     assert len(plan) == 1 and plan[0].scoring_audio is None
     with pytest.raises(InvalidParameterError, match="own audio"):
         plan_generations([item], tmp_path, setups=("SI", "AM"), references=("first",))
+
+
+def test_reports_obey_the_shared_output_check(tmp_path):
+    report = ProtocolReport(rows=(), summaries=(), per_video=(), threshold=0.25)
+    (tmp_path / "qc" / "report.json").mkdir(parents=True)
+    with pytest.raises(InvalidParameterError) as refused:
+        write_protocol_report(report, tmp_path / "qc", overwrite=True)
+    json_path = tmp_path / "qc" / "report.json"
+    assert str(refused.value) == (
+        f"-o (JSON report) {json_path} is an existing folder, not a file name; name a file inside it, e.g. "
+        f"{json_path / 'output.mov'}"
+    )
+    assert sorted(path.name for path in (tmp_path / "qc").iterdir()) == ["report.json"]
+    # A new folder is created for the reports.
+    markdown_path, _ = write_protocol_report(report, tmp_path / "new" / "qc")
+    assert markdown_path == tmp_path / "new" / "qc" / "report.md" and markdown_path.read_text().startswith("# Lip")
+
+
+def test_a_render_path_that_cannot_be_written_is_refused_before_the_first_render(dataset, tmp_path):
+    videos, audios = dataset
+    folder = tmp_path / "report"
+    # The last render of the plan is in the way; the first renders and every silent audio could be written.
+    blocked = folder / "videos" / "ben.XM.auto.mkv"
+    blocked.mkdir(parents=True)
+    renderer = DrawingRenderer()
+    with pytest.raises(InvalidParameterError) as refused:
+        run_protocol(
+            pair_inputs(videos, audios),
+            folder,
+            landmarks=measured_landmarks,
+            scorer=None,
+            renderer=renderer,
+            suffix=".mkv",
+        )
+    assert str(refused.value) == (
+        f"-o (render 12 of 12) {blocked} is an existing folder, not a file name; name a file inside it, e.g. "
+        f"{blocked / 'output.mov'}"
+    )
+    assert renderer.calls == [] and sorted(path.name for path in folder.iterdir()) == ["videos"]
