@@ -7,7 +7,7 @@ import pytest
 from media_fixtures import make_test_clip
 from otio_fixtures import TONES, write_dubbing_timeline, write_tone_wav
 
-from keydub.core.errors import AudioError, InvalidParameterError, MediaNotFoundError, TimelineError
+from keydub.core.errors import AudioError, InvalidParameterError, KeydubError, MediaNotFoundError, TimelineError
 from keydub.plugin.panel.controller import PanelController
 from keydub.plugin.panel.session import ClipSession, SessionStore
 from keydub.plugin.panel.status import ClipStatus, clip_status
@@ -224,3 +224,24 @@ def test_keydub_panel_refuses_contradictory_arguments_with_one_line(capsys):
     assert "--resolve needs --dub-track NAME" in capsys.readouterr().err
     assert main(["panel", "--resolve", "cut.otio", "--dub-track", "DX"]) == 1
     assert "leave out the file argument" in capsys.readouterr().err
+
+
+def test_the_dub_audio_is_written_only_when_asked_and_from_what_was_gathered(controller, clip_and_dub):
+    clip_id = controller.current_id
+    job = controller.job(clip_id, write_audio=False)
+    assert not job.audio_file.exists()  # planning alone writes nothing (a window plans on its UI thread)
+    write = controller.dub_audio_write([clip_id])
+    assert write.audio_files == (job.audio_file,)
+    # An edit after gathering (another range, so other audio) does not change what is written.
+    controller.set_range(clip_id, 5, 20)
+    write.run()
+    assert job.audio_file.is_file() and job.audio_file.name == f"{job.audio_sha256}.wav"
+    assert controller.job(clip_id).audio_file != job.audio_file
+
+
+def test_a_dub_changed_after_planning_is_one_error_not_a_job_without_its_audio(controller, clip_and_dub):
+    write = controller.dub_audio_write([controller.current_id])
+    write_tone_wav(clip_and_dub[1], TONES["es_line2"], seconds=2)  # the dub replaced on disk meanwhile
+    with pytest.raises(KeydubError, match=r"the dub audio changed while the job was being queued \(.*\.wav was not"):
+        write.run()
+    assert not write.audio_files[0].exists()

@@ -501,3 +501,17 @@ def test_playback_notes_reach_the_status_bar_as_plain_messages_and_failures_as_e
     assert not window.is_error_shown
     window.compare.playback_failed.emit("cannot play /renders/sh010.mkv: no video stream\nmore detail")
     assert window.message_label.text() == "cannot play /renders/sh010.mkv: no video stream" and window.is_error_shown
+
+
+def test_the_play_action_shows_whether_the_compare_view_plays_and_unchecks_at_the_end(qtbot):
+    from keydub.ui.app import PLAY_TEXT, STOP_TEXT
+
+    window = make_window(qtbot)
+    assert window.play_action.isCheckable() and not window.play_action.isChecked()
+    window.compare.playing_changed.emit(True)
+    assert window.play_action.isChecked() and window.play_action.text() == STOP_TEXT
+    window.compare.playing_changed.emit(False)  # what the end of the file emits, with no click
+    assert not window.play_action.isChecked() and window.play_action.text() == PLAY_TEXT
+    # A click with nothing to play leaves it unchecked, with the reason.
+    window.play_action.trigger()
+    assert not window.play_action.isChecked() and window.is_error_shown
