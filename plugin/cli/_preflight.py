@@ -5,7 +5,9 @@ machine has, every path the command will
 write obeys the rules of `keydub.core.files.check_outputs` (never an input, never an existing file without
 `--overwrite`, never a folder where a file is wanted, names that fit, folders that can be written, no two outputs
 the same), and a video output's extension fits its codec. A refusal here costs milliseconds, where the same
-refusal from the writer came after the landmarks and the model load.
+refusal from the writer came after the landmarks and the model load. `keydub eval`'s renders and silent audio
+under `-o` are checked by the command itself, by the same rules, once it has paired the set and still before any
+model loads (`keydub.core.evaluation.protocol.check_generation_outputs`).
 """
 
 import argparse
@@ -151,7 +153,6 @@ def _eval_leak_paths(args: argparse.Namespace) -> CommandPaths:
 
 
 def _eval_protocol_paths(args: argparse.Namespace) -> CommandPaths:
-    # The renders under -o are checked by the command itself: naming them takes the pairing of the set.
     from keydub.core.evaluation.protocol import report_outputs
 
     return CommandPaths(
