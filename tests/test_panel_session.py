@@ -245,3 +245,10 @@ def test_a_dub_changed_after_planning_is_one_error_not_a_job_without_its_audio(c
     with pytest.raises(KeydubError, match=r"the dub audio changed while the job was being queued \(.*\.wav was not"):
         write.run()
     assert not write.audio_files[0].exists()
+
+
+def test_a_dub_gone_after_planning_is_the_reason_the_clip_cannot_be_rendered(controller, clip_and_dub):
+    write = controller.dub_audio_write([controller.current_id])
+    clip_and_dub[1].unlink()
+    with pytest.raises(KeydubError, match=r"^clip 'shot' cannot be rendered: .*dub\.wav"):
+        write.run()

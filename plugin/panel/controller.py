@@ -108,7 +108,10 @@ class DubAudioWrite:
         missing = [path for path in self.audio_files if not path.is_file()]
         if not missing:
             return
-        plan_timeline(self.timeline, self.base_dir, self.audio_cache, self.options, write_audio=True)
+        plan = plan_timeline(self.timeline, self.base_dir, self.audio_cache, self.options, write_audio=True)
+        for planned in plan.clips:
+            if planned.job is None:  # e.g. the dub was moved or deleted since the clip was planned
+                raise KeydubError(f"clip {planned.name!r} cannot be rendered: {planned.skip_reason}")
         still_missing = [path.name for path in missing if not path.is_file()]
         if still_missing:
             raise KeydubError(
