@@ -504,6 +504,10 @@ def run_protocol(
 
     Returns:
         `ProtocolReport`.
+
+    Raises:
+        `InvalidParameterError`, `OutputNotWritableError`: a planned render or silent audio file cannot be written
+            (`check_generation_outputs`), raised before the first render.
     """
     folder = Path(folder)
     render = renderer or engine_renderer()
