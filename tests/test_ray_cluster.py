@@ -172,6 +172,32 @@ def test_an_actor_no_node_can_take_ends_the_batch_with_one_clear_error(tmp_path,
     assert ray_session.available_resources().get("CPU") == 2
 
 
+def test_a_batch_ends_when_the_placed_actors_took_every_job_while_another_waits_for_a_node(
+    tmp_path, ray_session, monkeypatch
+):
+    import time
+
+    from keydub.plugin.cluster import executor as executor_module
+
+    monkeypatch.setattr(executor_module, "ACTOR_START_TIMEOUT_S", 120.0)
+    monkeypatch.setattr(executor_module, "GROW_INTERVAL_S", 0.5)
+    timeline = write_clip_timeline(tmp_path, frames=8)
+    options = PlanOptions(dub_tracks=("DX es-419",), handles=1, render_options={"codec": "ffv1"})
+    # 1.5 CPUs each on a 2-CPU cluster: the first actor is placed, the second waits for a node that never comes.
+    executor = farm(ray_session, functools.partial(SlowCopyEngine, 0.0), actors=2, cpus_per_actor=1.5)
+    began = time.monotonic()
+    run = render_timeline(timeline, tmp_path / "renders", tmp_path / "out.otio", options, executor=executor)
+    assert time.monotonic() - began < 60, "the batch did not wait for the unplaced actor's time limit"
+    assert [outcome.state for outcome in run.outcomes] == [JobState.DONE] * 4
+    assert len({node["pid"] for node in executor.nodes.values()}) == 1, "one actor rendered every clip"
+    assert_store_consistent(tmp_path / "renders", {outcome.output.name for outcome in run.outcomes})
+    # Both actors are gone (killing the placed one frees its CPUs a moment later).
+    deadline = time.monotonic() + 20
+    while ray_session.available_resources().get("CPU") != 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert ray_session.available_resources().get("CPU") == 2
+
+
 def test_nodes_see_the_shared_storage_under_their_own_path_and_the_timeline_keeps_the_editor_s(tmp_path, ray_session):
     editor = tmp_path / "Volumes" / "SAN"
     node = tmp_path / "mnt" / "san"

@@ -144,9 +144,12 @@ class ActorEngine:
             reply_ref = self.handle.describe.remote()
             deadline = time.monotonic() + ACTOR_START_TIMEOUT_S
             while not self._ray.wait([reply_ref], timeout=POLL_INTERVAL_S)[0]:
-                if self.stop.is_cancelled or time.monotonic() > deadline:
+                if self.stop.is_cancelled:  # not lost: told to stop (nothing left, or the batch was stopped)
                     self._ray.kill(self.handle)
-                    self.is_lost, self.is_unplaced = True, not self.stop.is_cancelled
+                    raise ActorLostError("the drain stopped before a render actor was placed")
+                if time.monotonic() > deadline:
+                    self._ray.kill(self.handle)
+                    self.is_lost, self.is_unplaced = True, True
                     self.stop.cancel()
                     raise ActorLostError(
                         f"no node of the Ray cluster took a render actor within {ACTOR_START_TIMEOUT_S:g} s (each "
@@ -359,9 +362,13 @@ class RayExecutor:
             while running:
                 if cancel is not None and cancel.is_cancelled:
                     self._stop(loops)
-                elif unplaced is None and time.monotonic() >= next_look:
+                elif time.monotonic() >= next_look:
                     next_look = time.monotonic() + GROW_INTERVAL_S
-                    if self.should_grow(folder, job_ids, loops):
+                    waiting = [loop for loop in loops if loop.is_alive() and loop.engine.info is None]
+                    if waiting and not _job_states(folder, job_ids)[JobState.PENDING]:
+                        # The placed actors took every job: an actor still waiting for a node has nothing to do.
+                        self._stop(waiting)
+                    elif unplaced is None and self.should_grow(folder, job_ids, loops):
                         replacements += self.retry.max_attempts - 1
                         start_loop()
                         running += 1
@@ -532,7 +539,8 @@ class _ActorLoop(threading.Thread):
             self.engine.describe()  # the actor starts before the loop claims a job for it
             self.drainer.run()
         except ActorLostError as error:
-            logger.warning("%s", error)
+            if self.engine.is_lost:
+                logger.warning("%s", error)
         except Exception:  # a loop must end with its message to the executor, whatever happened
             logger.exception("the drain loop of a render actor stopped")
         finally:
