@@ -1,7 +1,8 @@
 """The panel's main window, offscreen: opening on a thread, face boxes and the regeneration mask in pixels, a
-click choosing the face (named in the clip list with its size), I/O setting the range, skipped timeline clips
-greyed in the list with their reason, a rendering clip's bar of the whole job, clear messages for bad input, drag
-and drop, settings checked as the command line checks them, and a UI thread that never waits during analysis."""
+click choosing the face (named in the clip list with its size), I/O setting the range, Render writing the dub audio
+off the UI thread and then queuing, skipped timeline clips greyed in the list with their reason, a rendering clip's
+bar of the whole job, clear messages for bad input, drag and drop, settings checked as the command line checks
+them, the Play action following playback, and a UI thread that never waits during analysis."""
 
 import threading
 import time
@@ -324,6 +325,31 @@ def test_render_writes_the_dub_audio_off_the_ui_thread_then_queues_the_job(qtbot
     scripted = PanelController(handles=0)
     scripted.open_video(*media, out_dir=tmp_path / "scripted")
     assert scripted.job(scripted.current_id).audio_file.read_bytes() == audio_file.read_bytes()
+    window.queue_panel.shutdown()
+
+
+def test_a_job_queued_after_a_slow_audio_write_renders_with_that_audio(qtbot, media, tmp_path, monkeypatch):
+    from queue_fixtures import subprocess_environment
+
+    from keydub.core.media import load_audio
+    from keydub.plugin.store import JobState
+
+    window = make_window(
+        qtbot, queue_factory=lambda folder: QueueController(folder, device="cpu", engine="queue_fixtures:copy_engine")
+    )
+    open_and_analyse(qtbot, window, media, tmp_path)
+    window.controller.set_render_options({"codec": "ffv1"})
+    window.queue_panel.environment = subprocess_environment()
+    writes = slow_audio_writes(monkeypatch)
+    window.clip_list.selectRow(0)
+    window.clip_list.render_action.trigger()
+    rows = window.queue_panel.model
+    qtbot.waitUntil(lambda: [row.state for row in rows.rows] == [JobState.DONE], timeout=120000)
+    [(audio_file, _thread)] = writes
+    # The copy stand-in muxes the job's audio under the frames: the render carries the excerpt written.
+    rendered, written = load_audio(rows.rows[0].output), load_audio(audio_file)
+    assert rendered.size == written.size == 16000 * FRAMES // 25  # the clip's 20 frames at 25 fps
+    assert np.abs(rendered - written).max() < 1e-3
     window.queue_panel.shutdown()
 
 
