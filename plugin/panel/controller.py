@@ -460,7 +460,7 @@ class PanelController(TopicEvents):
             base, face=session.face, occluders=session.occluders, options={**base.options, **session.params}
         )
 
-    def dub_audio_write(self, clip_ids: Iterable[str]) -> "DubAudioWrite":
+    def dub_audio_write(self, clip_ids: Iterable[str]) -> DubAudioWrite:
         """What writing the clips' dub audio excerpts takes, gathered now, to `run` on any thread (it reads no
         state of this controller, so the UI thread may go on editing meanwhile).
 
