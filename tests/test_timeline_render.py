@@ -8,6 +8,7 @@ import opentimelineio as otio
 import pytest
 from face_fixtures import DrawnFaceBackend, template_landmarks
 from otio_fixtures import RATE, write_three_clip_timeline
+from ray_fixtures import tiny_render_options
 from tiny_models import TINY_FRAME_SIZE, save_tiny_weights
 
 from keydub.core.cancel import CancelToken
@@ -34,15 +35,7 @@ def _tiny_batch(tmp_path):
     options = PlanOptions(
         dub_tracks=("DX es-419",),
         handles=1,
-        render_options={
-            "weights": str(weights["keysync"]),
-            "vae": str(weights["vae"]),
-            "hubert": str(weights["hubert"]),
-            "wavlm": str(weights["wavlm"]),
-            "codec": "ffv1",
-            "device": "cpu",
-            "dtype": "float32",
-        },
+        render_options=tiny_render_options(weights),
     )
     # Synthetic clips have no face a detector could find: a stand-in backend reports the drawn one.
     engine = Engine(

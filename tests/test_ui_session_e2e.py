@@ -21,6 +21,7 @@ from otio_fixtures import TONES, write_tone_wav  # noqa: E402
 from panel_e2e_engine import FACE, FRAMES, HEIGHT, WIDTH, drawn_face, tiny_masker  # noqa: E402
 from PySide6 import QtCore  # noqa: E402
 from queue_fixtures import TESTS  # noqa: E402
+from ray_fixtures import tiny_render_options  # noqa: E402
 from test_ui_window import heartbeat_report  # noqa: E402
 from tiny_models import save_tiny_weights  # noqa: E402
 
@@ -65,16 +66,7 @@ def session_media(tmp_path, monkeypatch):
     # this process does (see conftest): float sums in another order could change a pixel by one level.
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    options = {
-        "weights": str(weights["keysync"]),
-        "vae": str(weights["vae"]),
-        "hubert": str(weights["hubert"]),
-        "wavlm": str(weights["wavlm"]),
-        "device": "cpu",
-        "dtype": "float32",
-        "codec": "ffv1",
-        "landmark_backend": "dlib",
-    }
+    options = {**tiny_render_options(weights), "landmark_backend": "dlib"}
     return video, dub, options
 
 

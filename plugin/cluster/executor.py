@@ -425,15 +425,14 @@ class RayExecutor:
         gpus = f"{self.gpus_per_job:g} GPU{'s' if self.gpus_per_job != 1 else ''} and " if self.gpus_per_job else ""
         return f"{gpus}{self.cpus_per_actor:g} CPU{'s' if self.cpus_per_actor != 1 else ''}"
 
-    @staticmethod
-    def _refuse_if_left_pending(folder: OutputFolder, job_ids: Sequence[str], unplaced: ActorEngine) -> None:
+    def _refuse_if_left_pending(self, folder: OutputFolder, job_ids: Sequence[str], unplaced: ActorEngine) -> None:
         """After the loops ended: when jobs are still pending because actors could not be placed, say so."""
         pending = _job_states(folder, job_ids)[JobState.PENDING]
         if pending:
             raise ClusterUnavailableError(
                 f"{pending} clip(s) were not rendered: no node of the Ray cluster took a render actor within "
                 f"{ACTOR_START_TIMEOUT_S:g} s (each asks for {unplaced.resources}; free now: "
-                f"{_free_resources(unplaced._ray)}); they stay pending: run the batch again when the cluster has "
+                f"{_free_resources(self._ray)}); they stay pending: run the batch again when the cluster has "
                 "room, or ask for fewer GPUs per job (--gpus-per-job)"
             )
 
@@ -453,35 +452,23 @@ class RayExecutor:
         if job_id is None or engine.info is None:
             return
         info = engine.info
+
+        def line(name: str, **state: Any) -> None:
+            self._line(RunningJob(job_id, name, info["node"], info["pid"], tuple(info["gpus"]), **state))
+
         if isinstance(event, Claimed):
             self.nodes[job_id] = dict(info)
-            self._line(RunningJob(job_id, event.name, info["node"], info["pid"], tuple(info["gpus"])))
+            line(event.name)
         elif isinstance(event, ProgressEvent):
-            self._line(
-                RunningJob(
-                    job_id,
-                    self._names.get(job_id, ""),
-                    info["node"],
-                    info["pid"],
-                    tuple(info["gpus"]),
-                    stage=event.stage,
-                    done=event.done,
-                    total=event.total,
-                    eta_s=event.eta_seconds,
-                )
+            line(
+                self._names.get(job_id, ""),
+                stage=event.stage,
+                done=event.done,
+                total=event.total,
+                eta_s=event.eta_seconds,
             )
         elif isinstance(event, (Done, Failed, Cancelled, Lost)):
-            self._line(
-                RunningJob(
-                    job_id,
-                    self._names.get(job_id, ""),
-                    info["node"],
-                    info["pid"],
-                    tuple(info["gpus"]),
-                    stage=type(event).__name__.lower(),
-                    is_finished=True,
-                )
-            )
+            line(self._names.get(job_id, ""), stage=type(event).__name__.lower(), is_finished=True)
 
     def _line(self, job: RunningJob) -> None:
         self._names[job.job_id] = job.name
