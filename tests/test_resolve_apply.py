@@ -80,7 +80,10 @@ def test_a_placement_resolve_drops_silently_is_an_error(rendered, monkeypatch):
     fake, run = rendered
     pool = fake.project.GetMediaPool()
     monkeypatch.setattr(pool, "AppendToTimeline", lambda items: [])
-    dropped = r"placed 0 clips for .*A001.mov_.*mkv at record frame 86400 .*; the new track was removed again, then"
+    dropped = (
+        r"placed 0 clip\(s\) then 0 clip\(s\) for .*A001.mov_.*mkv at record frame 86400, not 6 frames from "
+        r"frame 2 .*; everything this apply added to the timeline was removed again, then apply again"
+    )
     with pytest.raises(ResolveCallError, match=dropped):
         apply(run.timeline, "track")
     assert fake.timeline.GetTrackCount("video") == 1

@@ -13,7 +13,7 @@ from fake_resolve import library, use_fake_resolve
 
 from keydub.plugin.cli.main import main
 from keydub.plugin.resolve import ResolveCallError, ResolveUnavailableError, connect, probe, script_paths
-from keydub.plugin.resolve.timecode import parse_frame_rate, timecode_to_frame
+from keydub.plugin.resolve.timecode import frame_to_timecode, parse_frame_rate, timecode_to_frame
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,15 +57,26 @@ def test_the_bridge_runs_under_a_bare_python_with_the_standard_library_only(tmp_
     assert result.returncode == 0, result.stderr
     summary, loaded = result.stdout.splitlines()
     assert (
-        summary == "DaVinci Resolve Studio 20.2.1.6 (Studio), database 'Local Database', project 'Dubbing', "
+        summary == "DaVinci Resolve Studio 20.3.2.9 (Studio), database 'Local Database', project 'Dubbing', "
         "current timeline 'reel 1'"
     )
     assert loaded == "['DaVinciResolveScript', '__main__', 'fusionscript', 'keydub']"
 
 
 @pytest.mark.parametrize(
-    "text, rate",
+    "answer, rate",
     [
+        # Clip `FPS` answers are numbers in real dumps (`'FPS': 24.0`, `50.0`); timeline settings are strings.
+        (24.0, Fraction(24)),
+        (50.0, Fraction(50)),
+        (25, Fraction(25)),
+        (23.976, Fraction(24000, 1001)),
+        (23.976023976023978, Fraction(24000, 1001)),
+        (23.98, Fraction(24000, 1001)),
+        (29.97, Fraction(30000, 1001)),
+        (59.94, Fraction(60000, 1001)),
+        (119.88, Fraction(120000, 1001)),
+        (47.952, Fraction(48000, 1001)),
         ("23.976", Fraction(24000, 1001)),
         ("29.97 DF", Fraction(30000, 1001)),
         ("59.94", Fraction(60000, 1001)),
@@ -73,19 +84,38 @@ def test_the_bridge_runs_under_a_bare_python_with_the_standard_library_only(tmp_
         ("24.0", Fraction(24)),
     ],
 )
-def test_resolve_rates_map_to_exact_fractions(text, rate):
-    assert parse_frame_rate(text) == rate
+def test_resolve_rates_of_any_type_snap_to_the_standard_rate_they_stand_for(answer, rate):
+    assert parse_frame_rate(answer) == rate
 
 
-def test_timecodes_count_frames_at_the_nominal_rate_with_drop_frame():
+@pytest.mark.parametrize("answer", [23.9, 22.13, "23.9", "fast", "", None, 0, -25.0, float("nan"), True])
+def test_a_rate_that_is_no_standard_rate_is_refused_naming_the_value(answer):
+    with pytest.raises(ResolveCallError, match=f"frame rate {answer!r}, which is not a standard rate"):
+        parse_frame_rate(answer)
+
+
+def test_timecodes_count_frames_at_the_nominal_rate_with_drop_frame_as_a_flag():
     assert timecode_to_frame("01:00:00:00", Fraction(24000, 1001)) == 86400
     assert timecode_to_frame("01:00:00:00", Fraction(30)) == 108000
-    assert timecode_to_frame("00:01:00;02", Fraction(30000, 1001)) == 1800  # labels ;00 and ;01 are skipped
-    assert timecode_to_frame("00:10:00;00", Fraction(30000, 1001)) == 17982
+    df = Fraction(30000, 1001)
+    # Drop frame is Resolve's flag, whatever the separator says: labels ;00 and ;01 of minute 1 are skipped.
+    assert timecode_to_frame("00:01:00;02", df, drop_frame=True) == 1800
+    assert timecode_to_frame("00:01:00:02", df, drop_frame=True) == 1800
+    assert timecode_to_frame("00:01:00;02", df) == 1802
+    assert timecode_to_frame("00:10:00;00", df, drop_frame=True) == 17982
+    assert timecode_to_frame("01:00:00;00", df, drop_frame=True) == 107892
+    assert timecode_to_frame("01:00:00:00", Fraction(60000, 1001), drop_frame=True) == 215784
+    assert timecode_to_frame("01:00:00:00", Fraction(25), drop_frame=True) == 90000  # no drop frame at 25
     with pytest.raises(ResolveCallError, match="'01:00:00:30'"):
         timecode_to_frame("01:00:00:30", Fraction(25))
-    with pytest.raises(ResolveCallError, match="23.9"):
-        parse_frame_rate("23.9")
+
+
+@pytest.mark.parametrize("rate", [Fraction(30000, 1001), Fraction(60000, 1001)])
+def test_drop_frame_labels_round_trip_over_a_day(rate):
+    for frame in [*range(0, 20000, 7), 107892, 107893, 1_000_000, 2_589_407]:
+        label = frame_to_timecode(frame, rate, drop_frame=True)
+        assert timecode_to_frame(label, rate, drop_frame=True) == frame, label
+    assert frame_to_timecode(1800, Fraction(30000, 1001), drop_frame=True) == "00:01:00;02"
 
 
 def test_script_paths_follow_the_environment_then_the_install_defaults():
@@ -104,12 +134,12 @@ def test_status_reports_product_version_project_and_timeline(monkeypatch, capsys
     use_fake_resolve(monkeypatch, fake_studio())
     assert main(["resolve", "status"]) == 0
     assert capsys.readouterr().out.strip() == (
-        "DaVinci Resolve Studio 20.2.1.6 (Studio), database 'Local Database', "
+        "DaVinci Resolve Studio 20.3.2.9 (Studio), database 'Local Database', "
         "project 'Dubbing', current timeline 'episode101'"
     )
     assert main(["resolve", "status", "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
-    assert status["edition"] == "Studio" and status["timelines"] == ["episode101"] and status["version"] == "20.2.1.6"
+    assert status["edition"] == "Studio" and status["timelines"] == ["episode101"] and status["version"] == "20.3.2.9"
 
 
 @pytest.mark.parametrize(

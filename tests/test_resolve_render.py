@@ -150,7 +150,7 @@ def test_render_as_track_puts_each_render_on_a_new_track_at_its_clip(session, fi
             == source_tc + original.GetLeftOffset()
             == SOURCE_STARTS[Path(source.GetClipProperty("File Path")).stem] + offset
         )
-        assert media.GetClipProperty("FPS") == "23.976"
+        assert media.GetClipProperty("FPS") == 23.976
         (marker,) = render.GetMarkers().values()
         job_id = media.GetThirdPartyMetadata("keydub.job_id")
         assert marker["customData"] == job_id == f"DX es-419/Video 1@01:00:00:{original.GetStart() - START:02d}"

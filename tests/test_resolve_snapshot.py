@@ -95,17 +95,30 @@ def test_snapshot_writes_a_resolve_shaped_otio_file(studio, tmp_path, capsys):
     assert "already exists" in capsys.readouterr().err
 
 
-def test_a_render_selected_as_a_take_reads_as_its_original(studio, tmp_path):
+def test_a_render_selected_as_a_take_reads_as_its_original_from_the_renders_metadata(studio, tmp_path):
     fixture, fake = studio
     item = fake.timeline.GetItemListInTrack("video", 1)[0]
     shutil.copyfile(fixture.sources["A002"], tmp_path / "render.mov")  # any other file, stamped as a Keydub render
     (render,) = fake.project.GetMediaPool().ImportMedia([str(tmp_path / "render.mov")])
-    assert render.SetThirdPartyMetadata("keydub.job_id", "DX es-419/Video 1@01:00:00:00")
+    stamp = {
+        "keydub.job_id": "DX es-419/Video 1@01:00:00:00",
+        "keydub.source_path": str(fixture.sources["A001"]),
+        "keydub.source_in": "20",
+        "keydub.source_frames": "20",
+    }
+    for key, value in stamp.items():
+        assert render.SetThirdPartyMetadata(key, value)
     assert item.AddTake(render, 0, 20) and item.SelectTakeByIndex(2)
     assert item.GetMediaPoolItem() is render
+    # What take 1 reports is not documented ("by default, the full clip extents"): the metadata decides.
+    item.takes[0]["startFrame"] = 0
     clip = snapshot().tracks[0].find_clips()[0]
     assert clip.media_reference.target_url == str(fixture.sources["A001"])
     assert to_frames(clip.source_range.start_time, RATE, "start") == 864020
+
+    del render.third_party["keydub.source_path"]  # a render whose original cannot be told is refused, clearly
+    with pytest.raises(ResolveCallError, match="shows a Keydub render whose original cannot be told"):
+        snapshot()
 
 
 def test_silent_failures_are_errors_that_say_what_failed(studio, monkeypatch):

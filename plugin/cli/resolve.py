@@ -153,7 +153,7 @@ def run_status(args: argparse.Namespace) -> int:
         print_json(status.to_dict())
     else:
         print(status.summary())
-    return 0
+    return 0 if status.is_usable else 1
 
 
 def run_snapshot(args: argparse.Namespace) -> int:

@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from keydub.plugin.resolve.calls import Calls
 from keydub.plugin.resolve.connection import connect
 from keydub.plugin.resolve.project import current_project, find_timeline
 from keydub.plugin.resolve.state import TimelineState, read_timeline_state
+from keydub.plugin.resolve.version import version_of
 from keydub.plugin.resolve.writeback import ApplyReport, Placement, apply_placements, safe_bin_name
 
 
@@ -27,6 +29,19 @@ if TYPE_CHECKING:
     from keydub.plugin.timeline.plan import PlanOptions
 
 
+def session(resolve: Any = None) -> tuple[Any, Any, Calls]:
+    """`(resolve, project, calls)`: the connected Resolve (connecting unless given), its open project and the calls
+    of its version, checked to be one Keydub can use before anything is read or written.
+
+    Raises:
+        `ResolveUnavailableError`: Resolve cannot be reached, is the free edition or older than 19.0.2, or has no
+            project open.
+    """
+    resolve = resolve if resolve is not None else connect()
+    project = current_project(resolve)
+    return resolve, project, Calls(version_of(resolve))
+
+
 def read_state(timeline: str | None = None, *, resolve: Any = None) -> TimelineState:
     """The current (or named) timeline of the open project as plain data (standard library only).
 
@@ -35,12 +50,12 @@ def read_state(timeline: str | None = None, *, resolve: Any = None) -> TimelineS
         resolve (`Any`): a connected `Resolve` object; `None` to connect.
 
     Raises:
-        `ResolveUnavailableError`: Resolve cannot be reached, no project is open, or no such timeline.
+        `ResolveUnavailableError`: Resolve cannot be reached, is older than 19.0.2, no project is open, or no
+            such timeline.
         `ResolveCallError`: an answer was a silent failure.
     """
-    resolve = resolve if resolve is not None else connect()
-    project = current_project(resolve)
-    return read_timeline_state(find_timeline(project, timeline), project)
+    _, project, calls = session(resolve)
+    return read_timeline_state(find_timeline(project, timeline), project, calls)
 
 
 def snapshot(timeline: str | None = None, *, resolve: Any = None) -> "otio.schema.Timeline":
@@ -97,10 +112,9 @@ def apply(
         `TimelineError`: the results are not a Keydub result timeline.
     """
     placements, name = _placements(results)
-    resolve = resolve if resolve is not None else connect()
-    project = current_project(resolve)
+    resolve, project, calls = session(resolve)
     target = find_timeline(project, timeline if timeline is not None else name)
-    return apply_placements(resolve, project, target, placements, strategy)
+    return apply_placements(resolve, project, target, placements, strategy, calls)
 
 
 def _placements(results: Any) -> tuple[list[Placement], str | None]:
@@ -168,10 +182,10 @@ def render_and_apply(
     from keydub.plugin.store import JobState
     from keydub.plugin.timeline.batch import render_timeline
 
-    resolve = resolve if resolve is not None else connect()
+    resolve, project, _ = session(resolve)
     picture = snapshot(timeline, resolve=resolve)
     if out_dir is None:
-        out_dir = default_out_dir(current_project(resolve).GetName(), picture.name)
+        out_dir = default_out_dir(project.GetName(), picture.name)
     run = render_timeline(
         picture,
         out_dir,

@@ -4,6 +4,7 @@ Each helper takes the answer, says what was asked (`what`) and what the user can
 `ResolveCallError` when the answer is a silent failure.
 """
 
+import math
 from typing import Any
 
 from keydub.plugin.resolve.errors import ResolveCallError
@@ -31,6 +32,13 @@ def require_int(answer: Any, what: str, fix: str) -> int:
     if isinstance(answer, bool) or not isinstance(answer, (int, float)) or answer != int(answer):
         raise _fail(what, answer, fix)
     return int(answer)
+
+
+def require_number(answer: Any, what: str, fix: str) -> int | float:
+    """`answer` if it is a finite number (a subframe-precision answer is a float)."""
+    if isinstance(answer, bool) or not isinstance(answer, (int, float)) or not math.isfinite(answer):
+        raise _fail(what, answer, fix)
+    return answer
 
 
 def require_str(answer: Any, what: str, fix: str) -> str:

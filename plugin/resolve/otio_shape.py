@@ -111,7 +111,8 @@ def _item(item: ItemState, rate: Fraction) -> otio.core.Composable:
     if media.is_nested:
         return otio.schema.Stack(name=item.name, source_range=_range(0, item.duration, rate))
     media_rate = media.frame_rate
-    # Source frames count at the media's rate; a clip at another rate keeps its record length.
+    # Source frames count at the media's rate; a clip at another rate keeps its record length. A retime is said
+    # the way Resolve's own export says it, as a time warp the planner skips with its speed.
     duration = Fraction(item.duration) * media_rate / rate
     metadata = {_RESOLVE_KEY: {"Link Group ID": item.link_group}} if item.link_group is not None else {}
     clip = otio.schema.Clip(
@@ -119,6 +120,8 @@ def _item(item: ItemState, rate: Fraction) -> otio.core.Composable:
         metadata=metadata,
         source_range=_range(media.start_frame + item.left_offset, duration, media_rate),
     )
+    if item.speed != 1:
+        clip.effects.append(otio.schema.LinearTimeWarp(name="Retime", time_scalar=float(item.speed)))
     reference = otio.schema.ExternalReference(
         target_url=media.path, available_range=_range(media.start_frame, media.frames, media_rate)
     )

@@ -6,6 +6,7 @@ from typing import Any
 from keydub.plugin.resolve.checks import as_list, require, require_int, require_str
 from keydub.plugin.resolve.connection import DEFAULT_TIMEOUT, FIX_FREE_EDITION, ScriptPaths, connect
 from keydub.plugin.resolve.errors import ResolveUnavailableError
+from keydub.plugin.resolve.version import ResolveVersion, require_supported
 
 
 _RETRY = "check that Resolve is responsive (no dialog open) and try again"
@@ -19,6 +20,7 @@ class BridgeStatus:
         product (`str`): e.g. `"DaVinci Resolve Studio"`.
         edition (`str`): `"Studio"` or `"free"`.
         version (`str`): e.g. `"20.2.1.6"`.
+        problem (`str | None`): why Keydub cannot use this Resolve (e.g. older than 19.0.2), with what to do.
         database (`str`): the project database's name.
         project (`str | None`): the open project.
         timeline (`str | None`): the project's current timeline.
@@ -28,6 +30,7 @@ class BridgeStatus:
     product: str
     edition: str
     version: str
+    problem: str | None
     database: str
     project: str | None
     timeline: str | None
@@ -42,7 +45,12 @@ class BridgeStatus:
         """One line for people."""
         where = f"project {self.project!r}" if self.project else "no project open"
         current = f", current timeline {self.timeline!r}" if self.timeline else ", no current timeline"
-        return f"{self.product} {self.version} ({self.edition}), database {self.database!r}, {where}{current}"
+        line = f"{self.product} {self.version} ({self.edition}), database {self.database!r}, {where}{current}"
+        return line if self.problem is None else f"{line}. Keydub cannot use it: {self.problem}"
+
+    @property
+    def is_usable(self) -> bool:
+        return self.problem is None
 
 
 def probe(resolve: Any = None, *, paths: ScriptPaths | None = None, timeout: float = DEFAULT_TIMEOUT) -> BridgeStatus:
@@ -58,9 +66,15 @@ def probe(resolve: Any = None, *, paths: ScriptPaths | None = None, timeout: flo
     """
     resolve = resolve if resolve is not None else connect(paths, timeout)
     product = require_str(resolve.GetProductName(), "report its product name", _RETRY)
-    version = ".".join(
-        str(part) for part in as_list(resolve.GetVersion(), "report its version", _RETRY) if part not in ("", None)
-    )
+    answer = resolve.GetVersion()
+    version = ".".join(str(part) for part in as_list(answer, "report its version", _RETRY) if part not in ("", None))
+    problem = None
+    try:
+        require_supported(ResolveVersion.parse(answer), product)
+    except ResolveUnavailableError as error:
+        problem = str(error)
+    if "Studio" not in product:
+        problem = f"this is {product}, whose scripting cannot edit timelines from Keydub; {FIX_FREE_EDITION}"
     manager = require(resolve.GetProjectManager(), "give its project manager", _RETRY)
     database = require(manager.GetCurrentDatabase(), "report its project database", _RETRY)
     project = manager.GetCurrentProject()
@@ -69,6 +83,7 @@ def probe(resolve: Any = None, *, paths: ScriptPaths | None = None, timeout: flo
         product=product,
         edition="Studio" if "Studio" in product else "free",
         version=version,
+        problem=problem,
         database=str(database.get("DbName", "")) if isinstance(database, dict) else str(database),
         project=project.GetName() if project is not None else None,
         timeline=timeline.GetName() if timeline is not None else None,

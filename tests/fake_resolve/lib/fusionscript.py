@@ -1,30 +1,53 @@
-"""A stateful fake of the part of DaVinci Resolve's scripting API that Keydub uses, with its documented quirks.
+"""A stateful fake of the part of DaVinci Resolve's scripting API that Keydub uses, per Resolve version, with the
+behaviour real Resolve is documented or measured to have.
 
 It stands where Resolve's `fusionscript` library stands: `$RESOLVE_SCRIPT_LIB` names this file, and
 `Modules/DaVinciResolveScript.py` (beside it, under `$RESOLVE_SCRIPT_API`) loads it as Resolve's module loads the
-real library. Behaviour follows Blackmagic's scripting README and what was measured on Studio builds
-(reference: nle-integration §1.4 and §6.3):
+real library. It imports only the standard library (PyAV and OpenTimelineIO where a call needs them), so it also
+loads under a bare Python as Resolve's scripts do.
+
+Sources, tagged as in `shared/reference/resolve-measured.md`: [BM] Blackmagic's scripting README (24 Jul 2026) and
+[BMDDOC] its versioned copy (WheheoHu/bmd_doc: "New in 19.0.2", "Deprecated Calling Conventions, New in 21.1.0");
+[PYBMD] pybmd's changelog of API changes per version; [MCP] davinci-resolve-mcp, measured live on Studio 19.1.3.7,
+20.3.2 and 21.0.x ([LIM] its api-limitations.md); [NAK] nakano000/Resolve_Script; [DUMP] real
+`GetClipProperty()` dumps. What each version does:
 
 - indices are 1-based; record frames are absolute timeline frames (a 24 fps timeline starting at 01:00:00:00
-  starts at frame 86400); timeline markers count from the timeline start, item markers from the clip start;
-- every failure is silent: `False`, `None` or `[]`, never an exception; unknown methods exist and return `None`
-  (`hasattr` is true for anything);
+  starts at frame 86400); timeline markers count from the timeline start, item markers from the clip start,
+  keyed by float frames ({96.0: {...}}) [BM];
+- every failure is silent: `False`, `None` or `[]`, never an exception; unknown methods exist and return `None`,
+  so `hasattr` is true for anything [LIM];
+- the objects scripts get are new wrappers on every call, never the same Python object twice (`_Remote`), as
+  real Resolve's are;
+- a clip's `FPS` is a number (`24.0`, `23.976`, `29.97`) [DUMP]; a timeline's `timelineFrameRate` a string, drop
+  frame a separate setting `timelineDropFrameTimecode` ("1"/"0") and a clip's `Drop frame` property [BM];
+- `GetLeftOffset` of an audio item counts timeline frames, not the media's; of a retimed clip, the warped domain
+  (position / speed); `GetSourceStartFrame/EndFrame` (19.0.2+) count the media's own frames [LIM];
+- a WAV takes the project's frame rate at import and keeps it [LIM];
+- `AppendToTimeline` acts on the *current* timeline only, takes source frames, drops a placement that overlaps an
+  item already on the track and places nothing on a track that does not exist; its `endFrame` is inclusive on
+  19.1.x (so `endFrame == Frames` places nothing on 19.1.3) and exclusive otherwise [MCP] PR #80, headless-edit-loop
+  (19.1.3.7), [NAK]; on 19.1.x such a positioned append reports an inclusive `GetEnd()` ([MCP] server.py: "the
+  timeline end position can be inclusive for clips created via positioned append", hence `GetDuration()`);
+- third-party metadata and `GetSourceStart/EndFrame/Time` exist from 19.0.2, `GetTrackSubType` from 19.0.1,
+  `GetLinkedItems` from 19.0 [PYBMD], [BMDDOC]; before that the names answer `None` like any unknown method;
+- 21.1 adds the dict calling conventions (`GetSettings`, `SetSettings`, `GetProperties`,
+  `SetThirdPartyMetadata({k: v})`) and keeps the deprecated forms working [BMDDOC];
 - `ImportMedia` imports into the *current* folder and returns `[]` for a file already in the pool;
-- `AppendToTimeline` acts on the *current* timeline only, takes source frames end-exclusive, drops a placement
-  that overlaps an item already on the track, and places nothing on a track that does not exist;
 - `CreateEmptyTimeline` / `DuplicateTimeline` return `None` for a name already used;
 - `SetClipColor` accepts only the 16 clip colours; markers only the 16 marker colours, one marker per frame;
-- `AddTake` makes the original take 1; `SelectTakeByIndex` swaps the item's source in place;
-- `SaveProject` answers `False` for an "Untitled Project".
+- `AddTake` makes the original take 1; `SelectTakeByIndex` swaps the item's source in place ([MCP]
+  tests/live_workaround_verification.py); the selected take cannot be deleted;
+- `SaveProject` answers `False` for an "Untitled Project" [LIM];
+- `Timeline.Export(path, EXPORT_OTIO, EXPORT_NONE)` writes Resolve's OTIO dialect (nle-integration §2.4).
 
-Media properties are read from the files with PyAV, as Resolve reads them: `FPS` as Resolve writes rates
-(`"23.976"`), `Start TC` from the timecode track, `Frames`; WAVs take the project's frame rate at import.
-
-Set-up helpers that are not Resolve API (placing a transition, the connection state) start with `fake_`.
+Media properties are read from the files with PyAV, as Resolve reads them. Set-up helpers that are not Resolve API
+(placing a transition, retiming a clip, the connection state) start with `fake_`.
 """
 
 import itertools
 import wave
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -66,12 +89,53 @@ MARKER_COLOURS = (
     "Cocoa",
     "Cream",
 )
-_RATE_NAMES = {
-    Fraction(24000, 1001): "23.976",
-    Fraction(30000, 1001): "29.97",
-    Fraction(60000, 1001): "59.94",
-    Fraction(48000, 1001): "47.952",
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What one Resolve version answers (see the module docstring for the sources)."""
+
+    name: str
+    version: tuple
+
+    def since(self, *version: int) -> bool:
+        return tuple(self.version[: len(version)]) >= version
+
+    @property
+    def end_frame_is_inclusive(self) -> bool:
+        return tuple(self.version[:2]) == (19, 1)
+
+    def lacks(self, method: str) -> bool:
+        """Whether `method` is missing from this version (it then answers `None`, as any unknown name does)."""
+        return any(method in names and not self.since(*version) for version, names in _NEW_METHODS)
+
+
+_NEW_METHODS = (
+    ((19, 0), {"GetLinkedItems"}),
+    ((19, 0, 1), {"GetTrackSubType"}),
+    (
+        (19, 0, 2),
+        {
+            "GetThirdPartyMetadata",
+            "SetThirdPartyMetadata",
+            "GetSourceStartFrame",
+            "GetSourceEndFrame",
+            "GetSourceStartTime",
+            "GetSourceEndTime",
+        },
+    ),
+    ((21, 1), {"GetSettings", "SetSettings", "GetProperties", "SetProperties", "GetSpeed", "GetType"}),
+)
+PROFILES = {
+    profile.name: profile
+    for profile in (
+        Profile("19.0.1", (19, 0, 1, 6, "")),
+        Profile("19.1.3", (19, 1, 3, 7, "")),
+        Profile("20.3", (20, 3, 2, 9, "")),
+        Profile("21.1", (21, 1, 1, 2, "")),
+    )
 }
+DEFAULT_PROFILE = PROFILES["20.3"]
 _ids = itertools.count(1)
 
 # The connection: "running" answers scriptapp("Resolve"); "not_running", "external_off" and "free" answer None
@@ -79,10 +143,10 @@ _ids = itertools.count(1)
 STATE: dict[str, Any] = {"mode": "running", "resolve": None}
 
 
-def scriptapp(name: str) -> "Resolve | None":
-    if name != "Resolve" or STATE["mode"] != "running":
+def scriptapp(name: str) -> "Any | None":
+    if name != "Resolve" or STATE["mode"] != "running" or STATE["resolve"] is None:
         return None
-    return STATE["resolve"]
+    return fake_remote(STATE["resolve"])
 
 
 def fake_install(resolve: "Resolve | None", mode: str = "running") -> None:
@@ -91,23 +155,95 @@ def fake_install(resolve: "Resolve | None", mode: str = "running") -> None:
     STATE["mode"] = mode
 
 
+def fake_remote(value: Any) -> Any:
+    """`value` as a script sees it: fake objects in new wrappers (test set-up for in-app globals)."""
+    if isinstance(value, _Object):
+        profile = value.profile() if callable(getattr(type(value), "profile", None)) else DEFAULT_PROFILE
+        return _wrap(value, profile)
+    return value
+
+
 def _new_id() -> str:
     return f"fake-{next(_ids):06d}"
 
 
+# Time -------------------------------------------------------------------------------------------------------
+def fps_value(rate: Fraction) -> float:
+    """A rate as Resolve's `FPS` clip property answers it: 24.0, 23.976, 29.97, 59.94."""
+    return round(float(rate), 3)
+
+
 def rate_name(rate: Fraction) -> str:
-    return _RATE_NAMES.get(rate, str(rate.numerator) if rate.denominator == 1 else f"{float(rate):.3f}")
+    """A rate as Resolve's `timelineFrameRate` setting answers it: "24", "23.976", "29.97"."""
+    return f"{float(rate):.3f}".rstrip("0").rstrip(".")
 
 
-def frame_to_timecode(frame: int, rate: Fraction) -> str:
-    base = round(rate)
-    frames, seconds = frame % base, frame // base
-    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}:{frames:02d}"
+def _drops(rate: Fraction, drop_frame: bool) -> int:
+    return 2 * round(rate) // 30 if drop_frame and rate.denominator == 1001 and round(rate) in (30, 60) else 0
 
 
-def timecode_to_frame(timecode: str, rate: Fraction) -> int:
+def frame_to_timecode(frame: int, rate: Fraction, drop_frame: bool = False) -> str:
+    base, dropped = round(rate), _drops(rate, drop_frame)
+    if dropped:
+        per_ten = 600 * base - 9 * dropped
+        tens, rest = divmod(frame, per_ten)
+        frame += 9 * dropped * tens + (dropped * ((rest - dropped) // (60 * base - dropped)) if rest > dropped else 0)
+    seconds, frames = divmod(frame, base)
+    separator = ";" if dropped else ":"
+    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}{separator}{frames:02d}"
+
+
+def timecode_to_frame(timecode: str, rate: Fraction, drop_frame: bool = False) -> int:
     hours, minutes, seconds, frames = (int(part) for part in timecode.replace(";", ":").split(":"))
-    return ((hours * 60 + minutes) * 60 + seconds) * round(rate) + frames
+    total_minutes = hours * 60 + minutes
+    dropped = _drops(rate, drop_frame)
+    return (total_minutes * 60 + seconds) * round(rate) + frames - dropped * (total_minutes - total_minutes // 10)
+
+
+# What scripts hold ------------------------------------------------------------------------------------------
+def _wrap(value: Any, profile: Profile) -> Any:
+    if isinstance(value, _Object):
+        return _Remote(value, profile)
+    if isinstance(value, list):
+        return [_wrap(item, profile) for item in value]
+    if isinstance(value, dict):
+        return {key: _wrap(item, profile) for key, item in value.items()}
+    return value
+
+
+def _unwrap(value: Any) -> Any:
+    if isinstance(value, _Remote):
+        return object.__getattribute__(value, "_target")
+    if isinstance(value, (list, tuple)):
+        return type(value)(_unwrap(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _unwrap(item) for key, item in value.items()}
+    return value
+
+
+class _Remote:
+    """A script's handle on a Resolve object: a new one on every answer, so two handles on the same timeline are
+    never `is`- or `==`-equal (compare `GetUniqueId()`), and the version's missing methods answer `None`."""
+
+    __slots__ = ("_target", "_profile")
+
+    def __init__(self, target: Any, profile: Profile) -> None:
+        object.__setattr__(self, "_target", target)
+        object.__setattr__(self, "_profile", profile)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        profile = object.__getattribute__(self, "_profile")
+        if profile.lacks(name):
+            return lambda *args, **kwargs: None
+        attribute = getattr(object.__getattribute__(self, "_target"), name)
+        if not callable(attribute):
+            return _wrap(attribute, profile)
+        return lambda *args, **kwargs: _wrap(attribute(*_unwrap(args), **_unwrap(kwargs)), profile)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("Resolve's objects take no attributes")
 
 
 class _Object:
@@ -120,30 +256,39 @@ class _Object:
 
 
 class _Markers:
-    """Markers keyed by frame, one per frame, 16 colours."""
+    """Markers keyed by float frames (as Resolve answers them), one per frame, 16 colours."""
 
     def __init__(self) -> None:
-        self.markers: dict[int, dict[str, Any]] = {}
+        self.markers: dict[float, dict[str, Any]] = {}
 
     def add(self, frame: Any, colour: Any, name: Any, note: Any, duration: Any, custom: Any, length: int) -> bool:
-        if not isinstance(frame, int) or not 0 <= frame < max(length, 1) or frame in self.markers:
+        if isinstance(frame, bool) or not isinstance(frame, (int, float)) or frame != int(frame):
+            return False
+        if not 0 <= frame < max(length, 1) or float(frame) in self.markers:
             return False
         if colour not in MARKER_COLOURS or not isinstance(duration, int) or duration < 1:
             return False
-        self.markers[frame] = {
+        self.markers[float(frame)] = {
             "color": colour,
-            "duration": duration,
+            "duration": float(duration),
             "note": str(note),
             "name": str(name),
             "customData": str(custom or ""),
         }
         return True
 
-    def by_custom_data(self, custom: str) -> dict[int, dict[str, Any]]:
+    def by_custom_data(self, custom: str) -> dict[float, dict[str, Any]]:
         for frame, marker in sorted(self.markers.items()):
             if marker["customData"] == custom:
                 return {frame: dict(marker)}
         return {}
+
+    def delete_by_custom_data(self, custom: str) -> bool:
+        for frame, marker in sorted(self.markers.items()):
+            if marker["customData"] == custom:
+                del self.markers[frame]
+                return True
+        return False
 
 
 class _Clip(_Object):
@@ -169,15 +314,26 @@ class _Clip(_Object):
     def GetMarkers(self) -> dict:
         return {frame: dict(marker) for frame, marker in self.marker_list.markers.items()}
 
+    def GetMarkerByCustomData(self, custom: str) -> dict:
+        return self.marker_list.by_custom_data(custom)
 
+    def DeleteMarkerByCustomData(self, custom: str) -> bool:
+        return self.marker_list.delete_by_custom_data(custom)
+
+
+# The media pool ---------------------------------------------------------------------------------------------
 class MediaPoolItem(_Clip):
-    def __init__(self, path: Path, properties: dict[str, str]) -> None:
+    def __init__(self, path: Path, properties: dict[str, Any], project: "Project | None" = None) -> None:
         self._id = _new_id()
         self.path = path
+        self.project = project
         self.properties = {"File Path": str(path), "Clip Name": path.name, **properties}
         self.third_party: dict[str, str] = {}
         self.colour = ""
         self.marker_list = _Markers()
+
+    def profile(self) -> Profile:
+        return self.project.profile() if self.project is not None else DEFAULT_PROFILE
 
     def GetName(self) -> str:
         return self.properties["Clip Name"]
@@ -194,7 +350,15 @@ class MediaPoolItem(_Clip):
     def GetThirdPartyMetadata(self, key: str | None = None) -> Any:
         return dict(self.third_party) if key is None else self.third_party.get(key, "")
 
-    def SetThirdPartyMetadata(self, key: Any, value: Any) -> bool:
+    def SetThirdPartyMetadata(self, key: Any, value: Any = None) -> bool:
+        if isinstance(key, dict) and value is None:
+            # The dict form is documented from 21.1 only ("Deprecated Calling Conventions").
+            if not self.profile().since(21, 1):
+                return False
+            if not all(isinstance(k, str) and isinstance(v, str) for k, v in key.items()):
+                return False
+            self.third_party.update(key)
+            return True
         if not isinstance(key, str) or not isinstance(value, str):
             return False
         self.third_party[key] = value
@@ -207,7 +371,14 @@ class MediaPoolItem(_Clip):
         return int(self.properties["Frames"])
 
 
-def media_properties(path: Path, project_rate: Fraction) -> dict[str, str] | None:
+def exact_rate(fps: Any) -> Fraction:
+    """The exact rate a fake `FPS` value stands for (the fake's own bookkeeping, not Keydub's parser)."""
+    value = Fraction(str(fps))
+    ntsc = Fraction(round(value * Fraction(1001, 1000)) * 1000, 1001)
+    return ntsc if abs(ntsc - value) < Fraction(1, 100) and value.denominator != 1 else Fraction(round(value))
+
+
+def media_properties(path: Path, project_rate: Fraction) -> dict[str, Any] | None:
     """What Resolve shows for a file (None when it cannot read it)."""
     if not path.is_file():
         return None
@@ -217,10 +388,11 @@ def media_properties(path: Path, project_rate: Fraction) -> dict[str, str] | Non
         frames = int(seconds * project_rate)
         return {
             "Type": "Audio",
-            "FPS": rate_name(project_rate),
+            "FPS": fps_value(project_rate),  # the project's rate at import, kept ever after [LIM]
             "Start TC": "00:00:00:00",
             "End TC": frame_to_timecode(frames, project_rate),
             "Frames": str(frames),
+            "Drop frame": "0",
             "Audio Ch": "1",
         }
     import av
@@ -233,13 +405,15 @@ def media_properties(path: Path, project_rate: Fraction) -> dict[str, str] | Non
         timecode = tags.get("timecode") or "00:00:00:00"  # QuickTime's tmcd track, Matroska's TIMECODE tag
         kind = "Video + Audio" if container.streams.audio else "Video"
         resolution = f"{stream.codec_context.width}x{stream.codec_context.height}"
-    start = timecode_to_frame(timecode, rate)
+    drop_frame = ";" in timecode and _drops(rate, True) > 0
+    start = timecode_to_frame(timecode, rate, drop_frame)
     return {
         "Type": kind,
-        "FPS": rate_name(rate),
-        "Start TC": frame_to_timecode(start, rate),
-        "End TC": frame_to_timecode(start + frames, rate),
+        "FPS": fps_value(rate),
+        "Start TC": frame_to_timecode(start, rate, drop_frame),
+        "End TC": frame_to_timecode(start + frames, rate, drop_frame),
         "Frames": str(frames),
+        "Drop frame": "1" if drop_frame else "0",
         "Resolution": resolution,
     }
 
@@ -267,7 +441,11 @@ class Folder(_Object):
         return self.clips + [clip for sub in self.subfolders for clip in sub.every_clip()]
 
 
+# Timelines --------------------------------------------------------------------------------------------------
 class TimelineItem(_Clip):
+    """A timeline item. Its source in-point `left_offset` counts the media's own frames (a `Fraction` for an
+    audio item whose media rate is not the timeline's); `speed` is its retime (1 for none)."""
+
     def __init__(
         self,
         timeline: "Timeline",
@@ -276,7 +454,7 @@ class TimelineItem(_Clip):
         start: int,
         end: int,
         pool_item: MediaPoolItem | None = None,
-        left_offset: int = 0,
+        left_offset: int | Fraction = 0,
         name: str | None = None,
     ) -> None:
         self._id = _new_id()
@@ -288,12 +466,17 @@ class TimelineItem(_Clip):
         self.selected_take = 0
         self.pool_item = pool_item
         self.left_offset = left_offset
+        self.speed = Fraction(1)
+        self.end_is_inclusive = False
         self.name = name if name is not None else (pool_item.GetName() if pool_item else "Cross Dissolve")
         self.enabled = True
         self.colour = ""
         self.linked: list[TimelineItem] = []
         self.marker_list = _Markers()
         self.properties = {} if pool_item is None and name is None else {"Pan": 0.0, "ZoomX": 1.0}
+
+    def profile(self) -> Profile:
+        return self.timeline.profile()
 
     def GetName(self) -> str:
         return self.name
@@ -305,23 +488,52 @@ class TimelineItem(_Clip):
         return self.start
 
     def GetEnd(self, subframe_precision: bool = False) -> int:
-        return self.end
+        return self.end - 1 if self.end_is_inclusive else self.end
 
     def GetDuration(self, subframe_precision: bool = False) -> int:
         return self.end - self.start
 
-    def GetLeftOffset(self, subframe_precision: bool = False) -> int | None:
-        return self.left_offset if self.pool_item is not None else None
+    def _media_rate(self) -> Fraction:
+        return exact_rate(self.pool_item.properties["FPS"])
+
+    def GetLeftOffset(self, subframe_precision: bool = False) -> int | float | None:
+        if self.pool_item is None:
+            return None
+        if self.track[0] == "audio":  # counts the timeline's frames [LIM]
+            frames = Fraction(self.left_offset) / self._media_rate() * self.timeline.rate
+        else:  # a retimed clip reports the warped domain, position / speed [LIM]
+            frames = Fraction(self.left_offset) / self.speed
+        return float(frames) if subframe_precision else int(frames)
 
     def GetRightOffset(self, subframe_precision: bool = False) -> int | None:
         # Measured on Studio: the source out position (left offset + duration), not the remaining frames.
-        return self.left_offset + self.end - self.start if self.pool_item is not None else None
+        return self.GetLeftOffset() + self.end - self.start if self.pool_item is not None else None
+
+    def _source_span(self) -> Fraction:
+        return Fraction(self.end - self.start) / self.timeline.rate * self._media_rate() * self.speed
+
+    def GetSourceStartFrame(self) -> int | None:
+        return int(self.left_offset) if self.pool_item is not None else None
+
+    def GetSourceEndFrame(self) -> int | None:
+        return int(self.left_offset + self._source_span()) if self.pool_item is not None else None
+
+    def GetSourceStartTime(self) -> float | None:
+        # Seconds in the media's timecode space: its start timecode included [M].
+        if self.pool_item is None:
+            return None
+        rate, properties = self._media_rate(), self.pool_item.properties
+        start = timecode_to_frame(properties["Start TC"], rate, properties["Drop frame"] == "1")
+        return float((start + Fraction(self.left_offset)) / rate)
 
     def GetMediaPoolItem(self) -> MediaPoolItem | None:
         return self.pool_item
 
     def GetProperty(self, key: str | None = None) -> Any:
         return dict(self.properties) if key is None else self.properties.get(key)
+
+    def GetProperties(self) -> dict:
+        return dict(self.properties)
 
     def GetTrackTypeAndIndex(self) -> list:
         return list(self.track)
@@ -339,9 +551,6 @@ class TimelineItem(_Clip):
     def marker_span(self) -> int:
         return self.end - self.start
 
-    def GetMarkerByCustomData(self, custom: str) -> dict:
-        return self.marker_list.by_custom_data(custom)
-
     # Takes: take 1 is the original; the selected take is what the item shows.
     def AddTake(self, pool_item: Any, start_frame: Any = None, end_frame: Any = None) -> bool:
         if self.pool_item is None or not isinstance(pool_item, MediaPoolItem):
@@ -351,8 +560,8 @@ class TimelineItem(_Clip):
         if not self.takes:
             self.takes.append(
                 {
-                    "startFrame": self.left_offset,
-                    "endFrame": self.left_offset + self.GetDuration(),
+                    "startFrame": int(self.left_offset),
+                    "endFrame": int(self.left_offset) + self.GetDuration(),
                     "mediaPoolItem": self.pool_item,
                 }
             )
@@ -401,6 +610,7 @@ class TimelineItem(_Clip):
             timeline, self.track[0], self.track[1], self.start, self.end, self.pool_item, self.left_offset, self.name
         )
         copy.enabled, copy.colour, copy.properties = self.enabled, self.colour, dict(self.properties)
+        copy.speed, copy.end_is_inclusive = self.speed, self.end_is_inclusive
         copy.takes, copy.selected_take = [dict(take) for take in self.takes], self.selected_take
         copy.marker_list.markers = {frame: dict(marker) for frame, marker in self.marker_list.markers.items()}
         return copy
@@ -416,18 +626,29 @@ class _Track:
 
 
 class Timeline(_Object):
-    def __init__(self, project: "Project", name: str, rate: Fraction, start_timecode: str = "01:00:00:00") -> None:
+    def __init__(
+        self,
+        project: "Project",
+        name: str,
+        rate: Fraction,
+        start_timecode: str = "01:00:00:00",
+        drop_frame: bool = False,
+    ) -> None:
         self._id = _new_id()
         self.project = project
         self.name = name
         self.rate = rate
-        self.start_frame = timecode_to_frame(start_timecode, rate)
+        self.drop_frame = drop_frame
+        self.start_frame = timecode_to_frame(start_timecode, rate, drop_frame)
         self.tracks: dict[str, list[_Track]] = {
             "video": [_Track("Video 1")],
             "audio": [_Track("Audio 1", "stereo")],
             "subtitle": [],
         }
         self.marker_list = _Markers()
+
+    def profile(self) -> Profile:
+        return self.project.profile()
 
     def locked(self, kind: str, index: int) -> bool:
         return self.tracks[kind][index - 1].locked
@@ -437,6 +658,9 @@ class Timeline(_Object):
         if tracks is None or not isinstance(index, int) or not 1 <= index <= len(tracks):
             return None
         return tracks[index - 1]
+
+    def is_empty(self) -> bool:
+        return not any(track.items for tracks in self.tracks.values() for track in tracks)
 
     def GetName(self) -> str:
         return self.name
@@ -458,11 +682,29 @@ class Timeline(_Object):
         return max(ends, default=self.start_frame)
 
     def GetStartTimecode(self) -> str:
-        return frame_to_timecode(self.start_frame, self.rate)
+        return frame_to_timecode(self.start_frame, self.rate, self.drop_frame)
+
+    def _settings(self) -> dict[str, str]:
+        return {"timelineFrameRate": rate_name(self.rate), "timelineDropFrameTimecode": str(int(self.drop_frame))}
 
     def GetSetting(self, key: str | None = None) -> Any:
-        settings = {"timelineFrameRate": rate_name(self.rate)}
+        settings = self._settings()
         return settings if key is None else settings.get(key, "")
+
+    def GetSettings(self) -> dict:
+        return self._settings()
+
+    def SetSetting(self, key: str, value: str) -> bool:
+        """The rate and drop frame of an empty timeline (Resolve refuses once it holds clips)."""
+        if not self.is_empty():
+            return False
+        if key == "timelineFrameRate":
+            self.rate = exact_rate(str(value).replace("DF", "").strip())
+            return True
+        if key == "timelineDropFrameTimecode" and value in ("0", "1"):
+            self.drop_frame = value == "1"
+            return True
+        return False
 
     def GetTrackCount(self, kind: str) -> int:
         return len(self.tracks.get(kind, []))
@@ -480,6 +722,17 @@ class Timeline(_Object):
         if self._track(kind, index) is None:
             return False
         del self.tracks[kind][index - 1]
+        return True
+
+    def DeleteClips(self, items: Any, ripple: bool = False) -> bool:
+        if not isinstance(items, list) or not all(isinstance(item, TimelineItem) for item in items):
+            return False
+        for item in items:
+            track = self._track(*item.track)
+            if track is None or item not in track.items or track.locked:
+                return False
+        for item in items:
+            self._track(*item.track).items.remove(item)
         return True
 
     def GetTrackName(self, kind: str, index: int) -> str | None:
@@ -543,7 +796,7 @@ class Timeline(_Object):
         name = name or f"{self.name} copy"
         if any(other.name == name for other in self.project.timelines):
             return None
-        copy = Timeline(self.project, name, self.rate, self.GetStartTimecode())
+        copy = Timeline(self.project, name, self.rate, self.GetStartTimecode(), self.drop_frame)
         copy.tracks = {}
         for kind, tracks in self.tracks.items():
             copy.tracks[kind] = []
@@ -555,32 +808,56 @@ class Timeline(_Object):
         self.project.timelines.append(copy)
         return copy
 
-    # Test set-up (not Resolve API): Resolve's API cannot create transitions.
+    def Export(self, path: Any, export_type: Any, export_subtype: Any = None) -> bool:
+        if export_type != Resolve.EXPORT_OTIO or not isinstance(path, str):
+            return False
+        try:
+            _otio_writer().write_resolve_otio(self, Path(path))
+        except OSError:
+            return False
+        return True
+
+    # Test set-up (not Resolve API): Resolve's API cannot create transitions or retimes.
     def fake_add_transition(self, index: int, cut: int, before: int, after: int) -> TimelineItem:
         item = TimelineItem(self, "video", index, cut - before, cut + after)
         self.tracks["video"][index - 1].items.append(item)
         return item
 
     def fake_place(self, kind: str, index: int, info: dict[str, Any]) -> TimelineItem | None:
-        """One clipInfo of `AppendToTimeline` (its rules: end exclusive, no overlap, track must exist)."""
+        """One clipInfo of `AppendToTimeline` (its rules: source frames, end inclusive on 19.1.x and exclusive
+        otherwise, no overlap, the track must exist; an audio clip at another rate is as long as its seconds)."""
         track = self._track(kind, index)
         pool_item = info.get("mediaPoolItem")
         if track is None or track.locked or not isinstance(pool_item, MediaPoolItem):
             return None
+        inclusive = self.profile().end_frame_is_inclusive
+        frames = pool_item.frame_count()
         start = info.get("startFrame", 0)
-        end = info.get("endFrame", pool_item.frame_count())
-        if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= pool_item.frame_count()):
+        end = info.get("endFrame", frames - 1 if inclusive else frames)
+        if not (isinstance(start, int) and isinstance(end, int)):
+            return None
+        last = end if inclusive else end - 1
+        if not 0 <= start <= last < frames:
             return None
         record = info.get("recordFrame")
+        is_positioned = record is not None
         if record is None:
             record = max((item.end for item in track.items), default=self.start_frame)
         if not isinstance(record, int):
             return None
-        new = TimelineItem(self, kind, index, record, record + end - start, pool_item, start)
+        seconds = Fraction(last + 1 - start) / exact_rate(pool_item.properties["FPS"])
+        length = int(seconds * self.rate)  # source frames floored onto the timeline when the rates differ [LIM]
+        new = TimelineItem(self, kind, index, record, record + length, pool_item, start)
+        new.end_is_inclusive = inclusive and is_positioned
         if any(item.start < new.end and new.start < item.end for item in track.items if item.pool_item is not None):
             return None  # overlapping placements are dropped (the earlier one wins)
         track.items.append(new)
         return new
+
+
+def fake_retime(item: TimelineItem, speed: Fraction) -> None:
+    """Retime `item` to `speed` (2 plays twice as fast), keeping its record length and source in-point."""
+    item.speed = Fraction(speed)
 
 
 class MediaPool(_Object):
@@ -621,7 +898,7 @@ class MediaPool(_Object):
             properties = media_properties(path, self.project.rate)
             if str(path) in known or properties is None:
                 continue  # already in the pool, or unreadable: left out, silently
-            item = MediaPoolItem(path, properties)
+            item = MediaPoolItem(path, properties, self.project)
             self.current.clips.append(item)
             imported.append(item)
         return imported
@@ -644,24 +921,38 @@ class MediaPool(_Object):
             placed.extend(new)
         return placed
 
+    def DeleteTimelines(self, timelines: Any) -> bool:
+        if not isinstance(timelines, list) or not all(any(t is o for o in self.project.timelines) for t in timelines):
+            return False
+        for timeline in timelines:
+            self.project.timelines.remove(timeline)
+            if self.project.current_timeline is timeline:
+                self.project.current_timeline = self.project.timelines[0] if self.project.timelines else None
+        return True
+
     def CreateEmptyTimeline(self, name: str) -> Timeline | None:
         if not isinstance(name, str) or not name or any(other.name == name for other in self.project.timelines):
             return None
-        timeline = Timeline(self.project, name, self.project.rate)
+        timeline = Timeline(self.project, name, self.project.rate, drop_frame=self.project.drop_frame)
         self.project.timelines.append(timeline)
         self.project.current_timeline = timeline
         return timeline
 
 
 class Project(_Object):
-    def __init__(self, name: str, rate: Fraction) -> None:
+    def __init__(self, name: str, rate: Fraction, drop_frame: bool = False) -> None:
         self._id = _new_id()
         self.name = name
-        self.rate = rate
+        self.rate = Fraction(rate)
+        self.drop_frame = drop_frame
+        self.resolve: Resolve | None = None
         self.media_pool = MediaPool(self)
         self.timelines: list[Timeline] = []
         self.current_timeline: Timeline | None = None
         self.saves = 0
+
+    def profile(self) -> Profile:
+        return self.resolve.profile_ if self.resolve is not None else DEFAULT_PROFILE
 
     def GetName(self) -> str:
         return self.name
@@ -684,14 +975,32 @@ class Project(_Object):
         return self.current_timeline
 
     def SetCurrentTimeline(self, timeline: Any) -> bool:
-        if timeline not in self.timelines:
+        if not any(timeline is other for other in self.timelines):
             return False
         self.current_timeline = timeline
         return True
 
+    def _settings(self) -> dict[str, str]:
+        return {"timelineFrameRate": rate_name(self.rate), "timelineDropFrameTimecode": str(int(self.drop_frame))}
+
     def GetSetting(self, key: str | None = None) -> Any:
-        settings = {"timelineFrameRate": rate_name(self.rate)}
+        settings = self._settings()
         return settings if key is None else settings.get(key, "")
+
+    def GetSettings(self) -> dict:
+        return self._settings()
+
+    def SetSetting(self, key: str, value: str) -> bool:
+        """The project's rate, while it has no timeline (media imported before keeps the rate it took)."""
+        if self.timelines:
+            return False
+        if key == "timelineFrameRate":
+            self.rate = exact_rate(str(value))
+            return True
+        if key == "timelineDropFrameTimecode" and value in ("0", "1"):
+            self.drop_frame = value == "1"
+            return True
+        return False
 
 
 class ProjectManager(_Object):
@@ -724,24 +1033,29 @@ class Resolve(_Object):
         project: Project | None,
         *,
         product: str = "DaVinci Resolve Studio",
-        version: tuple = (20, 2, 1, 6, ""),
+        profile: str = DEFAULT_PROFILE.name,
         database: dict | None = None,
     ) -> None:
         self.product = product
-        self.version = list(version)
+        self.profile_ = PROFILES[profile]
         self.project_manager = ProjectManager(
             project, database if database is not None else {"DbType": "Disk", "DbName": "Local Database"}
         )
+        if project is not None:
+            project.resolve = self
         self.page = "edit"
+
+    def profile(self) -> Profile:
+        return self.profile_
 
     def GetProductName(self) -> str:
         return self.product
 
     def GetVersion(self) -> list:
-        return list(self.version)
+        return list(self.profile_.version)
 
     def GetVersionString(self) -> str:
-        return ".".join(str(part) for part in self.version if part != "")
+        return ".".join(str(part) for part in self.profile_.version if part != "")
 
     def GetProjectManager(self) -> ProjectManager:
         return self.project_manager
@@ -754,3 +1068,14 @@ class Resolve(_Object):
 
     def GetCurrentPage(self) -> str:
         return self.page
+
+
+def _otio_writer() -> Any:
+    """`otio_export` beside this file (it needs OpenTimelineIO, so it is loaded only when a timeline is exported)."""
+    import importlib.util
+
+    path = Path(__file__).with_name("otio_export.py")
+    spec = importlib.util.spec_from_file_location("fake_resolve_otio_export", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
