@@ -57,3 +57,14 @@ def analysis_cache_dir(tmp_path_factory) -> Path:
     """One Keydub cache folder for the whole session, so tests on the same real clip share its landmark pass
     (a whole-clip analysis of the 10 s test clip takes over a minute with dlib on a CPU)."""
     return tmp_path_factory.mktemp("keydub-cache")
+
+
+# The Resolve versions Keydub writes to, each with its own measured behaviour (tests/fake_resolve): 19.1.x takes
+# AppendToTimeline's endFrame as inclusive, 21.1 documents the dict calling conventions.
+WRITABLE_RESOLVE_PROFILES = ("19.1.3", "20.3", "21.1")
+
+
+@pytest.fixture(params=WRITABLE_RESOLVE_PROFILES)
+def resolve_profile(request) -> str:
+    """Each Resolve version the bridge supports, by the fake's profile name."""
+    return request.param

@@ -20,11 +20,11 @@ OPTIONS = PlanOptions(dub_tracks=("DX es-419",), handles=2, render_options={"cod
 
 
 @pytest.fixture
-def rendered(tmp_path, monkeypatch):
-    """A fake Resolve project and the result `.otio` of its timeline, rendered by the copy stand-in (as a farm
-    would render a snapshot)."""
+def rendered(tmp_path, monkeypatch, resolve_profile):
+    """A fake Resolve project (each supported version) and the result `.otio` of its timeline, rendered by the
+    copy stand-in (as a farm would render a snapshot)."""
     fixture = write_three_clip_timeline(tmp_path, durations=DURATIONS)
-    fake = three_clip_project(fixture, DURATIONS)
+    fake = three_clip_project(fixture, DURATIONS, profile=resolve_profile)
     use_fake_resolve(monkeypatch, fake.resolve)
     run = render_timeline(snapshot(), tmp_path / "renders", tmp_path / "result.otio", OPTIONS, executor=in_process())
     return fake, run

@@ -21,9 +21,9 @@ OPTIONS = PlanOptions(dub_tracks=("DX es-419",), handles=12)
 
 
 @pytest.fixture
-def studio(tmp_path, monkeypatch):
+def studio(tmp_path, monkeypatch, resolve_profile):
     fixture = write_three_clip_timeline(tmp_path, durations=DURATIONS)
-    fake = three_clip_project(fixture, DURATIONS)
+    fake = three_clip_project(fixture, DURATIONS, profile=resolve_profile)
     use_fake_resolve(monkeypatch, fake.resolve)
     return fixture, fake
 

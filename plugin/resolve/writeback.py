@@ -486,24 +486,25 @@ class _Writer:
         return found
 
     def _place(self, timeline: Any, index: int, placement: Placement, pool_item: Any) -> Any:
-        """Place one render on video track `index`, read it back, and place it again with the other `endFrame`
-        convention when its length is off (the convention differs by version, and `endFrame == Frames` is
-        refused where it is inclusive)."""
-        inclusive_first = self.calls.version.end_frame_is_inclusive
+        """Place one render on video track `index` and read it back. Its `endFrame` follows this version's
+        convention; a placement whose length is off is removed and placed again with the other one, and a render
+        that ends at its file's last frame also without `endFrame` (where the end is inclusive, `endFrame ==
+        Frames` places nothing)."""
         where = f"{placement.render_path} at record frame {placement.record_frame}"
         answers = []
-        for is_inclusive in (inclusive_first, not inclusive_first):
+        for is_inclusive in self._end_conventions(placement, pool_item):
             clip_info = {
                 "mediaPoolItem": pool_item,
                 "startFrame": placement.head,
-                "endFrame": placement.head + placement.duration - (1 if is_inclusive else 0),
                 "mediaType": 1,
                 "trackIndex": index,
                 "recordFrame": placement.record_frame,
             }
+            if is_inclusive is not None:
+                clip_info["endFrame"] = placement.head + placement.duration - (1 if is_inclusive else 0)
             appended = as_list(self.media_pool.AppendToTimeline([clip_info]), f"place {where}", _FIX)
             if len(appended) == 1 and self._shows(appended[0], placement):
-                if is_inclusive != inclusive_first:
+                if is_inclusive != self.calls.version.end_frame_is_inclusive:
                     self._warn_convention(is_inclusive)
                 return appended[0]
             answers.append(
@@ -518,10 +519,19 @@ class _Writer:
             f"{placement.head} (is something else there?)"
         )
 
-    def _warn_convention(self, is_inclusive: bool) -> None:
-        kind = "inclusive" if is_inclusive else "exclusive"
+    def _end_conventions(self, placement: Placement, pool_item: Any) -> list[bool | None]:
+        """The `endFrame` conventions to try, this version's first; `None` (no `endFrame`: to the file's end) for a
+        render without a tail handle."""
+        first = self.calls.version.end_frame_is_inclusive
+        conventions: list[bool | None] = [first, not first]
+        if placement.head + placement.duration == read_media(pool_item, self.calls).frames:
+            conventions.append(None)
+        return conventions
+
+    def _warn_convention(self, is_inclusive: bool | None) -> None:
+        kind = {True: "as inclusive", False: "as exclusive", None: "only when left out"}[is_inclusive]
         warning = (
-            f"Resolve {self.calls.version} took AppendToTimeline's endFrame as {kind}, unlike what Keydub expects "
+            f"Resolve {self.calls.version} took the end frame of a placement {kind}, unlike what Keydub expects "
             "of this version; the renders were placed again that way and read back exactly"
         )
         if warning not in self.report.warnings:
@@ -568,6 +578,8 @@ class _Writer:
         original_index = item.GetSelectedTakeIndex() if had_takes else 1
         inclusive_first = self.calls.version.end_frame_is_inclusive
         shown = []
+        # AddTake's end bound is undocumented ("startFrame and endFrame ... specify the extents"); this version's
+        # AppendToTimeline convention first, then the other.
         for is_inclusive in (inclusive_first, not inclusive_first):
             end = placement.head + placement.duration - (1 if is_inclusive else 0)
             require_true(item.AddTake(pool_item, placement.head, end), f"add the render as a take of {name!r}", _FIX)

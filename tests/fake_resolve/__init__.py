@@ -57,10 +57,15 @@ class FakeProject:
 
 
 def three_clip_project(
-    fixture: DubbingFixture, durations: tuple[int, int, int], *, project_name: str = "Dubbing"
+    fixture: DubbingFixture,
+    durations: tuple[int, int, int],
+    *,
+    project_name: str = "Dubbing",
+    profile: str = "20.3",
 ) -> FakeProject:
     """The fixture's three clips cut on "Video 1" of timeline "three" (24000/1001, starting 01:00:00:00), the
-    premix on audio track "DX es-419" under all of it, and an empty production track "Audio 1"."""
+    premix on audio track "DX es-419" under all of it, and an empty production track "Audio 1", in a Resolve
+    answering as version `profile` (the editor's cut is made before, as in Resolve's own UI)."""
     fake = library()
     project = fake.Project(project_name, RATE)
     resolve = fake.Resolve(project)
@@ -105,4 +110,5 @@ def three_clip_project(
     )
     assert len(placed) == 1
     assert SOURCE_STARTS["A001"] == fake.timecode_to_frame(pool_items["A001"].GetClipProperty("Start TC"), RATE)
+    resolve.profile_ = fake.PROFILES[profile]
     return FakeProject(resolve=resolve, project=project, timeline=timeline, pool_items=pool_items)

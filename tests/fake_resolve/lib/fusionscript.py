@@ -93,17 +93,24 @@ MARKER_COLOURS = (
 
 @dataclass(frozen=True)
 class Profile:
-    """What one Resolve version answers (see the module docstring for the sources)."""
+    """What one Resolve version answers (see the module docstring for the sources).
+
+    `inclusive_end` and `refuses_end_at_frames` override what the version is measured to do, for the answers
+    nobody has measured (resolve-measured.md §5): an end convention other than expected, or an exclusive
+    `endFrame == Frames` refused.
+    """
 
     name: str
     version: tuple
+    inclusive_end: bool | None = None
+    refuses_end_at_frames: bool = False
 
     def since(self, *version: int) -> bool:
         return tuple(self.version[: len(version)]) >= version
 
     @property
     def end_frame_is_inclusive(self) -> bool:
-        return tuple(self.version[:2]) == (19, 1)
+        return tuple(self.version[:2]) == (19, 1) if self.inclusive_end is None else self.inclusive_end
 
     def lacks(self, method: str) -> bool:
         """Whether `method` is missing from this version (it then answers `None`, as any unknown name does)."""
@@ -838,6 +845,8 @@ class Timeline(_Object):
             return None
         last = end if inclusive else end - 1
         if not 0 <= start <= last < frames:
+            return None
+        if "endFrame" in info and end == frames and self.profile().refuses_end_at_frames:
             return None
         record = info.get("recordFrame")
         is_positioned = record is not None
