@@ -12,7 +12,7 @@ import pytest
 from fake_resolve import library, use_fake_resolve
 
 from keydub.plugin.cli.main import main
-from keydub.plugin.resolve import ResolveCallError, ResolveUnavailableError, connect, probe, script_paths
+from keydub.plugin.resolve import ResolveCallError, ResolveUnavailableError, connect, connection, probe, script_paths
 from keydub.plugin.resolve.timecode import frame_to_timecode, parse_frame_rate, timecode_to_frame
 
 
@@ -186,6 +186,28 @@ def test_a_missing_install_or_library_names_the_variable_to_set(monkeypatch, tmp
     with pytest.raises(ResolveUnavailableError, match="RESOLVE_SCRIPT_LIB") as error:
         connect()
     assert error.value.cause == "library" and "Could not locate module dependencies" in str(error.value)
+
+
+def test_a_library_that_crashes_python_on_import_is_one_line_and_keydub_survives(monkeypatch, tmp_path, capsys):
+    modules = tmp_path / "Scripting" / "Modules"
+    modules.mkdir(parents=True)
+    # What fusionscript does on Windows when it binds another Python: the process dies at import.
+    (modules / "DaVinciResolveScript.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n")
+    monkeypatch.setenv("RESOLVE_SCRIPT_API", str(tmp_path / "Scripting"))
+    monkeypatch.setenv("RESOLVE_SCRIPT_LIB", str(tmp_path / "fusionscript.dll"))
+    monkeypatch.delitem(sys.modules, "DaVinciResolveScript", raising=False)
+    assert main(["resolve", "status"]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "crashed Python (exit status -11)" in error and "FUSION_PYTHON3_HOME" in error
+    assert "DaVinciResolveScript" not in sys.modules
+
+
+def test_on_windows_the_library_is_pointed_at_keydubs_own_python():
+    assert connection.import_environment({"PATH": "x"}, "win32") == {
+        "PATH": "x",
+        "FUSION_PYTHON3_HOME": sys.base_prefix,
+    }
+    assert connection.import_environment({"PATH": "x"}, "linux") == {"PATH": "x"}
 
 
 def test_resolve_without_a_database_or_not_answering_is_refused(monkeypatch):

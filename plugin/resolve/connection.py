@@ -24,6 +24,9 @@ from keydub.plugin.resolve.errors import ResolveUnavailableError
 
 SCRIPT_API_ENV = "RESOLVE_SCRIPT_API"
 SCRIPT_LIB_ENV = "RESOLVE_SCRIPT_LIB"
+FUSION_PYTHON_HOME = "FUSION_PYTHON3_HOME"
+# Exit statuses at or above this are Windows exceptions (0xC0000005 is an access violation).
+_WINDOWS_CRASH_CODES = 0xC0000000
 # How long connecting and the first health checks may take before Resolve counts as not answering.
 DEFAULT_TIMEOUT = 20.0
 
@@ -87,8 +90,73 @@ def script_paths(environ: Mapping[str, str] | None = None, platform: str | None 
     )
 
 
+def import_environment(environ: Mapping[str, str] | None = None, platform: str | None = None) -> dict[str, str]:
+    """The variables `fusionscript` reads when it loads: on Windows it binds the highest Python registered on the
+    machine unless `FUSION_PYTHON3_HOME` names one, and crashes the process when that is not the Python importing
+    it (davinci-resolve-mcp#26, Studio 20.3.1), so it is pointed at this Python."""
+    environ = dict(os.environ if environ is None else environ)
+    if (platform or sys.platform) == "win32":
+        environ[FUSION_PYTHON_HOME] = sys.base_prefix
+    return environ
+
+
+# The import, tried in a child Python first: a library that crashes its process must not take Keydub with it.
+_IMPORT_PROBE = "import sys; sys.path.append(sys.argv[1]); import DaVinciResolveScript"
+_IMPORT_PROBE_TIMEOUT = 60.0
+_probed: set[tuple[str, str]] = set()
+
+
+def probe_import(paths: ScriptPaths, timeout: float = _IMPORT_PROBE_TIMEOUT) -> None:
+    """Import `DaVinciResolveScript` in a child Python with this process's interpreter and environment.
+
+    Raises:
+        `ResolveUnavailableError` (cause `"library"`): the import failed or crashed the child (the message gives
+            its last line or exit status and the fix).
+    """
+    key = (str(paths.module_folder), str(paths.lib))
+    if key in _probed:
+        return
+    environment = {**import_environment(), **paths.environment()}
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", _IMPORT_PROBE, str(paths.module_folder)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=environment,
+        )
+    except subprocess.TimeoutExpired:
+        raise ResolveUnavailableError(
+            f"importing DaVinci Resolve's scripting library did not finish within {timeout:g} s; restart Resolve and "
+            "try again",
+            cause="library",
+        ) from None
+    if result.returncode == 0:
+        _probed.add(key)
+        return
+    lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+    if result.returncode < 0 or result.returncode >= _WINDOWS_CRASH_CODES:
+        raise ResolveUnavailableError(
+            f"importing DaVinci Resolve's scripting library ({paths.lib}) crashed Python (exit status "
+            f"{result.returncode}); on Windows this happens when several Pythons are installed and the library "
+            f"binds another one: Keydub sets {FUSION_PYTHON_HOME} to its own Python ({sys.base_prefix}); check that "
+            f"{SCRIPT_LIB_ENV} names the fusionscript library of the installed Resolve",
+            cause="library",
+        )
+    raise _library_error(lines[-1] if lines else "no message", paths)
+
+
+def _library_error(detail: str, paths: ScriptPaths) -> ResolveUnavailableError:
+    return ResolveUnavailableError(
+        f"DaVinci Resolve's scripting library could not be loaded ({detail}); set {SCRIPT_LIB_ENV} to Resolve's "
+        f"fusionscript library (default {paths.lib}); on Windows also add Resolve's install folder to PATH",
+        cause="library",
+    )
+
+
 def load_script_module(paths: ScriptPaths | None = None) -> ModuleType:
-    """Import `DaVinciResolveScript` from `$RESOLVE_SCRIPT_API/Modules`, as the README says.
+    """Import `DaVinciResolveScript` from `$RESOLVE_SCRIPT_API/Modules`, as the README says, once a child Python
+    has shown that the import does not crash (see `probe_import`).
 
     Raises:
         `ResolveUnavailableError`: the module is not there (cause `"not_installed"`) or cannot load the
@@ -105,17 +173,16 @@ def load_script_module(paths: ScriptPaths | None = None) -> ModuleType:
     loaded = sys.modules.get("DaVinciResolveScript")
     if loaded is not None and Path(getattr(loaded, "__file__", "") or "").resolve() != module_file.resolve():
         del sys.modules["DaVinciResolveScript"]  # another install's module (RESOLVE_SCRIPT_API changed)
+    if "DaVinciResolveScript" not in sys.modules:
+        probe_import(paths)
+        os.environ.update(import_environment({}))
     folder = str(paths.module_folder)
     if folder not in sys.path:
         sys.path.append(folder)
     try:
         return importlib.import_module("DaVinciResolveScript")
     except ImportError as error:
-        raise ResolveUnavailableError(
-            f"DaVinci Resolve's scripting library could not be loaded ({error}); set {SCRIPT_LIB_ENV} to Resolve's "
-            f"fusionscript library (default {paths.lib}); on Windows also add Resolve's install folder to PATH",
-            cause="library",
-        ) from error
+        raise _library_error(str(error), paths) from error
 
 
 def resolve_is_running() -> bool | None:
