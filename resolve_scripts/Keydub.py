@@ -1,15 +1,24 @@
-"""Keydub for DaVinci Resolve: Workspace > Scripts > Keydub opens the Keydub panel on the current timeline.
+"""Keydub for DaVinci Resolve: the Workspace > Scripts menu entries.
 
-Install it with `keydub resolve install-scripts` (run in Keydub's own environment), which copies this file into
-Resolve's `Fusion/Scripts/Utility` folder and fills in the INSTALLED line below. Resolve runs menu scripts with
-whatever Python it found, so this script uses the standard library only: it finds Keydub, starts
-`keydub panel --resolve --timeline <current timeline>` as a separate process (Keydub's own Python, with the Resolve
-scripting variables set), and returns at once. The panel talks back to Resolve through external scripting.
+`keydub resolve install-scripts` (run in Keydub's own environment) copies this file into Resolve's
+`Fusion/Scripts/Utility` folder twice, filling in the INSTALLED line below with the entry's action:
+
+- "Keydub" exports the current timeline in Resolve (`Timeline.Export`, OpenTimelineIO) and opens the Keydub panel on
+  it, with the output folder `keydub resolve render` uses for that project and timeline;
+- "Keydub - Import renders" places the renders the panel saved for this timeline (its Send to Resolve, when
+  Keydub could not reach Resolve from outside), from inside Resolve.
+
+A menu script runs inside Resolve with the `resolve` object whatever the external-scripting preference, so this
+round trip needs no external scripting. Resolve runs menu scripts with whatever Python it found, so this file uses
+the standard library only and valid Python 3.6 (the panel runs in Keydub's own Python, as a separate process with
+Resolve's own Python and Qt settings removed from its environment). Run from a shell, the "Keydub" entry opens the
+panel through external scripting instead.
 
 Keydub is looked up, in order: the KEYDUB_EXECUTABLE environment variable, the command install-scripts recorded,
 then `keydub` on PATH.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -19,9 +28,14 @@ import time
 
 
 INSTALLED = {}  # filled in by `keydub resolve install-scripts`
-# A panel that fails (bad install, missing display) usually exits within this time; later failures show in its log.
-START_CHECK_SECONDS = 2.0
+# The panel says it is up (or why it is not) in this file; a failure usually comes within seconds, a start on a
+# cold disk (Qt, PyTorch) may take longer, after which the menu gives Resolve back and says where the log is.
+READY_SECONDS = 30.0
+PLACEMENTS_SECONDS = 300.0
 SCRIPTING_VARIABLES = ("RESOLVE_SCRIPT_API", "RESOLVE_SCRIPT_LIB")
+# What Resolve (and packaged Linux builds of it) set for its own Python and Qt; Keydub's Python and Qt must not
+# inherit them.
+RESOLVE_OWN_VARIABLES = ("PYTHONHOME", "PYTHONPATH", "PYTHON3HOME", "FUSION_PYTHON3_HOME", "LD_LIBRARY_PATH")
 TITLE = "Keydub"
 OTIO_ROUTE = (
     "File > Export > Timeline as .otio, run `keydub timeline` on it, then bring the result back with "
@@ -51,10 +65,14 @@ def resolve_object(namespace):
     return resolve
 
 
-def current_timeline_name(resolve):
+def current_names(resolve):
+    """`(project, timeline)` names of the open project and its current timeline (None where there is none)."""
     project = resolve.GetProjectManager().GetCurrentProject() if resolve is not None else None
     timeline = project.GetCurrentTimeline() if project is not None else None
-    return timeline.GetName() if timeline is not None else None
+    return (
+        project.GetName() if project is not None else None,
+        timeline.GetName() if timeline is not None else None,
+    )
 
 
 def show_message(namespace, text):
@@ -84,52 +102,168 @@ def show_message(namespace, text):
 
 
 def child_environment(environ, installed):
-    """Keydub's environment: Resolve's scripting variables set, and Resolve's own Python settings left out."""
-    env = {key: value for key, value in environ.items() if key not in ("PYTHONHOME", "PYTHONPATH")}
+    """Keydub's environment: Resolve's scripting variables set, and Resolve's own Python and Qt settings left out."""
+    env = {
+        key: value for key, value in environ.items() if key not in RESOLVE_OWN_VARIABLES and not key.startswith("QT_")
+    }
     for key in SCRIPTING_VARIABLES:
         if not env.get(key) and installed.get(key):
             env[key] = installed[key]
     return env
 
 
-def start_panel(argv, env):
-    """Start the panel detached; return None when it runs, else why it stopped."""
-    log = tempfile.NamedTemporaryFile(prefix="keydub-panel-", suffix=".log", delete=False)
+def _last_line(path):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            lines = [line.strip() for line in handle if line.strip()]
+    except OSError:
+        return "no output"
+    return lines[-1] if lines else "no output"
+
+
+def _read_state(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+def start_panel(argv, env, ready_seconds=READY_SECONDS):
+    """Start the panel detached and wait for its ready handshake; None when it is up (or still starting, said on
+    the console), else why it stopped."""
+    folder = tempfile.mkdtemp(prefix="keydub-panel-")
+    ready = os.path.join(folder, "ready.json")
+    log_path = os.path.join(folder, "panel.log")
     detached = (
         {"creationflags": subprocess.DETACHED_PROCESS | subprocess.CREATE_NEW_PROCESS_GROUP}
         if sys.platform == "win32"
         else {"start_new_session": True}
     )
-    try:
-        process = subprocess.Popen(
-            argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, **detached
+    with open(log_path, "wb") as log:
+        try:
+            process = subprocess.Popen(
+                argv + ["--ready-file", ready],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                **detached,
+            )
+        except OSError as error:
+            return (
+                f"Keydub could not be started ({error}); reinstall it and run `keydub resolve install-scripts` again"
+            )
+    deadline = time.monotonic() + ready_seconds
+    while time.monotonic() < deadline:
+        state = _read_state(ready)
+        if state is not None and state.get("state") == "ready":
+            return None
+        if state is not None and state.get("state") == "failed":
+            return "the Keydub panel could not start: {}".format(state.get("error") or "no reason given")
+        code = process.poll()
+        if code is not None:
+            return f"the Keydub panel stopped at once (exit code {code}): {_last_line(log_path)}. Full log: {log_path}"
+        time.sleep(0.1)
+    print(f"{TITLE}: the panel is taking long to start; if no window appears, see {log_path}")
+    return None
+
+
+def export_timeline(resolve):
+    """The current timeline exported by Resolve as OpenTimelineIO: `(path, None)`, or `(None, why not)`."""
+    project = resolve.GetProjectManager().GetCurrentProject()
+    timeline = project.GetCurrentTimeline() if project is not None else None
+    if timeline is None:
+        return None, "open a timeline in Resolve first, then choose Workspace > Scripts > Keydub again"
+    path = os.path.join(tempfile.mkdtemp(prefix="keydub-export-"), "timeline.otio")
+    if timeline.Export(path, resolve.EXPORT_OTIO, resolve.EXPORT_NONE) is not True or not os.path.isfile(path):
+        return None, "Resolve did not export the timeline as OpenTimelineIO; use the OTIO route instead: " + OTIO_ROUTE
+    return path, None
+
+
+def open_panel(resolve, command):
+    """The "Keydub" entry: the panel on the current timeline."""
+    env = child_environment(os.environ, INSTALLED)
+    if resolve is None:  # run from a shell: the panel reaches Resolve through external scripting
+        return start_panel(command + ["panel", "--resolve"], env), None
+    project, timeline = current_names(resolve)
+    path, problem = export_timeline(resolve)
+    if problem is not None:
+        return problem, None
+    argv = command + ["panel", "--resolve", "--export", path, "--project", project, "--timeline", timeline]
+    return start_panel(argv, env), timeline
+
+
+def load_keydub(installed):
+    """Keydub's packages, imported in Resolve's Python from where install-scripts found them."""
+    import importlib.util
+    import types
+
+    if sys.version_info < (3, 10):
+        raise RuntimeError(
+            "Resolve runs scripts with Python {}.{}, and Keydub needs 3.10 or newer: install Python 3.10+ where "
+            "Resolve looks for it (see Keydub's Resolve guide)".format(*sys.version_info[:2])
         )
-    except OSError as error:
-        return f"Keydub could not be started ({error}); reinstall it and run `keydub resolve install-scripts` again"
-    finally:
-        log.close()
-    deadline = time.monotonic() + START_CHECK_SECONDS
-    while time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.05)
-    code = process.poll()
-    if code is None or code == 0:
-        return None
-    with open(log.name, encoding="utf-8", errors="replace") as handle:
-        lines = [line.strip() for line in handle if line.strip()]
-    detail = lines[-1] if lines else "no output"
-    return f"the Keydub panel stopped at once (exit code {code}): {detail}. Full log: {log.name}"
+    if "keydub" not in sys.modules:
+        namespace = types.ModuleType("keydub")
+        namespace.__path__ = []
+        sys.modules["keydub"] = namespace
+    for name, folder in sorted(installed.get("packages", {}).items()):
+        if name in sys.modules:
+            continue
+        spec = importlib.util.spec_from_file_location(
+            name, os.path.join(folder, "__init__.py"), submodule_search_locations=[folder]
+        )
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    from keydub.plugin.resolve import bridge, writeback
+
+    return bridge, writeback
+
+
+def import_renders(resolve, command):
+    """The "Keydub - Import renders" entry: place the renders the panel saved for the current timeline."""
+    if resolve is None:
+        return "run this from Workspace > Scripts inside DaVinci Resolve"
+    project, timeline = current_names(resolve)
+    if timeline is None:
+        return "open the timeline the renders were made from, then choose Keydub - Import renders again"
+    env = child_environment(os.environ, INSTALLED)
+    argv = command + ["resolve", "placements", "--project", project, "--timeline", timeline]
+    try:
+        result = subprocess.run(
+            argv,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            timeout=PLACEMENTS_SECONDS,
+            universal_newlines=True,
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"Keydub could not be asked for the renders ({error})"
+    if result.returncode != 0:
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        return (
+            lines[-1][len("Error: ") :]
+            if lines and lines[-1].startswith("Error: ")
+            else "Keydub failed: " + (lines[-1] if lines else "no message")
+        )
+    pending = json.loads(result.stdout)
+    try:
+        bridge, writeback = load_keydub(INSTALLED)
+        placements = [writeback.Placement.from_dict(data) for data in pending["placements"]]
+        report = bridge.apply(
+            placements, pending["strategy"], timeline=pending["timeline"], resolve=resolve, in_app=True
+        )
+    except Exception as error:  # one message in Resolve, whatever went wrong
+        return str(error)
+    return "Imported: " + report.summary()
 
 
 def main(namespace):
     resolve = resolve_object(namespace)
-    product = resolve.GetProductName() if resolve is not None else None
-    if isinstance(product, str) and "Studio" not in product:
-        show_message(
-            namespace,
-            f"The Keydub panel needs DaVinci Resolve Studio (this is {product}, which has no "
-            f"external scripting). Use the OTIO round trip instead: {OTIO_ROUTE}.",
-        )
-        return 1
     command = find_keydub(INSTALLED, os.environ)
     if command is None:
         show_message(
@@ -139,14 +273,16 @@ def main(namespace):
             "Resolve.",
         )
         return 1
-    timeline = current_timeline_name(resolve)
-    argv = [*command, "panel", "--resolve", *(["--timeline", timeline] if timeline else [])]
-    problem = start_panel(argv, child_environment(os.environ, INSTALLED))
+    if INSTALLED.get("action") == "import":
+        message = import_renders(resolve, command)
+        show_message(namespace, message[0].upper() + message[1:])
+        return 0 if message.startswith("Imported") else 1
+    problem, timeline = open_panel(resolve, command)
     if problem is not None:
         show_message(namespace, problem[0].upper() + problem[1:])
         return 1
     where = f" on timeline {timeline!r}" if timeline else ""
-    print(f"{TITLE}: the panel is starting{where}.")
+    print(f"{TITLE}: the panel is open{where}.")
     return 0
 
 

@@ -15,19 +15,23 @@ from fake_resolve import library
 from keydub.core.errors import KeydubError
 from keydub.plugin.cli.main import main
 from keydub.plugin.resolve import install
+from keydub.plugin.timeline.otio_file import read_timeline
 
 
 PROJECT = Path(__file__).resolve().parents[1]
 LAUNCHER = PROJECT / "resolve_scripts" / "Keydub.py"
 STAND_IN = """#!/bin/sh
 printf '%s\\n' "$@" > "{record}"
-echo "API=$RESOLVE_SCRIPT_API PYTHONPATH=$PYTHONPATH" >> "{record}"
+echo "API=$RESOLVE_SCRIPT_API PYTHONPATH=$PYTHONPATH PYTHON3HOME=$PYTHON3HOME QT=$QT_PLUGIN_PATH" >> "{record}"
 {tail}
 """
+# The panel's handshake: its last argument is `--ready-file FILE`.
+READY = """for last; do :; done; printf '{"state": "ready"}' > "$last"; exit 0"""
 
 
-def stand_in_keydub(folder: Path, tail: str = "exit 0") -> tuple[Path, Path]:
-    """A `keydub` program that records its arguments and environment (the panel is a separate piece)."""
+def stand_in_keydub(folder: Path, tail: str = READY) -> tuple[Path, Path]:
+    """A `keydub` program that records its arguments and environment and says it is ready (the panel itself is
+    tested with the real CLI below)."""
     folder.mkdir(parents=True, exist_ok=True)
     record = folder / "record.txt"
     program = folder / "keydub"
@@ -54,10 +58,15 @@ def test_the_launcher_starts_the_panel_found_on_path(tmp_path):
         f"{program.parent}:/usr/bin:/bin",
         RESOLVE_SCRIPT_API="/opt/resolve/api",
         PYTHONPATH="/resolve/python/site",
+        PYTHON3HOME="/resolve/python",
+        QT_PLUGIN_PATH="/opt/resolve/libs/plugins",
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.strip() == "Keydub: the panel is starting."
-    assert record.read_text().splitlines() == ["panel", "--resolve", "API=/opt/resolve/api PYTHONPATH="]
+    assert result.stdout.strip() == "Keydub: the panel is open."
+    arguments = record.read_text().splitlines()
+    assert arguments[:3] == ["panel", "--resolve", "--ready-file"]
+    # Resolve's own Python and Qt settings stay out of Keydub's environment.
+    assert arguments[-1] == "API=/opt/resolve/api PYTHONPATH= PYTHON3HOME= QT="
 
 
 def test_without_keydub_the_launcher_says_how_to_install_it(tmp_path):
@@ -80,27 +89,35 @@ def test_a_panel_that_stops_at_once_is_reported_with_its_last_line(tmp_path):
 
 
 def fake_resolve_globals(product: str = "DaVinci Resolve Studio") -> dict:
+    """What a menu script is given inside Resolve: the `resolve` object (a new wrapper, as Resolve's are)."""
     fake = library()
     project = fake.Project("Dubbing", 25)
     project.GetMediaPool().CreateEmptyTimeline("reel 2")
-    return {"resolve": fake.Resolve(project, product=product)}
+    return {"resolve": fake.fake_remote(fake.Resolve(project, product=product))}
 
 
-def test_inside_resolve_the_panel_opens_on_the_current_timeline(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("product", ["DaVinci Resolve Studio", "DaVinci Resolve"])
+def test_inside_resolve_the_panel_opens_on_the_exported_current_timeline(tmp_path, monkeypatch, capsys, product):
+    # Inside Resolve the menu needs no external scripting, so the free edition gets the panel too.
     program, record = stand_in_keydub(tmp_path / "bin")
     monkeypatch.setenv("KEYDUB_EXECUTABLE", str(program))
-    runpy.run_path(str(LAUNCHER), init_globals=fake_resolve_globals())
-    assert capsys.readouterr().out.strip() == "Keydub: the panel is starting on timeline 'reel 2'."
-    assert record.read_text().splitlines()[:4] == ["panel", "--resolve", "--timeline", "reel 2"]
+    runpy.run_path(str(LAUNCHER), init_globals=fake_resolve_globals(product))
+    assert capsys.readouterr().out.strip() == "Keydub: the panel is open on timeline 'reel 2'."
+    arguments = record.read_text().splitlines()
+    assert arguments[:2] == ["panel", "--resolve"]
+    assert arguments[4:8] == ["--project", "Dubbing", "--timeline", "reel 2"]
+    assert arguments[2] == "--export" and read_timeline(Path(arguments[3])).name == "reel 2"
 
 
-def test_inside_the_free_edition_the_launcher_points_to_the_otio_route(tmp_path, monkeypatch, capsys):
+def test_without_a_current_timeline_the_menu_says_to_open_one(tmp_path, monkeypatch, capsys):
     program, record = stand_in_keydub(tmp_path / "bin")
     monkeypatch.setenv("KEYDUB_EXECUTABLE", str(program))
-    runpy.run_path(str(LAUNCHER), init_globals=fake_resolve_globals(product="DaVinci Resolve"))
-    message = capsys.readouterr().out
-    assert "needs DaVinci Resolve Studio (this is DaVinci Resolve" in message
-    assert "File > Export > Timeline" in message and "File > Import > Timeline" in message
+    fake = library()
+    resolve = fake.fake_remote(fake.Resolve(fake.Project("Empty", 25)))
+    runpy.run_path(str(LAUNCHER), init_globals={"resolve": resolve})
+    assert capsys.readouterr().out.strip() == (
+        "Keydub: Open a timeline in Resolve first, then choose Workspace > Scripts > Keydub again"
+    )
     assert not record.exists()
 
 
@@ -119,15 +136,21 @@ def test_install_scripts_copies_the_launcher_with_this_keydub_recorded(tmp_path,
     assert not scripts.exists()
 
     assert main(["resolve", "install-scripts", "--scripts-dir", str(scripts)]) == 0
-    assert f"Copied the Keydub launcher to {scripts}/Utility/Keydub.py" in capsys.readouterr().out
+    assert capsys.readouterr().out.splitlines()[:2] == [
+        f"Copied the Keydub launcher to {scripts}/Utility/Keydub.py",
+        f"Copied the Keydub launcher to {scripts}/Utility/Keydub - Import renders.py",
+    ]
     installed = scripts / "Utility" / "Keydub.py"
-    text = installed.read_text()
-    config = installed_config(text)
+    config = installed_config(installed.read_text())
     assert config["command"] == [str(program)] and config["RESOLVE_SCRIPT_API"] == "/opt/resolve/Developer/Scripting"
+    assert config["action"] == "panel"
+    assert installed_config((scripts / "Utility" / "Keydub - Import renders.py").read_text())["action"] == "import"
+    # Where the bridge's packages are, for the import entry to load them in Resolve's Python.
+    assert config["packages"] == {"keydub.core": str(PROJECT / "core"), "keydub.plugin": str(PROJECT / "plugin")}
     # The installed copy finds Keydub without PATH and hands Resolve's scripting paths on.
     result = run_bare(installed, "/usr/bin:/bin")
     assert result.returncode == 0, result.stdout
-    assert record.read_text().splitlines()[2] == "API=/opt/resolve/Developer/Scripting PYTHONPATH="
+    assert record.read_text().splitlines()[-1].startswith("API=/opt/resolve/Developer/Scripting PYTHONPATH=")
 
 
 def source_tree_copy(folder: Path) -> Path:

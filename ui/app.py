@@ -20,9 +20,11 @@ from keydub.core.errors import KeydubError
 from keydub.core.media import MediaInfo, probe
 from keydub.plugin.panel.analysis import BackendFactory, FaceAnalysis, analyse_faces
 from keydub.plugin.panel.controller import PanelController, load_timeline, load_video
+from keydub.plugin.panel.resolve_link import ResolveLink, ResolveTarget, SendOutcome
 from keydub.plugin.store import JobStore
 from keydub.ui.clips import ClipListModel, ClipListView
 from keydub.ui.compare import SPLIT, CompareView
+from keydub.ui.resolve_send import DubTrackDialog, SendToResolveDialog, send_report_box
 from keydub.ui.settings import SettingsDialog, app_settings, load_settings, save_settings
 from keydub.ui.tasks import TaskThread
 from keydub.ui.viewer import Viewer
@@ -53,6 +55,7 @@ class MainWindow(QtWidgets.QMainWindow):
             stand-in; defaults to `get_landmark_backend`).
         cache_bytes (`int`, defaults to 1 GiB): the viewer's decoded-frame cache.
         occluder_masker (`Any | None`): passed to the occluder dock (a SAM2 masker or a function loading one).
+        resolve_link (`ResolveLink | None`): the Resolve timeline the clips come from; enables Send to Resolve.
     """
 
     def __init__(
@@ -62,9 +65,11 @@ class MainWindow(QtWidgets.QMainWindow):
         backend_factory: BackendFactory | None = None,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
         occluder_masker: Any | None = None,
+        resolve_link: ResolveLink | None = None,
         parent: QtWidgets.QWidget | None = None,
     ) -> None:
         super().__init__(parent)
+        self.resolve_link = resolve_link
         self.setWindowTitle("Keydub")
         self.setAcceptDrops(True)
         self.resize(1400, 860)
@@ -80,6 +85,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.occluder_panel = None
         self.queue_panel = None
         self.is_error_shown = False
+        self.dialog: QtWidgets.QDialog | None = None  # the open Resolve dialog or report
 
         self._build(cache_bytes)
         self._dock_occluder_panel(occluder_masker)
@@ -138,6 +144,9 @@ class MainWindow(QtWidgets.QMainWindow):
         toolbar.addSeparator()
         self.export_action = toolbar.addAction("Export OTIO…")
         self.export_action.setToolTip("Write the timeline with the finished, up-to-date renders on a new track")
+        self.send_action = toolbar.addAction("Send to Resolve…")
+        self.send_action.setToolTip("Put the finished renders back on the Resolve timeline: a track, takes or a copy")
+        self.send_action.setVisible(self.resolve_link is not None)
         self.settings_action = toolbar.addAction("Settings…")
         self._state_timer = QtCore.QTimer(self)
         self._state_timer.start(_STATE_REFRESH_MS)
@@ -209,6 +218,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.compare_mode.currentIndexChanged.connect(self._on_compare_mode_change)
         self.play_action.triggered.connect(self._on_play_click)
         self.export_action.triggered.connect(self._on_export_click)
+        self.send_action.triggered.connect(self._on_send_click)
         self.settings_action.triggered.connect(self._on_settings_click)
         self.clip_list.current_clip_changed.connect(self._on_clips_current_change)
         self.clip_list.render_requested.connect(self._on_clips_render)
@@ -276,21 +286,32 @@ class MainWindow(QtWidgets.QMainWindow):
             self.show_message("drop one video with its dub audio, or one .otio timeline", is_error=True)
 
     def _open_dropped_timeline(self, path: Path) -> None:
+        self.choose_dub_track(path)
+
+    def choose_dub_track(self, path: Path, out_dir: Path | None = None) -> None:
+        """Ask which audio track of the timeline at `path` holds the dub, then open it with that track."""
         from keydub.plugin.timeline.otio_file import read_timeline
 
         try:
-            names = [track.name for track in read_timeline(path).audio_tracks()]
+            timeline = read_timeline(path)
         except KeydubError as error:
             self.show_message(str(error), is_error=True)
             return
+        names = [track.name for track in timeline.audio_tracks()]
         if not names:
             self.show_message(f"{path.name} has no audio track to take the dub from", is_error=True)
             return
-        name, is_chosen = QtWidgets.QInputDialog.getItem(
-            self, "Dub track", "Audio track with the dub:", names, 0, False
-        )
-        if is_chosen:
-            self.open_timeline(path, (name,))
+        dialog = DubTrackDialog(timeline.name or path.name, names, self)
+        dialog.accepted.connect(lambda: self.open_timeline(path, (dialog.track,), out_dir))
+        self._open_dialog(dialog)
+        self.show_message(f"choose the audio track of {timeline.name or path.name} that holds the dub")
+
+    def _open_dialog(self, dialog: QtWidgets.QDialog) -> None:
+        """Show `dialog` without blocking the event loop (one at a time)."""
+        if self.dialog is not None:
+            self.dialog.close()
+        self.dialog = dialog
+        dialog.open()
 
     # Tasks --------------------------------------------------------------------------------------------------
     def _run(self, kind: str, function, on_success, message: str) -> int:
@@ -623,6 +644,31 @@ class MainWindow(QtWidgets.QMainWindow):
         if name:
             self.export_timeline(Path(name), overwrite=True)
 
+    def _on_send_click(self) -> None:
+        if self.resolve_link is None:
+            return
+        if self.controller.out_dir is None:
+            self.show_message("open the Resolve timeline's clips first", is_error=True)
+            return
+        dialog = SendToResolveDialog(self.resolve_link.target.timeline, self)
+        dialog.accepted.connect(lambda: self.send_to_resolve(dialog.strategy))
+        self._open_dialog(dialog)
+
+    def send_to_resolve(self, strategy: str) -> None:
+        """Write the finished renders back to the Resolve timeline with `strategy`, off the UI thread."""
+        link, controller = self.resolve_link, self.controller
+        assert link is not None, "Send to Resolve is offered only for a Resolve timeline"
+        self._run(
+            "send",
+            lambda progress: link.send(controller.result_timeline(), strategy).result(),
+            self._on_send_finish,
+            f"Sending the renders to Resolve as {strategy}…",
+        )
+
+    def _on_send_finish(self, outcome: SendOutcome) -> None:
+        self.show_message(outcome.summary().splitlines()[0], is_error=outcome.report is None)
+        self._open_dialog(send_report_box(outcome, self))
+
     def _on_settings_click(self) -> None:
         dialog = SettingsDialog(
             self.controller.render_options, self.controller.handles, self.viewer.cache.max_bytes, parent=self
@@ -663,6 +709,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         self._state_timer.stop()
+        if self.resolve_link is not None:
+            self.resolve_link.close()
         for panel in (self.occluder_panel, self.queue_panel):
             if panel is not None:
                 panel.shutdown()
@@ -687,7 +735,7 @@ def open_from_arguments(window: MainWindow, args: argparse.Namespace) -> None:
         return
     if args.source.suffix.lower() == ".otio":
         if not args.dub_track:
-            window.show_message("a timeline needs --dub-track NAME (the audio track with the dub)", is_error=True)
+            window.choose_dub_track(args.source, args.out_dir)
             return
         window.open_timeline(args.source, tuple(args.dub_track), args.out_dir)
     elif args.audio is None:
@@ -703,15 +751,23 @@ def default_queue(folder: Path) -> Any:
     return QueueController(folder)
 
 
-def run_app(args: argparse.Namespace) -> int:
-    """Show the panel for parsed `args` and run Qt's event loop."""
+def run_app(args: argparse.Namespace, on_ready: Callable[[], None] | None = None) -> int:
+    """Show the panel for parsed `args` and run Qt's event loop; `on_ready` runs once the window is up."""
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     app.setApplicationName("Keydub")
     options, handles, cache_bytes = load_settings(app_settings())
     controller = PanelController(render_options=options, handles=handles)
-    window = MainWindow(controller, queue_factory=default_queue, cache_bytes=cache_bytes)
+    target: ResolveTarget | None = getattr(args, "resolve_target", None)
+    window = MainWindow(
+        controller,
+        queue_factory=default_queue,
+        cache_bytes=cache_bytes,
+        resolve_link=ResolveLink(target) if target is not None else None,
+    )
     window.show()
     open_from_arguments(window, args)
+    if on_ready is not None:
+        QtCore.QTimer.singleShot(0, on_ready)
     return app.exec()
 
 

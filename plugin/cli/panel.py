@@ -1,16 +1,23 @@
 """`keydub panel`: open the Keydub panel (the desktop app) on a clip and its dub, a timeline, or Resolve's timeline."""
 
 import argparse
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from keydub.core.errors import InvalidParameterError, KeydubError
+from keydub.core.files import write_json_atomically
+
+
+if TYPE_CHECKING:
+    from keydub.plugin.panel.resolve_link import ResolveTarget
 
 
 EXAMPLES = """examples:
   keydub panel
   keydub panel interview.mov --audio dub_es.wav
   keydub panel episode101.otio --dub-track "DX es-419" --out-dir renders/
-  keydub panel --resolve --dub-track "DX es-419"                 # the current Resolve timeline
+  keydub panel --resolve                                          # the current Resolve timeline; pick the dub
   keydub panel --resolve --timeline "EP101 v3" --dub-track "DX es-419"
 
 Everything chosen in the panel (faces, occluders, ranges, settings) is kept in the output folder beside the
@@ -34,6 +41,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="open DaVinci Resolve's current timeline (or --timeline NAME) instead of a file",
     )
     parser.add_argument("--timeline", metavar="NAME", help="with --resolve: the Resolve timeline to open")
+    parser.add_argument(
+        "--export",
+        type=Path,
+        metavar="FILE.otio",
+        help="with --resolve: open this OpenTimelineIO export of the timeline instead of reading it through external "
+        "scripting (the Workspace > Scripts > Keydub menu entry passes it, with --project and --timeline)",
+    )
+    parser.add_argument("--project", metavar="NAME", help="with --export: the Resolve project the timeline is in")
+    parser.add_argument(
+        "--ready-file",
+        type=Path,
+        metavar="FILE",
+        help='write {"state": "ready"} there once the window is up, or the reason it could not start (for launchers)',
+    )
     parser.set_defaults(func=run)
 
 
@@ -54,28 +75,62 @@ def add_panel_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.timeline and not args.resolve:
-        raise InvalidParameterError("--timeline names a Resolve timeline; add --resolve, or give a .otio file")
-    if args.resolve:
-        if args.source is not None:
-            raise InvalidParameterError("--resolve opens Resolve's timeline; leave out the file argument")
-        if not args.dub_track:
-            raise InvalidParameterError("--resolve needs --dub-track NAME: the audio track with the dub")
-        args.source, args.out_dir = resolve_snapshot(args.timeline, args.out_dir)
+    handshake = ReadyHandshake(args.ready_file)
     try:
-        from keydub.ui.app import run_app
-    except ImportError as error:
-        raise KeydubError(f"the panel needs PySide6 ({error}); install it with: pip install 'keydub[ui]'") from error
-    return run_app(args)
+        if args.resolve:
+            args.source, args.out_dir, args.resolve_target = open_resolve(args)
+        elif args.timeline or args.export or args.project:
+            raise InvalidParameterError(
+                "--timeline, --export and --project name a Resolve timeline; add --resolve, or give a .otio file"
+            )
+        try:
+            from keydub.ui.app import run_app
+        except ImportError as error:
+            raise KeydubError(f"the panel needs PySide6 ({error}); install it: pip install 'keydub[ui]'") from error
+        return run_app(args, on_ready=handshake.ready)
+    except KeydubError as error:
+        handshake.fail(str(error))
+        raise
 
 
-def resolve_snapshot(timeline: str | None, out_dir: Path | None) -> tuple[Path, Path]:
-    """Resolve's timeline written as OTIO into the output folder: `(timeline file, output folder)`."""
-    from keydub.plugin.resolve.bridge import default_out_dir, snapshot
-    from keydub.plugin.timeline.otio_file import write_timeline
+class ReadyHandshake:
+    """What a launcher waits for: `{"state": "ready", "pid": N}` once the window is up, or `{"state": "failed",
+    "error": "..."}`, written atomically to `path` (nothing when `path` is `None`)."""
 
-    snapshotted = snapshot(timeline)
-    out_dir = Path(out_dir).absolute() if out_dir else default_out_dir("Resolve", snapshotted.name)
-    path = out_dir / ".keydub" / "panel" / "resolve_timeline.otio"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return write_timeline(snapshotted, path, overwrite=True), out_dir
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+
+    def _write(self, state: dict) -> None:
+        if self.path is not None:
+            write_json_atomically(self.path, {**state, "pid": os.getpid()})
+
+    def ready(self) -> None:
+        self._write({"state": "ready"})
+
+    def fail(self, message: str) -> None:
+        self._write({"state": "failed", "error": message})
+
+
+def open_resolve(args: argparse.Namespace) -> tuple[Path, Path, "ResolveTarget"]:
+    """The Resolve timeline of `keydub panel --resolve` as a file in its output folder: `(timeline file, output
+    folder, target)`. The folder is `keydub resolve render`'s for the same project and timeline, so both share one
+    job store."""
+    from keydub.plugin.panel.resolve_link import ResolveTarget
+    from keydub.plugin.resolve.bridge import default_out_dir
+    from keydub.plugin.timeline.otio_file import read_timeline, write_timeline
+
+    if args.source is not None:
+        raise InvalidParameterError("--resolve opens Resolve's timeline; leave out the file argument")
+    if args.export is not None:
+        if not (args.project and args.timeline):
+            raise InvalidParameterError("--export needs --project NAME and --timeline NAME: where it comes from")
+        timeline, project = read_timeline(args.export.absolute()), args.project
+        timeline.name = args.timeline
+    else:
+        from keydub.plugin.resolve.bridge import session, snapshot
+
+        resolve, project_object, _ = session()
+        timeline, project = snapshot(args.timeline, resolve=resolve), project_object.GetName()
+    out_dir = Path(args.out_dir).absolute() if args.out_dir else default_out_dir(project, timeline.name)
+    path = write_timeline(timeline, out_dir / ".keydub" / "panel" / "resolve_timeline.otio", overwrite=True)
+    return path, out_dir, ResolveTarget(project=project, timeline=timeline.name, out_dir=out_dir)

@@ -22,9 +22,10 @@ EXAMPLES = """examples:
   keydub resolve apply /farm/ep101/episode101.keydub.otio --as duplicate
   keydub resolve install-scripts --dry-run
 
-Needs DaVinci Resolve Studio with Preferences > System > General > External scripting using: Local.
-With the free edition, use the OTIO round trip: File > Export > Timeline (.otio), `keydub timeline`,
-then File > Import > Timeline.
+status, snapshot, render and apply need DaVinci Resolve Studio 19.0.2 or newer with Preferences > System >
+General > External scripting using: Local. Without it, use the Workspace > Scripts > Keydub menu entries
+(after install-scripts), or the OTIO round trip: File > Export > Timeline (.otio), `keydub timeline`, then
+File > Import > Timeline.
 """
 
 
@@ -135,6 +136,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     install.set_defaults(func=run_install)
 
+    pending = commands.add_parser(
+        "placements",
+        help="print, as JSON, the renders waiting for Workspace > Scripts > Keydub - Import renders",
+        description='What the "Keydub - Import renders" menu entry places: the renders the panel saved for a '
+        "timeline when it could not reach Resolve, with their record frames and the write-back strategy.",
+    )
+    pending.add_argument("--project", required=True, metavar="NAME", help="the Resolve project")
+    pending.add_argument("--timeline", required=True, metavar="NAME", help="the Resolve timeline")
+    pending.add_argument(
+        "--file",
+        type=Path,
+        metavar="RESULT.otio",
+        help="a result timeline to read instead of the one saved in the output folder",
+    )
+    pending.set_defaults(func=run_placements)
+
 
 def _add_strategy(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -214,8 +231,16 @@ def run_apply(args: argparse.Namespace) -> int:
 def run_install(args: argparse.Namespace) -> int:
     result = install_launcher(scripts_folder=args.scripts_dir, dry_run=args.dry_run)
     verb = "Would copy" if args.dry_run else "Copied"
-    print(f"{verb} the Keydub launcher to {result.target}")
+    for target in result.targets:
+        print(f"{verb} the Keydub launcher to {target}")
     print(f"It starts: {' '.join(result.command)}")
     if not args.dry_run:
         print("Restart Resolve, then open Workspace > Scripts > Keydub.")
+    return 0
+
+
+def run_placements(args: argparse.Namespace) -> int:
+    from keydub.plugin.resolve.handoff import pending_import
+
+    print_json(pending_import(args.project, args.timeline, args.file))
     return 0

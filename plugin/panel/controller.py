@@ -507,6 +507,15 @@ class PanelController(TopicEvents):
             `TimelineError`: nothing is rendered yet.
             `OutputExistsError`: `path` exists and `overwrite` is false.
         """
+        return write_timeline(self.result_timeline(), Path(path), overwrite=overwrite)
+
+    def result_timeline(self) -> otio.schema.Timeline:
+        """The timeline with the finished, up-to-date renders on a new track (what Export and Send to Resolve
+        write back).
+
+        Raises:
+            `TimelineError`: nothing is rendered yet.
+        """
         plan = self._plan(tuple(self._sessions), write_audio=False)
         rendered = []
         with JobStore.for_folder(self.out_dir, read_only=True) as store:
@@ -523,9 +532,7 @@ class PanelController(TopicEvents):
                     )
         if not rendered:
             raise TimelineError("no clip has a finished, up-to-date render yet; render the clips first")
-        return write_timeline(
-            timeline_with_results(self._edited_timeline(), plan, rendered), Path(path), overwrite=overwrite
-        )
+        return timeline_with_results(self._edited_timeline(), plan, rendered)
 
     def _plan(self, clip_ids: tuple[str, ...], write_audio: bool, edited: bool = True) -> TimelinePlan:
         """Plan clips of the timeline with the sessions' edits in their metadata, or as the timeline has them."""

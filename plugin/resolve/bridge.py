@@ -29,16 +29,20 @@ if TYPE_CHECKING:
     from keydub.plugin.timeline.plan import PlanOptions
 
 
-def session(resolve: Any = None) -> tuple[Any, Any, Calls]:
+def session(resolve: Any = None, in_app: bool = False) -> tuple[Any, Any, Calls]:
     """`(resolve, project, calls)`: the connected Resolve (connecting unless given), its open project and the calls
     of its version, checked to be one Keydub can use before anything is read or written.
 
+    Args:
+        resolve (`Any`): a connected `Resolve`; `None` to connect.
+        in_app (`bool`): `resolve` is a menu script's, inside Resolve (the free edition runs those too).
+
     Raises:
-        `ResolveUnavailableError`: Resolve cannot be reached, is the free edition or older than 19.0.2, or has no
-            project open.
+        `ResolveUnavailableError`: Resolve cannot be reached, is older than 19.0.2, has no project open, or is the
+            free edition reached from outside.
     """
     resolve = resolve if resolve is not None else connect()
-    project = current_project(resolve)
+    project = current_project(resolve, in_app)
     return resolve, project, Calls(version_of(resolve))
 
 
@@ -88,6 +92,7 @@ def apply(
     *,
     timeline: str | None = None,
     resolve: Any = None,
+    in_app: bool = False,
 ) -> ApplyReport:
     """Put renders back on a Resolve timeline: into the bin `Keydub/<timeline>/<dub track>`, then as a new track,
     as takes, or on a copy of the timeline, with a QC marker on each (see `writeback`). Nothing original changes
@@ -101,6 +106,7 @@ def apply(
         timeline (`str | None`): the Resolve timeline to write to; defaults to the one named like the results
             (the current one for bare placements).
         resolve (`Any`): a connected `Resolve` object; `None` to connect.
+        in_app (`bool`): `resolve` is a menu script's, inside Resolve (see `session`).
 
     Returns:
         `ApplyReport`: what was imported, added and saved.
@@ -112,7 +118,7 @@ def apply(
         `TimelineError`: the results are not a Keydub result timeline.
     """
     placements, name = _placements(results)
-    resolve, project, calls = session(resolve)
+    resolve, project, calls = session(resolve, in_app)
     target = find_timeline(project, timeline if timeline is not None else name)
     return apply_placements(resolve, project, target, placements, strategy, calls)
 

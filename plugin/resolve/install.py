@@ -22,6 +22,10 @@ from keydub.plugin.resolve.connection import script_paths
 
 
 LAUNCHER_NAME = "Keydub.py"
+# The menu entries (file names in Scripts/Utility, which Resolve lists by name) and the launcher's action in each.
+MENU_ENTRIES = {"Keydub.py": "panel", "Keydub - Import renders.py": "import"}
+# Keydub's packages, imported by the "Import renders" entry in Resolve's own Python from where they are installed.
+BRIDGE_PACKAGES = ("keydub.core", "keydub.plugin")
 # The launcher's one line that install-scripts fills in.
 CONFIG_LINE = "INSTALLED = {}  # filled in by `keydub resolve install-scripts`\n"
 # The package that holds the launcher (`resolve_scripts/` in the source tree).
@@ -30,9 +34,9 @@ LAUNCHER_PACKAGE = "keydub.resolve_scripts"
 
 @dataclass(frozen=True)
 class InstallResult:
-    """Where the launcher went (`target`) and the command it starts Keydub with (`command`)."""
+    """Where the menu entries went (`targets`) and the command they start Keydub with (`command`)."""
 
-    target: Path
+    targets: tuple[Path, ...]
     command: tuple[str, ...]
 
 
@@ -73,20 +77,32 @@ def launcher_source() -> str:
         ) from error
 
 
-def launcher_text(command: tuple[str, ...]) -> str:
-    """The launcher with its configuration line filled in."""
+def package_folders() -> dict[str, str]:
+    """Where this installation's bridge packages are (a wheel's site-packages or an editable checkout)."""
+    import importlib
+
+    return {name: str(Path(next(iter(importlib.import_module(name).__path__)))) for name in BRIDGE_PACKAGES}
+
+
+def launcher_text(command: tuple[str, ...], action: str = "panel") -> str:
+    """The launcher with its configuration line filled in for one menu entry's `action`."""
     source = launcher_source()
     if source.count(CONFIG_LINE) != 1:
         raise KeydubError(
             f"the Resolve launcher {LAUNCHER_NAME} of this installation has no configuration line to fill in; "
             "reinstall Keydub"
         )
-    config = {"command": list(command), **script_paths().environment()}
+    config = {
+        "command": list(command),
+        "action": action,
+        "packages": package_folders(),
+        **script_paths().environment(),
+    }
     return source.replace(CONFIG_LINE, f"INSTALLED = {json.dumps(config, indent=4)}\n")
 
 
 def install_launcher(scripts_folder: Path | None = None, dry_run: bool = False) -> InstallResult:
-    """Copy the launcher into `<Scripts>/Utility/Keydub.py` (atomically; an older copy is replaced).
+    """Copy the launcher into `<Scripts>/Utility` as each menu entry (atomically; older copies are replaced).
 
     Args:
         scripts_folder (`Path | None`): Resolve's `Fusion/Scripts` folder; defaults to this user's.
@@ -96,15 +112,15 @@ def install_launcher(scripts_folder: Path | None = None, dry_run: bool = False) 
         `OutputNotWritableError`: the folder cannot be created or written.
     """
     command = keydub_command()
-    target = (scripts_folder or user_scripts_folder()) / "Utility" / LAUNCHER_NAME
-    text = launcher_text(command)
+    folder = (scripts_folder or user_scripts_folder()) / "Utility"
+    texts = {folder / name: launcher_text(command, action) for name, action in MENU_ENTRIES.items()}
     if not dry_run:
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            write_text_atomically(target, text)
+            folder.mkdir(parents=True, exist_ok=True)
+            for target, text in texts.items():
+                write_text_atomically(target, text)
         except OSError as error:
             raise OutputNotWritableError(
-                f"cannot write the launcher into {target.parent} ({error.strerror}); "
-                "choose the folder with --scripts-dir"
+                f"cannot write the launcher into {folder} ({error.strerror}); choose the folder with --scripts-dir"
             ) from error
-    return InstallResult(target=target, command=command)
+    return InstallResult(targets=tuple(texts), command=command)

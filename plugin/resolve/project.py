@@ -91,14 +91,19 @@ def probe(resolve: Any = None, *, paths: ScriptPaths | None = None, timeout: flo
     )
 
 
-def current_project(resolve: Any) -> Any:
+def current_project(resolve: Any, in_app: bool = False) -> Any:
     """The open project.
 
+    Args:
+        resolve (`Any`): the connected `Resolve`.
+        in_app (`bool`): `resolve` is the object a menu script was given inside Resolve, where the free edition
+            runs scripts too (from outside, only Studio answers).
+
     Raises:
-        `ResolveUnavailableError`: no project is open (cause `"no_project"`), or the edition is free.
+        `ResolveUnavailableError`: no project is open (cause `"no_project"`), or the free edition from outside.
     """
     product = resolve.GetProductName()
-    if isinstance(product, str) and "Studio" not in product:
+    if not in_app and isinstance(product, str) and "Studio" not in product:
         raise ResolveUnavailableError(
             f"this is {product}, whose scripting cannot edit timelines from Keydub; {FIX_FREE_EDITION}",
             cause="refused",
