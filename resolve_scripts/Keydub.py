@@ -33,9 +33,10 @@ INSTALLED = {}  # filled in by `keydub resolve install-scripts`
 READY_SECONDS = 30.0
 PLACEMENTS_SECONDS = 300.0
 SCRIPTING_VARIABLES = ("RESOLVE_SCRIPT_API", "RESOLVE_SCRIPT_LIB")
-# What Resolve (and packaged Linux builds of it) set for its own Python and Qt; Keydub's Python and Qt must not
-# inherit them.
+# What Resolve (and packaged Linux builds of it) set for its own Python, libraries and Qt; Keydub's Python and Qt
+# must not inherit them. QT_QPA_PLATFORM stays: it names the display system (xcb, wayland), not Resolve's files.
 RESOLVE_OWN_VARIABLES = ("PYTHONHOME", "PYTHONPATH", "PYTHON3HOME", "FUSION_PYTHON3_HOME", "LD_LIBRARY_PATH")
+KEPT_QT_VARIABLES = ("QT_QPA_PLATFORM",)
 TITLE = "Keydub"
 OTIO_ROUTE = (
     "File > Export > Timeline as .otio, run `keydub timeline` on it, then bring the result back with "
@@ -104,7 +105,9 @@ def show_message(namespace, text):
 def child_environment(environ, installed):
     """Keydub's environment: Resolve's scripting variables set, and Resolve's own Python and Qt settings left out."""
     env = {
-        key: value for key, value in environ.items() if key not in RESOLVE_OWN_VARIABLES and not key.startswith("QT_")
+        key: value
+        for key, value in environ.items()
+        if key not in RESOLVE_OWN_VARIABLES and (not key.startswith("QT_") or key in KEPT_QT_VARIABLES)
     }
     for key in SCRIPTING_VARIABLES:
         if not env.get(key) and installed.get(key):
