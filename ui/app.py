@@ -666,7 +666,7 @@ class MainWindow(QtWidgets.QMainWindow):
         )
 
     def _on_send_finish(self, outcome: SendOutcome) -> None:
-        self.show_message(outcome.summary().splitlines()[0], is_error=outcome.report is None)
+        self.show_message(outcome.headline(), is_error=outcome.report is None)
         self._open_dialog(send_report_box(outcome, self))
 
     def _on_settings_click(self) -> None:

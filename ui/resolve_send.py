@@ -98,6 +98,7 @@ def send_report_box(outcome: SendOutcome, parent: QtWidgets.QWidget | None = Non
         if outcome.report is not None and not outcome.report.warnings
         else QtWidgets.QMessageBox.Icon.Warning
     )
-    box.setText(outcome.summary().splitlines()[0])
-    box.setInformativeText("\n".join(outcome.summary().splitlines()[1:]))
+    box.setStyleSheet("QLabel#qt_msgbox_informativelabel { min-width: 560px; }")  # one line per fact: the box is too narrow by default
+    box.setText(outcome.headline())
+    box.setInformativeText("\n".join(outcome.details()))
     return box

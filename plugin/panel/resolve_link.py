@@ -46,15 +46,21 @@ class SendOutcome:
     saved: Path | None = None
     reason: str | None = None
 
-    def summary(self) -> str:
-        """What to tell the editor."""
+    def headline(self) -> str:
+        """One line for the status bar."""
         if self.report is not None:
-            warnings = "".join(f"\nWarning: {warning}" for warning in self.report.warnings)
-            return self.report.summary() + warnings
-        return (
-            f"Keydub could not reach Resolve ({self.reason}). The renders are saved for it in {self.saved}: in "
-            f"Resolve, choose {IMPORT_MENU}."
-        )
+            kinds = {"track": "on a new track", "takes": "as takes", "duplicate": "on a copy of the timeline"}
+            return f"Sent to Resolve's timeline {self.report.timeline!r} {kinds[self.report.strategy]}"
+        return f"Saved for Resolve: choose {IMPORT_MENU} there"
+
+    def details(self) -> list[str]:
+        """What was done, or why Resolve could not be reached and what to do, a line each."""
+        if self.report is not None:
+            return self.report.details()
+        return [
+            f"Keydub could not reach Resolve: {self.reason}",
+            f"The renders are saved in {self.saved}; in Resolve, choose {IMPORT_MENU} to place them.",
+        ]
 
 
 class ResolveLink:

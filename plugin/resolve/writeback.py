@@ -130,6 +130,20 @@ class ApplyReport:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def details(self) -> list[str]:
+        """What was done, a line each, for a report window."""
+        added = {"track": "clip(s) on the new track", "takes": "take(s)"}
+        lines = [
+            f"Renders: {len(self.imported)} imported into the bin {self.bin!r}, {len(self.reused)} already in the "
+            "media pool",
+            f"Added: {self.added_items or self.added_takes} {added.get(self.strategy, 'clip(s)')}, "
+            f"{self.added_markers} QC marker(s); {self.already_applied} render(s) were there already",
+        ]
+        if self.tracks:
+            lines.append(f"Track: {', '.join(self.tracks)}")
+        lines.append("Project saved" if self.saved else "Project not saved")
+        return lines + [f"Warning: {warning}" for warning in self.warnings]
+
     def summary(self) -> str:
         """One line for people."""
         where = f"track(s) {', '.join(map(repr, self.tracks))}" if self.tracks else "takes"
