@@ -265,3 +265,63 @@ def test_a_duplicate_that_fails_is_deleted_again(tmp_path, monkeypatch):
     with pytest.raises(ResolveCallError, match="removed again"):
         apply(run.timeline, "duplicate")
     assert [fake.project.GetTimelineByIndex(1).GetName()] == ["three"] and fake.project.GetTimelineCount() == 1
+
+
+def test_apply_reads_the_media_pool_once_however_many_renders(tmp_path, monkeypatch):
+    fake, run = rendered_project(tmp_path, monkeypatch, "21.1")
+    pool = fake.project.GetMediaPool()
+    clutter = pool.AddSubFolder(pool.GetRootFolder(), "Dailies")
+    shot = fake.pool_items["A001"]
+    for index in range(60):  # an editor's pool: many clips Keydub has nothing to do with
+        clutter.clips.append(
+            library().MediaPoolItem(tmp_path / f"day{index}.mov", dict(shot.properties), fake.project)
+        )
+    calls = []
+    reading = library().MediaPoolItem.GetClipProperty
+    monkeypatch.setattr(
+        library().MediaPoolItem, "GetClipProperty", lambda self, key=None: calls.append(key) or reading(self, key)
+    )
+    apply(run.timeline, "track")
+    # One read per pool item for the index (64 items), then a few per render; never the pool once per render.
+    assert 64 <= len(calls) < 64 + 10 * len(run.outcomes), len(calls)
+
+
+def test_a_start_timecode_that_disagrees_with_the_start_frame_is_a_warning(tmp_path, monkeypatch, caplog):
+    fixture = write_three_clip_timeline(tmp_path, durations=DURATIONS)
+    fake = three_clip_project(fixture, DURATIONS)
+    monkeypatch.setattr(fake.timeline, "GetStartTimecode", lambda: "00:59:59:00")
+    use_fake_resolve(monkeypatch, fake.resolve)
+    from keydub.plugin.resolve import read_state
+
+    state = read_state()
+    assert state.start_frame == START and state.start_timecode == "01:00:00:00"
+    assert state.warnings == (
+        "timeline 'three' starts at frame 86400 (01:00:00:00) but reports the start timecode '00:59:59:00'; "
+        "Keydub goes by the frame",
+    )
+    assert state.warnings[0] in caplog.text
+    assert snapshot().global_start_time.to_frames() == START
+
+
+def test_media_at_another_rate_than_the_timeline_is_named_a_frame_rate_mismatch(tmp_path, monkeypatch):
+    fake = library()
+    clip = make_test_clip(tmp_path / "C001.mov", frame_rate=Fraction(25), frame_count=40, codec="h264")
+    dub = tmp_path / "dub.wav"
+    write_tone_wav(dub, Tone(220.0, 0.5), seconds=3)
+    project = fake.Project("Rates", Fraction(24000, 1001))
+    pool = project.GetMediaPool()
+    video, wav = pool.ImportMedia([str(clip), str(dub)])
+    timeline = pool.CreateEmptyTimeline("rates")
+    assert timeline.SetTrackName("audio", 1, "DX")
+    for info in (
+        {"mediaPoolItem": video, "startFrame": 0, "endFrame": 25, "mediaType": 1},
+        {"mediaPoolItem": wav, "startFrame": 0, "endFrame": 24, "mediaType": 2},
+    ):
+        assert len(pool.AppendToTimeline([{**info, "trackIndex": 1, "recordFrame": timeline.GetStartFrame()}])) == 1
+    use_fake_resolve(monkeypatch, fake.Resolve(project))
+    plan = plan_timeline(
+        snapshot(), base_dir=tmp_path, audio_cache=tmp_path / "audio", options=PlanOptions(dub_tracks=("DX",))
+    )
+    (clip_plan,) = plan.clips
+    assert "runs at 25 fps on a 24000/1001 fps timeline" in clip_plan.skip_reason
+    assert "speed" not in clip_plan.skip_reason
