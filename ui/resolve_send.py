@@ -98,7 +98,8 @@ def send_report_box(outcome: SendOutcome, parent: QtWidgets.QWidget | None = Non
         if outcome.report is not None and not outcome.report.warnings
         else QtWidgets.QMessageBox.Icon.Warning
     )
-    box.setStyleSheet("QLabel#qt_msgbox_informativelabel { min-width: 560px; }")  # one line per fact: the box is too narrow by default
+    # One line per fact: the box is too narrow for them by default.
+    box.setStyleSheet("QLabel#qt_msgbox_informativelabel { min-width: 560px; }")
     box.setText(outcome.headline())
     box.setInformativeText("\n".join(outcome.details()))
     return box
