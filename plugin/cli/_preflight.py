@@ -165,10 +165,14 @@ def _eval_protocol_paths(args: argparse.Namespace) -> CommandPaths:
 
 def _panel_paths(args: argparse.Namespace) -> CommandPaths:
     return CommandPaths(
-        outputs={"--out-dir": args.out_dir},
-        inputs={"source": args.source, "--audio": args.audio},
+        outputs={"--out-dir": args.out_dir, "--ready-file": args.ready_file},
+        inputs={"source": args.source, "--audio": args.audio, "--export": args.export},
         folders=("--out-dir",),
     )
+
+
+def _resolve_placements_paths(args: argparse.Namespace) -> CommandPaths:
+    return CommandPaths(outputs={}, inputs={"--file": args.file})
 
 
 def _resolve_snapshot_paths(args: argparse.Namespace) -> CommandPaths:
@@ -195,4 +199,5 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], CommandPaths]] = {
     "panel": _panel_paths,
     "resolve snapshot": _resolve_snapshot_paths,
     "resolve render": _resolve_render_paths,
+    "resolve placements": _resolve_placements_paths,
 }
