@@ -219,11 +219,11 @@ def test_keydub_panel_refuses_contradictory_arguments_with_one_line(capsys):
     from keydub.plugin.cli.main import main
 
     assert main(["panel", "--timeline", "EP101"]) == 1
-    assert "--timeline names a Resolve timeline; add --resolve" in capsys.readouterr().err
-    assert main(["panel", "--resolve"]) == 1
-    assert "--resolve needs --dub-track NAME" in capsys.readouterr().err
+    assert "--timeline, --export and --project name a Resolve timeline; add --resolve" in capsys.readouterr().err
     assert main(["panel", "--resolve", "cut.otio", "--dub-track", "DX"]) == 1
     assert "leave out the file argument" in capsys.readouterr().err
+    assert main(["panel", "--resolve", "--export", "cut.otio"]) == 1
+    assert "--export needs --project NAME and --timeline NAME" in capsys.readouterr().err
 
 
 def test_the_dub_audio_is_written_only_when_asked_and_from_what_was_gathered(controller, clip_and_dub):
