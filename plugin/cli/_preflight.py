@@ -181,6 +181,16 @@ def _resolve_render_paths(args: argparse.Namespace) -> CommandPaths:
     )
 
 
+def _cast_suggest_paths(args: argparse.Namespace) -> CommandPaths:
+    from keydub.plugin.cli.cast import contact_sheet_path
+
+    return CommandPaths(
+        outputs={"-o": args.output, "--contact-sheet": contact_sheet_path(args)},
+        inputs={"timeline": args.timeline},
+        overwrite=_overwrite(args),
+    )
+
+
 def _default(name: str) -> object:
     return RenderRequest.__dataclass_fields__[name].default
 
@@ -195,4 +205,5 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], CommandPaths]] = {
     "panel": _panel_paths,
     "resolve snapshot": _resolve_snapshot_paths,
     "resolve render": _resolve_render_paths,
+    "cast suggest": _cast_suggest_paths,
 }
