@@ -68,15 +68,27 @@ def person_frames(side: Side, count: int) -> list[np.ndarray]:
     return frames
 
 
-def compose_shot(path: Path, sides: list[Side], count: int, audio_from: Side | None = None) -> Path:
+def compose_shot(
+    path: Path,
+    sides: list[Side],
+    count: int,
+    audio_from: Side | None = None,
+    canvas: tuple[int, int] | None = None,
+) -> Path:
     """Write an H.264 shot of `count` frames with `sides` left to right (padded to one height), with the audio of
-    `audio_from`'s clip over the same frames (silence without it)."""
+    `audio_from`'s clip over the same frames (silence without it); `canvas` `(width, height)` centres them in a
+    larger black frame."""
     columns = [person_frames(side, count) for side in sides]
     height = max(side.size for side in sides)
+    width = sum(side.size for side in sides)
+    frame_width, frame_height = canvas or (width, height)
+    left, top = (frame_width - width) // 2, (frame_height - height) // 2
 
     def frame(index: int) -> np.ndarray:
         parts = [np.pad(c[index], ((0, height - c[index].shape[0]), (0, 0), (0, 0))) for c in columns]
-        return np.ascontiguousarray(np.hstack(parts))
+        picture = np.zeros((frame_height, frame_width, 3), np.uint8)
+        picture[top : top + height, left : left + width] = np.hstack(parts)
+        return picture
 
     samples = None
     if audio_from is not None:
@@ -89,8 +101,8 @@ def compose_shot(path: Path, sides: list[Side], count: int, audio_from: Side | N
 
     return make_test_clip(
         path,
-        width=sum(side.size for side in sides),
-        height=height,
+        width=frame_width,
+        height=frame_height,
         frame_rate=RATE,
         frame_count=count,
         codec="h264",

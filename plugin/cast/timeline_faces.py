@@ -5,6 +5,7 @@ faces are the face tracks of its media file seen inside the clip's range, from t
 a render uses (`keydub.core.analysis`), so the track ids are the ones a render takes.
 """
 
+import functools
 import os
 import tempfile
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from keydub.core.analysis import AnalysisCache, cut_tracks, embed_clip, track_cl
 from keydub.core.cancel import CancelToken, cancellable
 from keydub.core.faces import (
     DEFAULT_RECOGNITION,
+    RECOGNITION_BACKENDS,
     FaceTrack,
     LandmarkBackend,
     RecognitionBackend,
@@ -153,6 +155,8 @@ def dialogue_clips(
 class FaceAnalyser:
     """Tracks and embeds the faces of media files, each file once per analyser, through the analysis cache.
 
+    The models load on first use: a timeline whose analyses are all cached loads neither.
+
     Args:
         landmark_backend (`str | LandmarkBackend`, defaults to `"face-alignment"`): the render's landmark backend,
             so that track ids are the ones a render takes.
@@ -166,12 +170,34 @@ class FaceAnalyser:
         recognition: str | RecognitionBackend = DEFAULT_RECOGNITION,
         cache: AnalysisCache | None = None,
     ) -> None:
-        self.landmarks = (
-            get_landmark_backend(landmark_backend) if isinstance(landmark_backend, str) else landmark_backend
-        )
-        self.recognition = get_recognition_backend(recognition) if isinstance(recognition, str) else recognition
+        self._landmarks = landmark_backend
+        self._recognition = recognition
         self.cache = cache
         self._seen: dict[Path, tuple[tuple[FaceTrack, ...], dict[int, TrackEmbedding]]] = {}
+
+    @property
+    def landmark_name(self) -> str:
+        return self._landmarks if isinstance(self._landmarks, str) else self._landmarks.name
+
+    @property
+    def recognition_name(self) -> str:
+        return self._recognition if isinstance(self._recognition, str) else self._recognition.name
+
+    @property
+    def same_person_distance(self) -> float:
+        """The recognition backend's same-person distance (a class attribute: read without loading the model)."""
+        known = RECOGNITION_BACKENDS.get(self.recognition_name)
+        return self._recognition.same_person_distance if known is None else known.same_person_distance
+
+    @functools.cached_property
+    def landmarks(self) -> LandmarkBackend:
+        """The landmark backend, loaded."""
+        return get_landmark_backend(self._landmarks) if isinstance(self._landmarks, str) else self._landmarks
+
+    @functools.cached_property
+    def recognition(self) -> RecognitionBackend:
+        """The recognition backend, loaded."""
+        return get_recognition_backend(self._recognition) if isinstance(self._recognition, str) else self._recognition
 
     def analyse(
         self,
@@ -183,17 +209,26 @@ class FaceAnalyser:
         video = Path(video).absolute()
         if video not in self._seen:
             info = probe(video)
-            tracks = track_clip(video, self.landmarks, info=info, cache=self.cache, progress=progress, cancel=cancel)
-            embeddings = embed_clip(
-                video,
-                tracks,
-                self.landmarks.name,
-                self.recognition,
-                info=info,
-                cache=self.cache,
-                progress=progress,
-                cancel=cancel,
-            )
+            # Looked up first, so that a cached clip loads no model (the calls below would load them to pass them).
+            tracks = self.cache.get(video, self.landmark_name) if self.cache is not None else None
+            if tracks is None:
+                tracks = track_clip(
+                    video, self.landmarks, info=info, cache=self.cache, progress=progress, cancel=cancel
+                )
+            embeddings = None
+            if self.cache is not None:
+                embeddings = self.cache.get_embeddings(video, self.landmark_name, self.recognition_name, tracks)
+            if embeddings is None:
+                embeddings = embed_clip(
+                    video,
+                    tracks,
+                    self.landmark_name,
+                    self.recognition,
+                    info=info,
+                    cache=self.cache,
+                    progress=progress,
+                    cancel=cancel,
+                )
             self._seen[video] = (tracks, {e.track_id: e for e in embeddings})
         return self._seen[video]
 
@@ -218,6 +253,6 @@ class FaceAnalyser:
             clips=tuple(clips),
             faces=tuple(faces),
             skipped=tuple(skipped),
-            recognition=self.recognition.name,
-            same_person_distance=self.recognition.same_person_distance,
+            recognition=self.recognition_name,
+            same_person_distance=self.same_person_distance,
         )
