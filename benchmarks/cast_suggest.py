@@ -17,7 +17,6 @@ import itertools
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -55,18 +54,23 @@ def build_timeline(folder: Path, clips: int, frames: int) -> Path:
 
 
 def run_suggest(timeline: Path, output: Path, cache: Path) -> dict:
-    """Run `keydub cast suggest` in a child process; wall seconds, peak RSS and its JSON result."""
+    """Run `keydub cast suggest` in a child process; its wall seconds, its own peak RSS and its JSON result."""
     keydub = Path(sys.executable).with_name("keydub")
     command = [str(keydub), "cast", "suggest", str(timeline), "-o", str(output), "--backend", "dlib", "--json"]
     command.append("--overwrite")
     environment = {**os.environ, "KEYDUB_CACHE_DIR": str(cache), "HF_HUB_OFFLINE": "1"}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    began = time.perf_counter()
-    finished = subprocess.run(command, env=environment, capture_output=True, text=True, check=True)
-    seconds = time.perf_counter() - began
-    # ru_maxrss of children is the largest child so far (KiB on Linux): each run here is larger than the last.
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return {"seconds": seconds, "peak_rss_mib": max(peak, before) / 1024, "result": json.loads(finished.stdout)}
+    with tempfile.TemporaryFile("w+") as stdout:
+        began = time.perf_counter()
+        child = subprocess.Popen(command, env=environment, stdout=stdout, stderr=subprocess.DEVNULL)
+        # wait4 gives this child's own resource use (ru_maxrss in KiB on Linux), not the largest child's so far.
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - began
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode:
+            raise SystemExit(f"{' '.join(command)} failed with status {child.returncode}")
+        stdout.seek(0)
+        result = json.loads(stdout.read())
+    return {"seconds": seconds, "peak_rss_mib": usage.ru_maxrss / 1024, "result": result}
 
 
 def main() -> int:

@@ -158,6 +158,15 @@ def test_the_show_command_prints_one_error_line_for_a_bad_cast_file(tmp_path, ca
     assert err == [f"Error: cast file {tmp_path / 'cast.toml'}: {problem}"]
 
 
+def test_characters_are_found_by_name_whatever_the_case(tmp_path):
+    cast = sample_cast(tmp_path)
+    assert cast.character("anna").dub_track == "DX es ANNA"
+    with pytest.raises(
+        InvalidParameterError, match="the cast has no character 'Zoe'; its characters are: 'Anna', 'Bob"
+    ):
+        cast.character("Zoe")
+
+
 def test_a_reference_is_a_click_or_an_image_never_half_of_one():
     with pytest.raises(InvalidParameterError, match="either clip \\+ frame \\+ point"):
         ReferenceFace(clip=Path("/a.mov"), frame=3)

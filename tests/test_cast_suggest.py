@@ -2,13 +2,25 @@
 
 import json
 import re
+from fractions import Fraction
 
 import cv2
+import numpy as np
 import pytest
 from cast_fixtures import Side, compose_shot, dubbing_timeline, person_frames, write_dialogue_wav
 
 from keydub.core.analysis import AnalysisCache
-from keydub.plugin.cast import FaceAnalyser, dialogue_clips, read_cast, suggest_cast
+from keydub.core.faces import FaceTrack, TrackEmbedding
+from keydub.plugin.cast import (
+    ClipFace,
+    DialogueClip,
+    FaceAnalyser,
+    TimelineFaces,
+    dialogue_clips,
+    match_cast,
+    read_cast,
+    suggest_cast,
+)
 from keydub.plugin.cli.main import main
 from keydub.plugin.timeline import read_timeline
 
@@ -125,3 +137,39 @@ def test_show_names_the_renamed_characters_and_leaves_strangers_unmatched(cast_t
     assert sorted(clips[7:]) == ["sh020", "sh040"] and all("nearest" in line for line in lines[7:])
     distances = [float(line.rsplit("distance ", 1)[1]) for line in lines[1:3] + lines[4:6]]
     assert all(d < 0.6 for d in distances), lines
+
+
+def test_two_faces_on_screen_together_are_never_one_character(tmp_path):
+    clip = DialogueClip("V1@00:00:00:00", "sh010", tmp_path / "a.mov", 0, 20, 0, Fraction(25))
+    later = DialogueClip("V1@00:00:00:20", "sh020", tmp_path / "b.mov", 0, 20, 20, Fraction(25))
+
+    def face(on: DialogueClip, track_id: int, first: int, vector: list[float]) -> ClipFace:
+        track = FaceTrack(track_id, first, np.zeros((10, 68, 2), np.float32), np.ones(10, bool), np.zeros((10, 4)))
+        embedding = TrackEmbedding(track_id, "dlib-resnet", np.array(vector, np.float32), (first,))
+        return ClipFace(on, track, embedding)
+
+    faces = TimelineFaces(
+        clips=(clip, later),
+        faces=(
+            face(clip, 0, 0, [0.1, 0.0]),  # Anna, closest
+            face(clip, 1, 5, [0.3, 0.0]),  # also near Anna, on screen with track 0 (frames 5-14 against 0-9)
+            face(clip, 2, 10, [0.0, 2.0]),  # Bob
+            face(later, 0, 0, [0.35, 0.0]),  # Anna again, alone in the next shot
+        ),
+        skipped=(),
+        recognition="dlib-resnet",
+        same_person_distance=0.6,
+    )
+    references = {"Anna": np.array([[0.0, 0.0]]), "Bob": np.array([[0.0, 2.1], [5.0, 5.0]]), "Cleo": np.zeros((0, 2))}
+
+    first, second = match_cast(faces, references)
+
+    assert [(m.track_id, m.character, m.conflict) for m in first.faces] == [
+        (0, "Anna", False),
+        (1, None, True),
+        (2, "Bob", False),
+    ]
+    assert first.faces[1].nearest == "Anna" and first.faces[1].distance == pytest.approx(0.3)
+    assert first.face_of("Anna").track_id == 0 and first.face_of("Cleo") is None
+    assert second.face_of("Anna").distance == pytest.approx(0.35) and second.face_of("Bob") is None
+    assert match_cast(faces, references, match_distance=0.2)[1].faces[0].character is None

@@ -10,7 +10,6 @@ blur and defocus move an embedding more than anything else on a frontal face.
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
 
 import cv2
 import numpy as np
@@ -48,9 +47,6 @@ class TrackEmbedding:
         """Euclidean distance to another track's embedding (or to a bare vector of the same model)."""
         vector = other.vector if isinstance(other, TrackEmbedding) else other
         return float(embedding_distances(self.vector, vector)[0, 0])
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"track_id": self.track_id, "model": self.model, "frames": list(self.frames)}
 
 
 def candidate_frames(track: FaceTrack, candidates: int = 6) -> list[int]:

@@ -68,16 +68,6 @@ class ShotCast:
         matched = [face for face in self.faces if face.character == character]
         return min(matched, key=lambda face: face.distance) if matched else None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "clip_id": self.clip.clip_id,
-            "clip": self.clip.name,
-            "record": self.clip.record_timecode(),
-            "video": str(self.clip.video),
-            "range": [self.clip.start, self.clip.end],
-            "faces": [face.to_dict() for face in self.faces],
-        }
-
 
 def reference_embeddings(cast: Cast, analyser: FaceAnalyser) -> dict[str, np.ndarray]:
     """Each character's reference embeddings, `(references, d)` (no rows for a character without references).

@@ -235,7 +235,7 @@ class FaceAnalyser:
     def timeline_faces(
         self,
         clips: list[DialogueClip],
-        skipped: list[str] = (),
+        skipped: tuple[str, ...] | list[str] = (),
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> TimelineFaces:
