@@ -83,6 +83,17 @@ SAMPLES: dict[tuple[str, ...], Sample] = {
         w / "new_resolve.otio",
     ],
     ("resolve", "apply"): lambda w: ["resolve", "apply", w / "episode.otio"],
+    ("cast", "suggest"): lambda w: [
+        "cast",
+        "suggest",
+        w / "episode.otio",
+        "-o",
+        w / "new_cast.toml",
+        "--contact-sheet",
+        w / "new_faces.png",
+    ],
+    ("cast", "show"): lambda w: ["cast", "show", w / "cast.toml", w / "episode.otio"],
+    ("cast", "speakers"): lambda w: ["cast", "speakers", w / "clip.mkv", "--original-audio", w / "dub.wav"],
     ("resolve", "install-scripts"): lambda w: [
         "resolve",
         "install-scripts",
