@@ -10,6 +10,9 @@ and the panel's face picker, so a clip's landmarks are found once:
   source file tracks all of it, once.
 - The rest (target face, crop windows, identity frames) is cheap and derived for the range, face choice, crop size
   and identity strategy asked for (`ClipAnalysis.for_range`), without another landmark pass.
+- Asked for (`recognition=`), each track also gets an embedding of who the face is (`TrackEmbedding`, from the
+  track's sharpest near-frontal frames), kept in the same cache entry as the landmarks: the cast matches faces
+  across a timeline with it.
 """
 
 import hashlib
@@ -27,8 +30,9 @@ from keydub.core import faces
 from keydub.core.cancel import CancelToken, cancellable
 from keydub.core.compositing.crop import CropWindow, crop_windows
 from keydub.core.errors import InvalidParameterError, OutputNotWritableError
-from keydub.core.faces import LandmarkBackend, face_coverage, track_faces
+from keydub.core.faces import LandmarkBackend, RecognitionBackend, face_coverage, track_faces
 from keydub.core.faces.target import TargetFace, choose_identity_frame, choose_target_face
+from keydub.core.faces.track_embedding import TrackEmbedding, embed_tracks
 from keydub.core.faces.tracking import FaceTrack
 from keydub.core.files import write_bytes_atomically
 from keydub.core.media import FrameReader, MediaInfo, probe
@@ -38,8 +42,9 @@ from keydub.core.render.request import FaceChoice
 
 logger = logging.getLogger(__name__)
 
-# Bumped whenever tracking or smoothing changes what a cached landmark pass holds.
-ANALYSIS_VERSION = 1
+# Bumped whenever tracking or smoothing changes what a cached landmark pass holds, or the entry's layout changes.
+# 2: entries may also hold each track's identity embeddings, per recognition backend.
+ANALYSIS_VERSION = 2
 # The official weights' crop size.
 DEFAULT_CROP_SIZE = 512
 
@@ -61,6 +66,8 @@ class ClipAnalysis:
         face (`TargetFace`): the target face on each range frame (indices relative to `start`).
         windows (`tuple[CropWindow | None, ...]`): each range frame's crop window, `None` without the face.
         identity_frames (`tuple[int, ...]`): each face segment's identity frame, relative to `start`.
+        embeddings (`tuple[TrackEmbedding, ...]`): who each track's face is, for the tracks that have one; empty
+            unless the analysis was asked for a recognition backend.
     """
 
     video: Path
@@ -75,6 +82,11 @@ class ClipAnalysis:
     face: TargetFace
     windows: tuple[CropWindow | None, ...]
     identity_frames: tuple[int, ...]
+    embeddings: tuple[TrackEmbedding, ...] = ()
+
+    def embedding_of(self, track_id: int) -> TrackEmbedding | None:
+        """The embedding of a track of the whole clip, `None` when it has none (or none was computed)."""
+        return next((e for e in self.embeddings if e.track_id == track_id), None)
 
     def for_range(
         self,
@@ -99,6 +111,7 @@ class ClipAnalysis:
             face=self.face_choice if face is None else face,
             crop_size=self.crop_size if crop_size is None else crop_size,
             identity=self.identity if identity is None else identity,
+            embeddings=self.embeddings,
         )
 
     def tracks_in_range(self) -> list[FaceTrack]:
@@ -136,6 +149,7 @@ def analyse_clip(
     face: FaceChoice | None = None,
     crop_size: int = DEFAULT_CROP_SIZE,
     identity: str | int = "first",
+    recognition: str | RecognitionBackend | None = None,
     cache: "AnalysisCache | None" = None,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
@@ -151,8 +165,11 @@ def analyse_clip(
             source frame index.
         crop_size (`int`, defaults to 512): the crop size of the windows.
         identity (`str | int`, defaults to `"first"`): the identity strategy, see `RenderRequest.identity`.
+        recognition (`str | RecognitionBackend | None`): also embed every track's face with this recognition
+            backend (a name, or a loaded backend); `None` embeds nothing.
         cache (`AnalysisCache | None`): where landmark passes are kept; `None` keeps nothing on disk.
-        progress (`ProgressCallback | None`): receives `"landmarks"` progress over the whole clip on a cache miss.
+        progress (`ProgressCallback | None`): receives `"landmarks"` progress over the whole clip on a cache miss
+            (and `"identity"` progress when embedding).
         cancel (`CancelToken | None`): checked at every progress point.
 
     Raises:
@@ -165,8 +182,22 @@ def analyse_clip(
     check_range(info, start, end)
     tracks = track_clip(video, backend, info=info, cache=cache, progress=progress, cancel=cancel)
     name = backend if isinstance(backend, str) else backend.name
+    embeddings = ()
+    if recognition is not None:
+        embeddings = embed_clip(
+            video, tracks, name, recognition, info=info, cache=cache, progress=progress, cancel=cancel
+        )
     return derive_analysis(
-        video, info, name, tracks, start, end, face=face or FaceChoice(), crop_size=crop_size, identity=identity
+        video,
+        info,
+        name,
+        tracks,
+        start,
+        end,
+        face=face or FaceChoice(),
+        crop_size=crop_size,
+        identity=identity,
+        embeddings=embeddings,
     )
 
 
@@ -202,6 +233,37 @@ def track_clip(
     return tracks
 
 
+def embed_clip(
+    video: str | os.PathLike[str],
+    tracks: tuple[FaceTrack, ...],
+    backend: str,
+    recognition: str | RecognitionBackend,
+    *,
+    info: MediaInfo | None = None,
+    cache: "AnalysisCache | None" = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> tuple[TrackEmbedding, ...]:
+    """Who the face of each of the clip's tracks is (`embed_tracks`), from `cache` when there.
+
+    Args:
+        video (`str | os.PathLike`): the clip.
+        tracks (`tuple[FaceTrack, ...]`): its whole-clip tracks (`track_clip`).
+        backend (`str`): the landmark backend's name the tracks come from (keys the cache entry).
+        recognition (`str | RecognitionBackend`): a recognition backend name, or a loaded backend.
+        info, cache, progress, cancel: see `analyse_clip`.
+    """
+    model = recognition if isinstance(recognition, str) else recognition.name
+    embeddings = cache.get_embeddings(Path(video), backend, model, tracks) if cache is not None else None
+    if embeddings is None:
+        recogniser = faces.get_recognition_backend(recognition) if isinstance(recognition, str) else recognition
+        with FrameReader(video, info=info or probe(video)) as reader:
+            embeddings = embed_tracks(reader, tracks, recogniser, progress=progress, cancel=cancel)
+        if cache is not None:
+            cache.put_embeddings(Path(video), backend, model, tracks, embeddings)
+    return embeddings
+
+
 def derive_analysis(
     video: Path,
     info: MediaInfo,
@@ -213,8 +275,9 @@ def derive_analysis(
     face: FaceChoice,
     crop_size: int,
     identity: str | int,
+    embeddings: tuple[TrackEmbedding, ...] = (),
 ) -> ClipAnalysis:
-    """The range's target face, windows and identity frames from the clip's tracks."""
+    """The range's target face, windows and identity frames from the clip's tracks (embeddings kept as given)."""
     check_range(info, start, end)
     target = choose_target_face(
         cut_tracks(tracks, start, end),
@@ -237,6 +300,7 @@ def derive_analysis(
         face=target,
         windows=tuple(crop_windows(target.landmarks, output_size=crop_size)),
         identity_frames=identity_frames,
+        embeddings=embeddings,
     )
 
 
@@ -291,7 +355,9 @@ class AnalysisCache:
     """Whole-clip landmark passes on disk, one `.npz` per (file identity, backend, version).
 
     A file's identity is its resolved path, size and modification time: re-exporting a clip under the same name
-    makes a new entry. Entries hold arrays only and load with `allow_pickle=False`.
+    makes a new entry. Entries hold arrays only and load with `allow_pickle=False`. Beside the tracks, an entry
+    holds the tracks' identity embeddings of each recognition backend they were embedded with
+    (`embeddings.<model>.*` arrays), added to the entry when first computed.
 
     Args:
         folder (`Path | None`): where entries go; defaults to `<Keydub cache>/analysis`.
@@ -330,8 +396,48 @@ class AnalysisCache:
 
     def put(self, video: Path, backend: str, tracks: tuple[FaceTrack, ...]) -> None:
         """Store tracks, atomically; a cache folder that cannot be written costs a warning, not the render."""
+        self._write(video, backend, _tracks_to_arrays(tracks))
+
+    def get_embeddings(
+        self, video: Path, backend: str, model: str, tracks: tuple[FaceTrack, ...]
+    ) -> tuple[TrackEmbedding, ...] | None:
+        """The cached embeddings of `tracks` by `model`, or `None` on a miss (an entry whose tracks differ from
+        `tracks` counts as a miss)."""
+        path = self.path_for(video, backend)
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = dict(data)
+            if not np.array_equal(arrays["track_ids"], [t.track_id for t in tracks]):
+                return None
+            return _embeddings_from_arrays(arrays, model)
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def put_embeddings(
+        self,
+        video: Path,
+        backend: str,
+        model: str,
+        tracks: tuple[FaceTrack, ...],
+        embeddings: tuple[TrackEmbedding, ...],
+    ) -> None:
+        """Add the embeddings of `model` (none for a clip without faces) to the clip's entry, atomically."""
+        arrays = _tracks_to_arrays(tracks)
+        path = self.path_for(video, backend)
+        if path.is_file():
+            try:
+                with np.load(path, allow_pickle=False) as data:
+                    arrays = {**{k: v for k, v in data.items() if k.startswith("embeddings.")}, **arrays}
+            except (OSError, ValueError):
+                pass  # a damaged entry is rewritten from the tracks at hand
+        arrays.update(_embeddings_to_arrays(model, embeddings))
+        self._write(video, backend, arrays)
+
+    def _write(self, video: Path, backend: str, arrays: dict[str, np.ndarray]) -> None:
         buffer = io.BytesIO()
-        np.savez(buffer, **_tracks_to_arrays(tracks))
+        np.savez(buffer, **arrays)
         path = self.path_for(video, backend)
         try:
             write_bytes_atomically(path, buffer.getvalue())
@@ -368,4 +474,30 @@ def _tracks_from_arrays(data: dict[str, np.ndarray]) -> tuple[FaceTrack, ...]:
             boxes=data["boxes"][a:b],
         )
         for track_id, first, a, b in zip(data["track_ids"], data["first_frames"], starts, ends, strict=True)
+    )
+
+
+def _embeddings_to_arrays(model: str, embeddings: tuple[TrackEmbedding, ...]) -> dict[str, np.ndarray]:
+    width = max((len(e.frames) for e in embeddings), default=0)
+    frames = np.full((len(embeddings), width), -1, dtype=np.int64)
+    for row, embedding in enumerate(embeddings):
+        frames[row, : len(embedding.frames)] = embedding.frames
+    return {
+        f"embeddings.{model}.track_ids": np.array([e.track_id for e in embeddings], dtype=np.int64),
+        f"embeddings.{model}.vectors": np.array([e.vector for e in embeddings], dtype=np.float32),
+        f"embeddings.{model}.frames": frames,
+    }
+
+
+def _embeddings_from_arrays(data: dict[str, np.ndarray], model: str) -> tuple[TrackEmbedding, ...] | None:
+    prefix = f"embeddings.{model}."
+    if prefix + "track_ids" not in data:
+        return None
+    return tuple(
+        TrackEmbedding(
+            track_id=int(track_id), model=model, vector=vector, frames=tuple(int(f) for f in frames if f >= 0)
+        )
+        for track_id, vector, frames in zip(
+            data[prefix + "track_ids"], data[prefix + "vectors"], data[prefix + "frames"], strict=True
+        )
     )

@@ -43,6 +43,10 @@ class LandmarkBackendError(KeydubError):
     """A landmark backend is not installed or its weights are not available."""
 
 
+class RecognitionBackendError(LandmarkBackendError):
+    """A face-recognition backend (or its weights) is missing, or it was handed a face it cannot embed."""
+
+
 class OcclusionBackendError(KeydubError):
     """SAM2, which segments occluders, is not installed (the `keydub[occlusion]` extra)."""
 

@@ -43,7 +43,11 @@ class Stage:
     WRITE = "write"
     """Writing a converted checkpoint (0 of 1, then 1 of 1)."""
     CLIPS = "clips"
-    """Clips of a timeline batch."""
+    """Clips of a timeline batch (or of a timeline's cast)."""
+    IDENTITY = "identity"
+    """Decoding and embedding the faces that identify each face track, frames."""
+    VOICE = "voice"
+    """Voice activity of the original dialogue, 32 ms windows (items)."""
     PROTOCOL = "protocol"
     """Generations of the evaluation protocol."""
 

@@ -1,7 +1,7 @@
 """Where every model's weights come from: one registry, local folders, a config file, the Hugging Face cache.
 
 A component (`keyframe`, `interpolation`, `vae`, `hubert`, `wavlm`, `sam2`, the face-alignment `s3fd` and `fan`
-files, `syncnet`) is resolved to a local path, in this order:
+files, `syncnet`, the cast's `dlib-face-recognition` and `silero-vad`) is resolved to a local path, in this order:
 
 1. a `source` given by the caller (a CLI option, a pipeline argument): a local folder or file, or a hub id;
 2. the `[weights]` table of the config file, `$KEYDUB_WEIGHTS_CONFIG` or `~/.config/keydub/weights.toml`
@@ -9,7 +9,9 @@ files, `syncnet`) is resolved to a local path, in this order:
 3. the default Hugging Face repository of `REGISTRY`, from the `huggingface_hub` cache, downloading it when
    that is allowed and `HF_HUB_OFFLINE` is not set; components published outside the hub (the face-alignment
    detector and landmark model, SyncNet) come from their release URL into torch hub's checkpoint folder, where
-   face-alignment itself keeps them (`$TORCH_HOME/hub/checkpoints`).
+   face-alignment itself keeps them (`$TORCH_HOME/hub/checkpoints`); components that ship inside a pip package
+   (dlib's face-recognition model in `face-recognition-models`, the Silero VAD in `silero-vad`) come from that
+   installed package, found without importing it.
 
 Downloads report `Progress("download", bytes_done, bytes_total, unit="bytes")` to the progress callback.
 
@@ -69,7 +71,7 @@ from keydub.core.weight_files import check_weights_folder, conversion_folder, co
 
 logger = logging.getLogger(__name__)
 
-Layout = Literal["folder", "file", "keysync", "url"]
+Layout = Literal["folder", "file", "keysync", "url", "package"]
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,8 @@ class WeightsComponent:
         description (`str`): what it is, for messages.
         repo_id (`str`): default Hugging Face repository.
         layout (`str`): `"folder"` (a model folder), `"file"` (one checkpoint file), `"keysync"` (an official
-            KeySync checkpoint, converted on first use) or `"url"` (one file published at `url`, not on the hub).
+            KeySync checkpoint, converted on first use), `"url"` (one file published at `url`, not on the hub) or
+            `"package"` (one file inside the installed pip package `package`).
         files (`tuple[str, ...]`): files needed as they are, relative to `subfolder`.
         weight_files (`tuple[str, ...]`): alternative weight files, relative to `subfolder`; the first one the
             repository has is used.
@@ -89,6 +92,9 @@ class WeightsComponent:
         optional (`bool`): not needed for a plain render, so not fetched by `keydub weights download` without
             arguments.
         url (`str`): for `"url"` components, where the file (`weight_files[0]`) is published.
+        package (`str`): for `"package"` components, the import name of the package holding `weight_files[0]`
+            (a path inside the package's folder).
+        install (`str`): for `"package"` components, the pip requirement that installs the package.
     """
 
     name: str
@@ -100,11 +106,13 @@ class WeightsComponent:
     subfolder: str = ""
     optional: bool = False
     url: str = ""
+    package: str = ""
+    install: str = ""
 
     @property
     def default_source(self) -> str:
-        """Where the component comes from when nothing else is said: a hub id, or a release URL."""
-        return self.url or self.repo_id
+        """Where the component comes from when nothing else is said: a hub id, a release URL or a pip package."""
+        return self.url or self.repo_id or (f"pip package {self.install}" if self.package else "")
 
 
 _TRANSFORMERS_FILES = {"files": ("config.json",), "weight_files": ("model.safetensors", "pytorch_model.bin")}
@@ -181,6 +189,29 @@ REGISTRY: dict[str, WeightsComponent] = {
             weight_files=("syncnet_v2.model",),
             url="http://www.robots.ox.ac.uk/~vgg/software/lipsync/data/syncnet_v2.model",
             optional=True,
+        ),
+        # The cast's face identity (`keydub.core.faces.dlib_recognition`): dlib's ResNet, shipped with the 68-point
+        # predictor of the dlib landmark backend.
+        WeightsComponent(
+            "dlib-face-recognition",
+            "dlib ResNet face-recognition model (cast)",
+            "",
+            "package",
+            weight_files=("models/dlib_face_recognition_resnet_model_v1.dat",),
+            optional=True,
+            package="face_recognition_models",
+            install="keydub[dlib]",
+        ),
+        # Voice activity of the original dialogue, for the active speaker (`keydub.core.audio.vad`).
+        WeightsComponent(
+            "silero-vad",
+            "Silero voice-activity detector (active speaker)",
+            "",
+            "package",
+            weight_files=("data/silero_vad.jit",),
+            optional=True,
+            package="silero_vad",
+            install="keydub[cast]",
         ),
     )
 }
@@ -314,6 +345,8 @@ def resolve_weights(
     origin, chosen = _choose_source(name, source)
     if component.layout == "url" and origin == "default":
         return _from_url(component, download, progress)
+    if component.layout == "package" and origin == "default":
+        return _from_package(component)
     return _locate(component, origin, chosen, download, progress)
 
 
@@ -321,7 +354,7 @@ def _locate(
     component: WeightsComponent, origin: str, source: str, download: bool, progress: ProgressCallback | None = None
 ) -> Path:
     """The component's local path as found; for KeySync, a converted folder or an official checkpoint file."""
-    if _is_hub_id(source) and component.layout != "url":
+    if _is_hub_id(source) and component.layout not in ("url", "package"):
         try:
             return _from_hub(component, source, download, progress)
         except WeightsNotFoundError as error:
@@ -340,7 +373,7 @@ def _locate(
     _check_readable(component, path)
     if component.layout == "keysync":
         return _local_keysync(component, path)
-    if component.layout in ("file", "url"):
+    if component.layout in ("file", "url", "package"):
         candidate = path / Path(component.weight_files[0]).name if path.is_dir() else path
         if not candidate.is_file():
             raise WeightsNotFoundError(
@@ -552,6 +585,35 @@ def download_url(url: str, target: Path, progress: ProgressCallback | None = Non
         partial.unlink(missing_ok=True)
 
 
+# Files inside pip packages ---------------------------------------------------------------------------------------
+def package_folder(package: str) -> Path | None:
+    """The folder of an installed package, found without importing it (`None` when it is not installed).
+
+    Importing is avoided on purpose: `face_recognition_models` imports `pkg_resources`, which recent setuptools no
+    longer provides, and `silero_vad` sets torch's thread count to 1 for the whole process when imported.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _from_package(component: WeightsComponent) -> Path:
+    """The file of a `"package"` component inside its installed package."""
+    folder = package_folder(component.package)
+    target = None if folder is None else folder / component.weight_files[0]
+    if target is None or not target.is_file():
+        where = "is not installed" if folder is None else f"has no {component.weight_files[0]}"
+        raise WeightsNotFoundError(
+            f"{component.description} ({component.name}): the pip package {component.package} {where}; install "
+            f'it with: pip install "{component.install}", or set `{component.name} = "/path/to/'
+            f'{Path(component.weight_files[0]).name}"` under [weights] in {weights_config_path()}'
+        )
+    return target
+
+
 # File hashes -------------------------------------------------------------------------------------------------
 def cached_sha256(path: Path, progress: ProgressCallback | None = None) -> str:
     """SHA-256 of `path`, remembered in the cache by absolute path, size and modification time."""
@@ -600,6 +662,12 @@ def list_weights(sources: Mapping[str, str] | None = None) -> list[WeightsStatus
     statuses = []
     for name, component in REGISTRY.items():
         origin, chosen = _choose_source(name, (sources or {}).get(name))
+        if component.layout == "package" and origin == "default":
+            try:
+                statuses.append(WeightsStatus(name, "ready", origin, chosen, str(_from_package(component))))
+            except WeightsNotFoundError as error:
+                statuses.append(WeightsStatus(name, "missing", origin, chosen, detail=str(error)))
+            continue
         if component.layout == "url" and origin == "default":
             cached = url_cache_dir() / component.weight_files[0]
             if cached.is_file():

@@ -25,6 +25,9 @@ $py -m pip install -q -e ".[dev,dlib,ui,cluster]"
 # opencv-python-headless or pull a CUDA torch: install them without their metadata's dependencies.
 $py -m pip install -q scikit-image numba hydra-core iopath
 $py -m pip install -q --no-deps face-alignment==1.5.0
+# The active speaker's voice-activity detector; its model ships in the wheel. Without its dependencies: its audio
+# extras would pull torchaudio (and with it another torch), and Keydub feeds it audio through its own loader.
+$py -m pip install -q --no-deps silero-vad==6.2.3
 SAM2_BUILD_CUDA=0 $py -m pip install -q --no-deps --no-build-isolation sam2==1.1.0
 
 export HF_HUB_OFFLINE=1 QT_QPA_PLATFORM=offscreen

