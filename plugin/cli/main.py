@@ -35,6 +35,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "worker",
     "resolve",
     "panel",
+    "provenance",
 )
 DEBUG_VARIABLE = "KEYDUB_DEBUG"
 # Exit statuses: a user error, a command-line mistake (argparse's), Ctrl-C and SIGTERM (128 + signal number).
