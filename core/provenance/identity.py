@@ -206,7 +206,10 @@ def local_identity() -> SigningIdentity:
 
 
 def check_private_key_mode(path: Path) -> None:
-    """Refuse a private key that anyone but its owner can read or write."""
+    """Refuse a private key that anyone but its owner can read or write (on Windows, where files carry no group and
+    other bits, the file's access list applies instead)."""
+    if os.name == "nt":
+        return
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & _OTHERS_BITS:
         raise ProvenanceError(
@@ -332,7 +335,8 @@ def _write_private_key(path: Path, data: bytes) -> None:
     partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
     descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE)
     try:
-        os.fchmod(descriptor, PRIVATE_MODE)
+        if hasattr(os, "fchmod"):  # the umask may have cleared bits of 0600, never added any: set it exactly
+            os.fchmod(descriptor, PRIVATE_MODE)
         os.write(descriptor, data)
         os.fsync(descriptor)
     except BaseException:

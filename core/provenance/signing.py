@@ -116,7 +116,7 @@ def _add_ingredient(builder: c2pa.Builder, role: str, file: InputFile) -> None:
 def _embed(builder: c2pa.Builder, signer: c2pa.Signer, output: Path, kind: str) -> None:
     """Write `output` with the manifest embedded into its partial file, then rename it over `output`."""
     with open(output, "rb") as source, claim_partial(output) as partial:
-        # c2pa reads back what it wrote (to hash it), so it gets a handle that reads as well as writes.
+        # A handle that reads and seeks as well as writes, as c2pa's own `sign_file` opens its destination.
         with open(partial.path, "r+b") as target:
             builder.sign(signer, kind, source, target)
         partial.commit()
