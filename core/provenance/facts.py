@@ -15,7 +15,7 @@ from typing import Any
 from keydub.core.weights import REGISTRY, cached_sha256, resolve_weights
 
 
-# The model family every Keydub render runs (the method of shared/reference/keysync-architecture.md).
+# The model every Keydub render runs (the KeySync method: two-stage latent video diffusion for lip sync).
 MODEL_NAME = "KeySync"
 # The sampler settings of a render that decide its pixels, as the render report's parameters name them.
 SAMPLER_SETTINGS = ("steps", "audio_guidance", "ref_guidance", "seed")
