@@ -174,7 +174,7 @@ def configure_identity(certificate_chain: Path, private_key: Path) -> SigningIde
     folder = _private_folder(provenance_dir())
     write_json_atomically(
         folder / SETTINGS_FILE,
-        {key: value for key, value in identity.to_dict().items() if key not in ("is_local", "label")},
+        {name: value for name, value in identity.to_dict().items() if name not in ("is_local", "label")},
     )
     return identity
 
@@ -194,7 +194,13 @@ def local_identity() -> SigningIdentity:
     """
     folder = _private_folder(_private_folder(provenance_dir()) / LOCAL_FOLDER)
     chain, key = folder / LOCAL_CHAIN_FILE, folder / LOCAL_KEY_FILE
-    lock = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, PRIVATE_MODE)
+    try:
+        lock = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, PRIVATE_MODE)
+    except OSError as error:
+        raise ProvenanceError(
+            f"cannot use the provenance folder {folder} ({error.strerror or error}); make it writable for this user "
+            f"or set {PROVENANCE_DIR_VARIABLE}"
+        ) from error
     try:
         with waiting_lock(lock):
             if not _is_usable_local(chain, key):
