@@ -79,3 +79,16 @@ class RenderInterruptedError(KeydubError):
 
 class DeviceNotAvailableError(InvalidParameterError):
     """A device was asked for that this machine does not have (no CUDA, an index past the GPU count, ...)."""
+
+
+# Provenance and consent ---------------------------------------------------------------------------------------
+class ProvenanceError(KeydubError):
+    """Content Credentials cannot be made or do not hold: no usable signing identity, no manifest, a broken one."""
+
+
+class CredentialMismatchError(ProvenanceError):
+    """A file's Content Credentials are intact but no longer describe it: its bytes changed after signing."""
+
+
+class ConsentMissingError(KeydubError):
+    """A shot was refused because consent was required and its character has no consent reference."""

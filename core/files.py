@@ -20,7 +20,7 @@ import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -343,6 +343,25 @@ def _lock(stream: IO[bytes]) -> None:
     if fcntl is not None:
         with contextlib.suppress(OSError):
             fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+@contextlib.contextmanager
+def waiting_lock(descriptor: int) -> Iterator[None]:
+    """Hold an exclusive lock on the open file `descriptor` for the block, waiting while another process holds it.
+
+    For writers that take turns on one shared file (an append-only log, a folder's one-time setup); the kernel
+    drops the lock if the holder dies. Best effort like `_lock`: unlocked where the file system has no locks.
+    """
+    locked = False
+    if fcntl is not None:
+        with contextlib.suppress(OSError):
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            locked = True
+    try:
+        yield
+    finally:
+        if locked:
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
 
 
 def is_locked(path: str | os.PathLike[str]) -> bool:

@@ -11,11 +11,21 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def _session_folder(variable: str, prefix: str) -> None:
+    """Point `variable` at a new folder of this test session (removed at exit), unless the caller set it."""
+    if variable not in os.environ:
+        os.environ[variable] = tempfile.mkdtemp(prefix=prefix)
+        atexit.register(shutil.rmtree, os.environ[variable], ignore_errors=True)
+
+
 # Keydub's own cache (clip analyses, occluder masks, file hashes) goes to a folder of this test session, shared by
 # the processes the tests start: tests neither read what an earlier run left nor fill the user's ~/.cache/keydub.
-if "KEYDUB_CACHE_DIR" not in os.environ:
-    os.environ["KEYDUB_CACHE_DIR"] = tempfile.mkdtemp(prefix="keydub-test-cache-")
-    atexit.register(shutil.rmtree, os.environ["KEYDUB_CACHE_DIR"], ignore_errors=True)
+_session_folder("KEYDUB_CACHE_DIR", "keydub-test-cache-")
+# Likewise the signing identity: the tests sign with a local identity of their own, never with the user's
+# configured certificate, and never write the user's provenance folder.
+_session_folder("KEYDUB_PROVENANCE_DIR", "keydub-test-provenance-")
 
 TESTDATA = Path(__file__).resolve().parents[1].parent / "shared" / "testdata"
 

@@ -122,6 +122,9 @@ SAMPLES: dict[tuple[str, ...], Sample] = {
         "--scripts-dir",
         w / "new_scripts",
     ],
+    ("provenance", "setup"): lambda w: ["provenance", "setup", "--cert", w / "chain.pem", "--key", w / "signer.key"],
+    ("provenance", "show"): lambda w: ["provenance", "show", w / "clip.mkv", "--trust-anchors", w / "ca.pem"],
+    ("provenance", "verify"): lambda w: ["provenance", "verify", w / "clip.mkv", "--trust-anchors", w / "ca.pem"],
 }
 
 

@@ -36,6 +36,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "resolve",
     "panel",
     "cast",
+    "provenance",
 )
 DEBUG_VARIABLE = "KEYDUB_DEBUG"
 # Exit statuses: a user error, a command-line mistake (argparse's), Ctrl-C and SIGTERM (128 + signal number).

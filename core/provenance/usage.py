@@ -1,0 +1,218 @@
+"""The consent and usage record of an output folder: one JSON line per render, appended durably.
+
+`keydub-usage.jsonl` in the folder the renders go to says, for each render, who ran it (user and host) and when,
+the SHA-256 of the source clip and of the dub, whose face it was (the character, and the face tracks), the
+weights that ran, the consent reference given for that character, and whether the output was signed (with the
+manifest's id) or rendered with provenance off.
+
+Durability: each record is one `write` of a whole line to a file opened for appending, under an exclusive lock
+(renders of one batch may run in several processes), followed by `fsync` before the call returns. A process killed
+at any point, SIGKILL included, leaves every line it reported written whole and no partial line: the kernel
+completes a `write` to a regular file that it has started. Only a power cut in the middle of a write can leave a
+torn last line; the next append then starts on a new line, and `read_usage_records` skips the torn one with a
+warning, so one damaged line never hides the others.
+
+Consent never blocks a render by itself: `require_consent` is the check a batch run with consent required calls
+for each shot before rendering it.
+"""
+
+import datetime
+import getpass
+import json
+import logging
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from keydub.core.errors import ConsentMissingError, OutputNotWritableError
+from keydub.core.files import waiting_lock
+from keydub.core.provenance.facts import RenderFacts
+from keydub.core.provenance.signing import SignedOutput
+
+
+logger = logging.getLogger(__name__)
+
+USAGE_LOG = "keydub-usage.jsonl"
+RECORD_VERSION = 1
+
+
+@dataclass(frozen=True)
+class UsageRecord:
+    """One render, as the usage record keeps it.
+
+    Args:
+        time (`str`): when the render finished, ISO 8601 in UTC.
+        user (`str`), host (`str`): who ran it, and on which machine.
+        output (`str`): the rendered file.
+        source (`dict`), dub (`dict`): `{"path", "sha256"}` of the source clip and of the dub audio.
+        character (`str | None`): the character whose face was regenerated, when the shot names one.
+        face_tracks (`list[int]`): the face tracks the regenerated face was followed through.
+        weights (`dict[str, str]`): weight file -> SHA-256.
+        consent (`str | None`): the consent reference given for the character.
+        provenance (`str`): `"signed"`, or `"off"` for a render asked to carry no Content Credentials.
+        manifest_id (`str | None`): the manifest's label when signed.
+        signer (`str | None`): who signed, in words, when signed.
+        keydub_usage (`int`): the record's format version.
+    """
+
+    time: str
+    user: str
+    host: str
+    output: str
+    source: dict[str, str]
+    dub: dict[str, str]
+    character: str | None
+    face_tracks: list[int]
+    weights: dict[str, str]
+    consent: str | None
+    provenance: str
+    manifest_id: str | None = None
+    signer: str | None = None
+    keydub_usage: int = field(default=RECORD_VERSION)
+
+    @classmethod
+    def for_render(cls, output: Path, facts: RenderFacts, signed: SignedOutput | None) -> "UsageRecord":
+        """The record of a render that just finished, by this user on this host now.
+
+        Args:
+            output (`Path`): the rendered file.
+            facts (`RenderFacts`): what the render did.
+            signed (`SignedOutput | None`): its signing, or `None` when provenance was off.
+        """
+        return cls(
+            time=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
+            user=_user(),
+            host=socket.gethostname(),
+            output=str(Path(output).absolute()),
+            source=facts.source.to_dict(),
+            dub=facts.dub.to_dict(),
+            character=facts.character,
+            face_tracks=list(facts.face_tracks),
+            weights=dict(facts.weights),
+            consent=facts.consent,
+            provenance="off" if signed is None else "signed",
+            manifest_id=None if signed is None else signed.manifest_id,
+            signer=None if signed is None else signed.signer,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "UsageRecord":
+        return cls(**data)
+
+
+def usage_log_path(folder: Path) -> Path:
+    """The usage record of the output folder `folder`."""
+    return Path(folder) / USAGE_LOG
+
+
+def append_usage_record(folder: Path, record: UsageRecord) -> Path:
+    """Append `record` as one line to the usage record of `folder`, on disk before returning; returns the file.
+
+    Raises:
+        `OutputNotWritableError`: the record cannot be written (read-only folder, full disk).
+    """
+    path = usage_log_path(folder)
+    line = (json.dumps(record.to_dict(), ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
+    is_new = not path.exists()
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
+    except OSError as error:
+        raise OutputNotWritableError(
+            f"cannot write the usage record {path} ({error.strerror or error}); make {path.parent} writable"
+        ) from error
+    try:
+        with waiting_lock(descriptor):
+            if not _ends_a_line(descriptor):
+                line = b"\n" + line  # close a line a power cut tore, rather than continue it
+            _write_all(descriptor, line)
+            os.fsync(descriptor)
+    except OSError as error:
+        raise OutputNotWritableError(
+            f"cannot write the usage record {path} ({error.strerror or error}); free some space or make "
+            f"{path.parent} writable"
+        ) from error
+    finally:
+        os.close(descriptor)
+    if is_new:
+        _sync_folder(path.parent)
+    return path
+
+
+def read_usage_records(folder: Path) -> list[UsageRecord]:
+    """Every whole record of the usage record of `folder`, in order; a torn or damaged line is skipped (logged)."""
+    path = usage_log_path(folder)
+    if not path.is_file():
+        return []
+    records = []
+    for number, line in enumerate(path.read_bytes().split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(UsageRecord.from_dict(json.loads(line)))
+        except (ValueError, TypeError) as error:
+            logger.warning("%s line %d is not a whole usage record (%s); skipped", path, number, error)
+    return records
+
+
+def require_consent(shot: str, character: str | None, consent: str | None) -> None:
+    """Refuse a shot whose character has no consent reference, for a batch run with consent required.
+
+    Args:
+        shot (`str`): the shot's name, as the batch reports it.
+        character (`str | None`): the character whose face would be regenerated (`None` when the shot names none).
+        consent (`str | None`): the consent reference given for it.
+
+    Raises:
+        `ConsentMissingError`: one line naming the shot and the character.
+    """
+    if consent and consent.strip():
+        return
+    who = f"character {character!r}" if character else "its face (the shot names no character)"
+    raise ConsentMissingError(
+        f"{shot}: no consent reference for {who}, and consent is required; give the character a consent reference "
+        "or render without requiring consent"
+    )
+
+
+def _user() -> str:
+    """The name of the user running Keydub (the user id when the system has no name for it, as in a container)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+
+
+def _ends_a_line(descriptor: int) -> bool:
+    """Whether the file is empty or its last byte ends a line."""
+    size = os.fstat(descriptor).st_size
+    if size == 0:
+        return True
+    # Reading moves the offset, not where the next write goes: with O_APPEND every write goes to the end.
+    os.lseek(descriptor, size - 1, os.SEEK_SET)
+    return os.read(descriptor, 1) == b"\n"
+
+
+def _write_all(descriptor: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(descriptor, view) :]
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a new file's name durable: fsync its folder (where the platform allows opening a folder)."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)

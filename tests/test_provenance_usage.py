@@ -1,0 +1,178 @@
+"""The consent and usage record of an output folder: one whole JSON line per render, whatever kills the writer."""
+
+import datetime
+import getpass
+import hashlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from keydub.core.errors import ConsentMissingError
+from keydub.core.provenance import (
+    InputFile,
+    RenderFacts,
+    SignedOutput,
+    UsageRecord,
+    append_usage_record,
+    read_usage_records,
+    require_consent,
+    usage_log_path,
+)
+
+
+# Forty weight files make a record of about 4 KB, so that a write is long enough to be killed in.
+WEIGHTS = {f"keyframe/unet/shard-{i:02d}.safetensors": hashlib.sha256(bytes([i])).hexdigest() for i in range(40)}
+
+
+def facts(tmp_path: Path, character: str | None = "ANNA", consent: str | None = "cast-sheet-7/ANNA") -> RenderFacts:
+    source, dub = tmp_path / "shot_010.mov", tmp_path / "dub_fr.wav"
+    for path in (source, dub):
+        if not path.exists():
+            path.write_bytes(path.name.encode())
+    return RenderFacts(
+        source=InputFile(source, hashlib.sha256(source.read_bytes()).hexdigest()),
+        dub=InputFile(dub, hashlib.sha256(dub.read_bytes()).hexdigest()),
+        frames=(0, 48),
+        frame_rate=Fraction(24000, 1001),
+        regenerated=((0, 40),),
+        passed_through=tuple((frame, "no face") for frame in range(40, 48)),
+        face_tracks=(2,),
+        weights=WEIGHTS,
+        sampler={"steps": 10, "audio_guidance": 5.0, "ref_guidance": 2.0, "seed": 0},
+        character=character,
+        consent=consent,
+    )
+
+
+def signed(output: Path) -> SignedOutput:
+    return SignedOutput(output, "urn:c2pa:00000000-0000-4000-8000-000000000001", "Studio signer", False, None, 0.01)
+
+
+def test_each_render_appends_one_line_saying_who_when_what_and_under_which_consent(tmp_path):
+    # The record keeps milliseconds.
+    began = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(milliseconds=1)
+    output = tmp_path / "shot_010_dub.mov"
+    append_usage_record(tmp_path, UsageRecord.for_render(output, facts(tmp_path), signed(output)))
+    append_usage_record(tmp_path, UsageRecord.for_render(output, facts(tmp_path, "BOB", None), None))
+
+    lines = usage_log_path(tmp_path).read_text(encoding="utf-8").splitlines()
+    first, second = (json.loads(line) for line in lines)
+
+    assert len(lines) == 2
+    assert (first["user"], first["host"]) == (getpass.getuser(), socket.gethostname())
+    assert began <= datetime.datetime.fromisoformat(first["time"]) <= datetime.datetime.now(datetime.timezone.utc)
+    assert first["source"] == {
+        "path": str(tmp_path / "shot_010.mov"),
+        "sha256": hashlib.sha256(b"shot_010.mov").hexdigest(),
+    }
+    assert first["dub"]["sha256"] == hashlib.sha256(b"dub_fr.wav").hexdigest()
+    assert (first["character"], first["face_tracks"], first["consent"]) == ("ANNA", [2], "cast-sheet-7/ANNA")
+    assert first["weights"] == WEIGHTS
+    assert (first["provenance"], first["manifest_id"], first["signer"]) == (
+        "signed",
+        "urn:c2pa:00000000-0000-4000-8000-000000000001",
+        "Studio signer",
+    )
+    # Provenance off is recorded, and a render without consent is recorded too: consent never blocks by itself.
+    assert (second["character"], second["consent"], second["provenance"], second["manifest_id"]) == (
+        "BOB",
+        None,
+        "off",
+        None,
+    )
+    assert read_usage_records(tmp_path) == [UsageRecord.from_dict(first), UsageRecord.from_dict(second)]
+
+
+# Appends `count` numbered records to the folder in argv[1] forever (or `count` times), as a batch would.
+APPENDER = textwrap.dedent(
+    """
+    import itertools, sys
+    from pathlib import Path
+    from test_provenance_usage import facts, signed
+    from keydub.core.provenance import UsageRecord, append_usage_record
+
+    folder, writer = Path(sys.argv[1]), sys.argv[2]
+    for number in itertools.count():
+        output = folder / f"{writer}-{number:06d}.mov"
+        record = UsageRecord.for_render(output, facts(folder, consent=f"{writer}:{number}"), signed(output))
+        append_usage_record(folder, record)
+    """
+)
+
+
+def start_appender(folder: Path, writer: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", APPENDER, str(folder), writer],
+        cwd=Path(__file__).parent,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)},
+    )
+
+
+def written(log: Path, writer: str) -> int:
+    """How many records of `writer` the usage record holds so far."""
+    return log.read_bytes().count(f'"{writer}:'.encode()) if log.exists() else 0
+
+
+def test_sigkill_in_the_middle_of_a_batch_leaves_no_torn_line(tmp_path):
+    log = usage_log_path(tmp_path)
+    for round_number in range(3):
+        names = [f"w{round_number}{index}" for index in range(2)]
+        writers = [start_appender(tmp_path, name) for name in names]
+        # Killed once both are well into their loop: at any point of a record, not just between two.
+        deadline = time.monotonic() + 120
+        while not all(written(log, name) >= 20 for name in names) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        for writer in writers:
+            os.kill(writer.pid, signal.SIGKILL)
+        for writer in writers:
+            assert writer.wait(timeout=30) == -signal.SIGKILL
+
+    data = log.read_bytes()
+    assert data.endswith(b"\n")
+    records = [json.loads(line) for line in data.splitlines()]  # every line is a whole record
+    assert len(records) >= 120
+    by_writer: dict[str, list[int]] = {}
+    for record in records:
+        writer, number = record["consent"].split(":")
+        by_writer.setdefault(writer, []).append(int(number))
+        assert record["weights"] == WEIGHTS and record["manifest_id"].startswith("urn:c2pa:")
+    # Each writer's records are all there, in order, up to where it was killed.
+    assert all(numbers == list(range(len(numbers))) for numbers in by_writer.values())
+    assert len(by_writer) == 6
+
+
+def test_a_line_torn_by_a_power_cut_is_closed_and_skipped_not_continued(tmp_path, caplog):
+    output = tmp_path / "shot_010_dub.mov"
+    append_usage_record(tmp_path, UsageRecord.for_render(output, facts(tmp_path), signed(output)))
+    whole = usage_log_path(tmp_path).read_bytes()
+    usage_log_path(tmp_path).write_bytes(whole + whole[: len(whole) // 2])  # a write the power cut stopped halfway
+
+    append_usage_record(tmp_path, UsageRecord.for_render(output, facts(tmp_path, "BOB"), None))
+    with caplog.at_level(logging.WARNING, logger="keydub.core.provenance.usage"):
+        records = read_usage_records(tmp_path)
+
+    assert [record.character for record in records] == ["ANNA", "BOB"]
+    assert "line 2 is not a whole usage record" in caplog.text
+
+
+def test_required_consent_refuses_a_shot_without_one_naming_the_character():
+    require_consent("shot_010", "ANNA", "cast-sheet-7/ANNA")  # given: nothing to refuse
+
+    with pytest.raises(ConsentMissingError) as refused:
+        require_consent("shot_020", "BOB", None)
+    assert str(refused.value) == (
+        "shot_020: no consent reference for character 'BOB', and consent is required; give the character a consent "
+        "reference or render without requiring consent"
+    )
+    with pytest.raises(ConsentMissingError, match=r"^shot_030: no consent reference for its face \(the shot names"):
+        require_consent("shot_030", None, "  ")
