@@ -182,6 +182,25 @@ def test_source_audio_is_copied_from_the_first_rendered_frame(tmp_path: Path) ->
     assert np.abs(written - original).max() < 1e-6
 
 
+def test_a_wav_dub_without_a_channel_mask_is_written_to_aac_as_mono(tmp_path: Path) -> None:
+    # The standard library's wave module writes no channel mask: FFmpeg reads an unordered "1 channels" layout,
+    # which the AAC encoder refuses unless it is named.
+    import wave
+
+    samples = (np.sin(2 * np.pi * 330 * np.arange(16000) / 16000) * 12000).astype("<i2")
+    with wave.open(str(tmp_path / "dub.wav"), "wb") as stream:
+        stream.setnchannels(1)
+        stream.setsampwidth(2)
+        stream.setframerate(16000)
+        stream.writeframes(samples.tobytes())
+    source = make_test_clip(tmp_path / "source.mov", codec="h264", frame_count=10)
+    result = copy_clip(source, tmp_path / "dub.mp4", codec="h264", audio=AudioSpec.from_file(tmp_path / "dub.wav"))
+    (audio,) = result.audio_streams
+    assert (audio.codec, audio.channels, audio.layout) == ("aac", 1, "mono")
+    written = load_audio(result.path, 16000)
+    assert written.size == 6400 and np.abs(written[2000:6000] - samples[2000:6000] / 32768).max() < 0.05
+
+
 # Atomic writes and refusals ----------------------------------------------------------------------------------
 @pytest.fixture
 def small_clip(tmp_path: Path) -> MediaInfo:

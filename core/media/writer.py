@@ -488,7 +488,10 @@ def _audio_format(spec: AudioSpec) -> tuple[int, int, str]:
         channels = 1 if spec.samples.ndim == 1 else spec.samples.shape[1]
         return spec.sample_rate, channels, f"{channels}c"
     info = audio_stream_info(spec.source, spec.stream)
-    return info.sample_rate, info.channels, info.layout
+    # A WAV without a channel mask reads as an unordered "1 channels"; encoders such as AAC need a named layout,
+    # so such a stream is written with the default layout of its channel count ("1c" is mono).
+    layout = f"{info.channels}c" if info.layout.endswith(" channels") else info.layout
+    return info.sample_rate, info.channels, layout
 
 
 def _check_codec(name: str, path: Path, like: MediaInfo) -> _Codec:
