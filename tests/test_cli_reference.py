@@ -4,6 +4,8 @@ import argparse
 import difflib
 from pathlib import Path
 
+from test_docs_links import heading_anchor
+
 from keydub.plugin.cli import reference
 from keydub.plugin.cli.reference import cli_reference
 
@@ -104,6 +106,7 @@ examples:
 ```
 """
     )
+    assert heading_anchor("`tool make`") == "tool-make"
 
 
 def test_the_check_command_says_when_the_page_is_stale(tmp_path, capsys):
