@@ -248,6 +248,8 @@ class OccluderPanel(QtWidgets.QDockWidget):
         self.cancel_tracking()  # the old clip's tracking would keep the model thread from this one
         self.set_tool(None)
         self.undo_stack.clear()
+        if self.editor is not None:
+            self.events.unsubscribe(self.editor)  # what the old editor still reports is not this clip's
         self.editor, self.clip_id = None, clip_id
         self._set_enabled(False)
         self._set_markers([])
@@ -295,8 +297,6 @@ class OccluderPanel(QtWidgets.QDockWidget):
         if request != self._open_request or answer is None:
             return  # another clip or range was opened meanwhile
         editor, left_out = answer
-        if self.editor is not None:
-            self.events.unsubscribe(self.editor)
         self.editor, self.clip_id = editor, clip_id
         self.events.subscribe(
             editor,
