@@ -12,6 +12,7 @@ from keydub.core.progress import Stage, Unit
 from keydub.core.render.request import FaceChoice
 from keydub.plugin.jobs import ClipJob
 from keydub.plugin.panel.analysis import FaceAnalysis
+from keydub.plugin.panel.events import QueueChanged
 from keydub.plugin.panel.face_label import face_label
 from keydub.plugin.panel.job_progress import STAGE_WEIGHTS, JobProgressTracker, clock_text, progress_view
 from keydub.plugin.panel.queue import QueueController
@@ -180,7 +181,7 @@ def test_a_job_another_process_renders_gets_its_bar_from_the_store(job, tmp_path
 def test_submitting_rows_show_at_once_and_go_when_written(job, tmp_path):
     queue = QueueController(tmp_path / "renders")
     events = []
-    queue.register_event_callback("queue.changed", events.append)
+    queue.register_event_callback(QueueChanged, events.append)
     queue.begin_submit([job])
     (row,) = queue.rows()
     assert (row.state_text(), row.is_submitting, row.can_cancel, row.fraction) == ("submitting", True, False, None)
@@ -195,7 +196,7 @@ def test_submitting_rows_show_at_once_and_go_when_written(job, tmp_path):
     )
     queue.begin_submit([job])
     queue.finish_write([job.job_id])  # a failed write: the mark goes and the rows are read again
-    assert [event["is_stale"] for event in events] == [False, False, False, True]
+    assert [event.is_stale for event in events] == [False, False, False, True]
     assert not queue.rows()[0].is_submitting
 
 

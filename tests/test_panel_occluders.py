@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from keydub.core.occlusion import OcclusionMasker, parse_occluder_args
+from keydub.plugin.panel.events import TrackingProgressed
 from keydub.plugin.panel.occluders import (
     PALETTE,
     Direction,
@@ -47,7 +48,7 @@ def editor(masker, tmp_path) -> OccluderEditor:
 
 def test_a_click_then_propagation_gives_the_maskers_own_masks_on_every_frame(editor, masker):
     events = []
-    editor.register_event_callback("tracking.progress", events.append)
+    editor.register_event_callback(TrackingProgressed, events.append)
     hand = editor.add_object("hand")
     editor.click(43, hand.object_id, 60.0, 45.0)
     assert sorted(editor.masks_on(43)) == [hand.object_id] and editor.masks_on(44) == {}
@@ -59,8 +60,8 @@ def test_a_click_then_propagation_gives_the_maskers_own_masks_on_every_frame(edi
     assert editor.tracked_frames == tuple(range(START, START + LENGTH))
     for frame, masks in tracked.items():
         np.testing.assert_array_equal(editor.masks_on(frame)[hand.object_id], masks[hand.object_id])
-    assert [event["done"] for event in events] == list(range(1, LENGTH + 1))
-    assert {event["total"] for event in events} == {LENGTH}
+    assert [event.done for event in events] == list(range(1, LENGTH + 1))
+    assert {event.total for event in events} == {LENGTH}
 
 
 def test_forward_and_backward_track_from_the_earliest_prompt(editor):

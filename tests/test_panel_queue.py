@@ -19,6 +19,7 @@ from test_render import write_wav
 from keydub.core.devices import resolve_device
 from keydub.plugin.jobs import ClipJob
 from keydub.plugin.panel.controller import PanelController
+from keydub.plugin.panel.events import QueueChanged
 from keydub.plugin.panel.queue import QueueController, QueueRow
 from keydub.plugin.store import JobState
 
@@ -68,7 +69,7 @@ def rows_by_id(queue: QueueController) -> dict[str, QueueRow]:
 def test_submitted_jobs_are_queued_once_unless_forced(job, folder):
     queue = QueueController(folder)
     events = []
-    queue.register_event_callback("queue.changed", events.append)
+    queue.register_event_callback(QueueChanged, events.append)
     assert queue.submit([job, other(job, "B")]) == [job.job_id, f"{job.job_id}-B"]
     assert queue.submit([job]) == []  # already queued with the same content
     assert queue.submit([job], force=True) == [job.job_id]
@@ -77,7 +78,7 @@ def test_submitted_jobs_are_queued_once_unless_forced(job, folder):
     assert rows[0].state_text() == "pending" and not rows[0].is_resumable
     # Before a worker claims them, a job shows the device its own option names ("auto" as this machine has it).
     assert {row.device for row in rows} == {str(resolve_device("auto"))}
-    assert [event["job_ids"] for event in events] == [[job.job_id, f"{job.job_id}-B"], [job.job_id]]
+    assert [event.job_ids for event in events] == [[job.job_id, f"{job.job_id}-B"], [job.job_id]]
 
 
 def test_a_worker_renders_the_queue_and_its_events_fill_the_rows(job, folder):

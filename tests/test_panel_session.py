@@ -9,6 +9,7 @@ from otio_fixtures import TONES, write_dubbing_timeline, write_tone_wav
 
 from keydub.core.errors import AudioError, InvalidParameterError, KeydubError, MediaNotFoundError, TimelineError
 from keydub.plugin.panel.controller import PanelController
+from keydub.plugin.panel.events import ClipChanged
 from keydub.plugin.panel.session import ClipSession, SessionStore
 from keydub.plugin.panel.status import ClipStatus, clip_status
 from keydub.plugin.store import JobProgress, JobStore
@@ -44,7 +45,7 @@ def test_a_video_with_its_dub_opens_as_one_clip_with_timecodes(controller, clip_
 
 def test_edits_fire_events_and_change_the_job(controller):
     events = []
-    controller.register_event_callback("clip.changed", events.append)
+    controller.register_event_callback(ClipChanged, events.append)
     clip_id = controller.current_id
     before = controller.job(clip_id).content_hash()
     controller.choose_face(clip_id, (30.0, 20.0), 4)
@@ -54,7 +55,7 @@ def test_edits_fire_events_and_change_the_job(controller):
     assert job.face.point == (30.0, 20.0) and job.face.frame == 4
     assert job.occluders == (prompt,)
     assert job.content_hash() != before
-    assert [event["clip_id"] for event in events] == [clip_id, clip_id]
+    assert [event.clip_id for event in events] == [clip_id, clip_id]
     with pytest.raises(InvalidParameterError, match="labels"):
         controller.set_occluders(clip_id, [{**prompt, "labels": []}])
 

@@ -22,9 +22,10 @@ from test_render import write_wav
 from keydub.core.media import probe
 from keydub.core.occlusion import OcclusionMasker
 from keydub.plugin.panel.controller import PanelController
+from keydub.plugin.panel.events import TrackingProgressed
 from keydub.plugin.panel.occluders import MASK_ALPHA, PALETTE, stroke_mask
 from keydub.ui.occluders import OccluderPanel, show_mid_paint
-from keydub.ui.occluders.panel import LOADING
+from keydub.ui.occluders.panel import LOADING, TRACKING_IDLE
 from keydub.ui.viewer import Viewer
 
 
@@ -288,6 +289,23 @@ def test_a_new_range_reopens_the_editor_and_keeps_the_prompts_inside_it(qtbot, w
     assert panel.editor is not old_editor and panel.editor.session.window == (4, 8)
     assert sorted(panel.editor.session.prompts) == [(1, 6)]
     assert panel.status.text() == "1 prompt(s) outside the clip's range were left out."
+
+
+def test_an_editor_the_dock_has_left_no_longer_updates_it(qtbot, window):
+    """Tracking progress an old clip's editor reports from the model thread after a clip change is not shown."""
+    main, viewer, panel, controller = window
+    old_editor = panel.editor
+    with qtbot.waitSignal(panel.editor_opened, timeout=30000):
+        controller.set_range(controller.current_id, 2, 8)
+    reporter = threading.Thread(target=lambda: old_editor._emit(TrackingProgressed(5, 8, 6)))
+    reporter.start()
+    reporter.join()
+    qtbot.wait(100)
+    assert panel.progress.value() == 0 and panel.progress.format() == TRACKING_IDLE
+    reporter = threading.Thread(target=lambda: panel.editor._emit(TrackingProgressed(3, 6, 4)))
+    reporter.start()
+    reporter.join()
+    qtbot.waitUntil(lambda: (panel.progress.value(), panel.progress.maximum()) == (3, 6), timeout=5000)
 
 
 class SlowProbe:

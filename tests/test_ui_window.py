@@ -22,7 +22,8 @@ from PySide6 import QtCore, QtWidgets  # noqa: E402
 from keydub.core.faces import FaceDetection  # noqa: E402
 from keydub.plugin.panel.controller import PanelController  # noqa: E402
 from keydub.plugin.panel.queue import QueueController  # noqa: E402
-from keydub.ui.app import CHOSEN_FACE_COLOUR, OTHER_FACE_COLOUR, MainWindow  # noqa: E402
+from keydub.ui.app import MainWindow  # noqa: E402
+from keydub.ui.face_layers import CHOSEN_FACE_COLOUR, OTHER_FACE_COLOUR  # noqa: E402
 from keydub.ui.settings import SettingsDialog, load_settings, save_settings  # noqa: E402
 
 

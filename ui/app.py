@@ -1,13 +1,13 @@
 """The Keydub panel's main window and the `keydub-app` entry point.
 
 The window is wired in one place: widgets are built, laid out, then every signal is connected in `_connect`;
-slots are `_on_<thing>_<event>`. It talks only to the Qt-free `PanelController` (clips, sessions, jobs, export)
-and to a queue controller (renders, in a `keydub worker` process). Opening a clip and analysing its faces run on
-threads; a slow answer for a clip the editor has left is dropped.
+slots are `_on_<thing>_<event>`. It talks only to the Qt-free `PanelController` (clips, sessions, jobs, export),
+whose events reach it through an `EventBridge`, and to a queue controller (renders, in a `keydub worker`
+process). Opening a clip and analysing its faces run on threads (`TaskRunner`); a slow answer for a clip the
+editor has left is dropped. The faces found are kept by clip in `FaceAnalyses` and drawn by `face_layers`.
 """
 
 import argparse
-import itertools
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -20,24 +20,21 @@ from keydub.core.errors import KeydubError
 from keydub.core.media import MediaInfo, probe
 from keydub.plugin.panel.analysis import BackendFactory, FaceAnalysis, analyse_faces
 from keydub.plugin.panel.controller import PanelController, load_timeline, load_video
+from keydub.plugin.panel.events import ClipChanged, ClipsChanged, CurrentChanged, OptionsChanged
+from keydub.plugin.panel.face_analyses import FaceAnalyses
 from keydub.plugin.panel.resolve_link import ResolveLink, ResolveTarget, SendOutcome
 from keydub.plugin.store import JobStore
 from keydub.ui.clips import ClipListModel, ClipListView
 from keydub.ui.compare import SPLIT, CompareView
+from keydub.ui.events import EventBridge
+from keydub.ui.face_layers import FACES_LAYER, MASK_LAYER, NO_FACE_COLOUR, NO_FACE_MARKERS, faces_image, mask_image
 from keydub.ui.resolve_send import DubTrackDialog, SendToResolveDialog, send_report_box
 from keydub.ui.settings import SettingsDialog, app_settings, load_settings, save_settings
-from keydub.ui.tasks import TaskThread
+from keydub.ui.tasks import TaskRunner
 from keydub.ui.viewer import Viewer
 from keydub.ui.viewer.cache import DEFAULT_CACHE_BYTES
 
 
-FACES_LAYER, MASK_LAYER = "faces", "mask"
-NO_FACE_MARKERS = "no face"
-CHOSEN_FACE_COLOUR = QtGui.QColor(60, 220, 90)
-OTHER_FACE_COLOUR = QtGui.QColor(250, 210, 60)
-NO_FACE_COLOUR = QtGui.QColor(220, 60, 60)
-# The regeneration mask's tint, as `keydub mask` draws it (red at 45 %).
-MASK_RGBA = (255, 0, 0, 115)
 AUDIO_SUFFIXES = {".wav", ".aif", ".aiff", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".opus", ".w64", ".bwf"}
 _STATE_REFRESH_MS = 1000
 PLAY_TEXT, STOP_TEXT = "Play with sound", "Stop playback"
@@ -77,11 +74,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.queue_factory = queue_factory
         self.queue_controller: Any | None = None
         self.backend_factory = backend_factory
-        self.analyses: dict[str, FaceAnalysis] = {}
-        self._request_ids = itertools.count(1)
-        self._current_requests: dict[str, int] = {}
-        self._threads: set[TaskThread] = set()
-        self._pending: dict[int, tuple[str, Callable[[Any], None]]] = {}
+        self.analyses = FaceAnalyses()
+        self.tasks = TaskRunner(self)
+        self.events = EventBridge(self)
         self.occluder_panel = None
         self.queue_panel = None
         self.is_error_shown = False
@@ -91,8 +86,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._dock_occluder_panel(occluder_masker)
         self._connect()
         if self.controller.opened is not None:
-            self._on_controller_clips_changed({})
-            self._on_controller_current_changed({"clip_id": self.controller.current_id})
+            self._on_controller_clips_changed(ClipsChanged())
+            self._on_controller_current_changed(CurrentChanged(self.controller.current_id))
 
     # Layout -------------------------------------------------------------------------------------------------
     def _build(self, cache_bytes: int) -> None:
@@ -202,13 +197,19 @@ class MainWindow(QtWidgets.QMainWindow):
         self.clip_model.refresh_states()
 
     def _connect(self) -> None:
-        for topic, slot in (
-            ("clips.changed", self._on_controller_clips_changed),
-            ("current.changed", self._on_controller_current_changed),
-            ("clip.changed", self._on_controller_clip_changed),
-            ("options.changed", self._on_controller_options_changed),
-        ):
-            self.controller.register_event_callback(topic, slot)
+        self.events.subscribe(
+            self.controller,
+            {
+                ClipsChanged: self._on_controller_clips_changed,
+                CurrentChanged: self._on_controller_current_changed,
+                ClipChanged: self._on_controller_clip_changed,
+                OptionsChanged: self._on_controller_options_changed,
+            },
+        )
+        self.tasks.started.connect(self._on_task_start)
+        self.tasks.progressed.connect(self._on_task_progress)
+        self.tasks.finished.connect(lambda: self.progress_bar.setVisible(False))
+        self.tasks.failed.connect(lambda message: self.show_message(message, is_error=True))
         self.open_action.triggered.connect(self._on_open_click)
         self.open_timeline_action.triggered.connect(self._on_open_timeline_click)
         self.mask_action.toggled.connect(self._on_mask_toggle)
@@ -248,7 +249,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         `frame_range` is the range of a clip opened for the first time (see `load_video`)."""
         controller = self.controller
-        self._run(
+        self.tasks.run(
             "open",
             lambda progress: load_video(
                 video, dub, out_dir, controller.default_options, controller.default_handles, frame_range
@@ -260,7 +261,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def open_timeline(self, path: Path, dub_tracks: tuple[str, ...], out_dir: Path | None = None) -> None:
         """Open an OTIO dubbing timeline on a thread."""
         controller = self.controller
-        self._run(
+        self.tasks.run(
             "open",
             lambda progress: load_timeline(
                 path, dub_tracks, out_dir, controller.default_options, controller.default_handles
@@ -314,60 +315,19 @@ class MainWindow(QtWidgets.QMainWindow):
         dialog.open()
 
     # Tasks --------------------------------------------------------------------------------------------------
-    def _run(self, kind: str, function, on_success, message: str) -> int:
-        """Run `function` on a thread; `on_success(result)` runs on the UI thread if still current.
+    def is_busy(self) -> bool:
+        """Whether a task (opening, analysis) is still running."""
+        return self.tasks.is_busy
 
-        The thread's signals go to bound slots of the window (never to lambdas): Qt then delivers them on the
-        window's thread, as queued calls.
-        """
-        request_id = next(self._request_ids)
-        self._current_requests[kind] = request_id
-        self._pending[request_id] = (kind, on_success)
-        thread = TaskThread(request_id, function, self)
-        thread.succeeded.connect(self._on_task_success)
-        thread.failed.connect(self._on_task_failure)
-        thread.progressed.connect(self._on_task_progress)
-        thread.finished.connect(self._on_task_thread_finish)
-        self._threads.add(thread)
+    def _on_task_start(self, message: str) -> None:
         self.show_message(message)
         self.progress_bar.setRange(0, 0)
         self.progress_bar.setToolTip(message)
         self.progress_bar.setVisible(True)
-        thread.start()
-        return request_id
 
-    def is_busy(self) -> bool:
-        """Whether a task (opening, analysis) is still running."""
-        return bool(self._threads)
-
-    def _is_current(self, request_id: int) -> bool:
-        kind, _ = self._pending.get(request_id, (None, None))
-        return kind is not None and self._current_requests.get(kind) == request_id
-
-    def _on_task_success(self, request_id: int, result: Any) -> None:
-        if not self._is_current(request_id):
-            return
-        self.progress_bar.setVisible(False)
-        try:
-            self._pending[request_id][1](result)
-        except KeydubError as error:
-            self.show_message(str(error), is_error=True)
-
-    def _on_task_failure(self, request_id: int, message: str) -> None:
-        if self._is_current(request_id):
-            self.progress_bar.setVisible(False)
-            self.show_message(message, is_error=True)
-
-    def _on_task_progress(self, request_id: int, done: int, total: int) -> None:
-        if self._is_current(request_id) and total:
-            self.progress_bar.setRange(0, total)
-            self.progress_bar.setValue(done)
-
-    def _on_task_thread_finish(self) -> None:
-        thread = self.sender()
-        self._threads.discard(thread)
-        self._pending.pop(getattr(thread, "request_id", None), None)
-        thread.deleteLater()
+    def _on_task_progress(self, done: int, total: int) -> None:
+        self.progress_bar.setRange(0, total)
+        self.progress_bar.setValue(done)
 
     def _on_open_finish(self, opened) -> None:
         self.controller.apply(opened)
@@ -395,7 +355,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 progress=progress,
             )
 
-        self._run(
+        self.tasks.run(
             "analysis",
             analyse,
             lambda analysis: self._on_analysis_finish(clip_id, analysis),
@@ -403,7 +363,7 @@ class MainWindow(QtWidgets.QMainWindow):
         )
 
     def _on_analysis_finish(self, clip_id: str, analysis: FaceAnalysis) -> None:
-        self.analyses[clip_id] = analysis
+        self.analyses.put(clip_id, analysis)
         self.clip_model.update_clip(clip_id)  # the Face cell names the face and its size now
         if clip_id == self.controller.current_id:
             self._draw_face_layers()
@@ -417,43 +377,22 @@ class MainWindow(QtWidgets.QMainWindow):
         self.viewer.set_overlay(MASK_LAYER, self._mask_image if self.mask_action.isChecked() else None)
 
     def _faces_image(self, frame: int) -> QtGui.QImage | None:
-        session, analysis = self.controller.current, self.analyses.get(self.controller.current_id or "")
+        session, analysis = self.controller.current, self.analyses.get(self.controller.current_id)
         size = self.viewer.frame_size()
         if session is None or analysis is None or size is None:
             return None
-        height, width = size
-        layer = QtGui.QImage(width, height, QtGui.QImage.Format.Format_ARGB32_Premultiplied)
-        layer.fill(QtCore.Qt.GlobalColor.transparent)
         chosen = analysis.chosen_track(session.face, frame) if session.has_face else None
-        painter = QtGui.QPainter(layer)
-        pen_width = max(2, height // 240)  # about 2 screen pixels when the frame is fitted
-        for track_id, box in analysis.boxes_at(frame):
-            colour = CHOSEN_FACE_COLOUR if track_id == chosen else OTHER_FACE_COLOUR
-            painter.setPen(QtGui.QPen(colour, pen_width * (2 if track_id == chosen else 1)))
-            rect = QtCore.QRectF(float(box[0]), float(box[1]), float(box[2] - box[0]), float(box[3] - box[1]))
-            painter.drawRect(rect)
-            font = painter.font()
-            font.setPixelSize(max(12, height // 30))
-            font.setBold(True)
-            painter.setFont(font)
-            painter.drawText(rect.topLeft() + QtCore.QPointF(0, -pen_width * 2), f"face {track_id}")
-        painter.end()
-        return layer
+        return faces_image(analysis, chosen, frame, size)
 
     def _mask_image(self, frame: int) -> np.ndarray | None:
-        session, analysis = self.controller.current, self.analyses.get(self.controller.current_id or "")
+        session, analysis = self.controller.current, self.analyses.get(self.controller.current_id)
         size = self.viewer.frame_size()
         if session is None or analysis is None or size is None:
             return None
-        mask = analysis.regeneration_mask(session.face, frame, size)
-        if mask is None:
-            return None
-        layer = np.zeros((*mask.shape, 4), dtype=np.uint8)
-        layer[mask] = MASK_RGBA
-        return layer
+        return mask_image(analysis, session.face, frame, size)
 
     def _on_viewer_face_click(self, x: float, y: float, frame: int) -> None:
-        session, analysis = self.controller.current, self.analyses.get(self.controller.current_id or "")
+        session, analysis = self.controller.current, self.analyses.get(self.controller.current_id)
         if session is None:
             return
         if analysis is None:
@@ -487,12 +426,12 @@ class MainWindow(QtWidgets.QMainWindow):
             self.show_message(str(error), is_error=True)
 
     # Controller events --------------------------------------------------------------------------------------
-    def _on_controller_clips_changed(self, _event: dict) -> None:
+    def _on_controller_clips_changed(self, _event: ClipsChanged) -> None:
         self.analyses.clear()
         self.clip_model.reset_clips()
         self._dock_queue_panel()
 
-    def _on_controller_current_changed(self, event: dict) -> None:
+    def _on_controller_current_changed(self, _event: CurrentChanged) -> None:
         session = self.controller.current
         if session is None:
             return
@@ -515,19 +454,16 @@ class MainWindow(QtWidgets.QMainWindow):
         else:
             self.analyse_current()
 
-    def _on_controller_clip_changed(self, event: dict) -> None:
-        clip_id = event["clip_id"]
+    def _on_controller_clip_changed(self, event: ClipChanged) -> None:
+        clip_id = event.clip_id
         self.clip_model.update_clip(clip_id)
-        session = self.controller.session(clip_id)
-        analysis = self.analyses.get(clip_id)
-        if analysis is not None and (analysis.start, analysis.end) != (session.start_frame, session.end_frame):
-            del self.analyses[clip_id]
+        if self.analyses.drop_if_stale(self.controller.session(clip_id)):
             if clip_id == self.controller.current_id:
                 self.analyse_current()
         elif clip_id == self.controller.current_id:
             self.viewer.refresh_overlays()
 
-    def _on_controller_options_changed(self, _event: dict) -> None:
+    def _on_controller_options_changed(self, _event: OptionsChanged) -> None:
         self.clip_model.refresh_states()
 
     def _on_clips_current_change(self, clip_id: str) -> None:
@@ -658,7 +594,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """Write the finished renders back to the Resolve timeline with `strategy`, off the UI thread."""
         link, controller = self.resolve_link, self.controller
         assert link is not None, "Send to Resolve is offered only for a Resolve timeline"
-        self._run(
+        self.tasks.run(
             "send",
             lambda progress: link.send(controller.result_timeline(), strategy).result(),
             self._on_send_finish,
@@ -716,8 +652,8 @@ class MainWindow(QtWidgets.QMainWindow):
                 panel.shutdown()
         self.viewer.close_clip()
         self.compare.close_clips()
-        for thread in list(self._threads):
-            thread.wait()
+        self.tasks.wait()
+        self.events.unsubscribe()
         super().closeEvent(event)
 
 

@@ -11,9 +11,12 @@ and is tested without a `QApplication`.
   restores everything.
 - `controller.PanelController`: opens a video + dub or an OTIO timeline into sessions, keeps the current clip,
   turns a session into the `ClipJob` / `RenderRequest` a render takes, and exports the OTIO with the new track.
-  It reports through topic events (`register_event_callback(topic, callback)`), as listed on the class.
+  It reports through typed events (`events`: `register_event_callback(ClipChanged, callback)`).
 - `status`: a clip's render state (not rendered, queued, rendering, done, failed, stale) and QC from its store row.
 - `analysis`: the faces of a clip for the face picker and the regeneration mask, tracked as a render tracks them.
+- `face_analyses.FaceAnalyses`: those analyses by clip id, each kept while its clip's range is the one analysed.
+- `events`: the typed events the controllers emit (`EventSource`); `keydub.ui.events.EventBridge` delivers them
+  to the widgets on the GUI thread.
 - `options`: the settings' fields checked by the command line's own option parser.
 
 Contract between the window and the occluder and queue widgets
@@ -43,7 +46,7 @@ Contract between the window and the occluder and queue widgets
   `queue_controller.cancel(job_ids)` and `queue_panel.submit(jobs, force=True)`; job states are read from the
   output folder's job store (so the list shows what any worker does) and live progress from the queue's rows.
 - Occluder prompts are stored in `ClipSession.occluders` as the plain dicts `RenderRequest.occluders` takes
-  (`OcclusionPrompt.to_dict()`), set with `controller.set_occluders(clip_id, prompts)` (fires `"clip.changed"`);
+  (`OcclusionPrompt.to_dict()`), set with `controller.set_occluders(clip_id, prompts)` (emits `ClipChanged`);
   brush masks go to `controller.brush_mask_path(clip_id, object_id, frame)`. So a render from the panel equals
   the same render from the command line.
 """

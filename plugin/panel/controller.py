@@ -1,14 +1,12 @@
 """The panel's controller: clips and their sessions, the current clip, jobs, states and export, without Qt.
 
-Widgets read from it and call it; it reports every change through topic events, so the same controller runs in
-tests without a `QApplication` and behind any front end.
+Widgets read from it and call it; it reports every change through typed events (`keydub.plugin.panel.events`),
+so the same controller runs in tests without a `QApplication` and behind any front end:
 
-Topics (callbacks get one `dict` with at least `"topic"`):
-
-- `"clips.changed"`: the clip list was replaced (a video or timeline was opened).
-- `"clip.changed"` (`clip_id`): a clip's session changed (face, range, occluders, params).
-- `"current.changed"` (`clip_id`): another clip became the current one.
-- `"options.changed"`: the folder's render options or handles changed (every job may have changed).
+- `ClipsChanged`: the clip list was replaced (a video or timeline was opened).
+- `ClipChanged(clip_id)`: a clip's session changed (face, range, occluders, params).
+- `CurrentChanged(clip_id)`: another clip became the current one.
+- `OptionsChanged`: the folder's render options or handles changed (every job may have changed).
 """
 
 import copy
@@ -24,7 +22,7 @@ from keydub.core.errors import InvalidParameterError, KeydubError, TimelineError
 from keydub.core.media import MediaInfo, probe
 from keydub.core.render.request import FaceChoice
 from keydub.plugin.jobs import ClipJob, check_render_options
-from keydub.plugin.panel.events import TopicEvents
+from keydub.plugin.panel.events import ClipChanged, ClipsChanged, CurrentChanged, EventSource, OptionsChanged
 from keydub.plugin.panel.session import ClipSession, OpenedSource, SessionStore
 from keydub.plugin.panel.sources import (
     SINGLE_CLIP_ID,
@@ -271,7 +269,7 @@ def _session_from_plan(planned: PlannedClip, plan: TimelinePlan) -> ClipSession:
     )
 
 
-class PanelController(TopicEvents):
+class PanelController(EventSource):
     """The clips of one output folder and what the editor chose for each.
 
     Args:
@@ -303,14 +301,14 @@ class PanelController(TopicEvents):
         self.apply(load_timeline(path, dub_tracks, out_dir, self.default_options, self.default_handles))
 
     def apply(self, opened: OpenedFolder) -> None:
-        """Make `opened` the folder being worked on (fires `"clips.changed"` then `"current.changed"`)."""
+        """Make `opened` the folder being worked on (emits `ClipsChanged` then `CurrentChanged`)."""
         self.opened = opened
         self._sessions = {session.clip_id: session for session in opened.sessions}
         self._jobs = dict(opened.jobs)
         self.current_id = opened.sessions[0].clip_id if opened.sessions else None
         self._save()
-        self._emit("clips.changed")
-        self._emit("current.changed", clip_id=self.current_id)
+        self._emit(ClipsChanged())
+        self._emit(CurrentChanged(self.current_id))
 
     # Reading ------------------------------------------------------------------------------------------------
     @property
@@ -357,7 +355,7 @@ class PanelController(TopicEvents):
         self.session(clip_id)
         if clip_id != self.current_id:
             self.current_id = clip_id
-            self._emit("current.changed", clip_id=clip_id)
+            self._emit(CurrentChanged(clip_id))
 
     def choose_face(
         self, clip_id: str, point: tuple[float, float] | None, frame: int | None, track_id: int | None = None
@@ -421,7 +419,7 @@ class PanelController(TopicEvents):
                 self.opened.handles = handles
             self._jobs = {}
             self._save()
-        self._emit("options.changed")
+        self._emit(OptionsChanged())
 
     def brush_mask_path(self, clip_id: str, object_id: int, frame: int) -> Path:
         """Where a brush mask PNG of the clip is kept (inside the output folder, beside the sessions)."""
@@ -433,7 +431,7 @@ class PanelController(TopicEvents):
         if "start_frame" in changes or "end_frame" in changes:
             self._jobs.pop(clip_id, None)  # other frames, other dub audio: plan again
         self._save()
-        self._emit("clip.changed", clip_id=clip_id)
+        self._emit(ClipChanged(clip_id))
 
     # Jobs ---------------------------------------------------------------------------------------------------
     def job(self, clip_id: str, write_audio: bool = True) -> ClipJob:

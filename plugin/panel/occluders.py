@@ -4,12 +4,11 @@
 its calls (a click, a box, a brush or eraser stroke), pushes the `PromptEdit` each call returns onto a Qt undo
 stack, and runs every call that touches the model on one worker thread (one caller changes the editor at a time;
 `masks_on` and `overlay` may be read from another thread meanwhile, as the viewer draws). It reports through
-topic events (`register_event_callback`; each callback gets `{"topic": ..., **data}`), so it runs and is tested
-without a `QApplication`:
+typed events (`keydub.plugin.panel.events`), so it runs and is tested without a `QApplication`:
 
-- `"objects.changed"` `{}`: an occluder was added, renamed, shown, hidden or deleted;
-- `"masks.changed"` `{"frames": [int, ...]}`: the masks shown on these source frames changed;
-- `"tracking.progress"` `{"done": int, "total": int, "frame": int}`: one more frame tracked.
+- `ObjectsChanged`: an occluder was added, renamed, shown, hidden or deleted;
+- `MasksChanged(frames)`: the masks shown on these source frames changed;
+- `TrackingProgressed(done, total, frame)`: one more frame tracked.
 
 Its prompts become the job's occluders exactly as the command line's `--occluder` / `--occluder-mask` do:
 `editor.request_occluders()` returns the `OcclusionPrompt.to_dict()` dicts that `RenderRequest.occluders` takes
@@ -38,7 +37,7 @@ from keydub.core.errors import InvalidParameterError, RenderInterruptedError
 from keydub.core.occlusion import OcclusionMasker, OcclusionPrompt, OcclusionSession, save_brush_mask
 from keydub.core.occlusion.region import SquareRegion
 from keydub.core.occlusion.session import FramePrompt
-from keydub.plugin.panel.events import TopicEvents
+from keydub.plugin.panel.events import EventSource, MasksChanged, ObjectsChanged, TrackingProgressed
 
 
 # Overlay colours of successive occluders (RGB): far from skin tones and from each other.
@@ -122,7 +121,7 @@ class _TrackedFrame:
         return self.region.paste(np.unpackbits(bits, count=side * side).reshape(side, side).astype(bool), frame_size)
 
 
-class OccluderEditor(TopicEvents):
+class OccluderEditor(EventSource):
     """Occluders of one clip's render window: several objects, their prompts, and their tracked masks.
 
     Args:
@@ -174,18 +173,18 @@ class OccluderEditor(TopicEvents):
             return self._objects[object_id]
         colour = PALETTE[(object_id - 1) % len(PALETTE)]
         added = self._objects[object_id] = OccluderObject(object_id, name or f"Occluder {object_id}", colour)
-        self._emit("objects.changed")
+        self._emit(ObjectsChanged())
         return added
 
     def set_visible(self, object_id: int, visible: bool) -> None:
         """Show or hide an occluder's overlay (it is rendered either way)."""
         self._objects[object_id] = replace(self.object(object_id), visible=visible)
-        self._emit("objects.changed")
-        self._emit("masks.changed", frames=self._frames_of(object_id))
+        self._emit(ObjectsChanged())
+        self._emit(MasksChanged(self._frames_of(object_id)))
 
     def rename_object(self, object_id: int, name: str) -> None:
         self._objects[object_id] = replace(self.object(object_id), name=name)
-        self._emit("objects.changed")
+        self._emit(ObjectsChanged())
 
     def delete_object(self, object_id: int) -> None:
         """Remove an occluder, its prompts and its tracked masks."""
@@ -198,8 +197,8 @@ class OccluderEditor(TopicEvents):
         for tracked in self._tracked.values():
             tracked.packed.pop(object_id, None)
         del self._objects[object_id]
-        self._emit("objects.changed")
-        self._emit("masks.changed", frames=frames)
+        self._emit(ObjectsChanged())
+        self._emit(MasksChanged(frames))
 
     # Prompts -----------------------------------------------------------------------------------------------------
     def click(self, frame: int, object_id: int, x: float, y: float, positive: bool = True) -> PromptEdit:
@@ -300,7 +299,7 @@ class OccluderEditor(TopicEvents):
         self._clock += 1
         self._prompt_stamps[frame] = self._clock
         self._is_tracking_stale = bool(self._tracked)
-        self._emit("masks.changed", frames=[frame])
+        self._emit(MasksChanged([frame]))
 
     # Masks -------------------------------------------------------------------------------------------------------
     @property
@@ -387,8 +386,8 @@ class OccluderEditor(TopicEvents):
             self._clock += 1
             self._tracked[frame] = _TrackedFrame(region, packed, self._clock)
             done += 1
-            self._emit("masks.changed", frames=[frame])
-            self._emit("tracking.progress", done=done, total=end - start, frame=frame)
+            self._emit(MasksChanged([frame]))
+            self._emit(TrackingProgressed(done, end - start, frame))
             if should_stop is not None and should_stop() and done < end - start:
                 raise TrackingCancelledError(
                     f"occluder tracking stopped after {done} of {end - start} frames; track again to finish"

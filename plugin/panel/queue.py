@@ -15,12 +15,11 @@ A window writes the store (an fsync each time) off its UI thread: `begin_submit(
 any thread, and `finish_write(job_ids, records)` takes the rows read after the write (`stop_rendering` first stops
 a cancelled render at once). `submit`, `cancel` and `retry` do it all on one thread.
 
-Topics (callbacks get one `dict` with `"topic"`):
+Events (`keydub.plugin.panel.events`):
 
-- `"queue.changed"` (`job_ids`, `is_stale`): rows changed (submitting, submitted, cancelled, retried, or an event
-  about them);
-  `is_stale` is true when the store's rows changed and have not been read again yet (call `reload`);
-- `"worker.changed"`: the worker started, said hello (with what it removed at its start, see
+- `QueueChanged(job_ids, is_stale)`: rows changed (submitting, submitted, cancelled, retried, or an event about
+  them); `is_stale` is true when the store's rows changed and have not been read again yet (call `reload`);
+- `WorkerChanged`: the worker started, said hello (with what it removed at its start, see
   `WorkerStatus.removed_text`), went idle, ended or crashed (see `worker`).
 """
 
@@ -32,7 +31,7 @@ from typing import Any
 
 from keydub.core.errors import KeydubError
 from keydub.plugin.jobs import ClipJob
-from keydub.plugin.panel.events import TopicEvents
+from keydub.plugin.panel.events import EventSource, QueueChanged, WorkerChanged
 from keydub.plugin.panel.job_progress import JobProgressTracker, JobProgressView
 from keydub.plugin.store import JobProgress, JobRecord, JobState, JobStore
 from keydub.plugin.worker.client import worker_command
@@ -169,7 +168,7 @@ class QueueRow:
         return self.state.value
 
 
-class QueueController(TopicEvents):
+class QueueController(EventSource):
     """The jobs of one output folder's queue and the panel's worker process on it.
 
     Args:
@@ -211,14 +210,14 @@ class QueueController(TopicEvents):
         queued = self.write_submission(jobs, force=force)
         if queued:
             self.reload()
-            self._emit("queue.changed", job_ids=queued, is_stale=False)
+            self._emit(QueueChanged(queued, is_stale=False))
         return queued
 
     def begin_submit(self, jobs: Iterable[ClipJob]) -> None:
         """Show `jobs` as *submitting* until `finish_write` (the write runs elsewhere)."""
         jobs = list(jobs)
         self._submitting.update((job.job_id, job.name) for job in jobs)
-        self._emit("queue.changed", job_ids=[job.job_id for job in jobs], is_stale=False)
+        self._emit(QueueChanged([job.job_id for job in jobs], is_stale=False))
 
     def finish_write(self, job_ids: list[str], records: list[JobRecord] | None = None) -> None:
         """A write of `job_ids` made elsewhere ended: their *submitting* marks go. `records` are the store's rows read
@@ -227,7 +226,7 @@ class QueueController(TopicEvents):
             self._submitting.pop(job_id, None)
         if records is not None:
             self.set_records(records)
-        self._emit("queue.changed", job_ids=list(job_ids), is_stale=records is None)
+        self._emit(QueueChanged(list(job_ids), is_stale=records is None))
 
     def write_submission(self, jobs: Iterable[ClipJob], force: bool = False) -> list[str]:
         """The store's part of `submit`: safe on any thread (it opens its own connection and changes nothing else).
@@ -257,7 +256,7 @@ class QueueController(TopicEvents):
         self.stop_rendering(job_ids)
         self.write_cancel(job_ids)
         self.reload()
-        self._emit("queue.changed", job_ids=job_ids, is_stale=False)
+        self._emit(QueueChanged(job_ids, is_stale=False))
 
     def stop_rendering(self, job_ids: Iterable[str]) -> None:
         """If this panel's worker renders one of `job_ids`, tell it to stop now (it would read the store's cancel
@@ -276,7 +275,7 @@ class QueueController(TopicEvents):
         job_ids = list(job_ids)
         self.write_retry(job_ids)
         self.reload()
-        self._emit("queue.changed", job_ids=job_ids, is_stale=False)
+        self._emit(QueueChanged(job_ids, is_stale=False))
 
     def write_retry(self, job_ids: Iterable[str]) -> None:
         """The store's part of `retry`: safe on any thread."""
@@ -378,7 +377,7 @@ class QueueController(TopicEvents):
     def worker_started(self, pid: int | None) -> None:
         self._has_said_bye = False
         self.worker = WorkerStatus("starting", pid=pid, message="starting the worker…")
-        self._emit("worker.changed")
+        self._emit(WorkerChanged())
 
     def handle_line(self, line: str) -> Event | None:
         """Read one line of the worker's stdout; a line that is not the protocol is logged and skipped."""
@@ -424,11 +423,9 @@ class QueueController(TopicEvents):
         elif isinstance(event, Bye):
             self._has_said_bye = True
             self._set_worker(message=f"worker stopped ({event.reason}{': ' + event.message if event.message else ''})")
-        job_id = getattr(event, "job_id", None)
-        if job_id is not None:
+        if isinstance(event, (Claimed, ProgressEvent, Done, Failed, Cancelled, Lost)):
             # A claim or an end changed the job's row in the store: `is_stale` asks the client to `reload`.
-            is_stale = isinstance(event, (Claimed, Done, Failed, Cancelled, Lost))
-            self._emit("queue.changed", job_ids=[job_id], is_stale=is_stale)
+            self._emit(QueueChanged([event.job_id], is_stale=not isinstance(event, ProgressEvent)))
 
     def worker_ended(self, exit_code: int | None, crashed: bool = False, detail: str = "") -> None:
         """The worker process is gone. If it did not say `bye`, it crashed: its job is put back in the queue.
@@ -444,7 +441,7 @@ class QueueController(TopicEvents):
         self._send = None
         if self._has_said_bye and not crashed and exit_code == 0:
             self.worker = replace(self.worker, state="stopped", pid=None)
-            self._emit("worker.changed")
+            self._emit(WorkerChanged())
             return
         how = "was killed" if crashed or exit_code is None else f"exited with code {exit_code}"
         reason = f" ({detail.strip()})" if detail.strip() else ""
@@ -457,13 +454,13 @@ class QueueController(TopicEvents):
             message += "."
         self.worker = WorkerStatus("crashed", message=message)
         self.reload()
-        self._emit("worker.changed")
-        self._emit("queue.changed", job_ids=requeued or ([rendering] if rendering else []), is_stale=False)
+        self._emit(WorkerChanged())
+        self._emit(QueueChanged(requeued or ([rendering] if rendering else []), is_stale=False))
 
     def worker_failed_to_start(self, message: str) -> None:
         self._send = None
         self.worker = WorkerStatus("crashed", message=f"The worker could not start: {message}")
-        self._emit("worker.changed")
+        self._emit(WorkerChanged())
 
     def _reclaim(self) -> list[str]:
         try:
@@ -480,4 +477,4 @@ class QueueController(TopicEvents):
 
     def _set_worker(self, **changes: Any) -> None:
         self.worker = replace(self.worker, **changes)
-        self._emit("worker.changed")
+        self._emit(WorkerChanged())

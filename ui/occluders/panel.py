@@ -10,7 +10,6 @@ For the screenshot script, `show_mid_paint(panel, points)` leaves a brush stroke
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -18,9 +17,20 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from keydub.core.media import probe
 from keydub.core.occlusion import OcclusionMasker
 from keydub.core.occlusion.session import FramePrompt
+from keydub.plugin.panel.controller import PanelController
+from keydub.plugin.panel.events import (
+    ClipChanged,
+    CurrentChanged,
+    MasksChanged,
+    ObjectsChanged,
+    OptionsChanged,
+    TrackingProgressed,
+)
 from keydub.plugin.panel.occluders import Direction, OccluderEditor, PromptEdit, TrackingCancelledError
+from keydub.ui.events import EventBridge
 from keydub.ui.occluders.tools import DRAFT_LAYER, BrushTool, ClickTool, PromptCommand
 from keydub.ui.serial_runner import SerialRunner, Task
+from keydub.ui.viewer import Viewer
 
 
 OVERLAY_LAYER = "occluders"
@@ -61,14 +71,11 @@ class OccluderPanel(QtWidgets.QDockWidget):
     edit_finished = QtCore.Signal(str)
     tracking_finished = QtCore.Signal(str)
     editor_opened = QtCore.Signal(str)
-    _masks_changed = QtCore.Signal(list)
-    _tracking_progressed = QtCore.Signal(int, int)
-    _objects_changed = QtCore.Signal()
 
     def __init__(
         self,
-        controller: Any,
-        viewer: Any,
+        controller: PanelController,
+        viewer: Viewer,
         masker: OcclusionMasker | MaskerFactory | None = None,
         parent: QtWidgets.QWidget | None = None,
     ) -> None:
@@ -84,6 +91,8 @@ class OccluderPanel(QtWidgets.QDockWidget):
         self._open_request = 0
         self.undo_stack = QtGui.QUndoStack(self)
         self.runner = SerialRunner(self)
+        # The controller's events, and the editor's, which it emits from the model thread while it tracks.
+        self.events = EventBridge(self)
         self._cancel_tracking = threading.Event()
         self._is_tracking = False
         self._direction = Direction.BOTH
@@ -98,7 +107,7 @@ class OccluderPanel(QtWidgets.QDockWidget):
         self._build()
         self._connect()
         self._set_enabled(False)
-        if getattr(controller, "current", None) is not None:
+        if controller.current is not None:
             self.open_clip(controller.current.clip_id)
 
     # Layout -------------------------------------------------------------------------------------------------
@@ -199,15 +208,15 @@ class OccluderPanel(QtWidgets.QDockWidget):
         self.both_button.clicked.connect(lambda: self.track(Direction.BOTH))
         self.forward_button.clicked.connect(lambda: self.track(Direction.FORWARD))
         self.cancel_button.clicked.connect(self.cancel_tracking)
-        self._masks_changed.connect(self._on_editor_masks_changed)
-        self._tracking_progressed.connect(self._on_editor_tracking_progressed)
-        self._objects_changed.connect(self._on_editor_objects_changed)
         self.viewer.frame_changed.connect(self._on_viewer_frame_changed)
-        register = getattr(self.controller, "register_event_callback", None)
-        if register is not None:
-            register("current.changed", self._on_controller_current_changed)
-            register("clip.changed", self._on_controller_clip_changed)
-            register("options.changed", self._on_controller_clip_changed)
+        self.events.subscribe(
+            self.controller,
+            {
+                CurrentChanged: self._on_controller_current_changed,
+                ClipChanged: self._on_controller_clip_changed,
+                OptionsChanged: self._on_controller_options_changed,
+            },
+        )
 
     def _set_enabled(self, enabled: bool) -> None:
         for widget in (
@@ -230,7 +239,7 @@ class OccluderPanel(QtWidgets.QDockWidget):
         editor has left since is dropped, and one still queued behind it is not run at all.
         """
         session = self.controller.session(clip_id)
-        handles = getattr(self.controller, "handles", 0)
+        handles = self.controller.handles
         # Reopening the same clip (a new range): its editor holds the prompts of edits still being answered.
         previous = self.editor if self.clip_id == clip_id else None
         self._opened = self._clip_key(clip_id)
@@ -239,6 +248,8 @@ class OccluderPanel(QtWidgets.QDockWidget):
         self.cancel_tracking()  # the old clip's tracking would keep the model thread from this one
         self.set_tool(None)
         self.undo_stack.clear()
+        if self.editor is not None:
+            self.events.unsubscribe(self.editor)  # what the old editor still reports is not this clip's
         self.editor, self.clip_id = None, clip_id
         self._set_enabled(False)
         self._set_markers([])
@@ -275,7 +286,7 @@ class OccluderPanel(QtWidgets.QDockWidget):
     def _clip_key(self, clip_id: str) -> tuple:
         """What decides the editor's window: the clip, its media and range, the handles."""
         session = self.controller.session(clip_id)
-        return clip_id, session.video, session.start_frame, session.end_frame, getattr(self.controller, "handles", 0)
+        return clip_id, session.video, session.start_frame, session.end_frame, self.controller.handles
 
     def _load_masker(self) -> OcclusionMasker:
         if self._masker is None:
@@ -287,14 +298,17 @@ class OccluderPanel(QtWidgets.QDockWidget):
             return  # another clip or range was opened meanwhile
         editor, left_out = answer
         self.editor, self.clip_id = editor, clip_id
-        editor.register_event_callback("masks.changed", lambda data: self._masks_changed.emit(data["frames"]))
-        editor.register_event_callback("objects.changed", lambda data: self._objects_changed.emit())
-        editor.register_event_callback(
-            "tracking.progress", lambda data: self._tracking_progressed.emit(data["done"], data["total"])
+        self.events.subscribe(
+            editor,
+            {
+                MasksChanged: self._on_editor_masks_changed,
+                ObjectsChanged: self._on_editor_objects_changed,
+                TrackingProgressed: self._on_editor_tracking_progressed,
+            },
         )
         if not editor.objects:
             editor.add_object()
-        self._on_editor_objects_changed()
+        self._on_editor_objects_changed(ObjectsChanged())
         self.viewer.set_overlay(OVERLAY_LAYER, self._overlay)
         self._update_markers()
         self.status.setText(f"{left_out} prompt(s) outside the clip's range were left out." if left_out else "")
@@ -347,7 +361,7 @@ class OccluderPanel(QtWidgets.QDockWidget):
     def _on_object_selection_changed(self, row: int) -> None:
         self.viewer.refresh_overlays()
 
-    def _on_editor_objects_changed(self) -> None:
+    def _on_editor_objects_changed(self, _event: ObjectsChanged) -> None:
         selected = self.selected_object_id
         self.object_list.blockSignals(True)
         self.object_list.clear()
@@ -477,9 +491,7 @@ class OccluderPanel(QtWidgets.QDockWidget):
             self._set_markers(list(self.editor.prompted_frames()))
 
     def _set_markers(self, frames: list[int]) -> None:
-        set_markers = getattr(self.viewer, "set_markers", None)
-        if set_markers is not None:
-            set_markers(PROMPT_MARKERS, frames, PROMPT_MARKER_COLOUR)
+        self.viewer.set_markers(PROMPT_MARKERS, frames, PROMPT_MARKER_COLOUR)
 
     # Tracking ------------------------------------------------------------------------------------------------
     @property
@@ -536,29 +548,31 @@ class OccluderPanel(QtWidgets.QDockWidget):
         ):
             action.setToolTip(f"{action.text() if action.isEnabled() else nothing} ({shortcut})")
 
-    def _on_editor_tracking_progressed(self, done: int, total: int) -> None:
-        self.progress.setMaximum(total)
-        self.progress.setValue(done)
+    def _on_editor_tracking_progressed(self, event: TrackingProgressed) -> None:
+        self.progress.setMaximum(event.total)
+        self.progress.setValue(event.done)
 
-    def _on_editor_masks_changed(self, frames: list[int]) -> None:
-        if self.viewer.frame_index in frames:
+    def _on_editor_masks_changed(self, event: MasksChanged) -> None:
+        if self.viewer.frame_index in event.frames:
             self.viewer.refresh_overlays()
 
     def _on_viewer_frame_changed(self, frame: int) -> None:
         self.viewer.set_overlay(DRAFT_LAYER, None)
 
-    def _on_controller_current_changed(self, event: dict[str, Any]) -> None:
-        clip_id = event.get("clip_id")
-        if clip_id is not None and clip_id != self.clip_id:
-            self.open_clip(clip_id)
+    def _on_controller_current_changed(self, event: CurrentChanged) -> None:
+        if event.clip_id is not None and event.clip_id != self.clip_id:
+            self.open_clip(event.clip_id)
 
-    def _on_controller_clip_changed(self, event: dict[str, Any]) -> None:
-        # The editor's own prompt saves fire this too; only a new range or new handles need a new session.
-        if (
-            self.clip_id is not None
-            and event.get("clip_id", self.clip_id) == self.clip_id
-            and self._clip_key(self.clip_id) != self._opened
-        ):
+    def _on_controller_clip_changed(self, event: ClipChanged) -> None:
+        if event.clip_id == self.clip_id:
+            self._reopen_if_moved()
+
+    def _on_controller_options_changed(self, _event: OptionsChanged) -> None:
+        self._reopen_if_moved()
+
+    def _reopen_if_moved(self) -> None:
+        # The editor's own prompt saves change the clip too; only a new range or new handles need a new session.
+        if self.clip_id is not None and self._clip_key(self.clip_id) != self._opened:
             self.open_clip(self.clip_id)
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
@@ -569,6 +583,7 @@ class OccluderPanel(QtWidgets.QDockWidget):
         """Stop tracking and end the model thread (the window calls this when it closes)."""
         self.cancel_tracking()
         self.runner.stop()
+        self.events.unsubscribe()
 
 
 def show_mid_paint(panel: OccluderPanel, points: Sequence[tuple[float, float]], erase: bool = False) -> None:

@@ -19,8 +19,10 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from keydub.core.errors import KeydubError
 from keydub.plugin.jobs import ClipJob
+from keydub.plugin.panel.events import QueueChanged, WorkerChanged
 from keydub.plugin.panel.queue import QueueController, QueueRow
 from keydub.plugin.store import JobState
+from keydub.ui.events import EventBridge
 from keydub.ui.progress_delegate import WIDEST_STAGE_TEXT, ProgressBarDelegate, column_width_for
 from keydub.ui.serial_runner import SerialRunner, Task
 from keydub.ui.worker_process import WorkerProcess
@@ -159,6 +161,7 @@ class QueuePanel(QtWidgets.QDockWidget):
         self.worker = WorkerProcess(self)
         self.model = QueueModel(self)
         self.runner = SerialRunner(self)
+        self.events = EventBridge(self)
         self._is_reloading = self._is_reload_wanted = self._is_read_outdated = False
         self._timer = QtCore.QTimer(self, interval=_REFRESH_MS)
         self._build()
@@ -220,8 +223,10 @@ class QueuePanel(QtWidgets.QDockWidget):
         self.worker.line_received.connect(self.controller.handle_line)
         self.worker.ended.connect(self.controller.worker_ended)
         self.worker.failed_to_start.connect(self.controller.worker_failed_to_start)
-        self.controller.register_event_callback("queue.changed", self._on_controller_queue_changed)
-        self.controller.register_event_callback("worker.changed", self._on_controller_worker_changed)
+        self.events.subscribe(
+            self.controller,
+            {QueueChanged: self._on_controller_queue_changed, WorkerChanged: self._on_controller_worker_changed},
+        )
 
     # Worker -------------------------------------------------------------------------------------------------
     def start_worker(self) -> None:
@@ -294,6 +299,7 @@ class QueuePanel(QtWidgets.QDockWidget):
         self._timer.stop()
         self.worker.stop()
         self.runner.stop()
+        self.events.unsubscribe()
 
     # Table --------------------------------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -359,8 +365,8 @@ class QueuePanel(QtWidgets.QDockWidget):
         self.start_button.setEnabled(not self.worker.is_running)
         self.stop_button.setEnabled(self.worker.is_running)
 
-    def _on_controller_queue_changed(self, event: dict[str, Any]) -> None:
-        if event.get("is_stale"):
+    def _on_controller_queue_changed(self, event: QueueChanged) -> None:
+        if event.is_stale:
             self.reload()
         elif self._is_reloading:
             self._is_read_outdated = True
@@ -371,7 +377,7 @@ class QueuePanel(QtWidgets.QDockWidget):
         if self.auto_start and not self.worker.is_running and self.controller.has_pending():
             self.start_worker()
 
-    def _on_controller_worker_changed(self, event: dict[str, Any]) -> None:
+    def _on_controller_worker_changed(self, _event: WorkerChanged) -> None:
         status = self.controller.worker
         self.status.setText(status.message or f"Worker {status.state}.")
         self.removed_label.setText(status.removed_text())
