@@ -20,7 +20,7 @@ fi
 py=.venv/bin/python
 # The constraints file pins torch to the CPU build: anything looser pulls several GB of CUDA wheels.
 export PIP_CONSTRAINT="$PWD/.ci/constraints.txt" PIP_DISABLE_PIP_VERSION_CHECK=1
-$py -m pip install -q -e ".[dev,dlib,ui,cluster]"
+$py -m pip install -q -e ".[dev,dlib,ui,cluster,formats]"
 # These declare requirements they do not need here (opencv-python, torchvision), which would clobber
 # opencv-python-headless or pull a CUDA torch: install them without their metadata's dependencies.
 $py -m pip install -q scikit-image numba hydra-core iopath

@@ -24,7 +24,7 @@ from keydub.plugin.output_folder import OutputFolder
 from keydub.plugin.store import JobRecord, JobState, JobStore
 from keydub.plugin.timeline.executors import BatchExecutor, InProcessExecutor
 from keydub.plugin.timeline.formats import OTIO_JSON
-from keydub.plugin.timeline.otio_file import check_output_tracks, read_timeline_file, write_timeline
+from keydub.plugin.timeline.otio_file import check_output_tracks, output_format, read_timeline_file, write_timeline
 from keydub.plugin.timeline.output import RenderedClip, output_track_name, timeline_with_results
 from keydub.plugin.timeline.plan import PlannedClip, PlanOptions, TimelinePlan, plan_timeline
 from keydub.plugin.timeline.timecode import format_timecode
@@ -32,6 +32,8 @@ from keydub.plugin.worker.protocol import Done, Event, Failed, ProgressEvent
 
 
 if TYPE_CHECKING:
+    from fractions import Fraction
+
     import opentimelineio as otio
 
 logger = logging.getLogger(__name__)
@@ -151,6 +153,7 @@ def render_timeline(
     base_dir: Path | None = None,
     cancel: CancelToken | None = None,
     sequence: str | None = None,
+    edl_rate: "Fraction | None" = None,
 ) -> TimelineRun:
     """Render every dialogue clip of a dubbing timeline and write a new timeline with the results.
 
@@ -174,6 +177,7 @@ def render_timeline(
         cancel (`CancelToken | None`): stops the batch: the clip being rendered stops within one denoising step
             and, like every clip not rendered yet, stays pending for the next run.
         sequence (`str | None`): the timeline to take from a file that holds several.
+        edl_rate (`Fraction | None`): the frame rate of an EDL's timecodes (default: 24 fps).
 
     Returns:
         `TimelineRun`: the plan, one outcome per clip, and the written timeline.
@@ -189,7 +193,7 @@ def render_timeline(
     # 1. Read the timeline and check every destination before spending time on renders.
     if isinstance(timeline, (str, os.PathLike)):
         timeline_path = Path(timeline).absolute()
-        timeline, fmt = read_timeline_file(timeline_path, sequence)
+        timeline, fmt = read_timeline_file(timeline_path, sequence, edl_rate)
         base_dir = timeline_path.parent if base_dir is None else base_dir
         default_suffix = fmt.suffix if fmt.can_write else OTIO_JSON.suffix
         output_path = (
@@ -202,6 +206,8 @@ def render_timeline(
             )
     elif output_path is not None:
         output_path = Path(output_path).absolute()
+    if output_path is not None:
+        output_format(output_path)  # a format Keydub cannot write is refused before anything else
     if output_path is not None and output_path.exists() and not overwrite and not dry_run:
         raise OutputExistsError(f"{output_path} already exists; choose another path with -o or pass --overwrite")
     folder = OutputFolder(Path(out_dir).absolute())

@@ -218,7 +218,7 @@ def media_path_text(target_url: str) -> str:
     if parsed.netloc and parsed.netloc.casefold() != "localhost":
         return str(PureWindowsPath(f"//{parsed.netloc}{path}"))
     if _URL_DRIVE.match(path):
-        return path[1:]
+        return f"{path[1]}:{path[3:]}"
     if path.startswith("//"):  # file:////server/share/a.mov
         return str(PureWindowsPath(path))
     return path
@@ -315,6 +315,10 @@ def unrenderable_reason(clip: otio.schema.Clip, settings: ClipSettings) -> str |
         return "disabled in the timeline"
     if not settings.enabled:
         return "turned off in its Keydub settings (metadata keydub.enabled is false)"
+    # A speed change first: relinking an offline clip would not make it renderable.
+    retime = retime_description(clip)
+    if retime is not None:
+        return f"retimed ({retime}); Keydub renders at the source speed only: bake the speed change first"
     reference = clip.media_reference
     if isinstance(reference, otio.schema.GeneratorReference):
         kind = f" ({reference.generator_kind})" if reference.generator_kind else ""
@@ -328,13 +332,7 @@ def unrenderable_reason(clip: otio.schema.Clip, settings: ClipSettings) -> str |
     suffix = PurePosixPath(reference.target_url.replace("\\", "/")).suffix.casefold()
     if suffix in STILL_SUFFIXES:
         return f"a still image ({suffix[1:].upper()}): one picture, no mouth moving to dub"
-    empty = empty_range(clip)
-    if empty is not None:
-        return empty
-    retime = retime_description(clip)
-    if retime is not None:
-        return f"retimed ({retime}); Keydub renders at the source speed only: bake the speed change first"
-    return None
+    return empty_range(clip)
 
 
 def empty_range(clip: otio.schema.Clip) -> str | None:

@@ -5,6 +5,7 @@ import copy
 import re
 import sys
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import opentimelineio as otio
 from keydub.core.errors import InvalidParameterError, OutputNotWritableError, TimelineError
 from keydub.core.files import check_output_file, path_kind, write_text_atomically
 from keydub.plugin.timeline.formats import (
+    CMX_EDL,
     FORMATS,
     OTIO_JSON,
     TimelineFormat,
@@ -36,13 +38,15 @@ _OPENING = np.frombuffer(b"[{", dtype=np.uint8)
 _CLOSING = np.frombuffer(b"]}", dtype=np.uint8)
 
 
-def read_timeline(path: Path, sequence: str | None = None) -> otio.schema.Timeline:
+def read_timeline(path: Path, sequence: str | None = None, edl_rate: Fraction | None = None) -> otio.schema.Timeline:
     """Read the timeline of an editor's export: OTIO JSON, FCP 7 XML, FCPXML, CMX 3600 EDL or AAF.
 
     Args:
         path (`Path`): the file, e.g. an export from Resolve's File > Export > Timeline.
         sequence (`str | None`): the name of the timeline to take from a file that holds several (an FCPXML
             library or event, an AAF with several compositions).
+        edl_rate (`Fraction | None`): the frame rate of an EDL's timecodes, which an EDL does not state;
+            `None` for the adapter's 24 fps.
 
     Returns:
         `otio.schema.Timeline`: the timeline.
@@ -53,11 +57,14 @@ def read_timeline(path: Path, sequence: str | None = None) -> otio.schema.Timeli
             written by a newer OpenTimelineIO, cannot be parsed, or does not hold exactly one timeline (or the
             one named `sequence`).
     """
-    return read_timeline_file(path, sequence)[0]
+    return read_timeline_file(path, sequence, edl_rate)[0]
 
 
-def read_timeline_file(path: Path, sequence: str | None = None) -> tuple[otio.schema.Timeline, TimelineFormat]:
-    """`read_timeline`, with the format the file turned out to be in."""
+def read_timeline_file(
+    path: Path, sequence: str | None = None, edl_rate: Fraction | None = None
+) -> tuple[otio.schema.Timeline, TimelineFormat]:
+    """`read_timeline`, with the format the file turned out to be in. `edl_rate` is the frame rate of an EDL's
+    timecodes, which the file does not say (default: the adapter's 24 fps)."""
     path = Path(path)
     data = _read_bounded(path)
     fmt = detect_format(path, data[:4096])
@@ -65,16 +72,21 @@ def read_timeline_file(path: Path, sequence: str | None = None) -> tuple[otio.sc
         document = _parse_otio_json(path, data)
     else:
         adapter = require_adapter(fmt, path)
+        options = {"rate": float(edl_rate)} if fmt is CMX_EDL and edl_rate is not None else {}
         try:
             # Some adapters print their warnings; stdout is for results (`--json`).
             with contextlib.redirect_stdout(sys.stderr):
-                document = adapter.read_from_file(str(path))
+                document = adapter.read_from_file(str(path), **options)
         # A third-party parser raises whatever its code runs into (KeyError, IndexError, ParseError, its own
         # errors) on a damaged or unusual export; each becomes one line naming the format.
         except Exception as error:  # noqa: BLE001
+            advice = (
+                "give the EDL's frame rate with --edl-rate (e.g. 25 or 30000/1001)"
+                if fmt is CMX_EDL and edl_rate is None
+                else "export it again from your editor, or as .otio"
+            )
             raise TimelineError(
-                f"{path} could not be read as {article(fmt.name)} {fmt.name} timeline ({_first_line(error)}); "
-                f"export it again from your editor, or as .otio"
+                f"{path} could not be read as {article(fmt.name)} {fmt.name} timeline ({_first_line(error)}); {advice}"
             ) from error
     return _one_timeline(path, document, sequence), fmt
 
