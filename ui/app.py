@@ -21,9 +21,11 @@ from keydub.core.media import MediaInfo, probe
 from keydub.plugin.panel.analysis import BackendFactory, FaceAnalysis, analyse_faces
 from keydub.plugin.panel.controller import PanelController, load_timeline, load_video
 from keydub.plugin.store import JobStore
+from keydub.plugin.timeline.formats import format_for_suffix
 from keydub.ui.clips import ClipListModel, ClipListView
 from keydub.ui.compare import SPLIT, CompareView
 from keydub.ui.settings import SettingsDialog, app_settings, load_settings, save_settings
+from keydub.ui.signals import CloseOnSignal
 from keydub.ui.tasks import TaskThread
 from keydub.ui.viewer import Viewer
 from keydub.ui.viewer.cache import DEFAULT_CACHE_BYTES
@@ -685,7 +687,7 @@ def open_from_arguments(window: MainWindow, args: argparse.Namespace) -> None:
     """Open what the command line names (nothing without a source)."""
     if args.source is None:
         return
-    if args.source.suffix.lower() == ".otio":
+    if format_for_suffix(args.source) is not None:
         if not args.dub_track:
             window.show_message("a timeline needs --dub-track NAME (the audio track with the dub)", is_error=True)
             return
@@ -710,9 +712,13 @@ def run_app(args: argparse.Namespace) -> int:
     options, handles, cache_bytes = load_settings(app_settings())
     controller = PanelController(render_options=options, handles=handles)
     window = MainWindow(controller, queue_factory=default_queue, cache_bytes=cache_bytes)
+    closing = CloseOnSignal(window)
     window.show()
     open_from_arguments(window, args)
-    return app.exec()
+    try:
+        return app.exec()
+    finally:
+        closing.restore()
 
 
 def main(argv: list[str] | None = None) -> int:

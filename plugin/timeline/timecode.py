@@ -26,6 +26,10 @@ NTSC_DECIMAL_TOLERANCE = 0.005
 # than this from a whole frame is refused as "between frames".
 FRAME_TOLERANCE = Fraction(1, 1000)
 
+# The largest denominator of an exact rate read back from its double (1001 covers the NTSC family and the
+# fractions containers give variable web clips).
+_MAX_RATE_DENOMINATOR = 1001
+
 
 @functools.lru_cache(maxsize=64)  # a document uses a handful of rate doubles, each snapped once for all its values
 def exact_rate(rate: float) -> Fraction:
@@ -52,6 +56,11 @@ def exact_rate(rate: float) -> Fraction:
             return candidate
     if abs(float(ntsc) - rate) <= NTSC_DECIMAL_TOLERANCE:
         return ntsc
+    # A rate a program computed as a fraction (a web clip's 2010/91 from its container) is that fraction exactly;
+    # it has no timecode, but frames and seconds are exact.
+    fraction = Fraction(rate).limit_denominator(_MAX_RATE_DENOMINATOR)
+    if float(fraction) == rate:
+        return fraction
     raise TimelineError(
         f"the timeline uses a frame rate of {rate}, which is neither a whole rate such as 25 nor an "
         "NTSC rate such as 24000/1001; conform the timeline to a standard rate and export it again"
@@ -104,7 +113,10 @@ def time_range(start: int, duration: int, rate: Fraction) -> otio.opentime.TimeR
 
 
 def format_timecode(frame: int, rate: Fraction) -> str:
-    """SMPTE timecode of an absolute frame number (drop-frame display at 29.97/59.94, as editors show it)."""
+    """SMPTE timecode of an absolute frame number (drop-frame display at 29.97/59.94, as editors show it), or
+    `frame N` at a rate where timecode is undefined (2010/91 fps)."""
+    if not (rate.denominator == 1 or (rate * Fraction(1001, 1000)).denominator == 1):
+        return f"frame {frame}"
     return otio.opentime.to_timecode(rational_time(frame, rate), float(rate))
 
 
