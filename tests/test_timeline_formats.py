@@ -84,15 +84,15 @@ RESOLVE_AUDIO_FOLDER = (
 )
 
 
+def plan_resolve_export(timeline: otio.schema.Timeline, media: Path, audio_cache: Path):
+    """The Resolve export's plan with Mayu's voice on "Audio 2" as the dub, relinked onto `media`."""
+    options = PlanOptions(dub_tracks=("Audio 2",), relink=relink((RESOLVE_AUDIO_FOLDER, media)))
+    return plan_timeline(timeline, DATA, audio_cache, options, write_audio=False)
+
+
 def test_resolve_export_skips_its_stills_and_offline_shots_one_by_one(resolve_media, tmp_path):
     timeline = read_timeline(DATA / "resolve_effects.otio")
-    plan = plan_timeline(
-        timeline,
-        DATA,
-        tmp_path,
-        PlanOptions(dub_tracks=("Audio 2",), relink=relink((RESOLVE_AUDIO_FOLDER, resolve_media))),
-        write_audio=False,
-    )
+    plan = plan_resolve_export(timeline, resolve_media, tmp_path)
     still = "a still image (PNG): one picture, no mouth moving to dub"
     offline = "media offline (the timeline has no file for this clip); relink it in your editor"
     assert [(row[0], row[1], row[2], row[3], row[7]) for row in rows(plan)] == [
@@ -141,13 +141,7 @@ def test_a_zoomed_resolve_clip_is_planned_and_a_2x_one_skipped_naming_its_speed(
     zoomed.set_media_references({"DEFAULT_MEDIA": online}, "DEFAULT_MEDIA")
     # Resolve writes a speed change as a LinearTimeWarp beside its Inspector block.
     retimed.effects.append(otio.schema.LinearTimeWarp(time_scalar=2.0))
-    plan = plan_timeline(
-        timeline,
-        DATA,
-        tmp_path,
-        PlanOptions(dub_tracks=("Audio 2",), relink=relink((RESOLVE_AUDIO_FOLDER, resolve_media))),
-        write_audio=False,
-    )
+    plan = plan_resolve_export(timeline, resolve_media, tmp_path)
     by_name = {(row[0], row[1]): row for row in rows(plan)}
     assert by_name[("Video 5", "sq0100_sh0010_layout_v004.mp4")] == (
         "Video 5",
