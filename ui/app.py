@@ -24,6 +24,7 @@ from keydub.plugin.store import JobStore
 from keydub.plugin.timeline.formats import format_for_suffix
 from keydub.ui.clips import ClipListModel, ClipListView
 from keydub.ui.compare import SPLIT, CompareView
+from keydub.ui.palette import apply_palette, choose_palette, is_system_palette_chosen
 from keydub.ui.settings import SettingsDialog, app_settings, load_settings, save_settings
 from keydub.ui.signals import CloseOnSignal
 from keydub.ui.tasks import TaskThread
@@ -626,13 +627,19 @@ class MainWindow(QtWidgets.QMainWindow):
             self.export_timeline(Path(name), overwrite=True)
 
     def _on_settings_click(self) -> None:
+        settings = app_settings()
         dialog = SettingsDialog(
-            self.controller.render_options, self.controller.handles, self.viewer.cache.max_bytes, parent=self
+            self.controller.render_options,
+            self.controller.handles,
+            self.viewer.cache.max_bytes,
+            system_palette=is_system_palette_chosen(settings),
+            parent=self,
         )
         if dialog.exec() == QtWidgets.QDialog.DialogCode.Accepted:
             self.controller.set_render_options(dialog.options, dialog.handles)
             self.viewer.cache.max_bytes = dialog.cache_bytes
-            save_settings(app_settings(), dialog.options, dialog.handles, dialog.cache_bytes)
+            save_settings(settings, dialog.options, dialog.handles, dialog.cache_bytes)
+            choose_palette(settings, dialog.system_palette_box.isChecked())
 
     def _on_open_click(self) -> None:
         video, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Video to dub")
@@ -709,7 +716,9 @@ def run_app(args: argparse.Namespace) -> int:
     """Show the panel for parsed `args` and run Qt's event loop."""
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     app.setApplicationName("Keydub")
-    options, handles, cache_bytes = load_settings(app_settings())
+    settings = app_settings()
+    apply_palette(is_system_palette_chosen(settings))
+    options, handles, cache_bytes = load_settings(settings)
     controller = PanelController(render_options=options, handles=handles)
     window = MainWindow(controller, queue_factory=default_queue, cache_bytes=cache_bytes)
     closing = CloseOnSignal(window)
