@@ -153,3 +153,32 @@ def test_the_app_starts_in_the_palette_its_settings_name(qapp, settings, monkeyp
     assert run_app(build_parser().parse_args([])) == 0
     expected = rgb(QtGui.QColor.fromRgb(system_colours[1])) if is_system else (45, 45, 45)
     assert seen == [expected]
+
+
+def test_a_progress_cell_shows_its_groove_and_the_undo_arrows_their_colour_on_the_dark_palette(qtbot, system_colours):
+    from keydub.ui.palette import arrow_icon
+    from keydub.ui.progress_delegate import ProgressBarDelegate
+
+    apply_palette(is_system=False)
+    fraction_role = QtCore.Qt.ItemDataRole.UserRole + 1
+    model = QtGui.QStandardItemModel(1, 1)
+    model.setData(model.index(0, 0), "rendering 10 %")
+    model.setData(model.index(0, 0), 0.1, fraction_role)
+    view = QtWidgets.QTableView()
+    view.setModel(model)
+    view.setItemDelegateForColumn(0, ProgressBarDelegate(fraction_role, parent=view))
+    view.horizontalHeader().setStretchLastSection(True)
+    view.resize(400, 100)
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitExposed(view)
+    image = view.viewport().grab().toImage()
+    cell = view.visualRect(model.index(0, 0))
+    groove = image.pixelColor(cell.right() - 10, cell.center().y())  # past the 10 % done and the centred text
+    assert groove.lightness() - view.palette().color(Role.Base).lightness() >= 20
+    # The undo and redo arrows are drawn in the palette's button text colour, dimmed when disabled.
+    for mode, expected in ((QtGui.QIcon.Mode.Normal, 220), (QtGui.QIcon.Mode.Disabled, 130)):
+        for points_left in (True, False):
+            pixmap = arrow_icon(points_left).pixmap(QtCore.QSize(32, 32), mode)
+            centre = pixmap.toImage().pixelColor(16, 16)
+            assert (rgb(centre), centre.alpha()) == ((expected,) * 3, 255), (mode, points_left)

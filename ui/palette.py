@@ -4,7 +4,8 @@ Colour is judged against what surrounds the picture: a light window beside foota
 saturated than it is, which is why grading and editing applications are dark grey. The default palette is greys
 with equal red, green and blue (no colour cast on the footage beside them) under Qt's Fusion style, the built-in
 style that draws every control from the palette on every platform. The panel's setting `appearance/system_palette`
-gives back the platform's own style and palette.
+gives back the platform's own style and palette. `arrow_icon` draws an arrow in the palette's text colour: the
+styles' own arrows are black, which a dark button hides.
 """
 
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -69,6 +70,47 @@ def apply_palette(is_system: bool) -> None:
     else:
         app.setStyle(_STYLE)
         app.setPalette(dark_palette())
+
+
+def arrow_icon(points_left: bool) -> QtGui.QIcon:
+    """A left (or right) arrow in the application palette's button text colour, dimmed when disabled; it follows
+    a change of palette."""
+    return QtGui.QIcon(_ArrowIconEngine(points_left))
+
+
+class _ArrowIconEngine(QtGui.QIconEngine):
+    def __init__(self, points_left: bool) -> None:
+        super().__init__()
+        self._points_left = points_left
+
+    def paint(
+        self, painter: QtGui.QPainter, rect: QtCore.QRect, mode: QtGui.QIcon.Mode, state: QtGui.QIcon.State
+    ) -> None:
+        group = _Group.Disabled if mode == QtGui.QIcon.Mode.Disabled else _Group.Active
+        # About the size of the styles' own arrows: five eighths of the icon high, three eighths wide, centred.
+        x, y, width, height = rect.x(), rect.y(), rect.width(), rect.height()
+        tip, back = x + 0.3125 * width, x + 0.6875 * width
+        if not self._points_left:
+            tip, back = back, tip
+        corners = ((tip, y + 0.5 * height), (back, y + 0.1875 * height), (back, y + 0.8125 * height))
+        triangle = QtGui.QPolygonF([QtCore.QPointF(*corner) for corner in corners])
+        painter.save()
+        painter.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing)
+        painter.setPen(QtCore.Qt.PenStyle.NoPen)
+        painter.setBrush(QtWidgets.QApplication.palette().color(group, _Role.ButtonText))
+        painter.drawPolygon(triangle)
+        painter.restore()
+
+    def pixmap(self, size: QtCore.QSize, mode: QtGui.QIcon.Mode, state: QtGui.QIcon.State) -> QtGui.QPixmap:
+        pixmap = QtGui.QPixmap(size)
+        pixmap.fill(QtCore.Qt.GlobalColor.transparent)
+        painter = QtGui.QPainter(pixmap)
+        self.paint(painter, QtCore.QRect(QtCore.QPoint(0, 0), size), mode, state)
+        painter.end()
+        return pixmap
+
+    def clone(self) -> "_ArrowIconEngine":
+        return _ArrowIconEngine(self._points_left)
 
 
 def is_system_palette_chosen(settings: QtCore.QSettings) -> bool:

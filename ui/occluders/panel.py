@@ -23,6 +23,7 @@ from keydub.core.occlusion.segmenter import SAM2_INSTALL_COMMAND, require_sam2
 from keydub.core.occlusion.session import FramePrompt
 from keydub.plugin.panel.occluders import Direction, OccluderEditor, PromptEdit, TrackingCancelledError
 from keydub.ui.occluders.tools import DRAFT_LAYER, BrushTool, ClickTool, PromptCommand
+from keydub.ui.palette import arrow_icon
 from keydub.ui.serial_runner import SerialRunner, Task
 
 
@@ -150,9 +151,8 @@ class OccluderPanel(QtWidgets.QDockWidget):
             action.setShortcutContext(QtCore.Qt.ShortcutContext.WindowShortcut)
             self.addAction(action)
         undo_button, redo_button = QtWidgets.QToolButton(), QtWidgets.QToolButton()
-        style = self.style()
-        self.undo_action.setIcon(style.standardIcon(QtWidgets.QStyle.StandardPixmap.SP_ArrowBack))
-        self.redo_action.setIcon(style.standardIcon(QtWidgets.QStyle.StandardPixmap.SP_ArrowForward))
+        self.undo_action.setIcon(arrow_icon(points_left=True))
+        self.redo_action.setIcon(arrow_icon(points_left=False))
         for button, action, name in ((undo_button, self.undo_action, "Undo"), (redo_button, self.redo_action, "Redo")):
             # Icons only: the actions' texts name the edit ("Undo Brush on hand, frame 120") and change width; the
             # tooltip carries that text and the shortcut.
