@@ -303,6 +303,10 @@ def test_without_sam2_the_occluder_dock_is_one_line_and_the_rest_of_the_panel_wo
     qtbot.waitUntil(lambda: dock.is_sam2_missing, timeout=10000)  # said before any clip is opened
     assert dock.status.text() == "Occluders need SAM2: pip install 'keydub[occlusion]'"
     assert dock.controls.isHidden() and dock.status.isVisible()
+    # One line, never wrapped: the dock is as wide as the command.
+    line_width = dock.status.fontMetrics().horizontalAdvance(dock.status.text())
+    assert not dock.status.wordWrap() and dock.status.minimumSizeHint().width() >= line_width
+    qtbot.waitUntil(lambda: dock.status.width() >= line_width, timeout=5000)
     # The clip opens, its faces are found and one is chosen by a click.
     open_and_analyse(qtbot, window, media, tmp_path)
     assert window.viewer.shown_frame == 0 and len(window.analyses[window.controller.current_id].boxes_at(0)) == 2

@@ -322,6 +322,7 @@ class OccluderPanel(QtWidgets.QDockWidget):
             return
         self.is_sam2_missing = True
         self.controls.hide()
+        self.status.setWordWrap(False)  # the command whole, on one line: the dock widens to it
         self.status.setText(missing)
         self.editor_opened.emit("")
 
