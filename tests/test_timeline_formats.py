@@ -49,21 +49,23 @@ def rows(plan) -> list[tuple]:
     ]
 
 
-def with_dub_stem(timeline: otio.schema.Timeline, wav: Path, frames: int, rate: float) -> otio.schema.Timeline:
-    """`timeline` with a dub track "DX" under it holding `wav` from its start: an EDL or a Kdenlive export of the
-    picture cut has no dub track of its own."""
-    result = copy.deepcopy(timeline)
+def plan_with_dub_stem(timeline: otio.schema.Timeline, frames: int, folder: Path, options: PlanOptions):
+    """The plan of `timeline` with a dub track "DX" under it holding a tone WAV of `frames` frames at 24 fps from
+    its start (written in `folder`): an EDL or a Kdenlive export of the picture cut has no dub track of its own."""
+    wav = folder / "dx.wav"
+    write_tone_wav(wav, TONES["es_line1"], seconds=frames // 24 + 1)
+    dubbed = copy.deepcopy(timeline)
     clip = otio.schema.Clip(
         name=wav.stem,
         media_reference=otio.schema.ExternalReference(target_url=str(wav)),
         source_range=otio.opentime.TimeRange(
-            otio.opentime.RationalTime(0, rate), otio.opentime.RationalTime(frames, rate)
+            otio.opentime.RationalTime(0, 24), otio.opentime.RationalTime(frames, 24)
         ),
     )
     track = otio.schema.Track(name="DX", kind=otio.schema.TrackKind.Audio)
     track.append(clip)
-    result.tracks.append(track)
-    return result
+    dubbed.tracks.append(track)
+    return plan_timeline(dubbed, DATA, folder, options, write_audio=False)
 
 
 # -- DaVinci Resolve: OTIO export with the Inspector block on clips ---------------------------------------------
@@ -332,11 +334,7 @@ def test_aaf_tracks_sharing_a_name_are_chosen_by_position(avid_media, tmp_path):
 
 def test_edl_speed_effects_are_named_and_offline_events_skipped(tmp_path):
     timeline = read_timeline(DATA / "speed_effects_small.edl")
-    wav = tmp_path / "dx.wav"
-    write_tone_wav(wav, TONES["es_line1"], seconds=6)
-    plan = plan_timeline(
-        with_dub_stem(timeline, wav, 144, 24.0), DATA, tmp_path, PlanOptions(dub_tracks=("DX",)), write_audio=False
-    )
+    plan = plan_with_dub_stem(timeline, 144, tmp_path, PlanOptions(dub_tracks=("DX",)))
     offline = "media offline (the timeline has no file for this clip); relink it in your editor"
     bake = "; Keydub renders at the source speed only: bake the speed change first"
     assert [(row[1], row[2], row[3], row[7]) for row in rows(plan)] == [
@@ -356,10 +354,8 @@ def test_edl_from_clip_paths_on_a_windows_drive_are_relinked(tmp_path):
     timeline = read_timeline(DATA / "avid_example.edl")
     local = tmp_path / "frames"
     local.mkdir()
-    wav = tmp_path / "dx.wav"
-    write_tone_wav(wav, TONES["es_line1"], seconds=6)
     options = PlanOptions(dub_tracks=("DX",), relink=relink(("S:\\path\\to", local)))
-    plan = plan_timeline(with_dub_stem(timeline, wav, 144, 24.0), DATA, tmp_path, options, write_audio=False)
+    plan = plan_with_dub_stem(timeline, 144, tmp_path, options)
     still = "a still image (EXR): one picture, no mouth moving to dub"
     assert [(row[1], row[2], row[3], row[7]) for row in rows(plan)] == [
         ("take_1", 0, 31, still),
@@ -372,11 +368,7 @@ def test_edl_from_clip_paths_on_a_windows_drive_are_relinked(tmp_path):
 
 def test_kdenlive_stills_at_zero_fps_are_skipped_not_refused(tmp_path):
     timeline = read_timeline(DATA / "kdenlive-test-missing-media.otio")
-    wav = tmp_path / "dx.wav"
-    write_tone_wav(wav, TONES["es_line1"], seconds=3)
-    plan = plan_timeline(
-        with_dub_stem(timeline, wav, 48, 24.0), DATA, tmp_path, PlanOptions(dub_tracks=("DX",)), write_audio=False
-    )
+    plan = plan_with_dub_stem(timeline, 48, tmp_path, PlanOptions(dub_tracks=("DX",)))
     assert [(row[0], row[1], row[2], row[3], row[7]) for row in rows(plan)] == [
         ("V1", "red.png", 0, 24, "a still image (PNG): one picture, no mouth moving to dub"),
         (
