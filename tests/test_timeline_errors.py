@@ -128,8 +128,8 @@ def test_a_read_only_output_folder_is_not_writable(dubbing, tmp_path):
 
 def test_a_timeline_at_an_unusable_rate_is_refused(tmp_path):
     timeline = resolve_timeline("odd", [video_track("Video 1", [gap(24)])])
-    timeline.global_start_time = otio.opentime.RationalTime(0, 24.5)
+    timeline.global_start_time = otio.opentime.RationalTime(0, 24.00004)  # a hair off 24, beyond the tolerance
     path = tmp_path / "odd.otio"
     otio.adapters.write_to_file(timeline, str(path))
-    with pytest.raises(TimelineError, match=r"frame rate of 24.5, which is neither a whole rate"):
+    with pytest.raises(TimelineError, match=r"frame rate of 24.00004, which is neither a whole rate"):
         _render(path, tmp_path)
