@@ -63,6 +63,12 @@ def commonest_colour(widget: QtWidgets.QWidget) -> tuple[int, int, int]:
     return Counter(map(tuple, pixels.reshape(-1, 3).tolist())).most_common(1)[0][0]
 
 
+def undo_arrow_colour(window: MainWindow) -> tuple[int, int, int]:
+    """The colour of the occluder dock's undo arrow, at the centre of its icon."""
+    pixmap = window.occluder_panel.undo_action.icon().pixmap(QtCore.QSize(32, 32))
+    return rgb(pixmap.toImage().pixelColor(16, 16))
+
+
 def test_the_dark_palette_is_neutral_grey_with_readable_text():
     palette = dark_palette()
     window, base = palette.color(Role.Window), palette.color(Role.Base)
@@ -91,10 +97,12 @@ def test_the_window_is_drawn_in_the_dark_palette_and_in_the_systems_on_request(q
     # The status bar is the window's grey, the clip list the darker grey of lists, both neutral.
     assert commonest_colour(window.statusBar()) == (45, 45, 45)
     assert commonest_colour(window.clip_list.viewport()) == (30, 30, 30)
+    assert undo_arrow_colour(window) == (220, 220, 220)  # not the style's black arrow
     apply_palette(is_system=True)  # the widgets follow once the event loop runs
     system_window = rgb(QtGui.QColor.fromRgb(system_colours[1]))
     assert system_window != (45, 45, 45)
     qtbot.waitUntil(lambda: commonest_colour(window.statusBar()) == system_window, timeout=5000)
+    assert undo_arrow_colour(window) == rgb(QtWidgets.QApplication.palette().color(Role.ButtonText))
 
 
 def test_the_system_palette_setting_is_kept_in_the_panels_settings(qtbot, settings, tmp_path, system_colours):
@@ -155,7 +163,7 @@ def test_the_app_starts_in_the_palette_its_settings_name(qapp, settings, monkeyp
     assert seen == [expected]
 
 
-def test_a_progress_cell_shows_its_groove_and_the_undo_arrows_their_colour_on_the_dark_palette(qtbot, system_colours):
+def test_a_progress_cell_shows_its_groove_and_arrows_their_colour_on_the_dark_palette(qtbot, system_colours):
     from keydub.ui.palette import arrow_icon
     from keydub.ui.progress_delegate import ProgressBarDelegate
 
@@ -176,9 +184,9 @@ def test_a_progress_cell_shows_its_groove_and_the_undo_arrows_their_colour_on_th
     cell = view.visualRect(model.index(0, 0))
     groove = image.pixelColor(cell.right() - 10, cell.center().y())  # past the 10 % done and the centred text
     assert groove.lightness() - view.palette().color(Role.Base).lightness() >= 20
-    # The undo and redo arrows are drawn in the palette's button text colour, dimmed when disabled.
+    # The arrows of icon buttons are drawn in a palette's button text colour, dimmed when disabled.
     for mode, expected in ((QtGui.QIcon.Mode.Normal, 220), (QtGui.QIcon.Mode.Disabled, 130)):
         for points_left in (True, False):
-            pixmap = arrow_icon(points_left).pixmap(QtCore.QSize(32, 32), mode)
+            pixmap = arrow_icon(points_left, dark_palette()).pixmap(QtCore.QSize(32, 32), mode)
             centre = pixmap.toImage().pixelColor(16, 16)
             assert (rgb(centre), centre.alpha()) == ((expected,) * 3, 255), (mode, points_left)

@@ -4,7 +4,7 @@ Colour is judged against what surrounds the picture: a light window beside foota
 saturated than it is, which is why grading and editing applications are dark grey. The default palette is greys
 with equal red, green and blue (no colour cast on the footage beside them) under Qt's Fusion style, the built-in
 style that draws every control from the palette on every platform. The panel's setting `appearance/system_palette`
-gives back the platform's own style and palette. `arrow_icon` draws an arrow in the palette's text colour: the
+gives back the platform's own style and palette. `arrow_icon` draws an arrow in a palette's text colour: the
 styles' own arrows are black, which a dark button hides.
 """
 
@@ -43,6 +43,8 @@ _DISABLED_ROLES = (_Role.WindowText, _Role.Text, _Role.ButtonText, _Role.Highlig
 # The only hues: a muted blue for the selection and for links, small areas that must stand out from the greys.
 _HIGHLIGHT = QtGui.QColor(52, 84, 125)
 _LINK = QtGui.QColor(110, 160, 225)
+# Sides of the arrow icons' pixmaps: a tool button's 16 px, and its double and quadruple for high-density screens.
+_ARROW_SIDES = (16, 32, 64)
 
 
 def dark_palette() -> QtGui.QPalette:
@@ -72,45 +74,34 @@ def apply_palette(is_system: bool) -> None:
         app.setPalette(dark_palette())
 
 
-def arrow_icon(points_left: bool) -> QtGui.QIcon:
-    """A left (or right) arrow in the application palette's button text colour, dimmed when disabled; it follows
-    a change of palette."""
-    return QtGui.QIcon(_ArrowIconEngine(points_left))
+def arrow_icon(points_left: bool, palette: QtGui.QPalette) -> QtGui.QIcon:
+    """A left (or right) arrow in `palette`'s button text colour, dimmed when disabled.
+
+    Drawn once into pixmaps, so painting it runs no Python (the UI thread would wait for the interpreter while
+    another thread holds it); make a new one when the palette changes.
+    """
+    icon = QtGui.QIcon()
+    for mode, group in ((QtGui.QIcon.Mode.Normal, _Group.Active), (QtGui.QIcon.Mode.Disabled, _Group.Disabled)):
+        for side in _ARROW_SIDES:
+            icon.addPixmap(_arrow_pixmap(side, points_left, palette.color(group, _Role.ButtonText)), mode)
+    return icon
 
 
-class _ArrowIconEngine(QtGui.QIconEngine):
-    def __init__(self, points_left: bool) -> None:
-        super().__init__()
-        self._points_left = points_left
-
-    def paint(
-        self, painter: QtGui.QPainter, rect: QtCore.QRect, mode: QtGui.QIcon.Mode, state: QtGui.QIcon.State
-    ) -> None:
-        group = _Group.Disabled if mode == QtGui.QIcon.Mode.Disabled else _Group.Active
-        # About the size of the styles' own arrows: five eighths of the icon high, three eighths wide, centred.
-        x, y, width, height = rect.x(), rect.y(), rect.width(), rect.height()
-        tip, back = x + 0.3125 * width, x + 0.6875 * width
-        if not self._points_left:
-            tip, back = back, tip
-        corners = ((tip, y + 0.5 * height), (back, y + 0.1875 * height), (back, y + 0.8125 * height))
-        triangle = QtGui.QPolygonF([QtCore.QPointF(*corner) for corner in corners])
-        painter.save()
-        painter.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing)
-        painter.setPen(QtCore.Qt.PenStyle.NoPen)
-        painter.setBrush(QtWidgets.QApplication.palette().color(group, _Role.ButtonText))
-        painter.drawPolygon(triangle)
-        painter.restore()
-
-    def pixmap(self, size: QtCore.QSize, mode: QtGui.QIcon.Mode, state: QtGui.QIcon.State) -> QtGui.QPixmap:
-        pixmap = QtGui.QPixmap(size)
-        pixmap.fill(QtCore.Qt.GlobalColor.transparent)
-        painter = QtGui.QPainter(pixmap)
-        self.paint(painter, QtCore.QRect(QtCore.QPoint(0, 0), size), mode, state)
-        painter.end()
-        return pixmap
-
-    def clone(self) -> "_ArrowIconEngine":
-        return _ArrowIconEngine(self._points_left)
+def _arrow_pixmap(side: int, points_left: bool, colour: QtGui.QColor) -> QtGui.QPixmap:
+    pixmap = QtGui.QPixmap(side, side)
+    pixmap.fill(QtCore.Qt.GlobalColor.transparent)
+    # About the size of the styles' own arrows: five eighths of the icon high, three eighths wide, centred.
+    tip, back = 0.3125 * side, 0.6875 * side
+    if not points_left:
+        tip, back = back, tip
+    corners = ((tip, 0.5 * side), (back, 0.1875 * side), (back, 0.8125 * side))
+    painter = QtGui.QPainter(pixmap)
+    painter.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing)
+    painter.setPen(QtCore.Qt.PenStyle.NoPen)
+    painter.setBrush(colour)
+    painter.drawPolygon(QtGui.QPolygonF([QtCore.QPointF(*corner) for corner in corners]))
+    painter.end()
+    return pixmap
 
 
 def is_system_palette_chosen(settings: QtCore.QSettings) -> bool:

@@ -151,8 +151,7 @@ class OccluderPanel(QtWidgets.QDockWidget):
             action.setShortcutContext(QtCore.Qt.ShortcutContext.WindowShortcut)
             self.addAction(action)
         undo_button, redo_button = QtWidgets.QToolButton(), QtWidgets.QToolButton()
-        self.undo_action.setIcon(arrow_icon(points_left=True))
-        self.redo_action.setIcon(arrow_icon(points_left=False))
+        self._draw_undo_arrows()
         for button, action, name in ((undo_button, self.undo_action, "Undo"), (redo_button, self.redo_action, "Redo")):
             # Icons only: the actions' texts name the edit ("Undo Brush on hand, frame 120") and change width; the
             # tooltip carries that text and the shortcut.
@@ -194,6 +193,16 @@ class OccluderPanel(QtWidgets.QDockWidget):
         outer.addWidget(self.status)
         outer.addStretch(1)
         self.setWidget(body)
+
+    def _draw_undo_arrows(self) -> None:
+        """Undo and redo arrows in the current palette's colours (drawn again when it changes)."""
+        self.undo_action.setIcon(arrow_icon(True, self.palette()))
+        self.redo_action.setIcon(arrow_icon(False, self.palette()))
+
+    def changeEvent(self, event: QtCore.QEvent) -> None:
+        if event.type() == QtCore.QEvent.Type.PaletteChange:
+            self._draw_undo_arrows()
+        super().changeEvent(event)
 
     def _connect(self) -> None:
         self.tool_buttons.idClicked.connect(self._on_tool_clicked)
