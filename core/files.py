@@ -453,8 +453,12 @@ class ScratchFolder:
 
     def __init__(self, prefix: str) -> None:
         self.path = Path(tempfile.mkdtemp(prefix=prefix))
-        self._lock = open(self.path / _SCRATCH_LOCK, "xb")
-        _lock(self._lock)
+        try:
+            self._lock = open(self.path / _SCRATCH_LOCK, "xb")
+            _lock(self._lock)
+        except BaseException:  # a Ctrl-C between the two leaves no folder behind either
+            shutil.rmtree(self.path, ignore_errors=True)
+            raise
 
     def cleanup(self) -> None:
         self._lock.close()

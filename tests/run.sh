@@ -22,7 +22,7 @@ py=.venv/bin/python
 export PIP_CONSTRAINT="$PWD/.ci/constraints.txt" PIP_DISABLE_PIP_VERSION_CHECK=1
 # The Content Credentials library and what it signs with, at the versions the provenance tests were measured with.
 $py -m pip install -q c2pa-python==0.38.1 cryptography==46.0.3
-$py -m pip install -q -e ".[dev,dlib,ui,cluster]"
+$py -m pip install -q -e ".[dev,dlib,ui,cluster,formats]"
 # These declare requirements they do not need here (opencv-python, torchvision), which would clobber
 # opencv-python-headless or pull a CUDA torch: install them without their metadata's dependencies.
 $py -m pip install -q scikit-image numba hydra-core iopath

@@ -1,10 +1,12 @@
 """Class 7 of the bad-input issue: hostile documents.
 
 A deeply nested OTIO document used to kill the interpreter inside OTIO's C++ reader; it is now refused in one line
-before that reader sees it (checked in a subprocess, where a segfault would show as a signal). Clips with zero,
-negative or non-finite ranges are reported by name and reason, not skipped as "no dialogue".
+before that reader sees it (checked in a subprocess, where a segfault would show as a signal). Clips with
+negative or non-finite ranges are reported by name and reason, not skipped as "no dialogue"; a zero-length clip
+is skipped on its own, with its reason.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -93,9 +95,8 @@ def _timeline_with(folder: Path, clips: list[otio.schema.Clip], dub: list[otio.s
 @pytest.mark.parametrize(
     ("durations", "needles"),
     [
-        ((0,), ["Video 1 clip 'sh010'", "zero duration (0 frames"]),
         ((-5,), ["Video 1 clip 'sh010'", "negative duration (-5 frames"]),
-        ((12, 0, -1), ["2 clip(s) have ranges no edit can have", "'sh020'", "'sh030'"]),
+        ((12, -1, -2), ["2 clip(s) have ranges no edit can have", "'sh020'", "'sh030'"]),
     ],
 )
 def test_clips_with_nonsense_ranges_are_named_with_the_reason(tmp_path, capsys, durations, needles):
@@ -107,6 +108,19 @@ def test_clips_with_nonsense_ranges_are_named_with_the_reason(tmp_path, capsys, 
     outcome = run_cli(["timeline", path, "--dub-track", "DX es", "--dry-run"], capsys)
     assert_refused(outcome, tmp_path, before, *needles)
     assert "no dialogue" not in outcome.stderr
+
+
+def test_a_zero_length_clip_is_skipped_and_the_others_still_planned(tmp_path, capsys):
+    media = write_sources(tmp_path / "media")
+    source = next(iter(media.values()))
+    clips = [video_clip("sh010", source, 10, 12, 0), video_clip("sh020", source, 30, 0, 0)]
+    path = _timeline_with(tmp_path, clips)
+    outcome = run_cli(["timeline", path, "--dub-track", "DX es", "--dry-run", "--json"], capsys)
+    assert outcome.code == 0, outcome
+    rows = {row["name"]: row for row in json.loads(outcome.stdout)["clips"]}
+    assert rows["sh010"]["state"] == "pending" and rows["sh010"]["source_frames"] == [0, 34]
+    assert rows["sh020"]["state"] == "skipped"
+    assert rows["sh020"]["message"] == "its source range is zero frames long (nothing on it to render)"
 
 
 def test_a_dub_clip_with_a_nonsense_rate_is_named(tmp_path, capsys):

@@ -24,6 +24,7 @@ from keydub.core.occlusion import (
     SquareRegion,
     occluder_masks_for_window,
 )
+from keydub.core.occlusion import masker as masker_module
 from keydub.core.occlusion.segmenter import build_sam2_segmenter
 
 
@@ -106,6 +107,12 @@ def test_missing_sam2_says_which_extra_to_install(monkeypatch):
     monkeypatch.delattr(sys.modules["sam2"], "build_sam", raising=False)
     with pytest.raises(OcclusionBackendError, match=r"pip install 'keydub\[occlusion\]'"):
         OcclusionMasker.from_config("tiny", device="cpu", image_size=IMAGE_SIZE)
+    # Said before the weights are looked for: a first run would otherwise download 900 MB to be told this.
+    looked_up = []
+    monkeypatch.setattr(masker_module, "resolve_sam2_checkpoint", lambda *args: looked_up.append(args))
+    with pytest.raises(OcclusionBackendError, match=r"pip install 'keydub\[occlusion\]'"):
+        OcclusionMasker.from_pretrained()
+    assert looked_up == []
 
 
 def test_real_clip_window_is_cached_at_source_resolution(masker, talking_clip, tmp_path, monkeypatch):

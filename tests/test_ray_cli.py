@@ -118,7 +118,7 @@ def test_a_bad_path_map_is_one_error_line(tmp_path, capsys):
     assert (
         err.startswith(
             "Error: keydub timeline: argument --path-map: the path map '/Volumes/SAN' is not FROM=TO; "
-            "give the folder as this machine sees it"
+            "give the folder as the timeline names it"
         )
         and err.count("\n") == 1
     )

@@ -240,7 +240,9 @@ def test_nested_stacks_and_generators_are_skipped_with_a_reason(dubbing, tmp_pat
         timeline, dubbing.path.parent, tmp_path, PlanOptions(dub_language="es-419"), write_audio=False
     )
     reasons = {clip.name: clip.skip_reason for clip in plan.clips}
-    assert reasons["title"] == "a generator (title, solid, ...) has no camera picture to dub"
+    assert reasons["title"] == (
+        "a generator (Text): a title, solid or other generated picture has no camera picture to dub"
+    )
     assert reasons["compound"].startswith("a nested timeline (compound clip) is not supported")
 
 

@@ -21,13 +21,17 @@ from keydub.plugin.timeline.timecode import exact_rate, format_rate, format_time
         (60000 / 1001, Fraction(60000, 1001)),
         (59.94, Fraction(60000, 1001)),
         (48000.0, Fraction(48000)),
+        # No standard rate, but exactly a fraction: a web clip's rate, counted in frames (no timecode).
+        (2010 / 91, Fraction(2010, 91)),
+        (24.5, Fraction(49, 2)),
     ],
 )
 def test_rates_are_read_exactly(double, exact):
     assert exact_rate(double) == exact
 
 
-@pytest.mark.parametrize("double", [24.5, 23.9, 0.0, -25.0, float("nan"), float("inf")])
+# A hair off 24 beyond the tolerance, and off 23.9 beyond any fraction up to 1001: no rate a program counts in.
+@pytest.mark.parametrize("double", [24.00004, 23.9000001, 0.0, -25.0, float("nan"), float("inf")])
 def test_rates_that_are_not_editing_rates_are_refused(double):
     with pytest.raises(TimelineError, match="frame rate"):
         exact_rate(double)

@@ -91,8 +91,9 @@ def test_open_from_resolve_choose_the_dub_render_and_send_back_as_takes(qtbot, t
     open_from_arguments(window, args)
     chooser = window.dialog
     assert isinstance(chooser, DubTrackDialog) and chooser.isVisible()
-    assert [chooser.tracks.item(row).text() for row in range(chooser.tracks.count())] == ["Audio 1", "DX es"]
+    assert [chooser.tracks.item(row).text() for row in range(chooser.tracks.count())] == ["A1  Audio 1", "A2  DX es"]
     chooser.tracks.setCurrentRow(1)
+    assert chooser.track == "DX es"
     assert chooser.grab().save(str(tmp_path / "resolve_dub_track.png"))
     chooser.accept()
     controller = window.controller

@@ -2,8 +2,10 @@
 click choosing the face (named in the clip list with its size), I/O setting the range, Render writing the dub audio
 off the UI thread and then queuing, skipped timeline clips greyed in the list with their reason, a rendering clip's
 bar of the whole job, clear messages for bad input, drag and drop, settings checked as the command line checks
-them, the Play action following playback, and a UI thread that never waits during analysis."""
+them, the Play action following playback, a UI thread that never waits during analysis, and a panel without SAM2
+whose occluder dock is one line with the install command while the rest works."""
 
+import sys
 import threading
 import time
 from pathlib import Path
@@ -289,6 +291,42 @@ def slow_audio_writes(monkeypatch, seconds: float = 0.5, error: Exception | None
 
     monkeypatch.setattr(plan, "write_wav", write_wav)
     return writes
+
+
+def test_without_sam2_the_occluder_dock_is_one_line_and_the_rest_of_the_panel_works(
+    qtbot, media, tmp_path, monkeypatch
+):
+    from keydub.plugin.store import JobState, JobStore
+
+    monkeypatch.setitem(sys.modules, "sam2", None)  # `import sam2` fails, as without the occlusion extra
+    window = make_window(qtbot, queue_factory=RecordingQueue)
+    dock = window.occluder_panel
+    qtbot.waitUntil(lambda: dock.is_sam2_missing, timeout=10000)  # said before any clip is opened
+    assert dock.status.text() == "Occluders need SAM2: pip install 'keydub[occlusion]'"
+    assert dock.controls.isHidden() and dock.status.isVisible()
+    # One line, never wrapped: the dock is as wide as the command.
+    line_width = dock.status.fontMetrics().horizontalAdvance(dock.status.text())
+    assert not dock.status.wordWrap() and dock.status.minimumSizeHint().width() >= line_width
+    qtbot.waitUntil(lambda: dock.status.width() >= line_width, timeout=5000)
+    # The clip opens, its faces are found and one is chosen by a click.
+    open_and_analyse(qtbot, window, media, tmp_path)
+    assert window.viewer.shown_frame == 0 and len(window.analyses[window.controller.current_id].boxes_at(0)) == 2
+    click(qtbot, window, 235, 120)
+    assert abs(window.controller.current.face.point[0] - 235) <= 2
+    # Render queues the clip, without occluders.
+    window.queue_panel.auto_start = False  # no worker: the store's row is what is checked
+    window.clip_list.selectRow(0)
+    with qtbot.waitSignal(window.queue_panel.submitted, timeout=10000) as submitted:
+        window.render_action.trigger()
+    assert submitted.args == [["Dub/clip"]]
+    with JobStore.for_folder(tmp_path / "out", read_only=True) as store:
+        record = store.get("Dub/clip")
+    assert record.state is JobState.PENDING and record.job["occluders"] == []
+    assert record.job["face"]["point"][0] == pytest.approx(235, abs=2)
+    # The dock still says the one line; nothing tried to load SAM2 for the clip.
+    assert dock.status.text() == "Occluders need SAM2: pip install 'keydub[occlusion]'" and dock.editor is None
+    assert not window.is_error_shown
+    window.queue_panel.shutdown()
 
 
 def test_render_writes_the_dub_audio_off_the_ui_thread_then_queues_the_job(qtbot, media, tmp_path, monkeypatch):

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import opentimelineio as otio
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from keydub.core.errors import KeydubError
@@ -24,12 +25,16 @@ from keydub.plugin.panel.events import ClipChanged, ClipsChanged, CurrentChanged
 from keydub.plugin.panel.face_analyses import FaceAnalyses
 from keydub.plugin.panel.resolve_link import ResolveLink, ResolveTarget, SendOutcome
 from keydub.plugin.store import JobStore
+from keydub.plugin.timeline.formats import format_for_suffix
+from keydub.plugin.timeline.tracks import tracks_of_kind
 from keydub.ui.clips import ClipListModel, ClipListView
 from keydub.ui.compare import SPLIT, CompareView
 from keydub.ui.events import EventBridge
 from keydub.ui.face_layers import FACES_LAYER, MASK_LAYER, NO_FACE_COLOUR, NO_FACE_MARKERS, faces_image, mask_image
+from keydub.ui.palette import apply_palette, choose_palette, is_system_palette_chosen
 from keydub.ui.resolve_send import DubTrackDialog, SendToResolveDialog, send_report_box
 from keydub.ui.settings import SettingsDialog, app_settings, load_settings, save_settings
+from keydub.ui.signals import CloseOnSignal
 from keydub.ui.tasks import TaskRunner
 from keydub.ui.viewer import Viewer
 from keydub.ui.viewer.cache import DEFAULT_CACHE_BYTES
@@ -298,11 +303,11 @@ class MainWindow(QtWidgets.QMainWindow):
         except KeydubError as error:
             self.show_message(str(error), is_error=True)
             return
-        names = [track.name for track in timeline.audio_tracks()]
-        if not names:
+        tracks = tracks_of_kind(timeline, otio.schema.TrackKind.Audio)
+        if not tracks:
             self.show_message(f"{path.name} has no audio track to take the dub from", is_error=True)
             return
-        dialog = DubTrackDialog(timeline.name or path.name, names, self)
+        dialog = DubTrackDialog(timeline.name or path.name, tracks, self)
         dialog.accepted.connect(lambda: self.open_timeline(path, (dialog.track,), out_dir))
         self._open_dialog(dialog)
         self.show_message(f"choose the audio track of {timeline.name or path.name} that holds the dub")
@@ -606,13 +611,19 @@ class MainWindow(QtWidgets.QMainWindow):
         self._open_dialog(send_report_box(outcome, self))
 
     def _on_settings_click(self) -> None:
+        settings = app_settings()
         dialog = SettingsDialog(
-            self.controller.render_options, self.controller.handles, self.viewer.cache.max_bytes, parent=self
+            self.controller.render_options,
+            self.controller.handles,
+            self.viewer.cache.max_bytes,
+            system_palette=is_system_palette_chosen(settings),
+            parent=self,
         )
         if dialog.exec() == QtWidgets.QDialog.DialogCode.Accepted:
             self.controller.set_render_options(dialog.options, dialog.handles)
             self.viewer.cache.max_bytes = dialog.cache_bytes
-            save_settings(app_settings(), dialog.options, dialog.handles, dialog.cache_bytes)
+            save_settings(settings, dialog.options, dialog.handles, dialog.cache_bytes)
+            choose_palette(settings, dialog.system_palette_box.isChecked())
 
     def _on_open_click(self) -> None:
         video, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Video to dub")
@@ -669,7 +680,7 @@ def open_from_arguments(window: MainWindow, args: argparse.Namespace) -> None:
     """Open what the command line names (nothing without a source)."""
     if args.source is None:
         return
-    if args.source.suffix.lower() == ".otio":
+    if format_for_suffix(args.source) is not None:
         if not args.dub_track:
             window.choose_dub_track(args.source, args.out_dir)
             return
@@ -691,7 +702,9 @@ def run_app(args: argparse.Namespace, on_ready: Callable[[], None] | None = None
     """Show the panel for parsed `args` and run Qt's event loop; `on_ready` runs once the window is up."""
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     app.setApplicationName("Keydub")
-    options, handles, cache_bytes = load_settings(app_settings())
+    settings = app_settings()
+    apply_palette(is_system_palette_chosen(settings))
+    options, handles, cache_bytes = load_settings(settings)
     controller = PanelController(render_options=options, handles=handles)
     target: ResolveTarget | None = getattr(args, "resolve_target", None)
     window = MainWindow(
@@ -700,11 +713,15 @@ def run_app(args: argparse.Namespace, on_ready: Callable[[], None] | None = None
         cache_bytes=cache_bytes,
         resolve_link=ResolveLink(target) if target is not None else None,
     )
+    closing = CloseOnSignal(window)
     window.show()
     open_from_arguments(window, args)
     if on_ready is not None:
         QtCore.QTimer.singleShot(0, on_ready)
-    return app.exec()
+    try:
+        return app.exec()
+    finally:
+        closing.restore()
 
 
 def main(argv: list[str] | None = None) -> int:

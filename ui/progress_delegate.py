@@ -56,6 +56,11 @@ class ProgressBarDelegate(QtWidgets.QStyledItemDelegate):
         bar.text = option.fontMetrics.elidedText(text, QtCore.Qt.TextElideMode.ElideRight, width)
         bar.textVisible = True
         bar.state = option.state | QtWidgets.QStyle.StateFlag.State_Horizontal
+        # The groove in the button colour: in the table's base colour it would show only by its outline, which
+        # a dark palette draws as dark as the base.
+        palette = QtGui.QPalette(option.palette)
+        palette.setColor(QtGui.QPalette.ColorRole.Base, palette.color(QtGui.QPalette.ColorRole.Button))
+        bar.palette = palette
         return bar
 
     def sizeHint(self, option: QtWidgets.QStyleOptionViewItem, index: QtCore.QModelIndex) -> QtCore.QSize:

@@ -4,10 +4,11 @@ Both open without blocking the event loop (`open()`, not `exec()`), so the windo
 drive them; the choice comes back through `accepted`.
 """
 
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 from keydub.plugin.panel.resolve_link import SendOutcome
 from keydub.plugin.resolve import STRATEGIES
+from keydub.plugin.timeline.tracks import TrackRef
 
 
 STRATEGY_TEXTS = {
@@ -18,18 +19,25 @@ STRATEGY_TEXTS = {
 
 
 class DubTrackDialog(QtWidgets.QDialog):
-    """Which audio track of the timeline holds the dub.
+    """Which audio track of the timeline holds the dub, each shown by its position and name (`A2  DX es`), as
+    editors number them: exports often give several tracks one name.
 
     Args:
         timeline_name (`str`): shown in the title.
-        tracks (`list[str]`): the timeline's audio tracks, in order.
+        tracks (`list[TrackRef]`): the timeline's audio tracks, in order.
     """
 
-    def __init__(self, timeline_name: str, tracks: list[str], parent: QtWidgets.QWidget | None = None) -> None:
+    def __init__(self, timeline_name: str, tracks: list[TrackRef], parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"Dub track of {timeline_name}")
         self.tracks = QtWidgets.QListWidget(self)
-        self.tracks.addItems(tracks)
+        for ref in tracks:
+            item = QtWidgets.QListWidgetItem(f"{ref.position}  {ref.track.name or '(no name)'}")
+            # The name where it is the track's alone, else the position: what --dub-track takes.
+            item.setData(
+                QtCore.Qt.ItemDataRole.UserRole, ref.track.name if ref.label == ref.track.name else ref.position
+            )
+            self.tracks.addItem(item)
         self.tracks.setCurrentRow(0)
         self.tracks.setAccessibleName("Audio tracks")
         buttons = QtWidgets.QDialogButtonBox(
@@ -46,8 +54,9 @@ class DubTrackDialog(QtWidgets.QDialog):
 
     @property
     def track(self) -> str:
+        """The chosen track, as `--dub-track` names it."""
         item = self.tracks.currentItem()
-        return item.text() if item is not None else ""
+        return item.data(QtCore.Qt.ItemDataRole.UserRole) if item is not None else ""
 
 
 class SendToResolveDialog(QtWidgets.QDialog):

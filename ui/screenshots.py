@@ -27,6 +27,7 @@ from keydub.core.errors import KeydubError  # noqa: E402
 from keydub.plugin.cli._render_options import add_render_options, render_options_from_args  # noqa: E402
 from keydub.plugin.panel.controller import PanelController  # noqa: E402
 from keydub.ui.app import MainWindow, default_queue  # noqa: E402
+from keydub.ui.palette import apply_palette  # noqa: E402
 
 
 SHOTS = ("clip_list", "viewer_faces", "mask_overlay", "occluder_painting", "queue_rendering", "compare_split")
@@ -217,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    apply_palette(is_system=False)  # the panel's default, whatever this machine's settings say
     with tempfile.TemporaryDirectory() as scratch:
         args.work_dir = args.work_dir or Path(scratch) / "session"
         try:

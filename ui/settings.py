@@ -75,6 +75,8 @@ class SettingsDialog(QtWidgets.QDialog):
     Args:
         options (`dict[str, Any]`), handles (`int`), cache_bytes (`int`): the current values.
         weights_status (`list | None`): `keydub.core.weights.list_weights()` rows to show (read when `None`).
+        system_palette (`bool`, defaults to `False`): whether the system palette box starts ticked
+            (`system_palette_box`; see `keydub.ui.palette`).
     """
 
     def __init__(
@@ -83,6 +85,7 @@ class SettingsDialog(QtWidgets.QDialog):
         handles: int = DEFAULT_HANDLES,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
         weights_status: list | None = None,
+        system_palette: bool = False,
         parent: QtWidgets.QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -102,6 +105,9 @@ class SettingsDialog(QtWidgets.QDialog):
             form.addRow(_LABELS[name], field)
         self.cache_field = QtWidgets.QLineEdit(f"{cache_bytes / _GIB:g}")
         form.addRow("Frame cache (GB)", self.cache_field)
+        self.system_palette_box = QtWidgets.QCheckBox("the platform's colours instead of the dark, neutral ones")
+        self.system_palette_box.setChecked(system_palette)
+        form.addRow("System palette", self.system_palette_box)
         self.error_label = QtWidgets.QLabel("", wordWrap=True)
         self.error_label.setStyleSheet("color: #e05050")
         self.weights_table = self._weights_table(weights_status)

@@ -34,8 +34,14 @@ class CropCache:
         self._folder = ScratchFolder(SCRATCH_PREFIX)
         folder = self._folder.path
         self.dtype = np.dtype(dtype)
-        self.crops = np.lib.format.open_memmap(folder / "crops.npy", "w+", self.dtype, (frame_count, size, size, 3))
-        self.masks = np.lib.format.open_memmap(folder / "masks.npy", "w+", np.bool_, (frame_count, size, size))
+        try:
+            self.crops = np.lib.format.open_memmap(
+                folder / "crops.npy", "w+", self.dtype, (frame_count, size, size, 3)
+            )
+            self.masks = np.lib.format.open_memmap(folder / "masks.npy", "w+", np.bool_, (frame_count, size, size))
+        except BaseException:  # a full disk, or a Ctrl-C: the folder goes with the half-made cache
+            self._folder.cleanup()
+            raise
         self.frames = _CropFrames(self)
         self.region_masks = _CropMasks(self)
 

@@ -139,6 +139,19 @@ class MediaInfo:
         """Timecode label of frame `index`, counted from the clip's start timecode (or `00:00:00:00`)."""
         return frames_to_timecode(self.start_frame + index, self.frame_rate, self.is_drop_frame)
 
+    @property
+    def has_timecode(self) -> bool:
+        """Whether SMPTE timecode is defined at the clip's rate: a whole or an NTSC rate (not 2010/91 fps)."""
+        rate = self.frame_rate
+        return rate > 0 and (rate.denominator == 1 or (rate * Fraction(1001, 1000)).denominator == 1)
+
+    def position_label(self, index: int) -> str:
+        """How frame `index` is shown to an editor: its timecode, or, at a rate where timecode is undefined (a
+        web clip at 2010/91 fps), its frame number and its time in seconds."""
+        if self.has_timecode:
+            return self.timecode_at(index)
+        return f"frame {index} ({float(index / self.frame_rate):.3f} s)"
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: `Fraction`s as `"num/den"` strings, the path as a string, plus `duration`."""
         data = asdict(self)

@@ -44,6 +44,7 @@ from keydub.core.occlusion.segmenter import (
     SegmenterPrompt,
     VideoSegmenter,
     build_sam2_segmenter,
+    require_sam2,
     resolve_sam2_checkpoint,
 )
 from keydub.core.occlusion.session import (
@@ -99,6 +100,8 @@ class OcclusionMasker:
             >>> small = OcclusionMasker.from_pretrained("facebook/sam2.1-hiera-small", device="cuda")
             ```
         """
+        # SAM2 first: without it, fetching the weights (900 MB for Hiera-L) would only end in the same error.
+        require_sam2()
         checkpoint, variant = resolve_sam2_checkpoint(pretrained, variant)
         return cls(*build_sam2_segmenter(checkpoint, variant, device, image_size))
 

@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 # SAM2 normalises frames with the ImageNet statistics (sam2/utils/misc.py, `load_video_frames`).
 _IMAGE_MEAN = (0.485, 0.456, 0.406)
 _IMAGE_STD = (0.229, 0.224, 0.225)
+# What installs SAM2: the command its error and the panel's occluder dock name.
+SAM2_INSTALL_COMMAND = "pip install 'keydub[occlusion]'"
 
 
 @dataclass(frozen=True)
@@ -244,7 +246,7 @@ def build_sam2_segmenter(
         `tuple[Sam2Segmenter, str]`: the segmenter and an identity string for the weights (used in cache keys).
     """
     variant = _variant_for(None, variant)
-    build_sam = _import_sam2()
+    build_sam = require_sam2()
     overrides = [f"++model.image_size={image_size}"] if image_size is not None else []
     predictor = build_sam.build_sam2_video_predictor(
         SAM2_VARIANTS[variant].config, ckpt_path=None, device="cpu", hydra_overrides_extra=overrides
@@ -334,13 +336,19 @@ def _load_weights(predictor: torch.nn.Module, path: Path, variant: str) -> None:
     logger.info("loaded SAM 2.1 %s weights from %s", variant, path)
 
 
-def _import_sam2() -> Any:
+def require_sam2() -> Any:
+    """SAM2's `build_sam` module.
+
+    Raises:
+        `OcclusionBackendError`: sam2 (or a module it needs) cannot be imported; the message names the install
+        command.
+    """
     try:
         from sam2 import build_sam
     except ImportError as error:
         raise OcclusionBackendError(
             f"occlusion masks need SAM2, which is not installed ({error}); install it with "
-            "`pip install 'keydub[occlusion]'` (see the README for the --no-deps install of sam2)"
+            f"`{SAM2_INSTALL_COMMAND}` (see the README for the --no-deps install of sam2)"
         ) from error
     return build_sam
 

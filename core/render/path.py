@@ -401,6 +401,16 @@ class SegmentRenderer:
         size = self.pipeline.frame_size[0]
         high_bit_depth = self.info.bit_depth > 8
         cache = CropCache(b - a, size, np.uint16 if high_bit_depth else np.uint8)
+        try:
+            self._fill_crops(cache, segment, high_bit_depth)
+        except BaseException:  # an error or a Ctrl-C before the pass owns the cache: its scratch folder goes now
+            cache.close()
+            raise
+        return cache
+
+    def _fill_crops(self, cache: CropCache, segment: int, high_bit_depth: bool) -> None:
+        a, b = self.segments[segment]
+        size = self.pipeline.frame_size[0]
         with self.timer("crop"), FrameReader(self.request.video, info=self.info) as reader:
             source = self.first_source_frame
             for i, frame in enumerate(reader.read(source + a, source + b, high_bit_depth=high_bit_depth)):
@@ -412,7 +422,6 @@ class SegmentRenderer:
                     region = combine_with_occluders(region, occluder)
                 cache.masks[i] = region
                 report(self.progress, Stage.CROP, self._crops_before(segment) + i + 1, self._crop_frames)
-        return cache
 
     def _crops_before(self, segment: int) -> int:
         """Crop frames of the segments before `segment`."""

@@ -3,6 +3,7 @@ running job, and the cost estimate of a dry run."""
 
 import argparse
 import sys
+from collections.abc import Callable
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +50,7 @@ def add_farm_options(parser: argparse.ArgumentParser) -> None:
         "--path-map",
         action="append",
         default=[],
-        type=_path_mapping,
+        type=path_mapping_type("--path-map"),
         metavar="FROM=TO",
         help="the folder FROM (as this machine and the timeline see it) is TO on the render nodes; "
         "repeat for several mounts",
@@ -159,8 +160,13 @@ class JobLines:
         self._bars.clear()
 
 
-def _path_mapping(text: str) -> PathMapping:
-    try:
-        return PathMapping.parse(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from error
+def path_mapping_type(option: str) -> Callable[[str], PathMapping]:
+    """An argparse `type` reading `FROM=TO` for `option` (`--path-map`, `--relink`)."""
+
+    def parse(text: str) -> PathMapping:
+        try:
+            return PathMapping.parse(text, option)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from error
+
+    return parse

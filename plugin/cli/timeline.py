@@ -1,12 +1,15 @@
-"""`keydub timeline`: batch re-render of an OTIO dubbing timeline into a new timeline with a Keydub track."""
+"""`keydub timeline`: batch re-render of an editor's dubbing timeline into a new timeline with a Keydub track."""
 
 import argparse
+from fractions import Fraction
 from pathlib import Path
 
+from keydub.core.errors import TimelineError
 from keydub.plugin.cli._farm import (
     RAY_EXECUTOR,
     add_farm_options,
     estimate_lines,
+    path_mapping_type,
     ray_executor,
     whole_timeline_only,
     with_nodes,
@@ -15,15 +18,20 @@ from keydub.plugin.cli._numbers import frame_count, sample_rate
 from keydub.plugin.cli._output import ProgressBar, print_json, report_stale_files_removed
 from keydub.plugin.cli._render_options import add_render_options, render_options_from_args
 from keydub.plugin.cluster.estimate import DEFAULT_THROUGHPUT_S_PER_S
+from keydub.plugin.cluster.path_map import PathMap
 from keydub.plugin.store import JobState
 from keydub.plugin.timeline.batch import ClipOutcome, OutputFolder, TimelineRun, render_timeline
 from keydub.plugin.timeline.executors import EXECUTORS
+from keydub.plugin.timeline.formats import FORMATS
 from keydub.plugin.timeline.plan import DEFAULT_HANDLES, MODEL_SAMPLE_RATE, PlanOptions
-from keydub.plugin.timeline.timecode import format_rate
+from keydub.plugin.timeline.timecode import exact_rate, format_rate
 
 
 EXAMPLES = """examples:
   keydub timeline episode101.otio --dub-track "DX es-419" --out-dir renders/ -o episode101_es-419.otio
+  keydub timeline premiere_export.xml --dub-track A3 --relink "D:/Media=/mnt/media" -o episode101_es-419.xml
+  keydub timeline library.fcpxml --sequence "Episode 101" --dub-lang es-419 --dry-run
+  keydub timeline avid_export.aaf --dub-track A2 --video-track V1
   keydub timeline episode101.otio --dub-lang es-419 --dry-run
   keydub timeline episode101.otio --dub-track "DX es-419" --only sh010 sh020 --force --codec h264
   keydub timeline episode101.otio --dub-track "DX es-419" --video-track "Video 2" --handles 24 --json
@@ -31,35 +39,66 @@ EXAMPLES = """examples:
   keydub timeline episode101.otio --dub-lang es-419 --executor ray --address auto --path-map /Volumes/SAN=/mnt/san
   keydub timeline episode101.otio --dub-track "DX es-419" --dry-run --throughput 0.8
 
-Per-clip settings (enabled, face, occluders, audio override, params) are read from each clip's
-metadata["keydub"]; a re-run renders only clips whose settings, media or dub audio changed.
+Timelines are read from OpenTimelineIO (.otio), FCP 7 XML (.xml), FCPXML (.fcpxml), CMX 3600 EDL (.edl)
+and AAF (.aaf); all but .otio need pip install "keydub[formats]". Tracks are named by their name or by
+their position (V1, A2, ...). Per-clip settings (enabled, face, occluders, audio override, params) are read
+from each clip's metadata["keydub"]; a re-run renders only clips whose settings, media or dub audio changed.
 """
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "timeline",
-        help="re-render every dialogue clip of an OTIO dubbing timeline",
-        description="Render every picture clip of an OpenTimelineIO timeline with the dub dialogue under it, and\n"
+        help="re-render every dialogue clip of an editor's dubbing timeline",
+        description="Render every picture clip of an editor's timeline with the dub dialogue under it, and\n"
         "write a new timeline with the renders on a new video track above the picture. The input\n"
         "timeline is never changed; clips already rendered with the same settings are not rendered\n"
         "again, and a killed run resumes where it stopped.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("timeline", type=Path, help="the .otio timeline (e.g. Resolve: File > Export > Timeline)")
+    parser.add_argument(
+        "timeline",
+        type=Path,
+        help=f"the editor's exported timeline: {', '.join(f'{fmt.name} ({fmt.suffix})' for fmt in FORMATS)}",
+    )
+    parser.add_argument(
+        "--sequence",
+        metavar="NAME",
+        help="the timeline to take from a file that holds several (an FCPXML library, an AAF with several sequences)",
+    )
+    parser.add_argument(
+        "--edl-rate",
+        type=_edl_rate,
+        metavar="FPS",
+        help="frame rate of an EDL's timecodes, which the file does not state (default: 24; e.g. 25, 30000/1001)",
+    )
     parser.add_argument(
         "--out-dir", type=Path, help="folder for the renders and the job store (default: <timeline>_keydub beside it)"
     )
     parser.add_argument(
-        "-o", "--output", type=Path, help="the new .otio to write (default: <timeline>.keydub.otio beside it)"
+        "-o",
+        "--output",
+        type=Path,
+        help="the new timeline, in the format its extension names: "
+        f"{', '.join(fmt.suffix for fmt in FORMATS if fmt.can_write)} (default: <timeline>.keydub.<ext> beside "
+        "it, in the input's format where Keydub writes it, else .otio)",
+    )
+    parser.add_argument(
+        "--relink",
+        action="append",
+        default=[],
+        type=path_mapping_type("--relink"),
+        metavar="FROM=TO",
+        help="the media folder FROM, as the timeline names it (a Windows D:\\Media too), is TO on this machine; "
+        "repeat for several folders (the same rules as the farm's --path-map)",
     )
     parser.add_argument(
         "--dub-track",
         action="append",
         default=[],
         metavar="NAME",
-        help="audio track holding the dub dialogue; repeat to sum several tracks",
+        help="audio track holding the dub dialogue, by name or position (A3); repeat to sum several tracks",
     )
     parser.add_argument(
         "--dub-lang",
@@ -71,7 +110,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="NAME",
-        help="video track holding the picture; repeat for several (default: every enabled one)",
+        help="video track holding the picture, by name or position (V2); repeat for several (default: every "
+        "enabled one)",
     )
     parser.add_argument(
         "--handles",
@@ -129,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
         only=tuple(args.only),
         sample_rate=args.audio_rate,
         render_options=render_options,
+        relink=PathMap(tuple(args.relink)),
     )
     timeline = args.timeline.absolute()
     out_dir = args.out_dir if args.out_dir is not None else timeline.with_name(f"{timeline.stem}_keydub")
@@ -148,12 +189,23 @@ def run(args: argparse.Namespace) -> int:
             dry_run=args.dry_run,
             overwrite=overwrite,
             progress=whole_timeline_only(progress) if farm is not None else progress,
+            sequence=args.sequence,
+            edl_rate=args.edl_rate,
         )
     if args.json:
         print_json(with_nodes(result.to_dict(), farm) if farm is not None else result.to_dict())
     else:
         print(format_summary(result, throughput=args.throughput))
     return 1 if result.count(JobState.FAILED) else 0
+
+
+def _edl_rate(text: str) -> Fraction:
+    try:
+        return exact_rate(float(Fraction(text)))
+    except (ValueError, ZeroDivisionError, TimelineError) as error:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a standard frame rate; give e.g. 24, 25, 30 or 30000/1001"
+        ) from error
 
 
 def format_summary(result: TimelineRun, throughput: float = float(DEFAULT_THROUGHPUT_S_PER_S)) -> str:

@@ -32,14 +32,14 @@ class PathMapping:
     node: str
 
     @classmethod
-    def parse(cls, text: str) -> "PathMapping":
-        """Read `FROM=TO` (the first `=` splits, so a Windows `C:\\` or a `=` in the target survives)."""
+    def parse(cls, text: str, option: str = "--path-map") -> "PathMapping":
+        """Read `FROM=TO` (the first `=` splits, so a Windows `C:\\` or a `=` in the target survives); `option`
+        names the flag in the message (`--path-map` for the farm's nodes, `--relink` for this machine)."""
         editor, separator, node = text.partition("=")
         if not separator or not editor.strip() or not node.strip():
             raise InvalidParameterError(
-                f"the path map {text!r} is not FROM=TO; give the folder as this machine sees "
-                "it, '=', and the same folder as the render nodes see it, e.g. "
-                "--path-map /Volumes/SAN=/mnt/san"
+                f"the path map {text!r} is not FROM=TO; give the folder as the timeline names it, '=', "
+                f"and the same folder where it is read, e.g. {option} /Volumes/SAN=/mnt/san"
             )
         return cls(editor=_strip_separator(editor.strip()), node=_strip_separator(node.strip()))
 
@@ -94,17 +94,29 @@ class PathMap:
         if best is None:
             return path
         old, new = best
-        rest = path[len(old) :].lstrip("/\\")
+        rest = _parts(path)[len(_parts(old)) :]
         if not rest:
             return new
         # The rest keeps its components but takes the separator of the side it goes to (a Windows editor and
         # Linux nodes share one SAN).
-        flavour = _flavour(new)
-        return str(flavour(new, *_flavour(old)(rest).parts))
+        return str(_flavour(new)(new, *rest))
+
+
+def is_windows_path(path: str) -> bool:
+    """Whether `path` is a Windows path: a drive letter (`C:\\`, `C:/`) or a UNC share (`\\\\server\\share`)."""
+    return (len(path) >= 2 and path[0].isalpha() and path[1] == ":") or path[:2] in ("\\\\", "//")
+
+
+def _parts(path: str) -> tuple[str, ...]:
+    return _flavour(path)(path).parts
 
 
 def _is_under(path: str, prefix: str) -> bool:
-    """Whether `path` is `prefix` or inside it (`/mnt/san` covers `/mnt/san/a`, not `/mnt/sandbox`)."""
+    """Whether `path` is `prefix` or inside it (`/mnt/san` covers `/mnt/san/a`, not `/mnt/sandbox`); Windows paths
+    compare without regard to case or to `/` against `\\`, as Windows does."""
+    if is_windows_path(prefix) and is_windows_path(path):
+        prefix_parts = [part.casefold() for part in _parts(prefix)]
+        return [part.casefold() for part in _parts(path)[: len(prefix_parts)]] == prefix_parts
     if not path.startswith(prefix):
         return False
     return len(path) == len(prefix) or prefix[-1] in "/\\" or path[len(prefix)] in "/\\"
@@ -112,11 +124,10 @@ def _is_under(path: str, prefix: str) -> bool:
 
 def _strip_separator(prefix: str) -> str:
     stripped = prefix.rstrip("/\\")
-    # A root (`/`, `C:\`) keeps its separator.
+    # A root (`/`, `C:\\`) keeps its separator.
     return stripped if stripped and not stripped.endswith(":") else prefix
 
 
 def _flavour(prefix: str) -> type[PurePath]:
     """Windows paths for a drive letter or a UNC share, POSIX paths otherwise."""
-    is_windows = len(prefix) >= 2 and (prefix[1] == ":" or prefix.startswith("\\\\"))
-    return PureWindowsPath if is_windows else PurePosixPath
+    return PureWindowsPath if is_windows_path(prefix) else PurePosixPath

@@ -159,7 +159,7 @@ def load_video(
             clip_id=SINGLE_CLIP_ID, name=video.stem, video=video, start_frame=start, end_frame=end, dub=dub.name
         )
     session = session.with_changes(
-        record_in=info.timecode_at(session.start_frame), record_out=info.timecode_at(session.end_frame - 1)
+        record_in=info.position_label(session.start_frame), record_out=info.position_label(session.end_frame - 1)
     )
     timeline = single_clip_timeline(info, dub, session.start_frame, session.end_frame)
     stored_options = stored_options if stored_source == source else {}
@@ -385,8 +385,8 @@ class PanelController(EventSource):
             clip_id,
             start_frame=start,
             end_frame=end,
-            record_in=info.timecode_at(start),
-            record_out=info.timecode_at(end - 1),
+            record_in=info.position_label(start),
+            record_out=info.position_label(end - 1),
         )
 
     def set_occluders(self, clip_id: str, occluders: list[dict[str, Any]] | tuple[dict[str, Any], ...]) -> None:

@@ -21,6 +21,7 @@ import opentimelineio as otio
 from keydub.core.errors import AudioError, OutputNotWritableError
 from keydub.core.files import write_bytes_atomically
 from keydub.core.media import load_audio
+from keydub.plugin.cluster.path_map import PathMap
 from keydub.plugin.jobs import AudioPiece
 from keydub.plugin.timeline.clips import resolve_media_path, retime_description
 from keydub.plugin.timeline.timecode import to_seconds
@@ -84,7 +85,11 @@ class DubTrackIndex:
 
 
 def pieces_under(
-    tracks: Sequence[DubTrackIndex], window_start: Fraction, window_end: Fraction, base_dir: Path
+    tracks: Sequence[DubTrackIndex],
+    window_start: Fraction,
+    window_end: Fraction,
+    base_dir: Path,
+    relink: PathMap | None = None,
 ) -> list[AudioPiece]:
     """The stretches of audio clips on `tracks` that play during `[window_start, window_end)`.
 
@@ -93,6 +98,7 @@ def pieces_under(
         window_start (`Fraction`), window_end (`Fraction`): seconds of track time (0 = the timeline's first frame).
             The window may reach before 0 (handles of the first clip); nothing plays there.
         base_dir (`Path`): the timeline file's folder, for relative media paths.
+        relink (`PathMap | None`): the editor's folders as this machine mounts them.
 
     Returns:
         `list[AudioPiece]`: with `offset` relative to `window_start`, track by track, in track order.
@@ -111,7 +117,7 @@ def pieces_under(
             retime = retime_description(clip)
             if retime is not None:
                 raise AudioError(f"dub audio clip {label!r} is retimed ({retime}); bake the speed change first")
-            path = resolve_media_path(reference.target_url, base_dir)
+            path = resolve_media_path(reference.target_url, base_dir, relink)
             if not path.is_file():
                 raise AudioError(f"dub audio clip {label!r} is offline: {path} not found; relink it")
             # Media time counts from the reference's available range (timecode-absolute in Resolve exports);

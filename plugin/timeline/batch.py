@@ -23,7 +23,8 @@ from keydub.core.progress import Progress, ProgressCallback, Stage, Unit, report
 from keydub.plugin.output_folder import OutputFolder
 from keydub.plugin.store import JobRecord, JobState, JobStore
 from keydub.plugin.timeline.executors import BatchExecutor, InProcessExecutor
-from keydub.plugin.timeline.otio_file import read_timeline, write_timeline
+from keydub.plugin.timeline.formats import OTIO_JSON
+from keydub.plugin.timeline.otio_file import check_output_tracks, output_format, read_timeline_file, write_timeline
 from keydub.plugin.timeline.output import RenderedClip, output_track_name, timeline_with_results
 from keydub.plugin.timeline.plan import PlannedClip, PlanOptions, TimelinePlan, plan_timeline
 from keydub.plugin.timeline.timecode import format_timecode
@@ -31,6 +32,8 @@ from keydub.plugin.worker.protocol import Done, Event, Failed, ProgressEvent
 
 
 if TYPE_CHECKING:
+    from fractions import Fraction
+
     import opentimelineio as otio
 
 logger = logging.getLogger(__name__)
@@ -149,14 +152,18 @@ def render_timeline(
     progress: ProgressCallback | None = None,
     base_dir: Path | None = None,
     cancel: CancelToken | None = None,
+    sequence: str | None = None,
+    edl_rate: "Fraction | None" = None,
 ) -> TimelineRun:
     """Render every dialogue clip of a dubbing timeline and write a new timeline with the results.
 
     Args:
-        timeline (`Path | otio.schema.Timeline`): the `.otio` file, or a timeline object (e.g. a Resolve
-            snapshot); never modified.
+        timeline (`Path | otio.schema.Timeline`): the editor's export (`.otio`, FCP 7 XML, FCPXML, EDL, AAF), or
+            a timeline object (e.g. a Resolve snapshot); never modified.
         out_dir (`Path`): folder for the renders and the job store (created when missing).
-        output_path (`Path | None`): the `.otio` to write; defaults to `<timeline>.keydub.otio` beside the input.
+        output_path (`Path | None`): the timeline to write, in the format its extension names; defaults to
+            `<timeline>.keydub.<ext>` beside the input, in the input's format where Keydub can write it (an AAF
+            gives `.otio`).
         options (`PlanOptions | None`): tracks, handles, clip selection and render options.
         executor (`BatchExecutor | None`): who renders the queued jobs; defaults to an `InProcessExecutor` (one
             engine in this process, models loaded once for the batch).
@@ -169,6 +176,8 @@ def render_timeline(
             timeline file's folder (a timeline object without it must have absolute paths).
         cancel (`CancelToken | None`): stops the batch: the clip being rendered stops within one denoising step
             and, like every clip not rendered yet, stays pending for the next run.
+        sequence (`str | None`): the timeline to take from a file that holds several.
+        edl_rate (`Fraction | None`): the frame rate of an EDL's timecodes (default: 24 fps).
 
     Returns:
         `TimelineRun`: the plan, one outcome per clip, and the written timeline.
@@ -184,9 +193,12 @@ def render_timeline(
     # 1. Read the timeline and check every destination before spending time on renders.
     if isinstance(timeline, (str, os.PathLike)):
         timeline_path = Path(timeline).absolute()
-        timeline = read_timeline(timeline_path)
+        timeline, fmt = read_timeline_file(timeline_path, sequence, edl_rate)
         base_dir = timeline_path.parent if base_dir is None else base_dir
-        output_path = Path(output_path).absolute() if output_path else timeline_path.with_suffix(".keydub.otio")
+        default_suffix = fmt.suffix if fmt.can_write else OTIO_JSON.suffix
+        output_path = (
+            Path(output_path).absolute() if output_path else timeline_path.with_suffix(f".keydub{default_suffix}")
+        )
         if output_path.resolve() == timeline_path.resolve():
             raise InvalidParameterError(
                 f"the output timeline {output_path} is the input; Keydub never changes the "
@@ -194,6 +206,8 @@ def render_timeline(
             )
     elif output_path is not None:
         output_path = Path(output_path).absolute()
+    if output_path is not None:
+        output_format(output_path)  # a format Keydub cannot write is refused before anything else
     if output_path is not None and output_path.exists() and not overwrite and not dry_run:
         raise OutputExistsError(f"{output_path} already exists; choose another path with -o or pass --overwrite")
     folder = OutputFolder(Path(out_dir).absolute())
@@ -209,6 +223,8 @@ def render_timeline(
         write_audio=not dry_run,
     )
     track_name, _ = output_track_name(timeline, plan.dub_label)
+    if output_path is not None:
+        check_output_tracks(output_path, len({clip.track_index for clip in plan.clips if clip.job is not None}))
     if dry_run:
         return TimelineRun(
             plan=plan,

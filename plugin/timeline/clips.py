@@ -20,7 +20,8 @@ first recorded frame). Frame numbers in `face` and `occluders` count from the fi
 
 import math
 import os
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -31,6 +32,7 @@ import opentimelineio as otio
 
 from keydub.core.errors import InvalidParameterError
 from keydub.core.render.request import FaceChoice
+from keydub.plugin.cluster.path_map import PathMap, is_windows_path
 from keydub.plugin.jobs import check_render_options
 from keydub.plugin.timeline.tracks import keydub_metadata
 
@@ -40,8 +42,17 @@ PER_CLIP_PARAMS = frozenset(
     {"steps", "audio_guidance", "ref_guidance", "seed", "identity", "landmark_backend", "keep_source_audio"}
 )
 
-# Effects that change a clip's speed. v1 renders frames 1:1 with the source, so these clips are refused.
-_RETIME_WORDS = ("retime", "speed", "timewarp", "time warp")
+# Files that hold one picture: a still on a timeline has nothing that moves, so nothing to dub. (A numbered
+# image sequence comes as an `ImageSequenceReference`.)
+STILL_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".psd", ".tga", ".exr", ".dpx", ".webp", ".heic"}
+)
+
+# Resolve writes its whole Inspector block (Transform, Cropping, Dynamic Zoom, Retime and Scaling...) as
+# `Resolve Effect`s when one value changes, and a speed change as a `LinearTimeWarp` beside them. A speed
+# parameter in that block is read where Resolve writes one (its id names the speed); at its default it is 100 %.
+_RESOLVE_METADATA = "Resolve_OTIO"
+_SPEED_PARAMETER_WORD = "speed"
 
 
 @dataclass(frozen=True)
@@ -82,12 +93,13 @@ class ClipSettings:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-def read_clip_settings(clip: otio.schema.Clip, base_dir: Path) -> ClipSettings:
+def read_clip_settings(clip: otio.schema.Clip, base_dir: Path, relink: PathMap | None = None) -> ClipSettings:
     """Parse and check a clip's `metadata["keydub"]`.
 
     Args:
         clip (`otio.schema.Clip`): the picture clip.
         base_dir (`Path`): folder relative audio-file paths are resolved against (the timeline file's folder).
+        relink (`PathMap | None`): the editor's folders as this machine mounts them.
 
     Raises:
         `InvalidParameterError`: a setting has the wrong type or an unknown name (the message names the clip).
@@ -119,7 +131,7 @@ def read_clip_settings(clip: otio.schema.Clip, base_dir: Path) -> ClipSettings:
         clip_id=clip_id,
         face=_face(data.get("face"), where),
         occluders=tuple(occluders),
-        audio=_audio_override(data.get("audio"), where, base_dir),
+        audio=_audio_override(data.get("audio"), where, base_dir, relink),
         params=params,
     )
 
@@ -141,7 +153,7 @@ def _face(value: Any, where: str) -> FaceChoice:
     return FaceChoice.from_dict(value)
 
 
-def _audio_override(value: Any, where: str, base_dir: Path) -> AudioOverride | None:
+def _audio_override(value: Any, where: str, base_dir: Path, relink: PathMap | None) -> AudioOverride | None:
     if value is None:
         return None
     keys = set(value) if isinstance(value, dict) else set()
@@ -158,7 +170,7 @@ def _audio_override(value: Any, where: str, base_dir: Path) -> AudioOverride | N
         return AudioOverride(language=value["lang"])
     if keys in ({"file"}, {"file", "start"}) and isinstance(value["file"], str):
         return AudioOverride(
-            file=resolve_media_path(value["file"], base_dir),
+            file=resolve_media_path(value["file"], base_dir, relink),
             file_start=_seconds(value.get("start", 0), f"{where}.audio.start"),
         )
     raise InvalidParameterError(
@@ -183,32 +195,60 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def resolve_media_path(target_url: str, base_dir: Path) -> Path:
-    """The file a media reference points to: `file://` URLs decoded, relative paths taken from `base_dir`.
+def media_path_text(target_url: str) -> str:
+    """The path a media reference names, as the editor's machine wrote it.
 
-    Resolve writes bare absolute paths; other tools write `file://` URLs. A relative path is resolved against the
-    timeline file's folder, never against the working directory.
+    `file://` URLs are decoded, with the Windows forms the XML adapters write: a drive
+    (`file:///C:/media/a.mov`, `file://localhost/D%3a/media/a.mov`) becomes `C:/media/a.mov`, and a host other
+    than `localhost` (`file://server/share/a.mov`) a UNC path, `\\\\server\\share\\a.mov`. A bare path is
+    returned as it is.
 
     Raises:
-        `InvalidParameterError`: the path is empty, uses a scheme other than `file`, or contains `..` (which would
-            make the same timeline point at different files depending on where it is read).
+        `InvalidParameterError`: the reference is a URL of another scheme (http, s3...).
     """
     parsed = urlparse(target_url)
-    if parsed.scheme == "file":
-        text = unquote(parsed.path)
-    elif parsed.scheme and len(parsed.scheme) > 1:
-        raise InvalidParameterError(
-            f"media path {target_url!r} is a {parsed.scheme}: URL; Keydub reads local files "
-            "only: copy the media locally and relink it"
-        )
-    else:
-        text = target_url  # a bare path (a one-letter "scheme" is a Windows drive)
+    if parsed.scheme != "file":
+        if parsed.scheme and len(parsed.scheme) > 1:
+            raise InvalidParameterError(
+                f"media path {target_url!r} is a {parsed.scheme}: URL; Keydub reads local files "
+                "only: copy the media locally and relink it"
+            )
+        return target_url  # a bare path (a one-letter "scheme" is a Windows drive)
+    path = unquote(parsed.path)
+    if parsed.netloc and parsed.netloc.casefold() != "localhost":
+        return str(PureWindowsPath(f"//{parsed.netloc}{path}"))
+    if _URL_DRIVE.match(path):
+        return f"{path[1]}:{path[3:]}"
+    if path.startswith("//"):  # file:////server/share/a.mov
+        return str(PureWindowsPath(path))
+    return path
+
+
+# The path part of a `file:` URL on a Windows drive: `/C:/...` or `/C|/...` (an old form some tools still write).
+_URL_DRIVE = re.compile(r"^/[A-Za-z][:|]")
+
+
+def resolve_media_path(target_url: str, base_dir: Path, relink: PathMap | None = None) -> Path:
+    """The file a media reference points to on this machine.
+
+    The editor's path (`media_path_text`) is mapped by `relink` (`--relink FROM=TO`, the farm's `--path-map`
+    rules) onto this machine's mounts; a relative path is then resolved against `base_dir` (the timeline file's
+    folder), never against the working directory.
+
+    Raises:
+        `InvalidParameterError`: the path is empty, uses a scheme other than `file`, is a Windows path on
+            another system (nothing maps it), or contains `..` (which would make the same timeline point at
+            different files depending on where it is read).
+    """
+    text = media_path_text(target_url)
     if not text:
         raise InvalidParameterError("a clip has an empty media path; relink the clip in your editor and export again")
-    if PureWindowsPath(text).drive and os.name != "nt":
+    if relink is not None:
+        text = relink.to_node(text)
+    if is_windows_path(text) and os.name != "nt":
         raise InvalidParameterError(
-            f"media path {target_url!r} is a Windows path; relink the media on this machine "
-            "and export the timeline again"
+            f"media path {text} is a Windows path; map its folder onto this machine with --relink "
+            f"'{windows_folder(text)}=/path/on/this/machine'"
         )
     parts = PureWindowsPath(text).parts if "\\" in text else PurePosixPath(text).parts
     if ".." in parts:
@@ -220,94 +260,163 @@ def resolve_media_path(target_url: str, base_dir: Path) -> Path:
     return path if path.is_absolute() else Path(base_dir) / path
 
 
-def media_path_problems(clips: Iterable[tuple[str, otio.schema.Clip]], base_dir: Path) -> list[str]:
-    """Media paths that no clip could be rendered from, whatever the clip: `..` in the path, a missing folder.
+def windows_folder(path_text: str) -> str:
+    """The folder of a Windows path, as written in messages and `--relink` examples."""
+    return str(PureWindowsPath(path_text).parent)
+
+
+def media_path_problems(
+    clips: Iterable[tuple[str, otio.schema.Clip]], base_dir: Path, relink: PathMap | None = None
+) -> list[str]:
+    """Media paths that no clip could be rendered from, one line per folder with the count of its clips.
 
     A missing file in an existing folder is one offline clip (skipped with a reason); a missing folder usually
-    means a drive is not mounted on this machine, which would quietly skip everything, so it is reported up
-    front together with every other path problem.
+    means a drive is not mounted on this machine (or needs `--relink`), which would quietly skip everything, so
+    it is reported up front, summarised by folder, together with every other path problem.
 
     Args:
         clips (`Iterable[tuple[str, otio.schema.Clip]]`): clips with a label for the message.
         base_dir (`Path`): the timeline file's folder.
+        relink (`PathMap | None`): the editor's folders as this machine mounts them.
 
     Returns:
-        `list[str]`: one line per problem, naming the clip.
+        `list[str]`: one line per folder (or per clip, for a path that is wrong in itself).
     """
     problems = []
+    missing: dict[str, list[str]] = {}
     for label, clip in clips:
         reference = clip.media_reference
         if not isinstance(reference, otio.schema.ExternalReference):
             continue
         try:
-            path = resolve_media_path(reference.target_url, base_dir)
+            text = media_path_text(reference.target_url)
+            mapped = relink.to_node(text) if relink is not None and text else text
+            if is_windows_path(mapped) and os.name != "nt":
+                missing.setdefault(f"{windows_folder(mapped)} (a Windows folder: map it with --relink)", []).append(
+                    label
+                )
+                continue
+            path = resolve_media_path(reference.target_url, base_dir, relink)
         except InvalidParameterError as error:
             problems.append(f"{label}: {error}")
             continue
         if not path.parent.is_dir():
-            problems.append(f"{label}: folder {path.parent} does not exist")
+            missing.setdefault(f"{path.parent} (does not exist)", []).append(label)
+    for folder, labels in missing.items():
+        shown = ", ".join(labels[:3]) + (f" and {len(labels) - 3} more" if len(labels) > 3 else "")
+        problems.append(f"folder {folder}: {len(labels)} clip(s): {shown}")
     return problems
 
 
 def unrenderable_reason(clip: otio.schema.Clip, settings: ClipSettings) -> str | None:
-    """Why v1 leaves `clip` alone, or `None` when it can be rendered (media still to be checked)."""
+    """Why v1 leaves `clip` alone (one line saying what it is), or `None` when it can be rendered (media and
+    ranges still to be checked)."""
     if not clip.enabled:
         return "disabled in the timeline"
     if not settings.enabled:
         return "turned off in its Keydub settings (metadata keydub.enabled is false)"
+    # A speed change first: relinking an offline clip would not make it renderable.
+    retime = retime_description(clip)
+    if retime is not None:
+        return f"retimed ({retime}); Keydub renders at the source speed only: bake the speed change first"
     reference = clip.media_reference
     if isinstance(reference, otio.schema.GeneratorReference):
-        return "a generator (title, solid, ...) has no camera picture to dub"
+        kind = f" ({reference.generator_kind})" if reference.generator_kind else ""
+        return f"a generator{kind}: a title, solid or other generated picture has no camera picture to dub"
     if isinstance(reference, otio.schema.MissingReference):
         return "media offline (the timeline has no file for this clip); relink it in your editor"
     if isinstance(reference, otio.schema.ImageSequenceReference):
         return "image sequences are not supported yet; render the sequence to a movie file and relink"
     if not isinstance(reference, otio.schema.ExternalReference):
         return f"unsupported media reference {type(reference).__name__}"
-    retime = retime_description(clip)
-    if retime is not None:
-        return f"retimed ({retime}); Keydub renders at the source speed only: bake the speed change first"
+    suffix = PurePosixPath(reference.target_url.replace("\\", "/")).suffix.casefold()
+    if suffix in STILL_SUFFIXES:
+        return f"a still image ({suffix[1:].upper()}): one picture, no mouth moving to dub"
+    return empty_range(clip)
+
+
+def empty_range(clip: otio.schema.Clip) -> str | None:
+    """What makes `clip` hold no picture to render (a zero-length range, media at 0 fps), or `None`.
+
+    Exporters write these for what has no frames of its own: Kdenlive gives a still's media range at 0 fps, the
+    FCP 7 XML adapter gives a Premiere title a zero-length range. The clip is skipped, not the timeline refused.
+    """
+    for what, time_range in _ranges(clip):
+        if time_range.duration.rate == 0 or time_range.start_time.rate == 0:
+            return f"its {what} is at 0 fps (a still or generated picture, no frames to render)"
+        if time_range.duration.value == 0:
+            return f"its {what} is zero frames long (nothing on it to render)"
     return None
 
 
 def range_problem(clip: otio.schema.Clip) -> str | None:
     """What makes `clip`'s source range (or its media's available range) nonsense, or `None` when it is usable.
 
-    A zero or negative duration, a rate that is zero, negative or not a number, or a time that is not finite are
-    edits no editor makes; they come from a damaged or hand-written file and are reported, never taken for a clip
-    without dialogue.
+    A negative duration, a negative rate or one that is not a number, or a time that is not finite are edits no
+    editor makes; they come from a damaged or hand-written file and are reported, never taken for a clip
+    without dialogue. (A zero-length range or one at 0 fps is `empty_range`'s: skipped, not refused.)
     """
-    ranges = [("source range", clip.source_range)]
-    reference = clip.media_reference
-    if reference is not None and getattr(reference, "available_range", None) is not None:
-        ranges.append(("media's available range", reference.available_range))
-    for what, time_range in ranges:
-        if time_range is None:
-            continue
+    for what, time_range in _ranges(clip):
         for part, value in (("start", time_range.start_time), ("duration", time_range.duration)):
-            if not (math.isfinite(value.rate) and value.rate > 0):
+            if not (math.isfinite(value.rate) and value.rate >= 0):
                 return f"its {what} has a {part} at a rate of {value.rate:g} fps"
             if not math.isfinite(value.value):
                 return f"its {what} has a {part} of {value.value:g} frames"
         frames = time_range.duration.value
-        if frames <= 0:
-            what_length = "zero" if frames == 0 else "a negative"
-            return f"its {what} has {what_length} duration ({frames:g} frames at {time_range.duration.rate:g} fps)"
+        if frames < 0:
+            return f"its {what} has a negative duration ({frames:g} frames at {time_range.duration.rate:g} fps)"
     return None
+
+
+def _ranges(clip: otio.schema.Clip) -> list[tuple[str, otio.opentime.TimeRange]]:
+    ranges = [("source range", clip.source_range)]
+    reference = clip.media_reference
+    if reference is not None and getattr(reference, "available_range", None) is not None:
+        ranges.append(("media's available range", reference.available_range))
+    return [(what, time_range) for what, time_range in ranges if time_range is not None]
 
 
 def retime_description(item: otio.schema.Clip) -> str | None:
-    """A short description of the first speed-changing effect on `item`, or `None`."""
+    """A short description of the first effect that changes `item`'s speed, or `None`.
+
+    Only real speed changes count: a `LinearTimeWarp` whose scalar is not 1, a `FreezeFrame`, another
+    `TimeEffect` (a speed ramp), or a Resolve speed parameter away from its default. Resolve's Inspector block
+    ("Retime and Scaling" among Transform, Cropping, Dynamic Zoom...) at 100 % is no retime: transforms are the
+    editor's, applied on top of the render.
+    """
     for effect in item.effects:
+        if isinstance(effect, otio.schema.FreezeFrame):
+            return "freeze frame"
         if isinstance(effect, otio.schema.LinearTimeWarp):
-            return f"speed x{effect.time_scalar:g}"
+            if effect.time_scalar != 1:
+                return f"speed x{effect.time_scalar:g}"
+            continue
         if isinstance(effect, otio.schema.TimeEffect):
-            return effect.effect_name or type(effect).__name__
-        resolve_name = effect.metadata.get("Resolve_OTIO", {})
-        names = [effect.effect_name, effect.name]
-        if isinstance(resolve_name, Mapping):
-            names.append(str(resolve_name.get("Effect Name", "")))
-        for name in names:
-            if name and any(word in name.casefold() for word in _RETIME_WORDS):
-                return name
+            return effect.effect_name or effect.name or type(effect).__name__
+        speed = _resolve_speed(effect)
+        if speed is not None and speed != 1:
+            return f"speed {float(speed) * 100:g} % in Resolve's {_resolve_effect_name(effect)}"
     return None
+
+
+def _resolve_speed(effect: otio.schema.Effect) -> Fraction | None:
+    """A Resolve effect's speed as a fraction of normal (value over default), when it carries a speed parameter."""
+    block = effect.metadata.get(_RESOLVE_METADATA)
+    parameters = block.get("Parameters") if isinstance(block, Mapping) else None
+    if not isinstance(parameters, Sequence) or isinstance(parameters, str):
+        return None
+    for parameter in parameters:
+        if not isinstance(parameter, Mapping):
+            continue
+        if _SPEED_PARAMETER_WORD not in str(parameter.get("Parameter ID", "")).casefold():
+            continue
+        value, default = parameter.get("Parameter Value"), parameter.get("Default Parameter Value")
+        if _is_number(value) and _is_number(default) and default > 0 and math.isfinite(value):
+            return Fraction(str(value)) / Fraction(str(default))
+    return None
+
+
+def _resolve_effect_name(effect: otio.schema.Effect) -> str:
+    block = effect.metadata.get(_RESOLVE_METADATA)
+    name = block.get("Effect Name") if isinstance(block, Mapping) else None
+    return str(name or effect.effect_name or "effect")

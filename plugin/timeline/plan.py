@@ -17,6 +17,7 @@ from keydub.core.audio.framing import MODEL_SAMPLE_RATE
 from keydub.core.errors import AudioError, InvalidParameterError, TimelineError, UnsupportedMediaError
 from keydub.core.files import path_kind
 from keydub.core.media import MediaInfo, probe, require_constant_frame_rate
+from keydub.plugin.cluster.path_map import PathMap
 from keydub.plugin.jobs import AudioPiece, ClipJob, SourceFile, check_render_options
 from keydub.plugin.timeline.audio import (
     DubTrackIndex,
@@ -29,6 +30,7 @@ from keydub.plugin.timeline.audio import (
 )
 from keydub.plugin.timeline.clips import (
     ClipSettings,
+    empty_range,
     media_path_problems,
     range_problem,
     read_clip_settings,
@@ -66,6 +68,7 @@ class PlanOptions:
         only (`tuple[str, ...]`): clip names or clip ids to plan; empty for all.
         sample_rate (`int`, defaults to 16000): rate of the assembled dub audio.
         render_options (`dict[str, Any]`): render options for every clip (`RenderRequest` field names).
+        relink (`PathMap`): the editor's media folders as this machine mounts them (`--relink FROM=TO`).
     """
 
     picture_tracks: tuple[str, ...] = ()
@@ -75,6 +78,7 @@ class PlanOptions:
     only: tuple[str, ...] = ()
     sample_rate: int = MODEL_SAMPLE_RATE
     render_options: dict[str, Any] = field(default_factory=dict)
+    relink: PathMap = field(default_factory=PathMap)
 
     def check(self) -> None:
         """Raise `InvalidParameterError` for a value that cannot be used."""
@@ -189,35 +193,38 @@ def plan_timeline(
         )
     dub_tracks = select_dub_tracks(timeline, options.dub_tracks, options.dub_language)
     dub_label = " + ".join(ref.label for ref in dub_tracks)
+
+    # 2. Keep the picture clips asked for; what is left alone anyway (stills, titles, generators, empty ranges,
+    #    retimes...) is skipped here, each with its reason, before anything could refuse the whole timeline.
+    _check_unique_ids(entries)
+    entries = _select(entries, options.only)
+    entries = [(_first_skip(entry, item, base_dir, options), item) for entry, item in entries]
+    candidates = [(entry, item) for entry, item in entries if entry.skip_reason is None]
+
+    # 3. Refuse ranges no edit can have and media paths no clip could be rendered from, on the clips that would
+    #    be rendered and the dub tracks: the user must fix these first.
+    dub_clips = [
+        (f"{ref.label} clip {clip.name!r}", clip)
+        for ref in dub_tracks
+        for clip in ref.track.find_clips(shallow_search=True)
+    ]
+    picture_clips = [(f"{entry.track} clip {entry.name!r}", item) for entry, item in candidates]
     _refuse_problems(
-        [
-            f"{ref.label} clip {clip.name!r}: {problem}"
-            for ref in picture_tracks + dub_tracks
-            for clip in ref.track.find_clips(shallow_search=True)
-            if (problem := range_problem(clip)) is not None
+        [f"{label}: {problem}" for label, clip in picture_clips if (problem := range_problem(clip)) is not None]
+        + [
+            f"{label}: {problem}"
+            for label, clip in dub_clips
+            if (problem := range_problem(clip) or empty_range(clip)) is not None
         ],
         "have ranges no edit can have",
         "Fix the clips' in and out points in your editor and export the timeline again.",
     )
-
-    # 2. Keep the picture clips asked for (nested stacks are listed too, to say why they are left alone).
-    _check_unique_ids(entries)
-    entries = _select(entries, options.only)
-
-    # 3. Refuse media paths that would make clips fail for a reason the user must fix first.
-    clips = [
-        (f"{entry.track} clip {entry.name!r}", item) for entry, item in entries if isinstance(item, otio.schema.Clip)
-    ]
-    clips += [
-        (f"{ref.label} clip {item.name!r}", item)
-        for ref in dub_tracks
-        for item in ref.track.find_clips(shallow_search=True)
-    ]
     _refuse_problems(
-        media_path_problems(clips, base_dir),
+        media_path_problems(picture_clips + dub_clips, base_dir, options.relink),
         "point at media paths Keydub cannot use",
-        "Mount the media drive or relink the clips in your editor and export the timeline again "
-        "(or leave those clips out with --only).",
+        "Mount the media drive, map the editor's folders onto this machine with --relink FROM=TO, or relink "
+        "the clips in your editor and export the timeline again (or leave those clips out with --only).",
+        unit="path(s)",
     )
 
     # 4. Plan each clip.
@@ -239,14 +246,26 @@ def plan_timeline(
     return TimelinePlan(timeline_name=timeline.name, rate=rate, dub_label=dub_label, clips=tuple(planned))
 
 
-def _refuse_problems(problems: list[str], what: str, fix: str) -> None:
-    """One `TimelineError` listing the first problems (one line each, naming the clip), when there are any."""
+def _first_skip(entry: PlannedClip, item: otio.core.Composable, base_dir: Path, options: PlanOptions) -> PlannedClip:
+    """`entry` with the reason it is left alone whatever its media holds, if there is one."""
+    if entry.skip_reason is not None:
+        return entry
+    try:
+        settings = read_clip_settings(item, base_dir, options.relink)
+    except InvalidParameterError as error:
+        return replace(entry, skip_reason=f"invalid Keydub settings: {error}")
+    return replace(entry, skip_reason=unrenderable_reason(item, settings))
+
+
+def _refuse_problems(problems: list[str], what: str, fix: str, unit: str = "clip(s)") -> None:
+    """One `TimelineError` listing the first problems (one line each, naming the clip or the folder), when there
+    are any: a list, so a multi-line message."""
     if not problems:
         return
     listed = "\n  ".join(problems[:_MAX_LISTED_PROBLEMS])
     hidden = len(problems) - _MAX_LISTED_PROBLEMS
     more = f"\n  ... and {hidden} more" if hidden > 0 else ""
-    raise TimelineError(f"{len(problems)} clip(s) {what}:\n  {listed}{more}\n{fix}")
+    raise TimelineError(f"{len(problems)} {unit} {what}:\n  {listed}{more}\n{fix}")
 
 
 @dataclass(frozen=True)
@@ -286,6 +305,10 @@ def _picture_items(
                 if isinstance(stamped, str) and stamped
                 else f"{ref.label}@{format_timecode(record_start, rate)}"
             )
+            if duration == 0 and clip_id != stamped:
+                # A zero-length clip shares its record position with the next clip; it is skipped, but its id
+                # must still be its own.
+                clip_id = f"{clip_id}#{index}"
             entry = PlannedClip(
                 clip_id=clip_id,
                 name=item.name,
@@ -338,14 +361,8 @@ def _plan_clip(
 ) -> PlannedClip:
     """Plan one clip: a job, or the same entry with a skip reason."""
     try:
-        # 1. Keydub's settings and what v1 refuses outright.
-        try:
-            settings = read_clip_settings(clip, context.base_dir)
-        except InvalidParameterError as error:
-            raise _SkipClip(f"invalid Keydub settings: {error}") from error
-        reason = unrenderable_reason(clip, settings)
-        if reason is not None:
-            raise _SkipClip(reason)
+        # 1. Keydub's settings (already checked by `_first_skip`).
+        settings = read_clip_settings(clip, context.base_dir, context.options.relink)
         # 2. The media file and what it holds.
         info = _probe_media(clip, context)
         # 3. Source range, media extent and handles, in whole frames of the media's own time.
@@ -387,7 +404,7 @@ def _plan_clip(
 
 
 def _probe_media(clip: otio.schema.Clip, context: _ClipContext) -> MediaInfo:
-    path = resolve_media_path(clip.media_reference.target_url, context.base_dir)
+    path = resolve_media_path(clip.media_reference.target_url, context.base_dir, context.options.relink)
     kind = path_kind(path)
     if kind == "nothing":
         raise _SkipClip(f"media offline: {path} not found; relink the clip")
@@ -482,7 +499,11 @@ def _dub_audio(
         label = " + ".join(ref.label for ref in tracks)
         window_start = Fraction(entry.record_start - context.origin - entry.head) / rate
         pieces = pieces_under(
-            [context.dub_index(ref) for ref in tracks], window_start, window_start + window_duration, context.base_dir
+            [context.dub_index(ref) for ref in tracks],
+            window_start,
+            window_start + window_duration,
+            context.base_dir,
+            context.options.relink,
         )
     record_from = Fraction(entry.head) / rate
     record_to = record_from + Fraction(entry.duration) / rate

@@ -1,5 +1,6 @@
 """Which tracks hold the picture and which hold the dub dialogue, and the timeline's record clock."""
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -21,11 +22,15 @@ class TrackRef:
 
     Args:
         index (`int`): position among `timeline.tracks` (the stack), bottom first.
-        label (`str`): the track's name, or `V1`/`A2`... (1-based among tracks of its kind) when it has none.
+        position (`str`): `V1`, `A2`...: the track's kind and 1-based place among tracks of that kind, as editors
+            number them.
+        label (`str`): how plans, job ids and messages name it: its name when no other track of its kind has
+            that name, else (no name, or a shared one) its position, with the name after it when it has one.
         track (`otio.schema.Track`): the track itself.
     """
 
     index: int
+    position: str
     label: str
     track: otio.schema.Track
 
@@ -76,10 +81,22 @@ def record_origin(timeline: otio.schema.Timeline, rate: Fraction) -> int:
 def tracks_of_kind(timeline: otio.schema.Timeline, kind: str) -> list[TrackRef]:
     """The top-level tracks of `kind` (`otio.schema.TrackKind.Video` or `.Audio`), bottom first."""
     prefix = "V" if kind == otio.schema.TrackKind.Video else "A"
+    tracks = [
+        (index, child)
+        for index, child in enumerate(timeline.tracks)
+        if isinstance(child, otio.schema.Track) and child.kind == kind
+    ]
+    names = Counter(child.name for _, child in tracks)
     refs = []
-    for index, child in enumerate(timeline.tracks):
-        if isinstance(child, otio.schema.Track) and child.kind == kind:
-            refs.append(TrackRef(index=index, label=child.name or f"{prefix}{len(refs) + 1}", track=child))
+    for number, (index, child) in enumerate(tracks, start=1):
+        position = f"{prefix}{number}"
+        if not child.name:
+            label = position
+        elif names[child.name] > 1:
+            label = f"{position} {child.name}"
+        else:
+            label = child.name
+        refs.append(TrackRef(index=index, position=position, label=label, track=child))
     return refs
 
 
@@ -96,7 +113,7 @@ def select_picture_tracks(timeline: otio.schema.Timeline, names: Sequence[str] =
     """
     video = tracks_of_kind(timeline, otio.schema.TrackKind.Video)
     if names:
-        return [_track_named(video, name, "video") for name in names]
+        return _tracks_named(video, names, "video")
     chosen = [ref for ref in video if ref.track.enabled and keydub_metadata(ref.track).get("role") != "output"]
     if not chosen:
         raise TimelineError(
@@ -121,7 +138,7 @@ def select_dub_tracks(
     """
     audio = tracks_of_kind(timeline, otio.schema.TrackKind.Audio)
     if names:
-        return [_track_named(audio, name, "audio") for name in names]
+        return _tracks_named(audio, names, "audio")
     if language:
         wanted = language.casefold()
         tagged = [ref for ref in audio if str(keydub_metadata(ref.track).get("lang", "")).casefold() == wanted]
@@ -141,15 +158,57 @@ def select_dub_tracks(
     )
 
 
+def _tracks_named(refs: list[TrackRef], names: Sequence[str], kind: str) -> list[TrackRef]:
+    """The tracks `names` name, each once.
+
+    Raises:
+        `TimelineError`: a name matches no track, is shared by several (the message lists their positions), or
+            two names are the same track (a dub track summed twice would play 6 dB louder).
+    """
+    chosen: dict[int, str] = {}
+    refs_chosen = []
+    for name in names:
+        ref = _track_named(refs, name, kind)
+        if ref.index in chosen:
+            raise TimelineError(
+                f"{kind} track {ref.position} ({ref.track.name or 'no name'}) is given twice, as "
+                f"{chosen[ref.index]!r} and {name!r}; name each track once"
+            )
+        chosen[ref.index] = name
+        refs_chosen.append(ref)
+    return refs_chosen
+
+
 def _track_named(refs: list[TrackRef], name: str, kind: str) -> TrackRef:
+    """The track named `name` (exactly, else ignoring case), else the one at position `name` (`A2`)."""
+    for matches in (
+        [ref for ref in refs if ref.track.name == name],
+        [ref for ref in refs if ref.track.name.casefold() == name.casefold()],
+    ):
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            positions = ", ".join(ref.position for ref in matches)
+            raise TimelineError(
+                f"{len(matches)} {kind} tracks are named {name!r} ({positions}); choose one by its position, "
+                f"e.g. {matches[-1].position}"
+            )
     for ref in refs:
-        if ref.label == name:
+        if ref.position.casefold() == name.casefold():
             return ref
-    folded = [ref for ref in refs if ref.label.casefold() == name.casefold()]
-    if len(folded) == 1:
-        return folded[0]
     raise TimelineError(f"the timeline has no {kind} track named {name!r}; {kind} tracks: {_listing(refs)}")
 
 
 def _listing(refs: list[TrackRef]) -> str:
-    return ", ".join(repr(ref.label) for ref in refs) if refs else "none"
+    """`'Picture', V2, V3 'Sequence', V4 'Sequence'`: every track by name, by position where it has no name of its
+    own."""
+    if not refs:
+        return "none"
+    return ", ".join(
+        repr(ref.label)
+        if ref.label == ref.track.name
+        else f"{ref.position} {ref.track.name!r}"
+        if ref.track.name
+        else ref.position
+        for ref in refs
+    )

@@ -3,7 +3,8 @@
 The dock edits the current clip's occluders through an `OccluderEditor` (`keydub.plugin.panel.occluders`). Every
 call that runs SAM2 (a click's answer, a stroke, an undo, the tracking) goes to one worker thread; the UI thread
 only draws. After each change the prompts are stored with the clip (`controller.set_occluders`), brush masks as
-PNGs at `controller.brush_mask_path`, so the clip's render is the command line's with the same prompts.
+PNGs at `controller.brush_mask_path`, so the clip's render is the command line's with the same prompts. Without
+SAM2 the dock is one line naming the install command (`SAM2_MISSING`); the rest of the panel does not need it.
 
 For the screenshot script, `show_mid_paint(panel, points)` leaves a brush stroke under way on the viewer.
 """
@@ -14,8 +15,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from keydub.core.errors import OcclusionBackendError
 from keydub.core.media import probe
 from keydub.core.occlusion import OcclusionMasker
+from keydub.core.occlusion.segmenter import SAM2_INSTALL_COMMAND, require_sam2
 from keydub.core.occlusion.session import FramePrompt
 from keydub.plugin.panel.controller import PanelController
 from keydub.plugin.panel.events import (
@@ -29,6 +32,7 @@ from keydub.plugin.panel.events import (
 from keydub.plugin.panel.occluders import Direction, OccluderEditor, PromptEdit, TrackingCancelledError
 from keydub.ui.events import EventBridge
 from keydub.ui.occluders.tools import DRAFT_LAYER, BrushTool, ClickTool, PromptCommand
+from keydub.ui.palette import arrow_icon
 from keydub.ui.serial_runner import SerialRunner, Task
 from keydub.ui.viewer import Viewer
 
@@ -39,6 +43,7 @@ PROMPT_MARKER_COLOUR = QtGui.QColor(255, 200, 0)
 DEFAULT_BRUSH_RADIUS = 12
 LOADING = "Loading the clip's occluders…"
 TRACKING_IDLE = "Tracking: idle"
+SAM2_MISSING = f"Occluders need SAM2: {SAM2_INSTALL_COMMAND}"
 # [ and ] scale the brush by this much, as in painting tools.
 _BRUSH_STEP = 1.25
 _TOOL_NAMES = ("+ Click", "- Click", "Box", "Brush", "Eraser")
@@ -96,6 +101,7 @@ class OccluderPanel(QtWidgets.QDockWidget):
         self._cancel_tracking = threading.Event()
         self._is_tracking = False
         self._direction = Direction.BOTH
+        self.is_sam2_missing = False
         # In the order of _TOOL_NAMES.
         self._tools = (
             ClickTool(self, positive=True),
@@ -107,13 +113,18 @@ class OccluderPanel(QtWidgets.QDockWidget):
         self._build()
         self._connect()
         self._set_enabled(False)
+        if self._masker is None:  # SAM2 is loaded at the first clip; whether it is installed is known now
+            self.runner.submit(Task(_sam2_missing_line, self._on_sam2_checked))
         if controller.current is not None:
             self.open_clip(controller.current.clip_id)
 
     # Layout -------------------------------------------------------------------------------------------------
     def _build(self) -> None:
         body = QtWidgets.QWidget(self)
-        layout = QtWidgets.QVBoxLayout(body)
+        # Everything but the status line, which is all the dock shows without SAM2.
+        self.controls = QtWidgets.QWidget(body)
+        layout = QtWidgets.QVBoxLayout(self.controls)
+        layout.setContentsMargins(0, 0, 0, 0)
 
         tools = QtWidgets.QHBoxLayout()
         self.tool_buttons = QtWidgets.QButtonGroup(self)
@@ -149,9 +160,7 @@ class OccluderPanel(QtWidgets.QDockWidget):
             action.setShortcutContext(QtCore.Qt.ShortcutContext.WindowShortcut)
             self.addAction(action)
         undo_button, redo_button = QtWidgets.QToolButton(), QtWidgets.QToolButton()
-        style = self.style()
-        self.undo_action.setIcon(style.standardIcon(QtWidgets.QStyle.StandardPixmap.SP_ArrowBack))
-        self.redo_action.setIcon(style.standardIcon(QtWidgets.QStyle.StandardPixmap.SP_ArrowForward))
+        self._draw_undo_arrows()
         for button, action, name in ((undo_button, self.undo_action, "Undo"), (redo_button, self.redo_action, "Redo")):
             # Icons only: the actions' texts name the edit ("Undo Brush on hand, frame 120") and change width; the
             # tooltip carries that text and the shortcut.
@@ -187,9 +196,22 @@ class OccluderPanel(QtWidgets.QDockWidget):
         progress.addWidget(self.cancel_button)
         layout.addLayout(progress)
         self.status = QtWidgets.QLabel("", wordWrap=True)
-        layout.addWidget(self.status)
-        layout.addStretch(1)
+        self.status.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        outer = QtWidgets.QVBoxLayout(body)
+        outer.addWidget(self.controls)
+        outer.addWidget(self.status)
+        outer.addStretch(1)
         self.setWidget(body)
+
+    def _draw_undo_arrows(self) -> None:
+        """Undo and redo arrows in the current palette's colours (drawn again when it changes)."""
+        self.undo_action.setIcon(arrow_icon(True, self.palette()))
+        self.redo_action.setIcon(arrow_icon(False, self.palette()))
+
+    def changeEvent(self, event: QtCore.QEvent) -> None:
+        if event.type() == QtCore.QEvent.Type.PaletteChange:
+            self._draw_undo_arrows()
+        super().changeEvent(event)
 
     def _connect(self) -> None:
         self.tool_buttons.idClicked.connect(self._on_tool_clicked)
@@ -236,8 +258,11 @@ class OccluderPanel(QtWidgets.QDockWidget):
 
         The media probe, the model and the replay of the prompts run on the model thread; the dock is disabled and
         says it is loading meanwhile. Only the latest request's answer is applied: one for a clip (or a range) the
-        editor has left since is dropped, and one still queued behind it is not run at all.
+        editor has left since is dropped, and one still queued behind it is not run at all. Without SAM2 nothing
+        is opened.
         """
+        if self.is_sam2_missing:
+            return
         session = self.controller.session(clip_id)
         handles = self.controller.handles
         # Reopening the same clip (a new range): its editor holds the prompts of edits still being answered.
@@ -315,8 +340,17 @@ class OccluderPanel(QtWidgets.QDockWidget):
         self._set_enabled(True)
         self.editor_opened.emit(clip_id)
 
+    def _on_sam2_checked(self, missing: str) -> None:
+        if not missing:
+            return
+        self.is_sam2_missing = True
+        self.controls.hide()
+        self.status.setWordWrap(False)  # the command whole, on one line: the dock widens to it
+        self.status.setText(missing)
+        self.editor_opened.emit("")
+
     def _on_editor_failed(self, request: int, message: str) -> None:
-        if request == self._open_request:
+        if request == self._open_request and not self.is_sam2_missing:
             self.status.setText(f"Occluders unavailable: {message}")
             self.editor_opened.emit("")
 
@@ -584,6 +618,15 @@ class OccluderPanel(QtWidgets.QDockWidget):
         self.cancel_tracking()
         self.runner.stop()
         self.events.unsubscribe()
+
+
+def _sam2_missing_line() -> str:
+    """`SAM2_MISSING` when SAM2 cannot be imported, else `""` (run on the model thread: the import is slow)."""
+    try:
+        require_sam2()
+    except OcclusionBackendError:
+        return SAM2_MISSING
+    return ""
 
 
 def show_mid_paint(panel: OccluderPanel, points: Sequence[tuple[float, float]], erase: bool = False) -> None:

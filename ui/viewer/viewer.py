@@ -114,8 +114,9 @@ class Viewer(QtWidgets.QWidget):
         return self.info.frame_rate if self.info else 25
 
     def timecode(self, frame: int | None = None) -> str:
-        """Source timecode of `frame` (default: the frame asked for)."""
-        return self.info.timecode_at(self.frame_index if frame is None else frame) if self.info else ""
+        """Source timecode of `frame` (default: the frame asked for); its frame number and seconds where the
+        clip's rate has no timecode."""
+        return self.info.position_label(self.frame_index if frame is None else frame) if self.info else ""
 
     def frame_size(self) -> tuple[int, int] | None:
         """`(height, width)` of the frame on screen, `None` before the first frame."""
