@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from keydub.core.errors import InvalidParameterError
+from keydub.core.plain_data import from_plain, to_plain
 from keydub.core.render.request import FaceChoice, RenderRequest
 
 
@@ -116,13 +117,6 @@ class SourceFile:
         info = os.stat(path)
         return cls(path=Path(path), size=info.st_size, mtime_ns=info.st_mtime_ns)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"path": str(self.path), "size": self.size, "mtime_ns": self.mtime_ns}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SourceFile":
-        return cls(path=Path(data["path"]), size=int(data["size"]), mtime_ns=int(data["mtime_ns"]))
-
 
 @dataclass(frozen=True)
 class AudioPiece:
@@ -142,25 +136,6 @@ class AudioPiece:
     duration: Fraction
     offset: Fraction
     label: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": str(self.path),
-            "file_start": str(self.file_start),
-            "duration": str(self.duration),
-            "offset": str(self.offset),
-            "label": self.label,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "AudioPiece":
-        return cls(
-            path=Path(data["path"]),
-            file_start=Fraction(data["file_start"]),
-            duration=Fraction(data["duration"]),
-            offset=Fraction(data["offset"]),
-            label=data.get("label", ""),
-        )
 
 
 @dataclass(frozen=True)
@@ -223,12 +198,12 @@ class ClipJob:
         """
         identity = {
             "format": JOB_FORMAT,
-            "source": self.source.to_dict(),
+            "source": to_plain(self.source),
             "frame_rate": str(self.frame_rate),
             "frames": [self.start_frame, self.end_frame],
             "timecode_start": self.timecode_start,
             "audio": [self.audio_sha256, self.audio_sample_rate],
-            "face": self.face.to_dict(),
+            "face": to_plain(self.face),
             "occluders": list(self.occluders),
             "options": {k: v for k, v in self.options.items() if k not in _OUTPUT_NEUTRAL_OPTIONS},
         }
@@ -254,38 +229,8 @@ class ClipJob:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "job_id": self.job_id,
-            "name": self.name,
-            "source": self.source.to_dict(),
-            "frame_rate": str(self.frame_rate),
-            "start_frame": self.start_frame,
-            "end_frame": self.end_frame,
-            "timecode_start": self.timecode_start,
-            "audio_pieces": [piece.to_dict() for piece in self.audio_pieces],
-            "audio_file": str(self.audio_file),
-            "audio_sha256": self.audio_sha256,
-            "audio_sample_rate": self.audio_sample_rate,
-            "face": self.face.to_dict(),
-            "occluders": [dict(prompt) for prompt in self.occluders],
-            "options": dict(self.options),
-        }
+        return to_plain(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ClipJob":
-        return cls(
-            job_id=data["job_id"],
-            name=data["name"],
-            source=SourceFile.from_dict(data["source"]),
-            frame_rate=Fraction(data["frame_rate"]),
-            start_frame=int(data["start_frame"]),
-            end_frame=int(data["end_frame"]),
-            timecode_start=int(data["timecode_start"]),
-            audio_pieces=tuple(AudioPiece.from_dict(piece) for piece in data["audio_pieces"]),
-            audio_file=Path(data["audio_file"]),
-            audio_sha256=data["audio_sha256"],
-            audio_sample_rate=int(data["audio_sample_rate"]),
-            face=FaceChoice.from_dict(data.get("face") or {}),
-            occluders=tuple(data.get("occluders") or ()),
-            options=dict(data.get("options") or {}),
-        )
+        return from_plain(cls, data)

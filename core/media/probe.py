@@ -22,7 +22,7 @@ from av.video.stream import VideoStream
 from keydub.core.errors import InvalidParameterError, UnsupportedMediaError
 from keydub.core.media import colour
 from keydub.core.media._container import media_path, open_input, video_stream
-from keydub.core.media.timecode import frames_to_timecode, is_drop_frame_timecode, timecode_to_frames
+from keydub.core.timecode import frames_to_timecode, is_drop_frame_timecode, timecode_to_frames
 
 
 # A declared rate within this relative distance of an NTSC (n*1000/1001) or integer rate is that rate: containers

@@ -3,10 +3,12 @@
 Kept free of heavy imports so that building a command line or a job does not load the engine.
 """
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+
+from keydub.core.plain_data import from_plain, to_plain
 
 
 # The landmark detectors a render can use (`keydub.core.faces.get_landmark_backend`): face-alignment is the paper's.
@@ -28,12 +30,11 @@ class FaceChoice:
     track_id: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"point": list(self.point) if self.point else None, "frame": self.frame, "track_id": self.track_id}
+        return to_plain(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "FaceChoice":
-        point = data.get("point")
-        return cls(point=tuple(point) if point else None, frame=data.get("frame"), track_id=data.get("track_id"))
+        return from_plain(cls, data)
 
 
 @dataclass(frozen=True)
@@ -90,23 +91,11 @@ class RenderRequest:
     report: Path | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        for key in ("video", "audio", "output", "report"):
-            data[key] = str(data[key]) if data[key] is not None else None
-        data["audio_offset"] = str(self.audio_offset)
-        data["face"] = self.face.to_dict()
-        data["occluders"] = [dict(prompt) for prompt in self.occluders]
-        return data
+        return to_plain(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RenderRequest":
-        values = dict(data)
-        for key in ("video", "audio", "output", "report"):
-            values[key] = Path(values[key]) if values.get(key) is not None else None
-        values["audio_offset"] = Fraction(values.get("audio_offset", "0"))
-        values["face"] = FaceChoice.from_dict(values.get("face") or {})
-        values["occluders"] = tuple(values.get("occluders") or ())
-        return cls(**values)
+        return from_plain(cls, data)
 
 
 @dataclass(frozen=True)
