@@ -313,7 +313,7 @@ class PassThroughPipeline:
     def keyframe_batches_per_round(self):
         return 1
 
-    def planned_steps(self, num_frames, num_steps=10, sigmas=None, batches_per_round=None):
+    def planned_steps(self, num_frames, sampling=None, batches_per_round=None):
         return 0  # it runs no denoising step
 
     def generate_many(self, clips, **options):

@@ -1,21 +1,38 @@
-"""Landmark backends by name."""
+"""Landmark backends by name: the one list of detectors, light to import (each class loads on first use)."""
 
+import importlib
 import inspect
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keydub.core.errors import InvalidParameterError
-from keydub.core.faces.detection import LandmarkBackend
-from keydub.core.faces.dlib_backend import DlibLandmarks
-from keydub.core.faces.fan_backend import FaceAlignmentLandmarks
 
 
-BACKENDS: dict[str, type] = {
-    DlibLandmarks.name: DlibLandmarks,
-    FaceAlignmentLandmarks.name: FaceAlignmentLandmarks,
+if TYPE_CHECKING:
+    from keydub.core.faces.detection import LandmarkBackend
+
+
+# Name -> `module:class`; the first is the default (the KeySync paper's detector).
+LANDMARK_BACKENDS: dict[str, str] = {
+    "face-alignment": "keydub.core.faces.fan_backend:FaceAlignmentLandmarks",
+    "dlib": "keydub.core.faces.dlib_backend:DlibLandmarks",
 }
 
 
-def get_landmark_backend(name: str, **options: Any) -> LandmarkBackend:
+def landmark_backend_class(name: str) -> type:
+    """The class of the landmark backend `name`.
+
+    Raises:
+        InvalidParameterError: unknown name.
+    """
+    if name not in LANDMARK_BACKENDS:
+        raise InvalidParameterError(
+            f"unknown landmark backend {name!r}; choose one of: {', '.join(sorted(LANDMARK_BACKENDS))}"
+        )
+    module, _, attribute = LANDMARK_BACKENDS[name].partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def get_landmark_backend(name: str, **options: Any) -> "LandmarkBackend":
     """Load a landmark backend.
 
     Args:
@@ -27,9 +44,7 @@ def get_landmark_backend(name: str, **options: Any) -> LandmarkBackend:
         InvalidParameterError: unknown name or option.
         LandmarkBackendError: the backend or its weights are not installed.
     """
-    if name not in BACKENDS:
-        raise InvalidParameterError(f"unknown landmark backend {name!r}; choose one of: {', '.join(sorted(BACKENDS))}")
-    backend_class = BACKENDS[name]
+    backend_class = landmark_backend_class(name)
     accepted = [p for p in inspect.signature(backend_class).parameters]
     unknown = sorted(set(options) - set(accepted))
     if unknown:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from keydub.core.errors import InvalidParameterError
 from keydub.core.files import check_outputs
-from keydub.core.render.request import RenderRequest
+from keydub.core.render.options import RenderOptions
 from keydub.plugin.cli._farm import RAY_EXECUTOR
 from keydub.plugin.cli.eval import leak_outputs
 
@@ -102,7 +102,7 @@ def _render_paths(args: argparse.Namespace) -> CommandPaths:
         # `[ID:]FILE@FRAME`: the file is what lies between an optional `ID:` and the last `@`.
         file = text.rsplit("@", 1)[0]
         inputs[f"--occluder-mask #{index + 1}"] = Path(file.split(":", 1)[1] if _has_object_id(file) else file)
-    codec = args.codec or _default("codec")
+    codec = args.codec or RenderOptions.codec
     return CommandPaths(
         outputs={"-o": args.output, "--report": args.report},
         inputs=inputs,
@@ -179,10 +179,6 @@ def _resolve_render_paths(args: argparse.Namespace) -> CommandPaths:
     return CommandPaths(
         outputs={"-o": args.output, "--out-dir": args.out_dir}, folders=("--out-dir",), overwrite=_overwrite(args)
     )
-
-
-def _default(name: str) -> object:
-    return RenderRequest.__dataclass_fields__[name].default
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], CommandPaths]] = {

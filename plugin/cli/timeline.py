@@ -12,8 +12,8 @@ from keydub.plugin.cli._farm import (
     with_nodes,
 )
 from keydub.plugin.cli._numbers import frame_count, sample_rate
-from keydub.plugin.cli._output import ProgressBar, print_json, report_stale_files_removed
-from keydub.plugin.cli._render_options import add_render_options, render_options_from_args
+from keydub.plugin.cli._output import ProgressBar, add_output_flags, print_json, report_stale_files_removed
+from keydub.plugin.cli._render_options import add_option_flags, options_from_args
 from keydub.plugin.cluster.estimate import DEFAULT_THROUGHPUT_S_PER_S
 from keydub.plugin.store import JobState
 from keydub.plugin.timeline.batch import ClipOutcome, OutputFolder, TimelineRun, render_timeline
@@ -96,7 +96,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="HZ",
         help=f"sample rate of the assembled dub audio (default: {MODEL_SAMPLE_RATE})",
     )
-    parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output timeline (-o)")
+    add_output_flags(parser, quiet=False)
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
         "--executor",
@@ -112,15 +113,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         const="worker",
         help="render in a `keydub worker` process on the output folder (same as --executor worker)",
     )
-    add_render_options(parser)
+    add_option_flags(parser)
     add_farm_options(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    render_options = render_options_from_args(args)
-    # For a timeline, --overwrite is about the output timeline; every render goes to a new, content-named file.
-    overwrite = render_options.pop("overwrite")
+    render_options = options_from_args(args)
     options = PlanOptions(
         picture_tracks=tuple(args.video_track),
         dub_tracks=tuple(args.dub_track),
@@ -146,7 +145,8 @@ def run(args: argparse.Namespace) -> int:
             executor=executor,
             force=args.force,
             dry_run=args.dry_run,
-            overwrite=overwrite,
+            # --overwrite is about the output timeline; every render goes to a new, content-named file.
+            overwrite=args.overwrite,
             progress=whole_timeline_only(progress) if farm is not None else progress,
         )
     if args.json:

@@ -12,8 +12,8 @@ from typing import Any
 
 from keydub.core.errors import InvalidParameterError, JobStoreError
 from keydub.core.files import write_json_atomically
+from keydub.core.render.options import RenderOptions
 from keydub.core.render.request import FaceChoice
-from keydub.plugin.jobs import check_render_options
 
 
 # Bumped when the meaning of a stored field changes; a newer file is refused rather than misread.
@@ -56,7 +56,7 @@ class ClipSession:
                 f"clip {self.name!r}: range [{self.start_frame}, {self.end_frame}) is empty "
                 "or negative; set the in point before the out point"
             )
-        check_render_options(self.params, where=f"clip {self.name!r}")
+        RenderOptions().with_params(self.params, where=f"clip {self.name!r}")
 
     @property
     def has_face(self) -> bool:
