@@ -180,6 +180,16 @@ class RenderOptions:
         is_per_clip=True,
         is_hashed_at_default=True,
     )
+    feather: float = option(
+        16.0,
+        label="Feather (crop pixels)",
+        metavar="PX",
+        minimum=0,
+        maximum=128,
+        help="width of the blend at the mask's edge, in pixels of the 512 px face crop; wider hides seams on wide "
+        "shots, 0 pastes a hard edge",
+        is_per_clip=True,
+    )
     landmark_backend: str = option(
         next(iter(LANDMARK_BACKENDS)),
         label="Landmark backend",

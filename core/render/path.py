@@ -385,10 +385,11 @@ class SegmentRenderer:
         """Blend a generated crop into range frame `offset`; occluder pixels stay the source's exactly."""
         window = self.windows[offset]
         region = self._caches[self._segment].masks[offset - self.segments[self._segment][0]]
+        feather = self.request.options.feather
         if self.occluders is None:
-            return paste_back(frame, crop, window, region)
+            return paste_back(frame, crop, window, region, feather=feather)
         return paste_back_with_occluders(
-            frame, crop, window, region, self.occluders.union(self.first_source_frame + offset)
+            frame, crop, window, region, self.occluders.union(self.first_source_frame + offset), feather=feather
         )
 
     def _start_pass(self, pass_index: int) -> None:
