@@ -1,7 +1,6 @@
 """`keydub timeline` from an argv list: dry-run plan, JSON result, exit codes, errors as one line, shared options."""
 
 import argparse
-import dataclasses
 import json
 
 import pytest
@@ -9,10 +8,9 @@ from otio_fixtures import copy_renderer, write_dubbing_timeline, write_three_cli
 from queue_fixtures import in_process, subprocess_environment
 
 from keydub.core.errors import NoFaceFoundError
-from keydub.core.render.request import RenderRequest
-from keydub.plugin.cli._render_options import add_render_options, render_options_from_args
+from keydub.core.render.options import RenderOptions
+from keydub.plugin.cli._render_options import add_option_flags, options_from_args
 from keydub.plugin.cli.main import main
-from keydub.plugin.jobs import RENDER_OPTION_NAMES
 from keydub.plugin.timeline.executors import EXECUTORS, WorkerExecutor
 
 
@@ -123,19 +121,16 @@ def test_worker_renders_the_batch_in_a_worker_process(tmp_path, capsys, monkeypa
 
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
-    add_render_options(parser)
+    add_option_flags(parser)
     return parser.parse_args(argv)
 
 
-def test_shared_render_options_default_to_the_render_request_defaults():
-    options = render_options_from_args(_parse([]))
-    defaults = {field.name: field.default for field in dataclasses.fields(RenderRequest)}
-    assert set(options) == RENDER_OPTION_NAMES
-    assert options == {name: defaults[name] for name in RENDER_OPTION_NAMES}
+def test_shared_render_options_default_to_the_render_options_defaults():
+    assert options_from_args(_parse([])) == RenderOptions()
 
 
 def test_shared_render_options_carry_given_values_into_a_request():
-    options = render_options_from_args(
+    options = options_from_args(
         _parse(
             [
                 "--steps",
@@ -154,15 +149,14 @@ def test_shared_render_options_carry_given_values_into_a_request():
             ]
         )
     )
-    request = RenderRequest(video="v.mov", audio="a.wav", output="o.mov", **options)
     assert (
-        request.steps,
-        request.seed,
-        request.codec,
-        request.identity,
-        request.keep_source_audio,
-        request.device,
-        request.weights,
+        options.steps,
+        options.seed,
+        options.codec,
+        options.identity,
+        options.keep_source_audio,
+        options.device,
+        options.weights,
     ) == (12, 9, "h264", 5, True, "cpu", "/w")
     for bad in (["--seed", "-1"], ["--identity", "middle"]):
         with pytest.raises(SystemExit):

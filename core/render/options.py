@@ -214,6 +214,8 @@ class RenderOptions:
             raise InvalidParameterError(f"{where} must be an object of option names and values, not {data!r}")
         check_names(data, option_specs(), where)
         try:
+            for name, value in data.items():
+                check_option(name, value)
             return from_plain(cls, data)
         except (InvalidParameterError, TypeError, ValueError) as error:
             raise InvalidParameterError(f"{where}: {error}") from None
