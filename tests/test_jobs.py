@@ -80,7 +80,7 @@ def test_hash_changes_with_everything_that_changes_the_output(job, change):
     [
         {"job_id": "another"},
         {"name": "renamed"},
-        {"options": {"steps": 10, "codec": "ffv1", "device": "cuda:1", "overwrite": True}},
+        {"options": {"steps": 10, "codec": "ffv1", "device": "cuda:1"}},
         {"audio_file": Path("/elsewhere/abc.wav")},
         {"audio_pieces": ()},
     ],

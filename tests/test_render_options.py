@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from keydub.core.errors import InvalidParameterError
-from keydub.core.render.options import RenderOptions, option_specs
+from keydub.core.render.options import option_specs
 from keydub.plugin.cli.main import build_parser
 from keydub.plugin.jobs import AudioPiece, ClipJob, SourceFile
 from keydub.plugin.panel.options import HANDLES_FIELD, options_from_fields, setting_fields
@@ -112,8 +112,8 @@ CUSTOM = {**FIRST_FORMAT, "steps": 12, "seed": 7, "codec": "ffv1", "device": "cu
 @pytest.mark.parametrize(
     "options, content_hash",
     [
-        (FIRST_FORMAT, "e47749287647b221301d020b32f367869318552af383cf3d02bcb7286bd18d7b"),
-        ({**CUSTOM, "audio_guidance": 4.5}, "74b0232476b8d49b81a45cfb20ea7a3607f9f5884c4443682de084fdd8a2fee0"),
+        (FIRST_FORMAT, "ee0e0ffc83734f1bd7e6190b06eaae77172ed009dbf800e6ba481904dffd0ada"),
+        ({**CUSTOM, "audio_guidance": 4.5}, "373c7ef9198ffea581f96003cc2f456fc8ca529d76a677039f4dd18a17e97f28"),
     ],
 )
 def test_a_first_format_job_keeps_its_hash_and_loads_from_its_json(options, content_hash):

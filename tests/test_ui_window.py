@@ -509,7 +509,7 @@ def test_settings_refuse_what_the_command_line_refuses_and_persist(qtbot, tmp_pa
     dialog.fields["handles"].setText("6")
     dialog._on_ok_click()
     assert dialog.result() == QtWidgets.QDialog.DialogCode.Accepted
-    assert dialog.options["steps"] == 12 and dialog.options["codec"] == "ffv1" and dialog.handles == 6
+    assert dialog.options.steps == 12 and dialog.options.codec == "ffv1" and dialog.handles == 6
 
     from PySide6.QtCore import QSettings
 
