@@ -5,19 +5,19 @@ import json
 
 import pytest
 from otio_fixtures import copy_renderer, write_dubbing_timeline, write_three_clip_timeline
-from queue_fixtures import in_process, subprocess_environment
+from queue_fixtures import in_process, stand_in, subprocess_environment
 
 from keydub.core.errors import NoFaceFoundError
 from keydub.core.render.options import RenderOptions
 from keydub.plugin.cli._render_options import add_option_flags, options_from_args
 from keydub.plugin.cli.main import main
-from keydub.plugin.timeline.executors import EXECUTORS, WorkerExecutor
+from keydub.plugin.timeline.executors import EXECUTORS, ExecutorEntry, WorkerExecutor
 
 
 @pytest.fixture
 def stand_in_engine(monkeypatch):
     """The batch's default executor renders with the copy stand-in instead of the engine."""
-    monkeypatch.setitem(EXECUTORS, "in-process", lambda: in_process(copy_renderer))
+    monkeypatch.setitem(EXECUTORS, "in-process", stand_in(lambda: in_process(copy_renderer)))
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, capsys):
@@ -63,7 +63,7 @@ def test_a_failed_clip_makes_the_exit_code_1_and_shows_in_the_summary(tmp_path, 
             raise NoFaceFoundError("no face found in the first frame; pick one with metadata keydub.face")
         return copy_renderer(request, progress)
 
-    monkeypatch.setitem(EXECUTORS, "in-process", lambda: in_process(no_face_in_sh020))
+    monkeypatch.setitem(EXECUTORS, "in-process", stand_in(lambda: in_process(no_face_in_sh020)))
     fixture = write_three_clip_timeline(tmp_path)
     code = main(
         [
@@ -109,7 +109,9 @@ def test_user_errors_are_one_line_on_stderr(tmp_path, capsys):
 
 def test_worker_renders_the_batch_in_a_worker_process(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(
-        EXECUTORS, "worker", lambda: WorkerExecutor(engine="queue_fixtures:copy_engine", env=subprocess_environment())
+        EXECUTORS,
+        "worker",
+        stand_in(lambda: WorkerExecutor(engine="queue_fixtures:copy_engine", env=subprocess_environment())),
     )
     fixture = write_three_clip_timeline(tmp_path)
     argv = ["timeline", str(fixture.path), "--dub-track", "DX es-419", "--codec", "ffv1", "--worker", "--json"]
@@ -161,3 +163,25 @@ def test_shared_render_options_carry_given_values_into_a_request():
     for bad in (["--seed", "-1"], ["--identity", "middle"]):
         with pytest.raises(SystemExit):
             _parse(bad)
+
+
+def test_a_new_executor_is_one_entry_with_its_own_options(tmp_path, capsys, monkeypatch):
+    """`--executor` offers every entry of `EXECUTORS`, each adds its own options, and its build gets them."""
+    built = []
+
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--lanes", type=int, default=1)
+
+    def build(args: argparse.Namespace):
+        built.append(args.lanes)
+        return in_process(copy_renderer)
+
+    monkeypatch.setitem(EXECUTORS, "lanes", ExecutorEntry("lanes", build=build, add_arguments=add_arguments))
+    fixture = write_three_clip_timeline(tmp_path)
+    argv = ["timeline", str(fixture.path), "--dub-track", "DX es-419", "--codec", "ffv1", "--json"]
+
+    assert main([*argv, "--executor", "lanes", "--lanes", "3"]) == 0
+    assert json.loads(capsys.readouterr().out)["rendered"] == 3 and built == [3]
+    # Called, an entry builds with its options' defaults (as a command without them, `keydub resolve render`).
+    EXECUTORS["lanes"]()
+    assert built == [3, 1]

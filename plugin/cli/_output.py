@@ -60,9 +60,9 @@ class ProgressBar:
         self.close()
 
 
-def add_output_flags(parser: argparse.ArgumentParser, *, quiet: bool = True) -> None:
-    """`--json` (the result as JSON on stdout) and, unless `quiet` is false, `--quiet` (no progress bar)."""
-    parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+def add_output_flags(parser: argparse.ArgumentParser, *, quiet: bool = True, result: str = "the result") -> None:
+    """`--json` (`result` as JSON on stdout) and, unless `quiet` is false, `--quiet` (no progress bar)."""
+    parser.add_argument("--json", action="store_true", help=f"print {result} as JSON on stdout")
     if quiet:
         parser.add_argument("--quiet", action="store_true", help="no progress bar")
 

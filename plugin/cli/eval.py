@@ -14,6 +14,7 @@ from typing import Any
 from keydub.core.codecs import CODECS
 from keydub.core.render.options import RenderOptions
 from keydub.plugin.cli._output import ProgressBar, add_output_flags, print_json
+from keydub.plugin.cli._preflight import CommandPaths
 from keydub.plugin.cli._render_options import add_option_flags, options_from_args
 
 
@@ -68,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     leak.add_argument("-o", "--output-dir", type=Path, required=True, help="folder for the render, plot and JSON")
     _add_measure_options(leak)
     add_option_flags(leak)
-    leak.set_defaults(func=run_leak)
+    leak.set_defaults(func=run_leak, paths=leak_paths)
 
     protocol = commands.add_parser(
         "protocol",
@@ -107,7 +108,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_measure_options(protocol)
     add_option_flags(protocol)
-    protocol.set_defaults(func=run_protocol_command)
+    protocol.set_defaults(func=run_protocol_command, paths=protocol_paths)
+
+
+def leak_paths(args: argparse.Namespace) -> CommandPaths:
+    return CommandPaths(
+        outputs={"-o": args.output_dir, **leak_outputs(args.video, args.output_dir)},
+        inputs={"--video": args.video},
+        folders=("-o",),
+        overwrite=args.overwrite,
+    )
+
+
+def protocol_paths(args: argparse.Namespace) -> CommandPaths:
+    from keydub.core.evaluation.protocol import report_outputs
+
+    return CommandPaths(
+        outputs={"-o": args.output_dir, **report_outputs(args.output_dir)},
+        inputs={"--videos": args.videos, "--audios": args.audios, "--syncnet": args.syncnet},
+        folders=("-o",),
+        overwrite=args.overwrite,
+    )
 
 
 def _add_measure_options(parser: argparse.ArgumentParser) -> None:

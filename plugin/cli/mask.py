@@ -9,6 +9,7 @@ from pathlib import Path
 
 from keydub.core.codecs import CODECS
 from keydub.plugin.cli._output import ProgressBar, add_output_flags, print_json
+from keydub.plugin.cli._preflight import CommandPaths
 from keydub.plugin.cli._render_options import add_option_flags, options_from_args
 from keydub.plugin.cli.render import add_range_and_face_options
 
@@ -50,7 +51,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--show-crop", action="store_true", help="also outline each frame's crop window")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     add_output_flags(parser)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, paths=mask_paths)
+
+
+def mask_paths(args: argparse.Namespace) -> CommandPaths:
+    return CommandPaths(
+        outputs={"-o": args.output},
+        inputs={"video": args.video},
+        overwrite=args.overwrite,
+        video_output=("-o", args.codec),
+    )
 
 
 def run(args: argparse.Namespace) -> int:

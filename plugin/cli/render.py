@@ -5,8 +5,10 @@ import sys
 from fractions import Fraction
 from pathlib import Path
 
+from keydub.core.render.options import RenderOptions
 from keydub.plugin.cli._numbers import frame_count, seconds_offset
 from keydub.plugin.cli._output import ProgressBar, add_output_flags, print_json, report_stale_files_removed
+from keydub.plugin.cli._preflight import CommandPaths
 from keydub.plugin.cli._render_options import add_option_flags, options_from_args
 
 
@@ -58,7 +60,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     add_output_flags(parser)
     add_option_flags(parser)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, paths=render_paths)
+
+
+def render_paths(args: argparse.Namespace) -> CommandPaths:
+    inputs: dict[str, Path | None] = {"video": args.video, "--audio": args.audio}
+    for index, text in enumerate(args.occluder_mask):
+        # `[ID:]FILE@FRAME`: the file is what lies between an optional `ID:` and the last `@`.
+        file = text.rsplit("@", 1)[0]
+        head, colon, rest = file.partition(":")
+        inputs[f"--occluder-mask #{index + 1}"] = Path(rest if colon and head.isdigit() else file)
+    return CommandPaths(
+        outputs={"-o": args.output, "--report": args.report},
+        inputs=inputs,
+        overwrite=args.overwrite,
+        video_output=("-o", args.codec or RenderOptions.codec),
+    )
 
 
 def add_range_and_face_options(parser: argparse.ArgumentParser) -> None:

@@ -3,23 +3,20 @@
 import argparse
 from pathlib import Path
 
-from keydub.plugin.cli._farm import (
-    RAY_EXECUTOR,
-    add_farm_options,
-    estimate_lines,
-    ray_executor,
-    whole_timeline_only,
-    with_nodes,
-)
-from keydub.plugin.cli._numbers import frame_count, sample_rate
+from keydub.plugin.cli._numbers import finite_number, frame_count, sample_rate
 from keydub.plugin.cli._output import ProgressBar, add_output_flags, print_json, report_stale_files_removed
+from keydub.plugin.cli._preflight import CommandPaths
 from keydub.plugin.cli._render_options import add_option_flags, options_from_args
-from keydub.plugin.cluster.estimate import DEFAULT_THROUGHPUT_S_PER_S
+from keydub.plugin.cluster.estimate import DEFAULT_THROUGHPUT_S_PER_S, estimate_cost, format_duration
 from keydub.plugin.store import JobState
 from keydub.plugin.timeline.batch import ClipOutcome, OutputFolder, TimelineRun, render_timeline
 from keydub.plugin.timeline.executors import EXECUTORS
 from keydub.plugin.timeline.plan import DEFAULT_HANDLES, MODEL_SAMPLE_RATE, PlanOptions
 from keydub.plugin.timeline.timecode import format_rate
+
+
+# A render faster than a millisecond of GPU per second of output is a typo.
+_throughput = finite_number(0.001, 1000)
 
 
 EXAMPLES = """examples:
@@ -101,10 +98,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
         "--executor",
-        choices=[*sorted(EXECUTORS), RAY_EXECUTOR],
-        default="in-process",
-        help="who renders the queued clips (default: in-process, one engine in this process; ray: "
-        'Ray actors, one per GPU, needs pip install "keydub[cluster]")',
+        choices=tuple(EXECUTORS),
+        default=next(iter(EXECUTORS)),
+        help="who renders the queued clips: "
+        + "; ".join(f"{name}: {entry.help}" for name, entry in EXECUTORS.items())
+        + f" (default: {next(iter(EXECUTORS))})",
     )
     where.add_argument(
         "--worker",
@@ -113,13 +111,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         const="worker",
         help="render in a `keydub worker` process on the output folder (same as --executor worker)",
     )
+    parser.add_argument(
+        "--throughput",
+        type=_throughput,
+        default=float(DEFAULT_THROUGHPUT_S_PER_S),
+        metavar="S_PER_S",
+        help="seconds of GPU per second of output, for the --dry-run estimate (default: "
+        f"{float(DEFAULT_THROUGHPUT_S_PER_S):.2f}, the FLOP budget's floor on one H100/H200; not "
+        "a measurement)",
+    )
     add_option_flags(parser)
-    add_farm_options(parser)
-    parser.set_defaults(func=run)
+    for entry in EXECUTORS.values():
+        entry.add_arguments(parser)
+    parser.set_defaults(func=run, paths=timeline_paths)
+
+
+def timeline_paths(args: argparse.Namespace) -> CommandPaths:
+    # A dry run writes nothing, so an existing -o is no reason to refuse it.
+    return CommandPaths(
+        outputs={"-o": args.output, "--out-dir": args.out_dir},
+        inputs={"timeline": args.timeline},
+        folders=("--out-dir",),
+        overwrite=args.overwrite or args.dry_run,
+        is_device_local=EXECUTORS[args.executor].runs_locally,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    render_options = options_from_args(args)
     options = PlanOptions(
         picture_tracks=tuple(args.video_track),
         dub_tracks=tuple(args.dub_track),
@@ -127,15 +145,15 @@ def run(args: argparse.Namespace) -> int:
         handles=args.handles,
         only=tuple(args.only),
         sample_rate=args.audio_rate,
-        render_options=render_options,
+        render_options=options_from_args(args),
     )
     timeline = args.timeline.absolute()
     out_dir = args.out_dir if args.out_dir is not None else timeline.with_name(f"{timeline.stem}_keydub")
     if not args.dry_run:
         report_stale_files_removed(targets=[args.output], folders=[out_dir, OutputFolder(out_dir.absolute()).staging])
-    # A dry run renders nothing, so it needs no cluster (nor Ray installed).
-    farm = ray_executor(args, disable_lines=args.json) if args.executor == RAY_EXECUTOR and not args.dry_run else None
-    executor = farm if args.executor == RAY_EXECUTOR else EXECUTORS[args.executor]()
+    entry = EXECUTORS[args.executor]
+    # A dry run renders nothing, so it needs no executor (a farm: no cluster, nor Ray installed).
+    executor = None if args.dry_run else entry.build(args)
     with ProgressBar(disable=args.json) as progress:
         result = render_timeline(
             timeline,
@@ -147,10 +165,10 @@ def run(args: argparse.Namespace) -> int:
             dry_run=args.dry_run,
             # --overwrite is about the output timeline; every render goes to a new, content-named file.
             overwrite=args.overwrite,
-            progress=whole_timeline_only(progress) if farm is not None else progress,
+            progress=progress,
         )
     if args.json:
-        print_json(with_nodes(result.to_dict(), farm) if farm is not None else result.to_dict())
+        print_json(result.to_dict() if executor is None else entry.report(result.to_dict(), executor))
     else:
         print(format_summary(result, throughput=args.throughput))
     return 1 if result.count(JobState.FAILED) else 0
@@ -210,6 +228,29 @@ def format_summary(result: TimelineRun, throughput: float = float(DEFAULT_THROUG
     if result.output_timeline is not None:
         lines.append(f"Wrote {result.output_timeline}")
     return "\n".join(lines)
+
+
+def estimate_lines(run: TimelineRun, throughput: float) -> list[str]:
+    """The dry run's cost lines: frames and output time still to render, and the GPU time they take."""
+    jobs = {clip.clip_id: clip.job for clip in run.plan.clips}
+    estimate = estimate_cost(
+        (
+            (jobs[outcome.clip_id].frame_count, jobs[outcome.clip_id].frame_rate)
+            for outcome in run.outcomes
+            if outcome.state is JobState.PENDING
+        ),
+        throughput,
+    )
+    default = (
+        " (the FLOP budget's floor on one H100/H200, not a measurement: pass yours with --throughput)"
+        if estimate.throughput == DEFAULT_THROUGHPUT_S_PER_S
+        else ""
+    )
+    return [
+        f"To render: {estimate.frames} frames, {format_duration(estimate.output_seconds)} of output.",
+        f"Estimated GPU time: {format_duration(estimate.gpu_seconds)} at {float(estimate.throughput):.2f} s "
+        f"of GPU per output second{default}; divide by the number of GPUs for a farm's wall clock.",
+    ]
 
 
 def _count_up_to_date(result: TimelineRun) -> int:
