@@ -28,6 +28,7 @@ from keydub.core.errors import (
 from keydub.core.faces import LandmarkBackend
 from keydub.core.faces.target import TargetFace
 from keydub.core.files import check_outputs, sha256_file, write_json_atomically
+from keydub.core.frame_range import FrameRange
 from keydub.core.media import FrameReader, MediaInfo, probe, require_constant_frame_rate
 from keydub.core.media.audio import AudioStreamInfo, audio_stream_info, load_audio
 from keydub.core.media.writer import AudioSpec, BackgroundWriter, VideoWriter
@@ -96,23 +97,23 @@ def render_clip(
     # 0. Check the inputs before any model work.
     with timer("check"):
         checked = checked or check_request(request)
-        info, (start, end) = checked.info, checked.frames
-        dub = load_dub_audio(request, checked, end - start)
+        info, frames = checked.info, checked.frames
+        start, end = frames
+        dub = load_dub_audio(request, checked, frames.frame_count)
     # 1. Find the target face on every frame of the range (from the clip's analysis when there is one).
     with timer(Stage.LANDMARKS):
-        backend, pipe = landmark_backend, pipeline
-        clip = analysis_for(request, analysis, backend, (start, end), progress)
+        clip = analysis_for(request, analysis, landmark_backend, frames, progress)
     # 2. The model's weights fix the crop size.
     with timer(Stage.LOAD_MODEL):
         report(progress, Stage.LOAD_MODEL, 0, 1)
-        clip = clip.for_range(start, end, crop_size=pipe.frame_size[0])
+        clip = clip.for_range(start, end, crop_size=pipeline.frame_size[0])
         report(progress, Stage.LOAD_MODEL, 1, 1)
     # 3. Occluders: per-frame source-resolution masks (cached by prompt), kept out of the regenerated region.
     with timer(Stage.OCCLUSION):
-        occluders = occluder_masks(request, info, (start, end), clip.face, occlusion_masker, progress)
+        occluders = occluder_masks(request, frames, clip.face, occlusion_masker, progress)
     # 4. Generate each face segment and paste it back while writing every frame of the range in order.
-    renderer = SegmentRenderer(pipe, request, clip, occluders, dub, timer, progress, cancel, callback_on_step_end)
-    mouth = MouthTracker(backend, end - start)
+    renderer = SegmentRenderer(pipeline, request, clip, occluders, dub, timer, progress, cancel, callback_on_step_end)
+    mouth = MouthTracker(landmark_backend, frames.frame_count)
     with (
         renderer,
         FrameReader(request.video, info=info) as reader,
@@ -126,10 +127,10 @@ def render_clip(
         ) as writer,
         BackgroundWriter(writer) as encoder,
     ):
-        frames = reader.read(start, end, high_bit_depth=info.bit_depth > 8)
-        for offset in range(end - start):
+        decoded = reader.read(start, end, high_bit_depth=info.bit_depth > 8)
+        for offset in range(frames.frame_count):
             with timer(Stage.DECODE):
-                frame = next(frames)
+                frame = next(decoded)
             generated = renderer.generated(offset)
             if generated is not None:
                 with timer("paste back"):
@@ -139,14 +140,14 @@ def render_clip(
                     mouth.measure(offset, crop)
             with timer("encode queue"):
                 encoder.write(frame)
-            report(progress, Stage.RENDER, offset + 1, end - start)
+            report(progress, Stage.RENDER, offset + 1, frames.frame_count)
     timer.seconds["encode"] = encoder.encode_seconds
     # 5. Report what was done.
     result = RenderResult(
         output=request.output,
-        frame_count=end - start,
+        frame_count=frames.frame_count,
         passed_through=clip.face.passed_through(start),
-        report=build_report(request, info, (start, end), dub, clip, mouth, timer, pipe),
+        report=build_report(request, info, frames, dub, clip, mouth, timer, pipeline),
     )
     if request.report is not None:
         write_json_atomically(request.report, result.report)
@@ -162,12 +163,12 @@ class CheckedRequest:
 
     Args:
         info (`MediaInfo`): the clip's probe.
-        frames (`tuple[int, int]`): the `[start, end)` source frames to render.
+        frames (`FrameRange`): the source frames to render.
         dub (`AudioStreamInfo`): the dub's audio stream.
     """
 
     info: MediaInfo
-    frames: tuple[int, int]
+    frames: FrameRange
     dub: AudioStreamInfo
 
 
@@ -187,23 +188,23 @@ def check_request(request: RenderRequest) -> CheckedRequest:
     return CheckedRequest(info, frames, dub)
 
 
-def frame_range(request: RenderRequest, info: MediaInfo) -> tuple[int, int]:
-    """The request's `[start, end)` source frames, checked against the clip."""
+def frame_range(request: RenderRequest, info: MediaInfo) -> FrameRange:
+    """The request's source frames, checked against the clip."""
     end = info.frame_count if request.end_frame is None else request.end_frame
     check_range(info, request.start_frame, end)
-    return request.start_frame, end
+    return FrameRange(request.start_frame, end)
 
 
 def analysis_for(
     request: RenderRequest,
     analysis: ClipAnalysis | None,
     backend: LandmarkBackend,
-    window: tuple[int, int],
+    frames: FrameRange,
     progress: ProgressCallback | None,
 ) -> ClipAnalysis:
     """The request's range, face and identity from `analysis` (checked to be of the request's clip), or from a
     new whole-clip analysis with `backend` when there is none."""
-    start, end = window
+    start, end = frames
     if analysis is None:
         return analyse_clip(
             request.video, start, end, backend, face=request.face, identity=request.options.identity, progress=progress
@@ -288,8 +289,7 @@ def load_pipeline(request: RenderRequest) -> "KeySyncPipeline":
 
 def occluder_masks(
     request: RenderRequest,
-    info: MediaInfo,
-    window: tuple[int, int],
+    frames: FrameRange,
     face: TargetFace,
     masker: "OcclusionMasker | None",
     progress: ProgressCallback | None,
@@ -297,10 +297,10 @@ def occluder_masks(
     """The occluders' per-frame masks of the range, or `None` when the request has no occluder prompts."""
     if not request.occluders:
         return None
-    from keydub.core.occlusion import occluder_masks_for_window
+    from keydub.core.occlusion import occluder_masks_for_range
 
-    return occluder_masks_for_window(
-        request.video, window, request.occluders, face_boxes=face.boxes, masker=masker, progress=progress
+    return occluder_masks_for_range(
+        request.video, frames, request.occluders, face_boxes=face.boxes, masker=masker, progress=progress
     )
 
 
@@ -536,7 +536,7 @@ class StageTimer:
 def build_report(
     request: RenderRequest,
     info: MediaInfo,
-    window: tuple[int, int],
+    frames: FrameRange,
     dub: DubAudio,
     clip: ClipAnalysis,
     mouth: MouthTracker,
@@ -544,7 +544,7 @@ def build_report(
     pipeline: "KeySyncPipeline",
 ) -> dict[str, Any]:
     """The render's JSON report: inputs and hashes, parameters, weights, frames, faces, timings, mouth QC."""
-    start, end = window
+    start, end = frames
     face = clip.face
     mar = mouth.series()
     measured = mar[np.isfinite(mar)]
