@@ -269,25 +269,26 @@ def test_bfloat16_stays_close_to_float32():
         ({"frames": SyntheticClip(0), "masks": SyntheticClip(0, masks=True)}, "no frames"),
         ({"audio_waveform": np.zeros((2, 100), np.float32)}, "mono float array"),
         ({"frame_rate": 25.0}, "positive Fraction"),
-        ({"num_steps": 5, "sigmas": None}, "at least 10"),
-        ({"sigmas": (1.0, 2.0, 0.0)}, "strictly decreasing"),
+        ({"sampling": {"steps": 5, "sigmas": None}}, "at least 10"),
+        ({"sampling": {"sigmas": (1.0, 2.0, 0.0)}}, "strictly decreasing"),
         ({"identity_index": 60}, "outside the clip's frames 0..59"),
-        ({"audio_guidance": float("nan")}, "audio_guidance must be a finite number"),
+        ({"sampling": {"audio_guidance": float("nan")}}, "audio_guidance must be a finite number"),
         ({"output_type": "np"}, "output_type"),
     ],
 )
 def test_bad_inputs_fail_before_any_work(change, message):
     pipe = tiny_pipeline()
+    sampling = {"sigmas": SHORT_SIGMAS, **change.get("sampling", {})}
     arguments = {
         "frames": SyntheticClip(60),
         "masks": SyntheticClip(60, masks=True),
         "audio_waveform": dub_waveform(60),
         "frame_rate": Fraction(25),
-        "sigmas": SHORT_SIGMAS,
-        **change,
+        **{name: value for name, value in change.items() if name != "sampling"},
     }
     with pytest.raises(InvalidParameterError, match=message):
-        pipe(arguments.pop("frames"), arguments.pop("masks"), arguments.pop("audio_waveform"), **arguments)
+        clip = arguments.pop("frames"), arguments.pop("masks"), arguments.pop("audio_waveform")
+        pipe(*clip, sampling=SamplingConfig(**sampling), **arguments)
 
 
 def test_audio_shorter_than_the_clip_fails_before_any_frame():
@@ -333,6 +334,7 @@ import torch
 sys.path[:0] = sys.argv[1:3]
 unet_batch_size, long_frames = int(sys.argv[3]), int(sys.argv[4])
 from test_pipeline import SyntheticClip, dub_waveform, memory_probe_pipeline
+from keydub.core.model.sampling import SamplingConfig
 
 torch.set_num_threads(1)
 libc = ctypes.CDLL("libc.so.6")

@@ -136,7 +136,7 @@ def test_an_option_added_later_enters_the_hash_only_away_from_its_default():
 # Where each vocabulary is declared; no other module may spell two or more of its names in one list.
 REGISTRIES = {
     "codecs": ({"prores", "h264", "ffv1"}, {"core/codecs.py"}),
-    "landmark backends": ({"face-alignment", "dlib"}, {"core/faces/backends.py"}),
+    "landmark backends": ({"face-alignment", "dlib"}, {"core/landmark_backends.py"}),
     "dtypes": ({"float32", "bfloat16", "float16"}, {"core/devices.py"}),
 }
 

@@ -1,38 +1,14 @@
-"""Landmark backends by name: the one list of detectors, light to import (each class loads on first use)."""
+"""Landmark backends by name (the names: `keydub.core.landmark_backends`)."""
 
-import importlib
 import inspect
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from keydub.core.errors import InvalidParameterError
+from keydub.core.faces.detection import LandmarkBackend
+from keydub.core.landmark_backends import landmark_backend_class
 
 
-if TYPE_CHECKING:
-    from keydub.core.faces.detection import LandmarkBackend
-
-
-# Name -> `module:class`; the first is the default (the KeySync paper's detector).
-LANDMARK_BACKENDS: dict[str, str] = {
-    "face-alignment": "keydub.core.faces.fan_backend:FaceAlignmentLandmarks",
-    "dlib": "keydub.core.faces.dlib_backend:DlibLandmarks",
-}
-
-
-def landmark_backend_class(name: str) -> type:
-    """The class of the landmark backend `name`.
-
-    Raises:
-        InvalidParameterError: unknown name.
-    """
-    if name not in LANDMARK_BACKENDS:
-        raise InvalidParameterError(
-            f"unknown landmark backend {name!r}; choose one of: {', '.join(sorted(LANDMARK_BACKENDS))}"
-        )
-    module, _, attribute = LANDMARK_BACKENDS[name].partition(":")
-    return getattr(importlib.import_module(module), attribute)
-
-
-def get_landmark_backend(name: str, **options: Any) -> "LandmarkBackend":
+def get_landmark_backend(name: str, **options: Any) -> LandmarkBackend:
     """Load a landmark backend.
 
     Args:

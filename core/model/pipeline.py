@@ -748,16 +748,7 @@ class KeySyncPipeline:
             condition.append((identity.latents / self.vae.config.scaling_factor).expand_as(clean[-1]))
         clean, mask, condition = torch.stack(clean), torch.stack(mask), torch.stack(condition)
         model = self._guided_model(self.keyframe_unet, condition, torch.zeros_like(condition), torch.stack(audio))
-        latents = sample(
-            model,
-            noise,
-            clean,
-            mask,
-            sigmas,
-            audio_guidance=sampling.audio_guidance,
-            ref_guidance=sampling.ref_guidance,
-            callback_on_step_end=step_callback,
-        )
+        latents = sample(model, noise, clean, mask, sigmas, **sampling.guidance(), callback_on_step_end=step_callback)
         return [
             {position: sequence[1 + k] for k, position in enumerate(conditioning.batch.keyframes)}
             for conditioning, sequence in zip(batches, latents, strict=True)
@@ -807,16 +798,7 @@ class KeySyncPipeline:
             [torch.cat([torch.zeros_like(starts[:, None]), middle, torch.zeros_like(ends[:, None])], 1), indicator], 2
         )
         model = self._guided_model(self.interpolation_unet, condition, unconditional, torch.stack(audio))
-        latents = sample(
-            model,
-            noise,
-            clean,
-            mask,
-            sigmas,
-            audio_guidance=sampling.audio_guidance,
-            ref_guidance=sampling.ref_guidance,
-            callback_on_step_end=step_callback,
-        )
+        latents = sample(model, noise, clean, mask, sigmas, **sampling.guidance(), callback_on_step_end=step_callback)
         latents[:, 0], latents[:, -1] = starts, ends
         return list(latents.split([len(conditioning.batch.windows) for conditioning in batches]))
 

@@ -50,3 +50,7 @@ class SamplingConfig:
                 raise InvalidParameterError(f"{name} must be a finite number, got {value!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
             raise InvalidParameterError(f"seed must be a whole number from 0 to {MAX_SEED}, got {self.seed!r}")
+
+    def guidance(self) -> dict[str, float]:
+        """The guidance scales, as `keydub.core.model.sampler.sample` takes them."""
+        return {"audio_guidance": self.audio_guidance, "ref_guidance": self.ref_guidance}

@@ -5,7 +5,7 @@ may set it alone and whether it leaves the output unchanged. From these fields c
 command that renders (`keydub.plugin.cli._render_options`), job and worker validation, the panel's settings form,
 the per-clip OTIO params and the job hash. A new option is one field here plus the code that uses it.
 
-Light to import: the choices come from the registries (`keydub.core.codecs`, `keydub.core.faces.backends`,
+Light to import: the choices come from the registries (`keydub.core.codecs`, `keydub.core.landmark_backends`,
 `keydub.core.devices`) and the sampler's official values (`keydub.core.model.sampling`), none of which loads torch.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 from keydub.core.codecs import CODECS
 from keydub.core.devices import DEVICES, DTYPES
 from keydub.core.errors import InvalidParameterError
-from keydub.core.faces.backends import LANDMARK_BACKENDS
+from keydub.core.landmark_backends import LANDMARK_BACKENDS
 from keydub.core.model.sampling import (
     DEFAULT_AUDIO_GUIDANCE,
     DEFAULT_REF_GUIDANCE,
@@ -68,6 +68,11 @@ def option(default: Any, **spec: Any) -> Any:
     return field(default=default, metadata={"option": OptionSpec(**spec)})
 
 
+def weights_option(label: str, help: str) -> Any:
+    """A `RenderOptions` field naming weights: a hub id or a folder, `None` for the default ones."""
+    return option(None, label=label, metavar="HUB_ID_OR_DIR", help=help, is_hashed_at_default=True)
+
+
 _WEIGHTS = "a Hugging Face hub id or a local folder"
 
 
@@ -79,34 +84,12 @@ class RenderOptions:
     the value and what it accepts. See each field's `OptionSpec` (`option_specs()`) for its meaning.
     """
 
-    weights: str | None = option(
-        None,
-        label="KeySync weights",
-        metavar="HUB_ID_OR_DIR",
-        help=f"KeySync weights: {_WEIGHTS} (default: the official ones)",
-        is_hashed_at_default=True,
+    weights: str | None = weights_option(
+        "KeySync weights", f"KeySync weights: {_WEIGHTS} (default: the official ones)"
     )
-    vae: str | None = option(
-        None,
-        label="VAE",
-        metavar="HUB_ID_OR_DIR",
-        help="VAE weights (default: Stable Video Diffusion's)",
-        is_hashed_at_default=True,
-    )
-    hubert: str | None = option(
-        None,
-        label="HuBERT",
-        metavar="HUB_ID_OR_DIR",
-        help="HuBERT audio encoder (default: the official one)",
-        is_hashed_at_default=True,
-    )
-    wavlm: str | None = option(
-        None,
-        label="WavLM",
-        metavar="HUB_ID_OR_DIR",
-        help="WavLM audio encoder (default: the official one)",
-        is_hashed_at_default=True,
-    )
+    vae: str | None = weights_option("VAE", "VAE weights (default: Stable Video Diffusion's)")
+    hubert: str | None = weights_option("HuBERT", "HuBERT audio encoder (default: the official one)")
+    wavlm: str | None = weights_option("WavLM", "WavLM audio encoder (default: the official one)")
     device: str = option(
         "auto",
         label="Device",
@@ -180,6 +163,7 @@ class RenderOptions:
         is_per_clip=True,
         is_hashed_at_default=True,
     )
+    # 1/32 of a 512 crop.
     feather: float = option(
         16.0,
         label="Feather (crop pixels)",
@@ -288,8 +272,8 @@ def expected(name: str) -> str:
         words.append("true or false")
     if not words:
         words.append("a non-empty text" + (f" (e.g. {_one_of(spec.choices)})" if spec.choices else ""))
-    if type(None) in typing.get_args(kind):
-        words[-1] += f", or empty for the default ({_WEIGHTS})" if name in _WEIGHT_OPTIONS else ", or empty"
+    if type(None) in typing.get_args(kind):  # the weights
+        words[-1] += f", or empty for the default ({_WEIGHTS})"
     return " or ".join(words)
 
 
@@ -364,7 +348,6 @@ _BOOLEAN_WORDS = {
     "off": False,
     "0": False,
 }
-_WEIGHT_OPTIONS = ("weights", "vae", "hubert", "wavlm")
 _FIELDS = {item.name: item for item in dataclasses.fields(RenderOptions)}
 _TYPES = typing.get_type_hints(RenderOptions)
 

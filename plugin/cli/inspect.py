@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from keydub.core.faces.backends import LANDMARK_BACKENDS
+from keydub.core.landmark_backends import LANDMARK_BACKENDS
 from keydub.core.media import MediaInfo
 from keydub.plugin.cli._output import ProgressBar, add_output_flags, print_json
 from keydub.plugin.inspection import inspect_clip
