@@ -41,7 +41,8 @@ def from_plain(cls: type[Record], data: Mapping[str, Any]) -> Record:
     """The `cls` dataclass that `to_plain` gave `data` for.
 
     Raises:
-        `InvalidParameterError`: `data` is not an object or names a field `cls` does not have.
+        `InvalidParameterError`: `data` is not an object, names a field `cls` does not have or leaves out one
+            without a default.
         `TypeError`, `ValueError`: a value is not of its field's type (e.g. text where a whole number belongs).
     """
     if not isinstance(data, Mapping):
@@ -52,7 +53,14 @@ def from_plain(cls: type[Record], data: Mapping[str, Any]) -> Record:
         raise InvalidParameterError(
             f"{cls.__name__} has no field(s) {', '.join(map(str, unknown))}; known: {', '.join(hints)}"
         )
+    missing = [item.name for item in dataclasses.fields(cls) if item.name not in data and _is_required(item)]
+    if missing:
+        raise InvalidParameterError(f"{cls.__name__} is missing field(s) {', '.join(missing)}")
     return cls(**{name: _read(hints[name], value, name) for name, value in data.items()})
+
+
+def _is_required(item: dataclasses.Field) -> bool:
+    return item.init and item.default is dataclasses.MISSING and item.default_factory is dataclasses.MISSING
 
 
 @functools.cache

@@ -274,10 +274,10 @@ def test_a_worker_on_a_missing_folder_or_with_a_bad_engine_says_one_error_line(t
 @pytest.mark.parametrize(
     "change, message",
     [
-        (lambda job: {**job, "extra": 1}, "unknown field(s) extra; submit it again"),
+        (lambda job: {**job, "extra": 1}, "ClipJob has no field(s) extra; known: job_id, name,"),
         (
             lambda job: {key: value for key, value in job.items() if key != "audio_file"},
-            "missing field(s) audio_file; submit it again",
+            "ClipJob is missing field(s) audio_file; submit it again",
         ),
         (
             lambda job: {**job, "options": {**job["options"], "codec": "gif"}},
