@@ -55,6 +55,7 @@ def test_cli_flags_job_checks_panel_fields_and_per_clip_params_all_come_from_the
         ({"identity": "middle"}, "job 'j': identity must be first or auto or a whole number >= 0, not 'middle'"),
         ({"dtype": "fp8"}, "job 'j': dtype must be auto, float32, bfloat16 or float16, not 'fp8'"),
         ({"feather": -1}, "job 'j': feather must be a number from 0 to 128, not -1"),
+        ({"seed": 10**400}, "job 'j': seed must be a whole number from 0 to 18446744073709551615, not 1000"),
         ({"speed": 2}, "job 'j': unknown option(s) speed; known options: weights, vae,"),
     ],
 )
@@ -129,6 +130,8 @@ def test_an_option_added_later_enters_the_hash_only_away_from_its_default():
     base = job(FIRST_FORMAT)
     assert job({**FIRST_FORMAT, "feather": 16.0}).content_hash() == base.content_hash()
     assert job({**FIRST_FORMAT, "feather": 24.0}).content_hash() != base.content_hash()
+    # Only the options of the first format are hashed at their default: a new one must say it is not.
+    assert {name for name, spec in option_specs().items() if spec.is_hashed_at_default} == set(FIRST_FORMAT)
     # Output-neutral: where a render runs never changes what it writes.
     assert job({**FIRST_FORMAT, "device": "cpu"}).content_hash() == base.content_hash()
 

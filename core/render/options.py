@@ -46,9 +46,9 @@ class OptionSpec:
         minimum, maximum (`float | None`): the range of a number.
         is_per_clip (`bool`): a clip may set it alone (OTIO `metadata["keydub"]["params"]`, the panel's clips).
         is_output_neutral (`bool`): it changes where a render runs, not what it writes: no job hash holds it.
-        is_hashed_at_default (`bool`): an option of the first job format, which the hash holds even at its
-            default; a later option enters the hash only once it differs from its default, so finished renders
-            stay valid when an option is added.
+        is_hashed_at_default (`bool`, defaults to `True`): the hash holds it even at its default, as it holds every
+            option of the first job format. An option added later says `False`: it enters the hash only once it
+            differs from its default, so renders finished before it existed stay valid.
     """
 
     help: str
@@ -60,20 +60,16 @@ class OptionSpec:
     maximum: float | None = None
     is_per_clip: bool = False
     is_output_neutral: bool = False
-    is_hashed_at_default: bool = False
+    is_hashed_at_default: bool = True
 
 
-def option(default: Any, **spec: Any) -> Any:
+def option(default: Any, label: str, help: str, **spec: Any) -> Any:
     """A `RenderOptions` field: its default and its `OptionSpec`."""
-    return field(default=default, metadata={"option": OptionSpec(**spec)})
-
-
-def weights_option(label: str, help: str) -> Any:
-    """A `RenderOptions` field naming weights: a hub id or a folder, `None` for the default ones."""
-    return option(None, label=label, metavar="HUB_ID_OR_DIR", help=help, is_hashed_at_default=True)
+    return field(default=default, metadata={"option": OptionSpec(help, label, **spec)})
 
 
 _WEIGHTS = "a Hugging Face hub id or a local folder"
+_GUIDANCE = {"metavar": "SCALE", "minimum": -MAX_GUIDANCE, "maximum": MAX_GUIDANCE, "is_per_clip": True}
 
 
 @dataclass(frozen=True)
@@ -84,103 +80,89 @@ class RenderOptions:
     the value and what it accepts. See each field's `OptionSpec` (`option_specs()`) for its meaning.
     """
 
-    weights: str | None = weights_option(
-        "KeySync weights", f"KeySync weights: {_WEIGHTS} (default: the official ones)"
+    weights: str | None = option(
+        None, "KeySync weights", f"KeySync weights: {_WEIGHTS} (default: the official ones)", metavar="HUB_ID_OR_DIR"
     )
-    vae: str | None = weights_option("VAE", "VAE weights (default: Stable Video Diffusion's)")
-    hubert: str | None = weights_option("HuBERT", "HuBERT audio encoder (default: the official one)")
-    wavlm: str | None = weights_option("WavLM", "WavLM audio encoder (default: the official one)")
+    vae: str | None = option(None, "VAE", "VAE weights (default: Stable Video Diffusion's)", metavar="HUB_ID_OR_DIR")
+    hubert: str | None = option(
+        None, "HuBERT", "HuBERT audio encoder (default: the official one)", metavar="HUB_ID_OR_DIR"
+    )
+    wavlm: str | None = option(
+        None, "WavLM", "WavLM audio encoder (default: the official one)", metavar="HUB_ID_OR_DIR"
+    )
     device: str = option(
         "auto",
-        label="Device",
+        "Device",
+        "where to run: auto (CUDA when present), cpu, cuda, cuda:N or mps",
         choices=DEVICES,
         is_open=True,
-        help="where to run: auto (CUDA when present), cpu, cuda, cuda:N or mps",
         is_output_neutral=True,
     )
     dtype: str = option(
         "auto",
-        label="Precision",
+        "Precision",
+        "numeric precision of the U-Nets (auto: bfloat16 on CUDA, float32 elsewhere)",
         choices=DTYPES,
-        help="numeric precision of the U-Nets (auto: bfloat16 on CUDA, float32 elsewhere)",
-        is_hashed_at_default=True,
     )
     steps: int = option(
         MIN_AYS_STEPS,
-        label="Steps",
+        "Steps",
+        f"denoising steps per stage ({MIN_AYS_STEPS}, the official value, is the fewest the schedule has)",
         metavar="N",
         minimum=MIN_AYS_STEPS,
         maximum=MAX_STEPS,
-        help=f"denoising steps per stage ({MIN_AYS_STEPS}, the official value, is the fewest the schedule has)",
         is_per_clip=True,
-        is_hashed_at_default=True,
     )
     audio_guidance: float = option(
         DEFAULT_AUDIO_GUIDANCE,
-        label="Audio guidance",
-        metavar="SCALE",
-        minimum=-MAX_GUIDANCE,
-        maximum=MAX_GUIDANCE,
-        help="audio guidance scale: how strongly the lips follow the dub",
-        is_per_clip=True,
-        is_hashed_at_default=True,
+        "Audio guidance",
+        "audio guidance scale: how strongly the lips follow the dub",
+        **_GUIDANCE,
     )
     ref_guidance: float = option(
-        DEFAULT_REF_GUIDANCE,
-        label="Identity guidance",
-        metavar="SCALE",
-        minimum=-MAX_GUIDANCE,
-        maximum=MAX_GUIDANCE,
-        help="identity (reference) guidance scale",
-        is_per_clip=True,
-        is_hashed_at_default=True,
+        DEFAULT_REF_GUIDANCE, "Identity guidance", "identity (reference) guidance scale", **_GUIDANCE
     )
-    seed: int = option(
-        0, label="Seed", minimum=0, maximum=MAX_SEED, help="random seed", is_per_clip=True, is_hashed_at_default=True
-    )
+    seed: int = option(0, "Seed", "random seed", minimum=0, maximum=MAX_SEED, is_per_clip=True)
     identity: str | int = option(
         "first",
-        label="Identity frame",
+        "Identity frame",
+        "identity frame: first (official), auto (a frontal closed-mouth frame) or a frame number counted from the "
+        "first rendered frame",
         metavar="first|auto|FRAME",
         choices=("first", "auto"),
         minimum=0,
-        help="identity frame: first (official), auto (a frontal closed-mouth frame) or a frame number counted from "
-        "the first rendered frame",
         is_per_clip=True,
-        is_hashed_at_default=True,
     )
     codec: str = option(
         "prores",
-        label="Codec",
+        "Codec",
+        "output codec: " + "; ".join(f"{name} ({codec.description})" for name, codec in CODECS.items()),
         choices=tuple(CODECS),
-        help="output codec: " + "; ".join(f"{name} ({codec.description})" for name, codec in CODECS.items()),
-        is_hashed_at_default=True,
     )
     keep_source_audio: bool = option(
         False,
-        label="Keep the source's sound",
-        help="put the source clip's sound in the output instead of the dub",
+        "Keep the source's sound",
+        "put the source clip's sound in the output instead of the dub",
         is_per_clip=True,
-        is_hashed_at_default=True,
     )
     # 1/32 of a 512 crop.
     feather: float = option(
         16.0,
-        label="Feather (crop pixels)",
+        "Feather (crop pixels)",
+        "width of the blend at the mask's edge, in pixels of the 512 px face crop; wider hides seams on wide shots, 0 "
+        "pastes a hard edge",
         metavar="PX",
         minimum=0,
         maximum=128,
-        help="width of the blend at the mask's edge, in pixels of the 512 px face crop; wider hides seams on wide "
-        "shots, 0 pastes a hard edge",
         is_per_clip=True,
+        is_hashed_at_default=False,
     )
     landmark_backend: str = option(
         next(iter(LANDMARK_BACKENDS)),
-        label="Landmark backend",
+        "Landmark backend",
+        "face landmark detector",
         choices=tuple(LANDMARK_BACKENDS),
-        help="face landmark detector",
         is_per_clip=True,
-        is_hashed_at_default=True,
     )
 
     def __post_init__(self) -> None:
@@ -318,9 +300,7 @@ def real_number(text: str, minimum: float | None = None, maximum: float | None =
         value = float(text)
     except ValueError:
         raise InvalidParameterError(f"expected a number, not {_cut(text)!r}") from None
-    if not math.isfinite(value):
-        _check_range(text, value, minimum, maximum, always=True)
-    _check_range(text, value, minimum, maximum)
+    _check_range(text, value, minimum, maximum, always=not math.isfinite(value))
     return value
 
 
@@ -339,14 +319,8 @@ def _cut(text: str) -> str:
 
 
 _BOOLEAN_WORDS = {
-    "true": True,
-    "yes": True,
-    "on": True,
-    "1": True,
-    "false": False,
-    "no": False,
-    "off": False,
-    "0": False,
+    **dict.fromkeys(("true", "yes", "on", "1"), True),
+    **dict.fromkeys(("false", "no", "off", "0"), False),
 }
 _FIELDS = {item.name: item for item in dataclasses.fields(RenderOptions)}
 _TYPES = typing.get_type_hints(RenderOptions)
@@ -359,8 +333,13 @@ def _accepts(kind: Any, spec: OptionSpec, value: Any) -> bool:
     if kind is bool:
         return isinstance(value, bool)
     number = _number_kind(kind)
-    if number is not None and _is_number(value, number):
-        return _in_range(value, spec)
+    if (
+        number is not None
+        and not isinstance(value, bool)
+        and isinstance(value, int if number is int else (int, float))
+    ):
+        in_range = (spec.minimum is None or value >= spec.minimum) and (spec.maximum is None or value <= spec.maximum)
+        return in_range and (number is int or math.isfinite(value))
     if isinstance(value, str) and (kind is str or str in args):
         return value in spec.choices if spec.choices and not spec.is_open else bool(value.strip())
     return False
@@ -371,18 +350,6 @@ def _number_kind(kind: Any) -> type | None:
         if kind is number or number in typing.get_args(kind):
             return number
     return None
-
-
-def _is_number(value: Any, kind: type) -> bool:
-    if isinstance(value, bool):
-        return False
-    if kind is int:
-        return isinstance(value, int)
-    return isinstance(value, (int, float)) and math.isfinite(value)
-
-
-def _in_range(value: float, spec: OptionSpec) -> bool:
-    return (spec.minimum is None or value >= spec.minimum) and (spec.maximum is None or value <= spec.maximum)
 
 
 def _number_words(kind: type, spec: OptionSpec) -> str:
