@@ -271,7 +271,7 @@ def option_from_text(name: str, text: str) -> Any:
         return _FIELDS[name].default
     if kind is bool:
         if text.lower() not in _BOOLEAN_WORDS:
-            raise InvalidParameterError(f"expected true or false, not {_cut(text)!r}")
+            raise InvalidParameterError(f"expected true or false, not {shortened(text)!r}")
         return _BOOLEAN_WORDS[text.lower()]
     number = _number_kind(kind)
     if number is not None and text not in spec.choices:
@@ -280,7 +280,7 @@ def option_from_text(name: str, text: str) -> Any:
     else:
         value = text
     if not _accepts(kind, spec, value):
-        raise InvalidParameterError(f"expected {expected(name)}, not {_cut(text)!r}")
+        raise InvalidParameterError(f"expected {expected(name)}, not {shortened(text)!r}")
     return value
 
 
@@ -289,7 +289,7 @@ def whole_number(text: str, minimum: int | None = None, maximum: int | None = No
     try:
         value = int(text.strip())
     except ValueError:
-        raise InvalidParameterError(f"expected a whole number, not {_cut(text)!r}") from None
+        raise InvalidParameterError(f"expected a whole number, not {shortened(text)!r}") from None
     _check_range(text, value, minimum, maximum)
     return value
 
@@ -299,7 +299,7 @@ def real_number(text: str, minimum: float | None = None, maximum: float | None =
     try:
         value = float(text)
     except ValueError:
-        raise InvalidParameterError(f"expected a number, not {_cut(text)!r}") from None
+        raise InvalidParameterError(f"expected a number, not {shortened(text)!r}") from None
     _check_range(text, value, minimum, maximum, always=not math.isfinite(value))
     return value
 
@@ -310,10 +310,10 @@ def _check_range(
     if always or (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         low = "any" if minimum is None else _short_number(minimum)
         high = "any" if maximum is None else _short_number(maximum)
-        raise InvalidParameterError(f"{_cut(text)} is out of range: allowed {low} to {high}")
+        raise InvalidParameterError(f"{shortened(text)} is out of range: allowed {low} to {high}")
 
 
-def _cut(text: str) -> str:
+def shortened(text: str) -> str:
     """A value as typed, cut so that a pasted megabyte does not become a megabyte of error message."""
     return text if len(text) <= 40 else f"{text[:40]}..."
 

@@ -11,7 +11,7 @@ from fractions import Fraction
 from typing import TypeVar
 
 from keydub.core.errors import InvalidParameterError
-from keydub.core.render.options import real_number, whole_number
+from keydub.core.render.options import real_number, shortened, whole_number
 
 
 Number = TypeVar("Number", int, float)
@@ -55,19 +55,15 @@ def seconds_offset(text: str) -> Fraction:
         raise argparse.ArgumentTypeError(f"{text!r} divides by zero; write seconds such as 0.04 or -1/25") from None
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected seconds such as 0.04 or -1/25, not {_short(text)!r} (NaN and infinity are not offsets)"
+            f"expected seconds such as 0.04 or -1/25, not {shortened(text)!r} (NaN and infinity are not offsets)"
         ) from None
     if abs(value) > MAX_OFFSET_SECONDS:
         raise argparse.ArgumentTypeError(
-            f"{_short(text)} s is out of range: allowed -{MAX_OFFSET_SECONDS} to {MAX_OFFSET_SECONDS} seconds (a day)"
+            f"{shortened(text)} s is out of range: allowed -{MAX_OFFSET_SECONDS} to {MAX_OFFSET_SECONDS} seconds "
+            "(a day)"
         )
     return value
 
 
 frame_count = bounded_whole_number(0, MAX_FRAMES)
 sample_rate = bounded_whole_number(MIN_SAMPLE_RATE, MAX_SAMPLE_RATE)
-
-
-def _short(text: str) -> str:
-    """A value as typed, cut so that a pasted megabyte does not become a megabyte of error message."""
-    return text if len(text) <= 40 else f"{text[:40]}..."
