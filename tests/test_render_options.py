@@ -3,6 +3,8 @@ from its fields; the registries are the only vocabularies; the job hash of uncha
 
 import ast
 import json
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -157,3 +159,13 @@ def test_no_module_outside_the_registries_spells_a_codec_backend_or_dtype_list()
                 if len(words & names) >= 2 and relative not in homes:
                     found.append(f"{relative}:{node.lineno} spells the {vocabulary}")
     assert found == []
+
+
+def test_the_command_line_and_the_registries_load_without_the_engine():
+    """`keydub --help` builds every command's flags from the registries and `RenderOptions`; none loads torch."""
+    code = (
+        "import sys; from keydub.plugin.cli.main import build_parser; build_parser(); "
+        "print(sorted(name for name in ('torch', 'diffusers', 'transformers', 'PySide6') if name in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
+    assert loaded.stdout.strip() == "[]"
