@@ -19,7 +19,7 @@ from keydub.core.render.request import RenderRequest, RenderResult
 from keydub.plugin.jobs import ClipJob
 from keydub.plugin.output_folder import OutputFolder
 from keydub.plugin.store import JobStore
-from keydub.plugin.timeline.executors import BatchExecutor, ExecutorEntry, InProcessExecutor
+from keydub.plugin.timeline.executors import InProcessExecutor
 from keydub.plugin.timeline.otio_file import read_timeline
 from keydub.plugin.timeline.plan import PlanOptions, plan_timeline
 
@@ -52,11 +52,6 @@ class FunctionEngine:
 def in_process(function: RenderFunction = copy_renderer) -> InProcessExecutor:
     """An in-process executor rendering with `function`."""
     return InProcessExecutor(FunctionEngine(function))
-
-
-def stand_in(build: Callable[[], BatchExecutor]) -> ExecutorEntry:
-    """An `--executor` entry that renders with what `build` gives (to monkeypatch into `EXECUTORS`)."""
-    return ExecutorEntry("a stand-in renderer", build=lambda args: build())
 
 
 def copy_engine() -> FunctionEngine:

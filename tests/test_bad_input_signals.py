@@ -156,13 +156,13 @@ def test_live_writers_files_are_never_taken_for_stale(tmp_path, monkeypatch):
 
 def test_keydub_timeline_reports_what_it_cleaned(tmp_path, capsys, monkeypatch):
     from otio_fixtures import copy_renderer, write_three_clip_timeline
-    from queue_fixtures import in_process, stand_in
+    from queue_fixtures import in_process
 
     from keydub.core.files import ScratchFolder
     from keydub.plugin.cli.main import main
     from keydub.plugin.timeline.executors import EXECUTORS
 
-    monkeypatch.setitem(EXECUTORS, "in-process", stand_in(lambda: in_process(copy_renderer)))
+    monkeypatch.setitem(EXECUTORS, "in-process", lambda: in_process(copy_renderer))
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "scratch"))
     (tmp_path / "scratch").mkdir()
     fixture = write_three_clip_timeline(tmp_path)

@@ -5,7 +5,7 @@ import json
 
 import pytest
 from otio_fixtures import copy_renderer, write_dubbing_timeline, write_three_clip_timeline
-from queue_fixtures import in_process, stand_in, subprocess_environment
+from queue_fixtures import in_process, subprocess_environment
 
 from keydub.core.errors import NoFaceFoundError
 from keydub.core.render.options import RenderOptions
@@ -17,7 +17,7 @@ from keydub.plugin.timeline.executors import EXECUTORS, ExecutorEntry, WorkerExe
 @pytest.fixture
 def stand_in_engine(monkeypatch):
     """The batch's default executor renders with the copy stand-in instead of the engine."""
-    monkeypatch.setitem(EXECUTORS, "in-process", stand_in(lambda: in_process(copy_renderer)))
+    monkeypatch.setitem(EXECUTORS, "in-process", lambda: in_process(copy_renderer))
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, capsys):
@@ -63,7 +63,7 @@ def test_a_failed_clip_makes_the_exit_code_1_and_shows_in_the_summary(tmp_path, 
             raise NoFaceFoundError("no face found in the first frame; pick one with metadata keydub.face")
         return copy_renderer(request, progress)
 
-    monkeypatch.setitem(EXECUTORS, "in-process", stand_in(lambda: in_process(no_face_in_sh020)))
+    monkeypatch.setitem(EXECUTORS, "in-process", lambda: in_process(no_face_in_sh020))
     fixture = write_three_clip_timeline(tmp_path)
     code = main(
         [
@@ -109,9 +109,7 @@ def test_user_errors_are_one_line_on_stderr(tmp_path, capsys):
 
 def test_worker_renders_the_batch_in_a_worker_process(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(
-        EXECUTORS,
-        "worker",
-        stand_in(lambda: WorkerExecutor(engine="queue_fixtures:copy_engine", env=subprocess_environment())),
+        EXECUTORS, "worker", lambda: WorkerExecutor(engine="queue_fixtures:copy_engine", env=subprocess_environment())
     )
     fixture = write_three_clip_timeline(tmp_path)
     argv = ["timeline", str(fixture.path), "--dub-track", "DX es-419", "--codec", "ffv1", "--worker", "--json"]

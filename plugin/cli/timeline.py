@@ -10,7 +10,7 @@ from keydub.plugin.cli._render_options import add_option_flags, options_from_arg
 from keydub.plugin.cluster.estimate import DEFAULT_THROUGHPUT_S_PER_S, estimate_cost, format_duration
 from keydub.plugin.store import JobState
 from keydub.plugin.timeline.batch import ClipOutcome, OutputFolder, TimelineRun, render_timeline
-from keydub.plugin.timeline.executors import EXECUTORS
+from keydub.plugin.timeline.executors import EXECUTORS, executor_entry
 from keydub.plugin.timeline.plan import DEFAULT_HANDLES, MODEL_SAMPLE_RATE, PlanOptions
 from keydub.plugin.timeline.timecode import format_rate
 
@@ -101,7 +101,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=tuple(EXECUTORS),
         default=next(iter(EXECUTORS)),
         help="who renders the queued clips: "
-        + "; ".join(f"{name}: {entry.help}" for name, entry in EXECUTORS.items())
+        + "; ".join(f"{name}: {executor_entry(name).help}" for name in EXECUTORS)
         + f" (default: {next(iter(EXECUTORS))})",
     )
     where.add_argument(
@@ -121,8 +121,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "a measurement)",
     )
     add_option_flags(parser)
-    for entry in EXECUTORS.values():
-        entry.add_arguments(parser)
+    for name in EXECUTORS:
+        executor_entry(name).add_arguments(parser)
     parser.set_defaults(func=run, paths=timeline_paths)
 
 
@@ -133,7 +133,7 @@ def timeline_paths(args: argparse.Namespace) -> CommandPaths:
         inputs={"timeline": args.timeline},
         folders=("--out-dir",),
         overwrite=args.overwrite or args.dry_run,
-        is_device_local=EXECUTORS[args.executor].runs_locally,
+        is_device_local=executor_entry(args.executor).runs_locally,
     )
 
 
@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
     out_dir = args.out_dir if args.out_dir is not None else timeline.with_name(f"{timeline.stem}_keydub")
     if not args.dry_run:
         report_stale_files_removed(targets=[args.output], folders=[out_dir, OutputFolder(out_dir.absolute()).staging])
-    entry = EXECUTORS[args.executor]
+    entry = executor_entry(args.executor)
     # A dry run renders nothing, so it needs no executor (a farm: no cluster, nor Ray installed).
     executor = None if args.dry_run else entry.build(args)
     with ProgressBar(disable=args.json) as progress:

@@ -195,8 +195,14 @@ class ExecutorEntry:
         return self.build(parser.parse_args([], namespace=argparse.Namespace(json=False)))
 
 
+def executor_entry(name: str) -> ExecutorEntry:
+    """The entry `name` of `EXECUTORS`; a plain zero-argument factory put there (a stand-in) is one without options."""
+    entry = EXECUTORS[name]
+    return entry if isinstance(entry, ExecutorEntry) else ExecutorEntry("", build=lambda args: entry())
+
+
 # The executors of the commands that render a batch (`--executor NAME`); the first is the default.
-EXECUTORS: dict[str, ExecutorEntry] = {
+EXECUTORS: dict[str, ExecutorEntry | Callable[[], BatchExecutor]] = {
     "in-process": ExecutorEntry("one engine in this process", build=lambda args: InProcessExecutor()),
     "worker": ExecutorEntry("a `keydub worker` process on the output folder", build=lambda args: WorkerExecutor()),
     "ray": ExecutorEntry(
