@@ -244,16 +244,14 @@ def _plan_options(opened: OpenedFolder, clip_ids: tuple[str, ...]) -> PlanOption
     )
 
 
-def _options(given: RenderOptions | Mapping[str, Any] | None, stored: dict[str, Any]) -> RenderOptions:
-    stored_options = {name: value for name, value in stored.items() if name != "handles"}
-    return RenderOptions.from_dict({**_as_options(given).to_dict(), **stored_options}, where="panel settings")
-
-
-def _as_options(options: RenderOptions | Mapping[str, Any] | None) -> RenderOptions:
-    """Render options as given: ready, or option names and values (the rest at their defaults)."""
-    if isinstance(options, RenderOptions):
-        return options
-    return RenderOptions.from_dict(options or {}, where="panel settings")
+def _options(
+    given: RenderOptions | Mapping[str, Any] | None, stored: Mapping[str, Any] | None = None
+) -> RenderOptions:
+    """Render options as given (ready, or option names and values; the rest at their defaults), with the folder's
+    stored ones over them."""
+    base = given.to_dict() if isinstance(given, RenderOptions) else dict(given or {})
+    base.update((name, value) for name, value in (stored or {}).items() if name != "handles")
+    return RenderOptions.from_dict(base, where="panel settings")
 
 
 def _handles(stored: dict[str, Any], default: int) -> int:
@@ -291,7 +289,7 @@ class PanelController(TopicEvents):
         self, render_options: RenderOptions | Mapping[str, Any] | None = None, handles: int = DEFAULT_HANDLES
     ) -> None:
         super().__init__()
-        self.default_options = _as_options(render_options)
+        self.default_options = _options(render_options)
         self.default_handles = handles
         self.opened: OpenedFolder | None = None
         self._sessions: dict[str, ClipSession] = {}
@@ -423,7 +421,7 @@ class PanelController(TopicEvents):
 
     def set_render_options(self, options: RenderOptions | Mapping[str, Any], handles: int | None = None) -> None:
         """The folder's render options (checked as the command line checks them) and handles."""
-        options = _as_options(options)
+        options = _options(options)
         if handles is not None and not (isinstance(handles, int) and handles >= 0):
             raise InvalidParameterError(f"handles must be a whole number of frames >= 0, not {handles!r}")
         self.default_options = options
