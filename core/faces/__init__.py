@@ -10,13 +10,13 @@
 Landmarks are `(68, 2)` float32 `(x, y)` source pixels in iBUG 300-W order.
 """
 
-from keydub.core.faces.backends import get_landmark_backend
 from keydub.core.faces.detection import BatchLandmarkBackend, FaceDetection, LandmarkBackend
 from keydub.core.faces.dlib_backend import DlibLandmarks
 from keydub.core.faces.fan_backend import FaceAlignmentLandmarks
 from keydub.core.faces.selection import describe_tracks, face_coverage, select_track
 from keydub.core.faces.smoothing import LandmarkSmoothing, OneEuroConfig, smooth_landmarks
 from keydub.core.faces.tracking import FaceTrack, track_faces
+from keydub.core.landmark_backends import get_landmark_backend
 
 
 __all__ = [
