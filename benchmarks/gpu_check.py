@@ -54,6 +54,7 @@ from keydub.core.model.flops import PEAK_RATES, flop_budget, unet_workload
 from keydub.core.model.pipeline import KeySyncPipeline
 from keydub.core.model.planner import plan_dubbing
 from keydub.core.model.sampler import ays_sigmas
+from keydub.core.model.sampling import SamplingConfig
 
 
 HERE = Path(__file__).resolve().parent
@@ -285,7 +286,7 @@ def run_pipeline(
     kept, delivered, non_finite = [], 0, 0
     began = time.perf_counter()
     with clock.running():
-        for _, chunk in pipe(frames, masks, waveform, frame_rate=FRAME_RATE, sigmas=schedule):
+        for _, chunk in pipe(frames, masks, waveform, frame_rate=FRAME_RATE, sampling=SamplingConfig(sigmas=schedule)):
             delivered += len(chunk)
             non_finite += int((~torch.isfinite(chunk)).sum())
             if keep:
@@ -424,7 +425,7 @@ def render_end_to_end(
     """`render_clip` of the test clip's first `num_frames` frames to ProRes, with `pipe`; landmarks detected by
     the best installed backend (`detect_landmarks`) or replayed."""
     from keydub.core.media import probe
-    from keydub.core.render import RenderRequest, render_clip
+    from keydub.core.render import RenderOptions, RenderRequest, render_clip
 
     clip, dub = testdata / TEST_CLIP_NAME, testdata / DUB_AUDIO_NAME
     info = probe(clip)
@@ -432,7 +433,9 @@ def render_end_to_end(
     backend, backend_name = landmark_backend(detect_landmarks, clip)
     with tempfile.TemporaryDirectory() as scratch:
         output = Path(scratch) / "render.mov"
-        request = RenderRequest(video=clip, audio=dub, output=output, end_frame=frames, codec="prores")
+        request = RenderRequest(
+            video=clip, audio=dub, output=output, end_frame=frames, options=RenderOptions(codec="prores")
+        )
         began = time.perf_counter()
         result = render_clip(request, pipeline=pipe, landmark_backend=backend)
         seconds = time.perf_counter() - began

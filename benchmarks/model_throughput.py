@@ -28,6 +28,7 @@ from transformers import HubertConfig, HubertModel, WavLMConfig, WavLMModel
 from keydub.core.audio.features import HubertFeatures, WavLMFeatures
 from keydub.core.model.audio_projector import AudioProjector
 from keydub.core.model.pipeline import KeySyncPipeline
+from keydub.core.model.sampling import SamplingConfig
 from keydub.core.model.unet import KeySyncUNet
 from keydub.core.model.vae import SVD_VAE_CONFIG
 
@@ -104,7 +105,8 @@ def run_clip(pipe: KeySyncPipeline, num_frames: int, num_steps: int) -> dict[str
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
     first_chunk, delivered = None, 0
-    for _, chunk in pipe(frames, masks, waveform, frame_rate=Fraction(OUTPUT_FRAME_RATE), num_steps=num_steps):
+    sampling = SamplingConfig(steps=num_steps)
+    for _, chunk in pipe(frames, masks, waveform, frame_rate=Fraction(OUTPUT_FRAME_RATE), sampling=sampling):
         delivered += len(chunk)
         first_chunk = first_chunk or time.perf_counter() - start
     if is_cuda:

@@ -20,8 +20,11 @@ from pathlib import Path
 
 import torch
 
+from keydub.core.codecs import CODECS
+from keydub.core.face_backends import LANDMARK_BACKENDS
+from keydub.core.faces import get_landmark_backend
 from keydub.core.media import probe
-from keydub.core.render import RenderRequest, render_clip
+from keydub.core.render import RenderOptions, RenderRequest, render_clip
 
 
 TESTDATA = Path(__file__).resolve().parents[2] / "shared" / "testdata"
@@ -47,8 +50,8 @@ def main() -> None:
         help="model size: full on a GPU, tiny on a CPU (default auto)",
     )
     parser.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default="bf16", help="U-Net precision on GPU")
-    parser.add_argument("--codec", choices=("prores", "h264", "ffv1"), default="prores")
-    parser.add_argument("--landmarks", choices=("dlib", "face-alignment"), default="dlib")
+    parser.add_argument("--codec", choices=tuple(CODECS), default="prores")
+    parser.add_argument("--landmarks", choices=tuple(LANDMARK_BACKENDS), default="dlib")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
 
@@ -62,17 +65,16 @@ def main() -> None:
     info = probe(args.video)
     frames = min(args.frames, info.frame_count)
     with tempfile.TemporaryDirectory() as scratch:
-        suffix = ".mkv" if args.codec == "ffv1" else ".mov"
+        suffix = CODECS[args.codec].container
         request = RenderRequest(
             video=args.video,
             audio=args.audio,
             output=Path(scratch) / f"out{suffix}",
             end_frame=frames,
-            codec=args.codec,
-            landmark_backend=args.landmarks,
+            options=RenderOptions(codec=args.codec, landmark_backend=args.landmarks),
         )
         began = time.perf_counter()
-        result = render_clip(request, pipeline=pipe)
+        result = render_clip(request, pipeline=pipe, landmark_backend=get_landmark_backend(args.landmarks))
         seconds = time.perf_counter() - began
     output_seconds = float(frames / info.frame_rate)
     stages = result.report["timings_seconds"]

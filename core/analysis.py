@@ -114,10 +114,6 @@ class ClipAnalysis:
             embeddings=self.embeddings,
         )
 
-    def tracks_in_range(self) -> list[FaceTrack]:
-        """The clip's tracks cut to `[start, end)`, `first_frame` relative to `start`, ids kept."""
-        return cut_tracks(self.tracks, self.start, self.end)
-
     def segments(self) -> list[tuple[int, int]]:
         """`[start, end)` source frames of each run of the target face (each rendered on its own)."""
         return [(self.start + a, self.start + b) for a, b in self.face.segments()]

@@ -101,8 +101,9 @@ class Engine:
         from keydub.core.model.pipeline import KeySyncPipeline
 
         if request is not None:
-            weights, vae, hubert, wavlm = request.weights, request.vae, request.hubert, request.wavlm
-            device, dtype = request.device, request.dtype
+            options = request.options
+            weights, vae, hubert, wavlm = options.weights, options.vae, options.hubert, options.wavlm
+            device, dtype = options.device, options.dtype
         resolved = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, resolved)
         key = PipelineKey(weights, vae, hubert, wavlm, str(resolved), str(torch_dtype).removeprefix("torch."))
@@ -204,8 +205,9 @@ class Engine:
         from keydub.core.cancel import cancellable
         from keydub.core.render.path import check_request, render_clip
 
-        _, start, end = check_request(request)
-        backend = self.landmark_backend(request.landmark_backend)
+        checked = check_request(request)
+        start, end = checked.frames
+        backend = self.landmark_backend(request.options.landmark_backend)
         if analysis is None:
             analysis = self.analyse_clip(
                 request.video,
@@ -213,19 +215,20 @@ class Engine:
                 end,
                 backend,
                 face=request.face,
-                identity=request.identity,
+                identity=request.options.identity,
                 progress=cancellable(progress, cancel),
             )
         pipeline = self.pipeline(request)
-        masker = self.occlusion_masker(device=request.device) if request.occluders else None
+        masker = self.occlusion_masker(device=request.options.device) if request.occluders else None
         return render_clip(
             request,
             progress,
-            cancel=cancel,
             pipeline=pipeline,
             landmark_backend=backend,
+            cancel=cancel,
             occlusion_masker=masker,
             analysis=analysis,
+            checked=checked,
             callback_on_step_end=callback_on_step_end,
         )
 

@@ -30,10 +30,10 @@ from keydub.core.progress import ProgressCallback, Stage, Unit, report
 
 logger = logging.getLogger(__name__)
 
-try:
+if os.name == "nt":
+    import msvcrt
+else:
     import fcntl
-except ImportError:  # Windows: no advisory locks, so no partial file is ever taken for stale
-    fcntl = None  # type: ignore[assignment]
 
 # The longest file name most file systems hold (ext4, APFS, NTFS, XFS), used where the folder cannot be asked.
 DEFAULT_NAME_MAX = 255
@@ -334,15 +334,32 @@ class PartialFile:
             self.discard()
 
 
+def lock_exclusively(handle: IO[Any]) -> None:
+    """Lock `handle`'s file for this process, without waiting, until the handle is closed or the process dies.
+
+    POSIX: an advisory `flock`. Windows: a lock on the file's first byte (`msvcrt`), which Windows enforces, so it
+    suits files nobody else writes (a lock file), not a file another library reopens to write.
+
+    Raises:
+        `OSError`: another process holds the lock (`BlockingIOError` on POSIX), or the file system has no locks.
+    """
+    if os.name == "nt":
+        handle.seek(0)  # msvcrt locks bytes from the current position: every locker must lock the same byte
+        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+    else:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
 def _lock(stream: IO[bytes]) -> None:
-    """Hold an exclusive lock on `stream`'s file until it is closed (or the process dies).
+    """Hold a lock on a partial file or a scratch folder's lock file for as long as the writer lives.
 
     Best effort: on a file system without locks (some network and FUSE mounts) the file is written unlocked rather
-    than not at all (a second Keydub writing the same target at the same time could then take it for stale).
+    than not at all (a second Keydub writing the same target at the same time could then take it for stale). Not on
+    Windows, where the lock would stop FFmpeg writing the partial file it reopens; there no file is taken for stale.
     """
-    if fcntl is not None:
+    if os.name != "nt":
         with contextlib.suppress(OSError):
-            fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            lock_exclusively(stream)
 
 
 @contextlib.contextmanager
@@ -366,11 +383,11 @@ def waiting_lock(descriptor: int) -> Iterator[None]:
 
 def is_locked(path: str | os.PathLike[str]) -> bool:
     """Whether a live process holds the lock on `path` (a partial file or a scratch folder's lock file)."""
-    if fcntl is None:
+    if os.name == "nt":
         return True
     try:
         with open(path, "rb") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            lock_exclusively(handle)
     except BlockingIOError:
         return True
     except OSError:

@@ -9,89 +9,22 @@ a batch re-run renders only clips whose hash changed.
 
 import hashlib
 import json
-import math
 import os
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from keydub.core.codecs import CODECS
 from keydub.core.errors import InvalidParameterError
+from keydub.core.plain_data import from_plain, to_plain
+from keydub.core.render.options import RenderOptions
 from keydub.core.render.request import FaceChoice, RenderRequest
 
 
 # Bumped whenever the meaning of a hashed field changes, so that renders made under the old meaning are redone.
 JOB_FORMAT = 1
-
-# Request fields a job fills in from the timeline; every other `RenderRequest` field is a render option.
-_PER_CLIP_FIELDS = frozenset(
-    {"video", "audio", "output", "start_frame", "end_frame", "audio_offset", "face", "occluders", "report"}
-)
-RENDER_OPTION_NAMES = frozenset(f.name for f in fields(RenderRequest)) - _PER_CLIP_FIELDS
-
-# Options that change where or whether a render runs but not what it produces: moving a batch to another box
-# or allowing a file to be replaced must not invalidate finished renders.
-_OUTPUT_NEUTRAL_OPTIONS = frozenset({"device", "overwrite"})
-
-# Container per codec: ProRes and H.264 go in QuickTime (a `tmcd` track carries the start timecode); FFV1 is not
-# allowed in QuickTime, Matroska carries it with a TIMECODE tag.
-CONTAINER_BY_CODEC = {"prores": ".mov", "h264": ".mov", "ffv1": ".mkv"}
-
-
-def _is_whole(value: Any, minimum: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _is_optional_text(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and bool(value))
-
-
-# What each render option accepts, as (check, what to write in the message).
-_OPTION_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "weights": (_is_optional_text, "a hub id or a local folder"),
-    "vae": (_is_optional_text, "a hub id or a local folder"),
-    "hubert": (_is_optional_text, "a hub id or a local folder"),
-    "wavlm": (_is_optional_text, "a hub id or a local folder"),
-    "device": (lambda v: isinstance(v, str) and bool(v), "'auto', 'cpu', 'cuda' or 'cuda:N'"),
-    "dtype": (lambda v: v in ("auto", "float32", "float16", "bfloat16"), "auto, float32, float16 or bfloat16"),
-    # The Align-Your-Steps schedule KeySync was tuned with starts at 10 steps and cannot be shortened.
-    "steps": (lambda v: _is_whole(v, 10), "a whole number >= 10 (the official value is 10)"),
-    "audio_guidance": (_is_real, "a number"),
-    "ref_guidance": (_is_real, "a number"),
-    "seed": (lambda v: _is_whole(v, 0), "a whole number >= 0"),
-    "identity": (lambda v: v in ("first", "auto") or _is_whole(v, 0), "'first', 'auto' or a frame number >= 0"),
-    "codec": (lambda v: v in CONTAINER_BY_CODEC, ", ".join(CONTAINER_BY_CODEC)),
-    "keep_source_audio": (lambda v: isinstance(v, bool), "true or false"),
-    "overwrite": (lambda v: isinstance(v, bool), "true or false"),
-    "landmark_backend": (lambda v: v in ("face-alignment", "dlib"), "face-alignment or dlib"),
-}
-
-
-def check_render_options(options: Mapping[str, Any], where: str = "render options") -> None:
-    """Check render options (named as `RenderRequest` fields) before any work starts.
-
-    Args:
-        options (`Mapping[str, Any]`): e.g. `{"steps": 10, "codec": "prores"}`.
-        where (`str`): where the options came from, for the message.
-
-    Raises:
-        `InvalidParameterError`: an unknown option, or a value of the wrong kind (the message names both).
-    """
-    unknown = sorted(set(options) - RENDER_OPTION_NAMES)
-    if unknown:
-        raise InvalidParameterError(
-            f"{where}: unknown option(s) {', '.join(unknown)}; known options: {', '.join(sorted(RENDER_OPTION_NAMES))}"
-        )
-    for name, value in options.items():
-        check, expected = _OPTION_CHECKS.get(name, (lambda _: True, ""))
-        if not check(value):
-            raise InvalidParameterError(f"{where}: {name} must be {expected}, not {value!r}")
 
 
 @dataclass(frozen=True)
@@ -116,13 +49,6 @@ class SourceFile:
         info = os.stat(path)
         return cls(path=Path(path), size=info.st_size, mtime_ns=info.st_mtime_ns)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"path": str(self.path), "size": self.size, "mtime_ns": self.mtime_ns}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SourceFile":
-        return cls(path=Path(data["path"]), size=int(data["size"]), mtime_ns=int(data["mtime_ns"]))
-
 
 @dataclass(frozen=True)
 class AudioPiece:
@@ -143,25 +69,6 @@ class AudioPiece:
     offset: Fraction
     label: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": str(self.path),
-            "file_start": str(self.file_start),
-            "duration": str(self.duration),
-            "offset": str(self.offset),
-            "label": self.label,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "AudioPiece":
-        return cls(
-            path=Path(data["path"]),
-            file_start=Fraction(data["file_start"]),
-            duration=Fraction(data["duration"]),
-            offset=Fraction(data["offset"]),
-            label=data.get("label", ""),
-        )
-
 
 @dataclass(frozen=True)
 class ClipJob:
@@ -181,7 +88,8 @@ class ClipJob:
         audio_sample_rate (`int`): rate of the assembled audio.
         face (`FaceChoice`): which face to regenerate.
         occluders (`tuple[dict, ...]`): occlusion prompts as plain dicts.
-        options (`dict[str, Any]`): render options, named as `RenderRequest` fields (codec, weights, steps, ...).
+        options (`RenderOptions`): how to render; a mapping of option names (an older job's JSON) is read into one,
+            the options it leaves out at their defaults.
     """
 
     job_id: str
@@ -197,10 +105,11 @@ class ClipJob:
     audio_sample_rate: int
     face: FaceChoice = field(default_factory=FaceChoice)
     occluders: tuple[dict[str, Any], ...] = ()
-    options: dict[str, Any] = field(default_factory=dict)
+    options: RenderOptions = field(default_factory=RenderOptions)
 
     def __post_init__(self) -> None:
-        check_render_options(self.options, where=f"job {self.job_id!r}")
+        if not isinstance(self.options, RenderOptions):
+            object.__setattr__(self, "options", RenderOptions.from_dict(self.options, where=f"job {self.job_id!r}"))
         if not 0 <= self.start_frame < self.end_frame:
             raise InvalidParameterError(
                 f"job {self.job_id!r}: frame range [{self.start_frame}, {self.end_frame}) is empty or negative"
@@ -211,10 +120,6 @@ class ClipJob:
         """Number of frames the render writes (handles included)."""
         return self.end_frame - self.start_frame
 
-    @property
-    def codec(self) -> str:
-        return self.options.get("codec", RenderRequest.codec)
-
     def content_hash(self) -> str:
         """SHA-256 over everything that changes the output, as canonical JSON.
 
@@ -223,14 +128,14 @@ class ClipJob:
         """
         identity = {
             "format": JOB_FORMAT,
-            "source": self.source.to_dict(),
+            "source": to_plain(self.source),
             "frame_rate": str(self.frame_rate),
             "frames": [self.start_frame, self.end_frame],
             "timecode_start": self.timecode_start,
             "audio": [self.audio_sha256, self.audio_sample_rate],
-            "face": self.face.to_dict(),
+            "face": to_plain(self.face),
             "occluders": list(self.occluders),
-            "options": {k: v for k, v in self.options.items() if k not in _OUTPUT_NEUTRAL_OPTIONS},
+            "options": self.options.hashed(),
         }
         canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
@@ -238,7 +143,7 @@ class ClipJob:
     def output_name(self) -> str:
         """File name of this job's render: the clip name made filesystem-safe, the hash, the codec's container."""
         stem = re.sub(r"[^A-Za-z0-9._-]+", "_", self.name).strip("._") or "clip"
-        return f"{stem[:60]}_{self.content_hash()[:12]}{CONTAINER_BY_CODEC.get(self.codec, '.mov')}"
+        return f"{stem[:60]}_{self.content_hash()[:12]}{CODECS[self.options.codec].container}"
 
     def render_request(self, output: Path) -> RenderRequest:
         """The engine request that renders this job into `output`."""
@@ -250,42 +155,12 @@ class ClipJob:
             end_frame=self.end_frame,
             face=self.face,
             occluders=self.occluders,
-            **self.options,
+            options=self.options,
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "job_id": self.job_id,
-            "name": self.name,
-            "source": self.source.to_dict(),
-            "frame_rate": str(self.frame_rate),
-            "start_frame": self.start_frame,
-            "end_frame": self.end_frame,
-            "timecode_start": self.timecode_start,
-            "audio_pieces": [piece.to_dict() for piece in self.audio_pieces],
-            "audio_file": str(self.audio_file),
-            "audio_sha256": self.audio_sha256,
-            "audio_sample_rate": self.audio_sample_rate,
-            "face": self.face.to_dict(),
-            "occluders": [dict(prompt) for prompt in self.occluders],
-            "options": dict(self.options),
-        }
+        return to_plain(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ClipJob":
-        return cls(
-            job_id=data["job_id"],
-            name=data["name"],
-            source=SourceFile.from_dict(data["source"]),
-            frame_rate=Fraction(data["frame_rate"]),
-            start_frame=int(data["start_frame"]),
-            end_frame=int(data["end_frame"]),
-            timecode_start=int(data["timecode_start"]),
-            audio_pieces=tuple(AudioPiece.from_dict(piece) for piece in data["audio_pieces"]),
-            audio_file=Path(data["audio_file"]),
-            audio_sha256=data["audio_sha256"],
-            audio_sample_rate=int(data["audio_sample_rate"]),
-            face=FaceChoice.from_dict(data.get("face") or {}),
-            occluders=tuple(data.get("occluders") or ()),
-            options=dict(data.get("options") or {}),
-        )
+        return from_plain(cls, data)

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from keydub.core.errors import InvalidParameterError, JobStoreError, OutputNotWritableError
+from keydub.core.plain_data import from_plain
 
 
 # Schema version in `PRAGMA user_version`; a store written by a newer Keydub is refused rather than misread.
@@ -617,32 +618,14 @@ def _dumps(value: dict[str, Any] | None) -> str | None:
 
 def _record(row: sqlite3.Row) -> JobRecord:
     # A read-only connection to a store not migrated yet has only the v1 columns.
-    queue = {key: row[key] for key in row.keys() if key not in _COLUMNS_V1}
-    progress = None
-    if queue.get("stage") is not None:
-        progress = JobProgress(
-            stage=queue["stage"],
-            done=queue["done"],
-            total=queue["total"],
-            unit=queue["unit"] or "frames",
-            eta_seconds=queue["eta_seconds"],
-        )
-    return JobRecord(
-        job_id=row["job_id"],
-        name=row["name"],
-        job_hash=row["job_hash"],
-        state=JobState(row["state"]),
-        output=Path(row["output"]) if row["output"] else None,
-        message=row["message"],
-        job=json.loads(row["job"]) if row["job"] else None,
-        result=json.loads(row["result"]) if row["result"] else None,
-        updated_at=row["updated_at"],
-        submitted_at=queue.get("submitted_at"),
-        owner=queue.get("owner"),
-        lease_until=queue.get("lease_until"),
-        started_at=queue.get("started_at"),
-        attempts=queue.get("attempts") or 0,
-        is_cancel_requested=bool(queue.get("cancel_requested")),
-        device=queue.get("device"),
-        progress=progress,
+    values = {key: row[key] for key in row.keys()}
+    progress = {name: values.pop(name, None) for name in ("stage", "done", "total", "unit", "eta_seconds")}
+    values.update(
+        output=values["output"] or None,
+        job=json.loads(values["job"]) if values["job"] else None,
+        result=json.loads(values["result"]) if values["result"] else None,
+        attempts=values.get("attempts") or 0,
+        is_cancel_requested=bool(values.pop("cancel_requested", 0)),
+        progress={**progress, "unit": progress["unit"] or "frames"} if progress["stage"] is not None else None,
     )
+    return from_plain(JobRecord, values)

@@ -322,7 +322,7 @@ def copy_renderer(request: RenderRequest, progress: ProgressCallback | None = No
     with VideoWriter(
         request.output,
         like=info,
-        codec=request.codec,
+        codec=request.options.codec,
         overwrite=request.overwrite,
         audio=AudioSpec.from_file(request.audio),
         first_source_frame=request.start_frame,

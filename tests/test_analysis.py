@@ -71,7 +71,7 @@ def test_choices_are_derived_without_tracking_again(tmp_path):
 
 
 def test_a_render_refuses_the_analysis_of_another_clip(tmp_path):
-    from test_render import request_for, write_wav
+    from test_render import PassThroughPipeline, request_for, write_wav
 
     from keydub.core.render import render_clip
 
@@ -81,7 +81,7 @@ def test_a_render_refuses_the_analysis_of_another_clip(tmp_path):
     analysis = analyse_clip(other, backend=backend)
     request = request_for(clip, write_wav(tmp_path / "dub.wav", 1.0), tmp_path / "out.mkv")
     with pytest.raises(InvalidParameterError, match="the clip analysis is of .*b.mkv, not of the clip to render"):
-        render_clip(request, landmark_backend=backend, analysis=analysis)
+        render_clip(request, pipeline=PassThroughPipeline(), landmark_backend=backend, analysis=analysis)
     assert not (tmp_path / "out.mkv").exists()
 
 

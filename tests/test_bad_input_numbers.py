@@ -11,6 +11,7 @@ from bad_input import assert_refused, run_cli, snapshot, write_wav
 from media_fixtures import make_test_clip
 
 from keydub.core.media.audio import iter_audio, load_audio
+from keydub.core.render.options import option_from_text
 from keydub.plugin.cli import _numbers as numbers
 
 
@@ -54,10 +55,11 @@ def test_extreme_numbers_are_refused_with_the_allowed_range(workspace, capsys, a
 
 
 def test_the_parsers_keep_what_is_in_range():
-    assert numbers.seed(str(2**64 - 1)) == 2**64 - 1
+    assert option_from_text("seed", str(2**64 - 1)) == 2**64 - 1
     assert numbers.seconds_offset("-1/25") == Fraction(-1, 25)
     assert numbers.seconds_offset("0.04") == Fraction(1, 25)
-    assert numbers.guidance("5") == 5.0 and numbers.steps("10") == 10 and numbers.frame_count("0") == 0
+    assert option_from_text("audio_guidance", "5") == 5.0 and option_from_text("steps", "10") == 10
+    assert numbers.frame_count("0") == 0
 
 
 def test_a_dub_offset_of_days_costs_no_memory(tmp_path):

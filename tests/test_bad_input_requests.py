@@ -46,13 +46,13 @@ def test_keeping_the_sound_of_a_silent_clip_is_refused_before_any_model_work(tmp
 
 
 def test_a_clip_with_sound_passes_the_check(tmp_path):
+    from keydub.core.render.options import RenderOptions
     from keydub.core.render.path import check_request
     from keydub.core.render.request import RenderRequest
 
     clip = make_test_clip(tmp_path / "talk.mkv", frame_count=3, audio_rate=16000, audio=sine())
     dub = write_wav(tmp_path / "dub.wav")
-    info, start, end = check_request(
-        RenderRequest(video=clip, audio=dub, output=tmp_path / "out.mkv", keep_source_audio=True, codec="ffv1")
-    )
-    assert (start, end) == (0, 3) and info.audio_streams
+    options = RenderOptions(keep_source_audio=True, codec="ffv1")
+    checked = check_request(RenderRequest(video=clip, audio=dub, output=tmp_path / "out.mkv", options=options))
+    assert checked.frames == (0, 3) and checked.info.audio_streams
     assert sorted(path.name for path in Path(tmp_path).iterdir()) == ["dub.wav", "talk.mkv"]

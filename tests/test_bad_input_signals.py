@@ -33,7 +33,7 @@ from keydub.core.media.writer import VideoWriter
 def stand_in_render(self, request, progress=None, cancel=None):
     info = probe(request.video)
     cache = CropCache(info.frame_count, 16, "uint8")
-    with cache, VideoWriter(request.output, like=info, codec=request.codec) as writer:
+    with cache, VideoWriter(request.output, like=info, codec=request.options.codec) as writer:
         for frame in read_frames(request.video):
             writer.write(frame)
         Path(os.environ["KEYDUB_TEST_READY"]).write_text("writing")

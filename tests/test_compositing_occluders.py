@@ -19,7 +19,7 @@ from keydub.core.occlusion import (
     OcclusionPrompt,
     latent_mask_without_occluders,
     occluder_crop_mask,
-    occluder_masks_for_window,
+    occluder_masks_for_range,
     paste_back_with_occluders,
 )
 
@@ -34,7 +34,7 @@ def shot(tmp_path):
     clip = make_test_clip(tmp_path / "shot.mkv", width=WIDTH, height=HEIGHT, frame_count=8, frames=scene)
     masker = OcclusionMasker(ColourSegmenter(image_size=WIDTH), identity="colour-v1")
     prompts = [OcclusionPrompt(1, 2, ((25.0, 25.0),), (1,))]
-    occluders = occluder_masks_for_window(clip, (1, 7), prompts, masker=masker, cache=OcclusionMaskCache(tmp_path))
+    occluders = occluder_masks_for_range(clip, (1, 7), prompts, masker=masker, cache=OcclusionMaskCache(tmp_path))
     window = crop.CropWindow(center_x=40, center_y=32, size=CROP, output_size=CROP)
     return clip, occluders, window
 

@@ -37,7 +37,8 @@ def two_faces(index: int) -> list:
 
 
 def engine_with(tmp_path: Path, faces=one_face) -> tuple[Engine, IndexedFaceBackend]:
-    backend = IndexedFaceBackend(faces, (HEIGHT, WIDTH))
+    # Under a registered name, so that a request (whose options name only registered backends) may ask for it.
+    backend = IndexedFaceBackend(faces, (HEIGHT, WIDTH), name="dlib")
     return Engine(cache_dir=tmp_path / "cache", landmark_backends={backend.name: backend}), backend
 
 
@@ -46,7 +47,7 @@ def test_one_engine_renders_two_clips_and_loads_the_pipeline_once(tmp_path, weig
     dub = write_wav(tmp_path / "dub.wav", 1.0)
     for name, frames in (("a", 14), ("b", 20)):
         clip = make_test_clip(tmp_path / f"{name}.mkv", width=WIDTH, height=HEIGHT, frame_count=frames)
-        request = request_for(clip, dub, tmp_path / f"{name}_out.mkv", weights, landmark_backend="indexed")
+        request = request_for(clip, dub, tmp_path / f"{name}_out.mkv", weights)
         result = engine.render(request)
         assert result.frame_count == probe(result.output).frame_count == frames
     assert engine.loads["pipeline"] == 1
@@ -61,11 +62,11 @@ def test_the_analysis_cache_is_hit_on_the_second_call_even_by_another_engine(tmp
     clip = make_test_clip(tmp_path / "clip.mkv", width=WIDTH, height=HEIGHT, frame_count=30)
     engine, backend = engine_with(tmp_path)
     events: list[Progress] = []
-    first = engine.analyse_clip(clip, 0, 30, "indexed", progress=events.append)
+    first = engine.analyse_clip(clip, 0, 30, "dlib", progress=events.append)
     assert backend.source_frames_seen == 30 and events[-1] == Progress(Stage.LANDMARKS, 30, 30)
-    second = engine.analyse_clip(clip, 10, 20, "indexed", crop_size=FRAME_SIZE)
+    second = engine.analyse_clip(clip, 10, 20, "dlib", crop_size=FRAME_SIZE)
     again, other_backend = engine_with(tmp_path)  # same cache folder, fresh process state
-    third = again.analyse_clip(clip, 5, 25, "indexed")
+    third = again.analyse_clip(clip, 5, 25, "dlib")
     assert backend.source_frames_seen == 30 and other_backend.source_frames_seen == 0  # no landmark call
     assert [t.track_id for t in second.tracks] == [t.track_id for t in first.tracks] == [0]
     assert (second.start, second.end, len(second.windows), second.crop_size) == (10, 20, 10, FRAME_SIZE)
@@ -75,9 +76,9 @@ def test_the_analysis_cache_is_hit_on_the_second_call_even_by_another_engine(tmp
 def test_a_changed_file_is_analysed_again(tmp_path):
     clip = make_test_clip(tmp_path / "clip.mkv", width=WIDTH, height=HEIGHT, frame_count=14)
     engine, backend = engine_with(tmp_path)
-    engine.analyse_clip(clip, backend="indexed")
+    engine.analyse_clip(clip, backend="dlib")
     make_test_clip(clip, width=WIDTH, height=HEIGHT, frame_count=16)  # re-exported under the same name
-    assert engine.analyse_clip(clip, backend="indexed").info.frame_count == 16
+    assert engine.analyse_clip(clip, backend="dlib").info.frame_count == 16
     assert backend.source_frames_seen == 14 + 16
 
 
@@ -147,9 +148,7 @@ def test_a_render_cancelled_mid_denoising_stops_within_one_step_and_leaves_no_fi
                 thread.join()
 
     with pytest.raises(RenderInterruptedError):
-        engine.render(
-            request_for(clip, dub, output, weights, landmark_backend="indexed"), stop_at_step_three, cancel=token
-        )
+        engine.render(request_for(clip, dub, output, weights), stop_at_step_three, cancel=token)
     interpolation = [e.done for e in steps if e.stage == Stage.INTERPOLATION]
     assert interpolation == [1, 2, 3]  # step 4 never reported: stopped right after the step it was cancelled in
     assert not output.exists()
@@ -163,7 +162,7 @@ def test_each_stage_of_a_render_ends_at_its_total_and_steps_are_steps_times_call
     clip = make_test_clip(tmp_path / "clip.mkv", width=WIDTH, height=HEIGHT, frame_count=50)
     dub = write_wav(tmp_path / "dub.wav", 2.0)
     events: list[Progress] = []
-    request = request_for(clip, dub, tmp_path / "out.mkv", weights, landmark_backend="indexed", steps=10)
+    request = request_for(clip, dub, tmp_path / "out.mkv", weights, steps=10)
     previews = []
     result = engine.render(
         request, events.append, callback_on_step_end=lambda pipe, step, sigma, kw: previews.append((kw["stage"], step))
@@ -191,7 +190,7 @@ def test_each_stage_of_a_render_ends_at_its_total_and_steps_are_steps_times_call
 def test_a_face_choice_by_click_picks_the_track_under_it(tmp_path):
     engine, _ = engine_with(tmp_path, two_faces)
     clip = make_test_clip(tmp_path / "clip.mkv", width=WIDTH, height=HEIGHT, frame_count=30)
-    analysis = engine.analyse_clip(clip, 10, 20, "indexed", face=FaceChoice(point=(26.0, 40.0), frame=12))
+    analysis = engine.analyse_clip(clip, 10, 20, "dlib", face=FaceChoice(point=(26.0, 40.0), frame=12))
     assert set(analysis.face.track_ids.tolist()) == {1}
     assert analysis.to_dict()["target_track_ids"] == [1] * 10
     assert analysis.for_range(10, 20, face=FaceChoice(track_id=0)).face.track_ids.tolist() == [0] * 10
@@ -207,11 +206,9 @@ def test_a_cancel_during_the_landmark_pass_caches_nothing(tmp_path, weights):
         if event.stage == Stage.LANDMARKS and event.done == 5:
             token.cancel()
 
-    request = request_for(
-        clip, write_wav(tmp_path / "dub.wav", 1.2), tmp_path / "out.mkv", weights, landmark_backend="indexed"
-    )
+    request = request_for(clip, write_wav(tmp_path / "dub.wav", 1.2), tmp_path / "out.mkv", weights)
     with pytest.raises(RenderInterruptedError):
         engine.render(request, stop_at_frame_five, cancel=token)
     assert backend.source_frames_seen <= 8  # stopped within one detection batch
     assert engine.loads["pipeline"] == 0 and not (tmp_path / "out.mkv").exists()
-    assert engine.analysis_cache.get(clip, "indexed") is None  # a partial pass is not kept
+    assert engine.analysis_cache.get(clip, "dlib") is None  # a partial pass is not kept

@@ -21,6 +21,7 @@ from keydub.core.model.pipeline import (
     default_dtype,
     vae_frames_that_fit,
 )
+from keydub.core.model.sampling import SamplingConfig
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +54,7 @@ def test_every_attention_is_pytorch_sdpa(monkeypatch):
     for unet in (pipe.keyframe_unet, pipe.interpolation_unet):
         unet.register_forward_pre_hook(lambda module, args: inside_unet.append(True))
         unet.register_forward_hook(lambda module, args, output: inside_unet.clear())
-    run(pipe, 14, output_type="latent", sigmas=(700.0, 0.0))
+    run(pipe, 14, output_type="latent", sampling=SamplingConfig(sigmas=(700.0, 0.0)))
     # One U-Net call per stage (14 frames, one step), each running its 16 attention layers through SDPA.
     assert len(calls) == 2 * 16
     # The math kernel is not among those allowed on CUDA.
@@ -114,7 +115,7 @@ def test_compiled_unets_trace_once_per_batch_shape():
     """Static shapes: one graph per U-Net for the single call shape, none per step (the noise level is a tensor,
     so the graph does not specialise on it), and the same result as eager."""
     pipe = tiny_pipeline()
-    eager = run(pipe, 14, output_type="latent", sigmas=(700.0, 4.248, 0.0))
+    eager = run(pipe, 14, output_type="latent", sampling=SamplingConfig(sigmas=(700.0, 4.248, 0.0)))
     graphs = []
 
     def record_graph(graph_module, example_inputs):
@@ -123,7 +124,7 @@ def test_compiled_unets_trace_once_per_batch_shape():
 
     torch._dynamo.reset()
     pipe.enable_torch_compile(backend=record_graph)
-    compiled = run(pipe, 14, output_type="latent", sigmas=(700.0, 4.248, 0.0))
+    compiled = run(pipe, 14, output_type="latent", sampling=SamplingConfig(sigmas=(700.0, 4.248, 0.0)))
     assert len(graphs) == 2
     assert torch.equal(compiled[0][1], eager[0][1])
 

@@ -24,7 +24,7 @@ def test_preview_tints_only_the_region_on_the_real_clip(
             str(talking_clip),
             "-o",
             str(output),
-            "--backend",
+            "--landmark-backend",
             "dlib",
             "--in",
             "10",
@@ -52,7 +52,7 @@ def test_preview_tints_only_the_region_on_the_real_clip(
 
 def test_bad_face_point_fails_with_one_line_and_writes_nothing(talking_clip, tmp_path, capsys):
     output = tmp_path / "mask.mp4"
-    code = main(["mask", str(talking_clip), "-o", str(output), "--face", "left-eye", "--backend", "dlib"])
+    code = main(["mask", str(talking_clip), "-o", str(output), "--face", "left-eye", "--landmark-backend", "dlib"])
     assert code == 1
     assert capsys.readouterr().err.startswith("Error: --face 'left-eye' is not X,Y or X,Y@FRAME")
     assert list(tmp_path.iterdir()) == []
@@ -61,7 +61,7 @@ def test_bad_face_point_fails_with_one_line_and_writes_nothing(talking_clip, tmp
 def test_an_existing_output_is_kept(talking_clip, tmp_path, capsys):
     output = tmp_path / "mask.mp4"
     output.write_bytes(b"keep me")
-    code = main(["mask", str(talking_clip), "-o", str(output), "--backend", "dlib", "--quiet"])
+    code = main(["mask", str(talking_clip), "-o", str(output), "--landmark-backend", "dlib", "--quiet"])
     assert code == 1 and "already exists" in capsys.readouterr().err  # refused before the landmark pass
     assert output.read_bytes() == b"keep me"
 

@@ -1,12 +1,14 @@
 """Timecode maths: known SMPTE values, exhaustive round trips around minute boundaries, OTIO agreement, errors."""
 
+import subprocess
+import sys
 from fractions import Fraction
 
 import opentimelineio as otio
 import pytest
 
 from keydub.core.errors import InvalidParameterError
-from keydub.core.media.timecode import (
+from keydub.core.timecode import (
     frames_to_timecode,
     is_drop_frame_timecode,
     nominal_rate,
@@ -129,3 +131,18 @@ def test_frames_to_timecode_refuses_negative_frames_and_drop_frame_at_25() -> No
         frames_to_timecode(-1, Fraction(25))
     with pytest.raises(InvalidParameterError, match="not at 25 fps"):
         frames_to_timecode(10, Fraction(25), drop_frame=True)
+
+
+def test_the_timecode_module_imports_only_the_standard_library():
+    # The Resolve bridge loads under a bare Python: whatever it shares with the engine must need nothing else.
+    code = (
+        "import sys; import keydub.core.timecode; "
+        "print(' '.join(sorted(m for m in sys.modules if m.partition('.')[0] not in sys.stdlib_module_names)))"
+    )
+    # Besides the standard library: the interpreter's own `__main__` and the finder of an editable install.
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    keydub = {name for name in loaded if name.startswith("keydub")}
+    assert keydub == {"keydub", "keydub.core", "keydub.core.errors", "keydub.core.timecode"}
+    assert {name for name in loaded if not name.startswith("keydub")} <= {"__main__"} | {
+        name for name in loaded if name.startswith("__editable__")
+    }

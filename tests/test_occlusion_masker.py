@@ -17,7 +17,7 @@ from keydub.core.occlusion import (
     OcclusionMasker,
     OcclusionPrompt,
     SquareRegion,
-    occluder_masks_for_window,
+    occluder_masks_for_range,
     save_brush_mask,
 )
 from keydub.core.occlusion.region import region_around
@@ -125,7 +125,7 @@ def test_pieces_go_forward_from_the_first_prompt_then_backward_sharing_one_frame
         plan_pieces((0, 5), 0, 1)
 
 
-def test_propagation_covers_the_window_once_with_exact_masks_across_pieces(masker, segmenter):
+def test_propagation_covers_the_range_once_with_exact_masks_across_pieces(masker, segmenter):
     session = masker.init_session(shot(), start_frame=100, region=REGION, piece_frames=6)
     masker.add_click(session, 108, 1, [(30 + 8, 25)], [1])
     masker.add_box(session, 115, 2, (58, 44, 72, 56))
@@ -137,7 +137,7 @@ def test_propagation_covers_the_window_once_with_exact_masks_across_pieces(maske
         assert all(mask.shape == (HEIGHT, WIDTH) and mask.dtype == bool for mask in masks.values())
         np.testing.assert_array_equal(masks[1], painted(RED, index), err_msg=f"frame {frame}")
         # Object 2 is first prompted on 115, three pieces away from the earliest frames: its prompt rides along
-        # in every piece's state, so it is tracked over the whole window.
+        # in every piece's state, so it is tracked over the whole range.
         np.testing.assert_array_equal(masks[2], painted(GREEN, index), err_msg=f"frame {frame}")
     assert frames == list(range(108, 120)) + list(range(107, 99, -1))
     # Five pieces; each state holds the piece plus each object's nearest prompted frame outside it.
@@ -241,8 +241,8 @@ def test_masks_are_clipped_to_the_region_and_padding_reads_as_black():
     ("action", "fragment"),
     [
         (lambda m, s: m.add_click(s, 105, 1, [(96, 10)], [1]), "click (96, 10) on frame 105 is outside the 96x80"),
-        (lambda m, s: m.add_click(s, 99, 1, [(10, 10)], [1]), "frame 99 is outside the render window, source frames"),
-        (lambda m, s: m.add_click(s, 120, 1, [(10, 10)], [1]), "frame 120 is outside the render window"),
+        (lambda m, s: m.add_click(s, 99, 1, [(10, 10)], [1]), "frame 99 is outside the render range, source frames"),
+        (lambda m, s: m.add_click(s, 120, 1, [(10, 10)], [1]), "frame 120 is outside the render range"),
         (lambda m, s: m.add_click(s, 105, 1, [(10, 10)], [0]), "only negative clicks"),
         (lambda m, s: m.add_click(s, 105, 1, [(10, 10)], [1, 1]), "1 points but 2 labels"),
         (lambda m, s: m.add_box(s, 105, 1, (10, 10, 97, 20)), "reaches outside the 96x80 frame"),
@@ -264,9 +264,9 @@ def test_bad_prompts_are_refused_naming_the_value(masker, action, fragment):
 
 
 def test_bad_sessions_are_refused(masker):
-    with pytest.raises(InvalidParameterError, match="window 95-110 .* not inside the frames given, frames 100-119"):
+    with pytest.raises(InvalidParameterError, match="frames 95-110 .* not inside the frames given, frames 100-119"):
         masker.init_session(shot(), (95, 110), start_frame=100)
-    with pytest.raises(InvalidParameterError, match=r"face_boxes has shape \(3, 4\) but the window has 20 frames"):
+    with pytest.raises(InvalidParameterError, match=r"face_boxes has shape \(3, 4\) but the range has 20 frames"):
         masker.init_session(shot(), start_frame=100, face_boxes=np.zeros((3, 4)))
     session = masker.init_session(shot(), start_frame=100, region=REGION)
     with pytest.raises(InvalidParameterError, match="no occluder prompt yet"):
@@ -311,23 +311,23 @@ def test_the_cache_skips_the_segmenter_for_the_same_prompts(tmp_path):
         OcclusionPrompt(1, 104, ((27.0, 22.0),), (1,)).to_dict(),
         {"object_id": 2, "frame": 112, "mask": str(brush)},
     ]
-    first = occluder_masks_for_window(shot(), (100, 120), prompts, start_frame=100, masker=masker, cache=cache)
+    first = occluder_masks_for_range(shot(), (100, 120), prompts, start_frame=100, masker=masker, cache=cache)
     calls = segmenter.calls.copy()
     assert calls["init_state"] == 2 and calls["propagate"] == 2
     for frame, union in first:
         np.testing.assert_array_equal(union, painted(RED, frame - 100) | painted(GREEN, frame - 100))
     np.testing.assert_array_equal(first.masks(107)[2], painted(GREEN, 7))
 
-    again = occluder_masks_for_window(shot(), (100, 120), prompts, start_frame=100, masker=masker, cache=cache)
+    again = occluder_masks_for_range(shot(), (100, 120), prompts, start_frame=100, masker=masker, cache=cache)
     assert segmenter.calls == calls and again.path == first.path
 
     moved = [dict(prompts[0], points=[[28.0, 22.0]]), prompts[1]]
-    changed = occluder_masks_for_window(shot(), (100, 120), moved, start_frame=100, masker=masker, cache=cache)
+    changed = occluder_masks_for_range(shot(), (100, 120), moved, start_frame=100, masker=masker, cache=cache)
     assert segmenter.calls["init_state"] == 4 and changed.path != first.path
     painted_again = painted(GREEN, 12).copy()
     painted_again[0, 0] = True  # the same file name, other content: a new key
     save_brush_mask(painted_again, brush)
-    occluder_masks_for_window(shot(), (100, 120), prompts, start_frame=100, masker=masker, cache=cache)
+    occluder_masks_for_range(shot(), (100, 120), prompts, start_frame=100, masker=masker, cache=cache)
     assert segmenter.calls["init_state"] == 6
     assert sorted(path.name.startswith(".") for path in cache.root.iterdir()) == [False, False, False]
 
@@ -342,7 +342,7 @@ def test_an_interrupted_run_leaves_no_cache_entry(tmp_path, masker, segmenter):
 
     segmenter.propagate = failing
     with pytest.raises(KeyboardInterrupt):
-        occluder_masks_for_window(shot(), (100, 120), prompts, start_frame=100, masker=masker, cache=cache)
+        occluder_masks_for_range(shot(), (100, 120), prompts, start_frame=100, masker=masker, cache=cache)
     assert list(cache.root.iterdir()) == []
 
 

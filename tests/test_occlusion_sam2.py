@@ -22,7 +22,7 @@ from keydub.core.occlusion import (
     OcclusionPrompt,
     Sam2Segmenter,
     SquareRegion,
-    occluder_masks_for_window,
+    occluder_masks_for_range,
 )
 from keydub.core.occlusion import masker as masker_module
 from keydub.core.occlusion.segmenter import build_sam2_segmenter
@@ -129,8 +129,8 @@ def test_real_clip_window_is_cached_at_source_resolution(masker, talking_clip, t
 
     monkeypatch.setattr(masker.segmenter, "init_state", counting_init_state)
     cache = OcclusionMaskCache(tmp_path)
-    masks = occluder_masks_for_window(talking_clip, (120, 123), prompts, face_boxes=boxes, masker=masker, cache=cache)
-    again = occluder_masks_for_window(talking_clip, (120, 123), prompts, face_boxes=boxes, masker=masker, cache=cache)
+    masks = occluder_masks_for_range(talking_clip, (120, 123), prompts, face_boxes=boxes, masker=masker, cache=cache)
+    again = occluder_masks_for_range(talking_clip, (120, 123), prompts, face_boxes=boxes, masker=masker, cache=cache)
     assert states == [3] and again.path == masks.path  # one piece of three frames, then the cache
     assert masks.region == SquareRegion(x0=140, y0=410, side=800)  # 1.6 x the 500 px box, on its centre
     frames = []

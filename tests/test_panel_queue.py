@@ -43,7 +43,7 @@ def job(tmp_path, folder) -> ClipJob:
 
 def other(job: ClipJob, name: str) -> ClipJob:
     """Another job of the same clip with other settings (so another output)."""
-    return replace(job, job_id=f"{job.job_id}-{name}", name=name, options={**job.options, "seed": 1})
+    return replace(job, job_id=f"{job.job_id}-{name}", name=name, options=replace(job.options, seed=1))
 
 
 def start_worker(queue: QueueController, delay: float = 0.0, once: bool = True) -> subprocess.Popen:

@@ -8,6 +8,7 @@ from media_fixtures import make_test_clip
 from otio_fixtures import TONES, write_dubbing_timeline, write_tone_wav
 
 from keydub.core.errors import AudioError, InvalidParameterError, KeydubError, MediaNotFoundError, TimelineError
+from keydub.core.render.options import RenderOptions
 from keydub.plugin.panel.controller import PanelController
 from keydub.plugin.panel.events import ClipChanged
 from keydub.plugin.panel.session import ClipSession, SessionStore
@@ -40,7 +41,7 @@ def test_a_video_with_its_dub_opens_as_one_clip_with_timecodes(controller, clip_
     assert session.dub == "dub.wav" and not session.has_face
     job = controller.job(session.clip_id)
     assert (job.start_frame, job.end_frame, job.timecode_start) == (0, 25, 90000)
-    assert job.options == {"codec": "ffv1"} and job.audio_file.is_file()
+    assert job.options == RenderOptions(codec="ffv1") and job.audio_file.is_file()
 
 
 def test_edits_fire_events_and_change_the_job(controller):
@@ -108,7 +109,7 @@ def test_closing_and_reopening_restores_every_choice(controller, clip_and_dub, t
     session = reopened.current
     assert (session.start_frame, session.end_frame) == (3, 20)
     assert session.face.point == (30.0, 20.0) and list(session.occluders) == prompts
-    assert session.params == {"seed": 7} and reopened.render_options == {"codec": "ffv1", "steps": 12}
+    assert session.params == {"seed": 7} and reopened.options == RenderOptions(codec="ffv1", steps=12)
     assert reopened.handles == 2
     assert reopened.job(clip_id).content_hash() == expected_hash
     assert mask.parent.parent == SessionStore(tmp_path / "out").masks
@@ -117,7 +118,7 @@ def test_closing_and_reopening_restores_every_choice(controller, clip_and_dub, t
 def test_per_clip_params_are_limited_and_render_options_checked_like_the_command_line(controller):
     with pytest.raises(InvalidParameterError, match="cannot be set per clip"):
         controller.set_params(controller.current_id, {"codec": "h264"})
-    with pytest.raises(InvalidParameterError, match="steps must be a whole number >= 10"):
+    with pytest.raises(InvalidParameterError, match="steps must be a whole number from 10 to 1000, not 3"):
         controller.set_render_options({"steps": 3})
     with pytest.raises(InvalidParameterError, match="handles"):
         controller.set_render_options({}, handles=-1)

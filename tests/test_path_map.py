@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from keydub.core.errors import InvalidParameterError
+from keydub.core.render.options import RenderOptions
 from keydub.core.render.request import RenderRequest
 from keydub.plugin.cluster.path_map import PathMap, PathMapping
 
@@ -34,21 +35,21 @@ def test_a_request_goes_to_the_nodes_and_its_result_comes_back():
         video=Path("/editor/media/a.mov"),
         audio=Path("/editor/renders/.keydub/audio/x.wav"),
         output=Path("/editor/renders/.keydub/staging/a.1.mkv"),
-        weights="/editor/media/w",
-        vae="stabilityai/stable-video-diffusion-img2vid",
-        codec="ffv1",
+        options=RenderOptions(
+            weights="/editor/media/w", vae="stabilityai/stable-video-diffusion-img2vid", codec="ffv1"
+        ),
     )
 
     data = paths.request_to_node(request)
 
-    assert (data["video"], data["audio"], data["output"], data["weights"]) == (
+    assert (data["video"], data["audio"], data["output"], data["options"]["weights"]) == (
         "/node/media/a.mov",
         "/node/renders/.keydub/audio/x.wav",
         "/node/renders/.keydub/staging/a.1.mkv",
         "/node/media/w",
     )
-    assert data["vae"] == "stabilityai/stable-video-diffusion-img2vid", "a hub id is not a path"
-    assert RenderRequest.from_dict(data).codec == "ffv1"
+    assert data["options"]["vae"] == "stabilityai/stable-video-diffusion-img2vid", "a hub id is not a path"
+    assert RenderRequest.from_dict(data).options.codec == "ffv1"
     result = paths.result_to_editor(
         {"output": data["output"], "frame_count": 3, "passed_through": [[1, "no face"]], "report": {"frames": 3}}
     )

@@ -15,6 +15,7 @@ from tiny_models import save_tiny_weights, tiny_pipeline_components
 
 from keydub.core.errors import AudioError, InvalidParameterError, WeightsNotFoundError
 from keydub.core.model.pipeline import KeySyncPipeline
+from keydub.core.model.sampling import SamplingConfig
 from keydub.core.model.vae import SVD_VAE_CONFIG, decode_latents, encode_frames, spatial_factor
 
 
@@ -64,7 +65,7 @@ def dub_waveform(num_frames: int, seed: int = 0) -> np.ndarray:
 
 def run(pipe: KeySyncPipeline, num_frames: int, **kwargs) -> list[tuple[int, torch.Tensor]]:
     frames, masks = SyntheticClip(num_frames), SyntheticClip(num_frames, masks=True)
-    kwargs = {"frame_rate": Fraction(25), "sigmas": SHORT_SIGMAS, **kwargs}
+    kwargs = {"frame_rate": Fraction(25), "sampling": SamplingConfig(sigmas=SHORT_SIGMAS), **kwargs}
     return list(pipe(frames, masks, dub_waveform(num_frames), **kwargs))
 
 
@@ -128,10 +129,13 @@ def test_batch_sizes_change_nothing_but_float_rounding(short_runs):
 
 def test_another_seed_gives_another_result():
     pipe = tiny_pipeline()
-    first, second = run(pipe, 14, output_type="latent"), run(pipe, 14, output_type="latent", seed=1)
+    first, second = (
+        run(pipe, 14, output_type="latent"),
+        run(pipe, 14, output_type="latent", sampling=SamplingConfig(sigmas=SHORT_SIGMAS, seed=1)),
+    )
     assert (first[0][1] - second[0][1]).abs().max() > 0.1
     generator = torch.Generator().manual_seed(1)
-    assert torch.equal(run(pipe, 14, output_type="latent", seed=generator)[0][1], second[0][1])
+    assert torch.equal(run(pipe, 14, output_type="latent", generator=generator)[0][1], second[0][1])
 
 
 def test_outside_the_mask_latents_are_the_input_latents_bit_exact(short_runs):
@@ -265,25 +269,26 @@ def test_bfloat16_stays_close_to_float32():
         ({"frames": SyntheticClip(0), "masks": SyntheticClip(0, masks=True)}, "no frames"),
         ({"audio_waveform": np.zeros((2, 100), np.float32)}, "mono float array"),
         ({"frame_rate": 25.0}, "positive Fraction"),
-        ({"num_steps": 5, "sigmas": None}, "at least 10"),
-        ({"sigmas": (1.0, 2.0, 0.0)}, "strictly decreasing"),
+        ({"sampling": {"steps": 5, "sigmas": None}}, "at least 10"),
+        ({"sampling": {"sigmas": (1.0, 2.0, 0.0)}}, "strictly decreasing"),
         ({"identity_index": 60}, "outside the clip's frames 0..59"),
-        ({"audio_guidance": float("nan")}, "audio_guidance must be a finite number"),
+        ({"sampling": {"audio_guidance": float("nan")}}, "audio_guidance must be a finite number"),
         ({"output_type": "np"}, "output_type"),
     ],
 )
 def test_bad_inputs_fail_before_any_work(change, message):
     pipe = tiny_pipeline()
+    sampling = {"sigmas": SHORT_SIGMAS, **change.get("sampling", {})}
     arguments = {
         "frames": SyntheticClip(60),
         "masks": SyntheticClip(60, masks=True),
         "audio_waveform": dub_waveform(60),
         "frame_rate": Fraction(25),
-        "sigmas": SHORT_SIGMAS,
-        **change,
+        **{name: value for name, value in change.items() if name != "sampling"},
     }
     with pytest.raises(InvalidParameterError, match=message):
-        pipe(arguments.pop("frames"), arguments.pop("masks"), arguments.pop("audio_waveform"), **arguments)
+        clip = arguments.pop("frames"), arguments.pop("masks"), arguments.pop("audio_waveform")
+        pipe(*clip, sampling=SamplingConfig(**sampling), **arguments)
 
 
 def test_audio_shorter_than_the_clip_fails_before_any_frame():
@@ -329,6 +334,7 @@ import torch
 sys.path[:0] = sys.argv[1:3]
 unet_batch_size, long_frames = int(sys.argv[3]), int(sys.argv[4])
 from test_pipeline import SyntheticClip, dub_waveform, memory_probe_pipeline
+from keydub.core.model.sampling import SamplingConfig
 
 torch.set_num_threads(1)
 libc = ctypes.CDLL("libc.so.6")
@@ -364,7 +370,8 @@ def measure(pipe, name, num_frames):
             phase[0] = f"{name} batch {event.done}"
 
     count, after_chunk = 0, []
-    for _, chunk in pipe(frames, masks, waveform, frame_rate=Fraction(25), sigmas=(700.0, 0.0), progress=on_progress):
+    one_step = SamplingConfig(sigmas=(700.0, 0.0))
+    for _, chunk in pipe(frames, masks, waveform, frame_rate=Fraction(25), sampling=one_step, progress=on_progress):
         count += len(chunk)
         del chunk
         after_chunk.append(heap_in_use())

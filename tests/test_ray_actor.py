@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from keydub.core.render.options import RenderOptions
 from keydub.core.render.request import RenderRequest
 from keydub.plugin.cluster.actor import _on_assigned_devices, check_node_access
 from keydub.plugin.cluster.errors import NodeAccessError
@@ -14,7 +15,10 @@ def request_in(folder: Path, **options) -> RenderRequest:
     (folder / "a.mov").write_bytes(b"picture")
     (folder / "a.wav").write_bytes(b"dub")
     return RenderRequest(
-        video=folder / "a.mov", audio=folder / "a.wav", output=folder / "staging" / "a.mkv", **options
+        video=folder / "a.mov",
+        audio=folder / "a.wav",
+        output=folder / "staging" / "a.mkv",
+        options=RenderOptions(**options),
     )
 
 
@@ -49,4 +53,4 @@ def test_a_node_that_cannot_read_the_dub_names_it(tmp_path):
 )
 def test_a_gpu_render_runs_on_the_gpu_ray_assigned(tmp_path, device, gpus, expected):
     # Ray limits CUDA_VISIBLE_DEVICES to the actor's GPUs, so the assigned GPU is `cuda` inside the actor.
-    assert _on_assigned_devices(request_in(tmp_path, device=device), gpus).device == expected
+    assert _on_assigned_devices(request_in(tmp_path, device=device), gpus).options.device == expected

@@ -6,9 +6,9 @@ import pytest
 from otio_fixtures import RATE, write_three_clip_timeline
 
 from keydub.core.errors import InvalidParameterError
-from keydub.plugin.cli._farm import ray_executor
 from keydub.plugin.cli.main import build_parser, main
 from keydub.plugin.cluster.estimate import DEFAULT_THROUGHPUT_S_PER_S, estimate_cost, format_duration
+from keydub.plugin.timeline.executors import EXECUTORS
 
 
 def test_the_estimate_sums_each_job_at_its_own_rate_exactly():
@@ -103,7 +103,7 @@ def test_the_farm_options_describe_the_executor():
         ]
     )
 
-    executor = ray_executor(args, disable_lines=True)
+    executor = EXECUTORS["ray"].build(args)
 
     assert (executor.address, executor.gpus_per_job) == ("10.0.0.5:6379", 0.5)
     assert executor.path_map.to_node("/Volumes/SAN/ep101/sh010.mov") == "/mnt/san/ep101/sh010.mov"
@@ -125,7 +125,7 @@ def test_a_bad_path_map_is_one_error_line(tmp_path, capsys):
 
 
 def test_each_running_job_has_its_own_progress_line(capsys):
-    from keydub.plugin.cli._farm import JobLines
+    from keydub.plugin.cluster.command_line import JobLines
     from keydub.plugin.cluster.executor import RunningJob
 
     lines = JobLines()
@@ -144,7 +144,7 @@ def test_each_running_job_has_its_own_progress_line(capsys):
 def test_the_json_report_names_the_node_of_each_clip_this_run_rendered():
     from types import SimpleNamespace
 
-    from keydub.plugin.cli._farm import with_nodes
+    from keydub.plugin.cluster.command_line import with_nodes
 
     farm = SimpleNamespace(nodes={"j1": {"node": "gpu-07", "address": "10.0.0.7", "pid": 1, "gpus": ["0"]}})
     report = {

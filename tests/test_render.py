@@ -18,6 +18,7 @@ from keydub.core.errors import AudioError, MediaNotFoundError, NoFaceFoundError,
 from keydub.core.media import probe, read_frames
 from keydub.core.model.pipeline import KeySyncPipeline
 from keydub.core.render import RenderRequest, render_clip
+from keydub.core.render.options import RenderOptions, option_specs
 
 
 FRAME_SIZE = 64  # the tiny weights' crop size
@@ -51,11 +52,11 @@ def write_wav(path: Path, seconds: float, *, rate: int = 16000, channels: int = 
 def request_for(
     clip: Path, audio: Path, output: Path, weights: dict[str, Path] | None = None, **options
 ) -> RenderRequest:
+    """A request on the CPU in float32 to FFV1 with dlib landmarks; `options` are request fields or render options."""
     sources = {} if weights is None else tiny_weight_options(weights)
-    options = {"landmark_backend": "dlib", **options}
-    return RenderRequest(
-        video=clip, audio=audio, output=output, codec="ffv1", device="cpu", dtype="float32", **sources, **options
-    )
+    chosen = {"codec": "ffv1", "device": "cpu", "dtype": "float32", "landmark_backend": "dlib", **sources, **options}
+    fields = {name: chosen.pop(name) for name in list(chosen) if name not in option_specs()}
+    return RenderRequest(video=clip, audio=audio, output=output, options=RenderOptions(**chosen), **fields)
 
 
 def drawn_face(frame_count: int, missing: range = range(0)) -> DrawnFaceBackend:
@@ -79,7 +80,7 @@ def changeable_pixels(frame_shape: tuple[int, ...]) -> np.ndarray:
     ],
 )
 def test_render_keeps_frames_rate_timecode_and_every_pixel_outside_the_mouth(
-    rate, timecode, drop_frame, tmp_path, weights
+    rate, timecode, drop_frame, tmp_path, weights, pipeline
 ):
     clip = make_test_clip(
         tmp_path / "source.mkv",
@@ -94,7 +95,7 @@ def test_render_keeps_frames_rate_timecode_and_every_pixel_outside_the_mouth(
     dub = write_wav(tmp_path / "dub.wav", 2.0)
     output = tmp_path / "out.mkv"
 
-    result = render_clip(request_for(clip, dub, output, weights), landmark_backend=drawn_face(31))
+    result = render_clip(request_for(clip, dub, output, weights), pipeline=pipeline, landmark_backend=drawn_face(31))
 
     source_info, out_info = probe(clip), probe(output)
     assert result.frame_count == out_info.frame_count == 31
@@ -191,14 +192,14 @@ def test_missing_audio_is_a_clear_error_and_writes_nothing(tmp_path, small_clip,
 
 
 def test_unreadable_and_empty_audio_are_clear_errors(tmp_path, small_clip, pipeline):
-    not_audio = tmp_path / "notes.wav"
+    not_audio, face = tmp_path / "notes.wav", drawn_face(14)
     not_audio.write_text("this is not audio")
     with pytest.raises(Exception) as error:
-        render_clip(request_for(small_clip, not_audio, tmp_path / "a.mkv"), pipeline=pipeline)
+        render_clip(request_for(small_clip, not_audio, tmp_path / "a.mkv"), pipeline=pipeline, landmark_backend=face)
     assert "notes.wav" in str(error.value) and type(error.value).__module__.startswith("keydub")
     empty = write_wav(tmp_path / "empty.wav", 0.0)
     with pytest.raises(AudioError, match="no samples"):
-        render_clip(request_for(small_clip, empty, tmp_path / "b.mkv"), pipeline=pipeline)
+        render_clip(request_for(small_clip, empty, tmp_path / "b.mkv"), pipeline=pipeline, landmark_backend=face)
     assert not (tmp_path / "a.mkv").exists() and not (tmp_path / "b.mkv").exists()
 
 
@@ -242,12 +243,14 @@ def test_ctrl_c_mid_render_leaves_no_file(tmp_path, pipeline):
 
 def test_real_clip_renders_with_dlib_landmarks(tmp_path, talking_clip, dub_speech, pipeline, analysis_cache_dir):
     from keydub.core.analysis import AnalysisCache, analyse_clip
+    from keydub.core.faces import get_landmark_backend
 
     output = tmp_path / "out.mkv"
     analysis = analyse_clip(talking_clip, 100, 130, "dlib", cache=AnalysisCache(analysis_cache_dir / "analysis"))
     result = render_clip(
         request_for(talking_clip, dub_speech, output, start_frame=100, end_frame=130),
         pipeline=pipeline,
+        landmark_backend=get_landmark_backend("dlib"),
         analysis=analysis,
     )
     info = probe(output)
@@ -313,7 +316,7 @@ class PassThroughPipeline:
     def keyframe_batches_per_round(self):
         return 1
 
-    def planned_steps(self, num_frames, num_steps=10, sigmas=None, batches_per_round=None):
+    def planned_steps(self, num_frames, sampling=None, batches_per_round=None):
         return 0  # it runs no denoising step
 
     def generate_many(self, clips, **options):
@@ -361,7 +364,7 @@ def test_peak_memory_of_a_three_minute_render_matches_a_ten_second_one(tmp_path)
 
 def test_an_occluder_in_front_of_the_mouth_keeps_its_source_pixels(tmp_path, pipeline, monkeypatch):
     pytest.importorskip("sam2", reason="sam2 is an optional dependency (keydub[occlusion])")
-    from keydub.core.occlusion import OcclusionMasker, occluder_masks_for_window
+    from keydub.core.occlusion import OcclusionMasker, occluder_masks_for_range
 
     monkeypatch.setenv("KEYDUB_CACHE_DIR", str(tmp_path / "cache"))
     clip = make_test_clip(tmp_path / "source.mkv", width=WIDTH, height=HEIGHT, frame_count=14, frames="noise")
@@ -378,7 +381,7 @@ def test_an_occluder_in_front_of_the_mouth_keeps_its_source_pixels(tmp_path, pip
         occlusion_masker=masker,
     )
 
-    masks = occluder_masks_for_window(clip, (0, 14), [occluder], masker=masker)  # now read from the cache
+    masks = occluder_masks_for_range(clip, (0, 14), [occluder], masker=masker)  # now read from the cache
     covered = 0
     for index, (source_frame, out_frame) in enumerate(zip(read_frames(clip), read_frames(output), strict=True)):
         occluded = masks.union(index)

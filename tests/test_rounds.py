@@ -12,6 +12,7 @@ from keydub.core.errors import InvalidParameterError
 from keydub.core.model.flops import required_frame_evaluations, unet_workload
 from keydub.core.model.pipeline import DubbingInput
 from keydub.core.model.planner import plan_dubbing, plan_rounds
+from keydub.core.model.sampling import SamplingConfig
 
 
 # 180 frames: two keyframe batches (the second holds keyframes 169 and 182); 30 frames: one batch of 3 windows.
@@ -27,7 +28,13 @@ def clip(num_frames: int, identity_index: int = 0) -> DubbingInput:
 
 def generate_many(pipe, clips, **options) -> list[tuple[int, int, torch.Tensor]]:
     return list(
-        pipe.generate_many(clips, frame_rate=Fraction(25), sigmas=SHORT_SIGMAS, output_type="latent", **options)
+        pipe.generate_many(
+            clips,
+            frame_rate=Fraction(25),
+            sampling=SamplingConfig(sigmas=SHORT_SIGMAS),
+            output_type="latent",
+            **options,
+        )
     )
 
 
@@ -76,7 +83,7 @@ def test_two_clips_in_one_pass_equal_each_clip_alone(alone):
     )
     # Step progress counts the rounds: one sampling per stage.
     steps = [(e.stage, e.done, e.total) for e in events if e.unit == "steps"]
-    assert pipe.planned_steps([LONG, SHORT], sigmas=SHORT_SIGMAS) == STEPS
+    assert pipe.planned_steps([LONG, SHORT], SamplingConfig(sigmas=SHORT_SIGMAS)) == STEPS
     assert steps == [*[("keyframes", i, STEPS) for i in (1, 2, 3)], *[("interpolation", i, STEPS) for i in (1, 2, 3)]]
 
 
@@ -86,9 +93,9 @@ def test_one_clip_in_rounds_of_two_batches_equals_one_batch_at_a_time(alone):
     together = joined(run(pipe, LONG, output_type="latent"))
     torch.testing.assert_close(together, alone[LONG], rtol=0, atol=2e-4)
     assert calls["keyframe"] == [6 * 14] * STEPS
-    assert pipe.planned_steps(LONG, sigmas=SHORT_SIGMAS) == STEPS
+    assert pipe.planned_steps(LONG, SamplingConfig(sigmas=SHORT_SIGMAS)) == STEPS
     # Asked for explicitly, one batch per round gives the official two samplings per stage.
-    assert pipe.planned_steps(LONG, sigmas=SHORT_SIGMAS, batches_per_round=1) == 2 * STEPS
+    assert pipe.planned_steps(LONG, SamplingConfig(sigmas=SHORT_SIGMAS), batches_per_round=1) == 2 * STEPS
 
 
 def test_a_clip_keeps_its_own_noise_and_identity_among_others(alone):
@@ -108,6 +115,6 @@ def test_bad_clips_fail_before_any_work():
         pipe.generate_many([clip(SHORT), bad], frame_rate=Fraction(25))
     with pytest.raises(InvalidParameterError, match="at least one"):
         pipe.generate_many([], frame_rate=Fraction(25))
-    with pytest.raises(InvalidParameterError, match="seed must be an int for several clips"):
-        pipe.generate_many([clip(SHORT), clip(SHORT)], frame_rate=Fraction(25), seed=torch.Generator())
+    with pytest.raises(InvalidParameterError, match="serves one clip only"):
+        pipe.generate_many([clip(SHORT), clip(SHORT)], frame_rate=Fraction(25), generator=torch.Generator())
     assert calls == {"keyframe": [], "interpolation": []}

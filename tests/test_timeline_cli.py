@@ -1,7 +1,6 @@
 """`keydub timeline` from an argv list: dry-run plan, JSON result, exit codes, errors as one line, shared options."""
 
 import argparse
-import dataclasses
 import json
 
 import pytest
@@ -9,11 +8,10 @@ from otio_fixtures import copy_renderer, write_dubbing_timeline, write_three_cli
 from queue_fixtures import in_process, subprocess_environment
 
 from keydub.core.errors import NoFaceFoundError
-from keydub.core.render.request import RenderRequest
-from keydub.plugin.cli._render_options import add_render_options, render_options_from_args
+from keydub.core.render.options import RenderOptions
+from keydub.plugin.cli._render_options import add_option_flags, options_from_args
 from keydub.plugin.cli.main import main
-from keydub.plugin.jobs import RENDER_OPTION_NAMES
-from keydub.plugin.timeline.executors import EXECUTORS, WorkerExecutor
+from keydub.plugin.timeline.executors import EXECUTORS, ExecutorEntry, WorkerExecutor
 
 
 @pytest.fixture
@@ -123,19 +121,16 @@ def test_worker_renders_the_batch_in_a_worker_process(tmp_path, capsys, monkeypa
 
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
-    add_render_options(parser)
+    add_option_flags(parser)
     return parser.parse_args(argv)
 
 
-def test_shared_render_options_default_to_the_render_request_defaults():
-    options = render_options_from_args(_parse([]))
-    defaults = {field.name: field.default for field in dataclasses.fields(RenderRequest)}
-    assert set(options) == RENDER_OPTION_NAMES
-    assert options == {name: defaults[name] for name in RENDER_OPTION_NAMES}
+def test_shared_render_options_default_to_the_render_options_defaults():
+    assert options_from_args(_parse([])) == RenderOptions()
 
 
 def test_shared_render_options_carry_given_values_into_a_request():
-    options = render_options_from_args(
+    options = options_from_args(
         _parse(
             [
                 "--steps",
@@ -154,16 +149,37 @@ def test_shared_render_options_carry_given_values_into_a_request():
             ]
         )
     )
-    request = RenderRequest(video="v.mov", audio="a.wav", output="o.mov", **options)
     assert (
-        request.steps,
-        request.seed,
-        request.codec,
-        request.identity,
-        request.keep_source_audio,
-        request.device,
-        request.weights,
+        options.steps,
+        options.seed,
+        options.codec,
+        options.identity,
+        options.keep_source_audio,
+        options.device,
+        options.weights,
     ) == (12, 9, "h264", 5, True, "cpu", "/w")
     for bad in (["--seed", "-1"], ["--identity", "middle"]):
         with pytest.raises(SystemExit):
             _parse(bad)
+
+
+def test_a_new_executor_is_one_entry_with_its_own_options(tmp_path, capsys, monkeypatch):
+    """`--executor` offers every entry of `EXECUTORS`, each adds its own options, and its build gets them."""
+    built = []
+
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--lanes", type=int, default=1)
+
+    def build(args: argparse.Namespace):
+        built.append(args.lanes)
+        return in_process(copy_renderer)
+
+    monkeypatch.setitem(EXECUTORS, "lanes", ExecutorEntry("lanes", build=build, add_arguments=add_arguments))
+    fixture = write_three_clip_timeline(tmp_path)
+    argv = ["timeline", str(fixture.path), "--dub-track", "DX es-419", "--codec", "ffv1", "--json"]
+
+    assert main([*argv, "--executor", "lanes", "--lanes", "3"]) == 0
+    assert json.loads(capsys.readouterr().out)["rendered"] == 3 and built == [3]
+    # Called, an entry builds with its options' defaults (as a command without them, `keydub resolve render`).
+    EXECUTORS["lanes"]()
+    assert built == [3, 1]

@@ -12,6 +12,7 @@ import pytest
 from otio_fixtures import MODEL_SAMPLE_RATE, RATE, SOURCE_STARTS, START, write_dubbing_timeline
 
 from keydub.core.errors import InvalidParameterError, TimelineError
+from keydub.core.render.options import RenderOptions
 from keydub.plugin.jobs import ClipJob
 from keydub.plugin.timeline.audio import assemble_audio, audio_digest
 from keydub.plugin.timeline.otio_file import read_timeline
@@ -208,7 +209,7 @@ def test_bad_clip_settings_skip_only_that_clip(dubbing, tmp_path):
     reasons = {clip.name: clip.skip_reason for clip in plan.clips}
     assert reasons["sh010"] == (
         "invalid Keydub settings: clip 'sh010': metadata keydub.params: steps must be a whole "
-        "number >= 10 (the official value is 10), not 0"
+        "number from 10 to 1000, not 0"
     )
     assert reasons["sh020"] == "turned off in its Keydub settings (metadata keydub.enabled is false)"
     assert reasons["sh070_fr"] is None
@@ -220,9 +221,9 @@ def test_per_clip_params_override_the_batch_options(dubbing, tmp_path):
     options = PlanOptions(dub_language="es-419", render_options={"seed": 1, "steps": 12})
     plan = plan_timeline(timeline, dubbing.path.parent, tmp_path, options, write_audio=False)
     jobs = {job.name: job for job in plan.jobs}
-    assert jobs["sh010"].options == {"seed": 7, "steps": 12}
+    assert jobs["sh010"].options == RenderOptions(seed=7, steps=12)
     assert jobs["sh010"].job_id == "DX es-419/shot-uuid-1"
-    assert jobs["sh020"].options == {"seed": 1, "steps": 12}
+    assert jobs["sh020"].options == RenderOptions(seed=1, steps=12)
 
 
 def test_nested_stacks_and_generators_are_skipped_with_a_reason(dubbing, tmp_path):
@@ -374,7 +375,7 @@ def test_a_clip_can_take_its_dub_from_a_file(dubbing, tmp_path, start, expected_
         ({"face": {"frame": -1}}, "metadata keydub.face.frame must be a whole number >= 0, not -1"),
         ({"audio": {"track": 3}}, 'metadata keydub.audio must be {"track": NAME}'),
         ({"audio": {"file": "x.wav", "start": "-1"}}, "metadata keydub.audio.start must be seconds >= 0"),
-        ({"params": {"device": "cpu"}}, "metadata keydub.params may only set audio_guidance, identity,"),
+        ({"params": {"device": "cpu"}}, "metadata keydub.params may only set audio_guidance, feather, identity,"),
         ({"occluders": {"frame": 1}}, "metadata keydub.occluders must be a list of prompt objects"),
     ],
 )

@@ -286,7 +286,7 @@ def test_a_new_range_reopens_the_editor_and_keeps_the_prompts_inside_it(qtbot, w
     old_editor = panel.editor
     with qtbot.waitSignal(panel.editor_opened, timeout=30000):
         controller.set_range(controller.current_id, 4, 8)
-    assert panel.editor is not old_editor and panel.editor.session.window == (4, 8)
+    assert panel.editor is not old_editor and panel.editor.session.frame_range == (4, 8)
     assert sorted(panel.editor.session.prompts) == [(1, 6)]
     assert panel.status.text() == "1 prompt(s) outside the clip's range were left out."
 
@@ -347,7 +347,7 @@ def test_a_slow_probe_on_a_clip_change_keeps_the_window_live_and_only_the_latest
     assert asked_in < 0.5 and time.perf_counter() - started >= slow.delay_s
     # Probed off the UI thread: the stale first request and the latest; the middle one was skipped.
     assert [on_ui_thread for _, on_ui_thread in slow.calls] == [False, False]
-    assert opened == [clip_id] and panel.editor.session.window == (1, 7)
+    assert opened == [clip_id] and panel.editor.session.frame_range == (1, 7)
     assert all(button.isEnabled() for button in panel.tool_buttons.buttons()) and panel.status.text() == ""
     assert heartbeat.count > 20 and heartbeat.longest_wait() < 0.25, heartbeat.longest_wait()
 

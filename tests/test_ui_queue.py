@@ -213,7 +213,7 @@ def test_cancel_and_retry_from_the_dock(qtbot, job, folder):
 
 def test_a_killed_worker_shows_one_line_and_the_job_resumes_on_the_next(qtbot, job, folder):
     panel = make_panel(qtbot, folder, delay=0.5)
-    second = replace(job, job_id=f"{job.job_id}-B", name="B", options={**job.options, "seed": 1})
+    second = replace(job, job_id=f"{job.job_id}-B", name="B", options=replace(job.options, seed=1))
     panel.submit([job, second])
     qtbot.waitUntil(lambda: any(row.progress for row in panel.model.rows), timeout=WORKER_START_MS)
     with qtbot.waitSignal(panel.worker_changed, timeout=10000, check_params_cb=lambda state: state == "crashed"):

@@ -548,7 +548,7 @@ def test_settings_refuse_what_the_command_line_refuses_and_persist(qtbot, tmp_pa
     dialog.fields["handles"].setText("6")
     dialog._on_ok_click()
     assert dialog.result() == QtWidgets.QDialog.DialogCode.Accepted
-    assert dialog.options["steps"] == 12 and dialog.options["codec"] == "ffv1" and dialog.handles == 6
+    assert dialog.options.steps == 12 and dialog.options.codec == "ffv1" and dialog.handles == 6
 
     from PySide6.QtCore import QSettings
 
@@ -556,7 +556,7 @@ def test_settings_refuse_what_the_command_line_refuses_and_persist(qtbot, tmp_pa
     save_settings(settings, dialog.options, dialog.handles, 2 << 30)
     options, handles, cache = load_settings(QSettings(str(tmp_path / "panel.ini"), QSettings.Format.IniFormat))
     assert options == dialog.options and handles == 6 and cache == 2 << 30
-    assert np.isfinite(options["audio_guidance"])
+    assert np.isfinite(options.audio_guidance)
 
 
 def test_playback_notes_reach_the_status_bar_as_plain_messages_and_failures_as_errors(qtbot):

@@ -274,13 +274,16 @@ def test_a_worker_on_a_missing_folder_or_with_a_bad_engine_says_one_error_line(t
 @pytest.mark.parametrize(
     "change, message",
     [
-        (lambda job: {**job, "extra": 1}, "unknown field(s) extra; submit it again"),
+        (lambda job: {**job, "extra": 1}, "ClipJob has no field(s) extra; known: job_id, name,"),
         (
             lambda job: {key: value for key, value in job.items() if key != "audio_file"},
-            "missing field(s) audio_file; submit it again",
+            "ClipJob is missing field(s) audio_file; submit it again",
         ),
-        (lambda job: {**job, "options": {**job["options"], "codec": "gif"}}, "codec must be prores, h264, ffv1"),
-        (lambda job: {**job, "start_frame": "x"}, "a field has a value of the wrong kind (ValueError"),
+        (
+            lambda job: {**job, "options": {**job["options"], "codec": "gif"}},
+            "codec must be prores, h264 or ffv1, not 'gif'",
+        ),
+        (lambda job: {**job, "start_frame": "x"}, "wrong kind (TypeError: start_frame must be int, not 'x')"),
         (lambda job: {**job, "audio_file": "/etc/passwd"}, "is not a file of the folder's audio cache"),
     ],
 )

@@ -24,7 +24,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6 import QtCore, QtWidgets  # noqa: E402
 
 from keydub.core.errors import KeydubError  # noqa: E402
-from keydub.plugin.cli._render_options import add_render_options, render_options_from_args  # noqa: E402
+from keydub.plugin.cli._render_options import add_option_flags, options_from_args  # noqa: E402
 from keydub.plugin.panel.controller import PanelController  # noqa: E402
 from keydub.ui.app import MainWindow, default_queue  # noqa: E402
 from keydub.ui.palette import apply_palette  # noqa: E402
@@ -81,8 +81,7 @@ def occluder_masker_factory(kind: str):
 def run_session(args: argparse.Namespace) -> list[Path]:
     out = args.out.absolute()
     out.mkdir(parents=True, exist_ok=True)
-    options = render_options_from_args(args)
-    options.pop("overwrite")
+    options = options_from_args(args)
     controller = PanelController(render_options=options, handles=0)
     window = MainWindow(controller, queue_factory=default_queue, occluder_masker=occluder_masker_factory(args.sam2))
     window.resize(1680, 1050)
@@ -211,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="render with the painted occluder (the worker then loads SAM 2.1 too); default: the "
         "stroke is undone before the render",
     )
-    add_render_options(parser)
+    add_option_flags(parser)
     return parser
 
 

@@ -1,44 +1,25 @@
 """The panel's settings: render options, handles and the viewer's cache, kept with QSettings.
 
-Every field is a text checked exactly as the command line checks the same option (`keydub.plugin.panel.options`),
-so the settings refuse what `keydub render` refuses, with the same message. The weights section shows what
-`keydub weights list` shows: where each component comes from and whether it is here.
+The form is built from `RenderOptions`' fields (label, tooltip, choices from the registries, a check box for a
+yes/no option), and every field is read exactly as the command line reads the same option
+(`keydub.plugin.panel.options`), so the settings refuse what `keydub render` refuses, with the same message. The
+weights section shows what `keydub weights list` shows: where each component comes from and whether it is here.
 """
 
+from collections.abc import Mapping
 from typing import Any
 
 from PySide6 import QtCore, QtWidgets
 
 from keydub.core.errors import KeydubError
-from keydub.plugin.panel.options import FIELD_OPTIONS, fields_from_options, options_from_fields
+from keydub.core.render.options import RenderOptions, option_specs, option_type
+from keydub.plugin.panel.options import HANDLES_FIELD, fields_from_options, options_from_fields, setting_fields
 from keydub.plugin.timeline.plan import DEFAULT_HANDLES
 from keydub.ui.viewer.cache import DEFAULT_CACHE_BYTES
 
 
 ORGANISATION, APPLICATION = "Keydub", "Keydub panel"
-_CHOICES = {
-    "device": ("auto", "cpu", "cuda"),
-    "dtype": ("auto", "float32", "bfloat16", "float16"),
-    "codec": ("prores", "h264", "ffv1"),
-    "landmark_backend": ("face-alignment", "dlib"),
-    "identity": ("first", "auto"),
-}
-_LABELS = {
-    "weights": "KeySync weights",
-    "vae": "VAE",
-    "hubert": "HuBERT",
-    "wavlm": "WavLM",
-    "device": "Device",
-    "dtype": "Precision",
-    "steps": "Steps",
-    "audio_guidance": "Audio guidance",
-    "ref_guidance": "Identity guidance",
-    "seed": "Seed",
-    "identity": "Identity frame",
-    "codec": "Codec",
-    "landmark_backend": "Landmark backend",
-    "handles": "Handles (frames)",
-}
+_HANDLES_LABEL = "Handles (frames)"
 _GIB = 1 << 30
 
 
@@ -47,10 +28,10 @@ def app_settings() -> QtCore.QSettings:
     return QtCore.QSettings(ORGANISATION, APPLICATION)
 
 
-def load_settings(settings: QtCore.QSettings) -> tuple[dict[str, Any], int, int]:
+def load_settings(settings: QtCore.QSettings) -> tuple[RenderOptions, int, int]:
     """`(render options, handles, frame cache bytes)` as stored; a stored value that no longer passes the checks
     (an older version, a hand edit) falls back to the defaults."""
-    fields = {name: str(settings.value(f"render/{name}", "") or "") for name in FIELD_OPTIONS}
+    fields = {name: str(settings.value(f"render/{name}", "") or "") for name in setting_fields()}
     try:
         options, handles = options_from_fields(fields)
     except KeydubError:
@@ -62,7 +43,7 @@ def load_settings(settings: QtCore.QSettings) -> tuple[dict[str, Any], int, int]
     return options, handles, max(0, cache)
 
 
-def save_settings(settings: QtCore.QSettings, options: dict[str, Any], handles: int, cache_bytes: int) -> None:
+def save_settings(settings: QtCore.QSettings, options: RenderOptions, handles: int, cache_bytes: int) -> None:
     for name, text in fields_from_options(options, handles).items():
         settings.setValue(f"render/{name}", text)
     settings.setValue("viewer/cache_gb", cache_bytes / _GIB)
@@ -73,7 +54,7 @@ class SettingsDialog(QtWidgets.QDialog):
     """Edit the render options, handles and cache size; OK is refused (with the reason) until every field passes.
 
     Args:
-        options (`dict[str, Any]`), handles (`int`), cache_bytes (`int`): the current values.
+        options (`RenderOptions | Mapping`), handles (`int`), cache_bytes (`int`): the current values.
         weights_status (`list | None`): `keydub.core.weights.list_weights()` rows to show (read when `None`).
         system_palette (`bool`, defaults to `False`): whether the system palette box starts ticked
             (`system_palette_box`; see `keydub.ui.palette`).
@@ -81,7 +62,7 @@ class SettingsDialog(QtWidgets.QDialog):
 
     def __init__(
         self,
-        options: dict[str, Any],
+        options: RenderOptions | Mapping[str, Any],
         handles: int = DEFAULT_HANDLES,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
         weights_status: list | None = None,
@@ -90,19 +71,19 @@ class SettingsDialog(QtWidgets.QDialog):
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Keydub settings")
-        self.options, self.handles, self.cache_bytes = dict(options), handles, cache_bytes
-        self.fields: dict[str, QtWidgets.QComboBox | QtWidgets.QLineEdit] = {}
+        if not isinstance(options, RenderOptions):
+            options = RenderOptions.from_dict(options, where="settings")
+        self.options, self.handles, self.cache_bytes = options, handles, cache_bytes
+        self.fields: dict[str, QtWidgets.QComboBox | QtWidgets.QLineEdit | QtWidgets.QCheckBox] = {}
         form = QtWidgets.QFormLayout()
+        specs = option_specs()
         for name, text in fields_from_options(options, handles).items():
-            if name in _CHOICES:
-                field = QtWidgets.QComboBox(editable=name in ("device", "identity"))
-                field.addItems(_CHOICES[name])
-                field.setCurrentText(text)
-            else:
-                field = QtWidgets.QLineEdit(text, placeholderText="default")
+            field = _field(name, text)
             field.setObjectName(name)
             self.fields[name] = field
-            form.addRow(_LABELS[name], field)
+            if name in specs:
+                field.setToolTip(specs[name].help)
+            form.addRow(specs[name].label if name in specs else _HANDLES_LABEL, field)
         self.cache_field = QtWidgets.QLineEdit(f"{cache_bytes / _GIB:g}")
         form.addRow("Frame cache (GB)", self.cache_field)
         self.system_palette_box = QtWidgets.QCheckBox("the platform's colours instead of the dark, neutral ones")
@@ -124,10 +105,7 @@ class SettingsDialog(QtWidgets.QDialog):
         buttons.rejected.connect(self.reject)
 
     def texts(self) -> dict[str, str]:
-        return {
-            name: field.currentText() if isinstance(field, QtWidgets.QComboBox) else field.text()
-            for name, field in self.fields.items()
-        }
+        return {name: _text(field) for name, field in self.fields.items()}
 
     def _weights_table(self, statuses: list | None) -> QtWidgets.QTableWidget:
         if statuses is None:
@@ -169,3 +147,27 @@ class SettingsDialog(QtWidgets.QDialog):
             return
         self.options, self.handles, self.cache_bytes = options, handles, int(cache_gb * _GIB)
         self.accept()
+
+
+def _field(name: str, text: str) -> QtWidgets.QWidget:
+    """The widget of one setting: a check box for yes/no, a list for choices (open to other text where the option
+    takes more than its list: `cuda:1`, a frame number), else a line of text."""
+    if name == HANDLES_FIELD:
+        return QtWidgets.QLineEdit(text, placeholderText="default")
+    spec, kind = option_specs()[name], option_type(name)
+    if kind is bool:
+        box = QtWidgets.QCheckBox()
+        box.setChecked(text == "true")
+        return box
+    if spec.choices:
+        combo = QtWidgets.QComboBox(editable=spec.is_open or kind is not str)
+        combo.addItems(spec.choices)
+        combo.setCurrentText(text)
+        return combo
+    return QtWidgets.QLineEdit(text, placeholderText="default")
+
+
+def _text(field: QtWidgets.QWidget) -> str:
+    if isinstance(field, QtWidgets.QCheckBox):
+        return "true" if field.isChecked() else "false"
+    return field.currentText() if isinstance(field, QtWidgets.QComboBox) else field.text()

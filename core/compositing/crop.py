@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from keydub.core.errors import InvalidParameterError
+from keydub.core.render.options import RenderOptions
 
 
 # Crop framing, in units of the face's scale `u` (the distance between the two eye centres, see `face_scale`).
@@ -43,8 +44,8 @@ LANDMARK_MARGIN = 0.3
 # Zero-phase Gaussian smoothing of the window over time, standard deviation in frames (0.12 s at 25 fps): it
 # removes the landmark detector's frame-to-frame jitter while following real head motion.
 DEFAULT_SMOOTHING = 3.0
-# Default paste-back feather, in crop pixels (1/32 of a 512 crop).
-DEFAULT_FEATHER = 16.0
+# The paste-back feather of a render that does not choose one, in crop pixels (`RenderOptions.feather`).
+DEFAULT_FEATHER: float = RenderOptions.feather
 # Colour matching statistics come from the region's pixels within this many crop pixels of its edge (at least).
 MIN_COLOR_BAND = 4.0
 # Limits of the colour correction: a per-channel gain (std ratio) and an offset in fractions of full scale. The

@@ -29,7 +29,7 @@ import logging
 import os
 import wave
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,6 +53,7 @@ from keydub.core.progress import ProgressCallback, report
 if TYPE_CHECKING:
     from keydub.core.engine import Engine
     from keydub.core.metrics.syncnet import SyncNetScorer
+    from keydub.core.render.options import RenderOptions
 
 logger = logging.getLogger(__name__)
 
@@ -108,20 +109,21 @@ Renderer = Callable[[Generation, "ProgressCallback | None"], None]
 the identity strategy `generation.reference`."""
 
 
-def engine_renderer(engine: "Engine | None" = None, options: dict[str, Any] | None = None) -> Renderer:
+def engine_renderer(engine: "Engine | None" = None, options: "RenderOptions | None" = None) -> Renderer:
     """The protocol's default renderer: Keydub's own render through an `Engine`, so the pipeline and the landmark
     backend load once for every video, and each clip's analysis is shared by its generations.
 
     Args:
         engine (`Engine | None`): the engine to render with; a new one by default.
-        options (`dict | None`): `RenderRequest` fields shared by every render (weights, device, steps, codec,
-            ...); `identity` is replaced by each generation's reference, `overwrite` is always off.
+        options (`RenderOptions | None`): the options of every render (weights, device, steps, codec, ...);
+            `identity` is replaced by each generation's reference. No render overwrites a file.
     """
     from keydub.core.engine import Engine
+    from keydub.core.render.options import RenderOptions
     from keydub.core.render.request import RenderRequest
 
     engine = engine or Engine()
-    shared = {key: value for key, value in (options or {}).items() if key not in ("identity", "overwrite")}
+    shared = options or RenderOptions()
 
     def render(generation: Generation, progress: ProgressCallback | None = None) -> None:
         identity: str | int = int(generation.reference) if generation.reference.isdigit() else generation.reference
@@ -129,8 +131,7 @@ def engine_renderer(engine: "Engine | None" = None, options: dict[str, Any] | No
             video=generation.item.video,
             audio=generation.driving_audio,
             output=generation.output,
-            identity=identity,
-            **shared,
+            options=replace(shared, identity=identity),
         )
         engine.render(request, progress)
 

@@ -14,14 +14,14 @@
 Landmarks are `(68, 2)` float32 `(x, y)` source pixels in iBUG 300-W order.
 """
 
-from keydub.core.faces.active_speaker import ActiveSpeakers, SpeakerTurn, find_active_speakers
-from keydub.core.faces.backends import (
-    BACKENDS,
+from keydub.core.face_backends import (
     DEFAULT_RECOGNITION,
+    LANDMARK_BACKENDS,
     RECOGNITION_BACKENDS,
     get_landmark_backend,
     get_recognition_backend,
 )
+from keydub.core.faces.active_speaker import ActiveSpeakers, SpeakerTurn, find_active_speakers
 from keydub.core.faces.detection import BatchLandmarkBackend, FaceDetection, LandmarkBackend
 from keydub.core.faces.dlib_backend import DlibLandmarks
 from keydub.core.faces.fan_backend import FaceAlignmentLandmarks
@@ -36,7 +36,7 @@ __all__ = [
     "ActiveSpeakers",
     "SpeakerTurn",
     "find_active_speakers",
-    "BACKENDS",
+    "LANDMARK_BACKENDS",
     "DEFAULT_RECOGNITION",
     "RECOGNITION_BACKENDS",
     "RecognitionBackend",

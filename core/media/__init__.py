@@ -9,11 +9,12 @@
 - `timecode_to_frames`, `frames_to_timecode`: SMPTE timecode maths, drop-frame included.
 """
 
+from keydub.core.codecs import CODECS
 from keydub.core.media.audio import audio_stream_info, iter_audio, load_audio
 from keydub.core.media.probe import AudioStreamInfo, MediaInfo, probe, require_constant_frame_rate, snap_frame_rate
 from keydub.core.media.reader import FrameReader, read_frames
-from keydub.core.media.timecode import frames_to_timecode, is_drop_frame_timecode, timecode_to_frames
-from keydub.core.media.writer import CODECS, AudioSpec, BackgroundWriter, VideoWriter
+from keydub.core.media.writer import AudioSpec, BackgroundWriter, VideoWriter
+from keydub.core.timecode import frames_to_timecode, is_drop_frame_timecode, timecode_to_frames
 
 
 __all__ = [

@@ -7,7 +7,7 @@ otherwise from counting the video packets, which reads the file but decodes noth
 
 import os
 import shlex
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,8 @@ from av.video.stream import VideoStream
 from keydub.core.errors import InvalidParameterError, UnsupportedMediaError
 from keydub.core.media import colour
 from keydub.core.media._container import media_path, open_input, video_stream
-from keydub.core.media.timecode import frames_to_timecode, is_drop_frame_timecode, timecode_to_frames
+from keydub.core.plain_data import from_plain, to_plain
+from keydub.core.timecode import frames_to_timecode, is_drop_frame_timecode, timecode_to_frames
 
 
 # A declared rate within this relative distance of an NTSC (n*1000/1001) or integer rate is that rate: containers
@@ -60,15 +61,11 @@ class AudioStreamInfo:
     duration: Fraction | None
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["duration"] = str(self.duration) if self.duration is not None else None
-        return data
+        return to_plain(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "AudioStreamInfo":
-        values = dict(data)
-        values["duration"] = Fraction(values["duration"]) if values.get("duration") is not None else None
-        return cls(**values)
+        return from_plain(cls, data)
 
 
 @dataclass(frozen=True)
@@ -154,23 +151,12 @@ class MediaInfo:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: `Fraction`s as `"num/den"` strings, the path as a string, plus `duration`."""
-        data = asdict(self)
-        data["path"] = str(self.path)
-        for key in ("pixel_aspect", "frame_rate", "start_time"):
-            data[key] = str(data[key])
-        data["duration"] = str(self.duration)
-        data["audio_streams"] = [stream.to_dict() for stream in self.audio_streams]
-        return data
+        return {**to_plain(self), "duration": str(self.duration)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "MediaInfo":
         """Inverse of `to_dict` (the derived `duration` is ignored)."""
-        values = {key: value for key, value in data.items() if key != "duration"}
-        values["path"] = Path(values["path"])
-        for key in ("pixel_aspect", "frame_rate", "start_time"):
-            values[key] = Fraction(values[key])
-        values["audio_streams"] = tuple(AudioStreamInfo.from_dict(item) for item in values["audio_streams"])
-        return cls(**values)
+        return from_plain(cls, {key: value for key, value in data.items() if key != "duration"})
 
 
 def probe(path: str | os.PathLike[str]) -> MediaInfo:

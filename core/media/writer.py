@@ -36,78 +36,13 @@ import numpy as np
 from av.container import OutputContainer
 from av.video.stream import VideoStream
 
+from keydub.core.codecs import CODECS, Codec, codec_suffixes
 from keydub.core.errors import InvalidParameterError, OutputExistsError, OutputNotWritableError
 from keydub.core.files import PartialFile, check_output_file, claim_partial
 from keydub.core.media import colour
 from keydub.core.media._container import media_path
 from keydub.core.media.audio import audio_stream_info, iter_audio
-from keydub.core.media.probe import MediaInfo
-
-
-@dataclass(frozen=True)
-class _Codec:
-    encoder: str
-    pix_fmt: str
-    high_bit_depth_pix_fmt: str
-    options: dict[str, str]
-    suffixes: tuple[str, ...]
-    needs_even_size: bool
-    is_rgb: bool = False
-    # The only colour range the format stores, whatever the source's (ProRes is limited range by definition).
-    fixed_range: str | None = None
-    # Whether a non-square pixel aspect survives: ProRes and H.264 carry it in the bitstream; FFV1 takes it from
-    # each frame, which PyAV cannot set, and Matroska from the stream, which PyAV cannot set either.
-    keeps_pixel_aspect: bool = True
-    # How the encoder spreads over CPU cores. "FRAME": whole frames on parallel threads. For the intra-only ProRes
-    # every frame is independent, so it scales with the cores; for libx264 it is x264's own frame threading, which
-    # PyAV's default ("SLICE") would replace by x264's slower sliced threads.
-    thread_type: str = "SLICE"
-
-
-_CODECS: dict[str, _Codec] = {
-    # ProRes 422 HQ (profile 3): the 10-bit intermediate editors expect back from a render.
-    "prores": _Codec(
-        encoder="prores_ks",
-        pix_fmt="yuv422p10le",
-        high_bit_depth_pix_fmt="yuv422p10le",
-        options={"profile": "3"},
-        suffixes=(".mov", ".mkv"),
-        needs_even_size=False,
-        fixed_range="tv",
-        thread_type="FRAME",
-    ),
-    # CRF 16 is visually transparent for review copies; the medium preset keeps CPU encoding practical.
-    "h264": _Codec(
-        encoder="libx264",
-        pix_fmt="yuv420p",
-        high_bit_depth_pix_fmt="yuv420p10le",
-        options={"crf": "16", "preset": "medium"},
-        suffixes=(".mp4", ".mov", ".mkv"),
-        needs_even_size=True,
-        thread_type="FRAME",
-    ),
-    # Level 3 with slice CRCs, every frame a keyframe: lossless, robust and cheap to scrub.
-    "ffv1": _Codec(
-        encoder="ffv1",
-        pix_fmt="bgr0",
-        high_bit_depth_pix_fmt="gbrp16le",
-        options={"level": "3", "slicecrc": "1", "g": "1"},
-        suffixes=(".mkv",),
-        needs_even_size=False,
-        is_rgb=True,
-        keeps_pixel_aspect=False,
-    ),
-}
-CODECS: tuple[str, ...] = tuple(_CODECS)
-"""The codec names `VideoWriter` takes."""
-
-
-def codec_suffixes(name: str) -> tuple[str, ...]:
-    """The file extensions `codec` can be written to, e.g. `(".mov", ".mkv")` for prores."""
-    codec = _CODECS.get(name)
-    if codec is None:
-        raise InvalidParameterError(f"unknown codec {name!r}; choose one of {', '.join(_CODECS)}")
-    return codec.suffixes
+from keydub.core.media.probe import AudioStreamInfo, MediaInfo
 
 
 _CONTAINER_FORMATS = {".mov": "mov", ".mp4": "mp4", ".mkv": "matroska"}
@@ -131,6 +66,7 @@ class AudioSpec:
         start (`Fraction`, defaults to 0): seconds on `source`'s clock of the sample under the first frame
             (for a render of frames `[a, b)` of a clip, `info.frame_time(a)`).
         stream (`int | None`): `source`'s audio stream index; `None` for the first.
+        stream_info (`AudioStreamInfo | None`): that stream's probe when the caller has it (else probed again).
     """
 
     samples: np.ndarray | None = None
@@ -138,6 +74,7 @@ class AudioSpec:
     source: Path | None = None
     start: Fraction = Fraction(0)
     stream: int | None = None
+    stream_info: AudioStreamInfo | None = None
 
     def __post_init__(self) -> None:
         if (self.samples is None) == (self.source is None):
@@ -157,10 +94,15 @@ class AudioSpec:
 
     @classmethod
     def from_file(
-        cls, path: str | os.PathLike[str], *, start: Fraction = Fraction(0), stream: int | None = None
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        start: Fraction = Fraction(0),
+        stream: int | None = None,
+        stream_info: AudioStreamInfo | None = None,
     ) -> "AudioSpec":
         """Audio copied from a file's stream, starting at `start` seconds on its clock."""
-        return cls(source=media_path(path), start=Fraction(start), stream=stream)
+        return cls(source=media_path(path), start=Fraction(start), stream=stream, stream_info=stream_info)
 
 
 class VideoWriter:
@@ -487,16 +429,16 @@ def _audio_format(spec: AudioSpec) -> tuple[int, int, str]:
     if spec.samples is not None:
         channels = 1 if spec.samples.ndim == 1 else spec.samples.shape[1]
         return spec.sample_rate, channels, f"{channels}c"
-    info = audio_stream_info(spec.source, spec.stream)
+    info = spec.stream_info or audio_stream_info(spec.source, spec.stream)
     # A WAV without a channel mask reads as an unordered "1 channels"; encoders such as AAC need a named layout,
     # so such a stream is written with the default layout of its channel count ("1c" is mono).
     layout = f"{info.channels}c" if info.layout.endswith(" channels") else info.layout
     return info.sample_rate, info.channels, layout
 
 
-def _check_codec(name: str, path: Path, like: MediaInfo) -> _Codec:
+def _check_codec(name: str, path: Path, like: MediaInfo) -> Codec:
     codec_suffixes(name)
-    codec = _CODECS[name]
+    codec = CODECS[name]
     suffix = path.suffix.lower()
     if suffix not in codec.suffixes:
         raise InvalidParameterError(
@@ -516,7 +458,7 @@ def _check_codec(name: str, path: Path, like: MediaInfo) -> _Codec:
     return codec
 
 
-def _pix_fmt(codec: _Codec, bit_depth: int) -> str:
+def _pix_fmt(codec: Codec, bit_depth: int) -> str:
     if bit_depth <= 8:
         return codec.pix_fmt
     available = {video_format.name for video_format in av.Codec(codec.encoder, "w").video_formats or ()}

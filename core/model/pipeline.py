@@ -13,7 +13,6 @@ in float32, about 11 MiB, plus the sampler's per-window tensors), pixels for one
 """
 
 import contextlib
-import math
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -35,8 +34,6 @@ from keydub.core.model.audio_projector import AudioProjector
 from keydub.core.model.convert import resolve_keysync
 from keydub.core.model.planner import DubbingPlan, KeyframeBatch, RoundItem, plan_dubbing, plan_rounds
 from keydub.core.model.sampler import (
-    DEFAULT_AUDIO_GUIDANCE,
-    DEFAULT_REF_GUIDANCE,
     GUIDANCE_BRANCHES,
     GuidedModel,
     StepCallback,
@@ -44,6 +41,7 @@ from keydub.core.model.sampler import (
     check_sigmas,
     sample,
 )
+from keydub.core.model.sampling import SamplingConfig
 from keydub.core.model.unet import KeySyncUNet
 from keydub.core.model.vae import (
     DEFAULT_DECODE_CHUNK_SIZE,
@@ -427,11 +425,8 @@ class KeySyncPipeline:
         *,
         frame_rate: Fraction,
         identity_index: int = 0,
-        num_steps: int = 10,
-        audio_guidance: float = DEFAULT_AUDIO_GUIDANCE,
-        ref_guidance: float = DEFAULT_REF_GUIDANCE,
-        seed: int | torch.Generator = 0,
-        sigmas: Sequence[float] | None = None,
+        sampling: SamplingConfig = SamplingConfig(),
+        generator: torch.Generator | None = None,
         output_type: Literal["pt", "latent"] = "pt",
         progress: ProgressCallback | None = None,
         callback_on_step_end: "PipelineStepCallback | None" = None,
@@ -450,13 +445,10 @@ class KeySyncPipeline:
             frame_rate (`Fraction`): the clip's exact frame rate; audio tokens are taken at each frame's time.
             identity_index (`int`, defaults to 0): the frame whose full face (mouth included) conditions identity;
                 the official model uses the first frame.
-            num_steps (`int`, defaults to 10): AYS steps (10 means the official 11 Euler steps; at least 10).
-            audio_guidance (`float`, defaults to 5.0): audio guidance scale.
-            ref_guidance (`float`, defaults to 2.0): identity/keyframe guidance scale.
-            seed (`int` or `torch.Generator`, defaults to 0): an int seeds a fresh CPU generator; a CPU generator
-                is drawn from in a fixed order (per keyframe batch, then per window), so results are reproducible.
-            sigmas (`Sequence[float]`, *optional*): a custom decreasing noise schedule ending with 0, replacing the
-                AYS one (fewer steps for previews and tests).
+            sampling (`SamplingConfig`, defaults to the official settings): steps or a custom sigma schedule, the
+                audio and identity guidance scales and the seed (a fresh CPU generator per clip).
+            generator (`torch.Generator`, *optional*): a CPU generator to draw the noise from instead of the seed,
+                in a fixed order (per keyframe batch, then per window), so results are reproducible.
             output_type (`str`, defaults to `"pt"`): `"pt"` for decoded frames, `"latent"` for scaled latents.
             progress (`ProgressCallback`, *optional*): receives `"audio features"` windows, then every denoising
                 step of `"keyframes"` and `"interpolation"` (unit `"steps"`; each total is `planned_steps(...)`,
@@ -485,11 +477,8 @@ class KeySyncPipeline:
         chunks = self.generate_many(
             [DubbingInput(frames, masks, audio_waveform, identity_index)],
             frame_rate=frame_rate,
-            num_steps=num_steps,
-            audio_guidance=audio_guidance,
-            ref_guidance=ref_guidance,
-            seed=seed,
-            sigmas=sigmas,
+            sampling=sampling,
+            generator=generator,
             output_type=output_type,
             progress=progress,
             callback_on_step_end=callback_on_step_end,
@@ -502,11 +491,8 @@ class KeySyncPipeline:
         clips: Sequence[DubbingInput],
         *,
         frame_rate: Fraction,
-        num_steps: int = 10,
-        audio_guidance: float = DEFAULT_AUDIO_GUIDANCE,
-        ref_guidance: float = DEFAULT_REF_GUIDANCE,
-        seed: int | torch.Generator = 0,
-        sigmas: Sequence[float] | None = None,
+        sampling: SamplingConfig = SamplingConfig(),
+        generator: torch.Generator | None = None,
         output_type: Literal["pt", "latent"] = "pt",
         progress: ProgressCallback | None = None,
         callback_on_step_end: "PipelineStepCallback | None" = None,
@@ -525,25 +511,23 @@ class KeySyncPipeline:
             clips (`Sequence[DubbingInput]`): the clips, at least one, all at `frame_rate`.
             batches_per_round (`int`, *optional*): keyframe batches per round; by default as many as fill one U-Net
                 call (`keyframe_batches_per_round`).
-            frame_rate, num_steps, audio_guidance, ref_guidance, sigmas, output_type, progress,
-            callback_on_step_end, cancel: as in `__call__`; the step totals count the rounds of every clip.
-            seed (`int` or `torch.Generator`, defaults to 0): every clip's noise seed; a CPU generator only for one
-                clip (the clips' draws must not depend on each other).
+            frame_rate, sampling, output_type, progress, callback_on_step_end, cancel: as in `__call__`; the step
+                totals count the rounds of every clip, and every clip draws its noise from `sampling.seed`.
+            generator (`torch.Generator`, *optional*): a CPU generator instead of the seed, for one clip only (the
+                clips' draws must not depend on each other).
 
         Returns:
             `Iterator[tuple[int, int, torch.Tensor]]`: `(clip_index, first_frame_index, chunk)`, clip by clip and in
             frame order within each clip, covering every frame of every clip exactly once.
         """
-        if isinstance(seed, torch.Generator):
+        if generator is not None:
             if len(clips) > 1:
                 raise InvalidParameterError(
-                    "seed must be an int for several clips (each clip seeds its own generator), got a torch.Generator"
+                    "a torch.Generator serves one clip only (each clip seeds its own generator); pass a seed instead"
                 )
-            generators = [seed]
-        elif isinstance(seed, bool) or not isinstance(seed, int):
-            raise InvalidParameterError(f"seed must be an int or a CPU torch.Generator, got {seed!r}")
+            generators = [generator]
         else:
-            generators = [torch.Generator().manual_seed(seed) for _ in clips]
+            generators = [torch.Generator().manual_seed(sampling.seed) for _ in clips]
         if not clips:
             raise InvalidParameterError("there is no clip to generate; pass at least one")
         # 0. Check inputs before any model work.
@@ -556,23 +540,19 @@ class KeySyncPipeline:
             )
             for clip in clips
         ]
-        schedule = ays_sigmas(num_steps) if sigmas is None else check_sigmas(sigmas)
-        guidance = {"audio_guidance": audio_guidance, "ref_guidance": ref_guidance}
-        for name, value in guidance.items():
-            if not math.isfinite(value):
-                raise InvalidParameterError(f"{name} must be a finite number, got {value!r}")
+        schedule = _schedule(sampling)
         for generator in generators:
             if generator.device.type != "cpu":
                 raise InvalidParameterError(
-                    f"seed must be an int or a CPU torch.Generator (noise is drawn on the CPU so results do not "
-                    f"depend on the device), got a generator on {generator.device}"
+                    f"the generator must be a CPU torch.Generator (noise is drawn on the CPU so results do not "
+                    f"depend on the device), got one on {generator.device}"
                 )
         # 1. Plan the rounds: keyframe batches of every clip, in order, as many per round as fill a U-Net call.
         rounds = plan_rounds(plans, batches_per_round or self.keyframe_batches_per_round())
         progress = cancellable(progress, cancel)
         step_callbacks = self._step_callbacks(len(rounds), schedule, progress, callback_on_step_end, cancel)
         return self._generate(
-            clips, plans, generators, rounds, frame_rate, schedule, guidance, output_type, progress, step_callbacks
+            clips, plans, generators, rounds, frame_rate, schedule, sampling, output_type, progress, step_callbacks
         )
 
     def keyframe_batches_per_round(self) -> int:
@@ -583,13 +563,12 @@ class KeySyncPipeline:
     def planned_steps(
         self,
         num_frames: int | Sequence[int],
-        num_steps: int = 10,
-        sigmas: Sequence[float] | None = None,
+        sampling: SamplingConfig = SamplingConfig(),
         batches_per_round: int | None = None,
     ) -> int:
         """Denoising steps each of the keyframe and interpolation stages runs for clips of `num_frames` frames
         generated together: the schedule's steps times the rounds (one sampler call per round and stage)."""
-        schedule = ays_sigmas(num_steps) if sigmas is None else check_sigmas(sigmas)
+        schedule = _schedule(sampling)
         counts = [num_frames] if isinstance(num_frames, int) else list(num_frames)
         plans = [plan_dubbing(count, window_length=self.window_length) for count in counts]
         rounds = plan_rounds(plans, batches_per_round or self.keyframe_batches_per_round())
@@ -604,7 +583,7 @@ class KeySyncPipeline:
         rounds: tuple[tuple[RoundItem, ...], ...],
         frame_rate: Fraction,
         sigmas: tuple[float, ...],
-        guidance: dict[str, float],
+        sampling: SamplingConfig,
         output_type: str,
         progress: ProgressCallback | None,
         step_callbacks: dict[str, StepCallback],
@@ -639,7 +618,7 @@ class KeySyncPipeline:
                 window_noise.append(self._noise(len(item.batch.windows), batch.span.latents, generators[item.clip]))
             # 5. Keyframes of the whole round: one guided sampling of every batch's 14 slots.
             generated = self.generate_keyframes(
-                batches, torch.cat(keyframe_noise), sigmas, guidance, step_callbacks[Stage.KEYFRAMES]
+                batches, torch.cat(keyframe_noise), sigmas, sampling, step_callbacks[Stage.KEYFRAMES]
             )
             # Per batch: its keyframes and the one before them (the previous batch's last keyframe, which opens its
             # first window); of a clip's earlier keyframes only that one is kept between batches.
@@ -655,7 +634,7 @@ class KeySyncPipeline:
                 batch_keyframes,
                 torch.cat(window_noise),
                 sigmas,
-                guidance,
+                sampling,
                 step_callbacks[Stage.INTERPOLATION],
             )
             # 7. Decode each window's new frames and hand them over, clip by clip and in frame order.
@@ -744,7 +723,7 @@ class KeySyncPipeline:
         batches: Sequence[BatchConditioning],
         noise: torch.Tensor,
         sigmas: tuple[float, ...],
-        guidance: dict[str, float],
+        sampling: SamplingConfig,
         step_callback: StepCallback | None = None,
     ) -> list[dict[int, torch.Tensor]]:
         """Sample the keyframes of several batches in one guided sampling, one 14-slot sequence per batch: slot 0
@@ -769,7 +748,7 @@ class KeySyncPipeline:
             condition.append((identity.latents / self.vae.config.scaling_factor).expand_as(clean[-1]))
         clean, mask, condition = torch.stack(clean), torch.stack(mask), torch.stack(condition)
         model = self._guided_model(self.keyframe_unet, condition, torch.zeros_like(condition), torch.stack(audio))
-        latents = sample(model, noise, clean, mask, sigmas, **guidance, callback_on_step_end=step_callback)
+        latents = sample(model, noise, clean, mask, sigmas, **sampling.guidance(), callback_on_step_end=step_callback)
         return [
             {position: sequence[1 + k] for k, position in enumerate(conditioning.batch.keyframes)}
             for conditioning, sequence in zip(batches, latents, strict=True)
@@ -781,7 +760,7 @@ class KeySyncPipeline:
         keyframes: Sequence[dict[int, torch.Tensor]],
         noise: torch.Tensor,
         sigmas: tuple[float, ...],
-        guidance: dict[str, float],
+        sampling: SamplingConfig,
         step_callback: StepCallback | None = None,
     ) -> list[torch.Tensor]:
         """Sample the interpolation windows of several batches in one guided sampling.
@@ -819,7 +798,7 @@ class KeySyncPipeline:
             [torch.cat([torch.zeros_like(starts[:, None]), middle, torch.zeros_like(ends[:, None])], 1), indicator], 2
         )
         model = self._guided_model(self.interpolation_unet, condition, unconditional, torch.stack(audio))
-        latents = sample(model, noise, clean, mask, sigmas, **guidance, callback_on_step_end=step_callback)
+        latents = sample(model, noise, clean, mask, sigmas, **sampling.guidance(), callback_on_step_end=step_callback)
         latents[:, 0], latents[:, -1] = starts, ends
         return list(latents.split([len(conditioning.batch.windows) for conditioning in batches]))
 
@@ -899,6 +878,11 @@ class KeySyncPipeline:
         if self.device.type == "cuda":
             return sdpa_kernel(list(CUDA_ATTENTION_BACKENDS))
         return contextlib.nullcontext()
+
+
+def _schedule(sampling: SamplingConfig) -> tuple[float, ...]:
+    """The noise levels of a sampling run: the custom schedule, or the AYS one for its steps."""
+    return ays_sigmas(sampling.steps) if sampling.sigmas is None else check_sigmas(sampling.sigmas)
 
 
 def default_dtype(device: str | torch.device) -> torch.dtype:

@@ -113,11 +113,6 @@ class DubbingPlan:
     batches: tuple[KeyframeBatch, ...]
 
     @property
-    def keyframe_spacing(self) -> int:
-        """Frames from one keyframe to the next (13)."""
-        return self.window_length - 1
-
-    @property
     def keyframes(self) -> tuple[int, ...]:
         """Every keyframe position, in order (the last may lie past the clip)."""
         return tuple(position for batch in self.batches for position in batch.keyframes)

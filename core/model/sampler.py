@@ -21,14 +21,11 @@ import numpy as np
 import torch
 
 from keydub.core.errors import InvalidParameterError
+from keydub.core.model.sampling import DEFAULT_AUDIO_GUIDANCE, DEFAULT_REF_GUIDANCE, MIN_AYS_STEPS
 
 
 # The 10-step AYS schedule of the official `AYSDiscretization`; the final sigma 0 is appended by `ays_sigmas`.
 AYS_BASE_SIGMAS: tuple[float, ...] = (700.0, 54.5, 15.886, 7.977, 4.248, 1.789, 0.981, 0.403, 0.173, 0.034, 0.002)
-# The official discretisation refuses fewer steps than this (it cannot shorten the AYS list).
-MIN_AYS_STEPS = 10
-DEFAULT_AUDIO_GUIDANCE = 5.0
-DEFAULT_REF_GUIDANCE = 2.0
 # Order of the guidance branches along the batch axis, as in the official `AudioRefMultiCondGuider.prepare_inputs`:
 # no audio and no identity/keyframe condition, identity/keyframe condition only, everything.
 GUIDANCE_BRANCHES: tuple[str, ...] = ("unconditional", "reference", "full")

@@ -7,7 +7,7 @@ Public API:
     load_brush_mask, save_brush_mask: prompts as plain data and their command-line forms.
     OcclusionMasker, OcclusionSession: the interactive session (`init_session`, `add_click`, `add_box`,
     `add_brush`, `propagate`, `clear_object`, `remove_object`, `reset`).
-    occluder_masks_for_window, OcclusionMaskCache, CachedOcclusionMasks: cached per-frame masks for rendering.
+    occluder_masks_for_range, OcclusionMaskCache, CachedOcclusionMasks: cached per-frame masks for rendering.
     occluder_crop_mask, latent_mask_without_occluders, paste_back_with_occluders: those masks in the face crop, at
     latent resolution (`latent(M_box) and not latent(M_obj)`) and in the paste-back (occluder pixels stay exact).
 """
@@ -29,9 +29,9 @@ from keydub.core.occlusion.prompts import (
     save_brush_mask,
 )
 from keydub.core.occlusion.region import SquareRegion
+from keydub.core.occlusion.render_masks import occluder_masks_for_range
 from keydub.core.occlusion.segmenter import SAM2_VARIANTS, Sam2Segmenter, VideoSegmenter
 from keydub.core.occlusion.session import OcclusionSession
-from keydub.core.occlusion.window import occluder_masks_for_window
 
 
 __all__ = [
@@ -48,7 +48,7 @@ __all__ = [
     "load_brush_mask",
     "merge_prompts",
     "occluder_crop_mask",
-    "occluder_masks_for_window",
+    "occluder_masks_for_range",
     "parse_occluder_args",
     "parse_occluder_click",
     "parse_occluder_mask",

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from keydub.core.errors import OutputNotWritableError
+from keydub.core.frame_range import FrameRange
 from keydub.core.occlusion.region import SquareRegion
 from keydub.core.weights import keydub_cache_dir
 
@@ -27,18 +28,18 @@ _META_FILE = "meta.json"
 
 @dataclass(frozen=True)
 class CachedOcclusionMasks:
-    """The occluder masks of one render window, read back from the cache frame by frame.
+    """The occluder masks of one render's frames, read back from the cache frame by frame.
 
     Args:
         path (`Path`): the entry's folder.
-        window (`tuple[int, int]`): `(start, end)` source frame indices, end exclusive.
+        frame_range (`FrameRange`): the source frames.
         frame_size (`tuple[int, int]`): `(height, width)` of the source.
         region (`SquareRegion`): where the stored masks sit in the source frame.
         object_ids (`tuple[int, ...]`): the occluders, in the stored order.
     """
 
     path: Path
-    window: tuple[int, int]
+    frame_range: FrameRange
     frame_size: tuple[int, int]
     region: SquareRegion
     object_ids: tuple[int, ...]
@@ -56,13 +57,14 @@ class CachedOcclusionMasks:
         return self.region.paste(self._load(frame).any(axis=0), self.frame_size)
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
-        """`(frame, union mask)` for every window frame, in frame order."""
-        for frame in range(*self.window):
+        """`(frame, union mask)` for every frame of the range, in frame order."""
+        for frame in range(*self.frame_range):
             yield frame, self.union(frame)
 
     def _load(self, frame: int) -> np.ndarray:
-        if not self.window[0] <= frame < self.window[1]:
-            raise IndexError(f"frame {frame} is outside the cached window {self.window[0]}-{self.window[1] - 1}")
+        start, end = self.frame_range
+        if not start <= frame < end:
+            raise IndexError(f"frame {frame} is outside the cached frames {start}-{end - 1}")
         with np.load(self.path / _frame_file(frame)) as data:
             packed, shape = data["masks"], tuple(data["shape"])
         return np.unpackbits(packed, count=int(np.prod(shape))).reshape(shape).astype(bool)
@@ -87,7 +89,7 @@ class OcclusionMaskCache:
             return None
         return CachedOcclusionMasks(
             self.root / key,
-            tuple(meta["window"]),
+            FrameRange(*meta["window"]),
             tuple(meta["frame_size"]),
             SquareRegion(**meta["region"]),
             tuple(meta["object_ids"]),
@@ -96,22 +98,22 @@ class OcclusionMaskCache:
     def put(
         self,
         key: str,
-        window: tuple[int, int],
+        frame_range: FrameRange,
         frame_size: tuple[int, int],
         region: SquareRegion,
         object_ids: tuple[int, ...],
         frames: Iterable[tuple[int, dict[int, np.ndarray]]],
     ) -> CachedOcclusionMasks:
-        """Store every window frame's masks under `key`, atomically.
+        """Store the masks of every frame of the range under `key`, atomically.
 
         Args:
             key (`str`): the content hash (`OcclusionSession.fingerprint`).
-            window (`tuple[int, int]`): `(start, end)` source frame indices.
+            frame_range (`FrameRange`): the source frames.
             frame_size (`tuple[int, int]`): `(height, width)` of the source.
             region (`SquareRegion`): the tracked region the masks are given in.
             object_ids (`tuple[int, ...]`): the occluders.
             frames (`Iterable[tuple[int, dict[int, np.ndarray]]]`): `(frame, {object_id: (side, side) bool})` for
-                every window frame, in any order (`OcclusionMasker.propagate_in_region`).
+                every frame of the range, in any order (`OcclusionMasker.propagate_in_region`).
 
         Returns:
             `CachedOcclusionMasks`: the stored entry (another process's, if it finished the same key first).
@@ -129,7 +131,8 @@ class OcclusionMaskCache:
                 stack = np.stack([masks[object_id] for object_id in object_ids]).astype(bool)
                 np.savez_compressed(scratch / _frame_file(frame), masks=np.packbits(stack), shape=stack.shape)
             meta = {
-                "window": list(window),
+                # Stored under its first name, so the entries written before stay readable.
+                "window": list(frame_range),
                 "frame_size": list(frame_size),
                 "region": region.to_dict(),
                 "object_ids": list(object_ids),
@@ -145,7 +148,9 @@ class OcclusionMaskCache:
         except BaseException:
             shutil.rmtree(scratch, ignore_errors=True)
             raise
-        return CachedOcclusionMasks(self.root / key, tuple(window), tuple(frame_size), region, tuple(object_ids))
+        return CachedOcclusionMasks(
+            self.root / key, FrameRange(*frame_range), tuple(frame_size), region, tuple(object_ids)
+        )
 
 
 def _frame_file(frame: int) -> str:

@@ -1,14 +1,14 @@
-"""Interactive occluder segmentation over a clip's render window, in the manner of SAM2's video predictor.
+"""Interactive occluder segmentation over a clip's render range, in the manner of SAM2's video predictor.
 
 Load the model once, open a session per clip, prompt, propagate:
 
 ```py
 masker = OcclusionMasker.from_pretrained()  # SAM 2.1 Hiera-L
-session = masker.init_session("shot_010.mov", window=(120, 360), face_boxes=boxes)
+session = masker.init_session("shot_010.mov", FrameRange(120, 360), face_boxes=boxes)
 masks = masker.add_click(session, 200, object_id=1, points=[(812, 1410)], labels=[1])   # drawn at once
 masker.add_click(session, 300, object_id=1, points=[(790, 1388)], labels=[1])          # a correction
 for frame_index, masks in masker.propagate(session):
-    ...  # {object_id: (height, width) bool} at source resolution, every window frame exactly once
+    ...  # {object_id: (height, width) bool} at source resolution, every frame of the range exactly once
 ```
 
 How it differs from SAM2's own session, and why:
@@ -16,14 +16,14 @@ How it differs from SAM2's own session, and why:
 * The segmenter sees a square cut around the face track (or around the prompts), resized to its input size, not
   the whole frame: memory per frame is fixed whatever the source resolution. Masks are mapped back to source
   pixels (`region.SquareRegion`).
-* Long windows are tracked in pieces of `piece_frames` frames, so memory does not grow with the clip. Frames are
+* Long ranges are tracked in pieces of `piece_frames` frames, so memory does not grow with the clip. Frames are
   decoded, cut and kept as uint8 for one piece at a time (no JPEG folder: that would cost an encode, a decode and
   a lossy copy per frame). Neighbouring pieces share one frame, whose tracked masks seed the next piece as mask
   prompts, and each piece's state also holds every occluder's nearest prompted frame before and after it, so
   prompts keep conditioning the tracking across pieces. What a piece forgets is the unprompted frames of other
   pieces (SAM2 only looks back six of those anyway) and prompts beyond the nearest ones.
-* Tracking runs forward from the earliest prompted frame to the window's end, then backward from it to the
-  window's start, as SAM2 does, and each window frame is yielded exactly once.
+* Tracking runs forward from the earliest prompted frame to the range's end, then backward from it to the
+  range's start, as SAM2 does, and each frame of the range is yielded exactly once.
 * A frame's mask depends on that frame's prompt alone (each prompt replaces the object's previous prompt on the
   frame, and every prompted frame conditions the tracking), so a saved job replays to exactly what the editor saw.
 """
@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from keydub.core.errors import InvalidParameterError
+from keydub.core.frame_range import FrameRange
 from keydub.core.occlusion import session as sessions
 from keydub.core.occlusion.prompts import OcclusionPrompt, save_brush_mask
 from keydub.core.occlusion.region import DEFAULT_MIN_REGION_SIDE, DEFAULT_REGION_SCALE, SquareRegion
@@ -62,7 +63,7 @@ FrameMasks = dict[int, np.ndarray]
 
 
 class OcclusionMasker:
-    """Segments occluders (hands, microphones, cups) over a render window with a promptable video segmenter.
+    """Segments occluders (hands, microphones, cups) over a render's frames with a promptable video segmenter.
 
     One masker serves many sessions. Every public inference method runs under `torch.inference_mode()`.
 
@@ -115,7 +116,7 @@ class OcclusionMasker:
     def init_session(
         self,
         video: VideoSource,
-        window: tuple[int, int] | None = None,
+        frame_range: FrameRange | None = None,
         *,
         start_frame: int = 0,
         face_boxes: np.ndarray | Sequence[Sequence[float]] | None = None,
@@ -124,15 +125,15 @@ class OcclusionMasker:
         min_region_side: int = DEFAULT_MIN_REGION_SIDE,
         piece_frames: int = DEFAULT_PIECE_FRAMES,
     ) -> OcclusionSession:
-        """Open a session over a clip's render window.
+        """Open a session over a clip's render range.
 
         Args:
             video (`str | os.PathLike | np.ndarray | Sequence[np.ndarray]`): a clip file, or its frames in memory
                 as `(N, H, W, 3)` uint8 RGB.
-            window (`tuple[int, int] | None`): `(start, end)` source frame indices, end exclusive; defaults to the
+            frame_range (`FrameRange | None`): the source frames to track (handles included); defaults to the
                 whole clip (or all frames given).
             start_frame (`int`, defaults to 0): for frames in memory, the source index of the first one.
-            face_boxes (`np.ndarray | None`): one `(x0, y0, x1, y1)` face box per window frame, source pixels,
+            face_boxes (`np.ndarray | None`): one `(x0, y0, x1, y1)` face box per frame of the range, source pixels,
                 NaN rows where there is no face; the tracked region is a square around them.
             region (`SquareRegion | None`): a fixed tracked region instead.
             region_scale (`float`, defaults to 1.6): region side as a multiple of the face boxes' extent.
@@ -144,7 +145,7 @@ class OcclusionMasker:
         """
         return sessions.open_session(
             video,
-            window,
+            frame_range,
             start_frame=start_frame,
             face_boxes=face_boxes,
             region=region,
@@ -168,7 +169,7 @@ class OcclusionMasker:
 
         Args:
             session (`OcclusionSession`): the session.
-            frame (`int`): source frame index, inside the window.
+            frame (`int`): source frame index, inside the range.
             object_id (`int`): the occluder's id (any non-negative integer of the caller's choice).
             points (`Sequence[Sequence[float]]`): `(x, y)` source-pixel clicks.
             labels (`Sequence[int]`): 1 (on the occluder) or 0 (not on it), one per point.
@@ -243,7 +244,7 @@ class OcclusionMasker:
         session.preview = None
 
     def reset(self, session: OcclusionSession) -> None:
-        """Forget every prompt of the session (the clip and window stay)."""
+        """Forget every prompt of the session (the clip and frame range stay)."""
         session.prompts.clear()
         session.preview = None
 
@@ -278,7 +279,7 @@ class OcclusionMasker:
     def propagate(
         self, session: OcclusionSession, progress: ProgressCallback | None = None
     ) -> Iterator[tuple[int, FrameMasks]]:
-        """Track every occluder over the whole window, forward then backward from the earliest prompted frame.
+        """Track every occluder over the whole range, forward then backward from the earliest prompted frame.
 
         Args:
             session (`OcclusionSession`): the session, with at least one prompt.
@@ -286,7 +287,7 @@ class OcclusionMasker:
 
         Yields:
             `tuple[int, dict[int, np.ndarray]]`: a source frame index and, for every object of the session, its
-            `(height, width)` bool mask (all false where the object is not tracked). Every window frame comes
+            `(height, width)` bool mask (all false where the object is not tracked). Every frame of the range comes
             exactly once.
         """
         region = session.tracking_region()
@@ -303,8 +304,8 @@ class OcclusionMasker:
         region = session.tracking_region()
         size = self.segmenter.image_size
         object_ids = session.object_ids
-        start, end = session.window
-        pieces = plan_pieces(session.window, min(frame for _, frame in session.prompts), session.piece_frames)
+        start, end = session.frame_range
+        pieces = plan_pieces(session.frame_range, min(frame for _, frame in session.prompts), session.piece_frames)
         seed_frames = {piece.seed_frame for piece in pieces if piece.is_seeded}
         seeds: dict[int, FrameMasks] = {}
         empty = np.zeros((region.side, region.side), dtype=bool)

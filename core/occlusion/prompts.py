@@ -19,7 +19,7 @@ import numpy as np
 
 from keydub.core.errors import InvalidParameterError
 from keydub.core.files import write_bytes_atomically
-from keydub.core.media.timecode import timecode_to_frames
+from keydub.core.timecode import timecode_to_frames
 
 
 # The object id a prompt gets when the command line does not name one.

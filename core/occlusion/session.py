@@ -1,7 +1,7 @@
-"""An occlusion session as data: the window's frames, the prompts in source pixels, and the tracking plan.
+"""An occlusion session as data: the frames of a render's range, the prompts in source pixels, and the tracking plan.
 
 Nothing here runs a model; `OcclusionMasker` does. Keeping the session model-free lets a cache lookup compute
-its key (pictures, window, region, prompts) without loading SAM2.
+its key (pictures, frame range, region, prompts) without loading SAM2.
 """
 
 import hashlib
@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from keydub.core.errors import InvalidParameterError
+from keydub.core.frame_range import FrameRange
 from keydub.core.media import probe
 from keydub.core.media.reader import read_frames
 from keydub.core.occlusion.prompts import OcclusionPrompt, Timebase, check_index, load_brush_mask
@@ -33,11 +34,11 @@ VideoSource = str | os.PathLike[str] | np.ndarray | Sequence[np.ndarray]
 
 
 @dataclass(frozen=True)
-class WindowFrames:
-    """The source frames of a render window, read on demand (a clip on disk or frames in memory).
+class RangeFrames:
+    """The source frames of a render's range, read on demand (a clip on disk or frames in memory).
 
     Args:
-        start (`int`): first source frame index of the window.
+        start (`int`): first source frame index of the range.
         end (`int`): one past the last.
         frame_size (`tuple[int, int]`): `(height, width)` of the source.
         reader (`Callable[[int, int], Iterable[np.ndarray]]`): frames `[start, end)` as `(H, W, 3)` uint8 RGB.
@@ -151,13 +152,13 @@ class SegmenterView:
 
 @dataclass
 class OcclusionSession:
-    """The occluder prompts of one clip's render window and what is needed to track them.
+    """The occluder prompts of one clip's render range and what is needed to track them.
 
     Create with `OcclusionMasker.init_session` (or `open_session`); change through the masker's methods.
 
     Args:
-        frames (`WindowFrames`): the window's source frames.
-        face_boxes (`np.ndarray | None`): `(window length, 4)` face boxes `(x0, y0, x1, y1)` in source pixels
+        frames (`RangeFrames`): the range's source frames.
+        face_boxes (`np.ndarray | None`): `(range length, 4)` face boxes `(x0, y0, x1, y1)` in source pixels
             (NaN rows where there is no face); the region is cut around them.
         region (`SquareRegion | None`): a fixed region instead of one derived from face boxes and prompts.
         region_scale (`float`): region side as a multiple of what it must contain.
@@ -167,7 +168,7 @@ class OcclusionSession:
         preview (`SegmenterView | None`): the one-frame state behind the last interactive prompt.
     """
 
-    frames: WindowFrames
+    frames: RangeFrames
     face_boxes: np.ndarray | None = None
     region: SquareRegion | None = None
     region_scale: float = DEFAULT_REGION_SCALE
@@ -177,9 +178,9 @@ class OcclusionSession:
     preview: SegmenterView | None = None
 
     @property
-    def window(self) -> tuple[int, int]:
-        """`(start, end)` source frame indices, end exclusive."""
-        return self.frames.start, self.frames.end
+    def frame_range(self) -> FrameRange:
+        """The source frames the session tracks."""
+        return FrameRange(self.frames.start, self.frames.end)
 
     @property
     def frame_size(self) -> tuple[int, int]:
@@ -204,7 +205,7 @@ class OcclusionSession:
 
         Besides the piece, the state holds each occluder's nearest prompted frame on either side of it, so that
         every prompt conditions tracking across pieces (SAM2 attends to all its conditioning frames, wherever
-        they are): an occluder first prompted late is tracked back from the window's first frames too.
+        they are): an occluder first prompted late is tracked back from the range's first frames too.
         """
         anchors = set()
         for object_id in self.object_ids:
@@ -224,11 +225,12 @@ class OcclusionSession:
         return region_around(boxes, self.frame_size, self.region_scale, self.min_region_side)
 
     def fingerprint(self, model_identity: str) -> str:
-        """Content hash of everything that decides the masks: pictures, window, region, prompts, model."""
+        """Content hash of everything that decides the masks: pictures, frame range, region, prompts, model."""
         description = {
             "version": MASK_FORMAT_VERSION,
             "clip": self.frames.identity(),
-            "window": list(self.window),
+            # Hashed under its first name, so the masks cached before are found again.
+            "window": list(self.frame_range),
             "region": self.tracking_region().to_dict(),
             "piece_frames": self.piece_frames,
             "model": model_identity,
@@ -239,7 +241,7 @@ class OcclusionSession:
 
 @dataclass(frozen=True)
 class Piece:
-    """A stretch of the window tracked in one segmenter state.
+    """A stretch of the range tracked in one segmenter state.
 
     Args:
         start (`int`), end (`int`): source frame indices, end exclusive.
@@ -259,20 +261,20 @@ class Piece:
         return self.end - 1 if self.reverse else self.start
 
 
-def plan_pieces(window: tuple[int, int], first_prompt: int, piece_frames: int) -> tuple[Piece, ...]:
-    """Split a window into pieces: forward from `first_prompt` to the end, then backward to the start.
+def plan_pieces(frame_range: FrameRange, first_prompt: int, piece_frames: int) -> tuple[Piece, ...]:
+    """Split a frame range into pieces: forward from `first_prompt` to the end, then backward to the start.
 
     Consecutive pieces in one direction share a frame, so each piece starts from masks an earlier one found.
 
     Args:
-        window (`tuple[int, int]`): `(start, end)` source frame indices.
+        frame_range (`FrameRange`): the source frames.
         first_prompt (`int`): the earliest prompted frame.
         piece_frames (`int`): most frames per piece (at least 2).
 
     Returns:
         `tuple[Piece, ...]`: forward pieces in order, then backward pieces in order.
     """
-    start, end = window
+    start, end = frame_range
     _check_piece_frames(piece_frames)
     pieces = []
     piece_start = first_prompt
@@ -292,7 +294,7 @@ def plan_pieces(window: tuple[int, int], first_prompt: int, piece_frames: int) -
 
 def open_session(
     video: VideoSource,
-    window: tuple[int, int] | None = None,
+    frame_range: FrameRange | None = None,
     *,
     start_frame: int = 0,
     face_boxes: np.ndarray | Sequence[Sequence[float]] | None = None,
@@ -301,15 +303,15 @@ def open_session(
     min_region_side: int = DEFAULT_MIN_REGION_SIDE,
     piece_frames: int = DEFAULT_PIECE_FRAMES,
 ) -> OcclusionSession:
-    """An empty session over a clip's render window (see `OcclusionMasker.init_session` for the arguments)."""
-    frames = _window_frames(video, window, start_frame)
+    """An empty session over a clip's render range (see `OcclusionMasker.init_session` for the arguments)."""
+    frames = _range_frames(video, frame_range, start_frame)
     if face_boxes is not None:
         face_boxes = np.asarray(face_boxes, dtype=np.float64)
         length = frames.end - frames.start
         if face_boxes.shape != (length, 4):
             raise InvalidParameterError(
-                f"face_boxes has shape {face_boxes.shape} but the window has {length} frames; give one "
-                "(x0, y0, x1, y1) row per window frame (NaN where there is no face)"
+                f"face_boxes has shape {face_boxes.shape} but the range has {length} frames; give one "
+                "(x0, y0, x1, y1) row per frame of the range (NaN where there is no face)"
             )
     _check_piece_frames(piece_frames)
     return OcclusionSession(frames, face_boxes, region, region_scale, min_region_side, piece_frames)
@@ -355,10 +357,10 @@ def add_brush(session: OcclusionSession, frame: int, object_id: int, mask: np.nd
 
 
 def _store(session: OcclusionSession, prompt: FramePrompt) -> FramePrompt:
-    start, end = session.window
+    start, end = session.frame_range
     if not start <= prompt.frame < end:
         raise InvalidParameterError(
-            f"frame {prompt.frame} is outside the render window, source frames {start}-{end - 1}; prompt a frame "
+            f"frame {prompt.frame} is outside the render range, source frames {start}-{end - 1}; prompt a frame "
             "inside the range being rendered"
         )
     if prompt.brush is None and prompt.box is None and not prompt.labels.any():
@@ -400,16 +402,16 @@ def _check_piece_frames(piece_frames: int) -> None:
         raise InvalidParameterError(f"piece_frames must be at least 2 (pieces share a frame), got {piece_frames}")
 
 
-def _window_frames(video: VideoSource, window: tuple[int, int] | None, start_frame: int) -> WindowFrames:
+def _range_frames(video: VideoSource, frame_range: FrameRange | None, start_frame: int) -> RangeFrames:
     if isinstance(video, (str, os.PathLike)):
-        return _clip_frames(video, window)
+        return _clip_frames(video, frame_range)
     if len(video) == 0:
-        raise InvalidParameterError("no frames were given; pass the window's frames or a clip path")
+        raise InvalidParameterError("no frames were given; pass the range's frames or a clip path")
     frame_shape = tuple(np.shape(video[0]))
     if len(frame_shape) != 3 or frame_shape[2] != 3:
         raise InvalidParameterError(f"frames must be (H, W, 3) uint8 RGB, got frames of shape {frame_shape}")
     stop = start_frame + len(video)
-    start, end = _check_window(window or (start_frame, stop), start_frame, stop, "the frames given")
+    start, end = _check_range(frame_range or (start_frame, stop), start_frame, stop, "the frames given")
 
     def read(first: int, last: int) -> Iterator[np.ndarray]:
         return (np.asarray(video[index - start_frame]) for index in range(first, last))
@@ -420,12 +422,12 @@ def _window_frames(video: VideoSource, window: tuple[int, int] | None, start_fra
             digest.update(np.ascontiguousarray(frame).tobytes())
         return f"frames{frame_shape}:{digest.hexdigest()}"
 
-    return WindowFrames(start, end, frame_shape[:2], read, identity)
+    return RangeFrames(start, end, frame_shape[:2], read, identity)
 
 
-def _clip_frames(path: str | os.PathLike[str], window: tuple[int, int] | None) -> WindowFrames:
+def _clip_frames(path: str | os.PathLike[str], frame_range: FrameRange | None) -> RangeFrames:
     info = probe(path)
-    start, end = _check_window(window or (0, info.frame_count), 0, info.frame_count, str(info.path))
+    start, end = _check_range(frame_range or (0, info.frame_count), 0, info.frame_count, str(info.path))
 
     def identity() -> str:
         # A content hash of a whole clip would read gigabytes; the file's size and time change when it does.
@@ -435,14 +437,14 @@ def _clip_frames(path: str | os.PathLike[str], window: tuple[int, int] | None) -
     def read(first: int, last: int) -> Iterator[np.ndarray]:
         return read_frames(info.path, first, last, info=info)
 
-    return WindowFrames(start, end, (info.height, info.width), read, identity, info)
+    return RangeFrames(start, end, (info.height, info.width), read, identity, info)
 
 
-def _check_window(window: tuple[int, int], first: int, end: int, what: str) -> tuple[int, int]:
-    start, stop = window
+def _check_range(frame_range: FrameRange, first: int, end: int, what: str) -> FrameRange:
+    start, stop = frame_range
     if not first <= start < stop <= end:
         raise InvalidParameterError(
-            f"window {start}-{stop} (end exclusive) is not inside {what}, frames {first}-{end - 1}; give a "
+            f"frames {start}-{stop} (end exclusive) are not inside {what}, frames {first}-{end - 1}; give a "
             "non-empty range of existing frames"
         )
-    return start, stop
+    return FrameRange(start, stop)

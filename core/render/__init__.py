@@ -1,5 +1,6 @@
 """The render path: one source clip + dub audio -> the same clip with the lower face regenerated.
 
+- `options`: `RenderOptions`, what a render can be asked to do, the declaration every layer derives from;
 - `request`: what a render is asked for and what it returns (`RenderRequest`, `RenderResult`, `FaceChoice`);
   light to import, so building a command line or a job does not load the engine.
 - `path`: `render_clip`, the render path read top to bottom.
@@ -10,7 +11,8 @@ The render path itself is imported on first use of one of its names.
 
 from typing import TYPE_CHECKING
 
-from keydub.core.render.request import LANDMARK_BACKENDS, FaceChoice, RenderRequest, RenderResult
+from keydub.core.render.options import RenderOptions
+from keydub.core.render.request import FaceChoice, RenderRequest, RenderResult
 
 
 if TYPE_CHECKING:
@@ -28,8 +30,8 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
-    "LANDMARK_BACKENDS",
     "FaceChoice",
+    "RenderOptions",
     "RenderRequest",
     "RenderResult",
     "StageTimer",

@@ -25,9 +25,10 @@ from keydub.core.errors import (
     AudioError,
     InvalidParameterError,
 )
-from keydub.core.faces import LandmarkBackend, get_landmark_backend
+from keydub.core.faces import LandmarkBackend
 from keydub.core.faces.target import TargetFace
 from keydub.core.files import check_outputs, sha256_file, write_json_atomically
+from keydub.core.frame_range import FrameRange
 from keydub.core.media import FrameReader, MediaInfo, probe, require_constant_frame_rate
 from keydub.core.media.audio import AudioStreamInfo, audio_stream_info, load_audio
 from keydub.core.media.writer import AudioSpec, BackgroundWriter, VideoWriter
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from keydub.core.model.pipeline import KeySyncPipeline, PipelineStepCallback
     from keydub.core.occlusion import CachedOcclusionMasks, OcclusionMasker
 
-__all__ = ["FaceChoice", "RenderRequest", "RenderResult", "render_clip"]
+__all__ = ["CheckedRequest", "FaceChoice", "RenderRequest", "RenderResult", "check_request", "render_clip"]
 
 # Below this peak the dub counts as silence (about -80 dBFS): the mouth is expected to stay closed.
 SILENCE_PEAK = 1e-4
@@ -52,14 +53,18 @@ def render_clip(
     request: RenderRequest,
     progress: ProgressCallback | None = None,
     *,
+    pipeline: "KeySyncPipeline",
+    landmark_backend: LandmarkBackend,
     cancel: CancelToken | None = None,
-    pipeline: "KeySyncPipeline | None" = None,
-    landmark_backend: LandmarkBackend | None = None,
     occlusion_masker: "OcclusionMasker | None" = None,
     analysis: ClipAnalysis | None = None,
+    checked: "CheckedRequest | None" = None,
     callback_on_step_end: "PipelineStepCallback | None" = None,
 ) -> RenderResult:
-    """Render `request`: the source frames of its range with the lower face regenerated to follow the dub.
+    """Render `request` with loaded models: the source frames of its range with the lower face regenerated.
+
+    Loading is the caller's (`keydub.core.engine.Engine.render` is the door every client uses); this function only
+    renders.
 
     Args:
         request (`RenderRequest`): what to render.
@@ -68,11 +73,13 @@ def render_clip(
             frames, ...), every total known before the stage starts and reached when it ends.
         cancel (`CancelToken | None`): checked at every progress point and after every denoising step; a
             cancelled render raises `RenderInterruptedError` and leaves no output file.
-        pipeline (`KeySyncPipeline | None`): a loaded pipeline to reuse; else loaded from the request's weights.
-        landmark_backend (`LandmarkBackend | None`): a loaded landmark backend to reuse.
+        pipeline (`KeySyncPipeline`): the loaded pipeline (its weights fix the crop size).
+        landmark_backend (`LandmarkBackend`): the loaded landmark backend (the mouth QC, and the analysis when none
+            is given).
         occlusion_masker (`OcclusionMasker | None`): a loaded SAM2 masker to reuse when there are occluders.
         analysis (`ClipAnalysis | None`): the clip's analysis (`analyse_clip`, any range of the same clip); then
             no landmark pass runs. Without one, the whole clip is tracked (so track ids are the clip's).
+        checked (`CheckedRequest | None`): what `check_request(request)` found, when the caller checked already.
         callback_on_step_end (`PipelineStepCallback | None`): handed to the pipeline, called after every
             denoising step with the latents and the x0-prediction (a preview of the segment being generated).
 
@@ -89,41 +96,41 @@ def render_clip(
     timer = StageTimer()
     # 0. Check the inputs before any model work.
     with timer("check"):
-        info, start, end = check_request(request)
-        dub = load_dub_audio(request, info, end - start)
+        checked = checked or check_request(request)
+        info, frames = checked.info, checked.frames
+        start, end = frames
+        dub = load_dub_audio(request, checked, frames.frame_count)
     # 1. Find the target face on every frame of the range (from the clip's analysis when there is one).
     with timer(Stage.LANDMARKS):
-        backend = landmark_backend or get_landmark_backend(request.landmark_backend)
-        clip = analysis_for(request, analysis, backend, (start, end), progress)
-    # 2. Load the model; its weights fix the crop size.
+        clip = analysis_for(request, analysis, landmark_backend, frames, progress)
+    # 2. The model's weights fix the crop size.
     with timer(Stage.LOAD_MODEL):
         report(progress, Stage.LOAD_MODEL, 0, 1)
-        pipe = pipeline or load_pipeline(request)
-        clip = clip.for_range(start, end, crop_size=pipe.frame_size[0])
+        clip = clip.for_range(start, end, crop_size=pipeline.frame_size[0])
         report(progress, Stage.LOAD_MODEL, 1, 1)
     # 3. Occluders: per-frame source-resolution masks (cached by prompt), kept out of the regenerated region.
     with timer(Stage.OCCLUSION):
-        occluders = occluder_masks(request, info, (start, end), clip.face, occlusion_masker, progress)
+        occluders = occluder_masks(request, frames, clip.face, occlusion_masker, progress)
     # 4. Generate each face segment and paste it back while writing every frame of the range in order.
-    renderer = SegmentRenderer(pipe, request, clip, occluders, dub, timer, progress, cancel, callback_on_step_end)
-    mouth = MouthTracker(backend, end - start)
+    renderer = SegmentRenderer(pipeline, request, clip, occluders, dub, timer, progress, cancel, callback_on_step_end)
+    mouth = MouthTracker(landmark_backend, frames.frame_count)
     with (
         renderer,
         FrameReader(request.video, info=info) as reader,
         VideoWriter(
             request.output,
             like=info,
-            codec=request.codec,
+            codec=request.options.codec,
             overwrite=request.overwrite,
-            audio=output_audio(request, info, start),
+            audio=output_audio(request, checked, start),
             first_source_frame=start,
         ) as writer,
         BackgroundWriter(writer) as encoder,
     ):
-        frames = reader.read(start, end, high_bit_depth=info.bit_depth > 8)
-        for offset in range(end - start):
+        decoded = reader.read(start, end, high_bit_depth=info.bit_depth > 8)
+        for offset in range(frames.frame_count):
             with timer(Stage.DECODE):
-                frame = next(frames)
+                frame = next(decoded)
             generated = renderer.generated(offset)
             if generated is not None:
                 with timer("paste back"):
@@ -133,14 +140,14 @@ def render_clip(
                     mouth.measure(offset, crop)
             with timer("encode queue"):
                 encoder.write(frame)
-            report(progress, Stage.RENDER, offset + 1, end - start)
+            report(progress, Stage.RENDER, offset + 1, frames.frame_count)
     timer.seconds["encode"] = encoder.encode_seconds
     # 5. Report what was done.
     result = RenderResult(
         output=request.output,
-        frame_count=end - start,
+        frame_count=frames.frame_count,
         passed_through=clip.face.passed_through(start),
-        report=build_report(request, info, (start, end), dub, clip, mouth, timer, pipe),
+        report=build_report(request, info, frames, dub, clip, mouth, timer, pipeline),
     )
     if request.report is not None:
         write_json_atomically(request.report, result.report)
@@ -150,48 +157,63 @@ def render_clip(
 # ----------------------------------------------------------------------------------------------------------------
 # Stages
 # ----------------------------------------------------------------------------------------------------------------
-def check_request(request: RenderRequest) -> tuple[MediaInfo, int, int]:
+@dataclass(frozen=True)
+class CheckedRequest:
+    """What checking a request found, kept for the render so nothing is probed twice.
+
+    Args:
+        info (`MediaInfo`): the clip's probe.
+        frames (`FrameRange`): the source frames to render.
+        dub (`AudioStreamInfo`): the dub's audio stream.
+    """
+
+    info: MediaInfo
+    frames: FrameRange
+    dub: AudioStreamInfo
+
+
+def check_request(request: RenderRequest) -> CheckedRequest:
     """Everything about a request that can be wrong before any model work: the clip (constant frame rate), the
-    range, the outputs and the dub's stream. Returns the clip's probe and the `[start, end)` source frames."""
+    range, the outputs and the dub's stream."""
     info = probe(request.video)
     require_constant_frame_rate(info)
-    start, end = frame_range(request, info)
+    frames = frame_range(request, info)
     check_output(request)
-    dub_stream(request)
-    if request.keep_source_audio and not info.audio_streams:
+    dub = dub_stream(request)
+    if request.options.keep_source_audio and not info.audio_streams:
         raise InvalidParameterError(
             f"--keep-source-audio: {request.video} has no sound to keep; leave the option out "
             "to put the dub under the picture, or render a clip that has sound"
         )
-    return info, start, end
+    return CheckedRequest(info, frames, dub)
 
 
-def frame_range(request: RenderRequest, info: MediaInfo) -> tuple[int, int]:
-    """The request's `[start, end)` source frames, checked against the clip."""
+def frame_range(request: RenderRequest, info: MediaInfo) -> FrameRange:
+    """The request's source frames, checked against the clip."""
     end = info.frame_count if request.end_frame is None else request.end_frame
     check_range(info, request.start_frame, end)
-    return request.start_frame, end
+    return FrameRange(request.start_frame, end)
 
 
 def analysis_for(
     request: RenderRequest,
     analysis: ClipAnalysis | None,
     backend: LandmarkBackend,
-    window: tuple[int, int],
+    frames: FrameRange,
     progress: ProgressCallback | None,
 ) -> ClipAnalysis:
     """The request's range, face and identity from `analysis` (checked to be of the request's clip), or from a
     new whole-clip analysis with `backend` when there is none."""
-    start, end = window
+    start, end = frames
     if analysis is None:
         return analyse_clip(
-            request.video, start, end, backend, face=request.face, identity=request.identity, progress=progress
+            request.video, start, end, backend, face=request.face, identity=request.options.identity, progress=progress
         )
     if Path(analysis.video).resolve() != Path(request.video).resolve():
         raise InvalidParameterError(
             f"the clip analysis is of {analysis.video}, not of the clip to render {request.video}; analyse that clip"
         )
-    return analysis.for_range(start, end, face=request.face, identity=request.identity)
+    return analysis.for_range(start, end, face=request.face, identity=request.options.identity)
 
 
 def check_output(request: RenderRequest) -> None:
@@ -228,12 +250,12 @@ def dub_stream(request: RenderRequest) -> AudioStreamInfo:
     return stream
 
 
-def load_dub_audio(request: RenderRequest, info: MediaInfo, frame_count: int) -> DubAudio:
+def load_dub_audio(request: RenderRequest, checked: CheckedRequest, frame_count: int) -> DubAudio:
     """Load the dub under the range: shifted by the offset, cut when longer, padded with silence when shorter."""
-    duration = Fraction(frame_count) / info.frame_rate
+    duration = Fraction(frame_count) / checked.info.frame_rate
     # A dub delayed by `audio_offset` seconds is heard at dub time -offset under the range's first frame.
     dub_start = -Fraction(request.audio_offset)
-    stream = dub_stream(request)
+    stream = checked.dub
     samples = load_audio(request.audio, MODEL_SAMPLE_RATE, start=dub_start, duration=duration)
     if samples.size == 0:
         raise AudioError(
@@ -249,25 +271,25 @@ def load_dub_audio(request: RenderRequest, info: MediaInfo, frame_count: int) ->
 
 
 def load_pipeline(request: RenderRequest) -> "KeySyncPipeline":
-    """The KeySync pipeline from the request's weights, on the requested device and precision."""
+    """The KeySync pipeline of the request's weights, device and precision (`Engine.pipeline` keeps one per key)."""
     from keydub.core.devices import resolve_device, resolve_dtype
     from keydub.core.model.pipeline import KeySyncPipeline
 
-    device = resolve_device(request.device)
+    options = request.options
+    device = resolve_device(options.device)
     return KeySyncPipeline.from_pretrained(
-        request.weights,
-        request.vae,
-        request.hubert,
-        request.wavlm,
-        torch_dtype=resolve_dtype(request.dtype, device),
+        options.weights,
+        options.vae,
+        options.hubert,
+        options.wavlm,
+        torch_dtype=resolve_dtype(options.dtype, device),
         device=device,
     )
 
 
 def occluder_masks(
     request: RenderRequest,
-    info: MediaInfo,
-    window: tuple[int, int],
+    frames: FrameRange,
     face: TargetFace,
     masker: "OcclusionMasker | None",
     progress: ProgressCallback | None,
@@ -275,20 +297,20 @@ def occluder_masks(
     """The occluders' per-frame masks of the range, or `None` when the request has no occluder prompts."""
     if not request.occluders:
         return None
-    from keydub.core.occlusion import occluder_masks_for_window
+    from keydub.core.occlusion import occluder_masks_for_range
 
-    return occluder_masks_for_window(
-        request.video, window, request.occluders, face_boxes=face.boxes, masker=masker, progress=progress
+    return occluder_masks_for_range(
+        request.video, frames, request.occluders, face_boxes=face.boxes, masker=masker, progress=progress
     )
 
 
-def output_audio(request: RenderRequest, info: MediaInfo, start: int) -> AudioSpec | None:
+def output_audio(request: RenderRequest, checked: CheckedRequest, start: int) -> AudioSpec | None:
     """The sound of the output: the dub (offset applied) or, when asked, the source's own."""
-    if not request.keep_source_audio:
-        return AudioSpec.from_file(request.audio, start=-Fraction(request.audio_offset))
-    if not info.audio_streams:
+    if not request.options.keep_source_audio:
+        return AudioSpec.from_file(request.audio, start=-Fraction(request.audio_offset), stream_info=checked.dub)
+    if not checked.info.audio_streams:
         return None
-    return AudioSpec.from_file(request.video, start=info.frame_time(start))
+    return AudioSpec.from_file(request.video, start=checked.info.frame_time(start))
 
 
 class SegmentRenderer:
@@ -320,6 +342,7 @@ class SegmentRenderer:
         self.first_source_frame, self.face, self.windows = clip.start, clip.face, clip.windows
         self.occluders, self.dub, self.timer, self.progress, self.cancel = occluders, dub, timer, progress, cancel
         self.segments = self.face.segments()
+        self.sampling = request.options.sampling()
         self.identity_frames = list(clip.identity_frames)
         # Fixed once, so the planned steps and the passes' rounds agree even where it depends on free GPU memory.
         self.batches_per_round = pipeline.keyframe_batches_per_round()
@@ -327,7 +350,7 @@ class SegmentRenderer:
         self.passes = segment_passes(lengths, self.batches_per_round, pipeline.window_length)
         steps = [
             pipeline.planned_steps(
-                [lengths[s] for s in segments], request.steps, batches_per_round=self.batches_per_round
+                [lengths[s] for s in segments], self.sampling, batches_per_round=self.batches_per_round
             )
             for segments in self.passes
         ]
@@ -362,10 +385,11 @@ class SegmentRenderer:
         """Blend a generated crop into range frame `offset`; occluder pixels stay the source's exactly."""
         window = self.windows[offset]
         region = self._caches[self._segment].masks[offset - self.segments[self._segment][0]]
+        feather = self.request.options.feather
         if self.occluders is None:
-            return paste_back(frame, crop, window, region)
+            return paste_back(frame, crop, window, region, feather=feather)
         return paste_back_with_occluders(
-            frame, crop, window, region, self.occluders.union(self.first_source_frame + offset)
+            frame, crop, window, region, self.occluders.union(self.first_source_frame + offset), feather=feather
         )
 
     def _start_pass(self, pass_index: int) -> None:
@@ -382,10 +406,7 @@ class SegmentRenderer:
         chunks = self.pipeline.generate_many(
             clips,
             frame_rate=self.info.frame_rate,
-            num_steps=self.request.steps,
-            audio_guidance=self.request.audio_guidance,
-            ref_guidance=self.request.ref_guidance,
-            seed=self.request.seed,
+            sampling=self.sampling,
             progress=self._render_wide(pass_index),
             cancel=self.cancel,
             callback_on_step_end=self.callback_on_step_end,
@@ -524,7 +545,7 @@ class StageTimer:
 def build_report(
     request: RenderRequest,
     info: MediaInfo,
-    window: tuple[int, int],
+    frames: FrameRange,
     dub: DubAudio,
     clip: ClipAnalysis,
     mouth: MouthTracker,
@@ -532,7 +553,7 @@ def build_report(
     pipeline: "KeySyncPipeline",
 ) -> dict[str, Any]:
     """The render's JSON report: inputs and hashes, parameters, weights, frames, faces, timings, mouth QC."""
-    start, end = window
+    start, end = frames
     face = clip.face
     mar = mouth.series()
     measured = mar[np.isfinite(mar)]
@@ -584,10 +605,10 @@ def build_report(
 def describe_weights(request: RenderRequest, pipeline: "KeySyncPipeline") -> dict[str, Any]:
     """Which weights ran, where and in what precision (the sources as requested: hub ids, folders or defaults)."""
     return {
-        "keysync": request.weights or "default",
-        "vae": request.vae or "default",
-        "hubert": request.hubert or "default",
-        "wavlm": request.wavlm or "default",
+        "keysync": request.options.weights or "default",
+        "vae": request.options.vae or "default",
+        "hubert": request.options.hubert or "default",
+        "wavlm": request.options.wavlm or "default",
         "device": str(pipeline.device),
         "dtype": str(pipeline.dtype).removeprefix("torch."),
         "crop_size": pipeline.frame_size[0],

@@ -3,14 +3,13 @@
 Kept free of heavy imports so that building a command line or a job does not load the engine.
 """
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-
-# The landmark detectors a render can use (`keydub.core.faces.get_landmark_backend`): face-alignment is the paper's.
-LANDMARK_BACKENDS = ("face-alignment", "dlib")
+from keydub.core.plain_data import from_plain, to_plain
+from keydub.core.render.options import RenderOptions
 
 
 @dataclass(frozen=True)
@@ -28,17 +27,17 @@ class FaceChoice:
     track_id: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"point": list(self.point) if self.point else None, "frame": self.frame, "track_id": self.track_id}
+        return to_plain(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "FaceChoice":
-        point = data.get("point")
-        return cls(point=tuple(point) if point else None, frame=data.get("frame"), track_id=data.get("track_id"))
+        return from_plain(cls, data)
 
 
 @dataclass(frozen=True)
 class RenderRequest:
-    """Everything that decides a render's output. Pure data: JSON round-trips through `to_dict`/`from_dict`.
+    """Everything that decides a render's output: its inputs and its `RenderOptions`. Pure data: JSON round-trips
+    through `to_dict`/`from_dict`.
 
     Args:
         video (`Path`): the source clip; never modified.
@@ -48,20 +47,10 @@ class RenderRequest:
         end_frame (`int | None`): one past the last source frame to render; `None` for the clip's end.
         audio_offset (`Fraction`, defaults to 0): seconds the dub is delayed against the picture (negative: earlier).
         face (`FaceChoice`): which face to regenerate.
-        identity (`str | int`, defaults to `"first"`): the identity frame: `"first"` (official), `"auto"` (a frontal
-            closed-mouth frame) or a frame index relative to `start_frame`.
         occluders (`tuple[dict, ...]`): occlusion prompts as plain dicts (see `keydub.core.occlusion`).
-        weights, vae, hubert, wavlm (`str | None`): hub ids or local folders overriding the default weights.
-        device (`str`, defaults to `"auto"`): `"auto"` (CUDA when present), `"cpu"`, `"cuda"` or `"cuda:N"`.
-        dtype (`str`, defaults to `"auto"`): `"auto"` (bfloat16 on CUDA, float32 on CPU), `"float32"`,
-            `"bfloat16"` or `"float16"`: the precision of the U-Nets (the VAE always runs in float32).
-        steps (`int`, defaults to 10), audio_guidance (`float`, 5.0), ref_guidance (`float`, 2.0), seed (`int`, 0):
-            sampler settings; the defaults are the official ones.
-        codec (`str`, defaults to `"prores"`): `"prores"` (422 HQ 10-bit), `"h264"` or `"ffv1"`.
-        keep_source_audio (`bool`): write the source's audio instead of the dub.
         overwrite (`bool`): replace an existing output file.
-        landmark_backend (`str`, defaults to `"face-alignment"`): `"face-alignment"` or `"dlib"`.
         report (`Path | None`): where to write the JSON report.
+        options (`RenderOptions`): how to render (weights, device, sampler settings, codec, ...).
     """
 
     video: Path
@@ -71,42 +60,21 @@ class RenderRequest:
     end_frame: int | None = None
     audio_offset: Fraction = Fraction(0)
     face: FaceChoice = field(default_factory=FaceChoice)
-    identity: str | int = "first"
     occluders: tuple[dict[str, Any], ...] = ()
-    weights: str | None = None
-    vae: str | None = None
-    hubert: str | None = None
-    wavlm: str | None = None
-    device: str = "auto"
-    dtype: str = "auto"
-    steps: int = 10
-    audio_guidance: float = 5.0
-    ref_guidance: float = 2.0
-    seed: int = 0
-    codec: str = "prores"
-    keep_source_audio: bool = False
     overwrite: bool = False
-    landmark_backend: str = "face-alignment"
     report: Path | None = None
+    options: RenderOptions = field(default_factory=RenderOptions)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        for key in ("video", "audio", "output", "report"):
-            data[key] = str(data[key]) if data[key] is not None else None
-        data["audio_offset"] = str(self.audio_offset)
-        data["face"] = self.face.to_dict()
-        data["occluders"] = [dict(prompt) for prompt in self.occluders]
-        return data
+        return to_plain(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RenderRequest":
-        values = dict(data)
-        for key in ("video", "audio", "output", "report"):
-            values[key] = Path(values[key]) if values.get(key) is not None else None
-        values["audio_offset"] = Fraction(values.get("audio_offset", "0"))
-        values["face"] = FaceChoice.from_dict(values.get("face") or {})
-        values["occluders"] = tuple(values.get("occluders") or ())
-        return cls(**values)
+        return from_plain(cls, data)
+
+    def with_options(self, **changes: Any) -> "RenderRequest":
+        """This request with some options changed (checked), e.g. `request.with_options(device="cuda")`."""
+        return replace(self, options=replace(self.options, **changes))
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 from keydub.core.errors import InvalidParameterError
-from keydub.core.faces import DEFAULT_RECOGNITION, RECOGNITION_BACKENDS
+from keydub.core.face_backends import DEFAULT_RECOGNITION, RECOGNITION_BACKENDS
 from keydub.core.files import check_output_file, write_text_atomically
 
 

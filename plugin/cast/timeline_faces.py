@@ -17,9 +17,9 @@ import opentimelineio as otio
 
 from keydub.core.analysis import AnalysisCache, cut_tracks, embed_clip, track_clip
 from keydub.core.cancel import CancelToken, cancellable
+from keydub.core.face_backends import recognition_backend_class
 from keydub.core.faces import (
     DEFAULT_RECOGNITION,
-    RECOGNITION_BACKENDS,
     FaceTrack,
     LandmarkBackend,
     RecognitionBackend,
@@ -186,8 +186,9 @@ class FaceAnalyser:
     @property
     def same_person_distance(self) -> float:
         """The recognition backend's same-person distance (a class attribute: read without loading the model)."""
-        known = RECOGNITION_BACKENDS.get(self.recognition_name)
-        return self._recognition.same_person_distance if known is None else known.same_person_distance
+        if isinstance(self._recognition, str):
+            return recognition_backend_class(self._recognition).same_person_distance
+        return self._recognition.same_person_distance
 
     @functools.cached_property
     def landmarks(self) -> LandmarkBackend:

@@ -1,4 +1,4 @@
-"""Parsers for numeric command-line options: each refuses, where the option is parsed, what cannot be honoured.
+"""Parsers for the numeric command-line options that are not render options (those derive from `RenderOptions`).
 
 argparse calls them as `type=`; an `argparse.ArgumentTypeError` becomes the one `Error:` line of `keydub.plugin.
 cli.main`, naming the option, the value and the allowed range. Limits keep a typo from turning into a request for
@@ -6,17 +6,16 @@ terabytes (an offset of days, a million handles) or into a silent wrong result (
 """
 
 import argparse
-import math
 from collections.abc import Callable
 from fractions import Fraction
+from typing import TypeVar
+
+from keydub.core.errors import InvalidParameterError
+from keydub.core.render.options import real_number, shortened, whole_number
 
 
-# torch's generators take seeds of up to 64 bits.
-MAX_SEED = 2**64 - 1
-# Steps per stage: the official schedule starts at 10; above 1000 a render would take days for nothing.
-MIN_STEPS, MAX_STEPS = 10, 1000
-# Guidance scales: KeySync uses 5 (audio) and 2 (identity); far outside a few tens the output is noise.
-MAX_GUIDANCE = 100.0
+Number = TypeVar("Number", int, float)
+
 # Handles and frame counts: 100,000 frames is over an hour at 24 fps, far beyond any clip's handles.
 MAX_FRAMES = 100_000
 # An audio offset beyond a day is a typo (seconds where frames were meant, or a timecode as seconds).
@@ -25,36 +24,27 @@ MAX_OFFSET_SECONDS = 24 * 60 * 60
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 8_000, 384_000
 
 
-def whole_number(minimum: int, maximum: int) -> Callable[[str], int]:
-    """An argparse `type` for a whole number in `[minimum, maximum]`."""
+def argparse_type(parse: Callable[[str], Number], name: str) -> Callable[[str], Number]:
+    """An argparse `type` from a parser that raises `InvalidParameterError` (its message becomes argparse's)."""
 
-    def parse(text: str) -> int:
+    def parse_argument(text: str) -> Number:
         try:
-            value = int(text.strip())
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
-        if not minimum <= value <= maximum:
-            raise argparse.ArgumentTypeError(f"{_short(text)} is out of range: allowed {minimum} to {maximum}")
-        return value
+            return parse(text)
+        except InvalidParameterError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
 
-    parse.__name__ = "whole number"
-    return parse
+    parse_argument.__name__ = name
+    return parse_argument
+
+
+def bounded_whole_number(minimum: int, maximum: int) -> Callable[[str], int]:
+    """An argparse `type` for a whole number in `[minimum, maximum]`."""
+    return argparse_type(lambda text: whole_number(text, minimum, maximum), "whole number")
 
 
 def finite_number(minimum: float, maximum: float) -> Callable[[str], float]:
     """An argparse `type` for a finite decimal number in `[minimum, maximum]` (no NaN, no infinity)."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
-        if not math.isfinite(value) or not minimum <= value <= maximum:
-            raise argparse.ArgumentTypeError(f"{_short(text)} is out of range: allowed {minimum:g} to {maximum:g}")
-        return value
-
-    parse.__name__ = "number"
-    return parse
+    return argparse_type(lambda text: real_number(text, minimum, maximum), "number")
 
 
 def seconds_offset(text: str) -> Fraction:
@@ -65,22 +55,15 @@ def seconds_offset(text: str) -> Fraction:
         raise argparse.ArgumentTypeError(f"{text!r} divides by zero; write seconds such as 0.04 or -1/25") from None
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected seconds such as 0.04 or -1/25, not {_short(text)!r} (NaN and infinity are not offsets)"
+            f"expected seconds such as 0.04 or -1/25, not {shortened(text)!r} (NaN and infinity are not offsets)"
         ) from None
     if abs(value) > MAX_OFFSET_SECONDS:
         raise argparse.ArgumentTypeError(
-            f"{_short(text)} s is out of range: allowed -{MAX_OFFSET_SECONDS} to {MAX_OFFSET_SECONDS} seconds (a day)"
+            f"{shortened(text)} s is out of range: allowed -{MAX_OFFSET_SECONDS} to {MAX_OFFSET_SECONDS} seconds "
+            "(a day)"
         )
     return value
 
 
-seed = whole_number(0, MAX_SEED)
-steps = whole_number(MIN_STEPS, MAX_STEPS)
-guidance = finite_number(-MAX_GUIDANCE, MAX_GUIDANCE)
-frame_count = whole_number(0, MAX_FRAMES)
-sample_rate = whole_number(MIN_SAMPLE_RATE, MAX_SAMPLE_RATE)
-
-
-def _short(text: str) -> str:
-    """A value as typed, cut so that a pasted megabyte does not become a megabyte of error message."""
-    return text if len(text) <= 40 else f"{text[:40]}..."
+frame_count = bounded_whole_number(0, MAX_FRAMES)
+sample_rate = bounded_whole_number(MIN_SAMPLE_RATE, MAX_SAMPLE_RATE)

@@ -1,5 +1,6 @@
 """Shared output helpers for the commands: progress bars on stderr, results on stdout."""
 
+import argparse
 import json
 import sys
 from collections.abc import Iterable
@@ -57,6 +58,13 @@ class ProgressBar:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def add_output_flags(parser: argparse.ArgumentParser, *, quiet: bool = True, result: str = "the result") -> None:
+    """`--json` (`result` as JSON on stdout) and, unless `quiet` is false, `--quiet` (no progress bar)."""
+    parser.add_argument("--json", action="store_true", help=f"print {result} as JSON on stdout")
+    if quiet:
+        parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def print_json(value: Any) -> None:

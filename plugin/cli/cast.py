@@ -8,22 +8,17 @@
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from keydub.core.analysis import AnalysisCache, analyse_clip
-from keydub.core.faces import BACKENDS
-from keydub.core.faces.active_speaker import UNSURE_BELOW
-from keydub.plugin.cast import (
-    ShotCast,
-    read_cast,
-    suggest_cast,
-    write_cast,
-    write_contact_sheet,
-)
-from keydub.plugin.cast.matching import match_cast, reference_embeddings
-from keydub.plugin.cast.timeline_faces import FaceAnalyser, TimelineFaces, dialogue_clips
-from keydub.plugin.cli._output import ProgressBar, print_json
-from keydub.plugin.timeline import PlanOptions, read_timeline
+from keydub.core.face_backends import LANDMARK_BACKENDS
+from keydub.plugin.cli._output import ProgressBar, add_output_flags, print_json
+from keydub.plugin.cli._preflight import CommandPaths
+from keydub.plugin.cli.timeline import add_track_arguments
+
+
+if TYPE_CHECKING:  # the models and the timeline planner load when a command runs, not when the CLI starts
+    from keydub.plugin.cast import ShotCast
+    from keydub.plugin.cast.timeline_faces import FaceAnalyser, TimelineFaces
 
 
 EXAMPLES = """examples:
@@ -68,7 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     suggest.add_argument("--overwrite", action="store_true", help="replace existing output files")
     _add_timeline_options(suggest)
-    suggest.set_defaults(func=run_suggest)
+    suggest.set_defaults(func=run_suggest, paths=suggest_paths)
 
     show = actions.add_parser("show", help="list each character's matches across a timeline, with distances")
     show.add_argument("cast", type=Path, help="the cast.toml")
@@ -92,31 +87,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--backend",
-        choices=sorted(BACKENDS),
+        choices=sorted(LANDMARK_BACKENDS),
         default=DEFAULT_LANDMARKS,
         help=f"landmark backend that finds the faces (default: {DEFAULT_LANDMARKS}, the render's; dlib works "
         "offline without downloads). Track ids are those of renders with the same backend",
     )
-    parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    add_output_flags(parser, quiet=False)
 
 
 def _add_timeline_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--dub-track",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="audio track(s) whose dialogue marks the clips to look at, as for keydub timeline",
-    )
-    parser.add_argument("--dub-lang", metavar="LANG", help="pick the dub track(s) by language instead")
-    parser.add_argument(
-        "--video-track",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="video track(s) holding the picture (default: every enabled one)",
-    )
+    add_track_arguments(parser)
     _add_common_options(parser)
+
+
+def suggest_paths(args: argparse.Namespace) -> CommandPaths:
+    return CommandPaths(
+        outputs={"-o": args.output, "--contact-sheet": contact_sheet_path(args)},
+        inputs={"timeline": args.timeline},
+        overwrite=args.overwrite,
+    )
 
 
 def contact_sheet_path(args: argparse.Namespace) -> Path:
@@ -124,7 +113,10 @@ def contact_sheet_path(args: argparse.Namespace) -> Path:
     return (args.contact_sheet or args.output.with_name(f"{args.output.stem}_faces.png")).expanduser().absolute()
 
 
-def _timeline_faces(args: argparse.Namespace, analyser: FaceAnalyser, bar: ProgressBar) -> TimelineFaces:
+def _timeline_faces(args: argparse.Namespace, analyser: "FaceAnalyser", bar: ProgressBar) -> "TimelineFaces":
+    from keydub.plugin.cast.timeline_faces import dialogue_clips
+    from keydub.plugin.timeline import PlanOptions, read_timeline
+
     timeline = read_timeline(args.timeline)
     options = PlanOptions(
         picture_tracks=tuple(args.video_track), dub_tracks=tuple(args.dub_track), dub_language=args.dub_lang
@@ -134,6 +126,10 @@ def _timeline_faces(args: argparse.Namespace, analyser: FaceAnalyser, bar: Progr
 
 
 def run_suggest(args: argparse.Namespace) -> int:
+    from keydub.core.analysis import AnalysisCache
+    from keydub.plugin.cast import suggest_cast, write_cast, write_contact_sheet
+    from keydub.plugin.cast.timeline_faces import FaceAnalyser
+
     with ProgressBar() as bar:
         analyser = FaceAnalyser(args.backend, cache=AnalysisCache())
         faces = _timeline_faces(args, analyser, bar)
@@ -154,6 +150,10 @@ def run_suggest(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    from keydub.core.analysis import AnalysisCache
+    from keydub.plugin.cast import match_cast, read_cast, reference_embeddings
+    from keydub.plugin.cast.timeline_faces import FaceAnalyser
+
     cast = read_cast(args.cast)
     with ProgressBar() as bar:
         analyser = FaceAnalyser(args.backend, cast.recognition, cache=AnalysisCache())
@@ -169,7 +169,7 @@ def run_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def show_report(characters: tuple, shots: list[ShotCast], threshold: float) -> dict[str, Any]:
+def show_report(characters: tuple, shots: "list[ShotCast]", threshold: float) -> dict[str, Any]:
     """Each character's matches across the shots, and the faces that match nobody, as plain data."""
     rows = []
     for character in characters:
@@ -223,6 +223,8 @@ def format_show(report: dict[str, Any]) -> list[str]:
 
 
 def run_speakers(args: argparse.Namespace) -> int:
+    from keydub.core.analysis import AnalysisCache, analyse_clip
+    from keydub.core.faces.active_speaker import UNSURE_BELOW
     from keydub.core.speakers import find_clip_speakers
 
     with ProgressBar() as bar:

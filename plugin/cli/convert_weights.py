@@ -4,7 +4,8 @@ import argparse
 from pathlib import Path
 
 from keydub.core.errors import InvalidParameterError
-from keydub.plugin.cli._output import ProgressBar, print_json
+from keydub.plugin.cli._output import ProgressBar, add_output_flags, print_json
+from keydub.plugin.cli._preflight import CommandPaths
 
 
 EXAMPLES = """examples:
@@ -46,8 +47,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="channels per attention head of the U-Net (default: 64, the official value)",
     )
-    parser.add_argument("--json", action="store_true", help="print the converted folders as JSON on stdout")
-    parser.set_defaults(func=run)
+    add_output_flags(parser, quiet=False, result="the converted folders")
+    parser.set_defaults(func=run, paths=convert_paths)
+
+
+def convert_paths(args: argparse.Namespace) -> CommandPaths:
+    return CommandPaths(
+        outputs={"-o": args.output},
+        inputs={"--keyframe": args.keyframe, "--interpolation": args.interpolation},
+        folders=("-o",),
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,8 +11,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from keydub.plugin.cli._output import ProgressBar, print_json
-from keydub.plugin.cli._render_options import add_render_options, render_options_from_args
+from keydub.core.codecs import CODECS
+from keydub.core.render.options import RenderOptions
+from keydub.plugin.cli._output import ProgressBar, add_output_flags, print_json
+from keydub.plugin.cli._preflight import CommandPaths
+from keydub.plugin.cli._render_options import add_option_flags, options_from_args
 
 
 EXAMPLES_LEAK = """examples:
@@ -65,8 +68,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     leak.add_argument("--video", type=Path, required=True, help="the talking clip to test")
     leak.add_argument("-o", "--output-dir", type=Path, required=True, help="folder for the render, plot and JSON")
     _add_measure_options(leak)
-    add_render_options(leak)
-    leak.set_defaults(func=run_leak)
+    add_option_flags(leak)
+    leak.set_defaults(func=run_leak, paths=leak_paths)
 
     protocol = commands.add_parser(
         "protocol",
@@ -104,8 +107,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="generation setups to run (default: SI AM XM)",
     )
     _add_measure_options(protocol)
-    add_render_options(protocol)
-    protocol.set_defaults(func=run_protocol_command)
+    add_option_flags(protocol)
+    protocol.set_defaults(func=run_protocol_command, paths=protocol_paths)
+
+
+def leak_paths(args: argparse.Namespace) -> CommandPaths:
+    return CommandPaths(
+        outputs={"-o": args.output_dir, **leak_outputs(args.video, args.output_dir)},
+        inputs={"--video": args.video},
+        folders=("-o",),
+        overwrite=args.overwrite,
+    )
+
+
+def protocol_paths(args: argparse.Namespace) -> CommandPaths:
+    from keydub.core.evaluation.protocol import report_outputs
+
+    return CommandPaths(
+        outputs={"-o": args.output_dir, **report_outputs(args.output_dir)},
+        inputs={"--videos": args.videos, "--audios": args.audios, "--syncnet": args.syncnet},
+        folders=("-o",),
+        overwrite=args.overwrite,
+    )
 
 
 def _add_measure_options(parser: argparse.ArgumentParser) -> None:
@@ -118,7 +141,8 @@ def _add_measure_options(parser: argparse.ArgumentParser) -> None:
         metavar="MAR",
         help=f"mouth aspect ratio above which a mouth is open (default: {LIPLEAK_THRESHOLD}, KeySync's)",
     )
-    parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    parser.add_argument("--overwrite", action="store_true", help="replace the renders and reports of an earlier run")
+    add_output_flags(parser, quiet=False)
 
 
 def run_leak(args: argparse.Namespace) -> int:
@@ -130,12 +154,12 @@ def run_leak(args: argparse.Namespace) -> int:
     from keydub.core.metrics.mar import check_threshold
     from keydub.core.metrics.plot import draw_mar_plot
 
-    options = render_options_from_args(args)
+    options = options_from_args(args)
     folder = args.output_dir
     stem = args.video.stem
     # Both were checked before the command started (`_preflight`): new, or replaced with --overwrite.
     plot_path, json_path = leak_outputs(args.video, folder).values()
-    reference = str(options["identity"])
+    reference = str(options.identity)
     # Check the threshold, the render's paths and the clip before the landmarks and the model load.
     check_threshold(args.threshold)
     check_generation_outputs(plan_leak(args.video, folder, reference=reference, suffix=_suffix(options)), folder)
@@ -145,7 +169,7 @@ def run_leak(args: argparse.Namespace) -> int:
         generation, measurement = silent_input_leak(
             args.video,
             folder,
-            landmarks=face_landmark_source(engine.landmark_backend(options["landmark_backend"])),
+            landmarks=face_landmark_source(engine.landmark_backend(options.landmark_backend)),
             renderer=engine_renderer(engine, options),
             reference=reference,
             threshold=args.threshold,
@@ -192,7 +216,7 @@ def run_protocol_command(args: argparse.Namespace) -> int:
     from keydub.core.metrics.syncnet import SyncNetScorer, load_syncnet
     from keydub.core.weights import resolve_weights
 
-    options = render_options_from_args(args)
+    options = options_from_args(args)
     folder = args.output_dir
     # Everything that can be wrong with the inputs and the renders' paths is found before SyncNet loads.
     check_threshold(args.threshold)
@@ -200,12 +224,12 @@ def run_protocol_command(args: argparse.Namespace) -> int:
     plan = plan_generations(items, folder, setups=args.setups, references=args.references, suffix=_suffix(options))
     check_generation_outputs(plan, folder)
     syncnet = args.syncnet or resolve_weights("syncnet")
-    scorer = SyncNetScorer(load_syncnet(syncnet, device=resolve_device(options["device"])))
+    scorer = SyncNetScorer(load_syncnet(syncnet, device=resolve_device(options.device)))
     settings = {
         "videos": str(args.videos.absolute()),
         "audios": str(args.audios.absolute()),
         "syncnet": str(Path(syncnet).absolute()),
-        "render": {k: str(v) for k, v in options.items()},
+        "render": {k: str(v) for k, v in options.to_dict().items()},
     }
     engine = Engine()
     with ProgressBar(disable=args.json) as progress:
@@ -213,7 +237,7 @@ def run_protocol_command(args: argparse.Namespace) -> int:
             items,
             folder,
             scorer=scorer,
-            landmarks=face_landmark_source(engine.landmark_backend(options["landmark_backend"])),
+            landmarks=face_landmark_source(engine.landmark_backend(options.landmark_backend)),
             renderer=engine_renderer(engine, options),
             setups=args.setups,
             references=args.references,
@@ -222,7 +246,7 @@ def run_protocol_command(args: argparse.Namespace) -> int:
             settings=settings,
             progress=progress,
         )
-    markdown_path, json_path = write_protocol_report(report, folder, overwrite=options["overwrite"])
+    markdown_path, json_path = write_protocol_report(report, folder, overwrite=args.overwrite)
     if args.json:
         print_json(report.to_dict())
     else:
@@ -231,7 +255,5 @@ def run_protocol_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _suffix(options: dict[str, Any]) -> str:
-    from keydub.plugin.jobs import CONTAINER_BY_CODEC
-
-    return CONTAINER_BY_CODEC[options["codec"]]
+def _suffix(options: RenderOptions) -> str:
+    return CODECS[options.codec].container

@@ -8,9 +8,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from keydub.core.face_backends import LANDMARK_BACKENDS
 from keydub.core.media import MediaInfo
-from keydub.core.render.request import LANDMARK_BACKENDS
-from keydub.plugin.cli._output import ProgressBar, print_json
+from keydub.plugin.cli._output import ProgressBar, add_output_flags, print_json
 from keydub.plugin.inspection import inspect_clip
 
 
@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("video", type=Path, metavar="VIDEO", help="the clip to inspect")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    add_output_flags(parser, quiet=False)
     parser.add_argument(
         "--faces",
         action="store_true",
@@ -40,8 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--backend",
-        choices=LANDMARK_BACKENDS,
-        default="face-alignment",
+        choices=tuple(LANDMARK_BACKENDS),
+        default=next(iter(LANDMARK_BACKENDS)),
         help="landmark backend for --faces (default: face-alignment; dlib works offline without downloads)",
     )
     parser.set_defaults(func=run)

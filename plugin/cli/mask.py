@@ -7,17 +7,18 @@ A thin shell over `Engine.analyse_clip` (the clip analysis a render uses, cached
 import argparse
 from pathlib import Path
 
-from keydub.core.render.request import LANDMARK_BACKENDS
-from keydub.plugin.cli._output import ProgressBar, print_json
+from keydub.core.codecs import CODECS
+from keydub.plugin.cli._output import ProgressBar, add_output_flags, print_json
+from keydub.plugin.cli._preflight import CommandPaths
+from keydub.plugin.cli._render_options import add_option_flags, options_from_args
 from keydub.plugin.cli.render import add_range_and_face_options
 
 
 EXAMPLES = """examples:
   keydub mask interview.mov -o interview_mask.mp4
-  keydub mask two_shot.mov -o mask.mov --face 1210,540@0 --backend dlib --in 100 --out 250
+  keydub mask two_shot.mov -o mask.mov --face 1210,540@0 --landmark-backend dlib --in 100 --out 250
   keydub mask shot.mov -o mask.mov --codec prores --show-crop
 """
-PREVIEW_CODECS = ("h264", "prores", "ffv1")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,14 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("video", type=Path, help="the source clip (never modified)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="the preview file to write")
     add_range_and_face_options(parser)
-    parser.add_argument(
-        "--landmark-backend",
-        "--backend",
-        dest="landmark_backend",
-        choices=LANDMARK_BACKENDS,
-        default=LANDMARK_BACKENDS[0],
-        help="face landmark detector (default: face-alignment, as `keydub render`)",
-    )
+    add_option_flags(parser, ["landmark_backend"])
     parser.add_argument(
         "--crop-size",
         type=int,
@@ -50,15 +44,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--codec",
-        choices=PREVIEW_CODECS,
+        choices=tuple(CODECS),
         default="h264",
-        help="preview codec: h264 (default; .mp4, .mov or .mkv), prores (.mov) or ffv1 (.mkv)",
+        help="preview codec (default: h264): " + "; ".join(f"{name} ({c.description})" for name, c in CODECS.items()),
     )
     parser.add_argument("--show-crop", action="store_true", help="also outline each frame's crop window")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(func=run)
+    add_output_flags(parser)
+    parser.set_defaults(func=run, paths=mask_paths)
+
+
+def mask_paths(args: argparse.Namespace) -> CommandPaths:
+    return CommandPaths(
+        outputs={"-o": args.output},
+        inputs={"video": args.video},
+        overwrite=args.overwrite,
+        video_output=("-o", args.codec),
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     from keydub.core.files import check_outputs
     from keydub.core.media import probe
     from keydub.core.render.preview import write_mask_preview
-    from keydub.plugin.requests import parse_face_click, source_range
+    from keydub.plugin.edit_points import parse_face_click, source_range
 
     info = probe(args.video)
     start, end = source_range(info, args.in_point, args.out_point, args.handles)
@@ -76,7 +78,13 @@ def run(args: argparse.Namespace) -> int:
     check_outputs({"-o": args.output}, inputs={"video": args.video}, overwrite=args.overwrite)
     with ProgressBar(disable=args.quiet) as bar:
         analysis = Engine().analyse_clip(
-            args.video, start, end, args.landmark_backend, face=face, crop_size=args.crop_size, progress=bar
+            args.video,
+            start,
+            end,
+            options_from_args(args).landmark_backend,
+            face=face,
+            crop_size=args.crop_size,
+            progress=bar,
         )
         result = write_mask_preview(
             analysis, args.output, codec=args.codec, show_crop=args.show_crop, overwrite=args.overwrite, progress=bar

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from keydub.core.errors import InvalidParameterError, KeydubError, OutputNotWritableError
 from keydub.core.files import write_json_atomically
+from keydub.plugin.cli._preflight import CommandPaths
 
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help='write {"state": "ready"} there once the window is up, or the reason it could not start (for launchers)',
     )
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, paths=panel_paths)
 
 
 def add_panel_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,6 +72,14 @@ def add_panel_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--out-dir", type=Path, help="folder for renders, jobs and panel sessions (default: <source>_keydub beside it)"
+    )
+
+
+def panel_paths(args: argparse.Namespace) -> CommandPaths:
+    return CommandPaths(
+        outputs={"--out-dir": args.out_dir, "--ready-file": args.ready_file},
+        inputs={"source": args.source, "--audio": args.audio, "--export": args.export},
+        folders=("--out-dir",),
     )
 
 

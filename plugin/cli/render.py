@@ -5,9 +5,11 @@ import sys
 from fractions import Fraction
 from pathlib import Path
 
+from keydub.core.render.options import RenderOptions
 from keydub.plugin.cli._numbers import frame_count, seconds_offset
-from keydub.plugin.cli._output import ProgressBar, print_json, report_stale_files_removed
-from keydub.plugin.cli._render_options import add_render_options, render_options_from_args
+from keydub.plugin.cli._output import ProgressBar, add_output_flags, print_json, report_stale_files_removed
+from keydub.plugin.cli._preflight import CommandPaths
+from keydub.plugin.cli._render_options import add_option_flags, options_from_args
 
 
 EXAMPLES = """examples:
@@ -55,10 +57,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="a painted occluder mask (PNG at source resolution, white = occluder); repeatable",
     )
     parser.add_argument("--report", type=Path, metavar="FILE.json", help="write the QC report as JSON")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_render_options(parser)
-    parser.set_defaults(func=run)
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    add_output_flags(parser)
+    add_option_flags(parser)
+    parser.set_defaults(func=run, paths=render_paths)
+
+
+def render_paths(args: argparse.Namespace) -> CommandPaths:
+    inputs: dict[str, Path | None] = {"video": args.video, "--audio": args.audio}
+    for index, text in enumerate(args.occluder_mask):
+        # `[ID:]FILE@FRAME`: the file is what lies between an optional `ID:` and the last `@`.
+        file = text.rsplit("@", 1)[0]
+        head, colon, rest = file.partition(":")
+        inputs[f"--occluder-mask #{index + 1}"] = Path(rest if colon and head.isdigit() else file)
+    return CommandPaths(
+        outputs={"-o": args.output, "--report": args.report},
+        inputs=inputs,
+        overwrite=args.overwrite,
+        video_output=("-o", args.codec or RenderOptions.codec),
+    )
 
 
 def add_range_and_face_options(parser: argparse.ArgumentParser) -> None:
@@ -117,9 +134,9 @@ def request_from_args(args: argparse.Namespace):
     from keydub.core.media import probe
     from keydub.core.occlusion import parse_occluder_args
     from keydub.core.render import RenderRequest
-    from keydub.plugin.requests import dub_offset, edit_range, parse_face_click, source_range
+    from keydub.plugin.edit_points import dub_offset, edit_range, parse_face_click, source_range
 
-    options = render_options_from_args(args)  # first: a bad option is refused before any work
+    options = options_from_args(args)  # first: a bad option is refused before any work
     info = probe(args.video)
     start, end = source_range(info, args.in_point, args.out_point, args.handles)
     in_frame = edit_range(info, args.in_point, args.out_point)[0]
@@ -132,6 +149,7 @@ def request_from_args(args: argparse.Namespace):
         audio_offset=dub_offset(info, args.audio_offset, in_frame=in_frame, start=start),
         face=parse_face_click(args.face, info, start, args.face_track),
         occluders=tuple(p.to_dict() for p in parse_occluder_args(args.occluder, args.occluder_mask, info)),
+        overwrite=args.overwrite,
         report=args.report.absolute() if args.report else None,
-        **options,
+        options=options,
     )

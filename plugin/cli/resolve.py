@@ -5,12 +5,14 @@ import sys
 from pathlib import Path
 
 from keydub.plugin.cli._numbers import frame_count
-from keydub.plugin.cli._output import ProgressBar, print_json
-from keydub.plugin.cli._render_options import add_render_options, render_options_from_args
+from keydub.plugin.cli._output import ProgressBar, add_output_flags, print_json
+from keydub.plugin.cli._preflight import CommandPaths
+from keydub.plugin.cli._render_options import add_option_flags, options_from_args
+from keydub.plugin.cli.timeline import add_executor_arguments, add_track_arguments
 from keydub.plugin.resolve import STRATEGIES, apply, probe, render_and_apply, snapshot
 from keydub.plugin.resolve.install import install_launcher
 from keydub.plugin.store import JobState
-from keydub.plugin.timeline.executors import EXECUTORS
+from keydub.plugin.timeline.executors import executor_entry
 from keydub.plugin.timeline.plan import DEFAULT_HANDLES, PlanOptions
 
 
@@ -46,14 +48,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "status",
         help="product, edition, version, project and timeline of the running Resolve, or why it cannot be reached",
     )
-    status.add_argument("--json", action="store_true", help="print the status as JSON on stdout")
+    add_output_flags(status, quiet=False, result="the status")
     status.set_defaults(func=run_status)
 
     snap = commands.add_parser("snapshot", help="write the current (or a named) timeline as a Resolve-shaped .otio")
     snap.add_argument("--timeline", metavar="NAME", help="the timeline (default: the current one)")
     snap.add_argument("-o", "--output", type=Path, required=True, metavar="FILE.otio", help="the .otio to write")
     snap.add_argument("--overwrite", action="store_true", help="replace an existing file")
-    snap.set_defaults(func=run_snapshot)
+    snap.set_defaults(func=run_snapshot, paths=snapshot_paths)
 
     render = commands.add_parser(
         "render",
@@ -61,14 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Snapshot the timeline, render what is not rendered yet (resumable, "
         "only what changed), then apply the renders.",
     )
-    render.add_argument(
-        "--dub-track",
-        action="append",
-        default=[],
-        required=True,
-        metavar="NAME",
-        help="audio track holding the dub dialogue; repeat to sum several tracks",
-    )
+    add_track_arguments(render)
     render.add_argument("--timeline", metavar="NAME", help="the timeline (default: the current one)")
     _add_strategy(render)
     render.add_argument(
@@ -85,13 +80,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also write the result timeline (for QC or another machine)",
     )
     render.add_argument(
-        "--video-track",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="video track holding the picture; repeat for several (default: every enabled one)",
-    )
-    render.add_argument(
         "--handles",
         type=frame_count,
         default=DEFAULT_HANDLES,
@@ -100,15 +88,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     render.add_argument("--only", nargs="+", default=[], metavar="CLIP", help="render only these clips")
     render.add_argument("--force", action="store_true", help="render the clips again even when already done")
-    render.add_argument(
-        "--executor",
-        choices=sorted(EXECUTORS),
-        default="in-process",
-        help="who renders: in this process (default) or in a `keydub worker` process",
-    )
-    render.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
-    add_render_options(render)
-    render.set_defaults(func=run_render)
+    render.add_argument("--overwrite", action="store_true", help="replace an existing result timeline (-o)")
+    add_output_flags(render, quiet=False)
+    add_executor_arguments(render)
+    add_option_flags(render)
+    render.set_defaults(func=run_render, paths=render_paths)
 
     put = commands.add_parser(
         "apply", help="put the renders of a result .otio (e.g. from a render farm) onto the open timeline"
@@ -121,7 +105,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     put.add_argument("--timeline", metavar="NAME", help="the Resolve timeline (default: the one named in the file)")
     _add_strategy(put)
-    put.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    add_output_flags(put, quiet=False)
     put.set_defaults(func=run_apply)
 
     install = commands.add_parser(
@@ -150,7 +134,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="RESULT.otio",
         help="a result timeline to read instead of the one saved in the output folder",
     )
-    pending.set_defaults(func=run_placements)
+    pending.set_defaults(func=run_placements, paths=placements_paths)
 
 
 def _add_strategy(parser: argparse.ArgumentParser) -> None:
@@ -182,19 +166,37 @@ def run_snapshot(args: argparse.Namespace) -> int:
     return 0
 
 
+def snapshot_paths(args: argparse.Namespace) -> CommandPaths:
+    return CommandPaths(outputs={"-o": args.output}, overwrite=args.overwrite)
+
+
+def render_paths(args: argparse.Namespace) -> CommandPaths:
+    return CommandPaths(
+        outputs={"-o": args.output, "--out-dir": args.out_dir},
+        folders=("--out-dir",),
+        overwrite=args.overwrite,
+        is_device_local=executor_entry(args.executor).runs_locally,
+    )
+
+
+def placements_paths(args: argparse.Namespace) -> CommandPaths:
+    return CommandPaths(outputs={}, inputs={"--file": args.file})
+
+
 def run_render(args: argparse.Namespace) -> int:
     from keydub.plugin.cli.timeline import format_summary
 
-    render_options = render_options_from_args(args)
-    overwrite = render_options.pop("overwrite")  # about the result timeline; renders are content-named
     options = PlanOptions(
         picture_tracks=tuple(args.video_track),
         dub_tracks=tuple(args.dub_track),
+        dub_language=args.dub_lang,
         handles=args.handles,
         only=tuple(args.only),
-        render_options=render_options,
+        render_options=options_from_args(args),
     )
     out_dir = args.out_dir.absolute() if args.out_dir is not None else None
+    entry = executor_entry(args.executor)
+    executor = entry.build(args)
     with ProgressBar(disable=args.json) as progress:
         result = render_and_apply(
             options,
@@ -202,13 +204,14 @@ def run_render(args: argparse.Namespace) -> int:
             timeline=args.timeline,
             strategy=args.strategy,
             output_path=args.output,
-            overwrite=overwrite,
+            # --overwrite is about the result timeline; every render goes to a new, content-named file.
+            overwrite=args.overwrite,
             force=args.force,
-            executor=EXECUTORS[args.executor](),
+            executor=executor,
             progress=progress,
         )
     if args.json:
-        print_json(result.to_dict())
+        print_json(entry.report(result.to_dict(), executor))
     else:
         print(format_summary(result.run))
         print(result.applied.summary() if result.applied is not None else "Nothing rendered, nothing applied.")

@@ -5,26 +5,23 @@ from fractions import Fraction
 from pathlib import Path
 
 from keydub.core.errors import TimelineError
-from keydub.plugin.cli._farm import (
-    RAY_EXECUTOR,
-    add_farm_options,
-    estimate_lines,
-    path_mapping_type,
-    ray_executor,
-    whole_timeline_only,
-    with_nodes,
-)
-from keydub.plugin.cli._numbers import frame_count, sample_rate
-from keydub.plugin.cli._output import ProgressBar, print_json, report_stale_files_removed
-from keydub.plugin.cli._render_options import add_render_options, render_options_from_args
-from keydub.plugin.cluster.estimate import DEFAULT_THROUGHPUT_S_PER_S
+from keydub.plugin.cli._numbers import finite_number, frame_count, sample_rate
+from keydub.plugin.cli._output import ProgressBar, add_output_flags, print_json, report_stale_files_removed
+from keydub.plugin.cli._preflight import CommandPaths
+from keydub.plugin.cli._render_options import add_option_flags, options_from_args
+from keydub.plugin.cluster.command_line import path_mapping_type
+from keydub.plugin.cluster.estimate import DEFAULT_THROUGHPUT_S_PER_S, estimate_cost, format_duration
 from keydub.plugin.cluster.path_map import PathMap
 from keydub.plugin.store import JobState
 from keydub.plugin.timeline.batch import ClipOutcome, OutputFolder, TimelineRun, render_timeline
-from keydub.plugin.timeline.executors import EXECUTORS
+from keydub.plugin.timeline.executors import EXECUTORS, executor_entry
 from keydub.plugin.timeline.formats import FORMATS
 from keydub.plugin.timeline.plan import DEFAULT_HANDLES, MODEL_SAMPLE_RATE, PlanOptions
 from keydub.plugin.timeline.timecode import exact_rate, format_rate
+
+
+# A render faster than a millisecond of GPU per second of output is a typo.
+_throughput = finite_number(0.001, 1000)
 
 
 EXAMPLES = """examples:
@@ -93,26 +90,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="the media folder FROM, as the timeline names it (a Windows D:\\Media too), is TO on this machine; "
         "repeat for several folders (the same rules as the farm's --path-map)",
     )
-    parser.add_argument(
-        "--dub-track",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="audio track holding the dub dialogue, by name or position (A3); repeat to sum several tracks",
-    )
-    parser.add_argument(
-        "--dub-lang",
-        metavar="LANG",
-        help="pick the dub track(s) by language (metadata keydub.lang, or a word of the track name)",
-    )
-    parser.add_argument(
-        "--video-track",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="video track holding the picture, by name or position (V2); repeat for several (default: every "
-        "enabled one)",
-    )
+    add_track_arguments(parser)
     parser.add_argument(
         "--handles",
         type=frame_count,
@@ -136,14 +114,57 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="HZ",
         help=f"sample rate of the assembled dub audio (default: {MODEL_SAMPLE_RATE})",
     )
-    parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output timeline (-o)")
+    add_output_flags(parser, quiet=False)
+    add_executor_arguments(parser)
+    parser.add_argument(
+        "--throughput",
+        type=_throughput,
+        default=float(DEFAULT_THROUGHPUT_S_PER_S),
+        metavar="S_PER_S",
+        help="seconds of GPU per second of output, for the --dry-run estimate (default: "
+        f"{float(DEFAULT_THROUGHPUT_S_PER_S):.2f}, the FLOP budget's floor on one H100/H200; not "
+        "a measurement)",
+    )
+    add_option_flags(parser)
+    parser.set_defaults(func=run, paths=timeline_paths)
+
+
+def add_track_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--dub-track`, `--dub-lang` and `--video-track`: the tracks of a timeline a command works on."""
+    parser.add_argument(
+        "--dub-track",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="audio track holding the dub dialogue, by name or position (A3); repeat to sum several tracks",
+    )
+    parser.add_argument(
+        "--dub-lang",
+        metavar="LANG",
+        help="pick the dub track(s) by language (metadata keydub.lang, or a word of the track name)",
+    )
+    parser.add_argument(
+        "--video-track",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="video track holding the picture, by name or position (V2); repeat for several (default: every "
+        "enabled one)",
+    )
+
+
+def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--executor NAME` (`--worker` for `--executor worker`) and every executor's own options, as each command
+    that renders a batch takes them."""
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
         "--executor",
-        choices=[*sorted(EXECUTORS), RAY_EXECUTOR],
-        default="in-process",
-        help="who renders the queued clips (default: in-process, one engine in this process; ray: "
-        'Ray actors, one per GPU, needs pip install "keydub[cluster]")',
+        choices=tuple(EXECUTORS),
+        default=next(iter(EXECUTORS)),
+        help="who renders the queued clips: "
+        + "; ".join(f"{name}: {executor_entry(name).help}" for name in EXECUTORS)
+        + f" (default: {next(iter(EXECUTORS))})",
     )
     where.add_argument(
         "--worker",
@@ -152,15 +173,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         const="worker",
         help="render in a `keydub worker` process on the output folder (same as --executor worker)",
     )
-    add_render_options(parser)
-    add_farm_options(parser)
-    parser.set_defaults(func=run)
+    for name in EXECUTORS:
+        executor_entry(name).add_arguments(parser)
+
+
+def timeline_paths(args: argparse.Namespace) -> CommandPaths:
+    # A dry run writes nothing, so an existing -o is no reason to refuse it.
+    return CommandPaths(
+        outputs={"-o": args.output, "--out-dir": args.out_dir},
+        inputs={"timeline": args.timeline},
+        folders=("--out-dir",),
+        overwrite=args.overwrite or args.dry_run,
+        is_device_local=executor_entry(args.executor).runs_locally,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    render_options = render_options_from_args(args)
-    # For a timeline, --overwrite is about the output timeline; every render goes to a new, content-named file.
-    overwrite = render_options.pop("overwrite")
     options = PlanOptions(
         picture_tracks=tuple(args.video_track),
         dub_tracks=tuple(args.dub_track),
@@ -168,16 +196,16 @@ def run(args: argparse.Namespace) -> int:
         handles=args.handles,
         only=tuple(args.only),
         sample_rate=args.audio_rate,
-        render_options=render_options,
+        render_options=options_from_args(args),
         relink=PathMap(tuple(args.relink)),
     )
     timeline = args.timeline.absolute()
     out_dir = args.out_dir if args.out_dir is not None else timeline.with_name(f"{timeline.stem}_keydub")
     if not args.dry_run:
         report_stale_files_removed(targets=[args.output], folders=[out_dir, OutputFolder(out_dir.absolute()).staging])
-    # A dry run renders nothing, so it needs no cluster (nor Ray installed).
-    farm = ray_executor(args, disable_lines=args.json) if args.executor == RAY_EXECUTOR and not args.dry_run else None
-    executor = farm if args.executor == RAY_EXECUTOR else EXECUTORS[args.executor]()
+    entry = executor_entry(args.executor)
+    # A dry run renders nothing, so it needs no executor (a farm: no cluster, nor Ray installed).
+    executor = None if args.dry_run else entry.build(args)
     with ProgressBar(disable=args.json) as progress:
         result = render_timeline(
             timeline,
@@ -187,13 +215,14 @@ def run(args: argparse.Namespace) -> int:
             executor=executor,
             force=args.force,
             dry_run=args.dry_run,
-            overwrite=overwrite,
-            progress=whole_timeline_only(progress) if farm is not None else progress,
+            # --overwrite is about the output timeline; every render goes to a new, content-named file.
+            overwrite=args.overwrite,
+            progress=progress,
             sequence=args.sequence,
             edl_rate=args.edl_rate,
         )
     if args.json:
-        print_json(with_nodes(result.to_dict(), farm) if farm is not None else result.to_dict())
+        print_json(result.to_dict() if executor is None else entry.report(result.to_dict(), executor))
     else:
         print(format_summary(result, throughput=args.throughput))
     return 1 if result.count(JobState.FAILED) else 0
@@ -262,6 +291,29 @@ def format_summary(result: TimelineRun, throughput: float = float(DEFAULT_THROUG
     if result.output_timeline is not None:
         lines.append(f"Wrote {result.output_timeline}")
     return "\n".join(lines)
+
+
+def estimate_lines(run: TimelineRun, throughput: float) -> list[str]:
+    """The dry run's cost lines: frames and output time still to render, and the GPU time they take."""
+    jobs = {clip.clip_id: clip.job for clip in run.plan.clips}
+    estimate = estimate_cost(
+        (
+            (jobs[outcome.clip_id].frame_count, jobs[outcome.clip_id].frame_rate)
+            for outcome in run.outcomes
+            if outcome.state is JobState.PENDING
+        ),
+        throughput,
+    )
+    default = (
+        " (the FLOP budget's floor on one H100/H200, not a measurement: pass yours with --throughput)"
+        if estimate.throughput == DEFAULT_THROUGHPUT_S_PER_S
+        else ""
+    )
+    return [
+        f"To render: {estimate.frames} frames, {format_duration(estimate.output_seconds)} of output.",
+        f"Estimated GPU time: {format_duration(estimate.gpu_seconds)} at {float(estimate.throughput):.2f} s "
+        f"of GPU per output second{default}; divide by the number of GPUs for a farm's wall clock.",
+    ]
 
 
 def _count_up_to_date(result: TimelineRun) -> int:

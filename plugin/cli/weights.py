@@ -3,7 +3,7 @@
 import argparse
 
 from keydub.core.weights import REGISTRY, download_weights, list_weights, weights_config_path
-from keydub.plugin.cli._output import ProgressBar, print_json
+from keydub.plugin.cli._output import ProgressBar, add_output_flags, print_json
 
 
 EXAMPLES = """examples:
@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     listing = actions.add_parser("list", help="show where each component comes from and whether it is here")
-    listing.add_argument("--json", action="store_true", help="print the list as JSON on stdout")
+    add_output_flags(listing, quiet=False, result="the list")
     listing.set_defaults(func=run_list)
 
     download = actions.add_parser(
@@ -48,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"what to fetch, among {', '.join(REGISTRY)} (default: all but the optional "
         f"{', '.join(name for name, component in REGISTRY.items() if component.optional)})",
     )
-    download.add_argument("--json", action="store_true", help="print component -> local path as JSON on stdout")
+    add_output_flags(download, quiet=False, result="component -> local path")
     download.set_defaults(func=run_download)
 
 

@@ -13,7 +13,6 @@ import socket
 import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from keydub.core.errors import KeydubError, RenderInterruptedError
@@ -162,6 +161,6 @@ def check_node_access(request: RenderRequest) -> None:
 
 def _on_assigned_devices(request: RenderRequest, gpus: list[str]) -> RenderRequest:
     """A GPU request runs on the GPU Ray assigned (Ray limits `CUDA_VISIBLE_DEVICES` to it, so it is `cuda`)."""
-    if gpus and (request.device in ("auto", "cuda") or request.device.startswith("cuda:")):
-        return replace(request, device="cuda")
+    if gpus and (request.options.device in ("auto", "cuda") or request.options.device.startswith("cuda:")):
+        return request.with_options(device="cuda")
     return request

@@ -241,7 +241,8 @@ class RayExecutor:
         retry (`RetryPolicy | None`): how often a job may lose its actor.
         engine_factory (`EngineFactory | None`): builds each actor's engine, on the node; defaults to
             `keydub.core.engine.Engine`. Must be importable there.
-        running_job (`RunningJobCallback | None`): receives every change of a running job, for progress lines.
+        running_job (`RunningJobCallback | None`): receives every change of a running job, for progress lines;
+            then the stage progress of each job goes there only (the batch still hears of claims and endings).
 
     Raises:
         `ClusterUnavailableError`: Ray is not installed.
@@ -446,8 +447,11 @@ class RayExecutor:
         return remote_class.remote(self._engine_factory)
 
     def _relay(self, engine: ActorEngine, event: Event, events: EventSink) -> None:
-        """Pass a loop's event on, note where each job renders, and update its progress line."""
-        events(event)
+        """Pass a loop's event on, note where each job renders, and update its progress line. A job's stages go to
+        its own line when there are lines, not on: jobs render side by side, and on the batch's one bar their
+        stages would take turns."""
+        if self._running_job is None or not isinstance(event, ProgressEvent):
+            events(event)
         job_id = getattr(event, "job_id", None)
         if job_id is None or engine.info is None:
             return

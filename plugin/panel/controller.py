@@ -11,7 +11,7 @@ so the same controller runs in tests without a `QApplication` and behind any fro
 
 import copy
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,8 +20,9 @@ import opentimelineio as otio
 
 from keydub.core.errors import InvalidParameterError, KeydubError, TimelineError
 from keydub.core.media import MediaInfo, probe
+from keydub.core.render.options import RenderOptions
 from keydub.core.render.request import FaceChoice
-from keydub.plugin.jobs import ClipJob, check_render_options
+from keydub.plugin.jobs import ClipJob
 from keydub.plugin.panel.events import ClipChanged, ClipsChanged, CurrentChanged, EventSource, OptionsChanged
 from keydub.plugin.panel.session import ClipSession, OpenedSource, SessionStore
 from keydub.plugin.panel.sources import (
@@ -54,7 +55,7 @@ class OpenedFolder:
         timeline (`otio.schema.Timeline`): the timeline the clips come from (one clip for a single video).
         base_dir (`Path`): folder that relative media paths are resolved against.
         sessions (`list[ClipSession]`): one per renderable clip, restored from the folder where stored.
-        render_options (`dict[str, Any]`): the folder's render options (stored ones win over the defaults given).
+        render_options (`RenderOptions`): the folder's render options (stored ones win over the defaults given).
         handles (`int`): handle frames before and after each clip.
         positions (`dict[str, tuple[int, int]]`): each session's picture clip as `(track index, item index)` in
             `timeline.tracks`.
@@ -68,7 +69,7 @@ class OpenedFolder:
     timeline: otio.schema.Timeline
     base_dir: Path
     sessions: list[ClipSession]
-    render_options: dict[str, Any] = field(default_factory=dict)
+    render_options: RenderOptions = field(default_factory=RenderOptions)
     handles: int = DEFAULT_HANDLES
     positions: dict[str, tuple[int, int]] = field(default_factory=dict)
     jobs: dict[str, ClipJob] = field(default_factory=dict)
@@ -128,7 +129,7 @@ def load_video(
     video: Path,
     dub: Path,
     out_dir: Path | None = None,
-    render_options: dict[str, Any] | None = None,
+    render_options: RenderOptions | Mapping[str, Any] | None = None,
     handles: int = DEFAULT_HANDLES,
     frame_range: tuple[int, int] | None = None,
 ) -> OpenedFolder:
@@ -185,7 +186,7 @@ def load_timeline(
     path: Path,
     dub_tracks: tuple[str, ...],
     out_dir: Path | None = None,
-    render_options: dict[str, Any] | None = None,
+    render_options: RenderOptions | Mapping[str, Any] | None = None,
     handles: int = DEFAULT_HANDLES,
 ) -> OpenedFolder:
     """Open an OTIO dubbing timeline: one session per clip the planner can render, stored edits restored.
@@ -241,10 +242,14 @@ def _plan_options(opened: OpenedFolder, clip_ids: tuple[str, ...]) -> PlanOption
     )
 
 
-def _options(given: dict[str, Any] | None, stored: dict[str, Any]) -> dict[str, Any]:
-    options = {**(given or {}), **{k: v for k, v in stored.items() if k != "handles"}}
-    check_render_options(options, where="panel settings")
-    return options
+def _options(
+    given: RenderOptions | Mapping[str, Any] | None, stored: Mapping[str, Any] | None = None
+) -> RenderOptions:
+    """Render options as given (ready, or option names and values; the rest at their defaults), with the folder's
+    stored ones over them."""
+    base = given.to_dict() if isinstance(given, RenderOptions) else dict(given or {})
+    base.update((name, value) for name, value in (stored or {}).items() if name != "handles")
+    return RenderOptions.from_dict(base, where="panel settings")
 
 
 def _handles(stored: dict[str, Any], default: int) -> int:
@@ -273,15 +278,16 @@ class PanelController(EventSource):
     """The clips of one output folder and what the editor chose for each.
 
     Args:
-        render_options (`dict[str, Any] | None`): the render options new folders start with (`RenderRequest`
-            field names, e.g. from the app's settings).
+        render_options (`RenderOptions | Mapping | None`): the render options new folders start with (e.g. from
+            the app's settings).
         handles (`int`, defaults to 12): handle frames new folders start with.
     """
 
-    def __init__(self, render_options: dict[str, Any] | None = None, handles: int = DEFAULT_HANDLES) -> None:
+    def __init__(
+        self, render_options: RenderOptions | Mapping[str, Any] | None = None, handles: int = DEFAULT_HANDLES
+    ) -> None:
         super().__init__()
-        self.default_options = dict(render_options or {})
-        check_render_options(self.default_options, where="panel settings")
+        self.default_options = _options(render_options)
         self.default_handles = handles
         self.opened: OpenedFolder | None = None
         self._sessions: dict[str, ClipSession] = {}
@@ -325,8 +331,14 @@ class PanelController(EventSource):
         return self.opened.out_dir if self.opened else None
 
     @property
+    def options(self) -> RenderOptions:
+        """The render options of the folder (or of new folders, when none is open)."""
+        return self.opened.render_options if self.opened else self.default_options
+
+    @property
     def render_options(self) -> dict[str, Any]:
-        return dict(self.opened.render_options) if self.opened else dict(self.default_options)
+        """`options` as option names and values."""
+        return self.options.to_dict()
 
     @property
     def handles(self) -> int:
@@ -405,16 +417,16 @@ class PanelController(EventSource):
             )
         self._update(clip_id, params=dict(params))
 
-    def set_render_options(self, options: dict[str, Any], handles: int | None = None) -> None:
+    def set_render_options(self, options: RenderOptions | Mapping[str, Any], handles: int | None = None) -> None:
         """The folder's render options (checked as the command line checks them) and handles."""
-        check_render_options(options, where="panel settings")
+        options = _options(options)
         if handles is not None and not (isinstance(handles, int) and handles >= 0):
             raise InvalidParameterError(f"handles must be a whole number of frames >= 0, not {handles!r}")
-        self.default_options = dict(options)
+        self.default_options = options
         if handles is not None:
             self.default_handles = handles
         if self.opened is not None:
-            self.opened.render_options = dict(options)
+            self.opened.render_options = options
             if handles is not None:
                 self.opened.handles = handles
             self._jobs = {}
@@ -455,7 +467,7 @@ class PanelController(EventSource):
         # from the edited clip metadata (see `_edited_timeline`), without planning the audio again.
         base = self._jobs[clip_id]
         return replace(
-            base, face=session.face, occluders=session.occluders, options={**base.options, **session.params}
+            base, face=session.face, occluders=session.occluders, options=base.options.with_params(session.params)
         )
 
     def dub_audio_write(self, clip_ids: Iterable[str]) -> DubAudioWrite:
@@ -573,7 +585,7 @@ class PanelController(EventSource):
         if self.opened is None:
             return
         self._store().save(
-            self.opened.source, {**self.opened.render_options, "handles": self.opened.handles}, self.sessions
+            self.opened.source, {**self.opened.render_options.to_dict(), "handles": self.opened.handles}, self.sessions
         )
 
 

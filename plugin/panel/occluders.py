@@ -1,6 +1,6 @@
 """The occluder editor behind the panel's occluder dock: objects, prompts, brush strokes and tracking, Qt-free.
 
-`OccluderEditor` wraps one `OcclusionSession` of the current clip's render window. The dock turns mouse input into
+`OccluderEditor` wraps one `OcclusionSession` of the current clip's render range. The dock turns mouse input into
 its calls (a click, a box, a brush or eraser stroke), pushes the `PromptEdit` each call returns onto a Qt undo
 stack, and runs every call that touches the model on one worker thread (one caller changes the editor at a time;
 `masks_on` and `overlay` may be read from another thread meanwhile, as the viewer draws). It reports through
@@ -15,10 +15,10 @@ Its prompts become the job's occluders exactly as the command line's `--occluder
 (brush masks written as PNGs), and `editor.command_line()` the equivalent option values.
 
 ```py
-editor = OccluderEditor(masker, masker.init_session("shot.mov", window=(100, 220)), brush_path=paths)
+editor = OccluderEditor(masker, masker.init_session("shot.mov", FrameRange(100, 220)), brush_path=paths)
 hand = editor.add_object("hand")
 editor.click(140, hand.object_id, 812.0, 610.0, positive=True)   # masks of frame 140 at once
-editor.propagate(Direction.BOTH)                                 # every window frame
+editor.propagate(Direction.BOTH)                                 # every frame of the range
 request = replace(request, occluders=editor.request_occluders())
 ```
 """
@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from keydub.core.errors import InvalidParameterError, RenderInterruptedError
+from keydub.core.frame_range import FrameRange
 from keydub.core.occlusion import OcclusionMasker, OcclusionPrompt, OcclusionSession, save_brush_mask
 from keydub.core.occlusion.region import SquareRegion
 from keydub.core.occlusion.session import FramePrompt
@@ -64,7 +65,7 @@ _BRUSH_HASH_CHARS = 12
 
 
 class Direction(str, Enum):
-    """Which way `propagate` tracks from the earliest prompted frame: to the window's end, its start, or both."""
+    """Which way `propagate` tracks from the earliest prompted frame: to the range's end, its start, or both."""
 
     FORWARD = "forward"
     BACKWARD = "backward"
@@ -122,11 +123,11 @@ class _TrackedFrame:
 
 
 class OccluderEditor(EventSource):
-    """Occluders of one clip's render window: several objects, their prompts, and their tracked masks.
+    """Occluders of one clip's render range: several objects, their prompts, and their tracked masks.
 
     Args:
         masker (`OcclusionMasker`): the loaded SAM2 masker.
-        session (`OcclusionSession`): an open session over the render window (`masker.init_session`).
+        session (`OcclusionSession`): an open session over the render range (`masker.init_session`).
         brush_path (`Callable[[int, int], Path] | None`): where the brush mask of `(object_id, frame)` is saved
             as a PNG; defaults to `occluder<ID>_frame<FRAME>.png` in `brush_dir`.
         brush_dir (`str | os.PathLike | None`): folder for brush masks when `brush_path` is not given.
@@ -362,13 +363,13 @@ class OccluderEditor(EventSource):
     def propagate(
         self, direction: Direction | str = Direction.BOTH, should_stop: Callable[[], bool] | None = None
     ) -> int:
-        """Track every occluder from the earliest prompted frame forward, backward or both over the window.
+        """Track every occluder from the earliest prompted frame forward, backward or both over the range.
 
         Prompted frames (the first and any correction on a later frame) all condition the tracking. Frames
         already tracked in the other direction keep their masks.
 
         Args:
-            direction (`Direction | str`, defaults to `"both"`): `"forward"` (to the window's end), `"backward"` (to
+            direction (`Direction | str`, defaults to `"both"`): `"forward"` (to the range's end), `"backward"` (to
                 its start) or `"both"`.
             should_stop (`Callable[[], bool] | None`): asked before each frame; `True` stops with
                 `TrackingCancelledError` (the frames tracked so far are kept).
@@ -378,7 +379,7 @@ class OccluderEditor(EventSource):
         """
         direction = Direction(direction)
         session = self._session_towards(direction)
-        start, end = session.window
+        start, end = session.frame_range
         region = session.tracking_region()
         done = 0
         for frame, masks in self.masker.propagate_in_region(session):
@@ -396,20 +397,20 @@ class OccluderEditor(EventSource):
         return done
 
     def _session_towards(self, direction: Direction) -> OcclusionSession:
-        """The session over the part of the window `direction` covers, sharing prompts and tracked region.
+        """The session over the part of the range `direction` covers, sharing prompts and tracked region.
 
-        The masker tracks forward from the earliest prompted frame to the window's end, then backward to its start;
-        cutting the window at that frame leaves one direction. Prompts outside the cut still condition tracking.
+        The masker tracks forward from the earliest prompted frame to the range's end, then backward to its start;
+        cutting the range at that frame leaves one direction. Prompts outside the cut still condition tracking.
         """
         if not self.session.prompts:
             raise InvalidParameterError("no occluder prompt yet; click on the occluder on one frame first")
         if direction is Direction.BOTH:
             return self.session
         first = min(frame for _, frame in self.session.prompts)
-        start, end = self.session.window
-        window = (first, end) if direction is Direction.FORWARD else (start, first + 1)
-        frames = replace(self.session.frames, start=window[0], end=window[1])
-        # A fixed region keeps what the segmenter sees identical to tracking the whole window.
+        start, end = self.session.frame_range
+        part = FrameRange(first, end) if direction is Direction.FORWARD else FrameRange(start, first + 1)
+        frames = replace(self.session.frames, start=part.start, end=part.end)
+        # A fixed region keeps what the segmenter sees identical to tracking the whole range.
         return replace(self.session, frames=frames, region=self.session.tracking_region(), preview=None)
 
     # Output ------------------------------------------------------------------------------------------------------

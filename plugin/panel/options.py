@@ -1,79 +1,64 @@
-"""The panel's settings fields checked exactly as the command line checks the same options.
+"""The panel's settings fields: one per `RenderOptions` field, plus the handles, read as the command line reads them.
 
-Each field's text goes through the `keydub render` / `keydub timeline` argument parser (the same option types,
-ranges and choices), so a value the command line refuses is refused in the settings with the same message.
+Each field's text goes through `keydub.core.render.options.option_from_text`, the parser the command-line flags
+use, so a value `keydub render` refuses is refused in the settings with the same words (named by its flag).
 """
 
-import argparse
 from collections.abc import Mapping
 from typing import Any
 
 from keydub.core.errors import InvalidParameterError
-from keydub.plugin.cli._numbers import frame_count
-from keydub.plugin.cli._render_options import add_render_options, render_options_from_args
+from keydub.core.render.options import RenderOptions, option_from_text, option_specs, whole_number
 from keydub.plugin.timeline.plan import DEFAULT_HANDLES
 
 
-# Settings field -> command-line option; every field is optional (empty: the command line's default).
-FIELD_OPTIONS = {
-    "weights": "--weights",
-    "vae": "--vae",
-    "hubert": "--hubert",
-    "wavlm": "--wavlm",
-    "device": "--device",
-    "dtype": "--dtype",
-    "steps": "--steps",
-    "audio_guidance": "--audio-guidance",
-    "ref_guidance": "--ref-guidance",
-    "seed": "--seed",
-    "identity": "--identity",
-    "codec": "--codec",
-    "landmark_backend": "--landmark-backend",
-    "handles": "--handles",
-}
+HANDLES_FIELD = "handles"
+# The handles' range: the same as `--handles` (100,000 frames is over an hour at 24 fps).
+_MAX_HANDLES = 100_000
 
 
-class _RaisingParser(argparse.ArgumentParser):
-    """An argument parser that raises instead of printing usage and exiting."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise InvalidParameterError(message.replace("argument ", ""))
+def setting_fields() -> tuple[str, ...]:
+    """The settings' fields, in order: every render option, then the handles."""
+    return (*option_specs(), HANDLES_FIELD)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = _RaisingParser(prog="settings", add_help=False)
-    add_render_options(parser)
-    parser.add_argument("--handles", type=frame_count, default=DEFAULT_HANDLES)
-    return parser
-
-
-def options_from_fields(fields: Mapping[str, str]) -> tuple[dict[str, Any], int]:
+def options_from_fields(fields: Mapping[str, str]) -> tuple[RenderOptions, int]:
     """`(render options, handles)` from the settings' texts.
 
     Args:
-        fields (`Mapping[str, str]`): field name (see `FIELD_OPTIONS`) -> text; empty texts take the defaults.
+        fields (`Mapping[str, str]`): field name (see `setting_fields`) -> text; empty texts take the defaults.
 
     Raises:
         `InvalidParameterError`: an unknown field or a value the command line would refuse (the message names the
-            option and the allowed values).
+            option's flag and the allowed values).
     """
-    unknown = sorted(set(fields) - set(FIELD_OPTIONS))
+    unknown = sorted(set(fields) - set(setting_fields()))
     if unknown:
         raise InvalidParameterError(f"unknown setting(s) {', '.join(unknown)}")
-    argv = []
+    values: dict[str, Any] = {}
     for name, text in fields.items():
-        if str(text).strip():
-            argv.append(f"{FIELD_OPTIONS[name]}={str(text).strip()}")
-    args = _parser().parse_args(argv)
-    options = render_options_from_args(args)
-    options.pop("overwrite")  # every panel render goes to a new, content-named file
-    return options, args.handles
+        try:
+            if name == HANDLES_FIELD:
+                handles = str(text).strip()
+                values[name] = whole_number(handles, 0, _MAX_HANDLES) if handles else DEFAULT_HANDLES
+            else:
+                values[name] = option_from_text(name, text)
+        except InvalidParameterError as error:
+            raise InvalidParameterError(f"--{name.replace('_', '-')}: {error}") from None
+    handles = values.pop(HANDLES_FIELD, DEFAULT_HANDLES)
+    return RenderOptions.from_dict(values, where="settings"), handles
 
 
-def fields_from_options(options: Mapping[str, Any], handles: int) -> dict[str, str]:
+def fields_from_options(options: RenderOptions, handles: int) -> dict[str, str]:
     """The settings' texts for render options and handles (the inverse of `options_from_fields`)."""
-    fields = {
-        name: "" if options.get(name) is None else str(options[name]) for name in FIELD_OPTIONS if name != "handles"
-    }
-    fields["handles"] = str(handles)
+    fields = {name: _text(value) for name, value in options.to_dict().items()}
+    fields[HANDLES_FIELD] = str(handles)
     return fields
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

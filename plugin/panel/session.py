@@ -12,8 +12,9 @@ from typing import Any
 
 from keydub.core.errors import InvalidParameterError, JobStoreError
 from keydub.core.files import write_json_atomically
+from keydub.core.plain_data import from_plain, to_plain
+from keydub.core.render.options import RenderOptions
 from keydub.core.render.request import FaceChoice
-from keydub.plugin.jobs import check_render_options
 
 
 # Bumped when the meaning of a stored field changes; a newer file is refused rather than misread.
@@ -56,7 +57,7 @@ class ClipSession:
                 f"clip {self.name!r}: range [{self.start_frame}, {self.end_frame}) is empty "
                 "or negative; set the in point before the out point"
             )
-        check_render_options(self.params, where=f"clip {self.name!r}")
+        RenderOptions().with_params(self.params, where=f"clip {self.name!r}")
 
     @property
     def has_face(self) -> bool:
@@ -68,35 +69,11 @@ class ClipSession:
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "clip_id": self.clip_id,
-            "name": self.name,
-            "video": str(self.video),
-            "start_frame": self.start_frame,
-            "end_frame": self.end_frame,
-            "dub": self.dub,
-            "record_in": self.record_in,
-            "record_out": self.record_out,
-            "face": self.face.to_dict(),
-            "occluders": [dict(prompt) for prompt in self.occluders],
-            "params": dict(self.params),
-        }
+        return to_plain(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ClipSession":
-        return cls(
-            clip_id=data["clip_id"],
-            name=data["name"],
-            video=Path(data["video"]),
-            start_frame=int(data["start_frame"]),
-            end_frame=int(data["end_frame"]),
-            dub=data.get("dub", ""),
-            record_in=data.get("record_in"),
-            record_out=data.get("record_out"),
-            face=FaceChoice.from_dict(data.get("face") or {}),
-            occluders=tuple(data.get("occluders") or ()),
-            params=dict(data.get("params") or {}),
-        )
+        return from_plain(cls, data)
 
 
 @dataclass(frozen=True)
@@ -114,21 +91,11 @@ class OpenedSource:
     dub_tracks: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "video": _text(self.video),
-            "dub": _text(self.dub),
-            "timeline": _text(self.timeline),
-            "dub_tracks": list(self.dub_tracks),
-        }
+        return to_plain(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "OpenedSource":
-        return cls(
-            video=_path(data.get("video")),
-            dub=_path(data.get("dub")),
-            timeline=_path(data.get("timeline")),
-            dub_tracks=tuple(data.get("dub_tracks") or ()),
-        )
+        return from_plain(cls, data)
 
 
 class SessionStore:
@@ -164,7 +131,7 @@ class SessionStore:
                 dict(data.get("render_options") or {}),
                 {session.clip_id: session for session in sessions},
             )
-        except (ValueError, KeyError, TypeError) as error:
+        except (ValueError, KeyError, TypeError, InvalidParameterError) as error:
             raise JobStoreError(
                 f"the panel sessions {self.path} cannot be read ({error}); delete the file to start "
                 "the clips over (renders and the job store are kept)"
@@ -186,11 +153,3 @@ class SessionStore:
         """Where a brush mask of `clip_id` for occluder `object_id` on source frame `frame` is kept."""
         safe = "".join(char if char.isalnum() or char in "-_." else "_" for char in clip_id).strip("._") or "clip"
         return self.masks / safe / f"occluder{object_id}_frame{frame}.png"
-
-
-def _text(path: Path | None) -> str | None:
-    return str(path) if path is not None else None
-
-
-def _path(text: str | None) -> Path | None:
-    return Path(text) if text else None

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from keydub.core.cancel import CancelToken
 from keydub.core.errors import InvalidParameterError, JobStoreError, OutputExistsError, RenderInterruptedError
-from keydub.core.files import check_outputs
+from keydub.core.files import check_outputs, lock_exclusively
+from keydub.core.plain_data import to_plain
 from keydub.core.progress import Progress, ProgressCallback, Stage, Unit, report
 from keydub.plugin.output_folder import OutputFolder
 from keydub.plugin.store import JobRecord, JobState, JobStore
@@ -70,20 +71,7 @@ class ClipOutcome:
     qc: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "clip_id": self.clip_id,
-            "name": self.name,
-            "track": self.track,
-            "record_timecode": self.record_timecode,
-            "state": self.state.value,
-            "was_rendered": self.was_rendered,
-            "job_id": self.job_id,
-            "job_hash": self.job_hash,
-            "frames": self.frames,
-            "output": str(self.output) if self.output else None,
-            "message": self.message,
-            "qc": self.qc,
-        }
+        return to_plain(self)
 
 
 @dataclass(frozen=True)
@@ -135,7 +123,7 @@ def _clip_dict(outcome: ClipOutcome, planned: PlannedClip) -> dict[str, Any]:
     if planned.job is not None:
         data["source_frames"] = [planned.job.start_frame, planned.job.end_frame]
         data["handles"] = [planned.head, planned.tail]
-        data["audio"] = [piece.to_dict() for piece in planned.job.audio_pieces]
+        data["audio"] = to_plain(planned.job.audio_pieces)
     return data
 
 
@@ -490,7 +478,7 @@ def _exclusive(folder: OutputFolder) -> Iterator[None]:
     handle = open(folder.lock_path, "a+")
     try:
         try:
-            _lock(handle)
+            lock_exclusively(handle)
         except OSError as error:
             raise JobStoreError(
                 f"another Keydub batch is rendering into {folder.root}; wait for it to finish or "
@@ -499,17 +487,3 @@ def _exclusive(folder: OutputFolder) -> Iterator[None]:
         yield
     finally:
         handle.close()
-
-
-if os.name == "nt":
-    import msvcrt
-
-    def _lock(handle: Any) -> None:
-        handle.seek(0)  # msvcrt locks bytes from the current position; every batch must lock the same byte
-        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-
-else:
-    import fcntl
-
-    def _lock(handle: Any) -> None:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

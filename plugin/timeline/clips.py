@@ -31,16 +31,15 @@ from urllib.parse import unquote, urlparse
 import opentimelineio as otio
 
 from keydub.core.errors import InvalidParameterError
+from keydub.core.render.options import check_option, per_clip_options
 from keydub.core.render.request import FaceChoice
 from keydub.plugin.cluster.path_map import PathMap, is_windows_path
-from keydub.plugin.jobs import check_render_options
 from keydub.plugin.timeline.tracks import keydub_metadata
 
 
-# Render options a clip may override; the rest (weights, device, codec...) are the same for the whole batch.
-PER_CLIP_PARAMS = frozenset(
-    {"steps", "audio_guidance", "ref_guidance", "seed", "identity", "landmark_backend", "keep_source_audio"}
-)
+# Render options a clip may override (`OptionSpec.is_per_clip`); the rest (weights, device, codec...) are the same
+# for the whole batch.
+PER_CLIP_PARAMS = frozenset(per_clip_options())
 
 # Files that hold one picture: a still on a timeline has nothing that moves, so nothing to dub. (A numbered
 # image sequence comes as an `ImageSequenceReference`.)
@@ -125,7 +124,11 @@ def read_clip_settings(clip: otio.schema.Clip, base_dir: Path, relink: PathMap |
     params = data.get("params", {})
     if not isinstance(params, dict) or set(params) - PER_CLIP_PARAMS:
         raise InvalidParameterError(f"{where}.params may only set {', '.join(sorted(PER_CLIP_PARAMS))}")
-    check_render_options(params, where=f"{where}.params")
+    for name, value in params.items():
+        try:
+            check_option(name, value)
+        except InvalidParameterError as error:
+            raise InvalidParameterError(f"{where}.params: {error}") from None
     return ClipSettings(
         enabled=enabled,
         clip_id=clip_id,

@@ -6,17 +6,21 @@ only *where* the drain loop (`keydub.plugin.worker.drain.Drainer`) runs:
 
 - `InProcessExecutor`: in this process, with one engine (the default of `keydub timeline`);
 - `WorkerExecutor`: in one `keydub worker` subprocess (`keydub timeline --worker`), its JSON-lines events relayed;
-- a cluster executor runs one drain loop per actor (one per GPU, each with its engine) on the same folder.
+- `RayExecutor` (`keydub.plugin.cluster`) runs one drain loop per Ray actor (one per GPU) on the same folder.
 
-Any executor follows `BatchExecutor`. Adding one is a new class plus an entry in `EXECUTORS` (the name that
-`keydub timeline --executor` takes); the driver, the store and the loop stay as they are.
+Any executor follows `BatchExecutor`. Adding one is a new class plus an `ExecutorEntry` in `EXECUTORS`: its name
+(what `--executor` takes), its help, its own options and how they build it; the commands that render a batch, the
+driver, the store and the loop stay as they are.
 """
 
+import argparse
 import logging
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from keydub.core.cancel import CancelToken
+from keydub.plugin.cluster import command_line as farm
 from keydub.plugin.output_folder import OutputFolder
 from keydub.plugin.worker.client import WorkerCrashedError, WorkerProcess, worker_command
 from keydub.plugin.worker.drain import DEFAULT_LEASE_SECONDS, Drainer, EventSink, RenderEngine
@@ -154,8 +158,58 @@ class WorkerExecutor:
             )
 
 
-# The executors `keydub timeline --executor NAME` can use; each factory takes no argument.
-EXECUTORS: dict[str, Callable[[], BatchExecutor]] = {
-    "in-process": InProcessExecutor,
-    "worker": WorkerExecutor,
+def _no_options(parser: argparse.ArgumentParser) -> None:
+    """An executor without options of its own."""
+
+
+def _report_as_is(report: dict[str, Any], executor: BatchExecutor) -> dict[str, Any]:
+    return report
+
+
+@dataclass(frozen=True)
+class ExecutorEntry:
+    """One way to render a batch, as `--executor NAME` offers it: its help, its options and how they build it.
+
+    Calling an entry builds its executor with the defaults of its options (`EXECUTORS["worker"]()`).
+
+    Args:
+        help (`str`): what it does, for `--executor`'s help.
+        build (`Callable[[argparse.Namespace], BatchExecutor]`): the executor of a parsed command line (the options
+            `add_arguments` added, and `json`: no progress drawn on stderr).
+        add_arguments (`Callable[[argparse.ArgumentParser], None]`): adds its own options (none by default).
+        runs_locally (`bool`, defaults to `True`): it renders on this machine, so `--device` must name one of this
+            machine's devices (a farm's devices are its nodes').
+        report (`Callable[[dict, BatchExecutor], dict]`): the `--json` report with what only the executor knows
+            (a farm: the node of each render); as it is by default.
+    """
+
+    help: str
+    build: Callable[[argparse.Namespace], BatchExecutor]
+    add_arguments: Callable[[argparse.ArgumentParser], None] = _no_options
+    runs_locally: bool = True
+    report: Callable[[dict[str, Any], BatchExecutor], dict[str, Any]] = _report_as_is
+
+    def __call__(self) -> BatchExecutor:
+        parser = argparse.ArgumentParser(add_help=False)
+        self.add_arguments(parser)
+        return self.build(parser.parse_args([], namespace=argparse.Namespace(json=False)))
+
+
+def executor_entry(name: str) -> ExecutorEntry:
+    """The entry `name` of `EXECUTORS`; a plain zero-argument factory put there (a stand-in) is one without options."""
+    entry = EXECUTORS[name]
+    return entry if isinstance(entry, ExecutorEntry) else ExecutorEntry("", build=lambda args: entry())
+
+
+# The executors of the commands that render a batch (`--executor NAME`); the first is the default.
+EXECUTORS: dict[str, ExecutorEntry | Callable[[], BatchExecutor]] = {
+    "in-process": ExecutorEntry("one engine in this process", build=lambda args: InProcessExecutor()),
+    "worker": ExecutorEntry("a `keydub worker` process on the output folder", build=lambda args: WorkerExecutor()),
+    "ray": ExecutorEntry(
+        'Ray actors, one per GPU of a cluster (needs pip install "keydub[cluster]")',
+        build=farm.ray_executor,
+        add_arguments=farm.add_farm_options,
+        runs_locally=False,
+        report=farm.with_nodes,
+    ),
 }

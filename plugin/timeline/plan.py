@@ -8,7 +8,6 @@ all of it, assembled into one buffer and (unless planning a dry run) cached as a
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import opentimelineio as otio
@@ -17,8 +16,9 @@ from keydub.core.audio.framing import MODEL_SAMPLE_RATE
 from keydub.core.errors import AudioError, InvalidParameterError, TimelineError, UnsupportedMediaError
 from keydub.core.files import path_kind
 from keydub.core.media import MediaInfo, probe, require_constant_frame_rate
+from keydub.core.render.options import RenderOptions
 from keydub.plugin.cluster.path_map import PathMap
-from keydub.plugin.jobs import AudioPiece, ClipJob, SourceFile, check_render_options
+from keydub.plugin.jobs import AudioPiece, ClipJob, SourceFile
 from keydub.plugin.timeline.audio import (
     DubTrackIndex,
     assemble_audio,
@@ -67,7 +67,8 @@ class PlanOptions:
         handles (`int`, defaults to 12): frames rendered before and after each clip, clamped to the media.
         only (`tuple[str, ...]`): clip names or clip ids to plan; empty for all.
         sample_rate (`int`, defaults to 16000): rate of the assembled dub audio.
-        render_options (`dict[str, Any]`): render options for every clip (`RenderRequest` field names).
+        render_options (`RenderOptions`): render options for every clip (a mapping of option names is read into
+            one, the rest at their defaults).
         relink (`PathMap`): the editor's media folders as this machine mounts them (`--relink FROM=TO`).
     """
 
@@ -77,8 +78,12 @@ class PlanOptions:
     handles: int = DEFAULT_HANDLES
     only: tuple[str, ...] = ()
     sample_rate: int = MODEL_SAMPLE_RATE
-    render_options: dict[str, Any] = field(default_factory=dict)
+    render_options: RenderOptions = field(default_factory=RenderOptions)
     relink: PathMap = field(default_factory=PathMap)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.render_options, RenderOptions):
+            object.__setattr__(self, "render_options", RenderOptions.from_dict(self.render_options))
 
     def check(self) -> None:
         """Raise `InvalidParameterError` for a value that cannot be used."""
@@ -88,7 +93,6 @@ class PlanOptions:
             raise InvalidParameterError(
                 f"the audio sample rate must be between 8000 and 192000 Hz, not {self.sample_rate!r}"
             )
-        check_render_options(self.render_options)
 
 
 @dataclass(frozen=True)
@@ -398,7 +402,7 @@ def _plan_clip(
         audio_sample_rate=sample_rate,
         face=settings.face,
         occluders=settings.occluders,
-        options={**context.options.render_options, **settings.params},
+        options=context.options.render_options.with_params(settings.params),
     )
     return replace(entry, job=job)
 

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -265,7 +265,7 @@ class Drainer:
         _remove_staged(staged)
         request = job.render_request(staged)
         if self.device is not None:
-            request = replace(request, device=self.device)
+            request = request.with_options(device=self.device)
         eta = EtaEstimator()
 
         def progress(update: Progress) -> None:

@@ -1,9 +1,9 @@
 """What a renderer accepts from the job store: a job row is checked in full before anything is rendered.
 
 The store is a file that any process (or person) can write; a renderer trusts none of it. A claimed row must
-hold exactly the fields of `ClipJob.to_dict()`, with values of the right kind, the hash the row claims, an
-absolute source path, and dub audio inside the output folder's audio cache. The output path is never read from
-the store: it is the folder plus the job's sanitised, content-named file name.
+hold exactly the fields of `ClipJob.to_dict()` (`ClipJob.from_dict` checks them), with values of the right kind,
+the hash the row claims, an absolute source path, and dub audio inside the output folder's audio cache. The output
+path is never read from the store: it is the folder plus the job's sanitised, content-named file name.
 """
 
 from typing import Any
@@ -13,24 +13,6 @@ from keydub.plugin.jobs import ClipJob
 from keydub.plugin.output_folder import OutputFolder
 from keydub.plugin.store import JobRecord
 from keydub.plugin.worker.protocol import check_job_id
-
-
-_REQUIRED_FIELDS = frozenset(
-    {
-        "job_id",
-        "name",
-        "source",
-        "frame_rate",
-        "start_frame",
-        "end_frame",
-        "timecode_start",
-        "audio_pieces",
-        "audio_file",
-        "audio_sha256",
-        "audio_sample_rate",
-    }
-)
-_OPTIONAL_FIELDS = frozenset({"face", "occluders", "options"})
 
 
 class InvalidJobError(InvalidParameterError):
@@ -67,25 +49,11 @@ def validated_job(record: JobRecord, folder: OutputFolder) -> ClipJob:
 
 
 def _parse(data: Any, where: str) -> ClipJob:
-    if not isinstance(data, dict):
-        raise InvalidJobError(f"{where}: it has no job data; submit it again")
-    missing = sorted(_REQUIRED_FIELDS - set(data))
-    unknown = sorted(set(data) - _REQUIRED_FIELDS - _OPTIONAL_FIELDS)
-    if missing or unknown:
-        problem = f"missing field(s) {', '.join(missing)}" if missing else f"unknown field(s) {', '.join(unknown)}"
-        raise InvalidJobError(f"{where}: {problem}; submit it again")
-    if (
-        not isinstance(data["name"], str)
-        or not isinstance(data["audio_file"], str)
-        or not isinstance(data.get("options", {}), dict)
-    ):
-        raise InvalidJobError(f"{where}: name and audio_file must be text and options an object; submit it again")
     try:
-        job = ClipJob.from_dict(data)
+        return ClipJob.from_dict(data)
     except KeydubError:
         raise
     except (KeyError, TypeError, ValueError, ZeroDivisionError) as error:
         raise InvalidJobError(
             f"{where}: a field has a value of the wrong kind ({type(error).__name__}: {error}); submit it again"
         ) from error
-    return job

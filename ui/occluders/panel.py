@@ -16,6 +16,7 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from keydub.core.errors import OcclusionBackendError
+from keydub.core.frame_range import FrameRange
 from keydub.core.media import probe
 from keydub.core.occlusion import OcclusionMasker
 from keydub.core.occlusion.segmenter import SAM2_INSTALL_COMMAND, require_sam2
@@ -254,7 +255,7 @@ class OccluderPanel(QtWidgets.QDockWidget):
 
     # Opening a clip ----------------------------------------------------------------------------------------
     def open_clip(self, clip_id: str) -> None:
-        """Open the editor of `clip_id` over its render window (handles included), with its saved prompts.
+        """Open the editor of `clip_id` over its render range (handles included), with its saved prompts.
 
         The media probe, the model and the replay of the prompts run on the model thread; the dock is disabled and
         says it is loading meanwhile. Only the latest request's answer is applied: one for a clip (or a range) the
@@ -288,15 +289,17 @@ class OccluderPanel(QtWidgets.QDockWidget):
                 return None  # another clip or range was asked for while this waited its turn
             masker = self._load_masker()
             frame_count = probe(session.video).frame_count
-            window = (max(session.start_frame - handles, 0), min(session.end_frame + handles, frame_count))
+            frame_range = FrameRange(
+                max(session.start_frame - handles, 0), min(session.end_frame + handles, frame_count)
+            )
             editor = OccluderEditor(
                 masker,
-                masker.init_session(session.video, window),
+                masker.init_session(session.video, frame_range),
                 brush_path=lambda object_id, frame: self.controller.brush_mask_path(clip_id, object_id, frame),
             )
             prompts = previous.request_occluders() if previous is not None else session.occluders
             # The range may have shrunk since the prompts were made; those outside it cannot be tracked.
-            inside = [prompt for prompt in prompts if window[0] <= prompt["frame"] < window[1]]
+            inside = [prompt for prompt in prompts if frame_range.start <= prompt["frame"] < frame_range.end]
             editor.load(inside)
             return editor, len(prompts) - len(inside)
 
@@ -309,7 +312,7 @@ class OccluderPanel(QtWidgets.QDockWidget):
         )
 
     def _clip_key(self, clip_id: str) -> tuple:
-        """What decides the editor's window: the clip, its media and range, the handles."""
+        """What decides the editor's frame range: the clip, its media and range, the handles."""
         session = self.controller.session(clip_id)
         return clip_id, session.video, session.start_frame, session.end_frame, self.controller.handles
 

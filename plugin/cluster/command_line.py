@@ -1,36 +1,26 @@
-"""The render-farm side of `keydub timeline`: its options, the Ray executor they describe, one progress line per
-running job, and the cost estimate of a dry run."""
+"""The render farm on the command line: the options of `--executor ray`, the executor they describe, one progress
+line per running job, and the node of each render in the `--json` report."""
 
 import argparse
 import sys
 from collections.abc import Callable
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tqdm import tqdm
 
-from keydub.core.progress import ProgressCallback, Stage
 from keydub.plugin.cli._numbers import finite_number
-from keydub.plugin.cluster.estimate import DEFAULT_THROUGHPUT_S_PER_S, estimate_cost, format_duration
+from keydub.plugin.cluster.estimate import format_duration
+from keydub.plugin.cluster.executor import RayExecutor, RunningJob
 from keydub.plugin.cluster.path_map import PathMap, PathMapping
-from keydub.plugin.store import JobState
 
 
-if TYPE_CHECKING:
-    from keydub.plugin.cluster.executor import RayExecutor, RunningJob
-    from keydub.plugin.timeline.batch import TimelineRun
-
-# A job asks for at most a whole 8-GPU box or so; a render faster than a millisecond per second is a typo.
+# A job asks for at most a whole 8-GPU box or so.
 _gpu_count = finite_number(0, 64)
-_throughput = finite_number(0.001, 1000)
-
-
-# The `--executor` name of the render farm.
-RAY_EXECUTOR = "ray"
 
 
 def add_farm_options(parser: argparse.ArgumentParser) -> None:
-    """`--address`, `--gpus-per-job`, `--path-map` and `--throughput` (`--executor ray` picks the farm)."""
+    """`--address`, `--gpus-per-job` and `--path-map`."""
     farm = parser.add_argument_group("render farm (--executor ray)")
     farm.add_argument(
         "--address",
@@ -55,69 +45,29 @@ def add_farm_options(parser: argparse.ArgumentParser) -> None:
         help="the folder FROM (as this machine and the timeline see it) is TO on the render nodes; "
         "repeat for several mounts",
     )
-    farm.add_argument(
-        "--throughput",
-        type=_throughput,
-        default=float(DEFAULT_THROUGHPUT_S_PER_S),
-        metavar="S_PER_S",
-        help="seconds of GPU per second of output, for the --dry-run estimate (default: "
-        f"{float(DEFAULT_THROUGHPUT_S_PER_S):.2f}, the FLOP budget's floor on one H100/H200; not "
-        "a measurement)",
-    )
 
 
-def ray_executor(args: argparse.Namespace, disable_lines: bool) -> "RayExecutor":
-    """The Ray executor the options describe, drawing one progress line per running job unless `disable_lines`.
+def ray_executor(args: argparse.Namespace) -> RayExecutor:
+    """The Ray executor the options describe, drawing one progress line per running job (none with `--json`).
 
     Raises:
         `ClusterUnavailableError`: Ray is not installed (the message gives the install line).
     """
-    from keydub.plugin.cluster.executor import RayExecutor
-
     return RayExecutor(
         args.address,
         path_map=PathMap(tuple(args.path_map)),
-        running_job=JobLines(disable=disable_lines),
+        running_job=JobLines(disable=args.json),
         gpus_per_job=args.gpus_per_job,
     )
 
 
-def whole_timeline_only(progress: ProgressCallback) -> ProgressCallback:
-    """The timeline's bar gets only the count of finished clips: with jobs rendering side by side, their stages
-    are drawn by `JobLines`, one line each, instead of taking turns on one bar."""
-    return lambda event: progress(event) if event.stage == Stage.CLIPS else None
-
-
-def with_nodes(report: dict[str, Any], executor: "RayExecutor") -> dict[str, Any]:
+def with_nodes(report: dict[str, Any], executor: RayExecutor) -> dict[str, Any]:
     """The `--json` report with, for each clip this run rendered, the node (and GPUs) that rendered it."""
     for clip in report["clips"]:
         where = executor.nodes.get(clip.get("job_id") or "")
         if where is not None and clip.get("was_rendered"):
             clip["node"], clip["gpus"] = where["node"], where["gpus"]
     return report
-
-
-def estimate_lines(run: "TimelineRun", throughput: float) -> list[str]:
-    """The dry run's cost lines: frames and output time still to render, and the GPU time they take."""
-    jobs = {clip.clip_id: clip.job for clip in run.plan.clips}
-    estimate = estimate_cost(
-        (
-            (jobs[outcome.clip_id].frame_count, jobs[outcome.clip_id].frame_rate)
-            for outcome in run.outcomes
-            if outcome.state is JobState.PENDING
-        ),
-        throughput,
-    )
-    default = (
-        " (the FLOP budget's floor on one H100/H200, not a measurement: pass yours with --throughput)"
-        if estimate.throughput == DEFAULT_THROUGHPUT_S_PER_S
-        else ""
-    )
-    return [
-        f"To render: {estimate.frames} frames, {format_duration(estimate.output_seconds)} of output.",
-        f"Estimated GPU time: {format_duration(estimate.gpu_seconds)} at {float(estimate.throughput):.2f} s "
-        f"of GPU per output second{default}; divide by the number of GPUs for a farm's wall clock.",
-    ]
 
 
 class JobLines:
@@ -131,7 +81,7 @@ class JobLines:
         self._disable = disable
         self._bars: dict[str, tqdm] = {}
 
-    def __call__(self, event: "RunningJob") -> None:
+    def __call__(self, event: RunningJob) -> None:
         bar = self._bars.get(event.job_id)
         if event.is_finished:
             if bar is not None:

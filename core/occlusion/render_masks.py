@@ -1,4 +1,4 @@
-"""The render path's door to occlusion: the occluder masks of a render window, from the cache or from SAM2."""
+"""The render path's door to occlusion: the occluder masks of a render's frames, from the cache or from SAM2."""
 
 import os
 from collections.abc import Iterable, Sequence
@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from keydub.core.errors import InvalidParameterError
+from keydub.core.frame_range import FrameRange
 from keydub.core.occlusion import session as sessions
 from keydub.core.occlusion.cache import CachedOcclusionMasks, OcclusionMaskCache
 from keydub.core.occlusion.masker import OcclusionMasker
@@ -17,9 +18,9 @@ from keydub.core.occlusion.session import DEFAULT_PIECE_FRAMES, VideoSource
 from keydub.core.progress import ProgressCallback
 
 
-def occluder_masks_for_window(
+def occluder_masks_for_range(
     video: VideoSource,
-    window: tuple[int, int] | None,
+    frame_range: FrameRange | None,
     prompts: Iterable[OcclusionPrompt | dict[str, Any]],
     *,
     start_frame: int = 0,
@@ -32,18 +33,18 @@ def occluder_masks_for_window(
     piece_frames: int = DEFAULT_PIECE_FRAMES,
     progress: ProgressCallback | None = None,
 ) -> CachedOcclusionMasks:
-    """Per-frame occluder masks of a render window at source resolution, running SAM2 only on a cache miss.
+    """Per-frame occluder masks of a render's frames at source resolution, running SAM2 only on a cache miss.
 
-    The cache key is a content hash of the pictures (file identity), the window, the tracked region, the prompts
+    The cache key is a content hash of the pictures (file identity), the frame range, the tracked region, the prompts
     (brush masks by content) and the model, so it can be computed, and a hit returned, without loading SAM2.
 
     Args:
         video (`str | os.PathLike | np.ndarray | Sequence[np.ndarray]`): the source clip, or its frames.
-        window (`tuple[int, int] | None`): `(start, end)` source frame indices of the render (handles included).
+        frame_range (`FrameRange | None`): the source frames of the render (handles included); `None` for all.
         prompts (`Iterable[OcclusionPrompt | dict]`): the occluder prompts, as objects or as `to_dict` data
             (`RenderRequest.occluders`); frames may be timecodes when `video` is a clip.
         start_frame (`int`, defaults to 0): for frames in memory, the source index of the first one.
-        face_boxes (`np.ndarray | None`): one `(x0, y0, x1, y1)` face box per window frame, NaN rows where
+        face_boxes (`np.ndarray | None`): one `(x0, y0, x1, y1)` face box per frame of the range, NaN rows where
             there is no face; the tracked region is cut around them.
         masker (`OcclusionMasker | None`): a loaded masker to use on a miss; else one is loaded from `model`.
         model (`str | os.PathLike | None`), variant (`str | None`), device (`str | torch.device`): passed to
@@ -57,13 +58,14 @@ def occluder_masks_for_window(
 
     Example:
         ```py
-        >>> occluders = occluder_masks_for_window(request.video, (start, end), request.occluders, face_boxes=boxes)
+        >>> frames = FrameRange(start, end)
+        >>> occluders = occluder_masks_for_range(request.video, frames, request.occluders, face_boxes=boxes)
         >>> for frame_index in range(start, end):
         ...     occluder = occluders.union(frame_index)  # (height, width) bool
         ```
     """
     session = sessions.open_session(
-        video, window, start_frame=start_frame, face_boxes=face_boxes, piece_frames=piece_frames
+        video, frame_range, start_frame=start_frame, face_boxes=face_boxes, piece_frames=piece_frames
     )
     for prompt in prompts:
         if not isinstance(prompt, OcclusionPrompt):
@@ -82,5 +84,7 @@ def occluder_masks_for_window(
     if cached is not None:
         return cached
     masker = masker or OcclusionMasker.from_pretrained(checkpoint, variant, device)
-    frames = masker.propagate_in_region(session, progress)
-    return cache.put(key, session.window, session.frame_size, session.tracking_region(), session.object_ids, frames)
+    tracked = masker.propagate_in_region(session, progress)
+    return cache.put(
+        key, session.frame_range, session.frame_size, session.tracking_region(), session.object_ids, tracked
+    )

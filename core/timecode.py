@@ -5,8 +5,9 @@ Timecode is a label on frames, not a clock: it counts frames at the *nominal* ra
 (`;` before the frames field) is only a display format for 30000/1001 and 60000/1001 that skips labels (not
 frames) so the label stays close to the wall clock; it never changes the rate.
 
-This module is pure arithmetic on integers and `Fraction`s; the editor side converts to OpenTimelineIO
-`RationalTime` at its own boundary.
+This module is pure arithmetic on integers and `Fraction`s and imports only the standard library (and Keydub's
+error classes, which import nothing), so the engine, the editor side and the Resolve bridge, which must load under a
+bare Python, share it. The editor side converts to OpenTimelineIO `RationalTime` at its own boundary.
 """
 
 import re
