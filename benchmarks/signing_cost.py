@@ -26,9 +26,10 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
+from keydub.core.face_backends import get_landmark_backend
 from keydub.core.media import probe
 from keydub.core.provenance import RenderFacts, sign_output, verify_credential
-from keydub.core.render import RenderRequest, render_clip
+from keydub.core.render import RenderOptions, RenderRequest, render_clip
 
 
 TESTDATA = Path(__file__).resolve().parents[2] / "shared" / "testdata"
@@ -51,11 +52,10 @@ def measure(video: Path, audio: Path, frames: int, codec: str, suffix: str, fold
         audio=audio,
         output=folder / f"out{suffix}",
         end_frame=frames,
-        codec=codec,
-        landmark_backend="dlib",
+        options=RenderOptions(codec=codec, landmark_backend="dlib"),
     )
     began = time.perf_counter()
-    result = render_clip(request, pipeline=pipe)
+    result = render_clip(request, pipeline=pipe, landmark_backend=get_landmark_backend("dlib"))
     render_seconds = time.perf_counter() - began
     facts = RenderFacts.from_report(result.report, weights={})
     signed = sign_output(request.output, facts)

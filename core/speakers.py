@@ -8,7 +8,7 @@ production sound) is named, runs the voice-activity detector over the analysed r
 import os
 from fractions import Fraction
 
-from keydub.core.analysis import ClipAnalysis
+from keydub.core.analysis import ClipAnalysis, cut_tracks
 from keydub.core.audio.vad import SileroVoiceActivity, voice_activity
 from keydub.core.cancel import CancelToken
 from keydub.core.errors import NoAudioStreamError
@@ -61,4 +61,4 @@ def find_clip_speakers(
         progress=progress,
         cancel=cancel,
     )
-    return find_active_speakers(analysis.tracks_in_range(), voice, info.frame_rate)
+    return find_active_speakers(cut_tracks(analysis.tracks, analysis.start, analysis.end), voice, info.frame_rate)

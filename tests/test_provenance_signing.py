@@ -32,7 +32,7 @@ from keydub.core.provenance import (
     weight_file_hashes,
 )
 from keydub.core.provenance.manifest import DIGITAL_SOURCE_TYPE, DISCLOSURE_LABEL, RENDER_ASSERTION, SHA256_KEY
-from keydub.core.render import RenderRequest, render_clip
+from keydub.core.render import RenderOptions, RenderRequest, render_clip
 
 
 WIDTH, HEIGHT = 96, 80
@@ -112,23 +112,17 @@ class SignedRender:
     def __init__(self, folder: Path, codec: str, suffix: str, inputs, weights, pipeline) -> None:
         clip, dub = inputs
         self.output = folder / f"shot_010_dub{suffix}"
-        request = RenderRequest(
-            video=clip,
-            audio=dub,
-            output=self.output,
-            codec=codec,
-            device="cpu",
-            dtype="float32",
-            landmark_backend="dlib",
-            **tiny_weight_options(weights),
+        options = RenderOptions(
+            codec=codec, device="cpu", dtype="float32", landmark_backend="dlib", **tiny_weight_options(weights)
         )
+        request = RenderRequest(video=clip, audio=dub, output=self.output, options=options)
         faces = DrawnFaceBackend(lambda i: None if i in NO_FACE else FACE, (HEIGHT, WIDTH))
         began = time.perf_counter()
         result = render_clip(request, landmark_backend=faces, pipeline=pipeline)
         self.render_seconds = time.perf_counter() - began
         self.unsigned = folder / f"unsigned{suffix}"
         shutil.copyfile(self.output, self.unsigned)
-        self.weights = weight_file_hashes(request.weights, request.vae, request.hubert, request.wavlm)
+        self.weights = weight_file_hashes(options.weights, options.vae, options.hubert, options.wavlm)
         self.facts = RenderFacts.from_report(result.report, weights=self.weights, character="ANNA")
         self.signed = sign_output(self.output, self.facts)
 

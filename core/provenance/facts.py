@@ -87,7 +87,7 @@ class RenderFacts:
             character, consent (`str | None`): the shot's character and its consent reference, when known.
         """
         inputs, frames = report["inputs"], report["frames"]
-        parameters = report["parameters"]
+        parameters = report["parameters"]["options"]
         return cls(
             source=InputFile(Path(inputs["video"]["path"]), inputs["video"]["sha256"]),
             dub=InputFile(Path(inputs["audio"]["path"]), inputs["audio"]["sha256"]),
