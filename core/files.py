@@ -533,15 +533,25 @@ def claim_partial(path: str | os.PathLike[str]) -> PartialFile:
         ) from error
 
 
+def make_folder(folder: str | os.PathLike[str], fix: str = "choose another output folder") -> Path:
+    """`folder`, created with its parents where missing.
+
+    Raises:
+        `OutputNotWritableError`: it cannot be created; the message ends with `fix`.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        reason = error.strerror or error
+        raise OutputNotWritableError(f"cannot create the folder {folder} ({reason}); {fix}") from error
+    return folder
+
+
 def write_bytes_atomically(path: str | os.PathLike[str], data: bytes) -> None:
     """Write `data` to a hidden partial file beside `path` and rename it into place: readers see all or none."""
     path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OutputNotWritableError(
-            f"cannot create the folder {path.parent} ({error.strerror or error}); choose another output folder"
-        ) from error
+    make_folder(path.parent)
     with claim_partial(path) as partial:
         partial.stream.write(data)
         partial.commit()

@@ -5,8 +5,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from keydub.core.errors import InvalidParameterError, KeydubError, OutputNotWritableError
-from keydub.core.files import write_json_atomically
+from keydub.core.errors import InvalidParameterError, KeydubError
+from keydub.core.files import make_folder, write_json_atomically
 from keydub.plugin.cli._preflight import CommandPaths
 
 
@@ -141,12 +141,6 @@ def open_resolve(args: argparse.Namespace) -> tuple[Path, Path, "ResolveTarget"]
         resolve, project_object, _ = session()
         timeline, project = snapshot(args.timeline, resolve=resolve), project_object.GetName()
     out_dir = Path(args.out_dir).absolute() if args.out_dir else default_out_dir(project, timeline.name)
-    path = out_dir / ".keydub" / "panel" / "resolve_timeline.otio"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OutputNotWritableError(
-            f"cannot create the output folder {out_dir} ({error.strerror}); choose another with --out-dir"
-        ) from error
-    path = write_timeline(timeline, path, overwrite=True)
+    folder = make_folder(out_dir / ".keydub" / "panel", "choose another output folder with --out-dir")
+    path = write_timeline(timeline, folder / "resolve_timeline.otio", overwrite=True)
     return path, out_dir, ResolveTarget(project=project, timeline=timeline.name, out_dir=out_dir)
