@@ -35,26 +35,64 @@ class FaceChoice:
 
 
 @dataclass(frozen=True)
+class Speaker:
+    """One face of a shot and the dub its lips follow, when a shot has several speakers (or a mixed dub).
+
+    Args:
+        face (`FaceChoice`): which face (a click or a track id; a speaker's face must be named).
+        audio (`Path | None`): its own dub stem; `None` for the request's `audio` (a mixed dub).
+        audio_offset (`Fraction | None`): seconds its stem is delayed against the picture; `None` for the
+            request's `audio_offset`.
+        frames (`tuple[tuple[int, int], ...] | None`): the source frame ranges `[start, end)` where this face is
+            lip-synced; `None` for wherever it is present (or, with `active_speaker`, wherever it speaks).
+        name (`str`): the character's name, named in the report, QC and markers ("" for none).
+        consent (`str`): a free-text consent reference for this person ("" for none), kept in the usage record.
+    """
+
+    face: FaceChoice
+    audio: Path | None = None
+    audio_offset: Fraction | None = None
+    frames: tuple[tuple[int, int], ...] | None = None
+    name: str = ""
+    consent: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_plain(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Speaker":
+        return from_plain(cls, data)
+
+
+@dataclass(frozen=True)
 class RenderRequest:
     """Everything that decides a render's output: its inputs and its `RenderOptions`. Pure data: JSON round-trips
     through `to_dict`/`from_dict`.
 
     Args:
         video (`Path`): the source clip; never modified.
-        audio (`Path`): the dub audio driving the lips (any codec, rate and layout).
+        audio (`Path | None`): the dub audio driving the lips (any codec, rate and layout) and the output's sound;
+            `None` only when every speaker has its own stem (the output then carries the source's sound).
         output (`Path`): the file to write (atomically; never over an existing file unless `overwrite`).
         start_frame (`int`, defaults to 0): first source frame to render, handles included.
         end_frame (`int | None`): one past the last source frame to render; `None` for the clip's end.
         audio_offset (`Fraction`, defaults to 0): seconds the dub is delayed against the picture (negative: earlier).
-        face (`FaceChoice`): which face to regenerate.
+        face (`FaceChoice`): which face to regenerate (when there are no `speakers`).
         occluders (`tuple[dict, ...]`): occlusion prompts as plain dicts (see `keydub.core.occlusion`).
         overwrite (`bool`): replace an existing output file.
         report (`Path | None`): where to write the JSON report.
         options (`RenderOptions`): how to render (weights, device, sampler settings, codec, ...).
+        speakers (`tuple[Speaker, ...]`): several faces, each with its own dub or frames, generated in one pass into
+            one output; empty for the one `face` driven by `audio`.
+        active_speaker (`bool`): lip-sync each face only where it speaks in the original dialogue (every face of
+            the shot, or each of `speakers`); where no face is sure to be the speaker, nothing changes.
+        original_audio (`Path | None`): the original dialogue for `active_speaker`, on the clip's clock; `None`
+            for the clip's own sound.
+        consent (`str`): a consent reference for the face when there are no `speakers` ("" for none).
     """
 
     video: Path
-    audio: Path
+    audio: Path | None
     output: Path
     start_frame: int = 0
     end_frame: int | None = None
@@ -64,6 +102,22 @@ class RenderRequest:
     overwrite: bool = False
     report: Path | None = None
     options: RenderOptions = field(default_factory=RenderOptions)
+    speakers: tuple[Speaker, ...] = ()
+    active_speaker: bool = False
+    original_audio: Path | None = None
+    consent: str = ""
+
+    def face_speakers(self) -> tuple[Speaker, ...]:
+        """Every face to regenerate, each with its own audio and offset filled in: `speakers`, or the one `face`."""
+        speakers = self.speakers or (Speaker(self.face, consent=self.consent),)
+        return tuple(
+            replace(
+                speaker,
+                audio=self.audio if speaker.audio is None else speaker.audio,
+                audio_offset=self.audio_offset if speaker.audio_offset is None else speaker.audio_offset,
+            )
+            for speaker in speakers
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return to_plain(self)
