@@ -6,7 +6,7 @@ import pytest
 
 from keydub.core.errors import InvalidParameterError
 from keydub.core.render.options import RenderOptions
-from keydub.core.render.request import RenderRequest
+from keydub.core.render.request import FaceChoice, RenderRequest, Speaker
 from keydub.plugin.cluster.path_map import PathMap, PathMapping
 
 
@@ -38,6 +38,9 @@ def test_a_request_goes_to_the_nodes_and_its_result_comes_back():
         options=RenderOptions(
             weights="/editor/media/w", vae="stabilityai/stable-video-diffusion-img2vid", codec="ffv1"
         ),
+        speakers=(Speaker(FaceChoice(track_id=1), Path("/editor/renders/bob.wav")), Speaker(FaceChoice(track_id=2))),
+        active_speaker=True,
+        original_audio=Path("/editor/media/a_production.wav"),
     )
 
     data = paths.request_to_node(request)
@@ -48,6 +51,8 @@ def test_a_request_goes_to_the_nodes_and_its_result_comes_back():
         "/node/renders/.keydub/staging/a.1.mkv",
         "/node/media/w",
     )
+    assert [s["audio"] for s in data["speakers"]] == ["/node/renders/bob.wav", None]
+    assert data["original_audio"] == "/node/media/a_production.wav"
     assert data["options"]["vae"] == "stabilityai/stable-video-diffusion-img2vid", "a hub id is not a path"
     assert RenderRequest.from_dict(data).options.codec == "ffv1"
     result = paths.result_to_editor(

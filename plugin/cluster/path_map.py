@@ -16,7 +16,7 @@ from keydub.core.render.request import RenderRequest, RenderResult
 
 
 # The request fields that name files; weights folders count too, since a farm keeps them on shared storage.
-_REQUEST_PATH_FIELDS = ("video", "audio", "output", "report")
+_REQUEST_PATH_FIELDS = ("video", "audio", "output", "report", "original_audio")
 # Render options that may name a local folder (weights given as a hub id stay as they are: no mapping covers them).
 _OPTION_PATH_FIELDS = ("weights", "vae", "hubert", "wavlm")
 
@@ -76,6 +76,9 @@ class PathMap:
             for name in fields:
                 if values.get(name) is not None:
                     values[name] = self.to_node(values[name])
+        for speaker in data["speakers"]:
+            if speaker["audio"] is not None:
+                speaker["audio"] = self.to_node(speaker["audio"])
         return data
 
     def result_to_editor(self, result: dict[str, Any]) -> RenderResult:
