@@ -55,11 +55,11 @@ def shot(tmp_path_factory):
     return clip, low, high
 
 
-def render(weights, clip, output, speakers, faces=(LEFT, MIDDLE, RIGHT), **fields):
+def render(weights, clip, output, speakers, faces=(LEFT, MIDDLE, RIGHT), audio=None, **fields):
     pipe = KeySyncPipeline.from_pretrained(weights["keysync"], weights["vae"], weights["hubert"], weights["wavlm"])
     backend = IndexedFaceBackend(lambda i: list(faces), (HEIGHT, WIDTH))
     result = render_clip(
-        request_for(clip, None, output, weights, speakers=tuple(speakers), **fields),
+        request_for(clip, audio, output, weights, speakers=tuple(speakers), **fields),
         pipeline=pipe,
         landmark_backend=backend,
     )
@@ -134,6 +134,17 @@ def test_overlapping_mouth_regions_are_refused_naming_the_frames(tmp_path, weigh
             faces=(LEFT, CLOSE),
         )
     assert not (tmp_path / "overlap.mkv").exists()
+
+
+def test_with_the_active_speaker_a_shot_where_nobody_speaks_is_the_source_bit_for_bit(tmp_path, weights, shot):
+    clip, low, _ = shot
+    silence = write_wav(tmp_path / "room_tone.wav", FRAMES / 25, frequency=0)
+    result, frames = render(
+        weights, clip, tmp_path / "nobody.mkv", [], audio=low, active_speaker=True, original_audio=silence
+    )
+    assert np.array_equal(frames, np.stack(list(read_frames(clip))))
+    assert result.report["speakers"] == [] and result.report["active_speaker"]["turns"] == []
+    assert result.passed_through == tuple((f, "not speaking in the original dialogue") for f in range(FRAMES))
 
 
 def test_speakers_that_cannot_render_are_refused_before_any_work(tmp_path, shot):
