@@ -19,6 +19,7 @@ import pytest
 
 from keydub.core.errors import ConsentMissingError
 from keydub.core.provenance import (
+    DubbedFace,
     InputFile,
     RenderFacts,
     SignedOutput,
@@ -49,8 +50,7 @@ def facts(tmp_path: Path, character: str | None = "ANNA", consent: str | None = 
         face_tracks=(2,),
         weights=WEIGHTS,
         sampler={"steps": 10, "audio_guidance": 5.0, "ref_guidance": 2.0, "seed": 0},
-        character=character,
-        consent=consent,
+        faces=(DubbedFace(character, consent, {"point": None, "frame": None, "track_id": 2}),),
     )
 
 
@@ -76,7 +76,10 @@ def test_each_render_appends_one_line_saying_who_when_what_and_under_which_conse
         "sha256": hashlib.sha256(b"shot_010.mov").hexdigest(),
     }
     assert first["dub"]["sha256"] == hashlib.sha256(b"dub_fr.wav").hexdigest()
-    assert (first["character"], first["face_tracks"], first["consent"]) == ("ANNA", [2], "cast-sheet-7/ANNA")
+    assert first["faces"] == [
+        {"character": "ANNA", "consent": "cast-sheet-7/ANNA", "face": {"point": None, "frame": None, "track_id": 2}}
+    ]
+    assert first["face_tracks"] == [2]
     assert first["weights"] == WEIGHTS
     assert (first["provenance"], first["manifest_id"], first["signer"]) == (
         "signed",
@@ -84,7 +87,8 @@ def test_each_render_appends_one_line_saying_who_when_what_and_under_which_conse
         "Studio signer",
     )
     # Provenance off is recorded, and a render without consent is recorded too: consent never blocks by itself.
-    assert (second["character"], second["consent"], second["provenance"], second["manifest_id"]) == (
+    (face,) = second["faces"]
+    assert (face["character"], face["consent"], second["provenance"], second["manifest_id"]) == (
         "BOB",
         None,
         "off",
@@ -143,7 +147,7 @@ def test_sigkill_in_the_middle_of_a_batch_leaves_no_torn_line(tmp_path):
     assert len(records) >= 120
     by_writer: dict[str, list[int]] = {}
     for record in records:
-        writer, number = record["consent"].split(":")
+        writer, number = record["faces"][0]["consent"].split(":")
         by_writer.setdefault(writer, []).append(int(number))
         assert record["weights"] == WEIGHTS and record["manifest_id"].startswith("urn:c2pa:")
     # Each writer's records are all there, in order, up to where it was killed.
@@ -161,7 +165,7 @@ def test_a_line_torn_by_a_power_cut_is_closed_and_skipped_not_continued(tmp_path
     with caplog.at_level(logging.WARNING, logger="keydub.core.provenance.usage"):
         records = read_usage_records(tmp_path)
 
-    assert [record.character for record in records] == ["ANNA", "BOB"]
+    assert [record.faces[0]["character"] for record in records] == ["ANNA", "BOB"]
     assert "line 2 is not a whole usage record" in caplog.text
 
 

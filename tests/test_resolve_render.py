@@ -154,7 +154,10 @@ def test_render_as_track_puts_each_render_on_a_new_track_at_its_clip(session, fi
         (marker,) = render.GetMarkers().values()
         job_id = media.GetThirdPartyMetadata("keydub.job_id")
         assert marker["customData"] == job_id == f"DX es-419/Video 1@01:00:00:{original.GetStart() - START:02d}"
-        assert marker["note"] == f"face coverage 100.0%, open mouth {marker['note'].split('open mouth ')[1]}"
+        assert (
+            marker["note"]
+            == f"AI-modified: lower face; face coverage 100.0%, open mouth {marker['note'].split('open mouth ')[1]}"
+        )
         assert marker["note"].endswith(f"0 of {render.GetDuration() + 2} frames passed through")
         assert marker["color"] == "Green" and marker["name"] == "Keydub"
     # The renders were imported into their bin; the originals, the dub and the source files are untouched.

@@ -38,6 +38,25 @@ class InputFile:
 
 
 @dataclass(frozen=True)
+class DubbedFace:
+    """One face a render regenerated, and under which consent.
+
+    Args:
+        character (`str | None`): the character whose face it is, when the shot names one.
+        consent (`str | None`): the consent reference given for that person (a free-text id).
+        face (`Mapping[str, Any]`): how the face was picked, as the request's plain data (a click, a track id, or
+            nothing for the largest face).
+    """
+
+    character: str | None = None
+    consent: str | None = None
+    face: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"character": self.character, "consent": self.consent, "face": dict(self.face)}
+
+
+@dataclass(frozen=True)
 class RenderFacts:
     """What one render did to produce its output.
 
@@ -54,8 +73,7 @@ class RenderFacts:
         face_tracks (`tuple[int, ...]`): the face track ids the regenerated face was followed through.
         weights (`Mapping[str, str]`): every weight file that ran (`component/relative path`) -> its SHA-256.
         sampler (`Mapping[str, int | float]`): the sampler settings and seed (`SAMPLER_SETTINGS`).
-        character (`str | None`): the character whose face it is, when the shot names one.
-        consent (`str | None`): the consent reference given for that character (a free-text id).
+        faces (`tuple[DubbedFace, ...]`): the faces regenerated, each with its character and consent reference.
     """
 
     source: InputFile
@@ -67,8 +85,7 @@ class RenderFacts:
     face_tracks: tuple[int, ...] = ()
     weights: Mapping[str, str] = field(default_factory=dict)
     sampler: Mapping[str, int | float] = field(default_factory=dict)
-    character: str | None = None
-    consent: str | None = None
+    faces: tuple[DubbedFace, ...] = ()
 
     @classmethod
     def from_report(
@@ -76,15 +93,14 @@ class RenderFacts:
         report: Mapping[str, Any],
         *,
         weights: Mapping[str, str],
-        character: str | None = None,
-        consent: str | None = None,
+        faces: tuple[DubbedFace, ...] = (),
     ) -> "RenderFacts":
         """The facts of a render from its JSON report (`RenderResult.report`).
 
         Args:
             report (`Mapping`): the render's report.
             weights (`Mapping[str, str]`): `weight_file_hashes` of the weights the render loaded.
-            character, consent (`str | None`): the shot's character and its consent reference, when known.
+            faces (`tuple[DubbedFace, ...]`): the faces regenerated, with their characters and consent references.
         """
         inputs, frames = report["inputs"], report["frames"]
         parameters = report["parameters"]["options"]
@@ -98,8 +114,7 @@ class RenderFacts:
             face_tracks=tuple(int(track) for track in report["face"]["track_ids"]),
             weights=dict(weights),
             sampler={name: parameters[name] for name in SAMPLER_SETTINGS},
-            character=character,
-            consent=consent,
+            faces=tuple(faces),
         )
 
     def passed_through_ranges(self) -> list[tuple[int, int, str]]:

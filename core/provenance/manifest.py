@@ -19,11 +19,10 @@ manifest travels with the published file; those stay in the output folder's usag
 from typing import Any
 
 from keydub.core import __version__
+from keydub.core.disclosure import DISCLOSURE_LABEL
 from keydub.core.provenance.facts import MODEL_NAME, InputFile, RenderFacts
 
 
-# What every render is, in the words the Resolve marker, the timeline metadata and the manifest all use.
-DISCLOSURE_LABEL = "AI-modified: lower face"
 # IPTC digital source type: a composite of captured media with elements made by a trained algorithmic model.
 DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
 SOFTWARE_NAME = "Keydub"

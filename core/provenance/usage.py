@@ -1,9 +1,9 @@
 """The consent and usage record of an output folder: one JSON line per render, appended durably.
 
 `keydub-usage.jsonl` in the folder the renders go to says, for each render, who ran it (user and host) and when,
-the SHA-256 of the source clip and of the dub, whose face it was (the character, and the face tracks), the
-weights that ran, the consent reference given for that character, and whether the output was signed (with the
-manifest's id) or rendered with provenance off.
+the SHA-256 of the source clip and of the dub, whose faces were regenerated (each face's character and the consent
+reference given for that person, and the face tracks), the weights that ran, and whether the output was signed
+(with the manifest's id) or rendered with provenance off.
 
 Durability: each record is one `write` of a whole line to a file opened for appending, under an exclusive lock
 (renders of one batch may run in several processes), followed by `fsync` before the call returns. A process killed
@@ -48,10 +48,9 @@ class UsageRecord:
         user (`str`), host (`str`): who ran it, and on which machine.
         output (`str`): the rendered file.
         source (`dict`), dub (`dict`): `{"path", "sha256"}` of the source clip and of the dub audio.
-        character (`str | None`): the character whose face was regenerated, when the shot names one.
-        face_tracks (`list[int]`): the face tracks the regenerated face was followed through.
+        faces (`list[dict]`): each regenerated face: `{"character", "consent", "face"}` (`DubbedFace.to_dict`).
+        face_tracks (`list[int]`): the face tracks the regenerated faces were followed through.
         weights (`dict[str, str]`): weight file -> SHA-256.
-        consent (`str | None`): the consent reference given for the character.
         provenance (`str`): `"signed"`, or `"off"` for a render asked to carry no Content Credentials.
         manifest_id (`str | None`): the manifest's label when signed.
         signer (`str | None`): who signed, in words, when signed.
@@ -64,10 +63,9 @@ class UsageRecord:
     output: str
     source: dict[str, str]
     dub: dict[str, str]
-    character: str | None
+    faces: list[dict[str, Any]]
     face_tracks: list[int]
     weights: dict[str, str]
-    consent: str | None
     provenance: str
     manifest_id: str | None = None
     signer: str | None = None
@@ -89,10 +87,9 @@ class UsageRecord:
             output=str(Path(output).absolute()),
             source=facts.source.to_dict(),
             dub=facts.dub.to_dict(),
-            character=facts.character,
+            faces=[face.to_dict() for face in facts.faces],
             face_tracks=list(facts.face_tracks),
             weights=dict(facts.weights),
-            consent=facts.consent,
             provenance="off" if signed is None else "signed",
             manifest_id=None if signed is None else signed.manifest_id,
             signer=None if signed is None else signed.signer,

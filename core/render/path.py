@@ -36,6 +36,7 @@ from keydub.core.metrics import LIPLEAK_THRESHOLD, lipleak, mar_series
 from keydub.core.model.planner import plan_dubbing
 from keydub.core.prefetch import Prefetched
 from keydub.core.progress import Progress, ProgressCallback, Stage, Unit, report
+from keydub.core.provenance import credential_files, disclose_render
 from keydub.core.render.request import FaceChoice, RenderRequest, RenderResult
 
 
@@ -142,12 +143,16 @@ def render_clip(
                 encoder.write(frame)
             report(progress, Stage.RENDER, offset + 1, frames.frame_count)
     timer.seconds["encode"] = encoder.encode_seconds
-    # 5. Report what was done.
+    # 5. Report what was done; then sign the output and record it in its folder's usage record.
     result = RenderResult(
         output=request.output,
         frame_count=frames.frame_count,
         passed_through=clip.face.passed_through(start),
-        report=build_report(request, info, frames, dub, clip, mouth, timer, pipeline),
+        report=disclose_render(
+            request,
+            build_report(request, info, frames, dub, clip, mouth, timer, pipeline),
+            pipeline.weight_sources,
+        ),
     )
     if request.report is not None:
         write_json_atomically(request.report, result.report)
@@ -217,9 +222,13 @@ def analysis_for(
 
 
 def check_output(request: RenderRequest) -> None:
-    """Refuse an output or report that would replace an input or an existing file, before any work is done."""
+    """Refuse an output or report (or the output's credentials sidecar) that would replace an input or an existing
+    file, before any work is done."""
+    outputs = {"output": request.output, "report": request.report}
+    for sidecar in credential_files(request.output) if request.options.provenance else ():
+        outputs["Content Credentials"] = sidecar
     check_outputs(
-        {"output": request.output, "report": request.report},
+        outputs,
         inputs={"video": request.video, "audio": request.audio},
         overwrite=request.overwrite,
     )
