@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from keydub.core.errors import ConsentMissingError
+from keydub.core.render.request import FaceChoice, Speaker
 from keydub.core.provenance import (
     DubbedFace,
     InputFile,
@@ -169,14 +170,21 @@ def test_a_line_torn_by_a_power_cut_is_closed_and_skipped_not_continued(tmp_path
     assert "line 2 is not a whole usage record" in caplog.text
 
 
-def test_required_consent_refuses_a_shot_without_one_naming_the_character():
-    require_consent("shot_010", "ANNA", "cast-sheet-7/ANNA")  # given: nothing to refuse
+def test_required_consent_refuses_the_shots_without_one_naming_each_character_or_face():
+    anna = Speaker(FaceChoice(track_id=1), name="ANNA", consent="cast-sheet-7/ANNA")
+    require_consent([("shot_010", (anna,))])  # given: nothing to refuse
 
     with pytest.raises(ConsentMissingError) as refused:
-        require_consent("shot_020", "BOB", None)
+        require_consent(
+            [
+                ("shot_010", (anna,)),
+                ("shot_020", (anna, Speaker(FaceChoice(track_id=2), name="BOB"))),
+                ("shot_030", (Speaker(FaceChoice(point=(120.5, 40), frame=3), consent="  "),)),
+                ("shot_040", (Speaker(FaceChoice()),)),
+            ]
+        )
     assert str(refused.value) == (
-        "shot_020: no consent reference for character 'BOB', and consent is required; give the character a consent "
-        "reference or render without requiring consent"
+        "consent is required and 3 face(s) have no consent reference: shot_020 (character 'BOB'), shot_030 (the face "
+        "at 120.5,40 on frame 3, no character named), shot_040 (the largest face, no character named); give each "
+        "character a consent reference (the cast's consent, --consent) or render without requiring consent"
     )
-    with pytest.raises(ConsentMissingError, match=r"^shot_030: no consent reference for its face \(the shot names"):
-        require_consent("shot_030", None, "  ")

@@ -12,8 +12,8 @@ completes a `write` to a regular file that it has started. Only a power cut in t
 torn last line; the next append then starts on a new line, and `read_usage_records` skips the torn one with a
 warning, so one damaged line never hides the others.
 
-Consent never blocks a render by itself: `require_consent` is the check a batch run with consent required calls
-for each shot before rendering it.
+Consent never blocks a render by itself: `require_consent` is the check a render or batch run with consent
+required (`--require-consent`) makes on every shot before rendering any.
 """
 
 import datetime
@@ -22,16 +22,19 @@ import json
 import logging
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keydub.core.errors import ConsentMissingError, OutputNotWritableError
 from keydub.core.files import waiting_lock
 from keydub.core.provenance.facts import RenderFacts
 from keydub.core.provenance.signing import SignedOutput
 
+
+if TYPE_CHECKING:
+    from keydub.core.render.request import Speaker
 
 logger = logging.getLogger(__name__)
 
@@ -157,24 +160,42 @@ def read_usage_records(folder: Path) -> list[UsageRecord]:
     return records
 
 
-def require_consent(shot: str, character: str | None, consent: str | None) -> None:
-    """Refuse a shot whose character has no consent reference, for a batch run with consent required.
+def require_consent(shots: Iterable[tuple[str, Sequence["Speaker"]]]) -> None:
+    """Refuse, before any render, the shots with a face that has no consent reference (a batch run with consent
+    required).
 
     Args:
-        shot (`str`): the shot's name, as the batch reports it.
-        character (`str | None`): the character whose face would be regenerated (`None` when the shot names none).
-        consent (`str | None`): the consent reference given for it.
+        shots (`Iterable[tuple[str, Sequence[Speaker]]]`): each shot's name, as the batch reports it, and the faces
+            it would regenerate (`RenderRequest.face_speakers()`: their characters and consent references).
 
     Raises:
-        `ConsentMissingError`: one line naming the shot and the character.
+        `ConsentMissingError`: one line naming each shot and its character (or its face, when it names none).
     """
-    if consent and consent.strip():
-        return
-    who = f"character {character!r}" if character else "its face (the shot names no character)"
-    raise ConsentMissingError(
-        f"{shot}: no consent reference for {who}, and consent is required; give the character a consent reference "
-        "or render without requiring consent"
-    )
+    missing = [
+        f"{shot} ({face_words(speaker)})"
+        for shot, speakers in shots
+        for speaker in speakers
+        if not speaker.consent.strip()
+    ]
+    if missing:
+        raise ConsentMissingError(
+            f"consent is required and {len(missing)} face(s) have no consent reference: {', '.join(missing)}; give "
+            "each character a consent reference (the cast's consent, --consent) or render without requiring consent"
+        )
+
+
+def face_words(speaker: "Speaker") -> str:
+    """A face as a person reads it: its character, else how it was picked."""
+    if speaker.name:
+        return f"character {speaker.name!r}"
+    face = speaker.face
+    if face.track_id is not None:
+        return f"face track {face.track_id}, no character named"
+    if face.point is not None:
+        x, y = face.point
+        on_frame = "" if face.frame is None else f" on frame {face.frame}"
+        return f"the face at {x:g},{y:g}{on_frame}, no character named"
+    return "the largest face, no character named"
 
 
 def _user() -> str:

@@ -68,3 +68,21 @@ def options_from_args(args: argparse.Namespace) -> RenderOptions:
         if (value := getattr(args, item.name, None)) is not None
     }
     return RenderOptions.from_dict(given, where="command line")
+
+
+def add_consent_flags(parser: argparse.ArgumentParser, *, consent: bool = False) -> None:
+    """`--require-consent` (every command that renders) and, for a command that renders one face, `--consent`."""
+    if consent:
+        parser.add_argument(
+            "--consent",
+            default="",
+            metavar="TEXT",
+            help="a consent reference for the person whose face is regenerated (a free-text id, e.g. a release "
+            "form number), kept in the output folder's usage record",
+        )
+    parser.add_argument(
+        "--require-consent",
+        action="store_true",
+        help="refuse, before any render, every shot with a face that has no consent reference (a character's "
+        "consent in the cast, or --consent)",
+    )

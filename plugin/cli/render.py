@@ -9,7 +9,7 @@ from keydub.core.render.options import RenderOptions
 from keydub.plugin.cli._numbers import frame_count, seconds_offset
 from keydub.plugin.cli._output import ProgressBar, add_output_flags, print_json, report_stale_files_removed
 from keydub.plugin.cli._preflight import CommandPaths
-from keydub.plugin.cli._render_options import add_option_flags, options_from_args
+from keydub.plugin.cli._render_options import add_consent_flags, add_option_flags, options_from_args
 
 
 EXAMPLES = """examples:
@@ -17,6 +17,7 @@ EXAMPLES = """examples:
   keydub render shot.mov --audio dub.wav -o shot_dub.mov --in 01:00:10:00 --out 01:00:14:12 --handles 12
   keydub render two_shot.mov --audio dub.wav -o out.mov --face 1210,540@0 --identity auto --report qc.json
   keydub render mic.mov --audio dub.wav -o out.mov --occluder 880,1020@35 --occluder=-700,900@35
+  keydub render shot.mov --audio dub.wav -o shot_dub.mkv --codec ffv1 --consent release-2291 --require-consent
 """
 
 
@@ -58,6 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--report", type=Path, metavar="FILE.json", help="write the QC report as JSON")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    add_consent_flags(parser, consent=True)
     add_output_flags(parser)
     add_option_flags(parser)
     parser.set_defaults(func=run, paths=render_paths)
@@ -110,9 +112,12 @@ def add_range_and_face_options(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from keydub.core.engine import Engine
+    from keydub.core.provenance import require_consent
 
     report_stale_files_removed(targets=[args.output, args.report])
     request = request_from_args(args)
+    if args.require_consent:
+        require_consent([(args.video.name, request.face_speakers())])
     with ProgressBar(disable=args.quiet) as bar:
         result = Engine().render(request, bar)
     if args.json:
@@ -152,4 +157,5 @@ def request_from_args(args: argparse.Namespace):
         overwrite=args.overwrite,
         report=args.report.absolute() if args.report else None,
         options=options,
+        consent=args.consent.strip(),
     )
