@@ -15,7 +15,7 @@ def credential_line(path: Path) -> str:
     and whether they validate and still bind this file's bytes.
 
     e.g. `"Content Credentials: signed by Keydub local identity (untrusted: local Keydub identity, not trusted by
-    validators); valid and bound to this file"`, or, for a render with provenance off, `"Content Credentials: none: ..."`.
+    validators); valid and bound to this file"`; for a render with provenance off, `"Content Credentials: none: ..."`.
     """
     try:
         report = read_credential(path)
