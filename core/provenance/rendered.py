@@ -3,7 +3,8 @@
 `disclose_render(request, report)` is what the render path calls once the output is written and its report built.
 It signs the output (unless the request's `provenance` option is off), appends one line to the usage record of
 the folder the render goes to, and adds to the report what it did (`report["provenance"]`) and what it cost
-(`report["timings_seconds"]["sign"]` and `["usage record"]`, beside the render's own stages).
+(`report["timings_seconds"]`: `"hash weights"`, `"sign"` and `"usage record"`, beside the render's own stages; the
+weights' hashes are cached, so only the first render after the weights change reads them).
 
 Signing never decodes or encodes a frame (see `keydub.core.provenance.signing`); a batch that renders into a
 staging folder names where the render will be placed (`RenderRequest.placed_as`), so the record goes to that folder
@@ -47,7 +48,9 @@ def disclose_render(
             recorded). `OutputNotWritableError`: the usage record cannot be written.
     """
     timings = report.setdefault("timings_seconds", {})
+    began = time.perf_counter()
     weights = {} if weight_sources is None else weight_file_hashes(*weight_sources)
+    timings["hash weights"] = round(time.perf_counter() - began, 3)
     facts = RenderFacts.from_report(report, weights=weights, faces=dubbed_faces(request))
     signed = sign_output(Path(request.output), facts) if request.options.provenance else None
     if signed is not None:
