@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from keydub.core.errors import ConsentMissingError
-from keydub.core.render.request import FaceChoice, Speaker
 from keydub.core.provenance import (
     DubbedFace,
     InputFile,
@@ -30,6 +29,7 @@ from keydub.core.provenance import (
     require_consent,
     usage_log_path,
 )
+from keydub.core.render.request import FaceChoice, Speaker
 
 
 # Forty weight files make a record of about 4 KB, so that a write is long enough to be killed in.
