@@ -250,3 +250,17 @@ def test_render_with_resolve_unreachable_fails_with_the_fix(session, monkeypatch
     assert main([*session.argv, "--as", "track"]) == 1
     error = capsys.readouterr().err
     assert "External scripting using: Local" in error and error.count("\n") == 1
+
+
+def test_require_consent_refuses_before_any_render_and_changes_nothing(session, first_run, monkeypatch, capsys):
+    fake = session.project(monkeypatch)
+    before = [item_state(item) for item in picture_items(fake.timeline)]
+    renders = session.engine.renders
+
+    code, answer = session.run(capsys, "--as", "track", "--force", "--require-consent")
+
+    assert code == 1 and answer["error"].count("\n") == 1
+    assert answer["error"].startswith("Error: consent is required and 3 face(s) have no consent reference: ")
+    assert "(the largest face, no character named)" in answer["error"]
+    assert session.engine.renders == renders and fake.timeline.GetTrackCount("video") == 1
+    assert [item_state(item) for item in picture_items(fake.timeline)] == before
