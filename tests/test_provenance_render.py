@@ -104,10 +104,15 @@ def test_keydub_render_signs_its_prores_mov_and_verify_fails_once_a_frame_byte_c
     output, report_file = tmp_path / "shot_010_dub.mov", tmp_path / "qc.json"
     argv = render_argv(inputs, weights, output, "--codec", "prores", "--report", report_file, "--consent", "rel-2291")
 
-    assert run_cli(argv, capsys).code == 0
+    outcome = run_cli(argv, capsys)
+    assert outcome.code == 0
 
     report = json.loads(report_file.read_text())
     provenance = report["provenance"]
+    assert outcome.stdout.splitlines()[1] == (
+        f"signed {provenance['manifest_id']} (embedded) by local Keydub identity, not trusted by validators; "
+        f"recorded in {usage_log_path(tmp_path)}"
+    )
     with open(output, "rb") as stream, c2pa.Reader("video/quicktime", stream) as reader:
         store = json.loads(reader.json())
     manifest = store["manifests"][store["active_manifest"]]
@@ -148,7 +153,11 @@ def test_ffv1_mkv_gets_a_sidecar_binding_its_hash_and_no_provenance_gives_none_a
     assert run_cli(render_argv(inputs, weights, signed, "--codec", "ffv1"), capsys).code == 0
     report_file = tmp_path / "off.json"
     argv = render_argv(inputs, weights, unsigned, "--codec", "ffv1", "--no-provenance", "--report", report_file)
-    assert run_cli(argv, capsys).code == 0
+    outcome = run_cli(argv, capsys)
+    assert outcome.code == 0
+    assert outcome.stdout.splitlines()[1] == (
+        f"no Content Credentials (--no-provenance); recorded in {usage_log_path(tmp_path)}"
+    )
 
     sidecar = sidecar_path(signed)
     with open(signed, "rb") as stream, c2pa.Reader("video/x-matroska", stream, sidecar.read_bytes()) as reader:

@@ -129,9 +129,21 @@ def run(args: argparse.Namespace) -> int:
             f"{frames['timecode']['out']}), {frames['generated']} lip-synced, {len(result.passed_through)} "
             "passed through without a face"
         )
+        print(credentials_summary(result.report["provenance"]))
         for note in result.report["notes"]:
             print(f"note: {note}", file=sys.stderr)
     return 0
+
+
+def credentials_summary(provenance: dict) -> str:
+    """The render's Content Credentials and usage record in one line (the report's `provenance`)."""
+    if not provenance["signed"]:
+        return f"no Content Credentials (--no-provenance); recorded in {provenance['usage_record']}"
+    where = f"in {provenance['sidecar']}" if provenance["sidecar"] else "embedded"
+    return (
+        f"signed {provenance['manifest_id']} ({where}) by {provenance['signer']}; recorded in "
+        f"{provenance['usage_record']}"
+    )
 
 
 def request_from_args(args: argparse.Namespace):
