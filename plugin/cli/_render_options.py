@@ -1,10 +1,10 @@
 """The render options of every command that renders, derived flag by flag from `RenderOptions`' fields.
 
-`add_option_flags(parser)` adds one flag per field (`steps` -> `--steps`; a switch on by default is the flag that turns
-it off: `provenance` -> `--no-provenance`), with its help, choices, limits and
-default taken from the field's `OptionSpec`; `options_from_args(args)` gives the `RenderOptions` of a parsed
-command line, each flag not given at its default. Per-clip inputs (video, audio, output, frame range,
-face, occluders) are each command's own.
+`add_option_flags(parser)` adds one flag per field (`steps` -> `--steps`; a switch on by default is the flag that
+turns it off: `provenance` -> `--no-provenance`), with its help, choices, limits and default taken from the field's
+`OptionSpec`; `options_from_args(args)` gives the `RenderOptions` of a parsed command line, each flag not given at
+its default. Per-clip inputs (video, audio, output, frame range, face, occluders) are each command's own;
+`add_consent_flags` adds the consent flags of the commands that render.
 """
 
 import argparse
@@ -33,8 +33,6 @@ def add_option_flags(parser: argparse.ArgumentParser, names: Iterable[str] | Non
     for name in specs if names is None else names:
         spec, default = specs[name], RenderOptions.__dataclass_fields__[name].default
         if option_type(name) is bool:
-            # A switch turns the default over: `--keep-source-audio` for an option off by default,
-            # `--no-provenance` for one on by default.
             group.add_argument(
                 option_flag(name),
                 dest=name,
