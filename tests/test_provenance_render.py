@@ -178,6 +178,20 @@ def test_ffv1_mkv_gets_a_sidecar_binding_its_hash_and_no_provenance_gives_none_a
     assert first["faces"][0]["consent"] is None  # a render without consent is recorded: it never blocks alone
 
 
+def test_a_sidecar_already_there_is_refused_and_one_replaced_without_credentials_goes(
+    tmp_path, inputs, weights, drawn_faces, capsys
+):
+    orphan = tmp_path / "orphan.mkv"
+    sidecar_path(orphan).write_bytes(b"an earlier render's manifest")
+    refused = run_cli(render_argv(inputs, weights, orphan, "--codec", "ffv1"), capsys)
+    assert refused.code == 1 and "already exists" in refused.stderr and str(sidecar_path(orphan)) in refused.stderr
+    assert not orphan.exists() and sidecar_path(orphan).read_bytes() == b"an earlier render's manifest"
+
+    argv = render_argv(inputs, weights, orphan, "--codec", "ffv1", "--overwrite", "--no-provenance")
+    assert run_cli(argv, capsys).code == 0
+    assert orphan.is_file() and not sidecar_path(orphan).exists()
+
+
 def test_require_consent_refuses_a_render_without_one_before_any_work(tmp_path, inputs, weights, capsys):
     output = tmp_path / "out.mov"
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keydub.core.disclosure import DISCLOSURE_LABEL
+from keydub.core.provenance.container import credential_files
 from keydub.core.provenance.facts import DubbedFace, RenderFacts, weight_file_hashes
 from keydub.core.provenance.signing import SignedOutput, sign_output
 from keydub.core.provenance.usage import UsageRecord, append_usage_record
@@ -55,6 +56,10 @@ def disclose_render(
     signed = sign_output(Path(request.output), facts) if request.options.provenance else None
     if signed is not None:
         timings["sign"] = round(signed.seconds, 3)
+    else:
+        # A sidecar an earlier render of this name left (replaced with `overwrite`) would claim to describe this one.
+        for stale in credential_files(Path(request.output)):
+            stale.unlink(missing_ok=True)
     began = time.perf_counter()
     placed = Path(request.placed_as or request.output).absolute()
     log = append_usage_record(placed.parent, UsageRecord.for_render(placed, facts, signed))

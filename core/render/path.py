@@ -225,7 +225,7 @@ def check_output(request: RenderRequest) -> None:
     """Refuse an output or report (or the output's credentials sidecar) that would replace an input or an existing
     file, before any work is done."""
     outputs = {"output": request.output, "report": request.report}
-    for sidecar in credential_files(request.output) if request.options.provenance else ():
+    for sidecar in credential_files(request.output):
         outputs["Content Credentials"] = sidecar
     check_outputs(
         outputs,

@@ -350,8 +350,10 @@ def _place(staged: Path, final: Path) -> None:
     """Move a finished render from its staging folder into place, its Content Credentials sidecar first (a render
     in place always has its credentials beside it)."""
     for staged_file, final_file in zip(credential_files(staged), credential_files(final), strict=True):
-        if staged_file.is_file():  # none when the render was asked to carry no credentials
+        if staged_file.is_file():
             os.replace(staged_file, final_file)
+        else:  # rendered with provenance off: an earlier render's sidecar there would claim to describe this one
+            final_file.unlink(missing_ok=True)
     os.replace(staged, final)
 
 
