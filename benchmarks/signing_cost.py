@@ -3,7 +3,8 @@
 Renders `--frames` frames of a real talking-face clip (by default the 1080x1920 test clip beside the project) with
 random KeySync weights (the tiny test configuration: nothing is downloaded, it runs on a CPU), once to ProRes 422 HQ
 .mov (manifest embedded: the file is read and written once) and once to FFV1 .mkv (sidecar: the file is read once),
-and signs each output with `keydub.core.provenance.sign_output`, then reads it back with `verify_credential`.
+each signed by the render itself (`render_clip` signs its output and appends its usage record line, and reports
+both times beside its stages), then reads it back with `verify_credential`.
 
 The outputs are full size, so the signing figures are what a real render pays; the render time is the tiny model's
 on this machine, so the figure to compare with a real render is also given per output second, next to the model's
@@ -28,7 +29,7 @@ from pathlib import Path
 
 from keydub.core.face_backends import get_landmark_backend
 from keydub.core.media import probe
-from keydub.core.provenance import RenderFacts, sign_output, verify_credential
+from keydub.core.provenance import verify_credential
 from keydub.core.render import RenderOptions, RenderRequest, render_clip
 
 
@@ -46,7 +47,7 @@ def _tiny_pipeline():
 
 
 def measure(video: Path, audio: Path, frames: int, codec: str, suffix: str, folder: Path, pipe) -> dict:
-    """Render, sign and verify one output; the figures in seconds and megabytes."""
+    """Render (which signs its output and records it), then verify one output; the figures in seconds and MB."""
     request = RenderRequest(
         video=video,
         audio=audio,
@@ -56,23 +57,25 @@ def measure(video: Path, audio: Path, frames: int, codec: str, suffix: str, fold
     )
     began = time.perf_counter()
     result = render_clip(request, pipeline=pipe, landmark_backend=get_landmark_backend("dlib"))
-    render_seconds = time.perf_counter() - began
-    facts = RenderFacts.from_report(result.report, weights={})
-    signed = sign_output(request.output, facts)
+    total_seconds = time.perf_counter() - began
+    timings = result.report["timings_seconds"]
+    sign_seconds, record_seconds = timings["sign"], timings["usage record"]
+    render_seconds = total_seconds - sign_seconds - record_seconds
     began = time.perf_counter()
     verify_credential(request.output)
     verify_seconds = time.perf_counter() - began
     output_seconds = float(Fraction(frames) / probe(video).frame_rate)
     return {
         "codec": codec,
-        "manifest": "sidecar" if signed.sidecar else "embedded",
+        "manifest": "sidecar" if result.report["provenance"]["sidecar"] else "embedded",
         "output_megabytes": round(request.output.stat().st_size / 2**20, 1),
         "render_seconds": round(render_seconds, 2),
-        "sign_seconds": round(signed.seconds, 3),
+        "sign_seconds": sign_seconds,
+        "usage_record_seconds": record_seconds,
         "verify_seconds": round(verify_seconds, 3),
-        "sign_share_of_tiny_render": round(signed.seconds / render_seconds, 4),
-        "sign_seconds_per_output_second": round(signed.seconds / output_seconds, 4),
-        "sign_share_of_gpu_floor": round(signed.seconds / (GPU_FLOOR_SECONDS_PER_OUTPUT_SECOND * output_seconds), 4),
+        "sign_share_of_tiny_render": round(sign_seconds / render_seconds, 4),
+        "sign_seconds_per_output_second": round(sign_seconds / output_seconds, 4),
+        "sign_share_of_gpu_floor": round(sign_seconds / (GPU_FLOOR_SECONDS_PER_OUTPUT_SECOND * output_seconds), 4),
     }
 
 
@@ -102,7 +105,7 @@ def main() -> None:
             f"sign {row['sign_seconds']:.3f} s ({row['sign_seconds_per_output_second']:.3f} s per output second, "
             f"{100 * row['sign_share_of_gpu_floor']:.1f} % of the GPU floor; "
             f"{100 * row['sign_share_of_tiny_render']:.2f} % of the tiny CPU render, {row['render_seconds']:.1f} s), "
-            f"verify {row['verify_seconds']:.3f} s"
+            f"usage record {row['usage_record_seconds']:.3f} s, verify {row['verify_seconds']:.3f} s"
         )
 
 

@@ -1,12 +1,15 @@
 """The QC marker Keydub puts on every rendered clip, the same in an OTIO timeline and in Resolve.
 
-Its note gives the figures an editor checks before accepting a render: the share of frames where the chosen face
+Its note says first what the clip is ("AI-modified: lower face", the disclosure every render carries), then gives
+the figures an editor checks before accepting a render: the share of frames where the chosen face
 was found (face coverage), the share of those with an open mouth (LipLeak, high when the mouth moves during silence
 or never closes), and the frames passed through unchanged. Standard library only: the Resolve bridge uses it too.
 """
 
 from collections.abc import Mapping
 from typing import Any
+
+from keydub.core.disclosure import DISCLOSURE_LABEL
 
 
 MARKER_NAME = "Keydub"
@@ -32,14 +35,16 @@ def qc_figures(qc: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def qc_note(qc: Mapping[str, Any]) -> str:
-    """The marker's note, e.g. `"face coverage 100.0%, open mouth 12.5%, 0 of 26 frames passed through"`."""
+    """The marker's note, e.g. `"AI-modified: lower face; face coverage 100.0%, open mouth 12.5%, 0 of 26 frames
+    passed through"`."""
     figures = qc_figures(qc)
 
     def percent(value: float | None) -> str:
         return "not measured" if value is None else f"{100 * value:.1f}%"
 
     return (
-        f"face coverage {percent(figures['face_coverage'])}, open mouth {percent(figures['open_mouth_share'])}, "
+        f"{DISCLOSURE_LABEL}; face coverage {percent(figures['face_coverage'])}, "
+        f"open mouth {percent(figures['open_mouth_share'])}, "
         f"{figures['passed_through']} of {figures['frames']} frames passed through"
     )
 

@@ -45,7 +45,7 @@ def facts_for(clip: Path, dub: Path) -> RenderFacts:
     """The facts of a 6-frame render of `clip` whose every frame was regenerated."""
     return RenderFacts(
         source=InputFile(clip, hashlib.sha256(clip.read_bytes()).hexdigest()),
-        dub=InputFile(dub, hashlib.sha256(dub.read_bytes()).hexdigest()),
+        dubs=(InputFile(dub, hashlib.sha256(dub.read_bytes()).hexdigest()),),
         frames=(0, 6),
         frame_rate=Fraction(25),
         regenerated=((0, 6),),

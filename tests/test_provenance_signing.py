@@ -23,6 +23,7 @@ from keydub.core.errors import ProvenanceError
 from keydub.core.media import probe
 from keydub.core.model.pipeline import KeySyncPipeline
 from keydub.core.provenance import (
+    DubbedFace,
     RenderFacts,
     SigningIdentity,
     local_identity,
@@ -107,13 +108,18 @@ def flac_dub(tmp_path_factory) -> Path:
 
 
 class SignedRender:
-    """One tiny-weight render, its unsigned bytes kept aside, then signed by `sign_output`."""
+    """One tiny-weight render with provenance off, its unsigned bytes kept aside, then signed by `sign_output`."""
 
     def __init__(self, folder: Path, codec: str, suffix: str, inputs, weights, pipeline) -> None:
         clip, dub = inputs
         self.output = folder / f"shot_010_dub{suffix}"
         options = RenderOptions(
-            codec=codec, device="cpu", dtype="float32", landmark_backend="dlib", **tiny_weight_options(weights)
+            codec=codec,
+            device="cpu",
+            dtype="float32",
+            landmark_backend="dlib",
+            provenance=False,
+            **tiny_weight_options(weights),
         )
         request = RenderRequest(video=clip, audio=dub, output=self.output, options=options)
         faces = DrawnFaceBackend(lambda i: None if i in NO_FACE else FACE, (HEIGHT, WIDTH))
@@ -123,7 +129,9 @@ class SignedRender:
         self.unsigned = folder / f"unsigned{suffix}"
         shutil.copyfile(self.output, self.unsigned)
         self.weights = weight_file_hashes(options.weights, options.vae, options.hubert, options.wavlm)
-        self.facts = RenderFacts.from_report(result.report, weights=self.weights, character="ANNA")
+        self.facts = RenderFacts.from_report(
+            result.report, weights=self.weights, faces=(DubbedFace("ANNA", "cast-sheet-7/ANNA"),)
+        )
         self.signed = sign_output(self.output, self.facts)
 
 
@@ -276,7 +284,7 @@ def test_show_prints_the_manifest_and_labels_the_local_identity_untrusted(prores
     assert report["state"] == "Valid" and report["binds_file"] and report["sidecar"] is None
     assert {item["sha256"] for item in report["ingredients"]} == {
         prores_mov.facts.source.sha256,
-        prores_mov.facts.dub.sha256,
+        prores_mov.facts.dubs[0].sha256,
     }
 
 

@@ -19,6 +19,7 @@ import pytest
 
 from keydub.core.errors import ConsentMissingError
 from keydub.core.provenance import (
+    DubbedFace,
     InputFile,
     RenderFacts,
     SignedOutput,
@@ -28,6 +29,7 @@ from keydub.core.provenance import (
     require_consent,
     usage_log_path,
 )
+from keydub.core.render.request import FaceChoice, Speaker
 
 
 # Forty weight files make a record of about 4 KB, so that a write is long enough to be killed in.
@@ -41,7 +43,7 @@ def facts(tmp_path: Path, character: str | None = "ANNA", consent: str | None = 
             path.write_bytes(path.name.encode())
     return RenderFacts(
         source=InputFile(source, hashlib.sha256(source.read_bytes()).hexdigest()),
-        dub=InputFile(dub, hashlib.sha256(dub.read_bytes()).hexdigest()),
+        dubs=(InputFile(dub, hashlib.sha256(dub.read_bytes()).hexdigest()),),
         frames=(0, 48),
         frame_rate=Fraction(24000, 1001),
         regenerated=((0, 40),),
@@ -49,8 +51,7 @@ def facts(tmp_path: Path, character: str | None = "ANNA", consent: str | None = 
         face_tracks=(2,),
         weights=WEIGHTS,
         sampler={"steps": 10, "audio_guidance": 5.0, "ref_guidance": 2.0, "seed": 0},
-        character=character,
-        consent=consent,
+        faces=(DubbedFace(character, consent, {"point": None, "frame": None, "track_id": 2}),),
     )
 
 
@@ -75,8 +76,11 @@ def test_each_render_appends_one_line_saying_who_when_what_and_under_which_conse
         "path": str(tmp_path / "shot_010.mov"),
         "sha256": hashlib.sha256(b"shot_010.mov").hexdigest(),
     }
-    assert first["dub"]["sha256"] == hashlib.sha256(b"dub_fr.wav").hexdigest()
-    assert (first["character"], first["face_tracks"], first["consent"]) == ("ANNA", [2], "cast-sheet-7/ANNA")
+    assert first["dubs"][0]["sha256"] == hashlib.sha256(b"dub_fr.wav").hexdigest()
+    assert first["faces"] == [
+        {"character": "ANNA", "consent": "cast-sheet-7/ANNA", "face": {"point": None, "frame": None, "track_id": 2}}
+    ]
+    assert first["face_tracks"] == [2]
     assert first["weights"] == WEIGHTS
     assert (first["provenance"], first["manifest_id"], first["signer"]) == (
         "signed",
@@ -84,7 +88,8 @@ def test_each_render_appends_one_line_saying_who_when_what_and_under_which_conse
         "Studio signer",
     )
     # Provenance off is recorded, and a render without consent is recorded too: consent never blocks by itself.
-    assert (second["character"], second["consent"], second["provenance"], second["manifest_id"]) == (
+    (face,) = second["faces"]
+    assert (face["character"], face["consent"], second["provenance"], second["manifest_id"]) == (
         "BOB",
         None,
         "off",
@@ -143,7 +148,7 @@ def test_sigkill_in_the_middle_of_a_batch_leaves_no_torn_line(tmp_path):
     assert len(records) >= 120
     by_writer: dict[str, list[int]] = {}
     for record in records:
-        writer, number = record["consent"].split(":")
+        writer, number = record["faces"][0]["consent"].split(":")
         by_writer.setdefault(writer, []).append(int(number))
         assert record["weights"] == WEIGHTS and record["manifest_id"].startswith("urn:c2pa:")
     # Each writer's records are all there, in order, up to where it was killed.
@@ -161,18 +166,25 @@ def test_a_line_torn_by_a_power_cut_is_closed_and_skipped_not_continued(tmp_path
     with caplog.at_level(logging.WARNING, logger="keydub.core.provenance.usage"):
         records = read_usage_records(tmp_path)
 
-    assert [record.character for record in records] == ["ANNA", "BOB"]
+    assert [record.faces[0]["character"] for record in records] == ["ANNA", "BOB"]
     assert "line 2 is not a whole usage record" in caplog.text
 
 
-def test_required_consent_refuses_a_shot_without_one_naming_the_character():
-    require_consent("shot_010", "ANNA", "cast-sheet-7/ANNA")  # given: nothing to refuse
+def test_required_consent_refuses_the_shots_without_one_naming_each_character_or_face():
+    anna = Speaker(FaceChoice(track_id=1), name="ANNA", consent="cast-sheet-7/ANNA")
+    require_consent([("shot_010", (anna,))])  # given: nothing to refuse
 
     with pytest.raises(ConsentMissingError) as refused:
-        require_consent("shot_020", "BOB", None)
+        require_consent(
+            [
+                ("shot_010", (anna,)),
+                ("shot_020", (anna, Speaker(FaceChoice(track_id=2), name="BOB"))),
+                ("shot_030", (Speaker(FaceChoice(point=(120.5, 40), frame=3), consent="  "),)),
+                ("shot_040", (Speaker(FaceChoice()),)),
+            ]
+        )
     assert str(refused.value) == (
-        "shot_020: no consent reference for character 'BOB', and consent is required; give the character a consent "
-        "reference or render without requiring consent"
+        "consent is required and 3 face(s) have no consent reference: shot_020 (character 'BOB'), shot_030 (the face "
+        "at 120.5,40 on frame 3, no character named), shot_040 (the largest face, no character named); give each "
+        "character a consent reference (the cast's consent, --consent) or render without requiring consent"
     )
-    with pytest.raises(ConsentMissingError, match=r"^shot_030: no consent reference for its face \(the shot names"):
-        require_consent("shot_030", None, "  ")

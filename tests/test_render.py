@@ -312,6 +312,7 @@ class PassThroughPipeline:
     device = "cpu"
     dtype = "float32"
     window_length = 14
+    weight_sources = None  # built in memory: no weight file ran
 
     def keyframe_batches_per_round(self):
         return 1

@@ -12,6 +12,7 @@ import pytest
 
 from keydub.core.errors import InvalidParameterError
 from keydub.core.render.options import option_specs
+from keydub.plugin.cli._render_options import option_flag, options_from_args
 from keydub.plugin.cli.main import build_parser
 from keydub.plugin.jobs import AudioPiece, ClipJob, SourceFile
 from keydub.plugin.panel.options import HANDLES_FIELD, options_from_fields, setting_fields
@@ -32,12 +33,20 @@ def _flags(command: list[str]) -> set[str]:
 @pytest.mark.parametrize("command", [["render"], ["timeline"], ["eval", "leak"], ["eval", "protocol"]])
 def test_every_rendering_command_has_one_flag_per_option(command):
     flags = _flags(command)
-    assert {"--" + name.replace("_", "-") for name in FIELDS} <= flags
+    assert {option_flag(name) for name in FIELDS} <= flags
+    # A switch on by default is the flag that turns it off; one off by default, the flag that turns it on.
+    assert {"--no-provenance", "--keep-source-audio"} <= flags and "--provenance" not in flags
+
+
+def test_a_switch_flag_sets_its_option_over_its_default():
+    parser = build_parser()
+    assert options_from_args(parser.parse_args(["render", "a.mov", "--audio", "b.wav", "-o", "c.mov"])).provenance
+    args = parser.parse_args(["render", "a.mov", "--audio", "b.wav", "-o", "c.mov", "--no-provenance"])
+    assert options_from_args(args).provenance is False
 
 
 def test_cli_flags_job_checks_panel_fields_and_per_clip_params_all_come_from_the_fields():
-    render_flags = {flag[2:].replace("-", "_") for flag in _flags(["render"]) if flag.startswith("--")}
-    assert FIELDS <= render_flags
+    assert {option_flag(name) for name in FIELDS} <= _flags(["render"])
     assert set(setting_fields()) - {HANDLES_FIELD} == FIELDS
     assert PER_CLIP_PARAMS == {name for name, spec in option_specs().items() if spec.is_per_clip}
     # A job checks every option: an arbitrary object is refused for each, naming the option.

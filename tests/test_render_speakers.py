@@ -6,7 +6,6 @@ import json
 import numpy as np
 import pytest
 from cast_fixtures import PEOPLE, Side, compose_shot
-from conftest import testdata_file
 from face_fixtures import IndexedFaceBackend, template_landmarks
 from media_fixtures import make_test_clip
 from test_render import FRAME_SIZE, request_for, write_wav
@@ -103,6 +102,12 @@ def test_two_speakers_change_only_their_own_mouths_and_swapping_the_stems_swaps_
     assert all(s["segments"] == [[0, FRAMES]] and s["generated"] == FRAMES for s in speakers)
     assert result.report["frames"]["generated"] == FRAMES and result.passed_through == ()
     assert "audio" not in result.report["inputs"]
+    # The usage record names both stems and both characters; the credentials name both stems as ingredients.
+    lines = [json.loads(line) for line in (tmp_path / "keydub-usage.jsonl").read_text().splitlines()]
+    (pair,) = [line for line in lines if line["output"].endswith("both.mkv")]
+    assert [dub["path"] for dub in pair["dubs"]] == [str(low.absolute()), str(high.absolute())]
+    assert [face["character"] for face in pair["faces"]] == ["ANNA", "BOB"]
+    assert result.report["provenance"]["signed"]
 
 
 def test_a_speaker_is_synced_only_on_its_frames(tmp_path, weights, shot):
@@ -210,6 +215,8 @@ def lane_regions(analysis, report, frame_count: int) -> list[np.ndarray]:
 @pytest.fixture(scope="module")
 def three_people(tmp_path_factory):
     """anna, bea and cole side by side; a cast naming anna and bea by a click on their own clips; two dub lines."""
+    from conftest import testdata_file  # imported here: pytest would collect a module-level `test...` name
+
     folder = tmp_path_factory.mktemp("three_people")
     shot = compose_shot(folder / "three.mp4", [Side("anna"), Side("bea"), Side("cole")], REAL_FRAMES)
     cast = folder / "cast.toml"

@@ -154,7 +154,10 @@ def test_render_as_track_puts_each_render_on_a_new_track_at_its_clip(session, fi
         (marker,) = render.GetMarkers().values()
         job_id = media.GetThirdPartyMetadata("keydub.job_id")
         assert marker["customData"] == job_id == f"DX es-419/Video 1@01:00:00:{original.GetStart() - START:02d}"
-        assert marker["note"] == f"face coverage 100.0%, open mouth {marker['note'].split('open mouth ')[1]}"
+        assert (
+            marker["note"]
+            == f"AI-modified: lower face; face coverage 100.0%, open mouth {marker['note'].split('open mouth ')[1]}"
+        )
         assert marker["note"].endswith(f"0 of {render.GetDuration() + 2} frames passed through")
         assert marker["color"] == "Green" and marker["name"] == "Keydub"
     # The renders were imported into their bin; the originals, the dub and the source files are untouched.
@@ -247,3 +250,17 @@ def test_render_with_resolve_unreachable_fails_with_the_fix(session, monkeypatch
     assert main([*session.argv, "--as", "track"]) == 1
     error = capsys.readouterr().err
     assert "External scripting using: Local" in error and error.count("\n") == 1
+
+
+def test_require_consent_refuses_before_any_render_and_changes_nothing(session, first_run, monkeypatch, capsys):
+    fake = session.project(monkeypatch)
+    before = [item_state(item) for item in picture_items(fake.timeline)]
+    renders = session.engine.renders
+
+    code, answer = session.run(capsys, "--as", "track", "--force", "--require-consent")
+
+    assert code == 1 and answer["error"].count("\n") == 1
+    assert answer["error"].startswith("Error: consent is required and 3 face(s) have no consent reference: ")
+    assert "(the largest face, no character named)" in answer["error"]
+    assert session.engine.renders == renders and fake.timeline.GetTrackCount("video") == 1
+    assert [item_state(item) for item in picture_items(fake.timeline)] == before

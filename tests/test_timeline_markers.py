@@ -44,7 +44,8 @@ def test_every_new_clip_gets_a_qc_marker_with_the_job_and_its_figures(tmp_path):
         assert figures["frames"] == job.frame_count and figures["passed_through"] == passed
         assert figures["face_coverage"] == (0.9 if passed else 1.0) and figures["open_mouth_share"] == 0.25
         note = (
-            f"face coverage {'90.0' if passed else '100.0'}%, open mouth 25.0%, {passed} of {job.frame_count} "
+            f"AI-modified: lower face; face coverage {'90.0' if passed else '100.0'}%"
+            f", open mouth 25.0%, {passed} of {job.frame_count} "
             "frames passed through"
         )
         assert marker.comment == note and marker.metadata["Resolve_OTIO"]["Note"] == note
@@ -64,14 +65,19 @@ def test_a_generic_timeline_gets_markers_without_resolve_metadata(tmp_path):
     markers = [clip.markers[0] for clip in run.timeline.tracks[1].find_clips()]
     assert len(markers) == 3 and all("Resolve_OTIO" not in marker.metadata for marker in markers)
     # A render that reports no face figures (the stand-in) says so instead of inventing them.
-    assert all(marker.comment.startswith("face coverage not measured, open mouth not measured") for marker in markers)
+    assert all(
+        marker.comment.startswith("AI-modified: lower face; face coverage not measured, open mouth not measured")
+        for marker in markers
+    )
     assert isinstance(otio.adapters.write_to_string(run.timeline), str)
 
 
 def test_the_note_and_colour_follow_the_figures():
     qc = {"frames": 26, "passed_through": 0, "face_coverage": 1.0, "open_mouth_share": 0.125, "renderer": "x"}
     assert qc_figures(qc) == {"frames": 26, "passed_through": 0, "face_coverage": 1.0, "open_mouth_share": 0.125}
-    assert qc_note(qc) == "face coverage 100.0%, open mouth 12.5%, 0 of 26 frames passed through"
+    assert (
+        qc_note(qc) == "AI-modified: lower face; face coverage 100.0%, open mouth 12.5%, 0 of 26 frames passed through"
+    )
     assert qc_colour(qc) == "Green" and qc_colour({**qc, "passed_through": 3}) == "Yellow"
     assert qc_figures({"recovered": True}) == {
         "frames": 0,

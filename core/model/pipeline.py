@@ -243,6 +243,9 @@ class KeySyncPipeline:
         self.encode_chunk_size = encode_chunk_size
         self.decode_chunk_size = decode_chunk_size
         self.memory_budget = memory_budget
+        # What `from_pretrained` loaded the components from (weights, vae, hubert, wavlm), so a render can name the
+        # weight files that ran; `None` for components built in memory.
+        self.weight_sources: tuple[str | os.PathLike | None, ...] | None = None
         for unet in (keyframe_unet, interpolation_unet):
             unet.set_attn_processor(AttnProcessor2_0())
         # What actually runs each U-Net: the module itself, or its torch.compile wrapper.
@@ -312,6 +315,7 @@ class KeySyncPipeline:
             encode_chunk_size=encode_chunk_size,
             decode_chunk_size=decode_chunk_size,
         ).to(device)
+        pipe.weight_sources = (weights, vae, hubert, wavlm)
         if compile:
             pipe.enable_torch_compile()
         return pipe

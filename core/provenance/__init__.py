@@ -8,12 +8,13 @@ usage record.
 - `signing`: `sign_output`, called on a finished output.
 - `reading`: `read_credential` and `verify_credential`, through c2pa's own `Reader`.
 - `usage`: `append_usage_record`, one durable JSON line per render; `require_consent`.
+- `rendered`: `disclose_render`, the render path's last step: signing and the usage record line.
 
 No Qt, OTIO or Resolve here: the render path, the batch and the panel call these functions.
 """
 
 from keydub.core.provenance.container import credential_files, sidecar_path
-from keydub.core.provenance.facts import InputFile, RenderFacts, weight_file_hashes
+from keydub.core.provenance.facts import DubbedFace, InputFile, RenderFacts, weight_file_hashes
 from keydub.core.provenance.identity import (
     SigningIdentity,
     configure_identity,
@@ -23,6 +24,7 @@ from keydub.core.provenance.identity import (
 )
 from keydub.core.provenance.manifest import DISCLOSURE_LABEL
 from keydub.core.provenance.reading import CredentialReport, read_credential, verify_credential
+from keydub.core.provenance.rendered import disclose_render
 from keydub.core.provenance.signing import SignedOutput, sign_output
 from keydub.core.provenance.usage import (
     UsageRecord,
@@ -36,6 +38,7 @@ from keydub.core.provenance.usage import (
 __all__ = [
     "DISCLOSURE_LABEL",
     "CredentialReport",
+    "DubbedFace",
     "InputFile",
     "RenderFacts",
     "SignedOutput",
@@ -44,6 +47,7 @@ __all__ = [
     "append_usage_record",
     "configure_identity",
     "credential_files",
+    "disclose_render",
     "local_identity",
     "read_credential",
     "read_usage_records",

@@ -38,6 +38,25 @@ class InputFile:
 
 
 @dataclass(frozen=True)
+class DubbedFace:
+    """One face a render regenerated, and under which consent.
+
+    Args:
+        character (`str | None`): the character whose face it is, when the shot names one.
+        consent (`str | None`): the consent reference given for that person (a free-text id).
+        face (`Mapping[str, Any]`): how the face was picked, as the request's plain data (a click, a track id, or
+            nothing for the largest face).
+    """
+
+    character: str | None = None
+    consent: str | None = None
+    face: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"character": self.character, "consent": self.consent, "face": dict(self.face)}
+
+
+@dataclass(frozen=True)
 class RenderFacts:
     """What one render did to produce its output.
 
@@ -45,7 +64,7 @@ class RenderFacts:
 
     Args:
         source (`InputFile`): the picture clip.
-        dub (`InputFile`): the dub audio that drove the lips.
+        dubs (`tuple[InputFile, ...]`): the dub audio that drove the lips: one file, or each speaker's own stem.
         frames (`tuple[int, int]`): the source frames written to the output, in order (output frame 0 is
             `frames[0]`).
         frame_rate (`Fraction`): the clip's exact frame rate.
@@ -54,12 +73,11 @@ class RenderFacts:
         face_tracks (`tuple[int, ...]`): the face track ids the regenerated face was followed through.
         weights (`Mapping[str, str]`): every weight file that ran (`component/relative path`) -> its SHA-256.
         sampler (`Mapping[str, int | float]`): the sampler settings and seed (`SAMPLER_SETTINGS`).
-        character (`str | None`): the character whose face it is, when the shot names one.
-        consent (`str | None`): the consent reference given for that character (a free-text id).
+        faces (`tuple[DubbedFace, ...]`): the faces regenerated, each with its character and consent reference.
     """
 
     source: InputFile
-    dub: InputFile
+    dubs: tuple[InputFile, ...]
     frames: tuple[int, int]
     frame_rate: Fraction
     regenerated: tuple[tuple[int, int], ...]
@@ -67,8 +85,7 @@ class RenderFacts:
     face_tracks: tuple[int, ...] = ()
     weights: Mapping[str, str] = field(default_factory=dict)
     sampler: Mapping[str, int | float] = field(default_factory=dict)
-    character: str | None = None
-    consent: str | None = None
+    faces: tuple[DubbedFace, ...] = ()
 
     @classmethod
     def from_report(
@@ -76,21 +93,20 @@ class RenderFacts:
         report: Mapping[str, Any],
         *,
         weights: Mapping[str, str],
-        character: str | None = None,
-        consent: str | None = None,
+        faces: tuple[DubbedFace, ...] = (),
     ) -> "RenderFacts":
         """The facts of a render from its JSON report (`RenderResult.report`).
 
         Args:
             report (`Mapping`): the render's report.
             weights (`Mapping[str, str]`): `weight_file_hashes` of the weights the render loaded.
-            character, consent (`str | None`): the shot's character and its consent reference, when known.
+            faces (`tuple[DubbedFace, ...]`): the faces regenerated, with their characters and consent references.
         """
         inputs, frames = report["inputs"], report["frames"]
         parameters = report["parameters"]["options"]
         return cls(
             source=InputFile(Path(inputs["video"]["path"]), inputs["video"]["sha256"]),
-            dub=InputFile(Path(inputs["audio"]["path"]), inputs["audio"]["sha256"]),
+            dubs=_dubs(report),
             frames=(int(frames["range"][0]), int(frames["range"][1])),
             frame_rate=Fraction(frames["frame_rate"]),
             regenerated=tuple((int(a), int(b)) for a, b in report["face"]["segments"]),
@@ -98,8 +114,7 @@ class RenderFacts:
             face_tracks=tuple(int(track) for track in report["face"]["track_ids"]),
             weights=dict(weights),
             sampler={name: parameters[name] for name in SAMPLER_SETTINGS},
-            character=character,
-            consent=consent,
+            faces=tuple(faces),
         )
 
     def passed_through_ranges(self) -> list[tuple[int, int, str]]:
@@ -155,3 +170,12 @@ def _loaded_files(name: str, folder: Path) -> list[Path]:
     chosen = next((folder / file for file in component.weight_files if (folder / file).is_file()), None)
     weight_files = [chosen] if chosen else sorted([*folder.glob("*.safetensors"), *folder.glob("*.bin")])
     return [folder / file for file in component.files] + weight_files
+
+
+def _dubs(report: Mapping[str, Any]) -> tuple[InputFile, ...]:
+    """Every dub that drove a face (each speaker's, once per file), else the render's dub when no face was made."""
+    entries = [speaker["audio"] for speaker in report.get("speakers", ())]
+    if not entries and "audio" in report["inputs"]:
+        entries = [report["inputs"]["audio"]]
+    files = {entry["path"]: InputFile(Path(entry["path"]), entry["sha256"]) for entry in entries}
+    return tuple(files.values())

@@ -7,7 +7,8 @@ What it states:
   version as the software agent, the dub audio as the ingredient that drove the change, and one region of interest
   per frame range whose lower face was regenerated (C2PA frame ranges: output frames, first frame 0, end
   inclusive);
-- the source clip and the dub audio as ingredients, each with the SHA-256 of its bytes;
+- the source clip and the dub audio (each speaker's own stem, when a shot has several) as ingredients, each with the
+  SHA-256 of its bytes;
 - `org.keydub.render`: the disclosure label, the model (KeySync) and the SHA-256 of each of its weights files, the
   sampler settings and seed, and the frames (source frame numbers, first and last included: written, regenerated,
   passed through and why).
@@ -19,11 +20,10 @@ manifest travels with the published file; those stay in the output folder's usag
 from typing import Any
 
 from keydub.core import __version__
+from keydub.core.disclosure import DISCLOSURE_LABEL
 from keydub.core.provenance.facts import MODEL_NAME, InputFile, RenderFacts
 
 
-# What every render is, in the words the Resolve marker, the timeline metadata and the manifest all use.
-DISCLOSURE_LABEL = "AI-modified: lower face"
 # IPTC digital source type: a composite of captured media with elements made by a trained algorithmic model.
 DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
 SOFTWARE_NAME = "Keydub"
@@ -63,7 +63,7 @@ def manifest_definition(facts: RenderFacts, *, manifest_id: str, title: str, med
             }
             for start, end in facts.regenerated
         ],
-        "parameters": {"ingredientIds": [DUB_INGREDIENT]},
+        "parameters": {"ingredientIds": dub_ingredients(len(facts.dubs))},
     }
     opened = {"action": "c2pa.opened", "parameters": {"ingredientIds": [SOURCE_INGREDIENT]}}
     return {
@@ -93,6 +93,11 @@ def render_assertion(facts: RenderFacts) -> dict[str, Any]:
             ],
         },
     }
+
+
+def dub_ingredients(count: int) -> list[str]:
+    """The labels of a render's `count` dubs: `dub`, then `dub-2`, `dub-3`, ... (one per speaker's own stem)."""
+    return [DUB_INGREDIENT if index == 1 else f"{DUB_INGREDIENT}-{index}" for index in range(1, count + 1)]
 
 
 def ingredient_definition(role: str, file: InputFile, media_type: str) -> dict[str, Any]:

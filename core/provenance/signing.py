@@ -28,8 +28,8 @@ from keydub.core.provenance.container import c2pa_context, is_embeddable, media_
 from keydub.core.provenance.facts import InputFile, RenderFacts
 from keydub.core.provenance.identity import SigningIdentity, signing_identity
 from keydub.core.provenance.manifest import (
-    DUB_INGREDIENT,
     SOURCE_INGREDIENT,
+    dub_ingredients,
     ingredient_definition,
     manifest_definition,
 )
@@ -89,7 +89,8 @@ def sign_output(output: Path, facts: RenderFacts, identity: SigningIdentity | No
     definition = manifest_definition(facts, manifest_id=manifest_id, title=output.name, media_type=kind)
     builder = c2pa.Builder(definition, c2pa_context())
     _add_ingredient(builder, SOURCE_INGREDIENT, facts.source)
-    _add_ingredient(builder, DUB_INGREDIENT, facts.dub)
+    for label, dub in zip(dub_ingredients(len(facts.dubs)), facts.dubs, strict=True):
+        _add_ingredient(builder, label, dub)
     sidecar = None if is_embeddable(output) else sidecar_path(output)
     try:
         with identity.signer() as signer:

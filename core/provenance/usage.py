@@ -1,9 +1,9 @@
 """The consent and usage record of an output folder: one JSON line per render, appended durably.
 
 `keydub-usage.jsonl` in the folder the renders go to says, for each render, who ran it (user and host) and when,
-the SHA-256 of the source clip and of the dub, whose face it was (the character, and the face tracks), the
-weights that ran, the consent reference given for that character, and whether the output was signed (with the
-manifest's id) or rendered with provenance off.
+the SHA-256 of the source clip and of each dub, whose faces were regenerated (each face's character and the consent
+reference given for that person, and the face tracks), the weights that ran, and whether the output was signed
+(with the manifest's id) or rendered with provenance off.
 
 Durability: each record is one `write` of a whole line to a file opened for appending, under an exclusive lock
 (renders of one batch may run in several processes), followed by `fsync` before the call returns. A process killed
@@ -12,8 +12,8 @@ completes a `write` to a regular file that it has started. Only a power cut in t
 torn last line; the next append then starts on a new line, and `read_usage_records` skips the torn one with a
 warning, so one damaged line never hides the others.
 
-Consent never blocks a render by itself: `require_consent` is the check a batch run with consent required calls
-for each shot before rendering it.
+Consent never blocks a render by itself: `require_consent` is the check a render or batch run with consent
+required (`--require-consent`) makes on every shot before rendering any.
 """
 
 import datetime
@@ -22,16 +22,19 @@ import json
 import logging
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keydub.core.errors import ConsentMissingError, OutputNotWritableError
 from keydub.core.files import waiting_lock
 from keydub.core.provenance.facts import RenderFacts
 from keydub.core.provenance.signing import SignedOutput
 
+
+if TYPE_CHECKING:
+    from keydub.core.render.request import Speaker
 
 logger = logging.getLogger(__name__)
 
@@ -47,11 +50,11 @@ class UsageRecord:
         time (`str`): when the render finished, ISO 8601 in UTC.
         user (`str`), host (`str`): who ran it, and on which machine.
         output (`str`): the rendered file.
-        source (`dict`), dub (`dict`): `{"path", "sha256"}` of the source clip and of the dub audio.
-        character (`str | None`): the character whose face was regenerated, when the shot names one.
-        face_tracks (`list[int]`): the face tracks the regenerated face was followed through.
+        source (`dict`): `{"path", "sha256"}` of the source clip.
+        dubs (`list[dict]`): `{"path", "sha256"}` of each dub that drove a face (each speaker's own stem).
+        faces (`list[dict]`): each regenerated face: `{"character", "consent", "face"}` (`DubbedFace.to_dict`).
+        face_tracks (`list[int]`): the face tracks the regenerated faces were followed through.
         weights (`dict[str, str]`): weight file -> SHA-256.
-        consent (`str | None`): the consent reference given for the character.
         provenance (`str`): `"signed"`, or `"off"` for a render asked to carry no Content Credentials.
         manifest_id (`str | None`): the manifest's label when signed.
         signer (`str | None`): who signed, in words, when signed.
@@ -63,11 +66,10 @@ class UsageRecord:
     host: str
     output: str
     source: dict[str, str]
-    dub: dict[str, str]
-    character: str | None
+    dubs: list[dict[str, str]]
+    faces: list[dict[str, Any]]
     face_tracks: list[int]
     weights: dict[str, str]
-    consent: str | None
     provenance: str
     manifest_id: str | None = None
     signer: str | None = None
@@ -88,11 +90,10 @@ class UsageRecord:
             host=socket.gethostname(),
             output=str(Path(output).absolute()),
             source=facts.source.to_dict(),
-            dub=facts.dub.to_dict(),
-            character=facts.character,
+            dubs=[dub.to_dict() for dub in facts.dubs],
+            faces=[face.to_dict() for face in facts.faces],
             face_tracks=list(facts.face_tracks),
             weights=dict(facts.weights),
-            consent=facts.consent,
             provenance="off" if signed is None else "signed",
             manifest_id=None if signed is None else signed.manifest_id,
             signer=None if signed is None else signed.signer,
@@ -160,24 +161,42 @@ def read_usage_records(folder: Path) -> list[UsageRecord]:
     return records
 
 
-def require_consent(shot: str, character: str | None, consent: str | None) -> None:
-    """Refuse a shot whose character has no consent reference, for a batch run with consent required.
+def require_consent(shots: Iterable[tuple[str, Sequence["Speaker"]]]) -> None:
+    """Refuse, before any render, the shots with a face that has no consent reference (a batch run with consent
+    required).
 
     Args:
-        shot (`str`): the shot's name, as the batch reports it.
-        character (`str | None`): the character whose face would be regenerated (`None` when the shot names none).
-        consent (`str | None`): the consent reference given for it.
+        shots (`Iterable[tuple[str, Sequence[Speaker]]]`): each shot's name, as the batch reports it, and the faces
+            it would regenerate (`RenderRequest.face_speakers()`: their characters and consent references).
 
     Raises:
-        `ConsentMissingError`: one line naming the shot and the character.
+        `ConsentMissingError`: one line naming each shot and its character (or its face, when it names none).
     """
-    if consent and consent.strip():
-        return
-    who = f"character {character!r}" if character else "its face (the shot names no character)"
-    raise ConsentMissingError(
-        f"{shot}: no consent reference for {who}, and consent is required; give the character a consent reference "
-        "or render without requiring consent"
-    )
+    missing = [
+        f"{shot} ({face_words(speaker)})"
+        for shot, speakers in shots
+        for speaker in speakers
+        if not speaker.consent.strip()
+    ]
+    if missing:
+        raise ConsentMissingError(
+            f"consent is required and {len(missing)} face(s) have no consent reference: {', '.join(missing)}; give "
+            "each character a consent reference (the cast's consent, --consent) or render without requiring consent"
+        )
+
+
+def face_words(speaker: "Speaker") -> str:
+    """A face as a person reads it: its character, else how it was picked."""
+    if speaker.name:
+        return f"character {speaker.name!r}"
+    face = speaker.face
+    if face.track_id is not None:
+        return f"face track {face.track_id}, no character named"
+    if face.point is not None:
+        x, y = face.point
+        on_frame = "" if face.frame is None else f" on frame {face.frame}"
+        return f"the face at {x:g},{y:g}{on_frame}, no character named"
+    return "the largest face, no character named"
 
 
 def _user() -> str:

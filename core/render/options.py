@@ -164,6 +164,14 @@ class RenderOptions:
         choices=tuple(LANDMARK_BACKENDS),
         is_per_clip=True,
     )
+    # Signing changes the output's bytes (an embedded manifest), not its pictures or sound.
+    provenance: bool = option(
+        True,
+        "Content Credentials",
+        "sign the output with C2PA Content Credentials stating what was generated, from what and with what "
+        "(embedded in .mov/.mp4, in a .c2pa sidecar beside other files)",
+        is_hashed_at_default=False,
+    )
 
     def __post_init__(self) -> None:
         for item in dataclasses.fields(self):

@@ -38,6 +38,7 @@ from keydub.core.metrics import LIPLEAK_THRESHOLD, lipleak, mar_series
 from keydub.core.model.planner import plan_dubbing
 from keydub.core.prefetch import Prefetched
 from keydub.core.progress import Progress, ProgressCallback, Stage, Unit, report
+from keydub.core.provenance import credential_files, disclose_render
 from keydub.core.render.lanes import NOT_SPEAKING, FaceLane, LanePlan, plan_lanes, refuse_overlapping
 from keydub.core.render.request import FaceChoice, RenderRequest, RenderResult
 
@@ -157,13 +158,17 @@ def render_clip(
                 encoder.write(frame)
             report(progress, Stage.RENDER, offset + 1, frames.frame_count)
     timer.seconds["encode"] = encoder.encode_seconds
-    # 5. Report what was done.
+    # 5. Report what was done; then sign the output and record it in its folder's usage record.
     passed = passed_through(plan, clip, start)
     result = RenderResult(
         output=request.output,
         frame_count=frames.frame_count,
         passed_through=passed,
-        report=build_report(request, info, frames, plan, passed, lane_dubs, mouths, timer, pipeline),
+        report=disclose_render(
+            request,
+            build_report(request, info, frames, plan, passed, lane_dubs, mouths, timer, pipeline),
+            pipeline.weight_sources,
+        ),
     )
     if request.report is not None:
         write_json_atomically(request.report, result.report)
@@ -266,11 +271,15 @@ def analysis_for(
 
 
 def check_output(request: RenderRequest) -> None:
-    """Refuse an output or report that would replace an input or an existing file, before any work is done."""
+    """Refuse an output or report (or the output's credentials sidecar) that would replace an input or an existing
+    file, before any work is done."""
+    outputs = {"output": request.output, "report": request.report}
+    for sidecar in credential_files(request.output):
+        outputs["Content Credentials"] = sidecar
     inputs = {"video": request.video, "audio": request.audio, "original audio": request.original_audio}
     for number, speaker in enumerate(request.speakers, 1):
         inputs[f"speaker {number} audio"] = speaker.audio
-    check_outputs({"output": request.output, "report": request.report}, inputs=inputs, overwrite=request.overwrite)
+    check_outputs(outputs, inputs=inputs, overwrite=request.overwrite)
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,8 @@ class RenderRequest:
         original_audio (`Path | None`): the original dialogue for `active_speaker`, on the clip's clock; `None`
             for the clip's own sound.
         consent (`str`): a consent reference for the face when there are no `speakers` ("" for none).
+        placed_as (`Path | None`): where `output` goes once rendered, when it is rendered elsewhere first (a
+            batch's staging folder): the usage record is kept in its folder and names it. `None`: `output` stays.
     """
 
     video: Path
@@ -106,6 +108,7 @@ class RenderRequest:
     active_speaker: bool = False
     original_audio: Path | None = None
     consent: str = ""
+    placed_as: Path | None = None
 
     def face_speakers(self) -> tuple[Speaker, ...]:
         """Every face to regenerate, each with its own audio and offset filled in: `speakers`, or the one `face`."""

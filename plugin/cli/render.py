@@ -13,7 +13,7 @@ from keydub.core.render.request import FaceChoice
 from keydub.plugin.cli._numbers import frame_count, seconds_offset
 from keydub.plugin.cli._output import ProgressBar, add_output_flags, print_json, report_stale_files_removed
 from keydub.plugin.cli._preflight import CommandPaths
-from keydub.plugin.cli._render_options import add_option_flags, options_from_args
+from keydub.plugin.cli._render_options import add_consent_flags, add_option_flags, options_from_args
 
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ EXAMPLES = """examples:
   keydub render two_shot.mov --speaker 420,380=anna_es.wav --speaker 1500,400=bob_es.wav -o out.mov
   keydub render two_shot.mov --cast cast.toml --speaker ANNA=anna_es.wav --speaker BOB=bob_es.wav -o out.mov
   keydub render two_shot.mov --audio dub_mix.wav --active-speaker -o out.mov --report qc.json
+  keydub render shot.mov --audio dub.wav -o shot_dub.mkv --codec ffv1 --consent release-2291 --require-consent
 """
 
 
@@ -75,6 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_speaker_options(parser)
     parser.add_argument("--report", type=Path, metavar="FILE.json", help="write the QC report as JSON")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    add_consent_flags(parser, consent=True)
     add_output_flags(parser)
     add_option_flags(parser)
     parser.set_defaults(func=run, paths=render_paths)
@@ -161,9 +163,12 @@ def add_speaker_options(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from keydub.core.engine import Engine
+    from keydub.core.provenance import require_consent
 
     report_stale_files_removed(targets=[args.output, args.report])
     request = request_from_args(args)
+    if args.require_consent:
+        require_consent([(args.video.name, request.face_speakers())])
     with ProgressBar(disable=args.quiet) as bar:
         result = Engine().render(request, bar)
     if args.json:
@@ -177,9 +182,21 @@ def run(args: argparse.Namespace) -> int:
             f"{frames['timecode']['out']}), {frames['generated']} lip-synced, {len(result.passed_through)} "
             f"passed through{f' ({why})' if why else ''}"
         )
+        print(credentials_summary(result.report["provenance"]))
         for note in result.report["notes"]:
             print(f"note: {note}", file=sys.stderr)
     return 0
+
+
+def credentials_summary(provenance: dict) -> str:
+    """The render's Content Credentials and usage record in one line (the report's `provenance`)."""
+    if not provenance["signed"]:
+        return f"no Content Credentials (--no-provenance); recorded in {provenance['usage_record']}"
+    where = f"in {provenance['sidecar']}" if provenance["sidecar"] else "embedded"
+    return (
+        f"signed {provenance['manifest_id']} ({where}) by {provenance['signer']}; recorded in "
+        f"{provenance['usage_record']}"
+    )
 
 
 def request_from_args(args: argparse.Namespace):
@@ -208,6 +225,7 @@ def request_from_args(args: argparse.Namespace):
         speakers=speakers_from_args(args, info, start, end),
         active_speaker=args.active_speaker,
         original_audio=args.original_audio.absolute() if args.original_audio else None,
+        consent=args.consent.strip(),
     )
 
 

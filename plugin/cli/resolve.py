@@ -7,7 +7,7 @@ from pathlib import Path
 from keydub.plugin.cli._numbers import frame_count
 from keydub.plugin.cli._output import ProgressBar, add_output_flags, print_json
 from keydub.plugin.cli._preflight import CommandPaths
-from keydub.plugin.cli._render_options import add_option_flags, options_from_args
+from keydub.plugin.cli._render_options import add_consent_flags, add_option_flags, options_from_args
 from keydub.plugin.cli.timeline import add_executor_arguments, add_track_arguments
 from keydub.plugin.resolve import STRATEGIES, apply, probe, render_and_apply, snapshot
 from keydub.plugin.resolve.install import install_launcher
@@ -91,6 +91,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     render.add_argument("--overwrite", action="store_true", help="replace an existing result timeline (-o)")
     add_output_flags(render, quiet=False)
     add_executor_arguments(render)
+    add_consent_flags(render)
     add_option_flags(render)
     render.set_defaults(func=run_render, paths=render_paths)
 
@@ -193,6 +194,7 @@ def run_render(args: argparse.Namespace) -> int:
         handles=args.handles,
         only=tuple(args.only),
         render_options=options_from_args(args),
+        require_consent=args.require_consent,
     )
     out_dir = args.out_dir.absolute() if args.out_dir is not None else None
     entry = executor_entry(args.executor)

@@ -8,7 +8,7 @@ from keydub.core.errors import TimelineError
 from keydub.plugin.cli._numbers import finite_number, frame_count, sample_rate
 from keydub.plugin.cli._output import ProgressBar, add_output_flags, print_json, report_stale_files_removed
 from keydub.plugin.cli._preflight import CommandPaths
-from keydub.plugin.cli._render_options import add_option_flags, options_from_args
+from keydub.plugin.cli._render_options import add_consent_flags, add_option_flags, options_from_args
 from keydub.plugin.cluster.command_line import path_mapping_type
 from keydub.plugin.cluster.estimate import DEFAULT_THROUGHPUT_S_PER_S, estimate_cost, format_duration
 from keydub.plugin.cluster.path_map import PathMap
@@ -126,6 +126,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         f"{float(DEFAULT_THROUGHPUT_S_PER_S):.2f}, the FLOP budget's floor on one H100/H200; not "
         "a measurement)",
     )
+    add_consent_flags(parser)
     add_option_flags(parser)
     parser.set_defaults(func=run, paths=timeline_paths)
 
@@ -197,6 +198,7 @@ def run(args: argparse.Namespace) -> int:
         only=tuple(args.only),
         sample_rate=args.audio_rate,
         render_options=options_from_args(args),
+        require_consent=args.require_consent,
         relink=PathMap(tuple(args.relink)),
     )
     timeline = args.timeline.absolute()

@@ -16,7 +16,7 @@ from keydub.core.render.request import RenderRequest, RenderResult
 
 
 # The request fields that name files; weights folders count too, since a farm keeps them on shared storage.
-_REQUEST_PATH_FIELDS = ("video", "audio", "output", "report", "original_audio")
+_REQUEST_PATH_FIELDS = ("video", "audio", "output", "report", "original_audio", "placed_as")
 # Render options that may name a local folder (weights given as a hub id stay as they are: no mapping covers them).
 _OPTION_PATH_FIELDS = ("weights", "vae", "hubert", "wavlm")
 

@@ -21,6 +21,7 @@ from keydub.core.errors import InvalidParameterError, JobStoreError, OutputExist
 from keydub.core.files import check_outputs, lock_exclusively
 from keydub.core.plain_data import to_plain
 from keydub.core.progress import Progress, ProgressCallback, Stage, Unit, report
+from keydub.core.provenance.usage import require_consent
 from keydub.plugin.output_folder import OutputFolder
 from keydub.plugin.store import JobRecord, JobState, JobStore
 from keydub.plugin.timeline.executors import BatchExecutor, InProcessExecutor
@@ -177,6 +178,8 @@ def render_timeline(
         `InvalidParameterError`: `output_path` is the input timeline, or a bad option.
         `JobStoreError`: another batch is rendering into `out_dir`, or its store is damaged.
         `RenderInterruptedError`: `cancel` was set; nothing is written but the renders that finished.
+        `ConsentMissingError`: consent is required (`PlanOptions.require_consent`) and a planned clip's face has no
+            consent reference (checked before any render).
     """
     # 1. Read the timeline and check every destination before spending time on renders.
     if isinstance(timeline, (str, os.PathLike)):
@@ -222,8 +225,15 @@ def render_timeline(
             is_dry_run=True,
         )
 
-    # 3. Render what is not done yet (never into a file the timeline's clips read, --overwrite or not).
+    # 3. Render what is not done yet (never into a file the timeline's clips read, --overwrite or not), every face
+    # with a consent reference when consent is required.
     check_outputs({"-o": output_path}, inputs=plan.input_files(), overwrite=True)
+    if options is not None and options.require_consent:
+        require_consent(
+            (clip.name, clip.job.render_request(folder.root / clip.job.output_name()).face_speakers())
+            for clip in plan.clips
+            if clip.job is not None
+        )
     folder.prepare()
     outcomes = run_batch(plan, folder, executor=executor, force=force, progress=progress, cancel=cancel)
 

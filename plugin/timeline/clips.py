@@ -107,7 +107,7 @@ def read_clip_settings(clip: otio.schema.Clip, base_dir: Path, relink: PathMap |
     where = f"clip {clip.name!r}: metadata keydub"
     known = {"enabled", "id", "face", "occluders", "audio", "params"}
     # Keys the panel writes back as provenance on output clips are tolerated on input clips too.
-    unknown = sorted(set(data) - known - {"job_id", "job_hash", "status", "output", "qc"})
+    unknown = sorted(set(data) - known - {"job_id", "job_hash", "status", "output", "qc", "label", "manifest_id"})
     if unknown:
         raise InvalidParameterError(
             f"{where} has unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"

@@ -4,8 +4,9 @@ The new track holds, at the record positions of the originals, clips that refere
 same `source_range` as the originals: a render carries the source timecode of its first frame and covers the
 handles, so its available range is the source range widened by the handles. Everything else on the track is a
 gap, and a dissolve between two rendered clips is mirrored. Each new clip carries the QC marker
-(`keydub.plugin.qc_marker`): the job id and the QC figures in `metadata["keydub"]`, the figures as its note, which
-Resolve imports as a clip marker. The result stays Resolve-shaped (`Clip.2` with a
+(`keydub.plugin.qc_marker`): the job id and the QC figures in `metadata["keydub"]`, the disclosure label and the
+figures as its note, which Resolve imports as a clip marker; the clip's own `metadata["keydub"]` names the label and
+the render's Content Credentials (`manifest_id`). The result stays Resolve-shaped (`Clip.2` with a
 `DEFAULT_MEDIA` reference holding a bare path and an available range, `Resolve_OTIO` track metadata) when the
 input was a Resolve export, so File > Import > Timeline accepts it.
 """
@@ -19,6 +20,7 @@ from typing import Any
 
 import opentimelineio as otio
 
+from keydub.core.disclosure import DISCLOSURE_LABEL
 from keydub.plugin.qc_marker import MARKER_NAME, qc_colour, qc_figures, qc_note
 from keydub.plugin.timeline.plan import PlannedClip, TimelinePlan
 from keydub.plugin.timeline.timecode import format_timecode, time_range, to_frames
@@ -163,6 +165,9 @@ def _rendered_clip(
         "handles": [planned.head, planned.tail],
         "audio": [piece.label for piece in job.audio_pieces],
         "qc": rendered.qc,
+        # What the render is, and the Content Credentials that say so (no manifest id: rendered with provenance off).
+        "label": DISCLOSURE_LABEL,
+        "manifest_id": rendered.qc.get("manifest_id"),
     }
     clip.markers.append(qc_marker(job.job_id, rendered.qc, source.start_time, is_resolve))
     return clip

@@ -70,6 +70,8 @@ class PlanOptions:
         render_options (`RenderOptions`): render options for every clip (a mapping of option names is read into
             one, the rest at their defaults).
         relink (`PathMap`): the editor's media folders as this machine mounts them (`--relink FROM=TO`).
+        require_consent (`bool`): refuse the batch, before any render, when a face to regenerate has no consent
+            reference (`--require-consent`).
     """
 
     picture_tracks: tuple[str, ...] = ()
@@ -80,6 +82,7 @@ class PlanOptions:
     sample_rate: int = MODEL_SAMPLE_RATE
     render_options: RenderOptions = field(default_factory=RenderOptions)
     relink: PathMap = field(default_factory=PathMap)
+    require_consent: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.render_options, RenderOptions):

@@ -21,13 +21,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from keydub.core.cancel import CancelToken
 from keydub.core.errors import KeydubError, RenderInterruptedError
 from keydub.core.progress import EtaEstimator, Progress, ProgressCallback
+from keydub.core.provenance.container import credential_files
 from keydub.core.render.request import RenderRequest, RenderResult
 from keydub.plugin.jobs import ClipJob
 from keydub.plugin.output_folder import OutputFolder
@@ -254,7 +255,7 @@ class Drainer:
                 store, job_id, f"internal error {type(error).__name__}: {error} (please report it with the log above)"
             )
         qc = render_qc(result)
-        if not store.finish(job_id, self.owner, final, qc, place=lambda: os.replace(staged, final)):
+        if not store.finish(job_id, self.owner, final, qc, place=lambda: _place(staged, final)):
             _remove_staged(staged)
             self._events(Lost(job_id=job_id))
             return None
@@ -263,7 +264,7 @@ class Drainer:
 
     def _render(self, job: ClipJob, staged: Path, token: CancelToken, heartbeat: "_HeartbeatThread") -> RenderResult:
         _remove_staged(staged)
-        request = job.render_request(staged)
+        request = replace(job.render_request(staged), placed_as=self.folder.root / job.output_name())
         if self.device is not None:
             request = request.with_options(device=self.device)
         eta = EtaEstimator()
@@ -323,8 +324,9 @@ class Drainer:
 
 
 def render_qc(result: RenderResult) -> dict[str, Any]:
-    """The figures of a render worth keeping with the clip: counts, the report's scalar values, and the QC
-    marker's face coverage and open-mouth share (`keydub.plugin.qc_marker`)."""
+    """The figures of a render worth keeping with the clip: counts, the report's scalar values, the QC
+    marker's face coverage and open-mouth share (`keydub.plugin.qc_marker`), and its Content Credentials' manifest id
+    (`None` when it was rendered with provenance off)."""
     # The report's `output` is where the render was staged: a temporary name that differs from one renderer to the
     # next (its staging folder), gone once the render is placed; the finished file is recorded with the job.
     scalars = {
@@ -333,20 +335,34 @@ def render_qc(result: RenderResult) -> dict[str, Any]:
         if isinstance(value, (str, int, float, bool)) and key != "output"
     }
     face, mouth = result.report.get("face") or {}, result.report.get("mouth") or {}
+    provenance = result.report.get("provenance") or {}
     return {
         "frames": result.frame_count,
         "passed_through": len(result.passed_through),
         **scalars,
         "face_coverage": face.get("coverage"),
         "open_mouth_share": mouth.get("open_share"),
+        "manifest_id": provenance.get("manifest_id"),
     }
 
 
+def _place(staged: Path, final: Path) -> None:
+    """Move a finished render from its staging folder into place, its Content Credentials sidecar first (a render
+    in place always has its credentials beside it)."""
+    for staged_file, final_file in zip(credential_files(staged), credential_files(final), strict=True):
+        if staged_file.is_file():
+            os.replace(staged_file, final_file)
+        else:  # rendered with provenance off: an earlier render's sidecar there would claim to describe this one
+            final_file.unlink(missing_ok=True)
+    os.replace(staged, final)
+
+
 def _remove_staged(staged: Path) -> None:
-    """Remove a staged render and the writer's partial files of it (`.<name>.*`)."""
-    staged.unlink(missing_ok=True)
-    for partial in staged.parent.glob(f".{staged.name}*"):
-        partial.unlink(missing_ok=True)
+    """Remove a staged render, its sidecar, and the writers' partial files of them (`.<name>.*`)."""
+    for path in (staged, *credential_files(staged)):
+        path.unlink(missing_ok=True)
+        for partial in path.parent.glob(f".{path.name}*"):
+            partial.unlink(missing_ok=True)
 
 
 class _HeartbeatThread(threading.Thread):

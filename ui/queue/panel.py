@@ -9,16 +9,21 @@ jobs are queued; its events update the rows as they arrive, and the store is rea
 jobs rendered by other workers or batches on the same folder show too. A worker crash shows one line under the
 table and the job goes back to the queue, to resume when the worker starts again.
 
+Selecting one finished render shows its Content Credentials under the table (signer, trusted or not, valid or
+not), read on a thread of their own since c2pa hashes the whole file.
+
 For the screenshot script, `show_mid_render(panel, jobs)` queues jobs and returns once the worker renders one.
 """
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from keydub.core.errors import KeydubError
 from keydub.plugin.jobs import ClipJob
+from keydub.plugin.panel.credential import credential_line
 from keydub.plugin.panel.events import QueueChanged, WorkerChanged
 from keydub.plugin.panel.queue import QueueController, QueueRow
 from keydub.plugin.store import JobState
@@ -161,6 +166,8 @@ class QueuePanel(QtWidgets.QDockWidget):
         self.worker = WorkerProcess(self)
         self.model = QueueModel(self)
         self.runner = SerialRunner(self)
+        self.credential_runner = SerialRunner(self)
+        self._credential_path: Path | None = None
         self.events = EventBridge(self)
         self._is_reloading = self._is_reload_wanted = self._is_read_outdated = False
         self._timer = QtCore.QTimer(self, interval=_REFRESH_MS)
@@ -210,6 +217,14 @@ class QueuePanel(QtWidgets.QDockWidget):
         self.removed_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         self.removed_label.hide()
         layout.addWidget(self.removed_label)
+        # The Content Credentials of the one finished render selected (read on `credential_runner`'s thread: c2pa
+        # hashes the whole file).
+        self.credential_label = QtWidgets.QLabel()
+        self.credential_label.setObjectName("credential")
+        self.credential_label.setWordWrap(True)
+        self.credential_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.credential_label.hide()
+        layout.addWidget(self.credential_label)
         self.setWidget(body)
 
     def _connect(self) -> None:
@@ -299,6 +314,7 @@ class QueuePanel(QtWidgets.QDockWidget):
         self._timer.stop()
         self.worker.stop()
         self.runner.stop()
+        self.credential_runner.stop()
         self.events.unsubscribe()
 
     # Table --------------------------------------------------------------------------------------------------
@@ -364,6 +380,30 @@ class QueuePanel(QtWidgets.QDockWidget):
         self.retry_button.setEnabled(any(row.can_retry for row in rows))
         self.start_button.setEnabled(not self.worker.is_running)
         self.stop_button.setEnabled(self.worker.is_running)
+        finished = [row.output for row in rows if row.state is JobState.DONE and row.output is not None]
+        self._show_credential(finished[0] if len(rows) == 1 and finished else None)
+
+    def _show_credential(self, path: Path | None) -> None:
+        """Show the credentials of the render `path` (read off the UI thread), or nothing for `None`."""
+        if path == self._credential_path:
+            return
+        self._credential_path = path
+        self.credential_label.setVisible(path is not None)
+        if path is None:
+            return
+        self.credential_label.setText("Content Credentials: reading...")
+
+        def shown(text: str) -> None:
+            if self._credential_path == path:  # the selection may have moved on while it was read
+                self.credential_label.setText(text)
+
+        self.credential_runner.submit(
+            Task(
+                lambda: credential_line(path),
+                shown,
+                lambda message: shown(f"Content Credentials: cannot be read: {message}"),
+            )
+        )
 
     def _on_controller_queue_changed(self, event: QueueChanged) -> None:
         if event.is_stale:
