@@ -2,7 +2,8 @@
 
 Its note gives the figures an editor checks before accepting a render: the share of frames where the chosen face
 was found (face coverage), the share of those with an open mouth (LipLeak, high when the mouth moves during silence
-or never closes), and the frames passed through unchanged. Standard library only: the Resolve bridge uses it too.
+or never closes), and the frames passed through unchanged. In a shot rendered by its cast it names who was synced,
+with each face's match distance, and the characters left out. Standard library only: the Resolve bridge uses it too.
 """
 
 from collections.abc import Mapping
@@ -23,12 +24,16 @@ def qc_figures(qc: Mapping[str, Any]) -> dict[str, Any]:
         value = qc.get(key)
         return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
-    return {
+    figures = {
         "frames": int(qc.get("frames", 0) or 0),
         "passed_through": int(qc.get("passed_through", 0) or 0),
         "face_coverage": number("face_coverage"),
         "open_mouth_share": number("open_mouth_share"),
     }
+    if qc.get("speakers"):
+        figures["speakers"] = list(qc["speakers"])
+        figures["cast_notes"] = list(qc.get("cast_notes", []))
+    return figures
 
 
 def qc_note(qc: Mapping[str, Any]) -> str:
@@ -38,9 +43,25 @@ def qc_note(qc: Mapping[str, Any]) -> str:
     def percent(value: float | None) -> str:
         return "not measured" if value is None else f"{100 * value:.1f}%"
 
-    return (
+    note = (
         f"face coverage {percent(figures['face_coverage'])}, open mouth {percent(figures['open_mouth_share'])}, "
         f"{figures['passed_through']} of {figures['frames']} frames passed through"
+    )
+    if "speakers" in figures:
+        note = f"{cast_note(figures['speakers'])}; {note}"
+    return "; ".join([note, *figures.get("cast_notes", [])])
+
+
+def cast_note(speakers: list[Mapping[str, Any]]) -> str:
+    """Who a render synced, e.g. `"synced Anna (track 0, distance 0.312, DX es ANNA), Bob (track 1, ...)"`."""
+
+    def distance(value: Any) -> str:
+        return f"{value:.3f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "unknown"
+
+    return "synced " + ", ".join(
+        f"{speaker.get('character')} (track {speaker.get('track_id')}, distance {distance(speaker.get('distance'))}, "
+        f"{speaker.get('dub')})"
+        for speaker in speakers
     )
 
 

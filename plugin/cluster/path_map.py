@@ -16,7 +16,7 @@ from keydub.core.render.request import RenderRequest, RenderResult
 
 
 # The request fields that name files; weights folders count too, since a farm keeps them on shared storage.
-_REQUEST_PATH_FIELDS = ("video", "audio", "output", "report")
+_REQUEST_PATH_FIELDS = ("video", "audio", "output", "report", "original_audio")
 # Render options that may name a local folder (weights given as a hub id stay as they are: no mapping covers them).
 _OPTION_PATH_FIELDS = ("weights", "vae", "hubert", "wavlm")
 
@@ -72,7 +72,8 @@ class PathMap:
         """The request as plain data (`RenderRequest.to_dict`) with every file and folder it names rewritten for
         the nodes; plain strings, since a node may not share the driver's operating system."""
         data = request.to_dict()
-        for fields, values in ((_REQUEST_PATH_FIELDS, data), (_OPTION_PATH_FIELDS, data["options"])):
+        speakers = [(("audio",), speaker) for speaker in data["speakers"]]
+        for fields, values in ((_REQUEST_PATH_FIELDS, data), (_OPTION_PATH_FIELDS, data["options"]), *speakers):
             for name in fields:
                 if values.get(name) is not None:
                     values[name] = self.to_node(values[name])
