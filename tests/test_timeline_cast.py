@@ -243,6 +243,7 @@ def test_timeline_command_dry_run_lists_who_is_synced_and_who_is_missing(timelin
     out = capsys.readouterr().out
     assert "    synced Anna (track 0, distance 0.000, DX es ANNA), Bea (track 1, distance 0.000, DX es BEA)" in out
     assert "    Bea's dub on DX es BEA speaks under the shot, but Bea's face is not in it: not synced" in out
+    assert "    Bea's stem DX es BEA: bea: 0.600 s from 0.600 s of bea.wav, at +0.000 s" in out
     assert "skipped" in out and "no character of the cast is in the shot" in out
     assert not (tmp_path / "renders").exists()
 

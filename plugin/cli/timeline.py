@@ -13,6 +13,7 @@ from keydub.plugin.cli._render_options import add_option_flags, options_from_arg
 from keydub.plugin.cluster.command_line import path_mapping_type
 from keydub.plugin.cluster.estimate import DEFAULT_THROUGHPUT_S_PER_S, estimate_cost, format_duration
 from keydub.plugin.cluster.path_map import PathMap
+from keydub.plugin.jobs import AudioPiece
 from keydub.plugin.qc_marker import cast_note
 from keydub.plugin.store import JobState
 from keydub.plugin.timeline.batch import ClipOutcome, OutputFolder, TimelineRun, render_timeline
@@ -291,11 +292,11 @@ def format_summary(result: TimelineRun, throughput: float = float(DEFAULT_THROUG
         job = jobs[outcome.clip_id]
         pieces[len(rows) - 1] = cast_lines(outcome.qc)
         if result.is_dry_run and job is not None:
+            pieces[len(rows) - 1] += [_piece_line("audio", piece) for piece in job.audio_pieces]
             pieces[len(rows) - 1] += [
-                f"audio {piece.label}: {float(piece.duration):.3f} s from "
-                f"{float(piece.file_start):.3f} s of {piece.path.name}, "
-                f"at +{float(piece.offset):.3f} s"
-                for piece in job.audio_pieces
+                _piece_line(f"{speaker.character}'s stem", piece)
+                for speaker in job.speakers
+                for piece in speaker.audio_pieces
             ]
     widths = [max(len(row[column]) for row in rows) for column in range(5)]
     for index, row in enumerate(rows):
@@ -319,6 +320,13 @@ def format_summary(result: TimelineRun, throughput: float = float(DEFAULT_THROUG
     if result.output_timeline is not None:
         lines.append(f"Wrote {result.output_timeline}")
     return "\n".join(lines)
+
+
+def _piece_line(what: str, piece: AudioPiece) -> str:
+    return (
+        f"{what} {piece.label}: {float(piece.duration):.3f} s from {float(piece.file_start):.3f} s of "
+        f"{piece.path.name}, at +{float(piece.offset):.3f} s"
+    )
 
 
 def cast_lines(qc: dict) -> list[str]:
