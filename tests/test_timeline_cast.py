@@ -11,8 +11,12 @@ import pytest
 from cast_fixtures import Side, compose_shot, dubbing_timeline, write_dialogue_wav
 from otio_fixtures import copy_renderer
 from queue_fixtures import FunctionEngine
+from ray_fixtures import tiny_render_options
+from tiny_models import TINY_FRAME_SIZE, save_tiny_weights
 
 from keydub.core.analysis import AnalysisCache
+from keydub.core.engine import Engine
+from keydub.core.media import read_frames
 from keydub.core.render.options import RenderOptions
 from keydub.plugin.cast import FaceAnalyser, read_cast
 from keydub.plugin.cli.main import main
@@ -271,3 +275,42 @@ def test_a_cast_speaker_is_the_engines_speaker():
     assert (engine_speaker.face.track_id, engine_speaker.name, engine_speaker.consent) == (3, "Anna", "release 7")
     assert engine_speaker.audio is None
     assert speaker.hashed() == {"track_id": 3, "digest": "d" * 64, "audio": None}
+
+
+@pytest.mark.slow
+def test_a_timeline_renders_each_character_from_its_stem_and_leaves_the_stranger_bit_exact(timeline_file, tmp_path):
+    weights = save_tiny_weights(tmp_path / "weights", TINY_FRAME_SIZE)
+    cache = tmp_path / "cache"
+    # The batch's face matching and the engine share one analysis cache: the faces are tracked once.
+    analyser = FaceAnalyser("dlib", cache=AnalysisCache(cache / "analysis"))
+    engine = Engine(cache_dir=cache)
+    render_options = {**tiny_render_options(weights), "landmark_backend": "dlib"}
+    plan_options = PlanOptions(
+        dub_tracks=("DX es",),
+        only=("sh020",),
+        render_options=render_options,
+        cast=write_cast(tmp_path / "cast.toml", timeline_file),
+    )
+
+    run = render_timeline(
+        timeline_file,
+        tmp_path / "renders",
+        tmp_path / "out.otio",
+        plan_options,
+        executor=InProcessExecutor(engine),
+        face_analyser=analyser,
+    )
+
+    (outcome,) = [outcome for outcome in run.outcomes if outcome.name == "sh020"]
+    assert outcome.state is JobState.DONE, outcome.message
+    job = next(clip.job for clip in run.plan.clips if clip.name == "sh020")
+    source = np.stack(list(read_frames(job.source.path, job.start_frame, job.end_frame)))
+    rendered = np.stack(list(read_frames(outcome.output)))
+    assert rendered.shape == source.shape
+    changed = (source != rendered).any(axis=(0, 3))  # (height, width): pixels changed in any frame
+    sides = {side.person: changed[:, k * SIDE : (k + 1) * SIDE] for k, side in enumerate(SHOTS["sh020"])}
+    # Both characters' lower faces are regenerated; cole, in no character, is the source to the bit.
+    assert sides["anna"].sum() > 500 and sides["bea"].sum() > 500, {p: int(s.sum()) for p, s in sides.items()}
+    assert not sides["cole"].any()
+    assert not changed[: SIDE // 4].any(), "the foreheads are left alone"
+    assert [s["character"] for s in outcome.qc["speakers"]] == ["Anna", "Bea"]
