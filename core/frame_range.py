@@ -6,6 +6,8 @@ What a render covers (handles included), what an occlusion session tracks and wh
 
 from typing import NamedTuple
 
+import numpy as np
+
 
 class FrameRange(NamedTuple):
     """Source frames `[start, end)`. A tuple, so `start, end = frames` reads it and JSON stores `[start, end]`."""
@@ -16,3 +18,9 @@ class FrameRange(NamedTuple):
     @property
     def frame_count(self) -> int:
         return self.end - self.start
+
+
+def true_runs(values: np.ndarray) -> list[tuple[int, int]]:
+    """`[start, end)` runs of true values of a 1-D array (frames with a face, frames a render changes, ...)."""
+    edges = np.diff(np.concatenate([[0], np.asarray(values).astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True))

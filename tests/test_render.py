@@ -316,7 +316,7 @@ class PassThroughPipeline:
     def keyframe_batches_per_round(self):
         return 1
 
-    def planned_steps(self, num_frames, sampling=None, batches_per_round=None):
+    def planned_steps(self, num_frames, sampling=None, **options):
         return 0  # it runs no denoising step
 
     def generate_many(self, clips, **options):

@@ -20,12 +20,25 @@ OFFICIAL_STEPS = 11  # Euler steps of the official 10-step AYS schedule
 
 def test_short_segments_join_a_pass_while_their_batches_fit_one_round():
     # Batches per segment: 1, 1, 3 (400 frames), 1, 1.
-    lengths = [10, 15, 400, 20, 20]
-    assert segment_passes(lengths, 3, 14) == [[0, 1], [2], [3, 4]]
-    assert segment_passes(lengths, 2, 14) == [[0, 1], [2], [3, 4]]
-    assert segment_passes(lengths, 1, 14) == [[0], [1], [2], [3], [4]]
-    assert segment_passes([157, 10], 2, 14) == [[0, 1]]  # 157 frames are one batch (13 keyframes); 158 are two
-    assert segment_passes([158, 10], 2, 14) == [[0], [1]]
+    segments = runs([10, 15, 400, 20, 20])
+    assert segment_passes(segments, 3, 14) == [[0, 1], [2], [3, 4]]
+    assert segment_passes(segments, 2, 14) == [[0, 1], [2], [3, 4]]
+    assert segment_passes(segments, 1, 14) == [[0], [1], [2], [3], [4]]
+    assert segment_passes(runs([157, 10]), 2, 14) == [[0, 1]]  # 157 frames are one batch (13 keyframes); 158 are two
+    assert segment_passes(runs([158, 10]), 2, 14) == [[0], [1]]
+
+
+def test_faces_on_the_same_frames_share_a_pass_whatever_their_length():
+    # Two faces of one shot (400 and 300 frames, three batches each) and a later short segment of the first.
+    segments = [(0, 400), (50, 350), (420, 440)]
+    assert segment_passes(segments, 1, 14) == [[0, 1], [2]]
+    assert segment_passes([(0, 10), (10, 20)], 1, 14) == [[0], [1]]  # touching is not overlapping
+
+
+def runs(lengths: list[int]) -> list[tuple[int, int]]:
+    """Back-to-back segments of these lengths, with a one-frame gap between them."""
+    starts = [sum(lengths[:i]) + i for i in range(len(lengths))]
+    return [(start, start + length) for start, length in zip(starts, lengths, strict=True)]
 
 
 @pytest.fixture(scope="module")

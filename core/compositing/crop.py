@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from keydub.core.errors import InvalidParameterError
+from keydub.core.frame_range import true_runs
 from keydub.core.render.options import RenderOptions
 
 
@@ -180,7 +181,7 @@ def crop_windows(
         raise InvalidParameterError(f"crop smoothing {smoothing} must be a number of frames >= 0")
     present = np.isfinite(landmarks).all(axis=(1, 2))
     windows: list[CropWindow | None] = [None] * len(landmarks)
-    for start, end in _runs(present):
+    for start, end in true_runs(present):
         centre_x, centre_y, size = _raw_windows(landmarks[start:end], scale)
         centre_x, centre_y, size = (_smooth(values, smoothing) for values in (centre_x, centre_y, size))
         for offset in range(end - start):
@@ -188,12 +189,6 @@ def crop_windows(
                 float(centre_x[offset]), float(centre_y[offset]), float(size[offset]), output_size
             )
     return windows
-
-
-def _runs(present: np.ndarray) -> list[tuple[int, int]]:
-    """`[start, end)` runs of true values."""
-    edges = np.diff(np.concatenate([[0], present.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True))
 
 
 def _raw_windows(landmarks: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

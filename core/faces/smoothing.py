@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from keydub.core.errors import InvalidParameterError
+from keydub.core.frame_range import true_runs
 
 
 @dataclass(frozen=True)
@@ -76,15 +77,9 @@ def smooth_landmarks(landmarks: np.ndarray, present: np.ndarray, config: Landmar
         `np.ndarray`: `(n, 68, 2)` float32, smoothed where present and NaN elsewhere.
     """
     smoothed = np.full(landmarks.shape, np.nan, dtype=np.float32)
-    for start, end in _runs(present):
+    for start, end in true_runs(present):
         smoothed[start:end] = _smooth_run(landmarks[start:end].astype(np.float64), config)
     return smoothed
-
-
-def _runs(present: np.ndarray) -> list[tuple[int, int]]:
-    """`[start, end)` of each run of True values."""
-    edges = np.diff(np.concatenate([[0], present.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True))
 
 
 def _smooth_run(points: np.ndarray, config: LandmarkSmoothing) -> np.ndarray:

@@ -498,6 +498,7 @@ class KeySyncPipeline:
         callback_on_step_end: "PipelineStepCallback | None" = None,
         cancel: CancelToken | None = None,
         batches_per_round: int | None = None,
+        starts: Sequence[int] | None = None,
     ) -> Iterator[tuple[int, int, torch.Tensor]]:
         r"""Regenerate several clips (the face segments of a render) in one pass, their U-Net calls shared.
 
@@ -511,14 +512,18 @@ class KeySyncPipeline:
             clips (`Sequence[DubbingInput]`): the clips, at least one, all at `frame_rate`.
             batches_per_round (`int`, *optional*): keyframe batches per round; by default as many as fill one U-Net
                 call (`keyframe_batches_per_round`).
+            starts (`Sequence[int]`, *optional*): each clip's first frame on a common clock, for clips shown at the
+                same time (the faces of one shot): their batches are then generated in time order (`plan_rounds`),
+                so their chunks come out side by side instead of clip after clip.
             frame_rate, sampling, output_type, progress, callback_on_step_end, cancel: as in `__call__`; the step
                 totals count the rounds of every clip, and every clip draws its noise from `sampling.seed`.
             generator (`torch.Generator`, *optional*): a CPU generator instead of the seed, for one clip only (the
                 clips' draws must not depend on each other).
 
         Returns:
-            `Iterator[tuple[int, int, torch.Tensor]]`: `(clip_index, first_frame_index, chunk)`, clip by clip and in
-            frame order within each clip, covering every frame of every clip exactly once.
+            `Iterator[tuple[int, int, torch.Tensor]]`: `(clip_index, first_frame_index, chunk)`, clip by clip (round
+            by round with `starts`) and in frame order within each clip, covering every frame of every clip exactly
+            once.
         """
         if generator is not None:
             if len(clips) > 1:
@@ -548,7 +553,7 @@ class KeySyncPipeline:
                     f"depend on the device), got one on {generator.device}"
                 )
         # 1. Plan the rounds: keyframe batches of every clip, in order, as many per round as fill a U-Net call.
-        rounds = plan_rounds(plans, batches_per_round or self.keyframe_batches_per_round())
+        rounds = plan_rounds(plans, batches_per_round or self.keyframe_batches_per_round(), starts)
         progress = cancellable(progress, cancel)
         step_callbacks = self._step_callbacks(len(rounds), schedule, progress, callback_on_step_end, cancel)
         return self._generate(
@@ -565,13 +570,15 @@ class KeySyncPipeline:
         num_frames: int | Sequence[int],
         sampling: SamplingConfig = SamplingConfig(),
         batches_per_round: int | None = None,
+        starts: Sequence[int] | None = None,
     ) -> int:
         """Denoising steps each of the keyframe and interpolation stages runs for clips of `num_frames` frames
-        generated together: the schedule's steps times the rounds (one sampler call per round and stage)."""
+        generated together (`starts` as in `generate_many`): the schedule's steps times the rounds (one sampler call
+        per round and stage)."""
         schedule = _schedule(sampling)
         counts = [num_frames] if isinstance(num_frames, int) else list(num_frames)
         plans = [plan_dubbing(count, window_length=self.window_length) for count in counts]
-        rounds = plan_rounds(plans, batches_per_round or self.keyframe_batches_per_round())
+        rounds = plan_rounds(plans, batches_per_round or self.keyframe_batches_per_round(), starts)
         return (len(schedule) - 1) * len(rounds)
 
     @torch.inference_mode()

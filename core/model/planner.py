@@ -212,16 +212,23 @@ class RoundItem:
     batch: KeyframeBatch
 
 
-def plan_rounds(plans: Sequence[DubbingPlan], batches_per_round: int) -> tuple[tuple[RoundItem, ...], ...]:
+def plan_rounds(
+    plans: Sequence[DubbingPlan], batches_per_round: int, starts: Sequence[int] | None = None
+) -> tuple[tuple[RoundItem, ...], ...]:
     """Group the keyframe batches of several clips into generation rounds.
 
     The batches are taken in generation order (every batch of the first clip, then of the next) and cut into rounds
     of at most `batches_per_round`, so a round may end one clip and start the next. A round's windows need only the
-    keyframes of its own batches and the last keyframe of the round before, which is what makes rounds possible.
+    keyframes of its own batches and the last keyframe each clip had before, which is what makes rounds possible.
+
+    With `starts`, the batches are taken in time order instead (by the last frame each closes, clip order breaking
+    ties; every clip's own batches stay in order): clips that play at the same time (two faces of one shot) are
+    generated side by side, so their frames come out together.
 
     Args:
         plans (`Sequence[DubbingPlan]`): one plan per clip, at least one.
         batches_per_round (`int`): keyframe batches sampled together (1 is the official one batch at a time).
+        starts (`Sequence[int] | None`): each clip's first frame on a clock common to all clips.
 
     Returns:
         `tuple[tuple[RoundItem, ...], ...]`: the rounds, in order; every batch of every plan is in exactly one.
@@ -239,4 +246,8 @@ def plan_rounds(plans: Sequence[DubbingPlan], batches_per_round: int) -> tuple[t
     if not plans:
         raise InvalidParameterError("plan_rounds needs at least one clip's plan")
     items = [RoundItem(clip, batch) for clip, plan in enumerate(plans) for batch in plan.batches]
+    if starts is not None:
+        if len(starts) != len(plans):
+            raise InvalidParameterError(f"plan_rounds got {len(starts)} starts for {len(plans)} clips")
+        items.sort(key=lambda item: (starts[item.clip] + item.batch.keyframes[-1], item.clip))
     return tuple(tuple(items[i : i + batches_per_round]) for i in range(0, len(items), batches_per_round))
