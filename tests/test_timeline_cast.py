@@ -314,3 +314,53 @@ def test_a_timeline_renders_each_character_from_its_stem_and_leaves_the_stranger
     assert not sides["cole"].any()
     assert not changed[: SIDE // 4].any(), "the foreheads are left alone"
     assert [s["character"] for s in outcome.qc["speakers"]] == ["Anna", "Bea"]
+
+
+@pytest.mark.slow
+def test_a_mixed_dub_timeline_syncs_only_the_character_who_speaks_in_the_original(tmp_path):
+    # anna talks with her own audio (the shot's original dialogue) beside bea, who listens; one mixed dub.
+    anna, bea = Side("anna", 0), Side("bea", 0)
+    shot = compose_shot(tmp_path / "sh110.mp4", [anna, bea], 50, audio_from=anna)
+    timeline_file = dubbing_timeline(
+        tmp_path / "talk.otio", {"sh110": (shot, 50)}, write_dialogue_wav(tmp_path / "dx.wav", seconds=2)
+    )
+    (tmp_path / "cast.toml").write_text(
+        "".join(
+            f'[[character]]\nname = "{name}"\n[[character.reference]]\nclip = "{shot}"\nframe = 3\n'
+            f"point = [{x}, 160.0]\n"
+            for name, x in (("Anna", 160.0), ("Bea", 480.0))
+        )
+    )
+    weights = save_tiny_weights(tmp_path / "weights", TINY_FRAME_SIZE)
+    cache = tmp_path / "cache"
+    engine = Engine(cache_dir=cache)
+    plan_options = PlanOptions(
+        dub_tracks=("DX es",),
+        render_options={**tiny_render_options(weights), "landmark_backend": "dlib"},
+        cast=read_cast(tmp_path / "cast.toml"),
+    )
+
+    run = render_timeline(
+        timeline_file,
+        tmp_path / "renders",
+        tmp_path / "out.otio",
+        plan_options,
+        executor=InProcessExecutor(engine),
+        face_analyser=FaceAnalyser("dlib", cache=AnalysisCache(cache / "analysis")),
+    )
+
+    (outcome,) = run.outcomes
+    assert outcome.state is JobState.DONE, outcome.message
+    synced = [(s["character"], s["dub"]) for s in outcome.qc["speakers"]]
+    assert synced == [("Anna", "mixed dub"), ("Bea", "mixed dub")]
+    job = run.plan.clips[0].job
+    assert job.active_speaker and all(speaker.audio_file is None for speaker in job.speakers)
+    source = np.stack(list(read_frames(job.source.path, job.start_frame, job.end_frame)))
+    rendered = np.stack(list(read_frames(outcome.output)))
+    changed = (source != rendered).any(axis=(2, 3))  # (frames, width)
+    anna_frames = changed[:, :SIDE].any(axis=1)
+    # anna, who speaks in the original from about frame 5 on, is regenerated there (the silence before it is
+    # the source: 5 frames passed through); bea, who only listens, is the source on every frame.
+    assert anna_frames.sum() >= 40 and not anna_frames[:4].any(), anna_frames.astype(int)
+    assert outcome.qc["passed_through"] == 50 - anna_frames.sum()
+    assert not changed[:, SIDE:].any()
