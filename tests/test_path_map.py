@@ -1,12 +1,13 @@
 """`--path-map FROM=TO`: the editor's paths rewritten for the render nodes and back."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from keydub.core.errors import InvalidParameterError
 from keydub.core.render.options import RenderOptions
-from keydub.core.render.request import RenderRequest
+from keydub.core.render.request import FaceChoice, RenderRequest, Speaker
 from keydub.plugin.cluster.path_map import PathMap, PathMapping
 
 
@@ -49,6 +50,15 @@ def test_a_request_goes_to_the_nodes_and_its_result_comes_back():
         "/node/media/w",
     )
     assert data["options"]["vae"] == "stabilityai/stable-video-diffusion-img2vid", "a hub id is not a path"
+    # Each speaker's own stem, and the original dialogue, are files the nodes read too.
+    speakers = (
+        Speaker(FaceChoice(track_id=0), audio=Path("/editor/renders/.keydub/audio/anna.wav"), name="Anna"),
+        Speaker(FaceChoice(track_id=1), name="Bea"),
+    )
+    cast_request = dataclasses.replace(request, speakers=speakers, original_audio=Path("/editor/media/a.wav"))
+    cast_data = paths.request_to_node(cast_request)
+    assert [speaker["audio"] for speaker in cast_data["speakers"]] == ["/node/renders/.keydub/audio/anna.wav", None]
+    assert cast_data["original_audio"] == "/node/media/a.wav"
     assert RenderRequest.from_dict(data).options.codec == "ffv1"
     result = paths.result_to_editor(
         {"output": data["output"], "frame_count": 3, "passed_through": [[1, "no face"]], "report": {"frames": 3}}
