@@ -16,6 +16,7 @@ character's references and dub track, so a change to one character re-renders on
 """
 
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ from keydub.plugin.cast.cast_file import Cast, Character
 from keydub.plugin.cast.matching import FaceMatch, ShotCast, match_cast, reference_embeddings
 from keydub.plugin.cast.timeline_faces import DialogueClip, FaceAnalyser
 from keydub.plugin.jobs import AudioPiece, CastSpeaker
-from keydub.plugin.timeline.audio import DubTrackIndex, assemble_audio, audio_digest, pieces_under, write_wav
+from keydub.plugin.timeline.audio import DubTrackIndex, assemble_audio, cached_wav, pieces_under
 from keydub.plugin.timeline.plan import PlannedClip, PlanOptions, TimelinePlan, dub_window, speaks_under
 from keydub.plugin.timeline.tracks import TrackRef, record_origin, select_dub_tracks
 
@@ -36,12 +37,11 @@ from keydub.plugin.timeline.tracks import TrackRef, record_origin, select_dub_tr
 class _Stems:
     """Where the characters' own dub tracks are, and how to cut them under a clip."""
 
-    timeline: otio.schema.Timeline
     base_dir: Path
     audio_cache: Path
     options: PlanOptions
     write_audio: bool
-    plan: TimelinePlan
+    rate: Fraction
     origin: int
     tracks: dict[str, TrackRef]
     indexes: dict[int, DubTrackIndex] = field(default_factory=dict)
@@ -49,17 +49,13 @@ class _Stems:
     def cut(self, planned: PlannedClip, ref: TrackRef) -> tuple[list[AudioPiece], np.ndarray]:
         """The track's pieces under the clip and its handles, and their samples."""
         index = self.indexes.get(ref.index) or self.indexes.setdefault(ref.index, DubTrackIndex(ref))
-        start, duration = dub_window(planned, self.plan.rate, self.origin)
+        start, duration = dub_window(planned, self.rate, self.origin)
         pieces = pieces_under([index], start, start + duration, self.base_dir, self.options.relink)
         return pieces, assemble_audio(pieces, duration, self.options.sample_rate)
 
     def stem_file(self, samples: np.ndarray) -> tuple[Path, str]:
         """The stem's content-named WAV in the audio cache (written unless planning a dry run) and its digest."""
-        digest = audio_digest(samples, self.options.sample_rate)
-        path = self.audio_cache / f"{digest}.wav"
-        if self.write_audio and not path.is_file():
-            write_wav(path, samples, self.options.sample_rate)
-        return path, digest
+        return cached_wav(self.audio_cache, samples, self.options.sample_rate, self.write_audio)
 
 
 def cast_plan(
@@ -97,12 +93,11 @@ def cast_plan(
         if character.dub_track is not None
     }
     stems = _Stems(
-        timeline=timeline,
         base_dir=Path(base_dir).absolute(),
         audio_cache=Path(audio_cache).absolute(),
         options=options,
         write_audio=write_audio,
-        plan=plan,
+        rate=plan.rate,
         origin=record_origin(timeline, plan.rate),
         tracks=tracks,
     )
@@ -132,7 +127,7 @@ def _cast_clip(planned: PlannedClip, shot: ShotCast, cast: Cast, stems: _Stems) 
             continue
         ref = stems.tracks[character.name]
         pieces, samples = stems.cut(planned, ref)
-        speaks = speaks_under(planned, samples, stems.plan.rate, stems.options.sample_rate)
+        speaks = speaks_under(planned, samples, stems.rate, stems.options.sample_rate)
         if face is None:
             if speaks:
                 notes.append(

@@ -23,11 +23,10 @@ from keydub.plugin.jobs import AudioPiece, ClipJob, SourceFile
 from keydub.plugin.timeline.audio import (
     DubTrackIndex,
     assemble_audio,
-    audio_digest,
+    cached_wav,
     is_silent,
     pieces_under,
     sample_index,
-    write_wav,
 )
 from keydub.plugin.timeline.clips import (
     ClipSettings,
@@ -411,10 +410,7 @@ def _plan_clip(
 
     # 5. The audio file the render reads, named after its content so that equal audio is written once.
     sample_rate = context.options.sample_rate
-    digest = audio_digest(samples, sample_rate)
-    audio_file = context.audio_cache / f"{digest}.wav"
-    if context.write_audio and not audio_file.is_file():
-        write_wav(audio_file, samples, sample_rate)
+    audio_file, digest = cached_wav(context.audio_cache, samples, sample_rate, context.write_audio)
 
     # 6. The job.
     start_frame = source_start - head - media_origin
