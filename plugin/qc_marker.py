@@ -33,6 +33,8 @@ def qc_figures(qc: Mapping[str, Any]) -> dict[str, Any]:
     if qc.get("speakers"):
         figures["speakers"] = list(qc["speakers"])
         figures["cast_notes"] = list(qc.get("cast_notes", []))
+    if qc.get("unsure_turns"):
+        figures["unsure_turns"] = list(qc["unsure_turns"])
     return figures
 
 
@@ -49,7 +51,16 @@ def qc_note(qc: Mapping[str, Any]) -> str:
     )
     if "speakers" in figures:
         note = f"{cast_note(figures['speakers'])}; {note}"
-    return "; ".join([note, *figures.get("cast_notes", [])])
+    return "; ".join([note, *figures.get("cast_notes", []), *unsure_lines(figures.get("unsure_turns", []))])
+
+
+def unsure_lines(turns: list[Mapping[str, Any]]) -> list[str]:
+    """One line per stretch of original dialogue no face was sure to speak, which the render left untouched."""
+    return [
+        f"source frames {turn['range'][0]}-{turn['range'][1] - 1} left untouched: no face is sure to speak them "
+        f"(confidence {turn['confidence']:.2f})"
+        for turn in turns
+    ]
 
 
 def cast_note(speakers: list[Mapping[str, Any]]) -> str:

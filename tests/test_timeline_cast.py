@@ -363,4 +363,5 @@ def test_a_mixed_dub_timeline_syncs_only_the_character_who_speaks_in_the_origina
     # the source: 5 frames passed through); bea, who only listens, is the source on every frame.
     assert anna_frames.sum() >= 40 and not anna_frames[:4].any(), anna_frames.astype(int)
     assert outcome.qc["passed_through"] == 50 - anna_frames.sum()
+    assert outcome.qc["unsure_turns"] == [], "every stretch of her speech was sure to be hers"
     assert not changed[:, SIDE:].any()

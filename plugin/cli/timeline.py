@@ -14,7 +14,7 @@ from keydub.plugin.cluster.command_line import path_mapping_type
 from keydub.plugin.cluster.estimate import DEFAULT_THROUGHPUT_S_PER_S, estimate_cost, format_duration
 from keydub.plugin.cluster.path_map import PathMap
 from keydub.plugin.jobs import AudioPiece
-from keydub.plugin.qc_marker import cast_note
+from keydub.plugin.qc_marker import cast_note, unsure_lines
 from keydub.plugin.store import JobState
 from keydub.plugin.timeline.batch import ClipOutcome, OutputFolder, TimelineRun, render_timeline
 from keydub.plugin.timeline.executors import EXECUTORS, executor_entry
@@ -330,10 +330,10 @@ def _piece_line(what: str, piece: AudioPiece) -> str:
 
 
 def cast_lines(qc: dict) -> list[str]:
-    """A clip's cast lines under its row: who is synced, with the match distances, and who is left out."""
-    if not qc.get("speakers"):
-        return []
-    return [cast_note(qc["speakers"]), *qc.get("cast_notes", [])]
+    """A clip's cast lines under its row: who is synced, with the match distances, who is left out, and the
+    stretches of speech no face was sure to speak."""
+    synced = [cast_note(qc["speakers"]), *qc.get("cast_notes", [])] if qc.get("speakers") else []
+    return synced + unsure_lines(qc.get("unsure_turns", []))
 
 
 def estimate_lines(run: TimelineRun, throughput: float) -> list[str]:

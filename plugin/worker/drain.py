@@ -323,8 +323,9 @@ class Drainer:
 
 
 def render_qc(result: RenderResult) -> dict[str, Any]:
-    """The figures of a render worth keeping with the clip: counts, the report's scalar values, and the QC
-    marker's face coverage and open-mouth share (`keydub.plugin.qc_marker`)."""
+    """The figures of a render worth keeping with the clip: counts, the report's scalar values, the QC marker's
+    face coverage and open-mouth share (`keydub.plugin.qc_marker`), and, with the active speaker, the stretches of
+    speech left untouched because no face was sure to speak them."""
     # The report's `output` is where the render was staged: a temporary name that differs from one renderer to the
     # next (its staging folder), gone once the render is placed; the finished file is recorded with the job.
     scalars = {
@@ -333,13 +334,19 @@ def render_qc(result: RenderResult) -> dict[str, Any]:
         if isinstance(value, (str, int, float, bool)) and key != "output"
     }
     face, mouth = result.report.get("face") or {}, result.report.get("mouth") or {}
-    return {
+    qc = {
         "frames": result.frame_count,
         "passed_through": len(result.passed_through),
         **scalars,
         "face_coverage": face.get("coverage"),
         "open_mouth_share": mouth.get("open_share"),
     }
+    turns = (result.report.get("active_speaker") or {}).get("turns", [])
+    if turns:  # the stretches of the original dialogue no face was sure to speak were left untouched
+        qc["unsure_turns"] = [
+            {"range": turn["range"], "confidence": turn["confidence"]} for turn in turns if not turn["sure"]
+        ]
+    return qc
 
 
 def _remove_staged(staged: Path) -> None:
