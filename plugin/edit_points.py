@@ -16,6 +16,7 @@ one place.
 
 import re
 from fractions import Fraction
+from pathlib import Path
 
 from keydub.core.errors import InvalidParameterError
 from keydub.core.media import MediaInfo, timecode_to_frames
@@ -75,3 +76,19 @@ def parse_face_click(text: str | None, info: MediaInfo, start: int, track_id: in
     return FaceChoice(
         point=(float(x), float(y)), frame=frame_number(frame, info) if frame else start, track_id=track_id
     )
+
+
+def parse_speaker(text: str, info: MediaInfo, start: int) -> tuple[FaceChoice | str, Path | None]:
+    """A `--speaker FACE[=AUDIO]`: the face (a click `X,Y[@FRAME]`, a track id, or a character's name to find with
+    the cast) and its own dub (`None`: the shot's `--audio`)."""
+    face, has_audio, audio = text.partition("=")
+    if has_audio and not audio:
+        raise InvalidParameterError(f"--speaker {text!r} names no audio after '='; write FACE=AUDIO or FACE alone")
+    if not face:
+        raise InvalidParameterError(f"--speaker {text!r} names no face; write X,Y[@FRAME], a track id or a character")
+    dub = Path(audio).absolute() if audio else None
+    if face.isdigit():
+        return FaceChoice(track_id=int(face)), dub
+    if _FACE.match(face):
+        return parse_face_click(face, info, start), dub
+    return face, dub

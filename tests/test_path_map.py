@@ -1,6 +1,5 @@
 """`--path-map FROM=TO`: the editor's paths rewritten for the render nodes and back."""
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -39,6 +38,9 @@ def test_a_request_goes_to_the_nodes_and_its_result_comes_back():
         options=RenderOptions(
             weights="/editor/media/w", vae="stabilityai/stable-video-diffusion-img2vid", codec="ffv1"
         ),
+        speakers=(Speaker(FaceChoice(track_id=1), Path("/editor/renders/bob.wav")), Speaker(FaceChoice(track_id=2))),
+        active_speaker=True,
+        original_audio=Path("/editor/media/a_production.wav"),
     )
 
     data = paths.request_to_node(request)
@@ -49,16 +51,9 @@ def test_a_request_goes_to_the_nodes_and_its_result_comes_back():
         "/node/renders/.keydub/staging/a.1.mkv",
         "/node/media/w",
     )
+    assert [s["audio"] for s in data["speakers"]] == ["/node/renders/bob.wav", None]
+    assert data["original_audio"] == "/node/media/a_production.wav"
     assert data["options"]["vae"] == "stabilityai/stable-video-diffusion-img2vid", "a hub id is not a path"
-    # Each speaker's own stem, and the original dialogue, are files the nodes read too.
-    speakers = (
-        Speaker(FaceChoice(track_id=0), audio=Path("/editor/renders/.keydub/audio/anna.wav"), name="Anna"),
-        Speaker(FaceChoice(track_id=1), name="Bea"),
-    )
-    cast_request = dataclasses.replace(request, speakers=speakers, original_audio=Path("/editor/media/a.wav"))
-    cast_data = paths.request_to_node(cast_request)
-    assert [speaker["audio"] for speaker in cast_data["speakers"]] == ["/node/renders/.keydub/audio/anna.wav", None]
-    assert cast_data["original_audio"] == "/node/media/a.wav"
     assert RenderRequest.from_dict(data).options.codec == "ffv1"
     result = paths.result_to_editor(
         {"output": data["output"], "frame_count": 3, "passed_through": [[1, "no face"]], "report": {"frames": 3}}

@@ -1,13 +1,18 @@
 """Several speakers in one shot: each face generated from its own dub in one pass and one output, only inside its own
 mask; faces named by nobody and frames outside a speaker's stay the source's; overlapping masks are refused."""
 
+import json
+
 import numpy as np
 import pytest
+from cast_fixtures import PEOPLE, Side, compose_shot
+from conftest import testdata_file
 from face_fixtures import IndexedFaceBackend, template_landmarks
 from media_fixtures import make_test_clip
 from test_render import FRAME_SIZE, request_for, write_wav
-from tiny_models import save_tiny_weights
+from tiny_models import save_tiny_weights, tiny_weight_flags
 
+from keydub.core.analysis import AnalysisCache, analyse_clip
 from keydub.core.compositing.crop import blend_region, crop_windows
 from keydub.core.compositing.masks import leakproof_mask
 from keydub.core.errors import InvalidParameterError
@@ -15,6 +20,7 @@ from keydub.core.media import read_frames
 from keydub.core.model.pipeline import KeySyncPipeline
 from keydub.core.render import FaceChoice, Speaker, render_clip
 from keydub.core.render.path import check_request
+from keydub.plugin.cli.main import main
 
 
 WIDTH, HEIGHT, FRAMES = 240, 80, 20
@@ -49,11 +55,11 @@ def shot(tmp_path_factory):
     return clip, low, high
 
 
-def render(weights, clip, output, speakers, faces=(LEFT, MIDDLE, RIGHT), **fields):
+def render(weights, clip, output, speakers, faces=(LEFT, MIDDLE, RIGHT), audio=None, **fields):
     pipe = KeySyncPipeline.from_pretrained(weights["keysync"], weights["vae"], weights["hubert"], weights["wavlm"])
     backend = IndexedFaceBackend(lambda i: list(faces), (HEIGHT, WIDTH))
     result = render_clip(
-        request_for(clip, None, output, weights, speakers=tuple(speakers), **fields),
+        request_for(clip, audio, output, weights, speakers=tuple(speakers), **fields),
         pipeline=pipe,
         landmark_backend=backend,
     )
@@ -130,6 +136,17 @@ def test_overlapping_mouth_regions_are_refused_naming_the_frames(tmp_path, weigh
     assert not (tmp_path / "overlap.mkv").exists()
 
 
+def test_with_the_active_speaker_a_shot_where_nobody_speaks_is_the_source_bit_for_bit(tmp_path, weights, shot):
+    clip, low, _ = shot
+    silence = write_wav(tmp_path / "room_tone.wav", FRAMES / 25, frequency=0)
+    result, frames = render(
+        weights, clip, tmp_path / "nobody.mkv", [], audio=low, active_speaker=True, original_audio=silence
+    )
+    assert np.array_equal(frames, np.stack(list(read_frames(clip))))
+    assert result.report["speakers"] == [] and result.report["active_speaker"]["turns"] == []
+    assert result.passed_through == tuple((f, "not speaking in the original dialogue") for f in range(FRAMES))
+
+
 def test_speakers_that_cannot_render_are_refused_before_any_work(tmp_path, shot):
     clip, low, _ = shot
     output = tmp_path / "out.mkv"
@@ -158,3 +175,153 @@ def render_speakers_on_one_track(tmp_path, clip, low):
     left_track = analysis.for_range(0, FRAMES, face=at(LEFT)).face.track_ids[0]
     speakers = (Speaker(at(LEFT), name="ANNA"), Speaker(FaceChoice(track_id=int(left_track)), name="BOB"))
     plan_lanes(request_for(clip, low, tmp_path / "o.mkv", speakers=speakers), analysis)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Shots composed from the shared media: real faces, the dlib backend, the real command line.
+# ----------------------------------------------------------------------------------------------------------------
+REAL_FRAMES = 25
+
+
+def real_render(weights, shot, output, *flags):
+    report = output.with_suffix(".json")
+    command = ["render", str(shot), "-o", str(output), "--report", str(report), "--landmark-backend", "dlib"]
+    command += ["--device", "cpu", "--dtype", "float32", "--codec", "ffv1", "--quiet", *tiny_weight_flags(weights)]
+    assert main([*command, *flags]) == 0
+    return json.loads(report.read_text()), np.stack(list(read_frames(output)))
+
+
+def lane_regions(analysis, report, frame_count: int) -> list[np.ndarray]:
+    """Per speaker of a render's report, the source pixels its face may change on each frame (its feathered mouth
+    regions), from the same analysis the render used."""
+    shape = (analysis.info.height, analysis.info.width)
+    regions = []
+    for speaker in report["speakers"]:
+        (track,) = speaker["track_ids"]
+        lane = analysis.for_range(0, frame_count, face=FaceChoice(track_id=track), crop_size=FRAME_SIZE)
+        frames = np.zeros((frame_count, *shape), bool)
+        for i in np.flatnonzero(lane.face.present):
+            window = lane.windows[i]
+            frames[i] = blend_region(shape, window, leakproof_mask(window.to_crop(lane.face.landmarks[i]), FRAME_SIZE))
+        regions.append(frames)
+    return regions
+
+
+@pytest.fixture(scope="module")
+def three_people(tmp_path_factory):
+    """anna, bea and cole side by side; a cast naming anna and bea by a click on their own clips; two dub lines."""
+    folder = tmp_path_factory.mktemp("three_people")
+    shot = compose_shot(folder / "three.mp4", [Side("anna"), Side("bea"), Side("cole")], REAL_FRAMES)
+    cast = folder / "cast.toml"
+    lines = ["version = 1"]
+    for name, person in (("ANNA", "anna"), ("BEA", "bea")):
+        centre = PEOPLE[person].centre
+        lines += [
+            "[[character]]",
+            f'name = "{name}"',
+            "[[character.reference]]",
+            f'clip = "{testdata_file(PEOPLE[person].file)}"',
+            "frame = 50",
+            f"point = [{centre[0]}, {centre[1]}]",
+        ]
+    cast.write_text("\n".join(lines) + "\n")
+    low = write_wav(folder / "low.wav", REAL_FRAMES / 25, frequency=180)
+    high = write_wav(folder / "high.wav", REAL_FRAMES / 25, frequency=1400)
+    return shot, cast, low, high
+
+
+@pytest.mark.slow
+def test_two_characters_of_a_real_shot_follow_their_own_stems_and_the_third_face_is_untouched(
+    tmp_path, weights, three_people
+):
+    shot, cast, low, high = three_people
+    source = np.stack(list(read_frames(shot)))
+    pair, both = real_render(
+        weights,
+        shot,
+        tmp_path / "both.mkv",
+        "--cast",
+        str(cast),
+        "--speaker",
+        f"ANNA={low}",
+        "--speaker",
+        f"bea={high}",
+    )
+    _, swapped = real_render(
+        weights,
+        shot,
+        tmp_path / "swapped.mkv",
+        "--cast",
+        str(cast),
+        "--speaker",
+        f"ANNA={high}",
+        "--speaker",
+        f"BEA={low}",
+    )
+    _, anna_high = real_render(weights, shot, tmp_path / "anna.mkv", "--cast", str(cast), "--speaker", f"ANNA={high}")
+
+    analysis = analyse_clip(shot, backend="dlib", cache=AnalysisCache())
+    assert len(analysis.tracks) == 3
+    assert [s["name"] for s in pair["speakers"]] == ["ANNA", "BEA"]
+    anna, bea = lane_regions(analysis, pair, REAL_FRAMES)
+    # Each face is anna's and bea's: their regions lie in the left and middle thirds of the shot.
+    third = analysis.info.width // 3
+    assert not anna[..., third:].any() and not bea[..., :third].any() and not bea[..., 2 * third :].any()
+    changed = np.any(both != source, axis=-1)
+    assert changed[anna].any() and changed[bea].any()
+    assert not changed[~(anna | bea)].any()  # cole, not in the cast, and everything else: the source, bit for bit
+    assert np.array_equal(both[..., 2 * third :, :], source[..., 2 * third :, :])
+    # Swapping the stems swaps the results: anna with the high line is anna rendered alone with it.
+    assert np.abs(swapped[anna].astype(int) - anna_high[anna].astype(int)).max() <= 2
+    assert np.abs(both[anna].astype(int) - swapped[anna].astype(int)).max() > 10
+    assert np.abs(both[bea].astype(int) - swapped[bea].astype(int)).max() > 10
+
+
+@pytest.fixture(scope="module")
+def anna_talking_beside_bea(tmp_path_factory):
+    """anna talking with her own audio beside bea, both ways round, and a mixed dub."""
+    folder = tmp_path_factory.mktemp("active")
+    anna, bea = Side("anna"), Side("bea")
+    frames = 75
+    return (
+        compose_shot(folder / "anna_bea.mp4", [anna, bea], frames, audio_from=anna),
+        compose_shot(folder / "bea_anna.mp4", [bea, anna], frames, audio_from=anna),
+        write_wav(folder / "mix.wav", frames / 25, frequency=300),
+    )
+
+
+@pytest.mark.slow
+def test_the_active_speaker_is_the_talking_face_and_moves_when_the_sides_swap(
+    tmp_path, weights, anna_talking_beside_bea
+):
+    *shots, mix = anna_talking_beside_bea
+    confidences = []
+    for shot, talking_side in zip(shots, ("left", "right"), strict=True):
+        report, frames = real_render(
+            weights, shot, tmp_path / f"{shot.stem}.mkv", "--audio", str(mix), "--active-speaker"
+        )
+        source = np.stack(list(read_frames(shot)))
+        turns = report["active_speaker"]["turns"]
+        assert turns and all(turn["sure"] for turn in turns)
+        (speaker,) = report["speakers"]
+        assert {turn["track_id"] for turn in turns} == set(speaker["track_ids"])
+        half = source.shape[2] // 2
+        changed = np.any(frames != source, axis=-1)
+        talking, listening = (
+            (changed[..., :half], changed[..., half:])
+            if talking_side == "left"
+            else (
+                changed[..., half:],
+                changed[..., :half],
+            )
+        )
+        assert talking.any() and not listening.any()
+        # Only the frames of the turns change; the rest pass through saying why.
+        spoken = np.zeros(len(source), bool)
+        for a, b in speaker["segments"]:
+            spoken[a:b] = True
+        assert not changed[~spoken].any()
+        reasons = {item["reason"] for item in report["frames"]["passed_through"]}
+        assert reasons <= {"not speaking in the original dialogue", "no face"}
+        confidences += [turn["confidence"] for turn in turns]
+    print(f"active speaker turn confidences: {confidences}")

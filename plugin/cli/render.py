@@ -2,21 +2,32 @@
 
 import argparse
 import sys
+from collections import Counter
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from keydub.core.errors import InvalidParameterError
 from keydub.core.render.options import RenderOptions
+from keydub.core.render.request import FaceChoice
 from keydub.plugin.cli._numbers import frame_count, seconds_offset
 from keydub.plugin.cli._output import ProgressBar, add_output_flags, print_json, report_stale_files_removed
 from keydub.plugin.cli._preflight import CommandPaths
 from keydub.plugin.cli._render_options import add_option_flags, options_from_args
 
 
+if TYPE_CHECKING:
+    from keydub.core.media import MediaInfo
+    from keydub.core.render import Speaker
+
 EXAMPLES = """examples:
   keydub render interview.mov --audio dub_es.wav -o interview_es.mov
   keydub render shot.mov --audio dub.wav -o shot_dub.mov --in 01:00:10:00 --out 01:00:14:12 --handles 12
   keydub render two_shot.mov --audio dub.wav -o out.mov --face 1210,540@0 --identity auto --report qc.json
   keydub render mic.mov --audio dub.wav -o out.mov --occluder 880,1020@35 --occluder=-700,900@35
+  keydub render two_shot.mov --speaker 420,380=anna_es.wav --speaker 1500,400=bob_es.wav -o out.mov
+  keydub render two_shot.mov --cast cast.toml --speaker ANNA=anna_es.wav --speaker BOB=bob_es.wav -o out.mov
+  keydub render two_shot.mov --audio dub_mix.wav --active-speaker -o out.mov --report qc.json
 """
 
 
@@ -30,7 +41,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("video", type=Path, help="the source clip (never modified)")
-    parser.add_argument("--audio", type=Path, required=True, help="the dub audio (any format FFmpeg reads)")
+    parser.add_argument(
+        "--audio",
+        type=Path,
+        help="the dub audio (any format FFmpeg reads); with --speaker, the stem of speakers without their own and the "
+        "output's sound (without it the output keeps the source's sound)",
+    )
     parser.add_argument("-o", "--output", type=Path, required=True, help="the file to write")
     add_range_and_face_options(parser)
     parser.add_argument(
@@ -56,6 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="[ID:]FILE@FRAME",
         help="a painted occluder mask (PNG at source resolution, white = occluder); repeatable",
     )
+    add_speaker_options(parser)
     parser.add_argument("--report", type=Path, metavar="FILE.json", help="write the QC report as JSON")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     add_output_flags(parser)
@@ -64,7 +81,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def render_paths(args: argparse.Namespace) -> CommandPaths:
-    inputs: dict[str, Path | None] = {"video": args.video, "--audio": args.audio}
+    inputs: dict[str, Path | None] = {
+        "video": args.video,
+        "--audio": args.audio,
+        "--cast": args.cast,
+        "--original-audio": args.original_audio,
+    }
+    for index, text in enumerate(args.speaker):
+        face, has_audio, audio = text.partition("=")
+        inputs[f"--speaker #{index + 1}"] = Path(audio) if has_audio and audio else None
     for index, text in enumerate(args.occluder_mask):
         # `[ID:]FILE@FRAME`: the file is what lies between an optional `ID:` and the last `@`.
         file = text.rsplit("@", 1)[0]
@@ -108,6 +133,32 @@ def add_range_and_face_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--face-track", type=int, metavar="ID", help="the face track id shown by `keydub inspect`")
 
 
+def add_speaker_options(parser: argparse.ArgumentParser) -> None:
+    """Several speakers, characters of a cast and the active speaker."""
+    parser.add_argument(
+        "--speaker",
+        action="append",
+        default=[],
+        metavar="FACE[=AUDIO]",
+        help="a face to lip-sync and its own dub; FACE is a click X,Y[@FRAME] in source pixels, a track id or a "
+        "character of --cast; without =AUDIO it follows --audio; repeatable: the faces are generated in one pass, "
+        "faces not named stay untouched",
+    )
+    parser.add_argument("--cast", type=Path, metavar="CAST.toml", help="the cast whose characters --speaker names")
+    parser.add_argument(
+        "--active-speaker",
+        action="store_true",
+        help="lip-sync each face only where it speaks in the original dialogue (every face, or each --speaker); "
+        "stretches where no face is sure to speak stay untouched and are named in the report",
+    )
+    parser.add_argument(
+        "--original-audio",
+        type=Path,
+        metavar="FILE",
+        help="the original dialogue for --active-speaker, on the clip's clock (default: the clip's own sound)",
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from keydub.core.engine import Engine
 
@@ -119,10 +170,12 @@ def run(args: argparse.Namespace) -> int:
         print_json(result.report)
     else:
         frames = result.report["frames"]
+        reasons = Counter(reason for _, reason in result.passed_through)
+        why = ", ".join(f"{count} {reason}" for reason, count in reasons.items())
         print(
             f"wrote {result.output}: {result.frame_count} frames ({frames['timecode']['in']} - "
             f"{frames['timecode']['out']}), {frames['generated']} lip-synced, {len(result.passed_through)} "
-            "passed through without a face"
+            f"passed through{f' ({why})' if why else ''}"
         )
         for note in result.report["notes"]:
             print(f"note: {note}", file=sys.stderr)
@@ -142,7 +195,7 @@ def request_from_args(args: argparse.Namespace):
     in_frame = edit_range(info, args.in_point, args.out_point)[0]
     return RenderRequest(
         video=args.video.absolute(),
-        audio=args.audio.absolute(),
+        audio=args.audio.absolute() if args.audio else None,
         output=args.output.absolute(),
         start_frame=start,
         end_frame=end,
@@ -152,4 +205,60 @@ def request_from_args(args: argparse.Namespace):
         overwrite=args.overwrite,
         report=args.report.absolute() if args.report else None,
         options=options,
+        speakers=speakers_from_args(args, info, start, end),
+        active_speaker=args.active_speaker,
+        original_audio=args.original_audio.absolute() if args.original_audio else None,
     )
+
+
+def speakers_from_args(args: argparse.Namespace, info: "MediaInfo", start: int, end: int) -> "tuple[Speaker, ...]":
+    """The `--speaker` faces and stems, characters found with `--cast` among the range's faces."""
+    from keydub.core.render import Speaker
+    from keydub.plugin.edit_points import parse_speaker
+
+    if args.speaker and (args.face or args.face_track is not None):
+        raise InvalidParameterError("--face and --face-track pick the one face; with --speaker, name each face there")
+    parsed = [parse_speaker(text, info, start) for text in args.speaker]
+    names = [face for face, _ in parsed if isinstance(face, str)]
+    if names and args.cast is None:
+        raise InvalidParameterError(
+            f"--speaker {names[0]!r} is not a click X,Y[@FRAME] or a track id; to name a character, give --cast FILE"
+        )
+    characters = character_tracks(args, info, start, end, names) if names else {}
+    return tuple(
+        Speaker(FaceChoice(track_id=characters[face][1]), audio, name=characters[face][0])
+        if isinstance(face, str)
+        else Speaker(face, audio)
+        for face, audio in parsed
+    )
+
+
+def character_tracks(
+    args: argparse.Namespace, info: "MediaInfo", start: int, end: int, names: list[str]
+) -> dict[str, tuple[str, int]]:
+    """Each named character's name as the cast spells it and its face track among the range's faces, matched to
+    `--cast` as `keydub cast show` matches them."""
+    from keydub.core.analysis import AnalysisCache
+    from keydub.core.errors import NoFaceFoundError
+    from keydub.plugin.cast import read_cast
+    from keydub.plugin.cast.clip_cast import match_clip
+    from keydub.plugin.cast.timeline_faces import FaceAnalyser
+
+    cast = read_cast(args.cast)
+    spelled = {name: cast.character(name).name for name in names}
+    backend = args.landmark_backend or RenderOptions.landmark_backend
+    analyser = FaceAnalyser(backend, cast.recognition, cache=AnalysisCache())
+    shot = match_clip(args.video.absolute(), start, end, info.frame_rate, cast, analyser)
+    tracks = {}
+    for given, name in spelled.items():
+        match = shot.face_of(name)
+        if match is None:
+            nearest = [
+                f"track {f.track_id} at {f.distance:.2f}" for f in shot.faces if f.nearest == name and f.distance
+            ]
+            raise NoFaceFoundError(
+                f"--speaker {name}: no face of the range is {name} (nearest: {', '.join(nearest) or 'none'}); name "
+                "the face by a click or a track id instead"
+            )
+        tracks[given] = (name, match.track_id)
+    return tracks

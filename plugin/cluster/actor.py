@@ -145,7 +145,11 @@ def check_node_access(request: RenderRequest) -> None:
     """
     node = socket.gethostname()
     hint = "mount the shared storage there, or map the path with --path-map FROM=TO"
-    for what, path in (("source", request.video), ("dub audio", request.audio)):
+    reads = [("source", request.video), ("dub audio", request.audio), ("original audio", request.original_audio)]
+    reads += [(f"dub audio of {s.name or 'a speaker'}", s.audio) for s in request.speakers]
+    for what, path in reads:
+        if path is None:
+            continue
         if not os.access(path, os.R_OK) or not path.is_file():
             raise NodeAccessError(f"render node {node} cannot read the {what} {path}; {hint}")
     folder = request.output.parent

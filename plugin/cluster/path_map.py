@@ -72,11 +72,13 @@ class PathMap:
         """The request as plain data (`RenderRequest.to_dict`) with every file and folder it names rewritten for
         the nodes; plain strings, since a node may not share the driver's operating system."""
         data = request.to_dict()
-        speakers = [(("audio",), speaker) for speaker in data["speakers"]]
-        for fields, values in ((_REQUEST_PATH_FIELDS, data), (_OPTION_PATH_FIELDS, data["options"]), *speakers):
+        for fields, values in ((_REQUEST_PATH_FIELDS, data), (_OPTION_PATH_FIELDS, data["options"])):
             for name in fields:
                 if values.get(name) is not None:
                     values[name] = self.to_node(values[name])
+        for speaker in data["speakers"]:
+            if speaker["audio"] is not None:
+                speaker["audio"] = self.to_node(speaker["audio"])
         return data
 
     def result_to_editor(self, result: dict[str, Any]) -> RenderResult:
