@@ -256,6 +256,33 @@ def test_timeline_command_dry_run_lists_who_is_synced_and_who_is_missing(timelin
     assert [s["character"] for s in clips["sh020"]["qc"]["speakers"]] == ["Anna", "Bea"]
 
 
+@pytest.mark.slow
+def test_a_clip_with_its_own_landmark_backend_is_skipped_not_given_anothers_track_ids(
+    timeline_file, analyser, tmp_path
+):
+    timeline = read_timeline(timeline_file)
+    clip = next(clip for clip in timeline.find_clips() if clip.name == "sh040")
+    clip.metadata["keydub"] = {"params": {"landmark_backend": "face-alignment"}}
+
+    run = render_timeline(
+        timeline,
+        tmp_path / "renders",
+        None,
+        options(write_cast(tmp_path / "cast.toml", timeline_file)),
+        face_analyser=analyser,
+        base_dir=timeline_file.parent,
+        dry_run=True,
+    )
+
+    outcomes = {outcome.name: outcome for outcome in run.outcomes}
+    assert outcomes["sh040"].state is JobState.SKIPPED
+    assert outcomes["sh040"].message == (
+        "its landmark backend 'face-alignment' (metadata keydub.params) is not the batch's 'dlib', which the cast's "
+        "faces are matched with; drop it from the clip's params"
+    )
+    assert outcomes["sh010"].state is JobState.PENDING and outcomes["sh020"].state is JobState.PENDING
+
+
 def test_the_cast_flag_refuses_a_bad_cast_file_in_one_line(tmp_path, capsys):
     cast = tmp_path / "cast.toml"
     cast.write_text('[[character]]\nname = "Anna"\nconsent = 42\n')

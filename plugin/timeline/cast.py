@@ -101,7 +101,9 @@ def cast_plan(
         origin=record_origin(timeline, plan.rate),
         tracks=tracks,
     )
-    # 2. Who is who in every clip with a job.
+    # 2. Who is who in every clip with a job. Track ids are those of one landmark backend: a clip rendered with
+    #    another (its own `params`) would be told ids of faces its render does not number the same way.
+    plan = replace(plan, clips=tuple(_one_backend(planned, analyser.landmark_name) for planned in plan.clips))
     clips = [DialogueClip.of(planned, plan.rate) for planned in plan.clips if planned.job is not None]
     references = reference_embeddings(cast, analyser)
     faces = analyser.timeline_faces(clips, progress=progress, cancel=cancel)
@@ -113,6 +115,18 @@ def cast_plan(
             _cast_clip(planned, shots[planned.clip_id], cast, stems) if planned.job is not None else planned
             for planned in plan.clips
         ),
+    )
+
+
+def _one_backend(planned: PlannedClip, backend: str) -> PlannedClip:
+    """The clip, skipped when its render would find faces with another landmark backend than the cast's matching."""
+    if planned.job is None or planned.job.options.landmark_backend == backend:
+        return planned
+    return replace(
+        planned,
+        job=None,
+        skip_reason=f"its landmark backend {planned.job.options.landmark_backend!r} (metadata keydub.params) is not "
+        f"the batch's {backend!r}, which the cast's faces are matched with; drop it from the clip's params",
     )
 
 
