@@ -3,8 +3,9 @@
 A `ClipJob` is built by the timeline planner (or the panel) and stored as JSON in the job store. Its
 `content_hash()` covers exactly what changes the rendered pixels and sound: the source file's identity, the frame
 range (handles included) and its timecode, the driving audio's samples, the face choice, the occlusion prompts,
-the weights and sampler parameters and the output format. Two jobs with the same hash produce the same file, so
-a batch re-run renders only clips whose hash changed.
+the weights and sampler parameters and the output format, and, in a shot rendered by its cast, which character is
+which face track (with a digest of the character's references and dub track) and each one's own dub stem. Two
+jobs with the same hash produce the same file, so a batch re-run renders only clips whose hash changed.
 """
 
 import hashlib
@@ -20,7 +21,7 @@ from keydub.core.codecs import CODECS
 from keydub.core.errors import InvalidParameterError
 from keydub.core.plain_data import from_plain, to_plain
 from keydub.core.render.options import RenderOptions
-from keydub.core.render.request import FaceChoice, RenderRequest
+from keydub.core.render.request import FaceChoice, RenderRequest, Speaker
 
 
 # Bumped whenever the meaning of a hashed field changes, so that renders made under the old meaning are redone.
@@ -71,6 +72,54 @@ class AudioPiece:
 
 
 @dataclass(frozen=True)
+class CastSpeaker:
+    """One character of the cast lip-synced in a shot: its face track and the dub its lips follow.
+
+    Args:
+        character (`str`): the character's name.
+        track_id (`int`): its face track in the shot (ids of the media file's analysis).
+        digest (`str`): SHA-256 of the character's reference faces and dub track (`character_digest`): a new
+            reference re-renders the character's shots, and only those.
+        consent (`str`): the character's consent reference ("" for none).
+        dub_track (`str | None`): the label of the character's own dub track; `None` for the mixed dub.
+        audio_file (`Path | None`): its own dub stem under the clip (a WAV named after its content hash); `None`
+            for the job's mixed dub, where the active speaker decides when it is synced.
+        audio_sha256 (`str | None`): hash of the stem's samples.
+        audio_pieces (`tuple[AudioPiece, ...]`): where the stem came from.
+        distance (`float | None`): the face's embedding distance to the character's nearest reference, for QC and
+            markers; not hashed (it names how sure the match is, not what is rendered).
+    """
+
+    character: str
+    track_id: int
+    digest: str
+    consent: str = ""
+    dub_track: str | None = None
+    audio_file: Path | None = None
+    audio_sha256: str | None = None
+    audio_pieces: tuple[AudioPiece, ...] = ()
+    distance: float | None = None
+
+    def hashed(self) -> dict[str, Any]:
+        """What of the speaker changes the render: which face, who (the character's digest: a rename changes no
+        pixel) and the stem's samples."""
+        return {
+            "track_id": self.track_id,
+            "digest": self.digest,
+            "audio": self.audio_sha256,
+        }
+
+    def render_speaker(self) -> Speaker:
+        """The engine's speaker: the face track, its stem (or the mixed dub), its name and consent."""
+        return Speaker(
+            face=FaceChoice(track_id=self.track_id),
+            audio=self.audio_file,
+            name=self.character,
+            consent=self.consent,
+        )
+
+
+@dataclass(frozen=True)
 class ClipJob:
     """Everything that decides one clip's render. Pure data: `to_dict`/`from_dict` round-trip through JSON.
 
@@ -90,6 +139,9 @@ class ClipJob:
         occluders (`tuple[dict, ...]`): occlusion prompts as plain dicts.
         options (`RenderOptions`): how to render; a mapping of option names (an older job's JSON) is read into one,
             the options it leaves out at their defaults.
+        speakers (`tuple[CastSpeaker, ...]`): the characters of the cast synced in the shot (instead of `face`);
+            empty without a cast.
+        active_speaker (`bool`): each speaker on the mixed dub is synced only where it speaks in the original.
     """
 
     job_id: str
@@ -106,6 +158,8 @@ class ClipJob:
     face: FaceChoice = field(default_factory=FaceChoice)
     occluders: tuple[dict[str, Any], ...] = ()
     options: RenderOptions = field(default_factory=RenderOptions)
+    speakers: tuple[CastSpeaker, ...] = ()
+    active_speaker: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.options, RenderOptions):
@@ -137,6 +191,9 @@ class ClipJob:
             "occluders": list(self.occluders),
             "options": self.options.hashed(),
         }
+        if self.speakers:  # left out without a cast, so that jobs planned without one keep their hashes
+            identity["speakers"] = [speaker.hashed() for speaker in self.speakers]
+            identity["active_speaker"] = self.active_speaker
         canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -156,6 +213,8 @@ class ClipJob:
             face=self.face,
             occluders=self.occluders,
             options=self.options,
+            speakers=tuple(speaker.render_speaker() for speaker in self.speakers),
+            active_speaker=self.active_speaker,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 Its note says first what the clip is ("AI-modified: lower face", the disclosure every render carries), then gives
 the figures an editor checks before accepting a render: the share of frames where the chosen face
 was found (face coverage), the share of those with an open mouth (LipLeak, high when the mouth moves during silence
-or never closes), and the frames passed through unchanged. Standard library only: the Resolve bridge uses it too.
+or never closes), and the frames passed through unchanged. In a shot rendered by its cast it names who was synced,
+with each face's match distance, and the characters left out. Standard library only: the Resolve bridge uses it too.
 """
 
 from collections.abc import Mapping
@@ -26,12 +27,18 @@ def qc_figures(qc: Mapping[str, Any]) -> dict[str, Any]:
         value = qc.get(key)
         return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
-    return {
+    figures = {
         "frames": int(qc.get("frames", 0) or 0),
         "passed_through": int(qc.get("passed_through", 0) or 0),
         "face_coverage": number("face_coverage"),
         "open_mouth_share": number("open_mouth_share"),
     }
+    if qc.get("speakers"):
+        figures["speakers"] = list(qc["speakers"])
+        figures["cast_notes"] = list(qc.get("cast_notes", []))
+    if qc.get("unsure_turns"):
+        figures["unsure_turns"] = list(qc["unsure_turns"])
+    return figures
 
 
 def qc_note(qc: Mapping[str, Any]) -> str:
@@ -42,10 +49,36 @@ def qc_note(qc: Mapping[str, Any]) -> str:
     def percent(value: float | None) -> str:
         return "not measured" if value is None else f"{100 * value:.1f}%"
 
-    return (
-        f"{DISCLOSURE_LABEL}; face coverage {percent(figures['face_coverage'])}, "
-        f"open mouth {percent(figures['open_mouth_share'])}, "
+    note = (
+        f"face coverage {percent(figures['face_coverage'])}, open mouth {percent(figures['open_mouth_share'])}, "
         f"{figures['passed_through']} of {figures['frames']} frames passed through"
+    )
+    if "speakers" in figures:
+        note = f"{cast_note(figures['speakers'])}; {note}"
+    return "; ".join(
+        [DISCLOSURE_LABEL, note, *figures.get("cast_notes", []), *unsure_lines(figures.get("unsure_turns", []))]
+    )
+
+
+def unsure_lines(turns: list[Mapping[str, Any]]) -> list[str]:
+    """One line per stretch of original dialogue no face was sure to speak, which the render left untouched."""
+    return [
+        f"source frames {turn['range'][0]}-{turn['range'][1] - 1} left untouched: no face is sure to speak them "
+        f"(confidence {turn['confidence']:.2f})"
+        for turn in turns
+    ]
+
+
+def cast_note(speakers: list[Mapping[str, Any]]) -> str:
+    """Who a render synced, e.g. `"synced Anna (track 0, distance 0.312, DX es ANNA), Bob (track 1, ...)"`."""
+
+    def distance(value: Any) -> str:
+        return f"{value:.3f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "unknown"
+
+    return "synced " + ", ".join(
+        f"{speaker.get('character')} (track {speaker.get('track_id')}, distance {distance(speaker.get('distance'))}, "
+        f"{speaker.get('dub')})"
+        for speaker in speakers
     )
 
 

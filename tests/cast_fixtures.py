@@ -112,10 +112,10 @@ def compose_shot(
     )
 
 
-def write_dialogue_wav(path: Path, seconds: int) -> Path:
+def write_dialogue_wav(path: Path, seconds: float, frequency: float = 220) -> Path:
     """A dub line: a 16 kHz tone, enough for the planner to see dialogue under every clip."""
-    times = np.arange(seconds * 16_000) / 16_000
-    pcm = np.round(0.3 * np.sin(2 * np.pi * 220 * times) * 32767).astype("<i2")
+    times = np.arange(round(seconds * 16_000)) / 16_000
+    pcm = np.round(0.3 * np.sin(2 * np.pi * frequency * times) * 32767).astype("<i2")
     with wave.open(str(path), "wb") as stream:
         stream.setnchannels(1)
         stream.setsampwidth(2)
@@ -124,9 +124,15 @@ def write_dialogue_wav(path: Path, seconds: int) -> Path:
     return path
 
 
-def dubbing_timeline(path: Path, shots: dict[str, tuple[Path, int]], dub_wav: Path) -> Path:
+def dubbing_timeline(
+    path: Path,
+    shots: dict[str, tuple[Path, int]],
+    dub_wav: Path,
+    character_tracks: dict[str, list[tuple[Path, int, int]]] | None = None,
+) -> Path:
     """Write `path` (.otio): the shots back to back on "V1" (name -> (file, frames)), `dub_wav` under all of them on
-    "DX es"."""
+    "DX es", and an audio track per name of `character_tracks`, each with its lines `(wav, record frame, frames)`
+    (in record order) and gaps between them."""
     rate = float(RATE)
     picture = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
     total = 0
@@ -152,7 +158,28 @@ def dubbing_timeline(path: Path, shots: dict[str, tuple[Path, int]], dub_wav: Pa
             ),
         )
     )
+    tracks = [picture, dub]
+    for name, lines in (character_tracks or {}).items():
+        track = otio.schema.Track(name=name, kind=otio.schema.TrackKind.Audio)
+        at = 0
+        for wav, start, frames in lines:
+            if start > at:
+                track.append(otio.schema.Gap(source_range=_frames(0, start - at)))
+            track.append(
+                otio.schema.Clip(
+                    name=wav.stem,
+                    media_reference=otio.schema.ExternalReference(target_url=str(wav)),
+                    source_range=_frames(0, frames),
+                )
+            )
+            at = start + frames
+        tracks.append(track)
     timeline = otio.schema.Timeline(name="cast test", global_start_time=otio.opentime.RationalTime(0, rate))
-    timeline.tracks.extend([picture, dub])
+    timeline.tracks.extend(tracks)
     otio.adapters.write_to_file(timeline, str(path))
     return path
+
+
+def _frames(start: int, count: int) -> otio.opentime.TimeRange:
+    rate = float(RATE)
+    return otio.opentime.TimeRange(otio.opentime.RationalTime(start, rate), otio.opentime.RationalTime(count, rate))

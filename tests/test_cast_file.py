@@ -30,7 +30,7 @@ def sample_cast(folder: Path) -> Cast:
                     ReferenceFace(image=folder / "refs" / "anna.png"),
                 ),
             ),
-            Character(name='Bob "the Boss" Müller'),
+            Character(name='Bob "the Boss" Müller', consent="Release #12 (signed 2026-03-02), «Müller»"),
         ),
         match_distance=0.55,
     )
@@ -44,6 +44,7 @@ def test_a_cast_round_trips_with_paths_relative_to_its_file(tmp_path):
     text = path.read_text(encoding="utf-8")
     assert 'clip = "media/A001.mov"' in text and 'image = "refs/anna.png"' in text
     assert 'name = "Bob \\"the Boss\\" Müller"' in text
+    assert 'consent = "Release #12 (signed 2026-03-02), «Müller»"' in text
     assert read_cast(path) == cast
     with pytest.raises(OutputExistsError):
         write_cast(cast, path)
@@ -119,6 +120,20 @@ HOSTILE = {
         "image is not a usable path (too long, or holds a NUL character)",
     ),
     "too many characters": ("".join(f'[[character]]\nname = "C{i}"\n' for i in range(1001)), "has 1001 entries"),
+    "a consent that is a number": ('[[character]]\nname = "A"\nconsent = 42', "character 'A' consent is 42"),
+    "a blank consent": ('[[character]]\nname = "A"\nconsent = ""', "character 'A' consent is ''; give a non-empty"),
+    "a consent as a table": (
+        '[[character]]\nname = "A"\n[character.consent]\nfile = "release.pdf"',
+        "character 'A' consent is {'file': 'release.pdf'}; give a non-empty text",
+    ),
+    "a consent that hides text": (
+        '[[character]]\nname = "A"\nconsent = "release 12\\u202egpj.exe"',
+        "consent 'release 12\\u202egpj.exe' holds control or invisible characters",
+    ),
+    "a contract pasted as consent": (
+        f'[[character]]\nname = "A"\nconsent = "{"x" * 501}"',
+        "character 'A' consent is 501 characters long; at most 500 are allowed",
+    ),
     "a reference that is a string": (
         '[[character]]\nname = "A"\nreference = "anna.png"',
         "character 'A' reference is a str; write it as [[reference]] tables",

@@ -244,6 +244,23 @@ def test_an_unknown_dub_track_fails_with_the_audio_tracks_before_any_render(sess
     ]
 
 
+def test_render_with_a_cast_plans_through_it_and_names_a_characters_unknown_dub_track(
+    session, first_run, monkeypatch, capsys, tmp_path
+):
+    session.project(monkeypatch)
+    renders = session.engine.renders
+    cast = tmp_path / "cast.toml"
+    cast.write_text('[[character]]\nname = "Anna"\ndub_track = "DX es ANNA"\n')
+
+    assert main([*session.argv, "--cast", str(cast)]) == 1
+
+    error = capsys.readouterr().err
+    assert error.strip() == (
+        "Error: the timeline has no audio track named 'DX es ANNA'; audio tracks: 'Audio 1', 'DX es-419'"
+    )
+    assert session.engine.renders == renders
+
+
 def test_render_with_resolve_unreachable_fails_with_the_fix(session, monkeypatch, capsys):
     fake = three_clip_project(session.fixture, DURATIONS)
     use_fake_resolve(monkeypatch, fake.resolve, mode="external_off")

@@ -2,16 +2,19 @@
 as the note (also where Resolve's importer reads it), one frame at the clip's first source frame."""
 
 import dataclasses
+from pathlib import Path
 
 import opentimelineio as otio
 from otio_fixtures import RATE, copy_renderer, write_three_clip_timeline
 from queue_fixtures import in_process
 
+from keydub.core.render.request import RenderResult
 from keydub.plugin.qc_marker import qc_colour, qc_figures, qc_note
 from keydub.plugin.timeline.batch import render_timeline
 from keydub.plugin.timeline.otio_file import read_timeline
 from keydub.plugin.timeline.plan import PlanOptions
 from keydub.plugin.timeline.timecode import to_frames
+from keydub.plugin.worker.drain import render_qc
 
 
 OPTIONS = PlanOptions(dub_tracks=("DX es-419",), handles=2, render_options={"codec": "ffv1"})
@@ -85,3 +88,36 @@ def test_the_note_and_colour_follow_the_figures():
         "face_coverage": None,
         "open_mouth_share": None,
     }
+
+
+def test_the_note_names_who_was_synced_and_the_speech_left_untouched():
+    report = {
+        "face": {"coverage": 0.8},
+        "mouth": {"open_share": 0.25},
+        "active_speaker": {
+            "turns": [
+                {"range": [100, 140], "track_id": 0, "confidence": 0.71, "sure": True, "scores": {}},
+                {"range": [150, 170], "track_id": 1, "confidence": 0.31, "sure": False, "scores": {}},
+            ]
+        },
+    }
+    result = RenderResult(output=Path("x.mkv"), frame_count=80, passed_through=((150, "unsure"),), report=report)
+    qc = {
+        **render_qc(result),
+        "speakers": [
+            {"character": "Anna", "track_id": 0, "distance": 0.3152, "dub": "mixed dub"},
+            {"character": "Bob", "track_id": 1, "distance": None, "dub": "mixed dub"},
+        ],
+        "cast_notes": ["Cleo's dub on A4 speaks under the shot, but Cleo's face is not in it: not synced"],
+    }
+
+    assert qc["unsure_turns"] == [{"range": [150, 170], "confidence": 0.31}]
+    assert qc_note(qc) == (
+        "AI-modified: lower face; "
+        "synced Anna (track 0, distance 0.315, mixed dub), Bob (track 1, distance unknown, mixed dub); "
+        "face coverage 80.0%, open mouth 25.0%, 1 of 80 frames passed through; "
+        "Cleo's dub on A4 speaks under the shot, but Cleo's face is not in it: not synced; "
+        "source frames 150-169 left untouched: no face is sure to speak them (confidence 0.31)"
+    )
+    assert qc_figures(qc)["speakers"][1]["character"] == "Bob"
+    assert "unsure_turns" not in render_qc(dataclasses.replace(result, report={}))

@@ -16,6 +16,7 @@ from queue_fixtures import FunctionEngine, queued_jobs, subprocess_environment
 
 from keydub.core.compositing.crop_cache import SCRATCH_PREFIX
 from keydub.core.files import PartialFile
+from keydub.plugin.jobs import CastSpeaker
 from keydub.plugin.output_folder import OutputFolder
 from keydub.plugin.store import JobState, JobStore
 from keydub.plugin.worker.client import worker_command
@@ -300,6 +301,21 @@ def test_a_job_row_changed_by_hand_fails_with_one_line_and_is_never_rendered(tmp
     assert engine.requests == []
     with JobStore(folder.store_path, read_only=True) as store:
         assert store.get(job.job_id).state is JobState.FAILED and store.get(job.job_id).message == failed[0].error
+
+
+def test_a_speakers_stem_outside_the_audio_cache_is_refused(tmp_path):
+    # A stem counts in the hash by its samples' digest, not its path: the path is checked on its own.
+    folder = OutputFolder(tmp_path / "renders")
+    (job,) = queued_jobs(tmp_path, folder, count=1)
+    stem = CastSpeaker("Anna", 0, "d" * 64, audio_file=Path("/etc/passwd"), audio_sha256="a" * 64)
+    cast_job = dataclasses.replace(job, speakers=(stem,))
+    with JobStore(folder.store_path) as store:
+        store.submit(job.job_id, job.name, cast_job.content_hash(), cast_job.to_dict())
+    engine, events = FunctionEngine(), []
+    Drainer(folder, engine, events.append).run()
+    (failed,) = [event for event in events if isinstance(event, Failed)]
+    assert "the dub audio /etc/passwd is not a file of the folder's audio cache" in failed.error
+    assert engine.requests == []
 
 
 def test_a_job_whose_data_does_not_match_its_hash_is_refused(tmp_path):

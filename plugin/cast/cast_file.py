@@ -7,6 +7,7 @@ version = 1
 [[character]]
 name = "Anna"
 dub_track = "DX es ANNA"          # the audio track with this character's dub; leave it out for none
+consent = "release 2026-031, signed 2026-03-02"  # the consent reference for this person; leave it out for none
 
 [[character.reference]]           # a face clicked on a clip's frame
 clip = "media/A001.mov"           # relative to this file's folder
@@ -23,6 +24,7 @@ same-person distance). Everything else is refused, with one line that names the 
 hand-edited or hostile file never half-loads.
 """
 
+import hashlib
 import json
 import math
 import os
@@ -51,9 +53,11 @@ MAX_CHARACTERS = 1000
 MAX_REFERENCES = 100
 MAX_NAME_LENGTH = 100
 MAX_PATH_LENGTH = 4096
+# A consent reference is a contract number, a file name or a short sentence, not the contract itself.
+MAX_CONSENT_LENGTH = 500
 
 _TOP_KEYS = {"version", "recognition", "match_distance", "character"}
-_CHARACTER_KEYS = {"name", "dub_track", "reference"}
+_CHARACTER_KEYS = {"name", "dub_track", "consent", "reference"}
 _REFERENCE_KEYS = {"clip", "frame", "point", "image"}
 
 
@@ -101,16 +105,35 @@ class Character:
         name (`str`): how the editor calls them; unique in the cast (case-insensitive).
         dub_track (`str | None`): the audio track holding this character's dub; `None` for none (a mixed stem).
         references (`tuple[ReferenceFace, ...]`): faces that show who they are.
+        consent (`str`): a free-text reference to this person's consent to be re-animated (a release number, a
+            contract's file name); "" for none. Renders keep it in their usage record.
     """
 
     name: str
     dub_track: str | None = None
     references: tuple[ReferenceFace, ...] = ()
+    consent: str = ""
+
+    def digest(self) -> str:
+        """SHA-256 of what decides this character's renders besides the shot: its reference faces (each picture's
+        size and modification time too, so a replaced picture counts) and its dub track. The name and consent are
+        left out: renaming a character is no reason to render its shots again."""
+        references = []
+        for reference in self.references:
+            data = reference.to_dict()
+            if reference.image is not None and reference.image.is_file():
+                info = reference.image.stat()
+                data["file"] = [info.st_size, info.st_mtime_ns]
+            references.append(data)
+        canonical = json.dumps({"references": references, "dub_track": self.dub_track}, sort_keys=True)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
     def to_dict(self, base_dir: Path | None = None) -> dict[str, Any]:
         data: dict[str, Any] = {"name": self.name}
         if self.dub_track is not None:
             data["dub_track"] = self.dub_track
+        if self.consent:
+            data["consent"] = self.consent
         data["reference"] = [reference.to_dict(base_dir) for reference in self.references]
         return data
 
@@ -282,10 +305,14 @@ class _CastReader:
         dub_track = table.get("dub_track")
         if dub_track is not None:
             dub_track = self.text(dub_track, f"{place} dub_track", MAX_NAME_LENGTH * 2)
+        consent = table.get("consent")
+        if consent is not None:
+            consent = self.text(consent, f"{place} consent", MAX_CONSENT_LENGTH)
         references = self.array(table.get("reference", []), f"{place} reference", MAX_REFERENCES)
         return Character(
             name=name,
             dub_track=dub_track,
+            consent=consent or "",
             references=tuple(
                 self.reference(item, f"{place} reference #{index + 1}") for index, item in enumerate(references)
             ),

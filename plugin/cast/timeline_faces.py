@@ -29,7 +29,7 @@ from keydub.core.faces import (
 )
 from keydub.core.media import probe
 from keydub.core.progress import ProgressCallback, Stage, Unit, report
-from keydub.plugin.timeline.plan import PlanOptions, plan_timeline
+from keydub.plugin.timeline.plan import PlannedClip, PlanOptions, plan_timeline
 from keydub.plugin.timeline.timecode import format_timecode
 
 
@@ -53,6 +53,20 @@ class DialogueClip:
     end: int
     record_start: int
     rate: Fraction
+
+    @classmethod
+    def of(cls, planned: PlannedClip, rate: Fraction) -> "DialogueClip":
+        """The dialogue clip of a planned clip with a job: its own frames, handles left out."""
+        start = planned.job.start_frame + planned.head
+        return cls(
+            clip_id=planned.clip_id,
+            name=planned.name,
+            video=Path(planned.job.source.path),
+            start=start,
+            end=start + planned.duration,
+            record_start=planned.record_start,
+            rate=rate,
+        )
 
     def record_timecode(self) -> str:
         return format_timecode(self.record_start, self.rate)
@@ -136,19 +150,8 @@ def dialogue_clips(
     for planned in plan.clips:
         if planned.job is None:
             skipped.append(f"{planned.name}: {planned.skip_reason}")
-            continue
-        start = planned.job.start_frame + planned.head
-        clips.append(
-            DialogueClip(
-                clip_id=planned.clip_id,
-                name=planned.name,
-                video=Path(planned.job.source.path),
-                start=start,
-                end=start + planned.duration,
-                record_start=planned.record_start,
-                rate=plan.rate,
-            )
-        )
+        else:
+            clips.append(DialogueClip.of(planned, plan.rate))
     return clips, skipped
 
 

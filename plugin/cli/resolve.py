@@ -8,7 +8,7 @@ from keydub.plugin.cli._numbers import frame_count
 from keydub.plugin.cli._output import ProgressBar, add_output_flags, print_json
 from keydub.plugin.cli._preflight import CommandPaths
 from keydub.plugin.cli._render_options import add_consent_flags, add_option_flags, options_from_args
-from keydub.plugin.cli.timeline import add_executor_arguments, add_track_arguments
+from keydub.plugin.cli.timeline import add_cast_argument, add_executor_arguments, add_track_arguments, cast_from_args
 from keydub.plugin.resolve import STRATEGIES, apply, probe, render_and_apply, snapshot
 from keydub.plugin.resolve.install import install_launcher
 from keydub.plugin.store import JobState
@@ -21,6 +21,7 @@ EXAMPLES = """examples:
   keydub resolve snapshot -o episode101.otio
   keydub resolve render --dub-track "DX es-419"
   keydub resolve render --dub-track "DX es-419" --timeline "Episode 101" --as takes --out-dir /renders/ep101
+  keydub resolve render --dub-track "DX es-419" --cast cast.toml
   keydub resolve apply /farm/ep101/episode101.keydub.otio --as duplicate
   keydub resolve install-scripts --dry-run
 
@@ -64,6 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "only what changed), then apply the renders.",
     )
     add_track_arguments(render)
+    add_cast_argument(render)
     render.add_argument("--timeline", metavar="NAME", help="the timeline (default: the current one)")
     _add_strategy(render)
     render.add_argument(
@@ -174,6 +176,7 @@ def snapshot_paths(args: argparse.Namespace) -> CommandPaths:
 def render_paths(args: argparse.Namespace) -> CommandPaths:
     return CommandPaths(
         outputs={"-o": args.output, "--out-dir": args.out_dir},
+        inputs={"--cast": args.cast},
         folders=("--out-dir",),
         overwrite=args.overwrite,
         is_device_local=executor_entry(args.executor).runs_locally,
@@ -195,6 +198,7 @@ def run_render(args: argparse.Namespace) -> int:
         only=tuple(args.only),
         render_options=options_from_args(args),
         require_consent=args.require_consent,
+        cast=cast_from_args(args),
     )
     out_dir = args.out_dir.absolute() if args.out_dir is not None else None
     entry = executor_entry(args.executor)

@@ -3,6 +3,7 @@
 import argparse
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from keydub.core.errors import TimelineError
 from keydub.plugin.cli._numbers import finite_number, frame_count, sample_rate
@@ -12,6 +13,8 @@ from keydub.plugin.cli._render_options import add_consent_flags, add_option_flag
 from keydub.plugin.cluster.command_line import path_mapping_type
 from keydub.plugin.cluster.estimate import DEFAULT_THROUGHPUT_S_PER_S, estimate_cost, format_duration
 from keydub.plugin.cluster.path_map import PathMap
+from keydub.plugin.jobs import AudioPiece
+from keydub.plugin.qc_marker import cast_note, unsure_lines
 from keydub.plugin.store import JobState
 from keydub.plugin.timeline.batch import ClipOutcome, OutputFolder, TimelineRun, render_timeline
 from keydub.plugin.timeline.executors import EXECUTORS, executor_entry
@@ -19,6 +22,9 @@ from keydub.plugin.timeline.formats import FORMATS
 from keydub.plugin.timeline.plan import DEFAULT_HANDLES, MODEL_SAMPLE_RATE, PlanOptions
 from keydub.plugin.timeline.timecode import exact_rate, format_rate
 
+
+if TYPE_CHECKING:
+    from keydub.plugin.cast.cast_file import Cast
 
 # A render faster than a millisecond of GPU per second of output is a typo.
 _throughput = finite_number(0.001, 1000)
@@ -35,6 +41,7 @@ EXAMPLES = """examples:
   keydub timeline episode101.otio --dub-track "DX es-419" --worker
   keydub timeline episode101.otio --dub-lang es-419 --executor ray --address auto --path-map /Volumes/SAN=/mnt/san
   keydub timeline episode101.otio --dub-track "DX es-419" --dry-run --throughput 0.8
+  keydub timeline episode101.otio --dub-track "DX es-419" --cast cast.toml --out-dir renders/
 
 Timelines are read from OpenTimelineIO (.otio), FCP 7 XML (.xml), FCPXML (.fcpxml), CMX 3600 EDL (.edl)
 and AAF (.aaf); all but .otio need pip install "keydub[formats]". Tracks are named by their name or by
@@ -91,6 +98,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "repeat for several folders (the same rules as the farm's --path-map)",
     )
     add_track_arguments(parser)
+    add_cast_argument(parser)
     parser.add_argument(
         "--handles",
         type=frame_count,
@@ -155,6 +163,25 @@ def add_track_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_cast_argument(parser: argparse.ArgumentParser) -> None:
+    """`--cast FILE`: lip-sync each shot's characters, each to its own dub track or the mixed dub."""
+    parser.add_argument(
+        "--cast",
+        type=Path,
+        metavar="CAST.toml",
+        help="sync only the characters of this cast file in each shot (write one with `keydub cast suggest`): "
+        "each to its own dub track, or to the dub (--dub-track) where it speaks in the original; other faces "
+        "are left untouched (see docs/guides/cast.md)",
+    )
+
+
+def cast_from_args(args: argparse.Namespace) -> "Cast | None":
+    """The cast `--cast` names, read and checked; `None` without the flag."""
+    from keydub.plugin.cast.cast_file import read_cast
+
+    return read_cast(args.cast) if args.cast is not None else None
+
+
 def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
     """`--executor NAME` (`--worker` for `--executor worker`) and every executor's own options, as each command
     that renders a batch takes them."""
@@ -182,7 +209,7 @@ def timeline_paths(args: argparse.Namespace) -> CommandPaths:
     # A dry run writes nothing, so an existing -o is no reason to refuse it.
     return CommandPaths(
         outputs={"-o": args.output, "--out-dir": args.out_dir},
-        inputs={"timeline": args.timeline},
+        inputs={"timeline": args.timeline, "--cast": args.cast},
         folders=("--out-dir",),
         overwrite=args.overwrite or args.dry_run,
         is_device_local=executor_entry(args.executor).runs_locally,
@@ -200,6 +227,7 @@ def run(args: argparse.Namespace) -> int:
         render_options=options_from_args(args),
         require_consent=args.require_consent,
         relink=PathMap(tuple(args.relink)),
+        cast=cast_from_args(args),
     )
     timeline = args.timeline.absolute()
     out_dir = args.out_dir if args.out_dir is not None else timeline.with_name(f"{timeline.stem}_keydub")
@@ -264,12 +292,13 @@ def format_summary(result: TimelineRun, throughput: float = float(DEFAULT_THROUG
             )
         )
         job = jobs[outcome.clip_id]
+        pieces[len(rows) - 1] = cast_lines(outcome.qc)
         if result.is_dry_run and job is not None:
-            pieces[len(rows) - 1] = [
-                f"audio {piece.label}: {float(piece.duration):.3f} s from "
-                f"{float(piece.file_start):.3f} s of {piece.path.name}, "
-                f"at +{float(piece.offset):.3f} s"
-                for piece in job.audio_pieces
+            pieces[len(rows) - 1] += [_piece_line("audio", piece) for piece in job.audio_pieces]
+            pieces[len(rows) - 1] += [
+                _piece_line(f"{speaker.character}'s stem", piece)
+                for speaker in job.speakers
+                for piece in speaker.audio_pieces
             ]
     widths = [max(len(row[column]) for row in rows) for column in range(5)]
     for index, row in enumerate(rows):
@@ -293,6 +322,20 @@ def format_summary(result: TimelineRun, throughput: float = float(DEFAULT_THROUG
     if result.output_timeline is not None:
         lines.append(f"Wrote {result.output_timeline}")
     return "\n".join(lines)
+
+
+def _piece_line(what: str, piece: AudioPiece) -> str:
+    return (
+        f"{what} {piece.label}: {float(piece.duration):.3f} s from {float(piece.file_start):.3f} s of "
+        f"{piece.path.name}, at +{float(piece.offset):.3f} s"
+    )
+
+
+def cast_lines(qc: dict) -> list[str]:
+    """A clip's cast lines under its row: who is synced, with the match distances, who is left out, and the
+    stretches of speech no face was sure to speak."""
+    synced = [cast_note(qc["speakers"]), *qc.get("cast_notes", [])] if qc.get("speakers") else []
+    return synced + unsure_lines(qc.get("unsure_turns", []))
 
 
 def estimate_lines(run: TimelineRun, throughput: float) -> list[str]:

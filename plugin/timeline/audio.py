@@ -206,3 +206,13 @@ def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> Path:
             "choose an output folder you can write to"
         ) from error
     return path
+
+
+def cached_wav(folder: Path, samples: np.ndarray, sample_rate: int, write: bool = True) -> tuple[Path, str]:
+    """`(<folder>/<digest>.wav, digest)`: audio a render reads, named after its content so that equal audio is
+    written once; written when missing unless `write` is false (a dry run only names it)."""
+    digest = audio_digest(samples, sample_rate)
+    path = folder / f"{digest}.wav"
+    if write and not path.is_file():
+        write_wav(path, samples, sample_rate)
+    return path, digest

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
     import opentimelineio as otio
 
+    from keydub.plugin.cast.timeline_faces import FaceAnalyser
+
 logger = logging.getLogger(__name__)
 
 
@@ -143,6 +145,7 @@ def render_timeline(
     cancel: CancelToken | None = None,
     sequence: str | None = None,
     edl_rate: "Fraction | None" = None,
+    face_analyser: "FaceAnalyser | None" = None,
 ) -> TimelineRun:
     """Render every dialogue clip of a dubbing timeline and write a new timeline with the results.
 
@@ -167,6 +170,8 @@ def render_timeline(
             and, like every clip not rendered yet, stays pending for the next run.
         sequence (`str | None`): the timeline to take from a file that holds several.
         edl_rate (`Fraction | None`): the frame rate of an EDL's timecodes (default: 24 fps).
+        face_analyser (`FaceAnalyser | None`): finds and recognises the faces for `options.cast`; defaults to one
+            with the render's landmark backend, the cast's recognition backend and the analysis cache.
 
     Returns:
         `TimelineRun`: the plan, one outcome per clip, and the written timeline.
@@ -213,6 +218,8 @@ def render_timeline(
         options=options,
         write_audio=not dry_run,
     )
+    if options is not None and options.cast is not None:
+        plan = _cast_plan(plan, timeline, options, folder, base_dir, face_analyser, dry_run, progress, cancel)
     track_name, _ = output_track_name(timeline, plan.dub_label)
     if output_path is not None:
         check_output_tracks(output_path, len({clip.track_index for clip in plan.clips if clip.job is not None}))
@@ -245,6 +252,10 @@ def render_timeline(
         if outcome.state is JobState.DONE
     ]
     result_timeline = timeline_with_results(timeline, plan, rendered)
+    if options is not None and options.cast is not None:
+        from keydub.plugin.cast.metadata import timeline_with_cast
+
+        result_timeline = timeline_with_cast(result_timeline, options.cast)
     if output_path is not None:
         write_timeline(result_timeline, output_path, overwrite=overwrite)
     return TimelineRun(
@@ -253,6 +264,40 @@ def render_timeline(
         output_timeline=output_path,
         track_name=track_name,
         timeline=result_timeline,
+    )
+
+
+def _cast_plan(
+    plan: TimelinePlan,
+    timeline: "otio.schema.Timeline",
+    options: PlanOptions,
+    folder: OutputFolder,
+    base_dir: Path | None,
+    analyser: "FaceAnalyser | None",
+    dry_run: bool,
+    progress: ProgressCallback | None,
+    cancel: CancelToken | None,
+) -> TimelinePlan:
+    """The plan with each clip's cast (`keydub.plugin.timeline.cast`); the face models load only when asked."""
+    from keydub.core.analysis import AnalysisCache
+    from keydub.plugin.cast.timeline_faces import FaceAnalyser
+    from keydub.plugin.timeline.cast import cast_plan
+
+    cast = options.cast
+    assert cast is not None
+    if analyser is None:
+        analyser = FaceAnalyser(options.render_options.landmark_backend, cast.recognition, cache=AnalysisCache())
+    return cast_plan(
+        plan,
+        timeline,
+        cast,
+        analyser,
+        base_dir=Path(base_dir or Path.cwd()).absolute(),
+        audio_cache=folder.audio_cache,
+        options=options,
+        write_audio=not dry_run,
+        progress=progress,
+        cancel=cancel,
     )
 
 
@@ -477,7 +522,8 @@ def _outcome(
         frames=job.frame_count if job else 0,
         output=output,
         message=message,
-        qc=qc or {},
+        # Who the render syncs is the plan's (the same for every render with this hash), not the render's report.
+        qc={**(qc or {}), **planned.cast_qc()},
     )
 
 

@@ -8,6 +8,7 @@ all of it, assembled into one buffer and (unless planning a dry run) cached as a
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import opentimelineio as otio
@@ -22,11 +23,10 @@ from keydub.plugin.jobs import AudioPiece, ClipJob, SourceFile
 from keydub.plugin.timeline.audio import (
     DubTrackIndex,
     assemble_audio,
-    audio_digest,
+    cached_wav,
     is_silent,
     pieces_under,
     sample_index,
-    write_wav,
 )
 from keydub.plugin.timeline.clips import (
     ClipSettings,
@@ -49,8 +49,13 @@ from keydub.plugin.timeline.tracks import (
 )
 
 
+if TYPE_CHECKING:  # the cast package plans with this module
+    from keydub.plugin.cast.cast_file import Cast
+
 # Editors' usual handle length: half a second at 24 fps, enough to trim or add a short dissolve after the render.
 DEFAULT_HANDLES = 12
+# How QC names the dub of a character without its own dub track.
+MIXED_DUB = "mixed dub"
 # Listing every path problem of a 2000-clip timeline helps nobody; the first few show the pattern.
 _MAX_LISTED_PROBLEMS = 10
 
@@ -72,6 +77,8 @@ class PlanOptions:
         relink (`PathMap`): the editor's media folders as this machine mounts them (`--relink FROM=TO`).
         require_consent (`bool`): refuse the batch, before any render, when a face to regenerate has no consent
             reference (`--require-consent`).
+        cast (`Cast | None`): the characters to lip-sync in each shot, each with its own dub track or the mixed dub
+            (`--cast cast.toml`, see `keydub.plugin.timeline.cast`); `None` for one face per clip.
     """
 
     picture_tracks: tuple[str, ...] = ()
@@ -83,6 +90,7 @@ class PlanOptions:
     render_options: RenderOptions = field(default_factory=RenderOptions)
     relink: PathMap = field(default_factory=PathMap)
     require_consent: bool = False
+    cast: "Cast | None" = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.render_options, RenderOptions):
@@ -113,6 +121,8 @@ class PlannedClip:
         head (`int`), tail (`int`): handle frames granted before and after.
         job (`ClipJob | None`): the render job; `None` when the clip is skipped.
         skip_reason (`str | None`): why the clip is left alone.
+        cast_notes (`tuple[str, ...]`): what a render by the cast leaves out of the shot, one line each (a
+            character whose dub speaks under it but whose face is not in it; one that is silent there).
     """
 
     clip_id: str
@@ -127,6 +137,25 @@ class PlannedClip:
     tail: int = 0
     job: ClipJob | None = None
     skip_reason: str | None = None
+    cast_notes: tuple[str, ...] = ()
+
+    def cast_qc(self) -> dict[str, Any]:
+        """Who the clip's render syncs, with the match distances, and what it leaves out, for its QC record and
+        marker (empty for a clip rendered without a cast)."""
+        if self.job is None or not self.job.speakers:
+            return {}
+        return {
+            "speakers": [
+                {
+                    "character": speaker.character,
+                    "track_id": speaker.track_id,
+                    "distance": None if speaker.distance is None else round(speaker.distance, 4),
+                    "dub": speaker.dub_track or MIXED_DUB,
+                }
+                for speaker in self.job.speakers
+            ],
+            "cast_notes": list(self.cast_notes),
+        }
 
 
 @dataclass(frozen=True)
@@ -384,10 +413,7 @@ def _plan_clip(
 
     # 5. The audio file the render reads, named after its content so that equal audio is written once.
     sample_rate = context.options.sample_rate
-    digest = audio_digest(samples, sample_rate)
-    audio_file = context.audio_cache / f"{digest}.wav"
-    if context.write_audio and not audio_file.is_file():
-        write_wav(audio_file, samples, sample_rate)
+    audio_file, digest = cached_wav(context.audio_cache, samples, sample_rate, context.write_audio)
 
     # 6. The job.
     start_frame = source_start - head - media_origin
@@ -479,7 +505,7 @@ def _dub_audio(
 ) -> tuple[list[AudioPiece], np.ndarray]:
     """The audio pieces under the clip and its handles, and the assembled samples."""
     rate = context.rate
-    window_duration = Fraction(entry.head + entry.duration + entry.tail) / rate
+    window_start, window_duration = dub_window(entry, rate, context.origin)
     override = settings.audio
     if override is not None and override.file is not None:
         if not override.file.is_file():
@@ -504,7 +530,6 @@ def _dub_audio(
         if override is not None:
             tracks = select_dub_tracks(context.timeline, override.tracks, override.language)
         label = " + ".join(ref.label for ref in tracks)
-        window_start = Fraction(entry.record_start - context.origin - entry.head) / rate
         pieces = pieces_under(
             [context.dub_index(ref) for ref in tracks],
             window_start,
@@ -516,8 +541,20 @@ def _dub_audio(
     record_to = record_from + Fraction(entry.duration) / rate
     if not any(piece.offset < record_to and piece.offset + piece.duration > record_from for piece in pieces):
         raise _SkipClip(f"no dialogue under the clip on {label}")
-    sample_rate = context.options.sample_rate
-    samples = assemble_audio(pieces, window_duration, sample_rate)
-    if is_silent(samples[sample_index(record_from, sample_rate) : sample_index(record_to, sample_rate)]):
+    samples = assemble_audio(pieces, window_duration, context.options.sample_rate)
+    if not speaks_under(entry, samples, rate, context.options.sample_rate):
         raise _SkipClip(f"the dub audio under the clip on {label} is silent")
     return pieces, samples
+
+
+def dub_window(entry: PlannedClip, rate: Fraction, origin: int) -> tuple[Fraction, Fraction]:
+    """`(start, duration)` in seconds of the clip and its handles on the timeline's audio clock."""
+    start = Fraction(entry.record_start - origin - entry.head) / rate
+    return start, Fraction(entry.head + entry.duration + entry.tail) / rate
+
+
+def speaks_under(entry: PlannedClip, samples: np.ndarray, rate: Fraction, sample_rate: int) -> bool:
+    """Whether the audio of a clip's window (`dub_window`) holds dialogue under the clip itself, handles left out."""
+    record_from = Fraction(entry.head) / rate
+    record_to = record_from + Fraction(entry.duration) / rate
+    return not is_silent(samples[sample_index(record_from, sample_rate) : sample_index(record_to, sample_rate)])

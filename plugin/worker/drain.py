@@ -324,9 +324,10 @@ class Drainer:
 
 
 def render_qc(result: RenderResult) -> dict[str, Any]:
-    """The figures of a render worth keeping with the clip: counts, the report's scalar values, the QC
-    marker's face coverage and open-mouth share (`keydub.plugin.qc_marker`), and its Content Credentials' manifest id
-    (`None` when it was rendered with provenance off)."""
+    """The figures of a render worth keeping with the clip: counts, the report's scalar values, the QC marker's
+    face coverage and open-mouth share (`keydub.plugin.qc_marker`), its Content Credentials' manifest id (`None` when
+    it was rendered with provenance off), and, with the active speaker, the stretches of speech left untouched
+    because no face was sure to speak them."""
     # The report's `output` is where the render was staged: a temporary name that differs from one renderer to the
     # next (its staging folder), gone once the render is placed; the finished file is recorded with the job.
     scalars = {
@@ -336,7 +337,7 @@ def render_qc(result: RenderResult) -> dict[str, Any]:
     }
     face, mouth = result.report.get("face") or {}, result.report.get("mouth") or {}
     provenance = result.report.get("provenance") or {}
-    return {
+    qc = {
         "frames": result.frame_count,
         "passed_through": len(result.passed_through),
         **scalars,
@@ -344,6 +345,12 @@ def render_qc(result: RenderResult) -> dict[str, Any]:
         "open_mouth_share": mouth.get("open_share"),
         "manifest_id": provenance.get("manifest_id"),
     }
+    turns = (result.report.get("active_speaker") or {}).get("turns", [])
+    if turns:  # the stretches of the original dialogue no face was sure to speak were left untouched
+        qc["unsure_turns"] = [
+            {"range": turn["range"], "confidence": turn["confidence"]} for turn in turns if not turn["sure"]
+        ]
+    return qc
 
 
 def _place(staged: Path, final: Path) -> None:

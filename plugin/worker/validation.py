@@ -2,8 +2,9 @@
 
 The store is a file that any process (or person) can write; a renderer trusts none of it. A claimed row must
 hold exactly the fields of `ClipJob.to_dict()` (`ClipJob.from_dict` checks them), with values of the right kind,
-the hash the row claims, an absolute source path, and dub audio inside the output folder's audio cache. The output
-path is never read from the store: it is the folder plus the job's sanitised, content-named file name.
+the hash the row claims, an absolute source path, and dub audio (each speaker's stem too) inside the output folder's
+audio cache. The output path is never read from the store: it is the folder plus the job's sanitised,
+content-named file name.
 """
 
 from typing import Any
@@ -39,12 +40,14 @@ def validated_job(record: JobRecord, folder: OutputFolder) -> ClipJob:
         raise InvalidJobError(f"{where}: its data does not match its hash (changed by hand?); submit it again")
     if not job.source.path.is_absolute():
         raise InvalidJobError(f"{where}: the source {job.source.path} is not an absolute path; submit it again")
-    audio = job.audio_file.resolve()
-    if audio.parent != folder.audio_cache.resolve() or not audio.is_file():
-        raise InvalidJobError(
-            f"{where}: the dub audio {job.audio_file} is not a file of the folder's audio cache "
-            f"{folder.audio_cache}; plan the batch again (keydub timeline) to write it"
-        )
+    stems = [speaker.audio_file for speaker in job.speakers if speaker.audio_file is not None]
+    for path in (job.audio_file, *stems):
+        audio = path.resolve()
+        if audio.parent != folder.audio_cache.resolve() or not audio.is_file():
+            raise InvalidJobError(
+                f"{where}: the dub audio {path} is not a file of the folder's audio cache "
+                f"{folder.audio_cache}; plan the batch again (keydub timeline) to write it"
+            )
     return job
 
 
