@@ -355,6 +355,15 @@ class PanelController(EventSource):
     def is_single_clip(self) -> bool:
         return self.opened is not None and self.opened.source.video is not None
 
+    def plan_options(self) -> PlanOptions:
+        """How the opened folder's timeline is planned (its dub tracks, handles and render options)."""
+        assert self.opened is not None
+        return _plan_options(self.opened, ())
+
+    def session_store(self) -> SessionStore:
+        """The opened folder's panel files."""
+        return self._store()
+
     def session(self, clip_id: str) -> ClipSession:
         try:
             return self._sessions[clip_id]

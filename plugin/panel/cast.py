@@ -1,0 +1,360 @@
+"""The panel's cast: characters named and given dub tracks, reference faces clicked on clips, and who is who in
+every clip, without Qt.
+
+A `CastEditor` holds the cast of the opened folder and each shot's overrides, and keeps both in the folder's panel
+files (`SessionStore.save_cast`) after every change. Matching every clip takes the faces' embeddings, which may
+need a landmark and a recognition pass: `matching()` gathers what that takes into a `CastMatching` whose `run` is
+safe on any thread, and `apply(matches)` takes its answer back on the UI thread.
+
+A face's label is its match (`keydub.plugin.cast.match_cast`) with the shot's override over it: an override wins
+over the matching, and a face matched to a character that an override gives to another face of the shot loses the
+name and is flagged as a conflict. A match whose distance is close to the match distance is flagged as unsure:
+on the shared test media one person's faces lie under 0.45 and two people's over 0.65 with dlib (threshold 0.6),
+so a match above `LOW_CONFIDENCE_SHARE` of the threshold (0.51) is where a wrong name is most likely.
+"""
+
+import os
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import opentimelineio as otio
+
+from keydub.core.analysis import AnalysisCache
+from keydub.core.cancel import CancelToken
+from keydub.core.errors import InvalidParameterError
+from keydub.core.progress import ProgressCallback
+from keydub.plugin.cast import (
+    Cast,
+    Character,
+    FaceAnalyser,
+    FaceMatch,
+    ReferenceFace,
+    ShotCast,
+    dialogue_clips,
+    match_cast,
+    read_cast,
+    reference_embeddings,
+    write_cast,
+)
+from keydub.plugin.cast.cast_file import MAX_CHARACTERS, MAX_NAME_LENGTH, MAX_REFERENCES
+from keydub.plugin.panel.controller import PanelController
+from keydub.plugin.panel.events import CastChanged, CastMatched, ClipsChanged, EventSource
+from keydub.plugin.panel.session import ShotOverrides
+from keydub.plugin.timeline.plan import PlanOptions
+from keydub.plugin.timeline.tracks import tracks_of_kind
+
+
+LOW_CONFIDENCE_SHARE = 0.85
+
+
+@dataclass(frozen=True)
+class CastLabel:
+    """Who one face of a shot is, as its box on the viewer names it.
+
+    Args:
+        track_id (`int`): the face track.
+        character (`str | None`): the character it is; `None` for nobody.
+        distance (`float | None`): the distance to `nearest`'s nearest reference (`None`: not embedded, or no
+            reference yet).
+        nearest (`str | None`): the nearest character, matched or not.
+        conflict (`bool`): another face of the shot is this character, closer or by an override.
+        low_confidence (`bool`): matched, but close to the match distance.
+        overridden (`bool`): the editor set who this face is in this shot.
+    """
+
+    track_id: int
+    character: str | None
+    distance: float | None
+    nearest: str | None
+    conflict: bool = False
+    low_confidence: bool = False
+    overridden: bool = False
+
+    @property
+    def is_flagged(self) -> bool:
+        """Whether the editor should look at this face: an unsure match or a conflict."""
+        return self.conflict or self.low_confidence
+
+    def text(self) -> str:
+        """E.g. `"Anna 0.32"`, `"Anna? 0.55"`, `"Anna (set)"`, `"nobody (set)"`, `"face 2: Anna twice"`."""
+        distance = "" if self.distance is None else f" {self.distance:.2f}"
+        if self.overridden:
+            return f"{self.character or 'nobody'} (set)"
+        if self.conflict:
+            return f"face {self.track_id}: {self.nearest} twice"
+        if self.character is not None:
+            return f"{self.character}{'?' if self.low_confidence else ''}{distance}"
+        return f"face {self.track_id}"
+
+
+@dataclass(frozen=True)
+class CastMatches:
+    """Every clip matched against one cast.
+
+    Args:
+        cast (`Cast`): the cast matched.
+        shots (`dict[str, ShotCast]`): each clip's matches, by clip id.
+        match_distance (`float`): the distance under which a face is a character.
+        seconds (`float`): how long the matching took (analyses computed on the way included).
+    """
+
+    cast: Cast
+    shots: dict[str, ShotCast]
+    match_distance: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class CastMatching:
+    """What matching every clip of the folder takes, gathered on the UI thread to `run` on a worker thread.
+
+    Args:
+        cast (`Cast`): the cast to match.
+        timeline (`otio.schema.Timeline`): the opened timeline (replaced, never changed, by an edit).
+        base_dir (`Path`), options (`PlanOptions`): as `dialogue_clips` takes them.
+        analyser (`FaceAnalyser`): tracks and embeds the clips' faces through the analysis cache; used by one
+            thread at a time.
+    """
+
+    cast: Cast
+    timeline: otio.schema.Timeline
+    base_dir: Path
+    options: PlanOptions
+    analyser: FaceAnalyser
+
+    def run(self, progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> CastMatches:
+        """Embed the references, take every clip's faces (analysed where no analysis is cached) and match them.
+
+        Raises:
+            `NoFaceFoundError`: a reference shows no face (naming the character and the reference).
+            `KeydubError`: a clip's media cannot be read, or the analysis was cancelled.
+        """
+        started = time.perf_counter()
+        references = reference_embeddings(self.cast, self.analyser)
+        clips, skipped = dialogue_clips(self.timeline, self.base_dir, self.options)
+        faces = self.analyser.timeline_faces(clips, skipped, progress=progress, cancel=cancel)
+        shots = match_cast(faces, references, self.cast.match_distance)
+        return CastMatches(
+            cast=self.cast,
+            shots={shot.clip.clip_id: shot for shot in shots},
+            match_distance=self.cast.match_distance or faces.same_person_distance,
+            seconds=time.perf_counter() - started,
+        )
+
+
+class CastEditor(EventSource):
+    """The cast of the folder the panel's controller has open, its shots' overrides, and who is who in each clip.
+
+    Emits `CastChanged` after every change to the cast or an override (the clips are then to be matched again) and
+    `CastMatched` when the labels changed. A folder opened in the controller brings its own stored cast.
+
+    Args:
+        controller (`PanelController`): the panel's controller (the folder, its clips, their timeline).
+        analyser_factory (`Callable[[str], FaceAnalyser] | None`): makes the face analyser for a landmark backend's
+            name; defaults to one over the Keydub analysis cache, the one the face picker and renders read.
+    """
+
+    def __init__(self, controller: PanelController, analyser_factory=None) -> None:
+        super().__init__()
+        self.controller = controller
+        self._analyser_factory = analyser_factory or _default_analyser
+        self._analysers: dict[str, FaceAnalyser] = {}
+        self.cast = Cast()
+        self.overrides: ShotOverrides = {}
+        self.matches: CastMatches | None = None
+        controller.register_event_callback(ClipsChanged, self._on_controller_clips_changed)
+        self._on_controller_clips_changed(ClipsChanged())
+
+    # Reading ------------------------------------------------------------------------------------------------
+    @property
+    def names(self) -> list[str]:
+        return [character.name for character in self.cast.characters]
+
+    def character(self, name: str) -> Character:
+        return self.cast.character(name)
+
+    def colour_index(self, name: str) -> int:
+        """The character's place in the cast, which picks its colour."""
+        return self.names.index(self.cast.character(name).name)
+
+    def dub_track_choices(self) -> list[str]:
+        """The audio tracks of the opened timeline, then any other dub track a character names (from a cast.toml)."""
+        opened = self.controller.opened
+        tracks = [] if opened is None else tracks_of_kind(opened.timeline, otio.schema.TrackKind.Audio)
+        choices = [track.label for track in tracks]
+        named = [c.dub_track for c in self.cast.characters if c.dub_track is not None and c.dub_track not in choices]
+        return choices + list(dict.fromkeys(named))
+
+    def labels(self, clip_id: str | None) -> dict[int, CastLabel]:
+        """Who each face of the clip is, by track id (empty before the clip is matched)."""
+        shot = self.matches.shots.get(clip_id) if self.matches is not None and clip_id is not None else None
+        if shot is None:
+            return {}
+        overrides = self.overrides.get(clip_id, {})
+        threshold = self.matches.match_distance
+        labels = {face.track_id: _label(face, overrides, threshold) for face in shot.faces}
+        given = {(name, face.frames) for face in shot.faces if (name := overrides.get(face.track_id)) is not None}
+        for face in shot.faces:
+            label = labels[face.track_id]
+            if not label.overridden and label.character is not None and _is_given(label.character, face, given):
+                labels[face.track_id] = replace(label, character=None, conflict=True, low_confidence=False)
+        return labels
+
+    # Changing -----------------------------------------------------------------------------------------------
+    def add_character(self, name: str | None = None) -> str:
+        """Add a character (named `"Character N"` without a name); returns its name."""
+        if len(self.cast.characters) >= MAX_CHARACTERS:
+            raise InvalidParameterError(f"a cast holds at most {MAX_CHARACTERS} characters")
+        if name is None:
+            number = len(self.cast.characters) + 1
+            while f"character {number}" in {n.casefold() for n in self.names}:
+                number += 1
+            name = f"Character {number}"
+        name = self._checked_name(name)
+        self._set_cast(replace(self.cast, characters=(*self.cast.characters, Character(name=name))))
+        return name
+
+    def rename_character(self, name: str, new_name: str) -> str:
+        """Rename a character (its overrides follow); returns the new name as stored."""
+        old = self.cast.character(name)
+        new_name = self._checked_name(new_name, old.name)
+        self.overrides = {
+            clip_id: {track_id: new_name if given == old.name else given for track_id, given in faces.items()}
+            for clip_id, faces in self.overrides.items()
+        }
+        self._replace_character(old, replace(old, name=new_name))
+        return new_name
+
+    def remove_character(self, name: str) -> None:
+        """Remove a character; the faces overridden to it go back to the matching."""
+        old = self.cast.character(name)
+        self.overrides = {
+            clip_id: {track_id: given for track_id, given in faces.items() if given != old.name}
+            for clip_id, faces in self.overrides.items()
+        }
+        self._set_cast(replace(self.cast, characters=tuple(c for c in self.cast.characters if c is not old)))
+
+    def set_dub_track(self, name: str, dub_track: str | None) -> None:
+        """The audio track with this character's dub (`None`: none, the shot's mixed dub)."""
+        old = self.cast.character(name)
+        self._replace_character(old, replace(old, dub_track=dub_track or None))
+
+    def add_reference(self, name: str, clip_id: str, point: tuple[float, float], frame: int) -> ReferenceFace:
+        """Make the face under `point` (source pixels) on file frame `frame` of the clip a reference of `name`."""
+        old = self.cast.character(name)
+        if len(old.references) >= MAX_REFERENCES:
+            raise InvalidParameterError(f"{old.name!r} has {MAX_REFERENCES} reference faces already; clear them first")
+        video = self.controller.session(clip_id).video
+        reference = ReferenceFace(clip=video, frame=int(frame), point=(float(point[0]), float(point[1])))
+        self._replace_character(old, replace(old, references=(*old.references, reference)))
+        return reference
+
+    def clear_references(self, name: str) -> None:
+        old = self.cast.character(name)
+        self._replace_character(old, replace(old, references=()))
+
+    def set_override(self, clip_id: str, track_id: int, character: str | None) -> None:
+        """In this shot only, face `track_id` is `character` (`None`: nobody), whatever the matching says."""
+        self.controller.session(clip_id)
+        name = None if character is None else self.cast.character(character).name
+        self.overrides = {**self.overrides, clip_id: {**self.overrides.get(clip_id, {}), int(track_id): name}}
+        self._save()
+        self._emit(CastMatched())
+
+    def clear_override(self, clip_id: str, track_id: int) -> None:
+        """Give the face back to the matching."""
+        faces = {key: value for key, value in self.overrides.get(clip_id, {}).items() if key != track_id}
+        self.overrides = {**self.overrides, clip_id: faces}
+        self._save()
+        self._emit(CastMatched())
+
+    def open_cast_file(self, path: str | os.PathLike[str]) -> None:
+        """Replace the cast with a `cast.toml` (overrides to characters it lacks are dropped)."""
+        cast = read_cast(path)
+        names = {character.name for character in cast.characters}
+        self.overrides = {
+            clip_id: {track_id: given for track_id, given in faces.items() if given is None or given in names}
+            for clip_id, faces in self.overrides.items()
+        }
+        self._set_cast(cast)
+
+    def save_cast_file(self, path: str | os.PathLike[str]) -> Path:
+        """Write the cast as a `cast.toml` (replacing the file); returns its path."""
+        return write_cast(self.cast, path, overwrite=True)
+
+    # Matching -----------------------------------------------------------------------------------------------
+    def matching(self) -> CastMatching:
+        """What matching every clip against the cast as it is now takes, to `run` off the UI thread."""
+        opened = self.controller.opened
+        if opened is None:
+            raise InvalidParameterError("open a clip or timeline before matching the cast")
+        backend = self.controller.options.landmark_backend
+        if backend not in self._analysers:
+            self._analysers[backend] = self._analyser_factory(backend)
+        return CastMatching(
+            cast=self.cast,
+            timeline=opened.timeline,
+            base_dir=opened.base_dir,
+            options=self.controller.plan_options(),
+            analyser=self._analysers[backend],
+        )
+
+    def apply(self, matches: CastMatches) -> bool:
+        """Take a matching's answer (on the UI thread); one for a cast that has changed since is dropped, the
+        newer matching being on its way. Returns whether it was taken."""
+        if matches.cast != self.cast:
+            return False
+        self.matches = matches
+        self._emit(CastMatched())
+        return True
+
+    # Internals ----------------------------------------------------------------------------------------------
+    def _checked_name(self, name: str, current: str | None = None) -> str:
+        name = str(name).strip()
+        if not name or len(name) > MAX_NAME_LENGTH or not name.isprintable():
+            raise InvalidParameterError(f"a character's name is printable text of 1 to {MAX_NAME_LENGTH} characters")
+        taken = {n.casefold() for n in self.names if n != current}
+        if name.casefold() in taken:
+            raise InvalidParameterError(f"the cast already has a character called {name!r}; choose another name")
+        return name
+
+    def _replace_character(self, old: Character, new: Character) -> None:
+        characters = tuple(new if character is old else character for character in self.cast.characters)
+        self._set_cast(replace(self.cast, characters=characters))
+
+    def _set_cast(self, cast: Cast) -> None:
+        self.cast = cast
+        self._save()
+        self._emit(CastChanged())
+
+    def _save(self) -> None:
+        opened = self.controller.opened
+        if opened is not None:
+            self.controller.session_store().save_cast(opened.source, self.cast, self.overrides)
+
+    def _on_controller_clips_changed(self, _event: ClipsChanged) -> None:
+        opened = self.controller.opened
+        self.matches = None
+        if opened is None:
+            self.cast, self.overrides = Cast(), {}
+        else:
+            self.cast, self.overrides = self.controller.session_store().load_cast(opened.source)
+        self._emit(CastChanged())
+
+
+def _default_analyser(landmark_backend: str) -> FaceAnalyser:
+    return FaceAnalyser(landmark_backend, cache=AnalysisCache())
+
+
+def _label(face: FaceMatch, overrides: dict[int, str | None], threshold: float) -> CastLabel:
+    if face.track_id in overrides:
+        return CastLabel(face.track_id, overrides[face.track_id], face.distance, face.nearest, overridden=True)
+    unsure = face.character is not None and face.distance >= LOW_CONFIDENCE_SHARE * threshold
+    return CastLabel(face.track_id, face.character, face.distance, face.nearest, face.conflict, unsure)
+
+
+def _is_given(name: str, face: FaceMatch, given: set[tuple[str, tuple[int, int]]]) -> bool:
+    """Whether an override gives `name` to another face on screen with `face`."""
+    start, end = face.frames
+    return any(name == other and other_start < end and start < other_end for other, (other_start, other_end) in given)

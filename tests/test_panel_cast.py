@@ -1,0 +1,171 @@
+"""The panel's cast editor on shots composed from the shared test media: two characters named and clicked once
+each, who is who in another clip, a shot's override, and the cast kept with the folder and in a cast.toml."""
+
+import pytest
+from cast_fixtures import Side, compose_shot, dubbing_timeline, write_dialogue_wav
+
+from keydub.core.errors import InvalidParameterError
+from keydub.plugin.cast import read_cast
+from keydub.plugin.panel.analysis import analyse_faces
+from keydub.plugin.panel.cast import CastEditor
+from keydub.plugin.panel.controller import PanelController
+from keydub.plugin.panel.events import CastChanged, CastMatched
+from keydub.plugin.panel.session import OpenedSource, SessionStore
+
+
+FRAMES = 12
+# Anna and Bea side by side; then the two again, sides swapped, at other crops, sizes and frames; then a stranger.
+SHOTS = {
+    "sh010": [Side("anna", 0), Side("bea", 0)],
+    "sh020": [Side("bea", 300, crop=3.2, size=280), Side("anna", 150, crop=1.8, size=360)],
+    "sh030": [Side("cole", 0)],
+}
+DUB_TRACK = "DX es"
+
+
+@pytest.fixture(scope="module")
+def two_people_timeline(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("panel-cast")
+    shots = {name: (compose_shot(folder / f"{name}.mp4", sides, FRAMES), FRAMES) for name, sides in SHOTS.items()}
+    return dubbing_timeline(folder / "episode.otio", shots, write_dialogue_wav(folder / "dx_es.wav", seconds=3))
+
+
+def open_folder(timeline, out_dir) -> tuple[PanelController, CastEditor]:
+    controller = PanelController(render_options={"landmark_backend": "dlib"}, handles=0)
+    editor = CastEditor(controller)
+    controller.open_timeline(timeline, (DUB_TRACK,), out_dir)
+    return controller, editor
+
+
+def people_by_track(controller: PanelController, clip_name: str) -> dict[int, str]:
+    """Who each face track of a composed shot is, from where its box lies (the sides are placed left to right)."""
+    session = next(s for s in controller.sessions if s.name == clip_name)
+    analysis = analyse_faces(session.video, session.start_frame, session.end_frame, "dlib")
+    people = {}
+    for track in analysis.tracks:
+        box = track.boxes[int(track.present.argmax())]
+        centre_x, left = (box[0] + box[2]) / 2, 0
+        for side in SHOTS[clip_name]:
+            if left <= centre_x < left + side.size:
+                people[track.track_id] = side.person
+            left += side.size
+    return people
+
+
+def clip_id(controller: PanelController, name: str) -> str:
+    return next(s.clip_id for s in controller.sessions if s.name == name)
+
+
+def name_and_click_both(controller: PanelController, editor: CastEditor) -> None:
+    """Anna and Bea, each clicked once on frame 5 of the first shot (the centres of its two sides)."""
+    first = clip_id(controller, "sh010")
+    assert editor.add_character() == "Character 1"
+    editor.rename_character("Character 1", "Anna")
+    editor.add_character("Bea")
+    editor.add_reference("Anna", first, (160.0, 150.0), 5)
+    editor.add_reference("Bea", first, (480.0, 150.0), 5)
+
+
+@pytest.mark.slow
+def test_two_characters_clicked_once_each_name_the_faces_of_another_clip(two_people_timeline, tmp_path):
+    controller, editor = open_folder(two_people_timeline, tmp_path / "out")
+    events = []
+    editor.register_event_callback(CastChanged, events.append)
+    editor.register_event_callback(CastMatched, events.append)
+    name_and_click_both(controller, editor)
+    editor.set_dub_track("Anna", DUB_TRACK)
+    assert editor.dub_track_choices() == [DUB_TRACK]
+    assert [type(event) for event in events] == [CastChanged] * 6
+
+    matches = editor.matching().run()
+    assert editor.apply(matches) and type(events[-1]) is CastMatched
+    assert set(matches.shots) == {s.clip_id for s in controller.sessions} and matches.match_distance == 0.6
+
+    second = editor.labels(clip_id(controller, "sh020"))
+    people = people_by_track(controller, "sh020")
+    assert sorted(people.values()) == ["anna", "bea"] and set(second) == set(people)
+    for track_id, person in people.items():
+        label = second[track_id]
+        assert label.character == person.capitalize() and label.distance < 0.45
+        assert not label.is_flagged and label.text() == f"{person.capitalize()} {label.distance:.2f}"
+    # The clicked faces themselves are their own references.
+    first = editor.labels(clip_id(controller, "sh010"))
+    assert sorted(label.distance for label in first.values()) == pytest.approx([0.0, 0.0], abs=1e-6)
+    # The stranger is nobody, and far from both.
+    (stranger,) = editor.labels(clip_id(controller, "sh030")).values()
+    assert stranger.character is None and stranger.distance > 0.65 and stranger.text() == f"face {stranger.track_id}"
+
+    # A matching of a cast that changed since it was gathered is dropped.
+    editor.add_character("Cole")
+    assert not editor.apply(matches) and editor.matches is matches
+
+
+@pytest.mark.slow
+def test_an_override_in_one_shot_wins_over_the_matching_and_survives_rematching(two_people_timeline, tmp_path):
+    controller, editor = open_folder(two_people_timeline, tmp_path / "out")
+    name_and_click_both(controller, editor)
+    editor.apply(editor.matching().run())
+    second = clip_id(controller, "sh020")
+    tracks = {person: track_id for track_id, person in people_by_track(controller, "sh020").items()}
+
+    editor.set_override(second, tracks["bea"], "Anna")
+
+    labels = editor.labels(second)
+    assert labels[tracks["bea"]].character == "Anna" and labels[tracks["bea"]].overridden
+    assert labels[tracks["bea"]].text() == "Anna (set)"
+    # The face the matching took for Anna loses the name to the override, flagged.
+    assert labels[tracks["anna"]].character is None and labels[tracks["anna"]].conflict
+    assert labels[tracks["anna"]].text() == f"face {tracks['anna']}: Anna twice"
+    # Only that shot: Bea is still Bea in the first.
+    assert sorted(label.character for label in editor.labels(clip_id(controller, "sh010")).values()) == ["Anna", "Bea"]
+
+    # Re-matched after another change (a second reference for Bea), renamed: the override stays, under the new name.
+    editor.add_reference("Bea", second, (140.0, 140.0), 3)
+    editor.rename_character("Anna", "Ann")
+    editor.apply(editor.matching().run())
+    assert editor.labels(second)[tracks["bea"]].text() == "Ann (set)"
+
+    editor.set_override(second, tracks["anna"], None)
+    assert editor.labels(second)[tracks["anna"]].text() == "nobody (set)"
+    editor.clear_override(second, tracks["bea"])
+    assert editor.labels(second)[tracks["bea"]].character == "Bea"
+    with pytest.raises(InvalidParameterError, match="the cast has no character 'Dan'"):
+        editor.set_override(second, tracks["bea"], "Dan")
+
+
+def test_the_cast_and_overrides_come_back_with_the_folder_and_through_a_cast_toml(tmp_path):
+    from otio_fixtures import write_dubbing_timeline
+
+    fixture = write_dubbing_timeline(tmp_path)
+    controller = PanelController(handles=0)
+    editor = CastEditor(controller)
+    controller.open_timeline(fixture.path, ("DX es-419",), tmp_path / "out")
+    first, video = controller.sessions[0].clip_id, controller.sessions[0].video
+    editor.add_character("Anna")
+    editor.add_character("Bob")
+    editor.set_dub_track("Bob", "DX es-419")
+    editor.add_reference("Anna", first, (40.5, 30.0), 2)
+    editor.set_override(first, 1, "Bob")
+    editor.set_override(first, 2, None)
+    with pytest.raises(InvalidParameterError, match="already has a character called 'anna'"):
+        editor.add_character("anna")
+
+    reopened = PanelController(handles=0)
+    restored = CastEditor(reopened)
+    reopened.open_timeline(fixture.path, ("DX es-419",), tmp_path / "out")
+    assert restored.cast == editor.cast and restored.overrides == {first: {1: "Bob", 2: None}}
+    assert restored.character("Anna").references[0].clip == video
+    assert restored.character("Bob").dub_track == "DX es-419"
+
+    written = restored.save_cast_file(tmp_path / "cast.toml")
+    assert read_cast(written) == editor.cast
+    assert 'dub_track = "DX es-419"' in written.read_text()
+    restored.remove_character("Bob")
+    assert restored.overrides == {first: {2: None}}
+    restored.open_cast_file(written)
+    assert restored.names == ["Anna", "Bob"] and restored.overrides == {first: {2: None}}
+
+    # Another source opened in the same folder keeps the cast (a show's characters) but not the shots' overrides.
+    store = SessionStore(tmp_path / "out")
+    assert store.load_cast(reopened.opened.source) == (restored.cast, {first: {2: None}})
+    assert store.load_cast(OpenedSource(timeline=tmp_path / "other.otio", dub_tracks=("DX",))) == (restored.cast, {})
