@@ -168,6 +168,11 @@ class CastEditor(EventSource):
 
     # Reading ------------------------------------------------------------------------------------------------
     @property
+    def has_references(self) -> bool:
+        """Whether any character has a reference face (else there is nothing to match)."""
+        return any(character.references for character in self.cast.characters)
+
+    @property
     def names(self) -> list[str]:
         return [character.name for character in self.cast.characters]
 
@@ -308,6 +313,15 @@ class CastEditor(EventSource):
         self.matches = matches
         self._emit(CastMatched())
         return True
+
+    def forget_matches(self) -> None:
+        """Drop the labels (no character has a reference left to match)."""
+        self.matches = None
+        self._emit(CastMatched())
+
+    def close(self) -> None:
+        """Stop following the controller (the dock that owns this editor is going away)."""
+        self.controller.unregister_event_callback(ClipsChanged, self._on_controller_clips_changed)
 
     # Internals ----------------------------------------------------------------------------------------------
     def _checked_name(self, name: str, current: str | None = None) -> str:
