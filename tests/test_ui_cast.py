@@ -33,9 +33,8 @@ def show_clip(qtbot, window, name: str) -> str:
     controller = window.controller
     controller.select(clip_id(controller, name))
     session = controller.current
-    qtbot.waitUntil(
-        lambda: session.clip_id in window.analyses and window.viewer.shown_frame == session.start_frame, timeout=120_000
-    )
+    shown = session.start_frame
+    qtbot.waitUntil(lambda: session.clip_id in window.analyses and window.viewer.shown_frame == shown, timeout=120_000)
     return session.clip_id
 
 
@@ -152,7 +151,7 @@ def test_matching_runs_on_the_dock_thread_and_the_ui_thread_never_waits(
     assert threads and threading.get_ident() not in threads
     clips = len(controller.sessions)
     stall = heartbeat.longest_wait()
-    print(f"cold matching: {cold:.2f} s for {clips} clips ({cold / clips:.2f} s a clip), UI max wait {stall * 1000:.0f} ms")
+    print(f"cold matching: {cold:.2f} s, {clips} clips ({cold / clips:.2f} s a clip); UI max wait {stall * 1000:.0f} ms")
     assert heartbeat.count > 20 and stall < 0.25 and heartbeat.longest_busy() < 0.05, stall
     # Once analysed, a change is matched again in a fraction of that.
     with qtbot.waitSignal(panel.match_finished, timeout=60_000):
