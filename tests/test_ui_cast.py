@@ -151,7 +151,7 @@ def test_matching_runs_on_the_dock_thread_and_the_ui_thread_never_waits(
     assert threads and threading.get_ident() not in threads
     clips = len(controller.sessions)
     stall = heartbeat.longest_wait()
-    print(f"cold matching: {cold:.2f} s, {clips} clips ({cold / clips:.2f} s a clip); UI max wait {stall * 1000:.0f} ms")
+    print(f"cold matching: {cold:.2f} s, {clips} clips ({cold / clips:.2f} s each); UI max wait {stall * 1000:.0f} ms")
     assert heartbeat.count > 20 and stall < 0.25 and heartbeat.longest_busy() < 0.05, stall
     # Once analysed, a change is matched again in a fraction of that.
     with qtbot.waitSignal(panel.match_finished, timeout=60_000):
