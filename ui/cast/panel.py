@@ -108,7 +108,7 @@ class CastPanel(QtWidgets.QDockWidget):
         header.setSectionResizeMode(REFERENCES_COLUMN, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
         self.characters.setAccessibleName("Characters")
         self.characters.setToolTip("Double-click a name to rename the character")
-        layout.addWidget(self.characters, 2)
+        layout.addWidget(self.characters, 1)
 
         buttons = QtWidgets.QHBoxLayout()
         self.add_button = QtWidgets.QPushButton("Add", toolTip="Add a character")
@@ -134,7 +134,10 @@ class CastPanel(QtWidgets.QDockWidget):
         self.shot.setHorizontalHeaderLabels(["Face", "Who", "Distance", "Note"])
         self.shot.verticalHeader().setVisible(False)
         self.shot.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.shot.horizontalHeader().setSectionResizeMode(WHO_COLUMN, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        header = self.shot.horizontalHeader()
+        for column in (FACE_COLUMN, WHO_COLUMN, DISTANCE_COLUMN):
+            header.setSectionResizeMode(column, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(NOTE_COLUMN, QtWidgets.QHeaderView.ResizeMode.Stretch)
         self.shot.setAccessibleName("Faces of this shot")
         self.shot.setToolTip("Who each face of the current clip is; pick another character (or nobody) to correct")
         layout.addWidget(self.shot, 1)
