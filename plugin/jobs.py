@@ -20,7 +20,7 @@ from keydub.core.codecs import CODECS
 from keydub.core.errors import InvalidParameterError
 from keydub.core.plain_data import from_plain, to_plain
 from keydub.core.render.options import RenderOptions
-from keydub.core.render.request import FaceChoice, RenderRequest
+from keydub.core.render.request import FaceChoice, RenderRequest, Speaker
 
 
 # Bumped whenever the meaning of a hashed field changes, so that renders made under the old meaning are redone.
@@ -90,6 +90,8 @@ class ClipJob:
         occluders (`tuple[dict, ...]`): occlusion prompts as plain dicts.
         options (`RenderOptions`): how to render; a mapping of option names (an older job's JSON) is read into one,
             the options it leaves out at their defaults.
+        speakers (`tuple[Speaker, ...]`): several faces, each with its own dub stem (a WAV named after its content
+            hash, as `audio_file` is), instead of the one `face`; empty for that one face.
     """
 
     job_id: str
@@ -106,6 +108,7 @@ class ClipJob:
     face: FaceChoice = field(default_factory=FaceChoice)
     occluders: tuple[dict[str, Any], ...] = ()
     options: RenderOptions = field(default_factory=RenderOptions)
+    speakers: tuple[Speaker, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.options, RenderOptions):
@@ -137,6 +140,9 @@ class ClipJob:
             "occluders": list(self.occluders),
             "options": self.options.hashed(),
         }
+        if self.speakers:  # left out without speakers, so that one-face jobs keep their hashes
+            # A stem counts by its samples too: its file is named after their hash.
+            identity["speakers"] = [{**to_plain(s), "audio": s.audio and s.audio.stem} for s in self.speakers]
         canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -156,6 +162,7 @@ class ClipJob:
             face=self.face,
             occluders=self.occluders,
             options=self.options,
+            speakers=self.speakers,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,10 +1,15 @@
 """The panel's cast editor on shots composed from the shared test media: two characters named and clicked once
 each, who is who in another clip, a shot's override, and the cast kept with the folder and in a cast.toml."""
 
+import numpy as np
+import opentimelineio as otio
 import pytest
 from cast_fixtures import Side, compose_shot, dubbing_timeline, write_dialogue_wav
+from conftest import testdata_file as shared_file
 
 from keydub.core.errors import InvalidParameterError
+from keydub.core.media.audio import load_audio
+from keydub.core.render.request import FaceChoice
 from keydub.plugin.cast import read_cast
 from keydub.plugin.panel.analysis import analyse_faces
 from keydub.plugin.panel.cast import CastEditor
@@ -169,3 +174,54 @@ def test_the_cast_and_overrides_come_back_with_the_folder_and_through_a_cast_tom
     store = SessionStore(tmp_path / "out")
     assert store.load_cast(reopened.opened.source) == (restored.cast, {first: {2: None}})
     assert store.load_cast(OpenedSource(timeline=tmp_path / "other.otio", dub_tracks=("DX",))) == (restored.cast, {})
+
+
+@pytest.mark.slow
+def test_faces_of_characters_with_dub_tracks_become_the_jobs_speakers_with_their_own_stems(
+    two_people_timeline, tmp_path
+):
+    # The same timeline with Anna's own dub on a second track: a real line of speech, not the shared tone.
+    timeline = otio.adapters.read_from_file(str(two_people_timeline))
+    anna_line = otio.schema.Track(name="DX es ANNA", kind=otio.schema.TrackKind.Audio)
+    anna_line.append(
+        otio.schema.Clip(
+            name="anna",
+            media_reference=otio.schema.ExternalReference(target_url=str(shared_file("speech_16k_mono_a.wav"))),
+            source_range=otio.opentime.TimeRange(
+                otio.opentime.RationalTime(0, 25), otio.opentime.RationalTime(len(SHOTS) * FRAMES, 25)
+            ),
+        )
+    )
+    timeline.tracks.append(anna_line)
+    path = tmp_path / "two_dubs.otio"
+    otio.adapters.write_to_file(timeline, str(path))
+    controller, editor = open_folder(path, tmp_path / "out")
+    second = clip_id(controller, "sh020")
+    one_face_hash = controller.job_hash(second)
+    name_and_click_both(controller, editor)
+    editor.apply(editor.matching().run())
+    assert controller.job(second, write_audio=False).speakers == () and controller.job_hash(second) == one_face_hash
+
+    editor.set_dub_track("Anna", "DX es ANNA")
+    tracks = {person: track_id for track_id, person in people_by_track(controller, "sh020").items()}
+    job = controller.job(second, write_audio=False)
+    (anna,) = job.speakers
+    assert anna.face == FaceChoice(track_id=tracks["anna"]) and anna.name == "Anna"
+    assert anna.audio != job.audio_file and not anna.audio.exists()
+    assert job.render_request(tmp_path / "out.mov").speakers == (anna,)
+    assert controller.job_hash(second) != one_face_hash
+
+    # Bea speaks the main dub track; the stems are written with the clip's dub, off the caller's thread.
+    editor.set_dub_track("Bea", DUB_TRACK)
+    job = controller.job(second, write_audio=False)
+    assert [(s.name, s.face.track_id) for s in job.speakers] == [
+        (name, tracks[name.lower()]) for name in sorted(["Anna", "Bea"], key=lambda n: tracks[n.lower()])
+    ]
+    assert {s.name: s.audio for s in job.speakers}["Bea"] == job.audio_file
+    controller.dub_audio_write([second]).run()
+    stem = load_audio(anna.audio, 16_000)
+    dub = load_audio(job.audio_file, 16_000)
+    assert len(stem) == len(dub) == FRAMES * 16_000 // 25 and np.abs(stem - dub).max() > 0.1
+    # A face corrected to nobody is no speaker.
+    editor.set_override(second, tracks["bea"], None)
+    assert [s.name for s in controller.job(second, write_audio=False).speakers] == ["Anna"]

@@ -124,7 +124,7 @@ def test_matching_runs_on_the_dock_thread_and_the_ui_thread_never_waits(
     threads = []
     # The models are loaded before, as a session has them after its first matching: dlib's shape predictor holds
     # the GIL while it loads (about 0.4 to 0.7 s, once), which no thread can hide. So does each call of dlib's
-    # face descriptor (up to about 0.2 s on a loaded CPU): the bound below is that call's, not the UI's own work.
+    # face descriptor (one face's network pass, tens of ms, more on a loaded CPU): the bound below is for that.
     landmarks, recognition = get_landmark_backend("dlib"), get_recognition_backend()
 
     def analyser(name):  # an empty analysis cache: every clip is tracked and embedded during the matching

@@ -6,6 +6,10 @@ files (`SessionStore.save_cast`) after every change. Matching every clip takes t
 need a landmark and a recognition pass: `matching()` gathers what that takes into a `CastMatching` whose `run` is
 safe on any thread, and `apply(matches)` takes its answer back on the UI thread.
 
+When some faces of a clip are characters with a dub track, the clip's render job names them as its speakers
+(`speakers`): each face, by its track id, with its character's own stem (the clip's excerpt of that track), so
+each face follows its own dub. Faces of characters without a dub track, and faces that are nobody, are not speakers.
+
 A face's label is its match (`keydub.plugin.cast.match_cast`) with the shot's override over it: an override wins
 over the matching, and a face matched to a character that an override gives to another face of the shot loses the
 name and is flagged as a conflict. A match whose distance is close to the match distance is flagged as unsure:
@@ -24,6 +28,7 @@ from keydub.core.analysis import AnalysisCache
 from keydub.core.cancel import CancelToken
 from keydub.core.errors import InvalidParameterError
 from keydub.core.progress import ProgressCallback
+from keydub.core.render.request import FaceChoice, Speaker
 from keydub.plugin.cast import (
     Cast,
     Character,
@@ -164,6 +169,7 @@ class CastEditor(EventSource):
         self.overrides: ShotOverrides = {}
         self.matches: CastMatches | None = None
         controller.register_event_callback(ClipsChanged, self._on_controller_clips_changed)
+        controller.set_speakers_source(self.speakers)
         self._on_controller_clips_changed(ClipsChanged())
 
     # Reading ------------------------------------------------------------------------------------------------
@@ -205,6 +211,23 @@ class CastEditor(EventSource):
             if not label.overridden and label.character is not None and _is_given(label.character, face, given):
                 labels[face.track_id] = replace(label, character=None, conflict=True, low_confidence=False)
         return labels
+
+    def speakers(self, clip_id: str) -> tuple[Speaker, ...]:
+        """The clip's faces that are characters with a dub track, each with its own stem, in track id order
+        (empty when none is: the clip renders its one face).
+
+        Raises:
+            `TimelineError`: a character's dub track is not an audio track of the timeline.
+        """
+        speakers = []
+        for track_id, label in sorted(self.labels(clip_id).items()):
+            character = self.cast.character(label.character) if label.character is not None else None
+            if character is None or character.dub_track is None:
+                continue
+            stem = self.controller.dub_stem(clip_id, character.dub_track)
+            if stem is not None:  # no line of theirs under this clip: the face stays as it is
+                speakers.append(Speaker(face=FaceChoice(track_id=track_id), audio=stem, name=character.name))
+        return tuple(speakers)
 
     # Changing -----------------------------------------------------------------------------------------------
     def add_character(self, name: str | None = None) -> str:
@@ -322,6 +345,7 @@ class CastEditor(EventSource):
     def close(self) -> None:
         """Stop following the controller (the dock that owns this editor is going away)."""
         self.controller.unregister_event_callback(ClipsChanged, self._on_controller_clips_changed)
+        self.controller.set_speakers_source(None)
 
     # Internals ----------------------------------------------------------------------------------------------
     def _checked_name(self, name: str, current: str | None = None) -> str:
