@@ -1,6 +1,8 @@
 """The panel's cast editor on shots composed from the shared test media: two characters named and clicked once
 each, who is who in another clip, a shot's override, and the cast kept with the folder and in a cast.toml."""
 
+import json
+
 import numpy as np
 import opentimelineio as otio
 import pytest
@@ -11,6 +13,7 @@ from keydub.core.errors import InvalidParameterError
 from keydub.core.media.audio import load_audio
 from keydub.core.render.request import FaceChoice
 from keydub.plugin.cast import read_cast
+from keydub.plugin.jobs import ClipJob
 from keydub.plugin.panel.analysis import analyse_faces
 from keydub.plugin.panel.cast import CastEditor
 from keydub.plugin.panel.controller import PanelController
@@ -209,6 +212,7 @@ def test_faces_of_characters_with_dub_tracks_become_the_jobs_speakers_with_their
     assert anna.face == FaceChoice(track_id=tracks["anna"]) and anna.name == "Anna"
     assert anna.audio != job.audio_file and not anna.audio.exists()
     assert job.render_request(tmp_path / "out.mov").speakers == (anna,)
+    assert ClipJob.from_dict(json.loads(json.dumps(job.to_dict()))) == job  # as the queue stores it
     assert controller.job_hash(second) != one_face_hash
 
     # Bea speaks the main dub track; the stems are written with the clip's dub, off the caller's thread.

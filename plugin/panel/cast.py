@@ -19,6 +19,7 @@ so a match above `LOW_CONFIDENCE_SHARE` of the threshold (0.51) is where a wrong
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -160,7 +161,9 @@ class CastEditor(EventSource):
             name; defaults to one over the Keydub analysis cache, the one the face picker and renders read.
     """
 
-    def __init__(self, controller: PanelController, analyser_factory=None) -> None:
+    def __init__(
+        self, controller: PanelController, analyser_factory: Callable[[str], FaceAnalyser] | None = None
+    ) -> None:
         super().__init__()
         self.controller = controller
         self._analyser_factory = analyser_factory or _default_analyser

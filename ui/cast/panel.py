@@ -7,9 +7,12 @@ change made while a matching runs is matched once that one ends. The window draw
 from `editor.labels(clip_id)` when `labels_changed` is emitted.
 """
 
+from collections.abc import Callable
+
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from keydub.core.errors import KeydubError
+from keydub.plugin.cast import FaceAnalyser
 from keydub.plugin.panel.cast import CastEditor, CastLabel, CastMatches
 from keydub.plugin.panel.controller import PanelController
 from keydub.plugin.panel.events import CastChanged, CastMatched, CurrentChanged, OptionsChanged
@@ -70,7 +73,7 @@ class CastPanel(QtWidgets.QDockWidget):
         controller: PanelController,
         viewer: Viewer,
         analyses: FaceAnalyses,
-        analyser_factory=None,
+        analyser_factory: Callable[[str], FaceAnalyser] | None = None,
         parent: QtWidgets.QWidget | None = None,
     ) -> None:
         super().__init__("Cast", parent)
