@@ -12,21 +12,23 @@ from conftest import testdata_file as shared_file
 from keydub.core.errors import InvalidParameterError
 from keydub.core.media.audio import load_audio
 from keydub.core.render.request import FaceChoice
-from keydub.plugin.cast import read_cast
+from keydub.plugin.cast import DialogueClip, FaceMatch, ShotCast, read_cast
 from keydub.plugin.jobs import ClipJob
 from keydub.plugin.panel.analysis import analyse_faces
-from keydub.plugin.panel.cast import CastEditor
+from keydub.plugin.panel.cast import CastEditor, CastMatches
 from keydub.plugin.panel.controller import PanelController
 from keydub.plugin.panel.events import CastChanged, CastMatched
 from keydub.plugin.panel.session import OpenedSource, SessionStore
 
 
 FRAMES = 12
-# Anna and Bea side by side; then the two again, sides swapped, at other crops, sizes and frames; then a stranger.
+# Anna and Bea side by side; then the two again, sides swapped, at other crops, sizes and frames; then a stranger;
+# then Anna twice, side by side (one of them cannot be her).
 SHOTS = {
     "sh010": [Side("anna", 0), Side("bea", 0)],
     "sh020": [Side("bea", 300, crop=3.2, size=280), Side("anna", 150, crop=1.8, size=360)],
     "sh030": [Side("cole", 0)],
+    "sh040": [Side("anna", 40, crop=2.2, size=300), Side("anna", 200, crop=3.0, size=300)],
 }
 DUB_TRACK = "DX es"
 
@@ -103,6 +105,11 @@ def test_two_characters_clicked_once_each_name_the_faces_of_another_clip(two_peo
     (stranger,) = editor.labels(clip_id(controller, "sh030")).values()
     assert stranger.character is None and stranger.distance > 0.65 and stranger.text() == f"face {stranger.track_id}"
 
+    # Anna twice in one shot: the closer face keeps the name, the other is flagged as a conflict.
+    twice = sorted(editor.labels(clip_id(controller, "sh040")).values(), key=lambda label: label.distance)
+    assert [label.character for label in twice] == ["Anna", None]
+    assert twice[1].conflict and twice[1].is_flagged and twice[1].text() == f"face {twice[1].track_id}: Anna twice"
+
     # A matching of a cast that changed since it was gathered is dropped.
     editor.add_character("Cole")
     assert not editor.apply(matches) and editor.matches is matches
@@ -130,6 +137,8 @@ def test_an_override_in_one_shot_wins_over_the_matching_and_survives_rematching(
     # Re-matched after another change (a second reference for Bea), renamed: the override stays, under the new name.
     editor.add_reference("Bea", second, (140.0, 140.0), 3)
     editor.rename_character("Anna", "Ann")
+    # Before the next matching, the faces the matching named Anna are nobody's (no stale name is drawn).
+    assert {label.character for label in editor.labels(clip_id(controller, "sh010")).values()} == {None, "Bea"}
     editor.apply(editor.matching().run())
     assert editor.labels(second)[tracks["bea"]].text() == "Ann (set)"
 
@@ -229,3 +238,35 @@ def test_faces_of_characters_with_dub_tracks_become_the_jobs_speakers_with_their
     # A face corrected to nobody is no speaker.
     editor.set_override(second, tracks["bea"], None)
     assert [s.name for s in controller.job(second, write_audio=False).speakers] == ["Anna"]
+
+
+def test_labels_flag_matches_close_to_the_match_distance_and_conflicts(tmp_path):
+    from otio_fixtures import write_dubbing_timeline
+
+    fixture = write_dubbing_timeline(tmp_path)
+    controller = PanelController(handles=0)
+    editor = CastEditor(controller)
+    controller.open_timeline(fixture.path, ("DX es-419",), tmp_path / "out")
+    session = controller.sessions[0]
+    editor.add_character("Anna")
+    editor.add_character("Bea")
+    clip = DialogueClip(session.clip_id, session.name, session.video, session.start_frame, session.end_frame, 0, 25)
+    faces = (
+        FaceMatch(0, (0, 10), "Anna", 0.20, "Anna"),
+        FaceMatch(1, (0, 10), "Bea", 0.52, "Bea"),  # 0.52 >= 0.85 x 0.6
+        FaceMatch(2, (0, 10), None, 0.40, "Anna", conflict=True),
+        FaceMatch(3, (0, 10), None, 0.75, "Bea"),
+    )
+    assert editor.apply(CastMatches(editor.cast, {session.clip_id: ShotCast(clip, faces)}, 0.6, 0.01))
+
+    labels = editor.labels(session.clip_id)
+    assert [label.text() for label in labels.values()] == ["Anna 0.20", "Bea? 0.52", "face 2: Anna twice", "face 3"]
+    assert [label.is_flagged for label in labels.values()] == [False, True, True, False]
+    # Bea removed before the next matching: her faces are nobody's, unflagged.
+    editor.remove_character("Bea")
+    assert [label.text() for label in editor.labels(session.clip_id).values()] == [
+        "Anna 0.20",
+        "face 1",
+        "face 2: Anna twice",
+        "face 3",
+    ]

@@ -207,7 +207,9 @@ class CastEditor(EventSource):
             return {}
         overrides = self.overrides.get(clip_id, {})
         threshold = self.matches.match_distance
-        labels = {face.track_id: _label(face, overrides, threshold) for face in shot.faces}
+        # Until the cast is matched again, a renamed or removed character's faces are nobody's.
+        known = set(self.names)
+        labels = {face.track_id: _label(face, overrides, threshold, known) for face in shot.faces}
         given = {(name, face.frames) for face in shot.faces if (name := overrides.get(face.track_id)) is not None}
         for face in shot.faces:
             label = labels[face.track_id]
@@ -388,11 +390,14 @@ def _default_analyser(landmark_backend: str) -> FaceAnalyser:
     return FaceAnalyser(landmark_backend, cache=AnalysisCache())
 
 
-def _label(face: FaceMatch, overrides: dict[int, str | None], threshold: float) -> CastLabel:
+def _label(face: FaceMatch, overrides: dict[int, str | None], threshold: float, known: set[str]) -> CastLabel:
+    nearest = face.nearest if face.nearest in known else None
     if face.track_id in overrides:
-        return CastLabel(face.track_id, overrides[face.track_id], face.distance, face.nearest, overridden=True)
-    unsure = face.character is not None and face.distance >= LOW_CONFIDENCE_SHARE * threshold
-    return CastLabel(face.track_id, face.character, face.distance, face.nearest, face.conflict, unsure)
+        return CastLabel(face.track_id, overrides[face.track_id], face.distance, nearest, overridden=True)
+    character = face.character if face.character in known else None
+    conflict = face.conflict and nearest is not None
+    unsure = character is not None and face.distance >= LOW_CONFIDENCE_SHARE * threshold
+    return CastLabel(face.track_id, character, face.distance, nearest, conflict, unsure)
 
 
 def _is_given(name: str, face: FaceMatch, given: set[tuple[str, tuple[int, int]]]) -> bool:
