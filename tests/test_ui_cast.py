@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from cast_fixtures import Side, compose_shot, write_dialogue_wav
 from heartbeat import Heartbeat
 from PySide6 import QtCore
 from test_panel_cast import DUB_TRACK, clip_id, people_by_track, two_people_timeline  # noqa: F401
@@ -159,4 +160,33 @@ def test_matching_runs_on_the_dock_thread_and_the_ui_thread_never_waits(
     warm = panel.last_matches.seconds
     print(f"warm matching: {warm * 1000:.0f} ms for {clips} clips")
     assert warm < cold / 4
+    panel.shutdown()
+
+
+@pytest.mark.slow
+def test_a_new_range_of_a_single_clip_is_matched_again(qtbot, tmp_path):
+    video = compose_shot(tmp_path / "two_shot.mp4", [Side("anna", 0), Side("bea", 0)], 16)
+    controller = PanelController(render_options={"landmark_backend": "dlib"}, handles=0)
+    controller.open_video(video, write_dialogue_wav(tmp_path / "dub.wav", seconds=1), tmp_path / "out")
+    viewer = Viewer()
+    qtbot.addWidget(viewer)
+    panel = CastPanel(controller, viewer, FaceAnalyses())
+    qtbot.addWidget(panel)
+    panel.editor.add_character("Anna")
+    with qtbot.waitSignal(panel.match_finished, timeout=120_000):
+        panel.editor.add_reference("Anna", controller.current_id, (160.0, 150.0), 5)
+    assert (panel.last_matches.shots[controller.current_id].clip.end) == 16
+
+    with qtbot.waitSignal(panel.match_finished, timeout=120_000):
+        controller.set_range(controller.current_id, 4, 12)
+    shot = panel.editor.matches.shots[controller.current_id]
+    assert (shot.clip.start, shot.clip.end) == (4, 12)
+    assert all(face.frames == (4, 12) for face in shot.faces)
+    assert sorted(label.character or "" for label in panel.editor.labels(controller.current_id).values()) == [
+        "",
+        "Anna",
+    ]
+    # An edit that leaves the range alone matches nothing again.
+    with qtbot.assertNotEmitted(panel.match_finished, wait=300):
+        controller.choose_face(controller.current_id, (160.0, 150.0), 5)
     panel.shutdown()

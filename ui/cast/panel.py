@@ -15,7 +15,7 @@ from keydub.core.errors import KeydubError
 from keydub.plugin.cast import FaceAnalyser
 from keydub.plugin.panel.cast import CastEditor, CastLabel, CastMatches
 from keydub.plugin.panel.controller import PanelController
-from keydub.plugin.panel.events import CastChanged, CastMatched, CurrentChanged, OptionsChanged
+from keydub.plugin.panel.events import CastChanged, CastMatched, ClipChanged, CurrentChanged, OptionsChanged
 from keydub.plugin.panel.face_analyses import FaceAnalyses
 from keydub.ui.events import EventBridge
 from keydub.ui.face_layers import CONFLICT_COLOUR, character_colour
@@ -156,7 +156,11 @@ class CastPanel(QtWidgets.QDockWidget):
         )
         self.events.subscribe(
             self.controller,
-            {CurrentChanged: lambda _event: self._refresh_shot(), OptionsChanged: lambda _event: self.rematch()},
+            {
+                CurrentChanged: lambda _event: self._refresh_shot(),
+                ClipChanged: self._on_controller_clip_changed,
+                OptionsChanged: lambda _event: self.rematch(),
+            },
         )
         self.add_button.clicked.connect(self._on_add_click)
         self.remove_button.clicked.connect(self._on_remove_click)
@@ -308,6 +312,14 @@ class CastPanel(QtWidgets.QDockWidget):
     def _on_editor_cast_matched(self, _event: CastMatched) -> None:
         self._refresh_shot()
         self.labels_changed.emit()
+
+    def _on_controller_clip_changed(self, event: ClipChanged) -> None:
+        """A clip's range changed since it was matched (a single video's in and out): other faces may be in it."""
+        matches = self.editor.matches
+        shot = matches.shots.get(event.clip_id) if matches is not None else None
+        session = self.controller.session(event.clip_id)
+        if shot is not None and (shot.clip.start, shot.clip.end) != (session.start_frame, session.end_frame):
+            self.rematch()
 
     def _on_add_click(self) -> None:
         name = self.editor.add_character()
