@@ -20,6 +20,7 @@ from keydub.plugin.panel.face_analyses import FaceAnalyses
 from keydub.ui.app import MainWindow
 from keydub.ui.cast import CastPanel
 from keydub.ui.cast.panel import DUB_COLUMN, NAME_COLUMN, WHO_COLUMN
+from keydub.ui.clips.model import COLUMNS
 from keydub.ui.face_layers import CONFLICT_COLOUR, character_colour
 from keydub.ui.viewer import Viewer
 
@@ -100,6 +101,12 @@ def test_two_characters_clicked_once_each_name_and_colour_the_boxes_of_a_second_
         x0, y0, _, y1 = boxes[track_id]
         colour = character_colour(panel.editor.colour_index(name))
         assert close_to(screen_colour(window, x0, (y0 + y1) / 2), colour), (name, colour.name())
+
+    # Bea has a dub track: the clip list names her face as the clip's speaker.
+    model = window.clip_model
+    face_cell = model.index(model.row_of(second), COLUMNS.index("Face"))
+    assert face_cell.data() == f"Bea (face {next(t for t, p in people.items() if p == 'bea')})"
+    assert face_cell.data(QtCore.Qt.ItemDataRole.ToolTipRole).startswith("speakers from the cast")
 
     # A correction in the shot's table: Bea's face is Anna here; the face matched to Anna turns red, flagged.
     bea, anna = (next(t for t, p in people.items() if p == who) for who in ("bea", "anna"))

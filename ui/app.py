@@ -180,6 +180,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.cast_panel = CastPanel(self.controller, self.viewer, self.analyses, analyser_factory, self)
         self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self.cast_panel)
         self.cast_panel.labels_changed.connect(self.viewer.refresh_overlays)
+        self.cast_panel.labels_changed.connect(self.clip_model.refresh_states)  # the Face cells name the speakers
 
     def _dock_queue_panel(self) -> None:
         """The render queue of the opened folder, docked (the previous folder's worker is stopped)."""

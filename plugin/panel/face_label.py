@@ -7,7 +7,7 @@ command-line option that gives the same choice, go in the tooltip.
 
 from dataclasses import dataclass
 
-from keydub.core.render.request import FaceChoice
+from keydub.core.render.request import FaceChoice, Speaker
 from keydub.plugin.panel.analysis import FaceAnalysis
 
 
@@ -50,3 +50,10 @@ def face_label(face: FaceChoice, first_frame: int, analysis: FaceAnalysis | None
         return FaceLabel(f"{fallback}: not found on frame {frame}", tooltip)
     size = f"face {track_id}, {box[2] - box[0]:.0f}×{box[3] - box[1]:.0f} px"
     return FaceLabel(f"largest ({size})" if face.point is None and face.track_id is None else size, tooltip)
+
+
+def speakers_label(speakers: tuple[Speaker, ...]) -> FaceLabel:
+    """Describe a clip's speakers (from the cast), e.g. `"Anna (face 1), Bea (face 0)"`, each stem in the tooltip."""
+    text = ", ".join(f"{speaker.name} (face {speaker.face.track_id})" for speaker in speakers)
+    stems = "\n".join(f"{s.name}: face {s.face.track_id}, dub {s.audio.name}" for s in speakers)
+    return FaceLabel(text, f"speakers from the cast, each face with its character's dub track:\n{stems}")
