@@ -215,6 +215,9 @@ def test_faces_of_characters_with_dub_tracks_become_the_jobs_speakers_with_their
     assert controller.job(second, write_audio=False).speakers == () and controller.job_hash(second) == one_face_hash
 
     editor.set_dub_track("Anna", "DX es ANNA")
+    # Her stem is planned with the next matching, on its thread; till then she is no speaker.
+    assert controller.job(second, write_audio=False).speakers == ()
+    editor.apply(editor.matching().run())
     tracks = {person: track_id for track_id, person in people_by_track(controller, "sh020").items()}
     job = controller.job(second, write_audio=False)
     (anna,) = job.speakers
@@ -226,6 +229,7 @@ def test_faces_of_characters_with_dub_tracks_become_the_jobs_speakers_with_their
 
     # Bea speaks the main dub track; the stems are written with the clip's dub, off the caller's thread.
     editor.set_dub_track("Bea", DUB_TRACK)
+    editor.apply(editor.matching().run())
     job = controller.job(second, write_audio=False)
     assert [(s.name, s.face.track_id) for s in job.speakers] == [
         (name, tracks[name.lower()]) for name in sorted(["Anna", "Bea"], key=lambda n: tracks[n.lower()])
@@ -238,6 +242,15 @@ def test_faces_of_characters_with_dub_tracks_become_the_jobs_speakers_with_their
     # A face corrected to nobody is no speaker.
     editor.set_override(second, tracks["bea"], None)
     assert [s.name for s in controller.job(second, write_audio=False).speakers] == ["Anna"]
+    # A dub track the timeline lacks (a cast.toml from another show) is named, and its character is no speaker.
+    editor.set_dub_track("Anna", "DX de ANNA")
+    matches = editor.matching().run()
+    assert matches.problems == (
+        "dub track 'DX de ANNA': the timeline has no audio track named 'DX de ANNA'; audio tracks: 'DX es', "
+        "'DX es ANNA'",
+    )
+    editor.apply(matches)
+    assert controller.job(second, write_audio=False).speakers == ()
 
 
 def test_labels_flag_matches_close_to_the_match_distance_and_conflicts(tmp_path):

@@ -20,14 +20,14 @@ so a match above `LOW_CONFIDENCE_SHARE` of the threshold (0.51) is where a wrong
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import opentimelineio as otio
 
 from keydub.core.analysis import AnalysisCache
 from keydub.core.cancel import CancelToken
-from keydub.core.errors import InvalidParameterError
+from keydub.core.errors import InvalidParameterError, KeydubError
 from keydub.core.progress import ProgressCallback
 from keydub.core.render.request import FaceChoice, Speaker
 from keydub.plugin.cast import (
@@ -47,7 +47,7 @@ from keydub.plugin.cast.cast_file import MAX_CHARACTERS, MAX_NAME_LENGTH, MAX_RE
 from keydub.plugin.panel.controller import PanelController
 from keydub.plugin.panel.events import CastChanged, CastMatched, ClipsChanged, EventSource
 from keydub.plugin.panel.session import ShotOverrides
-from keydub.plugin.timeline.plan import PlanOptions
+from keydub.plugin.timeline.plan import PlanOptions, plan_timeline
 from keydub.plugin.timeline.tracks import tracks_of_kind
 
 
@@ -103,12 +103,17 @@ class CastMatches:
         shots (`dict[str, ShotCast]`): each clip's matches, by clip id.
         match_distance (`float`): the distance under which a face is a character.
         seconds (`float`): how long the matching took (analyses computed on the way included).
+        stems (`dict[tuple[str, str], Path | None]`): each clip's excerpt of each character's dub track, by
+            `(clip id, track)` (`None`: no dialogue of that track under the clip).
+        problems (`tuple[str, ...]`): one line per dub track that could not be planned.
     """
 
     cast: Cast
     shots: dict[str, ShotCast]
     match_distance: float
     seconds: float
+    stems: dict[tuple[str, str], Path | None] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -118,7 +123,7 @@ class CastMatching:
     Args:
         cast (`Cast`): the cast to match.
         timeline (`otio.schema.Timeline`): the opened timeline (replaced, never changed, by an edit).
-        base_dir (`Path`), options (`PlanOptions`): as `dialogue_clips` takes them.
+        base_dir (`Path`), audio_cache (`Path`), options (`PlanOptions`): as `plan_timeline` takes them.
         analyser (`FaceAnalyser`): tracks and embeds the clips' faces through the analysis cache; used by one
             thread at a time.
     """
@@ -126,11 +131,13 @@ class CastMatching:
     cast: Cast
     timeline: otio.schema.Timeline
     base_dir: Path
+    audio_cache: Path
     options: PlanOptions
     analyser: FaceAnalyser
 
     def run(self, progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> CastMatches:
-        """Embed the references, take every clip's faces (analysed where no analysis is cached) and match them.
+        """Embed the references, take every clip's faces (analysed where no analysis is cached) and match them;
+        plan each character's dub track under every clip.
 
         Raises:
             `NoFaceFoundError`: a reference shows no face (naming the character and the reference).
@@ -141,12 +148,35 @@ class CastMatching:
         clips, skipped = dialogue_clips(self.timeline, self.base_dir, self.options)
         faces = self.analyser.timeline_faces(clips, skipped, progress=progress, cancel=cancel)
         shots = match_cast(faces, references, self.cast.match_distance)
+        stems, problems = self._stems()
         return CastMatches(
             cast=self.cast,
             shots={shot.clip.clip_id: shot for shot in shots},
             match_distance=self.cast.match_distance or faces.same_person_distance,
             seconds=time.perf_counter() - started,
+            stems=stems,
+            problems=problems,
         )
+
+    def _stems(self) -> tuple[dict[tuple[str, str], Path | None], tuple[str, ...]]:
+        """Each clip's excerpt of each character's dub track: one dry plan per track."""
+        stems, problems = {}, []
+        tracks = dict.fromkeys(c.dub_track for c in self.cast.characters if c.dub_track is not None)
+        for track in tracks:
+            try:
+                plan = plan_timeline(
+                    self.timeline,
+                    self.base_dir,
+                    self.audio_cache,
+                    replace(self.options, dub_tracks=(track,)),
+                    write_audio=False,
+                )
+            except KeydubError as error:
+                problems.append(f"dub track {track!r}: {error}")
+                continue
+            for planned in plan.clips:
+                stems[planned.clip_id, track] = planned.job.audio_file if planned.job is not None else None
+        return stems, tuple(problems)
 
 
 class CastEditor(EventSource):
@@ -221,8 +251,8 @@ class CastEditor(EventSource):
         """The clip's faces that are characters with a dub track, each with its own stem, in track id order
         (empty when none is: the clip renders its one face).
 
-        Raises:
-            `TimelineError`: a character's dub track is not an audio track of the timeline.
+        A stem comes with the matching (planned on its thread): until the clips are matched after a dub track
+        changed, that character is no speaker.
         """
         speakers = []
         for track_id, label in sorted(self.labels(clip_id).items()):
@@ -230,7 +260,7 @@ class CastEditor(EventSource):
             if character is None or character.dub_track is None:
                 continue
             stem = self.controller.dub_stem(clip_id, character.dub_track)
-            if stem is not None:  # no line of theirs under this clip: the face stays as it is
+            if stem is not None:  # no line of theirs under this clip (or not planned yet): the face stays as it is
                 speakers.append(Speaker(face=FaceChoice(track_id=track_id), audio=stem, name=character.name))
         return tuple(speakers)
 
@@ -329,6 +359,7 @@ class CastEditor(EventSource):
             cast=self.cast,
             timeline=opened.timeline,
             base_dir=opened.base_dir,
+            audio_cache=opened.out_dir / ".keydub" / "audio",
             options=self.controller.plan_options(),
             analyser=self._analysers[backend],
         )
@@ -339,6 +370,7 @@ class CastEditor(EventSource):
         if matches.cast != self.cast:
             return False
         self.matches = matches
+        self.controller.record_stems(matches.stems)
         self._emit(CastMatched())
         return True
 

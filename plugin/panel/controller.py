@@ -497,18 +497,15 @@ class PanelController(EventSource):
         speakers, each clip renders its one face."""
         self._speakers_source = source
 
-    def dub_stem(self, clip_id: str, track: str) -> Path | None:
-        """The clip's dub excerpt from the audio track `track` (a character's own dub, written into the folder by
-        `dub_audio_write`), planned as the clip's dub is; `None` when that track has no dialogue under the clip.
+    def record_stems(self, stems: Mapping[tuple[str, str], Path | None]) -> None:
+        """Keep the clips' dub excerpts from other audio tracks (a character's own dub), by `(clip id, track)`,
+        planned off the UI thread (`None`: no dialogue of that track under the clip)."""
+        self._stems.update(stems)
 
-        Raises:
-            `TimelineError`: the timeline has no audio track `track`.
-        """
-        self.session(clip_id)
-        if (clip_id, track) not in self._stems:
-            planned = self._plan_clip(clip_id, track)
-            self._stems[clip_id, track] = planned.job.audio_file if planned.job is not None else None
-        return self._stems[clip_id, track]
+    def dub_stem(self, clip_id: str, track: str) -> Path | None:
+        """The clip's excerpt of audio track `track` as recorded (`record_stems`), written into the folder by
+        `dub_audio_write`; `None` when not recorded yet or when that track has no dialogue under the clip."""
+        return self._stems.get((clip_id, track))
 
     def dub_audio_write(self, clip_ids: Iterable[str]) -> DubAudioWrite:
         """What writing the clips' dub audio excerpts takes, gathered now, to `run` on any thread (it reads no
@@ -597,15 +594,9 @@ class PanelController(EventSource):
             raise TimelineError("no clip has a finished, up-to-date render yet; render the clips first")
         return timeline_with_results(self._edited_timeline(), plan, rendered)
 
-    def _plan_clip(self, clip_id: str, dub_track: str | None = None) -> PlannedClip:
-        """The clip as the timeline plans it (its edits left out), with its dub from `dub_track` if given."""
-        assert self.opened is not None
-        options = _plan_options(self.opened, (clip_id,))
-        if dub_track is not None:
-            options = replace(options, dub_tracks=(dub_track,))
-        plan = plan_timeline(
-            self.opened.timeline, self.opened.base_dir, self.out_dir / ".keydub" / "audio", options, write_audio=False
-        )
+    def _plan_clip(self, clip_id: str) -> PlannedClip:
+        """The clip as the timeline plans it, its edits left out."""
+        plan = self._plan((clip_id,), write_audio=False, edited=False)
         return next(item for item in plan.clips if item.clip_id == clip_id)
 
     def _plan(self, clip_ids: tuple[str, ...], write_audio: bool, edited: bool = True) -> TimelinePlan:

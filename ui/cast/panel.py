@@ -231,10 +231,12 @@ class CastPanel(QtWidgets.QDockWidget):
         self.is_matching = False
         self.last_matches = matches
         if self.editor.apply(matches):
-            count = len(matches.shots)
-            self.show_status(
-                f"{count} clip(s) matched in {matches.seconds:.1f} s (match distance {matches.match_distance:.2f})"
-            )
+            clips, distance = len(matches.shots), matches.match_distance
+            summary = f"{clips} clip(s) matched in {matches.seconds:.1f} s (match distance {distance:.2f})"
+            if matches.problems:
+                self.show_status(f"{summary}; {'; '.join(matches.problems)}", is_error=True)
+            else:
+                self.show_status(summary)
             self.match_finished.emit("")
         if self._is_rematch_pending:
             self.rematch()
