@@ -22,7 +22,7 @@ from keydub.ui.cast import CastPanel
 from keydub.ui.cast.panel import DUB_COLUMN, NAME_COLUMN, WHO_COLUMN
 from keydub.ui.clips.model import COLUMNS
 from keydub.ui.face_layers import CONFLICT_COLOUR, character_colour
-from keydub.ui.viewer import Viewer
+from keydub.ui.viewer import Viewer, ViewerMouseEvent
 
 
 def click(qtbot, window, x, y):
@@ -51,10 +51,11 @@ def add_named_character(qtbot, panel: CastPanel, name: str) -> None:
 def pick_face(qtbot, window, name: str, x: float, y: float) -> None:
     panel = window.cast_panel
     panel.select_character(name)
+    before = window.viewer.view.tool
     panel.pick_button.setChecked(True)
     assert window.viewer.view.tool is panel.pick_tool
     click(qtbot, window, x, y)
-    assert not panel.pick_button.isChecked() and window.viewer.view.tool is None
+    assert not panel.pick_button.isChecked() and window.viewer.view.tool is before
     qtbot.waitUntil(lambda: not panel.is_matching and panel.editor.matches is not None, timeout=120_000)
 
 
@@ -196,4 +197,39 @@ def test_a_new_range_of_a_single_clip_is_matched_again(qtbot, tmp_path):
     # An edit that leaves the range alone matches nothing again.
     with qtbot.assertNotEmitted(panel.match_finished, wait=300):
         controller.choose_face(controller.current_id, (160.0, 150.0), 5)
+    panel.shutdown()
+
+
+class _Tool:
+    def press(self, event): ...
+
+    def move(self, event): ...
+
+    def release(self, event): ...
+
+
+def test_picking_a_face_gives_the_viewer_back_the_tool_it_had(qtbot, tmp_path):
+    from otio_fixtures import write_dubbing_timeline
+
+    controller = PanelController(handles=0)
+    controller.open_timeline(write_dubbing_timeline(tmp_path).path, ("DX es-419",), tmp_path / "out")
+    viewer = Viewer()
+    qtbot.addWidget(viewer)
+    panel = CastPanel(controller, viewer, FaceAnalyses())
+    qtbot.addWidget(panel)
+    panel.show()
+    occluder_tool = _Tool()
+    viewer.set_tool(occluder_tool)
+    panel.pick_button.setChecked(True)  # no character yet: refused
+    assert not panel.pick_button.isChecked() and viewer.view.tool is occluder_tool
+    assert panel.status.text() == "add or select a character first"
+
+    qtbot.mouseClick(panel.add_button, QtCore.Qt.MouseButton.LeftButton)
+    panel.pick_button.setChecked(True)
+    assert viewer.view.tool is panel.pick_tool
+    # A click before the clip's faces are found names none.
+    panel.pick_tool.press(ViewerMouseEvent(10.0, 10.0, 0, QtCore.Qt.MouseButton.LeftButton, 0, 0))
+    assert panel.status.text().startswith("the faces are still being found") and panel.pick_button.isChecked()
+    panel.pick_button.setChecked(False)
+    assert viewer.view.tool is occluder_tool and panel.editor.character("Character 1").references == ()
     panel.shutdown()

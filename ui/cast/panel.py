@@ -85,6 +85,7 @@ class CastPanel(QtWidgets.QDockWidget):
         self.runner = SerialRunner(self)
         self.events = EventBridge(self)
         self.pick_tool = ReferencePickTool(self)
+        self._previous_tool = None
         self.is_matching = False
         self._is_rematch_pending = False
         self.last_matches: CastMatches | None = None
@@ -177,7 +178,7 @@ class CastPanel(QtWidgets.QDockWidget):
         return names[row] if 0 <= row < len(names) else None
 
     def select_character(self, name: str) -> None:
-        self.characters.selectRow(self.editor.names.index(self.editor.character(name).name))
+        self.characters.setCurrentCell(self.editor.names.index(self.editor.character(name).name), NAME_COLUMN)
 
     def show_status(self, text: str, is_error: bool = False) -> None:
         self.status.setText(text)
@@ -273,7 +274,7 @@ class CastPanel(QtWidgets.QDockWidget):
         if selected in self.editor.names:
             self.select_character(selected)
         elif self.editor.names:
-            self.characters.selectRow(len(self.editor.names) - 1)
+            self.characters.setCurrentCell(len(self.editor.names) - 1, NAME_COLUMN)
 
     def _refresh_shot(self) -> None:
         session = self.controller.current
@@ -343,9 +344,13 @@ class CastPanel(QtWidgets.QDockWidget):
             self.pick_button.setChecked(False)
             self.show_status("add or select a character first", is_error=True)
             return
-        self.viewer.set_tool(self.pick_tool if is_on else None)
         if is_on:
+            # The tool the viewer had (an occluder tool, or none for the face picker) comes back after the pick.
+            self._previous_tool = self.viewer.view.tool
+            self.viewer.set_tool(self.pick_tool)
             self.show_status(f"click {self.selected_name()}'s face on the viewer (any clip, any frame)")
+        elif self.viewer.view.tool is self.pick_tool:
+            self.viewer.set_tool(self._previous_tool)
 
     def _on_character_item_change(self, item: QtWidgets.QTableWidgetItem) -> None:
         if item.column() != NAME_COLUMN:
