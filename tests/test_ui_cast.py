@@ -233,3 +233,27 @@ def test_picking_a_face_gives_the_viewer_back_the_tool_it_had(qtbot, tmp_path):
     panel.pick_button.setChecked(False)
     assert viewer.view.tool is occluder_tool and panel.editor.character("Character 1").references == ()
     panel.shutdown()
+
+
+@pytest.mark.slow
+def test_closing_stops_a_long_matching_between_frames(qtbot, two_people_timeline, tmp_path):  # noqa: F811
+    controller = PanelController(render_options={"landmark_backend": "dlib"}, handles=0)
+    controller.open_timeline(two_people_timeline, (DUB_TRACK,), tmp_path / "out")
+    landmarks, recognition = get_landmark_backend("dlib"), get_recognition_backend()
+    viewer = Viewer()
+    qtbot.addWidget(viewer)
+    panel = CastPanel(
+        controller, viewer, FaceAnalyses(), lambda name: FaceAnalyser(landmarks, recognition, AnalysisCache(tmp_path))
+    )
+    qtbot.addWidget(panel)
+    panel.editor.add_character("Anna")
+    panel.editor.add_reference("Anna", clip_id(controller, "sh010"), (160.0, 150.0), 5)
+    assert panel.is_matching
+    qtbot.wait(1500)  # into the clips' analyses (the reference's clip is analysed first)
+
+    started = time.perf_counter()
+    panel.shutdown()
+    stopped = time.perf_counter() - started
+
+    assert panel.runner._thread.isFinished() and panel.editor.matches is None
+    assert stopped < 1.5, stopped

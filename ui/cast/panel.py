@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from keydub.core.cancel import CancelToken
 from keydub.core.errors import KeydubError
 from keydub.plugin.cast import FaceAnalyser
 from keydub.plugin.panel.cast import CastEditor, CastLabel, CastMatches
@@ -88,6 +89,8 @@ class CastPanel(QtWidgets.QDockWidget):
         self._previous_tool = None
         self.is_matching = False
         self._is_rematch_pending = False
+        # Stops a long matching (a timeline never analysed) between frames when the window closes.
+        self._cancel = CancelToken("the cast matching was stopped: the window closed")
         self.last_matches: CastMatches | None = None
         self._build()
         self._connect()
@@ -226,7 +229,8 @@ class CastPanel(QtWidgets.QDockWidget):
         self.is_matching = True
         self._is_rematch_pending = False
         self.show_status(f"Matching {len(self.controller.sessions)} clip(s)…")
-        self.runner.submit(Task(work.run, self._on_match_done, self._on_match_failed))
+        cancel = self._cancel
+        self.runner.submit(Task(lambda: work.run(cancel=cancel), self._on_match_done, self._on_match_failed))
 
     def _on_match_done(self, matches: CastMatches) -> None:
         self.is_matching = False
@@ -390,7 +394,8 @@ class CastPanel(QtWidgets.QDockWidget):
                 self.show_status(str(error), is_error=True)
 
     def shutdown(self) -> None:
-        """Let the running matching end and stop following the controller (the window is closing)."""
+        """Stop the running matching and stop following the controller (the window is closing)."""
+        self._cancel.cancel()
         self.runner.stop()
         self.events.unsubscribe()
         self.editor.close()
