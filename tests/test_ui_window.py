@@ -278,9 +278,9 @@ class RecordingQueue(QueueController):
 def slow_audio_writes(monkeypatch, seconds: float = 0.5, error: Exception | None = None) -> list:
     """Make the planner's WAV writer take `seconds` (a long clip's excerpt on a slow disk), or raise `error`; the
     list gets `(path, thread)` of each write."""
-    from keydub.plugin.timeline import plan
+    from keydub.plugin.timeline import audio
 
-    real_write_wav, writes = plan.write_wav, []
+    real_write_wav, writes = audio.write_wav, []
 
     def write_wav(path, samples, sample_rate):
         writes.append((Path(path), threading.current_thread()))
@@ -289,7 +289,7 @@ def slow_audio_writes(monkeypatch, seconds: float = 0.5, error: Exception | None
             raise error
         return real_write_wav(path, samples, sample_rate)
 
-    monkeypatch.setattr(plan, "write_wav", write_wav)
+    monkeypatch.setattr(audio, "write_wav", write_wav)
     return writes
 
 

@@ -4,7 +4,8 @@ The window is wired in one place: widgets are built, laid out, then every signal
 slots are `_on_<thing>_<event>`. It talks only to the Qt-free `PanelController` (clips, sessions, jobs, export),
 whose events reach it through an `EventBridge`, and to a queue controller (renders, in a `keydub worker`
 process). Opening a clip and analysing its faces run on threads (`TaskRunner`); a slow answer for a clip the
-editor has left is dropped. The faces found are kept by clip in `FaceAnalyses` and drawn by `face_layers`.
+editor has left is dropped. The faces found are kept by clip in `FaceAnalyses` and drawn by `face_layers`, named by
+the Cast dock's characters where it knows who they are.
 """
 
 import argparse
@@ -17,8 +18,10 @@ import numpy as np
 import opentimelineio as otio
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from keydub.core.analysis import AnalysisCache
 from keydub.core.errors import KeydubError
 from keydub.core.media import MediaInfo, probe
+from keydub.plugin.cast import FaceAnalyser
 from keydub.plugin.panel.analysis import BackendFactory, FaceAnalysis, analyse_faces
 from keydub.plugin.panel.controller import PanelController, load_timeline, load_video
 from keydub.plugin.panel.events import ClipChanged, ClipsChanged, CurrentChanged, OptionsChanged
@@ -27,10 +30,19 @@ from keydub.plugin.panel.resolve_link import ResolveLink, ResolveTarget, SendOut
 from keydub.plugin.store import JobStore
 from keydub.plugin.timeline.formats import format_for_suffix
 from keydub.plugin.timeline.tracks import tracks_of_kind
+from keydub.ui.cast import CastPanel
 from keydub.ui.clips import ClipListModel, ClipListView
 from keydub.ui.compare import SPLIT, CompareView
 from keydub.ui.events import EventBridge
-from keydub.ui.face_layers import FACES_LAYER, MASK_LAYER, NO_FACE_COLOUR, NO_FACE_MARKERS, faces_image, mask_image
+from keydub.ui.face_layers import (
+    FACES_LAYER,
+    MASK_LAYER,
+    NO_FACE_COLOUR,
+    NO_FACE_MARKERS,
+    box_names,
+    faces_image,
+    mask_image,
+)
 from keydub.ui.palette import apply_palette, choose_palette, is_system_palette_chosen
 from keydub.ui.resolve_send import DubTrackDialog, SendToResolveDialog, send_report_box
 from keydub.ui.settings import SettingsDialog, app_settings, load_settings, save_settings
@@ -53,8 +65,8 @@ class MainWindow(QtWidgets.QMainWindow):
         queue_factory (`Callable[[Path], Any] | None`): makes the render queue of an output folder when one is
             opened (`keydub.plugin.panel.queue.QueueController`, with `submit(jobs, force)` and `cancel(job_ids)`);
             its `QueuePanel` dock runs the `keydub worker` process. `None`: no renders from this window.
-        backend_factory (`BackendFactory | None`): makes the landmark backend for face analysis (tests pass a
-            stand-in; defaults to `get_landmark_backend`).
+        backend_factory (`BackendFactory | None`): makes the landmark backend for face analysis and the cast's
+            matching (tests pass a stand-in; defaults to `get_landmark_backend`).
         cache_bytes (`int`, defaults to 1 GiB): the viewer's decoded-frame cache.
         occluder_masker (`Any | None`): passed to the occluder dock (a SAM2 masker or a function loading one).
         resolve_link (`ResolveLink | None`): the Resolve timeline the clips come from; enables Send to Resolve.
@@ -89,6 +101,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self._build(cache_bytes)
         self._dock_occluder_panel(occluder_masker)
+        self._dock_cast_panel()
         self._connect()
         if self.controller.opened is not None:
             self._on_controller_clips_changed(ClipsChanged())
@@ -159,6 +172,15 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self.occluder_panel = OccluderPanel(self.controller, self.viewer, occluder_masker, self)
         self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self.occluder_panel)
+
+    def _dock_cast_panel(self) -> None:
+        """Dock the Cast panel; its matching analyses faces with the window's landmark backends."""
+        factory = self.backend_factory
+        analyser_factory = None if factory is None else lambda name: FaceAnalyser(factory(name), cache=AnalysisCache())
+        self.cast_panel = CastPanel(self.controller, self.viewer, self.analyses, analyser_factory, self)
+        self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self.cast_panel)
+        self.cast_panel.labels_changed.connect(self.viewer.refresh_overlays)
+        self.cast_panel.labels_changed.connect(self.clip_model.refresh_states)  # the Face cells name the speakers
 
     def _dock_queue_panel(self) -> None:
         """The render queue of the opened folder, docked (the previous folder's worker is stopped)."""
@@ -387,7 +409,9 @@ class MainWindow(QtWidgets.QMainWindow):
         if session is None or analysis is None or size is None:
             return None
         chosen = analysis.chosen_track(session.face, frame) if session.has_face else None
-        return faces_image(analysis, chosen, frame, size)
+        editor = self.cast_panel.editor
+        names = box_names(editor.labels(session.clip_id), editor.colour_index)
+        return faces_image(analysis, chosen, frame, size, names)
 
     def _mask_image(self, frame: int) -> np.ndarray | None:
         session, analysis = self.controller.current, self.analyses.get(self.controller.current_id)
@@ -658,7 +682,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._state_timer.stop()
         if self.resolve_link is not None:
             self.resolve_link.close()
-        for panel in (self.occluder_panel, self.queue_panel):
+        for panel in (self.occluder_panel, self.cast_panel, self.queue_panel):
             if panel is not None:
                 panel.shutdown()
         self.viewer.close_clip()

@@ -6,6 +6,12 @@ compares the result with the source, saving one PNG per view:
 
     clip_list.png, viewer_faces.png, mask_overlay.png, occluder_painting.png, queue_rendering.png, compare_split.png
 
+With `--timeline T.otio --dub-track NAME --pick NAME=CLIP:X,Y@FRAME ... [--show CLIP]` it runs the Cast dock
+instead: each `--pick` adds the character (once) and clicks its face on that clip's frame, each `--voice NAME=TRACK`
+gives a character its dub track, then the `--show` clip is shown with its faces named, saving `cast_dock.png` (the
+window) and `cast_viewer.png` (the viewer); each `--correct FACE=NAME` (a face track id of that clip, NAME a
+character or `nobody`) is then set in the dock's shot table, saving `cast_correction.png` (the window).
+
 For README.md and for review. Every wait is on the event loop (the window stays live throughout); a step that
 cannot happen (no face, a render that fails) stops the script with one `Error:` line.
 """
@@ -31,6 +37,7 @@ from keydub.ui.palette import apply_palette  # noqa: E402
 
 
 SHOTS = ("clip_list", "viewer_faces", "mask_overlay", "occluder_painting", "queue_rendering", "compare_split")
+CAST_SHOTS = ("cast_dock", "cast_viewer", "cast_correction")
 
 
 class ScriptError(KeydubError):
@@ -178,6 +185,72 @@ def run_session(args: argparse.Namespace) -> list[Path]:
     return saved
 
 
+def run_cast_session(args: argparse.Namespace) -> list[Path]:
+    """Name the characters of `--pick`, click their faces, then show the `--show` clip with its faces named."""
+    out = args.out.absolute()
+    out.mkdir(parents=True, exist_ok=True)
+    controller = PanelController(render_options=options_from_args(args), handles=0)
+    window = MainWindow(controller)
+    window.resize(1680, 1050)
+    window.show()
+    if window.occluder_panel is not None:  # the Cast dock alone on the right, at full height
+        window.occluder_panel.hide()
+    panel = window.cast_panel
+    window.open_timeline(args.timeline, (args.dub_track,), args.work_dir)
+    wait_until(lambda: controller.current is not None or window.is_error_shown, 120, "the timeline to open")
+
+    def show(clip_name: str) -> str:
+        session = next((s for s in controller.sessions if s.name == clip_name), None)
+        if session is None:
+            raise ScriptError(f"the timeline has no clip {clip_name!r} to show")
+        controller.select(session.clip_id)
+        wait_until(lambda: session.clip_id in window.analyses or window.is_error_shown, 600, "the faces to be found")
+        if window.is_error_shown:
+            raise ScriptError(window.message_label.text())
+        return session.clip_id
+
+    for pick in args.pick:
+        name, clip_name, point, frame = _parse_pick(pick)
+        show(clip_name)
+        if name not in panel.editor.names:
+            panel.editor.add_character(name)
+        panel.select_character(name)
+        window.viewer.seek(frame)
+        wait_until(lambda frame=frame: window.viewer.shown_frame == frame, 60, f"frame {frame} of {clip_name}")
+        panel.pick_button.setChecked(True)
+        panel.pick_tool.press(_release_event(point, frame))
+        wait_until(lambda: not panel.is_matching and panel.editor.matches is not None, 600, "the cast to be matched")
+        if panel.status.styleSheet():
+            raise ScriptError(panel.status.text())
+    for voice in args.voice:
+        name, _, track = voice.partition("=")
+        panel.editor.set_dub_track(name, track)
+    wait_until(lambda: not panel.is_matching, 600, "the cast to be matched")
+    shown = show(args.show or controller.sessions[-1].name)
+    settle(0.6)
+    saved = [save(window, out, "cast_dock"), save(window.viewer, out, "cast_viewer")]
+    if args.correct:
+        for correction in args.correct:
+            face, _, name = correction.partition("=")
+            panel.editor.set_override(shown, int(face), None if name == "nobody" else name)
+        settle(0.6)
+        saved.append(save(window, out, "cast_correction"))
+    window.close()
+    return saved
+
+
+def _parse_pick(text: str) -> tuple[str, str, tuple[float, float], int]:
+    """`NAME=CLIP:X,Y@FRAME` -> `(name, clip, (x, y), frame)`."""
+    try:
+        name, rest = text.split("=", 1)
+        clip, rest = rest.rsplit(":", 1)
+        point, frame = rest.split("@")
+        x, y = point.split(",")
+        return name.strip(), clip, (float(x), float(y)), int(frame)
+    except ValueError:
+        raise ScriptError(f"--pick {text!r} is not NAME=CLIP:X,Y@FRAME, e.g. Anna=sh010:160,150@5") from None
+
+
 def _release_event(point: tuple[float, float], frame: int):
     from keydub.ui.viewer import ViewerMouseEvent
 
@@ -193,8 +266,18 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--video", type=Path, required=True, help="the clip to open")
-    parser.add_argument("--audio", type=Path, required=True, help="its dub audio")
+    parser.add_argument("--video", type=Path, help="the clip to open")
+    parser.add_argument("--audio", type=Path, help="its dub audio")
+    parser.add_argument("--timeline", type=Path, help="a dubbing timeline: run the Cast dock session on it")
+    parser.add_argument("--dub-track", default="", help="the timeline's dub track")
+    parser.add_argument(
+        "--pick", action="append", default=[], help="NAME=CLIP:X,Y@FRAME: a character's face, in source pixels"
+    )
+    parser.add_argument("--voice", action="append", default=[], help="NAME=TRACK: a character's dub track")
+    parser.add_argument("--show", help="the timeline clip shown last (default: its last clip)")
+    parser.add_argument(
+        "--correct", action="append", default=[], help="FACE=NAME: who face FACE of the shown clip is (or nobody)"
+    )
     parser.add_argument("--out", type=Path, required=True, help="folder for the PNGs")
     parser.add_argument("--work-dir", type=Path, help="output folder of the session (default: a temporary one)")
     parser.add_argument("--frames", type=int, default=12, help="frames to analyse and render (default 12)")
@@ -215,13 +298,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.timeline is None and (args.video is None or args.audio is None):
+        parser.error("give --video and --audio, or --timeline with --dub-track and --pick")
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     apply_palette(is_system=False)  # the panel's default, whatever this machine's settings say
     with tempfile.TemporaryDirectory() as scratch:
         args.work_dir = args.work_dir or Path(scratch) / "session"
         try:
-            saved = run_session(args)
+            saved = run_cast_session(args) if args.timeline is not None else run_session(args)
         except KeydubError as error:
             print(f"Error: {error}", file=sys.stderr)
             return 1

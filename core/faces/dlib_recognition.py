@@ -73,10 +73,10 @@ class DlibFaceRecognition:
         frame = check_frame(frame_rgb)
         if not len(landmarks):
             return np.zeros((0, self.embedding_size), dtype=np.float32)
-        shapes = self._dlib.full_object_detections()
-        for points in landmarks:
-            shapes.append(self._shape(np.asarray(points, dtype=np.float64)))
-        vectors = self._model.compute_face_descriptor(frame, shapes, self.jitters)
+        # One face per call: dlib keeps Python's lock for a whole call, so a window waiting on another thread
+        # waits for one face's network pass, not a frame's.
+        shapes = [self._shape(np.asarray(points, dtype=np.float64)) for points in landmarks]
+        vectors = [self._model.compute_face_descriptor(frame, shape, self.jitters) for shape in shapes]
         return np.array([list(vector) for vector in vectors], dtype=np.float32)
 
     def _shape(self, points: np.ndarray):

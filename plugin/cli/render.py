@@ -19,6 +19,7 @@ from keydub.plugin.cli._render_options import add_consent_flags, add_option_flag
 if TYPE_CHECKING:
     from keydub.core.media import MediaInfo
     from keydub.core.render import Speaker
+    from keydub.plugin.cast import Character
 
 EXAMPLES = """examples:
   keydub render interview.mov --audio dub_es.wav -o interview_es.mov
@@ -243,19 +244,24 @@ def speakers_from_args(args: argparse.Namespace, info: "MediaInfo", start: int, 
             f"--speaker {names[0]!r} is not a click X,Y[@FRAME] or a track id; to name a character, give --cast FILE"
         )
     characters = character_tracks(args, info, start, end, names) if names else {}
-    return tuple(
-        Speaker(FaceChoice(track_id=characters[face][1]), audio, name=characters[face][0])
-        if isinstance(face, str)
-        else Speaker(face, audio)
-        for face, audio in parsed
-    )
+    # --consent names the person of a one-face render; a character's consent comes from the cast.
+    given = args.consent.strip() if len(parsed) == 1 else ""
+    speakers = []
+    for face, audio in parsed:
+        if isinstance(face, str):
+            character, track_id = characters[face]
+            face = FaceChoice(track_id=track_id)
+            speakers.append(Speaker(face, audio, name=character.name, consent=character.consent or given))
+        else:
+            speakers.append(Speaker(face, audio, consent=given))
+    return tuple(speakers)
 
 
 def character_tracks(
     args: argparse.Namespace, info: "MediaInfo", start: int, end: int, names: list[str]
-) -> dict[str, tuple[str, int]]:
-    """Each named character's name as the cast spells it and its face track among the range's faces, matched to
-    `--cast` as `keydub cast show` matches them."""
+) -> "dict[str, tuple[Character, int]]":
+    """Each named character of the cast and its face track among the range's faces, matched to `--cast` as `keydub
+    cast show` matches them."""
     from keydub.core.analysis import AnalysisCache
     from keydub.core.errors import NoFaceFoundError
     from keydub.plugin.cast import read_cast
@@ -263,12 +269,13 @@ def character_tracks(
     from keydub.plugin.cast.timeline_faces import FaceAnalyser
 
     cast = read_cast(args.cast)
-    spelled = {name: cast.character(name).name for name in names}
+    named = {name: cast.character(name) for name in names}
     backend = args.landmark_backend or RenderOptions.landmark_backend
     analyser = FaceAnalyser(backend, cast.recognition, cache=AnalysisCache())
     shot = match_clip(args.video.absolute(), start, end, info.frame_rate, cast, analyser)
     tracks = {}
-    for given, name in spelled.items():
+    for given, character in named.items():
+        name = character.name
         match = shot.face_of(name)
         if match is None:
             nearest = [
@@ -278,5 +285,5 @@ def character_tracks(
                 f"--speaker {name}: no face of the range is {name} (nearest: {', '.join(nearest) or 'none'}); name "
                 "the face by a click or a track id instead"
             )
-        tracks[given] = (name, match.track_id)
+        tracks[given] = (character, match.track_id)
     return tracks

@@ -15,6 +15,8 @@ and is tested without a `QApplication`.
 - `status`: a clip's render state (not rendered, queued, rendering, done, failed, stale) and QC from its store row.
 - `analysis`: the faces of a clip for the face picker and the regeneration mask, tracked as a render tracks them.
 - `face_analyses.FaceAnalyses`: those analyses by clip id, each kept while its clip's range is the one analysed.
+- `cast.CastEditor`: the folder's cast (characters, dub tracks, clicked references), each shot's corrections, and
+  who is who in every clip, matched off the UI thread (`matching().run()`, then `apply`).
 - `events`: the typed events the controllers emit (`EventSource`); `keydub.ui.events.EventBridge` delivers them
   to the widgets on the GUI thread.
 - `options`: the settings' fields checked by the command line's own option parser.

@@ -11,7 +11,7 @@ so the same controller runs in tests without a `QApplication` and behind any fro
 
 import copy
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from keydub.core.errors import InvalidParameterError, KeydubError, TimelineError
 from keydub.core.media import MediaInfo, probe
 from keydub.core.render.options import RenderOptions
 from keydub.core.render.request import FaceChoice
-from keydub.plugin.jobs import ClipJob
+from keydub.plugin.jobs import CastSpeaker, ClipJob
 from keydub.plugin.panel.events import ClipChanged, ClipsChanged, CurrentChanged, EventSource, OptionsChanged
 from keydub.plugin.panel.session import ClipSession, OpenedSource, SessionStore
 from keydub.plugin.panel.sources import (
@@ -89,6 +89,7 @@ class DubAudioWrite:
             edit, so another thread may read it).
         base_dir (`Path`), audio_cache (`Path`), options (`PlanOptions`): as `plan_timeline` takes them.
         audio_files (`tuple[Path, ...]`): the files the jobs name (their names are the audio's content hash).
+        stems (`tuple[DubAudioWrite, ...]`): the speakers' own stems, each planned from its character's dub track.
     """
 
     timeline: otio.schema.Timeline
@@ -96,6 +97,7 @@ class DubAudioWrite:
     audio_cache: Path
     options: PlanOptions
     audio_files: tuple[Path, ...]
+    stems: tuple["DubAudioWrite", ...] = ()
 
     def run(self) -> None:
         """Write the files that are missing. Safe on any thread.
@@ -104,6 +106,8 @@ class DubAudioWrite:
             `KeydubError`: the dub cannot be read or the file cannot be written (`AudioError`,
                 `OutputNotWritableError`), or the clips' audio changed since they were planned.
         """
+        for stem in self.stems:
+            stem.run()
         missing = [path for path in self.audio_files if not path.is_file()]
         if not missing:
             return
@@ -294,7 +298,11 @@ class PanelController(EventSource):
         self._jobs: dict[str, ClipJob] = {}
         # Content hash of each clip's job, with the session and base job it was computed from (the clip list
         # asks for every clip's state every second; a long timeline must not hash every job each time).
-        self._hashes: dict[str, tuple[ClipSession, ClipJob, str]] = {}
+        self._hashes: dict[str, tuple[ClipSession, ClipJob, tuple[CastSpeaker, ...], str]] = {}
+        # Each clip's dub excerpt from another audio track (a character's own dub), by (clip id, track); `None`
+        # where that track has no dialogue under the clip.
+        self._stems: dict[tuple[str, str], Path | None] = {}
+        self._speakers_source: Callable[[str], tuple[CastSpeaker, ...]] | None = None
         self.current_id: str | None = None
 
     # Opening ------------------------------------------------------------------------------------------------
@@ -311,6 +319,7 @@ class PanelController(EventSource):
         self.opened = opened
         self._sessions = {session.clip_id: session for session in opened.sessions}
         self._jobs = dict(opened.jobs)
+        self._stems = {}
         self.current_id = opened.sessions[0].clip_id if opened.sessions else None
         self._save()
         self._emit(ClipsChanged())
@@ -354,6 +363,15 @@ class PanelController(EventSource):
     @property
     def is_single_clip(self) -> bool:
         return self.opened is not None and self.opened.source.video is not None
+
+    def plan_options(self) -> PlanOptions:
+        """How the opened folder's timeline is planned (its dub tracks, handles and render options)."""
+        assert self.opened is not None
+        return _plan_options(self.opened, ())
+
+    def session_store(self) -> SessionStore:
+        """The opened folder's panel files."""
+        return self._store()
 
     def session(self, clip_id: str) -> ClipSession:
         try:
@@ -429,7 +447,7 @@ class PanelController(EventSource):
             self.opened.render_options = options
             if handles is not None:
                 self.opened.handles = handles
-            self._jobs = {}
+            self._jobs, self._stems = {}, {}
             self._save()
         self._emit(OptionsChanged())
 
@@ -442,6 +460,7 @@ class PanelController(EventSource):
         self._sessions[clip_id] = self.session(clip_id).with_changes(**changes)
         if "start_frame" in changes or "end_frame" in changes:
             self._jobs.pop(clip_id, None)  # other frames, other dub audio: plan again
+            self._stems = {key: stem for key, stem in self._stems.items() if key[0] != clip_id}
         self._save()
         self._emit(ClipChanged(clip_id))
 
@@ -456,8 +475,7 @@ class PanelController(EventSource):
         """
         session = self.session(clip_id)
         if clip_id not in self._jobs:
-            plan = self._plan((clip_id,), write_audio=False, edited=False)
-            planned = next(item for item in plan.clips if item.clip_id == clip_id)
+            planned = self._plan_clip(clip_id)
             if planned.job is None:
                 raise KeydubError(f"clip {planned.name!r} cannot be rendered: {planned.skip_reason}")
             self._jobs[clip_id] = planned.job
@@ -467,8 +485,27 @@ class PanelController(EventSource):
         # from the edited clip metadata (see `_edited_timeline`), without planning the audio again.
         base = self._jobs[clip_id]
         return replace(
-            base, face=session.face, occluders=session.occluders, options=base.options.with_params(session.params)
+            base,
+            face=session.face,
+            occluders=session.occluders,
+            options=base.options.with_params(session.params),
+            speakers=self._speakers_source(clip_id) if self._speakers_source is not None else (),
         )
+
+    def set_speakers_source(self, source: Callable[[str], tuple[CastSpeaker, ...]] | None) -> None:
+        """Where a clip's speakers come from (the cast: a face and its own dub stem per character); `None`: no
+        speakers, each clip renders its one face."""
+        self._speakers_source = source
+
+    def record_stems(self, stems: Mapping[tuple[str, str], Path | None]) -> None:
+        """Keep the clips' dub excerpts from other audio tracks (a character's own dub), by `(clip id, track)`,
+        planned off the UI thread (`None`: no dialogue of that track under the clip)."""
+        self._stems.update(stems)
+
+    def dub_stem(self, clip_id: str, track: str) -> Path | None:
+        """The clip's excerpt of audio track `track` as recorded (`record_stems`), written into the folder by
+        `dub_audio_write`; `None` when not recorded yet or when that track has no dialogue under the clip."""
+        return self._stems.get((clip_id, track))
 
     def dub_audio_write(self, clip_ids: Iterable[str]) -> DubAudioWrite:
         """What writing the clips' dub audio excerpts takes, gathered now, to `run` on any thread (it reads no
@@ -480,12 +517,25 @@ class PanelController(EventSource):
         assert self.opened is not None
         clip_ids = tuple(clip_ids)
         jobs = tuple(self.job(clip_id, write_audio=False) for clip_id in clip_ids)
+        stem_files = {s.audio_file for job in jobs for s in job.speakers if s.audio_file is not None}
+        stems = tuple(
+            DubAudioWrite(
+                timeline=self.opened.timeline,
+                base_dir=self.opened.base_dir,
+                audio_cache=self.out_dir / ".keydub" / "audio",
+                options=replace(_plan_options(self.opened, (clip_id,)), dub_tracks=(track,)),
+                audio_files=(stem,),
+            )
+            for (clip_id, track), stem in self._stems.items()
+            if clip_id in clip_ids and stem in stem_files
+        )
         return DubAudioWrite(
             timeline=self.opened.timeline,
             base_dir=self.opened.base_dir,
             audio_cache=self.out_dir / ".keydub" / "audio",
             options=_plan_options(self.opened, clip_ids),
             audio_files=tuple(job.audio_file for job in jobs),
+            stems=stems,
         )
 
     def job_hash(self, clip_id: str) -> str:
@@ -493,9 +543,9 @@ class PanelController(EventSource):
         job = self.job(clip_id, write_audio=False)
         session, base = self._sessions[clip_id], self._jobs[clip_id]
         cached = self._hashes.get(clip_id)
-        if cached is None or cached[0] is not session or cached[1] is not base:
-            cached = self._hashes[clip_id] = (session, base, job.content_hash())
-        return cached[2]
+        if cached is None or cached[0] is not session or cached[1] is not base or cached[2] != job.speakers:
+            cached = self._hashes[clip_id] = (session, base, job.speakers, job.content_hash())
+        return cached[3]
 
     def status(self, clip_id: str, store: JobStore | None = None) -> ClipStatus:
         """Where the clip's render is (not rendered, queued, rendering, done, failed, stale) and its QC."""
@@ -543,6 +593,11 @@ class PanelController(EventSource):
         if not rendered:
             raise TimelineError("no clip has a finished, up-to-date render yet; render the clips first")
         return timeline_with_results(self._edited_timeline(), plan, rendered)
+
+    def _plan_clip(self, clip_id: str) -> PlannedClip:
+        """The clip as the timeline plans it, its edits left out."""
+        plan = self._plan((clip_id,), write_audio=False, edited=False)
+        return next(item for item in plan.clips if item.clip_id == clip_id)
 
     def _plan(self, clip_ids: tuple[str, ...], write_audio: bool, edited: bool = True) -> TimelinePlan:
         """Plan clips of the timeline with the sessions' edits in their metadata, or as the timeline has them."""

@@ -7,7 +7,8 @@ GUI thread.
 - `PanelController` emits `ClipsChanged`, `CurrentChanged`, `ClipChanged` and `OptionsChanged`;
 - `QueueController` emits `QueueChanged` and `WorkerChanged`;
 - `OccluderEditor` emits `ObjectsChanged`, `MasksChanged` and `TrackingProgressed` (the last two from the thread
-  that runs the model).
+  that runs the model);
+- `CastEditor` emits `CastChanged` and `CastMatched`.
 """
 
 from collections import defaultdict
@@ -79,6 +80,17 @@ class TrackingProgressed:
     frame: int
 
 
+@dataclass(frozen=True)
+class CastChanged:
+    """The cast changed (a character added, renamed or removed, a dub track, a reference or a shot's override):
+    the clips must be matched again."""
+
+
+@dataclass(frozen=True)
+class CastMatched:
+    """Who is who in the clips changed (a matching was applied, or a shot's override set)."""
+
+
 PanelEvent = (
     ClipsChanged
     | CurrentChanged
@@ -89,6 +101,8 @@ PanelEvent = (
     | ObjectsChanged
     | MasksChanged
     | TrackingProgressed
+    | CastChanged
+    | CastMatched
 )
 EVENT_TYPES: tuple[type, ...] = get_args(PanelEvent)
 E = TypeVar("E")

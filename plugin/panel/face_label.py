@@ -6,9 +6,14 @@ command-line option that gives the same choice, go in the tooltip.
 """
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from keydub.core.render.request import FaceChoice
 from keydub.plugin.panel.analysis import FaceAnalysis
+
+
+if TYPE_CHECKING:
+    from keydub.plugin.jobs import CastSpeaker
 
 
 @dataclass(frozen=True)
@@ -50,3 +55,10 @@ def face_label(face: FaceChoice, first_frame: int, analysis: FaceAnalysis | None
         return FaceLabel(f"{fallback}: not found on frame {frame}", tooltip)
     size = f"face {track_id}, {box[2] - box[0]:.0f}×{box[3] - box[1]:.0f} px"
     return FaceLabel(f"largest ({size})" if face.point is None and face.track_id is None else size, tooltip)
+
+
+def speakers_label(speakers: "tuple[CastSpeaker, ...]") -> FaceLabel:
+    """Describe a clip's speakers (from the cast), e.g. `"Anna (face 1), Bea (face 0)"`, each stem in the tooltip."""
+    text = ", ".join(f"{speaker.character} (face {speaker.track_id})" for speaker in speakers)
+    stems = "\n".join(f"{s.character}: face {s.track_id}, dub {s.dub_track}" for s in speakers)
+    return FaceLabel(text, f"speakers from the cast, each face with its character's dub track:\n{stems}")

@@ -2,6 +2,8 @@
 
 `<out>/.keydub/panel/sessions.json` holds how the folder was opened (a video + dub, or a timeline and its dub
 track), the render options, and one `ClipSession` per clip; brush masks are PNGs in `<out>/.keydub/panel/masks/`.
+`<out>/.keydub/panel/cast.json` holds the cast (as `cast.toml` lays it out, paths absolute) and each shot's
+overrides (a face given to another character, or to nobody).
 The file is rewritten atomically after every change, so a crash loses at most the change being made.
 """
 
@@ -15,11 +17,14 @@ from keydub.core.files import write_json_atomically
 from keydub.core.plain_data import from_plain, to_plain
 from keydub.core.render.options import RenderOptions
 from keydub.core.render.request import FaceChoice
+from keydub.plugin.cast.cast_file import Cast
 
 
 # Bumped when the meaning of a stored field changes; a newer file is refused rather than misread.
 SESSION_FORMAT = 1
 PANEL_FOLDER = Path(".keydub", "panel")
+# clip id -> face track id -> the character the editor gave that face in that shot (`None`: nobody).
+ShotOverrides = dict[str, dict[int, str | None]]
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,7 @@ class SessionStore:
         self.out_dir = Path(out_dir).absolute()
         self.path = self.out_dir / PANEL_FOLDER / "sessions.json"
         self.masks = self.out_dir / PANEL_FOLDER / "masks"
+        self.cast_path = self.out_dir / PANEL_FOLDER / "cast.json"
 
     def load(self) -> tuple[OpenedSource | None, dict[str, Any], dict[str, ClipSession]]:
         """`(source, render_options, sessions by clip id)`; nothing stored reads as `(None, {}, {})`.
@@ -146,6 +152,49 @@ class SessionStore:
                 "source": source.to_dict(),
                 "render_options": render_options,
                 "sessions": [session.to_dict() for session in sessions],
+            },
+        )
+
+    def load_cast(self, source: OpenedSource) -> tuple[Cast, ShotOverrides]:
+        """The stored cast and, when it was stored for `source`, its shots' overrides (clip ids are the source's);
+        nothing stored reads as an empty cast.
+
+        Raises:
+            `JobStoreError`: the file is damaged or from a newer Keydub.
+        """
+        if not self.cast_path.is_file():
+            return Cast(), {}
+        where = f"the panel cast {self.cast_path}"
+        try:
+            data = json.loads(self.cast_path.read_text(encoding="utf-8"))
+            if data.get("format", 0) > SESSION_FORMAT:
+                raise JobStoreError(f"{where} was written by a newer Keydub (format {data['format']}); update Keydub")
+            cast = Cast.from_dict(data["cast"], self.cast_path.parent, where)
+            if OpenedSource.from_dict(data.get("source") or {}) != source:
+                return cast, {}
+            overrides = {
+                str(clip_id): {int(track_id): None if name is None else str(name) for track_id, name in faces.items()}
+                for clip_id, faces in data.get("overrides", {}).items()
+            }
+            return cast, overrides
+        except (ValueError, KeyError, TypeError, AttributeError, InvalidParameterError) as error:
+            raise JobStoreError(
+                f"{where} cannot be read ({error}); delete the file to start the cast over, or open a cast.toml"
+            ) from error
+
+    def save_cast(self, source: OpenedSource, cast: Cast, overrides: ShotOverrides) -> None:
+        """Write the cast and the overrides of `source`'s shots, atomically."""
+        write_json_atomically(
+            self.cast_path,
+            {
+                "format": SESSION_FORMAT,
+                "source": source.to_dict(),
+                "cast": cast.to_dict(),
+                "overrides": {
+                    clip_id: {str(track_id): name for track_id, name in faces.items()}
+                    for clip_id, faces in overrides.items()
+                    if faces
+                },
             },
         )
 

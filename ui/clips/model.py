@@ -13,7 +13,7 @@ from PySide6 import QtCore, QtGui
 from keydub.core.errors import KeydubError
 from keydub.plugin.panel.analysis import FaceAnalysis
 from keydub.plugin.panel.controller import PanelController
-from keydub.plugin.panel.face_label import FaceLabel, face_label
+from keydub.plugin.panel.face_label import FaceLabel, face_label, speakers_label
 from keydub.plugin.panel.queue import QueueRow
 from keydub.plugin.panel.session import ClipSession
 from keydub.plugin.panel.status import ClipStatus
@@ -119,6 +119,12 @@ class ClipListModel(QtCore.QAbstractTableModel):
         return self._cell(session, status, COLUMNS.index(name)) or None
 
     def _face(self, session: ClipSession) -> FaceLabel:
+        try:
+            speakers = self.controller.job(session.clip_id, write_audio=False).speakers
+        except KeydubError:  # the State cell says why the clip cannot be rendered
+            speakers = ()
+        if speakers:
+            return speakers_label(speakers)
         return face_label(session.face, session.start_frame, self.analysis_of(session.clip_id))
 
     def _cell(self, session: ClipSession, status: ClipStatus, column: int) -> str:
