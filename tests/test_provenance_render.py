@@ -192,6 +192,25 @@ def test_a_sidecar_already_there_is_refused_and_one_replaced_without_credentials
     assert orphan.is_file() and not sidecar_path(orphan).exists()
 
 
+def test_a_render_that_cannot_be_signed_is_removed_and_recorded_nowhere(
+    tmp_path, inputs, weights, drawn_faces, capsys, monkeypatch
+):
+    from keydub.core.provenance import rendered
+
+    def refused(output, facts):
+        raise ProvenanceError("c2pa refused the signing certificate: expired")
+
+    monkeypatch.setattr(rendered, "sign_output", refused)
+    output = tmp_path / "unsignable.mov"
+    outcome = run_cli(render_argv(inputs, weights, output, "--codec", "prores"), capsys)
+    assert outcome.code == 1
+    assert outcome.stderr.strip().splitlines()[-1] == (
+        "Error: c2pa refused the signing certificate: expired; the render unsignable.mov was removed so that no copy "
+        "goes without its Content Credentials (render again, or with --no-provenance)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no render, no usage record
+
+
 def test_require_consent_refuses_a_render_without_one_before_any_work(tmp_path, inputs, weights, capsys):
     output = tmp_path / "out.mov"
 

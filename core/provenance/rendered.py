@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keydub.core.disclosure import DISCLOSURE_LABEL
+from keydub.core.errors import ProvenanceError
 from keydub.core.provenance.container import credential_files
 from keydub.core.provenance.facts import DubbedFace, RenderFacts, weight_file_hashes
 from keydub.core.provenance.signing import SignedOutput, sign_output
@@ -45,15 +46,16 @@ def disclose_render(
         `is_local_identity`, `sidecar` (`None` when embedded or unsigned) and `usage_record` (the file appended to).
 
     Raises:
-        `ProvenanceError`: the output could not be signed (it stays written, without credentials; nothing is
-            recorded). `OutputNotWritableError`: the usage record cannot be written.
+        `ProvenanceError`: the output could not be signed; it is removed (a render asked to carry its disclosure
+            is never left without it, where a batch would place it) and nothing is recorded.
+            `OutputNotWritableError`: the usage record cannot be written.
     """
     timings = report.setdefault("timings_seconds", {})
     began = time.perf_counter()
     weights = {} if weight_sources is None else weight_file_hashes(*weight_sources)
     timings["hash weights"] = round(time.perf_counter() - began, 3)
-    facts = RenderFacts.from_report(report, weights=weights, faces=dubbed_faces(request))
-    signed = sign_output(Path(request.output), facts) if request.options.provenance else None
+    facts = RenderFacts.from_report(report, weights=weights, faces=dubbed_faces(report))
+    signed = _signed(Path(request.output), facts) if request.options.provenance else None
     if signed is not None:
         timings["sign"] = round(signed.seconds, 3)
     else:
@@ -68,12 +70,25 @@ def disclose_render(
     return report
 
 
-def dubbed_faces(request: "RenderRequest") -> tuple[DubbedFace, ...]:
-    """The faces a request regenerates, with their characters and consent references (empty text: none)."""
+def dubbed_faces(report: dict[str, Any]) -> tuple[DubbedFace, ...]:
+    """The faces a render regenerated (its report's speakers, the active speaker's included), with their characters
+    and consent references (empty text: none)."""
     return tuple(
-        DubbedFace(speaker.name or None, speaker.consent.strip() or None, speaker.face.to_dict())
-        for speaker in request.face_speakers()
+        DubbedFace(speaker["name"] or None, speaker["consent"].strip() or None, dict(speaker["face"]))
+        for speaker in report.get("speakers", ())
     )
+
+
+def _signed(output: Path, facts: RenderFacts) -> SignedOutput:
+    """`sign_output`, removing the render when it cannot be signed."""
+    try:
+        return sign_output(output, facts)
+    except ProvenanceError as error:
+        output.unlink(missing_ok=True)
+        raise ProvenanceError(
+            f"{error}; the render {output.name} was removed so that no copy goes without its Content Credentials "
+            "(render again, or with --no-provenance)"
+        ) from error
 
 
 def provenance_section(signed: SignedOutput | None, usage_record: Path) -> dict[str, Any]:
