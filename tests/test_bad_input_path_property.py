@@ -34,6 +34,11 @@ SAMPLES: dict[tuple[str, ...], Sample] = {
         w / "new.mov",
         "--report",
         w / "new.json",
+        "--cast",
+        w / "cast.toml",
+        "--active-speaker",
+        "--original-audio",
+        w / "dub.wav",
     ],
     ("inspect",): lambda w: ["inspect", w / "clip.mkv"],
     ("mask",): lambda w: ["mask", w / "clip.mkv", "-o", w / "new_mask.mp4"],
@@ -46,6 +51,8 @@ SAMPLES: dict[tuple[str, ...], Sample] = {
         w / "new_renders",
         "-o",
         w / "new.otio",
+        "--cast",
+        w / "cast.toml",
     ],
     ("convert-weights",): lambda w: [
         "convert-weights",
@@ -92,6 +99,8 @@ SAMPLES: dict[tuple[str, ...], Sample] = {
         w / "new_resolve",
         "-o",
         w / "new_resolve.otio",
+        "--cast",
+        w / "cast.toml",
     ],
     ("resolve", "apply"): lambda w: ["resolve", "apply", w / "episode.otio"],
     ("resolve", "placements"): lambda w: [
@@ -162,6 +171,7 @@ def _workspace(folder: Path) -> Path:
     (folder / "keyframe_dub.pt").write_bytes(b"stand-in keyframe checkpoint")
     (folder / "interpolation_dub.pt").write_bytes(b"stand-in interpolation checkpoint")
     (folder / "syncnet_v2.model").write_bytes(b"stand-in SyncNet")
+    (folder / "cast.toml").write_text("version = 1\n")
     for name in ("videos", "audios"):
         (folder / name).mkdir()
     make_test_clip(folder / "videos" / "talk.mkv", frame_count=4)

@@ -16,11 +16,10 @@ from pathlib import Path
 
 import c2pa
 import pytest
-from bad_input import run_cli, write_wav
+from bad_input import run_cli
 from face_fixtures import DrawnFaceBackend, template_landmarks
-from media_fixtures import make_test_clip
 from otio_fixtures import write_three_clip_timeline
-from test_provenance_signing import flip_video_byte, independent_weight_hashes
+from test_provenance_signing import flip_video_byte, independent_weight_hashes, prores_shot
 from test_resolve_render import TinyEngine
 from tiny_models import save_tiny_weights, tiny_weight_flags, tiny_weight_options
 
@@ -55,17 +54,7 @@ def weights(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory) -> tuple[Path, Path]:
-    folder = tmp_path_factory.mktemp("inputs")
-    clip = make_test_clip(
-        folder / "shot_010.mov",
-        codec="prores",
-        width=WIDTH,
-        height=HEIGHT,
-        frame_count=16,
-        frames="noise",
-        timecode="01:00:00:00",
-    )
-    return clip, write_wav(folder / "dub_fr.wav", 1.0)
+    return prores_shot(tmp_path_factory.mktemp("inputs"), 16)
 
 
 @pytest.fixture

@@ -78,13 +78,17 @@ def pipeline(weights) -> KeySyncPipeline:
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory) -> tuple[Path, Path]:
-    folder = tmp_path_factory.mktemp("inputs")
+    return prores_shot(tmp_path_factory.mktemp("inputs"), FRAME_COUNT)
+
+
+def prores_shot(folder: Path, frame_count: int) -> tuple[Path, Path]:
+    """A ProRes shot with timecode 01:00:00:00 and a one-second dub, the inputs of the signed renders."""
     clip = make_test_clip(
         folder / "shot_010.mov",
         codec="prores",
         width=WIDTH,
         height=HEIGHT,
-        frame_count=FRAME_COUNT,
+        frame_count=frame_count,
         frames="noise",
         timecode="01:00:00:00",
     )

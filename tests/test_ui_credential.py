@@ -44,7 +44,7 @@ def finished(tmp_path):
         output.write_bytes(clip.read_bytes())  # stands for a render: the credentials are what is shown
     facts = RenderFacts(
         source=InputFile(clip, sha256(clip)),
-        dub=InputFile(dub, sha256(dub)),
+        dubs=(InputFile(dub, sha256(dub)),),
         frames=(0, FRAMES),
         frame_rate=Fraction(25),
         regenerated=((0, FRAMES),),
