@@ -91,6 +91,7 @@ def test_two_actors_render_each_clip_once_exactly_as_the_in_process_batch(tmp_pa
         frames_here, frames_there = list(read_frames(here.output)), list(read_frames(there.output))
         assert len(frames_here) == probe(here.output).frame_count == 5
         assert all(np.array_equal(a, b) for a, b in zip(frames_here, frames_there, strict=True)), "bit-exact"
+
     # The output timelines differ only in the folder the renders are in and their manifests' ids.
     def written(name: str) -> str:
         text = otio.adapters.write_to_string(read_timeline(tmp_path / name))
