@@ -88,7 +88,8 @@ class CastPanel(QtWidgets.QDockWidget):
         self.pick_tool = ReferencePickTool(self)
         self._previous_tool = None
         self.is_matching = False
-        self._is_rematch_pending = False
+        self.is_rematch_pending = False  # a change came during a matching: match again when it ends
+        self._is_shut_down = False
         # Stops a long matching (a timeline never analysed) between frames when the window closes.
         self._cancel = CancelToken("the cast matching was stopped: the window closed")
         self.last_matches: CastMatches | None = None
@@ -219,7 +220,7 @@ class CastPanel(QtWidgets.QDockWidget):
             self.editor.forget_matches()
             return
         if self.is_matching:
-            self._is_rematch_pending = True
+            self.is_rematch_pending = True
             return
         try:
             work = self.editor.matching()
@@ -227,7 +228,7 @@ class CastPanel(QtWidgets.QDockWidget):
             self.show_status(str(error), is_error=True)
             return
         self.is_matching = True
-        self._is_rematch_pending = False
+        self.is_rematch_pending = False
         self.show_status(f"Matching {len(self.controller.sessions)} clip(s)…")
         cancel = self._cancel
         self.runner.submit(Task(lambda: work.run(cancel=cancel), self._on_match_done, self._on_match_failed))
@@ -243,14 +244,14 @@ class CastPanel(QtWidgets.QDockWidget):
             else:
                 self.show_status(summary)
             self.match_finished.emit("")
-        if self._is_rematch_pending:
+        if self.is_rematch_pending:
             self.rematch()
 
     def _on_match_failed(self, message: str) -> None:
         self.is_matching = False
         self.show_status(message, is_error=True)
         self.match_finished.emit(message)
-        if self._is_rematch_pending:
+        if self.is_rematch_pending:
             self.rematch()
 
     # Tables -------------------------------------------------------------------------------------------------
@@ -394,7 +395,10 @@ class CastPanel(QtWidgets.QDockWidget):
                 self.show_status(str(error), is_error=True)
 
     def shutdown(self) -> None:
-        """Stop the running matching and stop following the controller (the window is closing)."""
+        """Stop the running matching and stop following the controller (the window is closing); once."""
+        if self._is_shut_down:
+            return
+        self._is_shut_down = True
         self._cancel.cancel()
         self.runner.stop()
         self.events.unsubscribe()
