@@ -68,8 +68,8 @@ def faces_image(
 ) -> QtGui.QImage:
     """The boxes of the faces on source frame `frame`, on a transparent image of `size` `(height, width)`.
 
-    A face is named by track id, track `chosen` thicker and green; a face in `names` (`box_names`) carries its
-    character's name on a dark band in the character's colour, its box dashed when flagged.
+    A face is named by track id on a dark band, track `chosen` thicker and green; a face in `names` (`box_names`)
+    carries its character's name on that band in the character's colour, its box dashed when flagged.
     """
     height, width = size
     layer = QtGui.QImage(width, height, QtGui.QImage.Format.Format_ARGB32_Premultiplied)
@@ -89,13 +89,12 @@ def faces_image(
         painter.setPen(pen)
         rect = QtCore.QRectF(float(box[0]), float(box[1]), float(box[2] - box[0]), float(box[3] - box[1]))
         painter.drawRect(rect)
-        if name is None:
-            painter.drawText(rect.topLeft() + QtCore.QPointF(0, -pen_width * 2), f"face {track_id}")
-            continue
-        text = painter.fontMetrics().boundingRect(name.text)
+        # Every label sits on a dark band above its box, in the box's colour, so it never runs into the box's edge.
+        label = f"face {track_id}" if name is None else name.text
+        text = painter.fontMetrics().boundingRect(label)
         band = QtCore.QRectF(rect.left(), rect.top() - text.height() - pen_width * 2, text.width() + 8, text.height())
         painter.fillRect(band, LABEL_BACKGROUND)
-        painter.drawText(band, QtCore.Qt.AlignmentFlag.AlignCenter, name.text)
+        painter.drawText(band, QtCore.Qt.AlignmentFlag.AlignCenter, label)
     painter.end()
     return layer
 
