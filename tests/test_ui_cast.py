@@ -183,7 +183,9 @@ def test_matching_runs_on_the_dock_thread_and_the_ui_thread_never_waits(
     clips = len(controller.sessions)
     stall = heartbeat.longest_wait()
     print(f"cold matching: {cold:.2f} s, {clips} clips ({cold / clips:.2f} s each); UI max wait {stall * 1000:.0f} ms")
-    assert heartbeat.count > 20 and stall < 0.25 and heartbeat.longest_busy() < 0.05, stall
+    # dlib's calls (a frame's face detection, a face's descriptor) hold the GIL while they run: the UI thread waits
+    # out one call at most, measured 0.15-0.45 s on a shared 2-core machine. A freeze would be the whole matching.
+    assert heartbeat.count > 20 and stall < 0.6 and heartbeat.longest_busy() < 0.05, stall
     # Once analysed, a change is matched again in a fraction of that.
     settled(qtbot, panel)
     with qtbot.waitSignal(panel.match_finished, timeout=60_000):
