@@ -167,7 +167,7 @@ def test_speakers_that_cannot_render_are_refused_before_any_work(tmp_path, shot)
     assert "goes with --active-speaker" in refused(audio=low, original_audio=low)
     assert "no dub audio" in refused()
     # The same face reached by a click and by its track id is found once the faces are known.
-    with pytest.raises(InvalidParameterError, match="name the same face"):
+    with pytest.raises(InvalidParameterError, match=r"ANNA and BOB name the same face \(track \d\)"):
         render_speakers_on_one_track(tmp_path, clip, low)
 
 

@@ -87,14 +87,14 @@ def plan_lanes(request: RenderRequest, clip: ClipAnalysis, speakers: ActiveSpeak
 
 def _refuse_shared_faces(lanes: list[FaceLane]) -> None:
     owners: dict[int, str] = {}
-    for lane in lanes:
+    for number, lane in enumerate(lanes, 1):
+        who = lane.speaker.name or f"speaker {number}"
         for track in {int(i) for i in lane.clip.face.track_ids if i >= 0}:
             if track in owners:
                 raise InvalidParameterError(
-                    f"{owners[track]} and {lane.speaker.name or 'another speaker'} name the same face (track "
-                    f"{track}); give each speaker its own face"
+                    f"{owners[track]} and {who} name the same face (track {track}); give each speaker its own face"
                 )
-            owners[track] = lane.speaker.name or f"speaker {len(owners) + 1}"
+            owners[track] = who
 
 
 def _speaking_only(lane: FaceLane, speakers: ActiveSpeakers) -> FaceLane:
